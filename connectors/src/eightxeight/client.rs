@@ -1,0 +1,120 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use flows::{EightXEightAccount, Secret};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::http::{self, HttpClient};
+use crate::sms;
+
+/// The 8x8 SMS API for one sub-account.
+pub struct EightXEight {
+    http: HttpClient,
+    messages_url: String,
+    api_key: Secret,
+}
+
+/// `clientMessageId` may be at most this long.
+const CLIENT_MESSAGE_ID_MAX: usize = 350;
+
+#[derive(Debug, Deserialize)]
+struct SmsResponse {
+    #[serde(default)]
+    umid: Option<String>,
+    #[serde(default)]
+    status: Option<SmsStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SmsStatus {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    description: String,
+}
+
+impl EightXEight {
+    pub fn new(account: &EightXEightAccount, timeout: Duration) -> Result<Self, String> {
+        let base = account.base_url.trim_end_matches('/');
+        Ok(EightXEight {
+            http: HttpClient::new(timeout)?,
+            messages_url: format!("{base}/api/v1/subaccounts/{}/messages", account.subaccount_id),
+            api_key: account.api_key.clone(),
+        })
+    }
+}
+
+/// The destination as 8x8's spec wants it (`^\+?[1-9][0-9]{6,14}$`), with spaces,
+/// dashes, dots and brackets removed; or why it is not a phone number.
+pub(crate) fn destination(raw: &str) -> Result<String, String> {
+    let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    let ok = (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(cleaned)
+    } else {
+        Err(format!(
+            "destination `{raw}` is not a phone number 8x8 accepts (7 to 15 digits, international format like +380501234567)"
+        ))
+    }
+}
+
+#[async_trait]
+impl Receiver for EightXEight {
+    fn prepare(&self, mut fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError> {
+        let raw = fields.get("destination").and_then(Value::as_str).unwrap_or_default().to_string();
+        let dest = destination(&raw).map_err(|m| SendError::Permanent {
+            code: None,
+            message: format!("{m}; hint: normalise it in the map with {{{{e164 phone \"UA\"}}}}"),
+        })?;
+        fields.insert("destination".into(), Value::String(dest));
+        let text = fields.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+        if text.trim().is_empty() {
+            return Err(SendError::permanent("text is empty"));
+        }
+        if !fields.contains_key("clientMessageId") {
+            let id: String = reference.chars().take(CLIENT_MESSAGE_ID_MAX).collect();
+            fields.insert("clientMessageId".into(), Value::String(id));
+        }
+        let info = sms::analyse(&text);
+        let mut notes = Map::new();
+        notes.insert("encoding".into(), Value::String(info.encoding.to_string()));
+        notes.insert("characters".into(), Value::from(text.chars().count()));
+        notes.insert("parts".into(), Value::from(info.parts));
+        Ok(Prepared { method: "POST".into(), url: self.messages_url.clone(), body: Value::Object(fields), notes })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        let call = self
+            .http
+            .client()
+            .post(&self.messages_url)
+            .bearer_auth(self.api_key.expose())
+            .json(&request.body);
+        let response = self.http.execute(call).await?;
+        if response.status.is_success() {
+            // A 2xx means 8x8 took the message: never treat it as retryable, or the
+            // customer could get it twice. An unreadable body just loses the umid.
+            let parsed: SmsResponse = match serde_json::from_slice(&response.body) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "8x8 accepted the message but its answer is not an SMS response");
+                    return Ok(Delivered { remote_id: None });
+                }
+            };
+            return match parsed.status {
+                Some(status) if status.code.eq_ignore_ascii_case("REJECTED") => Err(SendError::Permanent {
+                    code: Some("REJECTED".into()),
+                    message: if status.description.is_empty() { "8x8 rejected the message".into() } else { status.description },
+                }),
+                _ => Ok(Delivered { remote_id: parsed.umid }),
+            };
+        }
+        let (code, message) = http::error_body(&response.body);
+        Err(http::classify(&response, code, message))
+    }
+}

@@ -1,0 +1,179 @@
+//! The HTTP plumbing every connector shares: one client per receiver with timeouts, a
+//! user agent and keep-alive; transport failures and status codes classified into
+//! [`SendError`]s; `Retry-After` in seconds or as an HTTP date.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use engine::SendError;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+
+/// The user agent every request carries.
+pub const USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
+
+/// A configured HTTP client.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+/// A response read in full.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    pub fn new(timeout: Duration) -> Result<HttpClient, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(HttpClient { client, timeout })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Send a request and read the whole response. Transport failures (timeouts,
+    /// refused connections) come back as transient [`SendError`]s.
+    pub async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Response, SendError> {
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.transport_error(e))?.to_vec();
+        Ok(Response { status, headers, body })
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> SendError {
+        let reason = if e.is_timeout() {
+            format!("timed out after {}", humanize(self.timeout))
+        } else if e.is_connect() {
+            format!("cannot connect: {}", root_cause(&e))
+        } else {
+            format!("request failed: {}", root_cause(&e))
+        };
+        SendError::Transient { reason, retry_after: None }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Classify a non-success response. `code` and `message` are the service's own, read
+/// from its error body by the connector.
+pub fn classify(response: &Response, code: Option<String>, message: String) -> SendError {
+    let status = response.status;
+    let message = if message.trim().is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        format!("{message} (HTTP {})", status.as_u16())
+    };
+    match status.as_u16() {
+        401 => SendError::Unauthorized { code, message },
+        408 | 425 | 429 | 500..=599 => SendError::Transient {
+            reason: match code {
+                Some(code) => format!("{code}: {message}"),
+                None => message,
+            },
+            retry_after: retry_after(&response.headers, Utc::now()),
+        },
+        _ => SendError::Permanent { code, message },
+    }
+}
+
+/// `Retry-After`: delta seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    Some((when - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The common `{code, message}` error body (8x8, CINNOX), or the body's text.
+pub fn error_body(body: &[u8]) -> (Option<String>, String) {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => {
+            let code = json.get("code").and_then(|c| match c {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            let message = json
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(String::from)
+                .unwrap_or_else(|| snippet(body));
+            (code, message)
+        }
+        Err(_) => (None, snippet(body)),
+    }
+}
+
+/// At most 300 characters of a body, for an error message.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn response(status: u16, retry: Option<&str>) -> Response {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = retry {
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(r).unwrap_or(HeaderValue::from_static("0")));
+        }
+        Response { status: StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT), headers, body: Vec::new() }
+    }
+
+    #[test]
+    fn statuses_are_told_apart() {
+        assert!(matches!(classify(&response(401, None), None, "x".into()), SendError::Unauthorized { .. }));
+        assert!(matches!(classify(&response(400, None), None, "x".into()), SendError::Permanent { .. }));
+        assert!(matches!(classify(&response(404, None), None, "x".into()), SendError::Permanent { .. }));
+        assert!(matches!(classify(&response(503, None), None, "x".into()), SendError::Transient { .. }));
+        match classify(&response(429, Some("7")), None, "slow down".into()) {
+            SendError::Transient { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+            other => panic!("429 must be transient, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_an_http_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("Sat, 21 Nov 2026 12:00:30 GMT"));
+        let now = DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").map(|t| t.with_timezone(&Utc));
+        assert_eq!(retry_after(&headers, now.unwrap_or_default()), Some(Duration::from_secs(30)));
+    }
+}

@@ -1,0 +1,12 @@
+//! Switchboard connectors: one folder per service, each with its config, client and
+//! tests. Shared HTTP concerns (client settings, error classification, `Retry-After`)
+//! live once in [`http`]. [`registry`] turns a flow's configuration into a live
+//! [`engine::Source`] and [`engine::Receiver`]. Connectors never touch the engine's state.
+
+pub mod csv;
+pub mod eightxeight;
+pub mod http;
+pub mod registry;
+pub mod sms;
+
+pub use registry::{build_receiver, build_source, check_project};

@@ -1,0 +1,71 @@
+//! From configuration to live connectors: the one place that matches on the closed sets
+//! of sources, receivers and accounts. Also the checks that need a connector's help
+//! (templates against a CSV header, key columns).
+
+use std::sync::Arc;
+
+use engine::{Mapper, Receiver, Source};
+use flows::{AccountKind, Accounts, Diagnostic, Flow, Project, ReceiverKind, SourceConfig};
+
+use crate::csv::CsvFile;
+use crate::eightxeight::EightXEight;
+
+/// The live source of a flow.
+pub fn build_source(flow: &Flow) -> Box<dyn Source> {
+    match &flow.source {
+        SourceConfig::Csv(config) => Box::new(CsvFile::new(config)),
+    }
+}
+
+/// The live receiver of a flow, with its account's credentials.
+pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiver>, String> {
+    let name = &flow.receiver.account;
+    let account = accounts.get(name).ok_or_else(|| format!("unknown account `{name}`"))?;
+    let timeout = flow.delivery.timeout;
+    match (&flow.receiver.kind, &account.kind) {
+        (ReceiverKind::EightXEightSendSms(_), AccountKind::EightXEight(a)) => Ok(Arc::new(EightXEight::new(a, timeout)?)),
+        #[allow(unreachable_patterns)]
+        (kind, other) => Err(format!(
+            "account `{name}` is a `{}` account, but the receiver is `{}`",
+            other.connector(),
+            kind.connector()
+        )),
+    }
+}
+
+/// Checks of a valid flow that need its connectors: templates compile, templates name
+/// only fields the source has (where knowable), key columns exist.
+pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
+    let mapper = match Mapper::new(flow) {
+        Ok(mapper) => mapper,
+        Err(problems) => return problems,
+    };
+    let mut problems = Vec::new();
+    match &flow.source {
+        SourceConfig::Csv(config) => {
+            let csv = CsvFile::new(config);
+            match csv.header() {
+                Ok(header) => {
+                    if let Some(problem) = csv.missing_key_columns(&header) {
+                        problems.push(Diagnostic::new(&flow.file, config.pos, problem));
+                    }
+                    problems.extend(mapper.check_fields(flow, &header));
+                }
+                Err(e) => problems.push(
+                    Diagnostic::new(&flow.file, config.pos, e.0)
+                        .with_hint("`path` is relative to the flow file's directory"),
+                ),
+            }
+        }
+    }
+    problems
+}
+
+/// Run [`check_flow`] on every valid flow of a project, moving failures to invalid.
+pub fn check_project(project: &mut Project) {
+    let results: Vec<(String, Vec<Diagnostic>)> =
+        project.flows.values().map(|flow| (flow.name.clone(), check_flow(flow))).collect();
+    for (name, problems) in results {
+        project.mark_invalid(&name, problems);
+    }
+}

@@ -1,0 +1,113 @@
+//! The boundary between the engine and connectors: what a source yields and what a
+//! receiver is asked to do, with failures classified so delivery knows what to retry.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::record::Record;
+
+/// What one fetch from a source produced.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub records: Vec<Record>,
+    /// Rows that could not be read (a malformed CSV line): each fails alone.
+    pub rejects: Vec<Reject>,
+}
+
+/// A row the source could not turn into a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    /// Where it was (`line 7`).
+    pub key: String,
+    pub reason: String,
+}
+
+/// A source failed as a whole (file missing, permission denied, remote error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Where records come from.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Read the records that are there now.
+    async fn fetch(&self) -> Result<Fetched, SourceError>;
+
+    /// The field names records will have, when knowable without fetching (a CSV header).
+    fn known_fields(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// A request ready to send: what a preview shows and what `send` transmits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prepared {
+    /// `POST`, `PUT`, …
+    pub method: String,
+    /// The URL, with no secret in it.
+    pub url: String,
+    /// The JSON body.
+    pub body: Value,
+    /// Facts worth showing in a preview (`encoding: GSM-7`, `parts: 1`).
+    pub notes: Map<String, Value>,
+}
+
+/// What the receiver said when it accepted a record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    /// The service's id for it (8x8's `umid`).
+    pub remote_id: Option<String>,
+}
+
+/// Why a send did not succeed, classified for the retry policy.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again: timeouts, connection errors, 429, 5xx.
+    #[error("{reason}")]
+    Transient {
+        reason: String,
+        /// The service asked to wait this long (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Will fail the same way again: the service refused this record.
+    #[error("{}", with_code(code, message))]
+    Permanent { code: Option<String>, message: String },
+    /// The account's credentials were refused; every record of the account will fail.
+    #[error("{}", with_code(code, message))]
+    Unauthorized { code: Option<String>, message: String },
+}
+
+impl SendError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SendError::Permanent { code: None, message: message.into() }
+    }
+
+    /// The service's own error code, if it gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SendError::Transient { .. } => None,
+            SendError::Permanent { code, .. } | SendError::Unauthorized { code, .. } => code.as_deref(),
+        }
+    }
+}
+
+fn with_code(code: &Option<String>, message: &str) -> String {
+    match code {
+        Some(code) => format!("{code}: {message}"),
+        None => message.to_string(),
+    }
+}
+
+/// Where records go.
+#[async_trait]
+pub trait Receiver: Send + Sync {
+    /// Check the mapped fields and build the request, without sending anything.
+    /// `reference` identifies the flow and record (for the service's client reference).
+    fn prepare(&self, fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError>;
+
+    /// Send a prepared request once. Retries are the engine's business.
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError>;
+}

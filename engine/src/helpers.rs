@@ -1,0 +1,188 @@
+//! Template helpers users need for SMS: `default`, `trim`, `upper`, `lower`, `truncate`,
+//! `format_date` and `e164` (phone normalisation with a default region).
+//!
+//! Under strict mode a helper is handed missing fields as "missing" values; every helper
+//! except `default` turns that into the same error a plain `{{field}}` would raise.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, PathAndJson, RenderContext, RenderError,
+    RenderErrorReason,
+};
+use serde_json::Value;
+
+/// Register every helper on a registry.
+pub(crate) fn register(registry: &mut Handlebars<'static>) {
+    registry.register_helper("default", Box::new(default));
+    registry.register_helper("trim", Box::new(trim));
+    registry.register_helper("upper", Box::new(upper));
+    registry.register_helper("lower", Box::new(lower));
+    registry.register_helper("truncate", Box::new(truncate));
+    registry.register_helper("format_date", Box::new(format_date));
+    registry.register_helper("e164", Box::new(e164));
+}
+
+/// A value as the text a template would print.
+pub(crate) fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn failed(helper: &str, message: impl Into<String>) -> RenderError {
+    RenderErrorReason::Other(format!("{helper}: {}", message.into())).into()
+}
+
+/// Parameter `index` as text; a missing field is a strict-mode error naming it.
+fn param(h: &Helper<'_>, index: usize) -> Result<String, RenderError> {
+    let name = h.name();
+    let p: &PathAndJson<'_> = h
+        .param(index)
+        .ok_or_else(|| failed(name, format!("needs a value as parameter {}", index + 1)))?;
+    if p.is_value_missing() {
+        return Err(RenderError::strict_error(p.relative_path()));
+    }
+    Ok(text_of(p.value()))
+}
+
+fn optional_param(h: &Helper<'_>, index: usize) -> Result<Option<String>, RenderError> {
+    match h.param(index) {
+        None => Ok(None),
+        Some(_) => param(h, index).map(Some),
+    }
+}
+
+fn default(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let value = h
+        .param(0)
+        .filter(|p| !p.is_value_missing())
+        .map(|p| text_of(p.value()))
+        .unwrap_or_default();
+    let chosen = if value.trim().is_empty() { param(h, 1)? } else { value };
+    out.write(&chosen)?;
+    Ok(())
+}
+
+fn trim(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    out.write(param(h, 0)?.trim())?;
+    Ok(())
+}
+
+fn upper(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    out.write(&param(h, 0)?.to_uppercase())?;
+    Ok(())
+}
+
+fn lower(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    out.write(&param(h, 0)?.to_lowercase())?;
+    Ok(())
+}
+
+/// `{{truncate text 20}}` or `{{truncate text 20 "…"}}`: at most 20 characters,
+/// the suffix included when the text was cut.
+fn truncate(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let text = param(h, 0)?;
+    let limit: usize = param(h, 1)?
+        .trim()
+        .parse()
+        .map_err(|_| failed("truncate", "the length must be a whole number, as in {{truncate text 20}}"))?;
+    let suffix = optional_param(h, 2)?.unwrap_or_default();
+    if text.chars().count() <= limit {
+        out.write(&text)?;
+    } else {
+        let keep = limit.saturating_sub(suffix.chars().count());
+        let cut: String = text.chars().take(keep).collect();
+        out.write(&cut)?;
+        out.write(&suffix)?;
+    }
+    Ok(())
+}
+
+/// `{{format_date when "%d.%m.%Y %H:%M"}}`: reformat a date or date-time (RFC 3339,
+/// `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DD`, `DD.MM.YYYY`) with a strftime pattern.
+fn format_date(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let value = param(h, 0)?;
+    let pattern = param(h, 1)?;
+    let when = parse_when(value.trim())
+        .ok_or_else(|| failed("format_date", format!("`{value}` is not a date (expected e.g. 2026-11-21 or 2026-11-21T12:08:00+02:00)")))?;
+    let mut formatted = String::new();
+    write!(formatted, "{}", when.format(&pattern))
+        .map_err(|_| failed("format_date", format!("`{pattern}` is not a valid date pattern (use strftime, e.g. %d.%m.%Y)")))?;
+    out.write(&formatted)?;
+    Ok(())
+}
+
+fn parse_when(text: &str) -> Option<DateTime<FixedOffset>> {
+    let utc = FixedOffset::east_opt(0)?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t);
+    }
+    for pattern in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+            return utc.from_local_datetime(&t).single();
+        }
+    }
+    for pattern in ["%Y-%m-%d", "%d.%m.%Y"] {
+        if let Ok(d) = NaiveDate::parse_from_str(text, pattern) {
+            return utc.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single();
+        }
+    }
+    None
+}
+
+/// `{{e164 phone "UA"}}`: a phone number in E.164 (`+380501234567`); national numbers
+/// are read in the given region (ISO 3166-1 alpha-2).
+fn e164(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+    let value = param(h, 0)?;
+    let region = optional_param(h, 1)?;
+    out.write(&normalise_phone(&value, region.as_deref()).map_err(|m| failed("e164", m))?)?;
+    Ok(())
+}
+
+/// Normalise a phone number to E.164, or say why it cannot be.
+pub fn normalise_phone(value: &str, region: Option<&str>) -> Result<String, String> {
+    let country = match region.map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(
+            phonenumber::country::Id::from_str(&r.to_uppercase())
+                .map_err(|_| format!("`{r}` is not a region code (use ISO 3166-1, like UA or US)"))?,
+        ),
+    };
+    let number = phonenumber::parse(country, value.trim()).map_err(|_| match region {
+        Some(r) => format!("`{value}` is not a phone number in region {r}"),
+        None => format!("`{value}` is not a phone number (give a region for national numbers: {{{{e164 phone \"UA\"}}}})"),
+    })?;
+    if !phonenumber::is_valid(&number) {
+        return Err(format!("`{value}` is not a valid phone number"));
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_national_and_international_numbers() {
+        assert_eq!(normalise_phone("050 123 4567", Some("UA")), Ok("+380501234567".into()));
+        assert_eq!(normalise_phone("+1 (202) 555-0175", None), Ok("+12025550175".into()));
+        assert!(normalise_phone("12", Some("UA")).is_err());
+        assert!(normalise_phone("0501234567", Some("XX")).is_err());
+    }
+
+    #[test]
+    fn parses_common_date_shapes() {
+        assert!(parse_when("2026-11-21").is_some());
+        assert!(parse_when("21.11.2026").is_some());
+        assert!(parse_when("2026-11-21 12:08").is_some());
+        assert!(parse_when("2026-11-21T12:08:00+02:00").is_some());
+        assert!(parse_when("tomorrow").is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! The Switchboard run: what happens to records between a source and a receiver.
+//!
+//! This crate owns the [`Source`] and [`Receiver`] traits, the record type, the
+//! Handlebars [`Mapper`] and its helpers, deduplication, delivery (retries, outcomes)
+//! and the sled-backed [`Store`] (seen keys, run history). It knows no particular
+//! service: connectors implement the traits.
+
+mod connector;
+mod delivery;
+mod helpers;
+mod mapper;
+mod record;
+mod run;
+mod state;
+
+pub use connector::{Delivered, Fetched, Prepared, Receiver, Reject, SendError, Source, SourceError};
+pub use delivery::RetryPolicy;
+pub use mapper::{MapError, Mapper, SystemVars};
+pub use record::Record;
+pub use run::{run_flow, Progress, RunContext, RunReport};
+pub use state::{Counts, FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger};

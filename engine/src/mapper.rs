@@ -1,0 +1,271 @@
+//! The field map: Handlebars templates rendered against a record, with HTML escaping
+//! off, strict about missing fields, ApiX-Drive's system variables in the flow's
+//! timezone, and the result coerced to each receiver field's declared type.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use flows::{did_you_mean, Diagnostic, FieldKind, FieldSpec, Flow, MapValue};
+use handlebars::{Handlebars, RenderErrorReason};
+use serde_json::{Map, Value};
+
+use crate::helpers;
+use crate::record::Record;
+
+/// A flow's `map:`, compiled.
+pub struct Mapper {
+    registry: Handlebars<'static>,
+    entries: Vec<Entry>,
+    timezone: Tz,
+    fields: &'static [FieldSpec],
+}
+
+struct Entry {
+    field: String,
+    value: Compiled,
+    pos: flows::Pos,
+}
+
+enum Compiled {
+    /// The name the template is registered under.
+    Template(String),
+    Literal(Value),
+    List(Vec<Compiled>),
+    Object(Vec<(String, Compiled)>),
+}
+
+/// A record that could not be mapped: which receiver field, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{field}`: {message}")]
+pub struct MapError {
+    pub field: String,
+    pub message: String,
+}
+
+/// ApiX-Drive's system variables at one instant in one timezone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemVars(Map<String, Value>);
+
+impl SystemVars {
+    pub const NAMES: [&'static str; 6] = ["now", "date", "time", "year", "month", "day"];
+
+    pub fn at(now: DateTime<Utc>, timezone: Tz) -> Self {
+        let local = now.with_timezone(&timezone);
+        let mut vars = Map::new();
+        let mut put = |k: &str, pattern: &str| {
+            vars.insert(k.to_string(), Value::String(local.format(pattern).to_string()));
+        };
+        put("now", "%Y-%m-%dT%H:%M:%S%:z");
+        put("date", "%Y-%m-%d");
+        put("time", "%H:%M");
+        put("year", "%Y");
+        put("month", "%m");
+        put("day", "%d");
+        SystemVars(vars)
+    }
+}
+
+impl Mapper {
+    /// Compile a flow's map. Template syntax errors come back with the entry's position.
+    pub fn new(flow: &Flow) -> Result<Mapper, Vec<Diagnostic>> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        helpers::register(&mut registry);
+        let mut problems = Vec::new();
+        let mut entries = Vec::new();
+        for entry in &flow.map {
+            let mut compile = |name: String, source: &str| -> Compiled {
+                if let Err(e) = registry.register_template_string(&name, source) {
+                    let at = e.pos().map(|(l, c)| format!(" (template line {l}, column {c})")).unwrap_or_default();
+                    problems.push(
+                        Diagnostic::new(&flow.file, entry.pos, format!("template of `{}` does not parse{at}: {}", entry.field, e.reason()))
+                            .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
+                    );
+                }
+                Compiled::Template(name)
+            };
+            let value = compile_value(&entry.value, &format!("map.{}", entry.field), &mut compile);
+            entries.push(Entry { field: entry.field.clone(), value, pos: entry.pos });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Mapper { registry, entries, timezone: flow.timezone, fields: flow.receiver.kind.fields() })
+    }
+
+    /// Render every field for one record at `now`, then coerce each to its declared type.
+    /// Optional text fields that render empty are left out.
+    pub fn render(&self, record: &Record, now: DateTime<Utc>) -> Result<Map<String, Value>, MapError> {
+        let context = self.context(record, &SystemVars::at(now, self.timezone));
+        let mut out = Map::new();
+        for entry in &self.entries {
+            let value = self.render_value(&entry.value, &context).map_err(|message| MapError {
+                field: entry.field.clone(),
+                message: self.explain(message, record),
+            })?;
+            let spec = self.fields.iter().find(|f| f.name == entry.field);
+            match coerce(spec, value) {
+                Ok(Some(value)) => {
+                    out.insert(entry.field.clone(), value);
+                }
+                Ok(None) => {}
+                Err(message) => return Err(MapError { field: entry.field.clone(), message }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Templates that name a field records will not have, given the fields a source
+    /// is known to produce (a CSV header). Each such field is one diagnostic.
+    pub fn check_fields(&self, flow: &Flow, known: &[String]) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        let mut sample = Map::new();
+        for name in known {
+            sample.insert(name.clone(), Value::String("sample".into()));
+        }
+        let record = Record::new("sample", sample);
+        let vars = SystemVars::at(Utc::now(), self.timezone);
+        for entry in &self.entries {
+            let mut context = self.context(&record, &vars);
+            // Each pass finds one missing field; add it and look for the next.
+            for _ in 0..32 {
+                let Err(Missing(Some(name))) = self.render_missing(&entry.value, &context) else { break };
+                let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+                candidates.extend(SystemVars::NAMES);
+                let hint = match did_you_mean(&name, candidates.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`? the source's fields are: {}", known.join(", ")),
+                    None => format!("the source's fields are: {}", known.join(", ")),
+                };
+                problems.push(
+                    Diagnostic::new(&flow.file, entry.pos, format!("template of `{}` uses unknown field `{name}`", entry.field))
+                        .with_hint(hint),
+                );
+                if let Value::Object(map) = &mut context {
+                    map.insert(name, Value::String("sample".into()));
+                }
+            }
+        }
+        problems
+    }
+
+    fn context(&self, record: &Record, vars: &SystemVars) -> Value {
+        let mut fields = record.fields.clone();
+        for (k, v) in &vars.0 {
+            if !fields.contains_key(k) {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        fields.insert("system".into(), Value::Object(vars.0.clone()));
+        Value::Object(fields)
+    }
+
+    fn render_value(&self, value: &Compiled, context: &Value) -> Result<Value, handlebars::RenderError> {
+        Ok(match value {
+            Compiled::Template(name) => Value::String(self.registry.render(name, context)?),
+            Compiled::Literal(v) => v.clone(),
+            Compiled::List(items) => Value::Array(
+                items.iter().map(|i| self.render_value(i, context)).collect::<Result<_, _>>()?,
+            ),
+            Compiled::Object(pairs) => Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, context)?)))
+                    .collect::<Result<_, handlebars::RenderError>>()?,
+            ),
+        })
+    }
+
+    fn render_missing(&self, value: &Compiled, context: &Value) -> Result<(), Missing> {
+        match self.render_value(value, context) {
+            Ok(_) => Ok(()),
+            Err(e) => match e.reason() {
+                RenderErrorReason::MissingVariable(path) => Err(Missing(path.clone())),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// A render error as a sentence for the run history.
+    fn explain(&self, error: handlebars::RenderError, record: &Record) -> String {
+        match error.reason() {
+            RenderErrorReason::MissingVariable(Some(name)) => {
+                let fields: Vec<&str> = record.fields.keys().map(String::as_str).collect();
+                format!("the record has no field `{name}` (it has: {})", fields.join(", "))
+            }
+            RenderErrorReason::MissingVariable(None) => "a field the template uses is missing".into(),
+            RenderErrorReason::Other(message) => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+struct Missing(Option<String>);
+
+fn compile_value(value: &MapValue, name: &str, compile: &mut dyn FnMut(String, &str) -> Compiled) -> Compiled {
+    match value {
+        MapValue::Template(source) => compile(name.to_string(), source),
+        MapValue::Literal(v) => Compiled::Literal(v.clone()),
+        MapValue::List(items) => Compiled::List(
+            items.iter().enumerate().map(|(i, v)| compile_value(v, &format!("{name}.{i}"), compile)).collect(),
+        ),
+        MapValue::Object(pairs) => Compiled::Object(
+            pairs.iter().map(|(k, v)| (k.clone(), compile_value(v, &format!("{name}.{k}"), compile))).collect(),
+        ),
+    }
+}
+
+/// Turn a rendered value into the type the receiver field declares. `Ok(None)` drops an
+/// optional field that rendered empty.
+fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, String> {
+    let Some(spec) = spec else { return Ok(Some(value)) };
+    let text = match &value {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(_) | Value::Bool(_) => Some(helpers::text_of(&value)),
+        Value::Null => Some(String::new()),
+        _ => None,
+    };
+    if let Some(text) = &text {
+        if text.is_empty() {
+            return if spec.required {
+                Err("is empty, but the receiver requires it".into())
+            } else {
+                Ok(None)
+            };
+        }
+    }
+    let coerced = match (spec.kind, text) {
+        (FieldKind::Text | FieldKind::DateTime | FieldKind::Url, Some(_)) => match value {
+            Value::String(s) => Value::String(s),
+            other => Value::String(helpers::text_of(&other)),
+        },
+        (FieldKind::OneOf(allowed), Some(t)) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(&t)) {
+            Some(a) => Value::String(a.to_string()),
+            None => return Err(format!("`{t}` is not one of {}", allowed.join(", "))),
+        },
+        (FieldKind::Integer, Some(t)) => match t.parse::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => return Err(format!("`{t}` is not an integer")),
+        },
+        (FieldKind::Boolean, Some(t)) => match t.to_lowercase().as_str() {
+            "true" | "yes" | "1" => Value::Bool(true),
+            "false" | "no" | "0" => Value::Bool(false),
+            _ => return Err(format!("`{t}` is not true or false")),
+        },
+        (_, None) => value,
+    };
+    if let (Some(max), Value::String(s)) = (spec.max_chars, &coerced) {
+        let n = s.chars().count();
+        if n > max {
+            return Err(format!("`{s}` is {n} characters; at most {max} are allowed"));
+        }
+    }
+    if spec.kind == FieldKind::DateTime {
+        if let Value::String(s) = &coerced {
+            if DateTime::parse_from_rfc3339(s).is_err() {
+                return Err(format!("`{s}` is not a date-time like 2026-11-21T12:08:00+02:00"));
+            }
+        }
+    }
+    Ok(Some(coerced))
+}
+

@@ -1,0 +1,338 @@
+//! Persistent state in sled, one database per state directory: for each flow the keys
+//! already handled, and the run history (each run's summary and each row's outcome).
+//!
+//! A row's key is remembered in the same transaction that stores its outcome, so a key
+//! is never marked handled without its fate on disk. Stored values carry a `version`
+//! and ignore unknown fields, so newer binaries can read older state.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+/// Problems with the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory `{0}` is in use by another switchboard process (is a daemon running on it?)")]
+    Locked(PathBuf),
+    #[error("state directory `{dir}`: {source}")]
+    Open { dir: PathBuf, source: sled::Error },
+    #[error("state store: {0}")]
+    Store(#[from] sled::Error),
+    #[error("state store holds a value that cannot be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// The state database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Open (or create) the state in `dir`. Only one process may hold it at a time.
+    pub fn open(dir: &Path) -> Result<Store, StateError> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                StateError::Locked(dir.to_path_buf())
+            }
+            _ => StateError::Open { dir: dir.to_path_buf(), source: e },
+        })?;
+        Ok(Store { db })
+    }
+
+    /// The state of one flow.
+    pub fn flow(&self, name: &str) -> Result<FlowState, StateError> {
+        let tree = |part: &str| self.db.open_tree(format!("flow/{name}/{part}"));
+        Ok(FlowState {
+            name: name.to_string(),
+            seen: tree("seen")?,
+            runs: tree("runs")?,
+            rows: tree("rows")?,
+            meta: tree("meta")?,
+        })
+    }
+
+    /// Make everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// One flow's slice of the store.
+#[derive(Clone)]
+pub struct FlowState {
+    name: String,
+    seen: sled::Tree,
+    runs: sled::Tree,
+    rows: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// `switchboard run`, or the API's force-run.
+    Manual,
+    /// The schedule.
+    Schedule,
+    /// Another flow's completion.
+    After,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    /// Every new record was sent or skipped.
+    Succeeded,
+    /// The source failed, or at least one record failed.
+    Failed,
+    /// Cut short (shutdown or crash) before it finished.
+    Interrupted,
+}
+
+/// Counts of a run's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// Records the source returned.
+    pub fetched: u64,
+    /// Records not handled in an earlier run.
+    pub new: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// One run, as history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    #[serde(default)]
+    pub version: u32,
+    pub id: u64,
+    pub flow: String,
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub counts: Counts,
+    /// Why the run as a whole failed (the source could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowStatus {
+    Sent,
+    Skipped,
+    Failed,
+}
+
+/// What happened to one record in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowOutcome {
+    #[serde(default)]
+    pub version: u32,
+    pub run: u64,
+    pub seq: u64,
+    pub key: String,
+    pub status: RowStatus,
+    /// Why it was skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The service's error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The service's id for the sent message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// A transient failure: the record is tried again on the next run.
+    #[serde(default)]
+    pub retry_next_run: bool,
+    pub at: DateTime<Utc>,
+    /// The record's fields, for replay.
+    #[serde(default)]
+    pub record: Map<String, Value>,
+}
+
+const PRIMED: &[u8] = b"primed";
+
+impl FlowState {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether a run has already read the source once (so the backlog is settled).
+    pub fn is_primed(&self) -> Result<bool, StateError> {
+        Ok(self.meta.contains_key(PRIMED)?)
+    }
+
+    pub fn set_primed(&self) -> Result<(), StateError> {
+        self.meta.insert(PRIMED, b"1".as_slice())?;
+        Ok(())
+    }
+
+    /// Whether a record with this key was handled in an earlier run.
+    pub fn is_seen(&self, key: &str) -> Result<bool, StateError> {
+        Ok(self.seen.contains_key(key.as_bytes())?)
+    }
+
+    /// How many keys are remembered.
+    pub fn seen_count(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Make this flow's writes durable.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        self.rows.flush_async().await?;
+        Ok(())
+    }
+
+    /// Start a run: give it the next id and store it as running.
+    pub fn begin_run(&self, trigger: Trigger, started_at: DateTime<Utc>) -> Result<RunSummary, StateError> {
+        let id = match self.runs.last()? {
+            Some((k, _)) => u64_of(&k) + 1,
+            None => 1,
+        };
+        let summary = RunSummary {
+            version: 1,
+            id,
+            flow: self.name.clone(),
+            trigger,
+            started_at,
+            finished_at: None,
+            status: RunStatus::Running,
+            counts: Counts::default(),
+            error: None,
+        };
+        self.runs.insert(id.to_be_bytes(), serde_json::to_vec(&summary)?)?;
+        Ok(summary)
+    }
+
+    /// Store a row's outcome and, when `remember`, mark its key handled — atomically.
+    pub fn record(&self, outcome: &RowOutcome, remember: bool) -> Result<(), StateError> {
+        let row_key = row_key(outcome.run, outcome.seq);
+        let row = serde_json::to_vec(outcome)?;
+        let seen = serde_json::to_vec(&serde_json::json!({"run": outcome.run, "status": outcome.status}))?;
+        (&self.rows, &self.seen)
+            .transaction(|(rows, seen_tree)| {
+                rows.insert(row_key.as_slice(), row.as_slice())?;
+                if remember {
+                    seen_tree.insert(outcome.key.as_bytes(), seen.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StateError::Store(e),
+                TransactionError::Abort(()) => StateError::Store(sled::Error::Unsupported("transaction aborted".into())),
+            })
+    }
+
+    /// Store a run's final summary.
+    pub fn finish_run(&self, summary: &RunSummary) -> Result<(), StateError> {
+        self.runs.insert(summary.id.to_be_bytes(), serde_json::to_vec(summary)?)?;
+        Ok(())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
+        self.runs
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+
+    pub fn run(&self, id: u64) -> Result<Option<RunSummary>, StateError> {
+        match self.runs.get(id.to_be_bytes())? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every row outcome of one run, in order.
+    pub fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+        self.rows
+            .scan_prefix(run.to_be_bytes())
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+}
+
+fn row_key(run: u64, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&run.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn u64_of(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
+        RowOutcome {
+            version: 1,
+            run,
+            seq,
+            key: key.into(),
+            status,
+            reason: None,
+            code: None,
+            remote_id: None,
+            attempts: 1,
+            retry_next_run: false,
+            at: Utc::now(),
+            record: Map::new(),
+        }
+    }
+
+    #[test]
+    fn remembers_keys_with_their_outcome_and_keeps_history() -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = Store::open(dir.path())?;
+        let flow = store.flow("orders")?;
+        let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+        assert_eq!(run.id, 1);
+        flow.record(&outcome(1, 0, "A-1", RowStatus::Sent), true)?;
+        flow.record(&outcome(1, 1, "A-2", RowStatus::Failed), false)?;
+        assert!(flow.is_seen("A-1")?);
+        assert!(!flow.is_seen("A-2")?);
+        assert_eq!(flow.rows(1)?.len(), 2);
+        assert_eq!(flow.begin_run(Trigger::Manual, Utc::now())?.id, 2);
+        assert_eq!(flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(), vec![2, 1]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_process_is_told_the_directory_is_in_use() -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let _first = Store::open(dir.path())?;
+        // sled's lock is per process file handle; a second open in the same process
+        // also fails to lock, which is what a second process sees.
+        match Store::open(dir.path()) {
+            Err(StateError::Locked(_)) => Ok(()),
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => Ok(()), // some platforms allow re-locking within one process
+        }
+    }
+}

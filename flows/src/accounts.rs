@@ -1,0 +1,267 @@
+//! `accounts.yaml`: named credentials for services, with `${VAR}` (and `${VAR:-default}`)
+//! read from the environment. A missing variable is an error naming it, never an empty key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use marked_yaml::types::MarkedScalarNode;
+use marked_yaml::Node;
+use serde::Deserialize;
+
+use crate::diag::{Diagnostic, Pos};
+use crate::secret::Secret;
+use crate::suggest;
+use crate::yaml;
+
+/// Every account in the accounts file, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    pub file: PathBuf,
+    pub accounts: BTreeMap<String, Account>,
+    /// Names of accounts that are present but invalid (their errors are diagnostics).
+    pub invalid: BTreeMap<String, Vec<Diagnostic>>,
+}
+
+impl Accounts {
+    pub fn get(&self, name: &str) -> Option<&Account> {
+        self.accounts.get(name)
+    }
+
+    /// Every account name, valid or not (for "did you mean").
+    pub fn names(&self) -> Vec<&str> {
+        self.accounts
+            .keys()
+            .chain(self.invalid.keys())
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// One named account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    pub pos: Pos,
+    pub kind: AccountKind,
+}
+
+/// The closed set of account types, one per connector.
+#[derive(Debug, Clone)]
+pub enum AccountKind {
+    EightXEight(EightXEightAccount),
+}
+
+impl AccountKind {
+    pub fn connector(&self) -> &'static str {
+        match self {
+            AccountKind::EightXEight(_) => "8x8",
+        }
+    }
+}
+
+/// An 8x8 SMS sub-account: what a user pastes as "subaccount ID" and "API key".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EightXEightAccount {
+    pub subaccount_id: String,
+    pub api_key: Secret,
+    #[serde(default = "default_8x8_url")]
+    pub base_url: String,
+}
+
+fn default_8x8_url() -> String {
+    "https://sms.8x8.com".into()
+}
+
+const CONNECTORS: &[&str] = &["8x8"];
+
+/// Load the accounts file. `env` looks up a variable (the process environment,
+/// possibly overlaid). Problems go to `errors`.
+pub(crate) fn load(
+    file: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Accounts {
+    let mut accounts = Accounts {
+        file: file.to_path_buf(),
+        ..Accounts::default()
+    };
+    let root = match yaml::load(file, text) {
+        Ok(root) => root,
+        Err(e) => {
+            errors.push(e);
+            return accounts;
+        }
+    };
+    let Some(mapping) = root.as_mapping() else {
+        return accounts;
+    };
+    for (name, node) in mapping.iter() {
+        let name_str = name.as_str().to_string();
+        match parse_account(file, &name_str, Pos::of(name.span()), node, env) {
+            Ok(account) => {
+                accounts.accounts.insert(name_str, account);
+            }
+            Err(problems) => {
+                errors.extend(problems.iter().cloned());
+                accounts.invalid.insert(name_str, problems);
+            }
+        }
+    }
+    accounts
+}
+
+fn parse_account(
+    file: &Path,
+    name: &str,
+    pos: Pos,
+    node: &Node,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Account, Vec<Diagnostic>> {
+    let Some(mapping) = node.as_mapping() else {
+        return Err(vec![Diagnostic::new(file, Pos::of(node.span()), format!("account `{name}` must be a mapping"))
+            .with_hint("for example `{connector: 8x8, subaccount_id: shop_main, api_key: ${EIGHTX8_API_KEY}}`")]);
+    };
+    let Some(connector_node) = mapping.get_node("connector") else {
+        return Err(vec![Diagnostic::new(file, pos, format!("account `{name}` has no `connector`"))
+            .with_hint(format!("connectors with accounts: {}", suggest::backticked(CONNECTORS)))]);
+    };
+    let connector = yaml::scalar(file, connector_node, "connector").map_err(|d| vec![d])?;
+    let mut problems = Vec::new();
+    let expanded = expand_node(file, node, env, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let rest = yaml::without_keys(&expanded, &["connector"]);
+    let section = format!("account `{name}`");
+    let kind = match connector {
+        "8x8" => {
+            let account: EightXEightAccount = yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            check_8x8(file, mapping, &account)?;
+            AccountKind::EightXEight(account)
+        }
+        other => {
+            return Err(vec![Diagnostic::new(file, Pos::of(connector_node.span()), format!("unknown account connector `{other}`"))
+                .with_hint(suggest::hint(other, CONNECTORS))])
+        }
+    };
+    Ok(Account { name: name.to_string(), pos, kind })
+}
+
+fn check_8x8(file: &Path, mapping: &marked_yaml::types::MarkedMappingNode, account: &EightXEightAccount) -> Result<(), Vec<Diagnostic>> {
+    let at = |key: &str| mapping.get_node(key).map(|n| Pos::of(n.span())).unwrap_or_default();
+    let mut problems = Vec::new();
+    let id = &account.subaccount_id;
+    let id_ok = (3..=50).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'));
+    if !id_ok {
+        problems.push(Diagnostic::new(file, at("subaccount_id"), format!("`{id}` is not an 8x8 subaccount ID"))
+            .with_hint("3 to 50 letters, digits, `-`, `.`, `_` or `&`, as shown in 8x8 Connect"));
+    }
+    if account.api_key.expose().trim().is_empty() {
+        problems.push(Diagnostic::new(file, at("api_key"), "`api_key` is empty"));
+    }
+    if let Err(e) = check_url(&account.base_url) {
+        problems.push(Diagnostic::new(file, at("base_url"), format!("`base_url` `{}` is not usable: {e}", account.base_url))
+            .with_hint("for example `https://sms.8x8.com` (or `https://sms.8x8.uk`, `https://sms.us.8x8.com`)"));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn check_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("it must start with http:// or https://".into());
+    }
+    Ok(())
+}
+
+/// A copy of `node` with `${VAR}` expanded in every scalar.
+fn expand_node(file: &Path, node: &Node, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<Diagnostic>) -> Node {
+    match node {
+        Node::Scalar(s) => match expand(s.as_str(), env) {
+            Ok(text) => Node::Scalar(MarkedScalarNode::new(*s.span(), text)),
+            Err(var) => {
+                problems.push(
+                    Diagnostic::new(file, Pos::of(s.span()), format!("environment variable `{var}` is not set"))
+                        .with_hint(format!("export {var}=… before running, or write `${{{var}:-default}}`")),
+                );
+                node.clone()
+            }
+        },
+        Node::Sequence(seq) => {
+            let mut out = seq.clone();
+            for item in out.iter_mut() {
+                *item = expand_node(file, item, env, problems);
+            }
+            Node::Sequence(out)
+        }
+        Node::Mapping(map) => {
+            let mut out = map.clone();
+            for (_, value) in out.iter_mut() {
+                *value = expand_node(file, value, env, problems);
+            }
+            Node::Mapping(out)
+        }
+    }
+}
+
+/// Expand `${NAME}` and `${NAME:-default}`. An unset or empty variable without a
+/// default is an error carrying the variable's name.
+pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some("k-123".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_variables_and_defaults() {
+        assert_eq!(expand("${KEY}", &env), Ok("k-123".into()));
+        assert_eq!(expand("a-${KEY}-b", &env), Ok("a-k-123-b".into()));
+        assert_eq!(expand("${NOPE:-http://x}", &env), Ok("http://x".into()));
+        assert_eq!(expand("plain", &env), Ok("plain".into()));
+    }
+
+    #[test]
+    fn a_missing_or_empty_variable_is_an_error_naming_it() {
+        assert_eq!(expand("${NOPE}", &env), Err("NOPE".into()));
+        assert_eq!(expand("${EMPTY}", &env), Err("EMPTY".into()));
+    }
+}

@@ -1,0 +1,57 @@
+//! What a receiver accepts in `map:`: each field's name, type, whether it is required and
+//! its documented length limit. Used to validate flows and to coerce rendered text.
+
+/// The type a receiver field has in the vendor's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free text.
+    Text,
+    /// One of a fixed set of values.
+    OneOf(&'static [&'static str]),
+    /// An ISO 8601 / RFC 3339 date-time.
+    DateTime,
+    /// An absolute URL.
+    Url,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// One field a receiver action accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+    /// The longest value the service accepts, in characters.
+    pub max_chars: Option<usize>,
+    pub doc: &'static str,
+}
+
+impl FieldSpec {
+    pub const fn required(name: &'static str, kind: FieldKind, doc: &'static str) -> Self {
+        FieldSpec {
+            name,
+            kind,
+            required: true,
+            max_chars: None,
+            doc,
+        }
+    }
+
+    pub const fn optional(name: &'static str, kind: FieldKind, doc: &'static str) -> Self {
+        FieldSpec {
+            name,
+            kind,
+            required: false,
+            max_chars: None,
+            doc,
+        }
+    }
+
+    pub const fn max_chars(mut self, max: usize) -> Self {
+        self.max_chars = Some(max);
+        self
+    }
+}

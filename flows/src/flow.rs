@@ -1,0 +1,587 @@
+//! One flow file: its serde types and the parser that turns a file into a [`Flow`],
+//! collecting every problem in the file with its position.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use marked_yaml::Node;
+use serde::{Deserialize, Deserializer};
+
+use crate::diag::{Diagnostic, Pos};
+use crate::fields::{FieldKind, FieldSpec};
+use crate::schedule::{self, Schedule};
+use crate::suggest;
+use crate::yaml;
+
+/// A parsed, individually valid flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// The flow's name: `name:` if given, else the file stem.
+    pub name: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub description: Option<String>,
+    /// The auto-update slider: when false the flow never runs by itself.
+    pub enabled: bool,
+    /// The zone for system variables and daily schedule times.
+    pub timezone: Tz,
+    pub source: SourceConfig,
+    pub receiver: ReceiverConfig,
+    /// The field map, in file order.
+    pub map: Vec<MapEntry>,
+    /// Where `map:` stands (for errors about the map as a whole).
+    pub map_pos: Pos,
+    pub schedule: Option<Schedule>,
+    pub delivery: Delivery,
+}
+
+/// Where records come from. A closed, tagged set: adding a source is one variant.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Csv(CsvSource),
+}
+
+impl SourceConfig {
+    pub fn connector(&self) -> &'static str {
+        match self {
+            SourceConfig::Csv(_) => "csv",
+        }
+    }
+
+    /// What the first run does with existing records.
+    pub fn backlog(&self) -> Backlog {
+        match self {
+            SourceConfig::Csv(c) => c.backlog,
+        }
+    }
+}
+
+/// `connector: csv` — rows of a CSV file with a header line.
+#[derive(Debug, Clone)]
+pub struct CsvSource {
+    /// The file, resolved against the flow file's directory.
+    pub path: PathBuf,
+    /// Column(s) identifying a row; empty means "a hash of the whole row".
+    pub key: Vec<String>,
+    pub backlog: Backlog,
+    pub delimiter: u8,
+    /// Where `source:` stands in the flow file.
+    pub pos: Pos,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCsvSource {
+    path: String,
+    #[serde(default)]
+    key: Option<OneOrMany>,
+    #[serde(default)]
+    backlog: Backlog,
+    #[serde(default)]
+    delimiter: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// What the first run does with the rows that are already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backlog {
+    /// Remember existing rows without sending them (the default).
+    #[default]
+    Skip,
+    /// Send existing rows.
+    Send,
+}
+
+/// Where records go: an account of some service and one of its actions.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    pub account: String,
+    pub account_pos: Pos,
+    pub kind: ReceiverKind,
+    pub pos: Pos,
+}
+
+/// The closed set of receiver actions. Adding one is one variant and its match arms.
+#[derive(Debug, Clone)]
+pub enum ReceiverKind {
+    EightXEightSendSms(EightXEightSendSms),
+}
+
+/// `connector: 8x8, action: send_sms` — one SMS per record.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EightXEightSendSms {}
+
+/// Every receiver connector and its actions, for validation and "did you mean".
+const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
+const SOURCES: &[&str] = &["csv"];
+
+const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required("destination", FieldKind::Text, "the phone number, E.164 preferred"),
+    FieldSpec::required("text", FieldKind::Text, "the message"),
+    FieldSpec::optional("source", FieldKind::Text, "sender ID").max_chars(16),
+    FieldSpec::optional("country", FieldKind::Text, "ISO 3166-1 alpha-2 of a national number")
+        .max_chars(2),
+    FieldSpec::optional("clientMessageId", FieldKind::Text, "your reference (default: flow and row)")
+        .max_chars(350),
+    FieldSpec::optional("encoding", FieldKind::OneOf(&["AUTO", "GSM7", "UCS2"]), "text encoding"),
+    FieldSpec::optional("scheduled", FieldKind::DateTime, "when to deliver"),
+    FieldSpec::optional("expiry", FieldKind::DateTime, "do not deliver after"),
+    FieldSpec::optional("dlrCallbackUrl", FieldKind::Url, "delivery-receipt webhook"),
+    FieldSpec::optional("track", FieldKind::OneOf(&["None", "Outcome"]), "conversion tracking"),
+];
+
+impl ReceiverKind {
+    pub fn connector(&self) -> &'static str {
+        match self {
+            ReceiverKind::EightXEightSendSms(_) => "8x8",
+        }
+    }
+
+    pub fn action(&self) -> &'static str {
+        match self {
+            ReceiverKind::EightXEightSendSms(_) => "send_sms",
+        }
+    }
+
+    /// The fields this action accepts in `map:`.
+    pub fn fields(&self) -> &'static [FieldSpec] {
+        match self {
+            ReceiverKind::EightXEightSendSms(_) => EIGHTX8_SMS_FIELDS,
+        }
+    }
+}
+
+/// One `field: value` line of `map:`.
+#[derive(Debug, Clone)]
+pub struct MapEntry {
+    pub field: String,
+    pub value: MapValue,
+    pub pos: Pos,
+}
+
+/// A value in `map:`: text is a Handlebars template; YAML literals (numbers, booleans)
+/// pass through as they are; lists and mappings nest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapValue {
+    Template(String),
+    Literal(serde_json::Value),
+    List(Vec<MapValue>),
+    Object(Vec<(String, MapValue)>),
+}
+
+impl MapValue {
+    fn from_node(node: &Node) -> MapValue {
+        match node {
+            Node::Scalar(_) => match yaml::literal(node) {
+                serde_json::Value::String(text) => MapValue::Template(text),
+                other => MapValue::Literal(other),
+            },
+            Node::Sequence(items) => MapValue::List(items.iter().map(MapValue::from_node).collect()),
+            Node::Mapping(map) => MapValue::Object(
+                map.iter()
+                    .map(|(k, v)| (k.as_str().to_string(), MapValue::from_node(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// How a flow's sends are paced and retried.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Sends in flight at once within one run.
+    pub concurrency: usize,
+    /// Tries per record for transient failures (timeouts, 429, 5xx), first try included.
+    pub attempts: u32,
+    /// The first retry's delay; each further retry doubles it (with jitter).
+    #[serde(deserialize_with = "de_duration")]
+    pub backoff: Duration,
+    /// The longest single wait between tries (also caps `Retry-After`).
+    #[serde(deserialize_with = "de_duration")]
+    pub max_backoff: Duration,
+    /// How long one request may take.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            concurrency: 4,
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration; write a number and a unit, like `500ms`, `30s`, `5m`"
+        ))
+    })
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "enabled",
+    "timezone",
+    "source",
+    "receiver",
+    "map",
+    "schedule",
+    "delivery",
+];
+
+#[derive(Debug, Deserialize)]
+struct Head {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Whether a flow name is usable in URLs, state keys and file names.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
+}
+
+/// What the cross-file checks need to know about a parsed flow.
+pub(crate) struct Parsed {
+    pub flow: Flow,
+    pub name_pos: Pos,
+}
+
+/// Parse one flow file. All problems in the file are returned together.
+pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
+    let root = yaml::load(file, text).map_err(|d| vec![d])?;
+    let Some(mapping) = root.as_mapping() else {
+        return Err(vec![Diagnostic::new(file, Pos::of(root.span()), "expected a mapping")]);
+    };
+    let mut errors = Vec::new();
+    let top = Pos::of(root.span());
+
+    for key in mapping.keys() {
+        if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
+            errors.push(yaml::unknown_key(file, Pos::of(key.span()), key.as_str(), "", TOP_LEVEL_KEYS));
+        }
+    }
+
+    let head_node = yaml::without_keys(
+        &root,
+        &["timezone", "source", "receiver", "map", "schedule", "delivery"],
+    );
+    let head_node = retain_keys(&head_node, &["name", "description", "enabled"]);
+    let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
+
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name_pos = mapping
+        .get_node("name")
+        .map(|n| Pos::of(n.span()))
+        .unwrap_or(Pos::new(1, 1));
+    let name = head.as_ref().and_then(|h| h.name.clone()).unwrap_or(stem);
+    if !valid_name(&name) {
+        errors.push(
+            Diagnostic::new(file, name_pos, format!("`{name}` is not a usable flow name"))
+                .with_hint("use letters, digits, `-`, `_` and `.` (it appears in URLs and logs)"),
+        );
+    }
+
+    let timezone = match mapping.get_node("timezone") {
+        None => Some(Tz::UTC),
+        Some(node) => collect(&mut errors, parse_timezone(file, node)),
+    };
+
+    let source = match mapping.get_node("source") {
+        None => {
+            errors.push(
+                Diagnostic::new(file, top, "missing `source:`: where do the records come from?")
+                    .with_hint("for a CSV file: `source: {connector: csv, path: orders.csv}`"),
+            );
+            None
+        }
+        Some(node) => collect(&mut errors, parse_source(file, node)),
+    };
+
+    let receiver = match mapping.get_node("receiver") {
+        None => {
+            errors.push(
+                Diagnostic::new(file, top, "missing `receiver:`: where do the records go?")
+                    .with_hint("for an SMS: `receiver: {connector: 8x8, action: send_sms, account: my-8x8}`"),
+            );
+            None
+        }
+        Some(node) => collect(&mut errors, parse_receiver(file, node)),
+    };
+
+    let (map, map_pos) = match mapping.get_node("map") {
+        None => (Vec::new(), top),
+        Some(node) => (
+            collect(&mut errors, parse_map(file, node)).unwrap_or_default(),
+            Pos::of(node.span()),
+        ),
+    };
+    if let Some(receiver) = &receiver {
+        errors.extend(check_map_fields(file, &receiver.kind, &map, mapping.get_node("map").map(|n| Pos::of(n.span())).unwrap_or(top)));
+    }
+
+    let schedule = match mapping.get_node("schedule") {
+        None => None,
+        Some(node) => collect(&mut errors, schedule::parse(file, node)),
+    };
+
+    let delivery = match mapping.get_node("delivery") {
+        None => Some(Delivery::default()),
+        Some(node) => collect(&mut errors, parse_delivery(file, node)),
+    };
+
+    match (head, timezone, source, receiver, delivery) {
+        (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery))
+            if errors.is_empty() =>
+        {
+            Ok(Parsed {
+                flow: Flow {
+                    name,
+                    file: file.to_path_buf(),
+                    description: head.description,
+                    enabled: head.enabled,
+                    timezone,
+                    source,
+                    receiver,
+                    map,
+                    map_pos,
+                    schedule: schedule.flatten(),
+                    delivery,
+                },
+                name_pos,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn collect<T>(errors: &mut Vec<Diagnostic>, result: Result<T, Diagnostic>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+fn retain_keys(node: &Node, keep: &[&str]) -> Node {
+    let mut node = node.clone();
+    if let Some(mapping) = node.as_mapping_mut() {
+        mapping.retain(|k, _| keep.contains(&k.as_str()));
+    }
+    node
+}
+
+fn parse_timezone(file: &Path, node: &Node) -> Result<Tz, Diagnostic> {
+    let text = yaml::scalar(file, node, "timezone")?;
+    Tz::from_str(text).map_err(|_| {
+        let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+        let hint = match suggest::did_you_mean(text, names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "use an IANA zone name such as `Europe/Kyiv`, `America/New_York` or `UTC`".into(),
+        };
+        Diagnostic::new(file, Pos::of(node.span()), format!("unknown timezone `{text}`")).with_hint(hint)
+    })
+}
+
+/// The `connector:` of a source or receiver mapping, with its position.
+fn connector<'n>(file: &Path, node: &'n Node, section: &str, example: &str) -> Result<(&'n str, Pos), Diagnostic> {
+    let Some(mapping) = node.as_mapping() else {
+        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("`{section}` must be a mapping"))
+            .with_hint(format!("for example `{section}: {example}`")));
+    };
+    let Some(connector) = mapping.get_node("connector") else {
+        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("missing `connector` in `{section}`"))
+            .with_hint(format!("for example `{section}: {example}`")));
+    };
+    Ok((yaml::scalar(file, connector, "connector")?, Pos::of(connector.span())))
+}
+
+fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
+    let (name, pos) = connector(file, node, "source", "{connector: csv, path: orders.csv}")?;
+    match name {
+        "csv" => {
+            let raw: RawCsvSource = yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            parse_csv(file, node, raw)
+        }
+        other if RECEIVERS.iter().any(|(c, _)| *c == other) => Err(Diagnostic::new(
+            file,
+            pos,
+            format!("`{other}` is a receiver, not a source"),
+        )
+        .with_hint(format!("sources are: {}", suggest::backticked(SOURCES)))),
+        other => Err(Diagnostic::new(file, pos, format!("unknown source connector `{other}`"))
+            .with_hint(suggest::hint(other, SOURCES))),
+    }
+}
+
+fn parse_csv(file: &Path, node: &Node, raw: RawCsvSource) -> Result<SourceConfig, Diagnostic> {
+    let at = |key: &str| {
+        node.as_mapping()
+            .and_then(|m| m.get_node(key))
+            .map(|n| Pos::of(n.span()))
+            .unwrap_or(Pos::of(node.span()))
+    };
+    if raw.path.trim().is_empty() {
+        return Err(Diagnostic::new(file, at("path"), "`path` is empty").with_hint("name the CSV file, relative to this flow file"));
+    }
+    let key = raw.key.map(OneOrMany::into_vec).unwrap_or_default();
+    if key.iter().any(|k| k.trim().is_empty()) {
+        return Err(Diagnostic::new(file, at("key"), "`key` names an empty column"));
+    }
+    let delimiter = match raw.delimiter.as_deref() {
+        None => b',',
+        Some("\\t") | Some("\t") | Some("tab") => b'\t',
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some(d) => {
+            return Err(Diagnostic::new(file, at("delimiter"), format!("`{d}` is not a one-character delimiter"))
+                .with_hint("use `,`, `;`, `|` or `tab`"))
+        }
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    Ok(SourceConfig::Csv(CsvSource {
+        path: base.join(raw.path),
+        key,
+        backlog: raw.backlog,
+        delimiter,
+        pos: Pos::of(node.span()),
+    }))
+}
+
+fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic> {
+    let (name, pos) = connector(file, node, "receiver", "{connector: 8x8, action: send_sms, account: my-8x8}")?;
+    let Some((connector, actions)) = RECEIVERS.iter().find(|(c, _)| *c == name) else {
+        if SOURCES.contains(&name) {
+            return Err(Diagnostic::new(file, pos, format!("`{name}` is a source, not a receiver")));
+        }
+        let names: Vec<&str> = RECEIVERS.iter().map(|(c, _)| *c).collect();
+        return Err(Diagnostic::new(file, pos, format!("unknown receiver connector `{name}`"))
+            .with_hint(suggest::hint(name, &names)));
+    };
+    let mapping = node.as_mapping();
+    let action_node = mapping.and_then(|m| m.get_node("action"));
+    let Some(action_node) = action_node else {
+        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("missing `action` in `receiver` ({connector})"))
+            .with_hint(format!("{connector} actions: {}", suggest::backticked(actions))));
+    };
+    let action = yaml::scalar(file, action_node, "action")?;
+    if !actions.contains(&action) {
+        return Err(Diagnostic::new(file, Pos::of(action_node.span()), format!("`{connector}` has no action `{action}`"))
+            .with_hint(suggest::hint(action, actions)));
+    }
+    let Some(account_node) = mapping.and_then(|m| m.get_node("account")) else {
+        return Err(Diagnostic::new(file, Pos::of(node.span()), "missing `account` in `receiver`")
+            .with_hint(format!("name an account from accounts.yaml whose connector is `{connector}`")));
+    };
+    let account = yaml::scalar(file, account_node, "account")?.to_string();
+    let rest = yaml::without_keys(node, &["connector", "action", "account"]);
+    let kind = match (*connector, action) {
+        ("8x8", "send_sms") => ReceiverKind::EightXEightSendSms(yaml::from_node(file, &rest, "receiver")?),
+        _ => unreachable!("RECEIVERS lists only implemented actions"),
+    };
+    Ok(ReceiverConfig {
+        account,
+        account_pos: Pos::of(account_node.span()),
+        kind,
+        pos: Pos::of(node.span()),
+    })
+}
+
+fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
+    let Some(mapping) = node.as_mapping() else {
+        return Err(Diagnostic::new(file, Pos::of(node.span()), "`map` must be a mapping of receiver fields to templates")
+            .with_hint("for example `map: {destination: \"{{phone}}\", text: \"Hi {{name}}\"}`"));
+    };
+    Ok(mapping
+        .iter()
+        .map(|(key, value)| MapEntry {
+            field: key.as_str().to_string(),
+            value: MapValue::from_node(value),
+            pos: Pos::of(key.span()),
+        })
+        .collect())
+}
+
+/// Every map field must be one the receiver knows, and every required one must be there.
+fn check_map_fields(file: &Path, kind: &ReceiverKind, map: &[MapEntry], map_pos: Pos) -> Vec<Diagnostic> {
+    let specs = kind.fields();
+    let names: Vec<&str> = specs.iter().map(|f| f.name).collect();
+    let what = format!("{} {}", kind.connector(), kind.action());
+    let mut errors = Vec::new();
+    for entry in map {
+        if !names.contains(&entry.field.as_str()) {
+            errors.push(
+                Diagnostic::new(file, entry.pos, format!("`{what}` has no field `{}`", entry.field))
+                    .with_hint(suggest::hint(&entry.field, &names)),
+            );
+        }
+    }
+    for spec in specs.iter().filter(|s| s.required) {
+        if !map.iter().any(|e| e.field == spec.name) {
+            errors.push(
+                Diagnostic::new(file, map_pos, format!("missing required field `{}` for `{what}` in `map`", spec.name))
+                    .with_hint(format!("add `{}: \"{{{{…}}}}\"` under `map:` ({})", spec.name, spec.doc)),
+            );
+        }
+    }
+    errors
+}
+
+fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
+    let delivery: Delivery = yaml::from_node(file, node, "delivery")?;
+    let pos = Pos::of(node.span());
+    if delivery.concurrency == 0 || delivery.concurrency > 1024 {
+        return Err(Diagnostic::new(file, pos, "`delivery.concurrency` must be between 1 and 1024"));
+    }
+    if delivery.attempts == 0 || delivery.attempts > 100 {
+        return Err(Diagnostic::new(file, pos, "`delivery.attempts` must be between 1 and 100"));
+    }
+    if delivery.timeout.is_zero() {
+        return Err(Diagnostic::new(file, pos, "`delivery.timeout` must be longer than zero"));
+    }
+    Ok(delivery)
+}

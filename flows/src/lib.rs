@@ -1,0 +1,32 @@
+//! The flow-file format of Switchboard.
+//!
+//! This crate owns everything a user writes by hand: one flow per `*.yaml` file in a
+//! directory, the `accounts.yaml` beside them (with `${VAR}` secrets read from the
+//! environment), and whole-directory validation. Every problem is reported at once as
+//! `path:line:col: message` with a hint where one helps. It reads files and nothing else:
+//! no network, no state, no knowledge of HTTP.
+
+mod accounts;
+mod diag;
+mod fields;
+mod flow;
+mod project;
+mod schedule;
+mod secret;
+mod suggest;
+mod yaml;
+
+pub use accounts::{Account, AccountKind, Accounts, EightXEightAccount};
+pub use diag::{Diagnostic, Pos};
+pub use fields::{FieldKind, FieldSpec};
+pub use flow::{
+    Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
+    ReceiverKind, SourceConfig,
+};
+pub use project::{load_project, LoadOptions, Project};
+pub use schedule::{After, CatchUp, RunResult, Schedule, ScheduleRule};
+pub use secret::Secret;
+pub use suggest::did_you_mean;
+
+/// The file name of the accounts file that sits beside the flows.
+pub const ACCOUNTS_FILE: &str = "accounts.yaml";

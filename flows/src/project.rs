@@ -1,0 +1,225 @@
+//! A flows directory as a whole: every flow file, the accounts file, and the checks that
+//! span files (account references, `after` references and cycles, duplicate names).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::accounts::{self, Accounts};
+use crate::diag::{Diagnostic, Pos};
+use crate::flow::{self, Flow};
+use crate::schedule::ScheduleRule;
+use crate::suggest;
+use crate::ACCOUNTS_FILE;
+
+/// Where to load from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub flows_dir: PathBuf,
+    /// The accounts file; default `accounts.yaml` in the flows directory.
+    pub accounts_file: Option<PathBuf>,
+    /// Variables that take precedence over the process environment for `${VAR}`.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A loaded flows directory. Valid flows can run even when others are broken.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub accounts: Accounts,
+    /// Valid flows by name.
+    pub flows: BTreeMap<String, Flow>,
+    /// Invalid flows by name, with their problems.
+    pub invalid: BTreeMap<String, Vec<Diagnostic>>,
+    /// Problems that belong to no single flow (accounts file, directory).
+    pub general: Vec<Diagnostic>,
+}
+
+impl Project {
+    /// Every problem in the directory, in file and line order, each once.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut all: Vec<Diagnostic> = self
+            .general
+            .iter()
+            .chain(self.invalid.values().flatten())
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (&a.file, a.line, a.column, &a.message).cmp(&(&b.file, b.line, b.column, &b.message)));
+        all.dedup();
+        all
+    }
+
+    /// Move a flow to the invalid set (for checks made outside this crate, such as
+    /// templates against a CSV header).
+    pub fn mark_invalid(&mut self, name: &str, problems: Vec<Diagnostic>) {
+        if problems.is_empty() {
+            return;
+        }
+        self.flows.remove(name);
+        self.invalid.entry(name.to_string()).or_default().extend(problems);
+    }
+
+    /// Every flow name, valid or not.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.flows.keys().chain(self.invalid.keys()).map(String::as_str).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Load and validate a whole flows directory.
+pub fn load_project(options: &LoadOptions) -> Project {
+    let dir = options.flows_dir.clone();
+    let mut project = Project { dir: dir.clone(), ..Project::default() };
+    let env = |name: &str| options.env.get(name).cloned().or_else(|| std::env::var(name).ok());
+
+    let accounts_file = options.accounts_file.clone().unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
+    match std::fs::read_to_string(&accounts_file) {
+        Ok(text) => project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
+            project.accounts.file = accounts_file;
+        }
+        Err(e) => project.general.push(Diagnostic::new(
+            &accounts_file,
+            Pos::new(1, 1),
+            format!("cannot read the accounts file: {e}"),
+        )),
+    }
+
+    let files = match flow_files(&dir) {
+        Ok(files) => files,
+        Err(e) => {
+            project.general.push(
+                Diagnostic::new(&dir, Pos::new(1, 1), format!("cannot read the flows directory: {e}"))
+                    .with_hint("pass the directory that holds your flow files with `--flows DIR`"),
+            );
+            return project;
+        }
+    };
+
+    let mut name_pos: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
+    for file in files {
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                project.invalid.insert(stem, vec![Diagnostic::new(&file, Pos::new(1, 1), format!("cannot read the file: {e}"))]);
+                continue;
+            }
+        };
+        match flow::parse(&file, &text) {
+            Ok(parsed) => {
+                let name = parsed.flow.name.clone();
+                if let Some((first, _)) = name_pos.get(&name) {
+                    let problem = Diagnostic::new(&file, parsed.name_pos, format!("flow name `{name}` is already used by {}", first.display()))
+                        .with_hint("give one of them a different `name:`");
+                    project.invalid.entry(format!("{name} ({})", file.display())).or_default().push(problem);
+                    continue;
+                }
+                name_pos.insert(name.clone(), (file.clone(), parsed.name_pos));
+                project.flows.insert(name, parsed.flow);
+            }
+            Err(problems) => {
+                name_pos.insert(stem.clone(), (file.clone(), Pos::new(1, 1)));
+                project.invalid.insert(stem, problems);
+            }
+        }
+    }
+
+    check_accounts(&mut project);
+    check_after(&mut project);
+    project
+}
+
+/// `*.yaml` / `*.yml` files in the directory (not recursive), except the accounts file.
+fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml"));
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if is_yaml && path.is_file() && stem != "accounts" && !stem.starts_with('.') {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn check_accounts(project: &mut Project) {
+    let mut problems: Vec<(String, Diagnostic)> = Vec::new();
+    for flow in project.flows.values() {
+        let receiver = &flow.receiver;
+        let name = &receiver.account;
+        let at = |message: String| Diagnostic::new(&flow.file, receiver.account_pos, message);
+        let problem = if let Some(account) = project.accounts.get(name) {
+            let want = receiver.kind.connector();
+            (account.kind.connector() != want).then(|| {
+                at(format!("account `{name}` is a `{}` account, but this receiver is `{want}`", account.kind.connector()))
+                    .with_hint(format!("use an account whose connector is `{want}`"))
+            })
+        } else if project.accounts.invalid.contains_key(name) {
+            Some(at(format!("account `{name}` has errors in {}", project.accounts.file.display())))
+        } else {
+            let hint = match suggest::did_you_mean(name, project.accounts.names()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("add `{name}:` to {}", project.accounts.file.display()),
+            };
+            Some(at(format!("unknown account `{name}`")).with_hint(hint))
+        };
+        if let Some(problem) = problem {
+            problems.push((flow.name.clone(), problem));
+        }
+    }
+    for (name, problem) in problems {
+        project.mark_invalid(&name, vec![problem]);
+    }
+}
+
+fn after_of(flow: &Flow) -> Option<&crate::schedule::After> {
+    match &flow.schedule.as_ref()?.rule {
+        ScheduleRule::After(after) => Some(after),
+        _ => None,
+    }
+}
+
+fn check_after(project: &mut Project) {
+    let all: BTreeSet<String> = project.names().into_iter().map(String::from).collect();
+    let mut problems: Vec<(String, Diagnostic)> = Vec::new();
+    for flow in project.flows.values() {
+        let Some(after) = after_of(flow) else { continue };
+        if after.flow == flow.name {
+            problems.push((flow.name.clone(), Diagnostic::new(&flow.file, after.pos, format!("flow `{}` runs after itself", flow.name))));
+        } else if !all.contains(&after.flow) {
+            let hint = suggest::did_you_mean(&after.flow, all.iter().map(String::as_str))
+                .map(|b| format!("did you mean `{b}`?"))
+                .unwrap_or_else(|| "name a flow in this directory".into());
+            problems.push((flow.name.clone(), Diagnostic::new(&flow.file, after.pos, format!("`after` names unknown flow `{}`", after.flow)).with_hint(hint)));
+        }
+    }
+    // Cycles: follow each flow's `after` chain; a chain that comes back is a cycle.
+    for flow in project.flows.values() {
+        let mut chain = vec![flow.name.clone()];
+        let mut current = flow;
+        while let Some(after) = after_of(current) {
+            if after.flow == flow.name && chain.len() > 1 {
+                chain.push(flow.name.clone());
+                let pos = after_of(flow).map(|a| a.pos).unwrap_or_default();
+                problems.push((
+                    flow.name.clone(),
+                    Diagnostic::new(&flow.file, pos, format!("`after` forms a cycle: {}", chain.join(" -> ")))
+                        .with_hint("a chain of `after` flows must start at a flow with another schedule"),
+                ));
+                break;
+            }
+            if chain.contains(&after.flow) {
+                break; // a cycle not through this flow: reported from its own members
+            }
+            let Some(next) = project.flows.get(&after.flow) else { break };
+            chain.push(next.name.clone());
+            current = next;
+        }
+    }
+    for (name, problem) in problems {
+        project.mark_invalid(&name, vec![problem]);
+    }
+}

@@ -1,0 +1,175 @@
+//! YAML with positions: loading files into `marked_yaml` nodes, typed deserialisation
+//! whose errors carry `line:col`, and the literal-value rules of `map:`.
+
+use std::path::Path;
+
+use marked_yaml::{LoadError, LoaderOptions, Node};
+use serde::de::DeserializeOwned;
+
+use crate::diag::{Diagnostic, Pos};
+use crate::suggest;
+
+/// Parse a YAML document whose top level must be a mapping.
+pub(crate) fn load(file: &Path, text: &str) -> Result<Node, Diagnostic> {
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
+    marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(file, text, e))
+}
+
+fn load_error(file: &Path, text: &str, error: LoadError) -> Diagnostic {
+    let at = |m: &marked_yaml::Marker| Pos::new(m.line(), m.column());
+    match error {
+        LoadError::TopLevelMustBeMapping(m) => {
+            // An empty file parses as "not a mapping": say so plainly.
+            let message = if text.trim().is_empty() {
+                "the file is empty"
+            } else {
+                "the top level must be a mapping of keys to values"
+            };
+            Diagnostic::new(file, at(&m), message)
+                .with_hint("a flow file starts with keys such as `source:`, `receiver:` and `map:`")
+        }
+        LoadError::TopLevelMustBeSequence(m) => {
+            Diagnostic::new(file, at(&m), "the top level must be a list")
+        }
+        LoadError::UnexpectedAnchor(m) => Diagnostic::new(
+            file,
+            at(&m),
+            "YAML anchors and aliases are not supported in flow files",
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            Diagnostic::new(file, at(&m), "a key must be a plain string")
+        }
+        LoadError::UnexpectedTag(m) => {
+            Diagnostic::new(file, at(&m), "YAML tags (`!tag`) are not supported in flow files")
+        }
+        LoadError::ScanError(m, e) => {
+            Diagnostic::new(file, at(&m), format!("invalid YAML: {}", e.info()))
+                .with_hint("check the indentation and quoting near this place")
+        }
+        LoadError::DuplicateKey(inner) => {
+            let first = Pos::of(inner.prev_key.span());
+            Diagnostic::new(
+                file,
+                Pos::of(inner.key.span()),
+                format!(
+                    "duplicate key `{}` (first given at line {})",
+                    inner.key.as_str(),
+                    first.line
+                ),
+            )
+        }
+    }
+}
+
+/// Deserialise a node into `T`, turning serde's complaint into a positioned diagnostic.
+/// `section` names where the node sits (`source`, `schedule`, …) for the message.
+pub(crate) fn from_node<T: DeserializeOwned>(
+    file: &Path,
+    node: &Node,
+    section: &str,
+) -> Result<T, Diagnostic> {
+    marked_yaml::from_node::<T>(node).map_err(|e| {
+        let error = e.into_inner();
+        let pos = error
+            .start_mark()
+            .map(|m| Pos::new(m.line(), m.column()))
+            .unwrap_or_else(|| Pos::of(node.span()));
+        match error {
+            marked_yaml::Error::UnknownFieldError(field, expected, _) => {
+                unknown_key(file, pos, &field, section, expected)
+            }
+            marked_yaml::Error::NotBoolean(_) => {
+                Diagnostic::new(file, pos, format!("in `{section}`: expected `true` or `false`"))
+            }
+            other => Diagnostic::new(file, pos, format!("in `{section}`: {}", tidy(&other.to_string()))),
+        }
+    })
+}
+
+/// The error for a key that is not allowed where it stands.
+pub(crate) fn unknown_key(
+    file: &Path,
+    pos: Pos,
+    key: &str,
+    section: &str,
+    allowed: &[&str],
+) -> Diagnostic {
+    let place = if section.is_empty() {
+        String::new()
+    } else {
+        format!(" in `{section}`")
+    };
+    Diagnostic::new(file, pos, format!("unknown key `{key}`{place}"))
+        .with_hint(suggest::hint(key, allowed))
+}
+
+/// Serde's messages are written for programmers; make the common ones read for people.
+fn tidy(message: &str) -> String {
+    message
+        .replace("invalid type: string", "expected a different kind of value, found text")
+        .replace("unknown variant", "unknown value")
+        .replace("variant", "value")
+}
+
+/// A mapping node without some of its keys (so the rest can be deserialised strictly).
+pub(crate) fn without_keys(node: &Node, keys: &[&str]) -> Node {
+    let mut node = node.clone();
+    if let Some(mapping) = node.as_mapping_mut() {
+        for key in keys {
+            mapping.remove(*key);
+        }
+    }
+    node
+}
+
+/// The text of a scalar node, or a diagnostic saying a plain value was expected.
+pub(crate) fn scalar<'n>(file: &Path, node: &'n Node, what: &str) -> Result<&'n str, Diagnostic> {
+    node.as_scalar().map(|s| s.as_str()).ok_or_else(|| {
+        Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("`{what}` must be a single value, not a list or mapping"),
+        )
+    })
+}
+
+/// A YAML literal as JSON: unquoted `42`, `true`, `null` keep their type, quoted values
+/// stay text, lists and mappings are converted element by element.
+pub(crate) fn literal(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Node::Scalar(s) => {
+            let text = s.as_str();
+            if !s.may_coerce() {
+                return Value::String(text.to_string());
+            }
+            match text {
+                "true" | "True" | "TRUE" => Value::Bool(true),
+                "false" | "False" | "FALSE" => Value::Bool(false),
+                "~" | "null" | "Null" | "NULL" => Value::Null,
+                _ => {
+                    if let Ok(i) = text.parse::<i64>() {
+                        Value::from(i)
+                    } else if let Some(f) = text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .and_then(serde_json::Number::from_f64)
+                    {
+                        Value::Number(f)
+                    } else {
+                        Value::String(text.to_string())
+                    }
+                }
+            }
+        }
+        Node::Sequence(items) => Value::Array(items.iter().map(literal).collect()),
+        Node::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_string(), literal(v)))
+                .collect(),
+        ),
+    }
+}
