@@ -234,7 +234,7 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
         }
     }
     let coerced = match (spec.kind, text) {
-        (FieldKind::Text | FieldKind::DateTime | FieldKind::Url, Some(_)) => match value {
+        (FieldKind::Text | FieldKind::Phone | FieldKind::DateTime | FieldKind::Url, Some(_)) => match value {
             Value::String(s) => Value::String(s),
             other => Value::String(helpers::text_of(&other)),
         },

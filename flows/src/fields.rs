@@ -6,6 +6,8 @@
 pub enum FieldKind {
     /// Free text.
     Text,
+    /// A phone number (what `switchboard test --to` replaces).
+    Phone,
     /// One of a fixed set of values.
     OneOf(&'static [&'static str]),
     /// An ISO 8601 / RFC 3339 date-time.

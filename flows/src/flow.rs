@@ -135,7 +135,7 @@ const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
 const SOURCES: &[&str] = &["csv"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
-    FieldSpec::required("destination", FieldKind::Text, "the phone number, E.164 preferred"),
+    FieldSpec::required("destination", FieldKind::Phone, "the phone number, E.164 preferred"),
     FieldSpec::required("text", FieldKind::Text, "the message"),
     FieldSpec::optional("source", FieldKind::Text, "sender ID").max_chars(16),
     FieldSpec::optional("country", FieldKind::Text, "ISO 3166-1 alpha-2 of a national number")

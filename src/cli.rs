@@ -1,0 +1,93 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Switchboard: app-to-app automations from a directory of YAML flows.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The directory of flow files.
+    #[arg(long, global = true, env = "SWITCHBOARD_FLOWS", default_value = "flows")]
+    pub flows: PathBuf,
+    /// The accounts file [default: accounts.yaml in the flows directory].
+    #[arg(long, global = true, env = "SWITCHBOARD_ACCOUNTS")]
+    pub accounts: Option<PathBuf>,
+    /// The state directory [default: .switchboard in the flows directory].
+    #[arg(long, global = true, env = "SWITCHBOARD_STATE")]
+    pub state: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every flow file and the accounts file; report every problem at once.
+    Validate {
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one flow now, whatever its schedule and `enabled` say.
+    Run {
+        /// The flow's name.
+        flow: String,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show exactly what would be sent for the first records, changing no state.
+    Test {
+        /// The flow's name.
+        flow: String,
+        /// How many records to preview.
+        #[arg(long, default_value_t = 3)]
+        limit: usize,
+        /// Really send the first previewed record (not remembered as handled).
+        #[arg(long)]
+        send: bool,
+        /// With --send: deliver to this phone number instead of the record's.
+        #[arg(long, requires = "send")]
+        to: Option<String>,
+        /// Print the preview as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a flow's runs, or one run's records.
+    History {
+        /// The flow's name.
+        flow: String,
+        /// Show the records of this run.
+        #[arg(long)]
+        run: Option<u64>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a local stand-in for the 8x8 SMS API that records what it receives.
+    Sandbox {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4610")]
+        listen: SocketAddr,
+    },
+    /// Run the bundled example flows against the built-in stand-in: no network, no keys.
+    Quickstart {
+        /// Use this flows directory instead of the bundled example.
+        #[arg(long = "dir")]
+        dir: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,24 @@
+//! One function per command. Each returns the process exit code: 0 success, 1 when the
+//! command ran but found problems (invalid flows, failed rows), 2 for errors of use.
+
+mod history;
+mod quickstart;
+mod run;
+mod test;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Validate { json } => Ok(validate::validate(global, json)),
+        Command::Run { flow, json } => run::run(global, &flow, json).await,
+        Command::Test { flow, limit, send, to, json } => test::test(global, &flow, limit, send, to.as_deref(), json).await,
+        Command::History { flow, run, limit, json } => history::history(global, &flow, run, limit, json),
+        Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
+        Command::Quickstart { dir } => quickstart::quickstart(global, dir).await,
+    }
+}

@@ -1,0 +1,145 @@
+//! `switchboard test FLOW`: ApiX-Drive's "send test data". Shows exactly what would be
+//! sent for the first records and changes no state; `--send` really sends one.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use engine::{Mapper, Prepared, Store};
+use flows::FieldKind;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::cli::Global;
+use crate::{report, wiring};
+
+#[derive(Serialize)]
+struct Preview {
+    key: String,
+    /// Handled by an earlier run (a real run would not send it).
+    already_handled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<Prepared>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip)]
+    fields: Option<Map<String, Value>>,
+}
+
+pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let project = wiring::load(global, BTreeMap::new());
+    let flow = match wiring::find_flow(&project, name) {
+        Ok(flow) => flow,
+        Err(code) => return Ok(code),
+    };
+    let source = connectors::build_source(flow);
+    let receiver = connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let mapper = Mapper::new(flow).map_err(|p| anyhow::anyhow!("{}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    let fetched = match source.fetch().await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            eprintln!("error: the source of `{name}` cannot be read: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // Read-only look at the state, when it exists and no other process holds it.
+    let state_dir = wiring::state_dir(global);
+    let state = if state_dir.exists() { Store::open(&state_dir).ok().and_then(|s| s.flow(name).ok()) } else { None };
+
+    let reference_of = |key: &str| format!("{}:{}", flow.name, key);
+    let now = Utc::now();
+    let previews: Vec<Preview> = fetched
+        .records
+        .iter()
+        .take(limit)
+        .map(|record| {
+            let already_handled = state.as_ref().and_then(|s| s.is_seen(&record.key).ok());
+            let (request, error, fields) = match mapper.render(record, now) {
+                Err(e) => (None, Some(format!("map: {e}")), None),
+                Ok(fields) => match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
+                    Ok(request) => (Some(request), None, Some(fields)),
+                    Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
+                },
+            };
+            Preview { key: record.key.clone(), already_handled, request, error, fields }
+        })
+        .collect();
+
+    if json && !send {
+        report::json(&serde_json::json!({"flow": flow.name, "fetched": fetched.records.len(), "previews": previews}));
+    } else if !json {
+        println!("{}: {} record(s) in the source; previewing {}", flow.name, fetched.records.len(), previews.len());
+        for p in &previews {
+            print_preview(p);
+        }
+    }
+    let mut ok = previews.iter().all(|p| p.error.is_none());
+
+    if send {
+        let Some(first) = previews.iter().find(|p| p.request.is_some()) else {
+            eprintln!("error: no previewed record can be sent");
+            return Ok(ExitCode::from(1));
+        };
+        let mut fields = first.fields.clone().unwrap_or_default();
+        if let Some(to) = to {
+            let phone = flow.receiver.kind.fields().iter().find(|f| f.kind == FieldKind::Phone);
+            match phone {
+                Some(spec) => {
+                    fields.insert(spec.name.to_string(), Value::String(to.to_string()));
+                }
+                None => anyhow::bail!("`--to` needs a receiver with a phone field; `{}` has none", flow.receiver.kind.action()),
+            }
+        }
+        let request = receiver.prepare(fields, &format!("{}:test", flow.name))?;
+        match receiver.send(&request).await {
+            Ok(delivered) => {
+                let id = delivered.remote_id.map(|id| format!(" (id {id})")).unwrap_or_default();
+                if json {
+                    report::json(&serde_json::json!({"sent": request, "remote_id": id}));
+                } else {
+                    println!("test send of `{}`: sent{id}", first.key);
+                }
+            }
+            Err(e) => {
+                ok = false;
+                if json {
+                    report::json(&serde_json::json!({"request": request, "error": e.to_string()}));
+                } else {
+                    println!("test send of `{}`: failed: {e}", first.key);
+                }
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_preview(p: &Preview) {
+    let handled = match p.already_handled {
+        Some(true) => " (already handled by an earlier run)",
+        Some(false) => " (new)",
+        None => "",
+    };
+    println!();
+    println!("record {}{handled}", p.key);
+    if let Some(error) = &p.error {
+        println!("  would fail: {error}");
+    }
+    if let Some(request) = &p.request {
+        println!("  {} {}", request.method, request.url);
+        let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
+        for line in body.lines() {
+            println!("  {line}");
+        }
+        if !request.notes.is_empty() {
+            let notes: Vec<String> = request.notes.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect();
+            println!("  ({})", notes.join(", "));
+        }
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

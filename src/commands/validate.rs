@@ -1,0 +1,41 @@
+//! `switchboard validate`: every problem in the flows directory, at once.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use crate::cli::Global;
+use crate::{report, wiring};
+
+pub fn validate(global: &Global, json: bool) -> ExitCode {
+    let project = wiring::load(global, BTreeMap::new());
+    let problems = project.diagnostics();
+    if json {
+        report::json(&serde_json::json!({
+            "valid": project.flows.keys().collect::<Vec<_>>(),
+            "invalid": project.invalid.keys().collect::<Vec<_>>(),
+            "problems": problems,
+        }));
+    } else {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        let valid = project.flows.len();
+        let invalid = project.invalid.len();
+        let noun = |n: usize| if n == 1 { "flow" } else { "flows" };
+        if problems.is_empty() {
+            println!("{valid} {} valid", noun(valid));
+        } else {
+            println!(
+                "{valid} {} valid, {invalid} invalid; {} problem{}",
+                noun(valid),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,77 @@
+//! How results look on the terminal (and as JSON).
+
+use engine::{RowOutcome, RowStatus, RunReport, RunSummary};
+use flows::Diagnostic;
+
+pub fn diagnostics(problems: &[Diagnostic]) {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+}
+
+pub fn json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+/// `order-sms run 3: fetched 5, new 2, sent 2, failed 0, skipped 0 (succeeded in 0.41s)`
+pub fn run_line(summary: &RunSummary) -> String {
+    let c = &summary.counts;
+    let took = summary
+        .finished_at
+        .map(|f| format!(" in {:.2}s", (f - summary.started_at).num_milliseconds() as f64 / 1000.0))
+        .unwrap_or_default();
+    format!(
+        "{} run {}: fetched {}, new {}, sent {}, failed {}, skipped {} ({}{took})",
+        summary.flow,
+        summary.id,
+        c.fetched,
+        c.new,
+        c.sent,
+        c.failed,
+        c.skipped,
+        status_word(summary)
+    )
+}
+
+fn status_word(summary: &RunSummary) -> String {
+    serde_json::to_value(summary.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+pub fn run_report(report: &RunReport, as_json: bool) {
+    if as_json {
+        json(&serde_json::json!({"run": report.summary, "failures": report.failures}));
+        return;
+    }
+    println!("{}", run_line(&report.summary));
+    if let Some(error) = &report.summary.error {
+        println!("  error: {error}");
+    }
+    for failure in &report.failures {
+        println!("  {}", row_line(failure));
+    }
+}
+
+pub fn row_line(row: &RowOutcome) -> String {
+    let status = match row.status {
+        RowStatus::Sent => "sent",
+        RowStatus::Skipped => "skipped",
+        RowStatus::Failed => "failed",
+    };
+    let mut line = format!("{status:<7} {}", row.key);
+    if let Some(id) = &row.remote_id {
+        line.push_str(&format!("  id {id}"));
+    }
+    if let Some(reason) = &row.reason {
+        line.push_str(&format!("  {reason}"));
+    }
+    if row.retry_next_run {
+        line.push_str("  (will retry next run)");
+    }
+    line
+}

@@ -1,0 +1,130 @@
+//! The built-in stand-in for the services Switchboard talks to, so examples and first
+//! steps run with no network and no credentials. It answers like the real API (same
+//! paths, status codes and error bodies) and records every message it accepts.
+
+mod eightxeight;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// What the stand-in received, shared with its handlers.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    messages: Arc<Mutex<Vec<Value>>>,
+    echo: bool,
+}
+
+impl Recorder {
+    fn push(&self, service: &str, message: Value) {
+        if self.echo {
+            println!("{service} <- {}", serde_json::to_string(&message).unwrap_or_default());
+        }
+        if let Ok(mut messages) = self.messages.lock() {
+            messages.push(message);
+        }
+    }
+
+    /// Every message accepted so far.
+    pub fn messages(&self) -> Vec<Value> {
+        self.messages.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// A running stand-in.
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    pub recorder: Recorder,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Sandbox {
+    /// The base URL to put in accounts (`base_url`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn router(recorder: Recorder) -> Router {
+    Router::new()
+        .merge(eightxeight::routes())
+        .route("/sandbox/messages", get(list).delete(clear))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(recorder)
+}
+
+async fn list(State(recorder): State<Recorder>) -> Json<Vec<Value>> {
+    Json(recorder.messages())
+}
+
+async fn clear(State(recorder): State<Recorder>) -> Json<Value> {
+    let n = recorder.messages.lock().map(|mut m| m.drain(..).count()).unwrap_or(0);
+    Json(serde_json::json!({"cleared": n}))
+}
+
+/// Start the stand-in on `listen` (port 0 picks a free port) in the background.
+pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let recorder = Recorder { echo, ..Recorder::default() };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(recorder.clone());
+    tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "sandbox server stopped");
+        }
+    });
+    Ok(Sandbox { addr, recorder, stop: Some(stop) })
+}
+
+/// `switchboard sandbox`: serve until Ctrl-C / SIGTERM.
+pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    let sandbox = start(listen, true).await?;
+    eprintln!("sandbox: 8x8 SMS stand-in on {} (Ctrl-C to stop)", sandbox.url());
+    eprintln!("sandbox: accounts use `base_url: {}`; received messages: GET {}/sandbox/messages", sandbox.url(), sandbox.url());
+    shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

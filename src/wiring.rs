@@ -1,0 +1,111 @@
+//! Wiring shared by the commands: load and check a flows directory, find a flow, open
+//! the state, and run a flow once with its live connectors.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use engine::{Mapper, RunContext, RunReport, Store, Trigger};
+use flows::{Flow, LoadOptions, Project};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::Global;
+use crate::report;
+
+/// Load a flows directory and run every check, connectors' included.
+pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
+    let options = LoadOptions { flows_dir: global.flows.clone(), accounts_file: global.accounts.clone(), env };
+    let mut project = flows::load_project(&options);
+    connectors::check_project(&mut project);
+    project
+}
+
+/// The state directory: `--state`, else `.switchboard` beside the flows.
+pub fn state_dir(global: &Global) -> PathBuf {
+    global.state.clone().unwrap_or_else(|| global.flows.join(".switchboard"))
+}
+
+pub fn open_store(global: &Global) -> anyhow::Result<Store> {
+    let dir = state_dir(global);
+    Ok(Store::open(&dir)?)
+}
+
+/// A valid flow by name, or the exit code after saying why there is none.
+pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitCode> {
+    if let Some(flow) = project.flows.get(name) {
+        return Ok(flow);
+    }
+    if let Some(problems) = project.invalid.get(name) {
+        eprintln!("error: flow `{name}` is invalid:");
+        report::diagnostics(problems);
+        return Err(ExitCode::from(1));
+    }
+    let names = project.names();
+    eprintln!("error: no flow named `{name}` in `{}`", project.dir.display());
+    match flows::did_you_mean(name, names.iter().copied()) {
+        Some(best) => eprintln!("  hint: did you mean `{best}`?"),
+        None if names.is_empty() => eprintln!("  hint: the directory has no flow files (`*.yaml`); pass another with --flows DIR"),
+        None => eprintln!("  hint: flows here: {}", names.join(", ")),
+    }
+    for problem in &project.general {
+        eprintln!("{problem}");
+    }
+    Err(ExitCode::from(1))
+}
+
+/// Run one flow once, with a progress bar when stderr is a terminal.
+pub async fn run_once(project: &Project, flow: &Flow, store: &Store, trigger: Trigger, quiet: bool) -> anyhow::Result<RunReport> {
+    let source = connectors::build_source(flow);
+    let receiver = connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let mapper = Mapper::new(flow).map_err(|problems| {
+        anyhow::anyhow!(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    })?;
+    let state = store.flow(&flow.name)?;
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
+    let now = Utc::now;
+    let report = engine::run_flow(RunContext {
+        flow,
+        source: source.as_ref(),
+        receiver,
+        mapper: &mapper,
+        state: &state,
+        trigger,
+        now: &now,
+        progress: bar.as_ref().map(|b| b as &dyn engine::Progress),
+    })
+    .await
+    .with_context(|| format!("running flow `{}`", flow.name))?;
+    Ok(report)
+}
+
+/// A progress bar for long runs (shown only past a few dozen records).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        Bar(ProgressBar::hidden())
+    }
+}
+
+impl engine::Progress for Bar {
+    fn start(&self, total: u64) {
+        if total >= 50 {
+            self.0.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.0.set_length(total);
+            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} sent or failed, {per_sec}, eta {eta}") {
+                self.0.set_style(style);
+            }
+        }
+    }
+
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
