@@ -134,7 +134,7 @@ fn parse_account(
         return Err(problems);
     }
     let rest = yaml::without_keys(&expanded, &["connector"]);
-    let section = format!("account `{name}`");
+    let section = name.to_string();
     let kind = match connector {
         "8x8" => {
             let account: EightXEightAccount = yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;

@@ -295,6 +295,10 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
     };
     let mut errors = Vec::new();
     let top = Pos::of(root.span());
+    if mapping.is_empty() {
+        return Err(vec![Diagnostic::new(file, top, "the file is empty")
+            .with_hint("a flow file needs at least `source:`, `receiver:` and `map:`")]);
+    }
 
     for key in mapping.keys() {
         if !TOP_LEVEL_KEYS.contains(&key.as_str()) {

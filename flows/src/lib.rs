@@ -30,3 +30,6 @@ pub use suggest::did_you_mean;
 
 /// The file name of the accounts file that sits beside the flows.
 pub const ACCOUNTS_FILE: &str = "accounts.yaml";
+
+#[cfg(test)]
+mod tests;

@@ -6,10 +6,14 @@ pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a st
     let limit = (input.chars().count() / 3).max(2);
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(&input_lower, &c.to_lowercase()), c))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
+        .map(|c| {
+            let c_lower = c.to_lowercase();
+            (strsim::levenshtein(&input_lower, &c_lower), strsim::jaro_winkler(&input_lower, &c_lower), c)
+        })
+        .filter(|(distance, _, _)| *distance <= limit)
+        // Fewest edits first; among equals, the one sharing the longer prefix.
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 /// A hint naming the closest candidate, or listing them all when none is close.

@@ -13,6 +13,7 @@ use crate::suggest;
 pub(crate) fn load(file: &Path, text: &str) -> Result<Node, Diagnostic> {
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
+        .prevent_coercion(true)
         .toplevel_mapping();
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(file, text, e))
 }
@@ -71,13 +72,21 @@ pub(crate) fn from_node<T: DeserializeOwned>(
     section: &str,
 ) -> Result<T, Diagnostic> {
     marked_yaml::from_node::<T>(node).map_err(|e| {
+        // Prefer the node the serde path leads to: the mark serde reports for a value
+        // inside a buffered or renamed structure can be its parent's.
+        let by_path = e.path().and_then(|p| lookup(node, p)).map(|n| Pos::of(n.span()));
         let error = e.into_inner();
-        let pos = error
-            .start_mark()
-            .map(|m| Pos::new(m.line(), m.column()))
+        let pos = by_path
+            .or_else(|| error.start_mark().map(|m| Pos::new(m.line(), m.column())))
             .unwrap_or_else(|| Pos::of(node.span()));
         match error {
             marked_yaml::Error::UnknownFieldError(field, expected, _) => {
+                // Point at the key itself, not at the mapping that holds it.
+                let pos = node
+                    .as_mapping()
+                    .and_then(|m| m.keys().find(|k| k.as_str() == field))
+                    .map(|k| Pos::of(k.span()))
+                    .unwrap_or(pos);
                 unknown_key(file, pos, &field, section, expected)
             }
             marked_yaml::Error::NotBoolean(_) => {
@@ -86,6 +95,24 @@ pub(crate) fn from_node<T: DeserializeOwned>(
             other => Diagnostic::new(file, pos, format!("in `{section}`: {}", tidy(&other.to_string()))),
         }
     })
+}
+
+/// The node at a serde path such as `backlog` or `on[1]` below `node`.
+fn lookup<'n>(node: &'n Node, path: &str) -> Option<&'n Node> {
+    let mut current = node;
+    for segment in path.split('.').filter(|s| !s.is_empty() && *s != "?") {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        if !key.is_empty() {
+            current = current.as_mapping()?.get_node(key)?;
+        }
+        if let Some(i) = index {
+            current = current.as_sequence()?.get_node(i)?;
+        }
+    }
+    Some(current)
 }
 
 /// The error for a key that is not allowed where it stands.

@@ -1,0 +1,181 @@
+//! Flow-file parsing and whole-directory validation, as a user meets them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::{load_project, Backlog, LoadOptions, MapValue, Project, ReceiverKind, ScheduleRule, SourceConfig};
+
+const ACCOUNTS: &str = "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${TEST_KEY}\n  base_url: http://127.0.0.1:9\n";
+
+/// The flow from the issue, verbatim.
+const ORDER_SMS: &str = r#"enabled: true
+timezone: Europe/Kyiv
+source:
+  connector: csv
+  path: orders.csv          # relative to the flow file
+  key: order_id             # column(s) identifying a row; default: hash of the whole row
+  backlog: send             # first run: send existing rows (send) or only remember them (skip, the default)
+receiver:
+  connector: 8x8
+  action: send_sms
+  account: shop-8x8
+map:
+  destination: "{{phone}}"
+  source: "MyShop"
+  text: "Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}})."
+schedule:
+  every: 15m
+"#;
+
+fn project(files: &[(&str, &str)]) -> Project {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let options = LoadOptions {
+        flows_dir: dir.path().to_path_buf(),
+        accounts_file: None,
+        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+    };
+    let mut project = load_project(&options);
+    // Paths in diagnostics are relative to the temporary directory, for stable assertions.
+    for d in project.general.iter_mut().chain(project.invalid.values_mut().flatten()) {
+        d.file = d.file.strip_prefix(dir.path()).map(Path::to_path_buf).unwrap_or(d.file.clone());
+    }
+    project
+}
+
+fn problems_of(flow_text: &str) -> Vec<String> {
+    project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", flow_text)])
+        .diagnostics()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn the_documented_flow_parses_as_written() {
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", ORDER_SMS)]);
+    assert!(p.diagnostics().is_empty(), "{:?}", p.diagnostics());
+    let flow = &p.flows["order-sms"];
+    assert!(flow.enabled);
+    assert_eq!(flow.timezone, chrono_tz::Europe::Kyiv);
+    let SourceConfig::Csv(csv) = &flow.source;
+    assert!(csv.path.ends_with("orders.csv"));
+    assert_eq!(csv.key, ["order_id"]);
+    assert_eq!(csv.backlog, Backlog::Send);
+    assert!(matches!(flow.receiver.kind, ReceiverKind::EightXEightSendSms(_)));
+    assert_eq!(flow.receiver.account, "shop-8x8");
+    let fields: Vec<&str> = flow.map.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["destination", "source", "text"]);
+    assert_eq!(flow.map[0].value, MapValue::Template("{{phone}}".into()));
+    assert!(matches!(flow.schedule.as_ref().map(|s| &s.rule), Some(ScheduleRule::Every(d)) if d.as_secs() == 900));
+    let account = p.accounts.get("shop-8x8").map(|a| format!("{:?}", a.kind)).unwrap_or_default();
+    assert!(account.contains("**REDACTED**") && !account.contains("k-1"), "{account}");
+}
+
+#[test]
+fn the_name_is_the_file_stem_unless_given() {
+    let named = ORDER_SMS.replace("enabled: true", "name: sms-orders\nenabled: true");
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("a.yaml", ORDER_SMS), ("b.yml", &named)]);
+    assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["a", "sms-orders"]);
+}
+
+/// Each broken flow and the one problem it must produce: `(what changes, expected line)`.
+#[test]
+fn every_validation_error_points_at_the_place_with_a_hint() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("schedule:\n  every: 15m", "shedule:\n  every: 15m", "order-sms.yaml:16:1: unknown key `shedule`\n  hint: did you mean `schedule`?"),
+        ("connector: 8x8", "connector: 8x9", "order-sms.yaml:9:14: unknown receiver connector `8x9`\n  hint: did you mean `8x8`?"),
+        ("account: shop-8x8", "account: shop-8x", "order-sms.yaml:11:12: unknown account `shop-8x`\n  hint: did you mean `shop-8x8`?"),
+        ("action: send_sms", "action: send_mms", "order-sms.yaml:10:11: `8x8` has no action `send_mms`\n  hint: did you mean `send_sms`?"),
+        ("  text: \"Hi", "  txt: \"Hi", "order-sms.yaml:15:3: `8x8 send_sms` has no field `txt`\n  hint: did you mean `text`?"),
+        ("every: 15m", "every: soon", "order-sms.yaml:17:10: `soon` is not a duration\n  hint: write a number and a unit: `10m`, `1h`, `1d`"),
+        ("every: 15m", "every: 30s", "order-sms.yaml:17:10: `every: 30s` is shorter than one minute"),
+        ("timezone: Europe/Kyiv", "timezone: Europe/Kyivv", "order-sms.yaml:2:11: unknown timezone `Europe/Kyivv`\n  hint: did you mean `Europe/Kyiv`?"),
+        ("  path: orders.csv", "  pathh: orders.csv", "order-sms.yaml:5:3: unknown key `pathh` in `source`\n  hint: did you mean `path`?"),
+        ("connector: csv", "connector: cvs", "order-sms.yaml:4:14: unknown source connector `cvs`\n  hint: did you mean `csv`?"),
+        ("backlog: send", "backlog: sometimes", "order-sms.yaml:7:12: in `source`: unknown value `sometimes`, expected `skip` or `send`"),
+        ("every: 15m", "at: [\"09:00\", \"25:00\"]", "order-sms.yaml:17:17: `25:00` is not a time of day"),
+        ("every: 15m", "cron: \"0 9 * *\"", "order-sms.yaml:17:9: `0 9 * *` is not a cron expression: it has 4 fields"),
+        ("every: 15m", "after: import-contacts", "order-sms.yaml:17:10: `after` names unknown flow `import-contacts`"),
+        ("every: 15m", "every: 15m\n  cron: \"* * * * *\"", "order-sms.yaml:18:9: `schedule` has more than one rule (`every` and `cron`)"),
+        ("enabled: true", "enabled: maybe", "order-sms.yaml:1:10: in `flow`: expected `true` or `false`"),
+    ];
+    for (from, to, expected) in cases {
+        assert!(ORDER_SMS.contains(from), "case {from:?} does not apply");
+        let problems = problems_of(&ORDER_SMS.replacen(from, to, 1));
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "changing {from:?} to {to:?}: expected {expected:?}, got {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_required_receiver_field_is_named() {
+    let without_text = ORDER_SMS.replace("  text: \"Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}}).\"\n", "");
+    let problems = problems_of(&without_text);
+    assert!(problems.iter().any(|p| p.contains("missing required field `text` for `8x8 send_sms`")), "{problems:#?}");
+}
+
+#[test]
+fn broken_yaml_is_reported_with_its_position() {
+    let problems = problems_of("source:\n  connector: csv\n  path: \"orders.csv\n");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].starts_with("order-sms.yaml:3:9: invalid YAML: while scanning a quoted scalar"), "{problems:#?}");
+    assert!(problems[0].contains("invalid YAML"), "{problems:#?}");
+    let empty = problems_of("");
+    assert!(empty[0].contains("the file is empty"), "{empty:#?}");
+}
+
+#[test]
+fn a_missing_environment_variable_is_an_error_naming_it_never_an_empty_key() {
+    let accounts = ACCOUNTS.replace("${TEST_KEY}", "${SWITCHBOARD_TEST_UNSET_VARIABLE}");
+    let p = project(&[("accounts.yaml", &accounts), ("order-sms.yaml", ORDER_SMS)]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(problems.iter().any(|d| d.starts_with("accounts.yaml:4:12: environment variable `SWITCHBOARD_TEST_UNSET_VARIABLE` is not set")), "{problems:#?}");
+    assert!(problems.iter().any(|d| d.contains("account `shop-8x8` has errors")), "{problems:#?}");
+    assert!(p.flows.is_empty());
+}
+
+#[test]
+fn every_problem_in_the_directory_is_reported_at_once() {
+    let bad_tz = ORDER_SMS.replace("Europe/Kyiv", "Mars/Olympus");
+    let bad_both = ORDER_SMS.replace("8x8\n  action", "8x9\n  action").replace("every: 15m", "every: never");
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("good.yaml", ORDER_SMS), ("one.yaml", &bad_tz), ("two.yaml", &bad_both)]);
+    let problems = p.diagnostics();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["good"]);
+    assert_eq!(p.invalid.keys().collect::<Vec<_>>(), ["one", "two"]);
+}
+
+#[test]
+fn after_chains_must_not_form_cycles() {
+    let a = ORDER_SMS.replace("every: 15m", "after: b");
+    let b = ORDER_SMS.replace("every: 15m", "after: {flow: a, on: [success, failure]}");
+    let c = ORDER_SMS.replace("every: 15m", "after: a");
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("a.yaml", &a), ("b.yaml", &b), ("c.yaml", &c)]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(problems.iter().any(|d| d.contains("`after` forms a cycle: a -> b -> a")), "{problems:#?}");
+    assert!(problems.iter().any(|d| d.contains("`after` forms a cycle: b -> a -> b")), "{problems:#?}");
+    assert!(p.flows.contains_key("c"), "c follows the cycle but is not in it");
+}
+
+#[test]
+fn unknown_keys_in_accounts_are_errors() {
+    let accounts = ACCOUNTS.replace("base_url", "baseurl");
+    let p = project(&[("accounts.yaml", &accounts), ("order-sms.yaml", ORDER_SMS)]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(problems.iter().any(|d| d.starts_with("accounts.yaml:5:3: unknown key `baseurl` in `shop-8x8`")), "{problems:#?}");
+}
+
+#[test]
+fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
+    let flow = ORDER_SMS.replace("  source: \"MyShop\"", "  source: MyShop\n  country: UA");
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", &flow)]);
+    let flow = &p.flows["order-sms"];
+    assert_eq!(flow.map[1].value, MapValue::Template("MyShop".into()));
+    let literal = crate::yaml::literal(&crate::yaml::load(Path::new("x.yaml"), "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n").unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(literal, serde_json::json!({"a": 42, "b": true, "c": "42", "d": [1, "x"]}));
+}
