@@ -19,3 +19,6 @@ pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::Record;
 pub use run::{run_flow, Progress, RunContext, RunReport};
 pub use state::{Counts, FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger};
+
+#[cfg(test)]
+mod tests;
