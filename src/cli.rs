@@ -18,7 +18,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The directory of flow files.
-    #[arg(long, global = true, env = "SWITCHBOARD_FLOWS", default_value = "flows")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_FLOWS",
+        default_value = "flows"
+    )]
     pub flows: PathBuf,
     /// The accounts file [default: accounts.yaml in the flows directory].
     #[arg(long, global = true, env = "SWITCHBOARD_ACCOUNTS")]

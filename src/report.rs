@@ -21,7 +21,12 @@ pub fn run_line(summary: &RunSummary) -> String {
     let c = &summary.counts;
     let took = summary
         .finished_at
-        .map(|f| format!(" in {:.2}s", (f - summary.started_at).num_milliseconds() as f64 / 1000.0))
+        .map(|f| {
+            format!(
+                " in {:.2}s",
+                (f - summary.started_at).num_milliseconds() as f64 / 1000.0
+            )
+        })
         .unwrap_or_default();
     format!(
         "{} run {}: fetched {}, new {}, sent {}, failed {}, skipped {} ({}{took})",

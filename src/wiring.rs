@@ -17,7 +17,11 @@ use crate::report;
 
 /// Load a flows directory and run every check, connectors' included.
 pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
-    let options = LoadOptions { flows_dir: global.flows.clone(), accounts_file: global.accounts.clone(), env };
+    let options = LoadOptions {
+        flows_dir: global.flows.clone(),
+        accounts_file: global.accounts.clone(),
+        env,
+    };
     let mut project = flows::load_project(&options);
     connectors::check_project(&mut project);
     project
@@ -25,7 +29,10 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
 
 /// The state directory: `--state`, else `.switchboard` beside the flows.
 pub fn state_dir(global: &Global) -> PathBuf {
-    global.state.clone().unwrap_or_else(|| global.flows.join(".switchboard"))
+    global
+        .state
+        .clone()
+        .unwrap_or_else(|| global.flows.join(".switchboard"))
 }
 
 pub fn open_store(global: &Global) -> anyhow::Result<Store> {
@@ -44,10 +51,15 @@ pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitC
         return Err(ExitCode::from(1));
     }
     let names = project.names();
-    eprintln!("error: no flow named `{name}` in `{}`", project.dir.display());
+    eprintln!(
+        "error: no flow named `{name}` in `{}`",
+        project.dir.display()
+    );
     match flows::did_you_mean(name, names.iter().copied()) {
         Some(best) => eprintln!("  hint: did you mean `{best}`?"),
-        None if names.is_empty() => eprintln!("  hint: the directory has no flow files (`*.yaml`); pass another with --flows DIR"),
+        None if names.is_empty() => eprintln!(
+            "  hint: the directory has no flow files (`*.yaml`); pass another with --flows DIR"
+        ),
         None => eprintln!("  hint: flows here: {}", names.join(", ")),
     }
     for problem in &project.general {
@@ -57,11 +69,22 @@ pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitC
 }
 
 /// Run one flow once, with a progress bar when stderr is a terminal.
-pub async fn run_once(project: &Project, flow: &Flow, store: &Store, trigger: Trigger, quiet: bool) -> anyhow::Result<RunReport> {
+pub async fn run_once(
+    project: &Project,
+    flow: &Flow,
+    store: &Store,
+    trigger: Trigger,
+    quiet: bool,
+) -> anyhow::Result<RunReport> {
     let source = connectors::build_source(flow);
-    let receiver = connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let receiver =
+        connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
     let mapper = Mapper::new(flow).map_err(|problems| {
-        anyhow::anyhow!(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"))
     })?;
     let state = store.flow(&flow.name)?;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
@@ -93,9 +116,12 @@ impl Bar {
 impl engine::Progress for Bar {
     fn start(&self, total: u64) {
         if total >= 50 {
-            self.0.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.0
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
             self.0.set_length(total);
-            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} sent or failed, {per_sec}, eta {eta}") {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} sent or failed, {per_sec}, eta {eta}",
+            ) {
                 self.0.set_style(style);
             }
         }

@@ -20,10 +20,14 @@ pub fn build_source(flow: &Flow) -> Box<dyn Source> {
 /// The live receiver of a flow, with its account's credentials.
 pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiver>, String> {
     let name = &flow.receiver.account;
-    let account = accounts.get(name).ok_or_else(|| format!("unknown account `{name}`"))?;
+    let account = accounts
+        .get(name)
+        .ok_or_else(|| format!("unknown account `{name}`"))?;
     let timeout = flow.delivery.timeout;
     match (&flow.receiver.kind, &account.kind) {
-        (ReceiverKind::EightXEightSendSms(_), AccountKind::EightXEight(a)) => Ok(Arc::new(EightXEight::new(a, timeout)?)),
+        (ReceiverKind::EightXEightSendSms(_), AccountKind::EightXEight(a)) => {
+            Ok(Arc::new(EightXEight::new(a, timeout)?))
+        }
         #[allow(unreachable_patterns)]
         (kind, other) => Err(format!(
             "account `{name}` is a `{}` account, but the receiver is `{}`",
@@ -63,8 +67,11 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
 
 /// Run [`check_flow`] on every valid flow of a project, moving failures to invalid.
 pub fn check_project(project: &mut Project) {
-    let results: Vec<(String, Vec<Diagnostic>)> =
-        project.flows.values().map(|flow| (flow.name.clone(), check_flow(flow))).collect();
+    let results: Vec<(String, Vec<Diagnostic>)> = project
+        .flows
+        .values()
+        .map(|flow| (flow.name.clone(), check_flow(flow)))
+        .collect();
     for (name, problems) in results {
         project.mark_invalid(&name, problems);
     }

@@ -45,10 +45,18 @@ pub fn analyse(text: &str) -> SmsInfo {
             septets += 2;
         } else {
             let units = text.encode_utf16().count();
-            return SmsInfo { encoding: Encoding::Ucs2, units, parts: parts(units, 70, 67) };
+            return SmsInfo {
+                encoding: Encoding::Ucs2,
+                units,
+                parts: parts(units, 70, 67),
+            };
         }
     }
-    SmsInfo { encoding: Encoding::Gsm7, units: septets, parts: parts(septets, 160, 153) }
+    SmsInfo {
+        encoding: Encoding::Gsm7,
+        units: septets,
+        parts: parts(septets, 160, 153),
+    }
 }
 
 fn parts(units: usize, single: usize, per_part: usize) -> usize {
@@ -65,7 +73,14 @@ mod tests {
 
     #[test]
     fn gsm7_fits_160_then_splits_by_153() {
-        assert_eq!(analyse(&"a".repeat(160)), SmsInfo { encoding: Encoding::Gsm7, units: 160, parts: 1 });
+        assert_eq!(
+            analyse(&"a".repeat(160)),
+            SmsInfo {
+                encoding: Encoding::Gsm7,
+                units: 160,
+                parts: 1
+            }
+        );
         assert_eq!(analyse(&"a".repeat(161)).parts, 2);
         assert_eq!(analyse(&"a".repeat(306)).parts, 2);
         assert_eq!(analyse(&"a".repeat(307)).parts, 3);

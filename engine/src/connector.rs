@@ -74,22 +74,33 @@ pub enum SendError {
     },
     /// Will fail the same way again: the service refused this record.
     #[error("{}", with_code(code, message))]
-    Permanent { code: Option<String>, message: String },
+    Permanent {
+        code: Option<String>,
+        message: String,
+    },
     /// The account's credentials were refused; every record of the account will fail.
     #[error("{}", with_code(code, message))]
-    Unauthorized { code: Option<String>, message: String },
+    Unauthorized {
+        code: Option<String>,
+        message: String,
+    },
 }
 
 impl SendError {
     pub fn permanent(message: impl Into<String>) -> Self {
-        SendError::Permanent { code: None, message: message.into() }
+        SendError::Permanent {
+            code: None,
+            message: message.into(),
+        }
     }
 
     /// The service's own error code, if it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
             SendError::Transient { .. } => None,
-            SendError::Permanent { code, .. } | SendError::Unauthorized { code, .. } => code.as_deref(),
+            SendError::Permanent { code, .. } | SendError::Unauthorized { code, .. } => {
+                code.as_deref()
+            }
         }
     }
 }

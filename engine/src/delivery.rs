@@ -27,7 +27,11 @@ impl Default for RetryPolicy {
 
 impl From<&flows::Delivery> for RetryPolicy {
     fn from(d: &flows::Delivery) -> Self {
-        RetryPolicy { attempts: d.attempts, backoff: d.backoff, max_backoff: d.max_backoff }
+        RetryPolicy {
+            attempts: d.attempts,
+            backoff: d.backoff,
+            max_backoff: d.max_backoff,
+        }
     }
 }
 
@@ -58,14 +62,26 @@ pub(crate) async fn send_with_retry(
     loop {
         tries += 1;
         match receiver.send(request).await {
-            Err(SendError::Transient { reason, retry_after }) if tries < policy.attempts => {
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) if tries < policy.attempts => {
                 let wait = policy.delay(tries, retry_after);
                 tracing::debug!(tries, ?wait, %reason, "transient failure, retrying");
                 tokio::time::sleep(wait).await;
             }
-            Err(SendError::Transient { reason, retry_after }) => {
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
                 let reason = format!("{reason} (gave up after {tries} tries)");
-                return (Err(SendError::Transient { reason, retry_after }), tries);
+                return (
+                    Err(SendError::Transient {
+                        reason,
+                        retry_after,
+                    }),
+                    tries,
+                );
             }
             other => return (other, tries),
         }
@@ -78,7 +94,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_within_bounds_and_honours_retry_after() {
-        let policy = RetryPolicy { attempts: 5, backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+        let policy = RetryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
         for _ in 0..50 {
             let first = policy.delay(1, None);
             assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
@@ -86,7 +106,13 @@ mod tests {
             assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
             assert!(policy.delay(10, None) <= Duration::from_secs(1));
         }
-        assert_eq!(policy.delay(1, Some(Duration::from_millis(700))), Duration::from_millis(700));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(60))), Duration::from_secs(1));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_millis(700))),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(1)
+        );
     }
 }

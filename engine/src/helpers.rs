@@ -59,40 +59,76 @@ fn optional_param(h: &Helper<'_>, index: usize) -> Result<Option<String>, Render
     }
 }
 
-fn default(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn default(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let value = h
         .param(0)
         .filter(|p| !p.is_value_missing())
         .map(|p| text_of(p.value()))
         .unwrap_or_default();
-    let chosen = if value.trim().is_empty() { param(h, 1)? } else { value };
+    let chosen = if value.trim().is_empty() {
+        param(h, 1)?
+    } else {
+        value
+    };
     out.write(&chosen)?;
     Ok(())
 }
 
-fn trim(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn trim(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     out.write(param(h, 0)?.trim())?;
     Ok(())
 }
 
-fn upper(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn upper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     out.write(&param(h, 0)?.to_uppercase())?;
     Ok(())
 }
 
-fn lower(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn lower(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     out.write(&param(h, 0)?.to_lowercase())?;
     Ok(())
 }
 
 /// `{{truncate text 20}}` or `{{truncate text 20 "…"}}`: at most 20 characters,
 /// the suffix included when the text was cut.
-fn truncate(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn truncate(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let text = param(h, 0)?;
-    let limit: usize = param(h, 1)?
-        .trim()
-        .parse()
-        .map_err(|_| failed("truncate", "the length must be a whole number, as in {{truncate text 20}}"))?;
+    let limit: usize = param(h, 1)?.trim().parse().map_err(|_| {
+        failed(
+            "truncate",
+            "the length must be a whole number, as in {{truncate text 20}}",
+        )
+    })?;
     let suffix = optional_param(h, 2)?.unwrap_or_default();
     if text.chars().count() <= limit {
         out.write(&text)?;
@@ -107,14 +143,30 @@ fn truncate(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderConte
 
 /// `{{format_date when "%d.%m.%Y %H:%M"}}`: reformat a date or date-time (RFC 3339,
 /// `YYYY-MM-DD HH:MM[:SS]`, `YYYY-MM-DD`, `DD.MM.YYYY`) with a strftime pattern.
-fn format_date(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn format_date(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let value = param(h, 0)?;
     let pattern = param(h, 1)?;
-    let when = parse_when(value.trim())
-        .ok_or_else(|| failed("format_date", format!("`{value}` is not a date (expected e.g. 2026-11-21 or 2026-11-21T12:08:00+02:00)")))?;
+    let when = parse_when(value.trim()).ok_or_else(|| {
+        failed(
+            "format_date",
+            format!(
+                "`{value}` is not a date (expected e.g. 2026-11-21 or 2026-11-21T12:08:00+02:00)"
+            ),
+        )
+    })?;
     let mut formatted = String::new();
-    write!(formatted, "{}", when.format(&pattern))
-        .map_err(|_| failed("format_date", format!("`{pattern}` is not a valid date pattern (use strftime, e.g. %d.%m.%Y)")))?;
+    write!(formatted, "{}", when.format(&pattern)).map_err(|_| {
+        failed(
+            "format_date",
+            format!("`{pattern}` is not a valid date pattern (use strftime, e.g. %d.%m.%Y)"),
+        )
+    })?;
     out.write(&formatted)?;
     Ok(())
 }
@@ -124,7 +176,12 @@ fn parse_when(text: &str) -> Option<DateTime<FixedOffset>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t);
     }
-    for pattern in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M"] {
+    for pattern in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%d.%m.%Y %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
             return utc.from_local_datetime(&t).single();
         }
@@ -139,7 +196,13 @@ fn parse_when(text: &str) -> Option<DateTime<FixedOffset>> {
 
 /// `{{e164 phone "UA"}}`: a phone number in E.164 (`+380501234567`); national numbers
 /// are read in the given region (ISO 3166-1 alpha-2).
-fn e164(h: &Helper<'_>, _: &Handlebars<'_>, _: &Context, _: &mut RenderContext<'_, '_>, out: &mut dyn Output) -> HelperResult {
+fn e164(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
     let value = param(h, 0)?;
     let region = optional_param(h, 1)?;
     out.write(&normalise_phone(&value, region.as_deref()).map_err(|m| failed("e164", m))?)?;
@@ -151,8 +214,9 @@ pub fn normalise_phone(value: &str, region: Option<&str>) -> Result<String, Stri
     let country = match region.map(str::trim).filter(|r| !r.is_empty()) {
         None => None,
         Some(r) => Some(
-            phonenumber::country::Id::from_str(&r.to_uppercase())
-                .map_err(|_| format!("`{r}` is not a region code (use ISO 3166-1, like UA or US)"))?,
+            phonenumber::country::Id::from_str(&r.to_uppercase()).map_err(|_| {
+                format!("`{r}` is not a region code (use ISO 3166-1, like UA or US)")
+            })?,
         ),
     };
     let number = phonenumber::parse(country, value.trim()).map_err(|_| match region {
@@ -171,8 +235,14 @@ mod tests {
 
     #[test]
     fn normalises_national_and_international_numbers() {
-        assert_eq!(normalise_phone("050 123 4567", Some("UA")), Ok("+380501234567".into()));
-        assert_eq!(normalise_phone("+1 (202) 555-0175", None), Ok("+12025550175".into()));
+        assert_eq!(
+            normalise_phone("050 123 4567", Some("UA")),
+            Ok("+380501234567".into())
+        );
+        assert_eq!(
+            normalise_phone("+1 (202) 555-0175", None),
+            Ok("+12025550175".into())
+        );
         assert!(normalise_phone("12", Some("UA")).is_err());
         assert!(normalise_phone("0501234567", Some("XX")).is_err());
     }

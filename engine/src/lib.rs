@@ -13,12 +13,16 @@ mod record;
 mod run;
 mod state;
 
-pub use connector::{Delivered, Fetched, Prepared, Receiver, Reject, SendError, Source, SourceError};
+pub use connector::{
+    Delivered, Fetched, Prepared, Receiver, Reject, SendError, Source, SourceError,
+};
 pub use delivery::RetryPolicy;
 pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::Record;
 pub use run::{run_flow, Progress, RunContext, RunReport};
-pub use state::{Counts, FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger};
+pub use state::{
+    Counts, FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+};
 
 #[cfg(test)]
 mod tests;

@@ -52,7 +52,10 @@ impl SystemVars {
         let local = now.with_timezone(&timezone);
         let mut vars = Map::new();
         let mut put = |k: &str, pattern: &str| {
-            vars.insert(k.to_string(), Value::String(local.format(pattern).to_string()));
+            vars.insert(
+                k.to_string(),
+                Value::String(local.format(pattern).to_string()),
+            );
         };
         put("now", "%Y-%m-%dT%H:%M:%S%:z");
         put("date", "%Y-%m-%d");
@@ -76,40 +79,71 @@ impl Mapper {
         for entry in &flow.map {
             let mut compile = |name: String, source: &str| -> Compiled {
                 if let Err(e) = registry.register_template_string(&name, source) {
-                    let at = e.pos().map(|(l, c)| format!(" (template line {l}, column {c})")).unwrap_or_default();
+                    let at = e
+                        .pos()
+                        .map(|(l, c)| format!(" (template line {l}, column {c})"))
+                        .unwrap_or_default();
                     problems.push(
-                        Diagnostic::new(&flow.file, entry.pos, format!("template of `{}` does not parse{at}: {}", entry.field, e.reason()))
-                            .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
+                        Diagnostic::new(
+                            &flow.file,
+                            entry.pos,
+                            format!(
+                                "template of `{}` does not parse{at}: {}",
+                                entry.field,
+                                e.reason()
+                            ),
+                        )
+                        .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
                     );
                 }
                 Compiled::Template(name)
             };
             let value = compile_value(&entry.value, &format!("map.{}", entry.field), &mut compile);
-            entries.push(Entry { field: entry.field.clone(), value, pos: entry.pos });
+            entries.push(Entry {
+                field: entry.field.clone(),
+                value,
+                pos: entry.pos,
+            });
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Mapper { registry, entries, timezone: flow.timezone, fields: flow.receiver.kind.fields() })
+        Ok(Mapper {
+            registry,
+            entries,
+            timezone: flow.timezone,
+            fields: flow.receiver.kind.fields(),
+        })
     }
 
     /// Render every field for one record at `now`, then coerce each to its declared type.
     /// Optional text fields that render empty are left out.
-    pub fn render(&self, record: &Record, now: DateTime<Utc>) -> Result<Map<String, Value>, MapError> {
+    pub fn render(
+        &self,
+        record: &Record,
+        now: DateTime<Utc>,
+    ) -> Result<Map<String, Value>, MapError> {
         let context = self.context(record, &SystemVars::at(now, self.timezone));
         let mut out = Map::new();
         for entry in &self.entries {
-            let value = self.render_value(&entry.value, &context).map_err(|message| MapError {
-                field: entry.field.clone(),
-                message: self.explain(message, record),
-            })?;
+            let value = self
+                .render_value(&entry.value, &context)
+                .map_err(|message| MapError {
+                    field: entry.field.clone(),
+                    message: self.explain(message, record),
+                })?;
             let spec = self.fields.iter().find(|f| f.name == entry.field);
             match coerce(spec, value) {
                 Ok(Some(value)) => {
                     out.insert(entry.field.clone(), value);
                 }
                 Ok(None) => {}
-                Err(message) => return Err(MapError { field: entry.field.clone(), message }),
+                Err(message) => {
+                    return Err(MapError {
+                        field: entry.field.clone(),
+                        message,
+                    })
+                }
             }
         }
         Ok(out)
@@ -129,16 +163,25 @@ impl Mapper {
             let mut context = self.context(&record, &vars);
             // Each pass finds one missing field; add it and look for the next.
             for _ in 0..32 {
-                let Err(Missing(Some(name))) = self.render_missing(&entry.value, &context) else { break };
+                let Err(Missing(Some(name))) = self.render_missing(&entry.value, &context) else {
+                    break;
+                };
                 let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
                 candidates.extend(SystemVars::NAMES);
                 let hint = match did_you_mean(&name, candidates.iter().copied()) {
-                    Some(best) => format!("did you mean `{best}`? the source's fields are: {}", known.join(", ")),
+                    Some(best) => format!(
+                        "did you mean `{best}`? the source's fields are: {}",
+                        known.join(", ")
+                    ),
                     None => format!("the source's fields are: {}", known.join(", ")),
                 };
                 problems.push(
-                    Diagnostic::new(&flow.file, entry.pos, format!("template of `{}` uses unknown field `{name}`", entry.field))
-                        .with_hint(hint),
+                    Diagnostic::new(
+                        &flow.file,
+                        entry.pos,
+                        format!("template of `{}` uses unknown field `{name}`", entry.field),
+                    )
+                    .with_hint(hint),
                 );
                 if let Value::Object(map) = &mut context {
                     map.insert(name, Value::String("sample".into()));
@@ -159,12 +202,19 @@ impl Mapper {
         Value::Object(fields)
     }
 
-    fn render_value(&self, value: &Compiled, context: &Value) -> Result<Value, handlebars::RenderError> {
+    fn render_value(
+        &self,
+        value: &Compiled,
+        context: &Value,
+    ) -> Result<Value, handlebars::RenderError> {
         Ok(match value {
             Compiled::Template(name) => Value::String(self.registry.render(name, context)?),
             Compiled::Literal(v) => v.clone(),
             Compiled::List(items) => Value::Array(
-                items.iter().map(|i| self.render_value(i, context)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|i| self.render_value(i, context))
+                    .collect::<Result<_, _>>()?,
             ),
             Compiled::Object(pairs) => Value::Object(
                 pairs
@@ -190,9 +240,14 @@ impl Mapper {
         match error.reason() {
             RenderErrorReason::MissingVariable(Some(name)) => {
                 let fields: Vec<&str> = record.fields.keys().map(String::as_str).collect();
-                format!("the record has no field `{name}` (it has: {})", fields.join(", "))
+                format!(
+                    "the record has no field `{name}` (it has: {})",
+                    fields.join(", ")
+                )
             }
-            RenderErrorReason::MissingVariable(None) => "a field the template uses is missing".into(),
+            RenderErrorReason::MissingVariable(None) => {
+                "a field the template uses is missing".into()
+            }
             RenderErrorReason::Other(message) => message.clone(),
             other => other.to_string(),
         }
@@ -201,15 +256,26 @@ impl Mapper {
 
 struct Missing(Option<String>);
 
-fn compile_value(value: &MapValue, name: &str, compile: &mut dyn FnMut(String, &str) -> Compiled) -> Compiled {
+fn compile_value(
+    value: &MapValue,
+    name: &str,
+    compile: &mut dyn FnMut(String, &str) -> Compiled,
+) -> Compiled {
     match value {
         MapValue::Template(source) => compile(name.to_string(), source),
         MapValue::Literal(v) => Compiled::Literal(v.clone()),
         MapValue::List(items) => Compiled::List(
-            items.iter().enumerate().map(|(i, v)| compile_value(v, &format!("{name}.{i}"), compile)).collect(),
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| compile_value(v, &format!("{name}.{i}"), compile))
+                .collect(),
         ),
         MapValue::Object(pairs) => Compiled::Object(
-            pairs.iter().map(|(k, v)| (k.clone(), compile_value(v, &format!("{name}.{k}"), compile))).collect(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), compile_value(v, &format!("{name}.{k}"), compile)))
+                .collect(),
         ),
     }
 }
@@ -217,7 +283,9 @@ fn compile_value(value: &MapValue, name: &str, compile: &mut dyn FnMut(String, &
 /// Turn a rendered value into the type the receiver field declares. `Ok(None)` drops an
 /// optional field that rendered empty.
 fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, String> {
-    let Some(spec) = spec else { return Ok(Some(value)) };
+    let Some(spec) = spec else {
+        return Ok(Some(value));
+    };
     let text = match &value {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(_) | Value::Bool(_) => Some(helpers::text_of(&value)),
@@ -234,14 +302,18 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
         }
     }
     let coerced = match (spec.kind, text) {
-        (FieldKind::Text | FieldKind::Phone | FieldKind::DateTime | FieldKind::Url, Some(_)) => match value {
-            Value::String(s) => Value::String(s),
-            other => Value::String(helpers::text_of(&other)),
-        },
-        (FieldKind::OneOf(allowed), Some(t)) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(&t)) {
-            Some(a) => Value::String(a.to_string()),
-            None => return Err(format!("`{t}` is not one of {}", allowed.join(", "))),
-        },
+        (FieldKind::Text | FieldKind::Phone | FieldKind::DateTime | FieldKind::Url, Some(_)) => {
+            match value {
+                Value::String(s) => Value::String(s),
+                other => Value::String(helpers::text_of(&other)),
+            }
+        }
+        (FieldKind::OneOf(allowed), Some(t)) => {
+            match allowed.iter().find(|a| a.eq_ignore_ascii_case(&t)) {
+                Some(a) => Value::String(a.to_string()),
+                None => return Err(format!("`{t}` is not one of {}", allowed.join(", "))),
+            }
+        }
         (FieldKind::Integer, Some(t)) => match t.parse::<i64>() {
             Ok(i) => Value::from(i),
             Err(_) => return Err(format!("`{t}` is not an integer")),
@@ -256,16 +328,19 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
     if let (Some(max), Value::String(s)) = (spec.max_chars, &coerced) {
         let n = s.chars().count();
         if n > max {
-            return Err(format!("`{s}` is {n} characters; at most {max} are allowed"));
+            return Err(format!(
+                "`{s}` is {n} characters; at most {max} are allowed"
+            ));
         }
     }
     if spec.kind == FieldKind::DateTime {
         if let Value::String(s) = &coerced {
             if DateTime::parse_from_rfc3339(s).is_err() {
-                return Err(format!("`{s}` is not a date-time like 2026-11-21T12:08:00+02:00"));
+                return Err(format!(
+                    "`{s}` is not a date-time like 2026-11-21T12:08:00+02:00"
+                ));
             }
         }
     }
     Ok(Some(coerced))
 }
-

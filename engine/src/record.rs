@@ -13,6 +13,9 @@ pub struct Record {
 
 impl Record {
     pub fn new(key: impl Into<String>, fields: Map<String, Value>) -> Self {
-        Record { key: key.into(), fields }
+        Record {
+            key: key.into(),
+            fields,
+        }
     }
 }

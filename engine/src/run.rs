@@ -77,8 +77,14 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
     };
 
     for reject in fetched.rejects {
-        let outcome = RowOutcome::new(run_id, next_seq(), reject.key, RowStatus::Failed, (ctx.now)())
-            .reason(format!("source: {}", reject.reason));
+        let outcome = RowOutcome::new(
+            run_id,
+            next_seq(),
+            reject.key,
+            RowStatus::Failed,
+            (ctx.now)(),
+        )
+        .reason(format!("source: {}", reject.reason));
         state.record(&outcome, false)?;
         summary.counts.failed += 1;
         failures.push(outcome);
@@ -91,18 +97,33 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
             continue;
         }
         if !in_this_run.insert(record.key.clone()) {
-            let outcome = RowOutcome::new(run_id, next_seq(), record.key.clone(), RowStatus::Skipped, (ctx.now)())
-                .reason(format!("duplicate: key `{}` appears earlier in the source", record.key))
-                .with_record(record.fields);
+            let outcome = RowOutcome::new(
+                run_id,
+                next_seq(),
+                record.key.clone(),
+                RowStatus::Skipped,
+                (ctx.now)(),
+            )
+            .reason(format!(
+                "duplicate: key `{}` appears earlier in the source",
+                record.key
+            ))
+            .with_record(record.fields);
             state.record(&outcome, false)?;
             summary.counts.skipped += 1;
             continue;
         }
         summary.counts.new += 1;
         if !primed && backlog == Backlog::Skip {
-            let outcome = RowOutcome::new(run_id, next_seq(), record.key.clone(), RowStatus::Skipped, (ctx.now)())
-                .reason("backlog: the row was there before the flow's first run (backlog: skip)")
-                .with_record(record.fields);
+            let outcome = RowOutcome::new(
+                run_id,
+                next_seq(),
+                record.key.clone(),
+                RowStatus::Skipped,
+                (ctx.now)(),
+            )
+            .reason("backlog: the row was there before the flow's first run (backlog: skip)")
+            .with_record(record.fields);
             state.record(&outcome, true)?;
             summary.counts.skipped += 1;
             continue;
@@ -121,9 +142,22 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
         let receiver = Arc::clone(&ctx_ref.receiver);
         let policy = &policy;
         let refused = &refused;
-        async move { deliver_one(ctx_ref, receiver.as_ref(), policy, refused, run_id, seq, record).await }
+        async move {
+            deliver_one(
+                ctx_ref,
+                receiver.as_ref(),
+                policy,
+                refused,
+                run_id,
+                seq,
+                record,
+            )
+            .await
+        }
     };
-    let mut outcomes = stream::iter(todo).map(deliver).buffer_unordered(ctx.flow.delivery.concurrency);
+    let mut outcomes = stream::iter(todo)
+        .map(deliver)
+        .buffer_unordered(ctx.flow.delivery.concurrency);
     while let Some((outcome, remember)) = outcomes.next().await {
         state.record(&outcome, remember)?;
         match outcome.status {
@@ -142,7 +176,11 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
         p.finish();
     }
 
-    summary.status = if summary.counts.failed > 0 { RunStatus::Failed } else { RunStatus::Succeeded };
+    summary.status = if summary.counts.failed > 0 {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
     summary.finished_at = Some((ctx.now)());
     state.finish_run(&summary)?;
     state.flush().await?;
@@ -167,7 +205,9 @@ async fn deliver_one(
     let refused_already = refused.lock().map(|r| r.clone()).unwrap_or(None);
     if let Some(error) = refused_already {
         let outcome = outcome
-            .reason(format!("not sent: the account was refused earlier in this run ({error})"))
+            .reason(format!(
+                "not sent: the account was refused earlier in this run ({error})"
+            ))
             .code(error.code())
             .with_record(record.fields)
             .retry_next_run();
@@ -175,12 +215,27 @@ async fn deliver_one(
     }
     let fields = match ctx.mapper.render(&record, now()) {
         Ok(fields) => fields,
-        Err(e) => return (outcome.reason(format!("map: {e}")).with_record(record.fields), true),
+        Err(e) => {
+            return (
+                outcome
+                    .reason(format!("map: {e}"))
+                    .with_record(record.fields),
+                true,
+            )
+        }
     };
     let reference = format!("{}:{}", ctx.flow.name, record.key);
     let request = match receiver.prepare(fields, &reference) {
         Ok(request) => request,
-        Err(e) => return (outcome.reason(format!("invalid for the receiver: {e}")).code(e.code()).with_record(record.fields), true),
+        Err(e) => {
+            return (
+                outcome
+                    .reason(format!("invalid for the receiver: {e}"))
+                    .code(e.code())
+                    .with_record(record.fields),
+                true,
+            )
+        }
     };
     let (result, attempts) = send_with_retry(receiver, &request, policy).await;
     let mut outcome = outcome.with_record(record.fields);
@@ -192,13 +247,23 @@ async fn deliver_one(
             outcome.remote_id = delivered.remote_id;
             (outcome, true)
         }
-        Err(e @ SendError::Permanent { .. }) => (outcome.reason(e.to_string()).code(e.code()), true),
-        Err(e @ SendError::Transient { .. }) => (outcome.reason(e.to_string()).retry_next_run(), false),
+        Err(e @ SendError::Permanent { .. }) => {
+            (outcome.reason(e.to_string()).code(e.code()), true)
+        }
+        Err(e @ SendError::Transient { .. }) => {
+            (outcome.reason(e.to_string()).retry_next_run(), false)
+        }
         Err(e @ SendError::Unauthorized { .. }) => {
             if let Ok(mut r) = refused.lock() {
                 r.get_or_insert_with(|| e.clone());
             }
-            (outcome.reason(format!("unauthorized: {e}")).code(e.code()).retry_next_run(), false)
+            (
+                outcome
+                    .reason(format!("unauthorized: {e}"))
+                    .code(e.code())
+                    .retry_next_run(),
+                false,
+            )
         }
     }
 }

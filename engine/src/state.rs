@@ -36,10 +36,16 @@ impl Store {
     /// Open (or create) the state in `dir`. Only one process may hold it at a time.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
         let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
                 StateError::Locked(dir.to_path_buf())
             }
-            _ => StateError::Open { dir: dir.to_path_buf(), source: e },
+            _ => StateError::Open {
+                dir: dir.to_path_buf(),
+                source: e,
+            },
         })?;
         Ok(Store { db })
     }
@@ -200,7 +206,11 @@ impl FlowState {
     }
 
     /// Start a run: give it the next id and store it as running.
-    pub fn begin_run(&self, trigger: Trigger, started_at: DateTime<Utc>) -> Result<RunSummary, StateError> {
+    pub fn begin_run(
+        &self,
+        trigger: Trigger,
+        started_at: DateTime<Utc>,
+    ) -> Result<RunSummary, StateError> {
         let id = match self.runs.last()? {
             Some((k, _)) => u64_of(&k) + 1,
             None => 1,
@@ -216,7 +226,8 @@ impl FlowState {
             counts: Counts::default(),
             error: None,
         };
-        self.runs.insert(id.to_be_bytes(), serde_json::to_vec(&summary)?)?;
+        self.runs
+            .insert(id.to_be_bytes(), serde_json::to_vec(&summary)?)?;
         Ok(summary)
     }
 
@@ -224,7 +235,8 @@ impl FlowState {
     pub fn record(&self, outcome: &RowOutcome, remember: bool) -> Result<(), StateError> {
         let row_key = row_key(outcome.run, outcome.seq);
         let row = serde_json::to_vec(outcome)?;
-        let seen = serde_json::to_vec(&serde_json::json!({"run": outcome.run, "status": outcome.status}))?;
+        let seen =
+            serde_json::to_vec(&serde_json::json!({"run": outcome.run, "status": outcome.status}))?;
         (&self.rows, &self.seen)
             .transaction(|(rows, seen_tree)| {
                 rows.insert(row_key.as_slice(), row.as_slice())?;
@@ -235,13 +247,16 @@ impl FlowState {
             })
             .map_err(|e| match e {
                 TransactionError::Storage(e) => StateError::Store(e),
-                TransactionError::Abort(()) => StateError::Store(sled::Error::Unsupported("transaction aborted".into())),
+                TransactionError::Abort(()) => {
+                    StateError::Store(sled::Error::Unsupported("transaction aborted".into()))
+                }
             })
     }
 
     /// Store a run's final summary.
     pub fn finish_run(&self, summary: &RunSummary) -> Result<(), StateError> {
-        self.runs.insert(summary.id.to_be_bytes(), serde_json::to_vec(summary)?)?;
+        self.runs
+            .insert(summary.id.to_be_bytes(), serde_json::to_vec(summary)?)?;
         Ok(())
     }
 
@@ -319,7 +334,10 @@ mod tests {
         assert!(!flow.is_seen("A-2")?);
         assert_eq!(flow.rows(1)?.len(), 2);
         assert_eq!(flow.begin_run(Trigger::Manual, Utc::now())?.id, 2);
-        assert_eq!(flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
         Ok(())
     }
 

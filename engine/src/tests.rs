@@ -21,13 +21,23 @@ fn flow_with(map_yaml: &str, extra: &str) -> Flow {
     );
     std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let project = flows::load_project(&LoadOptions { flows_dir: dir.path().into(), ..LoadOptions::default() });
-    assert!(project.diagnostics().is_empty(), "{:#?}", project.diagnostics());
+    let project = flows::load_project(&LoadOptions {
+        flows_dir: dir.path().into(),
+        ..LoadOptions::default()
+    });
+    assert!(
+        project.diagnostics().is_empty(),
+        "{:#?}",
+        project.diagnostics()
+    );
     project.flows["f"].clone()
 }
 
 fn sms_flow(text: &str) -> Flow {
-    flow_with(&format!("  destination: \"{{{{phone}}}}\"\n  text: {text}\n"), "")
+    flow_with(
+        &format!("  destination: \"{{{{phone}}}}\"\n  text: {text}\n"),
+        "",
+    )
 }
 
 fn record(key: &str, fields: Value) -> Record {
@@ -35,7 +45,9 @@ fn record(key: &str, fields: Value) -> Record {
 }
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn render(text: &str, fields: Value) -> Result<String, MapError> {
@@ -49,46 +61,107 @@ fn render(text: &str, fields: Value) -> Result<String, MapError> {
 
 #[test]
 fn text_arrives_exactly_as_written_without_html_escaping() {
-    assert_eq!(render("\"Hi {{name}}\"", json!({"name": "Tom & Jerry <3"})), Ok("Hi Tom & Jerry <3".into()));
-    assert_eq!(render("\"{{{name}}} '\\\"\"", json!({"name": "a<b"})), Ok("a<b '\"".into()));
+    assert_eq!(
+        render("\"Hi {{name}}\"", json!({"name": "Tom & Jerry <3"})),
+        Ok("Hi Tom & Jerry <3".into())
+    );
+    assert_eq!(
+        render("\"{{{name}}} '\\\"\"", json!({"name": "a<b"})),
+        Ok("a<b '\"".into())
+    );
 }
 
 #[test]
 fn a_field_the_record_lacks_fails_the_row_with_a_clear_reason() {
     let err = render("\"Hi {{nmae}}\"", json!({"name": "Olena"})).err();
     let err = err.map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.starts_with("`text`: the record has no field `nmae` (it has: name, phone)"), "{err}");
-    let err = render("\"Hi {{upper nmae}}\"", json!({"name": "Olena"})).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("no field `nmae`"), "helpers are strict too: {err}");
+    assert!(
+        err.starts_with("`text`: the record has no field `nmae` (it has: name, phone)"),
+        "{err}"
+    );
+    let err = render("\"Hi {{upper nmae}}\"", json!({"name": "Olena"}))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("no field `nmae`"),
+        "helpers are strict too: {err}"
+    );
 }
 
 #[test]
 fn system_variables_are_in_the_flows_timezone() {
     // 10:08 UTC is 12:08 in Kyiv (UTC+2 in November).
-    let text = render("\"{{now}}|{{date}}|{{time}}|{{year}}|{{month}}|{{day}}\"", json!({}));
-    assert_eq!(text, Ok("2026-11-21T12:08:00+02:00|2026-11-21|12:08|2026|11|21".into()));
+    let text = render(
+        "\"{{now}}|{{date}}|{{time}}|{{year}}|{{month}}|{{day}}\"",
+        json!({}),
+    );
+    assert_eq!(
+        text,
+        Ok("2026-11-21T12:08:00+02:00|2026-11-21|12:08|2026|11|21".into())
+    );
     // a record field of the same name wins; the system value stays under `system.`
-    let text = render("\"{{date}} / {{system.date}}\"", json!({"date": "tomorrow"}));
+    let text = render(
+        "\"{{date}} / {{system.date}}\"",
+        json!({"date": "tomorrow"}),
+    );
     assert_eq!(text, Ok("tomorrow / 2026-11-21".into()));
 }
 
 #[test]
 fn helpers_users_need_for_sms() {
     let r = |t: &str, f: Value| render(t, f).unwrap_or_else(|e| format!("ERR {e}"));
-    assert_eq!(r("\"{{default name 'friend'}}\"", json!({"name": ""})), "friend");
+    assert_eq!(
+        r("\"{{default name 'friend'}}\"", json!({"name": ""})),
+        "friend"
+    );
     assert_eq!(r("\"{{default name 'friend'}}\"", json!({})), "friend");
-    assert_eq!(r("\"{{default name 'friend'}}\"", json!({"name": "Ivan"})), "Ivan");
-    assert_eq!(r("\"[{{trim name}}]\"", json!({"name": "  Ivan \t"})), "[Ivan]");
-    assert_eq!(r("\"{{upper name}} {{lower name}}\"", json!({"name": "Олена"})), "ОЛЕНА олена");
-    assert_eq!(r("\"{{truncate note 5}}\"", json!({"note": "Привіт світ"})), "Приві");
-    assert_eq!(r("\"{{truncate note 8 '…'}}\"", json!({"note": "Hello world"})), "Hello w…");
-    assert_eq!(r("\"{{truncate note 80 '…'}}\"", json!({"note": "short"})), "short");
-    assert_eq!(r("\"{{format_date when '%d.%m.%Y %H:%M'}}\"", json!({"when": "2026-11-21 09:05"})), "21.11.2026 09:05");
+    assert_eq!(
+        r("\"{{default name 'friend'}}\"", json!({"name": "Ivan"})),
+        "Ivan"
+    );
+    assert_eq!(
+        r("\"[{{trim name}}]\"", json!({"name": "  Ivan \t"})),
+        "[Ivan]"
+    );
+    assert_eq!(
+        r(
+            "\"{{upper name}} {{lower name}}\"",
+            json!({"name": "Олена"})
+        ),
+        "ОЛЕНА олена"
+    );
+    assert_eq!(
+        r("\"{{truncate note 5}}\"", json!({"note": "Привіт світ"})),
+        "Приві"
+    );
+    assert_eq!(
+        r(
+            "\"{{truncate note 8 '…'}}\"",
+            json!({"note": "Hello world"})
+        ),
+        "Hello w…"
+    );
+    assert_eq!(
+        r("\"{{truncate note 80 '…'}}\"", json!({"note": "short"})),
+        "short"
+    );
+    assert_eq!(
+        r(
+            "\"{{format_date when '%d.%m.%Y %H:%M'}}\"",
+            json!({"when": "2026-11-21 09:05"})
+        ),
+        "21.11.2026 09:05"
+    );
     assert_eq!(r("\"{{format_date now '%H:%M'}}\"", json!({})), "12:08");
-    assert_eq!(r("\"{{e164 tel 'UA'}}\"", json!({"tel": "050 123 45 67"})), "+380501234567");
+    assert_eq!(
+        r("\"{{e164 tel 'UA'}}\"", json!({"tel": "050 123 45 67"})),
+        "+380501234567"
+    );
     let bad = r("\"{{e164 tel 'UA'}}\"", json!({"tel": "12"}));
     assert!(bad.starts_with("ERR `text`: e164: `12` is not a"), "{bad}");
-    assert!(r("\"{{format_date when '%d'}}\"", json!({"when": "soon"})).contains("`soon` is not a date"));
+    assert!(r("\"{{format_date when '%d'}}\"", json!({"when": "soon"}))
+        .contains("`soon` is not a date"));
 }
 
 #[test]
@@ -96,24 +169,65 @@ fn rendered_text_is_checked_against_the_receivers_field_types_and_limits() {
     let flow = flow_with("  destination: \"{{phone}}\"\n  text: hi\n  source: \"{{shop}}\"\n  encoding: \"{{enc}}\"\n", "");
     let mapper = Mapper::new(&flow).unwrap_or_else(|e| panic!("{e:#?}"));
     let now = at("2026-11-21T10:08:00Z");
-    let ok = mapper.render(&record("1", json!({"phone": "+380501234567", "shop": "", "enc": "ucs2"})), now);
+    let ok = mapper.render(
+        &record(
+            "1",
+            json!({"phone": "+380501234567", "shop": "", "enc": "ucs2"}),
+        ),
+        now,
+    );
     let ok = ok.unwrap_or_else(|e| panic!("{e}"));
-    assert!(!ok.contains_key("source"), "an optional field that renders empty is left out");
+    assert!(
+        !ok.contains_key("source"),
+        "an optional field that renders empty is left out"
+    );
     assert_eq!(ok["encoding"], "UCS2");
-    let long = mapper.render(&record("1", json!({"phone": "+1", "shop": "A very long shop name", "enc": "AUTO"})), now);
-    assert_eq!(long.err().map(|e| e.to_string()), Some("`source`: `A very long shop name` is 21 characters; at most 16 are allowed".into()));
-    let bad = mapper.render(&record("1", json!({"phone": "+1", "shop": "x", "enc": "utf8"})), now);
-    assert_eq!(bad.err().map(|e| e.to_string()), Some("`encoding`: `utf8` is not one of AUTO, GSM7, UCS2".into()));
+    let long = mapper.render(
+        &record(
+            "1",
+            json!({"phone": "+1", "shop": "A very long shop name", "enc": "AUTO"}),
+        ),
+        now,
+    );
+    assert_eq!(
+        long.err().map(|e| e.to_string()),
+        Some("`source`: `A very long shop name` is 21 characters; at most 16 are allowed".into())
+    );
+    let bad = mapper.render(
+        &record("1", json!({"phone": "+1", "shop": "x", "enc": "utf8"})),
+        now,
+    );
+    assert_eq!(
+        bad.err().map(|e| e.to_string()),
+        Some("`encoding`: `utf8` is not one of AUTO, GSM7, UCS2".into())
+    );
 }
 
 #[test]
 fn templates_are_checked_against_known_fields_with_a_hint() {
     let flow = sms_flow("\"Hi {{nmae}}, {{order}} {{date}}\"");
     let mapper = Mapper::new(&flow).unwrap_or_else(|e| panic!("{e:#?}"));
-    let known = vec!["name".to_string(), "phone".to_string(), "order_id".to_string()];
-    let problems: Vec<String> = mapper.check_fields(&flow, &known).iter().map(|d| d.message.clone()).collect();
-    assert_eq!(problems, ["template of `text` uses unknown field `nmae`", "template of `text` uses unknown field `order`"]);
-    let hint = mapper.check_fields(&flow, &known)[0].hint.clone().unwrap_or_default();
+    let known = vec![
+        "name".to_string(),
+        "phone".to_string(),
+        "order_id".to_string(),
+    ];
+    let problems: Vec<String> = mapper
+        .check_fields(&flow, &known)
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "template of `text` uses unknown field `nmae`",
+            "template of `text` uses unknown field `order`"
+        ]
+    );
+    let hint = mapper.check_fields(&flow, &known)[0]
+        .hint
+        .clone()
+        .unwrap_or_default();
     assert!(hint.starts_with("did you mean `name`?"), "{hint}");
 }
 
@@ -123,7 +237,13 @@ fn a_template_that_does_not_parse_is_a_positioned_error() {
     let problems = Mapper::new(&flow).err().unwrap_or_default();
     assert_eq!(problems.len(), 1);
     assert_eq!((problems[0].line, problems[0].column), (6, 3));
-    assert!(problems[0].message.starts_with("template of `text` does not parse"), "{}", problems[0]);
+    assert!(
+        problems[0]
+            .message
+            .starts_with("template of `text` does not parse"),
+        "{}",
+        problems[0]
+    );
 }
 
 // ---- the run path -------------------------------------------------------------
@@ -133,7 +253,10 @@ struct Rows(Mutex<Vec<Record>>);
 #[async_trait]
 impl Source for Rows {
     async fn fetch(&self) -> Result<Fetched, SourceError> {
-        Ok(Fetched { records: self.0.lock().map(|r| r.clone()).unwrap_or_default(), rejects: vec![] })
+        Ok(Fetched {
+            records: self.0.lock().map(|r| r.clone()).unwrap_or_default(),
+            rejects: vec![],
+        })
     }
 }
 
@@ -149,12 +272,19 @@ impl Receiver for Scripted {
     fn prepare(&self, fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError> {
         let mut body = fields;
         body.insert("ref".into(), json!(reference));
-        Ok(Prepared { method: "POST".into(), url: "http://x".into(), body: Value::Object(body), notes: Map::new() })
+        Ok(Prepared {
+            method: "POST".into(),
+            url: "http://x".into(),
+            body: Value::Object(body),
+            notes: Map::new(),
+        })
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
         let next = self.script.lock().ok().and_then(|mut s| s.pop_front());
-        let result = next.unwrap_or(Ok(Delivered { remote_id: Some("id".into()) }));
+        let result = next.unwrap_or(Ok(Delivered {
+            remote_id: Some("id".into()),
+        }));
         if result.is_ok() {
             if let Ok(mut sent) = self.sent.lock() {
                 sent.push(request.body["ref"].as_str().unwrap_or_default().to_string());
@@ -174,19 +304,35 @@ struct Harness {
 
 impl Harness {
     fn new(backlog: &str, delivery: &str) -> Harness {
-        let flow = flow_with("  destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"\n", delivery);
+        let flow = flow_with(
+            "  destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"\n",
+            delivery,
+        );
         let mut flow = flow;
         let flows::SourceConfig::Csv(csv) = &mut flow.source;
-        csv.backlog = if backlog == "send" { flows::Backlog::Send } else { flows::Backlog::Skip };
+        csv.backlog = if backlog == "send" {
+            flows::Backlog::Send
+        } else {
+            flows::Backlog::Skip
+        };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        Harness { flow, store, rows: Rows(Mutex::new(vec![])), receiver: Arc::new(Scripted::default()), _dir: dir }
+        Harness {
+            flow,
+            store,
+            rows: Rows(Mutex::new(vec![])),
+            receiver: Arc::new(Scripted::default()),
+            _dir: dir,
+        }
     }
 
     fn add(&self, keys: &[&str]) {
         if let Ok(mut rows) = self.rows.0.lock() {
             for k in keys {
-                rows.push(record(k, json!({"name": format!("n{k}"), "phone": "+380501234567"})));
+                rows.push(record(
+                    k,
+                    json!({"name": format!("n{k}"), "phone": "+380501234567"}),
+                ));
             }
         }
     }
@@ -199,7 +345,10 @@ impl Harness {
 
     async fn run(&self) -> RunReport {
         let mapper = Mapper::new(&self.flow).unwrap_or_else(|e| panic!("{e:#?}"));
-        let state = self.store.flow(&self.flow.name).unwrap_or_else(|e| panic!("{e}"));
+        let state = self
+            .store
+            .flow(&self.flow.name)
+            .unwrap_or_else(|e| panic!("{e}"));
         let now = Utc::now;
         run_flow(RunContext {
             flow: &self.flow,
@@ -216,7 +365,12 @@ impl Harness {
     }
 
     fn sent(&self) -> Vec<String> {
-        let mut sent = self.receiver.sent.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut sent = self
+            .receiver
+            .sent
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
         sent.sort();
         sent
     }
@@ -227,12 +381,29 @@ async fn rows_are_sent_once_and_appended_rows_are_sent_next_run() {
     let h = Harness::new("send", "");
     h.add(&["1", "2", "3"]);
     let first = h.run().await;
-    assert_eq!((first.summary.counts.fetched, first.summary.counts.new, first.summary.counts.sent), (3, 3, 3));
+    assert_eq!(
+        (
+            first.summary.counts.fetched,
+            first.summary.counts.new,
+            first.summary.counts.sent
+        ),
+        (3, 3, 3)
+    );
     let again = h.run().await;
-    assert_eq!((again.summary.counts.fetched, again.summary.counts.new, again.summary.counts.sent), (3, 0, 0));
+    assert_eq!(
+        (
+            again.summary.counts.fetched,
+            again.summary.counts.new,
+            again.summary.counts.sent
+        ),
+        (3, 0, 0)
+    );
     h.add(&["4", "5"]);
     let third = h.run().await;
-    assert_eq!((third.summary.counts.new, third.summary.counts.sent), (2, 2));
+    assert_eq!(
+        (third.summary.counts.new, third.summary.counts.sent),
+        (2, 2)
+    );
     assert_eq!(h.sent(), ["f:1", "f:2", "f:3", "f:4", "f:5"]);
     assert_eq!(third.summary.status, RunStatus::Succeeded);
 }
@@ -242,41 +413,80 @@ async fn the_default_backlog_remembers_existing_rows_without_sending() {
     let h = Harness::new("skip", "");
     h.add(&["1", "2"]);
     let first = h.run().await;
-    assert_eq!((first.summary.counts.skipped, first.summary.counts.sent), (2, 0));
+    assert_eq!(
+        (first.summary.counts.skipped, first.summary.counts.sent),
+        (2, 0)
+    );
     h.add(&["3"]);
     let second = h.run().await;
-    assert_eq!((second.summary.counts.new, second.summary.counts.sent), (1, 1));
+    assert_eq!(
+        (second.summary.counts.new, second.summary.counts.sent),
+        (1, 1)
+    );
     assert_eq!(h.sent(), ["f:3"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_and_permanent_ones_are_not() {
-    let h = Harness::new("send", "delivery: {concurrency: 1, attempts: 3, backoff: 1s}\n");
+    let h = Harness::new(
+        "send",
+        "delivery: {concurrency: 1, attempts: 3, backoff: 1s}\n",
+    );
     h.add(&["1", "2"]);
-    let busy = || Err(SendError::Transient { reason: "HTTP 503".into(), retry_after: None });
-    h.script(vec![busy(), busy(), Ok(Delivered::default()), Err(SendError::permanent("1002: Invalid MSISDN format"))]);
+    let busy = || {
+        Err(SendError::Transient {
+            reason: "HTTP 503".into(),
+            retry_after: None,
+        })
+    };
+    h.script(vec![
+        busy(),
+        busy(),
+        Ok(Delivered::default()),
+        Err(SendError::permanent("1002: Invalid MSISDN format")),
+    ]);
     let report = h.run().await;
-    assert_eq!((report.summary.counts.sent, report.summary.counts.failed), (1, 1));
+    assert_eq!(
+        (report.summary.counts.sent, report.summary.counts.failed),
+        (1, 1)
+    );
     assert_eq!(report.failures[0].key, "2");
     assert_eq!(report.failures[0].attempts, 1);
-    assert_eq!(report.failures[0].reason.as_deref(), Some("1002: Invalid MSISDN format"));
+    assert_eq!(
+        report.failures[0].reason.as_deref(),
+        Some("1002: Invalid MSISDN format")
+    );
     let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
     let rows = state.rows(report.summary.id).unwrap_or_default();
-    assert_eq!(rows.iter().find(|r| r.key == "1").map(|r| r.attempts), Some(3));
+    assert_eq!(
+        rows.iter().find(|r| r.key == "1").map(|r| r.attempts),
+        Some(3)
+    );
     // a permanent failure is remembered (replayable), not retried every run
     assert_eq!(h.run().await.summary.counts.new, 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_record_that_keeps_failing_transiently_gives_up_and_is_retried_next_run() {
-    let h = Harness::new("send", "delivery: {concurrency: 1, attempts: 2, backoff: 1s}\n");
+    let h = Harness::new(
+        "send",
+        "delivery: {concurrency: 1, attempts: 2, backoff: 1s}\n",
+    );
     h.add(&["1"]);
-    let busy = || Err(SendError::Transient { reason: "timed out after 30s".into(), retry_after: None });
+    let busy = || {
+        Err(SendError::Transient {
+            reason: "timed out after 30s".into(),
+            retry_after: None,
+        })
+    };
     h.script(vec![busy(), busy()]);
     let report = h.run().await;
     assert_eq!(report.summary.counts.failed, 1);
     assert!(report.failures[0].retry_next_run);
-    assert_eq!(report.failures[0].reason.as_deref(), Some("timed out after 30s (gave up after 2 tries)"));
+    assert_eq!(
+        report.failures[0].reason.as_deref(),
+        Some("timed out after 30s (gave up after 2 tries)")
+    );
     let next = h.run().await;
     assert_eq!((next.summary.counts.new, next.summary.counts.sent), (1, 1));
 }
@@ -285,11 +495,18 @@ async fn a_record_that_keeps_failing_transiently_gives_up_and_is_retried_next_ru
 async fn a_refused_account_fails_the_rest_of_the_run_fast() {
     let h = Harness::new("send", "delivery: {concurrency: 1}\n");
     h.add(&["1", "2", "3"]);
-    h.script(vec![Err(SendError::Unauthorized { code: Some("1200".into()), message: "Unauthorized (HTTP 401)".into() })]);
+    h.script(vec![Err(SendError::Unauthorized {
+        code: Some("1200".into()),
+        message: "Unauthorized (HTTP 401)".into(),
+    })]);
     let report = h.run().await;
     assert_eq!(report.summary.counts.failed, 3);
     assert!(h.sent().is_empty(), "no further request after the 401");
-    assert!(report.failures[1].reason.as_deref().unwrap_or_default().contains("the account was refused earlier in this run"));
+    assert!(report.failures[1]
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("the account was refused earlier in this run"));
     // fixed credentials: every row goes out on the next run
     let next = h.run().await;
     assert_eq!(next.summary.counts.sent, 3);
@@ -303,9 +520,15 @@ async fn a_row_that_cannot_be_mapped_fails_alone() {
         rows.push(record("2", json!({"phone": "+380501234567"})));
     }
     let report = h.run().await;
-    assert_eq!((report.summary.counts.sent, report.summary.counts.failed), (1, 1));
+    assert_eq!(
+        (report.summary.counts.sent, report.summary.counts.failed),
+        (1, 1)
+    );
     let reason = report.failures[0].reason.clone().unwrap_or_default();
-    assert!(reason.starts_with("map: `text`: the record has no field `name`"), "{reason}");
+    assert!(
+        reason.starts_with("map: `text`: the record has no field `name`"),
+        "{reason}"
+    );
     assert_eq!(report.summary.status, RunStatus::Failed);
 }
 
@@ -314,6 +537,9 @@ async fn duplicate_keys_in_one_fetch_are_sent_once() {
     let h = Harness::new("send", "");
     h.add(&["1", "1"]);
     let report = h.run().await;
-    assert_eq!((report.summary.counts.sent, report.summary.counts.skipped), (1, 1));
+    assert_eq!(
+        (report.summary.counts.sent, report.summary.counts.skipped),
+        (1, 1)
+    );
     assert_eq!(h.sent(), ["f:1"]);
 }

@@ -120,12 +120,25 @@ fn parse_account(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Account, Vec<Diagnostic>> {
     let Some(mapping) = node.as_mapping() else {
-        return Err(vec![Diagnostic::new(file, Pos::of(node.span()), format!("account `{name}` must be a mapping"))
-            .with_hint("for example `{connector: 8x8, subaccount_id: shop_main, api_key: ${EIGHTX8_API_KEY}}`")]);
+        return Err(vec![Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("account `{name}` must be a mapping"),
+        )
+        .with_hint(
+            "for example `{connector: 8x8, subaccount_id: shop_main, api_key: ${EIGHTX8_API_KEY}}`",
+        )]);
     };
     let Some(connector_node) = mapping.get_node("connector") else {
-        return Err(vec![Diagnostic::new(file, pos, format!("account `{name}` has no `connector`"))
-            .with_hint(format!("connectors with accounts: {}", suggest::backticked(CONNECTORS)))]);
+        return Err(vec![Diagnostic::new(
+            file,
+            pos,
+            format!("account `{name}` has no `connector`"),
+        )
+        .with_hint(format!(
+            "connectors with accounts: {}",
+            suggest::backticked(CONNECTORS)
+        ))]);
     };
     let connector = yaml::scalar(file, connector_node, "connector").map_err(|d| vec![d])?;
     let mut problems = Vec::new();
@@ -137,27 +150,53 @@ fn parse_account(
     let section = name.to_string();
     let kind = match connector {
         "8x8" => {
-            let account: EightXEightAccount = yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            let account: EightXEightAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
             check_8x8(file, mapping, &account)?;
             AccountKind::EightXEight(account)
         }
         other => {
-            return Err(vec![Diagnostic::new(file, Pos::of(connector_node.span()), format!("unknown account connector `{other}`"))
-                .with_hint(suggest::hint(other, CONNECTORS))])
+            return Err(vec![Diagnostic::new(
+                file,
+                Pos::of(connector_node.span()),
+                format!("unknown account connector `{other}`"),
+            )
+            .with_hint(suggest::hint(other, CONNECTORS))])
         }
     };
-    Ok(Account { name: name.to_string(), pos, kind })
+    Ok(Account {
+        name: name.to_string(),
+        pos,
+        kind,
+    })
 }
 
-fn check_8x8(file: &Path, mapping: &marked_yaml::types::MarkedMappingNode, account: &EightXEightAccount) -> Result<(), Vec<Diagnostic>> {
-    let at = |key: &str| mapping.get_node(key).map(|n| Pos::of(n.span())).unwrap_or_default();
+fn check_8x8(
+    file: &Path,
+    mapping: &marked_yaml::types::MarkedMappingNode,
+    account: &EightXEightAccount,
+) -> Result<(), Vec<Diagnostic>> {
+    let at = |key: &str| {
+        mapping
+            .get_node(key)
+            .map(|n| Pos::of(n.span()))
+            .unwrap_or_default()
+    };
     let mut problems = Vec::new();
     let id = &account.subaccount_id;
     let id_ok = (3..=50).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'));
     if !id_ok {
-        problems.push(Diagnostic::new(file, at("subaccount_id"), format!("`{id}` is not an 8x8 subaccount ID"))
-            .with_hint("3 to 50 letters, digits, `-`, `.`, `_` or `&`, as shown in 8x8 Connect"));
+        problems.push(
+            Diagnostic::new(
+                file,
+                at("subaccount_id"),
+                format!("`{id}` is not an 8x8 subaccount ID"),
+            )
+            .with_hint("3 to 50 letters, digits, `-`, `.`, `_` or `&`, as shown in 8x8 Connect"),
+        );
     }
     if account.api_key.expose().trim().is_empty() {
         problems.push(Diagnostic::new(file, at("api_key"), "`api_key` is empty"));
@@ -182,14 +221,25 @@ fn check_url(text: &str) -> Result<(), String> {
 }
 
 /// A copy of `node` with `${VAR}` expanded in every scalar.
-fn expand_node(file: &Path, node: &Node, env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<Diagnostic>) -> Node {
+fn expand_node(
+    file: &Path,
+    node: &Node,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Node {
     match node {
         Node::Scalar(s) => match expand(s.as_str(), env) {
             Ok(text) => Node::Scalar(MarkedScalarNode::new(*s.span(), text)),
             Err(var) => {
                 problems.push(
-                    Diagnostic::new(file, Pos::of(s.span()), format!("environment variable `{var}` is not set"))
-                        .with_hint(format!("export {var}=… before running, or write `${{{var}:-default}}`")),
+                    Diagnostic::new(
+                        file,
+                        Pos::of(s.span()),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                    .with_hint(format!(
+                        "export {var}=… before running, or write `${{{var}:-default}}`"
+                    )),
                 );
                 node.clone()
             }

@@ -135,18 +135,38 @@ const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
 const SOURCES: &[&str] = &["csv"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
-    FieldSpec::required("destination", FieldKind::Phone, "the phone number, E.164 preferred"),
+    FieldSpec::required(
+        "destination",
+        FieldKind::Phone,
+        "the phone number, E.164 preferred",
+    ),
     FieldSpec::required("text", FieldKind::Text, "the message"),
     FieldSpec::optional("source", FieldKind::Text, "sender ID").max_chars(16),
-    FieldSpec::optional("country", FieldKind::Text, "ISO 3166-1 alpha-2 of a national number")
-        .max_chars(2),
-    FieldSpec::optional("clientMessageId", FieldKind::Text, "your reference (default: flow and row)")
-        .max_chars(350),
-    FieldSpec::optional("encoding", FieldKind::OneOf(&["AUTO", "GSM7", "UCS2"]), "text encoding"),
+    FieldSpec::optional(
+        "country",
+        FieldKind::Text,
+        "ISO 3166-1 alpha-2 of a national number",
+    )
+    .max_chars(2),
+    FieldSpec::optional(
+        "clientMessageId",
+        FieldKind::Text,
+        "your reference (default: flow and row)",
+    )
+    .max_chars(350),
+    FieldSpec::optional(
+        "encoding",
+        FieldKind::OneOf(&["AUTO", "GSM7", "UCS2"]),
+        "text encoding",
+    ),
     FieldSpec::optional("scheduled", FieldKind::DateTime, "when to deliver"),
     FieldSpec::optional("expiry", FieldKind::DateTime, "do not deliver after"),
     FieldSpec::optional("dlrCallbackUrl", FieldKind::Url, "delivery-receipt webhook"),
-    FieldSpec::optional("track", FieldKind::OneOf(&["None", "Outcome"]), "conversion tracking"),
+    FieldSpec::optional(
+        "track",
+        FieldKind::OneOf(&["None", "Outcome"]),
+        "conversion tracking",
+    ),
 ];
 
 impl ReceiverKind {
@@ -195,7 +215,9 @@ impl MapValue {
                 serde_json::Value::String(text) => MapValue::Template(text),
                 other => MapValue::Literal(other),
             },
-            Node::Sequence(items) => MapValue::List(items.iter().map(MapValue::from_node).collect()),
+            Node::Sequence(items) => {
+                MapValue::List(items.iter().map(MapValue::from_node).collect())
+            }
             Node::Mapping(map) => MapValue::Object(
                 map.iter()
                     .map(|(k, v)| (k.as_str().to_string(), MapValue::from_node(v)))
@@ -291,24 +313,38 @@ pub(crate) struct Parsed {
 pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let root = yaml::load(file, text).map_err(|d| vec![d])?;
     let Some(mapping) = root.as_mapping() else {
-        return Err(vec![Diagnostic::new(file, Pos::of(root.span()), "expected a mapping")]);
+        return Err(vec![Diagnostic::new(
+            file,
+            Pos::of(root.span()),
+            "expected a mapping",
+        )]);
     };
     let mut errors = Vec::new();
     let top = Pos::of(root.span());
     if mapping.is_empty() {
         return Err(vec![Diagnostic::new(file, top, "the file is empty")
-            .with_hint("a flow file needs at least `source:`, `receiver:` and `map:`")]);
+            .with_hint(
+                "a flow file needs at least `source:`, `receiver:` and `map:`",
+            )]);
     }
 
     for key in mapping.keys() {
         if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            errors.push(yaml::unknown_key(file, Pos::of(key.span()), key.as_str(), "", TOP_LEVEL_KEYS));
+            errors.push(yaml::unknown_key(
+                file,
+                Pos::of(key.span()),
+                key.as_str(),
+                "",
+                TOP_LEVEL_KEYS,
+            ));
         }
     }
 
     let head_node = yaml::without_keys(
         &root,
-        &["timezone", "source", "receiver", "map", "schedule", "delivery"],
+        &[
+            "timezone", "source", "receiver", "map", "schedule", "delivery",
+        ],
     );
     let head_node = retain_keys(&head_node, &["name", "description", "enabled"]);
     let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
@@ -324,8 +360,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
     let name = head.as_ref().and_then(|h| h.name.clone()).unwrap_or(stem);
     if !valid_name(&name) {
         errors.push(
-            Diagnostic::new(file, name_pos, format!("`{name}` is not a usable flow name"))
-                .with_hint("use letters, digits, `-`, `_` and `.` (it appears in URLs and logs)"),
+            Diagnostic::new(
+                file,
+                name_pos,
+                format!("`{name}` is not a usable flow name"),
+            )
+            .with_hint("use letters, digits, `-`, `_` and `.` (it appears in URLs and logs)"),
         );
     }
 
@@ -337,8 +377,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
     let source = match mapping.get_node("source") {
         None => {
             errors.push(
-                Diagnostic::new(file, top, "missing `source:`: where do the records come from?")
-                    .with_hint("for a CSV file: `source: {connector: csv, path: orders.csv}`"),
+                Diagnostic::new(
+                    file,
+                    top,
+                    "missing `source:`: where do the records come from?",
+                )
+                .with_hint("for a CSV file: `source: {connector: csv, path: orders.csv}`"),
             );
             None
         }
@@ -349,7 +393,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
         None => {
             errors.push(
                 Diagnostic::new(file, top, "missing `receiver:`: where do the records go?")
-                    .with_hint("for an SMS: `receiver: {connector: 8x8, action: send_sms, account: my-8x8}`"),
+                    .with_hint(
+                    "for an SMS: `receiver: {connector: 8x8, action: send_sms, account: my-8x8}`",
+                ),
             );
             None
         }
@@ -364,7 +410,15 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
         ),
     };
     if let Some(receiver) = &receiver {
-        errors.extend(check_map_fields(file, &receiver.kind, &map, mapping.get_node("map").map(|n| Pos::of(n.span())).unwrap_or(top)));
+        errors.extend(check_map_fields(
+            file,
+            &receiver.kind,
+            &map,
+            mapping
+                .get_node("map")
+                .map(|n| Pos::of(n.span()))
+                .unwrap_or(top),
+        ));
     }
 
     let schedule = match mapping.get_node("schedule") {
@@ -426,40 +480,66 @@ fn parse_timezone(file: &Path, node: &Node) -> Result<Tz, Diagnostic> {
         let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
         let hint = match suggest::did_you_mean(text, names) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => "use an IANA zone name such as `Europe/Kyiv`, `America/New_York` or `UTC`".into(),
+            None => {
+                "use an IANA zone name such as `Europe/Kyiv`, `America/New_York` or `UTC`".into()
+            }
         };
-        Diagnostic::new(file, Pos::of(node.span()), format!("unknown timezone `{text}`")).with_hint(hint)
+        Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("unknown timezone `{text}`"),
+        )
+        .with_hint(hint)
     })
 }
 
 /// The `connector:` of a source or receiver mapping, with its position.
-fn connector<'n>(file: &Path, node: &'n Node, section: &str, example: &str) -> Result<(&'n str, Pos), Diagnostic> {
+fn connector<'n>(
+    file: &Path,
+    node: &'n Node,
+    section: &str,
+    example: &str,
+) -> Result<(&'n str, Pos), Diagnostic> {
     let Some(mapping) = node.as_mapping() else {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("`{section}` must be a mapping"))
-            .with_hint(format!("for example `{section}: {example}`")));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("`{section}` must be a mapping"),
+        )
+        .with_hint(format!("for example `{section}: {example}`")));
     };
     let Some(connector) = mapping.get_node("connector") else {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("missing `connector` in `{section}`"))
-            .with_hint(format!("for example `{section}: {example}`")));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("missing `connector` in `{section}`"),
+        )
+        .with_hint(format!("for example `{section}: {example}`")));
     };
-    Ok((yaml::scalar(file, connector, "connector")?, Pos::of(connector.span())))
+    Ok((
+        yaml::scalar(file, connector, "connector")?,
+        Pos::of(connector.span()),
+    ))
 }
 
 fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
     let (name, pos) = connector(file, node, "source", "{connector: csv, path: orders.csv}")?;
     match name {
         "csv" => {
-            let raw: RawCsvSource = yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            let raw: RawCsvSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
             parse_csv(file, node, raw)
         }
-        other if RECEIVERS.iter().any(|(c, _)| *c == other) => Err(Diagnostic::new(
-            file,
-            pos,
-            format!("`{other}` is a receiver, not a source"),
-        )
-        .with_hint(format!("sources are: {}", suggest::backticked(SOURCES)))),
-        other => Err(Diagnostic::new(file, pos, format!("unknown source connector `{other}`"))
-            .with_hint(suggest::hint(other, SOURCES))),
+        other if RECEIVERS.iter().any(|(c, _)| *c == other) => {
+            Err(
+                Diagnostic::new(file, pos, format!("`{other}` is a receiver, not a source"))
+                    .with_hint(format!("sources are: {}", suggest::backticked(SOURCES))),
+            )
+        }
+        other => Err(
+            Diagnostic::new(file, pos, format!("unknown source connector `{other}`"))
+                .with_hint(suggest::hint(other, SOURCES)),
+        ),
     }
 }
 
@@ -471,19 +551,28 @@ fn parse_csv(file: &Path, node: &Node, raw: RawCsvSource) -> Result<SourceConfig
             .unwrap_or(Pos::of(node.span()))
     };
     if raw.path.trim().is_empty() {
-        return Err(Diagnostic::new(file, at("path"), "`path` is empty").with_hint("name the CSV file, relative to this flow file"));
+        return Err(Diagnostic::new(file, at("path"), "`path` is empty")
+            .with_hint("name the CSV file, relative to this flow file"));
     }
     let key = raw.key.map(OneOrMany::into_vec).unwrap_or_default();
     if key.iter().any(|k| k.trim().is_empty()) {
-        return Err(Diagnostic::new(file, at("key"), "`key` names an empty column"));
+        return Err(Diagnostic::new(
+            file,
+            at("key"),
+            "`key` names an empty column",
+        ));
     }
     let delimiter = match raw.delimiter.as_deref() {
         None => b',',
         Some("\\t") | Some("\t") | Some("tab") => b'\t',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some(d) => {
-            return Err(Diagnostic::new(file, at("delimiter"), format!("`{d}` is not a one-character delimiter"))
-                .with_hint("use `,`, `;`, `|` or `tab`"))
+            return Err(Diagnostic::new(
+                file,
+                at("delimiter"),
+                format!("`{d}` is not a one-character delimiter"),
+            )
+            .with_hint("use `,`, `;`, `|` or `tab`"))
         }
     };
     let base = file.parent().unwrap_or(Path::new("."));
@@ -497,34 +586,64 @@ fn parse_csv(file: &Path, node: &Node, raw: RawCsvSource) -> Result<SourceConfig
 }
 
 fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic> {
-    let (name, pos) = connector(file, node, "receiver", "{connector: 8x8, action: send_sms, account: my-8x8}")?;
+    let (name, pos) = connector(
+        file,
+        node,
+        "receiver",
+        "{connector: 8x8, action: send_sms, account: my-8x8}",
+    )?;
     let Some((connector, actions)) = RECEIVERS.iter().find(|(c, _)| *c == name) else {
         if SOURCES.contains(&name) {
-            return Err(Diagnostic::new(file, pos, format!("`{name}` is a source, not a receiver")));
+            return Err(Diagnostic::new(
+                file,
+                pos,
+                format!("`{name}` is a source, not a receiver"),
+            ));
         }
         let names: Vec<&str> = RECEIVERS.iter().map(|(c, _)| *c).collect();
-        return Err(Diagnostic::new(file, pos, format!("unknown receiver connector `{name}`"))
-            .with_hint(suggest::hint(name, &names)));
+        return Err(
+            Diagnostic::new(file, pos, format!("unknown receiver connector `{name}`"))
+                .with_hint(suggest::hint(name, &names)),
+        );
     };
     let mapping = node.as_mapping();
     let action_node = mapping.and_then(|m| m.get_node("action"));
     let Some(action_node) = action_node else {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), format!("missing `action` in `receiver` ({connector})"))
-            .with_hint(format!("{connector} actions: {}", suggest::backticked(actions))));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            format!("missing `action` in `receiver` ({connector})"),
+        )
+        .with_hint(format!(
+            "{connector} actions: {}",
+            suggest::backticked(actions)
+        )));
     };
     let action = yaml::scalar(file, action_node, "action")?;
     if !actions.contains(&action) {
-        return Err(Diagnostic::new(file, Pos::of(action_node.span()), format!("`{connector}` has no action `{action}`"))
-            .with_hint(suggest::hint(action, actions)));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(action_node.span()),
+            format!("`{connector}` has no action `{action}`"),
+        )
+        .with_hint(suggest::hint(action, actions)));
     }
     let Some(account_node) = mapping.and_then(|m| m.get_node("account")) else {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), "missing `account` in `receiver`")
-            .with_hint(format!("name an account from accounts.yaml whose connector is `{connector}`")));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            "missing `account` in `receiver`",
+        )
+        .with_hint(format!(
+            "name an account from accounts.yaml whose connector is `{connector}`"
+        )));
     };
     let account = yaml::scalar(file, account_node, "account")?.to_string();
     let rest = yaml::without_keys(node, &["connector", "action", "account"]);
     let kind = match (*connector, action) {
-        ("8x8", "send_sms") => ReceiverKind::EightXEightSendSms(yaml::from_node(file, &rest, "receiver")?),
+        ("8x8", "send_sms") => {
+            ReceiverKind::EightXEightSendSms(yaml::from_node(file, &rest, "receiver")?)
+        }
         _ => unreachable!("RECEIVERS lists only implemented actions"),
     };
     Ok(ReceiverConfig {
@@ -537,8 +656,12 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
 
 fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
     let Some(mapping) = node.as_mapping() else {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), "`map` must be a mapping of receiver fields to templates")
-            .with_hint("for example `map: {destination: \"{{phone}}\", text: \"Hi {{name}}\"}`"));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            "`map` must be a mapping of receiver fields to templates",
+        )
+        .with_hint("for example `map: {destination: \"{{phone}}\", text: \"Hi {{name}}\"}`"));
     };
     Ok(mapping
         .iter()
@@ -551,7 +674,12 @@ fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
 }
 
 /// Every map field must be one the receiver knows, and every required one must be there.
-fn check_map_fields(file: &Path, kind: &ReceiverKind, map: &[MapEntry], map_pos: Pos) -> Vec<Diagnostic> {
+fn check_map_fields(
+    file: &Path,
+    kind: &ReceiverKind,
+    map: &[MapEntry],
+    map_pos: Pos,
+) -> Vec<Diagnostic> {
     let specs = kind.fields();
     let names: Vec<&str> = specs.iter().map(|f| f.name).collect();
     let what = format!("{} {}", kind.connector(), kind.action());
@@ -559,16 +687,30 @@ fn check_map_fields(file: &Path, kind: &ReceiverKind, map: &[MapEntry], map_pos:
     for entry in map {
         if !names.contains(&entry.field.as_str()) {
             errors.push(
-                Diagnostic::new(file, entry.pos, format!("`{what}` has no field `{}`", entry.field))
-                    .with_hint(suggest::hint(&entry.field, &names)),
+                Diagnostic::new(
+                    file,
+                    entry.pos,
+                    format!("`{what}` has no field `{}`", entry.field),
+                )
+                .with_hint(suggest::hint(&entry.field, &names)),
             );
         }
     }
     for spec in specs.iter().filter(|s| s.required) {
         if !map.iter().any(|e| e.field == spec.name) {
             errors.push(
-                Diagnostic::new(file, map_pos, format!("missing required field `{}` for `{what}` in `map`", spec.name))
-                    .with_hint(format!("add `{}: \"{{{{…}}}}\"` under `map:` ({})", spec.name, spec.doc)),
+                Diagnostic::new(
+                    file,
+                    map_pos,
+                    format!(
+                        "missing required field `{}` for `{what}` in `map`",
+                        spec.name
+                    ),
+                )
+                .with_hint(format!(
+                    "add `{}: \"{{{{…}}}}\"` under `map:` ({})",
+                    spec.name, spec.doc
+                )),
             );
         }
     }
@@ -579,13 +721,25 @@ fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
     let delivery: Delivery = yaml::from_node(file, node, "delivery")?;
     let pos = Pos::of(node.span());
     if delivery.concurrency == 0 || delivery.concurrency > 1024 {
-        return Err(Diagnostic::new(file, pos, "`delivery.concurrency` must be between 1 and 1024"));
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            "`delivery.concurrency` must be between 1 and 1024",
+        ));
     }
     if delivery.attempts == 0 || delivery.attempts > 100 {
-        return Err(Diagnostic::new(file, pos, "`delivery.attempts` must be between 1 and 100"));
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            "`delivery.attempts` must be between 1 and 100",
+        ));
     }
     if delivery.timeout.is_zero() {
-        return Err(Diagnostic::new(file, pos, "`delivery.timeout` must be longer than zero"));
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            "`delivery.timeout` must be longer than zero",
+        ));
     }
     Ok(delivery)
 }

@@ -43,7 +43,9 @@ impl Project {
             .chain(self.invalid.values().flatten())
             .cloned()
             .collect();
-        all.sort_by(|a, b| (&a.file, a.line, a.column, &a.message).cmp(&(&b.file, b.line, b.column, &b.message)));
+        all.sort_by(|a, b| {
+            (&a.file, a.line, a.column, &a.message).cmp(&(&b.file, b.line, b.column, &b.message))
+        });
         all.dedup();
         all
     }
@@ -55,12 +57,20 @@ impl Project {
             return;
         }
         self.flows.remove(name);
-        self.invalid.entry(name.to_string()).or_default().extend(problems);
+        self.invalid
+            .entry(name.to_string())
+            .or_default()
+            .extend(problems);
     }
 
     /// Every flow name, valid or not.
     pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.flows.keys().chain(self.invalid.keys()).map(String::as_str).collect();
+        let mut names: Vec<&str> = self
+            .flows
+            .keys()
+            .chain(self.invalid.keys())
+            .map(String::as_str)
+            .collect();
         names.sort();
         names
     }
@@ -69,12 +79,26 @@ impl Project {
 /// Load and validate a whole flows directory.
 pub fn load_project(options: &LoadOptions) -> Project {
     let dir = options.flows_dir.clone();
-    let mut project = Project { dir: dir.clone(), ..Project::default() };
-    let env = |name: &str| options.env.get(name).cloned().or_else(|| std::env::var(name).ok());
+    let mut project = Project {
+        dir: dir.clone(),
+        ..Project::default()
+    };
+    let env = |name: &str| {
+        options
+            .env
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    };
 
-    let accounts_file = options.accounts_file.clone().unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
+    let accounts_file = options
+        .accounts_file
+        .clone()
+        .unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
     match std::fs::read_to_string(&accounts_file) {
-        Ok(text) => project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general),
+        Ok(text) => {
+            project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
             project.accounts.file = accounts_file;
         }
@@ -89,8 +113,12 @@ pub fn load_project(options: &LoadOptions) -> Project {
         Ok(files) => files,
         Err(e) => {
             project.general.push(
-                Diagnostic::new(&dir, Pos::new(1, 1), format!("cannot read the flows directory: {e}"))
-                    .with_hint("pass the directory that holds your flow files with `--flows DIR`"),
+                Diagnostic::new(
+                    &dir,
+                    Pos::new(1, 1),
+                    format!("cannot read the flows directory: {e}"),
+                )
+                .with_hint("pass the directory that holds your flow files with `--flows DIR`"),
             );
             return project;
         }
@@ -98,11 +126,21 @@ pub fn load_project(options: &LoadOptions) -> Project {
 
     let mut name_pos: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
     for file in files {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
-                project.invalid.insert(stem, vec![Diagnostic::new(&file, Pos::new(1, 1), format!("cannot read the file: {e}"))]);
+                project.invalid.insert(
+                    stem,
+                    vec![Diagnostic::new(
+                        &file,
+                        Pos::new(1, 1),
+                        format!("cannot read the file: {e}"),
+                    )],
+                );
                 continue;
             }
         };
@@ -110,9 +148,17 @@ pub fn load_project(options: &LoadOptions) -> Project {
             Ok(parsed) => {
                 let name = parsed.flow.name.clone();
                 if let Some((first, _)) = name_pos.get(&name) {
-                    let problem = Diagnostic::new(&file, parsed.name_pos, format!("flow name `{name}` is already used by {}", first.display()))
-                        .with_hint("give one of them a different `name:`");
-                    project.invalid.entry(format!("{name} ({})", file.display())).or_default().push(problem);
+                    let problem = Diagnostic::new(
+                        &file,
+                        parsed.name_pos,
+                        format!("flow name `{name}` is already used by {}", first.display()),
+                    )
+                    .with_hint("give one of them a different `name:`");
+                    project
+                        .invalid
+                        .entry(format!("{name} ({})", file.display()))
+                        .or_default()
+                        .push(problem);
                     continue;
                 }
                 name_pos.insert(name.clone(), (file.clone(), parsed.name_pos));
@@ -135,8 +181,14 @@ fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml"));
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml") | Some("yml")
+        );
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if is_yaml && path.is_file() && stem != "accounts" && !stem.starts_with('.') {
             files.push(path);
         }
@@ -154,11 +206,21 @@ fn check_accounts(project: &mut Project) {
         let problem = if let Some(account) = project.accounts.get(name) {
             let want = receiver.kind.connector();
             (account.kind.connector() != want).then(|| {
-                at(format!("account `{name}` is a `{}` account, but this receiver is `{want}`", account.kind.connector()))
-                    .with_hint(format!("use an account whose connector is `{want}`"))
+                at(format!(
+                    "account `{name}` is a `{}` account, but this receiver is `{want}`",
+                    account.kind.connector()
+                ))
+                .with_hint(format!("use an account whose connector is `{want}`"))
             })
-        } else if project.accounts.invalid.contains_key(name) {
-            Some(at(format!("account `{name}` has errors in {}", project.accounts.file.display())))
+        } else if let Some(account_problems) = project.accounts.invalid.get(name) {
+            // The account's own problems travel with the flow, so `run` can show them.
+            let mut all = account_problems.clone();
+            all.push(at(format!(
+                "account `{name}` has errors in {}",
+                project.accounts.file.display()
+            )));
+            problems.extend(all.into_iter().map(|p| (flow.name.clone(), p)));
+            None
         } else {
             let hint = match suggest::did_you_mean(name, project.accounts.names()) {
                 Some(best) => format!("did you mean `{best}`?"),
@@ -186,14 +248,31 @@ fn check_after(project: &mut Project) {
     let all: BTreeSet<String> = project.names().into_iter().map(String::from).collect();
     let mut problems: Vec<(String, Diagnostic)> = Vec::new();
     for flow in project.flows.values() {
-        let Some(after) = after_of(flow) else { continue };
+        let Some(after) = after_of(flow) else {
+            continue;
+        };
         if after.flow == flow.name {
-            problems.push((flow.name.clone(), Diagnostic::new(&flow.file, after.pos, format!("flow `{}` runs after itself", flow.name))));
+            problems.push((
+                flow.name.clone(),
+                Diagnostic::new(
+                    &flow.file,
+                    after.pos,
+                    format!("flow `{}` runs after itself", flow.name),
+                ),
+            ));
         } else if !all.contains(&after.flow) {
             let hint = suggest::did_you_mean(&after.flow, all.iter().map(String::as_str))
                 .map(|b| format!("did you mean `{b}`?"))
                 .unwrap_or_else(|| "name a flow in this directory".into());
-            problems.push((flow.name.clone(), Diagnostic::new(&flow.file, after.pos, format!("`after` names unknown flow `{}`", after.flow)).with_hint(hint)));
+            problems.push((
+                flow.name.clone(),
+                Diagnostic::new(
+                    &flow.file,
+                    after.pos,
+                    format!("`after` names unknown flow `{}`", after.flow),
+                )
+                .with_hint(hint),
+            ));
         }
     }
     // Cycles: follow each flow's `after` chain; a chain that comes back is a cycle.
@@ -206,15 +285,23 @@ fn check_after(project: &mut Project) {
                 let pos = after_of(flow).map(|a| a.pos).unwrap_or_default();
                 problems.push((
                     flow.name.clone(),
-                    Diagnostic::new(&flow.file, pos, format!("`after` forms a cycle: {}", chain.join(" -> ")))
-                        .with_hint("a chain of `after` flows must start at a flow with another schedule"),
+                    Diagnostic::new(
+                        &flow.file,
+                        pos,
+                        format!("`after` forms a cycle: {}", chain.join(" -> ")),
+                    )
+                    .with_hint(
+                        "a chain of `after` flows must start at a flow with another schedule",
+                    ),
                 ));
                 break;
             }
             if chain.contains(&after.flow) {
                 break; // a cycle not through this flow: reported from its own members
             }
-            let Some(next) = project.flows.get(&after.flow) else { break };
+            let Some(next) = project.flows.get(&after.flow) else {
+                break;
+            };
             chain.push(next.name.clone());
             current = next;
         }

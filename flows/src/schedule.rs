@@ -27,7 +27,10 @@ pub enum ScheduleRule {
     /// `at: ["09:00", "12:20"]` — daily times in the flow's timezone, sorted, no repeats.
     At(Vec<NaiveTime>),
     /// `cron: "0 9 * * MON-FRI"` — the expression as written and as parsed (6/7 fields).
-    Cron { expr: String, schedule: Box<cron::Schedule> },
+    Cron {
+        expr: String,
+        schedule: Box<cron::Schedule>,
+    },
     /// `after: other-flow` — run when another flow's run completes.
     After(After),
 }
@@ -77,7 +80,13 @@ pub(crate) fn parse(file: &Path, node: &Node) -> Result<Option<Schedule>, Diagno
     };
     for key in mapping.keys() {
         if !KEYS.contains(&key.as_str()) {
-            return Err(yaml::unknown_key(file, Pos::of(key.span()), key.as_str(), "schedule", KEYS));
+            return Err(yaml::unknown_key(
+                file,
+                Pos::of(key.span()),
+                key.as_str(),
+                "schedule",
+                KEYS,
+            ));
         }
     }
     let rules: Vec<(&str, &Node)> = RULES
@@ -98,14 +107,21 @@ pub(crate) fn parse(file: &Path, node: &Node) -> Result<Option<Schedule>, Diagno
             return Err(Diagnostic::new(
                 file,
                 Pos::of(n.span()),
-                format!("`schedule` has more than one rule (`{}` and `{second}`)", rules[0].0),
+                format!(
+                    "`schedule` has more than one rule (`{}` and `{second}`)",
+                    rules[0].0
+                ),
             )
             .with_hint("a flow has one schedule rule; make a second flow for a second rule"))
         }
     };
     let at = Pos::of(rule_node.span());
     let rule = match kind {
-        "every" => ScheduleRule::Every(parse_every(file, at, yaml::scalar(file, rule_node, "every")?)?),
+        "every" => ScheduleRule::Every(parse_every(
+            file,
+            at,
+            yaml::scalar(file, rule_node, "every")?,
+        )?),
         "at" => ScheduleRule::At(parse_at(file, rule_node)?),
         "cron" => {
             let expr = yaml::scalar(file, rule_node, "cron")?;
@@ -113,11 +129,18 @@ pub(crate) fn parse(file: &Path, node: &Node) -> Result<Option<Schedule>, Diagno
                 Diagnostic::new(file, at, format!("`{expr}` is not a cron expression: {e}"))
                     .with_hint("5 fields (`min hour day month weekday`, e.g. `0 9 * * MON-FRI`) or 6 with seconds first")
             })?;
-            ScheduleRule::Cron { expr: expr.to_string(), schedule: Box::new(schedule) }
+            ScheduleRule::Cron {
+                expr: expr.to_string(),
+                schedule: Box::new(schedule),
+            }
         }
         _ => ScheduleRule::After(parse_after(file, rule_node)?),
     };
-    Ok(Some(Schedule { rule, catch_up, pos }))
+    Ok(Some(Schedule {
+        rule,
+        catch_up,
+        pos,
+    }))
 }
 
 fn parse_every(file: &Path, pos: Pos, text: &str) -> Result<Duration, Diagnostic> {
@@ -126,8 +149,14 @@ fn parse_every(file: &Path, pos: Pos, text: &str) -> Result<Duration, Diagnostic
             .with_hint("write a number and a unit: `10m`, `1h`, `1d`")
     })?;
     if duration < Duration::from_secs(60) {
-        return Err(Diagnostic::new(file, pos, format!("`every: {text}` is shorter than one minute"))
-            .with_hint("the shortest interval is `1m`; for faster runs use a 6-field `cron` with seconds"));
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            format!("`every: {text}` is shorter than one minute"),
+        )
+        .with_hint(
+            "the shortest interval is `1m`; for faster runs use a 6-field `cron` with seconds",
+        ));
     }
     Ok(duration)
 }
@@ -137,19 +166,31 @@ fn parse_at(file: &Path, node: &Node) -> Result<Vec<NaiveTime>, Diagnostic> {
         Node::Scalar(_) => vec![node],
         Node::Sequence(seq) => seq.iter().collect(),
         Node::Mapping(_) => {
-            return Err(Diagnostic::new(file, Pos::of(node.span()), "`at` must be a time or a list of times")
-                .with_hint("for example `at: [\"09:00\", \"12:20\"]`"))
+            return Err(Diagnostic::new(
+                file,
+                Pos::of(node.span()),
+                "`at` must be a time or a list of times",
+            )
+            .with_hint("for example `at: [\"09:00\", \"12:20\"]`"))
         }
     };
     if items.is_empty() {
-        return Err(Diagnostic::new(file, Pos::of(node.span()), "`at` lists no times"));
+        return Err(Diagnostic::new(
+            file,
+            Pos::of(node.span()),
+            "`at` lists no times",
+        ));
     }
     let mut times = Vec::new();
     for item in items {
         let text = yaml::scalar(file, item, "at")?;
         let time = NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
-            Diagnostic::new(file, Pos::of(item.span()), format!("`{text}` is not a time of day"))
-                .with_hint("write 24-hour `HH:MM`, quoted: `\"09:00\"`")
+            Diagnostic::new(
+                file,
+                Pos::of(item.span()),
+                format!("`{text}` is not a time of day"),
+            )
+            .with_hint("write 24-hour `HH:MM`, quoted: `\"09:00\"`")
         })?;
         times.push(time);
     }
@@ -161,7 +202,11 @@ fn parse_at(file: &Path, node: &Node) -> Result<Vec<NaiveTime>, Diagnostic> {
 fn parse_after(file: &Path, node: &Node) -> Result<After, Diagnostic> {
     let pos = Pos::of(node.span());
     match node {
-        Node::Scalar(s) => Ok(After { flow: s.as_str().to_string(), on: vec![RunResult::Success], pos }),
+        Node::Scalar(s) => Ok(After {
+            flow: s.as_str().to_string(),
+            on: vec![RunResult::Success],
+            pos,
+        }),
         _ => {
             let raw: RawAfter = yaml::from_node(file, node, "schedule.after")?;
             let on = raw.on.unwrap_or_else(|| vec![RunResult::Success]);
@@ -169,7 +214,11 @@ fn parse_after(file: &Path, node: &Node) -> Result<After, Diagnostic> {
                 return Err(Diagnostic::new(file, pos, "`after.on` is empty")
                     .with_hint("list `success`, `failure` or both"));
             }
-            Ok(After { flow: raw.flow, on, pos })
+            Ok(After {
+                flow: raw.flow,
+                on,
+                pos,
+            })
         }
     }
 }
@@ -180,7 +229,14 @@ fn parse_after(file: &Path, node: &Node) -> Result<After, Diagnostic> {
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     let fields: Vec<&str> = expr.split_whitespace().collect();
     let full = match fields.len() {
-        5 => format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], weekday_names(fields[4])),
+        5 => format!(
+            "0 {} {} {} {} {}",
+            fields[0],
+            fields[1],
+            fields[2],
+            fields[3],
+            weekday_names(fields[4])
+        ),
         6 | 7 => fields.join(" "),
         n => return Err(format!("it has {n} fields")),
     };

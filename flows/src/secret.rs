@@ -53,7 +53,10 @@ mod tests {
         let s = Secret::new("sk_live_123");
         assert_eq!(format!("{s}"), "**REDACTED**");
         assert_eq!(format!("{s:?}"), "**REDACTED**");
-        assert_eq!(serde_json::to_string(&s).unwrap_or_default(), "\"**REDACTED**\"");
+        assert_eq!(
+            serde_json::to_string(&s).unwrap_or_default(),
+            "\"**REDACTED**\""
+        );
         assert_eq!(s.expose(), "sk_live_123");
     }
 }

@@ -1,14 +1,21 @@
 //! "Did you mean …?" suggestions for misspelt names.
 
 /// The closest candidate to `input`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let input_lower = input.to_lowercase();
     let limit = (input.chars().count() / 3).max(2);
     candidates
         .into_iter()
         .map(|c| {
             let c_lower = c.to_lowercase();
-            (strsim::levenshtein(&input_lower, &c_lower), strsim::jaro_winkler(&input_lower, &c_lower), c)
+            (
+                strsim::levenshtein(&input_lower, &c_lower),
+                strsim::jaro_winkler(&input_lower, &c_lower),
+                c,
+            )
         })
         .filter(|(distance, _, _)| *distance <= limit)
         // Fewest edits first; among equals, the one sharing the longer prefix.
@@ -39,7 +46,10 @@ mod tests {
     #[test]
     fn suggests_the_nearest_name() {
         assert_eq!(did_you_mean("8x9", ["8x8", "csv"]), Some("8x8"));
-        assert_eq!(did_you_mean("shop-8x", ["shop-8x8", "other"]), Some("shop-8x8"));
+        assert_eq!(
+            did_you_mean("shop-8x", ["shop-8x8", "other"]),
+            Some("shop-8x8")
+        );
         assert_eq!(did_you_mean("zzzzzz", ["8x8", "csv"]), None);
     }
 }

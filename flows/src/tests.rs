@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::{load_project, Backlog, LoadOptions, MapValue, Project, ReceiverKind, ScheduleRule, SourceConfig};
+use crate::{
+    load_project, Backlog, LoadOptions, MapValue, Project, ReceiverKind, ScheduleRule, SourceConfig,
+};
 
 const ACCOUNTS: &str = "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${TEST_KEY}\n  base_url: http://127.0.0.1:9\n";
 
@@ -39,8 +41,16 @@ fn project(files: &[(&str, &str)]) -> Project {
     };
     let mut project = load_project(&options);
     // Paths in diagnostics are relative to the temporary directory, for stable assertions.
-    for d in project.general.iter_mut().chain(project.invalid.values_mut().flatten()) {
-        d.file = d.file.strip_prefix(dir.path()).map(Path::to_path_buf).unwrap_or(d.file.clone());
+    for d in project
+        .general
+        .iter_mut()
+        .chain(project.invalid.values_mut().flatten())
+    {
+        d.file = d
+            .file
+            .strip_prefix(dir.path())
+            .map(Path::to_path_buf)
+            .unwrap_or(d.file.clone());
     }
     project
 }
@@ -64,20 +74,36 @@ fn the_documented_flow_parses_as_written() {
     assert!(csv.path.ends_with("orders.csv"));
     assert_eq!(csv.key, ["order_id"]);
     assert_eq!(csv.backlog, Backlog::Send);
-    assert!(matches!(flow.receiver.kind, ReceiverKind::EightXEightSendSms(_)));
+    assert!(matches!(
+        flow.receiver.kind,
+        ReceiverKind::EightXEightSendSms(_)
+    ));
     assert_eq!(flow.receiver.account, "shop-8x8");
     let fields: Vec<&str> = flow.map.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["destination", "source", "text"]);
     assert_eq!(flow.map[0].value, MapValue::Template("{{phone}}".into()));
-    assert!(matches!(flow.schedule.as_ref().map(|s| &s.rule), Some(ScheduleRule::Every(d)) if d.as_secs() == 900));
-    let account = p.accounts.get("shop-8x8").map(|a| format!("{:?}", a.kind)).unwrap_or_default();
-    assert!(account.contains("**REDACTED**") && !account.contains("k-1"), "{account}");
+    assert!(
+        matches!(flow.schedule.as_ref().map(|s| &s.rule), Some(ScheduleRule::Every(d)) if d.as_secs() == 900)
+    );
+    let account = p
+        .accounts
+        .get("shop-8x8")
+        .map(|a| format!("{:?}", a.kind))
+        .unwrap_or_default();
+    assert!(
+        account.contains("**REDACTED**") && !account.contains("k-1"),
+        "{account}"
+    );
 }
 
 #[test]
 fn the_name_is_the_file_stem_unless_given() {
     let named = ORDER_SMS.replace("enabled: true", "name: sms-orders\nenabled: true");
-    let p = project(&[("accounts.yaml", ACCOUNTS), ("a.yaml", ORDER_SMS), ("b.yml", &named)]);
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("a.yaml", ORDER_SMS),
+        ("b.yml", &named),
+    ]);
     assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["a", "sms-orders"]);
 }
 
@@ -114,16 +140,27 @@ fn every_validation_error_points_at_the_place_with_a_hint() {
 
 #[test]
 fn a_missing_required_receiver_field_is_named() {
-    let without_text = ORDER_SMS.replace("  text: \"Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}}).\"\n", "");
+    let without_text = ORDER_SMS.replace(
+        "  text: \"Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}}).\"\n",
+        "",
+    );
     let problems = problems_of(&without_text);
-    assert!(problems.iter().any(|p| p.contains("missing required field `text` for `8x8 send_sms`")), "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("missing required field `text` for `8x8 send_sms`")),
+        "{problems:#?}"
+    );
 }
 
 #[test]
 fn broken_yaml_is_reported_with_its_position() {
     let problems = problems_of("source:\n  connector: csv\n  path: \"orders.csv\n");
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0].starts_with("order-sms.yaml:3:9: invalid YAML: while scanning a quoted scalar"), "{problems:#?}");
+    assert!(
+        problems[0].starts_with("order-sms.yaml:3:9: invalid YAML: while scanning a quoted scalar"),
+        "{problems:#?}"
+    );
     assert!(problems[0].contains("invalid YAML"), "{problems:#?}");
     let empty = problems_of("");
     assert!(empty[0].contains("the file is empty"), "{empty:#?}");
@@ -134,16 +171,33 @@ fn a_missing_environment_variable_is_an_error_naming_it_never_an_empty_key() {
     let accounts = ACCOUNTS.replace("${TEST_KEY}", "${SWITCHBOARD_TEST_UNSET_VARIABLE}");
     let p = project(&[("accounts.yaml", &accounts), ("order-sms.yaml", ORDER_SMS)]);
     let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
-    assert!(problems.iter().any(|d| d.starts_with("accounts.yaml:4:12: environment variable `SWITCHBOARD_TEST_UNSET_VARIABLE` is not set")), "{problems:#?}");
-    assert!(problems.iter().any(|d| d.contains("account `shop-8x8` has errors")), "{problems:#?}");
+    assert!(
+        problems.iter().any(|d| d.starts_with(
+            "accounts.yaml:4:12: environment variable `SWITCHBOARD_TEST_UNSET_VARIABLE` is not set"
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("account `shop-8x8` has errors")),
+        "{problems:#?}"
+    );
     assert!(p.flows.is_empty());
 }
 
 #[test]
 fn every_problem_in_the_directory_is_reported_at_once() {
     let bad_tz = ORDER_SMS.replace("Europe/Kyiv", "Mars/Olympus");
-    let bad_both = ORDER_SMS.replace("8x8\n  action", "8x9\n  action").replace("every: 15m", "every: never");
-    let p = project(&[("accounts.yaml", ACCOUNTS), ("good.yaml", ORDER_SMS), ("one.yaml", &bad_tz), ("two.yaml", &bad_both)]);
+    let bad_both = ORDER_SMS
+        .replace("8x8\n  action", "8x9\n  action")
+        .replace("every: 15m", "every: never");
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("good.yaml", ORDER_SMS),
+        ("one.yaml", &bad_tz),
+        ("two.yaml", &bad_both),
+    ]);
     let problems = p.diagnostics();
     assert_eq!(problems.len(), 3, "{problems:#?}");
     assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["good"]);
@@ -155,11 +209,29 @@ fn after_chains_must_not_form_cycles() {
     let a = ORDER_SMS.replace("every: 15m", "after: b");
     let b = ORDER_SMS.replace("every: 15m", "after: {flow: a, on: [success, failure]}");
     let c = ORDER_SMS.replace("every: 15m", "after: a");
-    let p = project(&[("accounts.yaml", ACCOUNTS), ("a.yaml", &a), ("b.yaml", &b), ("c.yaml", &c)]);
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("a.yaml", &a),
+        ("b.yaml", &b),
+        ("c.yaml", &c),
+    ]);
     let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
-    assert!(problems.iter().any(|d| d.contains("`after` forms a cycle: a -> b -> a")), "{problems:#?}");
-    assert!(problems.iter().any(|d| d.contains("`after` forms a cycle: b -> a -> b")), "{problems:#?}");
-    assert!(p.flows.contains_key("c"), "c follows the cycle but is not in it");
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("`after` forms a cycle: a -> b -> a")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("`after` forms a cycle: b -> a -> b")),
+        "{problems:#?}"
+    );
+    assert!(
+        p.flows.contains_key("c"),
+        "c follows the cycle but is not in it"
+    );
 }
 
 #[test]
@@ -167,7 +239,12 @@ fn unknown_keys_in_accounts_are_errors() {
     let accounts = ACCOUNTS.replace("base_url", "baseurl");
     let p = project(&[("accounts.yaml", &accounts), ("order-sms.yaml", ORDER_SMS)]);
     let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
-    assert!(problems.iter().any(|d| d.starts_with("accounts.yaml:5:3: unknown key `baseurl` in `shop-8x8`")), "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.starts_with("accounts.yaml:5:3: unknown key `baseurl` in `shop-8x8`")),
+        "{problems:#?}"
+    );
 }
 
 #[test]
@@ -176,6 +253,15 @@ fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
     let p = project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", &flow)]);
     let flow = &p.flows["order-sms"];
     assert_eq!(flow.map[1].value, MapValue::Template("MyShop".into()));
-    let literal = crate::yaml::literal(&crate::yaml::load(Path::new("x.yaml"), "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n").unwrap_or_else(|e| panic!("{e}")));
-    assert_eq!(literal, serde_json::json!({"a": 42, "b": true, "c": "42", "d": [1, "x"]}));
+    let literal = crate::yaml::literal(
+        &crate::yaml::load(
+            Path::new("x.yaml"),
+            "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        literal,
+        serde_json::json!({"a": 42, "b": true, "c": "42", "d": [1, "x"]})
+    );
 }

@@ -42,9 +42,11 @@ fn load_error(file: &Path, text: &str, error: LoadError) -> Diagnostic {
         LoadError::MappingKeyMustBeScalar(m) => {
             Diagnostic::new(file, at(&m), "a key must be a plain string")
         }
-        LoadError::UnexpectedTag(m) => {
-            Diagnostic::new(file, at(&m), "YAML tags (`!tag`) are not supported in flow files")
-        }
+        LoadError::UnexpectedTag(m) => Diagnostic::new(
+            file,
+            at(&m),
+            "YAML tags (`!tag`) are not supported in flow files",
+        ),
         LoadError::ScanError(m, e) => {
             Diagnostic::new(file, at(&m), format!("invalid YAML: {}", e.info()))
                 .with_hint("check the indentation and quoting near this place")
@@ -74,7 +76,10 @@ pub(crate) fn from_node<T: DeserializeOwned>(
     marked_yaml::from_node::<T>(node).map_err(|e| {
         // Prefer the node the serde path leads to: the mark serde reports for a value
         // inside a buffered or renamed structure can be its parent's.
-        let by_path = e.path().and_then(|p| lookup(node, p)).map(|n| Pos::of(n.span()));
+        let by_path = e
+            .path()
+            .and_then(|p| lookup(node, p))
+            .map(|n| Pos::of(n.span()));
         let error = e.into_inner();
         let pos = by_path
             .or_else(|| error.start_mark().map(|m| Pos::new(m.line(), m.column())))
@@ -89,10 +94,16 @@ pub(crate) fn from_node<T: DeserializeOwned>(
                     .unwrap_or(pos);
                 unknown_key(file, pos, &field, section, expected)
             }
-            marked_yaml::Error::NotBoolean(_) => {
-                Diagnostic::new(file, pos, format!("in `{section}`: expected `true` or `false`"))
-            }
-            other => Diagnostic::new(file, pos, format!("in `{section}`: {}", tidy(&other.to_string()))),
+            marked_yaml::Error::NotBoolean(_) => Diagnostic::new(
+                file,
+                pos,
+                format!("in `{section}`: expected `true` or `false`"),
+            ),
+            other => Diagnostic::new(
+                file,
+                pos,
+                format!("in `{section}`: {}", tidy(&other.to_string())),
+            ),
         }
     })
 }
@@ -135,7 +146,10 @@ pub(crate) fn unknown_key(
 /// Serde's messages are written for programmers; make the common ones read for people.
 fn tidy(message: &str) -> String {
     message
-        .replace("invalid type: string", "expected a different kind of value, found text")
+        .replace(
+            "invalid type: string",
+            "expected a different kind of value, found text",
+        )
         .replace("unknown variant", "unknown value")
         .replace("variant", "value")
 }

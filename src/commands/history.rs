@@ -5,7 +5,13 @@ use std::process::ExitCode;
 use crate::cli::Global;
 use crate::{report, wiring};
 
-pub fn history(global: &Global, name: &str, run: Option<u64>, limit: usize, json: bool) -> anyhow::Result<ExitCode> {
+pub fn history(
+    global: &Global,
+    name: &str,
+    run: Option<u64>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let dir = wiring::state_dir(global);
     if !dir.exists() {
         if json {
@@ -26,7 +32,12 @@ pub fn history(global: &Global, name: &str, run: Option<u64>, limit: usize, json
                 println!("{name}: no runs yet");
             } else {
                 for summary in &runs {
-                    println!("{}  {}  {:?}", report::run_line(summary), summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"), summary.trigger);
+                    println!(
+                        "{}  {}  {:?}",
+                        report::run_line(summary),
+                        summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        summary.trigger
+                    );
                     if let Some(error) = &summary.error {
                         println!("  error: {error}");
                     }

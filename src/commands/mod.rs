@@ -16,8 +16,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { json } => Ok(validate::validate(global, json)),
         Command::Run { flow, json } => run::run(global, &flow, json).await,
-        Command::Test { flow, limit, send, to, json } => test::test(global, &flow, limit, send, to.as_deref(), json).await,
-        Command::History { flow, run, limit, json } => history::history(global, &flow, run, limit, json),
+        Command::Test {
+            flow,
+            limit,
+            send,
+            to,
+            json,
+        } => test::test(global, &flow, limit, send, to.as_deref(), json).await,
+        Command::History {
+            flow,
+            run,
+            limit,
+            json,
+        } => history::history(global, &flow, run, limit, json),
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
         Command::Quickstart { dir } => quickstart::quickstart(global, dir).await,
     }

@@ -15,9 +15,18 @@ use crate::{report, sandbox, wiring};
 
 /// The bundled example, so the quickstart works from any directory.
 const BUNDLED: &[(&str, &str)] = &[
-    ("order-sms.yaml", include_str!("../../examples/quickstart/order-sms.yaml")),
-    ("accounts.yaml", include_str!("../../examples/quickstart/accounts.yaml")),
-    ("orders.csv", include_str!("../../examples/quickstart/orders.csv")),
+    (
+        "order-sms.yaml",
+        include_str!("../../examples/quickstart/order-sms.yaml"),
+    ),
+    (
+        "accounts.yaml",
+        include_str!("../../examples/quickstart/accounts.yaml"),
+    ),
+    (
+        "orders.csv",
+        include_str!("../../examples/quickstart/orders.csv"),
+    ),
 ];
 
 pub async fn quickstart(global: &Global, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -34,7 +43,10 @@ pub async fn quickstart(global: &Global, dir: Option<PathBuf>) -> anyhow::Result
         }
     };
     let stand_in = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), false).await?;
-    println!("stand-in for the 8x8 SMS API listening on {}", stand_in.url());
+    println!(
+        "stand-in for the 8x8 SMS API listening on {}",
+        stand_in.url()
+    );
 
     let global = Global {
         flows: flows_dir.clone(),
@@ -64,15 +76,32 @@ pub async fn quickstart(global: &Global, dir: Option<PathBuf>) -> anyhow::Result
     for m in &messages {
         let text = field(m, "text");
         let info = connectors::sms::analyse(&text);
-        let parts = if info.parts == 1 { "1 part".to_string() } else { format!("{} parts", info.parts) };
-        println!("  to {} from {} [{}, {parts}]: {text}", field(m, "destination"), field(m, "source"), info.encoding);
+        let parts = if info.parts == 1 {
+            "1 part".to_string()
+        } else {
+            format!("{} parts", info.parts)
+        };
+        println!(
+            "  to {} from {} [{}, {parts}]: {text}",
+            field(m, "destination"),
+            field(m, "source"),
+            info.encoding
+        );
     }
     println!();
     println!("run it again and nothing is sent twice: try `switchboard run order-sms --flows examples/quickstart`");
     println!("with `switchboard sandbox` running in another terminal.");
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn field(message: &Value, name: &str) -> String {
-    message.get(name).and_then(Value::as_str).unwrap_or("-").to_string()
+    message
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string()
 }

@@ -26,15 +26,31 @@ struct Preview {
     fields: Option<Map<String, Value>>,
 }
 
-pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn test(
+    global: &Global,
+    name: &str,
+    limit: usize,
+    send: bool,
+    to: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
     let source = connectors::build_source(flow);
-    let receiver = connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
-    let mapper = Mapper::new(flow).map_err(|p| anyhow::anyhow!("{}", p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    let receiver =
+        connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let mapper = Mapper::new(flow).map_err(|p| {
+        anyhow::anyhow!(
+            "{}",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
     let fetched = match source.fetch().await {
         Ok(fetched) => fetched,
         Err(e) => {
@@ -44,7 +60,11 @@ pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Opt
     };
     // Read-only look at the state, when it exists and no other process holds it.
     let state_dir = wiring::state_dir(global);
-    let state = if state_dir.exists() { Store::open(&state_dir).ok().and_then(|s| s.flow(name).ok()) } else { None };
+    let state = if state_dir.exists() {
+        Store::open(&state_dir).ok().and_then(|s| s.flow(name).ok())
+    } else {
+        None
+    };
 
     let reference_of = |key: &str| format!("{}:{}", flow.name, key);
     let now = Utc::now();
@@ -61,14 +81,27 @@ pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Opt
                     Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
                 },
             };
-            Preview { key: record.key.clone(), already_handled, request, error, fields }
+            Preview {
+                key: record.key.clone(),
+                already_handled,
+                request,
+                error,
+                fields,
+            }
         })
         .collect();
 
     if json && !send {
-        report::json(&serde_json::json!({"flow": flow.name, "fetched": fetched.records.len(), "previews": previews}));
+        report::json(
+            &serde_json::json!({"flow": flow.name, "fetched": fetched.records.len(), "previews": previews}),
+        );
     } else if !json {
-        println!("{}: {} record(s) in the source; previewing {}", flow.name, fetched.records.len(), previews.len());
+        println!(
+            "{}: {} record(s) in the source; previewing {}",
+            flow.name,
+            fetched.records.len(),
+            previews.len()
+        );
         for p in &previews {
             print_preview(p);
         }
@@ -82,18 +115,29 @@ pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Opt
         };
         let mut fields = first.fields.clone().unwrap_or_default();
         if let Some(to) = to {
-            let phone = flow.receiver.kind.fields().iter().find(|f| f.kind == FieldKind::Phone);
+            let phone = flow
+                .receiver
+                .kind
+                .fields()
+                .iter()
+                .find(|f| f.kind == FieldKind::Phone);
             match phone {
                 Some(spec) => {
                     fields.insert(spec.name.to_string(), Value::String(to.to_string()));
                 }
-                None => anyhow::bail!("`--to` needs a receiver with a phone field; `{}` has none", flow.receiver.kind.action()),
+                None => anyhow::bail!(
+                    "`--to` needs a receiver with a phone field; `{}` has none",
+                    flow.receiver.kind.action()
+                ),
             }
         }
         let request = receiver.prepare(fields, &format!("{}:test", flow.name))?;
         match receiver.send(&request).await {
             Ok(delivered) => {
-                let id = delivered.remote_id.map(|id| format!(" (id {id})")).unwrap_or_default();
+                let id = delivered
+                    .remote_id
+                    .map(|id| format!(" (id {id})"))
+                    .unwrap_or_default();
                 if json {
                     report::json(&serde_json::json!({"sent": request, "remote_id": id}));
                 } else {
@@ -110,7 +154,11 @@ pub async fn test(global: &Global, name: &str, limit: usize, send: bool, to: Opt
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_preview(p: &Preview) {
@@ -131,7 +179,11 @@ fn print_preview(p: &Preview) {
             println!("  {line}");
         }
         if !request.notes.is_empty() {
-            let notes: Vec<String> = request.notes.iter().map(|(k, v)| format!("{k}: {}", text(v))).collect();
+            let notes: Vec<String> = request
+                .notes
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", text(v)))
+                .collect();
             println!("  ({})", notes.join(", "));
         }
     }

@@ -34,11 +34,15 @@ fn error(status: StatusCode, code: u32, message: &str) -> (StatusCode, Json<Valu
 
 fn is_msisdn(s: &str) -> bool {
     let digits = s.strip_prefix('+').unwrap_or(s);
-    (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0')
+    (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
 }
 
 fn is_subaccount(s: &str) -> bool {
-    (3..=50).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'))
+    (3..=50).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'))
 }
 
 fn needs_ucs2(text: &str) -> bool {
@@ -63,20 +67,40 @@ async fn send_sms(
         return error(StatusCode::BAD_REQUEST, 1000, "Invalid subAccountId");
     }
     let Ok(Value::Object(sms)) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, 1000, "Request body is not a JSON object");
+        return error(
+            StatusCode::BAD_REQUEST,
+            1000,
+            "Request body is not a JSON object",
+        );
     };
-    let destination = sms.get("destination").and_then(Value::as_str).unwrap_or_default().to_string();
+    let destination = sms
+        .get("destination")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if !is_msisdn(&destination) {
         return error(StatusCode::BAD_REQUEST, 1002, "Invalid MSISDN format");
     }
-    let text = sms.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = sms
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if text.is_empty() {
         return error(StatusCode::BAD_REQUEST, 1004, "Invalid text");
     }
-    if sms.get("source").and_then(Value::as_str).is_some_and(|s| s.chars().count() > 16) {
+    if sms
+        .get("source")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.chars().count() > 16)
+    {
         return error(StatusCode::BAD_REQUEST, 1005, "Invalid source");
     }
-    if sms.get("clientMessageId").and_then(Value::as_str).is_some_and(|s| s.chars().count() > 350) {
+    if sms
+        .get("clientMessageId")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.chars().count() > 350)
+    {
         return error(StatusCode::BAD_REQUEST, 3009, "ClientMessageId too long");
     }
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);

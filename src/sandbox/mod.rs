@@ -25,7 +25,10 @@ pub struct Recorder {
 impl Recorder {
     fn push(&self, service: &str, message: Value) {
         if self.echo {
-            println!("{service} <- {}", serde_json::to_string(&message).unwrap_or_default());
+            println!(
+                "{service} <- {}",
+                serde_json::to_string(&message).unwrap_or_default()
+            );
         }
         if let Ok(mut messages) = self.messages.lock() {
             messages.push(message);
@@ -73,7 +76,11 @@ async fn list(State(recorder): State<Recorder>) -> Json<Vec<Value>> {
 }
 
 async fn clear(State(recorder): State<Recorder>) -> Json<Value> {
-    let n = recorder.messages.lock().map(|mut m| m.drain(..).count()).unwrap_or(0);
+    let n = recorder
+        .messages
+        .lock()
+        .map(|mut m| m.drain(..).count())
+        .unwrap_or(0);
     Json(serde_json::json!({"cleared": n}))
 }
 
@@ -83,7 +90,10 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let recorder = Recorder { echo, ..Recorder::default() };
+    let recorder = Recorder {
+        echo,
+        ..Recorder::default()
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(recorder.clone());
     tokio::spawn(async move {
@@ -94,14 +104,25 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
             tracing::error!(error = %e, "sandbox server stopped");
         }
     });
-    Ok(Sandbox { addr, recorder, stop: Some(stop) })
+    Ok(Sandbox {
+        addr,
+        recorder,
+        stop: Some(stop),
+    })
 }
 
 /// `switchboard sandbox`: serve until Ctrl-C / SIGTERM.
 pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let sandbox = start(listen, true).await?;
-    eprintln!("sandbox: 8x8 SMS stand-in on {} (Ctrl-C to stop)", sandbox.url());
-    eprintln!("sandbox: accounts use `base_url: {}`; received messages: GET {}/sandbox/messages", sandbox.url(), sandbox.url());
+    eprintln!(
+        "sandbox: 8x8 SMS stand-in on {} (Ctrl-C to stop)",
+        sandbox.url()
+    );
+    eprintln!(
+        "sandbox: accounts use `base_url: {}`; received messages: GET {}/sandbox/messages",
+        sandbox.url(),
+        sandbox.url()
+    );
     shutdown_signal().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -111,13 +132,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

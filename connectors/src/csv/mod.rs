@@ -18,7 +18,11 @@ pub struct CsvFile {
 
 impl CsvFile {
     pub fn new(config: &flows::CsvSource) -> Self {
-        CsvFile { path: config.path.clone(), key: config.key.clone(), delimiter: config.delimiter }
+        CsvFile {
+            path: config.path.clone(),
+            key: config.key.clone(),
+            delimiter: config.delimiter,
+        }
     }
 
     fn reader(&self) -> Result<csv::Reader<std::fs::File>, SourceError> {
@@ -26,21 +30,35 @@ impl CsvFile {
             .delimiter(self.delimiter)
             .flexible(false)
             .from_path(&self.path)
-            .map_err(|e| SourceError(format!("cannot open `{}`: {}", self.path.display(), io_reason(&e))))
+            .map_err(|e| {
+                SourceError(format!(
+                    "cannot open `{}`: {}",
+                    self.path.display(),
+                    io_reason(&e)
+                ))
+            })
     }
 
     /// The header row.
     pub fn header(&self) -> Result<Vec<String>, SourceError> {
         let mut reader = self.reader()?;
-        let header = reader
-            .headers()
-            .map_err(|e| SourceError(format!("cannot read the header of `{}`: {e}", self.path.display())))?;
+        let header = reader.headers().map_err(|e| {
+            SourceError(format!(
+                "cannot read the header of `{}`: {e}",
+                self.path.display()
+            ))
+        })?;
         Ok(header.iter().map(|h| h.trim().to_string()).collect())
     }
 
     /// Key columns missing from a header, as an error message.
     pub fn missing_key_columns(&self, header: &[String]) -> Option<String> {
-        let missing: Vec<&str> = self.key.iter().filter(|k| !header.contains(k)).map(String::as_str).collect();
+        let missing: Vec<&str> = self
+            .key
+            .iter()
+            .filter(|k| !header.contains(k))
+            .map(String::as_str)
+            .collect();
         (!missing.is_empty()).then(|| {
             format!(
                 "key column{} `{}` not in the header of `{}` (columns: {})",
@@ -58,16 +76,23 @@ impl CsvFile {
         if let Some(problem) = self.missing_key_columns(&header) {
             return Err(SourceError(problem));
         }
-        let key_index: Vec<usize> =
-            self.key.iter().filter_map(|k| header.iter().position(|h| h == k)).collect();
+        let key_index: Vec<usize> = self
+            .key
+            .iter()
+            .filter_map(|k| header.iter().position(|h| h == k))
+            .collect();
         let mut fetched = Fetched::default();
         for (i, row) in reader.records().enumerate() {
-            let line = |row: &csv::StringRecord| row.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
+            let line =
+                |row: &csv::StringRecord| row.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
             let row = match row {
                 Ok(row) => row,
                 Err(e) => {
                     let at = e.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
-                    fetched.rejects.push(Reject { key: format!("line {at}"), reason: row_error(&e, header.len()) });
+                    fetched.rejects.push(Reject {
+                        key: format!("line {at}"),
+                        reason: row_error(&e, header.len()),
+                    });
                     continue;
                 }
             };
@@ -77,7 +102,10 @@ impl CsvFile {
             let key = if key_index.is_empty() {
                 whole_row_key(&row)
             } else {
-                let parts: Vec<&str> = key_index.iter().map(|&i| row.get(i).unwrap_or("").trim()).collect();
+                let parts: Vec<&str> = key_index
+                    .iter()
+                    .map(|&i| row.get(i).unwrap_or("").trim())
+                    .collect();
                 if parts.iter().any(|p| p.is_empty()) {
                     fetched.rejects.push(Reject {
                         key: format!("line {}", line(&row)),
@@ -103,7 +131,9 @@ impl CsvFile {
 
 fn io_reason(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "no such file".into()
+        }
         csv::ErrorKind::Io(io) => io.to_string(),
         _ => e.to_string(),
     }

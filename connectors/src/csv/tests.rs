@@ -1,6 +1,6 @@
 use super::*;
-use std::path::Path;
 use flows::{Backlog, CsvSource, Pos};
+use std::path::Path;
 
 fn source(dir: &Path, text: &str, key: &[&str]) -> CsvFile {
     let path = dir.join("rows.csv");
@@ -17,7 +17,11 @@ fn source(dir: &Path, text: &str, key: &[&str]) -> CsvFile {
 #[tokio::test]
 async fn rows_become_records_keyed_by_their_key_column() -> Result<(), SourceError> {
     let dir = tempfile::tempdir().map_err(|e| SourceError(e.to_string()))?;
-    let csv = source(dir.path(), "order_id,name\nA-1,Olena\nA-2,Tom & Jerry\n", &["order_id"]);
+    let csv = source(
+        dir.path(),
+        "order_id,name\nA-1,Olena\nA-2,Tom & Jerry\n",
+        &["order_id"],
+    );
     let fetched = csv.fetch().await?;
     assert_eq!(fetched.records.len(), 2);
     assert_eq!(fetched.records[0].key, "A-1");
@@ -29,14 +33,26 @@ async fn rows_become_records_keyed_by_their_key_column() -> Result<(), SourceErr
 #[tokio::test]
 async fn a_malformed_line_fails_alone() -> Result<(), SourceError> {
     let dir = tempfile::tempdir().map_err(|e| SourceError(e.to_string()))?;
-    let csv = source(dir.path(), "order_id,name\nA-1,Olena\nA-2,too,many\n\nA-3,Ivan\n,NoKey\n", &["order_id"]);
+    let csv = source(
+        dir.path(),
+        "order_id,name\nA-1,Olena\nA-2,too,many\n\nA-3,Ivan\n,NoKey\n",
+        &["order_id"],
+    );
     let fetched = csv.fetch().await?;
     let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["A-1", "A-3"]);
     assert_eq!(fetched.rejects.len(), 2);
     assert_eq!(fetched.rejects[0].key, "line 3");
-    assert!(fetched.rejects[0].reason.contains("3 fields but the header has 2"), "{:?}", fetched.rejects[0]);
-    assert!(fetched.rejects[1].reason.contains("key column `order_id` is empty"));
+    assert!(
+        fetched.rejects[0]
+            .reason
+            .contains("3 fields but the header has 2"),
+        "{:?}",
+        fetched.rejects[0]
+    );
+    assert!(fetched.rejects[1]
+        .reason
+        .contains("key column `order_id` is empty"));
     Ok(())
 }
 
@@ -64,15 +80,24 @@ async fn a_missing_file_or_key_column_fails_the_fetch_with_a_reason() {
     let err = missing.fetch().await.err().map(|e| e.0).unwrap_or_default();
     assert!(err.contains("no such file"), "{err}");
     let wrong_key = source(dir.path(), "id,name\n1,a\n", &["order_id"]);
-    let err = wrong_key.fetch().await.err().map(|e| e.0).unwrap_or_default();
-    assert!(err.contains("key column `order_id` not in the header"), "{err}");
+    let err = wrong_key
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("key column `order_id` not in the header"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn multi_column_keys_and_semicolons() -> Result<(), SourceError> {
     let dir = tempfile::tempdir().map_err(|e| SourceError(e.to_string()))?;
     let path = dir.path().join("rows.csv");
-    std::fs::write(&path, "shop;order;name\nkyiv;1;A\nlviv;1;B\n").map_err(|e| SourceError(e.to_string()))?;
+    std::fs::write(&path, "shop;order;name\nkyiv;1;A\nlviv;1;B\n")
+        .map_err(|e| SourceError(e.to_string()))?;
     let csv = CsvFile::new(&CsvSource {
         path,
         key: vec!["shop".into(), "order".into()],

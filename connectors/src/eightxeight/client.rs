@@ -40,7 +40,10 @@ impl EightXEight {
         let base = account.base_url.trim_end_matches('/');
         Ok(EightXEight {
             http: HttpClient::new(timeout)?,
-            messages_url: format!("{base}/api/v1/subaccounts/{}/messages", account.subaccount_id),
+            messages_url: format!(
+                "{base}/api/v1/subaccounts/{}/messages",
+                account.subaccount_id
+            ),
             api_key: account.api_key.clone(),
         })
     }
@@ -49,7 +52,10 @@ impl EightXEight {
 /// The destination as 8x8's spec wants it (`^\+?[1-9][0-9]{6,14}$`), with spaces,
 /// dashes, dots and brackets removed; or why it is not a phone number.
 pub(crate) fn destination(raw: &str) -> Result<String, String> {
-    let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+        .collect();
     let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
     let ok = (7..=15).contains(&digits.len())
         && digits.chars().all(|c| c.is_ascii_digit())
@@ -65,14 +71,26 @@ pub(crate) fn destination(raw: &str) -> Result<String, String> {
 
 #[async_trait]
 impl Receiver for EightXEight {
-    fn prepare(&self, mut fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError> {
-        let raw = fields.get("destination").and_then(Value::as_str).unwrap_or_default().to_string();
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let raw = fields
+            .get("destination")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let dest = destination(&raw).map_err(|m| SendError::Permanent {
             code: None,
             message: format!("{m}; hint: normalise it in the map with {{{{e164 phone \"UA\"}}}}"),
         })?;
         fields.insert("destination".into(), Value::String(dest));
-        let text = fields.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+        let text = fields
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if text.trim().is_empty() {
             return Err(SendError::permanent("text is empty"));
         }
@@ -85,7 +103,12 @@ impl Receiver for EightXEight {
         notes.insert("encoding".into(), Value::String(info.encoding.to_string()));
         notes.insert("characters".into(), Value::from(text.chars().count()));
         notes.insert("parts".into(), Value::from(info.parts));
-        Ok(Prepared { method: "POST".into(), url: self.messages_url.clone(), body: Value::Object(fields), notes })
+        Ok(Prepared {
+            method: "POST".into(),
+            url: self.messages_url.clone(),
+            body: Value::Object(fields),
+            notes,
+        })
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
@@ -107,11 +130,19 @@ impl Receiver for EightXEight {
                 }
             };
             return match parsed.status {
-                Some(status) if status.code.eq_ignore_ascii_case("REJECTED") => Err(SendError::Permanent {
-                    code: Some("REJECTED".into()),
-                    message: if status.description.is_empty() { "8x8 rejected the message".into() } else { status.description },
+                Some(status) if status.code.eq_ignore_ascii_case("REJECTED") => {
+                    Err(SendError::Permanent {
+                        code: Some("REJECTED".into()),
+                        message: if status.description.is_empty() {
+                            "8x8 rejected the message".into()
+                        } else {
+                            status.description
+                        },
+                    })
+                }
+                _ => Ok(Delivered {
+                    remote_id: parsed.umid,
                 }),
-                _ => Ok(Delivered { remote_id: parsed.umid }),
             };
         }
         let (code, message) = http::error_body(&response.body);

@@ -57,10 +57,16 @@ async fn sends_the_documented_request_and_reads_the_umid() {
         .expect(1)
         .mount(&server)
         .await;
-    let delivered = send(&server, json!({"destination": "+380 50 123-45-67", "source": "MyShop", "text": "Tom & Jerry <3"}))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(delivered.remote_id.as_deref(), Some("bda3d56d-1424-e711-813c-06ed3428fe67"));
+    let delivered = send(
+        &server,
+        json!({"destination": "+380 50 123-45-67", "source": "MyShop", "text": "Tom & Jerry <3"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        delivered.remote_id.as_deref(),
+        Some("bda3d56d-1424-e711-813c-06ed3428fe67")
+    );
 }
 
 #[tokio::test]
@@ -73,8 +79,19 @@ async fn a_200_rejected_fails_the_row_permanently() {
         })))
         .mount(&server)
         .await;
-    let err = send(&server, json!({"destination": "+380501234567", "text": "hi"})).await.err();
-    assert_eq!(err, Some(SendError::Permanent { code: Some("REJECTED".into()), message: "Invalid MSISDN format".into() }));
+    let err = send(
+        &server,
+        json!({"destination": "+380501234567", "text": "hi"}),
+    )
+    .await
+    .err();
+    assert_eq!(
+        err,
+        Some(SendError::Permanent {
+            code: Some("REJECTED".into()),
+            message: "Invalid MSISDN format".into()
+        })
+    );
 }
 
 #[tokio::test]
@@ -86,7 +103,12 @@ async fn a_400_carries_8x8s_code_and_message() {
         })))
         .mount(&server)
         .await;
-    match send(&server, json!({"destination": "+380501234567", "text": "hi"})).await {
+    match send(
+        &server,
+        json!({"destination": "+380501234567", "text": "hi"}),
+    )
+    .await
+    {
         Err(SendError::Permanent { code, message }) => {
             assert_eq!(code.as_deref(), Some("1002"));
             assert_eq!(message, "Invalid MSISDN format (HTTP 400)");
@@ -99,11 +121,22 @@ async fn a_400_carries_8x8s_code_and_message() {
 async fn a_401_marks_the_account_refused() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"code": 1200, "message": "Unauthorized"})))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 1200, "message": "Unauthorized"})),
+        )
         .mount(&server)
         .await;
-    let err = send(&server, json!({"destination": "+380501234567", "text": "hi"})).await.err();
-    assert!(matches!(err, Some(SendError::Unauthorized { ref code, .. }) if code.as_deref() == Some("1200")), "{err:?}");
+    let err = send(
+        &server,
+        json!({"destination": "+380501234567", "text": "hi"}),
+    )
+    .await
+    .err();
+    assert!(
+        matches!(err, Some(SendError::Unauthorized { ref code, .. }) if code.as_deref() == Some("1200")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -113,8 +146,15 @@ async fn a_429_is_transient_and_carries_retry_after() {
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3"))
         .mount(&server)
         .await;
-    match send(&server, json!({"destination": "+380501234567", "text": "hi"})).await {
-        Err(SendError::Transient { retry_after, .. }) => assert_eq!(retry_after, Some(Duration::from_secs(3))),
+    match send(
+        &server,
+        json!({"destination": "+380501234567", "text": "hi"}),
+    )
+    .await
+    {
+        Err(SendError::Transient { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)))
+        }
         other => panic!("expected transient, got {other:?}"),
     }
 }
@@ -123,11 +163,22 @@ async fn a_429_is_transient_and_carries_retry_after() {
 async fn a_5xx_is_transient() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"code": 2000, "message": "Internal error"})))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"code": 2000, "message": "Internal error"})),
+        )
         .mount(&server)
         .await;
-    let err = send(&server, json!({"destination": "+380501234567", "text": "hi"})).await.err();
-    assert!(matches!(err, Some(SendError::Transient { ref reason, .. }) if reason.contains("2000: Internal error")), "{err:?}");
+    let err = send(
+        &server,
+        json!({"destination": "+380501234567", "text": "hi"}),
+    )
+    .await
+    .err();
+    assert!(
+        matches!(err, Some(SendError::Transient { ref reason, .. }) if reason.contains("2000: Internal error")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -138,31 +189,64 @@ async fn a_timeout_is_transient() {
         .mount(&server)
         .await;
     let r = receiver(&server, Duration::from_millis(100));
-    let prepared = r.prepare(fields(json!({"destination": "+380501234567", "text": "hi"})), "ref").unwrap_or_else(|e| panic!("{e}"));
+    let prepared = r
+        .prepare(
+            fields(json!({"destination": "+380501234567", "text": "hi"})),
+            "ref",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     let err = r.send(&prepared).await.err();
-    assert!(matches!(err, Some(SendError::Transient { ref reason, .. }) if reason.contains("timed out")), "{err:?}");
+    assert!(
+        matches!(err, Some(SendError::Transient { ref reason, .. }) if reason.contains("timed out")),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn checks_before_sending_and_previews_encoding_and_parts() {
-    let account = EightXEightAccount { subaccount_id: "shop_main".into(), api_key: Secret::new("k"), base_url: "http://127.0.0.1:9".into() };
+    let account = EightXEightAccount {
+        subaccount_id: "shop_main".into(),
+        api_key: Secret::new("k"),
+        base_url: "http://127.0.0.1:9".into(),
+    };
     let r = EightXEight::new(&account, Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
-    let bad = r.prepare(fields(json!({"destination": "call me", "text": "hi"})), "ref");
-    assert!(matches!(bad, Err(SendError::Permanent { ref message, .. }) if message.contains("`call me` is not a phone number")));
-    let empty = r.prepare(fields(json!({"destination": "+380501234567", "text": "  "})), "ref");
+    let bad = r.prepare(
+        fields(json!({"destination": "call me", "text": "hi"})),
+        "ref",
+    );
+    assert!(
+        matches!(bad, Err(SendError::Permanent { ref message, .. }) if message.contains("`call me` is not a phone number"))
+    );
+    let empty = r.prepare(
+        fields(json!({"destination": "+380501234567", "text": "  "})),
+        "ref",
+    );
     assert!(empty.is_err());
-    let ok = r.prepare(fields(json!({"destination": "+380501234567", "text": "Привіт, Олена!"})), "ref").unwrap_or_else(|e| panic!("{e}"));
+    let ok = r
+        .prepare(
+            fields(json!({"destination": "+380501234567", "text": "Привіт, Олена!"})),
+            "ref",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ok.notes["encoding"], "UCS-2");
     assert_eq!(ok.notes["parts"], 1);
     assert_eq!(ok.body["clientMessageId"], "ref");
     let long_ref = "x".repeat(400);
-    let ok = r.prepare(fields(json!({"destination": "+380501234567", "text": "a"})), &long_ref).unwrap_or_else(|e| panic!("{e}"));
+    let ok = r
+        .prepare(
+            fields(json!({"destination": "+380501234567", "text": "a"})),
+            &long_ref,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ok.body["clientMessageId"].as_str().map(str::len), Some(350));
 }
 
 #[test]
 fn destinations_follow_the_spec_pattern() {
-    assert_eq!(destination("+380 (50) 123-45-67"), Ok("+380501234567".into()));
+    assert_eq!(
+        destination("+380 (50) 123-45-67"),
+        Ok("+380501234567".into())
+    );
     assert_eq!(destination("12025550175"), Ok("12025550175".into()));
     assert!(destination("0501234567").is_err());
     assert!(destination("+12").is_err());

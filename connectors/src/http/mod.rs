@@ -49,8 +49,16 @@ impl HttpClient {
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.transport_error(e))?.to_vec();
-        Ok(Response { status, headers, body })
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?
+            .to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn transport_error(&self, e: reqwest::Error) -> SendError {
@@ -61,7 +69,10 @@ impl HttpClient {
         } else {
             format!("request failed: {}", root_cause(&e))
         };
-        SendError::Transient { reason, retry_after: None }
+        SendError::Transient {
+            reason,
+            retry_after: None,
+        }
     }
 }
 
@@ -109,7 +120,9 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let when = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let when = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     Some((when - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -152,19 +165,40 @@ mod tests {
     fn response(status: u16, retry: Option<&str>) -> Response {
         let mut headers = HeaderMap::new();
         if let Some(r) = retry {
-            headers.insert(RETRY_AFTER, HeaderValue::from_str(r).unwrap_or(HeaderValue::from_static("0")));
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from_str(r).unwrap_or(HeaderValue::from_static("0")),
+            );
         }
-        Response { status: StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT), headers, body: Vec::new() }
+        Response {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT),
+            headers,
+            body: Vec::new(),
+        }
     }
 
     #[test]
     fn statuses_are_told_apart() {
-        assert!(matches!(classify(&response(401, None), None, "x".into()), SendError::Unauthorized { .. }));
-        assert!(matches!(classify(&response(400, None), None, "x".into()), SendError::Permanent { .. }));
-        assert!(matches!(classify(&response(404, None), None, "x".into()), SendError::Permanent { .. }));
-        assert!(matches!(classify(&response(503, None), None, "x".into()), SendError::Transient { .. }));
+        assert!(matches!(
+            classify(&response(401, None), None, "x".into()),
+            SendError::Unauthorized { .. }
+        ));
+        assert!(matches!(
+            classify(&response(400, None), None, "x".into()),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(&response(404, None), None, "x".into()),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(&response(503, None), None, "x".into()),
+            SendError::Transient { .. }
+        ));
         match classify(&response(429, Some("7")), None, "slow down".into()) {
-            SendError::Transient { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+            SendError::Transient { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(7)))
+            }
             other => panic!("429 must be transient, got {other:?}"),
         }
     }
@@ -172,8 +206,15 @@ mod tests {
     #[test]
     fn retry_after_accepts_an_http_date() {
         let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Sat, 21 Nov 2026 12:00:30 GMT"));
-        let now = DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").map(|t| t.with_timezone(&Utc));
-        assert_eq!(retry_after(&headers, now.unwrap_or_default()), Some(Duration::from_secs(30)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sat, 21 Nov 2026 12:00:30 GMT"),
+        );
+        let now =
+            DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").map(|t| t.with_timezone(&Utc));
+        assert_eq!(
+            retry_after(&headers, now.unwrap_or_default()),
+            Some(Duration::from_secs(30))
+        );
     }
 }

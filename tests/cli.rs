@@ -1,0 +1,543 @@
+//! End-to-end tests of the `switchboard` binary: each command run as a user runs it,
+//! against a local mock of the 8x8 API (wiremock) or the built-in stand-in.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const API_KEY: &str = "sk-live-SECRET-0123456789";
+const MESSAGES: &str = "/api/v1/subaccounts/shop_main/messages";
+
+const FLOW: &str = r#"enabled: true
+timezone: Europe/Kyiv
+source:
+  connector: csv
+  path: orders.csv
+  key: order_id
+  backlog: send
+receiver:
+  connector: 8x8
+  action: send_sms
+  account: shop-8x8
+map:
+  destination: "{{phone}}"
+  source: "MyShop"
+  text: "Hi {{name}}, order {{order_id}} is confirmed."
+schedule:
+  every: 15m
+"#;
+
+const ORDERS: &str = "order_id,name,phone\nA-1,Olena,+380501234567\nA-2,Tom & Jerry <3,+12025550175\nA-3,王芳,+8613800138000\n";
+
+/// A flows directory in a temporary place, pointed at `base_url`.
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new(base_url: &str) -> Dir {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let d = Dir { tmp };
+        d.write(
+            "flows/accounts.yaml",
+            &format!("shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${{EIGHTX8_API_KEY}}\n  base_url: {base_url}\n"),
+        );
+        d.write("flows/order-sms.yaml", FLOW);
+        d.write("flows/orders.csv", ORDERS);
+        d
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        let p = self.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn append(&self, name: &str, text: &str) {
+        let p = self.path().join(name);
+        let mut all = std::fs::read_to_string(&p).unwrap_or_default();
+        all.push_str(text);
+        std::fs::write(p, all).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Run the binary in this directory (so the default `--flows flows` applies).
+    async fn run(&self, args: &[&str]) -> Run {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .current_dir(self.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_FLOWS")
+            .env_remove("SWITCHBOARD_STATE")
+            .env_remove("SWITCHBOARD_ACCOUNTS")
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
+        Run::from(output)
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn queued(request: &Request) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    ResponseTemplate::new(200).set_body_json(json!({
+        "umid": format!("umid-{}", body["clientMessageId"].as_str().unwrap_or_default()),
+        "clientMessageId": body["clientMessageId"],
+        "destination": body["destination"],
+        "encoding": "GSM7",
+        "status": {"code": "QUEUED", "description": "SMS is accepted and queued for processing"}
+    }))
+}
+
+/// A mock 8x8 that accepts messages carrying the right key.
+async fn mock_8x8() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(header(
+            "authorization",
+            format!("Bearer {API_KEY}").as_str(),
+        ))
+        .and(header("content-type", "application/json"))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+fn client_ids(bodies: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            b["clientMessageId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn run_sends_every_row_once_and_appended_rows_on_the_next_run() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(
+        first.stdout.starts_with(
+            "order-sms run 1: fetched 3, new 3, sent 3, failed 0, skipped 0 (succeeded"
+        ),
+        "{first:?}"
+    );
+    let sent = bodies(&server).await;
+    let tom = sent
+        .iter()
+        .find(|b| b["clientMessageId"] == "order-sms:A-2")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        tom,
+        json!({"destination": "+12025550175", "source": "MyShop", "text": "Hi Tom & Jerry <3, order A-2 is confirmed.", "clientMessageId": "order-sms:A-2"})
+    );
+
+    let again = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stdout
+            .starts_with("order-sms run 2: fetched 3, new 0, sent 0, failed 0, skipped 0"),
+        "{again:?}"
+    );
+
+    dir.append(
+        "flows/orders.csv",
+        "A-4,Ivan,+380671112233\nA-5,Anna,+447700900123\n",
+    );
+    let third = dir.run(&["run", "order-sms"]).await;
+    assert!(
+        third
+            .stdout
+            .starts_with("order-sms run 3: fetched 5, new 2, sent 2, failed 0, skipped 0"),
+        "{third:?}"
+    );
+    assert_eq!(
+        client_ids(&bodies(&server).await),
+        [
+            "order-sms:A-1",
+            "order-sms:A-2",
+            "order-sms:A-3",
+            "order-sms:A-4",
+            "order-sms:A-5"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn run_exits_nonzero_and_explains_each_failed_row() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"destination": "+12025550175"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 1002, "message": "Invalid MSISDN format", "errorId": "e1", "timestamp": "2026-11-21T10:00:00Z"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.append("flows/orders.csv", "A-4,,+380671112233\n");
+
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("sent 3, failed 1"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("failed  A-2  1002: Invalid MSISDN format (HTTP 400)"),
+        "{run:?}"
+    );
+
+    let json = dir.run(&["run", "order-sms", "--json"]).await;
+    assert_eq!(json.code, 0, "nothing new, nothing failed: {json:?}");
+    assert_eq!(json.json()["run"]["counts"]["new"], 0);
+}
+
+#[tokio::test]
+async fn run_of_an_invalid_or_unknown_flow_says_why() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let unknown = dir.run(&["run", "order-smss"]).await;
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("no flow named `order-smss`")
+            && unknown.stderr.contains("did you mean `order-sms`?"),
+        "{unknown:?}"
+    );
+
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("{{name}}", "{{nmae}}"),
+    );
+    let invalid = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(invalid.code, 1, "{invalid:?}");
+    assert!(
+        invalid
+            .stderr
+            .contains("order-sms.yaml:15:3: template of `text` uses unknown field `nmae`"),
+        "{invalid:?}"
+    );
+    assert!(
+        invalid.stderr.contains("hint: did you mean `name`?"),
+        "{invalid:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_environment_variable_stops_the_run_and_is_named() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.write("flows/accounts.yaml", "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${SWITCHBOARD_E2E_UNSET}\n");
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("environment variable `SWITCHBOARD_E2E_UNSET` is not set"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn validate_reports_every_problem_in_the_directory_at_once() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let good = dir.run(&["validate"]).await;
+    assert_eq!(
+        (good.code, good.stdout.as_str()),
+        (0, "1 flow valid\n"),
+        "{good:?}"
+    );
+
+    dir.write(
+        "flows/bad-tz.yaml",
+        &FLOW.replace("Europe/Kyiv", "Europe/Kyivv"),
+    );
+    dir.write(
+        "flows/bad-connector.yaml",
+        &FLOW.replace("connector: 8x8", "connector: 8x9"),
+    );
+    dir.write("flows/broken.yaml", "source: [\n");
+    let bad = dir.run(&["validate"]).await;
+    assert_eq!(bad.code, 1, "{bad:?}");
+    let expected = [
+        "flows/bad-connector.yaml:9:14: unknown receiver connector `8x9`\n  hint: did you mean `8x8`?",
+        "flows/bad-tz.yaml:2:11: unknown timezone `Europe/Kyivv`\n  hint: did you mean `Europe/Kyiv`?",
+        "flows/broken.yaml:2:1: invalid YAML",
+        "1 flow valid, 3 invalid; 3 problems",
+    ];
+    for e in expected {
+        assert!(bad.stdout.contains(e), "missing {e:?} in {bad:?}");
+    }
+    let json = dir.run(&["validate", "--json"]).await.json();
+    assert_eq!(
+        json["invalid"],
+        json!(["bad-connector", "bad-tz", "broken"])
+    );
+    assert_eq!(json["problems"][0]["line"], 9);
+}
+
+#[tokio::test]
+async fn test_previews_exactly_what_would_be_sent_and_changes_nothing() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let preview = dir.run(&["test", "order-sms", "--limit", "2"]).await;
+    assert_eq!(preview.code, 0, "{preview:?}");
+    assert!(
+        preview
+            .stdout
+            .contains(&format!("POST {}{MESSAGES}", server.uri())),
+        "{preview:?}"
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("\"text\": \"Hi Tom & Jerry <3, order A-2 is confirmed.\""),
+        "{preview:?}"
+    );
+    assert!(
+        preview
+            .stdout
+            .contains("(encoding: GSM-7, characters: 42, parts: 1)"),
+        "{preview:?}"
+    );
+    assert!(!preview.stdout.contains("A-3"), "--limit 2: {preview:?}");
+    assert!(bodies(&server).await.is_empty(), "a preview sends nothing");
+
+    let json = dir
+        .run(&["test", "order-sms", "--limit", "3", "--json"])
+        .await
+        .json();
+    assert_eq!(json["previews"][2]["request"]["notes"]["encoding"], "UCS-2");
+
+    let test_send = dir
+        .run(&["test", "order-sms", "--send", "--to", "+447700900123"])
+        .await;
+    assert_eq!(test_send.code, 0, "{test_send:?}");
+    assert!(
+        test_send
+            .stdout
+            .contains("test send of `A-1`: sent (id umid-order-sms:test)"),
+        "{test_send:?}"
+    );
+    let sent = bodies(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["destination"], "+447700900123");
+
+    // nothing was remembered: the real run still sends all three
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert!(run.stdout.contains("new 3, sent 3"), "{run:?}");
+}
+
+#[tokio::test]
+async fn history_lists_runs_and_each_rows_outcome() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let none = dir.run(&["history", "order-sms"]).await;
+    assert_eq!(none.stdout, "order-sms: no runs yet\n");
+    dir.run(&["run", "order-sms"]).await;
+    dir.run(&["run", "order-sms"]).await;
+
+    let list = dir.run(&["history", "order-sms"]).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("order-sms run 2: fetched 3, new 0"),
+        "{list:?}"
+    );
+    assert!(
+        lines[1].starts_with("order-sms run 1: fetched 3, new 3, sent 3"),
+        "{list:?}"
+    );
+
+    let rows = dir.run(&["history", "order-sms", "--run", "1"]).await;
+    assert!(
+        rows.stdout.contains("sent    A-2  id umid-order-sms:A-2"),
+        "{rows:?}"
+    );
+    let json = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["rows"][0]["record"]["name"], "Olena");
+
+    let missing = dir.run(&["history", "order-sms", "--run", "9"]).await;
+    assert_eq!(missing.code, 1);
+}
+
+#[tokio::test]
+async fn the_api_key_never_reaches_output_logs_or_history() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let mut seen = String::new();
+    for args in [
+        vec!["-vv", "run", "order-sms"],
+        vec!["-vv", "test", "order-sms", "--json"],
+        vec!["history", "order-sms", "--run", "1", "--json"],
+        vec!["validate", "--json"],
+    ] {
+        let r = dir.run(&args).await;
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    assert!(seen.contains("order-sms"), "the commands ran: {seen}");
+    assert!(!seen.contains(API_KEY), "the key leaked:\n{seen}");
+}
+
+#[tokio::test]
+async fn quickstart_runs_the_bundled_example_offline() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let run = dir.run(&["quickstart"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("order-sms run 1: fetched 6, new 6, sent 6, failed 0"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("messages the stand-in received (6):"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("Hi Tom & Jerry <3, order A-1003 is confirmed"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("[UCS-2, 1 part]: Hi 王芳"), "{run:?}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct Child(tokio::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _sandbox = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "the sandbox did not come up");
+
+    let dir = Dir::new(&url);
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert!(run.stdout.contains("sent 3"), "{run:?}");
+    let messages: Value = http
+        .get(format!("{url}/sandbox/messages"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(messages.as_array().map(Vec::len), Some(3));
+
+    // it answers like 8x8: a bad MSISDN is a 400 with code 1002, a missing key a 401
+    let bad = http
+        .post(format!("{url}{MESSAGES}"))
+        .bearer_auth("k")
+        .json(&json!({"destination": "call me", "text": "hi"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap_or_default()["code"], 1002);
+    let anonymous = http
+        .post(format!("{url}{MESSAGES}"))
+        .json(&json!({"destination": "+380501234567", "text": "hi"}))
+        .send()
+        .await;
+    assert_eq!(
+        anonymous.map(|r| r.status().as_u16()).unwrap_or_default(),
+        401
+    );
+}
