@@ -9,17 +9,17 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, PathAndJson, RenderContext, RenderError,
-    RenderErrorReason,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, PathAndJson, RenderContext,
+    RenderError, RenderErrorReason,
 };
 use serde_json::Value;
 
 /// Register every helper on a registry.
 pub(crate) fn register(registry: &mut Handlebars<'static>) {
     registry.register_helper("default", Box::new(default));
-    registry.register_helper("trim", Box::new(trim));
-    registry.register_helper("upper", Box::new(upper));
-    registry.register_helper("lower", Box::new(lower));
+    registry.register_helper("trim", Box::new(TextFn(|s| s.trim().to_string())));
+    registry.register_helper("upper", Box::new(TextFn(str::to_uppercase)));
+    registry.register_helper("lower", Box::new(TextFn(str::to_lowercase)));
     registry.register_helper("truncate", Box::new(truncate));
     registry.register_helper("format_date", Box::new(format_date));
     registry.register_helper("e164", Box::new(e164));
@@ -80,37 +80,21 @@ fn default(
     Ok(())
 }
 
-fn trim(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    out.write(param(h, 0)?.trim())?;
-    Ok(())
-}
+/// A helper that maps its one text parameter through a function.
+struct TextFn(fn(&str) -> String);
 
-fn upper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    out.write(&param(h, 0)?.to_uppercase())?;
-    Ok(())
-}
-
-fn lower(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    out.write(&param(h, 0)?.to_lowercase())?;
-    Ok(())
+impl HelperDef for TextFn {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        out.write(&(self.0)(&param(h, 0)?))?;
+        Ok(())
+    }
 }
 
 /// `{{truncate text 20}}` or `{{truncate text 20 "…"}}`: at most 20 characters,

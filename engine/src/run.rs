@@ -96,35 +96,37 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
         if state.is_seen(&record.key)? {
             continue;
         }
-        if !in_this_run.insert(record.key.clone()) {
-            let outcome = RowOutcome::new(
-                run_id,
-                next_seq(),
-                record.key.clone(),
-                RowStatus::Skipped,
-                (ctx.now)(),
-            )
-            .reason(format!(
-                "duplicate: key `{}` appears earlier in the source",
-                record.key
+        // Skipped records: a repeated key (its first occurrence decides), or the first
+        // run's backlog (remembered, so it is never sent).
+        let skip = if !in_this_run.insert(record.key.clone()) {
+            Some((
+                format!(
+                    "duplicate: key `{}` appears earlier in the source",
+                    record.key
+                ),
+                false,
             ))
-            .with_record(record.fields);
-            state.record(&outcome, false)?;
-            summary.counts.skipped += 1;
-            continue;
-        }
-        summary.counts.new += 1;
-        if !primed && backlog == Backlog::Skip {
+        } else {
+            summary.counts.new += 1;
+            (!primed && backlog == Backlog::Skip).then(|| {
+                (
+                    "backlog: the row was there before the flow's first run (backlog: skip)"
+                        .to_string(),
+                    true,
+                )
+            })
+        };
+        if let Some((reason, remember)) = skip {
             let outcome = RowOutcome::new(
                 run_id,
                 next_seq(),
-                record.key.clone(),
+                record.key,
                 RowStatus::Skipped,
                 (ctx.now)(),
             )
-            .reason("backlog: the row was there before the flow's first run (backlog: skip)")
+            .reason(reason)
             .with_record(record.fields);
-            state.record(&outcome, true)?;
+            state.record(&outcome, remember)?;
             summary.counts.skipped += 1;
             continue;
         }
