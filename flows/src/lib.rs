@@ -24,7 +24,7 @@ pub use flow::{
     ReceiverKind, SourceConfig,
 };
 pub use project::{load_project, LoadOptions, Project};
-pub use schedule::{After, CatchUp, RunResult, Schedule, ScheduleRule};
+pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};
 pub use secret::Secret;
 pub use suggest::did_you_mean;
 

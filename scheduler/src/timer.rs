@@ -1,0 +1,394 @@
+//! The timer loop: one task over the next deadlines of every flow (a heap, not a task
+//! per flow). It fires due flows, never runs a flow twice at once (a trigger that
+//! arrives while it runs becomes one follow-up run), starts `after` followers when a run
+//! completes, keeps schedules armed across restarts through a [`ScheduleStore`], and on
+//! shutdown stops starting runs and returns once the runs in flight have finished.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flows::{After, CatchUp, RunResult};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::rules::{self, Spec};
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Schedule,
+    After,
+    Manual,
+}
+
+/// How a run ended, with whatever the launcher wants handed back to a waiting caller.
+#[derive(Debug, Clone)]
+pub struct Outcome<R> {
+    pub success: bool,
+    pub report: R,
+}
+
+/// A boxed future, as launchers return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Starts a run of a flow and resolves when it has ended.
+pub type Launcher<R> = Arc<dyn Fn(String, Reason) -> BoxFuture<Outcome<R>> + Send + Sync>;
+
+/// What survives a restart for one flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Persisted {
+    /// The armed schedule; a different one re-arms.
+    pub fingerprint: String,
+    #[serde(default)]
+    pub next_due: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_start: Option<DateTime<Utc>>,
+}
+
+/// Where armed schedules are kept between restarts.
+pub trait ScheduleStore: Send + Sync {
+    fn load(&self, flow: &str) -> Option<Persisted>;
+    fn save(&self, flow: &str, state: &Persisted);
+}
+
+/// A store that forgets (for `next` and tests that need no restart).
+#[derive(Debug, Default)]
+pub struct NoStore;
+
+impl ScheduleStore for NoStore {
+    fn load(&self, _: &str) -> Option<Persisted> {
+        None
+    }
+    fn save(&self, _: &str, _: &Persisted) {}
+}
+
+/// What the loop is told.
+pub enum Command<R> {
+    /// Add or replace a flow: its own schedule (if it runs by itself) and its `after`.
+    Set {
+        name: String,
+        spec: Option<Spec>,
+        after: Option<After>,
+    },
+    /// Forget a flow.
+    Remove { name: String },
+    /// Force-run now; the reply receives the run's report (of the follow-up run when the
+    /// flow is running already).
+    RunNow {
+        name: String,
+        reply: Option<oneshot::Sender<Outcome<R>>>,
+    },
+    /// A run ended (sent by the loop's own run tasks).
+    Finished { name: String, outcome: Outcome<R> },
+}
+
+/// A flow as the daemon shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FlowStatus {
+    pub schedule: Option<String>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub running: bool,
+    pub last_started: Option<DateTime<Utc>>,
+    pub last_success: Option<bool>,
+    /// How late the last scheduled start was, in milliseconds.
+    pub last_lag_ms: Option<i64>,
+    pub runs: u64,
+}
+
+/// Shared, read-only view of every flow's status.
+pub type StatusBoard = Arc<RwLock<BTreeMap<String, FlowStatus>>>;
+
+struct Entry<R> {
+    spec: Option<Spec>,
+    after: Option<After>,
+    next: Option<DateTime<Utc>>,
+    running: bool,
+    /// A trigger that arrived while running: one follow-up run.
+    pending: Option<Reason>,
+    waiters: Vec<oneshot::Sender<Outcome<R>>>,
+    pending_waiters: Vec<oneshot::Sender<Outcome<R>>>,
+}
+
+/// The timer loop. Build it, keep its [`Timer::sender`], then `run` it.
+pub struct Timer<R> {
+    clock: Arc<dyn Clock>,
+    launcher: Launcher<R>,
+    store: Arc<dyn ScheduleStore>,
+    entries: HashMap<String, Entry<R>>,
+    heap: BinaryHeap<Reverse<(DateTime<Utc>, String)>>,
+    tx: mpsc::UnboundedSender<Command<R>>,
+    rx: mpsc::UnboundedReceiver<Command<R>>,
+    status: StatusBoard,
+    accepting: bool,
+    in_flight: usize,
+}
+
+impl<R: Clone + Send + 'static> Timer<R> {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        launcher: Launcher<R>,
+        store: Arc<dyn ScheduleStore>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Timer {
+            clock,
+            launcher,
+            store,
+            entries: HashMap::new(),
+            heap: BinaryHeap::new(),
+            tx,
+            rx,
+            status: StatusBoard::default(),
+            accepting: true,
+            in_flight: 0,
+        }
+    }
+
+    /// Where to send [`Command`]s.
+    pub fn sender(&self) -> mpsc::UnboundedSender<Command<R>> {
+        self.tx.clone()
+    }
+
+    /// The live status of every flow.
+    pub fn status(&self) -> StatusBoard {
+        Arc::clone(&self.status)
+    }
+
+    /// Run until `shutdown` resolves and the runs in flight have ended.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            self.fire_due();
+            if !self.accepting && self.in_flight == 0 {
+                return;
+            }
+            let now = self.clock.now();
+            let wait = self
+                .heap
+                .peek()
+                .map(|Reverse((due, _))| (*due - now).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                command = self.rx.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => return,
+                },
+                _ = &mut shutdown, if self.accepting => {
+                    tracing::info!(in_flight = self.in_flight, "stopping: no new runs will start");
+                    self.accepting = false;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command<R>) {
+        match command {
+            Command::Set { name, spec, after } => self.set(name, spec, after),
+            Command::Remove { name } => {
+                self.entries.remove(&name);
+                if let Ok(mut board) = self.status.write() {
+                    board.remove(&name);
+                }
+            }
+            Command::RunNow { name, reply } => self.trigger(&name, Reason::Manual, reply),
+            Command::Finished { name, outcome } => self.finished(name, outcome),
+        }
+    }
+
+    fn set(&mut self, name: String, spec: Option<Spec>, after: Option<After>) {
+        let now = self.clock.now();
+        let saved = self.store.load(&name);
+        let next = match &spec {
+            None => None,
+            Some(spec) => {
+                let fingerprint = spec.fingerprint();
+                let last_start = saved.as_ref().and_then(|s| s.last_start);
+                let next = match saved
+                    .as_ref()
+                    .filter(|s| s.fingerprint == fingerprint)
+                    .and_then(|s| s.next_due)
+                {
+                    // Unchanged schedule: keep its next time (a restart does not re-arm).
+                    Some(due) if due > now => Some(due),
+                    Some(missed) => match spec.catch_up {
+                        CatchUp::Last => Some(now),
+                        CatchUp::None => rules::next_due(spec, missed, now),
+                    },
+                    None => rules::first_due(spec, now, last_start),
+                };
+                self.store.save(
+                    &name,
+                    &Persisted {
+                        fingerprint,
+                        next_due: next,
+                        last_start,
+                    },
+                );
+                next
+            }
+        };
+        let describe = spec.as_ref().map(|s| rules::describe(&s.rule)).or_else(|| {
+            after
+                .as_ref()
+                .map(|a| rules::describe(&flows::ScheduleRule::After(a.clone())))
+        });
+        let entry = self.entries.entry(name.clone()).or_insert_with(|| Entry {
+            spec: None,
+            after: None,
+            next: None,
+            running: false,
+            pending: None,
+            waiters: Vec::new(),
+            pending_waiters: Vec::new(),
+        });
+        entry.spec = spec;
+        entry.after = after;
+        entry.next = next;
+        if let Some(due) = next {
+            self.heap.push(Reverse((due, name.clone())));
+        }
+        self.update_status(&name, |s| {
+            s.schedule = describe;
+            s.next_run = next;
+        });
+    }
+
+    /// Start every flow whose time has come.
+    fn fire_due(&mut self) {
+        let now = self.clock.now();
+        while let Some(Reverse((due, _))) = self.heap.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((due, name))) = self.heap.pop() else {
+                break;
+            };
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
+            if entry.next != Some(due) {
+                continue; // re-armed or removed since this deadline was queued
+            }
+            let Some(spec) = entry.spec.clone() else {
+                continue;
+            };
+            let next = rules::next_due(&spec, due, now);
+            entry.next = next;
+            if let Some(next) = next {
+                self.heap.push(Reverse((next, name.clone())));
+            }
+            self.store.save(
+                &name,
+                &Persisted {
+                    fingerprint: spec.fingerprint(),
+                    next_due: next,
+                    last_start: Some(now),
+                },
+            );
+            let lag = (now - due).num_milliseconds();
+            self.update_status(&name, |s| {
+                s.next_run = next;
+                s.last_lag_ms = Some(lag);
+            });
+            if self.accepting {
+                self.trigger(&name, Reason::Schedule, None);
+            }
+        }
+    }
+
+    /// Start a run now, or queue one follow-up run if the flow is running.
+    fn trigger(&mut self, name: &str, reason: Reason, reply: Option<oneshot::Sender<Outcome<R>>>) {
+        if !self.accepting {
+            return; // dropping `reply` tells a waiting caller the daemon is stopping
+        }
+        let Some(entry) = self.entries.get_mut(name) else {
+            return;
+        };
+        if entry.running {
+            entry.pending.get_or_insert(reason);
+            entry.pending_waiters.extend(reply);
+            return;
+        }
+        entry.waiters.extend(reply);
+        self.launch(name.to_string(), reason);
+    }
+
+    fn launch(&mut self, name: String, reason: Reason) {
+        let Some(entry) = self.entries.get_mut(&name) else {
+            return;
+        };
+        entry.running = true;
+        self.in_flight += 1;
+        let started = self.clock.now();
+        self.update_status(&name, |s| {
+            s.running = true;
+            s.last_started = Some(started);
+        });
+        let run = (self.launcher)(name.clone(), reason);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let outcome = run.await;
+            let _ = tx.send(Command::Finished { name, outcome });
+        });
+    }
+
+    fn finished(&mut self, name: String, outcome: Outcome<R>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let result = if outcome.success {
+            RunResult::Success
+        } else {
+            RunResult::Failure
+        };
+        let mut follow_up = None;
+        if let Some(entry) = self.entries.get_mut(&name) {
+            entry.running = false;
+            for waiter in entry.waiters.drain(..) {
+                let _ = waiter.send(outcome.clone());
+            }
+            follow_up = entry.pending.take();
+            entry.waiters = std::mem::take(&mut entry.pending_waiters);
+        }
+        self.update_status(&name, |s| {
+            s.running = false;
+            s.last_success = Some(outcome.success);
+            s.runs += 1;
+        });
+        let followers: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.after
+                    .as_ref()
+                    .is_some_and(|a| a.flow == name && a.on.contains(&result))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for follower in followers {
+            self.trigger(&follower, Reason::After, None);
+        }
+        if let Some(reason) = follow_up {
+            if self.accepting {
+                self.launch(name, reason);
+            } else if let Some(entry) = self.entries.get_mut(&name) {
+                entry.waiters.clear();
+            }
+        }
+    }
+
+    fn update_status(&self, name: &str, change: impl FnOnce(&mut FlowStatus)) {
+        if let Ok(mut board) = self.status.write() {
+            change(board.entry(name.to_string()).or_default());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,404 @@
+//! The timer loop on tokio's paused clock: hours pass in microseconds, no real sleeps.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::NaiveTime;
+use chrono_tz::Europe::Kyiv;
+use flows::{After, CatchUp, Pos, RunResult, ScheduleRule};
+
+use super::*;
+use crate::clock::TokioClock;
+
+fn t(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn every(minutes: u64) -> Spec {
+    Spec {
+        rule: ScheduleRule::Every(Duration::from_secs(minutes * 60)),
+        timezone: Kyiv,
+        catch_up: CatchUp::Last,
+    }
+}
+
+fn at(time: &str) -> Spec {
+    let time = NaiveTime::parse_from_str(time, "%H:%M").unwrap_or_else(|e| panic!("{e}"));
+    Spec {
+        rule: ScheduleRule::At(vec![time]),
+        timezone: Kyiv,
+        catch_up: CatchUp::Last,
+    }
+}
+
+fn after(flow: &str, on: &[RunResult]) -> After {
+    After {
+        flow: flow.into(),
+        on: on.to_vec(),
+        pos: Pos::default(),
+    }
+}
+
+#[derive(Default)]
+struct MemStore(Mutex<HashMap<String, Persisted>>);
+
+impl ScheduleStore for MemStore {
+    fn load(&self, flow: &str) -> Option<Persisted> {
+        self.0.lock().ok()?.get(flow).cloned()
+    }
+    fn save(&self, flow: &str, state: &Persisted) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(flow.into(), state.clone());
+        }
+    }
+}
+
+/// Records every run start (flow, reason, clock time); runs take `duration` and end
+/// with the next scripted result for their flow (success when none is left).
+struct Recorder {
+    clock: TokioClock,
+    duration: Duration,
+    log: Mutex<Vec<(String, Reason, DateTime<Utc>)>>,
+    script: Mutex<HashMap<String, VecDeque<bool>>>,
+}
+
+impl Recorder {
+    fn new(clock: TokioClock, duration: Duration) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            clock,
+            duration,
+            log: Mutex::default(),
+            script: Mutex::default(),
+        })
+    }
+
+    fn launcher(self: &Arc<Self>) -> Launcher<String> {
+        let me = Arc::clone(self);
+        Arc::new(move |name: String, reason: Reason| {
+            let me = Arc::clone(&me);
+            Box::pin(async move {
+                if let Ok(mut log) = me.log.lock() {
+                    log.push((name.clone(), reason, me.clock.now()));
+                }
+                tokio::time::sleep(me.duration).await;
+                let success = me
+                    .script
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.get_mut(&name).and_then(VecDeque::pop_front))
+                    .unwrap_or(true);
+                Outcome {
+                    success,
+                    report: format!("{name} done"),
+                }
+            }) as BoxFuture<Outcome<String>>
+        })
+    }
+
+    fn runs(&self) -> Vec<(String, Reason, DateTime<Utc>)> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn times(&self, flow: &str) -> Vec<DateTime<Utc>> {
+        self.runs()
+            .into_iter()
+            .filter(|(n, _, _)| n == flow)
+            .map(|(_, _, t)| t)
+            .collect()
+    }
+}
+
+struct Running {
+    tx: mpsc::UnboundedSender<Command<String>>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+fn start(clock: TokioClock, recorder: &Arc<Recorder>, store: Arc<dyn ScheduleStore>) -> Running {
+    let timer = Timer::new(Arc::new(clock), recorder.launcher(), store);
+    let tx = timer.sender();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(timer.run(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        tx,
+        stop: Some(stop),
+        handle,
+    }
+}
+
+impl Running {
+    fn set(&self, name: &str, spec: Option<Spec>, after: Option<After>) {
+        let _ = self.tx.send(Command::Set {
+            name: name.into(),
+            spec,
+            after,
+        });
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.handle.await;
+    }
+}
+
+async fn pass(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+const MIN: Duration = Duration::from_secs(60);
+
+#[tokio::test(start_paused = true)]
+async fn an_interval_fires_on_its_cadence() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("f", Some(every(10)), None);
+    pass(35 * MIN).await;
+    assert_eq!(
+        rec.times("f"),
+        [
+            t("2026-11-21T12:10:00Z"),
+            t("2026-11-21T12:20:00Z"),
+            t("2026-11-21T12:30:00Z")
+        ]
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_five_minute_rule_holds_on_the_running_loop() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:08:00+02:00"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("soon", Some(at("12:10")), None);
+    timer.set("later", Some(at("12:20")), None);
+    pass(25 * 60 * MIN).await;
+    assert_eq!(rec.times("soon"), [t("2026-11-22T12:10:00+02:00")]);
+    assert_eq!(
+        rec.times("later"),
+        [
+            t("2026-11-21T12:20:00+02:00"),
+            t("2026-11-22T12:20:00+02:00")
+        ]
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_does_not_re_arm_an_unchanged_schedule() {
+    let store: Arc<MemStore> = Arc::new(MemStore::default());
+    // Armed at 12:04: 12:10 is six minutes away, so it runs today.
+    let first = TokioClock::starting_at(t("2026-11-21T12:04:00+02:00"));
+    let rec = Recorder::new(first, Duration::from_secs(1));
+    let timer = start(first, &rec, store.clone());
+    timer.set("f", Some(at("12:10")), None);
+    pass(MIN).await;
+    timer.stop().await;
+    // Restarted at 12:06: re-arming would move 12:10 to tomorrow; an unchanged schedule keeps today.
+    let second = TokioClock::starting_at(t("2026-11-21T12:06:00+02:00"));
+    let rec = Recorder::new(second, Duration::from_secs(1));
+    let timer = start(second, &rec, store.clone());
+    timer.set("f", Some(at("12:10")), None);
+    pass(10 * MIN).await;
+    assert_eq!(rec.times("f"), [t("2026-11-21T12:10:00+02:00")]);
+    // A changed schedule is re-armed, with the five-minute rule applied at 12:16.
+    timer.set("f", Some(at("12:30")), None);
+    pass(MIN).await;
+    assert_eq!(
+        store.load("f").and_then(|p| p.next_due),
+        Some(t("2026-11-21T12:30:00+02:00"))
+    );
+    timer.set("f", Some(at("12:19")), None);
+    pass(MIN).await;
+    assert_eq!(
+        store.load("f").and_then(|p| p.next_due),
+        Some(t("2026-11-22T12:19:00+02:00")),
+        "12:19 is two minutes from 12:17"
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_runs_catch_up_once_or_not_at_all() {
+    let store: Arc<MemStore> = Arc::new(MemStore::default());
+    let hourly = Spec {
+        rule: ScheduleRule::Every(Duration::from_secs(3600)),
+        timezone: Kyiv,
+        catch_up: CatchUp::Last,
+    };
+    let missed = Persisted {
+        fingerprint: hourly.fingerprint(),
+        next_due: Some(t("2026-11-18T09:00:00Z")),
+        last_start: Some(t("2026-11-18T08:00:00Z")),
+    };
+    store.save("last", &missed);
+    store.save("none", &missed);
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, store.clone());
+    timer.set("last", Some(hourly.clone()), None);
+    timer.set(
+        "none",
+        Some(Spec {
+            catch_up: CatchUp::None,
+            ..hourly.clone()
+        }),
+        None,
+    );
+    pass(30 * MIN).await;
+    assert_eq!(
+        rec.times("last"),
+        [t("2026-11-21T12:00:00Z")],
+        "three days missed: one run on start-up"
+    );
+    assert!(
+        rec.times("none").is_empty(),
+        "catch_up: none waits for the next due time"
+    );
+    pass(60 * MIN).await;
+    assert_eq!(
+        rec.times("last"),
+        [t("2026-11-21T12:00:00Z"), t("2026-11-21T13:00:00Z")]
+    );
+    assert_eq!(
+        rec.times("none"),
+        [t("2026-11-21T12:00:00Z") + chrono::Duration::hours(1)]
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn triggers_while_running_coalesce_into_one_follow_up_run() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, 10 * MIN);
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("slow", None, None);
+    let (reply_first, first) = oneshot::channel();
+    let _ = timer.tx.send(Command::RunNow {
+        name: "slow".into(),
+        reply: Some(reply_first),
+    });
+    pass(MIN).await;
+    let mut followers = Vec::new();
+    for _ in 0..3 {
+        let (reply, wait) = oneshot::channel();
+        let _ = timer.tx.send(Command::RunNow {
+            name: "slow".into(),
+            reply: Some(reply),
+        });
+        followers.push(wait);
+    }
+    pass(30 * MIN).await;
+    assert_eq!(
+        rec.times("slow"),
+        [t("2026-11-21T12:00:00Z"), t("2026-11-21T12:10:00Z")],
+        "never twice at once; one follow-up"
+    );
+    assert_eq!(
+        first.await.map(|o| o.report).ok(),
+        Some("slow done".to_string())
+    );
+    for wait in followers {
+        assert!(
+            wait.await.is_ok(),
+            "every caller hears of the follow-up run"
+        );
+    }
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_flows_run_when_their_leader_completes() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(5));
+    if let Ok(mut s) = rec.script.lock() {
+        s.insert("import".into(), VecDeque::from([true, false]));
+    }
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("import", Some(every(10)), None);
+    timer.set(
+        "on-success",
+        None,
+        Some(after("import", &[RunResult::Success])),
+    );
+    timer.set(
+        "on-failure",
+        None,
+        Some(after("import", &[RunResult::Failure])),
+    );
+    timer.set(
+        "on-both",
+        None,
+        Some(after("import", &[RunResult::Success, RunResult::Failure])),
+    );
+    timer.set(
+        "chained",
+        None,
+        Some(after("on-success", &[RunResult::Success])),
+    );
+    pass(25 * MIN).await;
+    let at = |m: i64, s: i64| {
+        t("2026-11-21T12:00:00Z") + chrono::Duration::minutes(m) + chrono::Duration::seconds(s)
+    };
+    assert_eq!(rec.times("import"), [at(10, 0), at(20, 0)]);
+    assert_eq!(
+        rec.times("on-success"),
+        [at(10, 5)],
+        "only after the successful run"
+    );
+    assert_eq!(
+        rec.times("on-failure"),
+        [at(20, 5)],
+        "only after the failed run"
+    );
+    assert_eq!(rec.times("on-both"), [at(10, 5), at(20, 5)]);
+    assert_eq!(rec.times("chained"), [at(10, 10)], "chains follow in order");
+    assert!(rec
+        .runs()
+        .iter()
+        .filter(|(n, _, _)| n != "import")
+        .all(|(_, r, _)| *r == Reason::After));
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_starts_nothing_new_and_waits_for_runs_in_flight() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, 3 * MIN);
+    let mut timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("f", Some(every(1)), None);
+    pass(MIN + Duration::from_secs(10)).await;
+    assert_eq!(rec.times("f").len(), 1);
+    if let Some(stop) = timer.stop.take() {
+        let _ = stop.send(());
+    }
+    let started = tokio::time::Instant::now();
+    let _ = (&mut timer.handle).await;
+    let waited = tokio::time::Instant::now() - started;
+    assert!(
+        waited >= Duration::from_secs(165) && waited <= Duration::from_secs(175),
+        "waited {waited:?} for the run in flight"
+    );
+    assert_eq!(rec.times("f").len(), 1, "no run started after the signal");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disabled_or_removed_flow_never_fires() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("off", None, None);
+    timer.set("gone", Some(every(10)), None);
+    let _ = timer.tx.send(Command::Remove {
+        name: "gone".into(),
+    });
+    pass(60 * MIN).await;
+    assert!(rec.runs().is_empty());
+    timer.stop().await;
+}
