@@ -5,7 +5,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 spec="${SPEC_8X8:-$root/../shared/specs/8x8-sms-api.openapi.json}"
-port="${PRISM_PORT:-4010}"
+port="${PRISM_PORT:-}"
+if [ -z "$port" ]; then
+  # the first free port from 4010 on
+  for candidate in $(seq 4010 4099); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
+  done
+fi
 
 if [ ! -f "$spec" ]; then
   echo "prism-check: no spec at $spec (set SPEC_8X8)" >&2
@@ -19,12 +25,13 @@ fi
 work="$(mktemp -d)"
 prism_pid=""
 cleanup() {
-  [ -n "$prism_pid" ] && kill "$prism_pid" 2>/dev/null || true
+  # Prism runs in its own process group (npx starts node as a child): stop them all.
+  [ -n "$prism_pid" ] && kill -- "-$prism_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-npx --yes @stoplight/prism-cli@5.16.0 mock --errors -p "$port" "$spec" >"$work/prism.log" 2>&1 &
+setsid npx --yes @stoplight/prism-cli@5.16.0 mock --errors -p "$port" "$spec" >"$work/prism.log" 2>&1 &
 prism_pid=$!
 for _ in $(seq 1 360); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
