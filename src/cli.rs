@@ -15,7 +15,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The directory of flow files.
     #[arg(
@@ -79,6 +79,36 @@ pub enum Command {
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the flows directory: run flows on their schedules, watch for changes, and
+    /// serve the control API and metrics.
+    Daemon {
+        /// The address of the HTTP API (loopback unless a token is set).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Require `Authorization: Bearer TOKEN` on /api (needed off loopback).
+        #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// List the flows as the running daemon sees them.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a flow's coming run times, as if its schedule were armed at --now.
+    Next {
+        /// The flow's name.
+        flow: String,
+        /// How many run times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        /// The arming instant, RFC 3339 (default: now), e.g. 2026-11-21T12:08:00+02:00.
+        #[arg(long)]
+        now: Option<String>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,

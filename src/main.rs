@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod daemon;
 mod report;
 mod sandbox;
 mod wiring;

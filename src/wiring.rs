@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::Utc;
 use engine::{Mapper, RunContext, RunReport, Store, Trigger};
-use flows::{Flow, LoadOptions, Project};
+use flows::{Accounts, Flow, LoadOptions, Project};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::Global;
@@ -70,15 +70,14 @@ pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitC
 
 /// Run one flow once, with a progress bar when stderr is a terminal.
 pub async fn run_once(
-    project: &Project,
+    accounts: &Accounts,
     flow: &Flow,
     store: &Store,
     trigger: Trigger,
     quiet: bool,
 ) -> anyhow::Result<RunReport> {
     let source = connectors::build_source(flow);
-    let receiver =
-        connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let receiver = connectors::build_receiver(flow, accounts).map_err(anyhow::Error::msg)?;
     let mapper = Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
             .iter()

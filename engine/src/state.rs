@@ -189,6 +189,51 @@ impl FlowState {
         Ok(())
     }
 
+    /// A small JSON value kept for this flow (the scheduler's armed state, for one).
+    pub fn load_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StateError> {
+        match self.meta.get(key.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn save_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        self.meta
+            .insert(key.as_bytes(), serde_json::to_vec(value)?)?;
+        Ok(())
+    }
+
+    /// Mark runs left `running` by a process that stopped (crash, kill, shutdown
+    /// timeout) as interrupted. Returns how many there were.
+    pub fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let mut count = 0;
+        for item in self.runs.iter() {
+            let (key, value) = item?;
+            let mut summary: RunSummary = serde_json::from_slice(&value)?;
+            if summary.status == RunStatus::Running {
+                // The outcomes stored before the stop are the run's counts.
+                for row in self.rows(summary.id)? {
+                    match row.status {
+                        RowStatus::Sent => summary.counts.sent += 1,
+                        RowStatus::Skipped => summary.counts.skipped += 1,
+                        RowStatus::Failed => summary.counts.failed += 1,
+                    }
+                }
+                summary.status = RunStatus::Interrupted;
+                summary.finished_at = Some(at);
+                summary.error.get_or_insert_with(|| {
+                    "interrupted: the process stopped before the run finished".into()
+                });
+                self.runs.insert(key, serde_json::to_vec(&summary)?)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Whether a record with this key was handled in an earlier run.
     pub fn is_seen(&self, key: &str) -> Result<bool, StateError> {
         Ok(self.seen.contains_key(key.as_bytes())?)

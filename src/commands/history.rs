@@ -1,11 +1,27 @@
-//! `switchboard history FLOW`: the connection log.
+//! `switchboard history FLOW`: the connection log, read from the state directory, or
+//! from the daemon that holds it.
 
 use std::process::ExitCode;
 
+use engine::{RowOutcome, RunSummary, StateError, Store};
+use serde::Deserialize;
+
 use crate::cli::Global;
+use crate::daemon::discovery;
 use crate::{report, wiring};
 
-pub fn history(
+#[derive(Deserialize)]
+struct Runs {
+    runs: Vec<RunSummary>,
+}
+
+#[derive(Deserialize)]
+struct OneRun {
+    run: RunSummary,
+    rows: Vec<RowOutcome>,
+}
+
+pub async fn history(
     global: &Global,
     name: &str,
     run: Option<u64>,
@@ -21,11 +37,67 @@ pub fn history(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = wiring::open_store(global)?;
-    let state = store.flow(name)?;
-    match run {
-        None => {
-            let runs = state.runs(limit)?;
+    let (runs, one) = match Store::open(&dir) {
+        Ok(store) => {
+            let state = store.flow(name)?;
+            match run {
+                None => (state.runs(limit)?, None),
+                Some(id) => (
+                    Vec::new(),
+                    Some(state.run(id)?.map(|r| (r, state.rows(id)))),
+                ),
+            }
+        }
+        Err(StateError::Locked(_)) => {
+            let Some(daemon) = discovery::find(&dir) else {
+                anyhow::bail!("state directory `{}` is in use by another process, and no daemon answers for it", dir.display());
+            };
+            let request = crate::commands::run::daemon_request;
+            match run {
+                None => {
+                    let body = request(
+                        &daemon,
+                        reqwest::Method::GET,
+                        &format!("/api/flows/{name}/runs?limit={limit}"),
+                    )
+                    .await?;
+                    (serde_json::from_value::<Runs>(body)?.runs, None)
+                }
+                Some(id) => match request(
+                    &daemon,
+                    reqwest::Method::GET,
+                    &format!("/api/flows/{name}/runs/{id}"),
+                )
+                .await
+                {
+                    Ok(body) => {
+                        let one: OneRun = serde_json::from_value(body)?;
+                        (Vec::new(), Some(Some((one.run, Ok(one.rows)))))
+                    }
+                    Err(e) if e.to_string().contains("has no run") => (Vec::new(), Some(None)),
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match (run, one) {
+        (Some(id), Some(None)) | (Some(id), None) => {
+            eprintln!("error: flow `{name}` has no run {id}");
+            return Ok(ExitCode::from(1));
+        }
+        (_, Some(Some((summary, rows)))) => {
+            let rows = rows?;
+            if json {
+                report::json(&serde_json::json!({"run": summary, "rows": rows}));
+            } else {
+                println!("{}", report::run_line(&summary));
+                for row in &rows {
+                    println!("  {}", report::row_line(row));
+                }
+            }
+        }
+        (None, _) => {
             if json {
                 report::json(&runs);
             } else if runs.is_empty() {
@@ -41,21 +113,6 @@ pub fn history(
                     if let Some(error) = &summary.error {
                         println!("  error: {error}");
                     }
-                }
-            }
-        }
-        Some(id) => {
-            let Some(summary) = state.run(id)? else {
-                eprintln!("error: flow `{name}` has no run {id}");
-                return Ok(ExitCode::from(1));
-            };
-            let rows = state.rows(id)?;
-            if json {
-                report::json(&serde_json::json!({"run": summary, "rows": rows}));
-            } else {
-                println!("{}", report::run_line(&summary));
-                for row in &rows {
-                    println!("  {}", report::row_line(row));
                 }
             }
         }

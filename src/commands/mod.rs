@@ -2,8 +2,10 @@
 //! command ran but found problems (invalid flows, failed rows), 2 for errors of use.
 
 mod history;
+mod next;
 mod quickstart;
 mod run;
+mod status;
 mod test;
 mod validate;
 
@@ -28,7 +30,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
             limit,
             json,
-        } => history::history(global, &flow, run, limit, json),
+        } => history::history(global, &flow, run, limit, json).await,
+        Command::Daemon { listen, token } => crate::daemon::daemon(global, listen, token).await,
+        Command::Status { json } => status::status(global, json).await,
+        Command::Next {
+            flow,
+            count,
+            now,
+            json,
+        } => next::next(global, &flow, count, now.as_deref(), json),
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
         Command::Quickstart { dir } => quickstart::quickstart(global, dir).await,
     }

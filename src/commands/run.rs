@@ -1,11 +1,15 @@
-//! `switchboard run FLOW`: the force-run.
+//! `switchboard run FLOW`: the force-run. When a daemon holds the state directory the
+//! run is asked of it over its API; the output is the same either way.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use engine::{RunStatus, Trigger};
+use engine::{RowOutcome, RunReport, RunStatus, RunSummary, StateError, Store, Trigger};
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::cli::Global;
+use crate::daemon::discovery::{self, Daemon};
 use crate::{report, wiring};
 
 pub async fn run(global: &Global, name: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -14,11 +18,69 @@ pub async fn run(global: &Global, name: &str, json: bool) -> anyhow::Result<Exit
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
-    let store = wiring::open_store(global)?;
-    let report = wiring::run_once(&project, flow, &store, Trigger::Manual, json).await?;
+    let state_dir = wiring::state_dir(global);
+    let report = match Store::open(&state_dir) {
+        Ok(store) => {
+            wiring::run_once(&project.accounts, flow, &store, Trigger::Manual, json).await?
+        }
+        Err(StateError::Locked(_)) => match discovery::find(&state_dir) {
+            Some(daemon) => through_daemon(&daemon, name).await?,
+            None => anyhow::bail!(
+                "state directory `{}` is in use by another process, and no daemon answers for it",
+                state_dir.display()
+            ),
+        },
+        Err(e) => return Err(e.into()),
+    };
     report::run_report(&report, json);
     Ok(match report.summary.status {
         RunStatus::Succeeded => ExitCode::SUCCESS,
         _ => ExitCode::from(1),
     })
+}
+
+#[derive(Deserialize)]
+struct ApiReport {
+    run: RunSummary,
+    #[serde(default)]
+    failures: Vec<RowOutcome>,
+}
+
+async fn through_daemon(daemon: &Daemon, name: &str) -> anyhow::Result<RunReport> {
+    tracing::info!(url = %daemon.url, "a daemon holds the state; asking it to run the flow");
+    let body = daemon_request(
+        daemon,
+        reqwest::Method::POST,
+        &format!("/api/flows/{name}/run"),
+    )
+    .await?;
+    let report: ApiReport = serde_json::from_value(body)?;
+    Ok(RunReport {
+        summary: report.run,
+        failures: report.failures,
+    })
+}
+
+/// A request to the daemon's API; its `{"error": …}` answers become errors.
+pub async fn daemon_request(
+    daemon: &Daemon,
+    method: reqwest::Method,
+    path: &str,
+) -> anyhow::Result<Value> {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", daemon.url));
+    if let Ok(token) = std::env::var("SWITCHBOARD_TOKEN") {
+        request = request.bearer_auth(token);
+    } else if daemon.token_required {
+        anyhow::bail!("the daemon requires a token: set SWITCHBOARD_TOKEN");
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("the daemon at {} does not answer: {e}", daemon.url))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if let Some(error) = body.get("error").and_then(Value::as_str) {
+        anyhow::bail!("the daemon says: {error} (HTTP {})", status.as_u16());
+    }
+    Ok(body)
 }

@@ -1,0 +1,68 @@
+//! `switchboard next FLOW`: the coming run times, as if the schedule were armed at
+//! `--now`, so every schedule rule can be checked from the command line.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use scheduler::{describe, upcoming, Spec};
+
+use crate::cli::Global;
+use crate::{report, wiring};
+
+pub fn next(
+    global: &Global,
+    name: &str,
+    count: usize,
+    now: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let project = wiring::load(global, BTreeMap::new());
+    let flow = match wiring::find_flow(&project, name) {
+        Ok(flow) => flow,
+        Err(code) => return Ok(code),
+    };
+    let now = match now {
+        None => Utc::now(),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "--now `{text}` is not an RFC 3339 time like 2026-11-21T12:08:00+02:00: {e}"
+                )
+            })?,
+    };
+    let Some(schedule) = &flow.schedule else {
+        println!("{name}: no schedule; it runs only when forced (`switchboard run {name}`)");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let rule = describe(&schedule.rule);
+    let spec = Spec::of(flow);
+    let times: Vec<String> = match &spec {
+        Some(spec) => upcoming(spec, now, count)
+            .iter()
+            .map(|t| t.with_timezone(&flow.timezone).to_rfc3339())
+            .collect(),
+        None => Vec::new(),
+    };
+    if json {
+        report::json(
+            &serde_json::json!({"flow": name, "enabled": flow.enabled, "schedule": rule, "timezone": flow.timezone.name(), "next": times}),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !flow.enabled {
+        println!(
+            "{name}: {rule} ({}), but `enabled: false`: it runs only when forced",
+            flow.timezone
+        );
+    } else if spec.is_none() {
+        println!("{name}: {rule}: it runs each time that flow's run completes");
+    } else {
+        println!("{name}: {rule} ({})", flow.timezone);
+        for t in times {
+            println!("  {t}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

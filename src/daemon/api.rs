@@ -1,0 +1,182 @@
+//! The daemon's HTTP surface: `/api/flows` (status), `/api/flows/{name}/run`
+//! (force-run, answering with the run's report), `/api/flows/{name}/runs` (history),
+//! `/healthz` and `/metrics`. A configured token guards `/api`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use scheduler::Command;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::Shared;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/api/flows", get(flows))
+        .route("/api/flows/{name}/run", post(run))
+        .route("/api/flows/{name}/runs", get(runs))
+        .route("/api/flows/{name}/runs/{id}", get(run_rows))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn guard(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &shared.token {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token: send `Authorization: Bearer <token>`",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
+    let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
+    let project = match shared.project.read() {
+        Ok(p) => p.flows.clone(),
+        Err(_) => Default::default(),
+    };
+    let mut names: Vec<&String> = project.keys().chain(errors.keys()).collect();
+    names.sort();
+    names.dedup();
+    let list: Vec<Value> = names
+        .into_iter()
+        .map(|name| {
+            let flow = project.get(name);
+            let s = status.get(name).cloned().unwrap_or_default();
+            let last_run = shared.store.flow(name).ok().and_then(|f| f.runs(1).ok()).and_then(|mut r| r.pop());
+            json!({
+                "name": name,
+                "file": flow.map(|f| f.file.display().to_string()),
+                "enabled": flow.map(|f| f.enabled),
+                "schedule": s.schedule,
+                "next_run": s.next_run,
+                "running": s.running,
+                "last_run": last_run,
+                "last_lag_ms": s.last_lag_ms,
+                "error": errors.get(name).map(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    Json(json!({"flows": list}))
+}
+
+async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let known = shared
+        .project
+        .read()
+        .map(|p| p.flows.contains_key(&name))
+        .unwrap_or(false);
+    if !known {
+        let invalid = shared
+            .errors
+            .read()
+            .ok()
+            .and_then(|e| e.get(&name).cloned());
+        return match invalid {
+            Some(problems) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": format!("flow `{name}` is invalid"), "problems": problems})),
+            )
+                .into_response(),
+            None => problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`")),
+        };
+    }
+    let (reply, outcome) = oneshot::channel();
+    if shared
+        .timer
+        .send(Command::RunNow {
+            name,
+            reply: Some(reply),
+        })
+        .is_err()
+    {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
+    }
+    match outcome.await {
+        Ok(outcome) => Json(outcome.report).into_response(),
+        Err(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is stopping; the run did not start",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    #[serde(default = "twenty")]
+    limit: usize,
+}
+
+fn twenty() -> usize {
+    20
+}
+
+async fn runs(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    match shared.store.flow(&name).and_then(|f| f.runs(q.limit)) {
+        Ok(runs) => Json(json!({"runs": runs})).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn run_rows(
+    State(shared): State<Arc<Shared>>,
+    Path((name, id)): Path<(String, u64)>,
+) -> Response {
+    let found = shared
+        .store
+        .flow(&name)
+        .and_then(|f| Ok((f.run(id)?, f.rows(id)?)));
+    match found {
+        Ok((Some(run), rows)) => Json(json!({"run": run, "rows": rows})).into_response(),
+        Ok((None, _)) => problem(
+            StatusCode::NOT_FOUND,
+            format!("flow `{name}` has no run {id}"),
+        ),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
+    let (valid, invalid) = (
+        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
+        shared.errors.read().map(|e| e.len()).unwrap_or(0),
+    );
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        shared.metrics.render(&status, valid, invalid),
+    )
+        .into_response()
+}

@@ -1,0 +1,233 @@
+//! `switchboard daemon`: the long-running service. It loads every flow, runs the valid
+//! ones on their schedules through the scheduler's timer loop, watches the flows
+//! directory (a file that turns invalid keeps its last good version running), serves
+//! the control API, metrics and webhooks over HTTP, and on SIGTERM stops starting runs,
+//! lets the ones in flight finish (bounded) and records any cut short as interrupted.
+
+mod api;
+pub mod discovery;
+mod metrics;
+mod reload;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use engine::{RunStatus, Store, Trigger};
+use flows::{Diagnostic, Project};
+use scheduler::{
+    Command, Outcome, Persisted, Reason, ScheduleStore, StatusBoard, SystemClock, Timer,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::cli::Global;
+use crate::{report, sandbox, wiring};
+
+/// How long in-flight runs may take to finish after SIGTERM.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the daemon's parts share.
+pub struct Shared {
+    pub global: Global,
+    pub store: Store,
+    /// The flows that run: each flow's last good version, and the accounts.
+    pub project: RwLock<Project>,
+    /// Problems per flow name (a flow can have problems and still run its last good version).
+    pub errors: RwLock<BTreeMap<String, Vec<Diagnostic>>>,
+    pub general: RwLock<Vec<Diagnostic>>,
+    pub timer: mpsc::UnboundedSender<Command<Value>>,
+    pub status: StatusBoard,
+    pub metrics: metrics::Metrics,
+    pub token: Option<String>,
+}
+
+/// Keeps armed schedules in the flow's state (survives restarts).
+struct SledSchedules(Store);
+
+const SCHEDULE_KEY: &str = "schedule";
+
+impl ScheduleStore for SledSchedules {
+    fn load(&self, flow: &str) -> Option<Persisted> {
+        self.0
+            .flow(flow)
+            .ok()?
+            .load_meta(SCHEDULE_KEY)
+            .ok()
+            .flatten()
+    }
+
+    fn save(&self, flow: &str, state: &Persisted) {
+        if let Err(e) = self
+            .0
+            .flow(flow)
+            .and_then(|f| f.save_meta(SCHEDULE_KEY, state))
+        {
+            tracing::error!(flow, error = %e, "cannot save the schedule state");
+        }
+    }
+}
+
+pub async fn daemon(
+    global: &Global,
+    listen: SocketAddr,
+    token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if !listen.ip().is_loopback() && token.is_none() {
+        anyhow::bail!(
+            "listening on {listen} (not loopback) needs a token: pass --token or set SWITCHBOARD_TOKEN, so the API is not open to the network"
+        );
+    }
+    let state_dir = wiring::state_dir(global);
+    let store = Store::open(&state_dir).with_context(|| "cannot start the daemon")?;
+    let project = wiring::load(global, BTreeMap::new());
+    for problem in project.diagnostics() {
+        tracing::warn!("{problem}");
+        eprintln!("{problem}");
+    }
+    for name in project.names() {
+        let interrupted = store.flow(name)?.interrupt_unfinished_runs(Utc::now())?;
+        if interrupted > 0 {
+            tracing::warn!(
+                flow = name,
+                interrupted,
+                "runs cut short by the last stop are marked interrupted"
+            );
+        }
+    }
+
+    let schedules: Arc<dyn ScheduleStore> = Arc::new(SledSchedules(store.clone()));
+    // The launcher needs the shared state, which needs the timer's sender: tie the knot
+    // through a cell filled right after.
+    let shared_cell: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
+    let launcher_cell = Arc::clone(&shared_cell);
+    let launcher: scheduler::Launcher<Value> = Arc::new(move |name: String, reason: Reason| {
+        let shared = launcher_cell.get().cloned();
+        Box::pin(async move {
+            match shared {
+                Some(shared) => run_flow(&shared, &name, reason).await,
+                None => Outcome {
+                    success: false,
+                    report: serde_json::json!({"error": "the daemon is starting"}),
+                },
+            }
+        })
+    });
+    let timer = Timer::new(Arc::new(SystemClock), launcher, schedules);
+    let shared = Arc::new(Shared {
+        global: Global {
+            flows: global.flows.clone(),
+            accounts: global.accounts.clone(),
+            state: Some(state_dir.clone()),
+            verbose: global.verbose,
+        },
+        store: store.clone(),
+        project: RwLock::new(Project::default()),
+        errors: RwLock::default(),
+        general: RwLock::default(),
+        timer: timer.sender(),
+        status: timer.status(),
+        metrics: metrics::Metrics::default(),
+        token,
+    });
+    let _ = shared_cell.set(Arc::clone(&shared));
+    reload::apply(&shared, project);
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let discovery = discovery::write(&state_dir, addr, shared.token.is_some())?;
+    eprintln!(
+        "switchboard daemon: {} flow(s) from {}, API on http://{addr}",
+        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
+        global.flows.display()
+    );
+
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let watcher = reload::watch(Arc::clone(&shared), stop_tx.subscribe());
+    let mut server_stop = stop_tx.subscribe();
+    let app = api::router(Arc::clone(&shared));
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = server_stop.recv().await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    });
+
+    let mut timer_stop = stop_tx.subscribe();
+    let timer_task = tokio::spawn(timer.run(async move {
+        let _ = timer_stop.recv().await;
+    }));
+
+    sandbox::shutdown_signal().await;
+    eprintln!(
+        "switchboard daemon: stopping; waiting up to {}s for runs in flight",
+        DRAIN_LIMIT.as_secs()
+    );
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(DRAIN_LIMIT, timer_task).await.is_err() {
+        tracing::warn!(
+            "runs still in flight after {}s are recorded as interrupted",
+            DRAIN_LIMIT.as_secs()
+        );
+    }
+    let names: Vec<String> = shared
+        .project
+        .read()
+        .map(|p| p.flows.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in names {
+        if let Ok(flow) = store.flow(&name) {
+            let _ = flow.interrupt_unfinished_runs(Utc::now());
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    drop(watcher);
+    store.flush().await?;
+    discovery::remove(&discovery);
+    eprintln!("switchboard daemon: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One run, as the timer's launcher: the flow's last good version, its report as JSON.
+async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
+    let (flow, accounts) = match shared.project.read() {
+        Ok(p) => (p.flows.get(name).cloned(), p.accounts.clone()),
+        Err(_) => (None, Default::default()),
+    };
+    let Some(flow) = flow else {
+        return Outcome {
+            success: false,
+            report: serde_json::json!({"error": format!("no valid flow named `{name}`")}),
+        };
+    };
+    let trigger = match reason {
+        Reason::Schedule => Trigger::Schedule,
+        Reason::After => Trigger::After,
+        Reason::Manual => Trigger::Manual,
+    };
+    match wiring::run_once(&accounts, &flow, &shared.store, trigger, true).await {
+        Ok(run) => {
+            shared.metrics.observe(&run.summary);
+            tracing::info!(flow = name, "{}", report::run_line(&run.summary));
+            Outcome {
+                success: run.summary.status == RunStatus::Succeeded,
+                report: serde_json::json!({"run": run.summary, "failures": run.failures}),
+            }
+        }
+        Err(e) => {
+            tracing::error!(flow = name, error = %format!("{e:#}"), "the run could not start");
+            Outcome {
+                success: false,
+                report: serde_json::json!({"error": format!("{e:#}")}),
+            }
+        }
+    }
+}

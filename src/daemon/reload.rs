@@ -1,0 +1,151 @@
+//! Keeping the running flows in step with the directory: apply a freshly loaded
+//! project (new and changed flows are (re)scheduled, deleted ones removed, invalid ones
+//! keep their last good version), and a watcher that reloads within a second of a change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flows::Project;
+use notify::{RecursiveMode, Watcher};
+use scheduler::{after_of, Command, Spec};
+use tokio::sync::{broadcast, mpsc};
+
+use super::Shared;
+use crate::wiring;
+
+/// Make `fresh` the daemon's view, keeping last good versions of flows that broke.
+pub fn apply(shared: &Shared, fresh: Project) {
+    let Ok(mut current) = shared.project.write() else {
+        return;
+    };
+    let Ok(mut errors) = shared.errors.write() else {
+        return;
+    };
+    let present: BTreeSet<String> = fresh
+        .flows
+        .keys()
+        .chain(fresh.invalid.keys())
+        .cloned()
+        .collect();
+
+    for (name, flow) in &fresh.flows {
+        let changed = current
+            .flows
+            .get(name)
+            .map(|old| format!("{old:?}") != format!("{flow:?}"))
+            .unwrap_or(true);
+        if changed {
+            tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
+        }
+        current.flows.insert(name.clone(), flow.clone());
+        errors.remove(name);
+        let _ = shared.timer.send(Command::Set {
+            name: name.clone(),
+            spec: Spec::of(flow),
+            after: after_of(flow),
+        });
+    }
+    for (name, problems) in &fresh.invalid {
+        let keeps = current.flows.contains_key(name);
+        for problem in problems {
+            tracing::warn!(flow = %name, keeps_last_good = keeps, "{problem}");
+        }
+        errors.insert(name.clone(), problems.clone());
+    }
+    let gone: Vec<String> = current
+        .flows
+        .keys()
+        .filter(|n| !present.contains(*n))
+        .cloned()
+        .collect();
+    for name in gone {
+        tracing::info!(flow = %name, "flow file removed; the flow stops");
+        current.flows.remove(&name);
+        let _ = shared.timer.send(Command::Remove { name });
+    }
+    errors.retain(|name, _| present.contains(name));
+
+    // Accounts: take every valid one from the file; keep the last good version of one
+    // that broke, so the flows using it go on.
+    let mut accounts = fresh.accounts.clone();
+    for (name, old) in &current.accounts.accounts {
+        if fresh.accounts.invalid.contains_key(name) {
+            accounts.accounts.insert(name.clone(), old.clone());
+        }
+    }
+    current.accounts = accounts;
+    current.dir = fresh.dir.clone();
+    if let Ok(mut general) = shared.general.write() {
+        *general = fresh.general;
+    }
+}
+
+/// Watch the flows directory and reload on changes to `*.yaml` files.
+/// The returned watcher stops when dropped.
+pub fn watch(
+    shared: Arc<Shared>,
+    mut stop: broadcast::Receiver<()>,
+) -> Option<Box<dyn Watcher + Send>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let on_event = move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if event.paths.iter().any(|p| is_flow_file(p)) {
+                let _ = tx.send(());
+            }
+        }
+    };
+    let dir = shared.global.flows.clone();
+    let watcher: Option<Box<dyn Watcher + Send>> = match notify::recommended_watcher(
+        on_event.clone(),
+    ) {
+        Ok(mut w) => match w.watch(&dir, RecursiveMode::NonRecursive) {
+            Ok(()) => Some(Box::new(w)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the flows directory; polling it every 2s instead");
+                poll_watcher(&dir, on_event)
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "no file-system notifications; polling the flows directory every 2s instead");
+            poll_watcher(&dir, on_event)
+        }
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.recv() => return,
+                event = rx.recv() => {
+                    if event.is_none() { return; }
+                    // Editors write in bursts: settle, then reload once.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    while rx.try_recv().is_ok() {}
+                    let global = shared.global.clone();
+                    let fresh = tokio::task::spawn_blocking(move || wiring::load(&global, BTreeMap::new())).await;
+                    if let Ok(fresh) = fresh {
+                        apply(&shared, fresh);
+                    }
+                }
+            }
+        }
+    });
+    watcher
+}
+
+fn poll_watcher(
+    dir: &Path,
+    on_event: impl notify::EventHandler,
+) -> Option<Box<dyn Watcher + Send>> {
+    let config = notify::Config::default().with_poll_interval(Duration::from_secs(2));
+    let mut watcher = notify::PollWatcher::new(on_event, config).ok()?;
+    watcher.watch(dir, RecursiveMode::NonRecursive).ok()?;
+    Some(Box::new(watcher))
+}
+
+fn is_flow_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
+}
