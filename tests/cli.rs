@@ -541,3 +541,64 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
         401
     );
 }
+
+#[tokio::test]
+async fn next_prints_coming_run_times_as_if_armed_at_now() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("every: 15m", "at: [\"12:10\", \"12:20\"]"),
+    );
+    let at_12_08 = dir
+        .run(&[
+            "next",
+            "order-sms",
+            "--now",
+            "2026-11-21T12:08:00+02:00",
+            "--count",
+            "3",
+        ])
+        .await;
+    assert_eq!(at_12_08.code, 0, "{at_12_08:?}");
+    assert_eq!(
+        at_12_08.stdout,
+        "order-sms: at 12:10, 12:20 (Europe/Kyiv)\n  2026-11-21T12:20:00+02:00\n  2026-11-22T12:10:00+02:00\n  2026-11-22T12:20:00+02:00\n"
+    );
+    let at_12_16 = dir
+        .run(&[
+            "next",
+            "order-sms",
+            "--now",
+            "2026-11-21T12:16:00+02:00",
+            "--count",
+            "1",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(
+        at_12_16["next"],
+        json!(["2026-11-22T12:10:00+02:00"]),
+        "12:20 is four minutes away: tomorrow"
+    );
+
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("enabled: true", "enabled: false"),
+    );
+    let off = dir.run(&["next", "order-sms"]).await;
+    assert!(
+        off.stdout
+            .contains("`enabled: false`: it runs only when forced"),
+        "{off:?}"
+    );
+    let bad = dir.run(&["next", "order-sms", "--now", "noon"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(
+        bad.stderr.contains("--now `noon` is not an RFC 3339 time"),
+        "{bad:?}"
+    );
+}
+
+#[path = "cli/daemon.rs"]
+mod daemon;
