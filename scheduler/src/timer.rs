@@ -207,7 +207,21 @@ impl<R: Clone + Send + 'static> Timer<R> {
         let now = self.clock.now();
         let saved = self.store.load(&name);
         let next = match &spec {
-            None => None,
+            None => {
+                // Disarmed (disabled, or `after` only): forget the armed time, so that
+                // enabling the flow again arms it afresh (the 5-minute rule applies).
+                if let Some(saved) = saved.filter(|s| !s.fingerprint.is_empty()) {
+                    self.store.save(
+                        &name,
+                        &Persisted {
+                            fingerprint: String::new(),
+                            next_due: None,
+                            last_start: saved.last_start,
+                        },
+                    );
+                }
+                None
+            }
             Some(spec) => {
                 let fingerprint = spec.fingerprint();
                 let last_start = saved.as_ref().and_then(|s| s.last_start);

@@ -225,6 +225,29 @@ async fn a_restart_does_not_re_arm_an_unchanged_schedule() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn switching_a_flow_back_on_arms_it_afresh() {
+    let store: Arc<MemStore> = Arc::new(MemStore::default());
+    let clock = TokioClock::starting_at(t("2026-11-21T12:04:00+02:00"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, store.clone());
+    timer.set("f", Some(at("12:10")), None); // six minutes away: today
+    pass(MIN).await;
+    timer.set("f", None, None); // the slider off at 12:05
+    pass(2 * MIN).await;
+    timer.set("f", Some(at("12:10")), None); // on again at 12:07: three minutes away
+    pass(10 * MIN).await;
+    assert!(
+        rec.times("f").is_empty(),
+        "re-armed at 12:07, 12:10 moved to tomorrow"
+    );
+    assert_eq!(
+        store.load("f").and_then(|p| p.next_due),
+        Some(t("2026-11-22T12:10:00+02:00"))
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn missed_runs_catch_up_once_or_not_at_all() {
     let store: Arc<MemStore> = Arc::new(MemStore::default());
     let hourly = Spec {
