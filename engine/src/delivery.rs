@@ -17,6 +17,8 @@ pub struct RetryPolicy {
     pub backoff: Duration,
     /// The longest single wait (also caps `Retry-After`).
     pub max_backoff: Duration,
+    /// The most time one record may spend on tries and waits.
+    pub max_time: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -31,6 +33,7 @@ impl From<&flows::Delivery> for RetryPolicy {
             attempts: d.attempts,
             backoff: d.backoff,
             max_backoff: d.max_backoff,
+            max_time: d.max_time,
         }
     }
 }
@@ -58,6 +61,7 @@ pub(crate) async fn send_with_retry(
     request: &Prepared,
     policy: &RetryPolicy,
 ) -> (Result<Delivered, SendError>, u32) {
+    let started = tokio::time::Instant::now();
     let mut tries = 0;
     loop {
         tries += 1;
@@ -65,23 +69,29 @@ pub(crate) async fn send_with_retry(
             Err(SendError::Transient {
                 reason,
                 retry_after,
-            }) if tries < policy.attempts => {
+            }) => {
                 let wait = policy.delay(tries, retry_after);
+                let out_of_time = started.elapsed() + wait > policy.max_time;
+                if tries >= policy.attempts || out_of_time {
+                    let why = if tries < policy.attempts {
+                        format!(
+                            "gave up after {tries} tries: the next wait would pass the {}s limit",
+                            policy.max_time.as_secs()
+                        )
+                    } else {
+                        format!("gave up after {tries} tries")
+                    };
+                    let reason = format!("{reason} ({why})");
+                    return (
+                        Err(SendError::Transient {
+                            reason,
+                            retry_after,
+                        }),
+                        tries,
+                    );
+                }
                 tracing::debug!(tries, ?wait, %reason, "transient failure, retrying");
                 tokio::time::sleep(wait).await;
-            }
-            Err(SendError::Transient {
-                reason,
-                retry_after,
-            }) => {
-                let reason = format!("{reason} (gave up after {tries} tries)");
-                return (
-                    Err(SendError::Transient {
-                        reason,
-                        retry_after,
-                    }),
-                    tries,
-                );
             }
             other => return (other, tries),
         }
@@ -98,6 +108,7 @@ mod tests {
             attempts: 5,
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
+            max_time: Duration::from_secs(60),
         };
         for _ in 0..50 {
             let first = policy.delay(1, None);

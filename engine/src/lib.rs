@@ -19,9 +19,10 @@ pub use connector::{
 pub use delivery::RetryPolicy;
 pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::Record;
-pub use run::{run_flow, Progress, RunContext, RunReport};
+pub use run::{replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
 pub use state::{
-    Counts, FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+    Counts, FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store,
+    Trigger,
 };
 
 #[cfg(test)]

@@ -1,20 +1,28 @@
-//! One run of a flow: fetch, drop what was handled before, settle the first run's
-//! backlog, map, prepare, deliver with bounded concurrency, and record every record's
-//! outcome before its key is remembered.
+//! One run of a flow: recover sends a crash interrupted, fetch, drop what was handled
+//! before, settle the first run's backlog, then deliver with bounded concurrency.
+//!
+//! The delivery promise lives here. Before a group of records is sent, each is written
+//! to the ledger as in flight and the store is flushed; each outcome is stored, with its
+//! key remembered and its ledger entry removed, in one transaction. So after a crash the
+//! ledger holds exactly the sends whose fate is unknown — never more than the flow's
+//! `delivery.concurrency` — and the next run resends them marked as possible repeats
+//! (or parks them as uncertain with `resend_uncertain: false`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use flows::{Backlog, Flow};
-use futures::stream::{self, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::Instrument;
 
 use crate::connector::{Receiver, SendError, Source};
 use crate::delivery::{send_with_retry, RetryPolicy};
 use crate::mapper::Mapper;
 use crate::record::Record;
-use crate::state::{FlowState, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger};
+use crate::state::{
+    FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger,
+};
 
 /// Progress of a run's sends, for a progress bar.
 pub trait Progress: Send + Sync {
@@ -43,133 +51,281 @@ pub struct RunReport {
     pub failures: Vec<RowOutcome>,
 }
 
+/// Which rows of earlier runs `replay` sends again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayFilter {
+    /// Only rows of this run (default: any run).
+    pub run: Option<u64>,
+    /// Only rows parked as uncertain (default: every failed row, uncertain ones included).
+    pub only_uncertain: bool,
+}
+
+/// A record on its way to the receiver.
+struct Pending {
+    seq: u64,
+    record: Record,
+    /// Resent after a crash interrupted an earlier send.
+    repeat: bool,
+}
+
+/// The run's tally, kept apart from the context so sends can borrow the context while
+/// outcomes are counted.
+struct Tally {
+    summary: RunSummary,
+    failures: Vec<RowOutcome>,
+    seq: u64,
+}
+
+impl Tally {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Store an outcome (and remember its key when asked) and count it.
+    fn record(
+        &mut self,
+        state: &FlowState,
+        outcome: RowOutcome,
+        remember: bool,
+    ) -> Result<(), StateError> {
+        state.record(&outcome, remember)?;
+        match outcome.status {
+            RowStatus::Sent => self.summary.counts.sent += 1,
+            RowStatus::Skipped => self.summary.counts.skipped += 1,
+            RowStatus::Failed => {
+                self.summary.counts.failed += 1;
+                self.failures.push(outcome);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Run a flow once. State errors abort the run; everything else is recorded in it.
 pub async fn run_flow(ctx: RunContext<'_>) -> Result<RunReport, StateError> {
     let summary = ctx.state.begin_run(ctx.trigger, (ctx.now)())?;
     let span = tracing::info_span!("run", flow = %ctx.flow.name, run_id = summary.id);
-    run_inner(ctx, summary).instrument(span).await
+    run_source(ctx, summary).instrument(span).await
 }
 
-async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunReport, StateError> {
-    let run_id = summary.id;
+/// Send again the failed (or uncertain) rows of earlier runs, as a new run.
+pub async fn replay(ctx: RunContext<'_>, filter: ReplayFilter) -> Result<RunReport, StateError> {
+    let summary = ctx.state.begin_run(Trigger::Replay, (ctx.now)())?;
+    let span = tracing::info_span!("replay", flow = %ctx.flow.name, run_id = summary.id);
+    replay_rows(ctx, summary, filter).instrument(span).await
+}
+
+async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunReport, StateError> {
     let state = ctx.state;
-    let mut failures = Vec::new();
+    let mut tally = Tally {
+        summary,
+        failures: Vec::new(),
+        seq: 0,
+    };
+    // Keys this run handles already: recovered from the ledger, or seen earlier in the fetch.
+    let mut recovered: HashSet<String> = HashSet::new();
+    let mut todo = recover(&ctx, &mut tally, &mut recovered)?;
+    let mut claimed: HashSet<String> = HashSet::new();
 
     let fetched = match ctx.source.fetch().await {
-        Ok(fetched) => fetched,
+        Ok(fetched) => Some(fetched),
         Err(e) => {
             tracing::warn!(error = %e, "source failed");
-            summary.status = RunStatus::Failed;
-            summary.error = Some(format!("source: {e}"));
-            summary.finished_at = Some((ctx.now)());
-            state.finish_run(&summary)?;
-            state.flush().await?;
-            return Ok(RunReport { summary, failures });
+            tally.summary.error = Some(format!("source: {e}"));
+            None
         }
     };
-    summary.counts.fetched = (fetched.records.len() + fetched.rejects.len()) as u64;
-    let primed = state.is_primed()?;
-    let backlog = ctx.flow.source.backlog();
-    let mut seq = 0u64;
-    let mut next_seq = || {
-        seq += 1;
-        seq
-    };
-
-    for reject in fetched.rejects {
-        let outcome = RowOutcome::new(
-            run_id,
-            next_seq(),
-            reject.key,
-            RowStatus::Failed,
-            (ctx.now)(),
-        )
-        .reason(format!("source: {}", reject.reason));
-        state.record(&outcome, false)?;
-        summary.counts.failed += 1;
-        failures.push(outcome);
-    }
-
-    let mut in_this_run = HashSet::new();
-    let mut todo: Vec<(u64, Record)> = Vec::new();
-    for record in fetched.records {
-        if state.is_seen(&record.key)? {
-            continue;
-        }
-        // Skipped records: a repeated key (its first occurrence decides), or the first
-        // run's backlog (remembered, so it is never sent).
-        let skip = if !in_this_run.insert(record.key.clone()) {
-            Some((
-                format!(
-                    "duplicate: key `{}` appears earlier in the source",
-                    record.key
-                ),
-                false,
-            ))
-        } else {
-            summary.counts.new += 1;
-            (!primed && backlog == Backlog::Skip).then(|| {
-                (
-                    "backlog: the row was there before the flow's first run (backlog: skip)"
-                        .to_string(),
-                    true,
-                )
-            })
-        };
-        if let Some((reason, remember)) = skip {
+    if let Some(fetched) = fetched {
+        tally.summary.counts.fetched = (fetched.records.len() + fetched.rejects.len()) as u64;
+        for reject in fetched.rejects {
             let outcome = RowOutcome::new(
-                run_id,
-                next_seq(),
-                record.key,
-                RowStatus::Skipped,
+                tally.summary.id,
+                tally.next_seq(),
+                reject.key,
+                RowStatus::Failed,
                 (ctx.now)(),
             )
-            .reason(reason)
-            .with_record(record.fields);
-            state.record(&outcome, remember)?;
-            summary.counts.skipped += 1;
+            .reason(format!("source: {}", reject.reason));
+            tally.record(state, outcome, false)?;
+        }
+        let primed = state.is_primed()?;
+        let backlog = ctx.flow.source.backlog();
+        for record in fetched.records {
+            if recovered.contains(&record.key) || state.is_seen(&record.key)? {
+                continue;
+            }
+            // Skipped records: a repeated key (its first occurrence decides), or the
+            // first run's backlog (remembered, so it is never sent).
+            let skip = if !claimed.insert(record.key.clone()) {
+                Some((
+                    format!(
+                        "duplicate: key `{}` appears earlier in the source",
+                        record.key
+                    ),
+                    false,
+                ))
+            } else {
+                tally.summary.counts.new += 1;
+                (!primed && backlog == Backlog::Skip).then(|| {
+                    (
+                        "backlog: the row was there before the flow's first run (backlog: skip)"
+                            .to_string(),
+                        true,
+                    )
+                })
+            };
+            if let Some((reason, remember)) = skip {
+                let outcome = RowOutcome::new(
+                    tally.summary.id,
+                    tally.next_seq(),
+                    record.key,
+                    RowStatus::Skipped,
+                    (ctx.now)(),
+                )
+                .reason(reason)
+                .with_record(record.fields);
+                tally.record(state, outcome, remember)?;
+                continue;
+            }
+            todo.push(Pending {
+                seq: tally.next_seq(),
+                record,
+                repeat: false,
+            });
+        }
+        state.set_primed()?;
+    }
+    deliver(&ctx, &mut tally, todo).await?;
+    finish(&ctx, tally).await
+}
+
+/// Sends a crash left in the ledger: resent as possible repeats, or parked as uncertain.
+fn recover(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    claimed: &mut HashSet<String>,
+) -> Result<Vec<Pending>, StateError> {
+    let mut todo = Vec::new();
+    for entry in ctx.state.in_flight()? {
+        claimed.insert(entry.key.clone());
+        tally.summary.counts.new += 1;
+        let seq = tally.next_seq();
+        if ctx.flow.resend_uncertain {
+            tracing::warn!(key = %entry.key, interrupted_run = entry.run, "resending a send a crash interrupted; it may arrive twice");
+            todo.push(Pending {
+                seq,
+                record: Record::new(entry.key, entry.record),
+                repeat: true,
+            });
+        } else {
+            let outcome = RowOutcome::new(tally.summary.id, seq, entry.key, RowStatus::Failed, (ctx.now)())
+                .reason(format!(
+                    "uncertain: run {} was interrupted while sending it, so it may have been delivered; \
+                     if it was not, send it with `switchboard replay {} --uncertain`",
+                    entry.run, ctx.flow.name
+                ))
+                .with_record(entry.record);
+            let mut outcome = outcome;
+            outcome.uncertain = true;
+            tally.record(ctx.state, outcome, true)?;
+        }
+    }
+    Ok(todo)
+}
+
+async fn replay_rows(
+    ctx: RunContext<'_>,
+    summary: RunSummary,
+    filter: ReplayFilter,
+) -> Result<RunReport, StateError> {
+    let mut tally = Tally {
+        summary,
+        failures: Vec::new(),
+        seq: 0,
+    };
+    // The latest outcome of every key decides: a row sent since it failed is not resent.
+    let mut latest: HashMap<String, RowOutcome> = HashMap::new();
+    let mut chosen: Vec<String> = Vec::new();
+    for row in ctx.state.all_rows() {
+        let row = row?;
+        let wanted = row.status == RowStatus::Failed
+            && (!filter.only_uncertain || row.uncertain)
+            && filter.run.is_none_or(|id| row.run == id)
+            && !row.record.is_empty();
+        if wanted && !chosen.contains(&row.key) {
+            chosen.push(row.key.clone());
+        }
+        latest.insert(row.key.clone(), row);
+    }
+    let mut todo = Vec::new();
+    for key in chosen {
+        let Some(row) = latest.remove(&key) else {
+            continue;
+        };
+        if row.status != RowStatus::Failed {
             continue;
         }
-        todo.push((next_seq(), record));
+        tally.summary.counts.fetched += 1;
+        tally.summary.counts.new += 1;
+        todo.push(Pending {
+            seq: tally.next_seq(),
+            record: Record::new(row.key, row.record),
+            repeat: false,
+        });
     }
-    state.set_primed()?;
+    deliver(&ctx, &mut tally, todo).await?;
+    finish(&ctx, tally).await
+}
 
+/// Send with at most `delivery.concurrency` in flight. Each group of sends is written to
+/// the ledger and flushed before the first of them starts; the flush also makes the
+/// outcomes stored since the last one durable.
+async fn deliver(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    todo: Vec<Pending>,
+) -> Result<(), StateError> {
     if let Some(p) = ctx.progress {
         p.start(todo.len() as u64);
     }
     let policy = RetryPolicy::from(&ctx.flow.delivery);
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
-    let ctx_ref = &ctx;
-    let deliver = |(seq, record): (u64, Record)| {
-        let receiver = Arc::clone(&ctx_ref.receiver);
-        let policy = &policy;
-        let refused = &refused;
-        async move {
-            deliver_one(
-                ctx_ref,
-                receiver.as_ref(),
-                policy,
-                refused,
-                run_id,
-                seq,
-                record,
-            )
-            .await
-        }
-    };
-    let mut outcomes = stream::iter(todo)
-        .map(deliver)
-        .buffer_unordered(ctx.flow.delivery.concurrency);
-    while let Some((outcome, remember)) = outcomes.next().await {
-        state.record(&outcome, remember)?;
-        match outcome.status {
-            RowStatus::Sent => summary.counts.sent += 1,
-            RowStatus::Skipped => summary.counts.skipped += 1,
-            RowStatus::Failed => {
-                summary.counts.failed += 1;
-                failures.push(outcome);
+    let concurrency = ctx.flow.delivery.concurrency.max(1);
+    let refill_at = concurrency / 2;
+    let mut queue = todo.into_iter();
+    let mut running = FuturesUnordered::new();
+    loop {
+        if running.len() <= refill_at {
+            let group: Vec<Pending> = queue.by_ref().take(concurrency - running.len()).collect();
+            if !group.is_empty() {
+                let marks: Vec<InFlight> = group
+                    .iter()
+                    .map(|p| InFlight {
+                        version: 1,
+                        key: p.record.key.clone(),
+                        run: tally.summary.id,
+                        since: (ctx.now)(),
+                        record: p.record.fields.clone(),
+                    })
+                    .collect();
+                ctx.state.mark_in_flight(&marks)?;
+                ctx.state.flush().await?;
+                for pending in group {
+                    running.push(deliver_one(
+                        ctx,
+                        &policy,
+                        &refused,
+                        tally.summary.id,
+                        pending,
+                    ));
+                }
             }
         }
+        let Some((outcome, remember)) = running.next().await else {
+            break;
+        };
+        tally.record(ctx.state, outcome, remember)?;
         if let Some(p) = ctx.progress {
             p.advance();
         }
@@ -177,15 +333,23 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
     if let Some(p) = ctx.progress {
         p.finish();
     }
+    Ok(())
+}
 
-    summary.status = if summary.counts.failed > 0 {
+async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateError> {
+    let Tally {
+        mut summary,
+        mut failures,
+        ..
+    } = tally;
+    summary.status = if summary.counts.failed > 0 || summary.error.is_some() {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
     };
     summary.finished_at = Some((ctx.now)());
-    state.finish_run(&summary)?;
-    state.flush().await?;
+    ctx.state.finish_run(&summary)?;
+    ctx.state.flush().await?;
     failures.sort_by_key(|f| f.seq);
     tracing::info!(counts = ?summary.counts, status = ?summary.status, "run finished");
     Ok(RunReport { summary, failures })
@@ -195,15 +359,19 @@ async fn run_inner(ctx: RunContext<'_>, mut summary: RunSummary) -> Result<RunRe
 /// (not for failures a later run may cure: transient errors and refused credentials).
 async fn deliver_one(
     ctx: &RunContext<'_>,
-    receiver: &dyn Receiver,
     policy: &RetryPolicy,
     refused: &Mutex<Option<SendError>>,
     run_id: u64,
-    seq: u64,
-    record: Record,
+    pending: Pending,
 ) -> (RowOutcome, bool) {
     let now = ctx.now;
-    let outcome = RowOutcome::new(run_id, seq, record.key.clone(), RowStatus::Failed, now());
+    let Pending {
+        seq,
+        record,
+        repeat,
+    } = pending;
+    let mut outcome = RowOutcome::new(run_id, seq, record.key.clone(), RowStatus::Failed, now());
+    outcome.repeat = repeat;
     let refused_already = refused.lock().map(|r| r.clone()).unwrap_or(None);
     if let Some(error) = refused_already {
         let outcome = outcome
@@ -227,6 +395,7 @@ async fn deliver_one(
         }
     };
     let reference = format!("{}:{}", ctx.flow.name, record.key);
+    let receiver = ctx.receiver.as_ref();
     let request = match receiver.prepare(fields, &reference) {
         Ok(request) => request,
         Err(e) => {
@@ -283,6 +452,8 @@ impl RowOutcome {
             remote_id: None,
             attempts: 0,
             retry_next_run: false,
+            repeat: false,
+            uncertain: false,
             at,
             record: serde_json::Map::new(),
         }

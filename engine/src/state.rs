@@ -60,6 +60,7 @@ impl Store {
             runs: db.open_tree("runs")?,
             rows: db.open_tree("rows")?,
             meta: db.open_tree("meta")?,
+            ledger: db.open_tree("ledger")?,
         };
         Ok(Store {
             db,
@@ -116,6 +117,21 @@ struct Trees {
     rows: sled::Tree,
     /// `flow \0 name` → small values (primed, the armed schedule).
     meta: sled::Tree,
+    /// `flow \0 record key` → [`InFlight`]: records whose send has started and whose
+    /// outcome is not stored yet. What is here after a crash may have been sent.
+    ledger: sled::Tree,
+}
+
+/// A send that has started: enough to resend or park the record after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    #[serde(default)]
+    pub version: u32,
+    pub key: String,
+    pub run: u64,
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub record: Map<String, Value>,
 }
 
 /// One flow's slice of the store.
@@ -137,6 +153,8 @@ pub enum Trigger {
     Schedule,
     /// Another flow's completion.
     After,
+    /// `switchboard replay`: rows of earlier runs sent again.
+    Replay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +232,13 @@ pub struct RowOutcome {
     /// A transient failure: the record is tried again on the next run.
     #[serde(default)]
     pub retry_next_run: bool,
+    /// Sent again after a crash interrupted an earlier send: the recipient may have it twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// A crash interrupted its send and the flow says `resend_uncertain: false`: parked for
+    /// a person to replay (`switchboard replay FLOW --uncertain`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
     pub at: DateTime<Utc>,
     /// The record's fields, for replay.
     #[serde(default)]
@@ -345,12 +370,13 @@ impl FlowState {
             .exclusive
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (&self.trees.rows, &self.trees.seen)
-            .transaction(|(rows, seen_tree)| {
+        (&self.trees.rows, &self.trees.seen, &self.trees.ledger)
+            .transaction(|(rows, seen_tree, ledger)| {
                 rows.insert(row_key.as_slice(), row.as_slice())?;
                 if remember {
                     seen_tree.insert(seen_key.as_slice(), seen.as_slice())?;
                 }
+                ledger.remove(seen_key.as_slice())?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -359,6 +385,33 @@ impl FlowState {
                     StateError::Store(sled::Error::Unsupported("transaction aborted".into()))
                 }
             })
+    }
+
+    /// Mark records as being sent. Flush before sending so a crash leaves them here.
+    pub fn mark_in_flight(&self, entries: &[InFlight]) -> Result<(), StateError> {
+        for entry in entries {
+            self.trees
+                .ledger
+                .insert(self.key(entry.key.as_bytes()), serde_json::to_vec(entry)?)?;
+        }
+        Ok(())
+    }
+
+    /// Records whose send started but whose outcome was never stored (a crash).
+    pub fn in_flight(&self) -> Result<Vec<InFlight>, StateError> {
+        self.trees
+            .ledger
+            .scan_prefix(&self.prefix)
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+
+    /// Every row outcome of every run, oldest first.
+    pub fn all_rows(&self) -> impl Iterator<Item = Result<RowOutcome, StateError>> + '_ {
+        self.trees
+            .rows
+            .scan_prefix(&self.prefix)
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
     }
 
     /// Store a run's final summary.
@@ -429,6 +482,8 @@ mod tests {
             remote_id: None,
             attempts: 1,
             retry_next_run: false,
+            repeat: false,
+            uncertain: false,
             at: Utc::now(),
             record: Map::new(),
         }

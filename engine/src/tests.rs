@@ -364,6 +364,30 @@ impl Harness {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    async fn replay(&self, filter: ReplayFilter) -> RunReport {
+        let mapper = Mapper::new(&self.flow).unwrap_or_else(|e| panic!("{e:#?}"));
+        let state = self
+            .store
+            .flow(&self.flow.name)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let now = Utc::now;
+        replay(
+            RunContext {
+                flow: &self.flow,
+                source: &self.rows,
+                receiver: self.receiver.clone(),
+                mapper: &mapper,
+                state: &state,
+                trigger: Trigger::Replay,
+                now: &now,
+                progress: None,
+            },
+            filter,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn sent(&self) -> Vec<String> {
         let mut sent = self
             .receiver
@@ -542,4 +566,150 @@ async fn duplicate_keys_in_one_fetch_are_sent_once() {
         (1, 1)
     );
     assert_eq!(h.sent(), ["f:1"]);
+}
+
+fn crash_left_in_flight(h: &Harness, keys: &[&str]) {
+    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let marks: Vec<InFlight> = keys
+        .iter()
+        .map(|k| InFlight {
+            version: 1,
+            key: k.to_string(),
+            run: 1,
+            since: Utc::now(),
+            record: json!({"name": format!("n{k}"), "phone": "+380501234567"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    state
+        .mark_in_flight(&marks)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn sends_a_crash_interrupted_are_resent_once_and_marked_as_repeats() {
+    let h = Harness::new("send", "");
+    h.add(&["1", "2", "3"]);
+    crash_left_in_flight(&h, &["2"]);
+    let report = h.run().await;
+    assert_eq!(
+        (report.summary.counts.new, report.summary.counts.sent),
+        (3, 3)
+    );
+    assert_eq!(
+        h.sent(),
+        ["f:1", "f:2", "f:3"],
+        "the interrupted row is sent once, not twice"
+    );
+    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let rows = state.rows(report.summary.id).unwrap_or_default();
+    let repeats: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.repeat)
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(repeats, ["2"]);
+    assert!(
+        state.in_flight().unwrap_or_default().is_empty(),
+        "the ledger is empty after the run"
+    );
+}
+
+#[tokio::test]
+async fn with_resend_uncertain_off_they_are_parked_for_a_person_then_replayed() {
+    let mut h = Harness::new("send", "");
+    h.flow.resend_uncertain = false;
+    h.add(&["1", "2"]);
+    crash_left_in_flight(&h, &["2"]);
+    let report = h.run().await;
+    assert_eq!(h.sent(), ["f:1"], "zero repeats");
+    assert_eq!(report.summary.counts.failed, 1);
+    assert!(report.failures[0].uncertain);
+    assert!(report.failures[0]
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("switchboard replay f --uncertain"));
+    assert_eq!(
+        h.run().await.summary.counts.new,
+        0,
+        "a parked row is not resent by itself"
+    );
+
+    let replayed = h
+        .replay(ReplayFilter {
+            run: None,
+            only_uncertain: true,
+        })
+        .await;
+    assert_eq!(
+        (replayed.summary.trigger, replayed.summary.counts.sent),
+        (Trigger::Replay, 1)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2"]);
+    assert_eq!(
+        h.replay(ReplayFilter::default()).await.summary.counts.new,
+        0,
+        "nothing left to replay"
+    );
+}
+
+#[tokio::test]
+async fn replay_resends_exactly_the_failed_rows_of_a_run() {
+    let h = Harness::new("send", "delivery: {concurrency: 1}\n");
+    h.add(&["1", "2", "3"]);
+    h.script(vec![
+        Ok(Delivered::default()),
+        Err(SendError::permanent("1002: Invalid MSISDN format")),
+        Ok(Delivered::default()),
+    ]);
+    let first = h.run().await;
+    assert_eq!(first.summary.counts.failed, 1);
+    let replayed = h
+        .replay(ReplayFilter {
+            run: Some(first.summary.id),
+            only_uncertain: false,
+        })
+        .await;
+    assert_eq!(
+        (replayed.summary.counts.new, replayed.summary.counts.sent),
+        (1, 1)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2", "f:3"]);
+    assert_eq!(
+        h.replay(ReplayFilter {
+            run: Some(first.summary.id),
+            only_uncertain: false
+        })
+        .await
+        .summary
+        .counts
+        .new,
+        0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_at_the_time_limit_even_with_attempts_left() {
+    let h = Harness::new(
+        "send",
+        "delivery: {attempts: 10, backoff: 1s, max_backoff: 100s, max_time: 5s}\n",
+    );
+    h.add(&["1"]);
+    let slow = || {
+        Err(SendError::Transient {
+            reason: "HTTP 429".into(),
+            retry_after: Some(std::time::Duration::from_secs(3)),
+        })
+    };
+    h.script(vec![slow(), slow(), slow(), slow()]);
+    let report = h.run().await;
+    let reason = report.failures[0].reason.clone().unwrap_or_default();
+    assert_eq!(report.failures[0].attempts, 2, "{reason}");
+    assert!(
+        reason.contains("the next wait would pass the 5s limit"),
+        "{reason}"
+    );
 }

@@ -35,6 +35,9 @@ pub struct Flow {
     pub map_pos: Pos,
     pub schedule: Option<Schedule>,
     pub delivery: Delivery,
+    /// After a crash, resend the sends it interrupted (they may arrive twice; history
+    /// marks them), or park them as uncertain for a person to replay.
+    pub resend_uncertain: bool,
 }
 
 /// Where records come from. A closed, tagged set: adding a source is one variant.
@@ -244,6 +247,9 @@ pub struct Delivery {
     /// How long one request may take.
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// How long one record may spend on retries in all before it fails for this run.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_time: Duration,
 }
 
 impl Default for Delivery {
@@ -254,6 +260,7 @@ impl Default for Delivery {
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
+            max_time: Duration::from_secs(300),
         }
     }
 }
@@ -277,6 +284,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "map",
     "schedule",
     "delivery",
+    "resend_uncertain",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +295,8 @@ struct Head {
     description: Option<String>,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
+    #[serde(default = "enabled_by_default")]
+    resend_uncertain: bool,
 }
 
 fn enabled_by_default() -> bool {
@@ -346,7 +356,10 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
             "timezone", "source", "receiver", "map", "schedule", "delivery",
         ],
     );
-    let head_node = retain_keys(&head_node, &["name", "description", "enabled"]);
+    let head_node = retain_keys(
+        &head_node,
+        &["name", "description", "enabled", "resend_uncertain"],
+    );
     let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
 
     let stem = file
@@ -448,6 +461,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
                     map_pos,
                     schedule: schedule.flatten(),
                     delivery,
+                    resend_uncertain: head.resend_uncertain,
                 },
                 name_pos,
             })
