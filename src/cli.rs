@@ -69,6 +69,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send again the rows of earlier runs that failed (or were parked as uncertain).
+    Replay {
+        /// The flow's name.
+        flow: String,
+        /// Only rows of this run (default: every run).
+        #[arg(long)]
+        run: Option<u64>,
+        /// Failed rows, uncertain ones included (the default).
+        #[arg(long, conflicts_with = "uncertain")]
+        failed: bool,
+        /// Only rows a crash left uncertain (`resend_uncertain: false`).
+        #[arg(long)]
+        uncertain: bool,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a flow's runs, or one run's records.
     History {
         /// The flow's name.

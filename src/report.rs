@@ -78,5 +78,8 @@ pub fn row_line(row: &RowOutcome) -> String {
     if row.retry_next_run {
         line.push_str("  (will retry next run)");
     }
+    if row.repeat {
+        line.push_str("  (resent after a crash: may be a repeat)");
+    }
     line
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use engine::{Mapper, RunContext, RunReport, Store, Trigger};
+use engine::{Mapper, ReplayFilter, RunContext, RunReport, Store, Trigger};
 use flows::{Accounts, Flow, LoadOptions, Project};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -68,12 +68,19 @@ pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitC
     Err(ExitCode::from(1))
 }
 
+/// What a run does: read the source, or resend rows of earlier runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Job {
+    Source(Trigger),
+    Replay(ReplayFilter),
+}
+
 /// Run one flow once, with a progress bar when stderr is a terminal.
 pub async fn run_once(
     accounts: &Accounts,
     flow: &Flow,
     store: &Store,
-    trigger: Trigger,
+    job: Job,
     quiet: bool,
 ) -> anyhow::Result<RunReport> {
     let source = connectors::build_source(flow);
@@ -88,19 +95,24 @@ pub async fn run_once(
     let state = store.flow(&flow.name)?;
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;
-    let report = engine::run_flow(RunContext {
+    let ctx = RunContext {
         flow,
         source: source.as_ref(),
         receiver,
         mapper: &mapper,
         state: &state,
-        trigger,
+        trigger: match job {
+            Job::Source(trigger) => trigger,
+            Job::Replay(_) => Trigger::Replay,
+        },
         now: &now,
         progress: bar.as_ref().map(|b| b as &dyn engine::Progress),
-    })
-    .await
-    .with_context(|| format!("running flow `{}`", flow.name))?;
-    Ok(report)
+    };
+    let report = match job {
+        Job::Source(_) => engine::run_flow(ctx).await,
+        Job::Replay(filter) => engine::replay(ctx, filter).await,
+    };
+    report.with_context(|| format!("running flow `{}`", flow.name))
 }
 
 /// A progress bar for long runs (shown only past a few dozen records).

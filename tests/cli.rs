@@ -600,5 +600,7 @@ async fn next_prints_coming_run_times_as_if_armed_at_now() {
     );
 }
 
+#[path = "cli/crash.rs"]
+mod crash;
 #[path = "cli/daemon.rs"]
 mod daemon;

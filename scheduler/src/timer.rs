@@ -26,6 +26,8 @@ pub enum Reason {
     Schedule,
     After,
     Manual,
+    /// A force-run that resends earlier rows (what to resend is the launcher's business).
+    Replay,
 }
 
 /// How a run ended, with whatever the launcher wants handed back to a waiting caller.
@@ -83,6 +85,7 @@ pub enum Command<R> {
     /// flow is running already).
     RunNow {
         name: String,
+        reason: Reason,
         reply: Option<oneshot::Sender<Outcome<R>>>,
     },
     /// A run ended (sent by the loop's own run tasks).
@@ -198,7 +201,11 @@ impl<R: Clone + Send + 'static> Timer<R> {
                     board.remove(&name);
                 }
             }
-            Command::RunNow { name, reply } => self.trigger(&name, Reason::Manual, reply),
+            Command::RunNow {
+                name,
+                reason,
+                reply,
+            } => self.trigger(&name, reason, reply),
             Command::Finished { name, outcome } => self.finished(name, outcome),
         }
     }

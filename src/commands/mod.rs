@@ -18,6 +18,24 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { json } => Ok(validate::validate(global, json)),
         Command::Run { flow, json } => run::run(global, &flow, json).await,
+        Command::Replay {
+            flow,
+            run,
+            failed: _,
+            uncertain,
+            json,
+        } => {
+            run::replay(
+                global,
+                &flow,
+                engine::ReplayFilter {
+                    run,
+                    only_uncertain: uncertain,
+                },
+                json,
+            )
+            .await
+        }
         Command::Test {
             flow,
             limit,

@@ -65,7 +65,14 @@ pub async fn quickstart(global: &Global, dir: Option<PathBuf>) -> anyhow::Result
     let store = wiring::open_store(&global)?;
     let mut ok = project.invalid.is_empty();
     for flow in project.flows.values() {
-        let run = wiring::run_once(&project.accounts, flow, &store, Trigger::Manual, false).await?;
+        let run = wiring::run_once(
+            &project.accounts,
+            flow,
+            &store,
+            wiring::Job::Source(Trigger::Manual),
+            false,
+        )
+        .await?;
         report::run_report(&run, false);
         ok &= run.summary.status == RunStatus::Succeeded;
     }

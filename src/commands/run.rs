@@ -4,15 +4,32 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use engine::{RowOutcome, RunReport, RunStatus, RunSummary, StateError, Store, Trigger};
+use engine::{
+    ReplayFilter, RowOutcome, RunReport, RunStatus, RunSummary, StateError, Store, Trigger,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cli::Global;
 use crate::daemon::discovery::{self, Daemon};
+use crate::wiring::Job;
 use crate::{report, wiring};
 
 pub async fn run(global: &Global, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    run_job(global, name, Job::Source(Trigger::Manual), json).await
+}
+
+/// `switchboard replay FLOW [--run ID] [--failed|--uncertain]`.
+pub async fn replay(
+    global: &Global,
+    name: &str,
+    filter: ReplayFilter,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    run_job(global, name, Job::Replay(filter), json).await
+}
+
+async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
@@ -20,11 +37,9 @@ pub async fn run(global: &Global, name: &str, json: bool) -> anyhow::Result<Exit
     };
     let state_dir = wiring::state_dir(global);
     let report = match Store::open(&state_dir) {
-        Ok(store) => {
-            wiring::run_once(&project.accounts, flow, &store, Trigger::Manual, json).await?
-        }
+        Ok(store) => wiring::run_once(&project.accounts, flow, &store, job, json).await?,
         Err(StateError::Locked(_)) => match discovery::find(&state_dir) {
-            Some(daemon) => through_daemon(&daemon, name).await?,
+            Some(daemon) => through_daemon(&daemon, name, job).await?,
             None => anyhow::bail!(
                 "state directory `{}` is in use by another process, and no daemon answers for it",
                 state_dir.display()
@@ -46,14 +61,22 @@ struct ApiReport {
     failures: Vec<RowOutcome>,
 }
 
-async fn through_daemon(daemon: &Daemon, name: &str) -> anyhow::Result<RunReport> {
+async fn through_daemon(daemon: &Daemon, name: &str, job: Job) -> anyhow::Result<RunReport> {
     tracing::info!(url = %daemon.url, "a daemon holds the state; asking it to run the flow");
-    let body = daemon_request(
-        daemon,
-        reqwest::Method::POST,
-        &format!("/api/flows/{name}/run"),
-    )
-    .await?;
+    let path = match job {
+        Job::Source(_) => format!("/api/flows/{name}/run"),
+        Job::Replay(filter) => {
+            let run = filter
+                .run
+                .map(|id| format!("&run={id}"))
+                .unwrap_or_default();
+            format!(
+                "/api/flows/{name}/replay?uncertain={}{run}",
+                filter.only_uncertain
+            )
+        }
+    };
+    let body = daemon_request(daemon, reqwest::Method::POST, &path).await?;
     let report: ApiReport = serde_json::from_value(body)?;
     Ok(RunReport {
         summary: report.run,

@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use scheduler::Command;
+use scheduler::{Command, Reason};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -21,6 +21,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/api/flows", get(flows))
         .route("/api/flows/{name}/run", post(run))
+        .route("/api/flows/{name}/replay", post(replay))
         .route("/api/flows/{name}/runs", get(runs))
         .route("/api/flows/{name}/runs/{id}", get(run_rows))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
@@ -88,7 +89,36 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({"flows": list}))
 }
 
+#[derive(Deserialize)]
+struct ReplayQuery {
+    run: Option<u64>,
+    #[serde(default)]
+    uncertain: bool,
+}
+
+async fn replay(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<ReplayQuery>,
+) -> Response {
+    if let Ok(mut replays) = shared.replays.lock() {
+        replays.insert(
+            name.clone(),
+            engine::ReplayFilter {
+                run: q.run,
+                only_uncertain: q.uncertain,
+            },
+        );
+    }
+    start(&shared, name, Reason::Replay).await
+}
+
 async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    start(&shared, name, Reason::Manual).await
+}
+
+/// Ask the timer for a run now and answer with its report when it ends.
+async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
     let known = shared
         .project
         .read()
@@ -114,6 +144,7 @@ async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Res
         .timer
         .send(Command::RunNow {
             name,
+            reason,
             reply: Some(reply),
         })
         .is_err()

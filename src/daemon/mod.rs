@@ -26,6 +26,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::cli::Global;
+use crate::wiring::Job;
 use crate::{report, sandbox, wiring};
 
 /// How long in-flight runs may take to finish after SIGTERM.
@@ -44,6 +45,8 @@ pub struct Shared {
     pub status: StatusBoard,
     pub metrics: metrics::Metrics,
     pub token: Option<String>,
+    /// What the next `Reason::Replay` run of a flow resends.
+    pub replays: std::sync::Mutex<BTreeMap<String, engine::ReplayFilter>>,
 }
 
 /// Keeps armed schedules in the flow's state (survives restarts).
@@ -133,6 +136,7 @@ pub async fn daemon(
         status: timer.status(),
         metrics: metrics::Metrics::default(),
         token,
+        replays: Default::default(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     reload::apply(&shared, project);
@@ -208,12 +212,21 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
             report: serde_json::json!({"error": format!("no valid flow named `{name}`")}),
         };
     };
-    let trigger = match reason {
-        Reason::Schedule => Trigger::Schedule,
-        Reason::After => Trigger::After,
-        Reason::Manual => Trigger::Manual,
+    let job = match reason {
+        Reason::Schedule => Job::Source(Trigger::Schedule),
+        Reason::After => Job::Source(Trigger::After),
+        Reason::Manual => Job::Source(Trigger::Manual),
+        Reason::Replay => {
+            let filter = shared
+                .replays
+                .lock()
+                .ok()
+                .and_then(|mut r| r.remove(name))
+                .unwrap_or_default();
+            Job::Replay(filter)
+        }
     };
-    match wiring::run_once(&accounts, &flow, &shared.store, trigger, true).await {
+    match wiring::run_once(&accounts, &flow, &shared.store, job, true).await {
         Ok(run) => {
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));

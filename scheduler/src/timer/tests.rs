@@ -305,6 +305,7 @@ async fn triggers_while_running_coalesce_into_one_follow_up_run() {
     let (reply_first, first) = oneshot::channel();
     let _ = timer.tx.send(Command::RunNow {
         name: "slow".into(),
+        reason: Reason::Manual,
         reply: Some(reply_first),
     });
     pass(MIN).await;
@@ -313,6 +314,7 @@ async fn triggers_while_running_coalesce_into_one_follow_up_run() {
         let (reply, wait) = oneshot::channel();
         let _ = timer.tx.send(Command::RunNow {
             name: "slow".into(),
+            reason: Reason::Manual,
             reply: Some(reply),
         });
         followers.push(wait);
