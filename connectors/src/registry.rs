@@ -26,7 +26,7 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
     let timeout = flow.delivery.timeout;
     match (&flow.receiver.kind, &account.kind) {
         (ReceiverKind::EightXEightSendSms(_), AccountKind::EightXEight(a)) => {
-            Ok(Arc::new(EightXEight::new(a, timeout)?))
+            Ok(Arc::new(EightXEight::new(name, a, timeout)?))
         }
         #[allow(unreachable_patterns)]
         (kind, other) => Err(format!(

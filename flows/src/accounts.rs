@@ -67,6 +67,56 @@ pub struct EightXEightAccount {
     pub api_key: Secret,
     #[serde(default = "default_8x8_url")]
     pub base_url: String,
+    /// Calls allowed per period for this account, shared by every flow that uses it
+    /// (default: 8x8's documented 1,800 per second per sub-account).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// `rate_limit: 100/60s`, `1800/s`, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateLimit {
+    Off,
+    Every {
+        calls: u32,
+        per: std::time::Duration,
+    },
+}
+
+impl RateLimit {
+    pub const fn per_second(calls: u32) -> Self {
+        RateLimit::Every {
+            calls,
+            per: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_rate_limit(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a rate limit; write calls per period like `100/60s` or `1800/s`, or `off`"
+            ))
+        })
+    }
+}
+
+fn parse_rate_limit(text: &str) -> Option<RateLimit> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Some(RateLimit::Off);
+    }
+    let (calls, per) = text.split_once('/')?;
+    let calls: u32 = calls.trim().parse().ok().filter(|n| *n > 0)?;
+    let per = per.trim();
+    let per = if per.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        humantime::parse_duration(per).ok()?
+    } else {
+        humantime::parse_duration(&format!("1{per}")).ok()?
+    };
+    (!per.is_zero()).then_some(RateLimit::Every { calls, per })
 }
 
 fn default_8x8_url() -> String {
@@ -307,6 +357,32 @@ mod tests {
         assert_eq!(expand("a-${KEY}-b", &env), Ok("a-k-123-b".into()));
         assert_eq!(expand("${NOPE:-http://x}", &env), Ok("http://x".into()));
         assert_eq!(expand("plain", &env), Ok("plain".into()));
+    }
+
+    #[test]
+    fn rate_limits_read_as_calls_per_period() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_rate_limit("100/60s"),
+            Some(RateLimit::Every {
+                calls: 100,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            parse_rate_limit("1800/s"),
+            Some(RateLimit::per_second(1800))
+        );
+        assert_eq!(
+            parse_rate_limit("500/min"),
+            Some(RateLimit::Every {
+                calls: 500,
+                per: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(parse_rate_limit("off"), Some(RateLimit::Off));
+        assert_eq!(parse_rate_limit("0/s"), None);
+        assert_eq!(parse_rate_limit("fast"), None);
     }
 
     #[test]

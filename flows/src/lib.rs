@@ -16,7 +16,7 @@ mod secret;
 mod suggest;
 mod yaml;
 
-pub use accounts::{Account, AccountKind, Accounts, EightXEightAccount};
+pub use accounts::{Account, AccountKind, Accounts, EightXEightAccount, RateLimit};
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{

@@ -2,16 +2,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::{EightXEightAccount, Secret};
+use flows::{EightXEightAccount, RateLimit, Secret};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::http::{self, HttpClient};
+use crate::http::{self, limits, HttpClient};
 use crate::sms;
 
 /// The 8x8 SMS API for one sub-account.
 pub struct EightXEight {
     http: HttpClient,
+    limiter: Option<limits::Limiter>,
     messages_url: String,
     api_key: Secret,
 }
@@ -35,11 +36,21 @@ struct SmsStatus {
     description: String,
 }
 
+/// 8x8's documented limit: 1,800 requests per second per sub-account.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::per_second(1800);
+
 impl EightXEight {
-    pub fn new(account: &EightXEightAccount, timeout: Duration) -> Result<Self, String> {
+    /// A client for `account`; `name` is the account's name in accounts.yaml, which
+    /// keys the rate limit shared with every other flow using it.
+    pub fn new(
+        name: &str,
+        account: &EightXEightAccount,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let base = account.base_url.trim_end_matches('/');
         Ok(EightXEight {
             http: HttpClient::new(timeout)?,
+            limiter: limits::shared(name, account.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT)),
             messages_url: format!(
                 "{base}/api/v1/subaccounts/{}/messages",
                 account.subaccount_id
@@ -112,6 +123,7 @@ impl Receiver for EightXEight {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        limits::wait(&self.limiter).await;
         let call = self
             .http
             .client()

@@ -14,8 +14,9 @@ fn receiver(server: &MockServer, timeout: Duration) -> EightXEight {
         subaccount_id: "shop_main".into(),
         api_key: Secret::new("test-key-123"),
         base_url: server.uri(),
+        rate_limit: None,
     };
-    EightXEight::new(&account, timeout).unwrap_or_else(|e| panic!("{e}"))
+    EightXEight::new("test", &account, timeout).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn fields(value: Value) -> Map<String, Value> {
@@ -208,8 +209,10 @@ fn checks_before_sending_and_previews_encoding_and_parts() {
         subaccount_id: "shop_main".into(),
         api_key: Secret::new("k"),
         base_url: "http://127.0.0.1:9".into(),
+        rate_limit: None,
     };
-    let r = EightXEight::new(&account, Duration::from_secs(1)).unwrap_or_else(|e| panic!("{e}"));
+    let r = EightXEight::new("test", &account, Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
     let bad = r.prepare(
         fields(json!({"destination": "call me", "text": "hi"})),
         "ref",
@@ -251,4 +254,47 @@ fn destinations_follow_the_spec_pattern() {
     assert!(destination("0501234567").is_err());
     assert!(destination("+12").is_err());
     assert!(destination("").is_err());
+}
+
+#[tokio::test]
+async fn sends_wait_for_the_accounts_rate_limit_shared_by_every_client() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(queued())
+        .mount(&server)
+        .await;
+    let account = EightXEightAccount {
+        subaccount_id: "shop_main".into(),
+        api_key: Secret::new("k"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Every {
+            calls: 2,
+            per: Duration::from_millis(500),
+        }),
+    };
+    // Two clients (two flows) on the same account share one bucket.
+    let a = EightXEight::new("limited", &account, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = EightXEight::new("limited", &account, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = a
+        .prepare(
+            fields(json!({"destination": "+380501234567", "text": "hi"})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    for client in [&a, &b, &a, &b, &a, &b] {
+        client
+            .send(&request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // 2 at once, then one every 250 ms: the sixth cannot go before 1 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "six sends in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(6));
 }

@@ -2,6 +2,8 @@
 //! user agent and keep-alive; transport failures and status codes classified into
 //! [`SendError`]s; `Retry-After` in seconds or as an HTTP date.
 
+pub mod limits;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
