@@ -604,3 +604,5 @@ async fn next_prints_coming_run_times_as_if_armed_at_now() {
 mod crash;
 #[path = "cli/daemon.rs"]
 mod daemon;
+#[path = "cli/faults.rs"]
+mod faults;
