@@ -24,6 +24,9 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
     };
     let mut project = flows::load_project(&options);
     connectors::check_project(&mut project);
+    for warning in &project.warnings {
+        tracing::warn!("{warning}");
+    }
     project
 }
 

@@ -47,7 +47,17 @@ impl Dir {
         );
         d.write("flows/order-sms.yaml", FLOW);
         d.write("flows/orders.csv", ORDERS);
+        d.private("flows/accounts.yaml");
         d
+    }
+
+    /// Readable by its owner only, as an accounts file should be.
+    fn private(&self, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            self.path().join(name),
+            std::fs::Permissions::from_mode(0o600),
+        );
     }
 
     fn path(&self) -> &Path {
@@ -290,6 +300,7 @@ async fn run_of_an_invalid_or_unknown_flow_says_why() {
 async fn a_missing_environment_variable_stops_the_run_and_is_named() {
     let dir = Dir::new("http://127.0.0.1:9");
     dir.write("flows/accounts.yaml", "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${SWITCHBOARD_E2E_UNSET}\n");
+    dir.private("flows/accounts.yaml");
     let run = dir.run(&["run", "order-sms"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
@@ -606,3 +617,16 @@ mod crash;
 mod daemon;
 #[path = "cli/faults.rs"]
 mod faults;
+
+#[tokio::test]
+async fn validate_warns_about_an_accounts_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new("http://127.0.0.1:9");
+    let _ = std::fs::set_permissions(
+        dir.path().join("flows/accounts.yaml"),
+        std::fs::Permissions::from_mode(0o644),
+    );
+    let run = dir.run(&["validate"]).await;
+    assert_eq!(run.code, 0, "a warning stops nothing: {run:?}");
+    assert!(run.stdout.contains("flows/accounts.yaml:1:1: warning: the accounts file can be read by other users (mode 644)\n  hint: chmod 600 flows/accounts.yaml"), "{run:?}");
+}

@@ -32,6 +32,8 @@ pub struct Project {
     pub invalid: BTreeMap<String, Vec<Diagnostic>>,
     /// Problems that belong to no single flow (accounts file, directory).
     pub general: Vec<Diagnostic>,
+    /// Things worth fixing that stop nothing (an accounts file others can read).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Project {
@@ -97,7 +99,8 @@ pub fn load_project(options: &LoadOptions) -> Project {
         .unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
     match std::fs::read_to_string(&accounts_file) {
         Ok(text) => {
-            project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general)
+            project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general);
+            project.warnings.extend(readable_by_others(&accounts_file));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
             project.accounts.file = accounts_file;
@@ -174,6 +177,27 @@ pub fn load_project(options: &LoadOptions) -> Project {
     check_accounts(&mut project);
     check_after(&mut project);
     project
+}
+
+/// A warning when the accounts file (which holds or points at secrets) can be read by
+/// users other than its owner.
+#[cfg(unix)]
+fn readable_by_others(file: &Path) -> Option<Diagnostic> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        Diagnostic::new(
+            file,
+            Pos::new(1, 1),
+            format!("warning: the accounts file can be read by other users (mode {mode:o})"),
+        )
+        .with_hint(format!("chmod 600 {}", file.display()))
+    })
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &Path) -> Option<Diagnostic> {
+    None
 }
 
 /// `*.yaml` / `*.yml` files in the directory (not recursive), except the accounts file.

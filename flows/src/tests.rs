@@ -265,3 +265,30 @@ fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
         serde_json::json!({"a": 42, "b": true, "c": "42", "d": [1, "x"]})
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let accounts = dir.path().join("accounts.yaml");
+    std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("order-sms.yaml"), ORDER_SMS).unwrap_or_else(|e| panic!("{e}"));
+    let options = LoadOptions {
+        flows_dir: dir.path().to_path_buf(),
+        accounts_file: None,
+        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+    };
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let open = load_project(&options);
+    assert!(open.diagnostics().is_empty() && open.flows.contains_key("order-sms"));
+    assert_eq!(open.warnings.len(), 1);
+    assert!(open.warnings[0]
+        .to_string()
+        .contains("warning: the accounts file can be read by other users (mode 644)"));
+    assert!(open.warnings[0].to_string().contains("hint: chmod 600"));
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(load_project(&options).warnings.is_empty());
+}

@@ -39,6 +39,14 @@ pub async fn quickstart(global: &Global, dir: Option<PathBuf>) -> anyhow::Result
             for (name, text) in BUNDLED {
                 std::fs::write(dir.join(name), text)?;
             }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    dir.join("accounts.yaml"),
+                    std::fs::Permissions::from_mode(0o600),
+                )?;
+            }
             dir
         }
     };

@@ -14,9 +14,10 @@ pub fn validate(global: &Global, json: bool) -> ExitCode {
             "valid": project.flows.keys().collect::<Vec<_>>(),
             "invalid": project.invalid.keys().collect::<Vec<_>>(),
             "problems": problems,
+            "warnings": project.warnings,
         }));
     } else {
-        for problem in &problems {
+        for problem in problems.iter().chain(&project.warnings) {
             println!("{problem}");
         }
         let valid = project.flows.len();

@@ -184,6 +184,12 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
         history.stdout.lines().count() >= 2 && history.stdout.contains("Manual"),
         "{history:?}"
     );
+    let api_flows = reqwest::get(format!("{api}/api/flows"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
     let status = dir.run(&["status"]).await;
     assert!(
         status.stdout.contains("tick: cron */2 * * * * *"),
@@ -229,6 +235,10 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
         "daemon.json is removed on a clean stop"
     );
     assert!(log.contains("switchboard daemon: stopped"), "{log}");
+    assert!(
+        !log.contains(API_KEY) && !api_flows.contains(API_KEY) && !metrics.contains(API_KEY),
+        "the API key leaked"
+    );
     // the state is free again for in-process commands
     let after = dir.run(&["history", "tick", "--limit", "1"]).await;
     assert_eq!(after.code, 0, "{after:?}");

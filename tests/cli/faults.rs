@@ -44,16 +44,30 @@ async fn every_fault_ends_each_row_in_the_right_state() {
         .and(path(MESSAGES))
         .respond_with(move |request: &Request| {
             let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-            let key = body["clientMessageId"].as_str().unwrap_or_default().to_string();
+            let key = body["clientMessageId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let n = count2.fetch_add(1, Ordering::SeqCst) + 1;
             let response = if key.ends_with("-slow") {
                 (0, queued(request).set_delay(Duration::from_secs(2)))
             } else if n <= FIRST_500S {
-                (500, ResponseTemplate::new(500).set_body_json(json!({"code": 2000, "message": "Internal error"})))
+                (
+                    500,
+                    ResponseTemplate::new(500)
+                        .set_body_json(json!({"code": 2000, "message": "Internal error"})),
+                )
             } else if n % EVERY_429 == 0 {
-                (429, ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+                (
+                    429,
+                    ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+                )
             } else if key.ends_with("-bad") {
-                (400, ResponseTemplate::new(400).set_body_json(json!({"code": 1002, "message": "Invalid MSISDN format"})))
+                (
+                    400,
+                    ResponseTemplate::new(400)
+                        .set_body_json(json!({"code": 1002, "message": "Invalid MSISDN format"})),
+                )
             } else {
                 (200, queued(request))
             };
@@ -68,7 +82,9 @@ async fn every_fault_ends_each_row_in_the_right_state() {
     for i in 1..=12 {
         csv.push_str(&format!("ok{i},Name {i},+3805012345{i:02}\n"));
     }
-    csv.push_str("x1-bad,Bad,+380501234599\nx2-bad,Bad,+380501234598\nx3-slow,Slow,+380501234597\n");
+    csv.push_str(
+        "x1-bad,Bad,+380501234599\nx2-bad,Bad,+380501234598\nx3-slow,Slow,+380501234597\n",
+    );
     dir.write("flows/orders.csv", &csv);
     dir.write(
         "flows/order-sms.yaml",
@@ -81,7 +97,10 @@ async fn every_fault_ends_each_row_in_the_right_state() {
     assert_eq!(report["run"]["counts"]["sent"], 12, "{report:#}");
     assert_eq!(report["run"]["counts"]["failed"], 3, "{report:#}");
 
-    let rows = dir.run(&["history", "order-sms", "--run", "1", "--json"]).await.json();
+    let rows = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await
+        .json();
     let rows: HashMap<String, Value> = rows["rows"]
         .as_array()
         .cloned()
@@ -90,28 +109,53 @@ async fn every_fault_ends_each_row_in_the_right_state() {
         .map(|r| (r["key"].as_str().unwrap_or_default().to_string(), r))
         .collect();
     for i in 1..=12 {
-        assert_eq!(rows[&format!("ok{i}")]["status"], "sent", "ok{i}: {:#}", rows[&format!("ok{i}")]);
+        assert_eq!(
+            rows[&format!("ok{i}")]["status"],
+            "sent",
+            "ok{i}: {:#}",
+            rows[&format!("ok{i}")]
+        );
     }
     for bad in ["x1-bad", "x2-bad"] {
         let row = &rows[bad];
-        assert_eq!((row["status"].as_str(), row["code"].as_str()), (Some("failed"), Some("1002")), "{row:#}");
+        assert_eq!(
+            (row["status"].as_str(), row["code"].as_str()),
+            (Some("failed"), Some("1002")),
+            "{row:#}"
+        );
         assert_eq!(row["retry_next_run"], false, "a 400 is permanent: {row:#}");
     }
     let slow = &rows["x3-slow"];
     assert_eq!(slow["status"], "failed");
-    assert_eq!(slow["attempts"], 4, "timeouts are retried up to the limit, no further: {slow:#}");
+    assert_eq!(
+        slow["attempts"], 4,
+        "timeouts are retried up to the limit, no further: {slow:#}"
+    );
     assert_eq!(slow["retry_next_run"], true, "{slow:#}");
-    assert!(slow["reason"].as_str().unwrap_or_default().contains("timed out after 300ms (gave up after 4 tries)"), "{slow:#}");
+    assert!(
+        slow["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out after 300ms (gave up after 4 tries)"),
+        "{slow:#}"
+    );
 
     let by_key = log.by_key();
-    assert_eq!(by_key["order-sms:x3-slow"].len(), 4, "nothing is retried forever");
+    assert_eq!(
+        by_key["order-sms:x3-slow"].len(),
+        4,
+        "nothing is retried forever"
+    );
     assert!(by_key.values().all(|tries| tries.len() <= 4));
     let mut honoured = 0;
     for tries in by_key.values() {
         for pair in tries.windows(2) {
             if pair[0].1 == 429 {
                 let waited = pair[1].0 - pair[0].0;
-                assert!(waited >= Duration::from_millis(990), "retried {waited:?} after a 429 asking for 1 s");
+                assert!(
+                    waited >= Duration::from_millis(990),
+                    "retried {waited:?} after a 429 asking for 1 s"
+                );
                 honoured += 1;
             }
         }

@@ -88,7 +88,13 @@ impl CsvFile {
             let row = match row {
                 Ok(row) => row,
                 Err(e) => {
-                    let at = e.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
+                    // csv reports some errors (UTF-8) at the record's start in the wrong place;
+                    // the row index is a floor for the line the row starts on.
+                    let at = e
+                        .position()
+                        .map(|p| p.line())
+                        .unwrap_or(0)
+                        .max(i as u64 + 2);
                     fetched.rejects.push(Reject {
                         key: format!("line {at}"),
                         reason: row_error(&e, header.len()),

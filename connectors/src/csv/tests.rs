@@ -110,3 +110,85 @@ async fn multi_column_keys_and_semicolons() -> Result<(), SourceError> {
     assert_eq!(fetched.records[1].key, r#"["lviv","1"]"#);
     Ok(())
 }
+
+/// Broken CSV files, each with the error it must produce. A broken line fails alone;
+/// a file that cannot be read at all fails the fetch.
+#[tokio::test]
+async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // (content, accepted keys, expected rejects as (key, reason fragment), or a whole-file error)
+    let row_cases: &[(&[u8], &[&str], &[(&str, &str)])] = &[
+        (
+            b"order_id,name\nA-1,x\nA-2,y,z\n",
+            &["A-1"],
+            &[("line 3", "3 fields but the header has 2")],
+        ),
+        (
+            b"order_id,name\nA-1\n",
+            &[],
+            &[("line 2", "1 fields but the header has 2")],
+        ),
+        (
+            b"order_id,name\nA-1,\xff\xfe\n",
+            &[],
+            &[("line 2", "not valid UTF-8")],
+        ),
+        (
+            b"order_id,name\n,nobody\n",
+            &[],
+            &[("line 2", "key column `order_id` is empty")],
+        ),
+        (b"order_id,name\n\n\nA-1,x\n", &["A-1"], &[]),
+        (b"\xef\xbb\xbforder_id,name\nA-1,x\n", &["A-1"], &[]),
+        (b"order_id,name\nA-1,\"two\nlines\"\n", &["A-1"], &[]),
+        (b"order_id,name\n", &[], &[]),
+    ];
+    for (i, (content, keys, rejects)) in row_cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.csv"));
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        let csv = CsvFile::new(&CsvSource {
+            path,
+            key: vec!["order_id".into()],
+            backlog: Backlog::Skip,
+            delimiter: b',',
+            pos: Pos::default(),
+        });
+        let fetched = csv
+            .fetch()
+            .await
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let got: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(got, *keys, "case {i}");
+        assert_eq!(
+            fetched.rejects.len(),
+            rejects.len(),
+            "case {i}: {:?}",
+            fetched.rejects
+        );
+        for (reject, (key, reason)) in fetched.rejects.iter().zip(rejects.iter()) {
+            assert_eq!(reject.key, *key, "case {i}");
+            assert!(
+                reject.reason.contains(reason),
+                "case {i}: {:?}",
+                reject.reason
+            );
+        }
+    }
+    let file_cases: &[(&[u8], &str)] = &[
+        (b"", "key column `order_id` not in the header"),
+        (b"id,name\n1,x\n", "key column `order_id` not in the header"),
+    ];
+    for (i, (content, error)) in file_cases.iter().enumerate() {
+        let path = dir.path().join(format!("file{i}.csv"));
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        let csv = CsvFile::new(&CsvSource {
+            path,
+            key: vec!["order_id".into()],
+            backlog: Backlog::Skip,
+            delimiter: b',',
+            pos: Pos::default(),
+        });
+        let got = csv.fetch().await.err().map(|e| e.0).unwrap_or_default();
+        assert!(got.contains(error), "file case {i}: {got}");
+    }
+}
