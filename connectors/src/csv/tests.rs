@@ -116,8 +116,9 @@ async fn multi_column_keys_and_semicolons() -> Result<(), SourceError> {
 #[tokio::test]
 async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    // (content, accepted keys, expected rejects as (key, reason fragment), or a whole-file error)
-    let row_cases: &[(&[u8], &[&str], &[(&str, &str)])] = &[
+    // (content, accepted keys, expected rejects as (key, reason fragment))
+    type Case<'a> = (&'a [u8], &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let row_cases: &[Case] = &[
         (
             b"order_id,name\nA-1,x\nA-2,y,z\n",
             &["A-1"],
