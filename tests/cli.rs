@@ -630,3 +630,66 @@ async fn validate_warns_about_an_accounts_file_others_can_read() {
     assert_eq!(run.code, 0, "a warning stops nothing: {run:?}");
     assert!(run.stdout.contains("flows/accounts.yaml:1:1: warning: the accounts file can be read by other users (mode 644)\n  hint: chmod 600 flows/accounts.yaml"), "{run:?}");
 }
+
+#[tokio::test]
+async fn large_runs_use_the_batch_endpoint_when_the_flow_allows_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("{MESSAGES}/batch")))
+        .and(header("authorization", format!("Bearer {API_KEY}").as_str()))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            let messages: Vec<Value> = body["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| {
+                    let id = m["clientMessageId"].as_str().unwrap_or_default();
+                    let code = if id.ends_with("-bad") { "REJECTED" } else { "QUEUED" };
+                    json!({"umid": format!("u-{id}"), "clientMessageId": id, "destination": m["destination"], "encoding": "GSM7", "status": {"code": code, "description": "Invalid MSISDN format"}})
+                })
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"batchId": "b", "acceptedCount": messages.len(), "rejectedCount": 0, "messages": messages}))
+        })
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    let mut csv = String::from("order_id,name,phone\n");
+    for i in 1..=249 {
+        csv.push_str(&format!("B-{i},Name,+380501{i:06}\n"));
+    }
+    csv.push_str("B-250-bad,Name,+380501000250\n");
+    dir.write("flows/orders.csv", &csv);
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace(
+            "  account: shop-8x8\n",
+            "  account: shop-8x8\n  batch: 100\n",
+        ),
+    );
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("new 250, sent 249, failed 1"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("failed  B-250-bad  REJECTED: Invalid MSISDN format"),
+        "{run:?}"
+    );
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 3, "250 rows in batches of 100");
+    let first: Value = serde_json::from_slice(&requests[0].body).unwrap_or(Value::Null);
+    assert_eq!(first["messages"].as_array().map(Vec::len), Some(100));
+    assert_eq!(first["includeMessagesInResponse"], true);
+    let rows = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        rows["rows"][0]["remote_id"], "u-order-sms:B-1",
+        "an outcome per row"
+    );
+}

@@ -25,8 +25,9 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
         .ok_or_else(|| format!("unknown account `{name}`"))?;
     let timeout = flow.delivery.timeout;
     match (&flow.receiver.kind, &account.kind) {
-        (ReceiverKind::EightXEightSendSms(_), AccountKind::EightXEight(a)) => {
-            Ok(Arc::new(EightXEight::new(name, a, timeout)?))
+        (ReceiverKind::EightXEightSendSms(sms), AccountKind::EightXEight(a)) => {
+            let client = EightXEight::new(name, a, timeout)?.with_batch(sms.batch.unwrap_or(1));
+            Ok(Arc::new(client))
         }
         #[allow(unreachable_patterns)]
         (kind, other) => Err(format!(

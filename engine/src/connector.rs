@@ -121,4 +121,19 @@ pub trait Receiver: Send + Sync {
 
     /// Send a prepared request once. Retries are the engine's business.
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError>;
+
+    /// How many records one [`Receiver::send_batch`] call may carry (1: no batching).
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    /// Send several prepared requests as one, with one result per request, in order.
+    /// A failure of the whole call is that failure for every request.
+    async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(self.send(request).await);
+        }
+        results
+    }
 }

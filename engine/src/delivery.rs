@@ -98,6 +98,50 @@ pub(crate) async fn send_with_retry(
     }
 }
 
+/// Send a batch with retries: while every request of it failed transiently (the call as
+/// a whole failed), wait and try the whole batch again. Returns the results and tries.
+pub(crate) async fn send_batch_with_retry(
+    receiver: &dyn Receiver,
+    requests: &[Prepared],
+    policy: &RetryPolicy,
+) -> (Vec<Result<Delivered, SendError>>, u32) {
+    let started = tokio::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let results = receiver.send_batch(requests).await;
+        let whole_call_failed = results
+            .iter()
+            .all(|r| matches!(r, Err(SendError::Transient { .. })));
+        let retry_after = results.iter().find_map(|r| match r {
+            Err(SendError::Transient { retry_after, .. }) => *retry_after,
+            _ => None,
+        });
+        let wait = policy.delay(tries, retry_after);
+        if !whole_call_failed
+            || tries >= policy.attempts
+            || started.elapsed() + wait > policy.max_time
+        {
+            let results = results
+                .into_iter()
+                .map(|r| match r {
+                    Err(SendError::Transient {
+                        reason,
+                        retry_after,
+                    }) if whole_call_failed => Err(SendError::Transient {
+                        reason: format!("{reason} (gave up after {tries} tries)"),
+                        retry_after,
+                    }),
+                    other => other,
+                })
+                .collect();
+            return (results, tries);
+        }
+        tracing::debug!(tries, ?wait, "batch failed transiently, retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

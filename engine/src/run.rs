@@ -16,8 +16,8 @@ use flows::{Backlog, Flow};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tracing::Instrument;
 
-use crate::connector::{Receiver, SendError, Source};
-use crate::delivery::{send_with_retry, RetryPolicy};
+use crate::connector::{Delivered, Prepared, Receiver, SendError, Source};
+use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
 use crate::mapper::Mapper;
 use crate::record::Record;
 use crate::state::{
@@ -278,6 +278,9 @@ async fn replay_rows(
     finish(&ctx, tally).await
 }
 
+/// Runs with at least this many records use the receiver's batch request, if it has one.
+const BATCH_FROM: usize = 20;
+
 /// Send with at most `delivery.concurrency` in flight. Each group of sends is written to
 /// the ledger and flushed before the first of them starts; the flush also makes the
 /// outcomes stored since the last one durable.
@@ -288,6 +291,15 @@ async fn deliver(
 ) -> Result<(), StateError> {
     if let Some(p) = ctx.progress {
         p.start(todo.len() as u64);
+    }
+    // Large runs go as batches when the receiver and the flow allow it.
+    let batch = ctx.receiver.batch_size();
+    if batch > 1 && todo.len() >= BATCH_FROM {
+        deliver_batches(ctx, tally, todo, batch).await?;
+        if let Some(p) = ctx.progress {
+            p.finish();
+        }
+        return Ok(());
     }
     let policy = RetryPolicy::from(&ctx.flow.delivery);
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
@@ -355,15 +367,29 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
     Ok(RunReport { summary, failures })
 }
 
-/// Map, prepare and send one record. Returns its outcome and whether to remember its key
-/// (not for failures a later run may cure: transient errors and refused credentials).
-async fn deliver_one(
+/// A record made ready to send, or its outcome when it cannot be sent.
+// One short-lived value per record, moved once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Ready {
+    Send(ToSend),
+    Done(RowOutcome, bool),
+}
+
+/// A record's request, with the outcome it will complete and its fields (for history).
+struct ToSend {
+    outcome: RowOutcome,
+    request: Prepared,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Map and prepare one record (no I/O). Records of an account refused earlier in the
+/// run fail fast here.
+fn ready(
     ctx: &RunContext<'_>,
-    policy: &RetryPolicy,
     refused: &Mutex<Option<SendError>>,
     run_id: u64,
     pending: Pending,
-) -> (RowOutcome, bool) {
+) -> Ready {
     let now = ctx.now;
     let Pending {
         seq,
@@ -381,12 +407,12 @@ async fn deliver_one(
             .code(error.code())
             .with_record(record.fields)
             .retry_next_run();
-        return (outcome, false);
+        return Ready::Done(outcome, false);
     }
     let fields = match ctx.mapper.render(&record, now()) {
         Ok(fields) => fields,
         Err(e) => {
-            return (
+            return Ready::Done(
                 outcome
                     .reason(format!("map: {e}"))
                     .with_record(record.fields),
@@ -395,23 +421,35 @@ async fn deliver_one(
         }
     };
     let reference = format!("{}:{}", ctx.flow.name, record.key);
-    let receiver = ctx.receiver.as_ref();
-    let request = match receiver.prepare(fields, &reference) {
-        Ok(request) => request,
-        Err(e) => {
-            return (
-                outcome
-                    .reason(format!("invalid for the receiver: {e}"))
-                    .code(e.code())
-                    .with_record(record.fields),
-                true,
-            )
-        }
-    };
-    let (result, attempts) = send_with_retry(receiver, &request, policy).await;
-    let mut outcome = outcome.with_record(record.fields);
+    match ctx.receiver.prepare(fields, &reference) {
+        Ok(request) => Ready::Send(ToSend {
+            outcome,
+            request,
+            fields: record.fields,
+        }),
+        Err(e) => Ready::Done(
+            outcome
+                .reason(format!("invalid for the receiver: {e}"))
+                .code(e.code())
+                .with_record(record.fields),
+            true,
+        ),
+    }
+}
+
+/// The outcome of a send, and whether to remember the key (not for failures a later run
+/// may cure: transient errors and refused credentials).
+fn settle(
+    ctx: &RunContext<'_>,
+    refused: &Mutex<Option<SendError>>,
+    outcome: RowOutcome,
+    fields: serde_json::Map<String, serde_json::Value>,
+    result: Result<Delivered, SendError>,
+    attempts: u32,
+) -> (RowOutcome, bool) {
+    let mut outcome = outcome.with_record(fields);
     outcome.attempts = attempts;
-    outcome.at = now();
+    outcome.at = (ctx.now)();
     match result {
         Ok(delivered) => {
             outcome.status = RowStatus::Sent;
@@ -437,6 +475,79 @@ async fn deliver_one(
             )
         }
     }
+}
+
+/// Map, prepare and send one record.
+async fn deliver_one(
+    ctx: &RunContext<'_>,
+    policy: &RetryPolicy,
+    refused: &Mutex<Option<SendError>>,
+    run_id: u64,
+    pending: Pending,
+) -> (RowOutcome, bool) {
+    match ready(ctx, refused, run_id, pending) {
+        Ready::Done(outcome, remember) => (outcome, remember),
+        Ready::Send(send) => {
+            let ToSend {
+                outcome,
+                request,
+                fields,
+            } = send;
+            let (result, attempts) = send_with_retry(ctx.receiver.as_ref(), &request, policy).await;
+            settle(ctx, refused, outcome, fields, result, attempts)
+        }
+    }
+}
+
+/// Map, prepare and send records as batches (one request per batch), keeping an outcome
+/// per record. The batch in flight is the ledger's bound on repeats after a crash.
+async fn deliver_batches(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    todo: Vec<Pending>,
+    size: usize,
+) -> Result<(), StateError> {
+    let policy = RetryPolicy::from(&ctx.flow.delivery);
+    let refused: Mutex<Option<SendError>> = Mutex::new(None);
+    let mut queue = todo.into_iter().peekable();
+    while queue.peek().is_some() {
+        let mut sendable = Vec::new();
+        for pending in queue.by_ref().take(size) {
+            match ready(ctx, &refused, tally.summary.id, pending) {
+                Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
+                Ready::Send(send) => sendable.push((send.outcome, send.request, send.fields)),
+            }
+        }
+        if sendable.is_empty() {
+            continue;
+        }
+        let marks: Vec<InFlight> = sendable
+            .iter()
+            .map(|(outcome, _, fields)| InFlight {
+                version: 1,
+                key: outcome.key.clone(),
+                run: tally.summary.id,
+                since: (ctx.now)(),
+                record: fields.clone(),
+            })
+            .collect();
+        ctx.state.mark_in_flight(&marks)?;
+        ctx.state.flush().await?;
+        let requests: Vec<Prepared> = sendable
+            .iter()
+            .map(|(_, request, _)| request.clone())
+            .collect();
+        let (results, attempts) =
+            send_batch_with_retry(ctx.receiver.as_ref(), &requests, &policy).await;
+        for ((outcome, _, fields), result) in sendable.into_iter().zip(results) {
+            let (outcome, remember) = settle(ctx, &refused, outcome, fields, result, attempts);
+            tally.record(ctx.state, outcome, remember)?;
+            if let Some(p) = ctx.progress {
+                p.advance();
+            }
+        }
+    }
+    Ok(())
 }
 
 impl RowOutcome {

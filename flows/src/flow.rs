@@ -131,7 +131,12 @@ pub enum ReceiverKind {
 /// `connector: 8x8, action: send_sms` — one SMS per record.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EightXEightSendSms {}
+pub struct EightXEightSendSms {
+    /// Send runs of many records through 8x8's batch endpoint, this many per request
+    /// (at most 10,000), keeping an outcome per record. Off when absent.
+    #[serde(default)]
+    pub batch: Option<usize>,
+}
 
 /// Every receiver connector and its actions, for validation and "did you mean".
 const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
@@ -656,7 +661,20 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
     let rest = yaml::without_keys(node, &["connector", "action", "account"]);
     let kind = match (*connector, action) {
         ("8x8", "send_sms") => {
-            ReceiverKind::EightXEightSendSms(yaml::from_node(file, &rest, "receiver")?)
+            let sms: EightXEightSendSms = yaml::from_node(file, &rest, "receiver")?;
+            if sms.batch.is_some_and(|n| !(1..=10_000).contains(&n)) {
+                let pos = rest
+                    .as_mapping()
+                    .and_then(|m| m.get_node("batch"))
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(Pos::of(node.span()));
+                return Err(Diagnostic::new(
+                    file,
+                    pos,
+                    "`batch` must be between 1 and 10000 (8x8's limit per batch request)",
+                ));
+            }
+            ReceiverKind::EightXEightSendSms(sms)
         }
         _ => unreachable!("RECEIVERS lists only implemented actions"),
     };

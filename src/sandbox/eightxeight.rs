@@ -9,12 +9,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::Recorder;
 
 pub fn routes() -> Router<Recorder> {
-    Router::new().route("/api/v1/subaccounts/{subaccount}/messages", post(send_sms))
+    Router::new()
+        .route("/api/v1/subaccounts/{subaccount}/messages", post(send_sms))
+        .route(
+            "/api/v1/subaccounts/{subaccount}/messages/batch",
+            post(send_batch),
+        )
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -49,22 +54,67 @@ fn needs_ucs2(text: &str) -> bool {
     connectors::sms::analyse(text).encoding == connectors::sms::Encoding::Ucs2
 }
 
-async fn send_sms(
-    State(recorder): State<Recorder>,
-    Path(subaccount): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
+/// The bearer key and the sub-account, as 8x8 checks them first.
+fn check_request(headers: &HeaderMap, subaccount: &str) -> Result<(), (StatusCode, Json<Value>)> {
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|key| !key.trim().is_empty());
     if !authorized {
-        return error(StatusCode::UNAUTHORIZED, 1200, "Unauthorized");
+        return Err(error(StatusCode::UNAUTHORIZED, 1200, "Unauthorized"));
     }
-    if !is_subaccount(&subaccount) {
-        return error(StatusCode::BAD_REQUEST, 1000, "Invalid subAccountId");
+    if !is_subaccount(subaccount) {
+        return Err(error(StatusCode::BAD_REQUEST, 1000, "Invalid subAccountId"));
+    }
+    Ok(())
+}
+
+/// One message checked as 8x8's spec has it: `Err((code, message))` when it breaks it.
+fn check_message(sms: &Map<String, Value>) -> Result<(), (u32, &'static str)> {
+    let text_of = |k: &str| sms.get(k).and_then(Value::as_str);
+    if !text_of("destination").is_some_and(is_msisdn) {
+        return Err((1002, "Invalid MSISDN format"));
+    }
+    if text_of("text").is_none_or(str::is_empty) {
+        return Err((1004, "Invalid text"));
+    }
+    if text_of("source").is_some_and(|s| s.chars().count() > 16) {
+        return Err((1005, "Invalid source"));
+    }
+    if text_of("clientMessageId").is_some_and(|s| s.chars().count() > 350) {
+        return Err((3009, "ClientMessageId too long"));
+    }
+    Ok(())
+}
+
+/// Record an accepted message and answer with its `SmsResponse`.
+fn accept(recorder: &Recorder, subaccount: &str, sms: &Map<String, Value>) -> Value {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let umid = format!("5b0c{n:04x}-0000-4000-8000-{n:012x}");
+    let text = sms.get("text").and_then(Value::as_str).unwrap_or_default();
+    let encoding = if needs_ucs2(text) { "UCS2" } else { "GSM7" };
+    let mut recorded = sms.clone();
+    recorded.insert("subaccount".into(), Value::String(subaccount.to_string()));
+    recorded.insert("umid".into(), Value::String(umid.clone()));
+    recorder.push("8x8", Value::Object(recorded));
+    json!({
+        "umid": umid,
+        "clientMessageId": sms.get("clientMessageId").cloned().unwrap_or(Value::Null),
+        "destination": sms.get("destination").cloned().unwrap_or(Value::Null),
+        "encoding": encoding,
+        "status": {"code": "QUEUED", "description": "SMS is accepted and queued for processing"},
+    })
+}
+
+async fn send_sms(
+    State(recorder): State<Recorder>,
+    Path(subaccount): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = check_request(&headers, &subaccount) {
+        return refused;
     }
     let Ok(Value::Object(sms)) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -73,51 +123,67 @@ async fn send_sms(
             "Request body is not a JSON object",
         );
     };
-    let destination = sms
-        .get("destination")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if !is_msisdn(&destination) {
-        return error(StatusCode::BAD_REQUEST, 1002, "Invalid MSISDN format");
+    match check_message(&sms) {
+        Err((code, message)) => error(StatusCode::BAD_REQUEST, code, message),
+        Ok(()) => (StatusCode::OK, Json(accept(&recorder, &subaccount, &sms))),
     }
-    let text = sms
-        .get("text")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if text.is_empty() {
-        return error(StatusCode::BAD_REQUEST, 1004, "Invalid text");
+}
+
+/// `POST …/messages/batch`: each message checked alone; rejected ones come back as
+/// `REJECTED` in the per-message list, like 8x8 does.
+async fn send_batch(
+    State(recorder): State<Recorder>,
+    Path(subaccount): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = check_request(&headers, &subaccount) {
+        return refused;
     }
-    if sms
-        .get("source")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.chars().count() > 16)
-    {
-        return error(StatusCode::BAD_REQUEST, 1005, "Invalid source");
-    }
-    if sms
-        .get("clientMessageId")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.chars().count() > 350)
-    {
-        return error(StatusCode::BAD_REQUEST, 3009, "ClientMessageId too long");
+    let Ok(batch) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 1000, "Request body is not JSON");
+    };
+    let Some(messages) = batch
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| (1..=10_000).contains(&m.len()))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            1000,
+            "messages must hold 1 to 10000 messages",
+        );
+    };
+    let mut answers = Vec::with_capacity(messages.len());
+    let mut rejected = 0;
+    for message in messages {
+        let sms = message.as_object().cloned().unwrap_or_default();
+        answers.push(match check_message(&sms) {
+            Ok(()) => accept(&recorder, &subaccount, &sms),
+            Err((_, description)) => {
+                rejected += 1;
+                json!({
+                    "umid": format!("rejected-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                    "clientMessageId": sms.get("clientMessageId").cloned().unwrap_or(Value::Null),
+                    "destination": sms.get("destination").cloned().unwrap_or(Value::Null),
+                    "encoding": "AUTO",
+                    "status": {"code": "REJECTED", "description": description},
+                })
+            }
+        });
     }
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let umid = format!("5b0c{n:04x}-0000-4000-8000-{n:012x}");
-    let encoding = if needs_ucs2(&text) { "UCS2" } else { "GSM7" };
-    let mut recorded = sms.clone();
-    recorded.insert("subaccount".into(), Value::String(subaccount));
-    recorded.insert("umid".into(), Value::String(umid.clone()));
-    recorder.push("8x8", Value::Object(recorded));
-    (
-        StatusCode::OK,
-        Json(json!({
-            "umid": umid,
-            "clientMessageId": sms.get("clientMessageId").cloned().unwrap_or(Value::Null),
-            "destination": destination,
-            "encoding": encoding,
-            "status": {"code": "QUEUED", "description": "SMS is accepted and queued for processing"},
-        })),
-    )
+    let include = batch
+        .get("includeMessagesInResponse")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut response = json!({
+        "batchId": format!("ba7c{n:04x}-0000-4000-8000-{n:012x}"),
+        "acceptedCount": messages.len() - rejected,
+        "rejectedCount": rejected,
+    });
+    if include {
+        response["messages"] = Value::Array(answers);
+    }
+    (StatusCode::OK, Json(response))
 }

@@ -14,6 +14,8 @@ pub struct EightXEight {
     http: HttpClient,
     limiter: Option<limits::Limiter>,
     messages_url: String,
+    batch_url: String,
+    batch: usize,
     api_key: Secret,
 }
 
@@ -55,8 +57,57 @@ impl EightXEight {
                 "{base}/api/v1/subaccounts/{}/messages",
                 account.subaccount_id
             ),
+            batch_url: format!(
+                "{base}/api/v1/subaccounts/{}/messages/batch",
+                account.subaccount_id
+            ),
+            batch: 1,
             api_key: account.api_key.clone(),
         })
+    }
+}
+
+impl EightXEight {
+    /// Use the batch endpoint for up to `size` records per request (1: never).
+    pub fn with_batch(mut self, size: usize) -> Self {
+        self.batch = size.clamp(1, 10_000);
+        self
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchResponse {
+    #[serde(default, rename = "rejectedCount")]
+    rejected_count: u64,
+    #[serde(default)]
+    messages: Vec<BatchMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchMessage {
+    #[serde(default, rename = "clientMessageId")]
+    client_message_id: Option<String>,
+    #[serde(default)]
+    umid: Option<String>,
+    #[serde(default)]
+    status: Option<SmsStatus>,
+}
+
+/// An accepted message, or 8x8's `REJECTED` with its description.
+fn delivered_or_rejected(
+    umid: Option<String>,
+    status: Option<SmsStatus>,
+) -> Result<Delivered, SendError> {
+    match status {
+        Some(status) if status.code.eq_ignore_ascii_case("REJECTED") => Err(SendError::Permanent {
+            code: Some("REJECTED".into()),
+            message: if status.description.is_empty() {
+                "8x8 rejected the message".into()
+            } else {
+                status.description
+            },
+        }),
+        _ => Ok(Delivered { remote_id: umid }),
     }
 }
 
@@ -159,5 +210,58 @@ impl Receiver for EightXEight {
         }
         let (code, message) = http::error_body(&response.body);
         Err(http::classify(&response, code, message))
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
+        let all = |error: SendError| requests.iter().map(|_| Err(error.clone())).collect();
+        limits::wait(&self.limiter).await;
+        let messages: Vec<&Value> = requests.iter().map(|r| &r.body).collect();
+        let body = serde_json::json!({"messages": messages, "includeMessagesInResponse": true});
+        let call = self
+            .http
+            .client()
+            .post(&self.batch_url)
+            .bearer_auth(self.api_key.expose())
+            .json(&body);
+        let response = match self.http.execute(call).await {
+            Ok(response) => response,
+            Err(e) => return all(e),
+        };
+        if !response.status.is_success() {
+            let (code, message) = http::error_body(&response.body);
+            return all(http::classify(&response, code, message));
+        }
+        // 2xx: 8x8 took the batch. Never resend it; read each message's fate if told.
+        let parsed: BatchResponse =
+            serde_json::from_slice(&response.body).unwrap_or(BatchResponse {
+                rejected_count: 0,
+                messages: Vec::new(),
+            });
+        let mut by_id: std::collections::HashMap<String, BatchMessage> = parsed
+            .messages
+            .into_iter()
+            .filter_map(|m| m.client_message_id.clone().map(|id| (id, m)))
+            .collect();
+        requests
+            .iter()
+            .map(|request| {
+                let id = request.body.get("clientMessageId").and_then(Value::as_str).unwrap_or_default();
+                match by_id.remove(id) {
+                    Some(m) => delivered_or_rejected(m.umid, m.status),
+                    None if parsed.rejected_count == 0 => Ok(Delivered { remote_id: None }),
+                    None => Err(SendError::Permanent {
+                        code: None,
+                        message: format!(
+                            "8x8 accepted the batch but rejected {} message(s) without saying which; check this one in 8x8's logs",
+                            parsed.rejected_count
+                        ),
+                    }),
+                }
+            })
+            .collect()
     }
 }

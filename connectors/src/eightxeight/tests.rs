@@ -298,3 +298,94 @@ async fn sends_wait_for_the_accounts_rate_limit_shared_by_every_client() {
     );
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(6));
 }
+
+#[tokio::test]
+async fn a_batch_is_one_request_with_an_outcome_per_message() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/subaccounts/shop_main/messages/batch"))
+        .and(header("authorization", "Bearer test-key-123"))
+        .and(body_json(json!({
+            "messages": [
+                {"destination": "+380501234567", "text": "one", "clientMessageId": "f:1"},
+                {"destination": "+380501234568", "text": "two", "clientMessageId": "f:2"},
+                {"destination": "+380501234569", "text": "three", "clientMessageId": "f:3"}
+            ],
+            "includeMessagesInResponse": true
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "batchId": "f1ea5276-a824-e711-8146-022a22cc1c71", "acceptedCount": 2, "rejectedCount": 1,
+            "messages": [
+                {"umid": "u-3", "clientMessageId": "f:3", "destination": "+380501234569", "encoding": "GSM7", "status": {"code": "QUEUED", "description": ""}},
+                {"umid": "u-1", "clientMessageId": "f:1", "destination": "+380501234567", "encoding": "GSM7", "status": {"code": "QUEUED", "description": ""}},
+                {"umid": "u-2", "clientMessageId": "f:2", "destination": "+380501234568", "encoding": "GSM7", "status": {"code": "REJECTED", "description": "Invalid MSISDN format"}}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Duration::from_secs(5)).with_batch(100);
+    assert_eq!(r.batch_size(), 100);
+    let requests: Vec<_> = [
+        ("+380501234567", "one", "f:1"),
+        ("+380501234568", "two", "f:2"),
+        ("+380501234569", "three", "f:3"),
+    ]
+    .iter()
+    .map(|(d, t, id)| {
+        r.prepare(fields(json!({"destination": d, "text": t})), id)
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+    .collect();
+    let results = r.send_batch(&requests).await;
+    assert_eq!(
+        results[0]
+            .as_ref()
+            .ok()
+            .and_then(|d| d.remote_id.clone())
+            .as_deref(),
+        Some("u-1")
+    );
+    assert_eq!(
+        results[1].as_ref().err(),
+        Some(&SendError::Permanent {
+            code: Some("REJECTED".into()),
+            message: "Invalid MSISDN format".into()
+        })
+    );
+    assert_eq!(
+        results[2]
+            .as_ref()
+            .ok()
+            .and_then(|d| d.remote_id.clone())
+            .as_deref(),
+        Some("u-3")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_batch_call_fails_every_message_the_same_way() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/subaccounts/shop_main/messages/batch"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"code": 2000, "message": "Internal error"})),
+        )
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Duration::from_secs(5)).with_batch(10);
+    let request = r
+        .prepare(
+            fields(json!({"destination": "+380501234567", "text": "x"})),
+            "f:1",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let results = r.send_batch(&[request.clone(), request]).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(SendError::Transient { .. }))),
+        "{results:?}"
+    );
+}
