@@ -86,7 +86,6 @@ pub async fn run_once(
     job: Job,
     quiet: bool,
 ) -> anyhow::Result<RunReport> {
-    let source = connectors::build_source(flow);
     let receiver = connectors::build_receiver(flow, accounts).map_err(anyhow::Error::msg)?;
     let mapper = Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
@@ -96,6 +95,8 @@ pub async fn run_once(
             .join("\n"))
     })?;
     let state = store.flow(&flow.name)?;
+    let source =
+        connectors::build_source(flow).unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;
     let ctx = RunContext {

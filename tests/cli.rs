@@ -617,6 +617,8 @@ mod crash;
 mod daemon;
 #[path = "cli/faults.rs"]
 mod faults;
+#[path = "cli/webhook.rs"]
+mod webhook;
 
 #[tokio::test]
 async fn validate_warns_about_an_accounts_file_others_can_read() {

@@ -42,6 +42,23 @@ pub trait Source: Send + Sync {
     }
 }
 
+/// The source of a push flow: the events the daemon queued in the state.
+pub struct Queued(pub crate::state::FlowState);
+
+#[async_trait]
+impl Source for Queued {
+    async fn fetch(&self) -> Result<Fetched, SourceError> {
+        let records = self
+            .0
+            .queued()
+            .map_err(|e| SourceError(format!("cannot read the event queue: {e}")))?;
+        Ok(Fetched {
+            records,
+            rejects: Vec::new(),
+        })
+    }
+}
+
 /// A request ready to send: what a preview shows and what `send` transmits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prepared {

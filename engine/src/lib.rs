@@ -14,7 +14,7 @@ mod run;
 mod state;
 
 pub use connector::{
-    Delivered, Fetched, Prepared, Receiver, Reject, SendError, Source, SourceError,
+    Delivered, Fetched, Prepared, Queued, Receiver, Reject, SendError, Source, SourceError,
 };
 pub use delivery::RetryPolicy;
 pub use mapper::{MapError, Mapper, SystemVars};

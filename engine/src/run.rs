@@ -349,6 +349,9 @@ async fn deliver(
 }
 
 async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateError> {
+    if ctx.flow.source.is_push() {
+        ctx.state.drop_handled_from_queue()?;
+    }
     let Tally {
         mut summary,
         mut failures,

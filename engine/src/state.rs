@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use crate::record::Record;
+
 /// Problems with the state directory.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -61,6 +63,7 @@ impl Store {
             rows: db.open_tree("rows")?,
             meta: db.open_tree("meta")?,
             ledger: db.open_tree("ledger")?,
+            queue: db.open_tree("queue")?,
         };
         Ok(Store {
             db,
@@ -120,6 +123,8 @@ struct Trees {
     /// `flow \0 record key` → [`InFlight`]: records whose send has started and whose
     /// outcome is not stored yet. What is here after a crash may have been sent.
     ledger: sled::Tree,
+    /// `flow \0 record key` → the fields of a pushed event waiting for its run.
+    queue: sled::Tree,
 }
 
 /// A send that has started: enough to resend or park the record after a crash.
@@ -395,6 +400,45 @@ impl FlowState {
                 .insert(self.key(entry.key.as_bytes()), serde_json::to_vec(entry)?)?;
         }
         Ok(())
+    }
+
+    /// Queue pushed events for the flow's next run (an event with a key already queued
+    /// replaces it). Durable once [`FlowState::flush`] returns.
+    pub fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+        for record in records {
+            self.trees.queue.insert(
+                self.key(record.key.as_bytes()),
+                serde_json::to_vec(&record.fields)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The queued events, in key order.
+    pub fn queued(&self) -> Result<Vec<Record>, StateError> {
+        self.trees
+            .queue
+            .scan_prefix(&self.prefix)
+            .map(|item| {
+                let (key, value) = item?;
+                let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+                Ok(Record::new(key, serde_json::from_slice(&value)?))
+            })
+            .collect()
+    }
+
+    /// Drop queued events that are handled (their key is remembered). Events that failed
+    /// transiently stay for the next run.
+    pub fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+        let mut dropped = 0;
+        for item in self.trees.queue.scan_prefix(&self.prefix) {
+            let (key, _) = item?;
+            if self.trees.seen.contains_key(&key)? {
+                self.trees.queue.remove(&key)?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Records whose send started but whose outcome was never stored (a crash).

@@ -309,7 +309,9 @@ impl Harness {
             delivery,
         );
         let mut flow = flow;
-        let flows::SourceConfig::Csv(csv) = &mut flow.source;
+        let flows::SourceConfig::Csv(csv) = &mut flow.source else {
+            panic!("a csv source")
+        };
         csv.backlog = if backlog == "send" {
             flows::Backlog::Send
         } else {

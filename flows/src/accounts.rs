@@ -49,14 +49,36 @@ pub struct Account {
 #[derive(Debug, Clone)]
 pub enum AccountKind {
     EightXEight(EightXEightAccount),
+    Webhook(WebhookAccount),
 }
 
 impl AccountKind {
     pub fn connector(&self) -> &'static str {
         match self {
             AccountKind::EightXEight(_) => "8x8",
+            AccountKind::Webhook(_) => "webhook",
         }
     }
+}
+
+/// The shared secret guarding a webhook source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookAccount {
+    pub secret: Secret,
+    /// How senders prove they know it (default: `token`).
+    #[serde(default)]
+    pub signature: Signature,
+}
+
+/// `token`: `Authorization: Bearer <secret>` (or `X-Switchboard-Token: <secret>`);
+/// `hmac`: `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signature {
+    #[default]
+    Token,
+    Hmac,
 }
 
 /// An 8x8 SMS sub-account: what a user pastes as "subaccount ID" and "API key".
@@ -123,7 +145,7 @@ fn default_8x8_url() -> String {
     "https://sms.8x8.com".into()
 }
 
-const CONNECTORS: &[&str] = &["8x8"];
+const CONNECTORS: &[&str] = &["8x8", "webhook"];
 
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
@@ -204,6 +226,25 @@ fn parse_account(
                 yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
             check_8x8(file, mapping, &account)?;
             AccountKind::EightXEight(account)
+        }
+        "webhook" => {
+            let account: WebhookAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            if account.secret.expose().len() < 16 {
+                let at = mapping
+                    .get_node("secret")
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(pos);
+                return Err(vec![Diagnostic::new(
+                    file,
+                    at,
+                    "a webhook `secret` needs at least 16 characters",
+                )
+                .with_hint(
+                    "generate one, e.g. `openssl rand -hex 24`, and keep it in the environment",
+                )]);
+            }
+            AccountKind::Webhook(account)
         }
         other => {
             return Err(vec![Diagnostic::new(

@@ -44,21 +44,63 @@ pub struct Flow {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Csv(CsvSource),
+    Webhook(WebhookSource),
 }
 
 impl SourceConfig {
     pub fn connector(&self) -> &'static str {
         match self {
             SourceConfig::Csv(_) => "csv",
+            SourceConfig::Webhook(_) => "webhook",
         }
     }
 
-    /// What the first run does with existing records.
+    /// What the first run does with existing records (pushed events are always new).
     pub fn backlog(&self) -> Backlog {
         match self {
             SourceConfig::Csv(c) => c.backlog,
+            SourceConfig::Webhook(_) => Backlog::Send,
         }
     }
+
+    /// Whether records are pushed to the daemon (and queued) rather than fetched.
+    pub fn is_push(&self) -> bool {
+        matches!(self, SourceConfig::Webhook(_))
+    }
+
+    /// The account a source uses, if any.
+    pub fn account(&self) -> Option<(&str, Pos)> {
+        match self {
+            SourceConfig::Csv(_) => None,
+            SourceConfig::Webhook(w) => w.account.as_deref().map(|a| (a, w.pos)),
+        }
+    }
+}
+
+/// `connector: webhook` — any JSON POSTed to the daemon at `/hooks/<flow>` becomes a
+/// record, written to the state before the sender gets its 200.
+#[derive(Debug, Clone)]
+pub struct WebhookSource {
+    /// A `webhook` account holding the shared secret; without one anyone who can reach
+    /// the daemon can post.
+    pub account: Option<String>,
+    /// Field(s) of the event identifying it (a resent event is not handled twice);
+    /// default: a hash of the whole body.
+    pub key: Vec<String>,
+    /// The largest body accepted, in bytes.
+    pub max_body: usize,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhookSource {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    key: Option<OneOrMany>,
+    #[serde(default)]
+    max_body: Option<usize>,
 }
 
 /// `connector: csv` — rows of a CSV file with a header line.
@@ -140,7 +182,7 @@ pub struct EightXEightSendSms {
 
 /// Every receiver connector and its actions, for validation and "did you mean".
 const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
-const SOURCES: &[&str] = &["csv"];
+const SOURCES: &[&str] = &["csv", "webhook"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -548,6 +590,24 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
             let raw: RawCsvSource =
                 yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
             parse_csv(file, node, raw)
+        }
+        "webhook" => {
+            let raw: RawWebhookSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            let max_body = raw.max_body.unwrap_or(1024 * 1024);
+            if max_body == 0 || max_body > 64 * 1024 * 1024 {
+                return Err(Diagnostic::new(
+                    file,
+                    Pos::of(node.span()),
+                    "`max_body` must be between 1 and 67108864 bytes",
+                ));
+            }
+            Ok(SourceConfig::Webhook(WebhookSource {
+                account: raw.account,
+                key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+                max_body,
+                pos: Pos::of(node.span()),
+            }))
         }
         other if RECEIVERS.iter().any(|(c, _)| *c == other) => {
             Err(

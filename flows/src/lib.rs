@@ -16,12 +16,14 @@ mod secret;
 mod suggest;
 mod yaml;
 
-pub use accounts::{Account, AccountKind, Accounts, EightXEightAccount, RateLimit};
+pub use accounts::{
+    Account, AccountKind, Accounts, EightXEightAccount, RateLimit, Signature, WebhookAccount,
+};
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SourceConfig,
+    ReceiverKind, SourceConfig, WebhookSource,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

@@ -225,40 +225,59 @@ fn check_accounts(project: &mut Project) {
     let mut problems: Vec<(String, Diagnostic)> = Vec::new();
     for flow in project.flows.values() {
         let receiver = &flow.receiver;
-        let name = &receiver.account;
-        let at = |message: String| Diagnostic::new(&flow.file, receiver.account_pos, message);
-        let problem = if let Some(account) = project.accounts.get(name) {
-            let want = receiver.kind.connector();
-            (account.kind.connector() != want).then(|| {
-                at(format!(
-                    "account `{name}` is a `{}` account, but this receiver is `{want}`",
-                    account.kind.connector()
-                ))
-                .with_hint(format!("use an account whose connector is `{want}`"))
-            })
-        } else if let Some(account_problems) = project.accounts.invalid.get(name) {
-            // The account's own problems travel with the flow, so `run` can show them.
-            let mut all = account_problems.clone();
-            all.push(at(format!(
-                "account `{name}` has errors in {}",
-                project.accounts.file.display()
-            )));
-            problems.extend(all.into_iter().map(|p| (flow.name.clone(), p)));
-            None
-        } else {
-            let hint = match suggest::did_you_mean(name, project.accounts.names()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("add `{name}:` to {}", project.accounts.file.display()),
-            };
-            Some(at(format!("unknown account `{name}`")).with_hint(hint))
-        };
-        if let Some(problem) = problem {
-            problems.push((flow.name.clone(), problem));
+        let mut uses = vec![(
+            receiver.account.as_str(),
+            receiver.account_pos,
+            receiver.kind.connector(),
+            "receiver",
+        )];
+        if let Some((name, pos)) = flow.source.account() {
+            uses.push((name, pos, flow.source.connector(), "source"));
+        }
+        for (name, pos, want, role) in uses {
+            let found = account_problems(project, &flow.file, name, pos, want, role);
+            problems.extend(found.into_iter().map(|p| (flow.name.clone(), p)));
         }
     }
     for (name, problem) in problems {
         project.mark_invalid(&name, vec![problem]);
     }
+}
+
+/// What is wrong with a flow's use of account `name` for a `want` connector.
+fn account_problems(
+    project: &Project,
+    file: &Path,
+    name: &str,
+    pos: Pos,
+    want: &str,
+    role: &str,
+) -> Vec<Diagnostic> {
+    let at = |message: String| Diagnostic::new(file, pos, message);
+    if let Some(account) = project.accounts.get(name) {
+        let have = account.kind.connector();
+        if have == want {
+            return Vec::new();
+        }
+        return vec![at(format!(
+            "account `{name}` is a `{have}` account, but this {role} is `{want}`"
+        ))
+        .with_hint(format!("use an account whose connector is `{want}`"))];
+    }
+    if let Some(account_problems) = project.accounts.invalid.get(name) {
+        // The account's own problems travel with the flow, so `run` can show them.
+        let mut all = account_problems.clone();
+        all.push(at(format!(
+            "account `{name}` has errors in {}",
+            project.accounts.file.display()
+        )));
+        return all;
+    }
+    let hint = match suggest::did_you_mean(name, project.accounts.names()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("add `{name}:` to {}", project.accounts.file.display()),
+    };
+    vec![at(format!("unknown account `{name}`")).with_hint(hint)]
 }
 
 fn after_of(flow: &Flow) -> Option<&crate::schedule::After> {

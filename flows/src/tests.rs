@@ -70,7 +70,9 @@ fn the_documented_flow_parses_as_written() {
     let flow = &p.flows["order-sms"];
     assert!(flow.enabled);
     assert_eq!(flow.timezone, chrono_tz::Europe::Kyiv);
-    let SourceConfig::Csv(csv) = &flow.source;
+    let SourceConfig::Csv(csv) = &flow.source else {
+        panic!("a csv source")
+    };
     assert!(csv.path.ends_with("orders.csv"));
     assert_eq!(csv.key, ["order_id"]);
     assert_eq!(csv.backlog, Backlog::Send);

@@ -39,7 +39,6 @@ pub async fn test(
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
-    let source = connectors::build_source(flow);
     let receiver =
         connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
     let mapper = Mapper::new(flow).map_err(|p| {
@@ -51,19 +50,28 @@ pub async fn test(
                 .join("\n")
         )
     })?;
-    let fetched = match source.fetch().await {
-        Ok(fetched) => fetched,
-        Err(e) => {
-            eprintln!("error: the source of `{name}` cannot be read: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
     // Read-only look at the state, when it exists and no other process holds it.
     let state_dir = wiring::state_dir(global);
     let state = if state_dir.exists() {
         Store::open(&state_dir).ok().and_then(|s| s.flow(name).ok())
     } else {
         None
+    };
+    // A push flow previews the events queued for it.
+    let source: Box<dyn engine::Source> = match (connectors::build_source(flow), &state) {
+        (Some(source), _) => source,
+        (None, Some(state)) => Box::new(engine::Queued(state.clone())),
+        (None, None) => {
+            println!("{name}: no events queued (POST one to the daemon's /hooks/{name})");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let fetched = match source.fetch().await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            eprintln!("error: the source of `{name}` cannot be read: {e}");
+            return Ok(ExitCode::from(1));
+        }
     };
 
     let reference_of = |key: &str| format!("{}:{}", flow.name, key);

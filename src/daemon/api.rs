@@ -27,6 +27,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
     Router::new()
         .merge(api)
+        // Webhooks carry their own secret; each flow sets its own size limit.
+        .route(
+            "/hooks/{name}",
+            post(super::hooks::receive)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(shared)

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod discovery;
+mod hooks;
 mod metrics;
 mod reload;
 

@@ -1,0 +1,194 @@
+//! `POST /hooks/{flow}`: the door for push sources. A request is checked (size, shared
+//! secret or HMAC signature, JSON shape) and each event is written to the flow's queue in
+//! the state and flushed to disk *before* the sender gets its 200; then the flow runs
+//! (right away when it has no schedule). Bad requests get a 4xx with the reason and never
+//! reach a run.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::Record;
+use flows::{AccountKind, Signature, SourceConfig, WebhookAccount, WebhookSource};
+use hmac::{Hmac, Mac};
+use scheduler::{Command, Reason};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::Shared;
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+pub async fn receive(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let found = shared.project.read().ok().and_then(|p| {
+        let flow = p.flows.get(&name)?;
+        let SourceConfig::Webhook(source) = &flow.source else {
+            return None;
+        };
+        let account = source
+            .account
+            .as_ref()
+            .and_then(|a| match &p.accounts.get(a)?.kind {
+                AccountKind::Webhook(w) => Some(w.clone()),
+                _ => None,
+            });
+        Some((
+            source.clone(),
+            source.account.is_some(),
+            account,
+            flow.schedule.is_none(),
+        ))
+    });
+    let Some((source, guarded, account, instant)) = found else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no webhook flow named `{name}`"),
+        );
+    };
+    if body.len() > source.max_body {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is {} bytes; flow `{name}` accepts at most {} (`max_body`)",
+                body.len(),
+                source.max_body
+            ),
+        );
+    }
+    match (guarded, &account) {
+        (true, None) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the flow's webhook account is not usable",
+            )
+        }
+        (true, Some(account)) => {
+            if let Err(why) = verify(account, &headers, &body) {
+                tracing::warn!(flow = %name, "webhook refused: {why}");
+                return refuse(StatusCode::UNAUTHORIZED, why);
+            }
+        }
+        (false, _) => {}
+    }
+    let records = match events(&source, &body) {
+        Ok(records) => records,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+    };
+    let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+    let stored = match shared.store.flow(&name) {
+        Ok(state) => match state.enqueue(&records) {
+            Ok(()) => shared.store.flush().await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        tracing::error!(flow = %name, error = %e, "cannot queue webhook events");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the events could not be stored; send them again",
+        );
+    }
+    if instant {
+        let _ = shared.timer.send(Command::RunNow {
+            name,
+            reason: Reason::Schedule,
+            reply: None,
+        });
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"queued": keys.len(), "keys": keys})),
+    )
+        .into_response()
+}
+
+/// Check the shared secret: a bearer token (or `X-Switchboard-Token`), or an HMAC-SHA256
+/// signature of the body in `X-Signature-256: sha256=<hex>`.
+fn verify(account: &WebhookAccount, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let secret = account.secret.expose().as_bytes();
+    match account.signature {
+        Signature::Token => {
+            let given = header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .or_else(|| header("x-switchboard-token"))
+                .ok_or("missing token: send `Authorization: Bearer <secret>`")?;
+            if constant_time_eq(given.as_bytes(), secret) {
+                Ok(())
+            } else {
+                Err("wrong token".into())
+            }
+        }
+        Signature::Hmac => {
+            let given = header("x-signature-256").ok_or(
+                "missing signature: send `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`",
+            )?;
+            let hex_digest = given.strip_prefix("sha256=").unwrap_or(given);
+            let digest = hex::decode(hex_digest.trim())
+                .map_err(|_| "the signature is not hex".to_string())?;
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+                .map_err(|_| "unusable secret".to_string())?;
+            mac.update(body);
+            mac.verify_slice(&digest)
+                .map_err(|_| "wrong signature".to_string())
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The request body as events: one JSON object, or a list of them.
+fn events(source: &WebhookSource, body: &[u8]) -> Result<Vec<Record>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let objects: Vec<Map<String, Value>> = match value {
+        Value::Object(object) => vec![object],
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(object) => Ok(object),
+                _ => Err(format!("event {i} is not a JSON object")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("expected a JSON object (or a list of objects)".into()),
+    };
+    if objects.is_empty() {
+        return Err("the list holds no events".into());
+    }
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, fields)| {
+            let key = if source.key.is_empty() {
+                let digest = Sha256::digest(serde_json::to_vec(&fields).unwrap_or_default());
+                format!("event:{}", hex::encode(&digest[..16]))
+            } else {
+                let parts = source
+                    .key
+                    .iter()
+                    .map(|field| match fields.get(field) {
+                        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                        Some(v @ Value::Number(_)) => Ok(v.to_string()),
+                        _ => Err(format!("event {i} has no `{field}` (the flow's key)")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                parts.join("/")
+            };
+            Ok(Record::new(key, fields))
+        })
+        .collect()
+}
