@@ -715,3 +715,49 @@ async fn retries_stop_at_the_time_limit_even_with_attempts_left() {
         "{reason}"
     );
 }
+
+struct Broken;
+
+#[async_trait]
+impl Source for Broken {
+    async fn fetch(&self) -> Result<Fetched, SourceError> {
+        Err(SourceError("cannot open `orders.csv`: no such file".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_run_goes_on() {
+    let h = Harness::new("send", "");
+    let mapper = Mapper::new(&h.flow).unwrap_or_else(|e| panic!("{e:#?}"));
+    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let now = Utc::now;
+    let failed = run_flow(RunContext {
+        flow: &h.flow,
+        source: &Broken,
+        receiver: h.receiver.clone(),
+        mapper: &mapper,
+        state: &state,
+        trigger: Trigger::Schedule,
+        now: &now,
+        progress: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failed.summary.status, RunStatus::Failed);
+    assert_eq!(
+        failed.summary.error.as_deref(),
+        Some("source: cannot open `orders.csv`: no such file")
+    );
+    assert_eq!(
+        state.runs(1).unwrap_or_default()[0].error,
+        failed.summary.error,
+        "the reason is in history"
+    );
+    // the file is back: the next run works, and the backlog rule still applies to it
+    h.add(&["1"]);
+    let next = h.run().await;
+    assert_eq!(
+        (next.summary.status, next.summary.counts.sent),
+        (RunStatus::Succeeded, 1)
+    );
+}
