@@ -1,26 +1,19 @@
 #!/usr/bin/env bash
-# Run the quickstart flow against Prism serving 8x8's own OpenAPI spec with --errors:
-# Prism answers any request that breaks the spec with an error (and logs a violation),
-# so every row must be sent and the log must hold no violation.
+# Run flows against Prism serving each vendor's own spec with --errors: Prism answers any
+# request that breaks the spec with an error (and logs a violation), so every row must be
+# sent and Prism's log must hold no violation.
+#   8x8 SMS:      the quickstart flow (examples/quickstart)
+#   Text Request: send_message and upsert_contact over a small contact list
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-spec="${SPEC_8X8:-$root/../shared/specs/8x8-sms-api.openapi.json}"
-port="${PRISM_PORT:-}"
-if [ -z "$port" ]; then
-  # the first free port from 4010 on
-  for candidate in $(seq 4010 4099); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-  done
-fi
+specs="${SPECS:-$root/../shared/specs}"
 
-if [ ! -f "$spec" ]; then
-  echo "prism-check: no spec at $spec (set SPEC_8X8)" >&2
-  exit 1
-fi
 if ! command -v npx >/dev/null 2>&1; then
   echo "prism-check: installing Node.js (npx) from the system's packages" >&2
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
 fi
+cargo build --quiet
+bin="$root/target/debug/switchboard"
 
 work="$(mktemp -d)"
 prism_pid=""
@@ -31,24 +24,82 @@ cleanup() {
 }
 trap cleanup EXIT
 
-setsid npx --yes @stoplight/prism-cli@5.16.0 mock --errors -p "$port" "$spec" >"$work/prism.log" 2>&1 &
-prism_pid=$!
-for _ in $(seq 1 360); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  if ! kill -0 "$prism_pid" 2>/dev/null; then cat "$work/prism.log" >&2; exit 1; fi
-  sleep 0.5
-done
+free_port() {
+  for candidate in $(seq 4010 4099); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return; fi
+  done
+}
 
-cargo build --quiet
-cp -r "$root/examples/quickstart" "$work/flows"
+# start_prism SPEC LOG: serves SPEC on a free port, sets $port and $prism_pid
+start_prism() {
+  port="$(free_port)"
+  setsid npx --yes @stoplight/prism-cli@5.16.0 mock --errors -p "$port" "$1" >"$2" 2>&1 &
+  prism_pid=$!
+  for _ in $(seq 1 360); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
+    if ! kill -0 "$prism_pid" 2>/dev/null; then cat "$2" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+
+stop_prism() {
+  kill -- "-$prism_pid" 2>/dev/null || true
+  prism_pid=""
+}
+
+# verdict NAME LOG STATUS
+verdict() {
+  local violations requests
+  violations="$(grep -ci "violation" "$2" || true)"
+  requests="$(grep -c "Request received" "$2" || true)"
+  echo "prism-check: $1: $requests request(s) reached Prism, $violations violation(s) logged"
+  if [ "$3" -ne 0 ] || [ "$violations" -ne 0 ]; then
+    cat "$2" >&2
+    exit 1
+  fi
+}
+
+# --- 8x8 SMS -------------------------------------------------------------------------
+start_prism "$specs/8x8-sms-api.openapi.json" "$work/8x8.log"
+cp -r "$root/examples/quickstart" "$work/8x8"
+chmod 600 "$work/8x8/accounts.yaml"
 status=0
 SWITCHBOARD_SANDBOX_URL="http://127.0.0.1:$port" EIGHTX8_API_KEY="prism-check-key" \
-  "$root/target/debug/switchboard" run order-sms --flows "$work/flows" --state "$work/state" || status=$?
+  "$bin" run order-sms --flows "$work/8x8" --state "$work/8x8-state" || status=$?
+verdict "8x8 send_sms" "$work/8x8.log" "$status"
+stop_prism
 
-violations="$(grep -ci "violation" "$work/prism.log" || true)"
-requests="$(grep -c "Request received" "$work/prism.log" || true)"
-echo "prism-check: $requests request(s) reached Prism, $violations violation(s) logged"
-if [ "$status" -ne 0 ] || [ "$violations" -ne 0 ]; then
-  cat "$work/prism.log" >&2
-  exit 1
-fi
+# --- Text Request --------------------------------------------------------------------
+# Prism serves the swagger without its /api/v3 base path, so base_url is the bare host.
+start_prism "$specs/textrequest.swagger.json" "$work/tr.log"
+mkdir -p "$work/tr"
+cat >"$work/tr/accounts.yaml" <<ACCOUNTS
+tr-main:
+  connector: textrequest
+  api_key: prism-check-key
+  base_url: http://127.0.0.1:$port
+ACCOUNTS
+printf 'id,name,phone,groups,vip\nc-1,Olena,4239876543,"3, 5",yes\nc-2,Tom,+14239876544,7,no\n' >"$work/tr/contacts.csv"
+cat >"$work/tr/welcome.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: send_message, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+  body: "Welcome {{name}}!"
+  sender_name: "Front desk"
+FLOW
+cat >"$work/tr/contacts.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: upsert_contact, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+  first_name: "{{name}}"
+  groups: "{{groups}}"
+  is_archived: false
+FLOW
+chmod 600 "$work/tr/accounts.yaml"
+status=0
+"$bin" run welcome --flows "$work/tr" --state "$work/tr-state" || status=$?
+"$bin" run contacts --flows "$work/tr" --state "$work/tr-state" || status=$?
+verdict "Text Request send_message + upsert_contact" "$work/tr.log" "$status"
+stop_prism

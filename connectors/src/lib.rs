@@ -8,5 +8,6 @@ pub mod eightxeight;
 pub mod http;
 pub mod registry;
 pub mod sms;
+pub mod textrequest;
 
 pub use registry::{build_receiver, build_source, check_project};

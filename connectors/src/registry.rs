@@ -9,6 +9,7 @@ use flows::{AccountKind, Accounts, Diagnostic, Flow, Project, ReceiverKind, Sour
 
 use crate::csv::CsvFile;
 use crate::eightxeight::EightXEight;
+use crate::textrequest::{Action, TextRequest};
 
 /// The live source of a flow that fetches its records; `None` for push sources
 /// (webhooks), whose records come from the engine's queue, filled by the daemon.
@@ -31,7 +32,12 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
             let client = EightXEight::new(name, a, timeout)?.with_batch(sms.batch.unwrap_or(1));
             Ok(Arc::new(client))
         }
-        #[allow(unreachable_patterns)]
+        (ReceiverKind::TextRequestSendMessage(d), AccountKind::TextRequest(a)) => Ok(Arc::new(
+            TextRequest::new(name, a, d.dashboard_id, Action::SendMessage, timeout)?,
+        )),
+        (ReceiverKind::TextRequestUpsertContact(d), AccountKind::TextRequest(a)) => Ok(Arc::new(
+            TextRequest::new(name, a, d.dashboard_id, Action::UpsertContact, timeout)?,
+        )),
         (kind, other) => Err(format!(
             "account `{name}` is a `{}` account, but the receiver is `{}`",
             other.connector(),

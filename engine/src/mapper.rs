@@ -280,6 +280,42 @@ fn compile_value(
     }
 }
 
+#[cfg(test)]
+pub(crate) fn coerce_for_tests(spec: &FieldSpec, value: Value) -> Result<Option<Value>, String> {
+    coerce(Some(spec), value)
+}
+
+/// A list field: a YAML list, or rendered text separated by commas.
+fn list(kind: FieldKind, value: Value) -> Result<Value, String> {
+    let items: Vec<Value> = match value {
+        Value::Array(items) => items,
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| Value::String(p.to_string()))
+            .collect(),
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .map(|item| match kind {
+            FieldKind::IntegerList => match &item {
+                Value::Number(n) if n.is_i64() => Ok(item),
+                other => {
+                    let t = helpers::text_of(other);
+                    t.trim()
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .map_err(|_| format!("`{t}` is not an integer"))
+                }
+            },
+            _ => Ok(Value::String(helpers::text_of(&item))),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
 /// Turn a rendered value into the type the receiver field declares. `Ok(None)` drops an
 /// optional field that rendered empty.
 fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, String> {
@@ -323,6 +359,7 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
             "false" | "no" | "0" => Value::Bool(false),
             _ => return Err(format!("`{t}` is not true or false")),
         },
+        (FieldKind::IntegerList | FieldKind::TextList, _) => list(spec.kind, value)?,
         (_, None) => value,
     };
     if let (Some(max), Value::String(s)) = (spec.max_chars, &coerced) {

@@ -761,3 +761,34 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         (RunStatus::Succeeded, 1)
     );
 }
+
+#[test]
+fn list_fields_accept_comma_text_or_yaml_lists_and_say_what_is_wrong() {
+    let spec = flows::FieldSpec::optional("groups", flows::FieldKind::IntegerList, "group ids");
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&spec, json!("3, 5")),
+        Ok(Some(json!([3, 5])))
+    );
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&spec, json!([3, "5"])),
+        Ok(Some(json!([3, 5])))
+    );
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&spec, json!("3, x")),
+        Err("`x` is not an integer".to_string())
+    );
+    let tags = flows::FieldSpec::optional("contact_tags", flows::FieldKind::TextList, "tags");
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&tags, json!("vip, new")),
+        Ok(Some(json!(["vip", "new"])))
+    );
+    let id = flows::FieldSpec::required("projectId", flows::FieldKind::Integer, "project");
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&id, json!("abc")),
+        Err("`abc` is not an integer".to_string())
+    );
+    assert_eq!(
+        crate::mapper::coerce_for_tests(&id, json!(7)),
+        Ok(Some(json!(7)))
+    );
+}

@@ -49,13 +49,32 @@ pub struct Account {
 #[derive(Debug, Clone)]
 pub enum AccountKind {
     EightXEight(EightXEightAccount),
+    TextRequest(TextRequestAccount),
     Webhook(WebhookAccount),
+}
+
+/// A Text Request account: its API key (header `x-api-key`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextRequestAccount {
+    pub api_key: Secret,
+    /// Includes `/api/v3`.
+    #[serde(default = "default_textrequest_url")]
+    pub base_url: String,
+    /// Default: the documented 100 calls per 60 s per connection.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+fn default_textrequest_url() -> String {
+    "https://api.textrequest.com/api/v3".into()
 }
 
 impl AccountKind {
     pub fn connector(&self) -> &'static str {
         match self {
             AccountKind::EightXEight(_) => "8x8",
+            AccountKind::TextRequest(_) => "textrequest",
             AccountKind::Webhook(_) => "webhook",
         }
     }
@@ -145,7 +164,7 @@ fn default_8x8_url() -> String {
     "https://sms.8x8.com".into()
 }
 
-const CONNECTORS: &[&str] = &["8x8", "webhook"];
+const CONNECTORS: &[&str] = &["8x8", "textrequest", "webhook"];
 
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
@@ -226,6 +245,32 @@ fn parse_account(
                 yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
             check_8x8(file, mapping, &account)?;
             AccountKind::EightXEight(account)
+        }
+        "textrequest" => {
+            let account: TextRequestAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            if account.api_key.expose().trim().is_empty() {
+                let at = mapping
+                    .get_node("api_key")
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(pos);
+                return Err(vec![Diagnostic::new(file, at, "`api_key` is empty")]);
+            }
+            if let Err(e) = check_url(&account.base_url) {
+                let at = mapping
+                    .get_node("base_url")
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(pos);
+                return Err(vec![Diagnostic::new(
+                    file,
+                    at,
+                    format!("`base_url` `{}` is not usable: {e}", account.base_url),
+                )
+                .with_hint(
+                    "for example `https://api.textrequest.com/api/v3` (the path includes /api/v3)",
+                )]);
+            }
+            AccountKind::TextRequest(account)
         }
         "webhook" => {
             let account: WebhookAccount =

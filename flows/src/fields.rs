@@ -18,6 +18,10 @@ pub enum FieldKind {
     Integer,
     /// `true` or `false`.
     Boolean,
+    /// A list of whole numbers (`"3, 5"` or a YAML list).
+    IntegerList,
+    /// A list of texts (`"vip, new"` or a YAML list).
+    TextList,
 }
 
 /// One field a receiver action accepts.

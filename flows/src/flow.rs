@@ -168,6 +168,15 @@ pub struct ReceiverConfig {
 #[derive(Debug, Clone)]
 pub enum ReceiverKind {
     EightXEightSendSms(EightXEightSendSms),
+    TextRequestSendMessage(TextRequestDashboard),
+    TextRequestUpsertContact(TextRequestDashboard),
+}
+
+/// `connector: textrequest` — the dashboard (phone line) the action works on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextRequestDashboard {
+    pub dashboard_id: u64,
 }
 
 /// `connector: 8x8, action: send_sms` — one SMS per record.
@@ -181,7 +190,58 @@ pub struct EightXEightSendSms {
 }
 
 /// Every receiver connector and its actions, for validation and "did you mean".
-const RECEIVERS: &[(&str, &[&str])] = &[("8x8", &["send_sms"])];
+const RECEIVERS: &[(&str, &[&str])] = &[
+    ("8x8", &["send_sms"]),
+    ("textrequest", &["send_message", "upsert_contact"]),
+];
+
+const TEXTREQUEST_MESSAGE_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "phone_number",
+        FieldKind::Phone,
+        "the contact's number (goes in the URL path)",
+    ),
+    FieldSpec::required("body", FieldKind::Text, "the message"),
+    FieldSpec::optional(
+        "sender_name",
+        FieldKind::Text,
+        "shown in the Text Request web app",
+    ),
+    FieldSpec::optional(
+        "status_callback",
+        FieldKind::Url,
+        "POSTed to when the status changes",
+    ),
+    FieldSpec::optional(
+        "location_callback",
+        FieldKind::Url,
+        "POSTed to when a location is shared",
+    ),
+    FieldSpec::optional(
+        "mms_media",
+        FieldKind::TextList,
+        "URLs from Text Request's /mms upload",
+    ),
+];
+
+const TEXTREQUEST_CONTACT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "phone_number",
+        FieldKind::Phone,
+        "the contact's number (goes in the URL path)",
+    ),
+    FieldSpec::optional("first_name", FieldKind::Text, "first name"),
+    FieldSpec::optional("last_name", FieldKind::Text, "last name"),
+    FieldSpec::optional("display_name", FieldKind::Text, "display name"),
+    FieldSpec::optional("note", FieldKind::Text, "a note"),
+    FieldSpec::optional("groups", FieldKind::IntegerList, "group ids"),
+    FieldSpec::optional("contact_tags", FieldKind::TextList, "tags"),
+    FieldSpec::optional("is_archived", FieldKind::Boolean, "archived"),
+    FieldSpec::optional("is_blocked", FieldKind::Boolean, "blocked"),
+    FieldSpec::optional("is_suppressed", FieldKind::Boolean, "suppressed"),
+    FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
+    FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
+];
 const SOURCES: &[&str] = &["csv", "webhook"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
@@ -223,12 +283,17 @@ impl ReceiverKind {
     pub fn connector(&self) -> &'static str {
         match self {
             ReceiverKind::EightXEightSendSms(_) => "8x8",
+            ReceiverKind::TextRequestSendMessage(_) | ReceiverKind::TextRequestUpsertContact(_) => {
+                "textrequest"
+            }
         }
     }
 
     pub fn action(&self) -> &'static str {
         match self {
             ReceiverKind::EightXEightSendSms(_) => "send_sms",
+            ReceiverKind::TextRequestSendMessage(_) => "send_message",
+            ReceiverKind::TextRequestUpsertContact(_) => "upsert_contact",
         }
     }
 
@@ -236,6 +301,8 @@ impl ReceiverKind {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             ReceiverKind::EightXEightSendSms(_) => EIGHTX8_SMS_FIELDS,
+            ReceiverKind::TextRequestSendMessage(_) => TEXTREQUEST_MESSAGE_FIELDS,
+            ReceiverKind::TextRequestUpsertContact(_) => TEXTREQUEST_CONTACT_FIELDS,
         }
     }
 }
@@ -735,6 +802,12 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
                 ));
             }
             ReceiverKind::EightXEightSendSms(sms)
+        }
+        ("textrequest", "send_message") => {
+            ReceiverKind::TextRequestSendMessage(yaml::from_node(file, &rest, "receiver")?)
+        }
+        ("textrequest", "upsert_contact") => {
+            ReceiverKind::TextRequestUpsertContact(yaml::from_node(file, &rest, "receiver")?)
         }
         _ => unreachable!("RECEIVERS lists only implemented actions"),
     };

@@ -17,13 +17,14 @@ mod suggest;
 mod yaml;
 
 pub use accounts::{
-    Account, AccountKind, Accounts, EightXEightAccount, RateLimit, Signature, WebhookAccount,
+    Account, AccountKind, Accounts, EightXEightAccount, RateLimit, Signature, TextRequestAccount,
+    WebhookAccount,
 };
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SourceConfig, WebhookSource,
+    ReceiverKind, SourceConfig, TextRequestDashboard, WebhookSource,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

@@ -294,3 +294,42 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(load_project(&options).warnings.is_empty());
 }
+
+#[test]
+fn a_text_request_receiver_needs_its_dashboard_and_a_textrequest_account() {
+    let accounts = format!("{ACCOUNTS}tr-main:\n  connector: textrequest\n  api_key: k\n");
+    let flow = "source: {connector: csv, path: c.csv}\nreceiver:\n  connector: textrequest\n  action: send_message\n  account: tr-main\n  dashboard_id: 121\nmap:\n  phone_number: \"{{phone}}\"\n  body: \"Welcome {{name}}!\"\n";
+    let p = project(&[("accounts.yaml", &accounts), ("welcome.yaml", flow)]);
+    assert!(p.diagnostics().is_empty(), "{:#?}", p.diagnostics());
+    assert!(
+        matches!(p.flows["welcome"].receiver.kind, ReceiverKind::TextRequestSendMessage(ref d) if d.dashboard_id == 121)
+    );
+
+    let problems = |flow: &str| -> Vec<String> {
+        project(&[("accounts.yaml", &accounts), ("welcome.yaml", flow)])
+            .diagnostics()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let no_dashboard = problems(&flow.replace("  dashboard_id: 121\n", ""));
+    assert!(
+        no_dashboard
+            .iter()
+            .any(|d| d.contains("missing field `dashboard_id`")),
+        "{no_dashboard:#?}"
+    );
+    let wrong_account = problems(&flow.replace("account: tr-main", "account: shop-8x8"));
+    assert!(
+        wrong_account.iter().any(|d| d
+            .contains("account `shop-8x8` is a `8x8` account, but this receiver is `textrequest`")),
+        "{wrong_account:#?}"
+    );
+    let no_body = problems(&flow.replace("  body: \"Welcome {{name}}!\"\n", ""));
+    assert!(
+        no_body
+            .iter()
+            .any(|d| d.contains("missing required field `body` for `textrequest send_message`")),
+        "{no_body:#?}"
+    );
+}

@@ -1,0 +1,148 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use flows::{RateLimit, Secret, TextRequestAccount};
+use serde_json::{Map, Value};
+
+use crate::http::{self, limits, HttpClient};
+
+/// Text Request's documented limit: 100 calls per connection per 60 seconds.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
+    calls: 100,
+    per: Duration::from_secs(60),
+};
+
+/// What a Text Request receiver does with each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    SendMessage,
+    UpsertContact,
+}
+
+/// The Text Request API for one account and dashboard.
+pub struct TextRequest {
+    http: HttpClient,
+    limiter: Option<limits::Limiter>,
+    contacts_url: String,
+    api_key: Secret,
+    action: Action,
+}
+
+impl TextRequest {
+    pub fn new(
+        name: &str,
+        account: &TextRequestAccount,
+        dashboard_id: u64,
+        action: Action,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let base = account.base_url.trim_end_matches('/');
+        Ok(TextRequest {
+            http: HttpClient::new(timeout)?,
+            limiter: limits::shared(name, account.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT)),
+            contacts_url: format!("{base}/dashboards/{dashboard_id}/contacts"),
+            api_key: account.api_key.clone(),
+            action,
+        })
+    }
+}
+
+/// The phone number with spaces, dashes, dots and brackets removed; or why it is not one.
+fn phone(raw: &str) -> Result<String, String> {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        Ok(cleaned)
+    } else {
+        Err(format!("phone_number `{raw}` is not a phone number (7 to 15 digits, like 4239876543 or +14239876543)"))
+    }
+}
+
+/// Percent-encode a path segment (everything but unreserved characters).
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Receiver for TextRequest {
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        _reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let raw = fields.remove("phone_number").map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        });
+        let number = phone(raw.as_deref().unwrap_or_default()).map_err(SendError::permanent)?;
+        let contact = format!("{}/{}", self.contacts_url, path_segment(&number));
+        let url = match self.action {
+            Action::SendMessage => {
+                let body = fields
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if body.trim().is_empty() {
+                    return Err(SendError::permanent("body is empty"));
+                }
+                format!("{contact}/messages")
+            }
+            Action::UpsertContact => contact,
+        };
+        let mut notes = Map::new();
+        notes.insert("phone_number".into(), Value::String(number));
+        Ok(Prepared {
+            method: "POST".into(),
+            url,
+            body: Value::Object(fields),
+            notes,
+        })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        limits::wait(&self.limiter).await;
+        let call = self
+            .http
+            .client()
+            .post(&request.url)
+            .header("x-api-key", self.api_key.expose())
+            .json(&request.body);
+        let response = self.http.execute(call).await?;
+        if response.status.is_success() {
+            // A 2xx means Text Request took it: never retry it.
+            let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            if body.get("delivery_status").and_then(Value::as_str) == Some("error") {
+                let why = body
+                    .get("delivery_error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Text Request reports a delivery error");
+                return Err(SendError::Permanent {
+                    code: Some("delivery_error".into()),
+                    message: why.to_string(),
+                });
+            }
+            let id = ["message_id", "id"]
+                .iter()
+                .find_map(|k| match body.get(*k) {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                });
+            return Ok(Delivered { remote_id: id });
+        }
+        // Text Request's 400 has no documented body: its text is the message.
+        let (code, message) = http::error_body(&response.body);
+        Err(http::classify(&response, code, message))
+    }
+}

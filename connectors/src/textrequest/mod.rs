@@ -1,0 +1,13 @@
+//! Text Request (`connector: textrequest`): `send_message` through
+//! `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}/messages` and
+//! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`,
+//! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
+//! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
+//! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
+
+mod client;
+
+pub use client::{Action, TextRequest};
+
+#[cfg(test)]
+mod tests;

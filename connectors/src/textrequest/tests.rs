@@ -1,0 +1,163 @@
+use std::time::Duration;
+
+use engine::{Receiver, SendError};
+use flows::{Secret, TextRequestAccount};
+use serde_json::{json, Map, Value};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{Action, TextRequest};
+
+fn receiver(server: &MockServer, action: Action) -> TextRequest {
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    TextRequest::new("tr", &account, 121, action, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn send_message_puts_the_encoded_phone_in_the_path_and_the_rest_in_the_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/contacts/%2B14239876543/messages"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(body_json(json!({"body": "Welcome Olena!", "sender_name": "Front desk"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "message_id": "m-77", "body": "Welcome Olena!", "message_direction": "S", "delivery_status": "sending"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::SendMessage);
+    let request = r
+        .prepare(fields(json!({"phone_number": "+1 (423) 987-6543", "body": "Welcome Olena!", "sender_name": "Front desk"})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let delivered = r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(delivered.remote_id.as_deref(), Some("m-77"));
+}
+
+#[tokio::test]
+async fn upsert_contact_sends_typed_fields() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/contacts/4239876543"))
+        .and(body_json(
+            json!({"first_name": "Olena", "groups": [3, 5], "is_archived": false}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 9001})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::UpsertContact);
+    let request = r
+        .prepare(fields(json!({"phone_number": "4239876543", "first_name": "Olena", "groups": [3, 5], "is_archived": false})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.send(&request)
+            .await
+            .ok()
+            .and_then(|d| d.remote_id)
+            .as_deref(),
+        Some("9001")
+    );
+}
+
+#[tokio::test]
+async fn each_response_class_is_told_apart() {
+    let server = MockServer::start().await;
+    let answer = |status: u16, body: Value| ResponseTemplate::new(status).set_body_json(body);
+    for (phone, response) in [
+        (
+            "4230000400",
+            answer(400, json!("Bad, missing, or invalid data")),
+        ),
+        (
+            "4230000401",
+            answer(401, json!({"message": "invalid api key"})),
+        ),
+        (
+            "4230000429",
+            ResponseTemplate::new(429).insert_header("Retry-After", "30"),
+        ),
+        ("4230000503", answer(503, json!({}))),
+        (
+            "4230000200",
+            answer(
+                200,
+                json!({"message_id": "m", "delivery_status": "error", "delivery_error": "Landline number"}),
+            ),
+        ),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(format!("/dashboards/121/contacts/{phone}/messages")))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+    }
+    let r = receiver(&server, Action::SendMessage);
+    let r = &r;
+    let send = |phone: &'static str| {
+        let request = r
+            .prepare(fields(json!({"phone_number": phone, "body": "hi"})), "ref")
+            .unwrap_or_else(|e| panic!("{e}"));
+        async move { r.send(&request).await.err() }
+    };
+    assert!(matches!(
+        send("4230000400").await,
+        Some(SendError::Permanent { .. })
+    ));
+    assert!(matches!(
+        send("4230000401").await,
+        Some(SendError::Unauthorized { .. })
+    ));
+    assert!(
+        matches!(send("4230000429").await, Some(SendError::Transient { retry_after: Some(d), .. }) if d == Duration::from_secs(30))
+    );
+    assert!(matches!(
+        send("4230000503").await,
+        Some(SendError::Transient { .. })
+    ));
+    assert_eq!(
+        send("4230000200").await,
+        Some(SendError::Permanent {
+            code: Some("delivery_error".into()),
+            message: "Landline number".into()
+        })
+    );
+}
+
+#[test]
+fn local_checks_before_sending() {
+    let account = TextRequestAccount {
+        api_key: Secret::new("k"),
+        base_url: "http://127.0.0.1:9".into(),
+        rate_limit: None,
+    };
+    let r = TextRequest::new(
+        "tr",
+        &account,
+        1,
+        Action::SendMessage,
+        Duration::from_secs(1),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r
+        .prepare(
+            fields(json!({"phone_number": "call me", "body": "hi"})),
+            "r"
+        )
+        .is_err());
+    assert!(r
+        .prepare(
+            fields(json!({"phone_number": "4239876543", "body": " "})),
+            "r"
+        )
+        .is_err());
+}
