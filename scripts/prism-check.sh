@@ -50,7 +50,9 @@ stop_prism() {
 # verdict NAME LOG STATUS
 verdict() {
   local violations requests
-  violations="$(grep -ci "violation" "$2" || true)"
+  # Prism logs a refused request as "Request did not pass the validation rules"
+  # followed by one "[VALIDATOR] ✖ error" line per broken rule.
+  violations="$(grep -ciE "did not pass the validation rules|violation" "$2" || true)"
   requests="$(grep -c "Request received" "$2" || true)"
   echo "prism-check: $1: $requests request(s) reached Prism, $violations violation(s) logged"
   if [ "$3" -ne 0 ] || [ "$violations" -ne 0 ]; then
@@ -102,4 +104,50 @@ status=0
 "$bin" run welcome --flows "$work/tr" --state "$work/tr-state" || status=$?
 "$bin" run contacts --flows "$work/tr" --state "$work/tr-state" || status=$?
 verdict "Text Request send_message + upsert_contact" "$work/tr.log" "$status"
+stop_prism
+
+# --- Aranda ASMS ---------------------------------------------------------------------
+# Again without the swagger's base path (/asmsadapter/api/asms).
+start_prism "$specs/aranda.swagger.json" "$work/aranda.log"
+mkdir -p "$work/aranda"
+cat >"$work/aranda/accounts.yaml" <<ACCOUNTS
+asms:
+  connector: aranda
+  api_key: prism-check-token
+  instance_url: https://help.example.com/ASMS
+  base_url: http://127.0.0.1:$port
+ACCOUNTS
+printf 'case,project,subject,note\nRF-1,4,Missed enquiry 1,Called back\nRF-2,5,Missed enquiry 2,No answer\n' >"$work/aranda/cases.csv"
+cat >"$work/aranda/create.yaml" <<'FLOW'
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+receiver: {connector: aranda, action: create_case, account: asms}
+map:
+  itemType: 1
+  projectId: "{{project}}"
+  serviceId: 7
+  categoryId: 3
+  subject: "{{subject}}"
+  additionalFields: [{fieldId: "channel", values: ["CINNOX"]}]
+FLOW
+cat >"$work/aranda/update.yaml" <<'FLOW'
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+receiver: {connector: aranda, action: update_case, account: asms}
+map:
+  ticketId: "{{case}}"
+  stateId: 2
+  commentary: "{{note}}"
+FLOW
+cat >"$work/aranda/note.yaml" <<'FLOW'
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+receiver: {connector: aranda, action: add_note, account: asms}
+map:
+  ticketId: "{{case}}"
+  message: "{{note}}"
+FLOW
+chmod 600 "$work/aranda/accounts.yaml"
+status=0
+for flow in create update note; do
+  "$bin" run "$flow" --flows "$work/aranda" --state "$work/aranda-state" || status=$?
+done
+verdict "Aranda create_case + update_case + add_note" "$work/aranda.log" "$status"
 stop_prism

@@ -3,6 +3,7 @@
 //! live once in [`http`]. [`registry`] turns a flow's configuration into a live
 //! [`engine::Source`] and [`engine::Receiver`]. Connectors never touch the engine's state.
 
+pub mod aranda;
 pub mod csv;
 pub mod eightxeight;
 pub mod http;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use engine::{Mapper, Receiver, Source};
 use flows::{AccountKind, Accounts, Diagnostic, Flow, Project, ReceiverKind, SourceConfig};
 
+use crate::aranda::{Action as ArandaAction, Aranda};
 use crate::csv::CsvFile;
 use crate::eightxeight::EightXEight;
 use crate::textrequest::{Action, TextRequest};
@@ -38,6 +39,24 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
         (ReceiverKind::TextRequestUpsertContact(d), AccountKind::TextRequest(a)) => Ok(Arc::new(
             TextRequest::new(name, a, d.dashboard_id, Action::UpsertContact, timeout)?,
         )),
+        (ReceiverKind::ArandaCreateCase, AccountKind::Aranda(a)) => Ok(Arc::new(Aranda::new(
+            name,
+            a,
+            ArandaAction::CreateCase,
+            timeout,
+        )?)),
+        (ReceiverKind::ArandaUpdateCase, AccountKind::Aranda(a)) => Ok(Arc::new(Aranda::new(
+            name,
+            a,
+            ArandaAction::UpdateCase,
+            timeout,
+        )?)),
+        (ReceiverKind::ArandaAddNote, AccountKind::Aranda(a)) => Ok(Arc::new(Aranda::new(
+            name,
+            a,
+            ArandaAction::AddNote,
+            timeout,
+        )?)),
         (kind, other) => Err(format!(
             "account `{name}` is a `{}` account, but the receiver is `{}`",
             other.connector(),

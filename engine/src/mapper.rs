@@ -360,6 +360,11 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
             _ => return Err(format!("`{t}` is not true or false")),
         },
         (FieldKind::IntegerList | FieldKind::TextList, _) => list(spec.kind, value)?,
+        // Rendered JSON text becomes JSON; YAML lists and mappings pass through.
+        (FieldKind::Json, Some(t)) if matches!(value, Value::String(_)) => {
+            serde_json::from_str(&t).map_err(|e| format!("`{t}` is not JSON: {e}"))?
+        }
+        (FieldKind::Json, _) => value,
         (_, None) => value,
     };
     if let (Some(max), Value::String(s)) = (spec.max_chars, &coerced) {

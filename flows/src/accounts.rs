@@ -50,7 +50,25 @@ pub struct Account {
 pub enum AccountKind {
     EightXEight(EightXEightAccount),
     TextRequest(TextRequestAccount),
+    Aranda(ArandaAccount),
     Webhook(WebhookAccount),
+}
+
+/// An Aranda ASMS integration: the token (header `TokenAsms`) and the customer's own
+/// ASMS host (header `UrlAsms`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArandaAccount {
+    pub api_key: Secret,
+    pub instance_url: String,
+    #[serde(default = "default_aranda_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+fn default_aranda_url() -> String {
+    "https://automate.arandasoft.com/asmsadapter/api/asms".into()
 }
 
 /// A Text Request account: its API key (header `x-api-key`).
@@ -75,6 +93,7 @@ impl AccountKind {
         match self {
             AccountKind::EightXEight(_) => "8x8",
             AccountKind::TextRequest(_) => "textrequest",
+            AccountKind::Aranda(_) => "aranda",
             AccountKind::Webhook(_) => "webhook",
         }
     }
@@ -164,7 +183,7 @@ fn default_8x8_url() -> String {
     "https://sms.8x8.com".into()
 }
 
-const CONNECTORS: &[&str] = &["8x8", "textrequest", "webhook"];
+const CONNECTORS: &[&str] = &["8x8", "textrequest", "aranda", "webhook"];
 
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
@@ -271,6 +290,27 @@ fn parse_account(
                 )]);
             }
             AccountKind::TextRequest(account)
+        }
+        "aranda" => {
+            let account: ArandaAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            for (key, url) in [
+                ("instance_url", &account.instance_url),
+                ("base_url", &account.base_url),
+            ] {
+                if let Err(e) = check_url(url) {
+                    let at = mapping
+                        .get_node(key)
+                        .map(|n| Pos::of(n.span()))
+                        .unwrap_or(pos);
+                    return Err(vec![Diagnostic::new(
+                        file,
+                        at,
+                        format!("`{key}` `{url}` is not usable: {e}"),
+                    )]);
+                }
+            }
+            AccountKind::Aranda(account)
         }
         "webhook" => {
             let account: WebhookAccount =

@@ -22,6 +22,8 @@ pub enum FieldKind {
     IntegerList,
     /// A list of texts (`"vip, new"` or a YAML list).
     TextList,
+    /// Any JSON, passed through as written (YAML lists and mappings).
+    Json,
 }
 
 /// One field a receiver action accepts.

@@ -170,6 +170,9 @@ pub enum ReceiverKind {
     EightXEightSendSms(EightXEightSendSms),
     TextRequestSendMessage(TextRequestDashboard),
     TextRequestUpsertContact(TextRequestDashboard),
+    ArandaCreateCase,
+    ArandaUpdateCase,
+    ArandaAddNote,
 }
 
 /// `connector: textrequest` — the dashboard (phone line) the action works on.
@@ -193,7 +196,81 @@ pub struct EightXEightSendSms {
 const RECEIVERS: &[(&str, &[&str])] = &[
     ("8x8", &["send_sms"]),
     ("textrequest", &["send_message", "upsert_contact"]),
+    ("aranda", &["create_case", "update_case", "add_note"]),
 ];
+
+/// Aranda's optional ids, shared by create and update (integers in its swagger).
+const ARANDA_IDS: [FieldSpec; 14] = [
+    FieldSpec::optional("stateId", FieldKind::Integer, "status id"),
+    FieldSpec::optional("reasonId", FieldKind::Integer, "reason id"),
+    FieldSpec::optional("groupId", FieldKind::Integer, "group id"),
+    FieldSpec::optional("responsibleId", FieldKind::Integer, "responsible id"),
+    FieldSpec::optional("applicantId", FieldKind::Integer, "applicant id"),
+    FieldSpec::optional("customerId", FieldKind::Integer, "client id"),
+    FieldSpec::optional("companyId", FieldKind::Integer, "company id"),
+    FieldSpec::optional("registryTypeId", FieldKind::Integer, "registry type id"),
+    FieldSpec::optional("ciId", FieldKind::Integer, "CI id"),
+    FieldSpec::optional("urgencyId", FieldKind::Integer, "urgency id"),
+    FieldSpec::optional("impactId", FieldKind::Integer, "impact id"),
+    FieldSpec::optional("providerId", FieldKind::Integer, "provider id"),
+    FieldSpec::optional("unitId", FieldKind::Integer, "unit id"),
+    FieldSpec::optional(
+        "additionalFields",
+        FieldKind::Json,
+        "[{fieldId, values: [..]}]",
+    ),
+];
+
+const ARANDA_CREATE_FIELDS: &[FieldSpec] = &concat::<6, 14, 20>(
+    [
+        FieldSpec::required("itemType", FieldKind::Integer, "case type id"),
+        FieldSpec::required("projectId", FieldKind::Integer, "project id"),
+        FieldSpec::required("serviceId", FieldKind::Integer, "service id"),
+        FieldSpec::required("categoryId", FieldKind::Integer, "category id"),
+        FieldSpec::required("subject", FieldKind::Text, "subject"),
+        FieldSpec::optional("description", FieldKind::Text, "detailed description"),
+    ],
+    ARANDA_IDS,
+);
+
+const ARANDA_UPDATE_FIELDS: &[FieldSpec] = &concat::<6, 14, 20>(
+    [
+        FieldSpec::required(
+            "ticketId",
+            FieldKind::Text,
+            "the case code (goes in the URL path)",
+        ),
+        FieldSpec::optional("serviceId", FieldKind::Integer, "service id"),
+        FieldSpec::optional("categoryId", FieldKind::Integer, "category id"),
+        FieldSpec::optional("subject", FieldKind::Text, "subject"),
+        FieldSpec::optional("description", FieldKind::Text, "detailed description"),
+        FieldSpec::optional("commentary", FieldKind::Text, "a comment on the change"),
+    ],
+    ARANDA_IDS,
+);
+
+const ARANDA_NOTE_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "ticketId",
+        FieldKind::Text,
+        "the case code (goes in the URL path)",
+    ),
+    FieldSpec::required("message", FieldKind::Text, "the note").max_chars(254),
+];
+
+/// Two field lists as one, in a constant.
+const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [FieldSpec; A],
+    b: [FieldSpec; B],
+) -> [FieldSpec; C] {
+    let mut out = [a[0]; C];
+    let mut i = 0;
+    while i < C {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
+}
 
 const TEXTREQUEST_MESSAGE_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -286,6 +363,9 @@ impl ReceiverKind {
             ReceiverKind::TextRequestSendMessage(_) | ReceiverKind::TextRequestUpsertContact(_) => {
                 "textrequest"
             }
+            ReceiverKind::ArandaCreateCase
+            | ReceiverKind::ArandaUpdateCase
+            | ReceiverKind::ArandaAddNote => "aranda",
         }
     }
 
@@ -294,6 +374,9 @@ impl ReceiverKind {
             ReceiverKind::EightXEightSendSms(_) => "send_sms",
             ReceiverKind::TextRequestSendMessage(_) => "send_message",
             ReceiverKind::TextRequestUpsertContact(_) => "upsert_contact",
+            ReceiverKind::ArandaCreateCase => "create_case",
+            ReceiverKind::ArandaUpdateCase => "update_case",
+            ReceiverKind::ArandaAddNote => "add_note",
         }
     }
 
@@ -303,9 +386,17 @@ impl ReceiverKind {
             ReceiverKind::EightXEightSendSms(_) => EIGHTX8_SMS_FIELDS,
             ReceiverKind::TextRequestSendMessage(_) => TEXTREQUEST_MESSAGE_FIELDS,
             ReceiverKind::TextRequestUpsertContact(_) => TEXTREQUEST_CONTACT_FIELDS,
+            ReceiverKind::ArandaCreateCase => ARANDA_CREATE_FIELDS,
+            ReceiverKind::ArandaUpdateCase => ARANDA_UPDATE_FIELDS,
+            ReceiverKind::ArandaAddNote => ARANDA_NOTE_FIELDS,
         }
     }
 }
+
+/// A receiver that takes no options beyond connector, action and account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}
 
 /// One `field: value` line of `map:`.
 #[derive(Debug, Clone)]
@@ -808,6 +899,14 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
         }
         ("textrequest", "upsert_contact") => {
             ReceiverKind::TextRequestUpsertContact(yaml::from_node(file, &rest, "receiver")?)
+        }
+        ("aranda", action) => {
+            let NoOptions {} = yaml::from_node(file, &rest, "receiver")?;
+            match action {
+                "create_case" => ReceiverKind::ArandaCreateCase,
+                "update_case" => ReceiverKind::ArandaUpdateCase,
+                _ => ReceiverKind::ArandaAddNote,
+            }
         }
         _ => unreachable!("RECEIVERS lists only implemented actions"),
     };

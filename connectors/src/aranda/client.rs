@@ -1,0 +1,197 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use flows::{ArandaAccount, RateLimit, Secret};
+use serde_json::{Map, Value};
+
+use crate::http::{self, limits, HttpClient};
+
+/// What an Aranda receiver does with each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    CreateCase,
+    UpdateCase,
+    AddNote,
+}
+
+/// The ASMS adapter for one integration.
+pub struct Aranda {
+    http: HttpClient,
+    limiter: Option<limits::Limiter>,
+    base: String,
+    token: Secret,
+    instance_url: String,
+    action: Action,
+}
+
+/// Aranda's error code names and what to do about each (from its connector's docs).
+const REMEDIES: &[(&str, &str)] = &[
+    (
+        "ModelIdIsEmpty",
+        "the case needs a model: check the service's model in ASMS",
+    ),
+    (
+        "StateIdIsEmpty",
+        "add the stateId parameter, it is required",
+    ),
+    (
+        "ServiceIdIsEmpty",
+        "add the serviceId parameter, it is required",
+    ),
+    (
+        "CategoryIdIsEmpty",
+        "add the categoryId parameter, it is required",
+    ),
+    (
+        "InvalidProjectId",
+        "projectId must be the id of an existing project",
+    ),
+    (
+        "ItemTypeIsRequired",
+        "add the itemType parameter, it is required",
+    ),
+    (
+        "AdditionalFieldIsRequired",
+        "the named additional field is required by the project: add it to additionalFields",
+    ),
+    (
+        "ModelNotActive",
+        "the service's model is not active in ASMS",
+    ),
+    ("DuplicatedObject", "the object already exists"),
+    (
+        "DoNotHavePermissionForThisAction",
+        "the integration user lacks the permission for this action",
+    ),
+    ("Failure", "ASMS failed to process the request"),
+];
+
+impl Aranda {
+    pub fn new(
+        name: &str,
+        account: &ArandaAccount,
+        action: Action,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        Ok(Aranda {
+            http: HttpClient::new(timeout)?,
+            limiter: limits::shared(name, account.rate_limit.unwrap_or(RateLimit::Off)),
+            base: account.base_url.trim_end_matches('/').to_string(),
+            token: account.api_key.clone(),
+            instance_url: account.instance_url.clone(),
+            action,
+        })
+    }
+}
+
+/// The text of Aranda's error body with its code name and remedy, when it names one.
+pub(crate) fn explain(body: &[u8]) -> (Option<String>, String) {
+    let (_, message) = http::error_body(body);
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::String(s)) => s,
+        _ => message,
+    };
+    match REMEDIES.iter().find(|(code, _)| text.contains(code)) {
+        Some((code, remedy)) => (Some(code.to_string()), format!("{text} — {remedy}")),
+        None => (None, text),
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Receiver for Aranda {
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        _reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let mut ticket = || -> Result<String, SendError> {
+            match fields.remove("ticketId") {
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                _ => Err(SendError::permanent("ticketId is empty")),
+            }
+        };
+        let (method, url, body) = match self.action {
+            Action::CreateCase => ("POST", format!("{}/case", self.base), Value::Object(fields)),
+            Action::UpdateCase => {
+                let id = ticket()?;
+                (
+                    "PUT",
+                    format!("{}/case/{}", self.base, encode(&id)),
+                    Value::Object(fields),
+                )
+            }
+            Action::AddNote => {
+                let id = ticket()?;
+                let message = fields
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if message.trim().is_empty() {
+                    return Err(SendError::permanent("message is empty"));
+                }
+                (
+                    "POST",
+                    format!(
+                        "{}/case/{}/note?message={}",
+                        self.base,
+                        encode(&id),
+                        encode(message)
+                    ),
+                    Value::Null,
+                )
+            }
+        };
+        Ok(Prepared {
+            method: method.into(),
+            url,
+            body,
+            notes: Map::new(),
+        })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        limits::wait(&self.limiter).await;
+        let client = self.http.client();
+        let call = match request.method.as_str() {
+            "PUT" => client.put(&request.url),
+            _ => client.post(&request.url),
+        }
+        .header("TokenAsms", self.token.expose())
+        .header("UrlAsms", &self.instance_url);
+        let call = if request.body.is_null() {
+            call
+        } else {
+            call.json(&request.body)
+        };
+        let response = self.http.execute(call).await?;
+        if response.status.is_success() {
+            let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            if body.get("result") == Some(&Value::Bool(false)) {
+                return Err(SendError::permanent("ASMS answered result: false"));
+            }
+            let id = ["idByProject", "id"]
+                .iter()
+                .find_map(|k| match body.get(*k) {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                });
+            return Ok(Delivered { remote_id: id });
+        }
+        let (code, message) = explain(&response.body);
+        Err(http::classify(&response, code, message))
+    }
+}

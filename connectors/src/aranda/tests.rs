@@ -1,0 +1,142 @@
+use std::time::Duration;
+
+use engine::{Receiver, SendError};
+use flows::{ArandaAccount, Secret};
+use serde_json::{json, Map, Value};
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{Action, Aranda};
+
+fn receiver(server: &MockServer, action: Action) -> Aranda {
+    let account = ArandaAccount {
+        api_key: Secret::new("asms-token"),
+        instance_url: "https://help.example.com/ASMS".into(),
+        base_url: server.uri(),
+        rate_limit: None,
+    };
+    Aranda::new("asms", &account, action, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn create_case_posts_typed_fields_with_both_headers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/case"))
+        .and(header("TokenAsms", "asms-token"))
+        .and(header("UrlAsms", "https://help.example.com/ASMS"))
+        .and(body_json(json!({"itemType": 1, "projectId": 4, "serviceId": 7, "categoryId": 3, "subject": "Missed enquiry 42"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 915, "idByProject": "RF-915"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::CreateCase);
+    let request = r
+        .prepare(fields(json!({"itemType": 1, "projectId": 4, "serviceId": 7, "categoryId": 3, "subject": "Missed enquiry 42"})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.send(&request)
+            .await
+            .ok()
+            .and_then(|d| d.remote_id)
+            .as_deref(),
+        Some("RF-915")
+    );
+}
+
+#[tokio::test]
+async fn update_case_and_add_note_put_the_case_code_in_the_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/case/RF-915"))
+        .and(body_json(
+            json!({"stateId": 2, "commentary": "closed by the flow"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case/RF-915/note"))
+        .and(query_param("message", "Called back & solved"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let update = receiver(&server, Action::UpdateCase);
+    let request = update
+        .prepare(
+            fields(json!({"ticketId": "RF-915", "stateId": 2, "commentary": "closed by the flow"})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(update.send(&request).await.is_ok());
+    let note = receiver(&server, Action::AddNote);
+    let request = note
+        .prepare(
+            fields(json!({"ticketId": "RF-915", "message": "Called back & solved"})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(note.send(&request).await.is_ok());
+}
+
+#[tokio::test]
+async fn error_code_names_come_back_with_their_remedy() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!("ServiceIdIsEmpty")))
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::CreateCase);
+    let request = r
+        .prepare(fields(json!({"subject": "x"})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    match r.send(&request).await {
+        Err(SendError::Permanent { code, message }) => {
+            assert_eq!(code.as_deref(), Some("ServiceIdIsEmpty"));
+            assert!(
+                message.contains("add the serviceId parameter, it is required"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn forbidden_and_server_failures_are_told_apart() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"message": "DoNotHavePermissionForThisAction"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(json!({"message": "Failure saving the case"})),
+        )
+        .mount(&server)
+        .await;
+    let update = receiver(&server, Action::UpdateCase);
+    let request = update
+        .prepare(fields(json!({"ticketId": "1", "stateId": 2})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(update.send(&request).await, Err(SendError::Permanent { code: Some(ref c), .. }) if c == "DoNotHavePermissionForThisAction")
+    );
+    let create = receiver(&server, Action::CreateCase);
+    let request = create
+        .prepare(fields(json!({"subject": "x"})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        create.send(&request).await,
+        Err(SendError::Transient { .. })
+    ));
+}
