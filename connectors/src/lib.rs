@@ -7,6 +7,7 @@ pub mod aranda;
 pub mod csv;
 pub mod eightxeight;
 pub mod http;
+pub mod httpreq;
 pub mod registry;
 pub mod sms;
 pub mod textrequest;

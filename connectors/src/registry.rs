@@ -10,6 +10,7 @@ use flows::{AccountKind, Accounts, Diagnostic, Flow, Project, ReceiverKind, Sour
 use crate::aranda::{Action as ArandaAction, Aranda};
 use crate::csv::CsvFile;
 use crate::eightxeight::EightXEight;
+use crate::httpreq::HttpRequest;
 use crate::textrequest::{Action, TextRequest};
 
 /// The live source of a flow that fetches its records; `None` for push sources
@@ -57,6 +58,9 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
             ArandaAction::AddNote,
             timeout,
         )?)),
+        (ReceiverKind::HttpRequest, AccountKind::Http(a)) => {
+            Ok(Arc::new(HttpRequest::new(a, timeout)?))
+        }
         (kind, other) => Err(format!(
             "account `{name}` is a `{}` account, but the receiver is `{}`",
             other.connector(),

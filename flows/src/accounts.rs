@@ -51,7 +51,19 @@ pub enum AccountKind {
     EightXEight(EightXEightAccount),
     TextRequest(TextRequestAccount),
     Aranda(ArandaAccount),
+    Http(HttpAccount),
     Webhook(WebhookAccount),
+}
+
+/// For the generic HTTP receiver: an optional base URL and headers (secrets, usually)
+/// sent with every request but never shown in previews or history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAccount {
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
 }
 
 /// An Aranda ASMS integration: the token (header `TokenAsms`) and the customer's own
@@ -94,6 +106,7 @@ impl AccountKind {
             AccountKind::EightXEight(_) => "8x8",
             AccountKind::TextRequest(_) => "textrequest",
             AccountKind::Aranda(_) => "aranda",
+            AccountKind::Http(_) => "http",
             AccountKind::Webhook(_) => "webhook",
         }
     }
@@ -183,7 +196,7 @@ fn default_8x8_url() -> String {
     "https://sms.8x8.com".into()
 }
 
-const CONNECTORS: &[&str] = &["8x8", "textrequest", "aranda", "webhook"];
+const CONNECTORS: &[&str] = &["8x8", "textrequest", "aranda", "http", "webhook"];
 
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
@@ -311,6 +324,22 @@ fn parse_account(
                 }
             }
             AccountKind::Aranda(account)
+        }
+        "http" => {
+            let account: HttpAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            if let Some(Err(e)) = account.base_url.as_deref().map(check_url) {
+                let at = mapping
+                    .get_node("base_url")
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(pos);
+                return Err(vec![Diagnostic::new(
+                    file,
+                    at,
+                    format!("`base_url` is not usable: {e}"),
+                )]);
+            }
+            AccountKind::Http(account)
         }
         "webhook" => {
             let account: WebhookAccount =

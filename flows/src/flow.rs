@@ -173,6 +173,7 @@ pub enum ReceiverKind {
     ArandaCreateCase,
     ArandaUpdateCase,
     ArandaAddNote,
+    HttpRequest,
 }
 
 /// `connector: textrequest` — the dashboard (phone line) the action works on.
@@ -197,6 +198,30 @@ const RECEIVERS: &[(&str, &[&str])] = &[
     ("8x8", &["send_sms"]),
     ("textrequest", &["send_message", "upsert_contact"]),
     ("aranda", &["create_case", "update_case", "add_note"]),
+    ("http", &["request"]),
+];
+
+const HTTP_REQUEST_FIELDS: &[FieldSpec] = &[
+    FieldSpec::optional(
+        "method",
+        FieldKind::OneOf(&["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        "default POST",
+    ),
+    FieldSpec::required(
+        "url",
+        FieldKind::Text,
+        "absolute, or relative to the account's base_url",
+    ),
+    FieldSpec::optional(
+        "headers",
+        FieldKind::Json,
+        "a mapping of header names to templates",
+    ),
+    FieldSpec::optional(
+        "body",
+        FieldKind::Json,
+        "the JSON body: a mapping or list of templates",
+    ),
 ];
 
 /// Aranda's optional ids, shared by create and update (integers in its swagger).
@@ -366,6 +391,7 @@ impl ReceiverKind {
             ReceiverKind::ArandaCreateCase
             | ReceiverKind::ArandaUpdateCase
             | ReceiverKind::ArandaAddNote => "aranda",
+            ReceiverKind::HttpRequest => "http",
         }
     }
 
@@ -377,6 +403,7 @@ impl ReceiverKind {
             ReceiverKind::ArandaCreateCase => "create_case",
             ReceiverKind::ArandaUpdateCase => "update_case",
             ReceiverKind::ArandaAddNote => "add_note",
+            ReceiverKind::HttpRequest => "request",
         }
     }
 
@@ -389,6 +416,7 @@ impl ReceiverKind {
             ReceiverKind::ArandaCreateCase => ARANDA_CREATE_FIELDS,
             ReceiverKind::ArandaUpdateCase => ARANDA_UPDATE_FIELDS,
             ReceiverKind::ArandaAddNote => ARANDA_NOTE_FIELDS,
+            ReceiverKind::HttpRequest => HTTP_REQUEST_FIELDS,
         }
     }
 }
@@ -907,6 +935,10 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
                 "update_case" => ReceiverKind::ArandaUpdateCase,
                 _ => ReceiverKind::ArandaAddNote,
             }
+        }
+        ("http", _) => {
+            let NoOptions {} = yaml::from_node(file, &rest, "receiver")?;
+            ReceiverKind::HttpRequest
         }
         _ => unreachable!("RECEIVERS lists only implemented actions"),
     };

@@ -1,0 +1,120 @@
+//! Generic HTTP (`connector: http, action: request`): the escape hatch for any API
+//! without its own connector. Method, URL, headers and JSON body all come from the map's
+//! templates; the account adds a base URL and secret headers, which are attached only
+//! when sending (previews and history never show them).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use flows::HttpAccount;
+use serde_json::{Map, Value};
+
+use crate::http::{self, HttpClient};
+
+/// A generic HTTP receiver for one account.
+pub struct HttpRequest {
+    http: HttpClient,
+    account: HttpAccount,
+}
+
+impl HttpRequest {
+    pub fn new(account: &HttpAccount, timeout: Duration) -> Result<Self, String> {
+        Ok(HttpRequest {
+            http: HttpClient::new(timeout)?,
+            account: account.clone(),
+        })
+    }
+
+    fn absolute(&self, url: &str) -> Result<String, String> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(url.to_string());
+        }
+        match &self.account.base_url {
+            Some(base) => Ok(format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                url.trim_start_matches('/')
+            )),
+            None => Err(format!(
+                "url `{url}` is relative and the account has no base_url"
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Receiver for HttpRequest {
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        _reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let method = fields
+            .remove("method")
+            .and_then(|m| m.as_str().map(str::to_uppercase))
+            .unwrap_or_else(|| "POST".into());
+        let url = fields
+            .remove("url")
+            .and_then(|u| u.as_str().map(String::from))
+            .unwrap_or_default();
+        let url = self.absolute(url.trim()).map_err(SendError::permanent)?;
+        url::Url::parse(&url)
+            .map_err(|e| SendError::permanent(format!("url `{url}` is not a URL: {e}")))?;
+        let mut notes = Map::new();
+        match fields.remove("headers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(headers)) => {
+                notes.insert("headers".into(), Value::Object(headers));
+            }
+            Some(_) => {
+                return Err(SendError::permanent(
+                    "headers must be a mapping of names to values",
+                ))
+            }
+        }
+        let body = fields.remove("body").unwrap_or(Value::Null);
+        Ok(Prepared {
+            method,
+            url,
+            body,
+            notes,
+        })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            SendError::permanent(format!("`{}` is not an HTTP method", request.method))
+        })?;
+        let mut call = self.http.client().request(method, &request.url);
+        if let Some(Value::Object(headers)) = request.notes.get("headers") {
+            for (name, value) in headers {
+                call = call.header(name.as_str(), http_text(value));
+            }
+        }
+        for (name, secret) in &self.account.headers {
+            call = call.header(name.as_str(), secret.expose());
+        }
+        if !request.body.is_null() {
+            call = call.json(&request.body);
+        }
+        let response = self.http.execute(call).await?;
+        if response.status.is_success() {
+            let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+            let id = body.get("id").map(http_text);
+            return Ok(Delivered { remote_id: id });
+        }
+        let (code, message) = http::error_body(&response.body);
+        Err(http::classify(&response, code, message))
+    }
+}
+
+fn http_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
