@@ -130,6 +130,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Accounts in accounts.yaml.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
     /// Serve a local stand-in for the 8x8 SMS API that records what it receives.
     Sandbox {
         /// The address to listen on.
@@ -141,5 +146,15 @@ pub enum Command {
         /// Use this flows directory instead of the bundled example.
         #[arg(long = "dir")]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Try each account with a cheap authenticated call: active, or inactive and why.
+    Check {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -695,3 +695,51 @@ async fn large_runs_use_the_batch_endpoint_when_the_flow_allows_it() {
         "an outcome per row"
     );
 }
+
+#[tokio::test]
+async fn accounts_check_lists_each_account_as_active_or_inactive_with_the_reason() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/api/v1/subaccounts/shop_main/messages/00000000-0000-0000-0000-000000000000",
+        ))
+        .and(header(
+            "authorization",
+            format!("Bearer {API_KEY}").as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"code": 1404, "message": "Not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 1200, "message": "Unauthorized"})),
+        )
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${{EIGHTX8_API_KEY}}\n  base_url: {0}\nold-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: regenerated-long-ago\n  base_url: {0}\nbroken:\n  connector: 8x8\n",
+            server.uri()
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    let run = dir.run(&["accounts", "check"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("shop-8x8 (8x8): active — a message look-up answered HTTP 404"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("old-8x8 (8x8): inactive — a message look-up was refused (HTTP 401): 1200: Unauthorized"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("broken (?): inactive — invalid in accounts.yaml"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains(API_KEY));
+}

@@ -4,6 +4,7 @@
 //! [`engine::Source`] and [`engine::Receiver`]. Connectors never touch the engine's state.
 
 pub mod aranda;
+pub mod check;
 pub mod csv;
 pub mod eightxeight;
 pub mod http;

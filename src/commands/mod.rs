@@ -1,6 +1,7 @@
 //! One function per command. Each returns the process exit code: 0 success, 1 when the
 //! command ran but found problems (invalid flows, failed rows), 2 for errors of use.
 
+mod accounts;
 mod history;
 mod next;
 mod quickstart;
@@ -57,6 +58,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
             json,
         } => next::next(global, &flow, count, now.as_deref(), json),
+        Command::Accounts {
+            command: crate::cli::AccountsCommand::Check { json },
+        } => accounts::check(global, json).await,
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
         Command::Quickstart { dir } => quickstart::quickstart(global, dir).await,
     }

@@ -86,7 +86,7 @@ impl Aranda {
 }
 
 /// The text of Aranda's error body with its code name and remedy, when it names one.
-pub(crate) fn explain(body: &[u8]) -> (Option<String>, String) {
+pub fn explain(body: &[u8]) -> (Option<String>, String) {
     let (_, message) = http::error_body(body);
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(Value::String(s)) => s,

@@ -6,7 +6,7 @@
 
 mod client;
 
-pub use client::{Action, Aranda};
+pub use client::{explain, Action, Aranda};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,51 @@
+//! `switchboard accounts check`: ApiX-Drive's active / inactive accounts.
+
+use std::process::ExitCode;
+
+use connectors::check::{check_account, AccountStatus};
+use flows::LoadOptions;
+
+use crate::cli::Global;
+use crate::report;
+
+pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
+    let options = LoadOptions {
+        flows_dir: global.flows.clone(),
+        accounts_file: global.accounts.clone(),
+        env: Default::default(),
+    };
+    let project = flows::load_project(&options);
+    let mut statuses: Vec<AccountStatus> = Vec::new();
+    for account in project.accounts.accounts.values() {
+        statuses.push(check_account(account).await);
+    }
+    for (name, problems) in &project.accounts.invalid {
+        let detail = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        statuses.push(AccountStatus {
+            account: name.clone(),
+            connector: "?",
+            active: false,
+            detail: format!("invalid in accounts.yaml: {detail}"),
+        });
+    }
+    statuses.sort_by(|a, b| a.account.cmp(&b.account));
+    if json {
+        report::json(&statuses);
+    } else if statuses.is_empty() {
+        println!("no accounts in {}", project.accounts.file.display());
+    } else {
+        for s in &statuses {
+            let state = if s.active { "active" } else { "inactive" };
+            println!("{} ({}): {state} — {}", s.account, s.connector, s.detail);
+        }
+    }
+    Ok(if statuses.iter().all(|s| s.active) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
