@@ -10,7 +10,9 @@ pub mod eightxeight;
 pub mod http;
 pub mod httpreq;
 pub mod registry;
+pub mod rows;
 pub mod sms;
 pub mod textrequest;
+pub mod xlsx;
 
 pub use registry::{build_receiver, build_source, check_project};

@@ -12,12 +12,14 @@ use crate::csv::CsvFile;
 use crate::eightxeight::EightXEight;
 use crate::httpreq::HttpRequest;
 use crate::textrequest::{Action, TextRequest};
+use crate::xlsx::XlsxFile;
 
 /// The live source of a flow that fetches its records; `None` for push sources
 /// (webhooks), whose records come from the engine's queue, filled by the daemon.
 pub fn build_source(flow: &Flow) -> Option<Box<dyn Source>> {
     match &flow.source {
         SourceConfig::Csv(config) => Some(Box::new(CsvFile::new(config))),
+        SourceConfig::Xlsx(config) => Some(Box::new(XlsxFile::new(config))),
         SourceConfig::Webhook(_) => None,
     }
 }
@@ -83,6 +85,21 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             match csv.header() {
                 Ok(header) => {
                     if let Some(problem) = csv.missing_key_columns(&header) {
+                        problems.push(Diagnostic::new(&flow.file, config.pos, problem));
+                    }
+                    problems.extend(mapper.check_fields(flow, &header));
+                }
+                Err(e) => problems.push(
+                    Diagnostic::new(&flow.file, config.pos, e.0)
+                        .with_hint("`path` is relative to the flow file's directory"),
+                ),
+            }
+        }
+        SourceConfig::Xlsx(config) => {
+            let sheet = XlsxFile::new(config);
+            match sheet.header() {
+                Ok(header) => {
+                    if let Some(problem) = sheet.missing_key_columns(&header) {
                         problems.push(Diagnostic::new(&flow.file, config.pos, problem));
                     }
                     problems.extend(mapper.check_fields(flow, &header));

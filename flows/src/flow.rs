@@ -44,13 +44,39 @@ pub struct Flow {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     Csv(CsvSource),
+    Xlsx(XlsxSource),
     Webhook(WebhookSource),
+}
+
+/// `connector: xlsx` — rows of a sheet of an XLSX, XLS or ODS file, with a header row.
+#[derive(Debug, Clone)]
+pub struct XlsxSource {
+    /// The file, resolved against the flow file's directory.
+    pub path: PathBuf,
+    /// The sheet by name (default: the first one).
+    pub sheet: Option<String>,
+    pub key: Vec<String>,
+    pub backlog: Backlog,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXlsxSource {
+    path: String,
+    #[serde(default)]
+    sheet: Option<String>,
+    #[serde(default)]
+    key: Option<OneOrMany>,
+    #[serde(default)]
+    backlog: Backlog,
 }
 
 impl SourceConfig {
     pub fn connector(&self) -> &'static str {
         match self {
             SourceConfig::Csv(_) => "csv",
+            SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::Webhook(_) => "webhook",
         }
     }
@@ -59,6 +85,7 @@ impl SourceConfig {
     pub fn backlog(&self) -> Backlog {
         match self {
             SourceConfig::Csv(c) => c.backlog,
+            SourceConfig::Xlsx(x) => x.backlog,
             SourceConfig::Webhook(_) => Backlog::Send,
         }
     }
@@ -71,7 +98,7 @@ impl SourceConfig {
     /// The account a source uses, if any.
     pub fn account(&self) -> Option<(&str, Pos)> {
         match self {
-            SourceConfig::Csv(_) => None,
+            SourceConfig::Csv(_) | SourceConfig::Xlsx(_) => None,
             SourceConfig::Webhook(w) => w.account.as_deref().map(|a| (a, w.pos)),
         }
     }
@@ -344,7 +371,7 @@ const TEXTREQUEST_CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
 ];
-const SOURCES: &[&str] = &["csv", "webhook"];
+const SOURCES: &[&str] = &["csv", "xlsx", "webhook"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -776,6 +803,24 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
             let raw: RawCsvSource =
                 yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
             parse_csv(file, node, raw)
+        }
+        "xlsx" => {
+            let raw: RawXlsxSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            if raw.path.trim().is_empty() {
+                return Err(
+                    Diagnostic::new(file, Pos::of(node.span()), "`path` is empty")
+                        .with_hint("name the spreadsheet file, relative to this flow file"),
+                );
+            }
+            let base = file.parent().unwrap_or(Path::new("."));
+            Ok(SourceConfig::Xlsx(XlsxSource {
+                path: base.join(raw.path),
+                sheet: raw.sheet,
+                key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+                backlog: raw.backlog,
+                pos: Pos::of(node.span()),
+            }))
         }
         "webhook" => {
             let raw: RawWebhookSource =

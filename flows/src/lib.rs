@@ -24,7 +24,7 @@ pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SourceConfig, TextRequestDashboard, WebhookSource,
+    ReceiverKind, SourceConfig, TextRequestDashboard, WebhookSource, XlsxSource,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use engine::{Fetched, Record, Reject, Source, SourceError};
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use engine::{Fetched, Reject, Source, SourceError};
+
+use crate::rows::{self, Table};
 
 /// A CSV file as a source.
 #[derive(Debug, Clone)]
@@ -53,38 +53,15 @@ impl CsvFile {
 
     /// Key columns missing from a header, as an error message.
     pub fn missing_key_columns(&self, header: &[String]) -> Option<String> {
-        let missing: Vec<&str> = self
-            .key
-            .iter()
-            .filter(|k| !header.contains(k))
-            .map(String::as_str)
-            .collect();
-        (!missing.is_empty()).then(|| {
-            format!(
-                "key column{} `{}` not in the header of `{}` (columns: {})",
-                if missing.len() > 1 { "s" } else { "" },
-                missing.join("`, `"),
-                self.path.display(),
-                header.join(", ")
-            )
-        })
+        rows::missing_key_columns(header, &self.key, &self.path.display().to_string())
     }
 
     fn read_all(&self) -> Result<Fetched, SourceError> {
         let mut reader = self.reader()?;
-        let header = self.header()?;
-        if let Some(problem) = self.missing_key_columns(&header) {
-            return Err(SourceError(problem));
-        }
-        let key_index: Vec<usize> = self
-            .key
-            .iter()
-            .filter_map(|k| header.iter().position(|h| h == k))
-            .collect();
+        let table = Table::new(self.header()?, &self.key, &self.path.display().to_string())
+            .map_err(SourceError)?;
         let mut fetched = Fetched::default();
         for (i, row) in reader.records().enumerate() {
-            let line =
-                |row: &csv::StringRecord| row.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
             let row = match row {
                 Ok(row) => row,
                 Err(e) => {
@@ -97,39 +74,23 @@ impl CsvFile {
                         .max(i as u64 + 2);
                     fetched.rejects.push(Reject {
                         key: format!("line {at}"),
-                        reason: row_error(&e, header.len()),
+                        reason: row_error(&e, table.header().len()),
                     });
                     continue;
                 }
             };
-            if row.iter().all(|f| f.trim().is_empty()) {
-                continue;
+            let values: Vec<String> = row.iter().map(String::from).collect();
+            let line = || {
+                format!(
+                    "line {}",
+                    row.position().map(|p| p.line()).unwrap_or(i as u64 + 2)
+                )
+            };
+            match table.record(&values, line) {
+                Ok(Some(record)) => fetched.records.push(record),
+                Ok(None) => {}
+                Err(reject) => fetched.rejects.push(reject),
             }
-            let key = if key_index.is_empty() {
-                whole_row_key(&row)
-            } else {
-                let parts: Vec<&str> = key_index
-                    .iter()
-                    .map(|&i| row.get(i).unwrap_or("").trim())
-                    .collect();
-                if parts.iter().any(|p| p.is_empty()) {
-                    fetched.rejects.push(Reject {
-                        key: format!("line {}", line(&row)),
-                        reason: format!("key column `{}` is empty", self.key.join("`, `")),
-                    });
-                    continue;
-                }
-                match parts.as_slice() {
-                    [one] => one.to_string(),
-                    many => serde_json::to_string(many).unwrap_or_default(),
-                }
-            };
-            let fields: Map<String, Value> = header
-                .iter()
-                .zip(row.iter())
-                .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
-                .collect();
-            fetched.records.push(Record::new(key, fields));
         }
         Ok(fetched)
     }
@@ -153,18 +114,6 @@ fn row_error(e: &csv::Error, header_len: usize) -> String {
         csv::ErrorKind::Utf8 { .. } => "the line is not valid UTF-8 text".into(),
         _ => e.to_string(),
     }
-}
-
-/// A stable identity for a row without a key column: a hash of all its fields.
-fn whole_row_key(row: &csv::StringRecord) -> String {
-    let mut hasher = Sha256::new();
-    for field in row.iter() {
-        hasher.update(field.as_bytes());
-        hasher.update([0x1f]);
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("row:{hex}")
 }
 
 #[async_trait]
