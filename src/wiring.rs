@@ -95,8 +95,9 @@ pub async fn run_once(
             .join("\n"))
     })?;
     let state = store.flow(&flow.name)?;
-    let source =
-        connectors::build_source(flow).unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
+    let source = connectors::build_source(flow, accounts)
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;
     let ctx = RunContext {

@@ -74,6 +74,7 @@ async fn try_account(kind: &AccountKind) -> Result<String, String> {
         AccountKind::Http(_) => {
             return Ok("generic HTTP: nothing to try without a request; runs will tell".into())
         }
+        AccountKind::GoogleSheets(a) => return crate::google_sheets::check(a).await,
         AccountKind::Webhook(_) => return Ok("a local shared secret: nothing to try".into()),
     };
     let response = client

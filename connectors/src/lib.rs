@@ -7,6 +7,7 @@ pub mod aranda;
 pub mod check;
 pub mod csv;
 pub mod eightxeight;
+pub mod google_sheets;
 pub mod http;
 pub mod httpreq;
 pub mod registry;

@@ -10,18 +10,32 @@ use flows::{AccountKind, Accounts, Diagnostic, Flow, Project, ReceiverKind, Sour
 use crate::aranda::{Action as ArandaAction, Aranda};
 use crate::csv::CsvFile;
 use crate::eightxeight::EightXEight;
+use crate::google_sheets::Sheet;
 use crate::httpreq::HttpRequest;
 use crate::textrequest::{Action, TextRequest};
 use crate::xlsx::XlsxFile;
 
 /// The live source of a flow that fetches its records; `None` for push sources
 /// (webhooks), whose records come from the engine's queue, filled by the daemon.
-pub fn build_source(flow: &Flow) -> Option<Box<dyn Source>> {
-    match &flow.source {
+pub fn build_source(flow: &Flow, accounts: &Accounts) -> Result<Option<Box<dyn Source>>, String> {
+    Ok(match &flow.source {
         SourceConfig::Csv(config) => Some(Box::new(CsvFile::new(config))),
         SourceConfig::Xlsx(config) => Some(Box::new(XlsxFile::new(config))),
+        SourceConfig::GoogleSheets(config) => {
+            match accounts.get(&config.account).map(|a| &a.kind) {
+                Some(AccountKind::GoogleSheets(account)) => {
+                    Some(Box::new(Sheet::new(account, config)?))
+                }
+                _ => {
+                    return Err(format!(
+                        "account `{}` is not a google_sheets account",
+                        config.account
+                    ))
+                }
+            }
+        }
         SourceConfig::Webhook(_) => None,
-    }
+    })
 }
 
 /// The live receiver of a flow, with its account's credentials.
@@ -110,8 +124,9 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
                 ),
             }
         }
-        // Pushed events have no fields known in advance: templates compiled is all.
-        SourceConfig::Webhook(_) => {}
+        // Pushed events and remote sheets: nothing known without the network
+        // (validation stays offline); templates compiled is all.
+        SourceConfig::Webhook(_) | SourceConfig::GoogleSheets(_) => {}
     }
     problems
 }

@@ -52,7 +52,32 @@ pub enum AccountKind {
     TextRequest(TextRequestAccount),
     Aranda(ArandaAccount),
     Http(HttpAccount),
+    GoogleSheets(GoogleAccount),
     Webhook(WebhookAccount),
+}
+
+/// Google Sheets access: an API key (public sheets) or a service account's key file
+/// (the sheet shared with its `client_email`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleAccount {
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// The service account's JSON key file, relative to the accounts file.
+    #[serde(default)]
+    pub service_account_file: Option<std::path::PathBuf>,
+    #[serde(default = "default_google_token_url")]
+    pub token_url: String,
+    #[serde(default = "default_sheets_url")]
+    pub base_url: String,
+}
+
+fn default_google_token_url() -> String {
+    "https://oauth2.googleapis.com/token".into()
+}
+
+fn default_sheets_url() -> String {
+    "https://sheets.googleapis.com".into()
 }
 
 /// For the generic HTTP receiver: an optional base URL and headers (secrets, usually)
@@ -107,6 +132,7 @@ impl AccountKind {
             AccountKind::TextRequest(_) => "textrequest",
             AccountKind::Aranda(_) => "aranda",
             AccountKind::Http(_) => "http",
+            AccountKind::GoogleSheets(_) => "google_sheets",
             AccountKind::Webhook(_) => "webhook",
         }
     }
@@ -196,7 +222,14 @@ fn default_8x8_url() -> String {
     "https://sms.8x8.com".into()
 }
 
-const CONNECTORS: &[&str] = &["8x8", "textrequest", "aranda", "http", "webhook"];
+const CONNECTORS: &[&str] = &[
+    "8x8",
+    "textrequest",
+    "aranda",
+    "http",
+    "google_sheets",
+    "webhook",
+];
 
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
@@ -340,6 +373,33 @@ fn parse_account(
                 )]);
             }
             AccountKind::Http(account)
+        }
+        "google_sheets" => {
+            let mut account: GoogleAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            if account.api_key.is_some() == account.service_account_file.is_some() {
+                return Err(vec![Diagnostic::new(file, pos, format!("account `{name}` needs exactly one of `api_key` and `service_account_file`"))
+                    .with_hint("an API key reads public sheets; a service account reads sheets shared with its client_email")]);
+            }
+            if let Some(key_file) = &account.service_account_file {
+                let resolved = file.parent().unwrap_or(Path::new(".")).join(key_file);
+                if !resolved.is_file() {
+                    let at = mapping
+                        .get_node("service_account_file")
+                        .map(|n| Pos::of(n.span()))
+                        .unwrap_or(pos);
+                    return Err(vec![Diagnostic::new(
+                        file,
+                        at,
+                        format!(
+                            "service account key file `{}` not found",
+                            resolved.display()
+                        ),
+                    )]);
+                }
+                account.service_account_file = Some(resolved);
+            }
+            AccountKind::GoogleSheets(account)
         }
         "webhook" => {
             let account: WebhookAccount =

@@ -45,7 +45,38 @@ pub struct Flow {
 pub enum SourceConfig {
     Csv(CsvSource),
     Xlsx(XlsxSource),
+    GoogleSheets(SheetsSource),
     Webhook(WebhookSource),
+}
+
+/// `connector: google_sheets` — "new spreadsheet rows" of a Google Sheets range.
+#[derive(Debug, Clone)]
+pub struct SheetsSource {
+    /// A `google_sheets` account (API key, or a service-account key file).
+    pub account: String,
+    pub spreadsheet_id: String,
+    /// A1 notation, e.g. `Sheet1!A1:Z` or `'My Sheet'!A:F`; its first row is the header.
+    pub range: String,
+    pub key: Vec<String>,
+    pub backlog: Backlog,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSheetsSource {
+    account: String,
+    spreadsheet_id: String,
+    #[serde(default = "default_range")]
+    range: String,
+    #[serde(default)]
+    key: Option<OneOrMany>,
+    #[serde(default)]
+    backlog: Backlog,
+}
+
+fn default_range() -> String {
+    "A:ZZ".into()
 }
 
 /// `connector: xlsx` — rows of a sheet of an XLSX, XLS or ODS file, with a header row.
@@ -77,6 +108,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Csv(_) => "csv",
             SourceConfig::Xlsx(_) => "xlsx",
+            SourceConfig::GoogleSheets(_) => "google_sheets",
             SourceConfig::Webhook(_) => "webhook",
         }
     }
@@ -86,6 +118,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Csv(c) => c.backlog,
             SourceConfig::Xlsx(x) => x.backlog,
+            SourceConfig::GoogleSheets(g) => g.backlog,
             SourceConfig::Webhook(_) => Backlog::Send,
         }
     }
@@ -100,6 +133,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Csv(_) | SourceConfig::Xlsx(_) => None,
             SourceConfig::Webhook(w) => w.account.as_deref().map(|a| (a, w.pos)),
+            SourceConfig::GoogleSheets(g) => Some((g.account.as_str(), g.pos)),
         }
     }
 }
@@ -371,7 +405,7 @@ const TEXTREQUEST_CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
 ];
-const SOURCES: &[&str] = &["csv", "xlsx", "webhook"];
+const SOURCES: &[&str] = &["csv", "xlsx", "google_sheets", "webhook"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -817,6 +851,28 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
             Ok(SourceConfig::Xlsx(XlsxSource {
                 path: base.join(raw.path),
                 sheet: raw.sheet,
+                key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+                backlog: raw.backlog,
+                pos: Pos::of(node.span()),
+            }))
+        }
+        "google_sheets" => {
+            let raw: RawSheetsSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            if raw.spreadsheet_id.trim().is_empty() || raw.range.trim().is_empty() {
+                return Err(Diagnostic::new(
+                    file,
+                    Pos::of(node.span()),
+                    "`spreadsheet_id` and `range` must not be empty",
+                )
+                .with_hint(
+                    "the id is the long part of the sheet's URL: /spreadsheets/d/<id>/edit",
+                ));
+            }
+            Ok(SourceConfig::GoogleSheets(SheetsSource {
+                account: raw.account,
+                spreadsheet_id: raw.spreadsheet_id,
+                range: raw.range,
                 key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
                 backlog: raw.backlog,
                 pos: Pos::of(node.span()),

@@ -17,14 +17,14 @@ mod suggest;
 mod yaml;
 
 pub use accounts::{
-    Account, AccountKind, Accounts, ArandaAccount, EightXEightAccount, HttpAccount, RateLimit,
-    Signature, TextRequestAccount, WebhookAccount,
+    Account, AccountKind, Accounts, ArandaAccount, EightXEightAccount, GoogleAccount, HttpAccount,
+    RateLimit, Signature, TextRequestAccount, WebhookAccount,
 };
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SourceConfig, TextRequestDashboard, WebhookSource, XlsxSource,
+    ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard, WebhookSource, XlsxSource,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

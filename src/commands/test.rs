@@ -58,7 +58,8 @@ pub async fn test(
         None
     };
     // A push flow previews the events queued for it.
-    let source: Box<dyn engine::Source> = match (connectors::build_source(flow), &state) {
+    let built = connectors::build_source(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let source: Box<dyn engine::Source> = match (built, &state) {
         (Some(source), _) => source,
         (None, Some(state)) => Box::new(engine::Queued(state.clone())),
         (None, None) => {
