@@ -611,6 +611,8 @@ async fn next_prints_coming_run_times_as_if_armed_at_now() {
     );
 }
 
+#[path = "cli/cinnox.rs"]
+mod cinnox;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/daemon.rs"]

@@ -75,6 +75,17 @@ async fn try_account(kind: &AccountKind) -> Result<String, String> {
             return Ok("generic HTTP: nothing to try without a request; runs will tell".into())
         }
         AccountKind::GoogleSheets(a) => return crate::google_sheets::check(a).await,
+        AccountKind::Cinnox(a) => {
+            let url = format!(
+                "{}/v1/api/apps/{}/inquiry-event-sub",
+                a.base_url.trim_end_matches('/'),
+                a.app_id
+            );
+            (
+                "the enquiry event subscription",
+                client.client().get(url).bearer_auth(a.app_token.expose()),
+            )
+        }
         AccountKind::Webhook(_) => return Ok("a local shared secret: nothing to try".into()),
     };
     let response = client

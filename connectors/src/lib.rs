@@ -5,6 +5,7 @@
 
 pub mod aranda;
 pub mod check;
+pub mod cinnox;
 pub mod csv;
 pub mod eightxeight;
 pub mod google_sheets;

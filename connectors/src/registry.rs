@@ -34,7 +34,7 @@ pub fn build_source(flow: &Flow, accounts: &Accounts) -> Result<Option<Box<dyn S
                 }
             }
         }
-        SourceConfig::Webhook(_) => None,
+        SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) => None,
     })
 }
 
@@ -126,7 +126,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
         }
         // Pushed events and remote sheets: nothing known without the network
         // (validation stays offline); templates compiled is all.
-        SourceConfig::Webhook(_) | SourceConfig::GoogleSheets(_) => {}
+        SourceConfig::Webhook(_) | SourceConfig::GoogleSheets(_) | SourceConfig::Cinnox(_) => {}
     }
     problems
 }

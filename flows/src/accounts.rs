@@ -53,7 +53,20 @@ pub enum AccountKind {
     Aranda(ArandaAccount),
     Http(HttpAccount),
     GoogleSheets(GoogleAccount),
+    Cinnox(CinnoxAccount),
     Webhook(WebhookAccount),
+}
+
+/// A CINNOX service account: App ID, App Token and Base URL as CINNOX generates them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CinnoxAccount {
+    pub app_id: String,
+    pub app_token: Secret,
+    pub base_url: String,
+    /// Default: the documented 500 requests per minute per service account.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Google Sheets access: an API key (public sheets) or a service account's key file
@@ -133,6 +146,7 @@ impl AccountKind {
             AccountKind::Aranda(_) => "aranda",
             AccountKind::Http(_) => "http",
             AccountKind::GoogleSheets(_) => "google_sheets",
+            AccountKind::Cinnox(_) => "cinnox",
             AccountKind::Webhook(_) => "webhook",
         }
     }
@@ -400,6 +414,25 @@ fn parse_account(
                 account.service_account_file = Some(resolved);
             }
             AccountKind::GoogleSheets(account)
+        }
+        "cinnox" => {
+            let account: CinnoxAccount =
+                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
+            if let Err(e) = check_url(&account.base_url) {
+                let at = mapping
+                    .get_node("base_url")
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(pos);
+                return Err(vec![Diagnostic::new(
+                    file,
+                    at,
+                    format!("`base_url` `{}` is not usable: {e}", account.base_url),
+                )
+                .with_hint(
+                    "copy the Base URL from CINNOX: Administration > Service Integration > API",
+                )]);
+            }
+            AccountKind::Cinnox(account)
         }
         "webhook" => {
             let account: WebhookAccount =

@@ -47,6 +47,45 @@ pub enum SourceConfig {
     Xlsx(XlsxSource),
     GoogleSheets(SheetsSource),
     Webhook(WebhookSource),
+    Cinnox(CinnoxSource),
+}
+
+/// `connector: cinnox` — events CINNOX pushes to the daemon at `/hooks/<flow>`.
+#[derive(Debug, Clone)]
+pub struct CinnoxSource {
+    /// A `cinnox` account (app id, app token, base URL).
+    pub account: String,
+    /// The events this flow takes (`enquiry.missed`, `contact.created`, …).
+    pub events: Vec<String>,
+    /// The URL CINNOX can reach for this flow's webhook; registered on start.
+    pub public_url: Option<String>,
+    pub pos: Pos,
+}
+
+/// Every CINNOX event a flow can take.
+pub const CINNOX_EVENTS: &[&str] = &[
+    "contact.created",
+    "contact.edited",
+    "contact.merged",
+    "contact.transferred",
+    "contact.deleted",
+    "enquiry.opened",
+    "enquiry.handling",
+    "enquiry.closed",
+    "enquiry.missed",
+    "sms.status",
+    "label.created",
+    "label.updated",
+    "label.deleted",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCinnoxSource {
+    account: String,
+    events: OneOrMany,
+    #[serde(default)]
+    public_url: Option<String>,
 }
 
 /// `connector: google_sheets` — "new spreadsheet rows" of a Google Sheets range.
@@ -110,6 +149,7 @@ impl SourceConfig {
             SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::GoogleSheets(_) => "google_sheets",
             SourceConfig::Webhook(_) => "webhook",
+            SourceConfig::Cinnox(_) => "cinnox",
         }
     }
 
@@ -119,13 +159,13 @@ impl SourceConfig {
             SourceConfig::Csv(c) => c.backlog,
             SourceConfig::Xlsx(x) => x.backlog,
             SourceConfig::GoogleSheets(g) => g.backlog,
-            SourceConfig::Webhook(_) => Backlog::Send,
+            SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) => Backlog::Send,
         }
     }
 
     /// Whether records are pushed to the daemon (and queued) rather than fetched.
     pub fn is_push(&self) -> bool {
-        matches!(self, SourceConfig::Webhook(_))
+        matches!(self, SourceConfig::Webhook(_) | SourceConfig::Cinnox(_))
     }
 
     /// The account a source uses, if any.
@@ -134,6 +174,7 @@ impl SourceConfig {
             SourceConfig::Csv(_) | SourceConfig::Xlsx(_) => None,
             SourceConfig::Webhook(w) => w.account.as_deref().map(|a| (a, w.pos)),
             SourceConfig::GoogleSheets(g) => Some((g.account.as_str(), g.pos)),
+            SourceConfig::Cinnox(c) => Some((c.account.as_str(), c.pos)),
         }
     }
 }
@@ -405,7 +446,7 @@ const TEXTREQUEST_CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
 ];
-const SOURCES: &[&str] = &["csv", "xlsx", "google_sheets", "webhook"];
+const SOURCES: &[&str] = &["csv", "xlsx", "google_sheets", "webhook", "cinnox"];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -875,6 +916,45 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
                 range: raw.range,
                 key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
                 backlog: raw.backlog,
+                pos: Pos::of(node.span()),
+            }))
+        }
+        "cinnox" => {
+            let raw: RawCinnoxSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            let events = raw.events.into_vec();
+            let at = node
+                .as_mapping()
+                .and_then(|m| m.get_node("events"))
+                .map(|n| Pos::of(n.span()))
+                .unwrap_or(Pos::of(node.span()));
+            if events.is_empty() {
+                return Err(Diagnostic::new(file, at, "`events` lists no events")
+                    .with_hint("for example `events: [enquiry.missed]`"));
+            }
+            for event in &events {
+                if !CINNOX_EVENTS.contains(&event.as_str()) {
+                    return Err(Diagnostic::new(
+                        file,
+                        at,
+                        format!("unknown CINNOX event `{event}`"),
+                    )
+                    .with_hint(suggest::hint(event, CINNOX_EVENTS)));
+                }
+            }
+            if let Some(url) = &raw.public_url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(Diagnostic::new(
+                        file,
+                        Pos::of(node.span()),
+                        format!("`public_url` `{url}` must start with https://"),
+                    ));
+                }
+            }
+            Ok(SourceConfig::Cinnox(CinnoxSource {
+                account: raw.account,
+                events,
+                public_url: raw.public_url,
                 pos: Pos::of(node.span()),
             }))
         }

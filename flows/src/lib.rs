@@ -17,8 +17,8 @@ mod suggest;
 mod yaml;
 
 pub use accounts::{
-    Account, AccountKind, Accounts, ArandaAccount, EightXEightAccount, GoogleAccount, HttpAccount,
-    RateLimit, Signature, TextRequestAccount, WebhookAccount,
+    Account, AccountKind, Accounts, ArandaAccount, CinnoxAccount, EightXEightAccount,
+    GoogleAccount, HttpAccount, RateLimit, Signature, TextRequestAccount, WebhookAccount,
 };
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};

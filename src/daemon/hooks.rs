@@ -30,6 +30,16 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let cinnox = shared.project.read().ok().and_then(|p| {
+        let flow = p.flows.get(&name)?;
+        match &flow.source {
+            SourceConfig::Cinnox(source) => Some((source.events.clone(), flow.schedule.is_none())),
+            _ => None,
+        }
+    });
+    if let Some((events, instant)) = cinnox {
+        return receive_cinnox(&shared, name, &events, instant, &body).await;
+    }
     let found = shared.project.read().ok().and_then(|p| {
         let flow = p.flows.get(&name)?;
         let SourceConfig::Webhook(source) = &flow.source else {
@@ -109,6 +119,86 @@ pub async fn receive(
     (
         StatusCode::OK,
         Json(json!({"queued": keys.len(), "keys": keys})),
+    )
+        .into_response()
+}
+
+/// CINNOX: answer the subscription challenge; normalise events and queue the ones the
+/// flow takes (others are acknowledged and dropped).
+async fn receive_cinnox(
+    shared: &Shared,
+    name: String,
+    events: &[String],
+    instant: bool,
+    body: &[u8],
+) -> Response {
+    const MAX_BODY: usize = 1024 * 1024;
+    if body.len() > MAX_BODY {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is {} bytes; at most {MAX_BODY} are accepted",
+                body.len()
+            ),
+        );
+    }
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            )
+        }
+    };
+    if let Some(challenge) = connectors::cinnox::challenge(&value) {
+        return (
+            StatusCode::OK,
+            Json(json!({"code": 0, "result": {"challenge": challenge}})),
+        )
+            .into_response();
+    }
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut records = Vec::new();
+    let mut ignored = 0;
+    for item in &items {
+        match connectors::cinnox::normalise(item) {
+            Ok(event) if events.contains(&event.name) => {
+                records.push(Record::new(event.key, event.fields))
+            }
+            Ok(_) => ignored += 1,
+            Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+        }
+    }
+    if !records.is_empty() {
+        let stored = match shared.store.flow(&name) {
+            Ok(state) => match state.enqueue(&records) {
+                Ok(()) => shared.store.flush().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            tracing::error!(flow = %name, error = %e, "cannot queue CINNOX events");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the events could not be stored; send them again",
+            );
+        }
+        if instant {
+            let _ = shared.timer.send(Command::RunNow {
+                name,
+                reason: Reason::Schedule,
+                reply: None,
+            });
+        }
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"code": 0, "queued": records.len(), "ignored": ignored})),
     )
         .into_response()
 }

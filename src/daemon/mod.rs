@@ -46,6 +46,8 @@ pub struct Shared {
     pub status: StatusBoard,
     pub metrics: metrics::Metrics,
     pub token: Option<String>,
+    /// `http://<listen address>/hooks`, for push sources without a `public_url`.
+    pub hooks_base: std::sync::OnceLock<String>,
     /// What the next `Reason::Replay` run of a flow resends.
     pub replays: std::sync::Mutex<BTreeMap<String, engine::ReplayFilter>>,
 }
@@ -137,15 +139,16 @@ pub async fn daemon(
         status: timer.status(),
         metrics: metrics::Metrics::default(),
         token,
+        hooks_base: Default::default(),
         replays: Default::default(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
-    reload::apply(&shared, project);
-
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
+    reload::apply(&shared, project);
     let discovery = discovery::write(&state_dir, addr, shared.token.is_some())?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}",

@@ -38,6 +38,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
             .unwrap_or(true);
         if changed {
             tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
+            cinnox_subscriptions(shared, &fresh.accounts, flow, true);
         }
         current.flows.insert(name.clone(), flow.clone());
         errors.remove(name);
@@ -62,7 +63,9 @@ pub fn apply(shared: &Shared, fresh: Project) {
         .collect();
     for name in gone {
         tracing::info!(flow = %name, "flow file removed; the flow stops");
-        current.flows.remove(&name);
+        if let Some(flow) = current.flows.remove(&name) {
+            cinnox_subscriptions(shared, &current.accounts, &flow, false);
+        }
         let _ = shared.timer.send(Command::Remove { name });
     }
     errors.retain(|name, _| present.contains(name));
@@ -80,6 +83,49 @@ pub fn apply(shared: &Shared, fresh: Project) {
     if let Ok(mut general) = shared.general.write() {
         *general = fresh.general;
     }
+}
+
+/// Register (or switch off) the CINNOX event subscriptions of a CINNOX-triggered flow,
+/// in the background; a failure is logged (and `accounts check` shows a bad token).
+fn cinnox_subscriptions(
+    shared: &Shared,
+    accounts: &flows::Accounts,
+    flow: &flows::Flow,
+    enabled: bool,
+) {
+    let flows::SourceConfig::Cinnox(source) = &flow.source else {
+        return;
+    };
+    let Some(flows::AccountKind::Cinnox(account)) =
+        accounts.get(&source.account).map(|a| a.kind.clone())
+    else {
+        return;
+    };
+    let url = match (&source.public_url, shared.hooks_base.get()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(base)) => format!("{base}/{}", flow.name),
+        (None, None) => return,
+    };
+    let mut families: Vec<&'static str> = source
+        .events
+        .iter()
+        .map(|e| connectors::cinnox::family_of(e))
+        .collect();
+    families.sort();
+    families.dedup();
+    let name = flow.name.clone();
+    tokio::spawn(async move {
+        for family in families {
+            match connectors::cinnox::subscribe(&account, family, &url, enabled).await {
+                Ok(()) => {
+                    tracing::info!(flow = %name, family, %url, enabled, "CINNOX event subscription updated")
+                }
+                Err(e) => {
+                    tracing::error!(flow = %name, family, "cannot update the CINNOX event subscription: {e}")
+                }
+            }
+        }
+    });
 }
 
 /// Watch the flows directory and reload on changes to `*.yaml` files.

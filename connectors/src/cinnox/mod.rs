@@ -1,0 +1,59 @@
+//! CINNOX (`connector: cinnox`) as a trigger source. CINNOX pushes events to the daemon
+//! at `/hooks/<flow>` once the URL is registered with the event subscription of its family
+//! (`PATCH {base_url}/v1/api/apps/{app_id}/<family>-event-sub`, `{enabled, url}`). Before
+//! sending events CINNOX POSTs `{"challenge": …}`, answered with
+//! `{"code": 0, "result": {"challenge": …}}`. Payloads arrive in either documented shape
+//! (Zapier's flat fields, or the Open API's nested ones) and are normalised to the flat
+//! field names of the seed table, with `event` naming what happened.
+
+mod normalise;
+
+pub use normalise::{challenge, family_of, normalise, Event};
+
+use std::time::Duration;
+
+use flows::CinnoxAccount;
+use serde_json::json;
+
+use crate::http::{self, HttpClient};
+
+/// Register (or, with `enabled: false`, switch off) a webhook URL for an event family.
+pub async fn subscribe(
+    account: &CinnoxAccount,
+    family: &str,
+    url: &str,
+    enabled: bool,
+) -> Result<(), String> {
+    let client = HttpClient::new(Duration::from_secs(15))?;
+    let endpoint = format!(
+        "{}/v1/api/apps/{}/{family}",
+        account.base_url.trim_end_matches('/'),
+        account.app_id
+    );
+    let call = client
+        .client()
+        .patch(&endpoint)
+        .bearer_auth(account.app_token.expose())
+        .json(&json!({"enabled": enabled, "url": url}));
+    let response = client
+        .execute(call)
+        .await
+        .map_err(|e| format!("CINNOX {family}: {e}"))?;
+    if response.status.is_success() {
+        return Ok(());
+    }
+    let (code, message) = http::error_body(&response.body);
+    let hint = if matches!(response.status.as_u16(), 401 | 403) {
+        " (was the App Token regenerated? paste the new one into accounts.yaml)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "CINNOX {family} answered HTTP {}: {}{message}{hint}",
+        response.status.as_u16(),
+        code.map(|c| format!("{c}: ")).unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! CINNOX payloads, in either shape, as flat records.
+
+use serde_json::{Map, Value};
+
+/// A normalised CINNOX event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `enquiry.missed`, `contact.created`, `sms.status`, …
+    pub name: String,
+    /// Identifies the event, so a redelivery is not handled twice.
+    pub key: String,
+    /// The seed table's flat fields, plus `event`.
+    pub fields: Map<String, Value>,
+}
+
+/// CINNOX's subscription handshake: the challenge to echo, if this is one.
+pub fn challenge(body: &Value) -> Option<&str> {
+    body.get("challenge").and_then(Value::as_str)
+}
+
+/// The subscription family an event belongs to.
+pub fn family_of(event: &str) -> &'static str {
+    match event.split('.').next().unwrap_or_default() {
+        "contact" => "external-contact-event-sub",
+        "enquiry" => "inquiry-event-sub",
+        "label" => "inquiry-label-event-sub",
+        _ => "outbound-sms-event-sub",
+    }
+}
+
+fn text(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match map.get(*k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn put(out: &mut Map<String, Value>, name: &str, value: Option<String>) {
+    if let Some(value) = value {
+        out.insert(name.to_string(), Value::String(value));
+    }
+}
+
+/// Turn a payload into an event, or say why it is not one.
+pub fn normalise(body: &Value) -> Result<Event, String> {
+    let Value::Object(top) = body else {
+        return Err("a CINNOX event is a JSON object".into());
+    };
+    // The Open API wraps contacts (and other messages) as {type: "message", message: {…}}.
+    let (inner, kind) = match top.get("message") {
+        Some(Value::Object(message)) => (message, text(message, &["type"]).unwrap_or_default()),
+        _ => (top, String::new()),
+    };
+    let mut out = Map::new();
+    let lower = |s: Option<String>| s.map(|s| s.to_lowercase());
+    let name;
+    let id;
+    if text(inner, &["Type", "type"]).as_deref() == Some("tdr")
+        || inner.contains_key("TransactionID")
+        || inner.contains_key("transactionId")
+    {
+        // SMS status: {Type: "tdr", TransactionID, RecipientNumber, …} or the flat names.
+        put(
+            &mut out,
+            "transactionId",
+            text(inner, &["transactionId", "TransactionID"]),
+        );
+        put(
+            &mut out,
+            "recipientNumber",
+            text(inner, &["recipientNumber", "RecipientNumber"]),
+        );
+        put(
+            &mut out,
+            "recipientCountry",
+            text(inner, &["recipientCountry", "RecipientCountry"]),
+        );
+        put(
+            &mut out,
+            "responseCode",
+            text(inner, &["responseCode", "ResponseCode"]),
+        );
+        put(&mut out, "status", text(inner, &["status", "Status"]));
+        put(
+            &mut out,
+            "exception",
+            text(inner, &["exception", "Exception"]),
+        );
+        name = "sms.status".to_string();
+        id = format!(
+            "{}/{}",
+            text(&out, &["transactionId"]).unwrap_or_default(),
+            text(&out, &["status"]).unwrap_or_default()
+        );
+    } else if kind == "contact"
+        || inner.contains_key("fullName")
+        || inner.contains_key("fromOwnerID")
+    {
+        let status = lower(text(inner, &["status"])).unwrap_or_default();
+        put(&mut out, "status", Some(status.clone()));
+        put(&mut out, "name", text(inner, &["name", "fullName"]));
+        put(&mut out, "id", text(inner, &["id", "contactId"]));
+        put(&mut out, "fromOwnerID", text(inner, &["fromOwnerID"]));
+        put(&mut out, "toOwnerID", text(inner, &["toOwnerID"]));
+        let verb = match status.as_str() {
+            "create" => "created",
+            "edit" => "edited",
+            "merge" => "merged",
+            "transfer" => "transferred",
+            "delete" => "deleted",
+            other => return Err(format!("unknown contact status `{other}`")),
+        };
+        name = format!("contact.{verb}");
+        id = format!(
+            "{}/{status}",
+            text(&out, &["id", "name"]).unwrap_or_default()
+        );
+    } else if inner.contains_key("enquiryID")
+        || inner.contains_key("displayCaseNumber")
+        || kind == "inquiry"
+        || kind == "enquiry"
+    {
+        for (flat, sources) in [
+            ("status", &["status"][..]),
+            (
+                "enquiryID",
+                &["enquiryID", "inquiryID", "enquiryId", "inquiryId"],
+            ),
+            ("displayCaseNumber", &["displayCaseNumber"]),
+            ("type", &["type"]),
+            ("channel", &["channel"]),
+            ("date", &["date"]),
+            ("destination", &["destination"]),
+            (
+                "destination Types",
+                &["destination Types", "destinationTypes", "destinationType"],
+            ),
+        ] {
+            let value = if flat == "type" && kind == "inquiry" {
+                text(inner, &["enquiryType", "inquiryType"])
+            } else {
+                text(inner, sources)
+            };
+            put(&mut out, flat, value);
+        }
+        let status = lower(text(&out, &["status"])).unwrap_or_default();
+        if !["opened", "handling", "closed", "missed"].contains(&status.as_str()) {
+            return Err(format!("unknown enquiry status `{status}`"));
+        }
+        name = format!("enquiry.{status}");
+        id = format!(
+            "{}/{status}",
+            text(&out, &["enquiryID", "displayCaseNumber"]).unwrap_or_default()
+        );
+    } else if inner.contains_key("colorCode") || kind == "label" {
+        let status = lower(text(inner, &["status"])).unwrap_or_default();
+        put(&mut out, "status", Some(status.clone()));
+        put(&mut out, "id", text(inner, &["id"]));
+        put(&mut out, "name", text(inner, &["name"]));
+        put(&mut out, "colorCode", text(inner, &["colorCode"]));
+        let verb = match status.as_str() {
+            "create" => "created",
+            "update" => "updated",
+            "deleted" | "delete" => "deleted",
+            other => return Err(format!("unknown label status `{other}`")),
+        };
+        name = format!("label.{verb}");
+        id = format!("{}/{status}", text(&out, &["id"]).unwrap_or_default());
+    } else {
+        return Err(
+            "not a CINNOX event this connector knows (contact, enquiry, label or SMS status)"
+                .into(),
+        );
+    }
+    out.insert("event".into(), Value::String(name.clone()));
+    Ok(Event {
+        key: format!("{name}:{id}"),
+        name,
+        fields: out,
+    })
+}

@@ -1,0 +1,182 @@
+//! The seed's first scenario through the real daemon: a CINNOX "missed enquiry" creates an
+//! Aranda ticket. The daemon registers its webhook with CINNOX's event subscription, answers
+//! the challenge, normalises the event, and switches the subscription off when the flow goes.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+
+const MISSED: &str = r#"source:
+  connector: cinnox
+  account: cinnox-main
+  events: [enquiry.missed]
+receiver:
+  connector: aranda
+  action: create_case
+  account: asms
+map:
+  itemType: 1
+  projectId: 4
+  serviceId: 7
+  categoryId: 3
+  subject: "Missed enquiry {{displayCaseNumber}}"
+  description: "{{type}} on {{channel}} to {{destination}} at {{date}}"
+"#;
+
+async fn requests_to(server: &MockServer, method_name: &str, path_part: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == method_name && r.url.path().contains(path_part))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
+        .and(header("authorization", "Bearer cinnox-token"))
+        .respond_with(|r: &Request| {
+            ResponseTemplate::new(200).set_body_raw(r.body.clone(), "application/json")
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case"))
+        .and(header("TokenAsms", "asms-token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": 915, "idByProject": "RF-915"})),
+        )
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "cinnox-main:\n  connector: cinnox\n  app_id: app-1\n  app_token: cinnox-token\n  base_url: {0}\nasms:\n  connector: aranda\n  api_key: asms-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {0}\n",
+            server.uri()
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write("flows/missed.yaml", MISSED);
+    let validate = dir.run(&["validate"]).await;
+    assert_eq!(validate.code, 0, "{validate:?}");
+
+    let _daemon = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let discovery = dir.path().join("flows/.switchboard/daemon.json");
+    let mut api = String::new();
+    for _ in 0..150 {
+        if let Some(url) = std::fs::read_to_string(&discovery)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|j| j["url"].as_str().map(String::from))
+        {
+            api = url;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!api.is_empty(), "the daemon did not start");
+    let hook = format!("{api}/hooks/missed");
+
+    // The daemon registered its URL with CINNOX's enquiry subscription.
+    let mut subscriptions = Vec::new();
+    for _ in 0..50 {
+        subscriptions = requests_to(&server, "PATCH", "inquiry-event-sub").await;
+        if !subscriptions.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        subscriptions.first(),
+        Some(&json!({"enabled": true, "url": hook}))
+    );
+
+    let http = reqwest::Client::new();
+    let post = |body: Value| http.post(&hook).json(&body).send();
+    let challenge: Value = post(json!({"challenge": "xyz"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        challenge,
+        json!({"code": 0, "result": {"challenge": "xyz"}})
+    );
+
+    let missed = json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21 12:08", "destination": "+85230001234", "destination Types": "PSTN"});
+    let queued: Value = post(missed)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(queued["queued"], 1, "{queued}");
+    let closed = json!({"status": "Closed", "enquiryID": "e-8", "displayCaseNumber": "41"});
+    let ignored: Value = post(closed)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        (ignored["queued"].as_u64(), ignored["ignored"].as_u64()),
+        (Some(0), Some(1)),
+        "{ignored}"
+    );
+    let garbage = http
+        .post(&hook)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(garbage.status().as_u16(), 400);
+
+    let mut cases = Vec::new();
+    for _ in 0..100 {
+        cases = requests_to(&server, "POST", "/case").await;
+        if !cases.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        cases,
+        [
+            json!({"itemType": 1, "projectId": 4, "serviceId": 7, "categoryId": 3, "subject": "Missed enquiry 42", "description": "Direct Call on Virtual Number to +85230001234 at 2026-11-21 12:08"})
+        ]
+    );
+
+    // The flow goes: its subscription is switched off.
+    std::fs::remove_file(dir.path().join("flows/missed.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut off = false;
+    for _ in 0..100 {
+        off = requests_to(&server, "PATCH", "inquiry-event-sub")
+            .await
+            .iter()
+            .any(|b| b["enabled"] == false);
+        if off {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(off, "the subscription is disabled when the flow is removed");
+}
