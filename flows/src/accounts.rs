@@ -318,6 +318,19 @@ fn parse_account(
     }
     let rest = yaml::without_keys(&expanded, &["connector"]);
     let section = name.to_string();
+    // A URL field that must be usable, or the error pointing at it.
+    let url_ok = |key: &str, url: &str, hint: &str| -> Result<(), Vec<Diagnostic>> {
+        check_url(url).map_err(|e| {
+            let at = mapping
+                .get_node(key)
+                .map(|n| Pos::of(n.span()))
+                .unwrap_or(pos);
+            vec![
+                Diagnostic::new(file, at, format!("`{key}` `{url}` is not usable: {e}"))
+                    .with_hint(hint),
+            ]
+        })
+    };
     let kind = match connector {
         "8x8" => {
             let account: EightXEightAccount =
@@ -335,41 +348,26 @@ fn parse_account(
                     .unwrap_or(pos);
                 return Err(vec![Diagnostic::new(file, at, "`api_key` is empty")]);
             }
-            if let Err(e) = check_url(&account.base_url) {
-                let at = mapping
-                    .get_node("base_url")
-                    .map(|n| Pos::of(n.span()))
-                    .unwrap_or(pos);
-                return Err(vec![Diagnostic::new(
-                    file,
-                    at,
-                    format!("`base_url` `{}` is not usable: {e}", account.base_url),
-                )
-                .with_hint(
-                    "for example `https://api.textrequest.com/api/v3` (the path includes /api/v3)",
-                )]);
-            }
+            url_ok(
+                "base_url",
+                &account.base_url,
+                "for example `https://api.textrequest.com/api/v3` (the path includes /api/v3)",
+            )?;
             AccountKind::TextRequest(account)
         }
         "aranda" => {
             let account: ArandaAccount =
                 yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            for (key, url) in [
-                ("instance_url", &account.instance_url),
-                ("base_url", &account.base_url),
-            ] {
-                if let Err(e) = check_url(url) {
-                    let at = mapping
-                        .get_node(key)
-                        .map(|n| Pos::of(n.span()))
-                        .unwrap_or(pos);
-                    return Err(vec![Diagnostic::new(
-                        file,
-                        at,
-                        format!("`{key}` `{url}` is not usable: {e}"),
-                    )]);
-                }
-            }
+            url_ok(
+                "instance_url",
+                &account.instance_url,
+                "the customer's ASMS address",
+            )?;
+            url_ok(
+                "base_url",
+                &account.base_url,
+                "Aranda's adapter, by default https://automate.arandasoft.com/asmsadapter/api/asms",
+            )?;
             AccountKind::Aranda(account)
         }
         "http" => {
@@ -418,20 +416,11 @@ fn parse_account(
         "cinnox" => {
             let account: CinnoxAccount =
                 yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            if let Err(e) = check_url(&account.base_url) {
-                let at = mapping
-                    .get_node("base_url")
-                    .map(|n| Pos::of(n.span()))
-                    .unwrap_or(pos);
-                return Err(vec![Diagnostic::new(
-                    file,
-                    at,
-                    format!("`base_url` `{}` is not usable: {e}", account.base_url),
-                )
-                .with_hint(
-                    "copy the Base URL from CINNOX: Administration > Service Integration > API",
-                )]);
-            }
+            url_ok(
+                "base_url",
+                &account.base_url,
+                "copy the Base URL from CINNOX: Administration > Service Integration > API",
+            )?;
             AccountKind::Cinnox(account)
         }
         "webhook" => {

@@ -95,26 +95,8 @@ pub async fn receive(
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
-    let stored = match shared.store.flow(&name) {
-        Ok(state) => match state.enqueue(&records) {
-            Ok(()) => shared.store.flush().await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    if let Err(e) = stored {
-        tracing::error!(flow = %name, error = %e, "cannot queue webhook events");
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the events could not be stored; send them again",
-        );
-    }
-    if instant {
-        let _ = shared.timer.send(Command::RunNow {
-            name,
-            reason: Reason::Schedule,
-            reply: None,
-        });
+    if let Err(refused) = queue_and_run(&shared, name, &records, instant).await {
+        return refused;
     }
     (
         StatusCode::OK,
@@ -174,26 +156,8 @@ async fn receive_cinnox(
         }
     }
     if !records.is_empty() {
-        let stored = match shared.store.flow(&name) {
-            Ok(state) => match state.enqueue(&records) {
-                Ok(()) => shared.store.flush().await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        if let Err(e) = stored {
-            tracing::error!(flow = %name, error = %e, "cannot queue CINNOX events");
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the events could not be stored; send them again",
-            );
-        }
-        if instant {
-            let _ = shared.timer.send(Command::RunNow {
-                name,
-                reason: Reason::Schedule,
-                reply: None,
-            });
+        if let Err(refused) = queue_and_run(shared, name, &records, instant).await {
+            return refused;
         }
     }
     (
@@ -201,6 +165,38 @@ async fn receive_cinnox(
         Json(json!({"code": 0, "queued": records.len(), "ignored": ignored})),
     )
         .into_response()
+}
+
+/// Write events to the flow's queue and flush them to disk — only then may the sender
+/// hear 200 — and start the flow when it runs on every event.
+async fn queue_and_run(
+    shared: &Shared,
+    name: String,
+    records: &[Record],
+    instant: bool,
+) -> Result<(), Response> {
+    let stored = match shared.store.flow(&name) {
+        Ok(state) => match state.enqueue(records) {
+            Ok(()) => shared.store.flush().await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stored {
+        tracing::error!(flow = %name, error = %e, "cannot queue pushed events");
+        return Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the events could not be stored; send them again",
+        ));
+    }
+    if instant {
+        let _ = shared.timer.send(Command::RunNow {
+            name,
+            reason: Reason::Schedule,
+            reply: None,
+        });
+    }
+    Ok(())
 }
 
 /// Check the shared secret: a bearer token (or `X-Switchboard-Token`), or an HMAC-SHA256

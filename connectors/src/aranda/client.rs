@@ -98,17 +98,6 @@ pub fn explain(body: &[u8]) -> (Option<String>, String) {
     }
 }
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Receiver for Aranda {
     fn prepare(
@@ -129,7 +118,7 @@ impl Receiver for Aranda {
                 let id = ticket()?;
                 (
                     "PUT",
-                    format!("{}/case/{}", self.base, encode(&id)),
+                    format!("{}/case/{}", self.base, http::encode_component(&id)),
                     Value::Object(fields),
                 )
             }
@@ -147,8 +136,8 @@ impl Receiver for Aranda {
                     format!(
                         "{}/case/{}/note?message={}",
                         self.base,
-                        encode(&id),
-                        encode(message)
+                        http::encode_component(&id),
+                        http::encode_component(message)
                     ),
                     Value::Null,
                 )

@@ -85,7 +85,7 @@ pub async fn token(
     ];
     let body = form
         .iter()
-        .map(|(k, v)| format!("{k}={}", super::encode(v)))
+        .map(|(k, v)| format!("{k}={}", http::encode_component(v)))
         .collect::<Vec<_>>()
         .join("&");
     let call = client

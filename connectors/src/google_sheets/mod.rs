@@ -51,8 +51,8 @@ impl Sheet {
         format!(
             "{}/v4/spreadsheets/{}/values/{}",
             self.account.base_url.trim_end_matches('/'),
-            encode(&self.config.spreadsheet_id),
-            encode(&self.config.range)
+            http::encode_component(&self.config.spreadsheet_id),
+            http::encode_component(&self.config.range)
         )
     }
 
@@ -130,17 +130,6 @@ fn google_error(body: &[u8]) -> String {
         (None, Some(message)) => message.to_string(),
         _ => http::snippet(body),
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The first row number of an A1 range (`Sheet1!B3:F` → 3), 1 when it names none.

@@ -148,6 +148,19 @@ pub fn error_body(body: &[u8]) -> (Option<String>, String) {
     }
 }
 
+/// Percent-encode a URL path segment or query value (everything but unreserved
+/// characters), so `+380…` travels as `%2B380…` and `Called back & solved` stays one value.
+pub fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// At most 300 characters of a body, for an error message.
 pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);

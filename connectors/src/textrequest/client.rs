@@ -62,18 +62,6 @@ fn phone(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Percent-encode a path segment (everything but unreserved characters).
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Receiver for TextRequest {
     fn prepare(
@@ -86,7 +74,7 @@ impl Receiver for TextRequest {
             other => other.to_string(),
         });
         let number = phone(raw.as_deref().unwrap_or_default()).map_err(SendError::permanent)?;
-        let contact = format!("{}/{}", self.contacts_url, path_segment(&number));
+        let contact = format!("{}/{}", self.contacts_url, http::encode_component(&number));
         let url = match self.action {
             Action::SendMessage => {
                 let body = fields
