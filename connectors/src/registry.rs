@@ -74,6 +74,9 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
             ArandaAction::AddNote,
             timeout,
         )?)),
+        (ReceiverKind::CinnoxImStaff | ReceiverKind::CinnoxImRoom, AccountKind::Cinnox(a)) => {
+            Ok(Arc::new(crate::cinnox::MessagePush::new(name, a, timeout)?))
+        }
         (ReceiverKind::HttpRequest, AccountKind::Http(a)) => {
             Ok(Arc::new(HttpRequest::new(a, timeout)?))
         }

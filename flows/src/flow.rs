@@ -276,6 +276,8 @@ pub enum ReceiverKind {
     ArandaUpdateCase,
     ArandaAddNote,
     HttpRequest,
+    CinnoxImStaff,
+    CinnoxImRoom,
 }
 
 /// `connector: textrequest` — the dashboard (phone line) the action works on.
@@ -301,6 +303,22 @@ const RECEIVERS: &[(&str, &[&str])] = &[
     ("textrequest", &["send_message", "upsert_contact"]),
     ("aranda", &["create_case", "update_case", "add_note"]),
     ("http", &["request"]),
+    ("cinnox", &["send_im_staff", "send_im_room"]),
+];
+
+const CINNOX_IM_STAFF_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "roomID",
+        FieldKind::Text,
+        "the room of the conversation with the staff member",
+    ),
+    FieldSpec::required("receiverEID", FieldKind::Text, "the staff member's id"),
+    FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
+];
+
+const CINNOX_IM_ROOM_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required("roomID", FieldKind::Text, "the room (group chat) id"),
+    FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
 ];
 
 const HTTP_REQUEST_FIELDS: &[FieldSpec] = &[
@@ -494,6 +512,7 @@ impl ReceiverKind {
             | ReceiverKind::ArandaUpdateCase
             | ReceiverKind::ArandaAddNote => "aranda",
             ReceiverKind::HttpRequest => "http",
+            ReceiverKind::CinnoxImStaff | ReceiverKind::CinnoxImRoom => "cinnox",
         }
     }
 
@@ -506,6 +525,8 @@ impl ReceiverKind {
             ReceiverKind::ArandaUpdateCase => "update_case",
             ReceiverKind::ArandaAddNote => "add_note",
             ReceiverKind::HttpRequest => "request",
+            ReceiverKind::CinnoxImStaff => "send_im_staff",
+            ReceiverKind::CinnoxImRoom => "send_im_room",
         }
     }
 
@@ -519,6 +540,8 @@ impl ReceiverKind {
             ReceiverKind::ArandaUpdateCase => ARANDA_UPDATE_FIELDS,
             ReceiverKind::ArandaAddNote => ARANDA_NOTE_FIELDS,
             ReceiverKind::HttpRequest => HTTP_REQUEST_FIELDS,
+            ReceiverKind::CinnoxImStaff => CINNOX_IM_STAFF_FIELDS,
+            ReceiverKind::CinnoxImRoom => CINNOX_IM_ROOM_FIELDS,
         }
     }
 }
@@ -1115,6 +1138,14 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
                 "create_case" => ReceiverKind::ArandaCreateCase,
                 "update_case" => ReceiverKind::ArandaUpdateCase,
                 _ => ReceiverKind::ArandaAddNote,
+            }
+        }
+        ("cinnox", action) => {
+            let NoOptions {} = yaml::from_node(file, &rest, "receiver")?;
+            if action == "send_im_staff" {
+                ReceiverKind::CinnoxImStaff
+            } else {
+                ReceiverKind::CinnoxImRoom
             }
         }
         ("http", _) => {

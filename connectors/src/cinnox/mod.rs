@@ -4,11 +4,14 @@
 //! sending events CINNOX POSTs `{"challenge": …}`, answered with
 //! `{"code": 0, "result": {"challenge": …}}`. Payloads arrive in either documented shape
 //! (Zapier's flat fields, or the Open API's nested ones) and are normalised to the flat
-//! field names of the seed table, with `event` naming what happened.
+//! field names of the seed table, with `event` naming what happened. As a receiver it
+//! sends instant messages ([`MessagePush`]).
 
 mod normalise;
+mod push;
 
 pub use normalise::{challenge, family_of, normalise, Event};
+pub use push::MessagePush;
 
 use std::time::Duration;
 

@@ -97,3 +97,54 @@ async fn the_webhook_url_is_registered_with_the_event_family() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn instant_messages_go_through_message_push() {
+    use engine::Receiver;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/message-push"))
+        .and(header("authorization", "Bearer tok-1"))
+        .and(body_json(json!({"roomID": "r-1", "receiverEID": "staff-7", "messages": [{"type": "text", "text": "Missed call from +85230001234"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/message-push"))
+        .and(body_json(
+            json!({"roomID": "busy", "messages": [{"type": "text", "text": "x"}]}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 6451010, "message": "too many requests"})),
+        )
+        .mount(&server)
+        .await;
+    let account = CinnoxAccount {
+        app_id: "app-1".into(),
+        app_token: Secret::new("tok-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let push = MessagePush::new("c", &account, std::time::Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let staff = push
+        .prepare(fields(json!({"roomID": "r-1", "receiverEID": "staff-7", "text": "Missed call from +85230001234"})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(push.send(&staff).await.is_ok());
+    let busy = push
+        .prepare(fields(json!({"roomID": "busy", "text": "x"})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(
+            push.send(&busy).await,
+            Err(engine::SendError::Transient { .. })
+        ),
+        "6451010 is CINNOX's 429"
+    );
+    assert!(push
+        .prepare(fields(json!({"roomID": "r", "text": " "})), "r")
+        .is_err());
+}
