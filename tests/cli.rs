@@ -611,6 +611,43 @@ async fn next_prints_coming_run_times_as_if_armed_at_now() {
     );
 }
 
+/// Start `switchboard daemon` in `dir` on a free loopback port.
+fn spawn_daemon(dir: &Dir) -> Child {
+    Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+/// The API URL of the daemon `child`, from the `daemon.json` it writes (matched by pid,
+/// so a file left by a killed daemon is not taken for it).
+async fn api_of(dir: &Dir, child: &Child) -> String {
+    let pid = child.0.id().unwrap_or_default();
+    let file = dir.path().join("flows/.switchboard/daemon.json");
+    for _ in 0..150 {
+        if let Some(json) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        {
+            if json["pid"] == pid {
+                if let Some(url) = json["url"].as_str() {
+                    return url.to_string();
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("daemon {pid} did not write its discovery file");
+}
+
 #[path = "cli/cinnox.rs"]
 mod cinnox;
 #[path = "cli/crash.rs"]

@@ -69,30 +69,8 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     let validate = dir.run(&["validate"]).await;
     assert_eq!(validate.code, 0, "{validate:?}");
 
-    let _daemon = Child(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["daemon", "--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let discovery = dir.path().join("flows/.switchboard/daemon.json");
-    let mut api = String::new();
-    for _ in 0..150 {
-        if let Some(url) = std::fs::read_to_string(&discovery)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|j| j["url"].as_str().map(String::from))
-        {
-            api = url;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!api.is_empty(), "the daemon did not start");
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
     let hook = format!("{api}/hooks/missed");
 
     // The daemon registered its URL with CINNOX's enquiry subscription.

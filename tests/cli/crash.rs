@@ -29,39 +29,6 @@ async fn slow_mock() -> MockServer {
     server
 }
 
-fn spawn_daemon(dir: &Dir) -> Child {
-    Child(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["daemon", "--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env("EIGHTX8_API_KEY", API_KEY)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-}
-
-/// The API URL of the daemon that wrote `daemon.json` after `previous` (its pid differs).
-async fn api_of(dir: &Dir, pid: u32) -> String {
-    let file = dir.path().join("flows/.switchboard/daemon.json");
-    for _ in 0..150 {
-        if let Some(json) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        {
-            if json["pid"] == pid {
-                if let Some(url) = json["url"].as_str() {
-                    return url.to_string();
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("daemon {pid} did not write its discovery file");
-}
-
 async fn received_counts(server: &MockServer) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for body in bodies(server).await {
@@ -91,7 +58,7 @@ async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Di
     dir.write("flows/bulk.yaml", &bulk_flow(resend_uncertain));
 
     let mut first = spawn_daemon(&dir);
-    let api = api_of(&dir, first.0.id().unwrap_or_default()).await;
+    let api = api_of(&dir, &first).await;
     let run = tokio::spawn(
         reqwest::Client::new()
             .post(format!("{api}/api/flows/bulk/run"))
@@ -120,7 +87,7 @@ async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Di
     assert!(at_kill < ROWS, "killed mid-run ({at_kill} of {ROWS} sent)");
 
     let mut second = spawn_daemon(&dir);
-    let api = api_of(&dir, second.0.id().unwrap_or_default()).await;
+    let api = api_of(&dir, &second).await;
     let report: Value = reqwest::Client::new()
         .post(format!("{api}/api/flows/bulk/run"))
         .send()
