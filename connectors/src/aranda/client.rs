@@ -171,14 +171,9 @@ impl Receiver for Aranda {
             if body.get("result") == Some(&Value::Bool(false)) {
                 return Err(SendError::permanent("ASMS answered result: false"));
             }
-            let id = ["idByProject", "id"]
-                .iter()
-                .find_map(|k| match body.get(*k) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                });
-            return Ok(Delivered { remote_id: id });
+            return Ok(Delivered {
+                remote_id: http::id_in(&body, &["idByProject", "id"]),
+            });
         }
         let (code, message) = explain(&response.body);
         Err(http::classify(&response, code, message))

@@ -148,6 +148,16 @@ pub fn error_body(body: &[u8]) -> (Option<String>, String) {
     }
 }
 
+/// The service's id for what it accepted: the first of `keys` in a JSON answer that holds
+/// text or a number.
+pub fn id_in(body: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match body.get(*k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 /// Percent-encode a URL path segment or query value (everything but unreserved
 /// characters), so `+380…` travels as `%2B380…` and `Called back & solved` stays one value.
 pub fn encode_component(text: &str) -> String {

@@ -120,14 +120,9 @@ impl Receiver for TextRequest {
                     message: why.to_string(),
                 });
             }
-            let id = ["message_id", "id"]
-                .iter()
-                .find_map(|k| match body.get(*k) {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                });
-            return Ok(Delivered { remote_id: id });
+            return Ok(Delivered {
+                remote_id: http::id_in(&body, &["message_id", "id"]),
+            });
         }
         // Text Request's 400 has no documented body: its text is the message.
         let (code, message) = http::error_body(&response.body);
