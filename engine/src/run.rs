@@ -1,12 +1,13 @@
 //! One run of a flow: recover sends a crash interrupted, fetch, drop what was handled
 //! before, settle the first run's backlog, then deliver with bounded concurrency.
 //!
-//! The delivery promise lives here. Before a group of records is sent, each is written
-//! to the ledger as in flight and the store is flushed; each outcome is stored, with its
-//! key remembered and its ledger entry removed, in one transaction. So after a crash the
-//! ledger holds exactly the sends whose fate is unknown — never more than the flow's
-//! `delivery.concurrency` — and the next run resends them marked as possible repeats
-//! (or parks them as uncertain with `resend_uncertain: false`).
+//! The delivery promise lives here. Before a record is sent it is written to the ledger
+//! as in flight and the store is flushed (sends starting together share the flush; a
+//! batch has one ledger entry); each outcome is stored, with its key remembered, before
+//! its ledger entry goes. So after a crash the ledger holds exactly the sends whose fate
+//! is unknown — never more than the flow's `delivery.concurrency`, or two batches — and
+//! the next run resends them marked as possible repeats (or parks them as uncertain with
+//! `resend_uncertain: false`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use flows::{Backlog, Flow};
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use tracing::Instrument;
 
 use crate::connector::{Delivered, Prepared, Receiver, SendError, Source};
@@ -21,7 +23,8 @@ use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
 use crate::mapper::Mapper;
 use crate::record::Record;
 use crate::state::{
-    FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger,
+    FlowState, GroupMark, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
+    Trigger,
 };
 
 /// Progress of a run's sends, for a progress bar.
@@ -69,35 +72,72 @@ struct Pending {
 }
 
 /// The run's tally, kept apart from the context so sends can borrow the context while
-/// outcomes are counted.
+/// outcomes are counted. Outcomes are stored in groups: [`Tally::commit`] writes what
+/// [`Tally::record`] collected in one transaction.
 struct Tally {
     summary: RunSummary,
     failures: Vec<RowOutcome>,
     seq: u64,
+    unstored: Vec<(RowOutcome, bool)>,
+    /// Whether the outcomes to store have ledger entries of their own (sent one by one)
+    /// rather than a batch's entry.
+    keyed_ledger: bool,
 }
 
+/// Outcomes collected before they are stored even when nothing else asks for it.
+const COMMIT_EVERY: usize = 256;
+
 impl Tally {
+    fn new(summary: RunSummary) -> Tally {
+        Tally {
+            summary,
+            failures: Vec::new(),
+            seq: 0,
+            unstored: Vec::new(),
+            keyed_ledger: true,
+        }
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    /// Store an outcome (and remember its key when asked) and count it.
+    /// Count an outcome and keep it (and whether to remember its key) for the next
+    /// commit; stores the group once it is large.
     fn record(
         &mut self,
         state: &FlowState,
         outcome: RowOutcome,
         remember: bool,
     ) -> Result<(), StateError> {
-        state.record(&outcome, remember)?;
         match outcome.status {
             RowStatus::Sent => self.summary.counts.sent += 1,
             RowStatus::Skipped => self.summary.counts.skipped += 1,
             RowStatus::Failed => {
                 self.summary.counts.failed += 1;
-                self.failures.push(outcome);
+                self.failures.push(outcome.clone());
             }
         }
+        self.unstored.push((outcome, remember));
+        if self.unstored.len() >= COMMIT_EVERY {
+            self.commit(state)?;
+        }
+        Ok(())
+    }
+
+    /// Store the outcomes collected so far, in one transaction.
+    fn commit(&mut self, state: &FlowState) -> Result<(), StateError> {
+        if self.unstored.is_empty() {
+            return Ok(());
+        }
+        let group: Vec<(&RowOutcome, bool)> = self
+            .unstored
+            .iter()
+            .map(|(outcome, remember)| (outcome, *remember))
+            .collect();
+        state.record_all(&group, self.keyed_ledger)?;
+        self.unstored.clear();
         Ok(())
     }
 }
@@ -118,14 +158,10 @@ pub async fn replay(ctx: RunContext<'_>, filter: ReplayFilter) -> Result<RunRepo
 
 async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunReport, StateError> {
     let state = ctx.state;
-    let mut tally = Tally {
-        summary,
-        failures: Vec::new(),
-        seq: 0,
-    };
+    let mut tally = Tally::new(summary);
     // Keys this run handles already: recovered from the ledger, or seen earlier in the fetch.
     let mut recovered: HashSet<String> = HashSet::new();
-    let mut todo = recover(&ctx, &mut tally, &mut recovered)?;
+    let (mut todo, groups) = recover(&ctx, &mut tally, &mut recovered)?;
     let mut claimed: HashSet<String> = HashSet::new();
 
     let fetched = match ctx.source.fetch().await {
@@ -197,6 +233,11 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         state.set_primed()?;
     }
     deliver(&ctx, &mut tally, todo).await?;
+    // The batches a crash interrupted are handled again: their entries can go.
+    tally.commit(state)?;
+    for group in &groups {
+        state.forget_group(group)?;
+    }
     finish(&ctx, tally).await
 }
 
@@ -205,9 +246,10 @@ fn recover(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
     claimed: &mut HashSet<String>,
-) -> Result<Vec<Pending>, StateError> {
+) -> Result<(Vec<Pending>, Vec<GroupMark>), StateError> {
     let mut todo = Vec::new();
-    for entry in ctx.state.in_flight()? {
+    let ledger = ctx.state.in_flight()?;
+    for entry in ledger.entries {
         claimed.insert(entry.key.clone());
         tally.summary.counts.new += 1;
         let seq = tally.next_seq();
@@ -231,7 +273,7 @@ fn recover(
             tally.record(ctx.state, outcome, true)?;
         }
     }
-    Ok(todo)
+    Ok((todo, ledger.groups))
 }
 
 async fn replay_rows(
@@ -239,11 +281,7 @@ async fn replay_rows(
     summary: RunSummary,
     filter: ReplayFilter,
 ) -> Result<RunReport, StateError> {
-    let mut tally = Tally {
-        summary,
-        failures: Vec::new(),
-        seq: 0,
-    };
+    let mut tally = Tally::new(summary);
     // The latest outcome of every key decides: a row sent since it failed is not resent.
     let mut latest: HashMap<String, RowOutcome> = HashMap::new();
     let mut chosen: Vec<String> = Vec::new();
@@ -281,14 +319,16 @@ async fn replay_rows(
 /// Runs with at least this many records use the receiver's batch request, if it has one.
 const BATCH_FROM: usize = 20;
 
-/// Send with at most `delivery.concurrency` in flight. Each group of sends is written to
-/// the ledger and flushed before the first of them starts; the flush also makes the
-/// outcomes stored since the last one durable.
+/// Send with at most `delivery.concurrency` in flight. Each record is written to the
+/// ledger and made durable before its send starts (sends that start together share one
+/// flush); the outcomes that finish together are stored in one transaction.
 async fn deliver(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
     todo: Vec<Pending>,
 ) -> Result<(), StateError> {
+    // What the source phase decided (skips, rejects) is stored before sends begin.
+    tally.commit(ctx.state)?;
     if let Some(p) = ctx.progress {
         p.start(todo.len() as u64);
     }
@@ -304,43 +344,28 @@ async fn deliver(
     let policy = RetryPolicy::from(&ctx.flow.delivery);
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
     let concurrency = ctx.flow.delivery.concurrency.max(1);
-    let refill_at = concurrency / 2;
+    let run_id = tally.summary.id;
     let mut queue = todo.into_iter();
     let mut running = FuturesUnordered::new();
     loop {
-        if running.len() <= refill_at {
-            let group: Vec<Pending> = queue.by_ref().take(concurrency - running.len()).collect();
-            if !group.is_empty() {
-                let marks: Vec<InFlight> = group
-                    .iter()
-                    .map(|p| InFlight {
-                        version: 1,
-                        key: p.record.key.clone(),
-                        run: tally.summary.id,
-                        since: (ctx.now)(),
-                        record: p.record.fields.clone(),
-                    })
-                    .collect();
-                ctx.state.mark_in_flight(&marks)?;
-                ctx.state.flush().await?;
-                for pending in group {
-                    running.push(deliver_one(
-                        ctx,
-                        &policy,
-                        &refused,
-                        tally.summary.id,
-                        pending,
-                    ));
-                }
-            }
+        while running.len() < concurrency {
+            let Some(pending) = queue.next() else { break };
+            running.push(deliver_one(ctx, &policy, &refused, run_id, pending));
         }
-        let Some((outcome, remember)) = running.next().await else {
+        let Some(first) = running.next().await else {
             break;
         };
-        tally.record(ctx.state, outcome, remember)?;
-        if let Some(p) = ctx.progress {
-            p.advance();
+        let mut finished = vec![first?];
+        while let Some(Some(more)) = running.next().now_or_never() {
+            finished.push(more?);
         }
+        for (outcome, remember) in finished {
+            tally.record(ctx.state, outcome, remember)?;
+            if let Some(p) = ctx.progress {
+                p.advance();
+            }
+        }
+        tally.commit(ctx.state)?;
     }
     if let Some(p) = ctx.progress {
         p.finish();
@@ -352,6 +377,8 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
     if ctx.flow.source.is_push() {
         ctx.state.drop_handled_from_queue()?;
     }
+    let mut tally = tally;
+    tally.commit(ctx.state)?;
     let Tally {
         mut summary,
         mut failures,
@@ -480,76 +507,121 @@ fn settle(
     }
 }
 
-/// Map, prepare and send one record.
+/// Map, prepare and send one record: its ledger entry is durable before the send starts.
 async fn deliver_one(
     ctx: &RunContext<'_>,
     policy: &RetryPolicy,
     refused: &Mutex<Option<SendError>>,
     run_id: u64,
     pending: Pending,
-) -> (RowOutcome, bool) {
+) -> Result<(RowOutcome, bool), StateError> {
     match ready(ctx, refused, run_id, pending) {
-        Ready::Done(outcome, remember) => (outcome, remember),
+        Ready::Done(outcome, remember) => Ok((outcome, remember)),
         Ready::Send(send) => {
             let ToSend {
                 outcome,
                 request,
                 fields,
             } = send;
+            ctx.state
+                .mark_in_flight(&[in_flight(ctx, run_id, &outcome.key, &fields)])?;
+            ctx.state.flush().await?;
             let (result, attempts) = send_with_retry(ctx.receiver.as_ref(), &request, policy).await;
-            settle(ctx, refused, outcome, fields, result, attempts)
+            Ok(settle(ctx, refused, outcome, fields, result, attempts))
         }
     }
 }
 
+/// The ledger entry of a send about to start.
+fn in_flight(
+    ctx: &RunContext<'_>,
+    run: u64,
+    key: &str,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> InFlight {
+    InFlight {
+        version: 1,
+        key: key.to_string(),
+        run,
+        since: (ctx.now)(),
+        record: fields.clone(),
+    }
+}
+
 /// Map, prepare and send records as batches (one request per batch), keeping an outcome
-/// per record. The batch in flight is the ledger's bound on repeats after a crash.
+/// per record. While one batch is on the wire the next is prepared and marked, so the
+/// bound on repeats after a crash is two batches.
 async fn deliver_batches(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
     todo: Vec<Pending>,
     size: usize,
 ) -> Result<(), StateError> {
+    /// Batches on the wire at once: one sending while the next is prepared.
+    const IN_FLIGHT: usize = 2;
     let policy = RetryPolicy::from(&ctx.flow.delivery);
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
+    // Records of a batch share one ledger entry, forgotten once their outcomes are stored.
+    tally.keyed_ledger = false;
     let mut queue = todo.into_iter().peekable();
-    while queue.peek().is_some() {
-        let mut sendable = Vec::new();
-        for pending in queue.by_ref().take(size) {
-            match ready(ctx, &refused, tally.summary.id, pending) {
-                Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
-                Ready::Send(send) => sendable.push((send.outcome, send.request, send.fields)),
+    let mut sending = std::collections::VecDeque::new();
+    loop {
+        while sending.len() < IN_FLIGHT && queue.peek().is_some() {
+            let mut sendable = Vec::new();
+            let mut requests: Vec<Prepared> = Vec::new();
+            for pending in queue.by_ref().take(size) {
+                match ready(ctx, &refused, tally.summary.id, pending) {
+                    Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
+                    Ready::Send(send) => {
+                        sendable.push((send.outcome, send.fields));
+                        requests.push(send.request);
+                    }
+                }
             }
+            if sendable.is_empty() {
+                continue;
+            }
+            tally.commit(ctx.state)?;
+            let marks: Vec<InFlight> = sendable
+                .iter()
+                .map(|(outcome, fields)| in_flight(ctx, tally.summary.id, &outcome.key, fields))
+                .collect();
+            let first_seq = sendable.first().map(|(o, _)| o.seq).unwrap_or_default();
+            let group = ctx
+                .state
+                .mark_group_in_flight(tally.summary.id, first_seq, &marks)?;
+            drop(marks);
+            ctx.state.flush().await?;
+            // Its own task, so the request goes out while this one prepares the next.
+            let receiver = Arc::clone(&ctx.receiver);
+            let policy = policy.clone();
+            let send = tokio::spawn(async move {
+                send_batch_with_retry(receiver.as_ref(), &requests, &policy).await
+            });
+            sending.push_back((sendable, group, send));
         }
-        if sendable.is_empty() {
-            continue;
-        }
-        let marks: Vec<InFlight> = sendable
-            .iter()
-            .map(|(outcome, _, fields)| InFlight {
-                version: 1,
-                key: outcome.key.clone(),
-                run: tally.summary.id,
-                since: (ctx.now)(),
-                record: fields.clone(),
-            })
-            .collect();
-        ctx.state.mark_in_flight(&marks)?;
-        ctx.state.flush().await?;
-        let requests: Vec<Prepared> = sendable
-            .iter()
-            .map(|(_, request, _)| request.clone())
-            .collect();
-        let (results, attempts) =
-            send_batch_with_retry(ctx.receiver.as_ref(), &requests, &policy).await;
-        for ((outcome, _, fields), result) in sendable.into_iter().zip(results) {
+        let Some((sendable, group, send)) = sending.pop_front() else {
+            break;
+        };
+        let (results, attempts) = match send.await {
+            Ok(sent) => sent,
+            Err(e) => {
+                // The task panicked or was cut short: whether the batch left is unknown,
+                // so its ledger entry stays for the next run to settle.
+                return Err(StateError::Task(format!("batch send: {e}")));
+            }
+        };
+        for ((outcome, fields), result) in sendable.into_iter().zip(results) {
             let (outcome, remember) = settle(ctx, &refused, outcome, fields, result, attempts);
             tally.record(ctx.state, outcome, remember)?;
             if let Some(p) = ctx.progress {
                 p.advance();
             }
         }
+        tally.commit(ctx.state)?;
+        ctx.state.forget_group(&group)?;
     }
+    tally.keyed_ledger = true;
     Ok(())
 }
 

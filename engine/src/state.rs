@@ -5,15 +5,13 @@
 //! is never marked handled without its fate on disk. Stored values carry a `version`
 //! and ignore unknown fields, so newer binaries can read older state.
 
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use crate::record::Record;
 
@@ -28,35 +26,46 @@ pub enum StateError {
     Store(#[from] sled::Error),
     #[error("state store holds a value that cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A send task died (a panic): whether its requests left is unknown, so its ledger
+    /// entry stays for the next run.
+    #[error("a send task failed: {0}")]
+    Task(String),
 }
 
 /// The state database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
     trees: Trees,
     /// Keeps transactions and explicit flushes apart. In sled 0.34 a flush holds the
     /// store's read lock while it waits for the log flusher, which itself needs that
     /// lock; a transaction waiting for the write lock in between blocks new readers,
     /// and all three wait forever. Found with 1,000 flows in one daemon.
     exclusive: Arc<Mutex<()>>,
+    /// Flushes are shared by every writer waiting at the same time (group commit).
+    commits: Arc<GroupCommit>,
 }
 
 impl Store {
     /// Open (or create) the state in `dir`. Only one process may hold it at a time.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match &e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
-                StateError::Locked(dir.to_path_buf())
-            }
-            _ => StateError::Open {
-                dir: dir.to_path_buf(),
-                source: e,
-            },
-        })?;
+        // sled caches up to 1 GiB by default; a run walks its data once, so a small
+        // cache keeps memory flat without costing time (measured in BENCHMARKS.md).
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 << 20)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StateError::Locked(dir.to_path_buf())
+                }
+                _ => StateError::Open {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                },
+            })?;
         let trees = Trees {
             seen: db.open_tree("seen")?,
             runs: db.open_tree("runs")?,
@@ -65,10 +74,12 @@ impl Store {
             ledger: db.open_tree("ledger")?,
             queue: db.open_tree("queue")?,
         };
+        let exclusive: Arc<Mutex<()>> = Arc::default();
+        let commits = Arc::new(GroupCommit::new(db.clone(), Arc::clone(&exclusive)));
         Ok(Store {
-            db,
             trees,
-            exclusive: Arc::default(),
+            exclusive,
+            commits,
         })
     }
 
@@ -81,22 +92,76 @@ impl Store {
             prefix,
             trees: self.trees.clone(),
             exclusive: Arc::clone(&self.exclusive),
+            commits: Arc::clone(&self.commits),
         })
     }
 
     /// Make everything written so far durable.
     pub async fn flush(&self) -> Result<(), StateError> {
-        flush_exclusive(self.db.deref().clone(), Arc::clone(&self.exclusive)).await
+        self.commits.durable().await
+    }
+}
+
+/// Group commit: a writer that needs its writes on disk asks for a flush, and one flush
+/// serves every writer that asked before it started. Concurrent sends of a run and
+/// concurrent webhook requests so share one `fsync` instead of queueing for one each.
+struct GroupCommit {
+    db: sled::Db,
+    exclusive: Arc<Mutex<()>>,
+    /// Tickets handed out: a writer takes one after its writes.
+    asked: AtomicU64,
+    /// The highest ticket whose writes are on disk.
+    done: tokio::sync::watch::Sender<u64>,
+    /// Held by the writer doing the flush for everyone.
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl GroupCommit {
+    fn new(db: sled::Db, exclusive: Arc<Mutex<()>>) -> GroupCommit {
+        GroupCommit {
+            db,
+            exclusive,
+            asked: AtomicU64::new(0),
+            done: tokio::sync::watch::Sender::new(0),
+            leader: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Return once everything this task wrote before the call is durable.
+    async fn durable(&self) -> Result<(), StateError> {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = self.done.subscribe();
+        loop {
+            if *done.borrow_and_update() >= ticket {
+                return Ok(());
+            }
+            match self.leader.try_lock() {
+                Ok(_leading) => {
+                    // Every ticket up to here was taken after its writes: this flush,
+                    // which starts now, covers them all.
+                    let covered = self.asked.load(Ordering::SeqCst);
+                    flush_exclusive(self.db.clone(), Arc::clone(&self.exclusive)).await?;
+                    self.done.send_modify(|d| *d = (*d).max(covered));
+                }
+                Err(_) => {
+                    // Someone is flushing; their flush may have started before our
+                    // writes, so wait for it and look again.
+                    if done.changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Flush on a blocking thread, never while a transaction runs (see [`Store::exclusive`]).
-async fn flush_exclusive(tree: sled::Tree, exclusive: Arc<Mutex<()>>) -> Result<(), StateError> {
+async fn flush_exclusive(db: sled::Db, exclusive: Arc<Mutex<()>>) -> Result<(), StateError> {
     tokio::task::spawn_blocking(move || {
         let _alone = exclusive
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tree.flush()
+        db.flush()
     })
     .await
     .map_err(|e| {
@@ -127,6 +192,22 @@ struct Trees {
     queue: sled::Tree,
 }
 
+/// Ledger keys of batch entries start with this (after the flow's prefix); record keys
+/// cannot, as no source makes a key that starts with a zero byte.
+const GROUP: &[u8] = b"\0\0group\0";
+
+/// The ledger entry of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMark(Vec<u8>);
+
+/// What a crash left in the ledger: the unsettled sends, and the batch entries to
+/// forget once they are handled again.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub entries: Vec<InFlight>,
+    pub groups: Vec<GroupMark>,
+}
+
 /// A send that has started: enough to resend or park the record after a crash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InFlight {
@@ -146,6 +227,7 @@ pub struct FlowState {
     prefix: Vec<u8>,
     trees: Trees,
     exclusive: Arc<Mutex<()>>,
+    commits: Arc<GroupCommit>,
 }
 
 /// How a run was started.
@@ -252,6 +334,22 @@ pub struct RowOutcome {
 
 const PRIMED: &[u8] = b"primed";
 
+/// What the `seen` tree keeps for a remembered key.
+#[derive(Serialize, Deserialize)]
+struct Seen {
+    run: u64,
+    status: RowStatus,
+}
+
+impl Seen {
+    fn of(outcome: &RowOutcome) -> Seen {
+        Seen {
+            run: outcome.run,
+            status: outcome.status,
+        }
+    }
+}
+
 impl FlowState {
     pub fn name(&self) -> &str {
         &self.name
@@ -323,9 +421,9 @@ impl FlowState {
         self.trees.seen.scan_prefix(&self.prefix).count()
     }
 
-    /// Make this flow's writes durable.
+    /// Make this flow's writes durable (one flush serves every writer waiting with it).
     pub async fn flush(&self) -> Result<(), StateError> {
-        flush_exclusive(self.trees.rows.clone(), Arc::clone(&self.exclusive)).await
+        self.commits.durable().await
     }
 
     /// Start a run: give it the next id and store it as running.
@@ -363,33 +461,44 @@ impl FlowState {
 
     /// Store a row's outcome and, when `remember`, mark its key handled — atomically.
     pub fn record(&self, outcome: &RowOutcome, remember: bool) -> Result<(), StateError> {
-        let mut run_seq = [0u8; 16];
-        run_seq[..8].copy_from_slice(&outcome.run.to_be_bytes());
-        run_seq[8..].copy_from_slice(&outcome.seq.to_be_bytes());
-        let row_key = self.key(&run_seq);
-        let seen_key = self.key(outcome.key.as_bytes());
-        let row = serde_json::to_vec(outcome)?;
-        let seen =
-            serde_json::to_vec(&serde_json::json!({"run": outcome.run, "status": outcome.status}))?;
+        self.record_all(&[(outcome, remember)], true)
+    }
+
+    /// Store several outcomes: each row's outcome, then the keys to remember, then (when
+    /// `keyed_ledger`: sent one by one) the removal of their ledger entries. sled makes writes durable in the order they were
+    /// made, so after a crash a ledger entry whose key is remembered by its own run (or a
+    /// later one) is settled, and [`FlowState::in_flight`] drops it. Plain writes, not a
+    /// transaction: sled's transactions cost more than the writes themselves.
+    pub fn record_all(
+        &self,
+        outcomes: &[(&RowOutcome, bool)],
+        keyed_ledger: bool,
+    ) -> Result<(), StateError> {
+        let mut rows = sled::Batch::default();
+        let mut seen = sled::Batch::default();
+        let mut ledger = sled::Batch::default();
+        for (outcome, remember) in outcomes {
+            let mut run_seq = [0u8; 16];
+            run_seq[..8].copy_from_slice(&outcome.run.to_be_bytes());
+            run_seq[8..].copy_from_slice(&outcome.seq.to_be_bytes());
+            rows.insert(self.key(&run_seq), serde_json::to_vec(outcome)?);
+            let key = self.key(outcome.key.as_bytes());
+            if *remember {
+                seen.insert(key.as_slice(), serde_json::to_vec(&Seen::of(outcome))?);
+            }
+            if keyed_ledger {
+                ledger.remove(key);
+            }
+        }
+        // Batches take sled's write lock: keep them apart from flushes (see `exclusive`).
         let _alone = self
             .exclusive
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (&self.trees.rows, &self.trees.seen, &self.trees.ledger)
-            .transaction(|(rows, seen_tree, ledger)| {
-                rows.insert(row_key.as_slice(), row.as_slice())?;
-                if remember {
-                    seen_tree.insert(seen_key.as_slice(), seen.as_slice())?;
-                }
-                ledger.remove(seen_key.as_slice())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StateError::Store(e),
-                TransactionError::Abort(()) => {
-                    StateError::Store(sled::Error::Unsupported("transaction aborted".into()))
-                }
-            })
+        self.trees.rows.apply_batch(rows)?;
+        self.trees.seen.apply_batch(seen)?;
+        self.trees.ledger.apply_batch(ledger)?;
+        Ok(())
     }
 
     /// Mark records as being sent. Flush before sending so a crash leaves them here.
@@ -441,13 +550,69 @@ impl FlowState {
         Ok(dropped)
     }
 
-    /// Records whose send started but whose outcome was never stored (a crash).
-    pub fn in_flight(&self) -> Result<Vec<InFlight>, StateError> {
+    /// Records whose send started but whose outcome was never stored (a crash). An entry
+    /// whose outcome did reach the disk (its key remembered by the same run or a later one)
+    /// is settled: it is removed, not returned. Group entries (a batch) are returned
+    /// member by member; [`FlowState::forget_group`] removes them once the members have
+    /// been handled again.
+    pub fn in_flight(&self) -> Result<Ledger, StateError> {
+        let mut ledger = Ledger::default();
+        for item in self.trees.ledger.scan_prefix(&self.prefix) {
+            let (key, value) = item?;
+            if key[self.prefix.len()..].starts_with(GROUP) {
+                let members: Vec<InFlight> = serde_json::from_slice(&value)?;
+                for member in members {
+                    if !self.is_settled(&member)? {
+                        ledger.entries.push(member);
+                    }
+                }
+                ledger.groups.push(GroupMark(key.to_vec()));
+                continue;
+            }
+            let entry: InFlight = serde_json::from_slice(&value)?;
+            if self.is_settled(&entry)? {
+                self.trees.ledger.remove(&key)?;
+            } else {
+                ledger.entries.push(entry);
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// Whether an in-flight entry's outcome is on disk: its key remembered by its run or
+    /// a later one.
+    fn is_settled(&self, entry: &InFlight) -> Result<bool, StateError> {
+        Ok(match self.trees.seen.get(self.key(entry.key.as_bytes()))? {
+            Some(seen) => serde_json::from_slice::<Seen>(&seen)
+                .map(|seen| seen.run >= entry.run)
+                .unwrap_or(false),
+            None => false,
+        })
+    }
+
+    /// Mark a batch as being sent with one ledger entry (one write instead of one per
+    /// record). Flush before sending; [`FlowState::forget_group`] once its outcomes
+    /// are stored.
+    pub fn mark_group_in_flight(
+        &self,
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<GroupMark, StateError> {
+        let mut suffix = GROUP.to_vec();
+        suffix.extend_from_slice(&run.to_be_bytes());
+        suffix.extend_from_slice(&first_seq.to_be_bytes());
+        let key = self.key(&suffix);
         self.trees
             .ledger
-            .scan_prefix(&self.prefix)
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect()
+            .insert(key.as_slice(), serde_json::to_vec(entries)?)?;
+        Ok(GroupMark(key))
+    }
+
+    /// Remove a batch's ledger entry: its outcomes are stored.
+    pub fn forget_group(&self, mark: &GroupMark) -> Result<(), StateError> {
+        self.trees.ledger.remove(mark.0.as_slice())?;
+        Ok(())
     }
 
     /// Every row outcome of every run, oldest first.

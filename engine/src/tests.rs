@@ -614,8 +614,70 @@ async fn sends_a_crash_interrupted_are_resent_once_and_marked_as_repeats() {
         .collect();
     assert_eq!(repeats, ["2"]);
     assert!(
-        state.in_flight().unwrap_or_default().is_empty(),
+        state
+            .in_flight()
+            .map(|l| l.entries.is_empty())
+            .unwrap_or(false),
         "the ledger is empty after the run"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached_the_disk() {
+    let h = Harness::new("send", "");
+    h.add(&["1", "2", "3"]);
+    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    // Run 1 marked a batch of 1, 2, 3 and stored 1's outcome before it died.
+    let run = state
+        .begin_run(Trigger::Manual, Utc::now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let marks: Vec<InFlight> = ["1", "2", "3"]
+        .iter()
+        .map(|k| InFlight {
+            version: 1,
+            key: k.to_string(),
+            run: run.id,
+            since: Utc::now(),
+            record: json!({"name": format!("n{k}"), "phone": "+380501234567"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    state
+        .mark_group_in_flight(run.id, 1, &marks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = RowOutcome {
+        version: 1,
+        run: run.id,
+        seq: 1,
+        key: "1".into(),
+        status: RowStatus::Sent,
+        reason: None,
+        code: None,
+        remote_id: None,
+        attempts: 1,
+        retry_next_run: false,
+        repeat: false,
+        uncertain: false,
+        at: Utc::now(),
+        record: serde_json::Map::new(),
+    };
+    state
+        .record_all(&[(&sent, true)], false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ledger = state.in_flight().unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<&str> = ledger.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["2", "3"], "1's outcome is on disk: settled");
+
+    let report = h.run().await;
+    assert_eq!(h.sent(), ["f:2", "f:3"], "2 and 3 resent, 1 not");
+    let rows = state.rows(report.summary.id).unwrap_or_default();
+    assert!(rows.iter().all(|r| r.repeat));
+    let left = state.in_flight().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        left.entries.is_empty() && left.groups.is_empty(),
+        "the batch's entry is gone"
     );
 }
 
