@@ -22,7 +22,7 @@ pub use record::Record;
 pub use run::{replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
 pub use state::{
     Counts, FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store,
-    Trigger,
+    Ticket, Trigger,
 };
 
 #[cfg(test)]

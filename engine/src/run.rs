@@ -24,7 +24,7 @@ use crate::mapper::Mapper;
 use crate::record::Record;
 use crate::state::{
     FlowState, GroupMark, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
-    Trigger,
+    Ticket, Trigger,
 };
 
 /// Progress of a run's sends, for a progress bar.
@@ -345,12 +345,28 @@ async fn deliver(
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
     let concurrency = ctx.flow.delivery.concurrency.max(1);
     let run_id = tally.summary.id;
-    let mut queue = todo.into_iter();
+    let mut queue = todo.into_iter().peekable();
     let mut running = FuturesUnordered::new();
+    // Refill when a quarter of the slots are free: the records marked together share
+    // one flush, and the rest keep the wire busy meanwhile.
+    let refill_from = (concurrency / 4).max(1);
     loop {
-        while running.len() < concurrency {
-            let Some(pending) = queue.next() else { break };
-            running.push(deliver_one(ctx, &policy, &refused, run_id, pending));
+        let free = concurrency - running.len();
+        if free >= refill_from && queue.peek().is_some() {
+            let mut group = Vec::with_capacity(free);
+            let mut marks = Vec::with_capacity(free);
+            for pending in queue.by_ref().take(free) {
+                let ready = ready(ctx, &refused, run_id, pending);
+                if let Ready::Send(send) = &ready {
+                    marks.push(in_flight(ctx, run_id, &send.outcome.key, &send.fields));
+                }
+                group.push(ready);
+            }
+            ctx.state.mark_in_flight(&marks)?;
+            let ticket = ctx.state.ticket();
+            for ready in group {
+                running.push(deliver_one(ctx, &policy, &refused, ready, ticket));
+            }
         }
         let Some(first) = running.next().await else {
             break;
@@ -507,15 +523,15 @@ fn settle(
     }
 }
 
-/// Map, prepare and send one record: its ledger entry is durable before the send starts.
+/// Send one prepared record once its ledger entry (written before `ticket`) is durable.
 async fn deliver_one(
     ctx: &RunContext<'_>,
     policy: &RetryPolicy,
     refused: &Mutex<Option<SendError>>,
-    run_id: u64,
-    pending: Pending,
+    ready: Ready,
+    ticket: Ticket,
 ) -> Result<(RowOutcome, bool), StateError> {
-    match ready(ctx, refused, run_id, pending) {
+    match ready {
         Ready::Done(outcome, remember) => Ok((outcome, remember)),
         Ready::Send(send) => {
             let ToSend {
@@ -523,9 +539,7 @@ async fn deliver_one(
                 request,
                 fields,
             } = send;
-            ctx.state
-                .mark_in_flight(&[in_flight(ctx, run_id, &outcome.key, &fields)])?;
-            ctx.state.flush().await?;
+            ctx.state.durable(ticket).await?;
             let (result, attempts) = send_with_retry(ctx.receiver.as_ref(), &request, policy).await;
             Ok(settle(ctx, refused, outcome, fields, result, attempts))
         }

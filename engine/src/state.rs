@@ -1,13 +1,14 @@
 //! Persistent state in sled, one database per state directory: for each flow the keys
 //! already handled, and the run history (each run's summary and each row's outcome).
 //!
-//! A row's key is remembered in the same transaction that stores its outcome, so a key
+//! A row's key is remembered right after its outcome is stored (sled keeps the order of
+//! writes through a crash), so a key
 //! is never marked handled without its fate on disk. Stored values carry a `version`
 //! and ignore unknown fields, so newer binaries can read older state.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,11 +37,6 @@ pub enum StateError {
 #[derive(Clone)]
 pub struct Store {
     trees: Trees,
-    /// Keeps transactions and explicit flushes apart. In sled 0.34 a flush holds the
-    /// store's read lock while it waits for the log flusher, which itself needs that
-    /// lock; a transaction waiting for the write lock in between blocks new readers,
-    /// and all three wait forever. Found with 1,000 flows in one daemon.
-    exclusive: Arc<Mutex<()>>,
     /// Flushes are shared by every writer waiting at the same time (group commit).
     commits: Arc<GroupCommit>,
 }
@@ -74,11 +70,9 @@ impl Store {
             ledger: db.open_tree("ledger")?,
             queue: db.open_tree("queue")?,
         };
-        let exclusive: Arc<Mutex<()>> = Arc::default();
-        let commits = Arc::new(GroupCommit::new(db.clone(), Arc::clone(&exclusive)));
+        let commits = Arc::new(GroupCommit::new(db.clone()));
         Ok(Store {
             trees,
-            exclusive,
             commits,
         })
     }
@@ -91,7 +85,6 @@ impl Store {
             name: name.to_string(),
             prefix,
             trees: self.trees.clone(),
-            exclusive: Arc::clone(&self.exclusive),
             commits: Arc::clone(&self.commits),
         })
     }
@@ -107,7 +100,6 @@ impl Store {
 /// concurrent webhook requests so share one `fsync` instead of queueing for one each.
 struct GroupCommit {
     db: sled::Db,
-    exclusive: Arc<Mutex<()>>,
     /// Tickets handed out: a writer takes one after its writes.
     asked: AtomicU64,
     /// The highest ticket whose writes are on disk.
@@ -117,19 +109,30 @@ struct GroupCommit {
 }
 
 impl GroupCommit {
-    fn new(db: sled::Db, exclusive: Arc<Mutex<()>>) -> GroupCommit {
+    fn new(db: sled::Db) -> GroupCommit {
         GroupCommit {
             db,
-            exclusive,
             asked: AtomicU64::new(0),
             done: tokio::sync::watch::Sender::new(0),
             leader: tokio::sync::Mutex::new(()),
         }
     }
 
+    /// A ticket for everything written so far: [`GroupCommit::wait`] returns once it is
+    /// durable. Taking it right after the writes (not when the waiting starts) lets
+    /// writers that wrote before a flush began share that flush.
+    fn ticket(&self) -> Ticket {
+        Ticket(self.asked.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
     /// Return once everything this task wrote before the call is durable.
     async fn durable(&self) -> Result<(), StateError> {
-        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let ticket = self.ticket();
+        self.wait(ticket).await
+    }
+
+    /// Return once the writes made before `ticket` was taken are durable.
+    async fn wait(&self, Ticket(ticket): Ticket) -> Result<(), StateError> {
         let mut done = self.done.subscribe();
         loop {
             if *done.borrow_and_update() >= ticket {
@@ -140,7 +143,7 @@ impl GroupCommit {
                     // Every ticket up to here was taken after its writes: this flush,
                     // which starts now, covers them all.
                     let covered = self.asked.load(Ordering::SeqCst);
-                    flush_exclusive(self.db.clone(), Arc::clone(&self.exclusive)).await?;
+                    flush(self.db.clone()).await?;
                     self.done.send_modify(|d| *d = (*d).max(covered));
                 }
                 Err(_) => {
@@ -155,14 +158,19 @@ impl GroupCommit {
     }
 }
 
-/// Flush on a blocking thread, never while a transaction runs (see [`Store::exclusive`]).
-async fn flush_exclusive(db: sled::Db, exclusive: Arc<Mutex<()>>) -> Result<(), StateError> {
-    tokio::task::spawn_blocking(move || {
-        let _alone = exclusive
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        db.flush()
-    })
+/// Writes waiting to be durable: see [`FlowState::ticket`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// Flush on a blocking thread.
+///
+/// The store uses no sled transactions or batches, on purpose: in sled 0.34 a flush
+/// holds the store's read lock while it waits for the log flusher, which itself needs
+/// that lock; a transaction or batch waiting for the write lock in between blocks new
+/// readers, and all three wait forever (spacejam/sled#1412; found with 1,000 flows in one
+/// daemon). Plain writes take only the read lock.
+async fn flush(db: sled::Db) -> Result<(), StateError> {
+    tokio::task::spawn_blocking(move || db.flush())
     .await
     .map_err(|e| {
         StateError::Store(sled::Error::ReportableBug(format!(
@@ -226,7 +234,6 @@ pub struct FlowState {
     name: String,
     prefix: Vec<u8>,
     trees: Trees,
-    exclusive: Arc<Mutex<()>>,
     commits: Arc<GroupCommit>,
 }
 
@@ -426,6 +433,17 @@ impl FlowState {
         self.commits.durable().await
     }
 
+    /// A ticket for the writes made so far; [`FlowState::durable`] waits for them. Sends
+    /// marked together take one ticket and so share one flush.
+    pub fn ticket(&self) -> Ticket {
+        self.commits.ticket()
+    }
+
+    /// Wait until the writes made before `ticket` was taken are on disk.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StateError> {
+        self.commits.wait(ticket).await
+    }
+
     /// Start a run: give it the next id and store it as running.
     pub fn begin_run(
         &self,
@@ -465,39 +483,36 @@ impl FlowState {
     }
 
     /// Store several outcomes: each row's outcome, then the keys to remember, then (when
-    /// `keyed_ledger`: sent one by one) the removal of their ledger entries. sled makes writes durable in the order they were
-    /// made, so after a crash a ledger entry whose key is remembered by its own run (or a
-    /// later one) is settled, and [`FlowState::in_flight`] drops it. Plain writes, not a
-    /// transaction: sled's transactions cost more than the writes themselves.
+    /// `keyed_ledger`: sent one by one) the removal of their ledger entries. sled makes
+    /// writes durable in the order they were made, so after a crash a ledger entry whose
+    /// key is remembered by its own run (or a later one) is settled, and
+    /// [`FlowState::in_flight`] drops it. Plain writes (see [`flush`] for why).
     pub fn record_all(
         &self,
         outcomes: &[(&RowOutcome, bool)],
         keyed_ledger: bool,
     ) -> Result<(), StateError> {
-        let mut rows = sled::Batch::default();
-        let mut seen = sled::Batch::default();
-        let mut ledger = sled::Batch::default();
-        for (outcome, remember) in outcomes {
+        for (outcome, _) in outcomes {
             let mut run_seq = [0u8; 16];
             run_seq[..8].copy_from_slice(&outcome.run.to_be_bytes());
             run_seq[8..].copy_from_slice(&outcome.seq.to_be_bytes());
-            rows.insert(self.key(&run_seq), serde_json::to_vec(outcome)?);
-            let key = self.key(outcome.key.as_bytes());
+            self.trees
+                .rows
+                .insert(self.key(&run_seq), serde_json::to_vec(outcome)?)?;
+        }
+        for (outcome, remember) in outcomes {
             if *remember {
-                seen.insert(key.as_slice(), serde_json::to_vec(&Seen::of(outcome))?);
-            }
-            if keyed_ledger {
-                ledger.remove(key);
+                self.trees.seen.insert(
+                    self.key(outcome.key.as_bytes()),
+                    serde_json::to_vec(&Seen::of(outcome))?,
+                )?;
             }
         }
-        // Batches take sled's write lock: keep them apart from flushes (see `exclusive`).
-        let _alone = self
-            .exclusive
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.trees.rows.apply_batch(rows)?;
-        self.trees.seen.apply_batch(seen)?;
-        self.trees.ledger.apply_batch(ledger)?;
+        if keyed_ledger {
+            for (outcome, _) in outcomes {
+                self.trees.ledger.remove(self.key(outcome.key.as_bytes()))?;
+            }
+        }
         Ok(())
     }
 

@@ -1,0 +1,92 @@
+//! Switchboard's benchmark harness (see BENCHMARKS.md). Each measurement runs the real
+//! `switchboard` binary as a child process against a fast stand-in served here, side by
+//! side with its reference measured by the same harness in the same run:
+//!
+//! - `send-rate`: CSV rows → map → 8x8 → stand-in, single sends and batches, against a
+//!   bare client POSTing the same bodies at the same concurrency; then the same flow run
+//!   again with nothing new.
+//! - `ingest`: CINNOX-style events POSTed to the daemon's webhook, each answered only
+//!   once it is on disk.
+//!
+//! `--smoke` runs every measurement at a small size (CI keeps it working that way).
+
+mod child;
+mod ingest;
+mod send_rate;
+mod standin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Switchboard benchmarks: send rate, nothing-new runs, webhook ingest")]
+struct Cli {
+    /// The switchboard binary to measure [default: `switchboard` next to this binary]
+    #[arg(long, global = true)]
+    switchboard: Option<PathBuf>,
+    /// Repeat each measurement this many times and report medians.
+    #[arg(long, global = true, default_value_t = 3)]
+    runs: usize,
+    /// Small sizes, one run: checks the harness works, measures nothing.
+    #[arg(long, global = true)]
+    smoke: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rows per second through `switchboard run` vs a bare client, and a nothing-new run.
+    SendRate(send_rate::Options),
+    /// Webhook events per second and their latency through `switchboard daemon`.
+    Ingest(ingest::Options),
+    /// `send-rate` and `ingest` with their defaults.
+    All,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let bin = match cli.switchboard {
+        Some(bin) => bin,
+        None => child::sibling_binary()?,
+    };
+    let runs = if cli.smoke { 1 } else { cli.runs.max(1) };
+    let smoke = cli.smoke;
+    match cli.command {
+        Command::SendRate(options) => send_rate::run(&bin, runs, options.sized(smoke)).await,
+        Command::Ingest(options) => ingest::run(&bin, runs, options.sized(smoke)).await,
+        Command::All => {
+            send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
+            ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await
+        }
+    }
+}
+
+/// The median of some measurements (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}

@@ -1,0 +1,251 @@
+//! End-to-end send rate: N CSV rows through `switchboard run` (the quickstart's map, the
+//! 8x8 receiver, rate limits off) to the stand-in, wall time including start-up, with
+//! single sends and with the batch endpoint; the reference is a bare client POSTing the
+//! same bodies to the same stand-in at the same concurrency over one keep-alive pool.
+//! Then the single-send flow runs again with nothing new.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{ensure, Context as _};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use crate::child::{measure, Measured};
+use crate::median;
+use crate::standin::StandIn;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// CSV rows to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
+    /// Sends in flight (the flow's `delivery.concurrency` and the bare client's).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Messages per 8x8 batch request in the batch measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            rows: 100_000,
+            concurrency: 64,
+            batch: 1000,
+        }
+    }
+}
+
+impl Options {
+    pub fn sized(self, smoke: bool) -> Options {
+        if smoke {
+            Options {
+                rows: self.rows.min(500),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+}
+
+const NAMES: [&str; 5] = [
+    "Olena Kovalenko",
+    "Олена Коваленко",
+    "李伟",
+    "Νίκος Παπαδόπουλος",
+    "José Pérez",
+];
+
+const FLOW: &str = r#"timezone: Europe/Kyiv
+source:
+  connector: csv
+  path: orders.csv
+  key: order_id
+  backlog: send
+receiver:
+  connector: 8x8
+  action: send_sms
+  account: shop-8x8
+BATCH
+map:
+  destination: "{{phone}}"
+  source: "MyShop"
+  text: "Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}})."
+delivery:
+  concurrency: CONCURRENCY
+"#;
+
+fn write_project(dir: &Path, options: &Options, standin: &str) -> anyhow::Result<()> {
+    let mut csv = String::with_capacity(options.rows * 48);
+    csv.push_str("order_id,name,phone,total\n");
+    for i in 0..options.rows {
+        csv.push_str(&format!(
+            "A-{i},{},+38050{:07},{}.00\n",
+            NAMES[i % NAMES.len()],
+            i,
+            i % 5000
+        ));
+    }
+    std::fs::write(dir.join("orders.csv"), csv)?;
+    std::fs::write(
+        dir.join("accounts.yaml"),
+        format!(
+            "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench-key\n  base_url: {standin}\n  rate_limit: off\n"
+        ),
+    )?;
+    let flow = FLOW.replace("CONCURRENCY", &options.concurrency.to_string());
+    std::fs::write(dir.join("single.yaml"), flow.replace("BATCH\n", ""))?;
+    std::fs::write(
+        dir.join("batched.yaml"),
+        flow.replace("BATCH", &format!("  batch: {}", options.batch)),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            dir.join("accounts.yaml"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+    }
+    Ok(())
+}
+
+/// The bodies switchboard sends for the same rows (the map rendered by hand).
+fn bodies(rows: usize) -> Vec<Value> {
+    (0..rows)
+        .map(|i| {
+            json!({
+                "destination": format!("+38050{i:07}"),
+                "source": "MyShop",
+                "text": format!("Hi {}, order A-{i} is confirmed (2026-11-21 12:08).", NAMES[i % NAMES.len()]),
+                "clientMessageId": format!("single:A-{i}"),
+            })
+        })
+        .collect()
+}
+
+/// POST every body with `concurrency` in flight; rows per second.
+async fn bare_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow::Result<f64> {
+    let client = reqwest::Client::new();
+    let url = format!("{url}/api/v1/subaccounts/shop_main/messages");
+    let started = Instant::now();
+    let failures = stream::iter(bodies)
+        .map(|body| {
+            let call = client.post(&url).bearer_auth("bench-key").json(body).send();
+            async move {
+                match call.await {
+                    Ok(response) => match response.bytes().await {
+                        Ok(_) => 0usize,
+                        Err(_) => 1,
+                    },
+                    Err(_) => 1,
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(0, |n, failed| async move { n + failed })
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(failures == 0, "the bare client saw {failures} failed POSTs");
+    Ok(bodies.len() as f64 / seconds)
+}
+
+struct Sample {
+    bare: f64,
+    single: Measured,
+    batched: Measured,
+    nothing_new: Measured,
+}
+
+pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()> {
+    let standin = StandIn::start().await?;
+    let bodies = bodies(options.rows);
+    println!(
+        "send-rate: {} rows, concurrency {}, batch {}, {} run(s)",
+        options.rows, options.concurrency, options.batch, runs
+    );
+    let mut samples = Vec::new();
+    for run in 1..=runs {
+        let dir = tempfile::tempdir()?;
+        write_project(dir.path(), &options, &standin.url)?;
+        let flows = dir.path().to_string_lossy().into_owned();
+
+        let bare = bare_client(&standin.url, &bodies, options.concurrency).await?;
+        ensure!(
+            standin.take() == options.rows as u64,
+            "bare client: not every row arrived"
+        );
+
+        let single = measure(bin, dir.path(), &["run", "single", "--flows", &flows]).await?;
+        let got = standin.take();
+        ensure!(
+            got == options.rows as u64,
+            "single sends: {got} of {} rows arrived\n{}",
+            options.rows,
+            single.stdout
+        );
+
+        let nothing_new = measure(bin, dir.path(), &["run", "single", "--flows", &flows]).await?;
+        ensure!(standin.take() == 0, "the nothing-new run sent rows");
+
+        let batched = measure(bin, dir.path(), &["run", "batched", "--flows", &flows]).await?;
+        let got = standin.take();
+        ensure!(
+            got == options.rows as u64,
+            "batches: {got} of {} rows arrived\n{}",
+            options.rows,
+            batched.stdout
+        );
+
+        let rate = |m: &Measured| options.rows as f64 / m.wall.as_secs_f64();
+        println!(
+            "  run {run}: bare {:.0}/s · single {:.0}/s ({} MiB) · batched {:.0}/s ({} MiB) · nothing new {:.3} s ({} MiB)",
+            bare,
+            rate(&single),
+            single.peak_rss_kib / 1024,
+            rate(&batched),
+            batched.peak_rss_kib / 1024,
+            nothing_new.wall.as_secs_f64(),
+            nothing_new.peak_rss_kib / 1024
+        );
+        samples.push(Sample {
+            bare,
+            single,
+            batched,
+            nothing_new,
+        });
+        dir.close().context("cannot remove the run's directory")?;
+    }
+    let rows = options.rows as f64;
+    let pick = |f: &dyn Fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+    let bare = pick(&|s| s.bare);
+    let single = pick(&|s| rows / s.single.wall.as_secs_f64());
+    let batched = pick(&|s| rows / s.batched.wall.as_secs_f64());
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "\n| {} rows, concurrency {} | rows/s (median) | vs bare | peak RSS |",
+        options.rows, options.concurrency
+    );
+    println!("|---|---|---|---|");
+    println!("| bare client (reqwest, keep-alive) | {bare:.0} | 100% | — |");
+    println!(
+        "| switchboard run, single sends | {single:.0} | {:.0}% | {:.1} MiB |",
+        100.0 * single / bare,
+        pick(&|s| mib(s.single.peak_rss_kib))
+    );
+    println!(
+        "| switchboard run, batch {} | {batched:.0} | {:.0}% | {:.1} MiB |",
+        options.batch,
+        100.0 * batched / bare,
+        pick(&|s| mib(s.batched.peak_rss_kib))
+    );
+    println!(
+        "| nothing new (same flow again) | {:.3} s | — | {:.1} MiB |",
+        pick(&|s| s.nothing_new.wall.as_secs_f64()),
+        pick(&|s| mib(s.nothing_new.peak_rss_kib))
+    );
+    Ok(())
+}

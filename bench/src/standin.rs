@@ -1,0 +1,94 @@
+//! A fast stand-in on loopback: 8x8's single and batch send (answering with a umid per
+//! message, as 8x8 does) and CINNOX's event subscription. It only counts what it gets,
+//! so the client side is what is measured.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// A running stand-in and the number of messages it accepted.
+pub struct StandIn {
+    pub url: String,
+    messages: Arc<AtomicU64>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl StandIn {
+    pub async fn start() -> anyhow::Result<StandIn> {
+        let messages = Arc::new(AtomicU64::new(0));
+        let app = Router::new()
+            .route("/api/v1/subaccounts/{sub}/messages", post(single))
+            .route("/api/v1/subaccounts/{sub}/messages/batch", post(batch))
+            .route("/v1/api/apps/{app}/{family}", patch(subscription))
+            .with_state(Arc::clone(&messages));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(StandIn {
+            url,
+            messages,
+            _stop: stop,
+        })
+    }
+
+    /// Messages accepted since the last call.
+    pub fn take(&self) -> u64 {
+        self.messages.swap(0, Ordering::SeqCst)
+    }
+}
+
+async fn single(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value> {
+    let n = count.fetch_add(1, Ordering::Relaxed);
+    let reference = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("clientMessageId").cloned())
+        .unwrap_or(Value::Null);
+    Json(json!({
+        "umid": format!("bench-{n}"),
+        "clientMessageId": reference,
+        "status": {"state": "Queued", "detail": "Message queued"}
+    }))
+}
+
+async fn batch(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value> {
+    let messages = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("messages").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    let first = count.fetch_add(messages.len() as u64, Ordering::Relaxed);
+    let answers: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "umid": format!("bench-{}", first + i as u64),
+                "clientMessageId": m.get("clientMessageId").cloned().unwrap_or(Value::Null),
+                "status": {"state": "Queued"}
+            })
+        })
+        .collect();
+    Json(json!({
+        "batchId": format!("batch-{first}"),
+        "acceptedCount": answers.len(),
+        "rejectedCount": 0,
+        "messages": answers
+    }))
+}
+
+/// CINNOX's event subscription answers with what it stored.
+async fn subscription(body: Bytes) -> Json<Value> {
+    Json(serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
