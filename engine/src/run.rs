@@ -2,9 +2,9 @@
 //! before, settle the first run's backlog, then deliver with bounded concurrency.
 //!
 //! The delivery promise lives here. Before a record is sent it is written to the ledger
-//! as in flight and the store is flushed (sends starting together share the flush; a
-//! batch has one ledger entry); each outcome is stored, with its key remembered, before
-//! its ledger entry goes. So after a crash the ledger holds exactly the sends whose fate
+//! as in flight and the store is flushed (the records that start together — a refill of
+//! the send window, or a batch — share one ledger entry and one flush); each outcome is
+//! stored, with its key remembered, before its ledger entry goes. So after a crash the ledger holds exactly the sends whose fate
 //! is unknown — never more than the flow's `delivery.concurrency`, or two batches — and
 //! the next run resends them marked as possible repeats (or parks them as uncertain with
 //! `resend_uncertain: false`).
@@ -347,6 +347,10 @@ async fn deliver(
     let run_id = tally.summary.id;
     let mut queue = todo.into_iter().peekable();
     let mut running = FuturesUnordered::new();
+    // The records marked together share one ledger entry, forgotten once all their
+    // outcomes are stored: first seq → (entry, outcomes still to come).
+    tally.keyed_ledger = false;
+    let mut groups: HashMap<u64, (GroupMark, usize)> = HashMap::new();
     // Refill when a quarter of the slots are free: the records marked together share
     // one flush, and the rest keep the wire busy meanwhile.
     let refill_from = (concurrency / 4).max(1);
@@ -362,10 +366,16 @@ async fn deliver(
                 }
                 group.push(ready);
             }
-            ctx.state.mark_in_flight(&marks)?;
+            let first_seq = group.first().map(Ready::seq).unwrap_or_default();
+            if !marks.is_empty() {
+                let mark = ctx.state.mark_group_in_flight(run_id, first_seq, &marks)?;
+                groups.insert(first_seq, (mark, marks.len()));
+            }
             let ticket = ctx.state.ticket();
             for ready in group {
-                running.push(deliver_one(ctx, &policy, &refused, ready, ticket));
+                running.push(deliver_one(
+                    ctx, &policy, &refused, ready, ticket, first_seq,
+                ));
             }
         }
         let Some(first) = running.next().await else {
@@ -375,14 +385,29 @@ async fn deliver(
         while let Some(Some(more)) = running.next().now_or_never() {
             finished.push(more?);
         }
-        for (outcome, remember) in finished {
+        let mut settled_groups = Vec::new();
+        for (outcome, remember, group) in finished {
             tally.record(ctx.state, outcome, remember)?;
             if let Some(p) = ctx.progress {
                 p.advance();
             }
+            if let Some(first_seq) = group {
+                if let Some((_, left)) = groups.get_mut(&first_seq) {
+                    *left -= 1;
+                    if *left == 0 {
+                        settled_groups.push(first_seq);
+                    }
+                }
+            }
         }
         tally.commit(ctx.state)?;
+        for first_seq in settled_groups {
+            if let Some((mark, _)) = groups.remove(&first_seq) {
+                ctx.state.forget_group(&mark)?;
+            }
+        }
     }
+    tally.keyed_ledger = true;
     if let Some(p) = ctx.progress {
         p.finish();
     }
@@ -419,6 +444,15 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
 enum Ready {
     Send(ToSend),
     Done(RowOutcome, bool),
+}
+
+impl Ready {
+    fn seq(&self) -> u64 {
+        match self {
+            Ready::Send(send) => send.outcome.seq,
+            Ready::Done(outcome, _) => outcome.seq,
+        }
+    }
 }
 
 /// A record's request, with the outcome it will complete and its fields (for history).
@@ -524,15 +558,17 @@ fn settle(
 }
 
 /// Send one prepared record once its ledger entry (written before `ticket`) is durable.
+/// Returns its outcome, whether to remember its key, and its ledger group when it had one.
 async fn deliver_one(
     ctx: &RunContext<'_>,
     policy: &RetryPolicy,
     refused: &Mutex<Option<SendError>>,
     ready: Ready,
     ticket: Ticket,
-) -> Result<(RowOutcome, bool), StateError> {
+    group: u64,
+) -> Result<(RowOutcome, bool, Option<u64>), StateError> {
     match ready {
-        Ready::Done(outcome, remember) => Ok((outcome, remember)),
+        Ready::Done(outcome, remember) => Ok((outcome, remember, None)),
         Ready::Send(send) => {
             let ToSend {
                 outcome,
@@ -541,7 +577,8 @@ async fn deliver_one(
             } = send;
             ctx.state.durable(ticket).await?;
             let (result, attempts) = send_with_retry(ctx.receiver.as_ref(), &request, policy).await;
-            Ok(settle(ctx, refused, outcome, fields, result, attempts))
+            let (outcome, remember) = settle(ctx, refused, outcome, fields, result, attempts);
+            Ok((outcome, remember, Some(group)))
         }
     }
 }

@@ -71,10 +71,7 @@ impl Store {
             queue: db.open_tree("queue")?,
         };
         let commits = Arc::new(GroupCommit::new(db.clone()));
-        Ok(Store {
-            trees,
-            commits,
-        })
+        Ok(Store { trees, commits })
     }
 
     /// The state of one flow.
@@ -171,12 +168,12 @@ pub struct Ticket(u64);
 /// daemon). Plain writes take only the read lock.
 async fn flush(db: sled::Db) -> Result<(), StateError> {
     tokio::task::spawn_blocking(move || db.flush())
-    .await
-    .map_err(|e| {
-        StateError::Store(sled::Error::ReportableBug(format!(
-            "flush task failed: {e}"
-        )))
-    })??;
+        .await
+        .map_err(|e| {
+            StateError::Store(sled::Error::ReportableBug(format!(
+                "flush task failed: {e}"
+            )))
+        })??;
     Ok(())
 }
 
