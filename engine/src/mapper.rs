@@ -22,6 +22,11 @@ pub struct Mapper {
     /// The system variables of the last second rendered: a run renders thousands of
     /// records in the same second, and formatting the time is a fifth of the work.
     vars: Mutex<Option<(i64, Arc<SystemVars>)>>,
+    /// The system variables some template may use (its text names them); only these go
+    /// into each record's context.
+    used_vars: Vec<&'static str>,
+    /// Whether some template may use `system.*`.
+    uses_system: bool,
 }
 
 struct Entry {
@@ -33,6 +38,12 @@ struct Entry {
 enum Compiled {
     /// The name the template is registered under.
     Template(String),
+    /// A template that is exactly `{{field}}`: the field's text, without a render
+    /// (the registered template, by name, renders anything else, errors included).
+    Field {
+        field: String,
+        template: String,
+    },
     Literal(Value),
     List(Vec<Compiled>),
     Object(Vec<(String, Compiled)>),
@@ -81,8 +92,10 @@ impl Mapper {
         helpers::register(&mut registry);
         let mut problems = Vec::new();
         let mut entries = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
         for entry in &flow.map {
             let mut compile = |name: String, source: &str| -> Compiled {
+                sources.push(source.to_string());
                 if let Err(e) = registry.register_template_string(&name, source) {
                     let at = e
                         .pos()
@@ -101,7 +114,13 @@ impl Mapper {
                         .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
                     );
                 }
-                Compiled::Template(name)
+                match single_field(source) {
+                    Some(field) => Compiled::Field {
+                        field: field.to_string(),
+                        template: name,
+                    },
+                    None => Compiled::Template(name),
+                }
             };
             let value = compile_value(&entry.value, &format!("map.{}", entry.field), &mut compile);
             entries.push(Entry {
@@ -119,6 +138,11 @@ impl Mapper {
             timezone: flow.timezone,
             fields: flow.receiver.kind.fields(),
             vars: Mutex::new(None),
+            used_vars: SystemVars::NAMES
+                .into_iter()
+                .filter(|name| sources.iter().any(|s| s.contains(name)))
+                .collect(),
+            uses_system: sources.iter().any(|s| s.contains("system")),
         })
     }
 
@@ -143,15 +167,46 @@ impl Mapper {
         record: &Record,
         now: DateTime<Utc>,
     ) -> Result<Map<String, Value>, MapError> {
-        let context = self.context(record, &self.vars_at(now));
+        self.render_owned(record.clone(), now).1
+    }
+
+    /// [`Mapper::render`] for a record the caller owns: its fields become the context
+    /// without a copy and come back with the result.
+    pub fn render_owned(
+        &self,
+        record: Record,
+        now: DateTime<Utc>,
+    ) -> (Record, Result<Map<String, Value>, MapError>) {
+        let Record { key, fields } = record;
+        let (mut context, added) = self.context_of(fields, &self.vars_at(now));
+        let result = self.render_context(&context);
+        // Take the record's fields back: the added variables are the last entries.
+        let fields = match std::mem::take(context.data_mut()) {
+            Value::Object(mut map) => {
+                for name in added.iter().rev() {
+                    map.remove(*name);
+                }
+                map
+            }
+            _ => Map::new(),
+        };
+        let record = Record { key, fields };
+        let result = result.map_err(|(field, error)| MapError {
+            field,
+            message: self.explain(error, &record),
+        });
+        (record, result)
+    }
+
+    fn render_context(
+        &self,
+        context: &Context,
+    ) -> Result<Map<String, Value>, (String, handlebars::RenderError)> {
         let mut out = Map::new();
         for entry in &self.entries {
             let value = self
-                .render_value(&entry.value, &context)
-                .map_err(|message| MapError {
-                    field: entry.field.clone(),
-                    message: self.explain(message, record),
-                })?;
+                .render_value(&entry.value, context)
+                .map_err(|error| (entry.field.clone(), error))?;
             let spec = self.fields.iter().find(|f| f.name == entry.field);
             match coerce(spec, value) {
                 Ok(Some(value)) => {
@@ -159,10 +214,10 @@ impl Mapper {
                 }
                 Ok(None) => {}
                 Err(message) => {
-                    return Err(MapError {
-                        field: entry.field.clone(),
-                        message,
-                    })
+                    return Err((
+                        entry.field.clone(),
+                        handlebars::RenderErrorReason::Other(message).into(),
+                    ))
                 }
             }
         }
@@ -214,14 +269,30 @@ impl Mapper {
     /// The record's fields, the system variables it does not shadow, and `system.*`: one
     /// context per record, shared by all its templates.
     fn context(&self, record: &Record, vars: &SystemVars) -> Context {
-        let mut fields = record.fields.clone();
-        for (k, v) in &vars.0 {
-            if !fields.contains_key(k) {
-                fields.insert(k.clone(), v.clone());
+        self.context_of(record.fields.clone(), vars).0
+    }
+
+    /// The context of a record's fields, and the names added to them (in order, at the
+    /// end): the system variables the templates use that the record does not shadow.
+    fn context_of(
+        &self,
+        mut fields: Map<String, Value>,
+        vars: &SystemVars,
+    ) -> (Context, Vec<&'static str>) {
+        let mut added = Vec::with_capacity(self.used_vars.len() + 1);
+        for name in &self.used_vars {
+            if !fields.contains_key(*name) {
+                if let Some(value) = vars.0.get(*name) {
+                    fields.insert((*name).to_string(), value.clone());
+                    added.push(*name);
+                }
             }
         }
-        fields.insert("system".into(), Value::Object(vars.0.clone()));
-        Context::from(Value::Object(fields))
+        if self.uses_system && !fields.contains_key("system") {
+            fields.insert("system".into(), Value::Object(vars.0.clone()));
+            added.push("system");
+        }
+        (Context::from(Value::Object(fields)), added)
     }
 
     fn render_value(
@@ -230,6 +301,12 @@ impl Mapper {
         context: &Context,
     ) -> Result<Value, handlebars::RenderError> {
         Ok(match value {
+            Compiled::Field { field, template } => match context.data().get(field) {
+                Some(Value::String(text)) => Value::String(text.clone()),
+                Some(number @ Value::Number(_)) => Value::String(number.to_string()),
+                Some(Value::Bool(b)) => Value::String(b.to_string()),
+                _ => self.render_value(&Compiled::Template(template.clone()), context)?,
+            },
             Compiled::Template(name) => {
                 // Into a buffer of the text's size: handlebars' own string output starts
                 // at 8 KiB, which a run holding thousands of rendered fields pays for.
@@ -286,6 +363,15 @@ impl Mapper {
 }
 
 struct Missing(Option<String>);
+
+/// The field a template names when it is exactly `{{field}}` (a plain identifier).
+fn single_field(source: &str) -> Option<&str> {
+    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_alphabetic() || first == '_') && chars.all(|c| c.is_alphanumeric() || c == '_'))
+        .then_some(inner)
+}
 
 fn compile_value(
     value: &MapValue,

@@ -489,7 +489,8 @@ fn ready(
             .retry_next_run();
         return Ready::Done(outcome, false);
     }
-    let fields = match ctx.mapper.render(&record, now()) {
+    let (record, rendered) = ctx.mapper.render_owned(record, now());
+    let fields = match rendered {
         Ok(fields) => fields,
         Err(e) => {
             return Ready::Done(

@@ -87,6 +87,26 @@ fn a_field_the_record_lacks_fails_the_row_with_a_clear_reason() {
         err.contains("no field `nmae`"),
         "helpers are strict too: {err}"
     );
+    // A template that is just one field takes a shortcut; it must behave the same.
+    let err = render("\"{{nmae}}\"", json!({"name": "Olena"}))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with("`text`: the record has no field `nmae` (it has: name, phone)"),
+        "{err}"
+    );
+    assert_eq!(
+        render("\"{{total}}\"", json!({"total": 980.5}))
+            .ok()
+            .as_deref(),
+        Some("980.5")
+    );
+    assert_eq!(
+        render("\"{{ date }}\"", json!({})).ok().as_deref(),
+        Some("2026-11-21"),
+        "system variables too"
+    );
 }
 
 #[test]
