@@ -7,6 +7,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use engine::{Mapper, Record};
 use serde_json::{json, Value};
 
+/// The allocator the `switchboard` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn quickstart_mapper() -> Mapper {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart");
     let project = flows::load_project(&flows::LoadOptions {

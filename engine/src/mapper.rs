@@ -38,10 +38,10 @@ struct Entry {
 enum Compiled {
     /// The name the template is registered under.
     Template(String),
-    /// A template that is exactly `{{field}}`: the field's text, without a render
+    /// A template of only text and `{{field}}`s: filled in directly, without handlebars
     /// (the registered template, by name, renders anything else, errors included).
-    Field {
-        field: String,
+    Simple {
+        parts: Vec<Part>,
         template: String,
     },
     Literal(Value),
@@ -114,9 +114,9 @@ impl Mapper {
                         .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
                     );
                 }
-                match single_field(source) {
-                    Some(field) => Compiled::Field {
-                        field: field.to_string(),
+                match simple_parts(source) {
+                    Some(parts) => Compiled::Simple {
+                        parts,
                         template: name,
                     },
                     None => Compiled::Template(name),
@@ -170,27 +170,21 @@ impl Mapper {
         self.render_owned(record.clone(), now).1
     }
 
-    /// [`Mapper::render`] for a record the caller owns: its fields become the context
-    /// without a copy and come back with the result.
+    /// [`Mapper::render`] for a record the caller owns: its fields are read in place (or
+    /// become the handlebars context without a copy) and come back with the result.
     pub fn render_owned(
         &self,
         record: Record,
         now: DateTime<Utc>,
     ) -> (Record, Result<Map<String, Value>, MapError>) {
         let Record { key, fields } = record;
-        let (mut context, added) = self.context_of(fields, &self.vars_at(now));
-        let result = self.render_context(&context);
-        // Take the record's fields back: the added variables are the last entries.
-        let fields = match std::mem::take(context.data_mut()) {
-            Value::Object(mut map) => {
-                for name in added.iter().rev() {
-                    map.remove(*name);
-                }
-                map
-            }
-            _ => Map::new(),
+        let mut scope = Scope::Fields(fields);
+        let vars = self.vars_at(now);
+        let result = self.render_scope(&mut scope, &vars);
+        let record = Record {
+            key,
+            fields: scope.into_fields(),
         };
-        let record = Record { key, fields };
         let result = result.map_err(|(field, error)| MapError {
             field,
             message: self.explain(error, &record),
@@ -198,14 +192,15 @@ impl Mapper {
         (record, result)
     }
 
-    fn render_context(
+    fn render_scope(
         &self,
-        context: &Context,
+        scope: &mut Scope,
+        vars: &SystemVars,
     ) -> Result<Map<String, Value>, (String, handlebars::RenderError)> {
         let mut out = Map::new();
         for entry in &self.entries {
             let value = self
-                .render_value(&entry.value, context)
+                .render_value(&entry.value, scope, vars)
                 .map_err(|error| (entry.field.clone(), error))?;
             let spec = self.fields.iter().find(|f| f.name == entry.field);
             match coerce(spec, value) {
@@ -235,10 +230,12 @@ impl Mapper {
         let record = Record::new("sample", sample);
         let vars = SystemVars::at(Utc::now(), self.timezone);
         for entry in &self.entries {
-            let mut context = self.context(&record, &vars);
+            let (context, added) = self.context_of(record.fields.clone(), &vars);
+            let mut scope = Scope::Context(context, added);
             // Each pass finds one missing field; add it and look for the next.
             for _ in 0..32 {
-                let Err(Missing(Some(name))) = self.render_missing(&entry.value, &context) else {
+                let Err(Missing(Some(name))) = self.render_missing(&entry.value, &mut scope, &vars)
+                else {
                     break;
                 };
                 let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -258,22 +255,19 @@ impl Mapper {
                     )
                     .with_hint(hint),
                 );
-                if let Value::Object(map) = context.data_mut() {
-                    map.insert(name, Value::String("sample".into()));
+                if let Scope::Context(context, _) = &mut scope {
+                    if let Value::Object(map) = context.data_mut() {
+                        map.insert(name, Value::String("sample".into()));
+                    }
                 }
             }
         }
         problems
     }
 
-    /// The record's fields, the system variables it does not shadow, and `system.*`: one
-    /// context per record, shared by all its templates.
-    fn context(&self, record: &Record, vars: &SystemVars) -> Context {
-        self.context_of(record.fields.clone(), vars).0
-    }
-
-    /// The context of a record's fields, and the names added to them (in order, at the
-    /// end): the system variables the templates use that the record does not shadow.
+    /// The handlebars context of a record's fields, and the names added to them (in
+    /// order, at the end): the system variables the templates use that the record does
+    /// not shadow, and `system.*`. One per record, shared by all its templates.
     fn context_of(
         &self,
         mut fields: Map<String, Value>,
@@ -298,43 +292,63 @@ impl Mapper {
     fn render_value(
         &self,
         value: &Compiled,
-        context: &Context,
+        scope: &mut Scope,
+        vars: &SystemVars,
     ) -> Result<Value, handlebars::RenderError> {
         Ok(match value {
-            Compiled::Field { field, template } => match context.data().get(field) {
-                Some(Value::String(text)) => Value::String(text.clone()),
-                Some(number @ Value::Number(_)) => Value::String(number.to_string()),
-                Some(Value::Bool(b)) => Value::String(b.to_string()),
-                _ => self.render_value(&Compiled::Template(template.clone()), context)?,
+            Compiled::Simple { parts, template } => match fill(parts, scope, vars) {
+                Some(text) => Value::String(text),
+                None => self.handlebars(template, scope, vars)?,
             },
-            Compiled::Template(name) => {
-                // Into a buffer of the text's size: handlebars' own string output starts
-                // at 8 KiB, which a run holding thousands of rendered fields pays for.
-                let mut text = Vec::with_capacity(64);
-                self.registry
-                    .render_with_context_to_write(name, context, &mut text)?;
-                Value::String(String::from_utf8(text).map_err(|e| {
-                    handlebars::RenderErrorReason::Other(format!("rendered text is not UTF-8: {e}"))
-                })?)
-            }
+            Compiled::Template(name) => self.handlebars(name, scope, vars)?,
             Compiled::Literal(v) => v.clone(),
             Compiled::List(items) => Value::Array(
                 items
                     .iter()
-                    .map(|i| self.render_value(i, context))
+                    .map(|i| self.render_value(i, scope, vars))
                     .collect::<Result<_, _>>()?,
             ),
             Compiled::Object(pairs) => Value::Object(
                 pairs
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, context)?)))
+                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, scope, vars)?)))
                     .collect::<Result<_, handlebars::RenderError>>()?,
             ),
         })
     }
 
-    fn render_missing(&self, value: &Compiled, context: &Context) -> Result<(), Missing> {
-        match self.render_value(value, context) {
+    /// Render a registered template through handlebars (the record's context is built
+    /// the first time a record needs it).
+    fn handlebars(
+        &self,
+        name: &str,
+        scope: &mut Scope,
+        vars: &SystemVars,
+    ) -> Result<Value, handlebars::RenderError> {
+        if let Scope::Fields(fields) = scope {
+            let (context, added) = self.context_of(std::mem::take(fields), vars);
+            *scope = Scope::Context(context, added);
+        }
+        let Scope::Context(context, _) = scope else {
+            return Err(RenderErrorReason::Other("no context to render with".into()).into());
+        };
+        // Into a buffer of the text's size: handlebars' own string output starts at
+        // 8 KiB, which a run holding thousands of rendered fields pays for.
+        let mut text = Vec::with_capacity(64);
+        self.registry
+            .render_with_context_to_write(name, context, &mut text)?;
+        Ok(Value::String(String::from_utf8(text).map_err(|e| {
+            RenderErrorReason::Other(format!("rendered text is not UTF-8: {e}"))
+        })?))
+    }
+
+    fn render_missing(
+        &self,
+        value: &Compiled,
+        scope: &mut Scope,
+        vars: &SystemVars,
+    ) -> Result<(), Missing> {
+        match self.render_value(value, scope, vars) {
             Ok(_) => Ok(()),
             Err(e) => match e.reason() {
                 RenderErrorReason::MissingVariable(path) => Err(Missing(path.clone())),
@@ -364,13 +378,104 @@ impl Mapper {
 
 struct Missing(Option<String>);
 
-/// The field a template names when it is exactly `{{field}}` (a plain identifier).
-fn single_field(source: &str) -> Option<&str> {
-    let inner = source.strip_prefix("{{")?.strip_suffix("}}")?.trim();
-    let mut chars = inner.chars();
-    let first = chars.next()?;
-    ((first.is_alphabetic() || first == '_') && chars.all(|c| c.is_alphanumeric() || c == '_'))
-        .then_some(inner)
+/// What a record's templates read: its fields, or — once a template needs handlebars —
+/// the context built from them with the system variables added at the end.
+enum Scope {
+    Fields(Map<String, Value>),
+    Context(Context, Vec<&'static str>),
+}
+
+impl Scope {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Scope::Fields(fields) => fields.get(name),
+            Scope::Context(context, _) => context.data().get(name),
+        }
+    }
+
+    /// The record's own fields (the added variables taken off again).
+    fn into_fields(self) -> Map<String, Value> {
+        match self {
+            Scope::Fields(fields) => fields,
+            Scope::Context(mut context, added) => match std::mem::take(context.data_mut()) {
+                Value::Object(mut map) => {
+                    // They are the last entries, so removing them keeps the order.
+                    for name in added.iter().rev() {
+                        map.remove(*name);
+                    }
+                    map
+                }
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
+/// A piece of a simple template.
+enum Part {
+    Text(String),
+    Field(String),
+}
+
+/// A template's pieces when it is only text and `{{field}}`s (plain identifiers: no
+/// helpers, paths, blocks, comments, raw or escaped braces); otherwise `None`.
+fn simple_parts(source: &str) -> Option<Vec<Part>> {
+    let mut parts = Vec::new();
+    let mut rest = source;
+    while let Some(open) = rest.find("{{") {
+        if rest[..open].ends_with('\\') {
+            return None;
+        }
+        if open > 0 {
+            parts.push(Part::Text(rest[..open].to_string()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let name = after[..close].trim();
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        if !(first.is_alphabetic() || first == '_')
+            || !chars.all(|c| c.is_alphanumeric() || c == '_')
+        {
+            return None;
+        }
+        parts.push(Part::Field(name.to_string()));
+        rest = &after[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Some(parts)
+}
+
+/// A simple template filled in from the record (its fields win over system variables),
+/// or `None` when a field is missing or is not text, a number or a boolean — handlebars
+/// then renders it, with its errors.
+fn fill(parts: &[Part], scope: &Scope, vars: &SystemVars) -> Option<String> {
+    let mut text = String::with_capacity(64);
+    for part in parts {
+        match part {
+            Part::Text(t) => text.push_str(t),
+            Part::Field(name) => {
+                let value = scope.get(name).or_else(|| {
+                    SystemVars::NAMES
+                        .contains(&name.as_str())
+                        .then(|| vars.0.get(name.as_str()))
+                        .flatten()
+                })?;
+                match value {
+                    Value::String(s) => text.push_str(s),
+                    Value::Number(n) => text.push_str(&n.to_string()),
+                    Value::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
+                    _ => return None,
+                }
+            }
+        }
+    }
+    Some(text)
 }
 
 fn compile_value(
