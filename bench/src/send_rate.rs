@@ -191,7 +191,18 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         let nothing_new = measure(bin, dir.path(), &["run", "single", "--flows", &flows]).await?;
         ensure!(standin.take() == 0, "the nothing-new run sent rows");
 
-        let batched = measure(bin, dir.path(), &["run", "batched", "--flows", &flows]).await?;
+        // Its own state directory: a fresh job, like the single-send run.
+        let state = dir
+            .path()
+            .join("batched-state")
+            .to_string_lossy()
+            .into_owned();
+        let batched = measure(
+            bin,
+            dir.path(),
+            &["run", "batched", "--flows", &flows, "--state", &state],
+        )
+        .await?;
         let got = standin.take();
         ensure!(
             got == options.rows as u64,

@@ -644,24 +644,24 @@ async fn deliver_batches(
                 .mark_group_in_flight(tally.summary.id, first_seq, &marks)?;
             drop(marks);
             ctx.state.flush().await?;
-            // Its own task, so the request goes out while this one prepares the next.
+            // Polled once now, the request goes to the connection's task and leaves while
+            // this one prepares the next batch.
             let receiver = Arc::clone(&ctx.receiver);
             let policy = policy.clone();
-            let send = tokio::spawn(async move {
+            let mut send = Box::pin(futures::future::maybe_done(async move {
                 send_batch_with_retry(receiver.as_ref(), &requests, &policy).await
-            });
+            }));
+            let _ = send.as_mut().now_or_never();
             sending.push_back((sendable, group, send));
         }
-        let Some((sendable, group, send)) = sending.pop_front() else {
+        let Some((sendable, group, mut send)) = sending.pop_front() else {
             break;
         };
-        let (results, attempts) = match send.await {
-            Ok(sent) => sent,
-            Err(e) => {
-                // The task panicked or was cut short: whether the batch left is unknown,
-                // so its ledger entry stays for the next run to settle.
-                return Err(StateError::Task(format!("batch send: {e}")));
-            }
+        send.as_mut().await;
+        let Some((results, attempts)) = send.as_mut().take_output() else {
+            return Err(StateError::Task(
+                "a batch send finished without a result".into(),
+            ));
         };
         for ((outcome, fields), result) in sendable.into_iter().zip(results) {
             let (outcome, remember) = settle(ctx, &refused, outcome, fields, result, attempts);
