@@ -8,7 +8,7 @@ set -euo pipefail
 n="${1:-1000}"
 seconds="${2:-90}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/target/release/switchboard"
+bin="${SWITCHBOARD_BIN:-$root/target/release/switchboard}"
 [ -x "$bin" ] || cargo build --release --quiet
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -27,7 +27,7 @@ until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.02; 
 up=$(date +%s.%N)
 rss_start=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 echo "flows: $n"
-printf 'start-up to /healthz: %.2f s\n' "$(echo "$up - $start" | bc)"
+awk -v a="$start" -v b="$up" 'BEGIN { printf "start-up to /healthz: %.2f s\n", b - a }'
 echo "resident memory after start-up: $((rss_start / 1024)) MiB"
 sleep "$seconds"
 rss_end=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
