@@ -135,16 +135,21 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
-    /// Serve a local stand-in for the 8x8 SMS API that records what it receives.
+    /// Serve a local stand-in for 8x8, Text Request, Aranda, CINNOX and Google Sheets that
+    /// records what it receives.
     Sandbox {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:4610")]
         listen: SocketAddr,
     },
-    /// Run the bundled example flows against the built-in stand-in: no network, no keys.
+    /// Run a bundled example against the built-in stand-in: no network, no keys.
     Quickstart {
-        /// Use this flows directory instead of the bundled example.
-        #[arg(long = "dir")]
+        /// quickstart (CSV → 8x8, the default), cinnox-missed-enquiry (CINNOX → Aranda),
+        /// cinnox-new-contact (CINNOX → Text Request), google-sheet-sms (Google Sheets →
+        /// 8x8), or all.
+        example: Option<String>,
+        /// Use this flows directory instead of a bundled example.
+        #[arg(long = "dir", conflicts_with = "example")]
         dir: Option<PathBuf>,
     },
 }

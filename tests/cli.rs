@@ -467,7 +467,7 @@ async fn quickstart_runs_the_bundled_example_offline() {
         "{run:?}"
     );
     assert!(
-        run.stdout.contains("messages the stand-in received (6):"),
+        run.stdout.contains("what the stand-in received (6):"),
         "{run:?}"
     );
     assert!(
@@ -476,6 +476,35 @@ async fn quickstart_runs_the_bundled_example_offline() {
         "{run:?}"
     );
     assert!(run.stdout.contains("[UCS-2, 1 part]: Hi 王芳"), "{run:?}");
+}
+
+#[tokio::test]
+async fn every_seed_scenario_runs_offline_against_the_stand_in() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let run = dir.run(&["quickstart", "all"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    for expected in [
+        // CINNOX missed enquiry → Aranda ticket (both payload shapes; the closed one ignored)
+        "missed-enquiry: 2 sample event(s) queued as the webhook would, 1 of other kinds ignored",
+        "Missed enquiry 42 (Direct Call on Virtual Number to +85230001234 at 2026-11-21 12:08 went unanswered.)",
+        "Missed enquiry 43 (Broadcast Call on CINNOX to Sales",
+        // new CINNOX contact → Text Request welcome (the edit ignored)
+        "Text Request to +380501234567 as Front desk: Welcome Olena Kovalenko!",
+        "Text Request to +34612345678 as Front desk: Welcome María García!",
+        // Google Sheet rows → 8x8 (the blank row skipped, not the end of the data)
+        "sheet-sms run 1: fetched 3, new 3, sent 3, failed 0",
+        "Hi María García, your order S-2003 is shipped.",
+    ] {
+        assert!(run.stdout.contains(expected), "missing `{expected}`:\n{}", run.stdout);
+    }
+    let unknown = dir.run(&["quickstart", "cinox-missed-enquiry"]).await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(
+        unknown
+            .stderr
+            .contains("did you mean `cinnox-missed-enquiry`?"),
+        "{unknown:?}"
+    );
 }
 
 fn free_port() -> u16 {

@@ -62,6 +62,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
-        Command::Quickstart { dir } => quickstart::quickstart(global, dir).await,
+        Command::Quickstart { example, dir } => quickstart::quickstart(global, example, dir).await,
     }
 }

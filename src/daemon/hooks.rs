@@ -140,21 +140,10 @@ async fn receive_cinnox(
         )
             .into_response();
     }
-    let items = match value {
-        Value::Array(items) => items,
-        other => vec![other],
+    let (records, ignored) = match connectors::cinnox::records_for(&value, events) {
+        Ok(found) => found,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
-    let mut records = Vec::new();
-    let mut ignored = 0;
-    for item in &items {
-        match connectors::cinnox::normalise(item) {
-            Ok(event) if events.contains(&event.name) => {
-                records.push(Record::new(event.key, event.fields))
-            }
-            Ok(_) => ignored += 1,
-            Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
-        }
-    }
     if !records.is_empty() {
         if let Err(refused) = queue_and_run(shared, name, &records, instant).await {
             return refused;

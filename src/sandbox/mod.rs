@@ -1,8 +1,10 @@
-//! The built-in stand-in for the services Switchboard talks to, so examples and first
-//! steps run with no network and no credentials. It answers like the real API (same
-//! paths, status codes and error bodies) and records every message it accepts.
+//! The built-in stand-in for the services Switchboard talks to (8x8, Text Request at
+//! `/api/v3`, Aranda at `/asms`, CINNOX, Google Sheets), so examples and first steps run
+//! with no network and no credentials. It answers like the real APIs (same paths, status
+//! codes and error bodies) and records every request it accepts, with its `service`.
 
 mod eightxeight;
+mod services;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,8 +32,22 @@ impl Recorder {
                 serde_json::to_string(&message).unwrap_or_default()
             );
         }
+        let message = match message {
+            Value::Object(mut map) => {
+                map.insert("service".into(), Value::String(service.to_string()));
+                Value::Object(map)
+            }
+            other => other,
+        };
         if let Ok(mut messages) = self.messages.lock() {
             messages.push(message);
+        }
+    }
+
+    /// Forget what was received.
+    pub fn clear(&self) {
+        if let Ok(mut messages) = self.messages.lock() {
+            messages.clear();
         }
     }
 
@@ -66,6 +82,7 @@ impl Drop for Sandbox {
 fn router(recorder: Recorder) -> Router {
     Router::new()
         .merge(eightxeight::routes())
+        .merge(services::routes())
         .route("/sandbox/messages", get(list).delete(clear))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(recorder)
@@ -115,7 +132,7 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
 pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let sandbox = start(listen, true).await?;
     eprintln!(
-        "sandbox: 8x8 SMS stand-in on {} (Ctrl-C to stop)",
+        "sandbox: stand-in for 8x8, Text Request (/api/v3), Aranda (/asms), CINNOX and Google Sheets on {} (Ctrl-C to stop)",
         sandbox.url()
     );
     eprintln!(

@@ -10,7 +10,7 @@
 mod normalise;
 mod push;
 
-pub use normalise::{challenge, family_of, normalise, Event};
+pub use normalise::{challenge, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 
 use std::time::Duration;

@@ -42,6 +42,36 @@ fn put(out: &mut Map<String, Value>, name: &str, value: Option<String>) {
     }
 }
 
+/// Everything else the payload carries, as Zapier passes it on: other text, number and
+/// boolean fields under their own names (the seed's names above win), and the first of a
+/// contact's `phones` / `emails` as `phone` / `email`.
+fn carry_over(inner: &Map<String, Value>, out: &mut Map<String, Value>) {
+    for (key, value) in inner {
+        if out.contains_key(key) {
+            continue;
+        }
+        match value {
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                out.insert(key.clone(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    let first = |list: &str, field: &str| {
+        inner
+            .get(list)
+            .and_then(Value::as_array)
+            .and_then(|items| items.first())
+            .and_then(|item| text(item.as_object()?, &[field]))
+    };
+    if !out.contains_key("phone") {
+        put(out, "phone", first("phones", "number"));
+    }
+    if !out.contains_key("email") {
+        put(out, "email", first("emails", "address"));
+    }
+}
+
 /// Turn a payload into an event, or say why it is not one.
 pub fn normalise(body: &Value) -> Result<Event, String> {
     let Value::Object(top) = body else {
@@ -173,10 +203,34 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
                 .into(),
         );
     }
+    carry_over(inner, &mut out);
     out.insert("event".into(), Value::String(name.clone()));
     Ok(Event {
         key: format!("{name}:{id}"),
         name,
         fields: out,
     })
+}
+
+/// The events of a webhook body (one event or a list) that a flow takes, as records, and
+/// how many others it ignored; an event that cannot be read fails the whole body.
+pub fn records_for(
+    body: &Value,
+    wanted: &[String],
+) -> Result<(Vec<engine::Record>, usize), String> {
+    let items = match body {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut records = Vec::new();
+    let mut ignored = 0;
+    for item in items {
+        let event = normalise(item)?;
+        if wanted.contains(&event.name) {
+            records.push(engine::Record::new(event.key, event.fields));
+        } else {
+            ignored += 1;
+        }
+    }
+    Ok((records, ignored))
 }

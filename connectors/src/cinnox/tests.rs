@@ -6,6 +6,23 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::*;
 
 #[test]
+fn other_payload_fields_and_a_contacts_first_phone_come_along() {
+    let contact = normalise(&json!({"type": "message", "message": {"type": "contact", "status": "create", "fullName": "Olena Kovalenko", "id": "c-7", "companyName": "Kovalenko LLC", "phones": [{"type": "mobile", "number": "+380501234567"}, {"type": "work", "number": "+380441112233"}], "emails": [{"type": "work", "address": "olena@example.com"}], "tags": ["vip"]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(contact.fields["phone"], "+380501234567", "the first phone");
+    assert_eq!(contact.fields["email"], "olena@example.com");
+    assert_eq!(contact.fields["companyName"], "Kovalenko LLC");
+    assert_eq!(
+        contact.fields["name"], "Olena Kovalenko",
+        "the seed's name wins"
+    );
+    assert!(
+        !contact.fields.contains_key("tags"),
+        "lists are not flattened"
+    );
+}
+
+#[test]
 fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     let flat = normalise(&json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21", "destination": "+85230001234", "destination Types": "PSTN"}))
         .unwrap_or_else(|e| panic!("{e}"));
