@@ -69,7 +69,9 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let bin = match cli.switchboard {
-        Some(bin) => bin,
+        // Absolute: the children run in their own directories.
+        Some(bin) => std::fs::canonicalize(&bin)
+            .map_err(|e| anyhow::anyhow!("--switchboard {}: {e}", bin.display()))?,
         None => child::sibling_binary()?,
     };
     let runs = if cli.smoke { 1 } else { cli.runs.max(1) };
