@@ -77,6 +77,32 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
         (ReceiverKind::CinnoxImStaff | ReceiverKind::CinnoxImRoom, AccountKind::Cinnox(a)) => {
             Ok(Arc::new(crate::cinnox::MessagePush::new(name, a, timeout)?))
         }
+        (ReceiverKind::CinnoxSendSms(sms), AccountKind::Cinnox(a)) => {
+            Ok(Arc::new(crate::cinnox::CinnoxAction::new(
+                name,
+                a,
+                crate::cinnox::Action::SendSms {
+                    path: sms.path.clone(),
+                },
+                timeout,
+            )?))
+        }
+        (ReceiverKind::CinnoxCreateContact, AccountKind::Cinnox(a)) => {
+            Ok(Arc::new(crate::cinnox::CinnoxAction::new(
+                name,
+                a,
+                crate::cinnox::Action::CreateContact,
+                timeout,
+            )?))
+        }
+        (ReceiverKind::CinnoxUpdateContact, AccountKind::Cinnox(a)) => {
+            Ok(Arc::new(crate::cinnox::CinnoxAction::new(
+                name,
+                a,
+                crate::cinnox::Action::UpdateContact,
+                timeout,
+            )?))
+        }
         (ReceiverKind::HttpRequest, AccountKind::Http(a)) => {
             Ok(Arc::new(HttpRequest::new(a, timeout)?))
         }

@@ -278,6 +278,23 @@ pub enum ReceiverKind {
     HttpRequest,
     CinnoxImStaff,
     CinnoxImRoom,
+    CinnoxSendSms(CinnoxSendSms),
+    CinnoxCreateContact,
+    CinnoxUpdateContact,
+}
+
+/// `connector: cinnox, action: send_sms`. CINNOX documents the SMS body (`senderNumber`,
+/// `recipientNumber`, `text`, as its OTP SMS) but not the path: `path` (under
+/// `/v1/api/apps/{app_id}/`) is configurable, default `send_sms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CinnoxSendSms {
+    #[serde(default = "default_cinnox_sms_path")]
+    pub path: String,
+}
+
+fn default_cinnox_sms_path() -> String {
+    "send_sms".into()
 }
 
 /// `connector: textrequest` — the dashboard (phone line) the action works on.
@@ -303,7 +320,16 @@ const RECEIVERS: &[(&str, &[&str])] = &[
     ("textrequest", &["send_message", "upsert_contact"]),
     ("aranda", &["create_case", "update_case", "add_note"]),
     ("http", &["request"]),
-    ("cinnox", &["send_im_staff", "send_im_room"]),
+    (
+        "cinnox",
+        &[
+            "send_im_staff",
+            "send_im_room",
+            "send_sms",
+            "create_contact",
+            "update_contact",
+        ],
+    ),
 ];
 
 const CINNOX_IM_STAFF_FIELDS: &[FieldSpec] = &[
@@ -320,6 +346,78 @@ const CINNOX_IM_ROOM_FIELDS: &[FieldSpec] = &[
     FieldSpec::required("roomID", FieldKind::Text, "the room (group chat) id"),
     FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
 ];
+
+const CINNOX_SMS_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "senderNumber",
+        FieldKind::Text,
+        "a sender number or alphanumeric sender ID of the CINNOX service",
+    ),
+    FieldSpec::required(
+        "recipientNumber",
+        FieldKind::Phone,
+        "country code and number, e.g. +85294667788",
+    ),
+    FieldSpec::required(
+        "text",
+        FieldKind::Text,
+        "the message: 160 GSM-7 or 70 other characters per SMS; each SMS is charged",
+    ),
+];
+
+/// CINNOX's external contact, as flat fields (the receiver nests phones, emails,
+/// addresses and social contacts the way the Open API wants them).
+const CINNOX_CONTACT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::optional("firstName", FieldKind::Text, "first name").max_chars(50),
+    FieldSpec::optional("lastName", FieldKind::Text, "last name").max_chars(50),
+    FieldSpec::optional(
+        "level",
+        FieldKind::OneOf(&["Primary", "Secondary", "Tertiary"]),
+        "default Primary",
+    ),
+    FieldSpec::optional(
+        "type",
+        FieldKind::OneOf(&["Lead", "Prospect", "Customer", "Others"]),
+        "default Lead",
+    ),
+    FieldSpec::optional(
+        "phoneType",
+        FieldKind::OneOf(&["Mobile", "Work", "Home", "Other"]),
+        "default Mobile",
+    ),
+    FieldSpec::optional("phone", FieldKind::Phone, "country code and number"),
+    FieldSpec::optional(
+        "emailType",
+        FieldKind::OneOf(&["Work", "Personal", "Other"]),
+        "default Work",
+    ),
+    FieldSpec::optional("email", FieldKind::Text, "email address"),
+    FieldSpec::optional("company", FieldKind::Text, "company name").max_chars(100),
+    FieldSpec::optional("jobTitle", FieldKind::Text, "job title").max_chars(100),
+    FieldSpec::optional("team", FieldKind::Text, "team").max_chars(100),
+    FieldSpec::optional("group", FieldKind::Text, "group").max_chars(100),
+    FieldSpec::optional("language", FieldKind::Text, "ISO 639-1 code, e.g. en").max_chars(2),
+    FieldSpec::optional("birthDate", FieldKind::Text, "DD/MM/YYYY").max_chars(10),
+    FieldSpec::optional("street", FieldKind::Text, "street").max_chars(50),
+    FieldSpec::optional("city", FieldKind::Text, "city").max_chars(50),
+    FieldSpec::optional("state", FieldKind::Text, "state").max_chars(50),
+    FieldSpec::optional("zipcode", FieldKind::Text, "zip code").max_chars(10),
+    FieldSpec::optional("country", FieldKind::Text, "ISO 3166 two-letter code").max_chars(50),
+    FieldSpec::optional("socialType", FieldKind::Text, "social media type"),
+    FieldSpec::optional("socialId", FieldKind::Text, "the id on that social media"),
+];
+
+/// `update_contact`: the contact's id, then the same fields as `create_contact`.
+static CINNOX_UPDATE_CONTACT_FIELDS: std::sync::LazyLock<Vec<FieldSpec>> =
+    std::sync::LazyLock::new(|| {
+        let mut fields = vec![FieldSpec::required(
+            "contactID",
+            FieldKind::Text,
+            "the external contact to update",
+        )];
+        fields.extend_from_slice(CINNOX_CONTACT_FIELDS);
+        fields
+    });
 
 const HTTP_REQUEST_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional(
@@ -512,7 +610,11 @@ impl ReceiverKind {
             | ReceiverKind::ArandaUpdateCase
             | ReceiverKind::ArandaAddNote => "aranda",
             ReceiverKind::HttpRequest => "http",
-            ReceiverKind::CinnoxImStaff | ReceiverKind::CinnoxImRoom => "cinnox",
+            ReceiverKind::CinnoxImStaff
+            | ReceiverKind::CinnoxImRoom
+            | ReceiverKind::CinnoxSendSms(_)
+            | ReceiverKind::CinnoxCreateContact
+            | ReceiverKind::CinnoxUpdateContact => "cinnox",
         }
     }
 
@@ -527,6 +629,9 @@ impl ReceiverKind {
             ReceiverKind::HttpRequest => "request",
             ReceiverKind::CinnoxImStaff => "send_im_staff",
             ReceiverKind::CinnoxImRoom => "send_im_room",
+            ReceiverKind::CinnoxSendSms(_) => "send_sms",
+            ReceiverKind::CinnoxCreateContact => "create_contact",
+            ReceiverKind::CinnoxUpdateContact => "update_contact",
         }
     }
 
@@ -542,6 +647,9 @@ impl ReceiverKind {
             ReceiverKind::HttpRequest => HTTP_REQUEST_FIELDS,
             ReceiverKind::CinnoxImStaff => CINNOX_IM_STAFF_FIELDS,
             ReceiverKind::CinnoxImRoom => CINNOX_IM_ROOM_FIELDS,
+            ReceiverKind::CinnoxSendSms(_) => CINNOX_SMS_FIELDS,
+            ReceiverKind::CinnoxCreateContact => CINNOX_CONTACT_FIELDS,
+            ReceiverKind::CinnoxUpdateContact => CINNOX_UPDATE_CONTACT_FIELDS.as_slice(),
         }
     }
 }
@@ -1140,12 +1248,16 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
                 _ => ReceiverKind::ArandaAddNote,
             }
         }
+        ("cinnox", "send_sms") => {
+            ReceiverKind::CinnoxSendSms(yaml::from_node(file, &rest, "receiver")?)
+        }
         ("cinnox", action) => {
             let NoOptions {} = yaml::from_node(file, &rest, "receiver")?;
-            if action == "send_im_staff" {
-                ReceiverKind::CinnoxImStaff
-            } else {
-                ReceiverKind::CinnoxImRoom
+            match action {
+                "send_im_staff" => ReceiverKind::CinnoxImStaff,
+                "create_contact" => ReceiverKind::CinnoxCreateContact,
+                "update_contact" => ReceiverKind::CinnoxUpdateContact,
+                _ => ReceiverKind::CinnoxImRoom,
             }
         }
         ("http", _) => {

@@ -333,3 +333,48 @@ fn a_text_request_receiver_needs_its_dashboard_and_a_textrequest_account() {
         "{no_body:#?}"
     );
 }
+
+#[test]
+fn cinnox_actions_parse_with_their_options_and_required_fields() {
+    let accounts = format!(
+        "{ACCOUNTS}cx:\n  connector: cinnox\n  app_id: a\n  app_token: t\n  base_url: http://127.0.0.1:9\n"
+    );
+    let sms = "source: {connector: csv, path: c.csv}\nreceiver:\n  connector: cinnox\n  action: send_sms\n  account: cx\n  path: sms/send\nmap:\n  senderNumber: SHOP\n  recipientNumber: \"{{phone}}\"\n  text: \"Hi {{name}}\"\n";
+    let update = "source: {connector: csv, path: c.csv}\nreceiver:\n  connector: cinnox\n  action: update_contact\n  account: cx\nmap:\n  jobTitle: \"{{title}}\"\n";
+    let p = project(&[
+        ("accounts.yaml", &accounts),
+        ("sms.yaml", sms),
+        ("update.yaml", update),
+    ]);
+    assert!(
+        matches!(p.flows["sms"].receiver.kind, ReceiverKind::CinnoxSendSms(ref s) if s.path == "sms/send"),
+        "{:#?}",
+        p.diagnostics()
+    );
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("update.yaml") && d.contains("contactID")),
+        "update_contact needs the contact's id: {problems:#?}"
+    );
+    let default_path = project(&[
+        ("accounts.yaml", &accounts),
+        ("sms.yaml", &sms.replace("  path: sms/send\n", "")),
+    ]);
+    assert!(matches!(
+        default_path.flows["sms"].receiver.kind,
+        ReceiverKind::CinnoxSendSms(ref s) if s.path == "send_sms"
+    ));
+    let typo = project(&[
+        ("accounts.yaml", &accounts),
+        ("sms.yaml", &sms.replace("  path:", "  pth:")),
+    ]);
+    assert!(
+        typo.diagnostics()
+            .iter()
+            .any(|d| d.to_string().contains("pth")),
+        "{:#?}",
+        typo.diagnostics()
+    );
+}

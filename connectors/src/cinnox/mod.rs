@@ -5,11 +5,16 @@
 //! `{"code": 0, "result": {"challenge": …}}`. Payloads arrive in either documented shape
 //! (Zapier's flat fields, or the Open API's nested ones) and are normalised to the flat
 //! field names of the seed table, with `event` naming what happened. As a receiver it
-//! sends instant messages ([`MessagePush`]).
+//! sends instant messages ([`MessagePush`]), SMS and creates or updates external
+//! contacts ([`CinnoxAction`]), all through one Open API client (`api.rs`).
 
+mod actions;
+mod api;
 mod normalise;
 mod push;
 
+pub use actions::{Action, CinnoxAction};
+pub use api::DEFAULT_RATE_LIMIT;
 pub use normalise::{challenge, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 

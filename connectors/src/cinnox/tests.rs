@@ -165,3 +165,166 @@ async fn instant_messages_go_through_message_push() {
         .prepare(fields(json!({"roomID": "r", "text": " "})), "r")
         .is_err());
 }
+
+fn cinnox_account(server: &MockServer) -> CinnoxAccount {
+    CinnoxAccount {
+        app_id: "app-1".into(),
+        app_token: Secret::new("tok-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    }
+}
+
+fn action(server: &MockServer, action: Action) -> CinnoxAction {
+    CinnoxAction::new(
+        "c",
+        &cinnox_account(server),
+        action,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn contacts_are_created_and_updated_with_nested_phones_emails_and_addresses() {
+    use engine::Receiver;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/management/create_externalcontact"))
+        .and(header("authorization", "Bearer tok-1"))
+        .and(body_json(json!({
+            "firstName": "Olena", "lastName": "Kovalenko", "type": "Customer",
+            "phones": [{"type": "Mobile", "phone": "+380501234567"}],
+            "emails": [{"type": "Personal", "email": "olena@example.com"}],
+            "addresses": [{"city": "Kyiv", "country": "UA"}]
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "id": "ec-77"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(
+            "/v1/api/apps/app-1/management/update_externalcontact/ec%2077",
+        ))
+        .and(header("authorization", "Bearer tok-1"))
+        .and(body_json(
+            json!({"jobTitle": "CTO", "phones": [{"type": "Work", "phone": "+380441112233"}]}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "id": "ec 77"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let create = action(&server, Action::CreateContact);
+    let request = create
+        .prepare(
+            fields(json!({"firstName": "Olena", "lastName": "Kovalenko", "type": "Customer", "phone": "+380501234567", "emailType": "Personal", "email": "olena@example.com", "city": "Kyiv", "country": "UA"})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = create
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.remote_id.as_deref(), Some("ec-77"));
+    assert!(
+        create
+            .prepare(fields(json!({"company": "X"})), "r")
+            .is_err(),
+        "a contact without a name fails before sending"
+    );
+
+    let update = action(&server, Action::UpdateContact);
+    let request = update
+        .prepare(
+            fields(json!({"contactID": "ec 77", "jobTitle": "CTO", "phoneType": "Work", "phone": "+380441112233"})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request.method, "PUT");
+    assert!(update.send(&request).await.is_ok());
+    assert!(update
+        .prepare(fields(json!({"jobTitle": "CTO"})), "r")
+        .is_err());
+}
+
+#[tokio::test]
+async fn sms_goes_to_the_configured_path_and_errors_keep_their_class() {
+    use engine::{Receiver, SendError};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/send_sms"))
+        .and(header("authorization", "Bearer tok-1"))
+        .and(body_json(json!({"senderNumber": "SHOP", "recipientNumber": "+85294667788", "text": "您的訂單已發貨"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "transactionID": "t-1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/sms/v2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 6451000, "message": "wrong parameter"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/refused"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 401, "message": "invalid token"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/api/apps/app-1/down"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let body = json!({"senderNumber": "SHOP", "recipientNumber": "+85294667788", "text": "您的訂單已發貨"});
+    let sms = action(
+        &server,
+        Action::SendSms {
+            path: "send_sms".into(),
+        },
+    );
+    let request = sms
+        .prepare(fields(body.clone()), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request.notes["encoding"], "UCS-2", "{:?}", request.notes);
+    assert_eq!(request.notes["parts"], 1);
+    let sent = sms.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.remote_id.as_deref(), Some("t-1"));
+
+    let outcome = |path: &str| {
+        let receiver = action(&server, Action::SendSms { path: path.into() });
+        let request = receiver.prepare(fields(body.clone()), "r");
+        async move {
+            match request {
+                Ok(request) => receiver.send(&request).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    assert!(
+        matches!(outcome("sms/v2").await, Err(SendError::Permanent { ref code, .. }) if code.as_deref() == Some("6451000")),
+        "a 200 with an error code fails the row with CINNOX's code"
+    );
+    assert!(matches!(
+        outcome("refused").await,
+        Err(SendError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        outcome("down").await,
+        Err(SendError::Transient { .. })
+    ));
+    assert!(sms
+        .prepare(
+            fields(json!({"senderNumber": "S", "recipientNumber": "+1", "text": ""})),
+            "r"
+        )
+        .is_err());
+}
