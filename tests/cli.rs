@@ -685,6 +685,8 @@ mod crash;
 mod daemon;
 #[path = "cli/faults.rs"]
 mod faults;
+#[path = "cli/textrequest.rs"]
+mod textrequest;
 #[path = "cli/webhook.rs"]
 mod webhook;
 

@@ -34,7 +34,7 @@ pub fn build_source(flow: &Flow, accounts: &Accounts) -> Result<Option<Box<dyn S
                 }
             }
         }
-        SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) => None,
+        SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) | SourceConfig::TextRequest(_) => None,
     })
 }
 
@@ -155,7 +155,10 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
         }
         // Pushed events and remote sheets: nothing known without the network
         // (validation stays offline); templates compiled is all.
-        SourceConfig::Webhook(_) | SourceConfig::GoogleSheets(_) | SourceConfig::Cinnox(_) => {}
+        SourceConfig::Webhook(_)
+        | SourceConfig::GoogleSheets(_)
+        | SourceConfig::Cinnox(_)
+        | SourceConfig::TextRequest(_) => {}
     }
     problems
 }

@@ -48,6 +48,34 @@ pub enum SourceConfig {
     GoogleSheets(SheetsSource),
     Webhook(WebhookSource),
     Cinnox(CinnoxSource),
+    TextRequest(TextRequestSource),
+}
+
+/// `connector: textrequest` — texts sent or received on a Text Request dashboard, pushed
+/// to the daemon at `/hooks/<flow>` once the URL is registered with the dashboard's hooks.
+#[derive(Debug, Clone)]
+pub struct TextRequestSource {
+    /// A `textrequest` account.
+    pub account: String,
+    pub dashboard_id: u64,
+    /// `msg_received`, `msg_sent`, or both.
+    pub events: Vec<String>,
+    /// The URL Text Request can reach for this flow's webhook; registered on start.
+    pub public_url: Option<String>,
+    pub pos: Pos,
+}
+
+/// Every Text Request event a flow can take.
+pub const TEXTREQUEST_EVENTS: &[&str] = &["msg_received", "msg_sent"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTextRequestSource {
+    account: String,
+    dashboard_id: u64,
+    events: OneOrMany,
+    #[serde(default)]
+    public_url: Option<String>,
 }
 
 /// `connector: cinnox` — events CINNOX pushes to the daemon at `/hooks/<flow>`.
@@ -150,6 +178,7 @@ impl SourceConfig {
             SourceConfig::GoogleSheets(_) => "google_sheets",
             SourceConfig::Webhook(_) => "webhook",
             SourceConfig::Cinnox(_) => "cinnox",
+            SourceConfig::TextRequest(_) => "textrequest",
         }
     }
 
@@ -159,13 +188,18 @@ impl SourceConfig {
             SourceConfig::Csv(c) => c.backlog,
             SourceConfig::Xlsx(x) => x.backlog,
             SourceConfig::GoogleSheets(g) => g.backlog,
-            SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) => Backlog::Send,
+            SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) | SourceConfig::TextRequest(_) => {
+                Backlog::Send
+            }
         }
     }
 
     /// Whether records are pushed to the daemon (and queued) rather than fetched.
     pub fn is_push(&self) -> bool {
-        matches!(self, SourceConfig::Webhook(_) | SourceConfig::Cinnox(_))
+        matches!(
+            self,
+            SourceConfig::Webhook(_) | SourceConfig::Cinnox(_) | SourceConfig::TextRequest(_)
+        )
     }
 
     /// The account a source uses, if any.
@@ -175,6 +209,7 @@ impl SourceConfig {
             SourceConfig::Webhook(w) => w.account.as_deref().map(|a| (a, w.pos)),
             SourceConfig::GoogleSheets(g) => Some((g.account.as_str(), g.pos)),
             SourceConfig::Cinnox(c) => Some((c.account.as_str(), c.pos)),
+            SourceConfig::TextRequest(t) => Some((t.account.as_str(), t.pos)),
         }
     }
 }
@@ -562,7 +597,14 @@ const TEXTREQUEST_CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
 ];
-const SOURCES: &[&str] = &["csv", "xlsx", "google_sheets", "webhook", "cinnox"];
+const SOURCES: &[&str] = &[
+    "csv",
+    "xlsx",
+    "google_sheets",
+    "webhook",
+    "cinnox",
+    "textrequest",
+];
 
 const EIGHTX8_SMS_FIELDS: &[FieldSpec] = &[
     FieldSpec::required(
@@ -1053,37 +1095,37 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
         "cinnox" => {
             let raw: RawCinnoxSource =
                 yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
-            let events = raw.events.into_vec();
-            let at = node
-                .as_mapping()
-                .and_then(|m| m.get_node("events"))
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(Pos::of(node.span()));
-            if events.is_empty() {
-                return Err(Diagnostic::new(file, at, "`events` lists no events")
-                    .with_hint("for example `events: [enquiry.missed]`"));
-            }
-            for event in &events {
-                if !CINNOX_EVENTS.contains(&event.as_str()) {
-                    return Err(Diagnostic::new(
-                        file,
-                        at,
-                        format!("unknown CINNOX event `{event}`"),
-                    )
-                    .with_hint(suggest::hint(event, CINNOX_EVENTS)));
-                }
-            }
-            if let Some(url) = &raw.public_url {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(Diagnostic::new(
-                        file,
-                        Pos::of(node.span()),
-                        format!("`public_url` `{url}` must start with https://"),
-                    ));
-                }
-            }
+            let events = push_events(
+                file,
+                node,
+                raw.events,
+                CINNOX_EVENTS,
+                "CINNOX",
+                "enquiry.missed",
+            )?;
+            check_public_url(file, node, raw.public_url.as_deref())?;
             Ok(SourceConfig::Cinnox(CinnoxSource {
                 account: raw.account,
+                events,
+                public_url: raw.public_url,
+                pos: Pos::of(node.span()),
+            }))
+        }
+        "textrequest" => {
+            let raw: RawTextRequestSource =
+                yaml::from_node(file, &yaml::without_keys(node, &["connector"]), "source")?;
+            let events = push_events(
+                file,
+                node,
+                raw.events,
+                TEXTREQUEST_EVENTS,
+                "Text Request",
+                "msg_received",
+            )?;
+            check_public_url(file, node, raw.public_url.as_deref())?;
+            Ok(SourceConfig::TextRequest(TextRequestSource {
+                account: raw.account,
+                dashboard_id: raw.dashboard_id,
                 events,
                 public_url: raw.public_url,
                 pos: Pos::of(node.span()),
@@ -1117,6 +1159,50 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
             Diagnostic::new(file, pos, format!("unknown source connector `{other}`"))
                 .with_hint(suggest::hint(other, SOURCES)),
         ),
+    }
+}
+
+/// A push source's `events:`, each one the service sends.
+fn push_events(
+    file: &Path,
+    node: &Node,
+    events: OneOrMany,
+    known: &[&str],
+    service: &str,
+    example: &str,
+) -> Result<Vec<String>, Diagnostic> {
+    let events = events.into_vec();
+    let at = node
+        .as_mapping()
+        .and_then(|m| m.get_node("events"))
+        .map(|n| Pos::of(n.span()))
+        .unwrap_or(Pos::of(node.span()));
+    if events.is_empty() {
+        return Err(Diagnostic::new(file, at, "`events` lists no events")
+            .with_hint(format!("for example `events: [{example}]`")));
+    }
+    for event in &events {
+        if !known.contains(&event.as_str()) {
+            return Err(
+                Diagnostic::new(file, at, format!("unknown {service} event `{event}`"))
+                    .with_hint(suggest::hint(event, known)),
+            );
+        }
+    }
+    Ok(events)
+}
+
+/// A push source's `public_url:` is an http(s) URL.
+fn check_public_url(file: &Path, node: &Node, url: Option<&str>) -> Result<(), Diagnostic> {
+    match url {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            Err(Diagnostic::new(
+                file,
+                Pos::of(node.span()),
+                format!("`public_url` `{url}` must start with https://"),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

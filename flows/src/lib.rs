@@ -24,7 +24,8 @@ pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard, WebhookSource, XlsxSource,
+    ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard, TextRequestSource,
+    WebhookSource, XlsxSource, TEXTREQUEST_EVENTS,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

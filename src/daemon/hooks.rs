@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,21 +26,33 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The services that push events of their own shape.
+enum Service {
+    Cinnox,
+    TextRequest,
+}
+
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let cinnox = shared.project.read().ok().and_then(|p| {
+    let service = shared.project.read().ok().and_then(|p| {
         let flow = p.flows.get(&name)?;
+        let instant = flow.schedule.is_none();
         match &flow.source {
-            SourceConfig::Cinnox(source) => Some((source.events.clone(), flow.schedule.is_none())),
+            SourceConfig::Cinnox(source) => Some((Service::Cinnox, source.events.clone(), instant)),
+            SourceConfig::TextRequest(source) => {
+                Some((Service::TextRequest, source.events.clone(), instant))
+            }
             _ => None,
         }
     });
-    if let Some((events, instant)) = cinnox {
-        return receive_cinnox(&shared, name, &events, instant, &body).await;
+    if let Some((service, events, instant)) = service {
+        let hinted = query.get("event").map(String::as_str);
+        return receive_service(&shared, name, service, &events, hinted, instant, &body).await;
     }
     let found = shared.project.read().ok().and_then(|p| {
         let flow = p.flows.get(&name)?;
@@ -105,12 +119,14 @@ pub async fn receive(
         .into_response()
 }
 
-/// CINNOX: answer the subscription challenge; normalise events and queue the ones the
-/// flow takes (others are acknowledged and dropped).
-async fn receive_cinnox(
+/// CINNOX and Text Request: answer CINNOX's subscription challenge; normalise events
+/// and queue the ones the flow takes (others are acknowledged and dropped).
+async fn receive_service(
     shared: &Shared,
     name: String,
+    service: Service,
     events: &[String],
+    hinted: Option<&str>,
     instant: bool,
     body: &[u8],
 ) -> Response {
@@ -133,14 +149,22 @@ async fn receive_cinnox(
             )
         }
     };
-    if let Some(challenge) = connectors::cinnox::challenge(&value) {
-        return (
-            StatusCode::OK,
-            Json(json!({"code": 0, "result": {"challenge": challenge}})),
-        )
-            .into_response();
-    }
-    let (records, ignored) = match connectors::cinnox::records_for(&value, events) {
+    let found = match service {
+        Service::Cinnox => {
+            if let Some(challenge) = connectors::cinnox::challenge(&value) {
+                return (
+                    StatusCode::OK,
+                    Json(json!({"code": 0, "result": {"challenge": challenge}})),
+                )
+                    .into_response();
+            }
+            connectors::cinnox::records_for(&value, events)
+        }
+        Service::TextRequest => {
+            connectors::textrequest::trigger::records_for(&value, events, hinted)
+        }
+    };
+    let (records, ignored) = match found {
         Ok(found) => found,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };

@@ -39,6 +39,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
         if changed {
             tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
             cinnox_subscriptions(shared, &fresh.accounts, flow, true);
+            textrequest_hooks(shared, &fresh.accounts, flow, true);
         }
         current.flows.insert(name.clone(), flow.clone());
         errors.remove(name);
@@ -65,6 +66,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
         tracing::info!(flow = %name, "flow file removed; the flow stops");
         if let Some(flow) = current.flows.remove(&name) {
             cinnox_subscriptions(shared, &current.accounts, &flow, false);
+            textrequest_hooks(shared, &current.accounts, &flow, false);
         }
         let _ = shared.timer.send(Command::Remove { name });
     }
@@ -124,6 +126,93 @@ fn cinnox_subscriptions(
                     tracing::error!(flow = %name, family, "cannot update the CINNOX event subscription: {e}")
                 }
             }
+        }
+    });
+}
+
+/// Where the flow's state keeps the Text Request hooks registered for it.
+const TEXTREQUEST_HOOKS: &str = "textrequest_hooks";
+
+/// Register the Text Request hooks a flow needs (one per event) and delete the ones it
+/// no longer needs — all of them when the flow is removed. The registered hooks are kept
+/// in the flow's state, so a restart does not register duplicates.
+fn textrequest_hooks(
+    shared: &Shared,
+    accounts: &flows::Accounts,
+    flow: &flows::Flow,
+    enabled: bool,
+) {
+    use connectors::textrequest::trigger::{self, Hook};
+    let flows::SourceConfig::TextRequest(source) = &flow.source else {
+        return;
+    };
+    let Some(flows::AccountKind::TextRequest(account)) =
+        accounts.get(&source.account).map(|a| a.kind.clone())
+    else {
+        return;
+    };
+    let url = match (&source.public_url, shared.hooks_base.get()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(base)) => format!("{base}/{}", flow.name),
+        (None, None) => return,
+    };
+    let wanted: Vec<(u64, String, String)> = if enabled {
+        source
+            .events
+            .iter()
+            .map(|e| (source.dashboard_id, e.clone(), trigger::target_url(&url, e)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let Ok(state) = shared.store.flow(&flow.name) else {
+        return;
+    };
+    let name = flow.name.clone();
+    tokio::spawn(async move {
+        let registered: Vec<Hook> = state
+            .load_meta(TEXTREQUEST_HOOKS)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut kept = Vec::new();
+        for hook in registered {
+            let still = wanted
+                .iter()
+                .any(|(d, e, u)| *d == hook.dashboard_id && *e == hook.event && *u == hook.url);
+            if still {
+                kept.push(hook);
+                continue;
+            }
+            match trigger::unsubscribe(&account, &hook).await {
+                Ok(()) => {
+                    tracing::info!(flow = %name, hook = hook.id, event = %hook.event, "Text Request hook deleted")
+                }
+                Err(e) => {
+                    tracing::error!(flow = %name, hook = hook.id, "cannot delete the Text Request hook: {e}");
+                    kept.push(hook);
+                }
+            }
+        }
+        for (dashboard, event, url) in &wanted {
+            if kept
+                .iter()
+                .any(|h| h.dashboard_id == *dashboard && &h.event == event && &h.url == url)
+            {
+                continue;
+            }
+            match trigger::subscribe(&account, *dashboard, event, url).await {
+                Ok(hook) => {
+                    tracing::info!(flow = %name, hook = hook.id, %event, %url, "Text Request hook registered");
+                    kept.push(hook);
+                }
+                Err(e) => {
+                    tracing::error!(flow = %name, %event, "cannot register the Text Request hook: {e}")
+                }
+            }
+        }
+        if let Err(e) = state.save_meta(TEXTREQUEST_HOOKS, &kept) {
+            tracing::error!(flow = %name, "cannot remember the Text Request hooks: {e}");
         }
     });
 }

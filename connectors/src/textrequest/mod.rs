@@ -4,8 +4,10 @@
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
+//! As a trigger ([`trigger`]): texts sent or received, pushed to the daemon's webhook.
 
 mod client;
+pub mod trigger;
 
 pub use client::{Action, TextRequest};
 

@@ -161,3 +161,115 @@ fn local_checks_before_sending() {
         )
         .is_err());
 }
+
+/// What Text Request POSTs to a hook (its swagger's `x-ms-notification-content`).
+fn texting_event(direction: &str) -> Value {
+    json!({
+        "messageUniqueIdentifier": "m-5501",
+        "account": {"id": 77, "externalAccountId": "ext"},
+        "yourPhoneNumber": {"id": 121, "description": "Front desk", "phoneNumber": "+14235550100"},
+        "conversation": {"id": 9001, "date": "2026-11-21T12:08:00Z", "consumerPhoneNumber": "+14239876543",
+            "messageDirection": direction, "message": "Is my order ready?", "numSegments": 1,
+            "status": "delivered", "claimedBy": "Ann", "consumerFriendlyName": "Olena K", "mmsAttachments": []}
+    })
+}
+
+#[test]
+fn texting_events_become_flat_records_keyed_by_the_message() {
+    use super::trigger::{normalise, records_for};
+    let (key, fields) =
+        normalise(&texting_event("Received"), None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(key, "msg_received:m-5501");
+    assert_eq!(fields["phone"], "+14239876543");
+    assert_eq!(fields["name"], "Olena K");
+    assert_eq!(fields["message"], "Is my order ready?");
+    assert_eq!(fields["yourPhoneNumber"], "+14235550100");
+    assert_eq!(fields["conversationId"], 9001);
+    assert_eq!(fields["event"], "msg_received");
+    // the hook's own event wins over a direction the connector cannot read
+    let (key, _) =
+        normalise(&texting_event("?"), Some("msg_sent")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(key, "msg_sent:m-5501");
+    assert!(normalise(&texting_event("?"), None).is_err());
+    assert!(normalise(&json!({"no": "conversation"}), None).is_err());
+
+    let wanted = vec!["msg_received".to_string()];
+    let both = json!([texting_event("Received"), texting_event("Outbound")]);
+    let (records, ignored) = records_for(&both, &wanted, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (records.len(), ignored),
+        (1, 1),
+        "the sent text is not this flow's"
+    );
+}
+
+#[tokio::test]
+async fn hooks_are_registered_per_event_and_deleted() {
+    use super::trigger::{subscribe, target_url, unsubscribe};
+    let server = MockServer::start().await;
+    let url = target_url("https://hooks.example.com/hooks/replies", "msg_received");
+    assert_eq!(
+        url,
+        "https://hooks.example.com/hooks/replies?event=msg_received"
+    );
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/hooks"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(body_json(
+            json!({"target_url": url, "event": "msg_received", "httpVerb": "POST"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 31, "target_url": url, "event": "msg_received"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/dashboards/121/hooks/31"))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: None,
+    };
+    let hook = subscribe(&account, 121, "msg_received", &url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hook.id, 31);
+    unsubscribe(&account, &hook)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/hooks"))
+        .and(header("x-api-key", "wrong"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid API key"})),
+        )
+        .mount(&server)
+        .await;
+    let refused = subscribe(
+        &TextRequestAccount {
+            api_key: Secret::new("wrong"),
+            base_url: server.uri(),
+            rate_limit: None,
+        },
+        121,
+        "msg_sent",
+        &url,
+    )
+    .await
+    .err()
+    .unwrap_or_default();
+    assert!(
+        refused.contains("HTTP 401")
+            && refused.contains("Invalid API key")
+            && refused.contains("check the account's api_key"),
+        "{refused}"
+    );
+}

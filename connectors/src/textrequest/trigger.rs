@@ -1,0 +1,229 @@
+//! Text Request as a trigger: "a text was sent or received" on a dashboard.
+//!
+//! The daemon registers its URL per event with
+//! `POST {base_url}/dashboards/{dashboard_id}/hooks` `{target_url, event, httpVerb: "POST"}`
+//! (→ `{id, target_url, event}`); the event is also in the URL (`?event=msg_received`),
+//! so a delivery says which hook it came from. A removed flow's hooks are deleted with
+//! `DELETE …/hooks/{id}` — not in Text Request's swagger, but what its clients use.
+//! Payloads (`{messageUniqueIdentifier, account, yourPhoneNumber, conversation}`) become
+//! flat records: `messageId`, `phone` (the consumer's number), `name`, `message`,
+//! `direction`, `date`, `status`, `numSegments`, `claimedBy`, `conversationId`,
+//! `yourPhoneNumber`, `yourPhoneNumberId`, `yourPhoneDescription`, `accountId`, `event`.
+
+use std::time::Duration;
+
+use flows::TextRequestAccount;
+use serde_json::{json, Map, Value};
+
+use crate::http::{self, HttpClient};
+
+/// A hook registered with Text Request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hook {
+    pub dashboard_id: u64,
+    pub event: String,
+    pub url: String,
+    pub id: u64,
+}
+
+fn scalar(v: Option<&Value>) -> Option<Value> {
+    match v? {
+        s @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The event a payload reports: the hook's (`?event=`) when known, else read from the
+/// message direction.
+fn event_of(conversation: &Map<String, Value>, hinted: Option<&str>) -> Result<String, String> {
+    if let Some(event) = hinted {
+        return Ok(event.to_string());
+    }
+    let direction = conversation
+        .get("messageDirection")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
+    if direction.starts_with("in") || direction.contains("receiv") {
+        Ok("msg_received".into())
+    } else if direction.starts_with("out")
+        || direction.contains("sent")
+        || direction.contains("send")
+    {
+        Ok("msg_sent".into())
+    } else {
+        Err(format!(
+            "cannot tell whether the text was sent or received (messageDirection `{direction}`)"
+        ))
+    }
+}
+
+/// A Text Request webhook body as a record's key and fields.
+pub fn normalise(
+    body: &Value,
+    hinted: Option<&str>,
+) -> Result<(String, Map<String, Value>), String> {
+    let Value::Object(top) = body else {
+        return Err("a Text Request event is a JSON object".into());
+    };
+    let Some(Value::Object(conversation)) = top.get("conversation") else {
+        return Err("a Text Request event has a `conversation` object".into());
+    };
+    let mut fields = Map::new();
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            fields.insert(name.to_string(), value);
+        }
+    };
+    put("messageId", scalar(top.get("messageUniqueIdentifier")));
+    put("accountId", scalar(body.pointer("/account/id")));
+    put(
+        "yourPhoneNumber",
+        scalar(body.pointer("/yourPhoneNumber/phoneNumber")),
+    );
+    put(
+        "yourPhoneNumberId",
+        scalar(body.pointer("/yourPhoneNumber/id")),
+    );
+    put(
+        "yourPhoneDescription",
+        scalar(body.pointer("/yourPhoneNumber/description")),
+    );
+    put("conversationId", scalar(conversation.get("id")));
+    put("date", scalar(conversation.get("date")));
+    put("phone", scalar(conversation.get("consumerPhoneNumber")));
+    put("name", scalar(conversation.get("consumerFriendlyName")));
+    put("direction", scalar(conversation.get("messageDirection")));
+    put("message", scalar(conversation.get("message")));
+    put("numSegments", scalar(conversation.get("numSegments")));
+    put("status", scalar(conversation.get("status")));
+    put("claimedBy", scalar(conversation.get("claimedBy")));
+    let event = event_of(conversation, hinted)?;
+    let id = match fields.get("messageId") {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => format!(
+            "{}/{}",
+            fields
+                .get("conversationId")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            fields
+                .get("date")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+    };
+    fields.insert("event".into(), Value::String(event.clone()));
+    Ok((format!("{event}:{id}"), fields))
+}
+
+/// The events of a body (one or a list) that a flow takes, as records, and how many
+/// others were ignored; an event that cannot be read fails the whole body.
+pub fn records_for(
+    body: &Value,
+    wanted: &[String],
+    hinted: Option<&str>,
+) -> Result<(Vec<engine::Record>, usize), String> {
+    let items = match body {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut records = Vec::new();
+    let mut ignored = 0;
+    for item in items {
+        let (key, fields) = normalise(item, hinted)?;
+        let event = fields
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if wanted.iter().any(|w| w == event) {
+            records.push(engine::Record::new(key, fields));
+        } else {
+            ignored += 1;
+        }
+    }
+    Ok((records, ignored))
+}
+
+fn hooks_url(account: &TextRequestAccount, dashboard_id: u64) -> String {
+    format!(
+        "{}/dashboards/{dashboard_id}/hooks",
+        account.base_url.trim_end_matches('/')
+    )
+}
+
+fn failure(what: &str, response: &http::Response) -> String {
+    let (code, message) = http::error_body(&response.body);
+    let hint = if response.status.as_u16() == 401 {
+        " (check the account's api_key)"
+    } else {
+        ""
+    };
+    format!(
+        "Text Request {what} answered HTTP {}: {}{message}{hint}",
+        response.status.as_u16(),
+        code.map(|c| format!("{c}: ")).unwrap_or_default()
+    )
+}
+
+/// Register `url` for `event` on a dashboard; the hook's id comes back.
+pub async fn subscribe(
+    account: &TextRequestAccount,
+    dashboard_id: u64,
+    event: &str,
+    url: &str,
+) -> Result<Hook, String> {
+    let client = HttpClient::new(Duration::from_secs(15))?;
+    let call = client
+        .client()
+        .post(hooks_url(account, dashboard_id))
+        .header("x-api-key", account.api_key.expose())
+        .json(&json!({"target_url": url, "event": event, "httpVerb": "POST"}));
+    let response = client
+        .execute(call)
+        .await
+        .map_err(|e| format!("Text Request hooks: {e}"))?;
+    if !response.status.is_success() {
+        return Err(failure("hooks", &response));
+    }
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let id = body.get("id").and_then(Value::as_u64).ok_or_else(|| {
+        format!(
+            "Text Request registered the hook but sent no id: {}",
+            http::snippet(&response.body)
+        )
+    })?;
+    Ok(Hook {
+        dashboard_id,
+        event: event.to_string(),
+        url: url.to_string(),
+        id,
+    })
+}
+
+/// Delete a hook (a 404 counts as deleted).
+pub async fn unsubscribe(account: &TextRequestAccount, hook: &Hook) -> Result<(), String> {
+    let client = HttpClient::new(Duration::from_secs(15))?;
+    let call = client
+        .client()
+        .delete(format!(
+            "{}/{}",
+            hooks_url(account, hook.dashboard_id),
+            hook.id
+        ))
+        .header("x-api-key", account.api_key.expose());
+    let response = client
+        .execute(call)
+        .await
+        .map_err(|e| format!("Text Request hooks: {e}"))?;
+    if response.status.is_success() || response.status.as_u16() == 404 {
+        return Ok(());
+    }
+    Err(failure("hook removal", &response))
+}
+
+/// The URL a hook for `event` posts to: the flow's webhook with the event in the query.
+pub fn target_url(flow_url: &str, event: &str) -> String {
+    let separator = if flow_url.contains('?') { '&' } else { '?' };
+    format!("{flow_url}{separator}event={event}")
+}
