@@ -94,6 +94,15 @@ pub async fn run_once(
             .collect::<Vec<_>>()
             .join("\n"))
     })?;
+    let lookup = match (
+        &flow.lookup,
+        connectors::build_lookup(flow, accounts).map_err(anyhow::Error::msg)?,
+    ) {
+        (Some(config), Some(lookup)) => {
+            Some(engine::LookupStep::new(config, lookup).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let state = store.flow(&flow.name)?;
     let source = connectors::build_source(flow, accounts)
         .map_err(anyhow::Error::msg)?
@@ -105,6 +114,7 @@ pub async fn run_once(
         source: source.as_ref(),
         receiver,
         mapper: &mapper,
+        lookup: lookup.as_ref(),
         state: &state,
         trigger: match job {
             Job::Source(trigger) => trigger,

@@ -17,4 +17,4 @@ pub mod sms;
 pub mod textrequest;
 pub mod xlsx;
 
-pub use registry::{build_receiver, build_source, check_project};
+pub use registry::{build_lookup, build_receiver, build_source, check_project};

@@ -114,6 +114,49 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
     }
 }
 
+/// A source's fields plus the look-up's result, which joins each record.
+fn with_lookup(flow: &Flow, mut fields: Vec<String>) -> Vec<String> {
+    if let Some(lookup) = &flow.lookup {
+        fields.push(lookup.as_name.clone());
+    }
+    fields
+}
+
+/// The flow's look-up, if it has one.
+pub fn build_lookup(
+    flow: &Flow,
+    accounts: &Accounts,
+) -> Result<Option<Arc<dyn engine::Lookup>>, String> {
+    let Some(lookup) = &flow.lookup else {
+        return Ok(None);
+    };
+    let account = accounts
+        .get(&lookup.account)
+        .ok_or_else(|| format!("unknown account `{}`", lookup.account))?;
+    let timeout = flow.delivery.timeout;
+    match (&account.kind, lookup.action.as_str()) {
+        (AccountKind::Cinnox(a), action) => {
+            let find = if action == "get_enquiry" {
+                crate::cinnox::Find::Enquiry
+            } else {
+                crate::cinnox::Find::Contact
+            };
+            Ok(Some(Arc::new(crate::cinnox::CinnoxLookup::new(
+                &lookup.account,
+                a,
+                find,
+                timeout,
+            )?)))
+        }
+        (other, _) => Err(format!(
+            "account `{}` is a `{}` account, but the look-up is `{}`",
+            lookup.account,
+            other.connector(),
+            lookup.connector
+        )),
+    }
+}
+
 /// Checks of a valid flow that need its connectors: templates compile, templates name
 /// only fields the source has (where knowable), key columns exist.
 pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
@@ -130,7 +173,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
                     if let Some(problem) = csv.missing_key_columns(&header) {
                         problems.push(Diagnostic::new(&flow.file, config.pos, problem));
                     }
-                    problems.extend(mapper.check_fields(flow, &header));
+                    problems.extend(mapper.check_fields(flow, &with_lookup(flow, header)));
                 }
                 Err(e) => problems.push(
                     Diagnostic::new(&flow.file, config.pos, e.0)
@@ -145,7 +188,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
                     if let Some(problem) = sheet.missing_key_columns(&header) {
                         problems.push(Diagnostic::new(&flow.file, config.pos, problem));
                     }
-                    problems.extend(mapper.check_fields(flow, &header));
+                    problems.extend(mapper.check_fields(flow, &with_lookup(flow, header)));
                 }
                 Err(e) => problems.push(
                     Diagnostic::new(&flow.file, config.pos, e.0)

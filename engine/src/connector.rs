@@ -42,6 +42,14 @@ pub trait Source: Send + Sync {
     }
 }
 
+/// A look-up (`lookup:` in a flow): what a service knows about a record, found by a
+/// query rendered from it. `Ok(None)` is "nothing found"; errors are classified like
+/// sends (transient ones are retried).
+#[async_trait]
+pub trait Lookup: Send + Sync {
+    async fn find(&self, query: &str) -> Result<Option<Value>, SendError>;
+}
+
 /// The source of a push flow: the events the daemon queued in the state.
 pub struct Queued(pub crate::state::FlowState);
 

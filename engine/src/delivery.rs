@@ -61,11 +61,24 @@ pub(crate) async fn send_with_retry(
     request: &Prepared,
     policy: &RetryPolicy,
 ) -> (Result<Delivered, SendError>, u32) {
+    with_retry(policy, || receiver.send(request)).await
+}
+
+/// Call `attempt` until it succeeds, fails for good, or the policy's tries or time run
+/// out; transient failures wait between tries. Returns the result and the tries made.
+pub(crate) async fn with_retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: F,
+) -> (Result<T, SendError>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SendError>>,
+{
     let started = tokio::time::Instant::now();
     let mut tries = 0;
     loop {
         tries += 1;
-        match receiver.send(request).await {
+        match attempt().await {
             Err(SendError::Transient {
                 reason,
                 retry_after,

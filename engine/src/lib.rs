@@ -8,15 +8,17 @@
 mod connector;
 mod delivery;
 mod helpers;
+mod lookup;
 mod mapper;
 mod record;
 mod run;
 mod state;
 
 pub use connector::{
-    Delivered, Fetched, Prepared, Queued, Receiver, Reject, SendError, Source, SourceError,
+    Delivered, Fetched, Lookup, Prepared, Queued, Receiver, Reject, SendError, Source, SourceError,
 };
 pub use delivery::RetryPolicy;
+pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::Record;
 pub use run::{replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};

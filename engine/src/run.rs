@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::connector::{Delivered, Prepared, Receiver, SendError, Source};
 use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
+use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
 use crate::record::Record;
 use crate::state::{
@@ -40,6 +41,8 @@ pub struct RunContext<'a> {
     pub source: &'a dyn Source,
     pub receiver: Arc<dyn Receiver>,
     pub mapper: &'a Mapper,
+    /// The flow's `lookup:`, run on each record before it is mapped.
+    pub lookup: Option<&'a LookupStep>,
     pub state: &'a FlowState,
     pub trigger: Trigger,
     /// The clock (injectable for tests).
@@ -232,6 +235,7 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         }
         state.set_primed()?;
     }
+    let todo = enrich(&ctx, &mut tally, todo).await?;
     deliver(&ctx, &mut tally, todo).await?;
     // The batches a crash interrupted are handled again: their entries can go.
     tally.commit(state)?;
@@ -312,8 +316,63 @@ async fn replay_rows(
             repeat: false,
         });
     }
+    let todo = enrich(&ctx, &mut tally, todo).await?;
     deliver(&ctx, &mut tally, todo).await?;
     finish(&ctx, tally).await
+}
+
+/// Run the flow's look-up on each record (as many at once as sends may be); a record
+/// whose look-up fails is recorded as failed and goes no further.
+async fn enrich(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    todo: Vec<Pending>,
+) -> Result<Vec<Pending>, StateError> {
+    let Some(step) = ctx.lookup else {
+        return Ok(todo);
+    };
+    let policy = RetryPolicy::from(&ctx.flow.delivery);
+    let concurrency = ctx.flow.delivery.concurrency.max(1);
+    let looked_up: Vec<(Pending, Result<(), crate::LookupFailure>)> = futures::stream::iter(todo)
+        .map(|mut pending| {
+            let policy = &policy;
+            async move {
+                let original = pending.record.fields.clone();
+                let found = step.enrich(&mut pending.record, policy).await;
+                if found.is_err() {
+                    pending.record.fields = original;
+                }
+                (pending, found)
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let mut ready = Vec::with_capacity(looked_up.len());
+    for (pending, found) in looked_up {
+        match found {
+            Ok(()) => ready.push(pending),
+            Err(failure) => {
+                let mut outcome = RowOutcome::new(
+                    tally.summary.id,
+                    pending.seq,
+                    pending.record.key,
+                    RowStatus::Failed,
+                    (ctx.now)(),
+                )
+                .reason(failure.reason)
+                .code(failure.code.as_deref())
+                .with_record(pending.record.fields);
+                outcome.repeat = pending.repeat;
+                let remember = !failure.retry_next_run;
+                if failure.retry_next_run {
+                    outcome = outcome.retry_next_run();
+                }
+                tally.record(ctx.state, outcome, remember)?;
+            }
+        }
+    }
+    Ok(ready)
 }
 
 /// Runs with at least this many records use the receiver's batch request, if it has one.

@@ -319,6 +319,7 @@ struct Harness {
     store: Store,
     rows: Rows,
     receiver: Arc<Scripted>,
+    lookup: Option<LookupStep>,
     _dir: tempfile::TempDir,
 }
 
@@ -344,6 +345,7 @@ impl Harness {
             store,
             rows: Rows(Mutex::new(vec![])),
             receiver: Arc::new(Scripted::default()),
+            lookup: None,
             _dir: dir,
         }
     }
@@ -377,6 +379,7 @@ impl Harness {
             source: &self.rows,
             receiver: self.receiver.clone(),
             mapper: &mapper,
+            lookup: self.lookup.as_ref(),
             state: &state,
             trigger: Trigger::Manual,
             now: &now,
@@ -399,6 +402,7 @@ impl Harness {
                 source: &self.rows,
                 receiver: self.receiver.clone(),
                 mapper: &mapper,
+                lookup: None,
                 state: &state,
                 trigger: Trigger::Replay,
                 now: &now,
@@ -818,6 +822,7 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         source: &Broken,
         receiver: h.receiver.clone(),
         mapper: &mapper,
+        lookup: None,
         state: &state,
         trigger: Trigger::Schedule,
         now: &now,
@@ -872,5 +877,72 @@ fn list_fields_accept_comma_text_or_yaml_lists_and_say_what_is_wrong() {
     assert_eq!(
         crate::mapper::coerce_for_tests(&id, json!(7)),
         Ok(Some(json!(7)))
+    );
+}
+
+/// A directory of people by name (records are named `n<key>`): `nobody` is unknown,
+/// `nflaky` is a service down.
+struct People;
+
+#[async_trait]
+impl Lookup for People {
+    async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
+        match query {
+            "nobody" => Ok(None),
+            "nflaky" => Err(SendError::Transient {
+                reason: "503".into(),
+                retry_after: None,
+            }),
+            name => Ok(Some(
+                json!({"mobile": format!("+38050{}", name.len()), "id": name}),
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
+    let mut h = Harness::new("send", "delivery: {attempts: 1}\n");
+    h.flow.map[0].value = flows::MapValue::Template("{{person.mobile}}".into());
+    let config = flows::LookupConfig {
+        connector: "cinnox".into(),
+        account: "cx".into(),
+        action: "get_contact".into(),
+        query: "{{name}}".into(),
+        as_name: "person".into(),
+        required: true,
+        pos: flows::Pos::new(1, 1),
+    };
+    h.lookup = Some(LookupStep::new(&config, Arc::new(People)).unwrap_or_else(|e| panic!("{e}")));
+    h.add(&["ok", "obody", "flaky"]);
+    let report = h.run().await;
+    assert_eq!(h.sent(), ["f:ok"], "only the record found is sent");
+    assert_eq!(report.summary.counts.failed, 2);
+    let nobody = report.failures.iter().find(|f| f.key == "obody").cloned();
+    let nobody = nobody.unwrap_or_else(|| panic!("{:#?}", report.failures));
+    assert!(
+        nobody
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("found nothing for `nobody`"),
+        "{nobody:?}"
+    );
+    assert!(
+        !nobody.retry_next_run,
+        "nothing found is this record's fate"
+    );
+    let flaky = report.failures.iter().find(|f| f.key == "flaky").cloned();
+    assert!(
+        flaky.is_some_and(|f| f.retry_next_run),
+        "a service down is tried next run"
+    );
+
+    // Next run: only the flaky one is asked again.
+    h.add(&[]);
+    let again = h.run().await;
+    assert_eq!(
+        (again.summary.counts.new, again.summary.counts.failed),
+        (1, 1)
     );
 }

@@ -38,6 +38,76 @@ pub struct Flow {
     /// After a crash, resend the sends it interrupted (they may arrive twice; history
     /// marks them), or park them as uncertain for a person to replay.
     pub resend_uncertain: bool,
+    /// A look-up whose result joins each record before the map (`{{contact.mobilePhone}}`).
+    pub lookup: Option<LookupConfig>,
+}
+
+/// `lookup:` — find something for each record in a service and add it to the record
+/// under `as`, so the map can use it. Today: CINNOX `get_contact` (an external contact
+/// by full name, exact match) and `get_enquiry` (an enquiry by display case number).
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    pub connector: String,
+    pub account: String,
+    pub action: String,
+    /// What to look for: a template rendered against the record.
+    pub query: String,
+    /// The name the result gets in the record.
+    pub as_name: String,
+    /// Whether a record with nothing found fails (default) or goes on without it.
+    pub required: bool,
+    pub pos: Pos,
+}
+
+/// Every look-up by connector.
+pub const LOOKUPS: &[(&str, &[&str])] = &[("cinnox", &["get_contact", "get_enquiry"])];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLookup {
+    connector: String,
+    account: String,
+    action: String,
+    query: String,
+    #[serde(default, rename = "as")]
+    as_name: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    required: bool,
+}
+
+fn parse_lookup(file: &Path, node: &Node) -> Result<LookupConfig, Diagnostic> {
+    let raw: RawLookup = yaml::from_node(file, node, "lookup")?;
+    let pos = Pos::of(node.span());
+    let Some((_, actions)) = LOOKUPS.iter().find(|(c, _)| *c == raw.connector) else {
+        let connectors: Vec<&str> = LOOKUPS.iter().map(|(c, _)| *c).collect();
+        return Err(
+            Diagnostic::new(file, pos, format!("`{}` has no look-ups", raw.connector))
+                .with_hint(suggest::hint(&raw.connector, &connectors)),
+        );
+    };
+    if !actions.contains(&raw.action.as_str()) {
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            format!("unknown `{}` look-up `{}`", raw.connector, raw.action),
+        )
+        .with_hint(suggest::hint(&raw.action, actions)));
+    }
+    let as_name = raw.as_name.unwrap_or_else(|| {
+        raw.action
+            .strip_prefix("get_")
+            .unwrap_or(&raw.action)
+            .to_string()
+    });
+    Ok(LookupConfig {
+        connector: raw.connector,
+        account: raw.account,
+        action: raw.action,
+        query: raw.query,
+        as_name,
+        required: raw.required,
+        pos,
+    })
 }
 
 /// Where records come from. A closed, tagged set: adding a source is one variant.
@@ -793,6 +863,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "schedule",
     "delivery",
     "resend_uncertain",
+    "lookup",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -861,7 +932,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
     let head_node = yaml::without_keys(
         &root,
         &[
-            "timezone", "source", "receiver", "map", "schedule", "delivery",
+            "timezone", "source", "receiver", "map", "schedule", "delivery", "lookup",
         ],
     );
     let head_node = retain_keys(
@@ -952,6 +1023,11 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
         Some(node) => collect(&mut errors, parse_delivery(file, node)),
     };
 
+    let lookup = match mapping.get_node("lookup") {
+        None => None,
+        Some(node) => collect(&mut errors, parse_lookup(file, node)),
+    };
+
     match (head, timezone, source, receiver, delivery) {
         (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery))
             if errors.is_empty() =>
@@ -970,6 +1046,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
                     schedule: schedule.flatten(),
                     delivery,
                     resend_uncertain: head.resend_uncertain,
+                    lookup,
                 },
                 name_pos,
             })

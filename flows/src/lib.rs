@@ -23,9 +23,9 @@ pub use accounts::{
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
-    Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, MapEntry, MapValue, ReceiverConfig,
-    ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard, TextRequestSource,
-    WebhookSource, XlsxSource, TEXTREQUEST_EVENTS,
+    Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, LookupConfig, MapEntry, MapValue,
+    ReceiverConfig, ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard,
+    TextRequestSource, WebhookSource, XlsxSource, TEXTREQUEST_EVENTS,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

@@ -234,6 +234,14 @@ fn check_accounts(project: &mut Project) {
         if let Some((name, pos)) = flow.source.account() {
             uses.push((name, pos, flow.source.connector(), "source"));
         }
+        if let Some(lookup) = &flow.lookup {
+            uses.push((
+                lookup.account.as_str(),
+                lookup.pos,
+                lookup.connector.as_str(),
+                "lookup",
+            ));
+        }
         for (name, pos, want, role) in uses {
             let found = account_problems(project, &flow.file, name, pos, want, role);
             problems.extend(found.into_iter().map(|p| (flow.name.clone(), p)));

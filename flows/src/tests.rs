@@ -378,3 +378,41 @@ fn cinnox_actions_parse_with_their_options_and_required_fields() {
         typo.diagnostics()
     );
 }
+
+#[test]
+fn a_lookup_names_a_known_action_and_an_account_of_its_connector() {
+    let accounts = format!(
+        "{ACCOUNTS}cx:\n  connector: cinnox\n  app_id: a\n  app_token: t\n  base_url: http://127.0.0.1:9\n"
+    );
+    let flow = "source: {connector: csv, path: c.csv}\nlookup:\n  connector: cinnox\n  account: cx\n  action: get_contact\n  query: \"{{name}}\"\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{contact.mobilePhone}}\"\n  text: hi\n";
+    let p = project(&[("accounts.yaml", &accounts), ("f.yaml", flow)]);
+    assert!(p.diagnostics().is_empty(), "{:#?}", p.diagnostics());
+    let lookup = p.flows["f"]
+        .lookup
+        .clone()
+        .unwrap_or_else(|| panic!("a lookup"));
+    assert_eq!(
+        (lookup.as_name.as_str(), lookup.required),
+        ("contact", true)
+    );
+
+    let problems = |flow: &str| -> Vec<String> {
+        project(&[("accounts.yaml", &accounts), ("f.yaml", flow)])
+            .diagnostics()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let typo = problems(&flow.replace("get_contact", "get_contakt"));
+    assert!(
+        typo.iter()
+            .any(|d| d.contains("unknown `cinnox` look-up `get_contakt`")
+                && d.contains("get_contact")),
+        "{typo:#?}"
+    );
+    let wrong = problems(&flow.replace("account: cx", "account: shop-8x8"));
+    assert!(
+        wrong.iter().any(|d| d.contains("this lookup is `cinnox`")),
+        "{wrong:#?}"
+    );
+}

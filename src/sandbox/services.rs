@@ -43,6 +43,10 @@ pub fn routes() -> Router<Recorder> {
             "/v1/api/apps/{app}/management/create_externalcontact",
             post(cinnox_contact),
         )
+        .route(
+            "/v1/api/apps/{app}/contacts/extcontact-list",
+            get(cinnox_contacts),
+        )
         .route("/v1/api/apps/{app}/{family}", patch(cinnox_subscription))
         // Google Sheets
         .route("/v4/spreadsheets/{id}/values/{range}", get(sheet_values))
@@ -288,6 +292,26 @@ async fn cinnox_contact(
     contact.insert("id".into(), json!(id));
     recorder.push("cinnox", Value::Object(contact));
     (StatusCode::OK, Json(json!({"code": 0, "id": id})))
+}
+
+/// The stand-in's external contacts, one page whatever the offset.
+async fn cinnox_contacts(
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let first_page = query.get("offset").is_none_or(|o| o == "0");
+    let contacts = if first_page {
+        json!([
+            {"id": "c-1", "firstName": "Olena", "lastName": "Kovalenko", "mobilePhone": "+380501234567", "email": "olena@example.com", "customerType": "Customer"},
+            {"id": "c-2", "firstName": "María", "lastName": "García", "mobilePhone": "+34612345678", "customerType": "Lead"}
+        ])
+    } else {
+        json!([])
+    };
+    (StatusCode::OK, Json(json!({"code": 0, "result": contacts})))
 }
 
 // --- Google Sheets ------------------------------------------------------------------

@@ -45,28 +45,41 @@ impl Api {
 
     /// Send a prepared request and read CINNOX's answer.
     pub async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        limits::wait(&self.limiter).await;
         let client = self.http.client();
         let call = match request.method.as_str() {
             "PUT" => client.put(&request.url),
             _ => client.post(&request.url),
         }
-        .bearer_auth(self.token.expose())
         .json(&request.body);
-        let response = self.http.execute(call).await?;
+        let body = self.call(call).await?;
+        let id = body
+            .get("id")
+            .or_else(|| body.pointer("/result/id"))
+            .or_else(|| body.get("transactionID"))
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| v.to_string())
+            });
+        Ok(Delivered { remote_id: id })
+    }
+
+    /// `GET` a URL of the app and read CINNOX's answer.
+    pub async fn get(&self, url: &str) -> Result<Value, SendError> {
+        self.call(self.http.client().get(url)).await
+    }
+
+    /// Make a call (paced, authenticated) and read the answer: its body on success.
+    async fn call(&self, call: reqwest::RequestBuilder) -> Result<Value, SendError> {
+        limits::wait(&self.limiter).await;
+        let response = self
+            .http
+            .execute(call.bearer_auth(self.token.expose()))
+            .await?;
         let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let code = body.get("code").and_then(Value::as_i64);
         if response.status.is_success() && code.is_none_or(|c| c == 0) {
-            let id = body
-                .get("id")
-                .or_else(|| body.pointer("/result/id"))
-                .or_else(|| body.get("transactionID"))
-                .map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string())
-                });
-            return Ok(Delivered { remote_id: id });
+            return Ok(body);
         }
         let (code_text, message) = http::error_body(&response.body);
         if code == Some(6_451_010) {

@@ -10,11 +10,13 @@
 
 mod actions;
 mod api;
+mod lookup;
 mod normalise;
 mod push;
 
 pub use actions::{Action, CinnoxAction};
 pub use api::DEFAULT_RATE_LIMIT;
+pub use lookup::{CinnoxLookup, Find};
 pub use normalise::{challenge, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 

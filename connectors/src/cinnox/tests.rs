@@ -328,3 +328,85 @@ async fn sms_goes_to_the_configured_path_and_errors_keep_their_class() {
         )
         .is_err());
 }
+
+#[tokio::test]
+async fn contacts_are_found_by_full_name_across_pages_and_enquiries_by_case_number() {
+    use engine::{Lookup, SendError};
+    use wiremock::matchers::query_param;
+    let server = MockServer::start().await;
+    let others: Vec<serde_json::Value> = (0..100)
+        .map(|i| json!({"id": format!("ec-{i}"), "firstName": "Someone", "lastName": format!("{i}")}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/contacts/extcontact-list"))
+        .and(query_param("offset", "0"))
+        .and(query_param("limit", "100"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"code": 0, "result": others})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/contacts/extcontact-list"))
+        .and(query_param("offset", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "result": [
+            {"id": "ec-olena", "firstName": "Olena", "lastName": "Kovalenko", "mobilePhone": "+380501234567", "address": {"city": "Kyiv"}}
+        ]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/data/enquiry-detail"))
+        .and(query_param("displayCaseNumber", "42"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"code": 0, "result": {"enquiryID": "e-9", "staffName": "Ann", "duration": 0}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/data/enquiry-detail"))
+        .and(query_param("displayCaseNumber", "404"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "result": []})))
+        .mount(&server)
+        .await;
+    let account = cinnox_account(&server);
+    let timeout = std::time::Duration::from_secs(5);
+    let contacts =
+        CinnoxLookup::new("c", &account, Find::Contact, timeout).unwrap_or_else(|e| panic!("{e}"));
+    let olena = contacts
+        .find("  olena   KOVALENKO ")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_eq!(
+        olena["mobilePhone"], "+380501234567",
+        "found on the second page"
+    );
+    assert_eq!(olena["address"]["city"], "Kyiv");
+    assert_eq!(
+        contacts.find("Nobody Here").await.ok(),
+        Some(None),
+        "a name on no page is nothing found"
+    );
+
+    let enquiries =
+        CinnoxLookup::new("c", &account, Find::Enquiry, timeout).unwrap_or_else(|e| panic!("{e}"));
+    let enquiry = enquiries.find("42").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(enquiry.unwrap_or_default()["staffName"], "Ann");
+    assert_eq!(enquiries.find("404").await.ok(), Some(None));
+
+    let refused = CinnoxLookup::new(
+        "c",
+        &CinnoxAccount {
+            base_url: format!("{}/nowhere", server.uri()),
+            ..account.clone()
+        },
+        Find::Enquiry,
+        timeout,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(refused.find("42").await, Err(SendError::Permanent { .. })),
+        "a 404 from CINNOX is a permanent failure"
+    );
+}
