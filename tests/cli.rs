@@ -656,6 +656,19 @@ fn spawn_daemon(dir: &Dir) -> Child {
     )
 }
 
+/// The JSON bodies of the requests `server` got with this method and a path containing
+/// `path_part`.
+async fn requests_to(server: &MockServer, method_name: &str, path_part: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == method_name && r.url.path().contains(path_part))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
 /// The API URL of the daemon `child`, from the `daemon.json` it writes (matched by pid,
 /// so a file left by a killed daemon is not taken for it).
 async fn api_of(dir: &Dir, child: &Child) -> String {

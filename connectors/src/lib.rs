@@ -11,6 +11,7 @@ pub mod eightxeight;
 pub mod google_sheets;
 pub mod http;
 pub mod httpreq;
+pub mod push;
 pub mod registry;
 pub mod rows;
 pub mod sms;

@@ -87,6 +87,16 @@ pub fn apply(shared: &Shared, fresh: Project) {
     }
 }
 
+/// The URL a service should push a flow's events to: its `public_url`, else the daemon's
+/// own `/hooks/<flow>` (unknown until the server listens).
+fn hook_url(shared: &Shared, public_url: Option<&String>, flow: &flows::Flow) -> Option<String> {
+    match (public_url, shared.hooks_base.get()) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(base)) => Some(format!("{base}/{}", flow.name)),
+        (None, None) => None,
+    }
+}
+
 /// Register (or switch off) the CINNOX event subscriptions of a CINNOX-triggered flow,
 /// in the background; a failure is logged (and `accounts check` shows a bad token).
 fn cinnox_subscriptions(
@@ -103,10 +113,8 @@ fn cinnox_subscriptions(
     else {
         return;
     };
-    let url = match (&source.public_url, shared.hooks_base.get()) {
-        (Some(url), _) => url.clone(),
-        (None, Some(base)) => format!("{base}/{}", flow.name),
-        (None, None) => return,
+    let Some(url) = hook_url(shared, source.public_url.as_ref(), flow) else {
+        return;
     };
     let mut families: Vec<&'static str> = source
         .events
@@ -151,10 +159,8 @@ fn textrequest_hooks(
     else {
         return;
     };
-    let url = match (&source.public_url, shared.hooks_base.get()) {
-        (Some(url), _) => url.clone(),
-        (None, Some(base)) => format!("{base}/{}", flow.name),
-        (None, None) => return,
+    let Some(url) = hook_url(shared, source.public_url.as_ref(), flow) else {
+        return;
     };
     let wanted: Vec<(u64, String, String)> = if enabled {
         source

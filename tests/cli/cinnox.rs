@@ -25,17 +25,6 @@ map:
   description: "{{type}} on {{channel}} to {{destination}} at {{date}}"
 "#;
 
-async fn requests_to(server: &MockServer, method_name: &str, path_part: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.method.as_str() == method_name && r.url.path().contains(path_part))
-        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     let server = MockServer::start().await;

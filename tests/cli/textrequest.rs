@@ -24,21 +24,10 @@ map:
   body: "Thanks {{name}}, we got your message: {{message}}"
 "#;
 
-async fn count(server: &MockServer, method_name: &str, path_part: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.method.as_str() == method_name && r.url.path().contains(path_part))
-        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
-        .collect()
-}
-
 async fn until(server: &MockServer, method_name: &str, path_part: &str, n: usize) -> Vec<Value> {
     let mut seen = Vec::new();
     for _ in 0..100 {
-        seen = count(server, method_name, path_part).await;
+        seen = requests_to(server, method_name, path_part).await;
         if seen.len() >= n {
             break;
         }
@@ -129,7 +118,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
 
     let replies = until(&server, "POST", "/messages", 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let replies_after = count(&server, "POST", "/messages").await;
+    let replies_after = requests_to(&server, "POST", "/messages").await;
     assert_eq!(
         replies,
         [json!({"body": "Thanks Olena, we got your message: Is my order ready?"})]
@@ -146,7 +135,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
     let _ = api_of(&dir, &daemon).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        count(&server, "POST", "/hooks").await.len(),
+        requests_to(&server, "POST", "/hooks").await.len(),
         1,
         "registered once"
     );

@@ -218,19 +218,8 @@ pub fn records_for(
     body: &Value,
     wanted: &[String],
 ) -> Result<(Vec<engine::Record>, usize), String> {
-    let items = match body {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    };
-    let mut records = Vec::new();
-    let mut ignored = 0;
-    for item in items {
+    crate::push::select_events(body, wanted, |item| {
         let event = normalise(item)?;
-        if wanted.contains(&event.name) {
-            records.push(engine::Record::new(event.key, event.fields));
-        } else {
-            ignored += 1;
-        }
-    }
-    Ok((records, ignored))
+        Ok((event.name, event.key, event.fields))
+    })
 }

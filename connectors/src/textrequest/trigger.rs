@@ -124,25 +124,15 @@ pub fn records_for(
     wanted: &[String],
     hinted: Option<&str>,
 ) -> Result<(Vec<engine::Record>, usize), String> {
-    let items = match body {
-        Value::Array(items) => items.iter().collect(),
-        other => vec![other],
-    };
-    let mut records = Vec::new();
-    let mut ignored = 0;
-    for item in items {
+    crate::push::select_events(body, wanted, |item| {
         let (key, fields) = normalise(item, hinted)?;
         let event = fields
             .get("event")
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        if wanted.iter().any(|w| w == event) {
-            records.push(engine::Record::new(key, fields));
-        } else {
-            ignored += 1;
-        }
-    }
-    Ok((records, ignored))
+            .unwrap_or_default()
+            .to_string();
+        Ok((event, key, fields))
+    })
 }
 
 fn hooks_url(account: &TextRequestAccount, dashboard_id: u64) -> String {
