@@ -136,10 +136,15 @@ pub fn build_lookup(
     let timeout = flow.delivery.timeout;
     match (&account.kind, lookup.action.as_str()) {
         (AccountKind::Cinnox(a), action) => {
-            let find = if action == "get_enquiry" {
-                crate::cinnox::Find::Enquiry
-            } else {
-                crate::cinnox::Find::Contact
+            let find = match action {
+                "get_enquiry" => crate::cinnox::Find::Enquiry,
+                "list_numbers" => crate::cinnox::Find::Numbers {
+                    path: lookup
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| crate::cinnox::DEFAULT_NUMBERS_PATH.into()),
+                },
+                _ => crate::cinnox::Find::Contact,
             };
             Ok(Some(Arc::new(crate::cinnox::CinnoxLookup::new(
                 &lookup.account,

@@ -911,6 +911,7 @@ async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
         query: "{{name}}".into(),
         as_name: "person".into(),
         required: true,
+        path: None,
         pos: flows::Pos::new(1, 1),
     };
     h.lookup = Some(LookupStep::new(&config, Arc::new(People)).unwrap_or_else(|e| panic!("{e}")));

@@ -56,11 +56,15 @@ pub struct LookupConfig {
     pub as_name: String,
     /// Whether a record with nothing found fails (default) or goes on without it.
     pub required: bool,
+    /// Where the service answers, for look-ups whose path its docs do not give
+    /// (`list_numbers`); `{query}` stands for the rendered query.
+    pub path: Option<String>,
     pub pos: Pos,
 }
 
 /// Every look-up by connector.
-pub const LOOKUPS: &[(&str, &[&str])] = &[("cinnox", &["get_contact", "get_enquiry"])];
+pub const LOOKUPS: &[(&str, &[&str])] =
+    &[("cinnox", &["get_contact", "get_enquiry", "list_numbers"])];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +77,8 @@ struct RawLookup {
     as_name: Option<String>,
     #[serde(default = "enabled_by_default")]
     required: bool,
+    #[serde(default)]
+    path: Option<String>,
 }
 
 fn parse_lookup(file: &Path, node: &Node) -> Result<LookupConfig, Diagnostic> {
@@ -94,10 +100,8 @@ fn parse_lookup(file: &Path, node: &Node) -> Result<LookupConfig, Diagnostic> {
         .with_hint(suggest::hint(&raw.action, actions)));
     }
     let as_name = raw.as_name.unwrap_or_else(|| {
-        raw.action
-            .strip_prefix("get_")
-            .unwrap_or(&raw.action)
-            .to_string()
+        let noun = raw.action.strip_prefix("get_").unwrap_or(&raw.action);
+        noun.strip_prefix("list_").unwrap_or(noun).to_string()
     });
     Ok(LookupConfig {
         connector: raw.connector,
@@ -106,6 +110,7 @@ fn parse_lookup(file: &Path, node: &Node) -> Result<LookupConfig, Diagnostic> {
         query: raw.query,
         as_name,
         required: raw.required,
+        path: raw.path,
         pos,
     })
 }

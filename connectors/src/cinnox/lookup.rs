@@ -8,6 +8,10 @@
 //! - `get_enquiry`: an enquiry by display case number from
 //!   `GET …/data/enquiry-detail?displayCaseNumber=` (the path is documented, its query
 //!   only partly: the parameter is named as the seed's trigger field is).
+//! - `list_numbers`: the service's numbers of one type (`access-numbers`, `cli`,
+//!   `sms-numbers`) as a list under `as` (default `numbers`). CINNOX documents this
+//!   list (≤ 500 per request) but not its path: the look-up's `path:` sets it, with
+//!   `{query}` for the type; default `numbers?type={query}`.
 
 use std::time::Duration;
 
@@ -26,7 +30,14 @@ const MAX_PAGES: usize = 100;
 pub enum Find {
     Contact,
     Enquiry,
+    /// The path template of the number list (`{query}` = the number type).
+    Numbers {
+        path: String,
+    },
 }
+
+/// Where CINNOX's number list is looked for when the flow does not say.
+pub const DEFAULT_NUMBERS_PATH: &str = "numbers?type={query}";
 
 /// A CINNOX look-up for one account.
 pub struct CinnoxLookup {
@@ -86,7 +97,7 @@ fn full_name(contact: &Value) -> String {
 #[async_trait]
 impl Lookup for CinnoxLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
-        match self.find {
+        match &self.find {
             Find::Contact => {
                 let wanted = words(query);
                 if wanted.is_empty() {
@@ -108,6 +119,17 @@ impl Lookup for CinnoxLookup {
                     }
                 }
                 Ok(None)
+            }
+            Find::Numbers { path } => {
+                let kind = query.trim();
+                if !["access-numbers", "cli", "sms-numbers"].contains(&kind) {
+                    return Err(SendError::permanent(format!(
+                        "`{kind}` is not a CINNOX number type (access-numbers, cli or sms-numbers)"
+                    )));
+                }
+                let url = self.api.url(&path.replace("{query}", kind));
+                let numbers = items(self.api.get(&url).await?);
+                Ok((!numbers.is_empty()).then_some(Value::Array(numbers)))
             }
             Find::Enquiry => {
                 if query.trim().is_empty() {

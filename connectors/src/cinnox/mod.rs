@@ -16,7 +16,7 @@ mod push;
 
 pub use actions::{Action, CinnoxAction};
 pub use api::DEFAULT_RATE_LIMIT;
-pub use lookup::{CinnoxLookup, Find};
+pub use lookup::{CinnoxLookup, Find, DEFAULT_NUMBERS_PATH};
 pub use normalise::{challenge, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 

@@ -410,3 +410,44 @@ async fn contacts_are_found_by_full_name_across_pages_and_enquiries_by_case_numb
         "a 404 from CINNOX is a permanent failure"
     );
 }
+
+#[tokio::test]
+async fn numbers_of_a_type_come_back_as_a_list_from_the_configured_path() {
+    use engine::Lookup;
+    use wiremock::matchers::query_param;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/numbers"))
+        .and(query_param("type", "sms-numbers"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"code": 0, "result": [{"number": "+85230001234", "type": "DID"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/operations/number-list/cli"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let account = cinnox_account(&server);
+    let timeout = std::time::Duration::from_secs(5);
+    let numbers = |path: &str| {
+        CinnoxLookup::new("c", &account, Find::Numbers { path: path.into() }, timeout)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let found = numbers(DEFAULT_NUMBERS_PATH)
+        .find("sms-numbers")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found,
+        Some(json!([{"number": "+85230001234", "type": "DID"}]))
+    );
+    let none = numbers("operations/number-list/{query}")
+        .find("cli")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(none, None, "an empty list is nothing found");
+    assert!(numbers(DEFAULT_NUMBERS_PATH).find("phones").await.is_err());
+}
