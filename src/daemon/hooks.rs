@@ -26,6 +26,13 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// A flow that takes a service's pushed events.
+struct Target {
+    flow: String,
+    events: Vec<String>,
+    instant: bool,
+}
+
 /// The services that push events of their own shape.
 enum Service {
     Cinnox,
@@ -43,16 +50,37 @@ pub async fn receive(
         let flow = p.flows.get(&name)?;
         let instant = flow.schedule.is_none();
         match &flow.source {
-            SourceConfig::Cinnox(source) => Some((Service::Cinnox, source.events.clone(), instant)),
-            SourceConfig::TextRequest(source) => {
-                Some((Service::TextRequest, source.events.clone(), instant))
+            SourceConfig::Cinnox(source) => {
+                // CINNOX keeps one URL per event family and app, so whichever flow's URL
+                // it holds, the events go to every CINNOX flow on the same account.
+                let targets = p
+                    .flows
+                    .values()
+                    .filter_map(|f| match &f.source {
+                        SourceConfig::Cinnox(s) if s.account == source.account => Some(Target {
+                            flow: f.name.clone(),
+                            events: s.events.clone(),
+                            instant: f.schedule.is_none(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                Some((Service::Cinnox, targets))
             }
+            SourceConfig::TextRequest(source) => Some((
+                Service::TextRequest,
+                vec![Target {
+                    flow: name.clone(),
+                    events: source.events.clone(),
+                    instant,
+                }],
+            )),
             _ => None,
         }
     });
-    if let Some((service, events, instant)) = service {
+    if let Some((service, targets)) = service {
         let hinted = query.get("event").map(String::as_str);
-        return receive_service(&shared, name, service, &events, hinted, instant, &body).await;
+        return receive_service(&shared, service, &targets, hinted, &body).await;
     }
     let found = shared.project.read().ok().and_then(|p| {
         let flow = p.flows.get(&name)?;
@@ -109,7 +137,12 @@ pub async fn receive(
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
-    if let Err(refused) = queue_and_run(&shared, name, &records, instant).await {
+    let target = Target {
+        flow: name,
+        events: Vec::new(),
+        instant,
+    };
+    if let Err(refused) = queue_and_run(&shared, &[(&target, records)]).await {
         return refused;
     }
     (
@@ -123,11 +156,9 @@ pub async fn receive(
 /// and queue the ones the flow takes (others are acknowledged and dropped).
 async fn receive_service(
     shared: &Shared,
-    name: String,
     service: Service,
-    events: &[String],
+    targets: &[Target],
     hinted: Option<&str>,
-    instant: bool,
     body: &[u8],
 ) -> Response {
     const MAX_BODY: usize = 1024 * 1024;
@@ -149,65 +180,76 @@ async fn receive_service(
             )
         }
     };
-    let found = match service {
-        Service::Cinnox => {
-            if let Some(challenge) = connectors::cinnox::challenge(&value) {
-                return (
-                    StatusCode::OK,
-                    Json(json!({"code": 0, "result": {"challenge": challenge}})),
-                )
-                    .into_response();
-            }
-            connectors::cinnox::records_for(&value, events)
-        }
+    if let (Service::Cinnox, Some(challenge)) = (&service, connectors::cinnox::challenge(&value)) {
+        return (
+            StatusCode::OK,
+            Json(json!({"code": 0, "result": {"challenge": challenge}})),
+        )
+            .into_response();
+    }
+    let select = |events: &[String]| match service {
+        Service::Cinnox => connectors::cinnox::records_for(&value, events),
         Service::TextRequest => {
             connectors::textrequest::trigger::records_for(&value, events, hinted)
         }
     };
-    let (records, ignored) = match found {
-        Ok(found) => found,
+    // Events no flow takes are acknowledged and dropped.
+    let every_event: Vec<String> = targets.iter().flat_map(|t| t.events.clone()).collect();
+    let ignored = match select(&every_event) {
+        Ok((_, ignored)) => ignored,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
-    if !records.is_empty() {
-        if let Err(refused) = queue_and_run(shared, name, &records, instant).await {
-            return refused;
+    let mut queued = Vec::new();
+    for target in targets {
+        match select(&target.events) {
+            Ok((records, _)) if !records.is_empty() => queued.push((target, records)),
+            Ok(_) => {}
+            Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
         }
     }
+    if let Err(refused) = queue_and_run(shared, &queued).await {
+        return refused;
+    }
+    let count: usize = queued.iter().map(|(_, records)| records.len()).sum();
+    let flows: Vec<&str> = queued.iter().map(|(t, _)| t.flow.as_str()).collect();
     (
         StatusCode::OK,
-        Json(json!({"code": 0, "queued": records.len(), "ignored": ignored})),
+        Json(json!({"code": 0, "queued": count, "ignored": ignored, "flows": flows})),
     )
         .into_response()
 }
 
-/// Write events to the flow's queue and flush them to disk — only then may the sender
-/// hear 200 — and start the flow when it runs on every event.
-async fn queue_and_run(
-    shared: &Shared,
-    name: String,
-    records: &[Record],
-    instant: bool,
-) -> Result<(), Response> {
-    let stored = match shared.store.flow(&name) {
-        Ok(state) => match state.enqueue(records) {
-            Ok(()) => shared.store.flush().await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+/// Write events to their flows' queues and flush them to disk (one flush for all) — only
+/// then may the sender hear 200 — and start the flows that run on every event.
+async fn queue_and_run(shared: &Shared, queued: &[(&Target, Vec<Record>)]) -> Result<(), Response> {
+    let mut stored = Ok(());
+    for (target, records) in queued {
+        stored = shared
+            .store
+            .flow(&target.flow)
+            .and_then(|state| state.enqueue(records));
+        if stored.is_err() {
+            break;
+        }
+    }
+    if stored.is_ok() && !queued.is_empty() {
+        stored = shared.store.flush().await;
+    }
     if let Err(e) = stored {
-        tracing::error!(flow = %name, error = %e, "cannot queue pushed events");
+        tracing::error!(error = %e, "cannot queue pushed events");
         return Err(refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the events could not be stored; send them again",
         ));
     }
-    if instant {
-        let _ = shared.timer.send(Command::RunNow {
-            name,
-            reason: Reason::Schedule,
-            reply: None,
-        });
+    for (target, _) in queued {
+        if target.instant {
+            let _ = shared.timer.send(Command::RunNow {
+                name: target.flow.clone(),
+                reason: Reason::Schedule,
+                reply: None,
+            });
+        }
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
             .unwrap_or(true);
         if changed {
             tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
-            cinnox_subscriptions(shared, &fresh.accounts, flow, true);
+            cinnox_subscriptions(shared, &fresh.accounts, flow, None);
             textrequest_hooks(shared, &fresh.accounts, flow, true);
         }
         current.flows.insert(name.clone(), flow.clone());
@@ -65,7 +65,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
     for name in gone {
         tracing::info!(flow = %name, "flow file removed; the flow stops");
         if let Some(flow) = current.flows.remove(&name) {
-            cinnox_subscriptions(shared, &current.accounts, &flow, false);
+            cinnox_subscriptions(shared, &current.accounts, &flow, Some(&current.flows));
             textrequest_hooks(shared, &current.accounts, &flow, false);
         }
         let _ = shared.timer.send(Command::Remove { name });
@@ -97,13 +97,17 @@ fn hook_url(shared: &Shared, public_url: Option<&String>, flow: &flows::Flow) ->
     }
 }
 
-/// Register (or switch off) the CINNOX event subscriptions of a CINNOX-triggered flow,
-/// in the background; a failure is logged (and `accounts check` shows a bad token).
+/// Register the CINNOX event subscriptions of a CINNOX-triggered flow, in the background;
+/// a failure is logged (and `accounts check` shows a bad token). With `removed_from`, the
+/// flow is gone: CINNOX keeps one URL per event family and app, so a family another flow
+/// on the account still takes is handed to that flow's URL (the daemon gives events to
+/// every CINNOX flow of the account, whichever URL they arrive at); the others are
+/// switched off.
 fn cinnox_subscriptions(
     shared: &Shared,
     accounts: &flows::Accounts,
     flow: &flows::Flow,
-    enabled: bool,
+    removed_from: Option<&BTreeMap<String, flows::Flow>>,
 ) {
     let flows::SourceConfig::Cinnox(source) = &flow.source else {
         return;
@@ -123,9 +127,33 @@ fn cinnox_subscriptions(
         .collect();
     families.sort();
     families.dedup();
+    // Each family's URL, and whether it stays on.
+    let plan: Vec<(&'static str, String, bool)> = families
+        .into_iter()
+        .map(|family| {
+            let Some(remaining) = removed_from else {
+                return (family, url.clone(), true);
+            };
+            let heir = remaining.values().find_map(|other| match &other.source {
+                flows::SourceConfig::Cinnox(s)
+                    if s.account == source.account
+                        && s.events
+                            .iter()
+                            .any(|e| connectors::cinnox::family_of(e) == family) =>
+                {
+                    hook_url(shared, s.public_url.as_ref(), other)
+                }
+                _ => None,
+            });
+            match heir {
+                Some(heir) => (family, heir, true),
+                None => (family, url.clone(), false),
+            }
+        })
+        .collect();
     let name = flow.name.clone();
     tokio::spawn(async move {
-        for family in families {
+        for (family, url, enabled) in plan {
             match connectors::cinnox::subscribe(&account, family, &url, enabled).await {
                 Ok(()) => {
                     tracing::info!(flow = %name, family, %url, enabled, "CINNOX event subscription updated")

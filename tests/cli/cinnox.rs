@@ -147,3 +147,92 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     }
     assert!(off, "the subscription is disabled when the flow is removed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_flows_on_one_cinnox_account_both_get_its_events() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
+        .respond_with(|r: &Request| {
+            ResponseTemplate::new(200).set_body_raw(r.body.clone(), "application/json")
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1})))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "cinnox-main:\n  connector: cinnox\n  app_id: app-1\n  app_token: cinnox-token\n  base_url: {0}\nasms:\n  connector: aranda\n  api_key: asms-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {0}\n",
+            server.uri()
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write("flows/tickets.yaml", MISSED);
+    dir.write(
+        "flows/escalations.yaml",
+        &MISSED.replace(
+            "Missed enquiry {{displayCaseNumber}}",
+            "Escalate {{displayCaseNumber}}",
+        ),
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+
+    // CINNOX holds one URL for the family; an event sent to it reaches both flows.
+    let missed = json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21 12:08", "destination": "+85230001234"});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{api}/hooks/tickets"))
+        .json(&missed)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(answer["queued"], 2, "{answer}");
+    let mut subjects = Vec::new();
+    for _ in 0..100 {
+        subjects = requests_to(&server, "POST", "/case")
+            .await
+            .iter()
+            .map(|c| c["subject"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if subjects.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    subjects.sort();
+    assert_eq!(subjects, ["Escalate 42", "Missed enquiry 42"]);
+
+    // One flow goes: the family is handed to the other flow's URL, not switched off.
+    std::fs::remove_file(dir.path().join("flows/tickets.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut handed = Vec::new();
+    for _ in 0..100 {
+        handed = requests_to(&server, "PATCH", "inquiry-event-sub").await;
+        if handed
+            .iter()
+            .any(|b| b["url"] == format!("{api}/hooks/escalations") && b["enabled"] == true)
+            && handed.len() >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = handed.last().cloned().unwrap_or_default();
+    assert_eq!(
+        last,
+        json!({"enabled": true, "url": format!("{api}/hooks/escalations")}),
+        "{handed:#?}"
+    );
+    assert!(
+        !handed.iter().any(|b| b["enabled"] == false),
+        "never switched off while a flow takes the family: {handed:#?}"
+    );
+}
