@@ -30,11 +30,23 @@ pub struct Reject {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
+/// A source's records in chunks, in order, as they are read (see [`Source::stream`]).
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<Fetched, SourceError>>;
+
 /// Where records come from.
 #[async_trait]
 pub trait Source: Send + Sync {
     /// Read the records that are there now.
     async fn fetch(&self) -> Result<Fetched, SourceError>;
+
+    /// Read the records in chunks of about `size`, so a run holds one chunk at a time
+    /// rather than the whole source. An error ends the stream. By default: everything
+    /// [`Source::fetch`] returns, as one chunk.
+    async fn stream(&self, _size: usize) -> Chunks {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.send(self.fetch().await).await;
+        rx
+    }
 
     /// The field names records will have, when knowable without fetching (a CSV header).
     fn known_fields(&self) -> Option<Vec<String>> {

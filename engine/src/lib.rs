@@ -15,7 +15,8 @@ mod run;
 mod state;
 
 pub use connector::{
-    Delivered, Fetched, Lookup, Prepared, Queued, Receiver, Reject, SendError, Source, SourceError,
+    Chunks, Delivered, Fetched, Lookup, Prepared, Queued, Receiver, Reject, SendError, Source,
+    SourceError,
 };
 pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};

@@ -167,82 +167,141 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     let (mut todo, groups) = recover(&ctx, &mut tally, &mut recovered)?;
     let mut claimed: HashSet<String> = HashSet::new();
 
-    let fetched = match ctx.source.fetch().await {
-        Ok(fetched) => Some(fetched),
-        Err(e) => {
-            tracing::warn!(error = %e, "source failed");
-            tally.summary.error = Some(format!("source: {e}"));
-            None
-        }
-    };
-    if let Some(fetched) = fetched {
-        tally.summary.counts.fetched = (fetched.records.len() + fetched.rejects.len()) as u64;
-        for reject in fetched.rejects {
-            let outcome = RowOutcome::new(
-                tally.summary.id,
-                tally.next_seq(),
-                reject.key,
-                RowStatus::Failed,
-                (ctx.now)(),
-            )
-            .reason(format!("source: {}", reject.reason));
-            tally.record(state, outcome, false)?;
-        }
-        let primed = state.is_primed()?;
-        let backlog = ctx.flow.source.backlog();
-        for record in fetched.records {
-            if recovered.contains(&record.key) || state.is_seen(&record.key)? {
-                continue;
+    let primed = state.is_primed()?;
+    let backlog = ctx.flow.source.backlog();
+    // An account refused in one chunk is not asked again in the next.
+    let refused: Mutex<Option<SendError>> = Mutex::new(None);
+    let mut chunks = ctx.source.stream(CHUNK).await;
+    let mut queued = todo.len() as u64;
+    if let Some(p) = ctx.progress {
+        p.start(queued);
+    }
+    let mut read_all = false;
+    loop {
+        match chunks.recv().await {
+            None => {
+                read_all = true;
+                break;
             }
-            // Skipped records: a repeated key (its first occurrence decides), or the
-            // first run's backlog (remembered, so it is never sent).
-            let skip = if !claimed.insert(record.key.clone()) {
-                Some((
-                    format!(
-                        "duplicate: key `{}` appears earlier in the source",
-                        record.key
-                    ),
-                    false,
-                ))
-            } else {
-                tally.summary.counts.new += 1;
-                (!primed && backlog == Backlog::Skip).then(|| {
-                    (
-                        "backlog: the row was there before the flow's first run (backlog: skip)"
-                            .to_string(),
-                        true,
-                    )
-                })
-            };
-            if let Some((reason, remember)) = skip {
-                let outcome = RowOutcome::new(
-                    tally.summary.id,
-                    tally.next_seq(),
-                    record.key,
-                    RowStatus::Skipped,
-                    (ctx.now)(),
-                )
-                .reason(reason)
-                .with_record(record.fields);
-                tally.record(state, outcome, remember)?;
-                continue;
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "source failed");
+                tally.summary.error = Some(format!("source: {e}"));
+                break;
             }
-            todo.push(Pending {
-                seq: tally.next_seq(),
-                record,
-                repeat: false,
-            });
+            Some(Ok(fetched)) => {
+                take_new(
+                    &ctx,
+                    &mut tally,
+                    fetched,
+                    primed,
+                    backlog,
+                    &recovered,
+                    &mut claimed,
+                    &mut todo,
+                )?;
+            }
         }
+        // Each chunk is sent before the next is taken: a run holds one chunk at a time.
+        queued += todo.len() as u64;
+        if let Some(p) = ctx.progress {
+            p.start(queued);
+        }
+        let chunk = enrich(&ctx, &mut tally, std::mem::take(&mut todo)).await?;
+        deliver(&ctx, &mut tally, chunk, &refused).await?;
+    }
+    if read_all {
         state.set_primed()?;
     }
+    // Sends a crash interrupted go even when the source could not be read.
     let todo = enrich(&ctx, &mut tally, todo).await?;
-    deliver(&ctx, &mut tally, todo).await?;
+    deliver(&ctx, &mut tally, todo, &refused).await?;
+    if let Some(p) = ctx.progress {
+        p.finish();
+    }
     // The batches a crash interrupted are handled again: their entries can go.
     tally.commit(state)?;
     for group in &groups {
         state.forget_group(group)?;
     }
     finish(&ctx, tally).await
+}
+
+/// Records a source run reads in one chunk, about.
+const CHUNK: usize = 5_000;
+
+/// Sort one chunk of the source: rejects fail, records handled before (or already taken
+/// this run) are dropped, repeated keys and the first run's backlog are skipped, the
+/// rest join `todo`.
+#[allow(clippy::too_many_arguments)]
+fn take_new(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    fetched: crate::connector::Fetched,
+    primed: bool,
+    backlog: Backlog,
+    recovered: &HashSet<String>,
+    claimed: &mut HashSet<String>,
+    todo: &mut Vec<Pending>,
+) -> Result<(), StateError> {
+    let state = ctx.state;
+    tally.summary.counts.fetched += (fetched.records.len() + fetched.rejects.len()) as u64;
+    for reject in fetched.rejects {
+        let outcome = RowOutcome::new(
+            tally.summary.id,
+            tally.next_seq(),
+            reject.key,
+            RowStatus::Failed,
+            (ctx.now)(),
+        )
+        .reason(format!("source: {}", reject.reason));
+        tally.record(state, outcome, false)?;
+    }
+    for record in fetched.records {
+        // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
+        let repeated = claimed.contains(&record.key);
+        if !repeated && (recovered.contains(&record.key) || state.is_seen(&record.key)?) {
+            continue;
+        }
+        // Skipped records: a repeated key (its first occurrence decides), or the
+        // first run's backlog (remembered, so it is never sent).
+        let skip = if repeated || !claimed.insert(record.key.clone()) {
+            Some((
+                format!(
+                    "duplicate: key `{}` appears earlier in the source",
+                    record.key
+                ),
+                false,
+            ))
+        } else {
+            tally.summary.counts.new += 1;
+            (!primed && backlog == Backlog::Skip).then(|| {
+                (
+                    "backlog: the row was there before the flow's first run (backlog: skip)"
+                        .to_string(),
+                    true,
+                )
+            })
+        };
+        if let Some((reason, remember)) = skip {
+            let outcome = RowOutcome::new(
+                tally.summary.id,
+                tally.next_seq(),
+                record.key,
+                RowStatus::Skipped,
+                (ctx.now)(),
+            )
+            .reason(reason)
+            .with_record(record.fields);
+            tally.record(state, outcome, remember)?;
+            continue;
+        }
+        todo.push(Pending {
+            seq: tally.next_seq(),
+            record,
+            repeat: false,
+        });
+    }
+    Ok(())
 }
 
 /// Sends a crash left in the ledger: resent as possible repeats, or parked as uncertain.
@@ -285,6 +344,7 @@ async fn replay_rows(
     summary: RunSummary,
     filter: ReplayFilter,
 ) -> Result<RunReport, StateError> {
+    let refused: Mutex<Option<SendError>> = Mutex::new(None);
     let mut tally = Tally::new(summary);
     // The latest outcome of every key decides: a row sent since it failed is not resent.
     let mut latest: HashMap<String, RowOutcome> = HashMap::new();
@@ -316,8 +376,14 @@ async fn replay_rows(
             repeat: false,
         });
     }
+    if let Some(p) = ctx.progress {
+        p.start(todo.len() as u64);
+    }
     let todo = enrich(&ctx, &mut tally, todo).await?;
-    deliver(&ctx, &mut tally, todo).await?;
+    deliver(&ctx, &mut tally, todo, &refused).await?;
+    if let Some(p) = ctx.progress {
+        p.finish();
+    }
     finish(&ctx, tally).await
 }
 
@@ -385,23 +451,19 @@ async fn deliver(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
     todo: Vec<Pending>,
+    refused: &Mutex<Option<SendError>>,
 ) -> Result<(), StateError> {
     // What the source phase decided (skips, rejects) is stored before sends begin.
     tally.commit(ctx.state)?;
-    if let Some(p) = ctx.progress {
-        p.start(todo.len() as u64);
+    if todo.is_empty() {
+        return Ok(());
     }
     // Large runs go as batches when the receiver and the flow allow it.
     let batch = ctx.receiver.batch_size();
     if batch > 1 && todo.len() >= BATCH_FROM {
-        deliver_batches(ctx, tally, todo, batch).await?;
-        if let Some(p) = ctx.progress {
-            p.finish();
-        }
-        return Ok(());
+        return deliver_batches(ctx, tally, todo, batch, refused).await;
     }
     let policy = RetryPolicy::from(&ctx.flow.delivery);
-    let refused: Mutex<Option<SendError>> = Mutex::new(None);
     let concurrency = ctx.flow.delivery.concurrency.max(1);
     let run_id = tally.summary.id;
     let mut queue = todo.into_iter().peekable();
@@ -419,7 +481,7 @@ async fn deliver(
             let mut group = Vec::with_capacity(free);
             let mut marks = Vec::with_capacity(free);
             for pending in queue.by_ref().take(free) {
-                let ready = ready(ctx, &refused, run_id, pending);
+                let ready = ready(ctx, refused, run_id, pending);
                 if let Ready::Send(send) = &ready {
                     marks.push(in_flight(ctx, run_id, &send.outcome.key, &send.fields));
                 }
@@ -432,9 +494,7 @@ async fn deliver(
             }
             let ticket = ctx.state.ticket();
             for ready in group {
-                running.push(deliver_one(
-                    ctx, &policy, &refused, ready, ticket, first_seq,
-                ));
+                running.push(deliver_one(ctx, &policy, refused, ready, ticket, first_seq));
             }
         }
         let Some(first) = running.next().await else {
@@ -467,9 +527,6 @@ async fn deliver(
         }
     }
     tally.keyed_ledger = true;
-    if let Some(p) = ctx.progress {
-        p.finish();
-    }
     Ok(())
 }
 
@@ -667,11 +724,11 @@ async fn deliver_batches(
     tally: &mut Tally,
     todo: Vec<Pending>,
     size: usize,
+    refused: &Mutex<Option<SendError>>,
 ) -> Result<(), StateError> {
     /// Batches on the wire at once: one sending while the next is prepared.
     const IN_FLIGHT: usize = 2;
     let policy = RetryPolicy::from(&ctx.flow.delivery);
-    let refused: Mutex<Option<SendError>> = Mutex::new(None);
     // Records of a batch share one ledger entry, forgotten once their outcomes are stored.
     tally.keyed_ledger = false;
     let mut queue = todo.into_iter().peekable();
@@ -681,7 +738,7 @@ async fn deliver_batches(
             let mut sendable = Vec::new();
             let mut requests: Vec<Prepared> = Vec::new();
             for pending in queue.by_ref().take(size) {
-                match ready(ctx, &refused, tally.summary.id, pending) {
+                match ready(ctx, refused, tally.summary.id, pending) {
                     Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
                     Ready::Send(send) => {
                         sendable.push((send.outcome, send.fields));
@@ -723,7 +780,7 @@ async fn deliver_batches(
             ));
         };
         for ((outcome, fields), result) in sendable.into_iter().zip(results) {
-            let (outcome, remember) = settle(ctx, &refused, outcome, fields, result, attempts);
+            let (outcome, remember) = settle(ctx, refused, outcome, fields, result, attempts);
             tally.record(ctx.state, outcome, remember)?;
             if let Some(p) = ctx.progress {
                 p.advance();

@@ -268,7 +268,9 @@ fn a_template_that_does_not_parse_is_a_positioned_error() {
 
 // ---- the run path -------------------------------------------------------------
 
-struct Rows(Mutex<Vec<Record>>);
+/// The harness's source. It streams its rows two at a time (so every run-path test goes
+/// through chunking), and can be told to fail after its first chunk.
+struct Rows(Mutex<Vec<Record>>, std::sync::atomic::AtomicBool);
 
 #[async_trait]
 impl Source for Rows {
@@ -277,6 +279,28 @@ impl Source for Rows {
             records: self.0.lock().map(|r| r.clone()).unwrap_or_default(),
             rejects: vec![],
         })
+    }
+
+    async fn stream(&self, _size: usize) -> Chunks {
+        let rows = self.0.lock().map(|r| r.clone()).unwrap_or_default();
+        let fail = self.1.load(std::sync::atomic::Ordering::SeqCst);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for (i, chunk) in rows.chunks(2).enumerate() {
+                if fail && i == 1 {
+                    let _ = tx.send(Err(SourceError("the file went away".into()))).await;
+                    return;
+                }
+                let chunk = Fetched {
+                    records: chunk.to_vec(),
+                    rejects: vec![],
+                };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
     }
 }
 
@@ -343,7 +367,10 @@ impl Harness {
         Harness {
             flow,
             store,
-            rows: Rows(Mutex::new(vec![])),
+            rows: Rows(
+                Mutex::new(vec![]),
+                std::sync::atomic::AtomicBool::new(false),
+            ),
             receiver: Arc::new(Scripted::default()),
             lookup: None,
             _dir: dir,
@@ -945,5 +972,43 @@ async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
     assert_eq!(
         (again.summary.counts.new, again.summary.counts.failed),
         (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_source_is_read_chunk_by_chunk_and_a_failure_midway_keeps_what_was_sent() {
+    let h = Harness::new("send", "");
+    // 1 and 2 form the first chunk, 3 and a repeated 1 the second, 4 the third.
+    h.add(&["1", "2", "3", "1", "4"]);
+    h.rows.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    let broken = h.run().await;
+    assert_eq!(
+        h.sent(),
+        ["f:1", "f:2"],
+        "the first chunk went before the failure"
+    );
+    assert_eq!(broken.summary.status, RunStatus::Failed);
+    assert!(broken
+        .summary
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("the file went away"));
+
+    h.rows.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    let rest = h.run().await;
+    assert_eq!(
+        (rest.summary.counts.fetched, rest.summary.counts.new),
+        (5, 2)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2", "f:3", "f:4"]);
+
+    let fresh = Harness::new("send", "");
+    fresh.add(&["1", "2", "3", "1", "4"]);
+    let whole = fresh.run().await;
+    assert_eq!(
+        (whole.summary.counts.new, whole.summary.counts.skipped),
+        (4, 1),
+        "a key repeated in a later chunk is still a duplicate"
     );
 }

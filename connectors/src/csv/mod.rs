@@ -57,11 +57,47 @@ impl CsvFile {
     }
 
     fn read_all(&self) -> Result<Fetched, SourceError> {
-        let mut reader = self.reader()?;
-        let table = Table::new(self.header()?, &self.key, &self.path.display().to_string())
-            .map_err(SourceError)?;
+        let mut all = Fetched::default();
+        let mut failed = None;
+        self.read_chunks(usize::MAX, |chunk| match chunk {
+            Ok(chunk) => {
+                all.records.extend(chunk.records);
+                all.rejects.extend(chunk.rejects);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
+    }
+
+    /// Read the file, handing `emit` chunks of at most `size` rows (records and rejects)
+    /// until it returns false; an error is the last thing emitted.
+    fn read_chunks(&self, size: usize, mut emit: impl FnMut(Result<Fetched, SourceError>) -> bool) {
+        let opened = self.reader().and_then(|reader| {
+            let table = Table::new(self.header()?, &self.key, &self.path.display().to_string())
+                .map_err(SourceError)?;
+            Ok((reader, table))
+        });
+        let (mut reader, table) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                emit(Err(e));
+                return;
+            }
+        };
         let mut fetched = Fetched::default();
         for (i, row) in reader.records().enumerate() {
+            if fetched.records.len() + fetched.rejects.len() >= size
+                && !emit(Ok(std::mem::take(&mut fetched)))
+            {
+                return;
+            }
             let row = match row {
                 Ok(row) => row,
                 Err(e) => {
@@ -92,7 +128,7 @@ impl CsvFile {
                 Err(reject) => fetched.rejects.push(reject),
             }
         }
-        Ok(fetched)
+        emit(Ok(fetched));
     }
 }
 
@@ -123,6 +159,16 @@ impl Source for CsvFile {
         tokio::task::spawn_blocking(move || this.read_all())
             .await
             .map_err(|e| SourceError(format!("reading the CSV file stopped: {e}")))?
+    }
+
+    async fn stream(&self, size: usize) -> engine::Chunks {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let this = self.clone();
+        // Read on a blocking thread, one chunk ahead of the run at most.
+        tokio::task::spawn_blocking(move || {
+            this.read_chunks(size, |chunk| tx.blocking_send(chunk).is_ok())
+        });
+        rx
     }
 
     fn known_fields(&self) -> Option<Vec<String>> {

@@ -193,3 +193,45 @@ async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
         assert!(got.contains(error), "file case {i}: {got}");
     }
 }
+
+#[tokio::test]
+async fn a_large_file_streams_in_chunks_with_its_rejects_in_place() -> Result<(), SourceError> {
+    let dir = tempfile::tempdir().map_err(|e| SourceError(e.to_string()))?;
+    let csv = source(
+        dir.path(),
+        "order_id,name\nA-1,Olena\nA-2,too,many\nA-3,Ivan\n\nA-4,Tom\nA-5,Ann\n",
+        &["order_id"],
+    );
+    let mut chunks = csv.stream(2).await;
+    let mut seen = Vec::new();
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk?;
+        let mut names: Vec<String> = chunk.records.iter().map(|r| r.key.clone()).collect();
+        names.extend(chunk.rejects.iter().map(|r| r.key.clone()));
+        seen.push(names);
+    }
+    assert_eq!(
+        seen,
+        [
+            vec!["A-1".to_string(), "line 3".into()],
+            vec!["A-3".into(), "A-4".into()],
+            vec!["A-5".into()]
+        ]
+    );
+
+    let missing = CsvFile::new(&CsvSource {
+        path: dir.path().join("gone.csv"),
+        key: vec![],
+        backlog: Backlog::Skip,
+        delimiter: b',',
+        pos: Pos::default(),
+    });
+    let mut chunks = missing.stream(2).await;
+    let first = chunks.recv().await;
+    assert!(
+        matches!(first, Some(Err(ref e)) if e.0.contains("no such file")),
+        "{first:?}"
+    );
+    assert!(chunks.recv().await.is_none(), "an error ends the stream");
+    Ok(())
+}
