@@ -25,8 +25,9 @@ map:
   description: "{{type}} on {{channel}} to {{destination}} at {{date}}"
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
+/// A mock CINNOX (its enquiry subscription echoes what it is sent) and Aranda (cases get
+/// id 915), and a flows directory with their accounts and no flow yet.
+async fn cinnox_and_aranda() -> (MockServer, Dir) {
     let server = MockServer::start().await;
     Mock::given(method("PATCH"))
         .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
@@ -54,6 +55,12 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
         ),
     );
     dir.private("flows/accounts.yaml");
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
+    let (server, dir) = cinnox_and_aranda().await;
     dir.write("flows/missed.yaml", MISSED);
     let validate = dir.run(&["validate"]).await;
     assert_eq!(validate.code, 0, "{validate:?}");
@@ -150,29 +157,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_flows_on_one_cinnox_account_both_get_its_events() {
-    let server = MockServer::start().await;
-    Mock::given(method("PATCH"))
-        .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
-        .respond_with(|r: &Request| {
-            ResponseTemplate::new(200).set_body_raw(r.body.clone(), "application/json")
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/case"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1})))
-        .mount(&server)
-        .await;
-    let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.write(
-        "flows/accounts.yaml",
-        &format!(
-            "cinnox-main:\n  connector: cinnox\n  app_id: app-1\n  app_token: cinnox-token\n  base_url: {0}\nasms:\n  connector: aranda\n  api_key: asms-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {0}\n",
-            server.uri()
-        ),
-    );
-    dir.private("flows/accounts.yaml");
+    let (server, dir) = cinnox_and_aranda().await;
     dir.write("flows/tickets.yaml", MISSED);
     dir.write(
         "flows/escalations.yaml",
