@@ -76,7 +76,7 @@ struct Pending {
 
 /// The run's tally, kept apart from the context so sends can borrow the context while
 /// outcomes are counted. Outcomes are stored in groups: [`Tally::commit`] writes what
-/// [`Tally::record`] collected in one transaction.
+/// [`Tally::record`] collected, together.
 struct Tally {
     summary: RunSummary,
     failures: Vec<RowOutcome>,
@@ -129,7 +129,7 @@ impl Tally {
         Ok(())
     }
 
-    /// Store the outcomes collected so far, in one transaction.
+    /// Store the outcomes collected so far.
     fn commit(&mut self, state: &FlowState) -> Result<(), StateError> {
         if self.unstored.is_empty() {
             return Ok(());
@@ -162,13 +162,14 @@ pub async fn replay(ctx: RunContext<'_>, filter: ReplayFilter) -> Result<RunRepo
 async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunReport, StateError> {
     let state = ctx.state;
     let mut tally = Tally::new(summary);
-    // Keys this run handles already: recovered from the ledger, or seen earlier in the fetch.
-    let mut recovered: HashSet<String> = HashSet::new();
-    let (mut todo, groups) = recover(&ctx, &mut tally, &mut recovered)?;
-    let mut claimed: HashSet<String> = HashSet::new();
+    let mut intake = Intake {
+        primed: state.is_primed()?,
+        backlog: ctx.flow.source.backlog(),
+        recovered: HashSet::new(),
+        claimed: HashSet::new(),
+    };
+    let (mut todo, groups) = recover(&ctx, &mut tally, &mut intake.recovered)?;
 
-    let primed = state.is_primed()?;
-    let backlog = ctx.flow.source.backlog();
     // An account refused in one chunk is not asked again in the next.
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
     let mut chunks = ctx.source.stream(CHUNK).await;
@@ -188,18 +189,7 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
                 tally.summary.error = Some(format!("source: {e}"));
                 break;
             }
-            Some(Ok(fetched)) => {
-                take_new(
-                    &ctx,
-                    &mut tally,
-                    fetched,
-                    primed,
-                    backlog,
-                    &recovered,
-                    &mut claimed,
-                    &mut todo,
-                )?;
-            }
+            Some(Ok(fetched)) => intake.take(&ctx, &mut tally, fetched, &mut todo)?,
         }
         // Each chunk is sent before the next is taken: a run holds one chunk at a time.
         queued += todo.len() as u64;
@@ -229,91 +219,102 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
 /// Records a source run reads in one chunk, about.
 const CHUNK: usize = 5_000;
 
-/// Sort one chunk of the source: rejects fail, records handled before (or already taken
-/// this run) are dropped, repeated keys and the first run's backlog are skipped, the
-/// rest join `todo`.
-#[allow(clippy::too_many_arguments)]
-fn take_new(
-    ctx: &RunContext<'_>,
-    tally: &mut Tally,
-    fetched: crate::connector::Fetched,
+/// What a run knows while it reads its source, chunk after chunk.
+struct Intake {
+    /// An earlier run read the source, so the backlog is settled.
     primed: bool,
     backlog: Backlog,
-    recovered: &HashSet<String>,
-    claimed: &mut HashSet<String>,
-    todo: &mut Vec<Pending>,
-) -> Result<(), StateError> {
-    let state = ctx.state;
-    tally.summary.counts.fetched += (fetched.records.len() + fetched.rejects.len()) as u64;
-    for reject in fetched.rejects {
-        let outcome = RowOutcome::new(
-            tally.summary.id,
-            tally.next_seq(),
-            reject.key,
-            RowStatus::Failed,
-            (ctx.now)(),
-        )
-        .reason(format!("source: {}", reject.reason));
-        tally.record(state, outcome, false)?;
-    }
-    for record in fetched.records {
-        // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
-        let repeated = claimed.contains(&record.key);
-        if !repeated && (recovered.contains(&record.key) || state.is_seen(&record.key)?) {
-            continue;
-        }
-        // Skipped records: a repeated key (its first occurrence decides), or the
-        // first run's backlog (remembered, so it is never sent).
-        let skip = if repeated || !claimed.insert(record.key.clone()) {
-            Some((
-                format!(
-                    "duplicate: key `{}` appears earlier in the source",
-                    record.key
-                ),
-                false,
-            ))
-        } else {
-            tally.summary.counts.new += 1;
-            (!primed && backlog == Backlog::Skip).then(|| {
-                (
-                    "backlog: the row was there before the flow's first run (backlog: skip)"
-                        .to_string(),
-                    true,
-                )
-            })
-        };
-        if let Some((reason, remember)) = skip {
+    /// Keys a crash left in the ledger, which this run resends (or parks) already.
+    recovered: HashSet<String>,
+    /// Keys taken from the source by this run, to tell a repeated key.
+    claimed: HashSet<String>,
+}
+
+impl Intake {
+    /// Sort one chunk of the source: rejects fail, records handled before (or recovered)
+    /// are dropped, repeated keys and the first run's backlog are skipped, the rest join
+    /// `todo`.
+    fn take(
+        &mut self,
+        ctx: &RunContext<'_>,
+        tally: &mut Tally,
+        fetched: crate::connector::Fetched,
+        todo: &mut Vec<Pending>,
+    ) -> Result<(), StateError> {
+        let state = ctx.state;
+        tally.summary.counts.fetched += (fetched.records.len() + fetched.rejects.len()) as u64;
+        for reject in fetched.rejects {
             let outcome = RowOutcome::new(
                 tally.summary.id,
                 tally.next_seq(),
-                record.key,
-                RowStatus::Skipped,
+                reject.key,
+                RowStatus::Failed,
                 (ctx.now)(),
             )
-            .reason(reason)
-            .with_record(record.fields);
-            tally.record(state, outcome, remember)?;
-            continue;
+            .reason(format!("source: {}", reject.reason));
+            tally.record(state, outcome, false)?;
         }
-        todo.push(Pending {
-            seq: tally.next_seq(),
-            record,
-            repeat: false,
-        });
+        for record in fetched.records {
+            // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
+            let repeated = self.claimed.contains(&record.key);
+            if !repeated && (self.recovered.contains(&record.key) || state.is_seen(&record.key)?) {
+                continue;
+            }
+            // Skipped records: a repeated key (its first occurrence decides), or the
+            // first run's backlog (remembered, so it is never sent).
+            let skip = if repeated {
+                Some((
+                    format!(
+                        "duplicate: key `{}` appears earlier in the source",
+                        record.key
+                    ),
+                    false,
+                ))
+            } else {
+                self.claimed.insert(record.key.clone());
+                tally.summary.counts.new += 1;
+                (!self.primed && self.backlog == Backlog::Skip).then(|| {
+                    (
+                        "backlog: the row was there before the flow's first run (backlog: skip)"
+                            .to_string(),
+                        true,
+                    )
+                })
+            };
+            if let Some((reason, remember)) = skip {
+                let outcome = RowOutcome::new(
+                    tally.summary.id,
+                    tally.next_seq(),
+                    record.key,
+                    RowStatus::Skipped,
+                    (ctx.now)(),
+                )
+                .reason(reason)
+                .with_record(record.fields);
+                tally.record(state, outcome, remember)?;
+                continue;
+            }
+            todo.push(Pending {
+                seq: tally.next_seq(),
+                record,
+                repeat: false,
+            });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Sends a crash left in the ledger: resent as possible repeats, or parked as uncertain.
+/// Their keys go into `recovered`.
 fn recover(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
-    claimed: &mut HashSet<String>,
+    recovered: &mut HashSet<String>,
 ) -> Result<(Vec<Pending>, Vec<GroupMark>), StateError> {
     let mut todo = Vec::new();
     let ledger = ctx.state.in_flight()?;
     for entry in ledger.entries {
-        claimed.insert(entry.key.clone());
+        recovered.insert(entry.key.clone());
         tally.summary.counts.new += 1;
         let seq = tally.next_seq();
         if ctx.flow.resend_uncertain {
@@ -403,11 +404,8 @@ async fn enrich(
         .map(|mut pending| {
             let policy = &policy;
             async move {
-                let original = pending.record.fields.clone();
+                // A failed look-up leaves the record as it was.
                 let found = step.enrich(&mut pending.record, policy).await;
-                if found.is_err() {
-                    pending.record.fields = original;
-                }
                 (pending, found)
             }
         })
@@ -446,7 +444,7 @@ const BATCH_FROM: usize = 20;
 
 /// Send with at most `delivery.concurrency` in flight. Each record is written to the
 /// ledger and made durable before its send starts (sends that start together share one
-/// flush); the outcomes that finish together are stored in one transaction.
+/// flush); the outcomes that finish together are stored together.
 async fn deliver(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
