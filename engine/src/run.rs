@@ -82,9 +82,9 @@ struct Tally {
     failures: Vec<RowOutcome>,
     seq: u64,
     unstored: Vec<(RowOutcome, bool)>,
-    /// Whether the outcomes to store have ledger entries of their own (sent one by one)
-    /// rather than a batch's entry.
-    keyed_ledger: bool,
+    /// Keys whose ledger entry is their own (recovered from an earlier version's ledger),
+    /// not a group's: it goes with their outcome.
+    keyed: HashSet<String>,
 }
 
 /// Outcomes collected before they are stored even when nothing else asks for it.
@@ -97,7 +97,7 @@ impl Tally {
             failures: Vec::new(),
             seq: 0,
             unstored: Vec::new(),
-            keyed_ledger: true,
+            keyed: HashSet::new(),
         }
     }
 
@@ -139,7 +139,7 @@ impl Tally {
             .iter()
             .map(|(outcome, remember)| (outcome, *remember))
             .collect();
-        state.record_all(&group, self.keyed_ledger)?;
+        state.record_all(&group, &self.keyed)?;
         self.unstored.clear();
         Ok(())
     }
@@ -313,6 +313,7 @@ fn recover(
 ) -> Result<(Vec<Pending>, Vec<GroupMark>), StateError> {
     let mut todo = Vec::new();
     let ledger = ctx.state.in_flight()?;
+    tally.keyed = ledger.keyed;
     for entry in ledger.entries {
         recovered.insert(entry.key.clone());
         tally.summary.counts.new += 1;
@@ -468,7 +469,6 @@ async fn deliver(
     let mut running = FuturesUnordered::new();
     // The records marked together share one ledger entry, forgotten once all their
     // outcomes are stored: first seq → (entry, outcomes still to come).
-    tally.keyed_ledger = false;
     let mut groups: HashMap<u64, (GroupMark, usize)> = HashMap::new();
     // Refill when a quarter of the slots are free: the records marked together share
     // one flush, and the rest keep the wire busy meanwhile.
@@ -524,7 +524,6 @@ async fn deliver(
             }
         }
     }
-    tally.keyed_ledger = true;
     Ok(())
 }
 
@@ -728,7 +727,6 @@ async fn deliver_batches(
     const IN_FLIGHT: usize = 2;
     let policy = RetryPolicy::from(&ctx.flow.delivery);
     // Records of a batch share one ledger entry, forgotten once their outcomes are stored.
-    tally.keyed_ledger = false;
     let mut queue = todo.into_iter().peekable();
     let mut sending = std::collections::VecDeque::new();
     loop {
@@ -787,7 +785,6 @@ async fn deliver_batches(
         tally.commit(ctx.state)?;
         ctx.state.forget_group(&group)?;
     }
-    tally.keyed_ledger = true;
     Ok(())
 }
 

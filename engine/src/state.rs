@@ -6,6 +6,7 @@
 //! is never marked handled without its fate on disk. Stored values carry a `version`
 //! and ignore unknown fields, so newer binaries can read older state.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -211,6 +212,9 @@ pub struct GroupMark(Vec<u8>);
 pub struct Ledger {
     pub entries: Vec<InFlight>,
     pub groups: Vec<GroupMark>,
+    /// Keys of entries with a ledger entry of their own ([`FlowState::mark_in_flight`], as
+    /// earlier versions wrote for every send): removed when their outcome is stored.
+    pub keyed: HashSet<String>,
 }
 
 /// A send that has started: enough to resend or park the record after a crash.
@@ -474,20 +478,24 @@ impl FlowState {
         Ok(summary)
     }
 
-    /// Store a row's outcome and, when `remember`, mark its key handled — atomically.
+    /// Store a row's outcome and, when `remember`, mark its key handled; a ledger entry
+    /// of its own (see [`Ledger::keyed`]) goes.
     pub fn record(&self, outcome: &RowOutcome, remember: bool) -> Result<(), StateError> {
-        self.record_all(&[(outcome, remember)], true)
+        self.record_all(
+            &[(outcome, remember)],
+            &HashSet::from([outcome.key.clone()]),
+        )
     }
 
-    /// Store several outcomes: each row's outcome, then the keys to remember, then (when
-    /// `keyed_ledger`: sent one by one) the removal of their ledger entries. sled makes
-    /// writes durable in the order they were made, so after a crash a ledger entry whose
-    /// key is remembered by its own run (or a later one) is settled, and
+    /// Store several outcomes: each row's outcome, then the keys to remember, then the
+    /// ledger entries of their own that the keys in `keyed` have. sled makes writes
+    /// durable in the order they were made, so after a crash a ledger entry whose key is
+    /// remembered by its own run (or a later one) is settled, and
     /// [`FlowState::in_flight`] drops it. Plain writes (see [`flush`] for why).
     pub fn record_all(
         &self,
         outcomes: &[(&RowOutcome, bool)],
-        keyed_ledger: bool,
+        keyed: &HashSet<String>,
     ) -> Result<(), StateError> {
         // Outcomes go in chunks (one sled value per chunk, keyed by its first row):
         // a write per row was half of a run's time.
@@ -511,8 +519,8 @@ impl FlowState {
                 )?;
             }
         }
-        if keyed_ledger {
-            for (outcome, _) in outcomes {
+        for (outcome, _) in outcomes {
+            if keyed.contains(&outcome.key) {
                 self.trees.ledger.remove(self.key(outcome.key.as_bytes()))?;
             }
         }
@@ -591,6 +599,7 @@ impl FlowState {
             if self.is_settled(&entry)? {
                 self.trees.ledger.remove(&key)?;
             } else {
+                ledger.keyed.insert(entry.key.clone());
                 ledger.entries.push(entry);
             }
         }

@@ -715,7 +715,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         record: serde_json::Map::new(),
     };
     state
-        .record_all(&[(&sent, true)], false)
+        .record_all(&[(&sent, true)], &std::collections::HashSet::new())
         .unwrap_or_else(|e| panic!("{e}"));
     let ledger = state.in_flight().unwrap_or_else(|e| panic!("{e}"));
     let keys: Vec<&str> = ledger.entries.iter().map(|e| e.key.as_str()).collect();
