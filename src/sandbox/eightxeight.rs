@@ -56,11 +56,7 @@ fn needs_ucs2(text: &str) -> bool {
 
 /// The bearer key and the sub-account, as 8x8 checks them first.
 fn check_request(headers: &HeaderMap, subaccount: &str) -> Result<(), (StatusCode, Json<Value>)> {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|key| !key.trim().is_empty());
+    let authorized = super::has_bearer(headers);
     if !authorized {
         return Err(error(StatusCode::UNAUTHORIZED, 1200, "Unauthorized"));
     }

@@ -17,6 +17,15 @@ use axum::{Json, Router};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// A non-empty bearer token in `Authorization`, as 8x8 and CINNOX expect it.
+fn has_bearer(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| !token.trim().is_empty())
+}
+
 /// What the stand-in received, shared with its handlers.
 #[derive(Clone, Default)]
 pub struct Recorder {

@@ -68,16 +68,19 @@ fn has(headers: &HeaderMap, name: &str) -> bool {
 
 // --- Text Request -------------------------------------------------------------------
 
-fn tr_refused() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"message": "Invalid API key"})),
-    )
+fn tr_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    if !has(headers, "x-api-key") {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Invalid API key"})),
+        ));
+    }
+    Ok(())
 }
 
 async fn tr_dashboards(headers: HeaderMap) -> (StatusCode, Json<Value>) {
-    if !has(&headers, "x-api-key") {
-        return tr_refused();
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
     }
     (
         StatusCode::OK,
@@ -91,8 +94,8 @@ async fn tr_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
-    if !has(&headers, "x-api-key") {
-        return tr_refused();
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
     }
     let Some(mut message) = body_object(&body) else {
         return (
@@ -126,8 +129,8 @@ async fn tr_contact(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
-    if !has(&headers, "x-api-key") {
-        return tr_refused();
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
     }
     let mut contact = body_object(&body).unwrap_or_default();
     contact.insert("dashboard_id".into(), json!(dashboard));
@@ -228,11 +231,7 @@ async fn aranda_connection(headers: HeaderMap) -> (StatusCode, Json<Value>) {
 // --- CINNOX -------------------------------------------------------------------------
 
 fn cinnox_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| !t.trim().is_empty());
+    let bearer = super::has_bearer(headers);
     if !bearer {
         return Err((
             StatusCode::UNAUTHORIZED,
