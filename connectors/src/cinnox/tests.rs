@@ -138,15 +138,12 @@ async fn instant_messages_go_through_message_push() {
         )
         .mount(&server)
         .await;
-    let account = CinnoxAccount {
-        app_id: "app-1".into(),
-        app_token: Secret::new("tok-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
-    let push = MessagePush::new("c", &account, std::time::Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let push = MessagePush::new(
+        "c",
+        &cinnox_account(&server),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let staff = push
         .prepare(fields(json!({"roomID": "r-1", "receiverEID": "staff-7", "text": "Missed call from +85230001234"})), "r")
         .unwrap_or_else(|e| panic!("{e}"));
