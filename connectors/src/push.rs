@@ -1,29 +1,45 @@
-//! What push sources (CINNOX, Text Request) share: picking a flow's events out of a
-//! webhook body.
+//! What push sources (CINNOX, Text Request) share: reading a webhook body into events,
+//! and picking a flow's events out of them.
 
+use engine::Record;
 use serde_json::{Map, Value};
 
-/// A pushed webhook body — one event, or a list of them — read with `read` (event name,
-/// key, fields): the events named in `wanted` as records, and how many others there
-/// were. One event that cannot be read fails the whole body.
-pub fn select_events(
+/// One pushed event: what happened, and the record it becomes.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub event: String,
+    pub record: Record,
+}
+
+/// A pushed webhook body — one event, or a list of them — read item by item with `read`
+/// (event name, key, fields). One event that cannot be read fails the whole body.
+pub fn read_events(
     body: &Value,
-    wanted: &[String],
     mut read: impl FnMut(&Value) -> Result<(String, String, Map<String, Value>), String>,
-) -> Result<(Vec<engine::Record>, usize), String> {
+) -> Result<Vec<Pushed>, String> {
     let items: Vec<&Value> = match body {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
-    let mut records = Vec::new();
-    let mut ignored = 0;
-    for item in items {
-        let (event, key, fields) = read(item)?;
-        if wanted.contains(&event) {
-            records.push(engine::Record::new(key, fields));
-        } else {
-            ignored += 1;
-        }
-    }
-    Ok((records, ignored))
+    items
+        .into_iter()
+        .map(|item| {
+            let (event, key, fields) = read(item)?;
+            Ok(Pushed {
+                event,
+                record: Record::new(key, fields),
+            })
+        })
+        .collect()
+}
+
+/// The events named in `wanted`, as records, and how many others there were.
+pub fn select(events: &[Pushed], wanted: &[String]) -> (Vec<Record>, usize) {
+    let records: Vec<Record> = events
+        .iter()
+        .filter(|e| wanted.contains(&e.event))
+        .map(|e| e.record.clone())
+        .collect();
+    let ignored = events.len() - records.len();
+    (records, ignored)
 }

@@ -187,26 +187,25 @@ async fn receive_service(
         )
             .into_response();
     }
-    let select = |events: &[String]| match service {
-        Service::Cinnox => connectors::cinnox::records_for(&value, events),
-        Service::TextRequest => {
-            connectors::textrequest::trigger::records_for(&value, events, hinted)
-        }
+    // The body is read once; each flow takes its events from it.
+    let events = match service {
+        Service::Cinnox => connectors::cinnox::events_of(&value),
+        Service::TextRequest => connectors::textrequest::trigger::events_of(&value, hinted),
     };
-    // Events no flow takes are acknowledged and dropped.
-    let every_event: Vec<String> = targets.iter().flat_map(|t| t.events.clone()).collect();
-    let ignored = match select(&every_event) {
-        Ok((_, ignored)) => ignored,
+    let events = match events {
+        Ok(events) => events,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
-    let mut queued = Vec::new();
-    for target in targets {
-        match select(&target.events) {
-            Ok((records, _)) if !records.is_empty() => queued.push((target, records)),
-            Ok(_) => {}
-            Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
-        }
-    }
+    // Events no flow takes are acknowledged and dropped.
+    let ignored = events
+        .iter()
+        .filter(|e| !targets.iter().any(|t| t.events.contains(&e.event)))
+        .count();
+    let queued: Vec<(&Target, Vec<Record>)> = targets
+        .iter()
+        .map(|target| (target, connectors::push::select(&events, &target.events).0))
+        .filter(|(_, records)| !records.is_empty())
+        .collect();
     if let Err(refused) = queue_and_run(shared, &queued).await {
         return refused;
     }

@@ -17,7 +17,7 @@ mod push;
 pub use actions::{Action, CinnoxAction};
 pub use api::DEFAULT_RATE_LIMIT;
 pub use lookup::{CinnoxLookup, Find, DEFAULT_NUMBERS_PATH};
-pub use normalise::{challenge, family_of, normalise, records_for, Event};
+pub use normalise::{challenge, events_of, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 
 use std::time::Duration;

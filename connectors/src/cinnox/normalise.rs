@@ -212,14 +212,20 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
     })
 }
 
-/// The events of a webhook body (one event or a list) that a flow takes, as records, and
-/// how many others it ignored; an event that cannot be read fails the whole body.
+/// The events of a webhook body (one event or a list); an event that cannot be read
+/// fails the whole body.
+pub fn events_of(body: &Value) -> Result<Vec<crate::push::Pushed>, String> {
+    crate::push::read_events(body, |item| {
+        let event = normalise(item)?;
+        Ok((event.name, event.key, event.fields))
+    })
+}
+
+/// The events of a webhook body that a flow takes, as records, and how many others it
+/// ignored.
 pub fn records_for(
     body: &Value,
     wanted: &[String],
 ) -> Result<(Vec<engine::Record>, usize), String> {
-    crate::push::select_events(body, wanted, |item| {
-        let event = normalise(item)?;
-        Ok((event.name, event.key, event.fields))
-    })
+    Ok(crate::push::select(&events_of(body)?, wanted))
 }

@@ -117,14 +117,9 @@ pub fn normalise(
     Ok((format!("{event}:{id}"), fields))
 }
 
-/// The events of a body (one or a list) that a flow takes, as records, and how many
-/// others were ignored; an event that cannot be read fails the whole body.
-pub fn records_for(
-    body: &Value,
-    wanted: &[String],
-    hinted: Option<&str>,
-) -> Result<(Vec<engine::Record>, usize), String> {
-    crate::push::select_events(body, wanted, |item| {
+/// The texts of a body (one or a list); one that cannot be read fails the whole body.
+pub fn events_of(body: &Value, hinted: Option<&str>) -> Result<Vec<crate::push::Pushed>, String> {
+    crate::push::read_events(body, |item| {
         let (key, fields) = normalise(item, hinted)?;
         let event = fields
             .get("event")
@@ -133,6 +128,15 @@ pub fn records_for(
             .to_string();
         Ok((event, key, fields))
     })
+}
+
+/// The texts of a body that a flow takes, as records, and how many others were ignored.
+pub fn records_for(
+    body: &Value,
+    wanted: &[String],
+    hinted: Option<&str>,
+) -> Result<(Vec<engine::Record>, usize), String> {
+    Ok(crate::push::select(&events_of(body, hinted)?, wanted))
 }
 
 fn hooks_url(account: &TextRequestAccount, dashboard_id: u64) -> String {
