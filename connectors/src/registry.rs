@@ -170,6 +170,18 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
         Err(problems) => return problems,
     };
     let mut problems = Vec::new();
+    if let Some(lookup) = &flow.lookup {
+        if let Err(problem) = engine::template::check(&lookup.query) {
+            problems.push(
+                Diagnostic::new(
+                    &flow.file,
+                    lookup.pos,
+                    format!("the template of `lookup.query` {problem}"),
+                )
+                .with_hint(problem.hint),
+            );
+        }
+    }
     match &flow.source {
         SourceConfig::Csv(config) => {
             let csv = CsvFile::new(config);
@@ -216,9 +228,27 @@ pub fn check_project(project: &mut Project) {
     let results: Vec<(String, Vec<Diagnostic>)> = project
         .flows
         .values()
-        .map(|flow| (flow.name.clone(), check_flow(flow)))
+        .map(|flow| (flow.name.clone(), guarded(flow)))
         .collect();
     for (name, problems) in results {
         project.mark_invalid(&name, problems);
     }
+}
+
+/// [`check_flow`], with a panic in it (a bug) reported as that flow's problem rather than
+/// taking every other flow down with it.
+fn guarded(flow: &Flow) -> Vec<Diagnostic> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_flow(flow))).unwrap_or_else(
+        |panic| {
+            vec![Diagnostic::new(
+                &flow.file,
+                flows::Pos::new(1, 1),
+                format!(
+                    "internal error while checking this flow: {}",
+                    flows::panic_message(panic.as_ref())
+                ),
+            )
+            .with_hint("the other flows are not affected; please report this with the file")]
+        },
+    )
 }

@@ -13,6 +13,7 @@ mod mapper;
 mod record;
 mod run;
 mod state;
+pub mod template;
 
 pub use connector::{
     Chunks, Delivered, Fetched, Lookup, Prepared, Queued, Receiver, Reject, SendError, Source,

@@ -32,13 +32,9 @@ pub struct LookupFailure {
 
 impl LookupStep {
     pub fn new(config: &LookupConfig, lookup: Arc<dyn Lookup>) -> Result<LookupStep, String> {
-        let mut query = Handlebars::new();
-        query.set_strict_mode(true);
-        query.register_escape_fn(handlebars::no_escape);
-        crate::helpers::register(&mut query);
-        query
-            .register_template_string("query", &config.query)
-            .map_err(|e| format!("lookup: the query template does not parse: {}", e.reason()))?;
+        let mut query = crate::template::registry();
+        crate::template::register(&mut query, "query", &config.query)
+            .map_err(|problem| format!("lookup: the query template {problem}"))?;
         Ok(LookupStep {
             lookup,
             query,

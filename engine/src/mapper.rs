@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use flows::{did_you_mean, Diagnostic, FieldKind, FieldSpec, Flow, MapValue};
 use handlebars::{Context, Handlebars, RenderErrorReason};
+
 use serde_json::{Map, Value};
 
 use crate::helpers;
@@ -86,32 +87,21 @@ impl SystemVars {
 impl Mapper {
     /// Compile a flow's map. Template syntax errors come back with the entry's position.
     pub fn new(flow: &Flow) -> Result<Mapper, Vec<Diagnostic>> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
-        helpers::register(&mut registry);
+        let mut registry = crate::template::registry();
         let mut problems = Vec::new();
         let mut entries = Vec::new();
         let mut sources: Vec<String> = Vec::new();
         for entry in &flow.map {
             let mut compile = |name: String, source: &str| -> Compiled {
                 sources.push(source.to_string());
-                if let Err(e) = registry.register_template_string(&name, source) {
-                    let at = e
-                        .pos()
-                        .map(|(l, c)| format!(" (template line {l}, column {c})"))
-                        .unwrap_or_default();
+                if let Err(problem) = crate::template::register(&mut registry, &name, source) {
                     problems.push(
                         Diagnostic::new(
                             &flow.file,
                             entry.pos,
-                            format!(
-                                "template of `{}` does not parse{at}: {}",
-                                entry.field,
-                                e.reason()
-                            ),
+                            format!("template of `{}` {problem}", entry.field),
                         )
-                        .with_hint("templates look like `Hi {{name}}`; close every `{{` with `}}`"),
+                        .with_hint(problem.hint),
                     );
                 }
                 match simple_parts(source) {

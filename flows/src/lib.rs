@@ -32,6 +32,15 @@ pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule
 pub use secret::Secret;
 pub use suggest::did_you_mean;
 
+/// The message a caught panic carried, for a report.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// The file name of the accounts file that sits beside the flows.
 pub const ACCOUNTS_FILE: &str = "accounts.yaml";
 

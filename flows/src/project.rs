@@ -97,7 +97,7 @@ pub fn load_project(options: &LoadOptions) -> Project {
         .accounts_file
         .clone()
         .unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
-    match std::fs::read_to_string(&accounts_file) {
+    match read_limited(&accounts_file) {
         Ok(text) => {
             project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general);
             project.warnings.extend(readable_by_others(&accounts_file));
@@ -133,7 +133,7 @@ pub fn load_project(options: &LoadOptions) -> Project {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_limited(&file) {
             Ok(text) => text,
             Err(e) => {
                 project.invalid.insert(
@@ -147,7 +147,21 @@ pub fn load_project(options: &LoadOptions) -> Project {
                 continue;
             }
         };
-        match flow::parse(&file, &text) {
+        let parsed =
+            std::panic::catch_unwind(|| flow::parse(&file, &text)).unwrap_or_else(|panic| {
+                Err(vec![Diagnostic::new(
+                    &file,
+                    Pos::new(1, 1),
+                    format!(
+                        "internal error while reading this flow: {}",
+                        crate::panic_message(panic.as_ref())
+                    ),
+                )
+                .with_hint(
+                    "the other flows are not affected; please report this with the file",
+                )])
+            });
+        match parsed {
             Ok(parsed) => {
                 let name = parsed.flow.name.clone();
                 if let Some((first, _)) = name_pos.get(&name) {
@@ -177,6 +191,24 @@ pub fn load_project(options: &LoadOptions) -> Project {
     check_accounts(&mut project);
     check_after(&mut project);
     project
+}
+
+/// A file's text, refusing one larger than [`crate::yaml::MAX_FILE_BYTES`] (reading
+/// at most that much, so a device or a growing file cannot take the memory).
+fn read_limited(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let limit = crate::yaml::MAX_FILE_BYTES;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB, more than any flow or accounts file needs",
+            limit / 1024
+        )));
+    }
+    Ok(text)
 }
 
 /// A warning when the accounts file (which holds or points at secrets) can be read by

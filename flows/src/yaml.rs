@@ -9,13 +9,75 @@ use serde::de::DeserializeOwned;
 use crate::diag::{Diagnostic, Pos};
 use crate::suggest;
 
+/// The deepest nesting of mappings and lists a file may have. Nothing a flow or an
+/// accounts file says needs more than a handful of levels; far deeper nesting would only
+/// exhaust the stack of the parser and of everything that walks the tree.
+pub const MAX_DEPTH: usize = 64;
+
+/// The largest flow or accounts file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Parse a YAML document whose top level must be a mapping.
 pub(crate) fn load(file: &Path, text: &str) -> Result<Node, Diagnostic> {
+    if let Some((line, depth)) = too_deep(text) {
+        return Err(Diagnostic::new(
+            file,
+            Pos::new(line, 1),
+            format!("the YAML nests {depth} levels deep here; at most {MAX_DEPTH} are allowed"),
+        )
+        .with_hint("a flow file needs only a few levels: check the indentation"));
+    }
     let options = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true)
         .toplevel_mapping();
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| load_error(file, text, e))
+}
+
+/// Where a document nests deeper than [`MAX_DEPTH`] by indentation or by `- ` list
+/// markers (flow collections — `[…]`, `{…}` — are bounded by the parser itself), as the
+/// 1-based line and the depth there. Lines of block scalars (`|`, `>`) are text, not
+/// nesting, and are skipped.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    // The columns at which the open levels start, outermost first.
+    let mut levels: Vec<usize> = Vec::new();
+    let mut block_scalar: Option<usize> = None;
+    for (number, line) in text.lines().enumerate() {
+        let content = line.trim_start_matches(' ');
+        if content.trim().is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let column = line.len() - content.len();
+        if let Some(at) = block_scalar {
+            if column > at {
+                continue;
+            }
+            block_scalar = None;
+        }
+        while levels.last().is_some_and(|c| *c >= column) {
+            levels.pop();
+        }
+        levels.push(column);
+        // Each `- ` opens one more level, starting after it.
+        let (mut at, mut rest) = (column, content);
+        while rest == "-" || rest.starts_with("- ") {
+            let after = rest[1..].trim_start_matches(' ');
+            at += rest.len() - after.len();
+            rest = after;
+            levels.push(at);
+        }
+        if levels.len() > MAX_DEPTH {
+            return Some((number + 1, levels.len()));
+        }
+        let value = rest.split(" #").next().unwrap_or(rest).trim_end();
+        if ["|", ">", "|-", "|+", ">-", ">+"]
+            .iter()
+            .any(|m| value.ends_with(m))
+        {
+            block_scalar = Some(column);
+        }
+    }
+    None
 }
 
 fn load_error(file: &Path, text: &str, error: LoadError) -> Diagnostic {

@@ -1,0 +1,563 @@
+//! The templates a user writes (`map:` values, `lookup.query`): checked before they are
+//! compiled, so that no template can take the process down. Handlebars parses and renders
+//! by recursion, so a template's size and nesting are bounded before the parser sees it;
+//! then its syntax tree is walked for helpers and partials that do not exist, partials
+//! chosen at run time, and partials that call themselves (which would recurse forever).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::Handlebars;
+
+/// The deepest nesting of blocks (`{{#if}}`, `{{#each}}`, …), subexpressions and literal
+/// lists a template may have. A message needs a few levels; thousands overflow the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// The longest template, in bytes.
+pub const MAX_BYTES: usize = 64 * 1024;
+
+/// The helpers every template can call: handlebars' own and Switchboard's.
+pub const HELPERS: &[&str] = &[
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "raw",
+    "log",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "default",
+    "trim",
+    "upper",
+    "lower",
+    "truncate",
+    "format_date",
+    "e164",
+];
+
+/// What is wrong with a template, as a sentence (without saying which template), with
+/// a hint and, for syntax errors, the place in the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub message: String,
+    pub hint: String,
+    /// Line and column inside the template, when the parser knows them.
+    pub at: Option<(usize, usize)>,
+}
+
+impl TemplateProblem {
+    fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        TemplateProblem {
+            message: message.into(),
+            hint: hint.into(),
+            at: None,
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some((line, column)) = self.at {
+            write!(f, " (template line {line}, column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A registry as every template is rendered with: strict about missing fields, no HTML
+/// escaping, Switchboard's helpers.
+pub(crate) fn registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    crate::helpers::register(&mut registry);
+    registry
+}
+
+/// Check a template and register it under `name`.
+pub(crate) fn register(
+    registry: &mut Handlebars<'static>,
+    name: &str,
+    source: &str,
+) -> Result<(), TemplateProblem> {
+    check_bounds(source)?;
+    let template = Template::compile(source).map_err(|e| TemplateProblem {
+        message: format!("does not parse: {}", plain_reason(&e.reason().to_string())),
+        hint: "templates look like `Hi {{name}}`; close every `{{` with `}}` and every \
+               `{{#block}}` with `{{/block}}`"
+            .into(),
+        at: e.pos(),
+    })?;
+    check_tree(&template)?;
+    registry.register_template(name, template);
+    Ok(())
+}
+
+/// Check a template without keeping it (for `validate`).
+pub fn check(source: &str) -> Result<(), TemplateProblem> {
+    register(&mut registry(), "check", source)
+}
+
+/// The parser's wording, for people.
+fn plain_reason(reason: &str) -> String {
+    reason
+        .replace(
+            "expected trailing_tilde_to_omit_whitespace",
+            "expected `}}`",
+        )
+        .replace(
+            "expected leading_tilde_to_omit_whitespace",
+            "expected a name",
+        )
+}
+
+/// Size and nesting, read from the text before the parser sees it. Block tags (`{{#…}}`,
+/// `{{^…}}` open, `{{/…}}` close) and the brackets inside a tag (subexpressions, literal
+/// lists and objects) count; comments and raw blocks are skipped as the parser skips
+/// them. Where the text is malformed the count errs on the deep side.
+fn check_bounds(source: &str) -> Result<(), TemplateProblem> {
+    if source.len() > MAX_BYTES {
+        return Err(TemplateProblem::new(
+            format!(
+                "is {} bytes long; a template may have at most {MAX_BYTES}",
+                source.len()
+            ),
+            "keep long fixed text in the record or split it over fields",
+        ));
+    }
+    let deep = || {
+        TemplateProblem::new(
+            format!("nests more than {MAX_NESTING} levels deep"),
+            "flatten the blocks (`{{#if}}` inside `{{#if}}` …) or the nested `( )`",
+        )
+    };
+    let bytes = source.as_bytes();
+    let mut blocks: usize = 0;
+    let mut i = 0;
+    while let Some(found) = source[i..].find("{{") {
+        let open = i + found;
+        if open > 0 && bytes[open - 1] == b'\\' {
+            i = open + 2;
+            continue;
+        }
+        let rest = &source[open..];
+        if rest.starts_with("{{{{") {
+            // A raw block: its content is text up to the first closing raw tag.
+            match rest.find("{{{{/") {
+                Some(end) => {
+                    i = open + end + 5;
+                    continue;
+                }
+                None => return Ok(()),
+            }
+        }
+        if rest.starts_with("{{!--") {
+            match rest.find("--}}") {
+                Some(end) => {
+                    i = open + end + 4;
+                    continue;
+                }
+                None => return Ok(()),
+            }
+        }
+        if rest.starts_with("{{!") {
+            match rest.find("}}") {
+                Some(end) => {
+                    i = open + end + 2;
+                    continue;
+                }
+                None => return Ok(()),
+            }
+        }
+        let (end, brackets) = tag_end(&rest[2..]);
+        if brackets > MAX_NESTING {
+            return Err(deep());
+        }
+        let inner = rest[2..2 + end].trim_start_matches(['~', ' ']);
+        if inner.starts_with('#') {
+            blocks += 1;
+        } else if let Some(after) = inner.strip_prefix('^') {
+            if !after.trim_end_matches(['~', ' ']).is_empty() {
+                blocks += 1;
+            }
+        } else if inner.starts_with('/') {
+            blocks = blocks.saturating_sub(1);
+        }
+        if blocks > MAX_NESTING {
+            return Err(deep());
+        }
+        i = open + 2 + end;
+        if i >= source.len() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Where a tag's text (after its `{{`) ends — at the `}}` outside strings and brackets,
+/// or at the end of the text — and how deep its brackets nest.
+fn tag_end(tag: &str) -> (usize, usize) {
+    let mut depth: usize = 0;
+    let mut deepest: usize = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = tag.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                '}' if depth == 0 && tag[at..].starts_with("}}") => return (at, deepest),
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    (tag.len(), deepest)
+}
+
+/// What the syntax tree says: every helper it calls exists, every partial it uses is
+/// defined in it by `{{#*inline "name"}}`, by a literal name, none calls itself, and the
+/// nesting a render goes through — blocks, and blocks inside the partials they call —
+/// stays within [`MAX_NESTING`].
+fn check_tree(template: &Template) -> Result<(), TemplateProblem> {
+    let mut walk = Walk::default();
+    walk.template(template, "", 0)?;
+    for calls in walk.scopes.values() {
+        for (callee, _) in calls.calls.iter() {
+            if callee != "@partial-block" && !walk.scopes.contains_key(callee.as_str()) {
+                return Err(TemplateProblem::new(
+                    format!("uses partial `{callee}`, which the template does not define"),
+                    format!(
+                        "define it in the same template: `{{{{#*inline \"{callee}\"}}}}…{{{{/inline}}}}`"
+                    ),
+                ));
+            }
+        }
+    }
+    // Partials that can reach themselves would render forever.
+    for start in walk.scopes.keys().filter(|name| !name.is_empty()) {
+        if let Some(cycle) = walk.cycle_from(start) {
+            return Err(TemplateProblem::new(
+                format!(
+                    "has partial `{start}` calling itself ({}), which would never end",
+                    cycle.join(" → ")
+                ),
+                "a flow's template cannot recurse; write the text out",
+            ));
+        }
+    }
+    let mut memo = BTreeMap::new();
+    if walk.depth_of("", &mut memo) > MAX_NESTING {
+        return Err(TemplateProblem::new(
+            format!("nests more than {MAX_NESTING} levels deep through its partials"),
+            "call fewer partials inside one another",
+        ));
+    }
+    Ok(())
+}
+
+/// One template or inline partial: how deep its own blocks nest, and the partials it
+/// calls with the block depth at each call.
+#[derive(Default)]
+struct Scope {
+    deepest: usize,
+    calls: Vec<(String, usize)>,
+}
+
+/// The walk over a template's tree, by scope: the template itself (`""`) and each
+/// inline partial it defines.
+#[derive(Default)]
+struct Walk {
+    scopes: BTreeMap<String, Scope>,
+}
+
+impl Walk {
+    fn template(
+        &mut self,
+        template: &Template,
+        scope: &str,
+        depth: usize,
+    ) -> Result<(), TemplateProblem> {
+        let entry = self.scopes.entry(scope.to_string()).or_default();
+        entry.deepest = entry.deepest.max(depth);
+        for element in &template.elements {
+            self.element(element, scope, depth)?;
+        }
+        Ok(())
+    }
+
+    fn element(
+        &mut self,
+        element: &TemplateElement,
+        scope: &str,
+        depth: usize,
+    ) -> Result<(), TemplateProblem> {
+        match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => Ok(()),
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                let call = !h.params.is_empty() || !h.hash.is_empty();
+                if call {
+                    known_helper(&h.name)?;
+                }
+                self.parameters(h.params.iter().chain(h.hash.values()), scope, depth)
+            }
+            TemplateElement::HelperBlock(h) => {
+                // `{{#field}}…{{/field}}` without parameters is a section over a field.
+                if !h.params.is_empty() || !h.hash.is_empty() {
+                    known_helper(&h.name)?;
+                }
+                self.parameters(h.params.iter().chain(h.hash.values()), scope, depth)?;
+                for inner in [&h.template, &h.inverse].into_iter().flatten() {
+                    self.template(inner, scope, depth + 1)?;
+                }
+                Ok(())
+            }
+            TemplateElement::DecoratorExpression(d) | TemplateElement::DecoratorBlock(d) => {
+                let name = name_of(&d.name).unwrap_or_default();
+                if name != "inline" {
+                    return Err(TemplateProblem::new(
+                        format!("uses unknown decorator `*{name}`"),
+                        "the only decorator is `{{#*inline \"name\"}}…{{/inline}}`",
+                    ));
+                }
+                let partial = d.params.first().and_then(name_of).unwrap_or_default();
+                if partial.is_empty() || partial == "@partial-block" {
+                    return Err(TemplateProblem::new(
+                        "defines an inline partial without a usable name",
+                        "write `{{#*inline \"name\"}}…{{/inline}}`",
+                    ));
+                }
+                if self.scopes.contains_key(&partial) {
+                    return Err(TemplateProblem::new(
+                        format!("defines partial `{partial}` twice"),
+                        "give each inline partial its own name",
+                    ));
+                }
+                self.scopes.insert(partial.clone(), Scope::default());
+                match &d.template {
+                    Some(t) => self.template(t, &partial, 0),
+                    None => Ok(()),
+                }
+            }
+            TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                let callee = match &d.name {
+                    Parameter::Subexpression(_) => {
+                        return Err(TemplateProblem::new(
+                            "chooses a partial at run time",
+                            "name the partial literally: `{{> name}}`",
+                        ))
+                    }
+                    other => name_of(other).unwrap_or_default(),
+                };
+                self.scopes
+                    .entry(scope.to_string())
+                    .or_default()
+                    .calls
+                    .push((callee, depth));
+                self.parameters(d.params.iter().chain(d.hash.values()), scope, depth)?;
+                match &d.template {
+                    Some(t) => self.template(t, scope, depth + 1),
+                    None => Ok(()),
+                }
+            }
+            _ => Err(TemplateProblem::new(
+                "uses a kind of tag Switchboard does not know",
+                "use `{{field}}`, helpers, blocks and inline partials",
+            )),
+        }
+    }
+
+    fn parameters<'p>(
+        &mut self,
+        parameters: impl Iterator<Item = &'p Parameter>,
+        scope: &str,
+        depth: usize,
+    ) -> Result<(), TemplateProblem> {
+        for parameter in parameters {
+            if let Parameter::Subexpression(sub) = parameter {
+                self.element(sub.as_element(), scope, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A path from partial `start` back to itself, if there is one.
+    fn cycle_from(&self, start: &str) -> Option<Vec<String>> {
+        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for (next, _) in self
+                .scopes
+                .get(node)
+                .map(|s| s.calls.as_slice())
+                .unwrap_or(&[])
+            {
+                if next == start {
+                    let mut cycle: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                    cycle.push(start.to_string());
+                    return Some(cycle);
+                }
+                if seen.insert(next) {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push((next, longer));
+                }
+            }
+        }
+        None
+    }
+
+    /// How deep a render of `scope` nests, its partials included (no cycles by now).
+    fn depth_of(&self, scope: &str, memo: &mut BTreeMap<String, usize>) -> usize {
+        if let Some(depth) = memo.get(scope) {
+            return *depth;
+        }
+        let Some(own) = self.scopes.get(scope) else {
+            return 0;
+        };
+        // Guard against a cycle slipping through: count it as too deep.
+        memo.insert(scope.to_string(), MAX_NESTING + 1);
+        let mut deepest = own.deepest;
+        for (callee, at) in &own.calls {
+            if callee != "@partial-block" {
+                deepest = deepest.max(at + 1 + self.depth_of(callee, memo));
+            }
+        }
+        memo.insert(scope.to_string(), deepest);
+        deepest
+    }
+}
+
+/// The name a parameter stands for: a helper or partial name, a path, a literal text.
+fn name_of(parameter: &Parameter) -> Option<String> {
+    match parameter {
+        Parameter::Name(name) => Some(name.clone()),
+        Parameter::Path(handlebars::Path::Relative((_, raw)))
+        | Parameter::Path(handlebars::Path::Local((_, _, raw))) => Some(raw.clone()),
+        Parameter::Literal(serde_json::Value::String(s)) => Some(s.clone()),
+        Parameter::Literal(other) => Some(other.to_string()),
+        _ => None,
+    }
+}
+
+fn known_helper(name: &Parameter) -> Result<(), TemplateProblem> {
+    let Some(name) = name_of(name) else {
+        return Ok(());
+    };
+    if HELPERS.contains(&name.as_str()) {
+        return Ok(());
+    }
+    let hint = match flows::did_you_mean(&name, HELPERS.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("helpers: {}", HELPERS.join(", ")),
+    };
+    Err(TemplateProblem::new(
+        format!("calls unknown helper `{name}`"),
+        hint,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(source: &str) -> String {
+        match check(source) {
+            Ok(()) => String::new(),
+            Err(p) => p.message,
+        }
+    }
+
+    #[test]
+    fn ordinary_templates_pass() {
+        for ok in [
+            "Hi {{name}}",
+            "{{#if vip}}Dear {{name}}{{else}}Hi{{/if}}",
+            "{{#each items}}{{this}}, {{/each}}",
+            "{{upper (trim name)}}",
+            "{{default nick \"friend\"}}",
+            "{{#*inline \"sig\"}}-- {{shop}}{{/inline}}Thanks{{> sig}}",
+            "{{!-- {{#if}} in a comment --}}ok",
+            "\\{{not a tag}}",
+            "{{#contact}}{{mobilePhone}}{{/contact}}",
+        ] {
+            assert_eq!(problem(ok), "", "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_self_recursive_partial_is_refused() {
+        assert!(problem("{{#*inline \"x\"}}a{{> x}}{{/inline}}{{> x}}").contains("calling itself"));
+        assert!(problem(
+            "{{#*inline \"a\"}}{{> b}}{{/inline}}{{#*inline \"b\"}}{{> a}}{{/inline}}{{> a}}"
+        )
+        .contains("a → b → a"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("{}x{}", "{{#if a}}".repeat(2000), "{{/if}}".repeat(2000));
+        assert!(problem(&deep).contains("nests more than 32"));
+        let parens = format!(
+            "{{{{upper {}a{}}}}}",
+            "(trim ".repeat(5_000),
+            ")".repeat(5_000)
+        );
+        assert!(problem(&parens).contains("nests more than 32"));
+        let unclosed = format!("{{{{x {}", "[".repeat(50_000));
+        assert!(problem(&unclosed).contains("nests more than 32"));
+        let ok = format!("{}x{}", "{{#if a}}".repeat(32), "{{/if}}".repeat(32));
+        assert_eq!(problem(&ok), "");
+        // A chain of partials, each nesting within the limit, nests too deep in all.
+        let chain: String = (0..40)
+            .map(|i| {
+                format!(
+                    "{{{{#*inline \"p{i}\"}}}}{{{{#if a}}}}{{{{> p{}}}}}{{{{/if}}}}{{{{/inline}}}}",
+                    i + 1
+                )
+            })
+            .collect::<String>()
+            + "{{#*inline \"p40\"}}end{{/inline}}{{> p0}}";
+        assert!(
+            problem(&chain).contains("through its partials"),
+            "{}",
+            problem(&chain)
+        );
+    }
+
+    #[test]
+    fn unknown_helpers_partials_and_decorators_are_named() {
+        assert_eq!(problem("{{uper name}}"), "calls unknown helper `uper`");
+        assert_eq!(
+            problem("{{> footer}}"),
+            "uses partial `footer`, which the template does not define"
+        );
+        assert_eq!(problem("{{> (pick x)}}"), "chooses a partial at run time");
+        assert!(problem("{{*log \"x\"}}").contains("unknown decorator"));
+        assert!(
+            problem("{{#*inline \"a\"}}1{{/inline}}{{#*inline \"a\"}}2{{/inline}}")
+                .contains("twice")
+        );
+        assert!(problem(&"a".repeat(MAX_BYTES + 1)).contains("bytes long"));
+    }
+}
