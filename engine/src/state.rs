@@ -248,6 +248,8 @@ pub enum Trigger {
     Schedule,
     /// Another flow's completion.
     After,
+    /// Events pushed to the flow (a webhook, CINNOX, Text Request).
+    Event,
     /// `switchboard replay`: rows of earlier runs sent again.
     Replay,
 }
@@ -560,6 +562,17 @@ impl FlowState {
                 Ok(Record::new(key, serde_json::from_slice(&value)?))
             })
             .collect()
+    }
+
+    /// Whether any pushed event waits for a run.
+    pub fn has_queued(&self) -> Result<bool, StateError> {
+        Ok(self
+            .trees
+            .queue
+            .scan_prefix(&self.prefix)
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Drop queued events that are handled (their key is remembered). Events that failed

@@ -210,7 +210,7 @@ impl<'de> Deserialize<'de> for RateLimit {
         let text = String::deserialize(d)?;
         parse_rate_limit(&text).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "`{text}` is not a rate limit; write calls per period like `100/60s` or `1800/s`, or `off`"
+                "`{text}` is not a rate limit; write calls per period like `100/60s` or `1800/s` (1 to 1000000 calls, a period of 1ms to 1d), or `off`"
             ))
         })
     }
@@ -222,14 +222,22 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
         return Some(RateLimit::Off);
     }
     let (calls, per) = text.split_once('/')?;
-    let calls: u32 = calls.trim().parse().ok().filter(|n| *n > 0)?;
+    let calls: u32 = calls
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))?;
     let per = per.trim();
     let per = if per.chars().next().is_some_and(|c| c.is_ascii_digit()) {
         humantime::parse_duration(per).ok()?
     } else {
         humantime::parse_duration(&format!("1{per}")).ok()?
     };
-    (!per.is_zero()).then_some(RateLimit::Every { calls, per })
+    // A period of a millisecond to a day, at least a nanosecond per call.
+    let usable = per >= std::time::Duration::from_millis(1)
+        && per <= std::time::Duration::from_secs(86_400)
+        && per.as_nanos() >= u128::from(calls);
+    usable.then_some(RateLimit::Every { calls, per })
 }
 
 fn default_8x8_url() -> String {
@@ -242,6 +250,7 @@ const CONNECTORS: &[&str] = &[
     "aranda",
     "http",
     "google_sheets",
+    "cinnox",
     "webhook",
 ];
 

@@ -1507,26 +1507,90 @@ fn check_map_fields(
 
 fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
     let delivery: Delivery = yaml::from_node(file, node, "delivery")?;
-    let pos = Pos::of(node.span());
+    let at = |key: &str| {
+        node.as_mapping()
+            .and_then(|m| m.get_node(key))
+            .map(|n| Pos::of(n.span()))
+            .unwrap_or(Pos::of(node.span()))
+    };
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
     if delivery.concurrency == 0 || delivery.concurrency > 1024 {
         return Err(Diagnostic::new(
             file,
-            pos,
-            "`delivery.concurrency` must be between 1 and 1024",
+            at("concurrency"),
+            format!(
+                "`delivery.concurrency` is {}; it must be between 1 and 1024",
+                delivery.concurrency
+            ),
+        )
+        .with_hint(
+            "sends in flight at once; 4 is the default, the account's rate limit paces them anyway",
         ));
     }
     if delivery.attempts == 0 || delivery.attempts > 100 {
         return Err(Diagnostic::new(
             file,
-            pos,
-            "`delivery.attempts` must be between 1 and 100",
-        ));
+            at("attempts"),
+            format!(
+                "`delivery.attempts` is {}; it must be between 1 and 100",
+                delivery.attempts
+            ),
+        )
+        .with_hint("tries per record for timeouts, 429 and 5xx, the first included; default 4"));
     }
-    if delivery.timeout.is_zero() {
+    // Every duration is bounded, so no sum of them can pass the end of the calendar.
+    let bounds: [(&str, Duration, Duration, Duration); 4] = [
+        (
+            "timeout",
+            delivery.timeout,
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        ),
+        (
+            "backoff",
+            delivery.backoff,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        ),
+        (
+            "max_backoff",
+            delivery.max_backoff,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        ),
+        (
+            "max_time",
+            delivery.max_time,
+            Duration::from_millis(1),
+            Duration::from_secs(7 * 86_400),
+        ),
+    ];
+    for (key, value, least, most) in bounds {
+        if value < least || value > most {
+            return Err(Diagnostic::new(
+                file,
+                at(key),
+                format!(
+                    "`delivery.{key}` is {}; it must be between {} and {}",
+                    shown(value),
+                    shown(least),
+                    shown(most)
+                ),
+            ));
+        }
+    }
+    if delivery.max_backoff < delivery.backoff {
         return Err(Diagnostic::new(
             file,
-            pos,
-            "`delivery.timeout` must be longer than zero",
+            at("max_backoff"),
+            format!(
+                "`delivery.max_backoff` ({}) is shorter than `delivery.backoff` ({})",
+                shown(delivery.max_backoff),
+                shown(delivery.backoff)
+            ),
+        )
+        .with_hint(
+            "`backoff` is the first wait and `max_backoff` the longest; raise `max_backoff`",
         ));
     }
     Ok(delivery)

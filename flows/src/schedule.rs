@@ -61,6 +61,10 @@ pub enum CatchUp {
     None,
 }
 
+/// The longest `every` interval: ten years. Longer ones are surely typos, and a run time
+/// computed from one could pass the end of the calendar.
+pub const MAX_EVERY: Duration = Duration::from_secs(10 * 366 * 86_400);
+
 const KEYS: &[&str] = &["every", "at", "cron", "after", "catch_up"];
 const RULES: &[&str] = &["every", "at", "cron", "after"];
 
@@ -129,6 +133,14 @@ pub(crate) fn parse(file: &Path, node: &Node) -> Result<Option<Schedule>, Diagno
                 Diagnostic::new(file, at, format!("`{expr}` is not a cron expression: {e}"))
                     .with_hint("5 fields (`min hour day month weekday`, e.g. `0 9 * * MON-FRI`) or 6 with seconds first")
             })?;
+            if schedule.after(&chrono::Utc::now()).next().is_none() {
+                return Err(Diagnostic::new(
+                    file,
+                    at,
+                    format!("`cron: {expr}` never fires: no date matches it from now on"),
+                )
+                .with_hint("check the day and month fields (30 February does not exist)"));
+            }
             ScheduleRule::Cron {
                 expr: expr.to_string(),
                 schedule: Box::new(schedule),
@@ -148,6 +160,14 @@ fn parse_every(file: &Path, pos: Pos, text: &str) -> Result<Duration, Diagnostic
         Diagnostic::new(file, pos, format!("`{text}` is not a duration"))
             .with_hint("write a number and a unit: `10m`, `1h`, `1d`")
     })?;
+    if duration > MAX_EVERY {
+        return Err(Diagnostic::new(
+            file,
+            pos,
+            format!("`every: {text}` is longer than ten years"),
+        )
+        .with_hint("for rare runs use `cron` (e.g. `0 9 1 1 *`, each 1 January) or `at`"));
+    }
     if duration < Duration::from_secs(60) {
         return Err(Diagnostic::new(
             file,

@@ -416,3 +416,59 @@ fn a_lookup_names_a_known_action_and_an_account_of_its_connector() {
         "{wrong:#?}"
     );
 }
+
+#[test]
+fn schedules_and_delivery_settings_that_cannot_work_are_refused_with_the_value() {
+    let with = |extra: &str| {
+        problems_of(&format!("{ORDER_SMS}{extra}").replace("schedule:\n  every: 15m\n", ""))
+    };
+    let huge = with("schedule:\n  every: 300000y\n");
+    assert!(
+        huge[0].contains("`every: 300000y` is longer than ten years"),
+        "{huge:?}"
+    );
+    let never = with("schedule:\n  cron: \"0 0 30 2 *\"\n");
+    assert!(never[0].contains("never fires"), "{never:?}");
+    let zero = with("delivery:\n  concurrency: 0\n");
+    assert!(
+        zero[0].contains(":17:16: `delivery.concurrency` is 0; it must be between 1 and 1024")
+            && zero[0].contains("hint:"),
+        "{zero:?}"
+    );
+    let backwards = with("delivery:\n  backoff: 10s\n  max_backoff: 1s\n");
+    assert!(
+        backwards[0]
+            .contains("`delivery.max_backoff` (1s) is shorter than `delivery.backoff` (10s)"),
+        "{backwards:?}"
+    );
+    let long = with("delivery:\n  timeout: 300000y\n");
+    assert!(long[0].contains("`delivery.timeout` is"), "{long:?}");
+}
+
+#[test]
+fn files_nested_too_deep_or_too_large_are_refused_before_parsing() {
+    let deep: String = (0..100)
+        .map(|i| format!("{}a{i}:\n", "  ".repeat(i)))
+        .collect();
+    let problems = problems_of(&deep);
+    assert!(
+        problems[0].contains("the YAML nests 65 levels deep"),
+        "{problems:?}"
+    );
+    let lists: String = (0..100)
+        .map(|i| format!("{}- \n", "  ".repeat(i)))
+        .collect();
+    assert!(problems_of(&format!("map:\n{lists}"))[0].contains("levels deep"));
+    let big = format!("description: \"{}\"\n", "x".repeat(2 * 1024 * 1024));
+    let problems = problems_of(&big);
+    assert!(problems[0].contains("larger than 1024 KiB"), "{problems:?}");
+    // A block scalar's indentation is text, not nesting.
+    let text: String = (0..100)
+        .map(|i| format!("  {}line\n", " ".repeat(i)))
+        .collect();
+    let ok = ORDER_SMS.replace(
+        "schedule:\n  every: 15m\n",
+        &format!("description: |\n{text}schedule:\n  every: 15m\n"),
+    );
+    assert!(problems_of(&ok).is_empty(), "{:?}", problems_of(&ok));
+}

@@ -89,7 +89,7 @@ pub fn first_due(
     last_start: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
     match &spec.rule {
-        ScheduleRule::Every(d) => Some(last_start.unwrap_or(armed_at) + chrono_duration(*d)),
+        ScheduleRule::Every(d) => after_interval(last_start.unwrap_or(armed_at), *d),
         ScheduleRule::At(times) => next_daily(times, spec.timezone, armed_at, Some(ARMING_MARGIN)),
         ScheduleRule::Cron { schedule, .. } => next_cron(schedule, spec.timezone, armed_at),
         ScheduleRule::After(_) => None,
@@ -99,7 +99,7 @@ pub fn first_due(
 /// The run after one that was due at `due` and started at `started`.
 pub fn next_due(spec: &Spec, due: DateTime<Utc>, started: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match &spec.rule {
-        ScheduleRule::Every(d) => Some(started + chrono_duration(*d)),
+        ScheduleRule::Every(d) => after_interval(started, *d),
         ScheduleRule::At(times) => next_daily(times, spec.timezone, due.max(started), None),
         ScheduleRule::Cron { schedule, .. } => next_cron(schedule, spec.timezone, due.max(started)),
         ScheduleRule::After(_) => None,
@@ -120,8 +120,10 @@ pub fn upcoming(spec: &Spec, armed_at: DateTime<Utc>, count: usize) -> Vec<DateT
     out
 }
 
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `start` plus an interval, or `None` (never) when that passes the end of the calendar:
+/// every sum of a time and a user's duration is checked.
+fn after_interval(start: DateTime<Utc>, interval: Duration) -> Option<DateTime<Utc>> {
+    start.checked_add_signed(chrono::Duration::from_std(interval).ok()?)
 }
 
 /// The first daily time after `after` (more than `margin` after, when given).
@@ -133,7 +135,7 @@ fn next_daily(
 ) -> Option<DateTime<Utc>> {
     let today = after.with_timezone(&tz).date_naive();
     let earliest = match margin {
-        Some(m) => after + chrono_duration(m),
+        Some(m) => after_interval(after, m)?,
         None => after,
     };
     (0..=2)
@@ -151,7 +153,10 @@ pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> 
             LocalResult::Single(t) => return t.with_timezone(&Utc),
             LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
             // In the gap: walk forward to the first local minute that exists again.
-            LocalResult::None => local += chrono::Duration::minutes(1),
+            LocalResult::None => match local.checked_add_signed(chrono::Duration::minutes(1)) {
+                Some(later) => local = later,
+                None => break,
+            },
         }
     }
     Utc.from_utc_datetime(&date.and_time(time))

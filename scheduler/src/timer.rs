@@ -1,11 +1,16 @@
 //! The timer loop: one task over the next deadlines of every flow (a heap, not a task
-//! per flow). It fires due flows, never runs a flow twice at once (a trigger that
-//! arrives while it runs becomes one follow-up run), starts `after` followers when a run
-//! completes, keeps schedules armed across restarts through a [`ScheduleStore`], and on
-//! shutdown stops starting runs and returns once the runs in flight have finished.
+//! per flow). It fires due flows, never runs a flow twice at once (triggers that arrive
+//! while it runs are kept and run after it: those that read the source as one follow-up
+//! run, each replay as its own), starts `after` followers when a run completes, keeps
+//! schedules armed across restarts through a [`ScheduleStore`], and on shutdown stops
+//! starting runs and returns once the runs in flight have finished.
+//!
+//! A flow is known by its name: removing it while it runs keeps the run (and whoever
+//! waits for it) until the run ends, and a flow that comes back meanwhile is still
+//! running — it does not start a second time.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -26,8 +31,19 @@ pub enum Reason {
     Schedule,
     After,
     Manual,
-    /// A force-run that resends earlier rows (what to resend is the launcher's business).
-    Replay,
+    /// Events were pushed to the flow (a webhook).
+    Event,
+    /// A force-run that resends earlier rows; the number identifies the request (what
+    /// to resend is the launcher's business).
+    Replay(u64),
+}
+
+impl Reason {
+    /// Whether the run reads the flow's source (such triggers coalesce: one run reads
+    /// whatever is there), as opposed to a replay of earlier rows.
+    pub fn reads_source(self) -> bool {
+        !matches!(self, Reason::Replay(_))
+    }
 }
 
 /// How a run ended, with whatever the launcher wants handed back to a waiting caller.
@@ -90,11 +106,16 @@ pub enum Command<R> {
     },
     /// A run ended (sent by the loop's own run tasks).
     Finished { name: String, outcome: Outcome<R> },
+    /// Answered at once by a loop that is alive (a health check).
+    Ping { reply: oneshot::Sender<()> },
 }
 
 /// A flow as the daemon shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FlowStatus {
+    /// Why the schedule cannot be computed (the flow does not run by itself meanwhile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub schedule: Option<String>,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
@@ -113,10 +134,39 @@ struct Entry<R> {
     after: Option<After>,
     next: Option<DateTime<Utc>>,
     running: bool,
-    /// A trigger that arrived while running: one follow-up run.
-    pending: Option<Reason>,
+    /// Removed while it ran: forgotten once the run ends (unless set again meanwhile).
+    retired: bool,
+    /// Who waits for the run in flight.
     waiters: Vec<oneshot::Sender<Outcome<R>>>,
-    pending_waiters: Vec<oneshot::Sender<Outcome<R>>>,
+    /// Triggers that arrived while running, in order, each with its waiters: those that
+    /// read the source share one follow-up run; each replay is a run of its own.
+    pending: VecDeque<(Reason, Vec<oneshot::Sender<Outcome<R>>>)>,
+}
+
+impl<R> Entry<R> {
+    fn new() -> Self {
+        Entry {
+            spec: None,
+            after: None,
+            next: None,
+            running: false,
+            retired: false,
+            waiters: Vec::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Keep a trigger for after the run in flight.
+    fn defer(&mut self, reason: Reason, reply: Option<oneshot::Sender<Outcome<R>>>) {
+        if reason.reads_source() {
+            if let Some((_, waiters)) = self.pending.iter_mut().find(|(r, _)| r.reads_source()) {
+                waiters.extend(reply);
+                return;
+            }
+        }
+        self.pending
+            .push_back((reason, reply.into_iter().collect()));
+    }
 }
 
 /// The timer loop. Build it, keep its [`Timer::sender`], then `run` it.
@@ -133,7 +183,7 @@ pub struct Timer<R> {
     in_flight: usize,
 }
 
-impl<R: Clone + Send + 'static> Timer<R> {
+impl<R: Clone + Default + Send + 'static> Timer<R> {
     pub fn new(
         clock: Arc<dyn Clock>,
         launcher: Launcher<R>,
@@ -195,18 +245,39 @@ impl<R: Clone + Send + 'static> Timer<R> {
     fn handle(&mut self, command: Command<R>) {
         match command {
             Command::Set { name, spec, after } => self.set(name, spec, after),
-            Command::Remove { name } => {
-                self.entries.remove(&name);
-                if let Ok(mut board) = self.status.write() {
-                    board.remove(&name);
-                }
-            }
+            Command::Remove { name } => self.remove(name),
             Command::RunNow {
                 name,
                 reason,
                 reply,
             } => self.trigger(&name, reason, reply),
             Command::Finished { name, outcome } => self.finished(name, outcome),
+            Command::Ping { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Forget a flow; one that is running is kept until its run ends (its identity, the
+    /// name, still owns that run), then forgotten.
+    fn remove(&mut self, name: String) {
+        match self.entries.get_mut(&name) {
+            Some(entry) if entry.running => {
+                entry.retired = true;
+                entry.spec = None;
+                entry.after = None;
+                entry.next = None;
+                self.update_status(&name, |s| {
+                    s.schedule = None;
+                    s.next_run = None;
+                });
+            }
+            _ => {
+                self.entries.remove(&name);
+                if let Ok(mut board) = self.status.write() {
+                    board.remove(&name);
+                }
+            }
         }
     }
 
@@ -241,9 +312,11 @@ impl<R: Clone + Send + 'static> Timer<R> {
                     Some(due) if due > now => Some(due),
                     Some(missed) => match spec.catch_up {
                         CatchUp::Last => Some(now),
-                        CatchUp::None => rules::next_due(spec, missed, now),
+                        CatchUp::None => {
+                            self.computed(&name, || rules::next_due(spec, missed, now))
+                        }
                     },
-                    None => rules::first_due(spec, now, last_start),
+                    None => self.computed(&name, || rules::first_due(spec, now, last_start)),
                 };
                 self.store.save(
                     &name,
@@ -261,15 +334,8 @@ impl<R: Clone + Send + 'static> Timer<R> {
                 .as_ref()
                 .map(|a| rules::describe(&flows::ScheduleRule::After(a.clone())))
         });
-        let entry = self.entries.entry(name.clone()).or_insert_with(|| Entry {
-            spec: None,
-            after: None,
-            next: None,
-            running: false,
-            pending: None,
-            waiters: Vec::new(),
-            pending_waiters: Vec::new(),
-        });
+        let entry = self.entries.entry(name.clone()).or_insert_with(Entry::new);
+        entry.retired = false;
         entry.spec = spec;
         entry.after = after;
         entry.next = next;
@@ -301,7 +367,10 @@ impl<R: Clone + Send + 'static> Timer<R> {
             let Some(spec) = entry.spec.clone() else {
                 continue;
             };
-            let next = rules::next_due(&spec, due, now);
+            let next = self.computed(&name, || rules::next_due(&spec, due, now));
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
             entry.next = next;
             if let Some(next) = next {
                 self.heap.push(Reverse((next, name.clone())));
@@ -325,17 +394,43 @@ impl<R: Clone + Send + 'static> Timer<R> {
         }
     }
 
-    /// Start a run now, or queue one follow-up run if the flow is running.
+    /// A run time computed by the rules; a panic there (a bug) stops this flow's
+    /// schedule, with the reason in its status, and nothing else.
+    fn computed(
+        &self,
+        name: &str,
+        rule: impl FnOnce() -> Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(rule)) {
+            Ok(next) => next,
+            Err(panic) => {
+                let message = flows::panic_message(panic.as_ref());
+                tracing::error!(flow = name, "the schedule cannot be computed: {message}");
+                self.update_status(name, |s| {
+                    s.error = Some(format!("the schedule cannot be computed: {message}"));
+                });
+                None
+            }
+        }
+    }
+
+    /// Start a run now, or keep the trigger for after the run in flight.
     fn trigger(&mut self, name: &str, reason: Reason, reply: Option<oneshot::Sender<Outcome<R>>>) {
         if !self.accepting {
             return; // dropping `reply` tells a waiting caller the daemon is stopping
         }
-        let Some(entry) = self.entries.get_mut(name) else {
-            return;
+        let entry = match self.entries.get_mut(name) {
+            Some(entry) => entry,
+            // A flow the loop has not been told of yet (a force-run racing its load):
+            // the launcher decides whether it exists.
+            None => self.entries.entry(name.to_string()).or_insert_with(|| {
+                let mut entry = Entry::new();
+                entry.retired = true;
+                entry
+            }),
         };
         if entry.running {
-            entry.pending.get_or_insert(reason);
-            entry.pending_waiters.extend(reply);
+            entry.defer(reason, reply);
             return;
         }
         entry.waiters.extend(reply);
@@ -353,11 +448,31 @@ impl<R: Clone + Send + 'static> Timer<R> {
             s.running = true;
             s.last_started = Some(started);
         });
-        let run = (self.launcher)(name.clone(), reason);
+        let finished_name = name.clone();
+        let launcher = Arc::clone(&self.launcher);
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let outcome = run.await;
-            let _ = tx.send(Command::Finished { name, outcome });
+            // A launcher that panics (a bug) still ends its run: the flow is not left
+            // "running" forever and the loop can still stop.
+            let run =
+                std::panic::AssertUnwindSafe(async move { launcher(name.clone(), reason).await });
+            let outcome = match futures::FutureExt::catch_unwind(run).await {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    tracing::error!(
+                        "a run ended in a panic: {}",
+                        flows::panic_message(panic.as_ref())
+                    );
+                    Outcome {
+                        success: false,
+                        report: R::default(),
+                    }
+                }
+            };
+            let _ = tx.send(Command::Finished {
+                name: finished_name,
+                outcome,
+            });
         });
     }
 
@@ -369,19 +484,30 @@ impl<R: Clone + Send + 'static> Timer<R> {
             RunResult::Failure
         };
         let mut follow_up = None;
+        let mut forget = false;
         if let Some(entry) = self.entries.get_mut(&name) {
             entry.running = false;
             for waiter in entry.waiters.drain(..) {
                 let _ = waiter.send(outcome.clone());
             }
-            follow_up = entry.pending.take();
-            entry.waiters = std::mem::take(&mut entry.pending_waiters);
+            if let Some((reason, waiters)) = entry.pending.pop_front() {
+                entry.waiters = waiters;
+                follow_up = Some(reason);
+            }
+            forget = entry.retired && follow_up.is_none();
         }
-        self.update_status(&name, |s| {
-            s.running = false;
-            s.last_success = Some(outcome.success);
-            s.runs += 1;
-        });
+        if forget {
+            self.entries.remove(&name);
+            if let Ok(mut board) = self.status.write() {
+                board.remove(&name);
+            }
+        } else {
+            self.update_status(&name, |s| {
+                s.running = false;
+                s.last_success = Some(outcome.success);
+                s.runs += 1;
+            });
+        }
         let followers: Vec<String> = self
             .entries
             .iter()
@@ -400,6 +526,7 @@ impl<R: Clone + Send + 'static> Timer<R> {
                 self.launch(name, reason);
             } else if let Some(entry) = self.entries.get_mut(&name) {
                 entry.waiters.clear();
+                entry.pending.clear();
             }
         }
     }

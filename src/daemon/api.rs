@@ -33,7 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(super::hooks::receive)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(shared)
 }
@@ -107,16 +107,14 @@ async fn replay(
     Path(name): Path<String>,
     Query(q): Query<ReplayQuery>,
 ) -> Response {
-    if let Ok(mut replays) = shared.replays.lock() {
-        replays.insert(
-            name.clone(),
-            engine::ReplayFilter {
-                run: q.run,
-                only_uncertain: q.uncertain,
-            },
-        );
-    }
-    start(&shared, name, Reason::Replay).await
+    // Each request has its own filter, so two replays at once resend what each asked.
+    let id = shared.replays.add(engine::ReplayFilter {
+        run: q.run,
+        only_uncertain: q.uncertain,
+    });
+    let response = start(&shared, name, Reason::Replay(id)).await;
+    shared.replays.take(id);
+    response
 }
 
 async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
@@ -161,7 +159,7 @@ async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
         Ok(outcome) => Json(outcome.report).into_response(),
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping; the run did not start",
+            "the daemon is stopping; the run did not start (a run already under way finishes and is in the history)",
         ),
     }
 }
@@ -202,6 +200,25 @@ async fn run_rows(
             format!("flow `{name}` has no run {id}"),
         ),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `ok` while the scheduler's loop answers; 503 when it does not (nothing would run).
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let alive = shared.timer.send(Command::Ping { reply }).is_ok()
+        && matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), answer).await,
+            Ok(Ok(()))
+        );
+    if alive {
+        "ok".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler does not answer: flows are not running",
+        )
+            .into_response()
     }
 }
 

@@ -245,7 +245,7 @@ async fn queue_and_run(shared: &Shared, queued: &[(&Target, Vec<Record>)]) -> Re
         if target.instant {
             let _ = shared.timer.send(Command::RunNow {
                 name: target.flow.clone(),
-                reason: Reason::Schedule,
+                reason: Reason::Event,
                 reply: None,
             });
         }

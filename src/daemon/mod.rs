@@ -48,8 +48,31 @@ pub struct Shared {
     pub token: Option<String>,
     /// `http://<listen address>/hooks`, for push sources without a `public_url`.
     pub hooks_base: std::sync::OnceLock<String>,
-    /// What the next `Reason::Replay` run of a flow resends.
-    pub replays: std::sync::Mutex<BTreeMap<String, engine::ReplayFilter>>,
+    /// What each `Reason::Replay(id)` run resends.
+    pub replays: Replays,
+}
+
+/// Replay requests waiting for their run, each under its own number.
+#[derive(Default)]
+pub struct Replays {
+    next: std::sync::atomic::AtomicU64,
+    filters: std::sync::Mutex<BTreeMap<u64, engine::ReplayFilter>>,
+}
+
+impl Replays {
+    /// Keep a request's filter; the number goes into its `Reason::Replay`.
+    pub fn add(&self, filter: engine::ReplayFilter) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Ok(mut filters) = self.filters.lock() {
+            filters.insert(id, filter);
+        }
+        id
+    }
+
+    /// The request's filter (once: a replay that did not start leaves nothing behind).
+    pub fn take(&self, id: u64) -> Option<engine::ReplayFilter> {
+        self.filters.lock().ok()?.remove(&id)
+    }
 }
 
 /// Keeps armed schedules in the flow's state (survives restarts).
@@ -149,6 +172,7 @@ pub async fn daemon(
     let addr = listener.local_addr()?;
     let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
     reload::apply(&shared, project);
+    drain_queues(&shared);
     let discovery = discovery::write(&state_dir, addr, shared.token.is_some())?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}",
@@ -170,11 +194,32 @@ pub async fn daemon(
     });
 
     let mut timer_stop = stop_tx.subscribe();
-    let timer_task = tokio::spawn(timer.run(async move {
+    let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
     }));
 
-    sandbox::shutdown_signal().await;
+    // The scheduler must outlive everything: if it ends on its own (a bug), nothing would
+    // run while the API still answered, so the process says so and exits for the
+    // service manager to restart it.
+    let timer_died = tokio::select! {
+        _ = sandbox::shutdown_signal() => None,
+        ended = &mut timer_task => Some(match ended {
+            Err(e) if e.is_panic() => format!("it panicked: {}", flows::panic_message(e.into_panic().as_ref())),
+            _ => "it stopped".to_string(),
+        }),
+    };
+    if let Some(why) = timer_died {
+        tracing::error!(
+            "the scheduler stopped ({why}); exiting so the service manager restarts the daemon"
+        );
+        eprintln!("switchboard daemon: error: the scheduler stopped ({why}); exiting");
+        let _ = stop_tx.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        drop(watcher);
+        store.flush().await?;
+        discovery::remove(&discovery);
+        return Ok(ExitCode::from(1));
+    }
     eprintln!(
         "switchboard daemon: stopping; waiting up to {}s for runs in flight",
         DRAIN_LIMIT.as_secs()
@@ -204,8 +249,53 @@ pub async fn daemon(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Start the push flows that run on every event and have events waiting (acknowledged
+/// before the last stop, or a crash): they are not left waiting for the next event.
+fn drain_queues(shared: &Shared) {
+    let Ok(project) = shared.project.read() else {
+        return;
+    };
+    for flow in project.flows.values() {
+        if !flow.source.is_push() || flow.schedule.is_some() {
+            continue;
+        }
+        let waiting = shared
+            .store
+            .flow(&flow.name)
+            .and_then(|state| state.has_queued())
+            .unwrap_or(false);
+        if waiting {
+            tracing::info!(flow = %flow.name, "events queued before the start are sent now");
+            let _ = shared.timer.send(Command::RunNow {
+                name: flow.name.clone(),
+                reason: Reason::Event,
+                reply: None,
+            });
+        }
+    }
+}
+
 /// One run, as the timer's launcher: the flow's last good version, its report as JSON.
+/// A panic in the run (a bug) is that run's failure, recorded, not the daemon's end.
 async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
+    let run = std::panic::AssertUnwindSafe(run_flow_once(shared, name, reason));
+    match futures::FutureExt::catch_unwind(run).await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = flows::panic_message(panic.as_ref());
+            tracing::error!(flow = name, "the run ended in a panic: {message}");
+            if let Ok(state) = shared.store.flow(name) {
+                let _ = state.interrupt_unfinished_runs(Utc::now());
+            }
+            Outcome {
+                success: false,
+                report: serde_json::json!({"error": format!("internal error: the run ended in a panic: {message}")}),
+            }
+        }
+    }
+}
+
+async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
     let (flow, accounts) = match shared.project.read() {
         Ok(p) => (p.flows.get(name).cloned(), p.accounts.clone()),
         Err(_) => (None, Default::default()),
@@ -220,15 +310,16 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
         Reason::Schedule => Job::Source(Trigger::Schedule),
         Reason::After => Job::Source(Trigger::After),
         Reason::Manual => Job::Source(Trigger::Manual),
-        Reason::Replay => {
-            let filter = shared
-                .replays
-                .lock()
-                .ok()
-                .and_then(|mut r| r.remove(name))
-                .unwrap_or_default();
-            Job::Replay(filter)
-        }
+        Reason::Event => Job::Source(Trigger::Event),
+        Reason::Replay(id) => match shared.replays.take(id) {
+            Some(filter) => Job::Replay(filter),
+            None => {
+                return Outcome {
+                    success: false,
+                    report: serde_json::json!({"error": "the replay request is gone (its caller stopped waiting)"}),
+                }
+            }
+        },
     };
     match wiring::run_once(&accounts, &flow, &shared.store, job, true).await {
         Ok(run) => {

@@ -168,3 +168,16 @@ fn after_never_runs_by_time() {
     assert_eq!(first_due(&spec, t("2026-11-21T12:00:00Z"), None), None);
     assert_eq!(describe(&spec.rule), "after x on success");
 }
+
+#[test]
+fn an_interval_past_the_end_of_the_calendar_never_fires_instead_of_panicking() {
+    let spec = Spec {
+        rule: ScheduleRule::Every(std::time::Duration::from_secs(300_000 * 366 * 86_400)),
+        timezone: Kyiv,
+        catch_up: CatchUp::Last,
+    };
+    let now = t("2026-11-21T12:08:00+02:00");
+    assert_eq!(first_due(&spec, now, None), None);
+    assert_eq!(next_due(&spec, now, now), None);
+    assert!(upcoming(&spec, now, 3).is_empty());
+}

@@ -89,10 +89,11 @@ impl Recorder {
                     .ok()
                     .and_then(|mut s| s.get_mut(&name).and_then(VecDeque::pop_front))
                     .unwrap_or(true);
-                Outcome {
-                    success,
-                    report: format!("{name} done"),
-                }
+                let report = match reason {
+                    Reason::Replay(id) => format!("{name} replay {id} done"),
+                    _ => format!("{name} done"),
+                };
+                Outcome { success, report }
             }) as BoxFuture<Outcome<String>>
         })
     }
@@ -426,4 +427,162 @@ async fn a_disabled_or_removed_flow_never_fires() {
     pass(60 * MIN).await;
     assert!(rec.runs().is_empty());
     timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_and_restoring_a_running_flow_does_not_run_it_twice_at_once() {
+    // `git checkout` or `rsync --delete` remove a flow file and put it back while it runs.
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, 10 * MIN);
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("f", Some(every(60)), None);
+    let (reply, first) = oneshot::channel();
+    let _ = timer.tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Manual,
+        reply: Some(reply),
+    });
+    pass(MIN).await;
+    let _ = timer.tx.send(Command::Remove { name: "f".into() });
+    pass(MIN).await;
+    timer.set("f", Some(every(60)), None);
+    let (reply, second) = oneshot::channel();
+    let _ = timer.tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Manual,
+        reply: Some(reply),
+    });
+    pass(30 * MIN).await;
+    assert_eq!(
+        rec.times("f"),
+        [t("2026-11-21T12:00:00Z"), t("2026-11-21T12:10:00Z")],
+        "the run in flight stays the flow's; the new trigger waits for it"
+    );
+    assert_eq!(
+        first.await.map(|o| o.report).ok(),
+        Some("f done".to_string()),
+        "the first caller hears of the run it started, not \"did not start\""
+    );
+    assert!(second.await.is_ok());
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flow_removed_while_running_is_forgotten_when_its_run_ends() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, 10 * MIN);
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("f", Some(every(15)), None);
+    pass(15 * MIN + Duration::from_secs(1)).await;
+    let _ = timer.tx.send(Command::Remove { name: "f".into() });
+    pass(120 * MIN).await;
+    assert_eq!(rec.times("f"), [t("2026-11-21T12:15:00Z")]);
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_and_events_during_a_run_all_happen_each_answered_with_its_own_run() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, 10 * MIN);
+    let timer = start(clock, &rec, Arc::new(MemStore::default()));
+    timer.set("f", None, None);
+    let _ = timer.tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Manual,
+        reply: None,
+    });
+    pass(MIN).await;
+    let (reply, replay) = oneshot::channel();
+    let _ = timer.tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Replay(7),
+        reply: Some(reply),
+    });
+    for _ in 0..3 {
+        let _ = timer.tx.send(Command::RunNow {
+            name: "f".into(),
+            reason: Reason::Event,
+            reply: None,
+        });
+    }
+    let (reply, other_replay) = oneshot::channel();
+    let _ = timer.tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Replay(8),
+        reply: Some(reply),
+    });
+    pass(60 * MIN).await;
+    let reasons: Vec<Reason> = rec.runs().into_iter().map(|(_, r, _)| r).collect();
+    assert_eq!(
+        reasons,
+        [
+            Reason::Manual,
+            Reason::Replay(7),
+            Reason::Event,
+            Reason::Replay(8)
+        ],
+        "events coalesce into one run; each replay is its own, in order of arrival"
+    );
+    assert_eq!(
+        replay.await.map(|o| o.report).ok(),
+        Some("f replay 7 done".to_string())
+    );
+    assert_eq!(
+        other_replay.await.map(|o| o.report).ok(),
+        Some("f replay 8 done".to_string())
+    );
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_launcher_that_panics_ends_its_run_and_the_loop_goes_on() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let launcher: Launcher<String> = Arc::new(move |_name: String, _reason: Reason| {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if n == 0 {
+                panic!("a bug in a run");
+            }
+            Outcome {
+                success: true,
+                report: "fine".to_string(),
+            }
+        }) as BoxFuture<Outcome<String>>
+    });
+    let timer = Timer::new(Arc::new(clock), launcher, Arc::new(NoStore));
+    let tx = timer.sender();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(timer.run(async {
+        let _ = stopped.await;
+    }));
+    let _ = tx.send(Command::Set {
+        name: "f".into(),
+        spec: None,
+        after: None,
+    });
+    let (reply, first) = oneshot::channel();
+    let _ = tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Manual,
+        reply: Some(reply),
+    });
+    let first = first.await.ok();
+    assert_eq!(first.map(|o| o.success), Some(false));
+    let (reply, second) = oneshot::channel();
+    let _ = tx.send(Command::RunNow {
+        name: "f".into(),
+        reason: Reason::Manual,
+        reply: Some(reply),
+    });
+    assert_eq!(
+        second.await.map(|o| o.report).ok(),
+        Some("fine".to_string())
+    );
+    let (reply, pong) = oneshot::channel();
+    let _ = tx.send(Command::Ping { reply });
+    assert!(pong.await.is_ok(), "the loop answers a health check");
+    let _ = stop.send(());
+    let _ = handle.await;
 }
