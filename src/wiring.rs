@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use std::sync::Arc;
+
+use engine::scrub::{self, Scrubber};
 use engine::{Mapper, ReplayFilter, RunContext, RunReport, Store, Trigger};
 use flows::{Accounts, Flow, LoadOptions, Project};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -78,6 +81,24 @@ pub enum Job {
     Replay(ReplayFilter),
 }
 
+/// What scrubs the accounts' secrets from anything a service says.
+pub fn scrubber(accounts: &Accounts) -> Arc<Scrubber> {
+    Arc::new(Scrubber::new(accounts.secret_values()))
+}
+
+/// A flow's receiver, its errors scrubbed of secrets.
+pub fn receiver(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Arc<dyn engine::Receiver>> {
+    let receiver = connectors::build_receiver(flow, accounts).map_err(anyhow::Error::msg)?;
+    Ok(scrub::receiver(receiver, scrubber(accounts)))
+}
+
+/// A flow's source when it fetches its records (`None` for push sources), its errors
+/// scrubbed of secrets.
+pub fn source(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<Box<dyn engine::Source>>> {
+    let source = connectors::build_source(flow, accounts).map_err(anyhow::Error::msg)?;
+    Ok(source.map(|s| scrub::source(s, scrubber(accounts))))
+}
+
 /// Run one flow once, with a progress bar when stderr is a terminal.
 pub async fn run_once(
     accounts: &Accounts,
@@ -86,7 +107,8 @@ pub async fn run_once(
     job: Job,
     quiet: bool,
 ) -> anyhow::Result<RunReport> {
-    let receiver = connectors::build_receiver(flow, accounts).map_err(anyhow::Error::msg)?;
+    let scrubber = scrubber(accounts);
+    let receiver = receiver(flow, accounts)?;
     let mapper = Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
             .iter()
@@ -98,15 +120,14 @@ pub async fn run_once(
         &flow.lookup,
         connectors::build_lookup(flow, accounts).map_err(anyhow::Error::msg)?,
     ) {
-        (Some(config), Some(lookup)) => {
-            Some(engine::LookupStep::new(config, lookup).map_err(anyhow::Error::msg)?)
-        }
+        (Some(config), Some(lookup)) => Some(
+            engine::LookupStep::new(config, scrub::lookup(lookup, Arc::clone(&scrubber)))
+                .map_err(anyhow::Error::msg)?,
+        ),
         _ => None,
     };
     let state = store.flow(&flow.name)?;
-    let source = connectors::build_source(flow, accounts)
-        .map_err(anyhow::Error::msg)?
-        .unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
+    let source = source(flow, accounts)?.unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;
     let ctx = RunContext {

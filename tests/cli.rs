@@ -698,6 +698,8 @@ mod crash;
 mod daemon;
 #[path = "cli/faults.rs"]
 mod faults;
+#[path = "cli/secrets.rs"]
+mod secrets;
 #[path = "cli/textrequest.rs"]
 mod textrequest;
 #[path = "cli/webhook.rs"]

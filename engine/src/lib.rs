@@ -12,6 +12,7 @@ mod lookup;
 mod mapper;
 mod record;
 mod run;
+pub mod scrub;
 mod state;
 pub mod template;
 

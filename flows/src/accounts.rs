@@ -27,6 +27,27 @@ impl Accounts {
         self.accounts.get(name)
     }
 
+    /// Every secret value the accounts file holds (keys, tokens, secret headers, with the
+    /// credential part of `Bearer …`-style values on its own), for scrubbing what
+    /// services echo.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut values = Vec::new();
+        for account in self.accounts.values() {
+            for secret in account.kind.secrets() {
+                let text = secret.expose().trim();
+                values.push(text.to_string());
+                values.extend(
+                    text.split_whitespace()
+                        .filter(|part| part.len() >= 8 && *part != text)
+                        .map(String::from),
+                );
+            }
+        }
+        values.sort();
+        values.dedup();
+        values
+    }
+
     /// Every account name, valid or not (for "did you mean").
     pub fn names(&self) -> Vec<&str> {
         self.accounts
@@ -139,6 +160,19 @@ fn default_textrequest_url() -> String {
 }
 
 impl AccountKind {
+    /// The account's secret fields.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        match self {
+            AccountKind::EightXEight(a) => vec![&a.api_key],
+            AccountKind::TextRequest(a) => vec![&a.api_key],
+            AccountKind::Aranda(a) => vec![&a.api_key],
+            AccountKind::Http(a) => a.headers.values().collect(),
+            AccountKind::GoogleSheets(a) => a.api_key.iter().collect(),
+            AccountKind::Cinnox(a) => vec![&a.app_token],
+            AccountKind::Webhook(a) => vec![&a.secret],
+        }
+    }
+
     pub fn connector(&self) -> &'static str {
         match self {
             AccountKind::EightXEight(_) => "8x8",
@@ -460,11 +494,42 @@ fn parse_account(
             .with_hint(suggest::hint(other, CONNECTORS))])
         }
     };
+    // Secrets travel in headers (and URLs): a line break or other control character
+    // would be refused by every request, forever, as if the service were down.
+    for secret in kind.secrets() {
+        if secret.expose().chars().any(char::is_control) {
+            let key = expanded
+                .as_mapping()
+                .and_then(|m| m.iter().find(|(_, v)| contains_control(v)))
+                .map(|(k, _)| k);
+            let (at, key) = match key {
+                Some(k) => (Pos::of(k.span()), k.as_str().to_string()),
+                None => (pos, "a secret".to_string()),
+            };
+            return Err(vec![Diagnostic::new(
+                file,
+                at,
+                format!("`{key}` contains a line break or another control character"),
+            )
+            .with_hint(
+                "secrets are sent in HTTP headers, which cannot hold them; check the variable's value (a trailing newline from a file?)",
+            )]);
+        }
+    }
     Ok(Account {
         name: name.to_string(),
         pos,
         kind,
     })
+}
+
+/// Whether a node's text holds a control character.
+fn contains_control(node: &Node) -> bool {
+    match node {
+        Node::Scalar(s) => s.as_str().chars().any(char::is_control),
+        Node::Sequence(items) => items.iter().any(contains_control),
+        Node::Mapping(map) => map.values().any(contains_control),
+    }
 }
 
 fn check_8x8(
@@ -524,22 +589,35 @@ fn expand_node(
     problems: &mut Vec<Diagnostic>,
 ) -> Node {
     match node {
-        Node::Scalar(s) => match expand(s.as_str(), env) {
-            Ok(text) => Node::Scalar(MarkedScalarNode::new(*s.span(), text)),
-            Err(var) => {
-                problems.push(
+        Node::Scalar(s) => {
+            match expand(s.as_str(), env) {
+                Ok(text) => Node::Scalar(MarkedScalarNode::new(*s.span(), text)),
+                Err(var) if var.starts_with("${") => {
+                    problems.push(
                     Diagnostic::new(
                         file,
                         Pos::of(s.span()),
-                        format!("environment variable `{var}` is not set"),
+                        format!("`{var}` has no closing `}}`"),
                     )
-                    .with_hint(format!(
-                        "export {var}=… before running, or write `${{{var}:-default}}`"
-                    )),
+                    .with_hint("write `${NAME}` (or `${NAME:-default}`); a literal `${` cannot be used"),
                 );
-                node.clone()
+                    node.clone()
+                }
+                Err(var) => {
+                    problems.push(
+                        Diagnostic::new(
+                            file,
+                            Pos::of(s.span()),
+                            format!("environment variable `{var}` is not set"),
+                        )
+                        .with_hint(format!(
+                            "export {var}=… before running, or write `${{{var}:-default}}`"
+                        )),
+                    );
+                    node.clone()
+                }
             }
-        },
+        }
         Node::Sequence(seq) => {
             let mut out = seq.clone();
             for item in out.iter_mut() {
@@ -558,7 +636,8 @@ fn expand_node(
 }
 
 /// Expand `${NAME}` and `${NAME:-default}`. An unset or empty variable without a
-/// default is an error carrying the variable's name.
+/// default is an error carrying the variable's name; a `${` without its `}` is an error
+/// carrying the text from `${` on (it would otherwise be sent, literally, as a key).
 pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -566,8 +645,7 @@ pub(crate) fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
+            return Err(rest[start..].chars().take(40).collect());
         };
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
@@ -635,5 +713,6 @@ mod tests {
     fn a_missing_or_empty_variable_is_an_error_naming_it() {
         assert_eq!(expand("${NOPE}", &env), Err("NOPE".into()));
         assert_eq!(expand("${EMPTY}", &env), Err("EMPTY".into()));
+        assert_eq!(expand("k-${SB_X", &env), Err("${SB_X".into()));
     }
 }

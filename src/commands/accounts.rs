@@ -15,9 +15,12 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         env: Default::default(),
     };
     let project = flows::load_project(&options);
+    let scrubber = crate::wiring::scrubber(&project.accounts);
     let mut statuses: Vec<AccountStatus> = Vec::new();
     for account in project.accounts.accounts.values() {
-        statuses.push(check_account(account).await);
+        let mut status = check_account(account).await;
+        status.detail = scrubber.string(status.detail);
+        statuses.push(status);
     }
     for (name, problems) in &project.accounts.invalid {
         let detail = problems

@@ -81,6 +81,26 @@ pub async fn history(
         }
         Err(e) => return Err(e.into()),
     };
+    // Scrubbed on the way out too: history written by an older version may hold a key.
+    let accounts = flows::load_project(&flows::LoadOptions {
+        flows_dir: global.flows.clone(),
+        accounts_file: global.accounts.clone(),
+        env: Default::default(),
+    })
+    .accounts;
+    let scrubber = wiring::scrubber(&accounts);
+    let mut runs = runs;
+    runs.iter_mut().for_each(|r| scrubber.summary(r));
+    let one = one.map(|found| {
+        found.map(|(mut summary, rows)| {
+            scrubber.summary(&mut summary);
+            let rows = rows.map(|mut rows| {
+                rows.iter_mut().for_each(|r| scrubber.outcome(r));
+                rows
+            });
+            (summary, rows)
+        })
+    });
     match (run, one) {
         (Some(id), Some(None)) | (Some(id), None) => {
             eprintln!("error: flow `{name}` has no run {id}");

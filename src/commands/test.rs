@@ -39,8 +39,7 @@ pub async fn test(
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
-    let receiver =
-        connectors::build_receiver(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let receiver = wiring::receiver(flow, &project.accounts)?;
     let mapper = Mapper::new(flow).map_err(|p| {
         anyhow::anyhow!(
             "{}",
@@ -58,7 +57,7 @@ pub async fn test(
         None
     };
     // A push flow previews the events queued for it.
-    let built = connectors::build_source(flow, &project.accounts).map_err(anyhow::Error::msg)?;
+    let built = wiring::source(flow, &project.accounts)?;
     let source: Box<dyn engine::Source> = match (built, &state) {
         (Some(source), _) => source,
         (None, Some(state)) => Box::new(engine::Queued(state.clone())),

@@ -70,6 +70,7 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
         Ok(p) => p.flows.clone(),
         Err(_) => Default::default(),
     };
+    let scrubber = shared.scrubber();
     let mut names: Vec<&String> = project.keys().chain(errors.keys()).collect();
     names.sort();
     names.dedup();
@@ -78,7 +79,10 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
         .map(|name| {
             let flow = project.get(name);
             let s = status.get(name).cloned().unwrap_or_default();
-            let last_run = shared.store.flow(name).ok().and_then(|f| f.runs(1).ok()).and_then(|mut r| r.pop());
+            let last_run = shared.store.flow(name).ok().and_then(|f| f.runs(1).ok()).and_then(|mut r| r.pop()).map(|mut r| {
+                scrubber.summary(&mut r);
+                r
+            });
             json!({
                 "name": name,
                 "file": flow.map(|f| f.file.display().to_string()),
@@ -180,7 +184,11 @@ async fn runs(
     Query(q): Query<RunsQuery>,
 ) -> Response {
     match shared.store.flow(&name).and_then(|f| f.runs(q.limit)) {
-        Ok(runs) => Json(json!({"runs": runs})).into_response(),
+        Ok(mut runs) => {
+            let scrubber = shared.scrubber();
+            runs.iter_mut().for_each(|r| scrubber.summary(r));
+            Json(json!({"runs": runs})).into_response()
+        }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -194,7 +202,12 @@ async fn run_rows(
         .flow(&name)
         .and_then(|f| Ok((f.run(id)?, f.rows(id)?)));
     match found {
-        Ok((Some(run), rows)) => Json(json!({"run": run, "rows": rows})).into_response(),
+        Ok((Some(mut run), mut rows)) => {
+            let scrubber = shared.scrubber();
+            scrubber.summary(&mut run);
+            rows.iter_mut().for_each(|r| scrubber.outcome(r));
+            Json(json!({"run": run, "rows": rows})).into_response()
+        }
         Ok((None, _)) => problem(
             StatusCode::NOT_FOUND,
             format!("flow `{name}` has no run {id}"),

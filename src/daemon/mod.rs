@@ -52,6 +52,19 @@ pub struct Shared {
     pub replays: Replays,
 }
 
+impl Shared {
+    /// What scrubs the accounts' secrets (and the API token) from what is served.
+    pub fn scrubber(&self) -> engine::scrub::Scrubber {
+        let mut secrets = self
+            .project
+            .read()
+            .map(|p| p.accounts.secret_values())
+            .unwrap_or_default();
+        secrets.extend(self.token.clone());
+        engine::scrub::Scrubber::new(secrets)
+    }
+}
+
 /// Replay requests waiting for their run, each under its own number.
 #[derive(Default)]
 pub struct Replays {

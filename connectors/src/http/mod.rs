@@ -64,6 +64,14 @@ impl HttpClient {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> SendError {
+        // A request that cannot even be built (a header value with a line break) fails
+        // the same way every time: retrying it would never end.
+        if e.is_builder() {
+            return SendError::permanent(format!(
+                "the request cannot be built: {}",
+                root_cause(&e)
+            ));
+        }
         let reason = if e.is_timeout() {
             format!("timed out after {}", humanize(self.timeout))
         } else if e.is_connect() {
