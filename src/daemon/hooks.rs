@@ -1,13 +1,15 @@
-//! `POST /hooks/{flow}`: the door for push sources. A request is checked (size, shared
-//! secret or HMAC signature, JSON shape) and each event is written to the flow's queue in
-//! the state and flushed to disk *before* the sender gets its 200; then the flow runs
-//! (right away when it has no schedule). Bad requests get a 4xx with the reason and never
-//! reach a run.
+//! `POST /hooks/{flow}`: the door for push sources. A request is checked (declared size
+//! and shared token before a byte of the body is read; then the body, read up to the
+//! flow's limit and within a deadline; an HMAC signature; the JSON shape) and each event
+//! is written to the flow's queue in the state and flushed to disk *before* the sender
+//! gets its 200; then the flow runs (right away when it has no schedule). Bad requests
+//! get a 4xx with the reason and never reach a run.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use std::collections::BTreeMap;
+
+use axum::body::{Body, Bytes};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -39,12 +41,60 @@ enum Service {
     TextRequest,
 }
 
+/// The most a CINNOX or Text Request body may hold.
+const SERVICE_MAX_BODY: usize = 1024 * 1024;
+
+/// Read a body of at most `limit` bytes within the daemon's body timeout, after the
+/// declared length was checked; a sender that lies about it or trickles is cut off.
+async fn read_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, Response> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = |size: String| {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {size} bytes; this flow accepts at most {limit} (`max_body`)"),
+        )
+    };
+    if let Some(length) = declared.filter(|l| *l > limit as u64) {
+        return Err(too_large(length.to_string()));
+    }
+    match tokio::time::timeout(shared.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let length_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if length_limit {
+                Err(too_large(format!("more than {limit}")))
+            } else {
+                Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                ))
+            }
+        }
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {}",
+                humantime::format_duration(shared.body_timeout)
+            ),
+        )),
+    }
+}
+
 pub async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let service = shared.project.read().ok().and_then(|p| {
         let flow = p.flows.get(&name)?;
@@ -79,6 +129,10 @@ pub async fn receive(
         }
     });
     if let Some((service, targets)) = service {
+        let body = match read_body(&shared, &headers, body, SERVICE_MAX_BODY).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
+        };
         let hinted = query.get("event").map(String::as_str);
         return receive_service(&shared, service, &targets, hinted, &body).await;
     }
@@ -107,16 +161,7 @@ pub async fn receive(
             format!("no webhook flow named `{name}`"),
         );
     };
-    if body.len() > source.max_body {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is {} bytes; flow `{name}` accepts at most {} (`max_body`)",
-                body.len(),
-                source.max_body
-            ),
-        );
-    }
+    // Who is sending is settled before the body is read, where the headers can tell.
     match (guarded, &account) {
         (true, None) => {
             return refuse(
@@ -124,13 +169,25 @@ pub async fn receive(
                 "the flow's webhook account is not usable",
             )
         }
-        (true, Some(account)) => {
+        (true, Some(account)) if account.signature == Signature::Token => {
+            if let Err(why) = verify(account, &headers, &[]) {
+                tracing::warn!(flow = %name, "webhook refused: {why}");
+                return refuse(StatusCode::UNAUTHORIZED, why);
+            }
+        }
+        _ => {}
+    }
+    let body = match read_body(&shared, &headers, body, source.max_body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    if let (true, Some(account)) = (guarded, &account) {
+        if account.signature == Signature::Hmac {
             if let Err(why) = verify(account, &headers, &body) {
                 tracing::warn!(flow = %name, "webhook refused: {why}");
                 return refuse(StatusCode::UNAUTHORIZED, why);
             }
         }
-        (false, _) => {}
     }
     let records = match events(&source, &body) {
         Ok(records) => records,
@@ -161,16 +218,6 @@ async fn receive_service(
     hinted: Option<&str>,
     body: &[u8],
 ) -> Response {
-    const MAX_BODY: usize = 1024 * 1024;
-    if body.len() > MAX_BODY {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is {} bytes; at most {MAX_BODY} are accepted",
-                body.len()
-            ),
-        );
-    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(e) => {
@@ -286,7 +333,8 @@ fn verify(account: &WebhookAccount, headers: &HeaderMap, body: &[u8]) -> Result<
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compare secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -326,7 +374,12 @@ fn events(source: &WebhookSource, body: &[u8]) -> Result<Vec<Record>, String> {
                         _ => Err(format!("event {i} has no `{field}` (the flow's key)")),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                parts.join("/")
+                // One field is its value; several are encoded as a JSON list (as CSV
+                // keys are), so `{a: "x/y", b: "z"}` and `{a: "x", b: "y/z"}` differ.
+                match parts.as_slice() {
+                    [one] => one.clone(),
+                    many => serde_json::to_string(many).unwrap_or_default(),
+                }
             };
             Ok(Record::new(key, fields))
         })
