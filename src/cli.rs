@@ -31,6 +31,10 @@ pub struct Global {
     /// The state directory [default: .switchboard in the flows directory].
     #[arg(long, global = true, env = "SWITCHBOARD_STATE")]
     pub state: Option<PathBuf>,
+    /// Use a state directory whose database lost data (deleted, emptied, restored from an
+    /// older copy) as it is: rows it forgot may be sent again.
+    #[arg(long, global = true)]
+    pub accept_state_loss: bool,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -109,6 +113,17 @@ pub enum Command {
         /// Require `Authorization: Bearer TOKEN` on /api (needed off loopback).
         #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// The most HTTP connections open at once; more are closed, with a log line
+        /// [default: half the open-files limit, at most 4096].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: Option<u32>,
+        /// How long a client may take to send a request's headers; also how long an idle
+        /// connection is kept.
+        #[arg(long, default_value = "10s", value_parser = duration)]
+        header_timeout: std::time::Duration,
+        /// How long a client may take to send a request's body.
+        #[arg(long, default_value = "30s", value_parser = duration)]
+        body_timeout: std::time::Duration,
     },
     /// List the flows as the running daemon sees them.
     Status {
@@ -120,9 +135,9 @@ pub enum Command {
     Next {
         /// The flow's name.
         flow: String,
-        /// How many run times.
-        #[arg(long, default_value_t = 5)]
-        count: usize,
+        /// How many run times (1 to 1000).
+        #[arg(long, default_value_t = 5, value_parser = count)]
+        count: u16,
         /// The arming instant, RFC 3339 (default: now), e.g. 2026-11-21T12:08:00+02:00.
         #[arg(long)]
         now: Option<String>,
@@ -162,4 +177,24 @@ pub enum AccountsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A duration such as `10s`, `500ms` or `2m`, between a millisecond and an hour.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|_| format!("`{text}` is not a duration like `10s` or `500ms`"))?;
+    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("`{text}` must be between 1ms and 1h"));
+    }
+    Ok(d)
+}
+
+/// `next --count`: 1 to 1000 run times.
+fn count(text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .map(|n| n as u16)
+        .ok_or_else(|| format!("`{text}` is not a count from 1 to 1000"))
 }

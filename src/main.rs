@@ -1,6 +1,17 @@
 //! The `switchboard` binary: parses arguments and hands each command to the libraries.
 //! Data goes to stdout, logs to stderr.
 
+/// `println!` that ends the process quietly when stdout is closed (`switchboard … | head`):
+/// the reader has seen enough; that is not a failure, and never a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::report::stdout_failed(&e);
+        }
+    }};
+}
+
 mod cli;
 mod commands;
 mod daemon;

@@ -3,6 +3,16 @@
 use engine::{RowOutcome, RowStatus, RunReport, RunSummary};
 use flows::Diagnostic;
 
+/// Writing to stdout failed: a closed pipe ends the process quietly (the reader has
+/// what it wanted); anything else is reported.
+pub fn stdout_failed(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(2);
+}
+
 pub fn diagnostics(problems: &[Diagnostic]) {
     for problem in problems {
         eprintln!("{problem}");
@@ -11,7 +21,7 @@ pub fn diagnostics(problems: &[Diagnostic]) {
 
 pub fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
 }
@@ -53,12 +63,12 @@ pub fn run_report(report: &RunReport, as_json: bool) {
         json(&serde_json::json!({"run": report.summary, "failures": report.failures}));
         return;
     }
-    println!("{}", run_line(&report.summary));
+    outln!("{}", run_line(&report.summary));
     if let Some(error) = &report.summary.error {
-        println!("  error: {error}");
+        outln!("  error: {error}");
     }
     for failure in &report.failures {
-        println!("  {}", row_line(failure));
+        outln!("  {}", row_line(failure));
     }
 }
 

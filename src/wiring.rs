@@ -41,9 +41,8 @@ pub fn state_dir(global: &Global) -> PathBuf {
         .unwrap_or_else(|| global.flows.join(".switchboard"))
 }
 
-pub fn open_store(global: &Global) -> anyhow::Result<Store> {
-    let dir = state_dir(global);
-    Ok(Store::open(&dir)?)
+pub fn open_store(global: &Global) -> Result<Store, engine::StateError> {
+    Store::open_with(&state_dir(global), global.accept_state_loss)
 }
 
 /// A valid flow by name, or the exit code after saying why there is none.
@@ -106,6 +105,7 @@ pub async fn run_once(
     store: &Store,
     job: Job,
     quiet: bool,
+    stop: engine::Stop,
 ) -> anyhow::Result<RunReport> {
     let scrubber = scrubber(accounts);
     let receiver = receiver(flow, accounts)?;
@@ -143,6 +143,7 @@ pub async fn run_once(
         },
         now: &now,
         progress: bar.as_ref().map(|b| b as &dyn engine::Progress),
+        stop,
     };
     let report = match job {
         Job::Source(_) => engine::run_flow(ctx).await,

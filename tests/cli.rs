@@ -698,6 +698,8 @@ mod crash;
 mod daemon;
 #[path = "cli/faults.rs"]
 mod faults;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/textrequest.rs"]

@@ -47,7 +47,9 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
     let timeout = flow.delivery.timeout;
     match (&flow.receiver.kind, &account.kind) {
         (ReceiverKind::EightXEightSendSms(sms), AccountKind::EightXEight(a)) => {
-            let client = EightXEight::new(name, a, timeout)?.with_batch(sms.batch.unwrap_or(1));
+            let client = EightXEight::new(name, a, timeout)?
+                .with_batch(sms.batch.unwrap_or(1))
+                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS));
             Ok(Arc::new(client))
         }
         (ReceiverKind::TextRequestSendMessage(d), AccountKind::TextRequest(a)) => Ok(Arc::new(
@@ -77,16 +79,17 @@ pub fn build_receiver(flow: &Flow, accounts: &Accounts) -> Result<Arc<dyn Receiv
         (ReceiverKind::CinnoxImStaff | ReceiverKind::CinnoxImRoom, AccountKind::Cinnox(a)) => {
             Ok(Arc::new(crate::cinnox::MessagePush::new(name, a, timeout)?))
         }
-        (ReceiverKind::CinnoxSendSms(sms), AccountKind::Cinnox(a)) => {
-            Ok(Arc::new(crate::cinnox::CinnoxAction::new(
+        (ReceiverKind::CinnoxSendSms(sms), AccountKind::Cinnox(a)) => Ok(Arc::new(
+            crate::cinnox::CinnoxAction::new(
                 name,
                 a,
                 crate::cinnox::Action::SendSms {
                     path: sms.path.clone(),
                 },
                 timeout,
-            )?))
-        }
+            )?
+            .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
+        )),
         (ReceiverKind::CinnoxCreateContact, AccountKind::Cinnox(a)) => {
             Ok(Arc::new(crate::cinnox::CinnoxAction::new(
                 name,
@@ -187,7 +190,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             let csv = CsvFile::new(config);
             match csv.header() {
                 Ok(header) => {
-                    if let Some(problem) = csv.missing_key_columns(&header) {
+                    if let Some(problem) = csv.header_problem(&header) {
                         problems.push(Diagnostic::new(&flow.file, config.pos, problem));
                     }
                     problems.extend(mapper.check_fields(flow, &with_lookup(flow, header)));
@@ -202,7 +205,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             let sheet = XlsxFile::new(config);
             match sheet.header() {
                 Ok(header) => {
-                    if let Some(problem) = sheet.missing_key_columns(&header) {
+                    if let Some(problem) = sheet.header_problem(&header) {
                         problems.push(Diagnostic::new(&flow.file, config.pos, problem));
                     }
                     problems.extend(mapper.check_fields(flow, &with_lookup(flow, header)));

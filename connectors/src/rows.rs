@@ -14,9 +14,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// `None` with a message when a key column is not in the header.
+    /// An error message when a key column is not in the header, or a name is repeated.
     pub fn new(header: Vec<String>, key: &[String], source: &str) -> Result<Table, String> {
-        if let Some(problem) = missing_key_columns(&header, key, source) {
+        if let Some(problem) = header_problem(&header, key, source) {
             return Err(problem);
         }
         let key_index = key
@@ -76,6 +76,24 @@ impl Table {
             .collect();
         Ok(Some(Record::new(key, fields)))
     }
+}
+
+/// What is wrong with a header: a column name given twice (its values would be lost to
+/// the other column's), or key columns it lacks.
+pub fn header_problem(header: &[String], key: &[String], source: &str) -> Option<String> {
+    for (i, name) in header.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(j) = header[i + 1..].iter().position(|other| other == name) {
+            return Some(format!(
+                "column `{name}` appears twice in the header of `{source}` (columns {} and {}); rename one, so no value is lost",
+                i + 1,
+                i + j + 2
+            ));
+        }
+    }
+    missing_key_columns(header, key, source)
 }
 
 /// Key columns missing from a header, as an error message.

@@ -35,6 +35,26 @@ pub struct SmsInfo {
 const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{0c}";
 
+/// How many billed parts a text may make unless a flow says otherwise (`max_parts`):
+/// 1,530 GSM-7 or 670 other characters. A longer text is almost always a mistake (a
+/// whole document in a cell), and every part is paid for.
+pub const DEFAULT_MAX_PARTS: usize = 10;
+
+/// The encoding and part count of `text`, or why it is too long to send as at most
+/// `max_parts` billed parts.
+pub fn within(text: &str, max_parts: usize) -> Result<SmsInfo, String> {
+    let info = analyse(text);
+    if info.parts > max_parts {
+        return Err(format!(
+            "the text is {} characters, {} billed SMS parts in {}; at most {max_parts} are sent (`max_parts` on the receiver)",
+            text.chars().count(),
+            info.parts,
+            info.encoding
+        ));
+    }
+    Ok(info)
+}
+
 /// The encoding and part count of `text`.
 pub fn analyse(text: &str) -> SmsInfo {
     let mut septets = 0;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::connector::{Delivered, Prepared, Receiver, SendError};
+use crate::stop::Stop;
 
 /// How often and how patiently to retry transient failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +61,24 @@ pub(crate) async fn send_with_retry(
     receiver: &dyn Receiver,
     request: &Prepared,
     policy: &RetryPolicy,
+    stop: &Stop,
 ) -> (Result<Delivered, SendError>, u32) {
-    with_retry(policy, || receiver.send(request)).await
+    with_retry(policy, stop, || receiver.send(request)).await
+}
+
+/// Wait between tries, unless the run is asked to stop (then `false`: no more tries).
+async fn wait_to_retry(wait: Duration, stop: &Stop) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = stop.wait() => false,
+    }
 }
 
 /// Call `attempt` until it succeeds, fails for good, or the policy's tries or time run
 /// out; transient failures wait between tries. Returns the result and the tries made.
 pub(crate) async fn with_retry<T, F, Fut>(
     policy: &RetryPolicy,
+    stop: &Stop,
     mut attempt: F,
 ) -> (Result<T, SendError>, u32)
 where
@@ -104,7 +115,15 @@ where
                     );
                 }
                 tracing::debug!(tries, ?wait, %reason, "transient failure, retrying");
-                tokio::time::sleep(wait).await;
+                if !wait_to_retry(wait, stop).await {
+                    return (
+                        Err(SendError::Transient {
+                            reason: format!("{reason} (the run was stopped before another try)"),
+                            retry_after,
+                        }),
+                        tries,
+                    );
+                }
             }
             other => return (other, tries),
         }
@@ -117,6 +136,7 @@ pub(crate) async fn send_batch_with_retry(
     receiver: &dyn Receiver,
     requests: &[Prepared],
     policy: &RetryPolicy,
+    stop: &Stop,
 ) -> (Vec<Result<Delivered, SendError>>, u32) {
     let started = tokio::time::Instant::now();
     let mut tries = 0;
@@ -134,6 +154,7 @@ pub(crate) async fn send_batch_with_retry(
         if !whole_call_failed
             || tries >= policy.attempts
             || started.elapsed() + wait > policy.max_time
+            || stop.is_stopped()
         {
             let results = results
                 .into_iter()
@@ -151,7 +172,8 @@ pub(crate) async fn send_batch_with_retry(
             return (results, tries);
         }
         tracing::debug!(tries, ?wait, "batch failed transiently, retrying");
-        tokio::time::sleep(wait).await;
+        // Stopped while waiting: the loop gives up at the check above.
+        let _ = wait_to_retry(wait, stop).await;
     }
 }
 

@@ -8,12 +8,14 @@
 mod connector;
 mod delivery;
 mod helpers;
+mod integrity;
 mod lookup;
 mod mapper;
 mod record;
 mod run;
 pub mod scrub;
 mod state;
+mod stop;
 pub mod template;
 
 pub use connector::{
@@ -29,6 +31,7 @@ pub use state::{
     Counts, FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store,
     Ticket, Trigger,
 };
+pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 
 #[cfg(test)]
 mod tests;

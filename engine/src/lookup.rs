@@ -49,6 +49,7 @@ impl LookupStep {
         &self,
         record: &mut Record,
         policy: &RetryPolicy,
+        stop: &crate::stop::Stop,
     ) -> Result<(), LookupFailure> {
         let query = self
             .query
@@ -58,7 +59,7 @@ impl LookupStep {
                 code: None,
                 retry_next_run: false,
             })?;
-        let (found, _) = with_retry(policy, || self.lookup.find(&query)).await;
+        let (found, _) = with_retry(policy, stop, || self.lookup.find(&query)).await;
         match found {
             Ok(Some(value)) => {
                 record.fields.insert(self.as_name.clone(), value);

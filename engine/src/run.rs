@@ -27,6 +27,7 @@ use crate::state::{
     FlowState, GroupMark, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
     Ticket, Trigger,
 };
+use crate::stop::{Stop, GRACE};
 
 /// Progress of a run's sends, for a progress bar.
 pub trait Progress: Send + Sync {
@@ -48,6 +49,8 @@ pub struct RunContext<'a> {
     /// The clock (injectable for tests).
     pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
     pub progress: Option<&'a dyn Progress>,
+    /// Raised to stop the run early (Ctrl-C, the daemon's drain limit).
+    pub stop: Stop,
 }
 
 /// What a run did: its summary, and the rows that failed (for the report).
@@ -85,10 +88,16 @@ struct Tally {
     /// Keys whose ledger entry is their own (recovered from an earlier version's ledger),
     /// not a group's: it goes with their outcome.
     keyed: HashSet<String>,
+    /// When the run's counts were last stored (they are, every second or so, so that
+    /// history shows a run's progress and a run cut short keeps its counts).
+    saved: std::time::Instant,
 }
 
 /// Outcomes collected before they are stored even when nothing else asks for it.
 const COMMIT_EVERY: usize = 256;
+
+/// How often a run's counts are stored while it runs.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Tally {
     fn new(summary: RunSummary) -> Tally {
@@ -98,6 +107,7 @@ impl Tally {
             seq: 0,
             unstored: Vec::new(),
             keyed: HashSet::new(),
+            saved: std::time::Instant::now(),
         }
     }
 
@@ -141,6 +151,10 @@ impl Tally {
             .collect();
         state.record_all(&group, &self.keyed)?;
         self.unstored.clear();
+        if self.saved.elapsed() >= PROGRESS_EVERY {
+            state.finish_run(&self.summary)?;
+            self.saved = std::time::Instant::now();
+        }
         Ok(())
     }
 }
@@ -167,6 +181,7 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         backlog: ctx.flow.source.backlog(),
         recovered: HashSet::new(),
         claimed: HashSet::new(),
+        pushed: ctx.flow.source.is_push(),
     };
     let (mut todo, groups) = recover(&ctx, &mut tally, &mut intake.recovered)?;
 
@@ -179,7 +194,12 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     }
     let mut read_all = false;
     loop {
-        match chunks.recv().await {
+        // Asked to stop: nothing more is taken from the source (it is read again next run).
+        let next = tokio::select! {
+            next = chunks.recv() => next,
+            _ = ctx.stop.wait() => break,
+        };
+        match next {
             None => {
                 read_all = true;
                 break;
@@ -208,10 +228,13 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     if let Some(p) = ctx.progress {
         p.finish();
     }
-    // The batches a crash interrupted are handled again: their entries can go.
+    // The batches a crash interrupted are handled again: their entries can go — unless
+    // the run was stopped before it got to them.
     tally.commit(state)?;
-    for group in &groups {
-        state.forget_group(group)?;
+    if !ctx.stop.is_stopped() {
+        for group in &groups {
+            state.forget_group(group)?;
+        }
     }
     finish(&ctx, tally).await
 }
@@ -228,6 +251,8 @@ struct Intake {
     recovered: HashSet<String>,
     /// Keys taken from the source by this run, to tell a repeated key.
     claimed: HashSet<String>,
+    /// The records are pushed events (each delivered once), not rows read every run.
+    pushed: bool,
 }
 
 impl Intake {
@@ -257,8 +282,30 @@ impl Intake {
         for record in fetched.records {
             // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
             let repeated = self.claimed.contains(&record.key);
-            if !repeated && (self.recovered.contains(&record.key) || state.is_seen(&record.key)?) {
+            if !repeated && self.recovered.contains(&record.key) {
                 continue;
+            }
+            if !repeated {
+                if let Some(run) = state.seen_in(&record.key)? {
+                    // A file's rows are read again every run: handled ones are simply
+                    // not new. A pushed event is never read twice, so one seen before is
+                    // a repeat delivery, and says so in the history.
+                    if self.pushed {
+                        let outcome = RowOutcome::new(
+                            tally.summary.id,
+                            tally.next_seq(),
+                            record.key,
+                            RowStatus::Skipped,
+                            (ctx.now)(),
+                        )
+                        .reason(format!(
+                            "duplicate: an event with this key was handled in run {run}"
+                        ))
+                        .with_record(record.fields);
+                        tally.record(state, outcome, false)?;
+                    }
+                    continue;
+                }
             }
             // Skipped records: a repeated key (its first occurrence decides), or the
             // first run's backlog (remembered, so it is never sent).
@@ -406,7 +453,7 @@ async fn enrich(
             let policy = &policy;
             async move {
                 // A failed look-up leaves the record as it was.
-                let found = step.enrich(&mut pending.record, policy).await;
+                let found = step.enrich(&mut pending.record, policy, &ctx.stop).await;
                 (pending, found)
             }
         })
@@ -473,9 +520,14 @@ async fn deliver(
     // Refill when a quarter of the slots are free: the records marked together share
     // one flush, and the rest keep the wire busy meanwhile.
     let refill_from = (concurrency / 4).max(1);
+    // Once asked to stop: no refills, and the sends under way have until then.
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
+        if deadline.is_none() && ctx.stop.is_stopped() {
+            deadline = Some(tokio::time::Instant::now() + GRACE);
+        }
         let free = concurrency - running.len();
-        if free >= refill_from && queue.peek().is_some() {
+        if deadline.is_none() && free >= refill_from && queue.peek().is_some() {
             let mut group = Vec::with_capacity(free);
             let mut marks = Vec::with_capacity(free);
             for pending in queue.by_ref().take(free) {
@@ -495,7 +547,18 @@ async fn deliver(
                 running.push(deliver_one(ctx, &policy, refused, ready, ticket, first_seq));
             }
         }
-        let Some(first) = running.next().await else {
+        let first = tokio::select! {
+            first = running.next() => first,
+            _ = ctx.stop.wait(), if deadline.is_none() => continue,
+            _ = sleep_until(deadline) => {
+                tracing::warn!(
+                    abandoned = running.len(),
+                    "sends still under way when the run stopped stay in the ledger for the next run"
+                );
+                break;
+            }
+        };
+        let Some(first) = first else {
             break;
         };
         let mut finished = vec![first?];
@@ -538,7 +601,12 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
         mut failures,
         ..
     } = tally;
-    summary.status = if summary.counts.failed > 0 || summary.error.is_some() {
+    summary.status = if ctx.stop.is_stopped() {
+        summary.error.get_or_insert_with(|| {
+            "interrupted: the run was stopped before it finished; what it did not send goes in the next run".into()
+        });
+        RunStatus::Interrupted
+    } else if summary.counts.failed > 0 || summary.error.is_some() {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
@@ -690,7 +758,8 @@ async fn deliver_one(
                 fields,
             } = send;
             ctx.state.durable(ticket).await?;
-            let (result, attempts) = send_with_retry(ctx.receiver.as_ref(), &request, policy).await;
+            let (result, attempts) =
+                send_with_retry(ctx.receiver.as_ref(), &request, policy, &ctx.stop).await;
             let (outcome, remember) = settle(ctx, refused, outcome, fields, result, attempts);
             Ok((outcome, remember, Some(group)))
         }
@@ -729,8 +798,12 @@ async fn deliver_batches(
     // Records of a batch share one ledger entry, forgotten once their outcomes are stored.
     let mut queue = todo.into_iter().peekable();
     let mut sending = std::collections::VecDeque::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        while sending.len() < IN_FLIGHT && queue.peek().is_some() {
+        if deadline.is_none() && ctx.stop.is_stopped() {
+            deadline = Some(tokio::time::Instant::now() + GRACE);
+        }
+        while deadline.is_none() && sending.len() < IN_FLIGHT && queue.peek().is_some() {
             let mut sendable = Vec::new();
             let mut requests: Vec<Prepared> = Vec::new();
             for pending in queue.by_ref().take(size) {
@@ -760,8 +833,9 @@ async fn deliver_batches(
             // this one prepares the next batch.
             let receiver = Arc::clone(&ctx.receiver);
             let policy = policy.clone();
+            let stop = ctx.stop.clone();
             let mut send = Box::pin(futures::future::maybe_done(async move {
-                send_batch_with_retry(receiver.as_ref(), &requests, &policy).await
+                send_batch_with_retry(receiver.as_ref(), &requests, &policy, &stop).await
             }));
             let _ = send.as_mut().now_or_never();
             sending.push_back((sendable, group, send));
@@ -769,7 +843,22 @@ async fn deliver_batches(
         let Some((sendable, group, mut send)) = sending.pop_front() else {
             break;
         };
-        send.as_mut().await;
+        let sent = loop {
+            tokio::select! {
+                _ = send.as_mut() => break true,
+                _ = ctx.stop.wait(), if deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + GRACE);
+                }
+                _ = sleep_until(deadline) => break false,
+            }
+        };
+        if !sent {
+            tracing::warn!(
+                abandoned = sendable.len() + sending.iter().map(|(s, _, _)| s.len()).sum::<usize>(),
+                "batches still under way when the run stopped stay in the ledger for the next run"
+            );
+            break;
+        }
         let Some((results, attempts)) = send.as_mut().take_output() else {
             return Err(StateError::Task(
                 "a batch send finished without a result".into(),
@@ -786,6 +875,14 @@ async fn deliver_batches(
         ctx.state.forget_group(&group)?;
     }
     Ok(())
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl RowOutcome {

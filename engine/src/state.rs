@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::integrity::Integrity;
 use crate::record::Record;
 
 /// Problems with the state directory.
@@ -32,6 +33,10 @@ pub enum StateError {
     /// entry stays for the next run.
     #[error("a send task failed: {0}")]
     Task(String),
+    /// The database lost data (deleted, emptied, replaced, restored from an older copy):
+    /// using it would resend what was sent.
+    #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
+    Lost { dir: PathBuf, detail: String },
 }
 
 /// The state database.
@@ -43,26 +48,51 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (or create) the state in `dir`. Only one process may hold it at a time.
+    /// Open (or create) the state in `dir`. Only one process may hold it at a time. A
+    /// directory whose database lost data is refused ([`StateError::Lost`]).
     pub fn open(dir: &Path) -> Result<Store, StateError> {
+        Store::open_with(dir, false)
+    }
+
+    /// [`Store::open`]; with `accept_loss`, a database that lost data is used as it is
+    /// (what it forgot may be sent again) and the directory's marker follows it.
+    pub fn open_with(dir: &Path, accept_loss: bool) -> Result<Store, StateError> {
         // sled caches up to 1 GiB by default; a run walks its data once, so a small
         // cache keeps memory flat without costing time (measured in BENCHMARKS.md).
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(16 << 20)
-            .open()
-            .map_err(|e| match &e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StateError::Locked(dir.to_path_buf())
-                }
-                _ => StateError::Open {
+        let open = || {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(16 << 20)
+                .open()
+        };
+        let opened = match open() {
+            // A database that cannot be read is a loss like any other; accepted, it is
+            // moved aside (kept for a person to look at) and a new one begins.
+            Err(sled::Error::Corruption { .. }) if accept_loss => {
+                let aside = set_aside(dir)?;
+                tracing::warn!(dir = %dir.display(), aside = %aside.display(), "the database cannot be read; it was moved aside and a new one begins (--accept-state-loss)");
+                open()
+            }
+            Err(e @ sled::Error::Corruption { .. }) => {
+                return Err(StateError::Lost {
                     dir: dir.to_path_buf(),
-                    source: e,
-                },
-            })?;
+                    detail: format!("its database cannot be read ({e})"),
+                })
+            }
+            other => other,
+        };
+        let db = opened.map_err(|e| match &e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StateError::Locked(dir.to_path_buf())
+            }
+            _ => StateError::Open {
+                dir: dir.to_path_buf(),
+                source: e,
+            },
+        })?;
         let trees = Trees {
             seen: db.open_tree("seen")?,
             runs: db.open_tree("runs")?,
@@ -70,8 +100,10 @@ impl Store {
             meta: db.open_tree("meta")?,
             ledger: db.open_tree("ledger")?,
             queue: db.open_tree("queue")?,
+            running: db.open_tree("running")?,
         };
-        let commits = Arc::new(GroupCommit::new(db.clone()));
+        let integrity = Integrity::check(dir, &db, &trees.meta, accept_loss)?;
+        let commits = Arc::new(GroupCommit::new(db.clone(), integrity));
         Ok(Store { trees, commits })
     }
 
@@ -91,6 +123,53 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StateError> {
         self.commits.durable().await
     }
+
+    /// Record as interrupted every run a process left `running` when it stopped (killed,
+    /// a power cut): only one process holds the state, so none of them is running now.
+    /// Their counts are what their stored outcomes say. Returns (flow, run id) of each.
+    pub fn interrupt_stale_runs(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StateError> {
+        let mut stale = Vec::new();
+        for item in self.trees.running.iter() {
+            let (key, _) = item?;
+            let Some(split) = key.iter().position(|b| *b == 0) else {
+                self.trees.running.remove(&key)?;
+                continue;
+            };
+            let name = String::from_utf8_lossy(&key[..split]).into_owned();
+            let id = u64_of(&key[split + 1..]);
+            let flow = self.flow(&name)?;
+            if let Some(mut summary) = flow.run(id)? {
+                if summary.status == RunStatus::Running {
+                    flow.mark_interrupted(&mut summary, at)?;
+                    stale.push((name, id));
+                }
+            }
+            self.trees.running.remove(&key)?;
+        }
+        Ok(stale)
+    }
+}
+
+/// Move a damaged database's files into `damaged-<time>/` inside its directory (the
+/// marker and the daemon's discovery file stay).
+fn set_aside(dir: &Path) -> Result<PathBuf, StateError> {
+    let aside = dir.join(format!("damaged-{}", Utc::now().format("%Y%m%dT%H%M%S")));
+    let io = |e: std::io::Error| StateError::Store(sled::Error::Io(e));
+    std::fs::create_dir_all(&aside).map_err(io)?;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let keep =
+            name == crate::integrity::FILE || name == "daemon.json" || name.starts_with("damaged-");
+        if !keep {
+            std::fs::rename(entry.path(), aside.join(&*name)).map_err(io)?;
+        }
+    }
+    Ok(aside)
 }
 
 /// Group commit: a writer that needs its writes on disk asks for a flush, and one flush
@@ -98,6 +177,8 @@ impl Store {
 /// concurrent webhook requests so share one `fsync` instead of queueing for one each.
 struct GroupCommit {
     db: sled::Db,
+    /// The directory's marker, updated after flushes that made new runs durable.
+    integrity: Integrity,
     /// Tickets handed out: a writer takes one after its writes.
     asked: AtomicU64,
     /// The highest ticket whose writes are on disk.
@@ -107,9 +188,10 @@ struct GroupCommit {
 }
 
 impl GroupCommit {
-    fn new(db: sled::Db) -> GroupCommit {
+    fn new(db: sled::Db, integrity: Integrity) -> GroupCommit {
         GroupCommit {
             db,
+            integrity,
             asked: AtomicU64::new(0),
             done: tokio::sync::watch::Sender::new(0),
             leader: tokio::sync::Mutex::new(()),
@@ -141,7 +223,9 @@ impl GroupCommit {
                     // Every ticket up to here was taken after its writes: this flush,
                     // which starts now, covers them all.
                     let covered = self.asked.load(Ordering::SeqCst);
+                    let runs = self.integrity.begun();
                     flush(self.db.clone()).await?;
+                    self.integrity.durable(runs);
                     self.done.send_modify(|d| *d = (*d).max(covered));
                 }
                 Err(_) => {
@@ -196,6 +280,9 @@ struct Trees {
     ledger: sled::Tree,
     /// `flow \0 record key` → the fields of a pushed event waiting for its run.
     queue: sled::Tree,
+    /// `flow \0 run id` → nothing: the runs under way, so that the ones a stopped
+    /// process left can be found at the next start without reading all history.
+    running: sled::Tree,
 }
 
 /// Ledger keys of batch entries start with this (after the flow's prefix); record keys
@@ -397,33 +484,63 @@ impl FlowState {
     /// timeout) as interrupted. Returns how many there were.
     pub fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
         let mut count = 0;
-        for item in self.trees.runs.scan_prefix(&self.prefix) {
-            let (key, value) = item?;
-            let mut summary: RunSummary = serde_json::from_slice(&value)?;
-            if summary.status == RunStatus::Running {
-                // The outcomes stored before the stop are the run's counts.
-                for row in self.rows(summary.id)? {
-                    match row.status {
-                        RowStatus::Sent => summary.counts.sent += 1,
-                        RowStatus::Skipped => summary.counts.skipped += 1,
-                        RowStatus::Failed => summary.counts.failed += 1,
-                    }
-                }
-                summary.status = RunStatus::Interrupted;
-                summary.finished_at = Some(at);
-                summary.error.get_or_insert_with(|| {
-                    "interrupted: the process stopped before the run finished".into()
-                });
-                self.trees.runs.insert(key, serde_json::to_vec(&summary)?)?;
-                count += 1;
-            }
+        let running: Vec<RunSummary> = self
+            .trees
+            .runs
+            .scan_prefix(&self.prefix)
+            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
+            .collect::<Result<Vec<_>, StateError>>()?
+            .into_iter()
+            .filter(|summary| summary.status == RunStatus::Running)
+            .collect();
+        for mut summary in running {
+            self.mark_interrupted(&mut summary, at)?;
+            count += 1;
         }
         Ok(count)
+    }
+
+    /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
+    /// and skipped as recorded; fetched and new at least as many as were handled.
+    fn mark_interrupted(
+        &self,
+        summary: &mut RunSummary,
+        at: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let (mut sent, mut failed, mut skipped) = (0, 0, 0);
+        for row in self.rows(summary.id)? {
+            match row.status {
+                RowStatus::Sent => sent += 1,
+                RowStatus::Skipped => skipped += 1,
+                RowStatus::Failed => failed += 1,
+            }
+        }
+        let counts = &mut summary.counts;
+        counts.sent = sent;
+        counts.failed = failed;
+        counts.skipped = skipped;
+        counts.new = counts.new.max(sent + failed);
+        counts.fetched = counts.fetched.max(counts.new);
+        summary.status = RunStatus::Interrupted;
+        summary.finished_at = Some(at);
+        summary.error.get_or_insert_with(|| {
+            "interrupted: the process stopped before the run finished".into()
+        });
+        self.finish_run(summary)
     }
 
     /// Whether a record with this key was handled in an earlier run.
     pub fn is_seen(&self, key: &str) -> Result<bool, StateError> {
         Ok(self.trees.seen.contains_key(self.key(key.as_bytes()))?)
+    }
+
+    /// The run that handled a record with this key, if one did.
+    pub fn seen_in(&self, key: &str) -> Result<Option<u64>, StateError> {
+        Ok(self.trees.seen.get(self.key(key.as_bytes()))?.map(|seen| {
+            serde_json::from_slice::<Seen>(&seen)
+                .map(|s| s.run)
+                .unwrap_or(0)
+        }))
     }
 
     /// How many keys are remembered.
@@ -477,6 +594,10 @@ impl FlowState {
         self.trees
             .runs
             .insert(self.key(&id.to_be_bytes()), serde_json::to_vec(&summary)?)?;
+        self.trees
+            .running
+            .insert(self.key(&id.to_be_bytes()), b"".as_slice())?;
+        self.commits.integrity.run_begun()?;
         Ok(summary)
     }
 
@@ -668,12 +789,17 @@ impl FlowState {
         })
     }
 
-    /// Store a run's final summary.
+    /// Store a run's summary: its progress while it runs, then its end.
     pub fn finish_run(&self, summary: &RunSummary) -> Result<(), StateError> {
         self.trees.runs.insert(
             self.key(&summary.id.to_be_bytes()),
             serde_json::to_vec(summary)?,
         )?;
+        if summary.status != RunStatus::Running {
+            self.trees
+                .running
+                .remove(self.key(&summary.id.to_be_bytes()))?;
+        }
         Ok(())
     }
 
@@ -811,7 +937,95 @@ mod tests {
         match Store::open(dir.path()) {
             Err(StateError::Locked(_)) => Ok(()),
             Err(other) => panic!("expected Locked, got {other}"),
-            Ok(_) => Ok(()), // some platforms allow re-locking within one process
+            Ok(_) => panic!("a second open of a held state directory succeeded"),
         }
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        let _ = std::fs::create_dir_all(to);
+        for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                let _ = std::fs::copy(entry.path(), target);
+            }
+        }
+    }
+
+    async fn one_run(dir: &Path) -> Result<(), StateError> {
+        let store = Store::open(dir)?;
+        let flow = store.flow("orders")?;
+        let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+        flow.record(
+            &outcome(run.id, 0, &format!("A-{}", run.id), RowStatus::Sent),
+            true,
+        )?;
+        store.flush().await
+    }
+
+    #[tokio::test]
+    async fn a_database_that_lost_data_is_refused_until_the_loss_is_accepted(
+    ) -> Result<(), StateError> {
+        let tmp = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let dir = tmp.path().join("state");
+        one_run(&dir).await?;
+        let older = tmp.path().join("older");
+        copy_dir(&dir, &older);
+        one_run(&dir).await?;
+        one_run(&dir).await?;
+
+        // Emptied, replaced by random bytes, deleted: each is found out.
+        for damage in ["empty", "random", "deleted"] {
+            let damaged = tmp.path().join(damage);
+            copy_dir(&dir, &damaged);
+            let db = damaged.join("db");
+            match damage {
+                "empty" => std::fs::write(&db, b"").map_err(|e| StateError::Store(e.into()))?,
+                "random" => std::fs::write(
+                    &db,
+                    (0..8192u32)
+                        .map(|i| (i * 7919 % 251) as u8)
+                        .collect::<Vec<u8>>(),
+                )
+                .map_err(|e| StateError::Store(e.into()))?,
+                _ => std::fs::remove_file(&db).map_err(|e| StateError::Store(e.into()))?,
+            }
+            match Store::open(&damaged) {
+                Err(StateError::Lost { detail, .. }) => assert!(
+                    detail.contains("none of the runs") || detail.contains("cannot be read"),
+                    "{detail}"
+                ),
+                Err(other) => panic!("{damage}: expected Lost, got {other}"),
+                Ok(_) => panic!("{damage}: a damaged database was opened as if new"),
+            }
+            assert!(
+                Store::open_with(&damaged, true).is_ok(),
+                "{damage}: accepted"
+            );
+        }
+        // An older copy of the database put back (not of the whole directory, whose
+        // marker would go back with it): it went back in time.
+        let marker = std::fs::read(dir.join(crate::integrity::FILE))
+            .map_err(|e| StateError::Store(e.into()))?;
+        std::fs::remove_dir_all(&dir).map_err(|e| StateError::Store(e.into()))?;
+        copy_dir(&older, &dir);
+        std::fs::write(dir.join(crate::integrity::FILE), marker)
+            .map_err(|e| StateError::Store(e.into()))?;
+        match Store::open(&dir) {
+            Err(StateError::Lost { detail, .. }) => {
+                assert!(
+                    detail.contains("knows 1 run(s), the directory had begun 3"),
+                    "{detail}"
+                )
+            }
+            Err(other) => panic!("expected Lost, got {other}"),
+            Ok(_) => panic!("an older database was opened as if current"),
+        }
+        // Accepted knowingly: the directory follows the database from then on.
+        drop(Store::open_with(&dir, true)?);
+        one_run(&dir).await?;
+        assert!(Store::open(&dir).is_ok());
+        Ok(())
     }
 }

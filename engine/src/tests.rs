@@ -411,6 +411,7 @@ impl Harness {
             trigger: Trigger::Manual,
             now: &now,
             progress: None,
+            stop: crate::Stop::never(),
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -434,6 +435,7 @@ impl Harness {
                 trigger: Trigger::Replay,
                 now: &now,
                 progress: None,
+                stop: crate::Stop::never(),
             },
             filter,
         )
@@ -854,6 +856,7 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         trigger: Trigger::Schedule,
         now: &now,
         progress: None,
+        stop: crate::Stop::never(),
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));

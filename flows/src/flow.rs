@@ -401,6 +401,9 @@ pub enum ReceiverKind {
 pub struct CinnoxSendSms {
     #[serde(default = "default_cinnox_sms_path")]
     pub path: String,
+    /// The most billed SMS parts a text may make (1 to 255; default 10).
+    #[serde(default)]
+    pub max_parts: Option<usize>,
 }
 
 fn default_cinnox_sms_path() -> String {
@@ -422,6 +425,9 @@ pub struct EightXEightSendSms {
     /// (at most 10,000), keeping an outcome per record. Off when absent.
     #[serde(default)]
     pub batch: Option<usize>,
+    /// The most billed SMS parts a text may make (1 to 255; default 10).
+    #[serde(default)]
+    pub max_parts: Option<usize>,
 }
 
 /// Every receiver connector and its actions, for validation and "did you mean".
@@ -1400,6 +1406,7 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
                     "`batch` must be between 1 and 10000 (8x8's limit per batch request)",
                 ));
             }
+            check_max_parts(file, &rest, node, sms.max_parts)?;
             ReceiverKind::EightXEightSendSms(sms)
         }
         ("textrequest", "send_message") => {
@@ -1417,7 +1424,9 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
             }
         }
         ("cinnox", "send_sms") => {
-            ReceiverKind::CinnoxSendSms(yaml::from_node(file, &rest, "receiver")?)
+            let sms: CinnoxSendSms = yaml::from_node(file, &rest, "receiver")?;
+            check_max_parts(file, &rest, node, sms.max_parts)?;
+            ReceiverKind::CinnoxSendSms(sms)
         }
         ("cinnox", action) => {
             let NoOptions {} = yaml::from_node(file, &rest, "receiver")?;
@@ -1440,6 +1449,32 @@ fn parse_receiver(file: &Path, node: &Node) -> Result<ReceiverConfig, Diagnostic
         kind,
         pos: Pos::of(node.span()),
     })
+}
+
+/// An SMS receiver's `max_parts` is between 1 and 255 (the most parts one SMS can be
+/// split into).
+fn check_max_parts(
+    file: &Path,
+    rest: &Node,
+    node: &Node,
+    max_parts: Option<usize>,
+) -> Result<(), Diagnostic> {
+    match max_parts {
+        Some(n) if !(1..=255).contains(&n) => {
+            let pos = rest
+                .as_mapping()
+                .and_then(|m| m.get_node("max_parts"))
+                .map(|n| Pos::of(n.span()))
+                .unwrap_or(Pos::of(node.span()));
+            Err(Diagnostic::new(
+                file,
+                pos,
+                format!("`max_parts` is {n}; it must be between 1 and 255"),
+            )
+            .with_hint("the most billed SMS parts one text may make; default 10"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {

@@ -39,11 +39,11 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         report::json(&statuses);
     } else if statuses.is_empty() {
-        println!("no accounts in {}", project.accounts.file.display());
+        outln!("no accounts in {}", project.accounts.file.display());
     } else {
         for s in &statuses {
             let state = if s.active { "active" } else { "inactive" };
-            println!("{} ({}): {state} — {}", s.account, s.connector, s.detail);
+            outln!("{} ({}): {state} — {}", s.account, s.connector, s.detail);
         }
     }
     Ok(if statuses.iter().all(|s| s.active) {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use engine::{RowOutcome, RunSummary, StateError, Store};
+use engine::{RowOutcome, RunSummary, StateError};
 use serde::Deserialize;
 
 use crate::cli::Global;
@@ -33,11 +33,11 @@ pub async fn history(
         if json {
             report::json(&serde_json::json!([]));
         } else {
-            println!("{name}: no runs yet");
+            outln!("{name}: no runs yet");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (runs, one) = match Store::open(&dir) {
+    let (runs, one) = match wiring::open_store(global) {
         Ok(store) => {
             let state = store.flow(name)?;
             match run {
@@ -49,7 +49,8 @@ pub async fn history(
             }
         }
         Err(StateError::Locked(_)) => {
-            let Some(daemon) = discovery::find(&dir) else {
+            let Some(daemon) = discovery::find(&dir, &global.flows).map_err(anyhow::Error::msg)?
+            else {
                 anyhow::bail!("state directory `{}` is in use by another process, and no daemon answers for it", dir.display());
             };
             let request = crate::commands::run::daemon_request;
@@ -111,9 +112,9 @@ pub async fn history(
             if json {
                 report::json(&serde_json::json!({"run": summary, "rows": rows}));
             } else {
-                println!("{}", report::run_line(&summary));
+                outln!("{}", report::run_line(&summary));
                 for row in &rows {
-                    println!("  {}", report::row_line(row));
+                    outln!("  {}", report::row_line(row));
                 }
             }
         }
@@ -121,17 +122,17 @@ pub async fn history(
             if json {
                 report::json(&runs);
             } else if runs.is_empty() {
-                println!("{name}: no runs yet");
+                outln!("{name}: no runs yet");
             } else {
                 for summary in &runs {
-                    println!(
+                    outln!(
                         "{}  {}  {:?}",
                         report::run_line(summary),
                         summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
                         summary.trigger
                     );
                     if let Some(error) = &summary.error {
-                        println!("  error: {error}");
+                        outln!("  error: {error}");
                     }
                 }
             }

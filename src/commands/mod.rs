@@ -50,14 +50,29 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => history::history(global, &flow, run, limit, json).await,
-        Command::Daemon { listen, token } => crate::daemon::daemon(global, listen, token).await,
+        Command::Daemon {
+            listen,
+            token,
+            max_connections,
+            header_timeout,
+            body_timeout,
+        } => {
+            let http = crate::daemon::HttpLimits {
+                max_connections: max_connections
+                    .map(|n| n as usize)
+                    .unwrap_or_else(crate::daemon::default_max_connections),
+                header_timeout,
+                body_timeout,
+            };
+            crate::daemon::daemon(global, listen, token, http).await
+        }
         Command::Status { json } => status::status(global, json).await,
         Command::Next {
             flow,
             count,
             now,
             json,
-        } => next::next(global, &flow, count, now.as_deref(), json),
+        } => next::next(global, &flow, usize::from(count), now.as_deref(), json),
         Command::Accounts {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,

@@ -33,7 +33,7 @@ pub fn next(
             })?,
     };
     let Some(schedule) = &flow.schedule else {
-        println!("{name}: no schedule; it runs only when forced (`switchboard run {name}`)");
+        outln!("{name}: no schedule; it runs only when forced (`switchboard run {name}`)");
         return Ok(ExitCode::SUCCESS);
     };
     let rule = describe(&schedule.rule);
@@ -52,16 +52,16 @@ pub fn next(
         return Ok(ExitCode::SUCCESS);
     }
     if !flow.enabled {
-        println!(
+        outln!(
             "{name}: {rule} ({}), but `enabled: false`: it runs only when forced",
             flow.timezone
         );
     } else if spec.is_none() {
-        println!("{name}: {rule}: it runs each time that flow's run completes");
+        outln!("{name}: {rule}: it runs each time that flow's run completes");
     } else {
-        println!("{name}: {rule} ({})", flow.timezone);
+        outln!("{name}: {rule} ({})", flow.timezone);
         for t in times {
-            println!("  {t}");
+            outln!("  {t}");
         }
     }
     Ok(ExitCode::SUCCESS)

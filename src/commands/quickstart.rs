@@ -58,7 +58,7 @@ pub async fn quickstart(
     dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let stand_in = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), false).await?;
-    println!(
+    outln!(
         "stand-in for 8x8, Text Request, Aranda, CINNOX and Google Sheets on {}",
         stand_in.url()
     );
@@ -86,7 +86,7 @@ pub async fn quickstart(
             );
         }
         for example in chosen {
-            println!("\n== {}: {}", example.name, example.about);
+            outln!("\n== {}: {}", example.name, example.about);
             let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
             let dir = scratch.path().join("flows");
             write_example(&dir, example)?;
@@ -94,9 +94,9 @@ pub async fn quickstart(
             stand_in.recorder.clear();
         }
     }
-    println!();
-    println!("run a flow again and nothing is sent twice: `switchboard sandbox` in one terminal,");
-    println!("then `switchboard run order-sms --flows examples/quickstart` twice in another.");
+    outln!();
+    outln!("run a flow again and nothing is sent twice: `switchboard sandbox` in one terminal,");
+    outln!("then `switchboard run order-sms --flows examples/quickstart` twice in another.");
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -129,6 +129,7 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         accounts: None,
         state: Some(state.path().to_path_buf()),
         verbose: global.verbose,
+        accept_state_loss: false,
     };
     let url = stand_in.url();
     let env = BTreeMap::from([
@@ -161,7 +162,7 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
                 .with_context(|| format!("{} is not JSON", events.display()))?;
             let (records, ignored) = connectors::cinnox::records_for(&body, &source.events)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", events.display()))?;
-            println!(
+            outln!(
                 "{}: {} sample event(s) queued as the webhook would, {ignored} of other kinds ignored",
                 flow.name,
                 records.len()
@@ -175,15 +176,16 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
             &store,
             wiring::Job::Source(Trigger::Manual),
             false,
+            engine::Stop::never(),
         )
         .await?;
         report::run_report(&run, false);
         ok &= run.summary.status == RunStatus::Succeeded;
     }
     let received = stand_in.recorder.messages();
-    println!("what the stand-in received ({}):", received.len());
+    outln!("what the stand-in received ({}):", received.len());
     for message in &received {
-        println!("  {}", describe(message));
+        outln!("  {}", describe(message));
     }
     Ok(ok)
 }

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use engine::{
-    ReplayFilter, RowOutcome, RunReport, RunStatus, RunSummary, StateError, Store, Trigger,
-};
+use chrono::Utc;
+use engine::{ReplayFilter, RowOutcome, RunReport, RunStatus, RunSummary, StateError, Trigger};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -36,22 +35,53 @@ async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::R
         Err(code) => return Ok(code),
     };
     let state_dir = wiring::state_dir(global);
-    let report = match Store::open(&state_dir) {
-        Ok(store) => wiring::run_once(&project.accounts, flow, &store, job, json).await?,
-        Err(StateError::Locked(_)) => match discovery::find(&state_dir) {
-            Some(daemon) => through_daemon(&daemon, name, job).await?,
-            None => anyhow::bail!(
+    let report = match wiring::open_store(global) {
+        Ok(store) => {
+            for (flow, id) in store.interrupt_stale_runs(Utc::now())? {
+                tracing::warn!(
+                    flow,
+                    run = id,
+                    "a run the last process left unfinished is recorded as interrupted"
+                );
+            }
+            let (handle, stop) = engine::Stop::new();
+            let signals = tokio::spawn(stop_on_signal(handle));
+            let report = wiring::run_once(&project.accounts, flow, &store, job, json, stop).await;
+            signals.abort();
+            report?
+        }
+        Err(StateError::Locked(_)) => {
+            match discovery::find(&state_dir, &global.flows).map_err(anyhow::Error::msg)? {
+                Some(daemon) => through_daemon(&daemon, name, job).await?,
+                None => anyhow::bail!(
                 "state directory `{}` is in use by another process, and no daemon answers for it",
                 state_dir.display()
             ),
-        },
+            }
+        }
         Err(e) => return Err(e.into()),
     };
     report::run_report(&report, json);
     Ok(match report.summary.status {
         RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Interrupted => ExitCode::from(130),
         _ => ExitCode::from(1),
     })
+}
+
+/// Ctrl-C or SIGTERM stops the run: what is under way finishes and the run is recorded
+/// as interrupted with its counts. A second one quits at once (the ledger keeps what was
+/// in flight for the next run).
+async fn stop_on_signal(handle: engine::StopHandle) {
+    crate::sandbox::shutdown_signal().await;
+    eprintln!(
+        "switchboard: stopping: sends under way finish (at most {}s), the rest goes in the next run; press Ctrl-C again to quit at once",
+        engine::STOP_GRACE.as_secs()
+    );
+    handle.stop();
+    crate::sandbox::shutdown_signal().await;
+    eprintln!("switchboard: quitting; the next run settles the sends that were under way");
+    std::process::exit(130);
 }
 
 #[derive(Deserialize)]

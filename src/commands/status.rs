@@ -10,7 +10,15 @@ use crate::{report, wiring};
 
 pub async fn status(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     let dir = wiring::state_dir(global);
-    let Some(daemon) = discovery::find(&dir) else {
+    let daemon = match discovery::find(&dir, &global.flows) {
+        Ok(daemon) => daemon,
+        Err(why) => {
+            eprintln!("error: {why}");
+            eprintln!("  hint: pass the daemon's directory with --flows, or give this one its own --state");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let Some(daemon) = daemon else {
         eprintln!(
             "error: no daemon is running for the state directory `{}`",
             dir.display()
@@ -45,12 +53,12 @@ pub async fn status(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             ""
         };
-        println!("{name}{enabled}: {schedule}{next}{running}");
+        outln!("{name}{enabled}: {schedule}{next}{running}");
         if let Ok(last) = serde_json::from_value::<engine::RunSummary>(flow["last_run"].clone()) {
-            println!("  last: {}", report::run_line(&last));
+            outln!("  last: {}", report::run_line(&last));
         }
         for problem in flow["error"].as_array().into_iter().flatten() {
-            println!("  error: {}", problem.as_str().unwrap_or_default());
+            outln!("  error: {}", problem.as_str().unwrap_or_default());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -62,7 +62,7 @@ pub async fn test(
         (Some(source), _) => source,
         (None, Some(state)) => Box::new(engine::Queued(state.clone())),
         (None, None) => {
-            println!("{name}: no events queued (POST one to the daemon's /hooks/{name})");
+            outln!("{name}: no events queued (POST one to the daemon's /hooks/{name})");
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -104,7 +104,7 @@ pub async fn test(
             &serde_json::json!({"flow": flow.name, "fetched": fetched.records.len(), "previews": previews}),
         );
     } else if !json {
-        println!(
+        outln!(
             "{}: {} record(s) in the source; previewing {}",
             flow.name,
             fetched.records.len(),
@@ -149,7 +149,7 @@ pub async fn test(
                 if json {
                     report::json(&serde_json::json!({"sent": request, "remote_id": id}));
                 } else {
-                    println!("test send of `{}`: sent{id}", first.key);
+                    outln!("test send of `{}`: sent{id}", first.key);
                 }
             }
             Err(e) => {
@@ -157,7 +157,7 @@ pub async fn test(
                 if json {
                     report::json(&serde_json::json!({"request": request, "error": e.to_string()}));
                 } else {
-                    println!("test send of `{}`: failed: {e}", first.key);
+                    outln!("test send of `{}`: failed: {e}", first.key);
                 }
             }
         }
@@ -175,16 +175,16 @@ fn print_preview(p: &Preview) {
         Some(false) => " (new)",
         None => "",
     };
-    println!();
-    println!("record {}{handled}", p.key);
+    outln!();
+    outln!("record {}{handled}", p.key);
     if let Some(error) = &p.error {
-        println!("  would fail: {error}");
+        outln!("  would fail: {error}");
     }
     if let Some(request) = &p.request {
-        println!("  {} {}", request.method, request.url);
+        outln!("  {} {}", request.method, request.url);
         let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
         for line in body.lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
         if !request.notes.is_empty() {
             let notes: Vec<String> = request
@@ -192,7 +192,7 @@ fn print_preview(p: &Preview) {
                 .iter()
                 .map(|(k, v)| format!("{k}: {}", text(v)))
                 .collect();
-            println!("  ({})", notes.join(", "));
+            outln!("  ({})", notes.join(", "));
         }
     }
 }

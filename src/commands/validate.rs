@@ -18,15 +18,15 @@ pub fn validate(global: &Global, json: bool) -> ExitCode {
         }));
     } else {
         for problem in problems.iter().chain(&project.warnings) {
-            println!("{problem}");
+            outln!("{problem}");
         }
         let valid = project.flows.len();
         let invalid = project.invalid.len();
         let noun = |n: usize| if n == 1 { "flow" } else { "flows" };
         if problems.is_empty() {
-            println!("{valid} {} valid", noun(valid));
+            outln!("{valid} {} valid", noun(valid));
         } else {
-            println!(
+            outln!(
                 "{valid} {} valid, {invalid} invalid; {} problem{}",
                 noun(valid),
                 problems.len(),

@@ -1,5 +1,7 @@
-//! How other commands find a running daemon: it writes `daemon.json` (pid and API URL)
-//! into the state directory it holds, and removes it on a clean stop.
+//! How other commands find a running daemon: it writes `daemon.json` (pid, API URL and
+//! the flows directory it serves) into the state directory it holds, and removes it on a
+//! clean stop. A file left by a daemon that died is recognised (its process is gone, or
+//! is another program) and not trusted; one naming another flows directory is refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,16 +16,25 @@ pub struct Daemon {
     /// Whether the API wants `Authorization: Bearer <token>` (the token is not stored).
     #[serde(default)]
     pub token_required: bool,
+    /// The flows directory it serves, as an absolute path.
+    #[serde(default)]
+    pub flows: Option<PathBuf>,
 }
 
 const FILE: &str = "daemon.json";
 
-pub fn write(state_dir: &Path, addr: SocketAddr, token_required: bool) -> anyhow::Result<PathBuf> {
+pub fn write(
+    state_dir: &Path,
+    addr: SocketAddr,
+    token_required: bool,
+    flows: &Path,
+) -> anyhow::Result<PathBuf> {
     let path = state_dir.join(FILE);
     let daemon = Daemon {
         pid: std::process::id(),
         url: format!("http://{addr}"),
         token_required,
+        flows: Some(absolute(flows)),
     };
     std::fs::write(&path, serde_json::to_vec_pretty(&daemon)?)?;
     Ok(path)
@@ -33,8 +44,58 @@ pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-/// The daemon serving this state directory, if its file is there.
-pub fn find(state_dir: &Path) -> Option<Daemon> {
-    let bytes = std::fs::read(state_dir.join(FILE)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// The daemon serving this state directory, if its file is there and its process is a
+/// running switchboard (a stale file is removed, with a log line). `Err` when the
+/// daemon serves another flows directory than `flows`.
+pub fn find(state_dir: &Path, flows: &Path) -> Result<Option<Daemon>, String> {
+    let file = state_dir.join(FILE);
+    let Ok(bytes) = std::fs::read(&file) else {
+        return Ok(None);
+    };
+    let Ok(daemon) = serde_json::from_slice::<Daemon>(&bytes) else {
+        tracing::warn!(file = %file.display(), "ignoring a discovery file that cannot be read");
+        return Ok(None);
+    };
+    if !is_switchboard(daemon.pid) {
+        tracing::warn!(
+            file = %file.display(),
+            pid = daemon.pid,
+            "ignoring a discovery file left by a daemon that is no longer running"
+        );
+        remove(&file);
+        return Ok(None);
+    }
+    if let Some(served) = &daemon.flows {
+        let asked = absolute(flows);
+        if *served != asked {
+            return Err(format!(
+                "the daemon (pid {}) holding `{}` serves the flows in `{}`, not `{}`",
+                daemon.pid,
+                state_dir.display(),
+                served.display(),
+                asked.display()
+            ));
+        }
+    }
+    Ok(Some(daemon))
+}
+
+/// Whether process `pid` runs and is a switchboard (where `/proc` can tell).
+fn is_switchboard(pid: u32) -> bool {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.is_dir() {
+        return true;
+    }
+    match std::fs::read(proc_dir.join(pid.to_string()).join("cmdline")) {
+        Ok(cmdline) => String::from_utf8_lossy(&cmdline).contains("switchboard"),
+        Err(_) => false,
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    })
 }

@@ -9,6 +9,7 @@ pub mod discovery;
 mod hooks;
 mod metrics;
 mod reload;
+mod server;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,6 +51,10 @@ pub struct Shared {
     pub hooks_base: std::sync::OnceLock<String>,
     /// What each `Reason::Replay(id)` run resends.
     pub replays: Replays,
+    /// Raised when the drain limit passes: runs still going stop sending.
+    pub stop_runs: engine::StopHandle,
+    /// How long a webhook's body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Shared {
@@ -114,10 +119,13 @@ impl ScheduleStore for SledSchedules {
     }
 }
 
+pub use server::{default_max_connections, HttpLimits};
+
 pub async fn daemon(
     global: &Global,
     listen: SocketAddr,
     token: Option<String>,
+    http: HttpLimits,
 ) -> anyhow::Result<ExitCode> {
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -125,11 +133,18 @@ pub async fn daemon(
         );
     }
     let state_dir = wiring::state_dir(global);
-    let store = Store::open(&state_dir).with_context(|| "cannot start the daemon")?;
+    let store = wiring::open_store(global).with_context(|| "cannot start the daemon")?;
     let project = wiring::load(global, BTreeMap::new());
     for problem in project.diagnostics() {
         tracing::warn!("{problem}");
         eprintln!("{problem}");
+    }
+    for (flow, id) in store.interrupt_stale_runs(Utc::now())? {
+        tracing::warn!(
+            flow,
+            run = id,
+            "a run the last process left unfinished is recorded as interrupted"
+        );
     }
     for name in project.names() {
         let interrupted = store.flow(name)?.interrupt_unfinished_runs(Utc::now())?;
@@ -166,6 +181,7 @@ pub async fn daemon(
             accounts: global.accounts.clone(),
             state: Some(state_dir.clone()),
             verbose: global.verbose,
+            accept_state_loss: global.accept_state_loss,
         },
         store: store.clone(),
         project: RwLock::new(Project::default()),
@@ -177,6 +193,8 @@ pub async fn daemon(
         token,
         hooks_base: Default::default(),
         replays: Default::default(),
+        stop_runs: engine::Stop::new().0,
+        body_timeout: http.body_timeout,
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -186,7 +204,7 @@ pub async fn daemon(
     let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
     reload::apply(&shared, project);
     drain_queues(&shared);
-    let discovery = discovery::write(&state_dir, addr, shared.token.is_some())?;
+    let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}",
         shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
@@ -195,16 +213,14 @@ pub async fn daemon(
 
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let watcher = reload::watch(Arc::clone(&shared), stop_tx.subscribe());
-    let mut server_stop = stop_tx.subscribe();
     let app = api::router(Arc::clone(&shared));
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = server_stop.recv().await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "the HTTP server stopped");
-        }
-    });
+    let server = tokio::spawn(server::serve(
+        listener,
+        app,
+        http,
+        stop_tx.subscribe(),
+        Duration::from_secs(5),
+    ));
 
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
@@ -238,11 +254,21 @@ pub async fn daemon(
         DRAIN_LIMIT.as_secs()
     );
     let _ = stop_tx.send(());
-    if tokio::time::timeout(DRAIN_LIMIT, timer_task).await.is_err() {
-        tracing::warn!(
-            "runs still in flight after {}s are recorded as interrupted",
+    if tokio::time::timeout(DRAIN_LIMIT, &mut timer_task)
+        .await
+        .is_err()
+    {
+        // Past the limit, runs stop sending before their summaries are taken: what they
+        // record is what went out.
+        eprintln!(
+            "switchboard daemon: runs still in flight after {}s stop sending; they are recorded as interrupted",
             DRAIN_LIMIT.as_secs()
         );
+        shared.stop_runs.stop();
+        let more = engine::STOP_GRACE + Duration::from_secs(2);
+        if tokio::time::timeout(more, &mut timer_task).await.is_err() {
+            tracing::warn!("runs that did not stop in time are recorded as interrupted");
+        }
     }
     let names: Vec<String> = shared
         .project
@@ -334,7 +360,8 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             }
         },
     };
-    match wiring::run_once(&accounts, &flow, &shared.store, job, true).await {
+    let stop = shared.stop_runs.subscribe();
+    match wiring::run_once(&accounts, &flow, &shared.store, job, true, stop).await {
         Ok(run) => {
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));

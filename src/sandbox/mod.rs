@@ -36,7 +36,7 @@ pub struct Recorder {
 impl Recorder {
     fn push(&self, service: &str, message: Value) {
         if self.echo {
-            println!(
+            outln!(
                 "{service} <- {}",
                 serde_json::to_string(&message).unwrap_or_default()
             );

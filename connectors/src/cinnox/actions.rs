@@ -34,6 +34,7 @@ pub enum Action {
 pub struct CinnoxAction {
     api: Api,
     action: Action,
+    max_parts: usize,
 }
 
 impl CinnoxAction {
@@ -46,7 +47,14 @@ impl CinnoxAction {
         Ok(CinnoxAction {
             api: Api::new(name, account, timeout)?,
             action,
+            max_parts: crate::sms::DEFAULT_MAX_PARTS,
         })
+    }
+
+    /// `send_sms`: refuse texts of more billed parts than this.
+    pub fn with_max_parts(mut self, parts: usize) -> Self {
+        self.max_parts = parts.max(1);
+        self
     }
 }
 
@@ -132,7 +140,8 @@ impl Receiver for CinnoxAction {
                 if text.trim().is_empty() {
                     return Err(SendError::permanent("text is empty"));
                 }
-                let info = crate::sms::analyse(text);
+                let info =
+                    crate::sms::within(text, self.max_parts).map_err(SendError::permanent)?;
                 let mut notes = Map::new();
                 notes.insert("encoding".into(), json!(info.encoding.to_string()));
                 notes.insert("parts".into(), json!(info.parts));

@@ -51,9 +51,9 @@ impl CsvFile {
         Ok(header.iter().map(|h| h.trim().to_string()).collect())
     }
 
-    /// Key columns missing from a header, as an error message.
-    pub fn missing_key_columns(&self, header: &[String]) -> Option<String> {
-        rows::missing_key_columns(header, &self.key, &self.path.display().to_string())
+    /// What is wrong with a header (a repeated name, missing key columns).
+    pub fn header_problem(&self, header: &[String]) -> Option<String> {
+        rows::header_problem(header, &self.key, &self.path.display().to_string())
     }
 
     fn read_all(&self) -> Result<Fetched, SourceError> {
@@ -92,6 +92,8 @@ impl CsvFile {
             }
         };
         let mut fetched = Fetched::default();
+        // Where the last row started and what became of it, for an unclosed quote.
+        let mut last: Option<(u64, String, Last)> = None;
         for (i, row) in reader.records().enumerate() {
             if fetched.records.len() + fetched.rejects.len() >= size
                 && !emit(Ok(std::mem::take(&mut fetched)))
@@ -112,6 +114,8 @@ impl CsvFile {
                         key: format!("line {at}"),
                         reason: row_error(&e, table.header().len()),
                     });
+                    let byte = e.position().map(|p| p.byte()).unwrap_or(0);
+                    last = Some((byte, format!("line {at}"), Last::Reject));
                     continue;
                 }
             };
@@ -122,13 +126,91 @@ impl CsvFile {
                     row.position().map(|p| p.line()).unwrap_or(i as u64 + 2)
                 )
             };
-            match table.record(&values, line) {
-                Ok(Some(record)) => fetched.records.push(record),
-                Ok(None) => {}
-                Err(reject) => fetched.rejects.push(reject),
+            let byte = row.position().map(|p| p.byte()).unwrap_or(0);
+            let kind = match table.record(&values, line) {
+                Ok(Some(record)) => {
+                    fetched.records.push(record);
+                    Last::Record
+                }
+                Ok(None) => Last::Blank,
+                Err(reject) => {
+                    fetched.rejects.push(reject);
+                    Last::Reject
+                }
+            };
+            last = Some((byte, line(), kind));
+        }
+        // A `"` that is never closed makes the rest of the file one field of the last
+        // row: that row fails (and every row after the quote with it) until it is fixed.
+        if let Some((byte, at, kind)) = last {
+            if ends_in_open_quote(&self.path, byte, self.delimiter) {
+                match kind {
+                    Last::Record => {
+                        fetched.records.pop();
+                    }
+                    Last::Reject => {
+                        fetched.rejects.pop();
+                    }
+                    Last::Blank => {}
+                }
+                fetched.rejects.push(Reject {
+                    key: at,
+                    reason: "a quoted field opened here is never closed (a `\"` is missing), so the rest of the file was read as one field".into(),
+                });
             }
         }
         emit(Ok(fetched));
+    }
+}
+
+/// What became of a row.
+#[derive(Clone, Copy)]
+enum Last {
+    Record,
+    Reject,
+    Blank,
+}
+
+/// Whether the file, read from byte `from` (where its last row starts), ends inside a
+/// quoted field (`"` opening a field, `""` inside one, as the CSV reader reads them).
+fn ends_in_open_quote(path: &std::path::Path, from: u64, delimiter: u8) -> bool {
+    use std::io::{BufRead, BufReader, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.seek(SeekFrom::Start(from)).is_err() {
+        return false;
+    }
+    let mut reader = BufReader::new(file);
+    let (mut in_quote, mut field_start, mut quote_seen) = (false, true, false);
+    loop {
+        let Ok(buf) = reader.fill_buf() else {
+            return false;
+        };
+        if buf.is_empty() {
+            return in_quote && !quote_seen;
+        }
+        for &b in buf {
+            if in_quote {
+                if quote_seen {
+                    // `""` is a quote inside the field; anything else closed it.
+                    quote_seen = false;
+                    if b != b'"' {
+                        in_quote = false;
+                        field_start = b == delimiter || b == b'\n' || b == b'\r';
+                    }
+                } else if b == b'"' {
+                    quote_seen = true;
+                }
+            } else if field_start && b == b'"' {
+                in_quote = true;
+                field_start = false;
+            } else {
+                field_start = b == delimiter || b == b'\n' || b == b'\r';
+            }
+        }
+        let used = buf.len();
+        reader.consume(used);
     }
 }
 

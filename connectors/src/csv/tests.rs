@@ -143,6 +143,16 @@ async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
         (b"\xef\xbb\xbforder_id,name\nA-1,x\n", &["A-1"], &[]),
         (b"order_id,name\nA-1,\"two\nlines\"\n", &["A-1"], &[]),
         (b"order_id,name\n", &[], &[]),
+        (
+            b"order_id,name\nA-1,x\nA-2,\"never closed\nA-3,z\n",
+            &["A-1"],
+            &[("line 3", "a quoted field opened here is never closed")],
+        ),
+        (
+            b"order_id,name\nA-1,\"say \"\"hi\"\"\"\nA-2,\"\"\"\"\n",
+            &["A-1", "A-2"],
+            &[],
+        ),
     ];
     for (i, (content, keys, rejects)) in row_cases.iter().enumerate() {
         let path = dir.path().join(format!("case{i}.csv"));
@@ -178,6 +188,10 @@ async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
     let file_cases: &[(&[u8], &str)] = &[
         (b"", "key column `order_id` not in the header"),
         (b"id,name\n1,x\n", "key column `order_id` not in the header"),
+        (
+            b"order_id,name,name\n1,x,y\n",
+            "column `name` appears twice in the header",
+        ),
     ];
     for (i, (content, error)) in file_cases.iter().enumerate() {
         let path = dir.path().join(format!("file{i}.csv"));

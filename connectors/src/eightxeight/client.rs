@@ -16,6 +16,7 @@ pub struct EightXEight {
     messages_url: String,
     batch_url: String,
     batch: usize,
+    max_parts: usize,
     api_key: Secret,
 }
 
@@ -62,6 +63,7 @@ impl EightXEight {
                 account.subaccount_id
             ),
             batch: 1,
+            max_parts: sms::DEFAULT_MAX_PARTS,
             api_key: account.api_key.clone(),
         })
     }
@@ -71,6 +73,12 @@ impl EightXEight {
     /// Use the batch endpoint for up to `size` records per request (1: never).
     pub fn with_batch(mut self, size: usize) -> Self {
         self.batch = size.clamp(1, 10_000);
+        self
+    }
+
+    /// Refuse texts of more billed parts than this.
+    pub fn with_max_parts(mut self, parts: usize) -> Self {
+        self.max_parts = parts.max(1);
         self
     }
 }
@@ -160,7 +168,7 @@ impl Receiver for EightXEight {
             let id: String = reference.chars().take(CLIENT_MESSAGE_ID_MAX).collect();
             fields.insert("clientMessageId".into(), Value::String(id));
         }
-        let info = sms::analyse(&text);
+        let info = sms::within(&text, self.max_parts).map_err(SendError::permanent)?;
         let mut notes = Map::new();
         notes.insert("encoding".into(), Value::String(info.encoding.to_string()));
         notes.insert("characters".into(), Value::from(text.chars().count()));

@@ -68,9 +68,9 @@ impl XlsxFile {
             .collect())
     }
 
-    /// Key columns missing from a header, as an error message.
-    pub fn missing_key_columns(&self, header: &[String]) -> Option<String> {
-        rows::missing_key_columns(header, &self.key, &self.path.display().to_string())
+    /// What is wrong with a header (a repeated name, missing key columns).
+    pub fn header_problem(&self, header: &[String]) -> Option<String> {
+        rows::header_problem(header, &self.key, &self.path.display().to_string())
     }
 
     fn read_all(&self) -> Result<Fetched, SourceError> {

@@ -1,0 +1,459 @@
+//! The promise under hostile use of the running daemon and of `switchboard run`: a flow
+//! file removed and restored mid-run, events acknowledged before a restart, repeated and
+//! look-alike events, oversize and trickling requests, idle connections by the hundred,
+//! and runs stopped by a signal or killed outright.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::*;
+
+/// `switchboard daemon` with extra arguments, its log in `daemon.log`.
+fn daemon_with(dir: &Dir, extra: &[&str]) -> Child {
+    let log =
+        std::fs::File::create(dir.path().join("daemon.log")).unwrap_or_else(|e| panic!("{e}"));
+    Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_TOKEN")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+fn daemon_log(dir: &Dir) -> String {
+    std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default()
+}
+
+/// A mock 8x8 answering after `delay`.
+async fn slow_8x8(delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(move |request: &Request| queued(request).set_delay(delay))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// How many times each clientMessageId reached the mock.
+async fn received(server: &MockServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for body in bodies(server).await {
+        let id = body["clientMessageId"].as_str().unwrap_or_default();
+        *counts.entry(id.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+async fn wait_for_requests(server: &MockServer, at_least: usize) {
+    for _ in 0..1500 {
+        if server
+            .received_requests()
+            .await
+            .map(|r| r.len())
+            .unwrap_or(0)
+            >= at_least
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the mock never got {at_least} requests");
+}
+
+fn bulk(dir: &Dir, rows: usize, concurrency: usize) {
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut csv = String::from("id,phone\n");
+    for i in 1..=rows {
+        csv.push_str(&format!("R-{i},+38050{i:07}\n"));
+    }
+    dir.write("flows/bulk.csv", &csv);
+    dir.write(
+        "flows/bulk.yaml",
+        &format!("source: {{connector: csv, path: bulk.csv, key: id, backlog: send}}\nreceiver: {{connector: 8x8, action: send_sms, account: shop-8x8}}\nmap:\n  destination: \"{{{{phone}}}}\"\n  text: \"Row {{{{id}}}}\"\ndelivery: {{concurrency: {concurrency}, attempts: 1}}\n"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_file_removed_and_restored_mid_run_never_runs_twice_at_once() {
+    let server = slow_8x8(Duration::from_millis(5)).await;
+    let dir = Dir::new(&server.uri());
+    bulk(&dir, 600, 4);
+    let daemon = daemon_with(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let first = tokio::spawn(http.post(format!("{api}/api/flows/bulk/run")).send());
+    wait_for_requests(&server, 50).await;
+    // `git checkout`, `rsync --delete`: the file goes and comes back while the flow runs.
+    let text = std::fs::read_to_string(dir.path().join("flows/bulk.yaml")).unwrap_or_default();
+    std::fs::remove_file(dir.path().join("flows/bulk.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    dir.write("flows/bulk.yaml", &text);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = http
+        .post(format!("{api}/api/flows/bulk/run"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first: Value = first
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        first["run"]["counts"]["sent"], 600,
+        "the first caller hears of the run it started: {first}"
+    );
+    let second: Value = second.json().await.unwrap_or_default();
+    assert_eq!(second["run"]["counts"]["new"], 0, "{second}");
+    let counts = received(&server).await;
+    assert_eq!(counts.len(), 600);
+    let twice: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+}
+
+fn webhook_flow(dir: &Dir, key: &str) {
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/signup.yaml",
+        &format!("source: {{connector: webhook, key: {key}}}\nreceiver: {{connector: 8x8, action: send_sms, account: shop-8x8}}\nmap:\n  destination: \"{{{{phone}}}}\"\n  text: \"Welcome {{{{name}}}}\"\ndelivery: {{attempts: 1}}\n"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_acknowledged_before_a_crash_are_sent_at_start_up_without_a_new_event() {
+    let server = slow_8x8(Duration::from_secs(3)).await;
+    let dir = Dir::new(&server.uri());
+    webhook_flow(&dir, "id");
+    let mut daemon = daemon_with(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    for i in 1..=5 {
+        let ok = http
+            .post(format!("{api}/hooks/signup"))
+            .json(&json!([{"id": format!("e-{i}a"), "phone": "+380501234567", "name": "A"}, {"id": format!("e-{i}b"), "phone": "+380501234567", "name": "B"}]))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.status().as_u16(), 200);
+    }
+    wait_for_requests(&server, 1).await;
+    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    let _ = daemon.0.wait().await;
+    let second = daemon_with(&dir, &[]);
+    let _api = api_of(&dir, &second).await;
+    // No new event arrives: the queue is drained at start-up all the same.
+    for _ in 0..300 {
+        if received(&server).await.len() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = received(&server).await;
+    assert_eq!(
+        counts.len(),
+        10,
+        "every acknowledged event was sent: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_and_look_alike_events_are_told_apart_and_each_repeat_is_in_history() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    webhook_flow(&dir, "[a, b]");
+    let daemon = daemon_with(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| http.post(format!("{api}/hooks/signup")).json(&body).send();
+    let keys = |v: Value| v["keys"].clone();
+    let one = post(json!({"a": "x/y", "b": "z", "phone": "+380501234567", "name": "One"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one = keys(one.json().await.unwrap_or_default());
+    let two = post(json!({"a": "x", "b": "y/z", "phone": "+380501234567", "name": "Two"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let two = keys(two.json().await.unwrap_or_default());
+    assert_ne!(one, two, "the parts of a key are encoded, not joined");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The first event again: acknowledged, not sent, and recorded as a duplicate.
+    let again = post(json!({"a": "x/y", "b": "z", "phone": "+380501234567", "name": "One"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.status().as_u16(), 200);
+    let mut history = Vec::new();
+    for _ in 0..100 {
+        history = reqwest::get(format!("{api}/api/flows/signup/runs?limit=10"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or_default()["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if history.iter().any(|r| r["counts"]["skipped"] == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let texts: Vec<String> = bodies(&server)
+        .await
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "two events, two messages: {texts:?}");
+    let skipped = history
+        .iter()
+        .find(|r| r["counts"]["skipped"] == 1)
+        .unwrap_or_else(|| panic!("no run recorded the repeat: {history:?}"));
+    assert_eq!(skipped["trigger"], "event");
+    let id = skipped["id"].as_u64().unwrap_or_default();
+    let rows: Value = reqwest::get(format!("{api}/api/flows/signup/runs/{id}"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(
+        rows["rows"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("duplicate: an event with this key was handled in run"),
+        "{rows}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_door_reads_no_more_than_it_must_and_nobody_can_hold_it() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${EIGHTX8_API_KEY}\n  base_url: http://127.0.0.1:9\nhook:\n  connector: webhook\n  secret: hook-secret-0123456789abcdef\n",
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/guarded.yaml",
+        "source: {connector: webhook, account: hook, key: id, max_body: 1000}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Hi\"\n",
+    );
+    let daemon = daemon_with(
+        &dir,
+        &[
+            "--max-connections",
+            "20",
+            "--header-timeout",
+            "1s",
+            "--body-timeout",
+            "1s",
+        ],
+    );
+    let api = api_of(&dir, &daemon).await;
+    let addr = api.trim_start_matches("http://").to_string();
+
+    // A raw request: its status line, or "" when the connection was closed.
+    async fn raw(addr: &str, head: &str, body: &[u8], then_wait: Duration) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body).await;
+        let mut answer = Vec::new();
+        let read = async {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(then_wait, read).await;
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    // An oversize body is refused on its declared length, before a byte is read …
+    let started = std::time::Instant::now();
+    let status = raw(
+        &addr,
+        "POST /hooks/guarded HTTP/1.1\r\nhost: x\r\nauthorization: Bearer hook-secret-0123456789abcdef\r\ncontent-type: application/json\r\ncontent-length: 60000000\r\n\r\n",
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(status.contains(" 413 "), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered without waiting for the body"
+    );
+    // … and a sender without the secret is refused before its body is read.
+    let status = raw(
+        &addr,
+        "POST /hooks/guarded HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n",
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(status.contains(" 401 "), "{status}");
+    // A chunked body that grows past the limit is cut off at the limit.
+    let mut chunked = Vec::new();
+    for _ in 0..10 {
+        chunked.extend_from_slice(format!("{:x}\r\n{}\r\n", 500, "x".repeat(500)).as_bytes());
+    }
+    let status = raw(
+        &addr,
+        "POST /hooks/guarded HTTP/1.1\r\nhost: x\r\nauthorization: Bearer hook-secret-0123456789abcdef\r\ntransfer-encoding: chunked\r\n\r\n",
+        &chunked,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(status.contains(" 413 "), "{status}");
+    // A body that trickles is cut off at the body timeout …
+    let status = raw(
+        &addr,
+        "POST /hooks/guarded HTTP/1.1\r\nhost: x\r\nauthorization: Bearer hook-secret-0123456789abcdef\r\ncontent-length: 100\r\n\r\n{\"id\":",
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(status.contains(" 408 "), "{status}");
+    // … and half-sent headers at the header timeout.
+    let status = raw(
+        &addr,
+        "POST /hooks/guarded HTTP/1.1\r\nhost: x\r\n",
+        b"",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(!status.contains(" 200 "), "{status}");
+
+    // Idle connections past the cap: the cap is logged, and once the idle ones are
+    // dropped at the header timeout, the API answers again.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(&addr).await {
+            idle.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let flows = reqwest::get(format!("{api}/api/flows"))
+        .await
+        .unwrap_or_else(|e| panic!("the API does not answer: {e}"));
+    assert_eq!(flows.status().as_u16(), 200);
+    let health = reqwest::get(format!("{api}/healthz"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(health.text().await.unwrap_or_default(), "ok");
+    drop(idle);
+    assert!(
+        daemon_log(&dir).contains("the connection cap is reached"),
+        "{}",
+        daemon_log(&dir)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_on_a_run_records_it_interrupted_with_the_counts_of_what_went_out() {
+    let server = slow_8x8(Duration::from_millis(100)).await;
+    let dir = Dir::new(&server.uri());
+    bulk(&dir, 200, 2);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "bulk", "--json"])
+        .current_dir(dir.path())
+        .env("EIGHTX8_API_KEY", API_KEY)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for_requests(&server, 10).await;
+    let _ = tokio::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap_or_default().to_string()])
+        .status()
+        .await;
+    let out = Run::from(
+        child
+            .wait_with_output()
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(out.code, 130, "{out:?}");
+    let report = out.json();
+    assert_eq!(report["run"]["status"], "interrupted", "{out:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let went_out = server
+        .received_requests()
+        .await
+        .map(|r| r.len())
+        .unwrap_or(0) as u64;
+    assert!(went_out < 200, "stopped early ({went_out} sent)");
+    assert_eq!(
+        report["run"]["counts"]["sent"].as_u64(),
+        Some(went_out),
+        "the summary counts what went out"
+    );
+    let history = dir.run(&["history", "bulk", "--json"]).await.json();
+    assert_eq!(history[0]["status"], "interrupted");
+    assert_eq!(history[0]["counts"]["sent"].as_u64(), Some(went_out));
+    // The next run sends the rest, nothing twice.
+    let rest = dir.run(&["run", "bulk"]).await;
+    assert_eq!(rest.code, 0, "{rest:?}");
+    let counts = received(&server).await;
+    assert_eq!(counts.len(), 200);
+    assert!(counts.values().all(|n| *n == 1), "nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_outright_is_recorded_interrupted_by_the_next_one() {
+    let server = slow_8x8(Duration::from_millis(50)).await;
+    let dir = Dir::new(&server.uri());
+    bulk(&dir, 200, 2);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "bulk"])
+        .current_dir(dir.path())
+        .env("EIGHTX8_API_KEY", API_KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for_requests(&server, 20).await;
+    child.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    let _ = child.wait().await;
+    let next = dir.run(&["run", "bulk"]).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    let history = dir.run(&["history", "bulk", "--json"]).await.json();
+    let first = &history[1];
+    assert_eq!(first["status"], "interrupted", "{history}");
+    assert!(
+        first["counts"]["sent"].as_u64().unwrap_or_default() >= 1,
+        "its counts come from its recorded rows: {history}"
+    );
+}
