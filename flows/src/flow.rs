@@ -230,8 +230,17 @@ pub struct XlsxSource {
     pub sheet: Option<String>,
     pub key: Vec<String>,
     pub backlog: Backlog,
+    /// The most rows of the sheet a flow reads; data further down is an error.
+    pub max_rows: u32,
+    /// The most columns the header may span; a wider one is an error.
+    pub max_columns: u32,
     pub pos: Pos,
 }
+
+/// A sheet's rows a flow reads unless it says otherwise (`max_rows`).
+pub const XLSX_MAX_ROWS: u32 = 1_000_000;
+/// A sheet's columns a flow reads unless it says otherwise (`max_columns`).
+pub const XLSX_MAX_COLUMNS: u32 = 1_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +252,10 @@ struct RawXlsxSource {
     key: Option<OneOrMany>,
     #[serde(default)]
     backlog: Backlog,
+    #[serde(default)]
+    max_rows: Option<u32>,
+    #[serde(default)]
+    max_columns: Option<u32>,
 }
 
 impl SourceConfig {
@@ -1149,12 +1162,32 @@ fn parse_source(file: &Path, node: &Node) -> Result<SourceConfig, Diagnostic> {
                         .with_hint("name the spreadsheet file, relative to this flow file"),
                 );
             }
+            let at = |key: &str| {
+                node.as_mapping()
+                    .and_then(|m| m.get_node(key))
+                    .map(|n| Pos::of(n.span()))
+                    .unwrap_or(Pos::of(node.span()))
+            };
+            for (key, value, most) in [
+                ("max_rows", raw.max_rows, 1_048_576),
+                ("max_columns", raw.max_columns, 16_384),
+            ] {
+                if value.is_some_and(|v| v == 0 || v > most) {
+                    return Err(Diagnostic::new(
+                        file,
+                        at(key),
+                        format!("`{key}` must be between 1 and {most} (a sheet's own limit)"),
+                    ));
+                }
+            }
             let base = file.parent().unwrap_or(Path::new("."));
             Ok(SourceConfig::Xlsx(XlsxSource {
                 path: base.join(raw.path),
                 sheet: raw.sheet,
                 key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
                 backlog: raw.backlog,
+                max_rows: raw.max_rows.unwrap_or(XLSX_MAX_ROWS),
+                max_columns: raw.max_columns.unwrap_or(XLSX_MAX_COLUMNS),
                 pos: Pos::of(node.span()),
             }))
         }

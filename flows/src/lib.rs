@@ -25,7 +25,8 @@ pub use fields::{FieldKind, FieldSpec};
 pub use flow::{
     Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, LookupConfig, MapEntry, MapValue,
     ReceiverConfig, ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard,
-    TextRequestSource, WebhookSource, XlsxSource, TEXTREQUEST_EVENTS,
+    TextRequestSource, WebhookSource, XlsxSource, TEXTREQUEST_EVENTS, XLSX_MAX_COLUMNS,
+    XLSX_MAX_ROWS,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

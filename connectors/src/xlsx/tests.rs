@@ -39,6 +39,8 @@ fn source(path: &Path, sheet: Option<&str>, key: &[&str]) -> XlsxFile {
         sheet: sheet.map(String::from),
         key: key.iter().map(|k| k.to_string()).collect(),
         backlog: Backlog::Skip,
+        max_rows: flows::XLSX_MAX_ROWS,
+        max_columns: flows::XLSX_MAX_COLUMNS,
         pos: Pos::default(),
     })
 }
@@ -98,4 +100,177 @@ async fn a_missing_sheet_or_key_column_says_what_there_is() {
         .map(|e| e.0)
         .unwrap_or_default();
     assert!(err.contains("cannot open"), "{err}");
+}
+
+fn bounded(path: &Path, max_rows: u32, max_columns: u32) -> XlsxFile {
+    XlsxFile::new(&XlsxSource {
+        path: path.to_path_buf(),
+        sheet: None,
+        key: vec!["order_id".into()],
+        backlog: Backlog::Skip,
+        max_rows,
+        max_columns,
+        pos: Pos::default(),
+    })
+}
+
+fn small_book(path: &Path, extra: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["order_id", "name", "phone"].iter().enumerate() {
+        let _ = sheet.write_string(0, c as u16, *h);
+    }
+    let _ = sheet.write_string(1, 0, "A-1");
+    let _ = sheet.write_string(1, 1, "Olena");
+    extra(sheet);
+    book.save(path).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn a_far_away_cell_takes_no_memory_and_is_ignored_outside_the_header() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("far.xlsx");
+    // One value at XFD1048576: the sheet's <dimension> claims all of A1:XFD1048576.
+    small_book(&path, |sheet| {
+        let _ = sheet.write_string(1_048_575, 16_383, "far away");
+    });
+    let fetched = source(&path, None, &["order_id"])
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["A-1"]);
+}
+
+#[tokio::test]
+async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let deep = dir.path().join("deep.xlsx");
+    small_book(&deep, |sheet| {
+        let _ = sheet.write_string(5000, 0, "A-5001");
+    });
+    let err = bounded(&deep, 1000, 100)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("has a value at A5001, more than 1000 rows below its header")
+            && err.contains("`max_rows`"),
+        "{err}"
+    );
+    assert!(bounded(&deep, 10_000, 100).fetch().await.is_ok());
+    let wide = dir.path().join("wide.xlsx");
+    small_book(&wide, |sheet| {
+        let _ = sheet.write_string(0, 16_383, "far header");
+    });
+    let header = bounded(&wide, 1000, 1000).header().err().map(|e| e.0);
+    assert!(
+        header.is_some(),
+        "validate reads the header and says so too"
+    );
+    let err = bounded(&wide, 1000, 1000)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("spans columns A to XFD (row 1), 16384 columns; a flow reads at most 1000 (`max_columns`)"),
+        "{err}"
+    );
+}
+
+/// An ODS file whose `content.xml` is `table`.
+fn ods(path: &Path, table: &str) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut zip = zip::ZipWriter::new(file);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let _ = zip.start_file("mimetype", stored);
+    let _ = zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet");
+    let _ = zip.start_file("content.xml", zip::write::SimpleFileOptions::default());
+    let _ = zip.write_all(format!(
+        "<?xml version=\"1.0\"?><office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\"><office:body><office:spreadsheet>{table}</office:spreadsheet></office:body></office:document-content>"
+    ).as_bytes());
+    let _ = zip.finish();
+}
+
+#[tokio::test]
+async fn an_ods_or_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bomb = dir.path().join("bomb.ods");
+    // 1 KB: a value repeated over 16,384 columns, that row repeated 1,048,576 times.
+    ods(
+        &bomb,
+        "<table:table table:name=\"S\"><table:table-row table:number-rows-repeated=\"1048576\"><table:table-cell table:number-columns-repeated=\"16384\" office:value-type=\"string\"><text:p>x</text:p></table:table-cell></table:table-row></table:table>",
+    );
+    let err = bounded(&bomb, 1000, 1000)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("sheet `S` of")
+            && err.contains("spans A1:XFD1048576")
+            && err.contains("loaded whole"),
+        "{err}"
+    );
+    let corner = dir.path().join("corner.ods");
+    ods(
+        &corner,
+        "<table:table table:name=\"S\"><table:table-row><table:table-cell office:value-type=\"string\"><text:p>order_id</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated=\"1048574\"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated=\"16383\"/><table:table-cell><text:p>far</text:p></table:table-cell></table:table-row></table:table>",
+    );
+    let err = bounded(&corner, 1000, 1000)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("spans A1:XFD1048576") && err.contains("for 2 value(s)"),
+        "{err}"
+    );
+
+    // An XLS workbook stream with a value at A1 and one at IV65536.
+    let xls = dir.path().join("corner.xls");
+    let mut biff = Vec::new();
+    let mut record = |kind: u16, data: &[u8]| {
+        biff.extend_from_slice(&kind.to_le_bytes());
+        biff.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        biff.extend_from_slice(data);
+    };
+    record(0x0809, &[0; 16]);
+    record(0x000A, &[]);
+    record(0x0809, &[0; 16]);
+    for (row, col) in [(0u16, 0u16), (65_535, 255)] {
+        let mut number = Vec::new();
+        number.extend_from_slice(&row.to_le_bytes());
+        number.extend_from_slice(&col.to_le_bytes());
+        number.extend_from_slice(&[0; 10]);
+        record(0x0203, &number);
+    }
+    record(0x000A, &[]);
+    let mut book = cfb::create(&xls).unwrap_or_else(|e| panic!("{e}"));
+    {
+        use std::io::Write;
+        let mut stream = book
+            .create_stream("/Workbook")
+            .unwrap_or_else(|e| panic!("{e}"));
+        stream.write_all(&biff).unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(book);
+    let err = bounded(&xls, 1000, 1000)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("spans A1:IV65536 (16777216 cells) for 2 value(s)"),
+        "{err}"
+    );
 }
