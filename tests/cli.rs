@@ -692,6 +692,8 @@ async fn api_of(dir: &Dir, child: &Child) -> String {
 
 #[path = "cli/cinnox.rs"]
 mod cinnox;
+#[path = "cli/corpus.rs"]
+mod corpus;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/daemon.rs"]

@@ -23,6 +23,7 @@ pub(crate) fn register(registry: &mut Handlebars<'static>) {
     registry.register_helper("truncate", Box::new(truncate));
     registry.register_helper("format_date", Box::new(format_date));
     registry.register_helper("e164", Box::new(e164));
+    registry.register_helper("each", Box::new(BoundedEach));
 }
 
 /// A value as the text a template would print.
@@ -238,5 +239,139 @@ mod tests {
         assert!(parse_when("2026-11-21 12:08").is_some());
         assert!(parse_when("2026-11-21T12:08:00+02:00").is_some());
         assert!(parse_when("tomorrow").is_none());
+    }
+}
+
+/// How many items the `each` loops of one record's render may go through in all. Loops
+/// inside loops multiply (`{{#each @root.items}}` nested over a thousand items is a
+/// billion steps); a message needs far fewer.
+pub const MAX_LOOP_ITEMS: u64 = 100_000;
+
+thread_local! {
+    /// Items `each` may still go through in the render under way on this thread.
+    static LOOP_BUDGET: std::cell::Cell<u64> = const { std::cell::Cell::new(MAX_LOOP_ITEMS) };
+}
+
+/// Give the next render on this thread a fresh loop budget (renders are synchronous).
+pub(crate) fn reset_loop_budget() {
+    LOOP_BUDGET.with(|b| b.set(MAX_LOOP_ITEMS));
+}
+
+fn spend_loop_budget(items: usize) -> Result<(), RenderError> {
+    LOOP_BUDGET.with(|budget| {
+        let left = budget.get();
+        match left.checked_sub(items as u64) {
+            Some(rest) => {
+                budget.set(rest);
+                Ok(())
+            }
+            None => Err(failed(
+                "each",
+                format!("the template's loops go through more than {MAX_LOOP_ITEMS} items for one record"),
+            )),
+        }
+    })
+}
+
+/// handlebars' own `each` (MIT, Copyright (c) 2014 Ning Sun), unchanged but for one
+/// line: the items it goes through are counted against the render's loop budget.
+#[derive(Clone, Copy)]
+pub(crate) struct BoundedEach;
+
+impl HelperDef for BoundedEach {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        use handlebars::{to_json, BlockContext, Renderable};
+        let value = h
+            .param(0)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("each", 0))?;
+        let Some(template) = h.template() else {
+            return Ok(());
+        };
+        let block_of = |value: &PathAndJson<'rc>| {
+            let mut block = BlockContext::new();
+            match value.context_path() {
+                Some(path) => block.base_path_mut().clone_from(path),
+                None => block.set_base_value(value.value().clone()),
+            }
+            block
+        };
+        let items: Vec<(Value, &Value)> = match value.value() {
+            Value::Array(list) if !list.is_empty() || h.inverse().is_none() => list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (to_json(i), v))
+                .collect(),
+            Value::Object(map) if !map.is_empty() || h.inverse().is_none() => {
+                map.iter().map(|(k, v)| (to_json(k), v)).collect()
+            }
+            _ => {
+                return if let Some(otherwise) = h.inverse() {
+                    otherwise.render(r, ctx, rc, out)
+                } else if r.strict_mode() {
+                    Err(RenderError::strict_error(value.relative_path()))
+                } else {
+                    Ok(())
+                };
+            }
+        };
+        spend_loop_budget(items.len())?;
+        let is_object = value.value().is_object();
+        let base_path = value.context_path();
+        rc.push_block(block_of(value));
+        let len = items.len();
+        for (i, (key, item)) in items.into_iter().enumerate() {
+            if let Some(block) = rc.block_mut() {
+                let is_first = i == 0;
+                block.set_local_var("first", to_json(is_first));
+                block.set_local_var("last", to_json(i == len - 1));
+                block.set_local_var("index", to_json(i));
+                if is_object {
+                    block.set_local_var("key", key.clone());
+                }
+                let relative = match &key {
+                    Value::String(k) => k.clone(),
+                    other => other.to_string(),
+                };
+                match base_path {
+                    Some(path) => {
+                        if is_first {
+                            let mut full = path.clone();
+                            full.push(relative);
+                            *block.base_path_mut() = full;
+                        } else if let Some(last) = block.base_path_mut().last_mut() {
+                            *last = relative;
+                        }
+                    }
+                    None => block.set_base_value(item.clone()),
+                }
+                let mut params = handlebars::BlockParams::new();
+                if let Some(name) = h.block_param() {
+                    if base_path.is_some() {
+                        params.add_path(name, Vec::new())?;
+                    } else {
+                        params.add_value(name, item.clone())?;
+                    }
+                    block.set_block_params(params);
+                } else if let Some((name, key_name)) = h.block_param_pair() {
+                    if base_path.is_some() {
+                        params.add_path(name, Vec::new())?;
+                    } else {
+                        params.add_value(name, item.clone())?;
+                    }
+                    params.add_value(key_name, key.clone())?;
+                    block.set_block_params(params);
+                }
+            }
+            template.render(r, ctx, rc, out)?;
+        }
+        rc.pop_block();
+        Ok(())
     }
 }

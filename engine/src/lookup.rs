@@ -51,6 +51,7 @@ impl LookupStep {
         policy: &RetryPolicy,
         stop: &crate::stop::Stop,
     ) -> Result<(), LookupFailure> {
+        crate::helpers::reset_loop_budget();
         let query = self
             .query
             .render("query", &record.fields)

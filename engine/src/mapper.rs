@@ -187,6 +187,7 @@ impl Mapper {
         scope: &mut Scope,
         vars: &SystemVars,
     ) -> Result<Map<String, Value>, (String, handlebars::RenderError)> {
+        helpers::reset_loop_budget();
         let mut out = Map::new();
         for entry in &self.entries {
             let value = self
@@ -324,10 +325,20 @@ impl Mapper {
         };
         // Into a buffer of the text's size: handlebars' own string output starts at
         // 8 KiB, which a run holding thousands of rendered fields pays for.
-        let mut text = Vec::with_capacity(64);
+        let mut text = Bounded(Vec::with_capacity(64));
         self.registry
-            .render_with_context_to_write(name, context, &mut text)?;
-        Ok(Value::String(String::from_utf8(text).map_err(|e| {
+            .render_with_context_to_write(name, context, &mut text)
+            .map_err(|e| match e.reason() {
+                RenderErrorReason::IOError(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+                    RenderErrorReason::Other(format!(
+                        "the rendered text passed {} bytes; a field may have at most that many",
+                        MAX_RENDERED
+                    ))
+                    .into()
+                }
+                _ => e,
+            })?;
+        Ok(Value::String(String::from_utf8(text.0).map_err(|e| {
             RenderErrorReason::Other(format!("rendered text is not UTF-8: {e}"))
         })?))
     }
@@ -367,6 +378,30 @@ impl Mapper {
 }
 
 struct Missing(Option<String>);
+
+/// The most bytes one field's template may render to.
+pub const MAX_RENDERED: usize = 1024 * 1024;
+
+/// A render's output, refusing to grow past [`MAX_RENDERED`] (a loop over a large
+/// field could otherwise take the memory).
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "the rendered text is too long",
+            ));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// What a record's templates read: its fields, or — once a template needs handlebars —
 /// the context built from them with the system variables added at the end.

@@ -4,7 +4,7 @@
 //! then its syntax tree is walked for helpers and partials that do not exist, partials
 //! chosen at run time, and partials that call themselves (which would recurse forever).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::Handlebars;
@@ -255,16 +255,15 @@ fn check_tree(template: &Template) -> Result<(), TemplateProblem> {
         }
     }
     // Partials that can reach themselves would render forever.
-    for start in walk.scopes.keys().filter(|name| !name.is_empty()) {
-        if let Some(cycle) = walk.cycle_from(start) {
-            return Err(TemplateProblem::new(
-                format!(
-                    "has partial `{start}` calling itself ({}), which would never end",
-                    cycle.join(" → ")
-                ),
-                "a flow's template cannot recurse; write the text out",
-            ));
-        }
+    if let Some(cycle) = walk.cycle() {
+        return Err(TemplateProblem::new(
+            format!(
+                "has partial `{}` calling itself ({}), which would never end",
+                cycle[0],
+                cycle.join(" → ")
+            ),
+            "a flow's template cannot recurse; write the text out",
+        ));
     }
     let mut memo = BTreeMap::new();
     if walk.depth_of("", &mut memo) > MAX_NESTING {
@@ -401,26 +400,53 @@ impl Walk {
         Ok(())
     }
 
-    /// A path from partial `start` back to itself, if there is one.
-    fn cycle_from(&self, start: &str) -> Option<Vec<String>> {
-        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        while let Some((node, path)) = stack.pop() {
-            for (next, _) in self
-                .scopes
-                .get(node)
-                .map(|s| s.calls.as_slice())
-                .unwrap_or(&[])
-            {
-                if next == start {
-                    let mut cycle: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-                    cycle.push(start.to_string());
-                    return Some(cycle);
-                }
-                if seen.insert(next) {
-                    let mut longer = path.clone();
-                    longer.push(next);
-                    stack.push((next, longer));
+    /// A cycle of partials calling each other (`a → b → a`), if there is one: one
+    /// depth-first walk over the calls, a partial on the walk's path met again closing
+    /// the cycle.
+    fn cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            OnPath,
+            Done,
+        }
+        let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+        for start in self.scopes.keys() {
+            if marks.contains_key(start.as_str()) {
+                continue;
+            }
+            // The path, each partial with the index of its next call to follow.
+            let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+            marks.insert(start, Mark::OnPath);
+            while let Some((node, next)) = path.last_mut() {
+                let calls = self
+                    .scopes
+                    .get(*node)
+                    .map(|s| s.calls.as_slice())
+                    .unwrap_or(&[]);
+                let Some((callee, _)) = calls.get(*next) else {
+                    marks.insert(node, Mark::Done);
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                match marks.get(callee.as_str()) {
+                    Some(Mark::OnPath) => {
+                        let from = path
+                            .iter()
+                            .position(|(n, _)| *n == callee.as_str())
+                            .unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            path[from..].iter().map(|(n, _)| n.to_string()).collect();
+                        cycle.push(callee.clone());
+                        return Some(cycle);
+                    }
+                    Some(Mark::Done) => {}
+                    None => {
+                        if self.scopes.contains_key(callee.as_str()) {
+                            marks.insert(callee, Mark::OnPath);
+                            path.push((callee.as_str(), 0));
+                        }
+                    }
                 }
             }
         }
@@ -559,5 +585,114 @@ mod tests {
                 .contains("twice")
         );
         assert!(problem(&"a".repeat(MAX_BYTES + 1)).contains("bytes long"));
+    }
+}
+
+/// Generated templates: each is refused with a reason, or compiles and renders (on a
+/// thread with a worker's stack) without a panic or a stack overflow.
+#[cfg(test)]
+mod generated {
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "{{",
+        "}}",
+        "{{{",
+        "}}}",
+        "{{{{raw}}}}",
+        "{{{{/raw}}}}",
+        "{{!",
+        "{{!--",
+        "--}}",
+        "#if ",
+        "#each ",
+        "#with ",
+        "#unless ",
+        "/if",
+        "/each",
+        "/with",
+        "{{else}}",
+        "{{^}}",
+        "^",
+        "> ",
+        "#> ",
+        "#*inline ",
+        "/inline",
+        "\"p\"",
+        "\"q\"",
+        "*",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\"",
+        "'",
+        "\\",
+        "~",
+        " ",
+        "name",
+        "phone",
+        "items",
+        "this",
+        "../",
+        "@index",
+        "@root.",
+        ".",
+        "upper ",
+        "trim ",
+        "default ",
+        "truncate ",
+        "e164 ",
+        "format_date ",
+        "lookup ",
+        "eq ",
+        "uper ",
+        "1",
+        "-2",
+        "true",
+        "null",
+        "x=",
+        "as |a b|",
+        "é",
+        "💥",
+    ];
+
+    fn render_deep_stack(source: String) -> std::thread::Result<()> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20) // a tokio worker's
+            .spawn(move || {
+                let mut registry = super::registry();
+                if super::register(&mut registry, "t", &source).is_ok() {
+                    let data = serde_json::json!({
+                        "name": "Olena", "phone": "+380501234567",
+                        "items": [1, [2, [3]], {"a": {"b": "c"}}],
+                    });
+                    let _ = registry.render("t", &data);
+                }
+            })
+            .map_err(|e| Box::new(e) as Box<dyn std::any::Any + Send>)?
+            .join()
+    }
+
+    proptest! {
+        #[test]
+        fn any_template_is_refused_or_renders_without_crashing(tokens in prop::collection::vec(0usize..1000, 0..80)) {
+            let source: String = tokens.into_iter().map(|i| TOKENS[i % TOKENS.len()]).collect();
+            prop_assert!(render_deep_stack(source).is_ok());
+        }
+
+        #[test]
+        fn nesting_at_any_depth_is_refused_or_renders(depth in 0usize..120, kind in 0usize..4) {
+            let source = match kind {
+                0 => format!("{}x{}", "{{#if name}}".repeat(depth), "{{/if}}".repeat(depth)),
+                1 => format!("{}x{}", "{{#each items}}".repeat(depth), "{{/each}}".repeat(depth)),
+                2 => format!("{{{{upper {}name{}}}}}", "(trim ".repeat(depth), ")".repeat(depth)),
+                _ => (0..depth).map(|i| format!("{{{{#*inline \"p{i}\"}}}}{{{{> p{}}}}}{{{{/inline}}}}", i + 1)).collect::<String>()
+                    + &format!("{{{{#*inline \"p{depth}\"}}}}end{{{{/inline}}}}{{{{> p0}}}}"),
+            };
+            prop_assert!(render_deep_stack(source).is_ok());
+        }
     }
 }

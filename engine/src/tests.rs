@@ -1015,3 +1015,43 @@ async fn a_source_is_read_chunk_by_chunk_and_a_failure_midway_keeps_what_was_sen
         "a key repeated in a later chunk is still a duplicate"
     );
 }
+
+#[test]
+fn loops_inside_loops_and_huge_output_fail_the_record_instead_of_taking_the_process() {
+    let items: Vec<u32> = (0..200).collect();
+    // 200 × 200 × 200 = 8,000,000 steps: refused once 100,000 items are gone through.
+    let nested = render(
+        "\"{{#each @root.items}}{{#each @root.items}}{{#each @root.items}}x{{/each}}{{/each}}{{/each}}\"",
+        json!({"items": items}),
+    );
+    let error = nested.err().map(|e| e.message).unwrap_or_default();
+    assert!(
+        error.contains("loops go through more than 100000 items"),
+        "{error}"
+    );
+    // A loop within the budget renders, each with @index, @first and @last as before.
+    assert_eq!(
+        render(
+            "\"{{#each items}}{{@index}}{{#if @first}}F{{/if}}{{#if @last}}L{{/if}};{{/each}}\"",
+            json!({"items": [5, 6, 7]})
+        ),
+        Ok("0F;1;2L;".into())
+    );
+    assert_eq!(
+        render(
+            "\"{{#each map as |v k|}}{{k}}={{v}} {{/each}}{{#each none}}x{{else}}empty{{/each}}\"",
+            json!({"map": {"a": 1, "b": 2}, "none": []})
+        ),
+        Ok("a=1 b=2 empty".into())
+    );
+    let big = "y".repeat(300_000);
+    let huge = render(
+        "\"{{#each items}}{{@root.big}}{{/each}}\"",
+        json!({"items": [1, 2, 3, 4, 5], "big": big}),
+    );
+    let error = huge.err().map(|e| e.message).unwrap_or_default();
+    assert!(
+        error.contains("the rendered text passed 1048576 bytes"),
+        "{error}"
+    );
+}

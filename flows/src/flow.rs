@@ -1607,42 +1607,51 @@ fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
         .with_hint("tries per record for timeouts, 429 and 5xx, the first included; default 4"));
     }
     // Every duration is bounded, so no sum of them can pass the end of the calendar.
-    let bounds: [(&str, Duration, Duration, Duration); 4] = [
+    let written = |key: &str, value: Duration| {
+        node.as_mapping()
+            .and_then(|m| m.get_node(key))
+            .and_then(|n| n.as_scalar())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| shown(value))
+    };
+    let bounds: [(&str, Duration, Duration, Duration, &str); 4] = [
         (
             "timeout",
             delivery.timeout,
             Duration::from_millis(1),
             Duration::from_secs(3600),
+            "1ms and 1h",
         ),
         (
             "backoff",
             delivery.backoff,
             Duration::ZERO,
             Duration::from_secs(3600),
+            "0s and 1h",
         ),
         (
             "max_backoff",
             delivery.max_backoff,
             Duration::ZERO,
             Duration::from_secs(3600),
+            "0s and 1h",
         ),
         (
             "max_time",
             delivery.max_time,
             Duration::from_millis(1),
             Duration::from_secs(7 * 86_400),
+            "1ms and 7d",
         ),
     ];
-    for (key, value, least, most) in bounds {
+    for (key, value, least, most, range) in bounds {
         if value < least || value > most {
             return Err(Diagnostic::new(
                 file,
                 at(key),
                 format!(
-                    "`delivery.{key}` is {}; it must be between {} and {}",
-                    shown(value),
-                    shown(least),
-                    shown(most)
+                    "`delivery.{key}` is {}; it must be between {range}",
+                    written(key, value)
                 ),
             ));
         }
@@ -1653,8 +1662,8 @@ fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
             at("max_backoff"),
             format!(
                 "`delivery.max_backoff` ({}) is shorter than `delivery.backoff` ({})",
-                shown(delivery.max_backoff),
-                shown(delivery.backoff)
+                written("max_backoff", delivery.max_backoff),
+                written("backoff", delivery.backoff)
             ),
         )
         .with_hint(

@@ -472,3 +472,110 @@ fn files_nested_too_deep_or_too_large_are_refused_before_parsing() {
     );
     assert!(problems_of(&ok).is_empty(), "{:?}", problems_of(&ok));
 }
+
+/// Generated flow files: the parser answers every one with a flow or positioned problems,
+/// never a panic or a stack overflow. (Cases: `PROPTEST_CASES`, 256 by default.)
+mod generated {
+    use proptest::prelude::*;
+
+    use super::ORDER_SMS;
+
+    /// Pieces YAML and flow files are made of, hostile ones included.
+    const PIECES: &[&str] = &[
+        "\n",
+        "  ",
+        "    ",
+        "- ",
+        ": ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "\"",
+        "'",
+        "#",
+        "&a ",
+        "*a",
+        "!!str ",
+        "|\n",
+        ">\n",
+        "source:",
+        "receiver:",
+        "map:",
+        "schedule:",
+        "delivery:",
+        "lookup:",
+        "connector: csv",
+        "connector: 8x8",
+        "connector: webhook",
+        "action: send_sms",
+        "account: shop-8x8",
+        "path: orders.csv",
+        "key: [a, b]",
+        "every: 15m",
+        "every: 300000y",
+        "at: [\"09:00\"]",
+        "cron: \"0 0 30 2 *\"",
+        "after: x",
+        "concurrency: 0",
+        "timeout: 99999999999999999999s",
+        "text: \"{{#if a}}\"",
+        "text: \"{{> x}}\"",
+        "destination: \"{{phone}}\"",
+        "enabled: maybe",
+        "timezone: Nowhere/Land",
+        "${X",
+        "\t",
+        "\u{0}",
+        "\u{feff}",
+        "é",
+        "💥",
+        "~",
+        "null",
+        "-1",
+        "1e999",
+        "0x10",
+    ];
+
+    fn assemble(pieces: Vec<usize>) -> String {
+        pieces
+            .into_iter()
+            .map(|i| PIECES[i % PIECES.len()])
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_flow_file_parses_or_is_refused_with_a_place(pieces in prop::collection::vec(0usize..1000, 0..120)) {
+            let text = assemble(pieces);
+            if let Err(problems) = crate::flow::parse(std::path::Path::new("f.yaml"), &text) {
+                prop_assert!(!problems.is_empty());
+                for p in problems {
+                    prop_assert!(p.line >= 1 && p.column >= 1, "{p}");
+                }
+            }
+        }
+
+        #[test]
+        fn a_good_flow_with_text_cut_in_or_out_never_panics(at in 0usize..600, cut in 0usize..40, pieces in prop::collection::vec(0usize..1000, 0..8)) {
+            let mut text = ORDER_SMS.to_string();
+            let at = at.min(text.len());
+            let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let end = (at + cut).min(text.len());
+            let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+            text.replace_range(at..end, &assemble(pieces));
+            let _ = crate::flow::parse(std::path::Path::new("f.yaml"), &text);
+        }
+
+        #[test]
+        fn deep_nesting_of_any_kind_is_refused_not_overflowed(depth in 60usize..3000, kind in 0usize..3) {
+            let text = match kind {
+                0 => (0..depth).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect::<String>(),
+                1 => (0..depth).map(|i| format!("{}- \n", " ".repeat(2 * i))).collect::<String>(),
+                _ => format!("map: {}{}", "[".repeat(depth), "]".repeat(depth)),
+            };
+            let _ = crate::flow::parse(std::path::Path::new("f.yaml"), &text);
+        }
+    }
+}

@@ -457,3 +457,109 @@ async fn a_run_killed_outright_is_recorded_interrupted_by_the_next_one() {
         "its counts come from its recorded rows: {history}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert!(first.stdout.contains("sent 3"), "{first:?}");
+    let state = dir.path().join("flows/.switchboard");
+    for damage in ["deleted", "emptied", "garbled"] {
+        let before = bodies(&server).await.len();
+        let db = state.join("db");
+        match damage {
+            "deleted" => std::fs::remove_file(&db).unwrap_or_else(|e| panic!("{e}")),
+            "emptied" => std::fs::write(&db, b"").unwrap_or_else(|e| panic!("{e}")),
+            _ => std::fs::write(
+                &db,
+                (0..8192u32)
+                    .map(|i| (i * 7919 % 251) as u8)
+                    .collect::<Vec<u8>>(),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+        }
+        let refused = dir.run(&["run", "order-sms"]).await;
+        assert_eq!(refused.code, 2, "{damage}: {refused:?}");
+        assert!(
+            refused.stderr.contains("has lost data")
+                && refused.stderr.contains("--accept-state-loss"),
+            "{damage}: {refused:?}"
+        );
+        assert_eq!(
+            bodies(&server).await.len(),
+            before,
+            "{damage}: nothing resent"
+        );
+        // A new state for the next kind of damage (a first use sends the rows again).
+        std::fs::remove_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+        let fresh = dir.run(&["run", "order-sms"]).await;
+        assert_eq!(fresh.code, 0, "{fresh:?}");
+    }
+    // Knowingly accepted: it runs (and may resend what the lost database knew).
+    std::fs::write(state.join("db"), b"").unwrap_or_else(|e| panic!("{e}"));
+    let accepted = dir.run(&["run", "order-sms", "--accept-state-loss"]).await;
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    assert!(accepted.stderr.contains("accept"), "{accepted:?}");
+    let after = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(
+        after.code, 0,
+        "the directory follows the accepted database: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon() {
+    // A stand-in API that would show flows that are not ours.
+    let foreign = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/flows"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"flows": [{"name": "someone-elses"}]})),
+        )
+        .mount(&foreign)
+        .await;
+    let dir = Dir::new("http://127.0.0.1:9");
+    let state = dir.path().join("flows/.switchboard");
+    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+    // A process that has ended.
+    let mut gone = tokio::process::Command::new("true")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = gone.id().unwrap_or_default();
+    let _ = gone.wait().await;
+    let file = state.join("daemon.json");
+    std::fs::write(
+        &file,
+        json!({"pid": pid, "url": foreign.uri(), "token_required": false}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let status = dir.run(&["status"]).await;
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(!status.stdout.contains("someone-elses"), "{status:?}");
+    assert!(status.stderr.contains("no daemon is running"), "{status:?}");
+    assert!(!file.exists(), "the stale file is removed");
+
+    // A live switchboard serving another flows directory.
+    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let live = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(
+        &file,
+        json!({"pid": live.0.id(), "url": foreign.uri(), "flows": other.path()}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let status = dir.run(&["status"]).await;
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(status.stderr.contains("serves the flows in"), "{status:?}");
+    assert!(!status.stdout.contains("someone-elses"), "{status:?}");
+}
