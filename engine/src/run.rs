@@ -285,25 +285,26 @@ impl Intake {
             if !repeated && self.recovered.contains(&record.key) {
                 continue;
             }
-            if !repeated {
+            if !repeated && !self.pushed && state.is_seen(&record.key)? {
+                // A file's rows are read again every run: handled ones are simply not new.
+                continue;
+            }
+            if !repeated && self.pushed {
                 if let Some(run) = state.seen_in(&record.key)? {
-                    // A file's rows are read again every run: handled ones are simply
-                    // not new. A pushed event is never read twice, so one seen before is
-                    // a repeat delivery, and says so in the history.
-                    if self.pushed {
-                        let outcome = RowOutcome::new(
-                            tally.summary.id,
-                            tally.next_seq(),
-                            record.key,
-                            RowStatus::Skipped,
-                            (ctx.now)(),
-                        )
-                        .reason(format!(
-                            "duplicate: an event with this key was handled in run {run}"
-                        ))
-                        .with_record(record.fields);
-                        tally.record(state, outcome, false)?;
-                    }
+                    // A pushed event is never read twice, so one seen before is a repeat
+                    // delivery, and says so in the history.
+                    let outcome = RowOutcome::new(
+                        tally.summary.id,
+                        tally.next_seq(),
+                        record.key,
+                        RowStatus::Skipped,
+                        (ctx.now)(),
+                    )
+                    .reason(format!(
+                        "duplicate: an event with this key was handled in run {run}"
+                    ))
+                    .with_record(record.fields);
+                    tally.record(state, outcome, false)?;
                     continue;
                 }
             }

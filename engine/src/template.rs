@@ -103,6 +103,15 @@ pub(crate) fn register(
     Ok(())
 }
 
+/// Check a template and render it once against `data`, with a render's limits (for
+/// fuzzing and tests): the text, or why not.
+pub fn render_once(source: &str, data: &serde_json::Value) -> Result<String, String> {
+    let mut registry = registry();
+    register(&mut registry, "t", source).map_err(|p| p.to_string())?;
+    crate::helpers::reset_loop_budget();
+    registry.render("t", data).map_err(|e| e.to_string())
+}
+
 /// Check a template without keeping it (for `validate`).
 pub fn check(source: &str) -> Result<(), TemplateProblem> {
     register(&mut registry(), "check", source)

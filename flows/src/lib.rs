@@ -33,6 +33,12 @@ pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule
 pub use secret::Secret;
 pub use suggest::did_you_mean;
 
+/// Parse one flow file's text on its own (no accounts, no other flows): the flow, or
+/// every problem in it with its place.
+pub fn parse_flow(file: &std::path::Path, text: &str) -> Result<Flow, Vec<Diagnostic>> {
+    flow::parse(file, text).map(|parsed| parsed.flow)
+}
+
 /// The message a caught panic carried, for a report.
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic

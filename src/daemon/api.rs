@@ -77,10 +77,16 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
         .map(|name| {
             let flow = project.get(name);
             let s = status.get(name).cloned().unwrap_or_default();
-            let last_run = shared.store.flow(name).ok().and_then(|f| f.runs(1).ok()).and_then(|mut r| r.pop()).map(|mut r| {
-                scrubber.summary(&mut r);
-                r
-            });
+            let last_run = shared
+                .store
+                .flow(name)
+                .ok()
+                .and_then(|f| f.runs(1).ok())
+                .and_then(|mut r| r.pop())
+                .map(|mut r| {
+                    scrubber.summary(&mut r);
+                    r
+                });
             json!({
                 "name": name,
                 "file": flow.map(|f| f.file.display().to_string()),
@@ -90,7 +96,10 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
                 "running": s.running,
                 "last_run": last_run,
                 "last_lag_ms": s.last_lag_ms,
-                "error": errors.get(name).map(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                "error": errors
+                    .get(name)
+                    .map(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())
+                    .or_else(|| s.error.clone().map(|e| vec![e])),
             })
         })
         .collect();
@@ -239,9 +248,19 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
         shared.errors.read().map(|e| e.len()).unwrap_or(0),
     );
+    let mut problems: std::collections::BTreeMap<String, usize> = shared
+        .errors
+        .read()
+        .map(|e| e.iter().map(|(name, p)| (name.clone(), p.len())).collect())
+        .unwrap_or_default();
+    for (name, s) in &status {
+        if s.error.is_some() {
+            *problems.entry(name.clone()).or_default() += 1;
+        }
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
-        shared.metrics.render(&status, valid, invalid),
+        shared.metrics.render(&status, &problems, valid, invalid),
     )
         .into_response()
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: runs by status, records by outcome, schedule lag and the next
-//! run time per flow, in the text exposition format.
+//! run time per flow, the problems of each flow and runs that ended in a panic, in the
+//! text exposition format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,6 +13,7 @@ use scheduler::FlowStatus;
 pub struct Metrics {
     runs: Mutex<BTreeMap<(String, &'static str), u64>>,
     records: Mutex<BTreeMap<(String, &'static str), u64>>,
+    panics: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -36,9 +38,17 @@ impl Metrics {
         }
     }
 
+    /// A run of `flow` ended in a panic (a bug; the daemon went on).
+    pub fn panicked(&self, flow: &str) {
+        if let Ok(mut panics) = self.panics.lock() {
+            *panics.entry(flow.to_string()).or_default() += 1;
+        }
+    }
+
     pub fn render(
         &self,
         status: &BTreeMap<String, FlowStatus>,
+        problems: &BTreeMap<String, usize>,
         valid: usize,
         invalid: usize,
     ) -> String {
@@ -87,6 +97,24 @@ impl Metrics {
                     "switchboard_next_run_timestamp_seconds{{flow=\"{}\"}} {}",
                     escape(flow),
                     next.timestamp()
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP switchboard_flow_problems Problems that keep a flow (or its schedule) from running as written.\n# TYPE switchboard_flow_problems gauge");
+        for (flow, n) in problems {
+            let _ = writeln!(
+                out,
+                "switchboard_flow_problems{{flow=\"{}\"}} {n}",
+                escape(flow)
+            );
+        }
+        let _ = writeln!(out, "# HELP switchboard_run_panics_total Runs that ended in a panic (a bug), by flow.\n# TYPE switchboard_run_panics_total counter");
+        if let Ok(panics) = self.panics.lock() {
+            for (flow, n) in panics.iter() {
+                let _ = writeln!(
+                    out,
+                    "switchboard_run_panics_total{{flow=\"{}\"}} {n}",
+                    escape(flow)
                 );
             }
         }

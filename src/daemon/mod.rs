@@ -323,6 +323,7 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
         Err(panic) => {
             let message = flows::panic_message(panic.as_ref());
             tracing::error!(flow = name, "the run ended in a panic: {message}");
+            shared.metrics.panicked(name);
             if let Ok(state) = shared.store.flow(name) {
                 let _ = state.interrupt_unfinished_runs(Utc::now());
             }

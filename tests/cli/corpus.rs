@@ -341,6 +341,16 @@ async fn every_hostile_flow_file_gets_a_clear_error_and_the_good_flow_is_unharme
             "`{name}` is listed with its error: {flow:?}"
         );
     }
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("switchboard_flow_problems{flow=\"t-recursive-partial\"} 1"),
+        "{metrics}"
+    );
     dir.append("flows/good.csv", "G-3,Anna,+447700900123\n");
     let forced: Value = reqwest::Client::new()
         .post(format!("{api}/api/flows/good/run"))
