@@ -24,8 +24,16 @@ use sha2::{Digest, Sha256};
 
 use super::Shared;
 
+/// A refusal. The request's body may be unread (refused on its size or its sender), so
+/// the connection is closed after the answer: a client must not send its next request
+/// on a connection that still carries the rest of this body.
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
+    (
+        status,
+        [(axum::http::header::CONNECTION, "close")],
+        Json(json!({"error": message.into()})),
+    )
+        .into_response()
 }
 
 /// A flow that takes a service's pushed events.
