@@ -41,8 +41,9 @@ pub fn state_dir(global: &Global) -> PathBuf {
         .unwrap_or_else(|| global.flows.join(".switchboard"))
 }
 
-pub fn open_store(global: &Global) -> Result<Store, engine::StateError> {
-    Store::open_with(&state_dir(global), global.accept_state_loss)
+pub fn open_store(global: &Global) -> Result<Arc<dyn Store>, engine::StateError> {
+    let store = engine::SledStore::open_with(&state_dir(global), global.accept_state_loss)?;
+    Ok(Arc::new(store))
 }
 
 /// A valid flow by name, or the exit code after saying why there is none.
@@ -102,7 +103,7 @@ pub fn source(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<Box<dyn
 pub async fn run_once(
     accounts: &Accounts,
     flow: &Flow,
-    store: &Store,
+    store: &dyn Store,
     job: Job,
     quiet: bool,
     stop: engine::Stop,
@@ -136,7 +137,7 @@ pub async fn run_once(
         receiver,
         mapper: &mapper,
         lookup: lookup.as_ref(),
-        state: &state,
+        state: &*state,
         trigger: match job {
             Job::Source(trigger) => trigger,
             Job::Replay(_) => Trigger::Replay,

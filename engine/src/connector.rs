@@ -63,7 +63,7 @@ pub trait Lookup: Send + Sync {
 }
 
 /// The source of a push flow: the events the daemon queued in the state.
-pub struct Queued(pub crate::state::FlowState);
+pub struct Queued(pub std::sync::Arc<dyn crate::state::FlowState>);
 
 #[async_trait]
 impl Source for Queued {

@@ -2,13 +2,13 @@
 //!
 //! This crate owns the [`Source`] and [`Receiver`] traits, the record type, the
 //! Handlebars [`Mapper`] and its helpers, deduplication, delivery (retries, outcomes)
-//! and the sled-backed [`Store`] (seen keys, run history). It knows no particular
-//! service: connectors implement the traits.
+//! and the state of runs behind the [`Store`] and [`FlowState`] traits (seen keys, the
+//! send ledger, the event queue, run history), embedded in sled by [`SledStore`]. It
+//! knows no particular service: connectors implement the traits.
 
 mod connector;
 mod delivery;
 mod helpers;
-mod integrity;
 mod lookup;
 mod mapper;
 mod record;
@@ -28,8 +28,8 @@ pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::Record;
 pub use run::{replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
 pub use state::{
-    Counts, FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store,
-    Ticket, Trigger,
+    load_meta, save_meta, Counts, Durable, FlowState, InFlight, Ledger, LedgerMark, RowOutcome,
+    RowStatus, RunStatus, RunSummary, SledStore, StateError, Store, Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

@@ -1,13 +1,14 @@
 //! One run of a flow: recover sends a crash interrupted, fetch, drop what was handled
 //! before, settle the first run's backlog, then deliver with bounded concurrency.
 //!
-//! The delivery promise lives here. Before a record is sent it is written to the ledger
-//! as in flight and the store is flushed (the records that start together — a refill of
-//! the send window, or a batch — share one ledger entry and one flush); each outcome is
-//! stored, with its key remembered, before its ledger entry goes. So after a crash the ledger holds exactly the sends whose fate
-//! is unknown — never more than the flow's `delivery.concurrency`, or two batches — and
-//! the next run resends them marked as possible repeats (or parks them as uncertain with
-//! `resend_uncertain: false`).
+//! The delivery promise lives here, in one pipeline for single sends and batches alike.
+//! Records leave in groups — a refill of the send window (a request each), or a batch
+//! (one request) — and a group is marked in flight in the state, durably, before any of
+//! its requests leaves (groups starting together share one flush); each outcome is
+//! stored, with its key remembered, before the group's mark goes. So after a crash the
+//! ledger holds exactly the sends whose fate is unknown — never more than the flow's
+//! `delivery.concurrency`, or two batches — and the next run resends them marked as
+//! possible repeats (or parks them as uncertain with `resend_uncertain: false`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,9 @@ use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
 use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
 use crate::record::Record;
+use crate::state::{Durable, LedgerMark};
 use crate::state::{
-    FlowState, GroupMark, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
-    Ticket, Trigger,
+    FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger,
 };
 use crate::stop::{Stop, GRACE};
 
@@ -44,7 +45,7 @@ pub struct RunContext<'a> {
     pub mapper: &'a Mapper,
     /// The flow's `lookup:`, run on each record before it is mapped.
     pub lookup: Option<&'a LookupStep>,
-    pub state: &'a FlowState,
+    pub state: &'a dyn FlowState,
     pub trigger: Trigger,
     /// The clock (injectable for tests).
     pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
@@ -85,9 +86,6 @@ struct Tally {
     failures: Vec<RowOutcome>,
     seq: u64,
     unstored: Vec<(RowOutcome, bool)>,
-    /// Keys whose ledger entry is their own (recovered from an earlier version's ledger),
-    /// not a group's: it goes with their outcome.
-    keyed: HashSet<String>,
     /// When the run's counts were last stored (they are, every second or so, so that
     /// history shows a run's progress and a run cut short keeps its counts).
     saved: std::time::Instant,
@@ -106,7 +104,6 @@ impl Tally {
             failures: Vec::new(),
             seq: 0,
             unstored: Vec::new(),
-            keyed: HashSet::new(),
             saved: std::time::Instant::now(),
         }
     }
@@ -120,7 +117,7 @@ impl Tally {
     /// commit; stores the group once it is large.
     fn record(
         &mut self,
-        state: &FlowState,
+        state: &dyn FlowState,
         outcome: RowOutcome,
         remember: bool,
     ) -> Result<(), StateError> {
@@ -134,14 +131,15 @@ impl Tally {
         }
         self.unstored.push((outcome, remember));
         if self.unstored.len() >= COMMIT_EVERY {
-            self.commit(state)?;
+            self.commit(state, &[])?;
         }
         Ok(())
     }
 
-    /// Store the outcomes collected so far.
-    fn commit(&mut self, state: &FlowState) -> Result<(), StateError> {
-        if self.unstored.is_empty() {
+    /// Store the outcomes collected so far, then drop the ledger marks whose sends all
+    /// have an outcome among them (or stored before).
+    fn commit(&mut self, state: &dyn FlowState, settled: &[LedgerMark]) -> Result<(), StateError> {
+        if self.unstored.is_empty() && settled.is_empty() {
             return Ok(());
         }
         let group: Vec<(&RowOutcome, bool)> = self
@@ -149,10 +147,10 @@ impl Tally {
             .iter()
             .map(|(outcome, remember)| (outcome, *remember))
             .collect();
-        state.record_all(&group, &self.keyed)?;
+        state.record(&group, settled)?;
         self.unstored.clear();
         if self.saved.elapsed() >= PROGRESS_EVERY {
-            state.finish_run(&self.summary)?;
+            state.save_run(&self.summary)?;
             self.saved = std::time::Instant::now();
         }
         Ok(())
@@ -177,13 +175,13 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     let state = ctx.state;
     let mut tally = Tally::new(summary);
     let mut intake = Intake {
-        primed: state.is_primed()?,
+        primed: state.primed()?,
         backlog: ctx.flow.source.backlog(),
         recovered: HashSet::new(),
         claimed: HashSet::new(),
         pushed: ctx.flow.source.is_push(),
     };
-    let (mut todo, groups) = recover(&ctx, &mut tally, &mut intake.recovered)?;
+    let (mut todo, recovered_marks) = recover(&ctx, &mut tally, &mut intake.recovered)?;
 
     // An account refused in one chunk is not asked again in the next.
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
@@ -228,14 +226,14 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     if let Some(p) = ctx.progress {
         p.finish();
     }
-    // The batches a crash interrupted are handled again: their entries can go — unless
-    // the run was stopped before it got to them.
-    tally.commit(state)?;
-    if !ctx.stop.is_stopped() {
-        for group in &groups {
-            state.forget_group(group)?;
-        }
-    }
+    // The sends a crash interrupted are handled again: their marks can go — unless the
+    // run was stopped before it got to them.
+    let settled = if ctx.stop.is_stopped() {
+        Vec::new()
+    } else {
+        recovered_marks
+    };
+    tally.commit(state, &settled)?;
     finish(&ctx, tally).await
 }
 
@@ -290,7 +288,7 @@ impl Intake {
                 continue;
             }
             if !repeated && self.pushed {
-                if let Some(run) = state.seen_in(&record.key)? {
+                if let Some(run) = state.seen(&record.key)? {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.
                     let outcome = RowOutcome::new(
@@ -358,10 +356,9 @@ fn recover(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
     recovered: &mut HashSet<String>,
-) -> Result<(Vec<Pending>, Vec<GroupMark>), StateError> {
+) -> Result<(Vec<Pending>, Vec<LedgerMark>), StateError> {
     let mut todo = Vec::new();
-    let ledger = ctx.state.in_flight()?;
-    tally.keyed = ledger.keyed;
+    let ledger = ctx.state.recover()?;
     for entry in ledger.entries {
         recovered.insert(entry.key.clone());
         tally.summary.counts.new += 1;
@@ -386,7 +383,7 @@ fn recover(
             tally.record(ctx.state, outcome, true)?;
         }
     }
-    Ok((todo, ledger.groups))
+    Ok((todo, ledger.marks))
 }
 
 async fn replay_rows(
@@ -491,9 +488,18 @@ async fn enrich(
 /// Runs with at least this many records use the receiver's batch request, if it has one.
 const BATCH_FROM: usize = 20;
 
-/// Send with at most `delivery.concurrency` in flight. Each record is written to the
-/// ledger and made durable before its send starts (sends that start together share one
-/// flush); the outcomes that finish together are stored together.
+/// Records on the wire together, and a part of them still to come back.
+struct Group {
+    mark: LedgerMark,
+    left: usize,
+}
+
+/// The one delivery pipeline. Records are prepared (mapped, checked; those that cannot go
+/// are recorded at once) and leave in groups, each marked in flight and durable before
+/// it leaves: for single sends a group is a refill of the send window (`concurrency`
+/// requests in flight, refilled once a quarter is free), for batches a batch (two in
+/// flight, one sending while the next is prepared). Outcomes that come back together are
+/// stored together; a group's mark goes with its last outcome.
 async fn deliver(
     ctx: &RunContext<'_>,
     tally: &mut Tally,
@@ -501,51 +507,77 @@ async fn deliver(
     refused: &Mutex<Option<SendError>>,
 ) -> Result<(), StateError> {
     // What the source phase decided (skips, rejects) is stored before sends begin.
-    tally.commit(ctx.state)?;
+    tally.commit(ctx.state, &[])?;
     if todo.is_empty() {
         return Ok(());
     }
-    // Large runs go as batches when the receiver and the flow allow it.
-    let batch = ctx.receiver.batch_size();
-    if batch > 1 && todo.len() >= BATCH_FROM {
-        return deliver_batches(ctx, tally, todo, batch, refused).await;
-    }
     let policy = RetryPolicy::from(&ctx.flow.delivery);
-    let concurrency = ctx.flow.delivery.concurrency.max(1);
+    let batch = ctx.receiver.batch_size();
+    let batching = batch > 1 && todo.len() >= BATCH_FROM;
+    // How many units (requests, or batches) may be on the wire, and how many records a
+    // new group takes at least (single sends) or at most (batches).
+    let (slots, refill_from) = if batching {
+        (2, 1)
+    } else {
+        let concurrency = ctx.flow.delivery.concurrency.max(1);
+        (concurrency, (concurrency / 4).max(1))
+    };
     let run_id = tally.summary.id;
     let mut queue = todo.into_iter().peekable();
     let mut running = FuturesUnordered::new();
-    // The records marked together share one ledger entry, forgotten once all their
-    // outcomes are stored: first seq → (entry, outcomes still to come).
-    let mut groups: HashMap<u64, (GroupMark, usize)> = HashMap::new();
-    // Refill when a quarter of the slots are free: the records marked together share
-    // one flush, and the rest keep the wire busy meanwhile.
-    let refill_from = (concurrency / 4).max(1);
-    // Once asked to stop: no refills, and the sends under way have until then.
+    let mut groups: HashMap<u64, Group> = HashMap::new();
+    // Once asked to stop: no new groups, and the sends under way have until then.
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         if deadline.is_none() && ctx.stop.is_stopped() {
             deadline = Some(tokio::time::Instant::now() + GRACE);
         }
-        let free = concurrency - running.len();
-        if deadline.is_none() && free >= refill_from && queue.peek().is_some() {
-            let mut group = Vec::with_capacity(free);
-            let mut marks = Vec::with_capacity(free);
-            for pending in queue.by_ref().take(free) {
-                let ready = ready(ctx, refused, run_id, pending);
-                if let Ready::Send(send) = &ready {
-                    marks.push(in_flight(ctx, run_id, &send.outcome.key, &send.fields));
+        while deadline.is_none() && queue.peek().is_some() {
+            let free = slots - running.len();
+            if free < refill_from {
+                break;
+            }
+            let take = if batching { batch } else { free };
+            let mut sendable: Vec<ToSend> = Vec::with_capacity(take);
+            for pending in queue.by_ref().take(take) {
+                match ready(ctx, refused, run_id, pending) {
+                    Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
+                    Ready::Send(send) => sendable.push(send),
                 }
-                group.push(ready);
             }
-            let first_seq = group.first().map(Ready::seq).unwrap_or_default();
-            if !marks.is_empty() {
-                let mark = ctx.state.mark_group_in_flight(run_id, first_seq, &marks)?;
-                groups.insert(first_seq, (mark, marks.len()));
-            }
-            let ticket = ctx.state.ticket();
-            for ready in group {
-                running.push(deliver_one(ctx, &policy, refused, ready, ticket, first_seq));
+            let Some(first) = sendable.first() else {
+                continue;
+            };
+            let first_seq = first.outcome.seq;
+            let marks: Vec<InFlight> = sendable
+                .iter()
+                .map(|send| in_flight(ctx, run_id, &send.outcome.key, &send.fields))
+                .collect();
+            let (mark, durable) = ctx.state.mark_in_flight(run_id, first_seq, &marks)?;
+            groups.insert(
+                first_seq,
+                Group {
+                    mark,
+                    left: sendable.len(),
+                },
+            );
+            if batching {
+                running
+                    .push(send_unit(ctx, &policy, refused, durable, first_seq, sendable).boxed());
+            } else {
+                for send in sendable {
+                    running.push(
+                        send_unit(
+                            ctx,
+                            &policy,
+                            refused,
+                            durable.clone(),
+                            first_seq,
+                            vec![send],
+                        )
+                        .boxed(),
+                    );
+                }
             }
         }
         let first = tokio::select! {
@@ -566,29 +598,57 @@ async fn deliver(
         while let Some(Some(more)) = running.next().now_or_never() {
             finished.push(more?);
         }
-        let mut settled_groups = Vec::new();
-        for (outcome, remember, group) in finished {
-            tally.record(ctx.state, outcome, remember)?;
-            if let Some(p) = ctx.progress {
-                p.advance();
+        let mut settled = Vec::new();
+        for (group, outcomes) in finished {
+            let count = outcomes.len();
+            for (outcome, remember) in outcomes {
+                tally.record(ctx.state, outcome, remember)?;
+                if let Some(p) = ctx.progress {
+                    p.advance();
+                }
             }
-            if let Some(first_seq) = group {
-                if let Some((_, left)) = groups.get_mut(&first_seq) {
-                    *left -= 1;
-                    if *left == 0 {
-                        settled_groups.push(first_seq);
+            if let Some(state) = groups.get_mut(&group) {
+                state.left = state.left.saturating_sub(count);
+                if state.left == 0 {
+                    if let Some(done) = groups.remove(&group) {
+                        settled.push(done.mark);
                     }
                 }
             }
         }
-        tally.commit(ctx.state)?;
-        for first_seq in settled_groups {
-            if let Some((mark, _)) = groups.remove(&first_seq) {
-                ctx.state.forget_group(&mark)?;
-            }
-        }
+        tally.commit(ctx.state, &settled)?;
     }
     Ok(())
+}
+
+/// Send one unit — a record, or a batch of them — once its group's mark is durable, and
+/// settle each record's outcome. Returns the group and the outcomes (with whether to
+/// remember each key).
+async fn send_unit(
+    ctx: &RunContext<'_>,
+    policy: &RetryPolicy,
+    refused: &Mutex<Option<SendError>>,
+    durable: Durable,
+    group: u64,
+    sendable: Vec<ToSend>,
+) -> Result<(u64, Vec<(RowOutcome, bool)>), StateError> {
+    durable
+        .await
+        .map_err(|e| StateError::Task(format!("the ledger could not be made durable: {e}")))?;
+    let (results, attempts) = if let [one] = sendable.as_slice() {
+        let (result, attempts) =
+            send_with_retry(ctx.receiver.as_ref(), &one.request, policy, &ctx.stop).await;
+        (vec![result], attempts)
+    } else {
+        let requests: Vec<Prepared> = sendable.iter().map(|s| s.request.clone()).collect();
+        send_batch_with_retry(ctx.receiver.as_ref(), &requests, policy, &ctx.stop).await
+    };
+    let outcomes = sendable
+        .into_iter()
+        .zip(results)
+        .map(|(send, result)| settle(ctx, refused, send.outcome, send.fields, result, attempts))
+        .collect();
+    Ok((group, outcomes))
 }
 
 async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateError> {
@@ -596,7 +656,7 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
         ctx.state.drop_handled_from_queue()?;
     }
     let mut tally = tally;
-    tally.commit(ctx.state)?;
+    tally.commit(ctx.state, &[])?;
     let Tally {
         mut summary,
         mut failures,
@@ -613,8 +673,8 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
         RunStatus::Succeeded
     };
     summary.finished_at = Some((ctx.now)());
-    ctx.state.finish_run(&summary)?;
-    ctx.state.flush().await?;
+    ctx.state.save_run(&summary)?;
+    ctx.state.durable().await?;
     failures.sort_by_key(|f| f.seq);
     tracing::info!(counts = ?summary.counts, status = ?summary.status, "run finished");
     Ok(RunReport { summary, failures })
@@ -626,15 +686,6 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
 enum Ready {
     Send(ToSend),
     Done(RowOutcome, bool),
-}
-
-impl Ready {
-    fn seq(&self) -> u64 {
-        match self {
-            Ready::Send(send) => send.outcome.seq,
-            Ready::Done(outcome, _) => outcome.seq,
-        }
-    }
 }
 
 /// A record's request, with the outcome it will complete and its fields (for history).
@@ -740,33 +791,6 @@ fn settle(
     }
 }
 
-/// Send one prepared record once its ledger entry (written before `ticket`) is durable.
-/// Returns its outcome, whether to remember its key, and its ledger group when it had one.
-async fn deliver_one(
-    ctx: &RunContext<'_>,
-    policy: &RetryPolicy,
-    refused: &Mutex<Option<SendError>>,
-    ready: Ready,
-    ticket: Ticket,
-    group: u64,
-) -> Result<(RowOutcome, bool, Option<u64>), StateError> {
-    match ready {
-        Ready::Done(outcome, remember) => Ok((outcome, remember, None)),
-        Ready::Send(send) => {
-            let ToSend {
-                outcome,
-                request,
-                fields,
-            } = send;
-            ctx.state.durable(ticket).await?;
-            let (result, attempts) =
-                send_with_retry(ctx.receiver.as_ref(), &request, policy, &ctx.stop).await;
-            let (outcome, remember) = settle(ctx, refused, outcome, fields, result, attempts);
-            Ok((outcome, remember, Some(group)))
-        }
-    }
-}
-
 /// The ledger entry of a send about to start.
 fn in_flight(
     ctx: &RunContext<'_>,
@@ -781,101 +805,6 @@ fn in_flight(
         since: (ctx.now)(),
         record: fields.clone(),
     }
-}
-
-/// Map, prepare and send records as batches (one request per batch), keeping an outcome
-/// per record. While one batch is on the wire the next is prepared and marked, so the
-/// bound on repeats after a crash is two batches.
-async fn deliver_batches(
-    ctx: &RunContext<'_>,
-    tally: &mut Tally,
-    todo: Vec<Pending>,
-    size: usize,
-    refused: &Mutex<Option<SendError>>,
-) -> Result<(), StateError> {
-    /// Batches on the wire at once: one sending while the next is prepared.
-    const IN_FLIGHT: usize = 2;
-    let policy = RetryPolicy::from(&ctx.flow.delivery);
-    // Records of a batch share one ledger entry, forgotten once their outcomes are stored.
-    let mut queue = todo.into_iter().peekable();
-    let mut sending = std::collections::VecDeque::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        if deadline.is_none() && ctx.stop.is_stopped() {
-            deadline = Some(tokio::time::Instant::now() + GRACE);
-        }
-        while deadline.is_none() && sending.len() < IN_FLIGHT && queue.peek().is_some() {
-            let mut sendable = Vec::new();
-            let mut requests: Vec<Prepared> = Vec::new();
-            for pending in queue.by_ref().take(size) {
-                match ready(ctx, refused, tally.summary.id, pending) {
-                    Ready::Done(outcome, remember) => tally.record(ctx.state, outcome, remember)?,
-                    Ready::Send(send) => {
-                        sendable.push((send.outcome, send.fields));
-                        requests.push(send.request);
-                    }
-                }
-            }
-            if sendable.is_empty() {
-                continue;
-            }
-            tally.commit(ctx.state)?;
-            let marks: Vec<InFlight> = sendable
-                .iter()
-                .map(|(outcome, fields)| in_flight(ctx, tally.summary.id, &outcome.key, fields))
-                .collect();
-            let first_seq = sendable.first().map(|(o, _)| o.seq).unwrap_or_default();
-            let group = ctx
-                .state
-                .mark_group_in_flight(tally.summary.id, first_seq, &marks)?;
-            drop(marks);
-            ctx.state.flush().await?;
-            // Polled once now, the request goes to the connection's task and leaves while
-            // this one prepares the next batch.
-            let receiver = Arc::clone(&ctx.receiver);
-            let policy = policy.clone();
-            let stop = ctx.stop.clone();
-            let mut send = Box::pin(futures::future::maybe_done(async move {
-                send_batch_with_retry(receiver.as_ref(), &requests, &policy, &stop).await
-            }));
-            let _ = send.as_mut().now_or_never();
-            sending.push_back((sendable, group, send));
-        }
-        let Some((sendable, group, mut send)) = sending.pop_front() else {
-            break;
-        };
-        let sent = loop {
-            tokio::select! {
-                _ = send.as_mut() => break true,
-                _ = ctx.stop.wait(), if deadline.is_none() => {
-                    deadline = Some(tokio::time::Instant::now() + GRACE);
-                }
-                _ = sleep_until(deadline) => break false,
-            }
-        };
-        if !sent {
-            tracing::warn!(
-                abandoned = sendable.len() + sending.iter().map(|(s, _, _)| s.len()).sum::<usize>(),
-                "batches still under way when the run stopped stay in the ledger for the next run"
-            );
-            break;
-        }
-        let Some((results, attempts)) = send.as_mut().take_output() else {
-            return Err(StateError::Task(
-                "a batch send finished without a result".into(),
-            ));
-        };
-        for ((outcome, fields), result) in sendable.into_iter().zip(results) {
-            let (outcome, remember) = settle(ctx, refused, outcome, fields, result, attempts);
-            tally.record(ctx.state, outcome, remember)?;
-            if let Some(p) = ctx.progress {
-                p.advance();
-            }
-        }
-        tally.commit(ctx.state)?;
-        ctx.state.forget_group(&group)?;
-    }
-    Ok(())
 }
 
 /// Sleep until `deadline`, or forever without one.

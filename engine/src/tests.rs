@@ -340,7 +340,7 @@ impl Receiver for Scripted {
 
 struct Harness {
     flow: Flow,
-    store: Store,
+    store: SledStore,
     rows: Rows,
     receiver: Arc<Scripted>,
     lookup: Option<LookupStep>,
@@ -363,7 +363,7 @@ impl Harness {
             flows::Backlog::Skip
         };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let store = SledStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         Harness {
             flow,
             store,
@@ -407,7 +407,7 @@ impl Harness {
             receiver: self.receiver.clone(),
             mapper: &mapper,
             lookup: self.lookup.as_ref(),
-            state: &state,
+            state: &*state,
             trigger: Trigger::Manual,
             now: &now,
             progress: None,
@@ -431,7 +431,7 @@ impl Harness {
                 receiver: self.receiver.clone(),
                 mapper: &mapper,
                 lookup: None,
-                state: &state,
+                state: &*state,
                 trigger: Trigger::Replay,
                 now: &now,
                 progress: None,
@@ -638,8 +638,8 @@ fn crash_left_in_flight(h: &Harness, keys: &[&str]) {
                 .unwrap_or_default(),
         })
         .collect();
-    state
-        .mark_in_flight(&marks)
+    let _in_flight = state
+        .mark_in_flight(1, 1, &marks)
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -668,7 +668,7 @@ async fn sends_a_crash_interrupted_are_resent_once_and_marked_as_repeats() {
     assert_eq!(repeats, ["2"]);
     assert!(
         state
-            .in_flight()
+            .recover()
             .map(|l| l.entries.is_empty())
             .unwrap_or(false),
         "the ledger is empty after the run"
@@ -697,8 +697,8 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
                 .unwrap_or_default(),
         })
         .collect();
-    state
-        .mark_group_in_flight(run.id, 1, &marks)
+    let _in_flight = state
+        .mark_in_flight(run.id, 1, &marks)
         .unwrap_or_else(|e| panic!("{e}"));
     let sent = RowOutcome {
         version: 1,
@@ -717,9 +717,9 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         record: serde_json::Map::new(),
     };
     state
-        .record_all(&[(&sent, true)], &std::collections::HashSet::new())
+        .record(&[(&sent, true)], &[])
         .unwrap_or_else(|e| panic!("{e}"));
-    let ledger = state.in_flight().unwrap_or_else(|e| panic!("{e}"));
+    let ledger = state.recover().unwrap_or_else(|e| panic!("{e}"));
     let keys: Vec<&str> = ledger.entries.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["2", "3"], "1's outcome is on disk: settled");
 
@@ -727,9 +727,9 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
     assert_eq!(h.sent(), ["f:2", "f:3"], "2 and 3 resent, 1 not");
     let rows = state.rows(report.summary.id).unwrap_or_default();
     assert!(rows.iter().all(|r| r.repeat));
-    let left = state.in_flight().unwrap_or_else(|e| panic!("{e}"));
+    let left = state.recover().unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        left.entries.is_empty() && left.groups.is_empty(),
+        left.entries.is_empty() && left.marks.is_empty(),
         "the batch's entry is gone"
     );
 }
@@ -852,7 +852,7 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         receiver: h.receiver.clone(),
         mapper: &mapper,
         lookup: None,
-        state: &state,
+        state: &*state,
         trigger: Trigger::Schedule,
         now: &now,
         progress: None,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use engine::{Mapper, Prepared, Store};
+use engine::{Mapper, Prepared};
 use flows::FieldKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -52,7 +52,9 @@ pub async fn test(
     // Read-only look at the state, when it exists and no other process holds it.
     let state_dir = wiring::state_dir(global);
     let state = if state_dir.exists() {
-        Store::open(&state_dir).ok().and_then(|s| s.flow(name).ok())
+        engine::SledStore::open(&state_dir)
+            .ok()
+            .and_then(|s| engine::Store::flow(&s, name).ok())
     } else {
         None
     };

@@ -37,7 +37,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// What the daemon's parts share.
 pub struct Shared {
     pub global: Global,
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     /// The flows that run: each flow's last good version, and the accounts.
     pub project: RwLock<Project>,
     /// Problems per flow name (a flow can have problems and still run its last good version).
@@ -94,25 +94,21 @@ impl Replays {
 }
 
 /// Keeps armed schedules in the flow's state (survives restarts).
-struct SledSchedules(Store);
+struct StateSchedules(Arc<dyn Store>);
 
 const SCHEDULE_KEY: &str = "schedule";
 
-impl ScheduleStore for SledSchedules {
+impl ScheduleStore for StateSchedules {
     fn load(&self, flow: &str) -> Option<Persisted> {
-        self.0
-            .flow(flow)
-            .ok()?
-            .load_meta(SCHEDULE_KEY)
-            .ok()
-            .flatten()
+        let state = self.0.flow(flow).ok()?;
+        engine::load_meta(&*state, SCHEDULE_KEY).ok().flatten()
     }
 
     fn save(&self, flow: &str, state: &Persisted) {
         if let Err(e) = self
             .0
             .flow(flow)
-            .and_then(|f| f.save_meta(SCHEDULE_KEY, state))
+            .and_then(|f| engine::save_meta(&*f, SCHEDULE_KEY, state))
         {
             tracing::error!(flow, error = %e, "cannot save the schedule state");
         }
@@ -157,7 +153,7 @@ pub async fn daemon(
         }
     }
 
-    let schedules: Arc<dyn ScheduleStore> = Arc::new(SledSchedules(store.clone()));
+    let schedules: Arc<dyn ScheduleStore> = Arc::new(StateSchedules(Arc::clone(&store)));
     // The launcher needs the shared state, which needs the timer's sender: tie the knot
     // through a cell filled right after.
     let shared_cell: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
@@ -362,7 +358,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         },
     };
     let stop = shared.stop_runs.subscribe();
-    match wiring::run_once(&accounts, &flow, &shared.store, job, true, stop).await {
+    match wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await {
         Ok(run) => {
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));

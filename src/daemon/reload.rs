@@ -204,8 +204,7 @@ fn textrequest_hooks(
     };
     let name = flow.name.clone();
     tokio::spawn(async move {
-        let registered: Vec<Hook> = state
-            .load_meta(TEXTREQUEST_HOOKS)
+        let registered: Vec<Hook> = engine::load_meta(&*state, TEXTREQUEST_HOOKS)
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -245,7 +244,7 @@ fn textrequest_hooks(
                 }
             }
         }
-        if let Err(e) = state.save_meta(TEXTREQUEST_HOOKS, &kept) {
+        if let Err(e) = engine::save_meta(&*state, TEXTREQUEST_HOOKS, &kept) {
             tracing::error!(flow = %name, "cannot remember the Text Request hooks: {e}");
         }
     });

@@ -1,62 +1,46 @@
-//! Persistent state in sled, one database per state directory: for each flow the keys
-//! already handled, and the run history (each run's summary and each row's outcome).
+//! The embedded state: one sled database per state directory, held by one process.
 //!
-//! A row's key is remembered right after its outcome is stored (sled keeps the order of
-//! writes through a crash), so a key
-//! is never marked handled without its fate on disk. Stored values carry a `version`
-//! and ignore unknown fields, so newer binaries can read older state.
+//! sled makes writes durable in the order they were made, which is the whole protocol: a
+//! row's key is remembered right after its outcome is stored, and a ledger mark goes
+//! after both, so after a crash a mark whose keys are remembered by its run (or a later
+//! one) is settled. Marks are made durable by a group commit: every writer waiting at
+//! the same time shares one flush.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::integrity::Integrity;
+use super::integrity::Integrity;
+use super::{
+    Counts, Durable, FlowState, InFlight, Ledger, LedgerMark, RowOutcome, RowStatus, RunStatus,
+    RunSummary, StateError, Store, Trigger,
+};
 use crate::record::Record;
-
-/// Problems with the state directory.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("state directory `{0}` is in use by another switchboard process (is a daemon running on it?)")]
-    Locked(PathBuf),
-    #[error("state directory `{dir}`: {source}")]
-    Open { dir: PathBuf, source: sled::Error },
-    #[error("state store: {0}")]
-    Store(#[from] sled::Error),
-    #[error("state store holds a value that cannot be read: {0}")]
-    Corrupt(#[from] serde_json::Error),
-    /// A send task died (a panic): whether its requests left is unknown, so its ledger
-    /// entry stays for the next run.
-    #[error("a send task failed: {0}")]
-    Task(String),
-    /// The database lost data (deleted, emptied, replaced, restored from an older copy):
-    /// using it would resend what was sent.
-    #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
-    Lost { dir: PathBuf, detail: String },
-}
 
 /// The state database.
 #[derive(Clone)]
-pub struct Store {
+pub struct SledStore {
     trees: Trees,
     /// Flushes are shared by every writer waiting at the same time (group commit).
     commits: Arc<GroupCommit>,
 }
 
-impl Store {
+impl SledStore {
     /// Open (or create) the state in `dir`. Only one process may hold it at a time. A
     /// directory whose database lost data is refused ([`StateError::Lost`]).
-    pub fn open(dir: &Path) -> Result<Store, StateError> {
-        Store::open_with(dir, false)
+    pub fn open(dir: &Path) -> Result<SledStore, StateError> {
+        SledStore::open_with(dir, false)
     }
 
-    /// [`Store::open`]; with `accept_loss`, a database that lost data is used as it is
-    /// (what it forgot may be sent again) and the directory's marker follows it.
-    pub fn open_with(dir: &Path, accept_loss: bool) -> Result<Store, StateError> {
+    /// [`SledStore::open`]; with `accept_loss`, a database that lost data is used as it
+    /// is (what it forgot may be sent again) and the directory's marker follows it.
+    pub fn open_with(dir: &Path, accept_loss: bool) -> Result<SledStore, StateError> {
         // sled caches up to 1 GiB by default; a run walks its data once, so a small
         // cache keeps memory flat without costing time (measured in BENCHMARKS.md).
         let open = || {
@@ -104,33 +88,33 @@ impl Store {
         };
         let integrity = Integrity::check(dir, &db, &trees.meta, accept_loss)?;
         let commits = Arc::new(GroupCommit::new(db.clone(), integrity));
-        Ok(Store { trees, commits })
+        Ok(SledStore { trees, commits })
     }
 
-    /// The state of one flow.
-    pub fn flow(&self, name: &str) -> Result<FlowState, StateError> {
+    /// The state of one flow, as its own type.
+    pub fn sled_flow(&self, name: &str) -> SledFlow {
         let mut prefix = name.as_bytes().to_vec();
         prefix.push(0);
-        Ok(FlowState {
+        SledFlow {
             name: name.to_string(),
             prefix,
             trees: self.trees.clone(),
             commits: Arc::clone(&self.commits),
-        })
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SledStore {
+    fn flow(&self, name: &str) -> Result<Arc<dyn FlowState>, StateError> {
+        Ok(Arc::new(self.sled_flow(name)))
     }
 
-    /// Make everything written so far durable.
-    pub async fn flush(&self) -> Result<(), StateError> {
+    async fn flush(&self) -> Result<(), StateError> {
         self.commits.durable().await
     }
 
-    /// Record as interrupted every run a process left `running` when it stopped (killed,
-    /// a power cut): only one process holds the state, so none of them is running now.
-    /// Their counts are what their stored outcomes say. Returns (flow, run id) of each.
-    pub fn interrupt_stale_runs(
-        &self,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<(String, u64)>, StateError> {
+    fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError> {
         let mut stale = Vec::new();
         for item in self.trees.running.iter() {
             let (key, _) = item?;
@@ -140,7 +124,7 @@ impl Store {
             };
             let name = String::from_utf8_lossy(&key[..split]).into_owned();
             let id = u64_of(&key[split + 1..]);
-            let flow = self.flow(&name)?;
+            let flow = self.sled_flow(&name);
             if let Some(mut summary) = flow.run(id)? {
                 if summary.status == RunStatus::Running {
                     flow.mark_interrupted(&mut summary, at)?;
@@ -164,7 +148,7 @@ fn set_aside(dir: &Path) -> Result<PathBuf, StateError> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let keep =
-            name == crate::integrity::FILE || name == "daemon.json" || name.starts_with("damaged-");
+            name == super::integrity::FILE || name == "daemon.json" || name.starts_with("damaged-");
         if !keep {
             std::fs::rename(entry.path(), aside.join(&*name)).map_err(io)?;
         }
@@ -211,6 +195,15 @@ impl GroupCommit {
         self.wait(ticket).await
     }
 
+    /// A future, shareable, that resolves once what was written before now is durable.
+    fn durable_later(self: &Arc<Self>) -> Durable {
+        let ticket = self.ticket();
+        let commits = Arc::clone(self);
+        async move { commits.wait(ticket).await.map_err(Arc::new) }
+            .boxed()
+            .shared()
+    }
+
     /// Return once the writes made before `ticket` was taken are durable.
     async fn wait(&self, Ticket(ticket): Ticket) -> Result<(), StateError> {
         let mut done = self.done.subscribe();
@@ -240,9 +233,9 @@ impl GroupCommit {
     }
 }
 
-/// Writes waiting to be durable: see [`FlowState::ticket`].
+/// Writes waiting to be durable: everything written before the ticket was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
+struct Ticket(u64);
 
 /// Flush on a blocking thread.
 ///
@@ -289,146 +282,6 @@ struct Trees {
 /// cannot, as no source makes a key that starts with a zero byte.
 const GROUP: &[u8] = b"\0\0group\0";
 
-/// The ledger entry of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupMark(Vec<u8>);
-
-/// What a crash left in the ledger: the unsettled sends, and the batch entries to
-/// forget once they are handled again.
-#[derive(Debug, Default)]
-pub struct Ledger {
-    pub entries: Vec<InFlight>,
-    pub groups: Vec<GroupMark>,
-    /// Keys of entries with a ledger entry of their own ([`FlowState::mark_in_flight`], as
-    /// earlier versions wrote for every send): removed when their outcome is stored.
-    pub keyed: HashSet<String>,
-}
-
-/// A send that has started: enough to resend or park the record after a crash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InFlight {
-    #[serde(default)]
-    pub version: u32,
-    pub key: String,
-    pub run: u64,
-    pub since: DateTime<Utc>,
-    #[serde(default)]
-    pub record: Map<String, Value>,
-}
-
-/// One flow's slice of the store.
-#[derive(Clone)]
-pub struct FlowState {
-    name: String,
-    prefix: Vec<u8>,
-    trees: Trees,
-    commits: Arc<GroupCommit>,
-}
-
-/// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    /// `switchboard run`, or the API's force-run.
-    Manual,
-    /// The schedule.
-    Schedule,
-    /// Another flow's completion.
-    After,
-    /// Events pushed to the flow (a webhook, CINNOX, Text Request).
-    Event,
-    /// `switchboard replay`: rows of earlier runs sent again.
-    Replay,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Running,
-    /// Every new record was sent or skipped.
-    Succeeded,
-    /// The source failed, or at least one record failed.
-    Failed,
-    /// Cut short (shutdown or crash) before it finished.
-    Interrupted,
-}
-
-/// Counts of a run's records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Counts {
-    /// Records the source returned.
-    pub fetched: u64,
-    /// Records not handled in an earlier run.
-    pub new: u64,
-    pub sent: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
-
-/// One run, as history shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    #[serde(default)]
-    pub version: u32,
-    pub id: u64,
-    pub flow: String,
-    pub trigger: Trigger,
-    pub started_at: DateTime<Utc>,
-    #[serde(default)]
-    pub finished_at: Option<DateTime<Utc>>,
-    pub status: RunStatus,
-    #[serde(default)]
-    pub counts: Counts,
-    /// Why the run as a whole failed (the source could not be read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RowStatus {
-    Sent,
-    Skipped,
-    Failed,
-}
-
-/// What happened to one record in one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowOutcome {
-    #[serde(default)]
-    pub version: u32,
-    pub run: u64,
-    pub seq: u64,
-    pub key: String,
-    pub status: RowStatus,
-    /// Why it was skipped or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The service's error code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// The service's id for the sent message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_id: Option<String>,
-    #[serde(default)]
-    pub attempts: u32,
-    /// A transient failure: the record is tried again on the next run.
-    #[serde(default)]
-    pub retry_next_run: bool,
-    /// Sent again after a crash interrupted an earlier send: the recipient may have it twice.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub repeat: bool,
-    /// A crash interrupted its send and the flow says `resend_uncertain: false`: parked for
-    /// a person to replay (`switchboard replay FLOW --uncertain`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub uncertain: bool,
-    pub at: DateTime<Utc>,
-    /// The record's fields, for replay.
-    #[serde(default)]
-    pub record: Map<String, Value>,
-}
-
 const PRIMED: &[u8] = b"primed";
 
 /// What the `seen` tree keeps for a remembered key.
@@ -447,57 +300,22 @@ impl Seen {
     }
 }
 
-impl FlowState {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
+/// One flow's slice of the store.
+#[derive(Clone)]
+pub struct SledFlow {
+    name: String,
+    prefix: Vec<u8>,
+    trees: Trees,
+    commits: Arc<GroupCommit>,
+}
 
-    /// Whether a run has already read the source once (so the backlog is settled).
-    pub fn is_primed(&self) -> Result<bool, StateError> {
-        Ok(self.trees.meta.contains_key(self.key(PRIMED))?)
-    }
-
-    pub fn set_primed(&self) -> Result<(), StateError> {
-        self.trees.meta.insert(self.key(PRIMED), b"1".as_slice())?;
-        Ok(())
-    }
-
-    /// A small JSON value kept for this flow (the scheduler's armed state, for one).
-    pub fn load_meta<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Option<T>, StateError> {
-        match self.trees.meta.get(self.key(key.as_bytes()))? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn save_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
-        self.trees
-            .meta
-            .insert(self.key(key.as_bytes()), serde_json::to_vec(value)?)?;
-        Ok(())
-    }
-
-    /// Mark runs left `running` by a process that stopped (crash, kill, shutdown
-    /// timeout) as interrupted. Returns how many there were.
-    pub fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
-        let mut count = 0;
-        let running: Vec<RunSummary> = self
-            .trees
-            .runs
-            .scan_prefix(&self.prefix)
-            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
-            .collect::<Result<Vec<_>, StateError>>()?
-            .into_iter()
-            .filter(|summary| summary.status == RunStatus::Running)
-            .collect();
-        for mut summary in running {
-            self.mark_interrupted(&mut summary, at)?;
-            count += 1;
-        }
-        Ok(count)
+impl SledFlow {
+    /// This flow's key for `suffix`.
+    fn key(&self, suffix: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + suffix.len());
+        key.extend_from_slice(&self.prefix);
+        key.extend_from_slice(suffix);
+        key
     }
 
     /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
@@ -526,46 +344,28 @@ impl FlowState {
         summary.error.get_or_insert_with(|| {
             "interrupted: the process stopped before the run finished".into()
         });
-        self.finish_run(summary)
+        self.save_run(summary)
     }
 
-    /// Whether a record with this key was handled in an earlier run.
-    pub fn is_seen(&self, key: &str) -> Result<bool, StateError> {
-        Ok(self.trees.seen.contains_key(self.key(key.as_bytes()))?)
+    /// Whether an in-flight entry's outcome is on disk: its key remembered by its run or
+    /// a later one.
+    fn is_settled(&self, entry: &InFlight) -> Result<bool, StateError> {
+        Ok(match self.trees.seen.get(self.key(entry.key.as_bytes()))? {
+            Some(seen) => serde_json::from_slice::<Seen>(&seen)
+                .map(|seen| seen.run >= entry.run)
+                .unwrap_or(false),
+            None => false,
+        })
+    }
+}
+
+#[async_trait]
+impl FlowState for SledFlow {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    /// The run that handled a record with this key, if one did.
-    pub fn seen_in(&self, key: &str) -> Result<Option<u64>, StateError> {
-        Ok(self.trees.seen.get(self.key(key.as_bytes()))?.map(|seen| {
-            serde_json::from_slice::<Seen>(&seen)
-                .map(|s| s.run)
-                .unwrap_or(0)
-        }))
-    }
-
-    /// How many keys are remembered.
-    pub fn seen_count(&self) -> usize {
-        self.trees.seen.scan_prefix(&self.prefix).count()
-    }
-
-    /// Make this flow's writes durable (one flush serves every writer waiting with it).
-    pub async fn flush(&self) -> Result<(), StateError> {
-        self.commits.durable().await
-    }
-
-    /// A ticket for the writes made so far; [`FlowState::durable`] waits for them. Sends
-    /// marked together take one ticket and so share one flush.
-    pub fn ticket(&self) -> Ticket {
-        self.commits.ticket()
-    }
-
-    /// Wait until the writes made before `ticket` was taken are on disk.
-    pub async fn durable(&self, ticket: Ticket) -> Result<(), StateError> {
-        self.commits.wait(ticket).await
-    }
-
-    /// Start a run: give it the next id and store it as running.
-    pub fn begin_run(
+    fn begin_run(
         &self,
         trigger: Trigger,
         started_at: DateTime<Utc>,
@@ -601,27 +401,64 @@ impl FlowState {
         Ok(summary)
     }
 
-    /// Store a row's outcome and, when `remember`, mark its key handled; a ledger entry
-    /// of its own (see [`Ledger::keyed`]) goes.
-    pub fn record(&self, outcome: &RowOutcome, remember: bool) -> Result<(), StateError> {
-        self.record_all(
-            &[(outcome, remember)],
-            &HashSet::from([outcome.key.clone()]),
-        )
+    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
+        self.trees.runs.insert(
+            self.key(&summary.id.to_be_bytes()),
+            serde_json::to_vec(summary)?,
+        )?;
+        if summary.status != RunStatus::Running {
+            self.trees
+                .running
+                .remove(self.key(&summary.id.to_be_bytes()))?;
+        }
+        Ok(())
     }
 
-    /// Store several outcomes: each row's outcome, then the keys to remember, then the
-    /// ledger entries of their own that the keys in `keyed` have. sled makes writes
-    /// durable in the order they were made, so after a crash a ledger entry whose key is
-    /// remembered by its own run (or a later one) is settled, and
-    /// [`FlowState::in_flight`] drops it. Plain writes (see [`flush`] for why).
-    pub fn record_all(
+    fn seen(&self, key: &str) -> Result<Option<u64>, StateError> {
+        Ok(self.trees.seen.get(self.key(key.as_bytes()))?.map(|seen| {
+            serde_json::from_slice::<Seen>(&seen)
+                .map(|s| s.run)
+                .unwrap_or(0)
+        }))
+    }
+
+    fn is_seen(&self, key: &str) -> Result<bool, StateError> {
+        Ok(self.trees.seen.contains_key(self.key(key.as_bytes()))?)
+    }
+
+    fn primed(&self) -> Result<bool, StateError> {
+        Ok(self.trees.meta.contains_key(self.key(PRIMED))?)
+    }
+
+    fn set_primed(&self) -> Result<(), StateError> {
+        self.trees.meta.insert(self.key(PRIMED), b"1".as_slice())?;
+        Ok(())
+    }
+
+    fn mark_in_flight(
+        &self,
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError> {
+        let mut suffix = GROUP.to_vec();
+        suffix.extend_from_slice(&run.to_be_bytes());
+        suffix.extend_from_slice(&first_seq.to_be_bytes());
+        let key = self.key(&suffix);
+        self.trees
+            .ledger
+            .insert(key.as_slice(), serde_json::to_vec(entries)?)?;
+        // The ticket is taken right after the write: marks made together share a flush.
+        Ok((LedgerMark(key), self.commits.durable_later()))
+    }
+
+    fn record(
         &self,
         outcomes: &[(&RowOutcome, bool)],
-        keyed: &HashSet<String>,
+        settled: &[LedgerMark],
     ) -> Result<(), StateError> {
-        // Outcomes go in chunks (one sled value per chunk, keyed by its first row):
-        // a write per row was half of a run's time.
+        // Outcomes go in chunks (one sled value per chunk, keyed by its first row): a
+        // write per row was half of a run's time. Plain writes (see [`flush`] for why).
         for chunk in outcomes.chunks(ROWS_PER_VALUE) {
             let Some((first, _)) = chunk.first() else {
                 continue;
@@ -642,27 +479,44 @@ impl FlowState {
                 )?;
             }
         }
-        for (outcome, _) in outcomes {
-            if keyed.contains(&outcome.key) {
-                self.trees.ledger.remove(self.key(outcome.key.as_bytes()))?;
+        for mark in settled {
+            self.trees.ledger.remove(mark.0.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn recover(&self) -> Result<Ledger, StateError> {
+        let mut ledger = Ledger::default();
+        for item in self.trees.ledger.scan_prefix(&self.prefix) {
+            let (key, value) = item?;
+            let mark = LedgerMark(key.to_vec());
+            if key[self.prefix.len()..].starts_with(GROUP) {
+                let members: Vec<InFlight> = serde_json::from_slice(&value)?;
+                for member in members {
+                    if !self.is_settled(&member)? {
+                        ledger.entries.push(member);
+                    }
+                }
+                ledger.marks.push(mark);
+                continue;
+            }
+            // An entry of its own, as earlier versions wrote for every send.
+            let entry: InFlight = serde_json::from_slice(&value)?;
+            if self.is_settled(&entry)? {
+                self.trees.ledger.remove(&key)?;
+            } else {
+                ledger.entries.push(entry);
+                ledger.marks.push(mark);
             }
         }
-        Ok(())
+        Ok(ledger)
     }
 
-    /// Mark records as being sent. Flush before sending so a crash leaves them here.
-    pub fn mark_in_flight(&self, entries: &[InFlight]) -> Result<(), StateError> {
-        for entry in entries {
-            self.trees
-                .ledger
-                .insert(self.key(entry.key.as_bytes()), serde_json::to_vec(entry)?)?;
-        }
-        Ok(())
+    async fn durable(&self) -> Result<(), StateError> {
+        self.commits.durable().await
     }
 
-    /// Queue pushed events for the flow's next run (an event with a key already queued
-    /// replaces it). Durable once [`FlowState::flush`] returns.
-    pub fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
         for record in records {
             self.trees.queue.insert(
                 self.key(record.key.as_bytes()),
@@ -672,8 +526,7 @@ impl FlowState {
         Ok(())
     }
 
-    /// The queued events, in key order.
-    pub fn queued(&self) -> Result<Vec<Record>, StateError> {
+    fn queued(&self) -> Result<Vec<Record>, StateError> {
         self.trees
             .queue
             .scan_prefix(&self.prefix)
@@ -685,8 +538,7 @@ impl FlowState {
             .collect()
     }
 
-    /// Whether any pushed event waits for a run.
-    pub fn has_queued(&self) -> Result<bool, StateError> {
+    fn has_queued(&self) -> Result<bool, StateError> {
         Ok(self
             .trees
             .queue
@@ -696,9 +548,7 @@ impl FlowState {
             .is_some())
     }
 
-    /// Drop queued events that are handled (their key is remembered). Events that failed
-    /// transiently stay for the next run.
-    pub fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
         let mut dropped = 0;
         for item in self.trees.queue.scan_prefix(&self.prefix) {
             let (key, _) = item?;
@@ -710,101 +560,7 @@ impl FlowState {
         Ok(dropped)
     }
 
-    /// Records whose send started but whose outcome was never stored (a crash). An entry
-    /// whose outcome did reach the disk (its key remembered by the same run or a later one)
-    /// is settled: it is removed, not returned. Group entries (a batch) are returned
-    /// member by member; [`FlowState::forget_group`] removes them once the members have
-    /// been handled again.
-    pub fn in_flight(&self) -> Result<Ledger, StateError> {
-        let mut ledger = Ledger::default();
-        for item in self.trees.ledger.scan_prefix(&self.prefix) {
-            let (key, value) = item?;
-            if key[self.prefix.len()..].starts_with(GROUP) {
-                let members: Vec<InFlight> = serde_json::from_slice(&value)?;
-                for member in members {
-                    if !self.is_settled(&member)? {
-                        ledger.entries.push(member);
-                    }
-                }
-                ledger.groups.push(GroupMark(key.to_vec()));
-                continue;
-            }
-            let entry: InFlight = serde_json::from_slice(&value)?;
-            if self.is_settled(&entry)? {
-                self.trees.ledger.remove(&key)?;
-            } else {
-                ledger.keyed.insert(entry.key.clone());
-                ledger.entries.push(entry);
-            }
-        }
-        Ok(ledger)
-    }
-
-    /// Whether an in-flight entry's outcome is on disk: its key remembered by its run or
-    /// a later one.
-    fn is_settled(&self, entry: &InFlight) -> Result<bool, StateError> {
-        Ok(match self.trees.seen.get(self.key(entry.key.as_bytes()))? {
-            Some(seen) => serde_json::from_slice::<Seen>(&seen)
-                .map(|seen| seen.run >= entry.run)
-                .unwrap_or(false),
-            None => false,
-        })
-    }
-
-    /// Mark a batch as being sent with one ledger entry (one write instead of one per
-    /// record). Flush before sending; [`FlowState::forget_group`] once its outcomes
-    /// are stored.
-    pub fn mark_group_in_flight(
-        &self,
-        run: u64,
-        first_seq: u64,
-        entries: &[InFlight],
-    ) -> Result<GroupMark, StateError> {
-        let mut suffix = GROUP.to_vec();
-        suffix.extend_from_slice(&run.to_be_bytes());
-        suffix.extend_from_slice(&first_seq.to_be_bytes());
-        let key = self.key(&suffix);
-        self.trees
-            .ledger
-            .insert(key.as_slice(), serde_json::to_vec(entries)?)?;
-        Ok(GroupMark(key))
-    }
-
-    /// Remove a batch's ledger entry: its outcomes are stored.
-    pub fn forget_group(&self, mark: &GroupMark) -> Result<(), StateError> {
-        self.trees.ledger.remove(mark.0.as_slice())?;
-        Ok(())
-    }
-
-    /// Every row outcome of every run, oldest run first.
-    pub fn all_rows(&self) -> impl Iterator<Item = Result<RowOutcome, StateError>> + '_ {
-        self.trees.rows.scan_prefix(&self.prefix).flat_map(|item| {
-            match item
-                .map_err(StateError::from)
-                .and_then(|(_, v)| rows_of(&v))
-            {
-                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            }
-        })
-    }
-
-    /// Store a run's summary: its progress while it runs, then its end.
-    pub fn finish_run(&self, summary: &RunSummary) -> Result<(), StateError> {
-        self.trees.runs.insert(
-            self.key(&summary.id.to_be_bytes()),
-            serde_json::to_vec(summary)?,
-        )?;
-        if summary.status != RunStatus::Running {
-            self.trees
-                .running
-                .remove(self.key(&summary.id.to_be_bytes()))?;
-        }
-        Ok(())
-    }
-
-    /// The most recent runs, newest first.
-    pub fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
+    fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
         self.trees
             .runs
             .scan_prefix(&self.prefix)
@@ -814,15 +570,14 @@ impl FlowState {
             .collect()
     }
 
-    pub fn run(&self, id: u64) -> Result<Option<RunSummary>, StateError> {
+    fn run(&self, id: u64) -> Result<Option<RunSummary>, StateError> {
         match self.trees.runs.get(self.key(&id.to_be_bytes()))? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
     }
 
-    /// Every row outcome of one run, in order.
-    pub fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+    fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError> {
         let mut rows = Vec::new();
         for item in self.trees.rows.scan_prefix(self.key(&run.to_be_bytes())) {
             rows.extend(rows_of(&item?.1)?);
@@ -831,12 +586,47 @@ impl FlowState {
         Ok(rows)
     }
 
-    /// This flow's key for `suffix`.
-    fn key(&self, suffix: &[u8]) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.prefix.len() + suffix.len());
-        key.extend_from_slice(&self.prefix);
-        key.extend_from_slice(suffix);
-        key
+    fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_> {
+        Box::new(self.trees.rows.scan_prefix(&self.prefix).flat_map(|item| {
+            match item
+                .map_err(StateError::from)
+                .and_then(|(_, v)| rows_of(&v))
+            {
+                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }
+        }))
+    }
+
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let running: Vec<RunSummary> = self
+            .trees
+            .runs
+            .scan_prefix(&self.prefix)
+            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
+            .collect::<Result<Vec<_>, StateError>>()?
+            .into_iter()
+            .filter(|summary| summary.status == RunStatus::Running)
+            .collect();
+        let count = running.len();
+        for mut summary in running {
+            self.mark_interrupted(&mut summary, at)?;
+        }
+        Ok(count)
+    }
+
+    fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
+        match self.trees.meta.get(self.key(key.as_bytes()))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
+        self.trees
+            .meta
+            .insert(self.key(key.as_bytes()), serde_json::to_vec(value)?)?;
+        Ok(())
     }
 }
 
@@ -868,6 +658,7 @@ fn u64_of(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
         RowOutcome {
@@ -891,12 +682,12 @@ mod tests {
     #[test]
     fn remembers_keys_with_their_outcome_and_keeps_history() -> Result<(), StateError> {
         let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
-        let store = Store::open(dir.path())?;
+        let store = SledStore::open(dir.path())?;
         let flow = store.flow("orders")?;
         let run = flow.begin_run(Trigger::Manual, Utc::now())?;
         assert_eq!(run.id, 1);
-        flow.record(&outcome(1, 0, "A-1", RowStatus::Sent), true)?;
-        flow.record(&outcome(1, 1, "A-2", RowStatus::Failed), false)?;
+        flow.record(&[(&outcome(1, 0, "A-1", RowStatus::Sent), true)], &[])?;
+        flow.record(&[(&outcome(1, 1, "A-2", RowStatus::Failed), false)], &[])?;
         assert!(flow.is_seen("A-1")?);
         assert!(!flow.is_seen("A-2")?);
         assert_eq!(flow.rows(1)?.len(), 2);
@@ -911,10 +702,10 @@ mod tests {
     #[test]
     fn flows_share_trees_but_not_keys() -> Result<(), StateError> {
         let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
-        let store = Store::open(dir.path())?;
+        let store = SledStore::open(dir.path())?;
         let (a, ab) = (store.flow("a")?, store.flow("ab")?);
         a.begin_run(Trigger::Manual, Utc::now())?;
-        a.record(&outcome(1, 0, "K", RowStatus::Sent), true)?;
+        a.record(&[(&outcome(1, 0, "K", RowStatus::Sent), true)], &[])?;
         assert!(a.is_seen("K")? && !ab.is_seen("K")?);
         assert_eq!(
             ab.begin_run(Trigger::Manual, Utc::now())?.id,
@@ -924,17 +715,17 @@ mod tests {
         assert_eq!((a.runs(10)?.len(), ab.runs(10)?.len()), (1, 1));
         assert!(ab.rows(1)?.is_empty());
         a.set_primed()?;
-        assert!(a.is_primed()? && !ab.is_primed()?);
+        assert!(a.primed()? && !ab.primed()?);
         Ok(())
     }
 
     #[test]
     fn a_second_process_is_told_the_directory_is_in_use() -> Result<(), StateError> {
         let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
-        let _first = Store::open(dir.path())?;
+        let _first = SledStore::open(dir.path())?;
         // sled's lock is per process file handle; a second open in the same process
         // also fails to lock, which is what a second process sees.
-        match Store::open(dir.path()) {
+        match SledStore::open(dir.path()) {
             Err(StateError::Locked(_)) => Ok(()),
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("a second open of a held state directory succeeded"),
@@ -954,12 +745,15 @@ mod tests {
     }
 
     async fn one_run(dir: &Path) -> Result<(), StateError> {
-        let store = Store::open(dir)?;
+        let store = SledStore::open(dir)?;
         let flow = store.flow("orders")?;
         let run = flow.begin_run(Trigger::Manual, Utc::now())?;
         flow.record(
-            &outcome(run.id, 0, &format!("A-{}", run.id), RowStatus::Sent),
-            true,
+            &[(
+                &outcome(run.id, 0, &format!("A-{}", run.id), RowStatus::Sent),
+                true,
+            )],
+            &[],
         )?;
         store.flush().await
     }
@@ -991,7 +785,7 @@ mod tests {
                 .map_err(|e| StateError::Store(e.into()))?,
                 _ => std::fs::remove_file(&db).map_err(|e| StateError::Store(e.into()))?,
             }
-            match Store::open(&damaged) {
+            match SledStore::open(&damaged) {
                 Err(StateError::Lost { detail, .. }) => assert!(
                     detail.contains("none of the runs") || detail.contains("cannot be read"),
                     "{detail}"
@@ -1000,19 +794,19 @@ mod tests {
                 Ok(_) => panic!("{damage}: a damaged database was opened as if new"),
             }
             assert!(
-                Store::open_with(&damaged, true).is_ok(),
+                SledStore::open_with(&damaged, true).is_ok(),
                 "{damage}: accepted"
             );
         }
         // An older copy of the database put back (not of the whole directory, whose
         // marker would go back with it): it went back in time.
-        let marker = std::fs::read(dir.join(crate::integrity::FILE))
+        let marker = std::fs::read(dir.join(super::super::integrity::FILE))
             .map_err(|e| StateError::Store(e.into()))?;
         std::fs::remove_dir_all(&dir).map_err(|e| StateError::Store(e.into()))?;
         copy_dir(&older, &dir);
-        std::fs::write(dir.join(crate::integrity::FILE), marker)
+        std::fs::write(dir.join(super::super::integrity::FILE), marker)
             .map_err(|e| StateError::Store(e.into()))?;
-        match Store::open(&dir) {
+        match SledStore::open(&dir) {
             Err(StateError::Lost { detail, .. }) => {
                 assert!(
                     detail.contains("knows 1 run(s), the directory had begun 3"),
@@ -1023,9 +817,9 @@ mod tests {
             Ok(_) => panic!("an older database was opened as if current"),
         }
         // Accepted knowingly: the directory follows the database from then on.
-        drop(Store::open_with(&dir, true)?);
+        drop(SledStore::open_with(&dir, true)?);
         one_run(&dir).await?;
-        assert!(Store::open(&dir).is_ok());
+        assert!(SledStore::open(&dir).is_ok());
         Ok(())
     }
 }

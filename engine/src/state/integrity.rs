@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::StateError;
+use super::StateError;
 
 /// The marker file, in the state directory.
 pub const FILE: &str = "switchboard-state.json";

@@ -1,0 +1,302 @@
+//! The state of runs: for each flow the keys already handled, the send ledger, the queue
+//! of pushed events and the run history (each run's summary and each row's outcome) —
+//! behind two narrow traits, [`Store`] and [`FlowState`], so that the run speaks of what
+//! it means (begin a run, mark sends in flight, record outcomes, recover a crash's
+//! ledger) and the durability protocol lives with each implementation. [`SledStore`] is
+//! the embedded one: one sled database per state directory.
+//!
+//! The promise every implementation keeps: a send is marked in flight and that mark is
+//! durable before the send starts; a row's outcome, then its remembered key, are stored
+//! before its ledger mark goes; so after a crash the ledger holds exactly the sends whose
+//! fate is unknown. Stored values carry a `version` and ignore unknown fields, so newer
+//! binaries read older state.
+
+mod embedded;
+mod integrity;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, Shared};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::record::Record;
+
+pub use self::embedded::SledStore;
+
+/// Problems with the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory `{0}` is in use by another switchboard process (is a daemon running on it?)")]
+    Locked(PathBuf),
+    #[error("state directory `{dir}`: {source}")]
+    Open { dir: PathBuf, source: sled::Error },
+    #[error("state store: {0}")]
+    Store(#[from] sled::Error),
+    #[error("state store holds a value that cannot be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// A send task died (a panic): whether its requests left is unknown, so its ledger
+    /// entry stays for the next run.
+    #[error("a send task failed: {0}")]
+    Task(String),
+    /// The database lost data (deleted, emptied, replaced, restored from an older copy):
+    /// using it would resend what was sent.
+    #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
+    Lost { dir: PathBuf, detail: String },
+}
+
+/// A send that has started: enough to resend or park the record after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    #[serde(default)]
+    pub version: u32,
+    pub key: String,
+    pub run: u64,
+    pub since: DateTime<Utc>,
+    #[serde(default)]
+    pub record: Map<String, Value>,
+}
+
+/// A ledger entry: the sends marked in flight together (a refill of the send window, a
+/// batch, or — as older versions wrote — one send). Opaque outside the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerMark(pub(crate) Vec<u8>);
+
+/// What a crash left in the ledger: the sends whose fate is unknown, and the marks to
+/// settle once they are handled again.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub entries: Vec<InFlight>,
+    pub marks: Vec<LedgerMark>,
+}
+
+/// Resolves once the marks written before it was made are durable; shared by every send
+/// of the group it was made for.
+pub type Durable = Shared<BoxFuture<'static, Result<(), Arc<StateError>>>>;
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// `switchboard run`, or the API's force-run.
+    Manual,
+    /// The schedule.
+    Schedule,
+    /// Another flow's completion.
+    After,
+    /// Events pushed to the flow (a webhook, CINNOX, Text Request).
+    Event,
+    /// `switchboard replay`: rows of earlier runs sent again.
+    Replay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    /// Every new record was sent or skipped.
+    Succeeded,
+    /// The source failed, or at least one record failed.
+    Failed,
+    /// Cut short (shutdown or crash) before it finished.
+    Interrupted,
+}
+
+/// Counts of a run's records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// Records the source returned.
+    pub fetched: u64,
+    /// Records not handled in an earlier run.
+    pub new: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+/// One run, as history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    #[serde(default)]
+    pub version: u32,
+    pub id: u64,
+    pub flow: String,
+    pub trigger: Trigger,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub counts: Counts,
+    /// Why the run as a whole failed (the source could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowStatus {
+    Sent,
+    Skipped,
+    Failed,
+}
+
+/// What happened to one record in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowOutcome {
+    #[serde(default)]
+    pub version: u32,
+    pub run: u64,
+    pub seq: u64,
+    pub key: String,
+    pub status: RowStatus,
+    /// Why it was skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The service's error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The service's id for the sent message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// A transient failure: the record is tried again on the next run.
+    #[serde(default)]
+    pub retry_next_run: bool,
+    /// Sent again after a crash interrupted an earlier send: the recipient may have it twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// A crash interrupted its send and the flow says `resend_uncertain: false`: parked for
+    /// a person to replay (`switchboard replay FLOW --uncertain`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
+    pub at: DateTime<Utc>,
+    /// The record's fields, for replay.
+    #[serde(default)]
+    pub record: Map<String, Value>,
+}
+
+/// The state of every flow.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// One flow's state.
+    fn flow(&self, name: &str) -> Result<Arc<dyn FlowState>, StateError>;
+
+    /// Make everything written so far durable.
+    async fn flush(&self) -> Result<(), StateError>;
+
+    /// Record as interrupted every run that a stopped process left `running` (none can
+    /// be running now: the store is held by one process). Returns each (flow, run id).
+    fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError>;
+}
+
+/// One flow's state, in the words of a run.
+#[async_trait]
+pub trait FlowState: Send + Sync {
+    fn name(&self) -> &str;
+
+    // --- A run ---
+
+    /// Begin a run: it gets the next id and is stored as running.
+    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError>;
+
+    /// Store a run's summary: its progress while it runs, then its end.
+    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError>;
+
+    /// The run that handled a record with this key, if one did.
+    fn seen(&self, key: &str) -> Result<Option<u64>, StateError>;
+
+    /// Whether a record with this key was handled (cheaper than [`FlowState::seen`]).
+    fn is_seen(&self, key: &str) -> Result<bool, StateError>;
+
+    /// Whether a run has read the source to its end once (the backlog is settled), and
+    /// saying that one has.
+    fn primed(&self) -> Result<bool, StateError>;
+    fn set_primed(&self) -> Result<(), StateError>;
+
+    /// Sends about to start, marked in flight together. The returned future resolves
+    /// once the mark is durable: no send may start before.
+    fn mark_in_flight(
+        &self,
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError>;
+
+    /// Store outcomes: each row's outcome, then (when its flag says so) its key as
+    /// handled, then the ledger marks all of whose sends now have an outcome.
+    fn record(
+        &self,
+        outcomes: &[(&RowOutcome, bool)],
+        settled: &[LedgerMark],
+    ) -> Result<(), StateError>;
+
+    /// What a crash left in the ledger: sends whose outcome never reached the disk.
+    /// Entries whose outcome did (their key remembered by their run or a later one) are
+    /// settled and not returned.
+    fn recover(&self) -> Result<Ledger, StateError>;
+
+    /// Make everything written so far durable.
+    async fn durable(&self) -> Result<(), StateError>;
+
+    // --- Pushed events ---
+
+    /// Queue events for the flow's next run (an event with a key already queued
+    /// replaces it). Durable once [`Store::flush`] returns.
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError>;
+
+    /// The queued events, in key order.
+    fn queued(&self) -> Result<Vec<Record>, StateError>;
+
+    /// Whether any event waits for a run.
+    fn has_queued(&self) -> Result<bool, StateError>;
+
+    /// Drop queued events that are handled (their key is remembered).
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError>;
+
+    // --- History ---
+
+    /// The most recent runs, newest first.
+    fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError>;
+
+    fn run(&self, id: u64) -> Result<Option<RunSummary>, StateError>;
+
+    /// Every row outcome of one run, in order.
+    fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError>;
+
+    /// Every row outcome of every run, oldest run first.
+    fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_>;
+
+    /// Mark this flow's runs left `running` by a process that stopped as interrupted.
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError>;
+
+    // --- Small values kept for the flow (the scheduler's armed schedule, …) ---
+
+    fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError>;
+    fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError>;
+}
+
+/// A small value kept for a flow, read as `T`.
+pub fn load_meta<T: serde::de::DeserializeOwned>(
+    state: &dyn FlowState,
+    key: &str,
+) -> Result<Option<T>, StateError> {
+    match state.load_meta(key)? {
+        Some(value) => Ok(Some(serde_json::from_value(value)?)),
+        None => Ok(None),
+    }
+}
+
+/// Keep a small value for a flow.
+pub fn save_meta<T: Serialize>(
+    state: &dyn FlowState,
+    key: &str,
+    value: &T,
+) -> Result<(), StateError> {
+    state.save_meta(key, &serde_json::to_value(value)?)
+}
