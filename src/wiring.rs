@@ -25,8 +25,7 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
         accounts_file: global.accounts.clone(),
         env,
     };
-    let mut project = flows::load_project(&options);
-    connectors::check_project(&mut project);
+    let project = connectors::load_project(&options);
     for warning in &project.warnings {
         tracing::warn!("{warning}");
     }

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use flows::{Account, AccountKind};
+use crate::catalogue::{account_of, Account as AccountKind};
 use serde::Serialize;
 
 use crate::aranda;
-use crate::http::{self, HttpClient};
+use crate::http;
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,9 +23,17 @@ pub struct AccountStatus {
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Try an account.
-pub async fn check_account(account: &Account) -> AccountStatus {
-    let connector = account.kind.connector();
-    let (active, detail) = match try_account(&account.kind).await {
+pub async fn check_account(account: &flows::Account) -> AccountStatus {
+    let connector = account.connector;
+    let Some(kind) = account_of(account) else {
+        return AccountStatus {
+            account: account.name.clone(),
+            connector,
+            active: false,
+            detail: "the account was not made by this catalogue".into(),
+        };
+    };
+    let (active, detail) = match try_account(&account.name, kind).await {
         Ok(detail) => (true, detail),
         Err(detail) => (false, detail),
     };
@@ -37,61 +45,39 @@ pub async fn check_account(account: &Account) -> AccountStatus {
     }
 }
 
-async fn try_account(kind: &AccountKind) -> Result<String, String> {
-    let client = HttpClient::new(TIMEOUT)?;
+async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
     let (what, call) = match kind {
         AccountKind::EightXEight(a) => {
             // Looking up a message id that does not exist: 404 with a good key, 401 without.
-            let url = format!(
-                "{}/api/v1/subaccounts/{}/messages/00000000-0000-0000-0000-000000000000",
-                a.base_url.trim_end_matches('/'),
+            let client = a.client(name);
+            let path = format!(
+                "api/v1/subaccounts/{}/messages/00000000-0000-0000-0000-000000000000",
                 a.subaccount_id
             );
-            (
-                "a message look-up",
-                client.client().get(url).bearer_auth(a.api_key.expose()),
-            )
+            ("a message look-up", client.get(&path, TIMEOUT).send().await)
         }
-        AccountKind::TextRequest(a) => {
-            let url = format!("{}/dashboards", a.base_url.trim_end_matches('/'));
-            (
-                "the dashboard list",
-                client
-                    .client()
-                    .get(url)
-                    .header("x-api-key", a.api_key.expose()),
-            )
-        }
-        AccountKind::Aranda(a) => {
-            let url = format!("{}/connection", a.base_url.trim_end_matches('/'));
-            let call = client
-                .client()
-                .get(url)
-                .header("TokenAsms", a.api_key.expose())
-                .header("UrlAsms", &a.instance_url);
-            ("TestConnection", call)
-        }
+        AccountKind::TextRequest(a) => (
+            "the dashboard list",
+            a.client(name).get("dashboards", TIMEOUT).send().await,
+        ),
+        AccountKind::Aranda(a) => (
+            "TestConnection",
+            a.client(name).get("connection", TIMEOUT).send().await,
+        ),
         AccountKind::Http(_) => {
             return Ok("generic HTTP: nothing to try without a request; runs will tell".into())
         }
-        AccountKind::GoogleSheets(a) => return crate::google_sheets::check(a).await,
-        AccountKind::Cinnox(a) => {
-            let url = format!(
-                "{}/v1/api/apps/{}/inquiry-event-sub",
-                a.base_url.trim_end_matches('/'),
-                a.app_id
-            );
-            (
-                "the enquiry event subscription",
-                client.client().get(url).bearer_auth(a.app_token.expose()),
-            )
-        }
+        AccountKind::GoogleSheets(a) => return crate::google_sheets::check(name, a).await,
+        AccountKind::Cinnox(a) => (
+            "the enquiry event subscription",
+            a.client(name)
+                .get("inquiry-event-sub", TIMEOUT)
+                .send()
+                .await,
+        ),
         AccountKind::Webhook(_) => return Ok("a local shared secret: nothing to try".into()),
     };
-    let response = client
-        .execute(call)
-        .await
-        .map_err(|e| format!("{what} failed: {e}"))?;
+    let response = call.map_err(|e| format!("{what} failed: {e}"))?;
     let status = response.status.as_u16();
     let refused = matches!(status, 401 | 403)
         || (matches!(kind, AccountKind::Aranda(_)) && !response.status.is_success());

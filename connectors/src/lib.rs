@@ -1,9 +1,12 @@
-//! Switchboard connectors: one folder per service, each with its config, client and
-//! tests. Shared HTTP concerns (client settings, error classification, `Retry-After`)
-//! live once in [`http`]. [`registry`] turns a flow's configuration into a live
-//! [`engine::Source`] and [`engine::Receiver`]. Connectors never touch the engine's state.
+//! Switchboard connectors: one folder per service, each with its sections (`config.rs`:
+//! types, parsing with `file:line:col`, field specs), client and tests. The
+//! [`catalogue`] is the registry — one closed enum per role — through which `flows`
+//! parses connector sections and from which live sources, receivers and look-ups are
+//! built. Shared HTTP concerns (client settings, error classification, `Retry-After`)
+//! live once in [`http`]. Connectors never touch the engine's state.
 
 pub mod aranda;
+pub mod catalogue;
 pub mod check;
 pub mod cinnox;
 pub mod csv;
@@ -12,10 +15,13 @@ pub mod google_sheets;
 pub mod http;
 pub mod httpreq;
 pub mod push;
-pub mod registry;
 pub mod rows;
+pub mod sections;
 pub mod sms;
 pub mod textrequest;
+pub mod webhook;
 pub mod xlsx;
 
-pub use registry::{build_lookup, build_receiver, build_source, check_project};
+pub use catalogue::{
+    build_lookup, build_receiver, build_source, check_project, load_project, Catalogue,
+};

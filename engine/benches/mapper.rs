@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn quickstart_mapper() -> Mapper {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart");
-    let project = flows::load_project(&flows::LoadOptions {
+    let project = connectors::load_project(&flows::LoadOptions {
         flows_dir: dir,
         ..flows::LoadOptions::default()
     });

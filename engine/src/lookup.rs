@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use flows::LookupConfig;
+use flows::Lookup as LookupConfig;
 use handlebars::Handlebars;
 
 use crate::connector::{Lookup, SendError};

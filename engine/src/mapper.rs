@@ -126,7 +126,7 @@ impl Mapper {
             registry,
             entries,
             timezone: flow.timezone,
-            fields: flow.receiver.kind.fields(),
+            fields: flow.receiver.fields,
             vars: Mutex::new(None),
             used_vars: SystemVars::NAMES
                 .into_iter()
@@ -211,8 +211,10 @@ impl Mapper {
     }
 
     /// Templates that name a field records will not have, given the fields a source
-    /// is known to produce (a CSV header). Each such field is one diagnostic.
-    pub fn check_fields(&self, flow: &Flow, known: &[String]) -> Vec<Diagnostic> {
+    /// is known to produce (a CSV header). Each such field is one diagnostic. Fields in
+    /// `open` (a look-up's result) have a shape only the service knows: any path below
+    /// them is taken as known.
+    pub fn check_fields(&self, flow: &Flow, known: &[String], open: &[String]) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         let mut sample = Map::new();
         for name in known {
@@ -224,11 +226,28 @@ impl Mapper {
             let (context, added) = self.context_of(record.fields.clone(), &vars);
             let mut scope = Scope::Context(context, added);
             // Each pass finds one missing field; add it and look for the next.
+            let mut reported: Vec<String> = Vec::new();
             for _ in 0..32 {
                 let Err(Missing(Some(name))) = self.render_missing(&entry.value, &mut scope, &vars)
                 else {
                     break;
                 };
+                if reported.contains(&name) {
+                    // Adding it did not satisfy the template: nothing more to learn.
+                    break;
+                }
+                reported.push(name.clone());
+                let path: Vec<&str> = name.split(['.', '/']).filter(|s| !s.is_empty()).collect();
+                if path.len() > 1 && open.iter().any(|o| o == path[0]) {
+                    // A path into a look-up's result, whose shape the service decides:
+                    // taken as known, and present from now on.
+                    if let Scope::Context(context, _) = &mut scope {
+                        if let Value::Object(map) = context.data_mut() {
+                            insert_path(map, &path);
+                        }
+                    }
+                    continue;
+                }
                 let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
                 candidates.extend(SystemVars::NAMES);
                 let hint = match did_you_mean(&name, candidates.iter().copied()) {
@@ -378,6 +397,28 @@ impl Mapper {
 }
 
 struct Missing(Option<String>);
+
+/// Put a sample text at `path` (`contact`, `mobilePhone`) in `map`, making the objects
+/// on the way.
+fn insert_path(map: &mut Map<String, Value>, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = map;
+    for part in parents {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let Value::Object(next) = entry else {
+            return;
+        };
+        current = next;
+    }
+    current.insert(last.to_string(), Value::String("sample".into()));
+}
 
 /// The most bytes one field's template may render to.
 pub const MAX_RENDERED: usize = 1024 * 1024;

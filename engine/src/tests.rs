@@ -21,10 +21,13 @@ fn flow_with(map_yaml: &str, extra: &str) -> Flow {
     );
     std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
-    let project = flows::load_project(&LoadOptions {
-        flows_dir: dir.path().into(),
-        ..LoadOptions::default()
-    });
+    let project = flows::load_project(
+        &LoadOptions {
+            flows_dir: dir.path().into(),
+            ..LoadOptions::default()
+        },
+        &connectors::Catalogue,
+    );
     assert!(
         project.diagnostics().is_empty(),
         "{:#?}",
@@ -233,7 +236,7 @@ fn templates_are_checked_against_known_fields_with_a_hint() {
         "order_id".to_string(),
     ];
     let problems: Vec<String> = mapper
-        .check_fields(&flow, &known)
+        .check_fields(&flow, &known, &[])
         .iter()
         .map(|d| d.message.clone())
         .collect();
@@ -244,7 +247,7 @@ fn templates_are_checked_against_known_fields_with_a_hint() {
             "template of `text` uses unknown field `order`"
         ]
     );
-    let hint = mapper.check_fields(&flow, &known)[0]
+    let hint = mapper.check_fields(&flow, &known, &[])[0]
         .hint
         .clone()
         .unwrap_or_default();
@@ -354,10 +357,7 @@ impl Harness {
             delivery,
         );
         let mut flow = flow;
-        let flows::SourceConfig::Csv(csv) = &mut flow.source else {
-            panic!("a csv source")
-        };
-        csv.backlog = if backlog == "send" {
+        flow.source.backlog = if backlog == "send" {
             flows::Backlog::Send
         } else {
             flows::Backlog::Skip
@@ -934,15 +934,15 @@ impl Lookup for People {
 async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
     let mut h = Harness::new("send", "delivery: {attempts: 1}\n");
     h.flow.map[0].value = flows::MapValue::Template("{{person.mobile}}".into());
-    let config = flows::LookupConfig {
-        connector: "cinnox".into(),
+    let config = flows::Lookup {
+        connector: "cinnox",
         account: "cx".into(),
-        action: "get_contact".into(),
+        action: "get_contact",
         query: "{{name}}".into(),
         as_name: "person".into(),
         required: true,
-        path: None,
         pos: flows::Pos::new(1, 1),
+        section: flows::Section::new(()),
     };
     h.lookup = Some(LookupStep::new(&config, Arc::new(People)).unwrap_or_else(|e| panic!("{e}")));
     h.add(&["ok", "obody", "flaky"]);

@@ -1,5 +1,7 @@
 //! `accounts.yaml`: named credentials for services, with `${VAR}` (and `${VAR:-default}`)
-//! read from the environment. A missing variable is an error naming it, never an empty key.
+//! read from the environment. A missing variable is an error naming it, never an empty
+//! key. Each account's own fields are parsed by the [`Catalogue`]; this module reads the
+//! file, its `connector:` and the variables, and checks what every secret must be.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use serde::Deserialize;
 
 use crate::diag::{Diagnostic, Pos};
 use crate::secret::Secret;
+use crate::section::{Catalogue, Cx, Role, Section};
 use crate::suggest;
 use crate::yaml;
 
@@ -33,7 +36,7 @@ impl Accounts {
     pub fn secret_values(&self) -> Vec<String> {
         let mut values = Vec::new();
         for account in self.accounts.values() {
-            for secret in account.kind.secrets() {
+            for secret in &account.secrets {
                 let text = secret.expose().trim();
                 values.push(text.to_string());
                 values.extend(
@@ -63,161 +66,14 @@ impl Accounts {
 pub struct Account {
     pub name: String,
     pub pos: Pos,
-    pub kind: AccountKind,
-}
-
-/// The closed set of account types, one per connector.
-#[derive(Debug, Clone)]
-pub enum AccountKind {
-    EightXEight(EightXEightAccount),
-    TextRequest(TextRequestAccount),
-    Aranda(ArandaAccount),
-    Http(HttpAccount),
-    GoogleSheets(GoogleAccount),
-    Cinnox(CinnoxAccount),
-    Webhook(WebhookAccount),
-}
-
-/// A CINNOX service account: App ID, App Token and Base URL as CINNOX generates them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CinnoxAccount {
-    pub app_id: String,
-    pub app_token: Secret,
-    pub base_url: String,
-    /// Default: the documented 500 requests per minute per service account.
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
-}
-
-/// Google Sheets access: an API key (public sheets) or a service account's key file
-/// (the sheet shared with its `client_email`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GoogleAccount {
-    #[serde(default)]
-    pub api_key: Option<Secret>,
-    /// The service account's JSON key file, relative to the accounts file.
-    #[serde(default)]
-    pub service_account_file: Option<std::path::PathBuf>,
-    #[serde(default = "default_google_token_url")]
-    pub token_url: String,
-    #[serde(default = "default_sheets_url")]
-    pub base_url: String,
-}
-
-fn default_google_token_url() -> String {
-    "https://oauth2.googleapis.com/token".into()
-}
-
-fn default_sheets_url() -> String {
-    "https://sheets.googleapis.com".into()
-}
-
-/// For the generic HTTP receiver: an optional base URL and headers (secrets, usually)
-/// sent with every request but never shown in previews or history.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpAccount {
-    #[serde(default)]
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, Secret>,
-}
-
-/// An Aranda ASMS integration: the token (header `TokenAsms`) and the customer's own
-/// ASMS host (header `UrlAsms`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArandaAccount {
-    pub api_key: Secret,
-    pub instance_url: String,
-    #[serde(default = "default_aranda_url")]
-    pub base_url: String,
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
-}
-
-fn default_aranda_url() -> String {
-    "https://automate.arandasoft.com/asmsadapter/api/asms".into()
-}
-
-/// A Text Request account: its API key (header `x-api-key`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextRequestAccount {
-    pub api_key: Secret,
-    /// Includes `/api/v3`.
-    #[serde(default = "default_textrequest_url")]
-    pub base_url: String,
-    /// Default: the documented 100 calls per 60 s per connection.
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
-}
-
-fn default_textrequest_url() -> String {
-    "https://api.textrequest.com/api/v3".into()
-}
-
-impl AccountKind {
-    /// The account's secret fields.
-    pub fn secrets(&self) -> Vec<&Secret> {
-        match self {
-            AccountKind::EightXEight(a) => vec![&a.api_key],
-            AccountKind::TextRequest(a) => vec![&a.api_key],
-            AccountKind::Aranda(a) => vec![&a.api_key],
-            AccountKind::Http(a) => a.headers.values().collect(),
-            AccountKind::GoogleSheets(a) => a.api_key.iter().collect(),
-            AccountKind::Cinnox(a) => vec![&a.app_token],
-            AccountKind::Webhook(a) => vec![&a.secret],
-        }
-    }
-
-    pub fn connector(&self) -> &'static str {
-        match self {
-            AccountKind::EightXEight(_) => "8x8",
-            AccountKind::TextRequest(_) => "textrequest",
-            AccountKind::Aranda(_) => "aranda",
-            AccountKind::Http(_) => "http",
-            AccountKind::GoogleSheets(_) => "google_sheets",
-            AccountKind::Cinnox(_) => "cinnox",
-            AccountKind::Webhook(_) => "webhook",
-        }
-    }
-}
-
-/// The shared secret guarding a webhook source.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookAccount {
-    pub secret: Secret,
-    /// How senders prove they know it (default: `token`).
-    #[serde(default)]
-    pub signature: Signature,
-}
-
-/// `token`: `Authorization: Bearer <secret>` (or `X-Switchboard-Token: <secret>`);
-/// `hmac`: `X-Signature-256: sha256=<hex HMAC-SHA256 of the body>`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Signature {
-    #[default]
-    Token,
-    Hmac,
-}
-
-/// An 8x8 SMS sub-account: what a user pastes as "subaccount ID" and "API key".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EightXEightAccount {
-    pub subaccount_id: String,
-    pub api_key: Secret,
-    #[serde(default = "default_8x8_url")]
-    pub base_url: String,
-    /// Calls allowed per period for this account, shared by every flow that uses it
-    /// (default: 8x8's documented 1,800 per second per sub-account).
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
+    pub connector: &'static str,
+    /// Its secret values.
+    pub secrets: Vec<Secret>,
+    /// The connector's own fields.
+    pub section: Section,
+    /// Identifies the account's fields, variables expanded: an account whose fingerprint
+    /// is unchanged is the same account (its key included).
+    pub fingerprint: u64,
 }
 
 /// `rate_limit: 100/60s`, `1800/s`, or `off`.
@@ -236,6 +92,20 @@ impl RateLimit {
             calls,
             per: std::time::Duration::from_secs(1),
         }
+    }
+}
+
+impl schemars::JsonSchema for RateLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RateLimit".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(off|[0-9]+/[0-9]*[a-z]+)$",
+            "description": "Calls per period, shared by every flow using the account: `100/60s`, `1800/s`, or `off`"
+        })
     }
 }
 
@@ -274,26 +144,13 @@ fn parse_rate_limit(text: &str) -> Option<RateLimit> {
     usable.then_some(RateLimit::Every { calls, per })
 }
 
-fn default_8x8_url() -> String {
-    "https://sms.8x8.com".into()
-}
-
-const CONNECTORS: &[&str] = &[
-    "8x8",
-    "textrequest",
-    "aranda",
-    "http",
-    "google_sheets",
-    "cinnox",
-    "webhook",
-];
-
 /// Load the accounts file. `env` looks up a variable (the process environment,
 /// possibly overlaid). Problems go to `errors`.
 pub(crate) fn load(
     file: &Path,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    catalogue: &dyn Catalogue,
     errors: &mut Vec<Diagnostic>,
 ) -> Accounts {
     let mut accounts = Accounts {
@@ -312,7 +169,7 @@ pub(crate) fn load(
     };
     for (name, node) in mapping.iter() {
         let name_str = name.as_str().to_string();
-        match parse_account(file, &name_str, Pos::of(name.span()), node, env) {
+        match parse_account(file, &name_str, Pos::of(name.span()), node, env, catalogue) {
             Ok(account) => {
                 accounts.accounts.insert(name_str, account);
             }
@@ -331,7 +188,9 @@ fn parse_account(
     pos: Pos,
     node: &Node,
     env: &dyn Fn(&str) -> Option<String>,
+    catalogue: &dyn Catalogue,
 ) -> Result<Account, Vec<Diagnostic>> {
+    let known = catalogue.connectors(Role::Account);
     let Some(mapping) = node.as_mapping() else {
         return Err(vec![Diagnostic::new(
             file,
@@ -350,153 +209,29 @@ fn parse_account(
         )
         .with_hint(format!(
             "connectors with accounts: {}",
-            suggest::backticked(CONNECTORS)
+            suggest::backticked(&known)
         ))]);
     };
-    let connector = yaml::scalar(file, connector_node, "connector").map_err(|d| vec![d])?;
+    let written = yaml::scalar(file, connector_node, "connector").map_err(|d| vec![d])?;
+    let Some(connector) = known.iter().find(|c| **c == written).copied() else {
+        return Err(vec![Diagnostic::new(
+            file,
+            Pos::of(connector_node.span()),
+            format!("unknown account connector `{written}`"),
+        )
+        .with_hint(suggest::hint(written, &known))]);
+    };
     let mut problems = Vec::new();
     let expanded = expand_node(file, node, env, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
     let rest = yaml::without_keys(&expanded, &["connector"]);
-    let section = name.to_string();
-    // A URL field that must be usable, or the error pointing at it.
-    let url_ok = |key: &str, url: &str, hint: &str| -> Result<(), Vec<Diagnostic>> {
-        check_url(url).map_err(|e| {
-            let at = mapping
-                .get_node(key)
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(pos);
-            vec![
-                Diagnostic::new(file, at, format!("`{key}` `{url}` is not usable: {e}"))
-                    .with_hint(hint),
-            ]
-        })
-    };
-    let kind = match connector {
-        "8x8" => {
-            let account: EightXEightAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            check_8x8(file, mapping, &account)?;
-            AccountKind::EightXEight(account)
-        }
-        "textrequest" => {
-            let account: TextRequestAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            if account.api_key.expose().trim().is_empty() {
-                let at = mapping
-                    .get_node("api_key")
-                    .map(|n| Pos::of(n.span()))
-                    .unwrap_or(pos);
-                return Err(vec![Diagnostic::new(file, at, "`api_key` is empty")]);
-            }
-            url_ok(
-                "base_url",
-                &account.base_url,
-                "for example `https://api.textrequest.com/api/v3` (the path includes /api/v3)",
-            )?;
-            AccountKind::TextRequest(account)
-        }
-        "aranda" => {
-            let account: ArandaAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            url_ok(
-                "instance_url",
-                &account.instance_url,
-                "the customer's ASMS address",
-            )?;
-            url_ok(
-                "base_url",
-                &account.base_url,
-                "Aranda's adapter, by default https://automate.arandasoft.com/asmsadapter/api/asms",
-            )?;
-            AccountKind::Aranda(account)
-        }
-        "http" => {
-            let account: HttpAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            if let Some(Err(e)) = account.base_url.as_deref().map(check_url) {
-                let at = mapping
-                    .get_node("base_url")
-                    .map(|n| Pos::of(n.span()))
-                    .unwrap_or(pos);
-                return Err(vec![Diagnostic::new(
-                    file,
-                    at,
-                    format!("`base_url` is not usable: {e}"),
-                )]);
-            }
-            AccountKind::Http(account)
-        }
-        "google_sheets" => {
-            let mut account: GoogleAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            if account.api_key.is_some() == account.service_account_file.is_some() {
-                return Err(vec![Diagnostic::new(file, pos, format!("account `{name}` needs exactly one of `api_key` and `service_account_file`"))
-                    .with_hint("an API key reads public sheets; a service account reads sheets shared with its client_email")]);
-            }
-            if let Some(key_file) = &account.service_account_file {
-                let resolved = file.parent().unwrap_or(Path::new(".")).join(key_file);
-                if !resolved.is_file() {
-                    let at = mapping
-                        .get_node("service_account_file")
-                        .map(|n| Pos::of(n.span()))
-                        .unwrap_or(pos);
-                    return Err(vec![Diagnostic::new(
-                        file,
-                        at,
-                        format!(
-                            "service account key file `{}` not found",
-                            resolved.display()
-                        ),
-                    )]);
-                }
-                account.service_account_file = Some(resolved);
-            }
-            AccountKind::GoogleSheets(account)
-        }
-        "cinnox" => {
-            let account: CinnoxAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            url_ok(
-                "base_url",
-                &account.base_url,
-                "copy the Base URL from CINNOX: Administration > Service Integration > API",
-            )?;
-            AccountKind::Cinnox(account)
-        }
-        "webhook" => {
-            let account: WebhookAccount =
-                yaml::from_node(file, &rest, &section).map_err(|d| vec![d])?;
-            if account.secret.expose().len() < 16 {
-                let at = mapping
-                    .get_node("secret")
-                    .map(|n| Pos::of(n.span()))
-                    .unwrap_or(pos);
-                return Err(vec![Diagnostic::new(
-                    file,
-                    at,
-                    "a webhook `secret` needs at least 16 characters",
-                )
-                .with_hint(
-                    "generate one, e.g. `openssl rand -hex 24`, and keep it in the environment",
-                )]);
-            }
-            AccountKind::Webhook(account)
-        }
-        other => {
-            return Err(vec![Diagnostic::new(
-                file,
-                Pos::of(connector_node.span()),
-                format!("unknown account connector `{other}`"),
-            )
-            .with_hint(suggest::hint(other, CONNECTORS))])
-        }
-    };
+    let cx = Cx { file };
+    let spec = catalogue.account(&cx, connector, name, &rest, pos)?;
     // Secrets travel in headers (and URLs): a line break or other control character
     // would be refused by every request, forever, as if the service were down.
-    for secret in kind.secrets() {
+    for secret in &spec.secrets {
         if secret.expose().chars().any(char::is_control) {
             let key = expanded
                 .as_mapping()
@@ -516,11 +251,40 @@ fn parse_account(
             )]);
         }
     }
+    let mut text = String::new();
+    node_text(&expanded, &mut text);
     Ok(Account {
         name: name.to_string(),
         pos,
-        kind,
+        connector,
+        secrets: spec.secrets,
+        section: spec.section,
+        fingerprint: crate::flow::fingerprint(&text),
     })
+}
+
+/// A node's keys and values as one text, in order (for a fingerprint).
+fn node_text(node: &Node, out: &mut String) {
+    match node {
+        Node::Scalar(s) => {
+            out.push_str(s.as_str());
+            out.push('\u{1f}');
+        }
+        Node::Sequence(items) => {
+            out.push('[');
+            items.iter().for_each(|item| node_text(item, out));
+            out.push(']');
+        }
+        Node::Mapping(map) => {
+            out.push('{');
+            for (key, value) in map.iter() {
+                out.push_str(key.as_str());
+                out.push('=');
+                node_text(value, out);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// Whether a node's text holds a control character.
@@ -530,55 +294,6 @@ fn contains_control(node: &Node) -> bool {
         Node::Sequence(items) => items.iter().any(contains_control),
         Node::Mapping(map) => map.values().any(contains_control),
     }
-}
-
-fn check_8x8(
-    file: &Path,
-    mapping: &marked_yaml::types::MarkedMappingNode,
-    account: &EightXEightAccount,
-) -> Result<(), Vec<Diagnostic>> {
-    let at = |key: &str| {
-        mapping
-            .get_node(key)
-            .map(|n| Pos::of(n.span()))
-            .unwrap_or_default()
-    };
-    let mut problems = Vec::new();
-    let id = &account.subaccount_id;
-    let id_ok = (3..=50).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '&'));
-    if !id_ok {
-        problems.push(
-            Diagnostic::new(
-                file,
-                at("subaccount_id"),
-                format!("`{id}` is not an 8x8 subaccount ID"),
-            )
-            .with_hint("3 to 50 letters, digits, `-`, `.`, `_` or `&`, as shown in 8x8 Connect"),
-        );
-    }
-    if account.api_key.expose().trim().is_empty() {
-        problems.push(Diagnostic::new(file, at("api_key"), "`api_key` is empty"));
-    }
-    if let Err(e) = check_url(&account.base_url) {
-        problems.push(Diagnostic::new(file, at("base_url"), format!("`base_url` `{}` is not usable: {e}", account.base_url))
-            .with_hint("for example `https://sms.8x8.com` (or `https://sms.8x8.uk`, `https://sms.us.8x8.com`)"));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
-}
-
-fn check_url(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text).map_err(|e| e.to_string())?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("it must start with http:// or https://".into());
-    }
-    Ok(())
 }
 
 /// A copy of `node` with `${VAR}` expanded in every scalar.

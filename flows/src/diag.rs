@@ -17,7 +17,8 @@ impl Pos {
         Pos { line, column }
     }
 
-    pub(crate) fn of(span: &marked_yaml::Span) -> Self {
+    /// The start of a YAML node's span.
+    pub fn of(span: &marked_yaml::Span) -> Self {
         span.start()
             .map(|m| Pos::new(m.line(), m.column()))
             .unwrap_or(Pos::new(1, 1))

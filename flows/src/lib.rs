@@ -13,30 +13,30 @@ mod flow;
 mod project;
 mod schedule;
 mod secret;
+mod section;
 mod suggest;
-mod yaml;
+pub mod yaml;
 
-pub use accounts::{
-    Account, AccountKind, Accounts, ArandaAccount, CinnoxAccount, EightXEightAccount,
-    GoogleAccount, HttpAccount, RateLimit, Signature, TextRequestAccount, WebhookAccount,
-};
+pub use accounts::{Account, Accounts, RateLimit};
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
-pub use flow::{
-    Backlog, CsvSource, Delivery, EightXEightSendSms, Flow, LookupConfig, MapEntry, MapValue,
-    ReceiverConfig, ReceiverKind, SheetsSource, SourceConfig, TextRequestDashboard,
-    TextRequestSource, WebhookSource, XlsxSource, TEXTREQUEST_EVENTS, XLSX_MAX_COLUMNS,
-    XLSX_MAX_ROWS,
-};
+pub use flow::{Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source};
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};
 pub use secret::Secret;
-pub use suggest::did_you_mean;
+pub use section::{
+    check_url, AccountSpec, Catalogue, Cx, LookupSpec, ReceiverSpec, Role, Section, SourceSpec,
+};
+pub use suggest::{backticked, did_you_mean, hint};
 
 /// Parse one flow file's text on its own (no accounts, no other flows): the flow, or
 /// every problem in it with its place.
-pub fn parse_flow(file: &std::path::Path, text: &str) -> Result<Flow, Vec<Diagnostic>> {
-    flow::parse(file, text).map(|parsed| parsed.flow)
+pub fn parse_flow(
+    file: &std::path::Path,
+    text: &str,
+    catalogue: &dyn Catalogue,
+) -> Result<Flow, Vec<Diagnostic>> {
+    flow::parse(file, text, catalogue).map(|parsed| parsed.flow)
 }
 
 /// The message a caught panic carried, for a report.
@@ -50,6 +50,3 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// The file name of the accounts file that sits beside the flows.
 pub const ACCOUNTS_FILE: &str = "accounts.yaml";
-
-#[cfg(test)]
-mod tests;

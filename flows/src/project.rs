@@ -8,6 +8,7 @@ use crate::accounts::{self, Accounts};
 use crate::diag::{Diagnostic, Pos};
 use crate::flow::{self, Flow};
 use crate::schedule::ScheduleRule;
+use crate::section::Catalogue;
 use crate::suggest;
 use crate::ACCOUNTS_FILE;
 
@@ -78,8 +79,8 @@ impl Project {
     }
 }
 
-/// Load and validate a whole flows directory.
-pub fn load_project(options: &LoadOptions) -> Project {
+/// Load and validate a whole flows directory, with the connectors of `catalogue`.
+pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project {
     let dir = options.flows_dir.clone();
     let mut project = Project {
         dir: dir.clone(),
@@ -99,7 +100,8 @@ pub fn load_project(options: &LoadOptions) -> Project {
         .unwrap_or_else(|| dir.join(ACCOUNTS_FILE));
     match read_limited(&accounts_file) {
         Ok(text) => {
-            project.accounts = accounts::load(&accounts_file, &text, &env, &mut project.general);
+            project.accounts =
+                accounts::load(&accounts_file, &text, &env, catalogue, &mut project.general);
             project.warnings.extend(readable_by_others(&accounts_file));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
@@ -147,20 +149,22 @@ pub fn load_project(options: &LoadOptions) -> Project {
                 continue;
             }
         };
-        let parsed =
-            std::panic::catch_unwind(|| flow::parse(&file, &text)).unwrap_or_else(|panic| {
-                Err(vec![Diagnostic::new(
-                    &file,
-                    Pos::new(1, 1),
-                    format!(
-                        "internal error while reading this flow: {}",
-                        crate::panic_message(panic.as_ref())
-                    ),
-                )
-                .with_hint(
-                    "the other flows are not affected; please report this with the file",
-                )])
-            });
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            flow::parse(&file, &text, catalogue)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(vec![Diagnostic::new(
+                &file,
+                Pos::new(1, 1),
+                format!(
+                    "internal error while reading this flow: {}",
+                    crate::panic_message(panic.as_ref())
+                ),
+            )
+            .with_hint(
+                "the other flows are not affected; please report this with the file",
+            )])
+        });
         match parsed {
             Ok(parsed) => {
                 let name = parsed.flow.name.clone();
@@ -260,17 +264,17 @@ fn check_accounts(project: &mut Project) {
         let mut uses = vec![(
             receiver.account.as_str(),
             receiver.account_pos,
-            receiver.kind.connector(),
+            receiver.connector,
             "receiver",
         )];
-        if let Some((name, pos)) = flow.source.account() {
-            uses.push((name, pos, flow.source.connector(), "source"));
+        if let Some((name, pos)) = &flow.source.account {
+            uses.push((name.as_str(), *pos, flow.source.connector, "source"));
         }
         if let Some(lookup) = &flow.lookup {
             uses.push((
                 lookup.account.as_str(),
                 lookup.pos,
-                lookup.connector.as_str(),
+                lookup.connector,
                 "lookup",
             ));
         }
@@ -295,7 +299,7 @@ fn account_problems(
 ) -> Vec<Diagnostic> {
     let at = |message: String| Diagnostic::new(file, pos, message);
     if let Some(account) = project.accounts.get(name) {
-        let have = account.kind.connector();
+        let have = account.connector;
         if have == want {
             return Vec::new();
         }

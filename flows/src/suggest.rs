@@ -24,14 +24,14 @@ pub fn did_you_mean<'a>(
 }
 
 /// A hint naming the closest candidate, or listing them all when none is close.
-pub(crate) fn hint(input: &str, candidates: &[&str]) -> String {
+pub fn hint(input: &str, candidates: &[&str]) -> String {
     match did_you_mean(input, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!("expected one of: {}", backticked(candidates)),
     }
 }
 
-pub(crate) fn backticked(items: &[&str]) -> String {
+pub fn backticked(items: &[&str]) -> String {
     items
         .iter()
         .map(|i| format!("`{i}`"))

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use marked_yaml::{LoadError, LoaderOptions, Node};
+pub use marked_yaml::Node;
+use marked_yaml::{LoadError, LoaderOptions};
 use serde::de::DeserializeOwned;
 
 use crate::diag::{Diagnostic, Pos};
@@ -18,7 +19,7 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Parse a YAML document whose top level must be a mapping.
-pub(crate) fn load(file: &Path, text: &str) -> Result<Node, Diagnostic> {
+pub fn load(file: &Path, text: &str) -> Result<Node, Diagnostic> {
     if let Some((line, depth)) = too_deep(text) {
         return Err(Diagnostic::new(
             file,
@@ -130,7 +131,7 @@ fn load_error(file: &Path, text: &str, error: LoadError) -> Diagnostic {
 
 /// Deserialise a node into `T`, turning serde's complaint into a positioned diagnostic.
 /// `section` names where the node sits (`source`, `schedule`, …) for the message.
-pub(crate) fn from_node<T: DeserializeOwned>(
+pub fn from_node<T: DeserializeOwned>(
     file: &Path,
     node: &Node,
     section: &str,
@@ -189,7 +190,7 @@ fn lookup<'n>(node: &'n Node, path: &str) -> Option<&'n Node> {
 }
 
 /// The error for a key that is not allowed where it stands.
-pub(crate) fn unknown_key(
+pub fn unknown_key(
     file: &Path,
     pos: Pos,
     key: &str,
@@ -217,7 +218,7 @@ fn tidy(message: &str) -> String {
 }
 
 /// A mapping node without some of its keys (so the rest can be deserialised strictly).
-pub(crate) fn without_keys(node: &Node, keys: &[&str]) -> Node {
+pub fn without_keys(node: &Node, keys: &[&str]) -> Node {
     let mut node = node.clone();
     if let Some(mapping) = node.as_mapping_mut() {
         for key in keys {
@@ -228,7 +229,7 @@ pub(crate) fn without_keys(node: &Node, keys: &[&str]) -> Node {
 }
 
 /// The text of a scalar node, or a diagnostic saying a plain value was expected.
-pub(crate) fn scalar<'n>(file: &Path, node: &'n Node, what: &str) -> Result<&'n str, Diagnostic> {
+pub fn scalar<'n>(file: &Path, node: &'n Node, what: &str) -> Result<&'n str, Diagnostic> {
     node.as_scalar().map(|s| s.as_str()).ok_or_else(|| {
         Diagnostic::new(
             file,
@@ -240,7 +241,7 @@ pub(crate) fn scalar<'n>(file: &Path, node: &'n Node, what: &str) -> Result<&'n 
 
 /// A YAML literal as JSON: unquoted `42`, `true`, `null` keep their type, quoted values
 /// stay text, lists and mappings are converted element by element.
-pub(crate) fn literal(node: &Node) -> serde_json::Value {
+pub fn literal(node: &Node) -> serde_json::Value {
     use serde_json::Value;
     match node {
         Node::Scalar(s) => {

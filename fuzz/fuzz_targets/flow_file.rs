@@ -6,7 +6,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Err(problems) = flows::parse_flow(std::path::Path::new("fuzz.yaml"), text) {
+        if let Err(problems) = flows::parse_flow(
+            std::path::Path::new("fuzz.yaml"),
+            text,
+            &connectors::Catalogue,
+        ) {
             assert!(!problems.is_empty());
         }
     }

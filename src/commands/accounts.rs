@@ -14,7 +14,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         accounts_file: global.accounts.clone(),
         env: Default::default(),
     };
-    let project = flows::load_project(&options);
+    let project = flows::load_project(&options, &connectors::Catalogue);
     let scrubber = crate::wiring::scrubber(&project.accounts);
     let mut statuses: Vec<AccountStatus> = Vec::new();
     for account in project.accounts.accounts.values() {

@@ -83,11 +83,14 @@ pub async fn history(
         Err(e) => return Err(e.into()),
     };
     // Scrubbed on the way out too: history written by an older version may hold a key.
-    let accounts = flows::load_project(&flows::LoadOptions {
-        flows_dir: global.flows.clone(),
-        accounts_file: global.accounts.clone(),
-        env: Default::default(),
-    })
+    let accounts = flows::load_project(
+        &flows::LoadOptions {
+            flows_dir: global.flows.clone(),
+            accounts_file: global.accounts.clone(),
+            env: Default::default(),
+        },
+        &connectors::Catalogue,
+    )
     .accounts;
     let scrubber = wiring::scrubber(&accounts);
     let mut runs = runs;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use connectors::push::{Door, Taken};
 use engine::{RunStatus, Trigger};
-use flows::SourceConfig;
 use serde_json::Value;
 
 use crate::cli::Global;
@@ -149,26 +149,41 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
     let store = wiring::open_store(&global)?;
     let mut ok = project.invalid.is_empty();
     for flow in project.flows.values() {
-        if let SourceConfig::Cinnox(source) = &flow.source {
+        let door = Door::of(&project, &flow.name)
+            .map_err(|e| anyhow::anyhow!("`{}` cannot take pushed events: {e}", flow.name))?;
+        if let Some(door) = door {
             let events = dir.join("events.json");
-            let text = std::fs::read_to_string(&events).with_context(|| {
+            let body = std::fs::read(&events).with_context(|| {
                 format!(
-                    "`{}` takes events CINNOX pushes; the quickstart sends the samples in {}",
+                    "`{}` takes pushed events; the quickstart sends the samples in {}",
                     flow.name,
                     events.display()
                 )
             })?;
-            let body: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", events.display()))?;
-            let (records, ignored) = connectors::cinnox::records_for(&body, &source.events)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", events.display()))?;
-            outln!(
-                "{}: {} sample event(s) queued as the webhook would, {ignored} of other kinds ignored",
-                flow.name,
-                records.len()
-            );
-            store.flow(&flow.name)?.enqueue(&records)?;
-            store.flush().await?;
+            match door
+                .take(&body, &BTreeMap::new())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", events.display()))?
+            {
+                Taken::Handshake(_) => {
+                    anyhow::bail!("{} is a handshake, not events", events.display())
+                }
+                Taken::Events { read, queued, .. } => {
+                    // Only this flow's share: each flow of the directory is run in turn.
+                    let records: Vec<engine::Record> = queued
+                        .into_iter()
+                        .filter(|(target, _)| target.flow == flow.name)
+                        .flat_map(|(_, records)| records)
+                        .collect();
+                    outln!(
+                        "{}: {} sample event(s) queued as the webhook would, {} of other kinds ignored",
+                        flow.name,
+                        records.len(),
+                        read - records.len()
+                    );
+                    store.flow(&flow.name)?.enqueue(&records)?;
+                    store.flush().await?;
+                }
+            }
         }
         let run = wiring::run_once(
             &project.accounts,

@@ -127,8 +127,7 @@ pub async fn test(
         if let Some(to) = to {
             let phone = flow
                 .receiver
-                .kind
-                .fields()
+                .fields
                 .iter()
                 .find(|f| f.kind == FieldKind::Phone);
             match phone {
@@ -137,7 +136,7 @@ pub async fn test(
                 }
                 None => anyhow::bail!(
                     "`--to` needs a receiver with a phone field; `{}` has none",
-                    flow.receiver.kind.action()
+                    flow.receiver.action
                 ),
             }
         }

@@ -3,6 +3,8 @@
 //! keep their last good version), and a watcher that reloads within a second of a change.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use connectors::push::{Push, Remaining, Subscribed};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,17 +31,41 @@ pub fn apply(shared: &Shared, fresh: Project) {
         .chain(fresh.invalid.keys())
         .cloned()
         .collect();
+    // Accounts: take every valid one from the file; keep the last good version of one
+    // that broke, so the flows using it go on.
+    let mut accounts = fresh.accounts.clone();
+    for (name, old) in &current.accounts.accounts {
+        if fresh.accounts.invalid.contains_key(name) {
+            accounts.accounts.insert(name.clone(), old.clone());
+        }
+    }
+    let before: BTreeMap<String, u64> = current
+        .accounts
+        .accounts
+        .iter()
+        .map(|(name, a)| (name.clone(), a.fingerprint))
+        .collect();
+    let account_changed =
+        |name: &str| before.get(name).copied() != accounts.get(name).map(|a| a.fingerprint);
 
+    let mut subscribe = Vec::new();
     for (name, flow) in &fresh.flows {
         let changed = current
             .flows
             .get(name)
-            .map(|old| format!("{old:?}") != format!("{flow:?}"))
+            .map(|old| old.fingerprint != flow.fingerprint)
             .unwrap_or(true);
+        // A push source follows its account too: a new token, a new base URL.
+        let account_moved = flow
+            .source
+            .account
+            .as_ref()
+            .is_some_and(|(account, _)| account_changed(account));
         if changed {
             tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
-            cinnox_subscriptions(shared, &fresh.accounts, flow, None);
-            textrequest_hooks(shared, &fresh.accounts, flow, true);
+        }
+        if changed || account_moved {
+            subscribe.push(flow.clone());
         }
         current.flows.insert(name.clone(), flow.clone());
         errors.remove(name);
@@ -62,192 +88,115 @@ pub fn apply(shared: &Shared, fresh: Project) {
         .filter(|n| !present.contains(*n))
         .cloned()
         .collect();
+    let mut unsubscribe = Vec::new();
     for name in gone {
         tracing::info!(flow = %name, "flow file removed; the flow stops");
         if let Some(flow) = current.flows.remove(&name) {
-            cinnox_subscriptions(shared, &current.accounts, &flow, Some(&current.flows));
-            textrequest_hooks(shared, &current.accounts, &flow, false);
+            unsubscribe.push(flow);
         }
         let _ = shared.timer.send(Command::Remove { name });
     }
     errors.retain(|name, _| present.contains(name));
-
-    // Accounts: take every valid one from the file; keep the last good version of one
-    // that broke, so the flows using it go on.
-    let mut accounts = fresh.accounts.clone();
-    for (name, old) in &current.accounts.accounts {
-        if fresh.accounts.invalid.contains_key(name) {
-            accounts.accounts.insert(name.clone(), old.clone());
-        }
+    // Subscriptions use the old accounts to stop, the new ones to start.
+    for flow in &unsubscribe {
+        stop_pushing(shared, &current, flow);
     }
     current.accounts = accounts;
     current.dir = fresh.dir.clone();
+    for flow in &subscribe {
+        start_pushing(shared, &current.accounts, flow);
+    }
     if let Ok(mut general) = shared.general.write() {
         *general = fresh.general;
     }
 }
 
-/// The URL a service should push a flow's events to: its `public_url`, else the daemon's
-/// own `/hooks/<flow>` (unknown until the server listens).
-fn hook_url(shared: &Shared, public_url: Option<&String>, flow: &flows::Flow) -> Option<String> {
-    match (public_url, shared.hooks_base.get()) {
-        (Some(url), _) => Some(url.clone()),
+/// The URL a service should push a flow's events to: the flow's `public_url`, else the
+/// daemon's own `/hooks/<flow>` (unknown until the server listens).
+fn hook_url(shared: &Shared, push: &dyn Push, flow: &flows::Flow) -> Option<String> {
+    match (push.public_url(), shared.hooks_base.get()) {
+        (Some(url), _) => Some(url.to_string()),
         (None, Some(base)) => Some(format!("{base}/{}", flow.name)),
         (None, None) => None,
     }
 }
 
-/// Register the CINNOX event subscriptions of a CINNOX-triggered flow, in the background;
-/// a failure is logged (and `accounts check` shows a bad token). With `removed_from`, the
-/// flow is gone: CINNOX keeps one URL per event family and app, so a family another flow
-/// on the account still takes is handed to that flow's URL (the daemon gives events to
-/// every CINNOX flow of the account, whichever URL they arrive at); the others are
-/// switched off.
-fn cinnox_subscriptions(
-    shared: &Shared,
-    accounts: &flows::Accounts,
-    flow: &flows::Flow,
-    removed_from: Option<&BTreeMap<String, flows::Flow>>,
-) {
-    let flows::SourceConfig::Cinnox(source) = &flow.source else {
+/// Tell a push flow's service where to push, in the background; what it asks the flow
+/// to remember (hooks registered) is kept in the flow's state.
+fn start_pushing(shared: &Shared, accounts: &flows::Accounts, flow: &flows::Flow) {
+    let Some(push) = connectors::push::push_of(flow, accounts) else {
         return;
     };
-    let Some(flows::AccountKind::Cinnox(account)) =
-        accounts.get(&source.account).map(|a| a.kind.clone())
-    else {
+    let Some(url) = hook_url(shared, push.as_ref(), flow) else {
         return;
-    };
-    let Some(url) = hook_url(shared, source.public_url.as_ref(), flow) else {
-        return;
-    };
-    let mut families: Vec<&'static str> = source
-        .events
-        .iter()
-        .map(|e| connectors::cinnox::family_of(e))
-        .collect();
-    families.sort();
-    families.dedup();
-    // Each family's URL, and whether it stays on.
-    let plan: Vec<(&'static str, String, bool)> = families
-        .into_iter()
-        .map(|family| {
-            let Some(remaining) = removed_from else {
-                return (family, url.clone(), true);
-            };
-            let heir = remaining.values().find_map(|other| match &other.source {
-                flows::SourceConfig::Cinnox(s)
-                    if s.account == source.account
-                        && s.events
-                            .iter()
-                            .any(|e| connectors::cinnox::family_of(e) == family) =>
-                {
-                    hook_url(shared, s.public_url.as_ref(), other)
-                }
-                _ => None,
-            });
-            match heir {
-                Some(heir) => (family, heir, true),
-                None => (family, url.clone(), false),
-            }
-        })
-        .collect();
-    let name = flow.name.clone();
-    tokio::spawn(async move {
-        for (family, url, enabled) in plan {
-            match connectors::cinnox::subscribe(&account, family, &url, enabled).await {
-                Ok(()) => {
-                    tracing::info!(flow = %name, family, %url, enabled, "CINNOX event subscription updated")
-                }
-                Err(e) => {
-                    tracing::error!(flow = %name, family, "cannot update the CINNOX event subscription: {e}")
-                }
-            }
-        }
-    });
-}
-
-/// Where the flow's state keeps the Text Request hooks registered for it.
-const TEXTREQUEST_HOOKS: &str = "textrequest_hooks";
-
-/// Register the Text Request hooks a flow needs (one per event) and delete the ones it
-/// no longer needs — all of them when the flow is removed. The registered hooks are kept
-/// in the flow's state, so a restart does not register duplicates.
-fn textrequest_hooks(
-    shared: &Shared,
-    accounts: &flows::Accounts,
-    flow: &flows::Flow,
-    enabled: bool,
-) {
-    use connectors::textrequest::trigger::{self, Hook};
-    let flows::SourceConfig::TextRequest(source) = &flow.source else {
-        return;
-    };
-    let Some(flows::AccountKind::TextRequest(account)) =
-        accounts.get(&source.account).map(|a| a.kind.clone())
-    else {
-        return;
-    };
-    let Some(url) = hook_url(shared, source.public_url.as_ref(), flow) else {
-        return;
-    };
-    let wanted: Vec<(u64, String, String)> = if enabled {
-        source
-            .events
-            .iter()
-            .map(|e| (source.dashboard_id, e.clone(), trigger::target_url(&url, e)))
-            .collect()
-    } else {
-        Vec::new()
     };
     let Ok(state) = shared.store.flow(&flow.name) else {
         return;
     };
     let name = flow.name.clone();
     tokio::spawn(async move {
-        let registered: Vec<Hook> = engine::load_meta(&*state, TEXTREQUEST_HOOKS)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let mut kept = Vec::new();
-        for hook in registered {
-            let still = wanted
-                .iter()
-                .any(|(d, e, u)| *d == hook.dashboard_id && *e == hook.event && *u == hook.url);
-            if still {
-                kept.push(hook);
-                continue;
-            }
-            match trigger::unsubscribe(&account, &hook).await {
-                Ok(()) => {
-                    tracing::info!(flow = %name, hook = hook.id, event = %hook.event, "Text Request hook deleted")
-                }
-                Err(e) => {
-                    tracing::error!(flow = %name, hook = hook.id, "cannot delete the Text Request hook: {e}");
-                    kept.push(hook);
-                }
-            }
-        }
-        for (dashboard, event, url) in &wanted {
-            if kept
-                .iter()
-                .any(|h| h.dashboard_id == *dashboard && &h.event == event && &h.url == url)
-            {
-                continue;
-            }
-            match trigger::subscribe(&account, *dashboard, event, url).await {
-                Ok(hook) => {
-                    tracing::info!(flow = %name, hook = hook.id, %event, %url, "Text Request hook registered");
-                    kept.push(hook);
-                }
-                Err(e) => {
-                    tracing::error!(flow = %name, %event, "cannot register the Text Request hook: {e}")
-                }
-            }
-        }
-        if let Err(e) = engine::save_meta(&*state, TEXTREQUEST_HOOKS, &kept) {
-            tracing::error!(flow = %name, "cannot remember the Text Request hooks: {e}");
-        }
+        let remembered = state.load_meta(push.memory_key()).ok().flatten();
+        let out = push.subscribe(&url, remembered).await;
+        report(&name, &*state, push.memory_key(), out);
     });
+}
+
+/// Tell a removed push flow's service to stop pushing to it; flows of the same channel
+/// that remain keep what they take.
+fn stop_pushing(shared: &Shared, current: &Project, flow: &flows::Flow) {
+    let Some(push) = connectors::push::push_of(flow, &current.accounts) else {
+        return;
+    };
+    let Some(url) = hook_url(shared, push.as_ref(), flow) else {
+        return;
+    };
+    let Ok(state) = shared.store.flow(&flow.name) else {
+        return;
+    };
+    let channel = push.channel();
+    let remaining: Vec<(Arc<dyn Push>, String)> = match &channel {
+        None => Vec::new(),
+        Some(channel) => current
+            .flows
+            .values()
+            .filter_map(|other| {
+                let other_push = connectors::push::push_of(other, &current.accounts)?;
+                if other_push.channel().as_ref() != Some(channel) {
+                    return None;
+                }
+                let other_url = hook_url(shared, other_push.as_ref(), other)?;
+                Some((other_push, other_url))
+            })
+            .collect(),
+    };
+    let name = flow.name.clone();
+    tokio::spawn(async move {
+        let remaining: Vec<Remaining<'_>> = remaining
+            .iter()
+            .map(|(push, url)| Remaining {
+                push: push.as_ref(),
+                url: url.clone(),
+            })
+            .collect();
+        let remembered = state.load_meta(push.memory_key()).ok().flatten();
+        let out = push.unsubscribe(&url, &remaining, remembered).await;
+        report(&name, &*state, push.memory_key(), out);
+    });
+}
+
+/// Log what a subscription call did and keep what it asks to remember.
+fn report(name: &str, state: &dyn engine::FlowState, key: &str, out: Subscribed) {
+    for done in &out.done {
+        tracing::info!(flow = %name, "{done}");
+    }
+    for failed in &out.failed {
+        tracing::error!(flow = %name, "{failed}");
+    }
+    if let Some(remember) = out.remember {
+        if let Err(e) = state.save_meta(key, &remember) {
+            tracing::error!(flow = %name, "cannot remember the service's subscriptions: {e}");
+        }
+    }
 }
 
 /// Watch the flows directory and reload on changes to `*.yaml` files.

@@ -1,11 +1,12 @@
 use std::time::Duration;
 
+use super::config::Account as ArandaAccount;
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::{ArandaAccount, RateLimit, Secret};
+
 use serde_json::{Map, Value};
 
-use crate::http::{self, limits, HttpClient};
+use crate::http::{self, AccountClient};
 
 /// What an Aranda receiver does with each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +18,9 @@ pub enum Action {
 
 /// The ASMS adapter for one integration.
 pub struct Aranda {
-    http: HttpClient,
-    limiter: Option<limits::Limiter>,
+    client: AccountClient,
+    timeout: Duration,
     base: String,
-    token: Secret,
-    instance_url: String,
     action: Action,
 }
 
@@ -74,12 +73,11 @@ impl Aranda {
         action: Action,
         timeout: Duration,
     ) -> Result<Self, String> {
+        let client = account.client(name);
         Ok(Aranda {
-            http: HttpClient::new(timeout)?,
-            limiter: limits::shared(name, account.rate_limit.unwrap_or(RateLimit::Off)),
-            base: account.base_url.trim_end_matches('/').to_string(),
-            token: account.api_key.clone(),
-            instance_url: account.instance_url.clone(),
+            base: client.url(""),
+            client,
+            timeout,
             action,
         })
     }
@@ -152,20 +150,17 @@ impl Receiver for Aranda {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        limits::wait(&self.limiter).await;
-        let client = self.http.client();
-        let call = match request.method.as_str() {
-            "PUT" => client.put(&request.url),
-            _ => client.post(&request.url),
-        }
-        .header("TokenAsms", self.token.expose())
-        .header("UrlAsms", &self.instance_url);
+        let method = match request.method.as_str() {
+            "PUT" => reqwest::Method::PUT,
+            _ => reqwest::Method::POST,
+        };
+        let call = self.client.request(method, &request.url, self.timeout);
         let call = if request.body.is_null() {
             call
         } else {
             call.json(&request.body)
         };
-        let response = self.http.execute(call).await?;
+        let response = call.send().await?;
         if response.status.is_success() {
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
             if body.get("result") == Some(&Value::Bool(false)) {

@@ -8,5 +8,7 @@ mod client;
 
 pub use client::{explain, Action, Aranda};
 
+pub mod config;
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use super::config::Account as ArandaAccount;
 use engine::{Receiver, SendError};
-use flows::{ArandaAccount, Secret};
+use flows::Secret;
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -14,9 +14,9 @@
 
 use std::time::Duration;
 
+use super::config::Account as CinnoxAccount;
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::CinnoxAccount;
 use serde_json::{json, Map, Value};
 
 use super::api::Api;

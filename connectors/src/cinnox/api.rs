@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
+use super::config::Account as CinnoxAccount;
 use engine::{Delivered, Prepared, SendError};
-use flows::{CinnoxAccount, RateLimit, Secret};
+use flows::RateLimit;
 use serde_json::Value;
 
-use crate::http::{self, limits, HttpClient};
+use crate::http::{self, AccountClient};
 
 /// CINNOX's documented limit: 500 requests per minute per service account.
 pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
@@ -18,39 +19,33 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
 };
 
 pub(crate) struct Api {
-    http: HttpClient,
-    limiter: Option<limits::Limiter>,
-    apps: String,
-    token: Secret,
+    client: AccountClient,
+    timeout: Duration,
 }
 
 impl Api {
     pub fn new(name: &str, account: &CinnoxAccount, timeout: Duration) -> Result<Api, String> {
         Ok(Api {
-            http: HttpClient::new(timeout)?,
-            limiter: limits::shared(name, account.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT)),
-            apps: format!(
-                "{}/v1/api/apps/{}",
-                account.base_url.trim_end_matches('/'),
-                account.app_id
-            ),
-            token: account.app_token.clone(),
+            client: account.client(name),
+            timeout,
         })
     }
 
     /// The URL of `path` under the app (`message-push`, `management/…`).
     pub fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.apps, path.trim_start_matches('/'))
+        self.client.url(path)
     }
 
     /// Send a prepared request and read CINNOX's answer.
     pub async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let client = self.http.client();
-        let call = match request.method.as_str() {
-            "PUT" => client.put(&request.url),
-            _ => client.post(&request.url),
-        }
-        .json(&request.body);
+        let method = match request.method.as_str() {
+            "PUT" => reqwest::Method::PUT,
+            _ => reqwest::Method::POST,
+        };
+        let call = self
+            .client
+            .request(method, &request.url, self.timeout)
+            .json(&request.body);
         let body = self.call(call).await?;
         let id = body
             .get("id")
@@ -66,16 +61,12 @@ impl Api {
 
     /// `GET` a URL of the app and read CINNOX's answer.
     pub async fn get(&self, url: &str) -> Result<Value, SendError> {
-        self.call(self.http.client().get(url)).await
+        self.call(self.client.get(url, self.timeout)).await
     }
 
     /// Make a call (paced, authenticated) and read the answer: its body on success.
-    async fn call(&self, call: reqwest::RequestBuilder) -> Result<Value, SendError> {
-        limits::wait(&self.limiter).await;
-        let response = self
-            .http
-            .execute(call.bearer_auth(self.token.expose()))
-            .await?;
+    async fn call(&self, call: http::account::Call<'_>) -> Result<Value, SendError> {
+        let response = call.send().await?;
         let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let code = body.get("code").and_then(Value::as_i64);
         if response.status.is_success() && code.is_none_or(|c| c == 0) {

@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
+use super::config::Account as CinnoxAccount;
 use async_trait::async_trait;
 use engine::{Lookup, SendError};
-use flows::CinnoxAccount;
 use serde_json::Value;
 
 use super::api::Api;
@@ -27,14 +27,8 @@ const PAGE: usize = 100;
 /// Pages read at most for one name (10,000 contacts).
 const MAX_PAGES: usize = 100;
 
-pub enum Find {
-    Contact,
-    Enquiry,
-    /// The path template of the number list (`{query}` = the number type).
-    Numbers {
-        path: String,
-    },
-}
+/// What a look-up finds (the flow's `lookup:` section, parsed).
+pub use super::config::Lookup as Find;
 
 /// Where CINNOX's number list is looked for when the flow does not say.
 pub const DEFAULT_NUMBERS_PATH: &str = "numbers?type={query}";

@@ -10,43 +10,40 @@
 
 mod actions;
 mod api;
+pub mod config;
+mod intake;
 mod lookup;
 mod normalise;
 mod push;
 
 pub use actions::{Action, CinnoxAction};
 pub use api::DEFAULT_RATE_LIMIT;
+pub use intake::CinnoxIntake;
 pub use lookup::{CinnoxLookup, Find, DEFAULT_NUMBERS_PATH};
 pub use normalise::{challenge, events_of, family_of, normalise, records_for, Event};
 pub use push::MessagePush;
 
 use std::time::Duration;
 
-use flows::CinnoxAccount;
+use config::Account as CinnoxAccount;
 use serde_json::json;
 
-use crate::http::{self, HttpClient};
+use crate::http;
 
-/// Register (or, with `enabled: false`, switch off) a webhook URL for an event family.
+/// Register (or, with `enabled: false`, switch off) a webhook URL for an event family of
+/// account `name`.
 pub async fn subscribe(
+    name: &str,
     account: &CinnoxAccount,
     family: &str,
     url: &str,
     enabled: bool,
 ) -> Result<(), String> {
-    let client = HttpClient::new(Duration::from_secs(15))?;
-    let endpoint = format!(
-        "{}/v1/api/apps/{}/{family}",
-        account.base_url.trim_end_matches('/'),
-        account.app_id
-    );
-    let call = client
-        .client()
-        .patch(&endpoint)
-        .bearer_auth(account.app_token.expose())
-        .json(&json!({"enabled": enabled, "url": url}));
-    let response = client
-        .execute(call)
+    let response = account
+        .client(name)
+        .request(reqwest::Method::PATCH, family, Duration::from_secs(15))
+        .json(&json!({"enabled": enabled, "url": url}))
+        .send()
         .await
         .map_err(|e| format!("CINNOX {family}: {e}"))?;
     if response.status.is_success() {

@@ -1,4 +1,5 @@
-use flows::{CinnoxAccount, Secret};
+use super::config::Account as CinnoxAccount;
+use flows::Secret;
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -93,6 +94,7 @@ async fn the_webhook_url_is_registered_with_the_event_family() {
         rate_limit: None,
     };
     subscribe(
+        "cinnox",
         &account,
         "inquiry-event-sub",
         "https://hooks.example.com/hooks/missed",
@@ -101,6 +103,7 @@ async fn the_webhook_url_is_registered_with_the_event_family() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let refused = subscribe(
+        "cinnox",
         &account,
         "external-contact-event-sub",
         "https://x/hooks/c",

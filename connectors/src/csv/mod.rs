@@ -8,6 +8,8 @@ use engine::{Fetched, Reject, Source, SourceError};
 
 use crate::rows::{self, Table};
 
+pub mod config;
+
 /// A CSV file as a source.
 #[derive(Debug, Clone)]
 pub struct CsvFile {
@@ -17,7 +19,7 @@ pub struct CsvFile {
 }
 
 impl CsvFile {
-    pub fn new(config: &flows::CsvSource) -> Self {
+    pub fn new(config: &config::Source) -> Self {
         CsvFile {
             path: config.path.clone(),
             key: config.key.clone(),

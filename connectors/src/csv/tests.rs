@@ -1,5 +1,6 @@
+use super::config::Source as CsvSource;
 use super::*;
-use flows::{Backlog, CsvSource, Pos};
+use flows::{Backlog, Pos};
 use std::path::Path;
 
 fn source(dir: &Path, text: &str, key: &[&str]) -> CsvFile {

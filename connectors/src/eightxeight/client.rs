@@ -1,23 +1,23 @@
 use std::time::Duration;
 
+use super::config::Account as EightXEightAccount;
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::{EightXEightAccount, RateLimit, Secret};
+use flows::RateLimit;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::http::{self, limits, HttpClient};
+use crate::http::{self, AccountClient};
 use crate::sms;
 
 /// The 8x8 SMS API for one sub-account.
 pub struct EightXEight {
-    http: HttpClient,
-    limiter: Option<limits::Limiter>,
+    client: AccountClient,
+    timeout: Duration,
     messages_url: String,
     batch_url: String,
     batch: usize,
     max_parts: usize,
-    api_key: Secret,
 }
 
 /// `clientMessageId` may be at most this long.
@@ -50,21 +50,20 @@ impl EightXEight {
         account: &EightXEightAccount,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let base = account.base_url.trim_end_matches('/');
+        let client = account.client(name);
         Ok(EightXEight {
-            http: HttpClient::new(timeout)?,
-            limiter: limits::shared(name, account.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT)),
-            messages_url: format!(
-                "{base}/api/v1/subaccounts/{}/messages",
+            messages_url: client.url(&format!(
+                "api/v1/subaccounts/{}/messages",
                 account.subaccount_id
-            ),
-            batch_url: format!(
-                "{base}/api/v1/subaccounts/{}/messages/batch",
+            )),
+            batch_url: client.url(&format!(
+                "api/v1/subaccounts/{}/messages/batch",
                 account.subaccount_id
-            ),
+            )),
+            client,
+            timeout,
             batch: 1,
             max_parts: sms::DEFAULT_MAX_PARTS,
-            api_key: account.api_key.clone(),
         })
     }
 }
@@ -182,14 +181,12 @@ impl Receiver for EightXEight {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        limits::wait(&self.limiter).await;
-        let call = self
-            .http
-            .client()
-            .post(&self.messages_url)
-            .bearer_auth(self.api_key.expose())
-            .json(&request.body);
-        let response = self.http.execute(call).await?;
+        let response = self
+            .client
+            .post(&self.messages_url, self.timeout)
+            .json(&request.body)
+            .send()
+            .await?;
         if response.status.is_success() {
             // A 2xx means 8x8 took the message: never treat it as retryable, or the
             // customer could get it twice. An unreadable body just loses the umid.
@@ -226,16 +223,10 @@ impl Receiver for EightXEight {
 
     async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
         let all = |error: SendError| requests.iter().map(|_| Err(error.clone())).collect();
-        limits::wait(&self.limiter).await;
         let messages: Vec<&Value> = requests.iter().map(|r| &r.body).collect();
         let body = serde_json::json!({"messages": messages, "includeMessagesInResponse": true});
-        let call = self
-            .http
-            .client()
-            .post(&self.batch_url)
-            .bearer_auth(self.api_key.expose())
-            .json(&body);
-        let response = match self.http.execute(call).await {
+        let call = self.client.post(&self.batch_url, self.timeout).json(&body);
+        let response = match call.send().await {
             Ok(response) => response,
             Err(e) => return all(e),
         };

@@ -8,6 +8,7 @@
 //! 401 marks the account refused, 429/5xx/timeouts are transient.
 
 mod client;
+pub mod config;
 
 pub use client::EightXEight;
 

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use super::config::Account as EightXEightAccount;
 use engine::{Receiver, SendError};
-use flows::{EightXEightAccount, Secret};
+use flows::Secret;
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::http::{self, HttpClient};
+use crate::http::{self, AccountClient};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
 
@@ -45,7 +45,7 @@ fn cache() -> &'static Cache {
 
 /// A bearer token for the service account in `key_file`.
 pub async fn token(
-    client: &HttpClient,
+    client: &AccountClient,
     key_file: &Path,
     token_url: &str,
 ) -> Result<String, String> {
@@ -88,13 +88,10 @@ pub async fn token(
         .map(|(k, v)| format!("{k}={}", http::encode_component(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let call = client
-        .client()
-        .post(token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
     let response = client
-        .execute(call)
+        .post(token_url, std::time::Duration::from_secs(15))
+        .body("application/x-www-form-urlencoded", body)
+        .send()
         .await
         .map_err(|e| format!("the token request failed: {e}"))?;
     if !response.status.is_success() {

@@ -8,16 +8,17 @@
 //! quota backs off and tries again.
 
 mod auth;
+pub mod config;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use config::{Account as GoogleAccount, Source as SheetsSource};
 use engine::{Fetched, Source, SourceError};
-use flows::{GoogleAccount, SheetsSource};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::http::{self, HttpClient};
+use crate::http::{self, AccountClient};
 use crate::rows::Table;
 
 /// Tries for one read when the quota answers 429.
@@ -25,7 +26,7 @@ const QUOTA_TRIES: u32 = 4;
 
 /// A Google Sheets range as a source.
 pub struct Sheet {
-    http: HttpClient,
+    client: AccountClient,
     account: GoogleAccount,
     config: SheetsSource,
 }
@@ -39,18 +40,18 @@ struct ValueRange {
 }
 
 impl Sheet {
-    pub fn new(account: &GoogleAccount, config: &SheetsSource) -> Result<Self, String> {
+    /// A sheet read with account `name`.
+    pub fn new(name: &str, account: &GoogleAccount, config: &SheetsSource) -> Result<Self, String> {
         Ok(Sheet {
-            http: HttpClient::new(Duration::from_secs(30))?,
+            client: account.client(name),
             account: account.clone(),
             config: config.clone(),
         })
     }
 
-    fn url(&self) -> String {
+    fn path(&self) -> String {
         format!(
-            "{}/v4/spreadsheets/{}/values/{}",
-            self.account.base_url.trim_end_matches('/'),
+            "v4/spreadsheets/{}/values/{}",
             http::encode_component(&self.config.spreadsheet_id),
             http::encode_component(&self.config.range)
         )
@@ -60,23 +61,22 @@ impl Sheet {
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut call = self.http.client().get(self.url()).query(&[
-                ("majorDimension", "ROWS"),
-                ("valueRenderOption", "FORMATTED_VALUE"),
-            ]);
-            call = match (&self.account.api_key, &self.account.service_account_file) {
-                (Some(key), _) => call.query(&[("key", key.expose())]),
-                (None, Some(file)) => {
-                    let token = auth::token(&self.http, file, &self.account.token_url)
-                        .await
-                        .map_err(SourceError)?;
-                    call.bearer_auth(token)
-                }
-                (None, None) => call,
-            };
-            let response = self
-                .http
-                .execute(call)
+            let mut call = self
+                .client
+                .get(&self.path(), Duration::from_secs(30))
+                .query(&[
+                    ("majorDimension", "ROWS"),
+                    ("valueRenderOption", "FORMATTED_VALUE"),
+                ]);
+            if let (None, Some(file)) = (&self.account.api_key, &self.account.service_account_file)
+            {
+                let token = auth::token(&self.client, file, &self.account.token_url)
+                    .await
+                    .map_err(SourceError)?;
+                call = call.bearer(&token);
+            }
+            let response = call
+                .send()
                 .await
                 .map_err(|e| SourceError(format!("Google Sheets: {e}")))?;
             let status = response.status.as_u16();
@@ -109,10 +109,10 @@ impl Sheet {
 
 /// For `accounts check`: a service account gets a token (which proves its key); an API
 /// key can only be tried against a sheet, which the account does not name.
-pub async fn check(account: &GoogleAccount) -> Result<String, String> {
+pub async fn check(name: &str, account: &GoogleAccount) -> Result<String, String> {
     match &account.service_account_file {
         Some(file) => {
-            let client = HttpClient::new(Duration::from_secs(15))?;
+            let client = account.client(name);
             auth::token(&client, file, &account.token_url)
                 .await
                 .map(|_| "the service account got a token".to_string())

@@ -1,4 +1,5 @@
-use flows::{Backlog, GoogleAccount, Pos, Secret, SheetsSource};
+use super::config::{Account as GoogleAccount, Source as SheetsSource};
+use flows::{Backlog, Pos, Secret};
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -25,6 +26,7 @@ fn api_key_account(server: &MockServer) -> GoogleAccount {
         service_account_file: None,
         token_url: String::new(),
         base_url: server.uri(),
+        rate_limit: None,
     }
 }
 
@@ -50,7 +52,7 @@ async fn the_header_names_fields_blank_rows_are_skipped_and_short_rows_padded() 
         .expect(1)
         .mount(&server)
         .await;
-    let sheet = Sheet::new(&api_key_account(&server), &config(&["order_id"]))
+    let sheet = Sheet::new("google", &api_key_account(&server), &config(&["order_id"]))
         .unwrap_or_else(|e| panic!("{e}"));
     let fetched = sheet.fetch().await.unwrap_or_else(|e| panic!("{e}"));
     let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
@@ -79,8 +81,8 @@ async fn the_quota_429_backs_off_and_a_403_says_how_to_share_the_sheet() {
         .respond_with(values(json!([["id"], ["1"]])))
         .mount(&server)
         .await;
-    let sheet =
-        Sheet::new(&api_key_account(&server), &config(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &api_key_account(&server), &config(&[]))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sheet.fetch().await.map(|f| f.records.len()).ok(), Some(1));
     assert_eq!(
         server.received_requests().await.map(|r| r.len()),
@@ -93,8 +95,8 @@ async fn the_quota_429_backs_off_and_a_403_says_how_to_share_the_sheet() {
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "The caller does not have permission"}})))
         .mount(&denied)
         .await;
-    let sheet =
-        Sheet::new(&api_key_account(&denied), &config(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &api_key_account(&denied), &config(&[]))
+        .unwrap_or_else(|e| panic!("{e}"));
     let err = sheet.fetch().await.err().map(|e| e.0).unwrap_or_default();
     assert!(
         err.contains(
@@ -131,8 +133,9 @@ async fn a_service_account_trades_a_signed_jwt_for_a_cached_bearer_token() {
         service_account_file: Some(key_file),
         token_url: format!("{}/token", server.uri()),
         base_url: server.uri(),
+        rate_limit: None,
     };
-    let sheet = Sheet::new(&account, &config(&["id"])).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &account, &config(&["id"])).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sheet.fetch().await.map(|f| f.records.len()).ok(), Some(2));
     assert_eq!(
         sheet.fetch().await.map(|f| f.records.len()).ok(),

@@ -1,8 +1,12 @@
-//! The HTTP plumbing every connector shares: one client per receiver with timeouts, a
-//! user agent and keep-alive; transport failures and status codes classified into
+//! The HTTP plumbing every connector shares: one client per account ([`account`]: base
+//! URL, credentials, rate limit, timeouts) over one connection pool per process (a user
+//! agent, keep-alive); transport failures and status codes classified into
 //! [`SendError`]s; `Retry-After` in seconds or as an HTTP date.
 
+pub mod account;
 pub mod limits;
+
+pub use account::{AccountClient, Auth};
 
 use std::time::Duration;
 
@@ -39,6 +43,30 @@ impl HttpClient {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(HttpClient { client, timeout })
+    }
+
+    /// The process's connection pool, with `timeout` for messages (each request sets
+    /// its own).
+    pub fn shared(timeout: Duration) -> HttpClient {
+        static POOL: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+        let pool = POOL.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                .ok()
+        });
+        match pool {
+            Some(client) => HttpClient {
+                client: client.clone(),
+                timeout,
+            },
+            None => HttpClient {
+                client: reqwest::Client::new(),
+                timeout,
+            },
+        }
     }
 
     pub fn client(&self) -> &reqwest::Client {

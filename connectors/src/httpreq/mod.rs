@@ -6,23 +6,38 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use config::Account as HttpAccount;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::HttpAccount;
+
+pub mod config;
 use serde_json::{Map, Value};
 
-use crate::http::{self, HttpClient};
+use crate::http::{self, AccountClient, Auth};
 
 /// A generic HTTP receiver for one account.
 pub struct HttpRequest {
-    http: HttpClient,
+    client: AccountClient,
     account: HttpAccount,
+    timeout: Duration,
 }
 
 impl HttpRequest {
-    pub fn new(account: &HttpAccount, timeout: Duration) -> Result<Self, String> {
+    /// A receiver for account `name` (whose rate limit, if any, it shares).
+    pub fn new(name: &str, account: &HttpAccount, timeout: Duration) -> Result<Self, String> {
+        let headers = account
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Ok(HttpRequest {
-            http: HttpClient::new(timeout)?,
+            client: AccountClient::new(
+                name,
+                account.base_url.as_deref().unwrap_or_default(),
+                Auth::Headers(headers),
+                account.rate_limit.unwrap_or(flows::RateLimit::Off),
+            ),
             account: account.clone(),
+            timeout,
         })
     }
 
@@ -86,19 +101,16 @@ impl Receiver for HttpRequest {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
             SendError::permanent(format!("`{}` is not an HTTP method", request.method))
         })?;
-        let mut call = self.http.client().request(method, &request.url);
+        let mut call = self.client.request(method, &request.url, self.timeout);
         if let Some(Value::Object(headers)) = request.notes.get("headers") {
             for (name, value) in headers {
-                call = call.header(name.as_str(), http_text(value));
+                call = call.header(name.as_str(), &http_text(value));
             }
-        }
-        for (name, secret) in &self.account.headers {
-            call = call.header(name.as_str(), secret.expose());
         }
         if !request.body.is_null() {
             call = call.json(&request.body);
         }
-        let response = self.http.execute(call).await?;
+        let response = call.send().await?;
         if response.status.is_success() {
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
             let id = body.get("id").map(http_text);

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::config::Account as HttpAccount;
 use engine::{Receiver, SendError};
-use flows::{HttpAccount, Secret};
+use flows::Secret;
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -28,8 +29,10 @@ async fn method_url_headers_and_body_come_from_the_map_and_secrets_from_the_acco
     let account = HttpAccount {
         base_url: Some(format!("{}/v1", server.uri())),
         headers: BTreeMap::from([("Authorization".to_string(), Secret::new("Bearer s3cret"))]),
+        rate_limit: None,
     };
-    let r = HttpRequest::new(&account, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let r =
+        HttpRequest::new("api", &account, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
     let request = r
         .prepare(
             fields(json!({"method": "put", "url": "tickets/42", "headers": {"X-Source": "switchboard"}, "body": {"status": "closed", "tags": ["sms"]}})),
@@ -63,9 +66,11 @@ async fn errors_are_classified_like_every_other_receiver() {
         .mount(&server)
         .await;
     let r = HttpRequest::new(
+        "api",
         &HttpAccount {
             base_url: None,
             headers: BTreeMap::new(),
+            rate_limit: None,
         },
         Duration::from_secs(5),
     )

@@ -1,11 +1,12 @@
 use std::time::Duration;
 
+use super::config::Account as TextRequestAccount;
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
-use flows::{RateLimit, Secret, TextRequestAccount};
+use flows::RateLimit;
 use serde_json::{Map, Value};
 
-use crate::http::{self, limits, HttpClient};
+use crate::http::{self, AccountClient};
 
 /// Text Request's documented limit: 100 calls per connection per 60 seconds.
 pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
@@ -22,10 +23,9 @@ pub enum Action {
 
 /// The Text Request API for one account and dashboard.
 pub struct TextRequest {
-    http: HttpClient,
-    limiter: Option<limits::Limiter>,
+    client: AccountClient,
+    timeout: Duration,
     contacts_url: String,
-    api_key: Secret,
     action: Action,
 }
 
@@ -37,12 +37,11 @@ impl TextRequest {
         action: Action,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let base = account.base_url.trim_end_matches('/');
+        let client = account.client(name);
         Ok(TextRequest {
-            http: HttpClient::new(timeout)?,
-            limiter: limits::shared(name, account.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT)),
-            contacts_url: format!("{base}/dashboards/{dashboard_id}/contacts"),
-            api_key: account.api_key.clone(),
+            contacts_url: client.url(&format!("dashboards/{dashboard_id}/contacts")),
+            client,
+            timeout,
             action,
         })
     }
@@ -99,14 +98,12 @@ impl Receiver for TextRequest {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        limits::wait(&self.limiter).await;
-        let call = self
-            .http
-            .client()
-            .post(&request.url)
-            .header("x-api-key", self.api_key.expose())
-            .json(&request.body);
-        let response = self.http.execute(call).await?;
+        let response = self
+            .client
+            .post(&request.url, self.timeout)
+            .json(&request.body)
+            .send()
+            .await?;
         if response.status.is_success() {
             // A 2xx means Text Request took it: never retry it.
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

@@ -7,9 +7,12 @@
 //! As a trigger ([`trigger`]): texts sent or received, pushed to the daemon's webhook.
 
 mod client;
+pub mod config;
+mod intake;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
+pub use intake::TextRequestIntake;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use super::config::Account as TextRequestAccount;
 use engine::{Receiver, SendError};
-use flows::{Secret, TextRequestAccount};
+use flows::Secret;
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -237,11 +238,11 @@ async fn hooks_are_registered_per_event_and_deleted() {
         base_url: server.uri(),
         rate_limit: None,
     };
-    let hook = subscribe(&account, 121, "msg_received", &url)
+    let hook = subscribe("tr", &account, 121, "msg_received", &url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(hook.id, 31);
-    unsubscribe(&account, &hook)
+    unsubscribe("tr", &account, &hook)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
@@ -254,6 +255,7 @@ async fn hooks_are_registered_per_event_and_deleted() {
         .mount(&server)
         .await;
     let refused = subscribe(
+        "tr",
         &TextRequestAccount {
             api_key: Secret::new("wrong"),
             base_url: server.uri(),

@@ -12,10 +12,10 @@
 
 use std::time::Duration;
 
-use flows::TextRequestAccount;
+use super::config::Account as TextRequestAccount;
 use serde_json::{json, Map, Value};
 
-use crate::http::{self, HttpClient};
+use crate::http;
 
 /// A hook registered with Text Request.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -139,11 +139,8 @@ pub fn records_for(
     Ok(crate::push::select(&events_of(body, hinted)?, wanted))
 }
 
-fn hooks_url(account: &TextRequestAccount, dashboard_id: u64) -> String {
-    format!(
-        "{}/dashboards/{dashboard_id}/hooks",
-        account.base_url.trim_end_matches('/')
-    )
+fn hooks_path(dashboard_id: u64) -> String {
+    format!("dashboards/{dashboard_id}/hooks")
 }
 
 fn failure(what: &str, response: &http::Response) -> String {
@@ -160,21 +157,22 @@ fn failure(what: &str, response: &http::Response) -> String {
     )
 }
 
-/// Register `url` for `event` on a dashboard; the hook's id comes back.
+/// How long a hook call may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Register `url` for `event` on a dashboard of account `name`; the hook's id comes back.
 pub async fn subscribe(
+    name: &str,
     account: &TextRequestAccount,
     dashboard_id: u64,
     event: &str,
     url: &str,
 ) -> Result<Hook, String> {
-    let client = HttpClient::new(Duration::from_secs(15))?;
-    let call = client
-        .client()
-        .post(hooks_url(account, dashboard_id))
-        .header("x-api-key", account.api_key.expose())
-        .json(&json!({"target_url": url, "event": event, "httpVerb": "POST"}));
-    let response = client
-        .execute(call)
+    let response = account
+        .client(name)
+        .post(&hooks_path(dashboard_id), TIMEOUT)
+        .json(&json!({"target_url": url, "event": event, "httpVerb": "POST"}))
+        .send()
         .await
         .map_err(|e| format!("Text Request hooks: {e}"))?;
     if !response.status.is_success() {
@@ -195,19 +193,20 @@ pub async fn subscribe(
     })
 }
 
-/// Delete a hook (a 404 counts as deleted).
-pub async fn unsubscribe(account: &TextRequestAccount, hook: &Hook) -> Result<(), String> {
-    let client = HttpClient::new(Duration::from_secs(15))?;
-    let call = client
-        .client()
-        .delete(format!(
-            "{}/{}",
-            hooks_url(account, hook.dashboard_id),
-            hook.id
-        ))
-        .header("x-api-key", account.api_key.expose());
-    let response = client
-        .execute(call)
+/// Delete a hook of account `name` (a 404 counts as deleted).
+pub async fn unsubscribe(
+    name: &str,
+    account: &TextRequestAccount,
+    hook: &Hook,
+) -> Result<(), String> {
+    let response = account
+        .client(name)
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{}/{}", hooks_path(hook.dashboard_id), hook.id),
+            TIMEOUT,
+        )
+        .send()
         .await
         .map_err(|e| format!("Text Request hooks: {e}"))?;
     if response.status.is_success() || response.status.as_u16() == 404 {

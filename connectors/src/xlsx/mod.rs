@@ -10,6 +10,7 @@
 //! first scanned ([`dense`]) and refused when a sheet would span far more cells than it
 //! holds.
 
+pub mod config;
 mod dense;
 
 use std::collections::BTreeMap;
@@ -38,7 +39,7 @@ struct Sheet {
 }
 
 impl XlsxFile {
-    pub fn new(config: &flows::XlsxSource) -> Self {
+    pub fn new(config: &config::Source) -> Self {
         XlsxFile {
             path: config.path.clone(),
             sheet: config.sheet.clone(),

@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use flows::{Backlog, Pos, XlsxSource};
+use super::config::Source as XlsxSource;
+use flows::{Backlog, Pos};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
 use super::*;
@@ -39,8 +40,8 @@ fn source(path: &Path, sheet: Option<&str>, key: &[&str]) -> XlsxFile {
         sheet: sheet.map(String::from),
         key: key.iter().map(|k| k.to_string()).collect(),
         backlog: Backlog::Skip,
-        max_rows: flows::XLSX_MAX_ROWS,
-        max_columns: flows::XLSX_MAX_COLUMNS,
+        max_rows: super::config::MAX_ROWS,
+        max_columns: super::config::MAX_COLUMNS,
         pos: Pos::default(),
     })
 }

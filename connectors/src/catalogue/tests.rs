@@ -1,11 +1,18 @@
-//! Flow-file parsing and whole-directory validation, as a user meets them.
+//! Flow-file parsing and whole-directory validation with every connector of the
+//! catalogue, as a user meets them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::{
-    load_project, Backlog, LoadOptions, MapValue, Project, ReceiverKind, ScheduleRule, SourceConfig,
-};
+use flows::{Backlog, LoadOptions, MapValue, Project, ScheduleRule};
+
+use super::{receiver_of, source_of, Receiver, Source};
+use crate::{cinnox, eightxeight, textrequest};
+
+/// The directory parsed with this catalogue (no connector checks: no files opened).
+fn load_project(options: &LoadOptions) -> Project {
+    flows::load_project(options, &crate::Catalogue)
+}
 
 const ACCOUNTS: &str = "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${TEST_KEY}\n  base_url: http://127.0.0.1:9\n";
 
@@ -70,15 +77,17 @@ fn the_documented_flow_parses_as_written() {
     let flow = &p.flows["order-sms"];
     assert!(flow.enabled);
     assert_eq!(flow.timezone, chrono_tz::Europe::Kyiv);
-    let SourceConfig::Csv(csv) = &flow.source else {
+    let Some(Source::Csv(csv)) = source_of(flow) else {
         panic!("a csv source")
     };
     assert!(csv.path.ends_with("orders.csv"));
     assert_eq!(csv.key, ["order_id"]);
     assert_eq!(csv.backlog, Backlog::Send);
     assert!(matches!(
-        flow.receiver.kind,
-        ReceiverKind::EightXEightSendSms(_)
+        receiver_of(flow),
+        Some(Receiver::EightXEight(
+            eightxeight::config::Receiver::SendSms(_)
+        ))
     ));
     assert_eq!(flow.receiver.account, "shop-8x8");
     let fields: Vec<&str> = flow.map.iter().map(|e| e.field.as_str()).collect();
@@ -90,7 +99,7 @@ fn the_documented_flow_parses_as_written() {
     let account = p
         .accounts
         .get("shop-8x8")
-        .map(|a| format!("{:?}", a.kind))
+        .map(|a| format!("{a:?}"))
         .unwrap_or_default();
     assert!(
         account.contains("**REDACTED**") && !account.contains("k-1"),
@@ -255,8 +264,8 @@ fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
     let p = project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", &flow)]);
     let flow = &p.flows["order-sms"];
     assert_eq!(flow.map[1].value, MapValue::Template("MyShop".into()));
-    let literal = crate::yaml::literal(
-        &crate::yaml::load(
+    let literal = flows::yaml::literal(
+        &flows::yaml::load(
             Path::new("x.yaml"),
             "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n",
         )
@@ -302,7 +311,7 @@ fn a_text_request_receiver_needs_its_dashboard_and_a_textrequest_account() {
     let p = project(&[("accounts.yaml", &accounts), ("welcome.yaml", flow)]);
     assert!(p.diagnostics().is_empty(), "{:#?}", p.diagnostics());
     assert!(
-        matches!(p.flows["welcome"].receiver.kind, ReceiverKind::TextRequestSendMessage(ref d) if d.dashboard_id == 121)
+        matches!(receiver_of(&p.flows["welcome"]), Some(Receiver::TextRequest(textrequest::config::Receiver::SendMessage(d))) if d.dashboard_id == 121)
     );
 
     let problems = |flow: &str| -> Vec<String> {
@@ -347,7 +356,7 @@ fn cinnox_actions_parse_with_their_options_and_required_fields() {
         ("update.yaml", update),
     ]);
     assert!(
-        matches!(p.flows["sms"].receiver.kind, ReceiverKind::CinnoxSendSms(ref s) if s.path == "sms/send"),
+        matches!(receiver_of(&p.flows["sms"]), Some(Receiver::Cinnox(cinnox::config::Receiver::SendSms(s))) if s.path == "sms/send"),
         "{:#?}",
         p.diagnostics()
     );
@@ -363,8 +372,8 @@ fn cinnox_actions_parse_with_their_options_and_required_fields() {
         ("sms.yaml", &sms.replace("  path: sms/send\n", "")),
     ]);
     assert!(matches!(
-        default_path.flows["sms"].receiver.kind,
-        ReceiverKind::CinnoxSendSms(ref s) if s.path == "send_sms"
+        receiver_of(&default_path.flows["sms"]),
+        Some(Receiver::Cinnox(cinnox::config::Receiver::SendSms(s))) if s.path == "send_sms"
     ));
     let typo = project(&[
         ("accounts.yaml", &accounts),
@@ -549,7 +558,7 @@ mod generated {
         #[test]
         fn any_flow_file_parses_or_is_refused_with_a_place(pieces in prop::collection::vec(0usize..1000, 0..120)) {
             let text = assemble(pieces);
-            if let Err(problems) = crate::flow::parse(std::path::Path::new("f.yaml"), &text) {
+            if let Err(problems) = flows::parse_flow(std::path::Path::new("f.yaml"), &text, &crate::Catalogue) {
                 prop_assert!(!problems.is_empty());
                 for p in problems {
                     prop_assert!(p.line >= 1 && p.column >= 1, "{p}");
@@ -565,7 +574,7 @@ mod generated {
             let end = (at + cut).min(text.len());
             let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
             text.replace_range(at..end, &assemble(pieces));
-            let _ = crate::flow::parse(std::path::Path::new("f.yaml"), &text);
+            let _ = flows::parse_flow(std::path::Path::new("f.yaml"), &text, &crate::Catalogue);
         }
 
         #[test]
@@ -575,7 +584,7 @@ mod generated {
                 1 => (0..depth).map(|i| format!("{}- \n", " ".repeat(2 * i))).collect::<String>(),
                 _ => format!("map: {}{}", "[".repeat(depth), "]".repeat(depth)),
             };
-            let _ = crate::flow::parse(std::path::Path::new("f.yaml"), &text);
+            let _ = flows::parse_flow(std::path::Path::new("f.yaml"), &text, &crate::Catalogue);
         }
     }
 }

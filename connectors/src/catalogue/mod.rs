@@ -1,0 +1,568 @@
+//! The catalogue: every connector, in one closed enum per role it plays — the registry.
+//! Adding a connector is one folder and one variant per role. This file is the one
+//! place that matches on them: it parses their sections for `flows` (through
+//! [`flows::Catalogue`]), reads them back from a flow, and builds live sources,
+//! receivers and look-ups, account checks and checks of a flow that need a connector.
+
+use std::sync::Arc;
+
+use engine::Mapper;
+use flows::yaml::Node;
+use flows::{
+    AccountSpec, Accounts, Cx, Diagnostic, Flow, LookupSpec, Pos, Project, ReceiverSpec, Role,
+    Section, SourceSpec,
+};
+
+use crate::{aranda, cinnox, csv, eightxeight, google_sheets, httpreq, textrequest, webhook, xlsx};
+
+/// Where a flow's records come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Csv(csv::config::Source),
+    Xlsx(xlsx::config::Source),
+    GoogleSheets(google_sheets::config::Source),
+    Webhook(webhook::Source),
+    Cinnox(cinnox::config::Source),
+    TextRequest(textrequest::config::Source),
+}
+
+/// Where a flow's records go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Receiver {
+    EightXEight(eightxeight::config::Receiver),
+    TextRequest(textrequest::config::Receiver),
+    Aranda(aranda::config::Receiver),
+    Http(httpreq::config::Receiver),
+    Cinnox(cinnox::config::Receiver),
+}
+
+/// What a flow asks a service about each record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Cinnox(cinnox::config::Lookup),
+}
+
+/// A named account of `accounts.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Account {
+    EightXEight(eightxeight::config::Account),
+    TextRequest(textrequest::config::Account),
+    Aranda(aranda::config::Account),
+    Http(httpreq::config::Account),
+    GoogleSheets(google_sheets::config::Account),
+    Cinnox(cinnox::config::Account),
+    Webhook(webhook::Account),
+}
+
+/// Connector names, each written once.
+pub mod names {
+    pub const CSV: &str = "csv";
+    pub const XLSX: &str = "xlsx";
+    pub const GOOGLE_SHEETS: &str = "google_sheets";
+    pub const WEBHOOK: &str = "webhook";
+    pub const CINNOX: &str = "cinnox";
+    pub const TEXTREQUEST: &str = "textrequest";
+    pub const EIGHTXEIGHT: &str = "8x8";
+    pub const ARANDA: &str = "aranda";
+    pub const HTTP: &str = "http";
+}
+
+use names::*;
+
+const SOURCES: &[&str] = &[CSV, XLSX, GOOGLE_SHEETS, WEBHOOK, CINNOX, TEXTREQUEST];
+const RECEIVERS: &[(&str, &[&str])] = &[
+    (EIGHTXEIGHT, eightxeight::config::ACTIONS),
+    (TEXTREQUEST, textrequest::config::ACTIONS),
+    (ARANDA, aranda::config::ACTIONS),
+    (HTTP, httpreq::config::ACTIONS),
+    (CINNOX, cinnox::config::ACTIONS),
+];
+const LOOKUPS: &[(&str, &[&str])] = &[(CINNOX, cinnox::config::LOOKUPS)];
+const ACCOUNTS: &[&str] = &[
+    EIGHTXEIGHT,
+    TEXTREQUEST,
+    ARANDA,
+    HTTP,
+    GOOGLE_SHEETS,
+    CINNOX,
+    WEBHOOK,
+];
+
+/// The catalogue `flows` parses connector sections with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Catalogue;
+
+impl flows::Catalogue for Catalogue {
+    fn connectors(&self, role: Role) -> Vec<&'static str> {
+        match role {
+            Role::Source => SOURCES.to_vec(),
+            Role::Receiver => RECEIVERS.iter().map(|(c, _)| *c).collect(),
+            Role::Lookup => LOOKUPS.iter().map(|(c, _)| *c).collect(),
+            Role::Account => ACCOUNTS.to_vec(),
+        }
+    }
+
+    fn actions(&self, role: Role, connector: &str) -> Option<Vec<&'static str>> {
+        let table = match role {
+            Role::Receiver => RECEIVERS,
+            Role::Lookup => LOOKUPS,
+            _ => return None,
+        };
+        table
+            .iter()
+            .find(|(c, _)| *c == connector)
+            .map(|(_, actions)| actions.to_vec())
+    }
+
+    fn source(
+        &self,
+        cx: &Cx<'_>,
+        connector: &str,
+        rest: &Node,
+        pos: Pos,
+    ) -> Result<SourceSpec, Diagnostic> {
+        let source = match connector {
+            CSV => Source::Csv(csv::config::source(cx, rest, pos)?),
+            XLSX => Source::Xlsx(xlsx::config::source(cx, rest, pos)?),
+            GOOGLE_SHEETS => Source::GoogleSheets(google_sheets::config::source(cx, rest, pos)?),
+            WEBHOOK => Source::Webhook(webhook::config::source(cx, rest, pos)?),
+            CINNOX => Source::Cinnox(cinnox::config::source(cx, rest, pos)?),
+            TEXTREQUEST => Source::TextRequest(textrequest::config::source(cx, rest, pos)?),
+            other => return Err(cx.problem(pos, format!("unknown source connector `{other}`"))),
+        };
+        let (account, backlog, push) = match &source {
+            Source::Csv(c) => (None, c.backlog, false),
+            Source::Xlsx(x) => (None, x.backlog, false),
+            Source::GoogleSheets(g) => (Some((g.account.clone(), g.pos)), g.backlog, false),
+            Source::Webhook(w) => (
+                w.account.clone().map(|a| (a, w.pos)),
+                flows::Backlog::Send,
+                true,
+            ),
+            Source::Cinnox(c) => (Some((c.account.clone(), c.pos)), flows::Backlog::Send, true),
+            Source::TextRequest(t) => {
+                (Some((t.account.clone(), t.pos)), flows::Backlog::Send, true)
+            }
+        };
+        Ok(SourceSpec {
+            account,
+            backlog,
+            push,
+            section: Section::new(source),
+        })
+    }
+
+    fn receiver(
+        &self,
+        cx: &Cx<'_>,
+        connector: &str,
+        action: &str,
+        rest: &Node,
+        pos: Pos,
+    ) -> Result<ReceiverSpec, Diagnostic> {
+        let receiver = match connector {
+            EIGHTXEIGHT => {
+                Receiver::EightXEight(eightxeight::config::receiver(cx, action, rest, pos)?)
+            }
+            TEXTREQUEST => {
+                Receiver::TextRequest(textrequest::config::receiver(cx, action, rest, pos)?)
+            }
+            ARANDA => Receiver::Aranda(aranda::config::receiver(cx, action, rest, pos)?),
+            HTTP => Receiver::Http(httpreq::config::receiver(cx, action, rest, pos)?),
+            CINNOX => Receiver::Cinnox(cinnox::config::receiver(cx, action, rest, pos)?),
+            other => return Err(cx.problem(pos, format!("unknown receiver connector `{other}`"))),
+        };
+        Ok(ReceiverSpec {
+            fields: receiver.fields(),
+            section: Section::new(receiver),
+        })
+    }
+
+    fn lookup(
+        &self,
+        cx: &Cx<'_>,
+        connector: &str,
+        action: &str,
+        rest: &Node,
+        pos: Pos,
+    ) -> Result<LookupSpec, Diagnostic> {
+        let lookup = match connector {
+            CINNOX => Lookup::Cinnox(cinnox::config::lookup(cx, action, rest, pos)?),
+            other => return Err(cx.problem(pos, format!("`{other}` has no look-ups"))),
+        };
+        Ok(LookupSpec {
+            section: Section::new(lookup),
+        })
+    }
+
+    fn account(
+        &self,
+        cx: &Cx<'_>,
+        connector: &str,
+        name: &str,
+        rest: &Node,
+        pos: Pos,
+    ) -> Result<AccountSpec, Vec<Diagnostic>> {
+        let account = match connector {
+            EIGHTXEIGHT => Account::EightXEight(eightxeight::config::account(cx, name, rest)?),
+            TEXTREQUEST => Account::TextRequest(textrequest::config::account(cx, name, rest)?),
+            ARANDA => Account::Aranda(aranda::config::account(cx, name, rest)?),
+            HTTP => Account::Http(httpreq::config::account(cx, name, rest)?),
+            GOOGLE_SHEETS => {
+                Account::GoogleSheets(google_sheets::config::account(cx, name, rest, pos)?)
+            }
+            CINNOX => Account::Cinnox(cinnox::config::account(cx, name, rest)?),
+            WEBHOOK => Account::Webhook(webhook::config::account(cx, name, rest)?),
+            other => {
+                return Err(vec![
+                    cx.problem(pos, format!("unknown account connector `{other}`"))
+                ])
+            }
+        };
+        Ok(AccountSpec {
+            secrets: account.secrets(),
+            section: Section::new(account),
+        })
+    }
+}
+
+impl Receiver {
+    pub fn fields(&self) -> &'static [flows::FieldSpec] {
+        match self {
+            Receiver::EightXEight(r) => r.fields(),
+            Receiver::TextRequest(r) => r.fields(),
+            Receiver::Aranda(r) => r.fields(),
+            Receiver::Http(r) => r.fields(),
+            Receiver::Cinnox(r) => r.fields(),
+        }
+    }
+}
+
+impl Account {
+    pub fn secrets(&self) -> Vec<flows::Secret> {
+        match self {
+            Account::EightXEight(a) => a.secrets(),
+            Account::TextRequest(a) => a.secrets(),
+            Account::Aranda(a) => a.secrets(),
+            Account::Http(a) => a.secrets(),
+            Account::GoogleSheets(a) => a.secrets(),
+            Account::Cinnox(a) => a.secrets(),
+            Account::Webhook(a) => a.secrets(),
+        }
+    }
+}
+
+/// A flow's source as its connector parsed it.
+pub fn source_of(flow: &Flow) -> Option<&Source> {
+    flow.source.section.get()
+}
+
+/// A flow's receiver as its connector parsed it.
+pub fn receiver_of(flow: &Flow) -> Option<&Receiver> {
+    flow.receiver.section.get()
+}
+
+/// A flow's look-up as its connector parsed it.
+pub fn lookup_of(flow: &Flow) -> Option<&Lookup> {
+    flow.lookup.as_ref().and_then(|l| l.section.get())
+}
+
+/// An account as its connector parsed it.
+pub fn account_of(account: &flows::Account) -> Option<&Account> {
+    account.section.get()
+}
+
+/// The account named `name`, as its connector parsed it.
+fn named<'a>(accounts: &'a Accounts, name: &str) -> Result<&'a Account, String> {
+    accounts
+        .get(name)
+        .and_then(account_of)
+        .ok_or_else(|| format!("unknown account `{name}`"))
+}
+
+fn wrong_account(name: &str, account: &Account, role: &str, connector: &str) -> String {
+    format!(
+        "account `{name}` is a `{}` account, but the {role} is `{connector}`",
+        account.connector()
+    )
+}
+
+impl Account {
+    /// The connector the account belongs to.
+    pub fn connector(&self) -> &'static str {
+        match self {
+            Account::EightXEight(_) => EIGHTXEIGHT,
+            Account::TextRequest(_) => TEXTREQUEST,
+            Account::Aranda(_) => ARANDA,
+            Account::Http(_) => HTTP,
+            Account::GoogleSheets(_) => GOOGLE_SHEETS,
+            Account::Cinnox(_) => CINNOX,
+            Account::Webhook(_) => WEBHOOK,
+        }
+    }
+}
+
+/// The live source of a flow that fetches its records; `None` for push sources, whose
+/// records come from the engine's queue, filled by the daemon.
+pub fn build_source(
+    flow: &Flow,
+    accounts: &Accounts,
+) -> Result<Option<Box<dyn engine::Source>>, String> {
+    let source = source_of(flow).ok_or("the flow's source was not made by this catalogue")?;
+    Ok(match source {
+        Source::Csv(config) => Some(Box::new(csv::CsvFile::new(config))),
+        Source::Xlsx(config) => Some(Box::new(xlsx::XlsxFile::new(config))),
+        Source::GoogleSheets(config) => match named(accounts, &config.account)? {
+            Account::GoogleSheets(account) => Some(Box::new(google_sheets::Sheet::new(
+                &config.account,
+                account,
+                config,
+            )?)),
+            other => {
+                return Err(wrong_account(
+                    &config.account,
+                    other,
+                    "source",
+                    GOOGLE_SHEETS,
+                ))
+            }
+        },
+        Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) => None,
+    })
+}
+
+/// The live receiver of a flow, with its account's credentials.
+pub fn build_receiver(
+    flow: &Flow,
+    accounts: &Accounts,
+) -> Result<Arc<dyn engine::Receiver>, String> {
+    let name = &flow.receiver.account;
+    let receiver = receiver_of(flow).ok_or("the flow's receiver was not made by this catalogue")?;
+    let account = named(accounts, name)?;
+    let timeout = flow.delivery.timeout;
+    let wrong = || wrong_account(name, account, "receiver", flow.receiver.connector);
+    Ok(match (receiver, account) {
+        (
+            Receiver::EightXEight(eightxeight::config::Receiver::SendSms(sms)),
+            Account::EightXEight(a),
+        ) => Arc::new(
+            eightxeight::EightXEight::new(name, a, timeout)?
+                .with_batch(sms.batch.unwrap_or(1))
+                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
+        ),
+        (Receiver::TextRequest(r), Account::TextRequest(a)) => {
+            let action = match r {
+                textrequest::config::Receiver::SendMessage(_) => textrequest::Action::SendMessage,
+                textrequest::config::Receiver::UpsertContact(_) => {
+                    textrequest::Action::UpsertContact
+                }
+            };
+            Arc::new(textrequest::TextRequest::new(
+                name,
+                a,
+                r.dashboard_id(),
+                action,
+                timeout,
+            )?)
+        }
+        (Receiver::Aranda(r), Account::Aranda(a)) => {
+            let action = match r {
+                aranda::config::Receiver::CreateCase => aranda::Action::CreateCase,
+                aranda::config::Receiver::UpdateCase => aranda::Action::UpdateCase,
+                aranda::config::Receiver::AddNote => aranda::Action::AddNote,
+            };
+            Arc::new(aranda::Aranda::new(name, a, action, timeout)?)
+        }
+        (Receiver::Cinnox(r), Account::Cinnox(a)) => match r {
+            cinnox::config::Receiver::ImStaff | cinnox::config::Receiver::ImRoom => {
+                Arc::new(cinnox::MessagePush::new(name, a, timeout)?)
+            }
+            cinnox::config::Receiver::SendSms(sms) => Arc::new(
+                cinnox::CinnoxAction::new(
+                    name,
+                    a,
+                    cinnox::Action::SendSms {
+                        path: sms.path.clone(),
+                    },
+                    timeout,
+                )?
+                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
+            ),
+            cinnox::config::Receiver::CreateContact => Arc::new(cinnox::CinnoxAction::new(
+                name,
+                a,
+                cinnox::Action::CreateContact,
+                timeout,
+            )?),
+            cinnox::config::Receiver::UpdateContact => Arc::new(cinnox::CinnoxAction::new(
+                name,
+                a,
+                cinnox::Action::UpdateContact,
+                timeout,
+            )?),
+        },
+        (Receiver::Http(httpreq::config::Receiver::Request), Account::Http(a)) => {
+            Arc::new(httpreq::HttpRequest::new(name, a, timeout)?)
+        }
+        _ => return Err(wrong()),
+    })
+}
+
+/// The flow's look-up, if it has one.
+pub fn build_lookup(
+    flow: &Flow,
+    accounts: &Accounts,
+) -> Result<Option<Arc<dyn engine::Lookup>>, String> {
+    let (Some(config), Some(lookup)) = (&flow.lookup, lookup_of(flow)) else {
+        return Ok(None);
+    };
+    let account = named(accounts, &config.account)?;
+    let timeout = flow.delivery.timeout;
+    match (lookup, account) {
+        (Lookup::Cinnox(find), Account::Cinnox(a)) => Ok(Some(Arc::new(
+            cinnox::CinnoxLookup::new(&config.account, a, find.clone(), timeout)?,
+        ))),
+        (_, other) => Err(wrong_account(
+            &config.account,
+            other,
+            "look-up",
+            config.connector,
+        )),
+    }
+}
+
+/// A flow's push source — how it takes what services push to it — if it has one; `Err`
+/// when it has one but its account is unusable.
+pub fn build_push(
+    flow: &Flow,
+    accounts: &Accounts,
+) -> Result<Option<Arc<dyn crate::push::Push>>, String> {
+    let Some(source) = source_of(flow) else {
+        return Ok(None);
+    };
+    Ok(Some(match source {
+        Source::Webhook(config) => {
+            let account = match &config.account {
+                Some(name) => match named(accounts, name) {
+                    Ok(Account::Webhook(a)) => Some(a),
+                    _ => None,
+                },
+                None => None,
+            };
+            Arc::new(webhook::WebhookPush::new(config, account)?)
+        }
+        Source::Cinnox(config) => match named(accounts, &config.account)? {
+            Account::Cinnox(a) => Arc::new(cinnox::CinnoxIntake::new(&config.account, a, config)),
+            other => return Err(wrong_account(&config.account, other, "source", CINNOX)),
+        },
+        Source::TextRequest(config) => match named(accounts, &config.account)? {
+            Account::TextRequest(a) => Arc::new(textrequest::TextRequestIntake::new(
+                &config.account,
+                a,
+                config,
+            )),
+            other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
+        },
+        Source::Csv(_) | Source::Xlsx(_) | Source::GoogleSheets(_) => return Ok(None),
+    }))
+}
+
+/// A source's fields plus the look-up's result, which joins each record.
+fn with_lookup(flow: &Flow, mut fields: Vec<String>) -> Vec<String> {
+    if let Some(lookup) = &flow.lookup {
+        fields.push(lookup.as_name.clone());
+    }
+    fields
+}
+
+/// Checks of a valid flow that need its connectors: templates compile, templates name
+/// only fields the source has (where knowable), key columns exist.
+pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
+    let mapper = match Mapper::new(flow) {
+        Ok(mapper) => mapper,
+        Err(problems) => return problems,
+    };
+    let mut problems = Vec::new();
+    if let Some(lookup) = &flow.lookup {
+        if let Err(problem) = engine::template::check(&lookup.query) {
+            problems.push(
+                Diagnostic::new(
+                    &flow.file,
+                    lookup.pos,
+                    format!("the template of `lookup.query` {problem}"),
+                )
+                .with_hint(problem.hint),
+            );
+        }
+    }
+    let header = match source_of(flow) {
+        Some(Source::Csv(config)) => {
+            let csv = csv::CsvFile::new(config);
+            Some((csv.header(), config.pos, csv))
+                .map(|(header, pos, csv)| (header.map(|h| (csv.header_problem(&h), h)), pos))
+        }
+        Some(Source::Xlsx(config)) => {
+            let sheet = xlsx::XlsxFile::new(config);
+            Some((sheet.header(), config.pos, sheet))
+                .map(|(header, pos, sheet)| (header.map(|h| (sheet.header_problem(&h), h)), pos))
+        }
+        // Pushed events and remote sheets: nothing known without the network
+        // (validation stays offline); templates compiled is all.
+        _ => None,
+    };
+    match header {
+        Some((Ok((problem, header)), pos)) => {
+            if let Some(problem) = problem {
+                problems.push(Diagnostic::new(&flow.file, pos, problem));
+            }
+            let open: Vec<String> = flow.lookup.iter().map(|l| l.as_name.clone()).collect();
+            problems.extend(mapper.check_fields(flow, &with_lookup(flow, header), &open));
+        }
+        Some((Err(e), pos)) => problems.push(
+            Diagnostic::new(&flow.file, pos, e.0)
+                .with_hint("`path` is relative to the flow file's directory"),
+        ),
+        None => {}
+    }
+    problems
+}
+
+/// Run [`check_flow`] on every valid flow of a project, moving failures to invalid.
+pub fn check_project(project: &mut Project) {
+    let results: Vec<(String, Vec<Diagnostic>)> = project
+        .flows
+        .values()
+        .map(|flow| (flow.name.clone(), guarded(flow)))
+        .collect();
+    for (name, problems) in results {
+        project.mark_invalid(&name, problems);
+    }
+}
+
+/// [`check_flow`], with a panic in it (a bug) reported as that flow's problem rather than
+/// taking every other flow down with it.
+fn guarded(flow: &Flow) -> Vec<Diagnostic> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_flow(flow))).unwrap_or_else(
+        |panic| {
+            vec![Diagnostic::new(
+                &flow.file,
+                Pos::new(1, 1),
+                format!(
+                    "internal error while checking this flow: {}",
+                    flows::panic_message(panic.as_ref())
+                ),
+            )
+            .with_hint("the other flows are not affected; please report this with the file")]
+        },
+    )
+}
+
+/// Load a flows directory with this catalogue and run every check, connectors' included.
+pub fn load_project(options: &flows::LoadOptions) -> Project {
+    let mut project = flows::load_project(options, &Catalogue);
+    check_project(&mut project);
+    project
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+//! What a flow and `accounts.yaml` say about CINNOX.
+
+use flows::yaml::Node;
+use flows::{Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::sections;
+
+/// The receiver's actions.
+pub const ACTIONS: &[&str] = &[
+    "send_im_staff",
+    "send_im_room",
+    "send_sms",
+    "create_contact",
+    "update_contact",
+];
+
+/// The look-ups.
+pub const LOOKUPS: &[&str] = &["get_contact", "get_enquiry", "list_numbers"];
+
+/// Every CINNOX event a flow can take.
+pub const EVENTS: &[&str] = &[
+    "contact.created",
+    "contact.edited",
+    "contact.merged",
+    "contact.transferred",
+    "contact.deleted",
+    "enquiry.opened",
+    "enquiry.handling",
+    "enquiry.closed",
+    "enquiry.missed",
+    "sms.status",
+    "label.created",
+    "label.updated",
+    "label.deleted",
+];
+
+/// Events CINNOX pushes to the daemon at `/hooks/<flow>`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOptions {
+    /// A `cinnox` account (App ID, App Token, Base URL).
+    pub account: String,
+    /// The events this flow takes (`enquiry.missed`, `contact.created`, …).
+    pub events: OneOrMany,
+    /// The URL CINNOX can reach for this flow's webhook; default: the daemon's own address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+/// A CINNOX source, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub account: String,
+    pub events: Vec<String>,
+    pub public_url: Option<String>,
+    pub pos: Pos,
+}
+
+pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
+    let raw: SourceOptions = sections::options(cx, rest, "source")?;
+    let events = sections::events(cx, rest, raw.events, EVENTS, "CINNOX", "enquiry.missed")?;
+    sections::public_url(cx, rest, raw.public_url.as_deref())?;
+    Ok(Source {
+        account: raw.account,
+        events,
+        public_url: raw.public_url,
+        pos,
+    })
+}
+
+/// `send_sms`: CINNOX documents the SMS body (`senderNumber`, `recipientNumber`, `text`,
+/// as its OTP SMS) but not the path.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendSms {
+    /// The path under `/v1/api/apps/{app_id}/` (CINNOX does not document it).
+    #[serde(default = "default_sms_path")]
+    pub path: String,
+    /// The most billed SMS parts a text may make (1 to 255; default 10).
+    #[serde(default)]
+    pub max_parts: Option<usize>,
+}
+
+fn default_sms_path() -> String {
+    "send_sms".into()
+}
+
+/// A CINNOX receiver, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Receiver {
+    ImStaff,
+    ImRoom,
+    SendSms(SendSms),
+    CreateContact,
+    UpdateContact,
+}
+
+pub const IM_STAFF_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "roomID",
+        FieldKind::Text,
+        "the room of the conversation with the staff member",
+    ),
+    FieldSpec::required("receiverEID", FieldKind::Text, "the staff member's id"),
+    FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
+];
+
+pub const IM_ROOM_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required("roomID", FieldKind::Text, "the room (group chat) id"),
+    FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
+];
+
+pub const SMS_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "senderNumber",
+        FieldKind::Text,
+        "a sender number or alphanumeric sender ID of the CINNOX service",
+    ),
+    FieldSpec::required(
+        "recipientNumber",
+        FieldKind::Phone,
+        "country code and number, e.g. +85294667788",
+    ),
+    FieldSpec::required(
+        "text",
+        FieldKind::Text,
+        "the message: 160 GSM-7 or 70 other characters per SMS; each SMS is charged",
+    ),
+];
+
+/// CINNOX's external contact, as flat fields (the receiver nests phones, emails,
+/// addresses and social contacts the way the Open API wants them).
+pub const CONTACT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::optional("firstName", FieldKind::Text, "first name").max_chars(50),
+    FieldSpec::optional("lastName", FieldKind::Text, "last name").max_chars(50),
+    FieldSpec::optional(
+        "level",
+        FieldKind::OneOf(&["Primary", "Secondary", "Tertiary"]),
+        "default Primary",
+    ),
+    FieldSpec::optional(
+        "type",
+        FieldKind::OneOf(&["Lead", "Prospect", "Customer", "Others"]),
+        "default Lead",
+    ),
+    FieldSpec::optional(
+        "phoneType",
+        FieldKind::OneOf(&["Mobile", "Work", "Home", "Other"]),
+        "default Mobile",
+    ),
+    FieldSpec::optional("phone", FieldKind::Phone, "country code and number"),
+    FieldSpec::optional(
+        "emailType",
+        FieldKind::OneOf(&["Work", "Personal", "Other"]),
+        "default Work",
+    ),
+    FieldSpec::optional("email", FieldKind::Text, "email address"),
+    FieldSpec::optional("company", FieldKind::Text, "company name").max_chars(100),
+    FieldSpec::optional("jobTitle", FieldKind::Text, "job title").max_chars(100),
+    FieldSpec::optional("team", FieldKind::Text, "team").max_chars(100),
+    FieldSpec::optional("group", FieldKind::Text, "group").max_chars(100),
+    FieldSpec::optional("language", FieldKind::Text, "ISO 639-1 code, e.g. en").max_chars(2),
+    FieldSpec::optional("birthDate", FieldKind::Text, "DD/MM/YYYY").max_chars(10),
+    FieldSpec::optional("street", FieldKind::Text, "street").max_chars(50),
+    FieldSpec::optional("city", FieldKind::Text, "city").max_chars(50),
+    FieldSpec::optional("state", FieldKind::Text, "state").max_chars(50),
+    FieldSpec::optional("zipcode", FieldKind::Text, "zip code").max_chars(10),
+    FieldSpec::optional("country", FieldKind::Text, "ISO 3166 two-letter code").max_chars(50),
+    FieldSpec::optional("socialType", FieldKind::Text, "social media type"),
+    FieldSpec::optional("socialId", FieldKind::Text, "the id on that social media"),
+];
+
+/// `update_contact`: the contact's id, then the same fields as `create_contact`.
+pub static UPDATE_CONTACT_FIELDS: std::sync::LazyLock<Vec<FieldSpec>> =
+    std::sync::LazyLock::new(|| {
+        let mut fields = vec![FieldSpec::required(
+            "contactID",
+            FieldKind::Text,
+            "the external contact to update",
+        )];
+        fields.extend_from_slice(CONTACT_FIELDS);
+        fields
+    });
+
+impl Receiver {
+    pub fn fields(&self) -> &'static [FieldSpec] {
+        match self {
+            Receiver::ImStaff => IM_STAFF_FIELDS,
+            Receiver::ImRoom => IM_ROOM_FIELDS,
+            Receiver::SendSms(_) => SMS_FIELDS,
+            Receiver::CreateContact => CONTACT_FIELDS,
+            Receiver::UpdateContact => UPDATE_CONTACT_FIELDS.as_slice(),
+        }
+    }
+}
+
+pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Receiver, Diagnostic> {
+    if action == "send_sms" {
+        let sms: SendSms = sections::options(cx, rest, "receiver")?;
+        sections::max_parts(cx, rest, pos, sms.max_parts)?;
+        return Ok(Receiver::SendSms(sms));
+    }
+    sections::no_options(cx, rest)?;
+    match action {
+        "send_im_staff" => Ok(Receiver::ImStaff),
+        "send_im_room" => Ok(Receiver::ImRoom),
+        "create_contact" => Ok(Receiver::CreateContact),
+        "update_contact" => Ok(Receiver::UpdateContact),
+        other => Err(cx.problem(pos, format!("`cinnox` has no action `{other}`"))),
+    }
+}
+
+/// A look-up's options.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupOptions {
+    /// `list_numbers`: the path of the number list (CINNOX documents the list but not its
+    /// path); `{query}` stands for the rendered query. Default `numbers?type={query}`.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// A CINNOX look-up, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Contact,
+    Enquiry,
+    Numbers { path: String },
+}
+
+pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
+    let options: LookupOptions = sections::options(cx, rest, "lookup")?;
+    match action {
+        "get_contact" => Ok(Lookup::Contact),
+        "get_enquiry" => Ok(Lookup::Enquiry),
+        "list_numbers" => Ok(Lookup::Numbers {
+            path: options
+                .path
+                .unwrap_or_else(|| super::DEFAULT_NUMBERS_PATH.into()),
+        }),
+        other => Err(cx.problem(pos, format!("unknown `cinnox` look-up `{other}`"))),
+    }
+}
+
+/// A CINNOX service account: App ID, App Token and Base URL as CINNOX generates them
+/// (Administration > Service Integration > API).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The App ID.
+    pub app_id: String,
+    /// The App Token.
+    pub app_token: Secret,
+    /// The Base URL CINNOX shows with them.
+    pub base_url: String,
+    /// Calls per period shared by every flow using the account (default: the documented
+    /// 500 requests per minute per service account).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
+    let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
+    sections::url(
+        cx,
+        rest,
+        "base_url",
+        &account.base_url,
+        "copy the Base URL from CINNOX: Administration > Service Integration > API",
+    )?;
+    Ok(account)
+}
+
+impl Account {
+    pub fn secrets(&self) -> Vec<Secret> {
+        vec![self.app_token.clone()]
+    }
+
+    /// The account's client for its app's Open API (`{base_url}/v1/api/apps/{app_id}/…`):
+    /// the App Token as bearer, paced by its rate limit.
+    pub fn client(&self, name: &str) -> crate::http::AccountClient {
+        crate::http::AccountClient::new(
+            name,
+            &format!(
+                "{}/v1/api/apps/{}",
+                self.base_url.trim_end_matches('/'),
+                self.app_id
+            ),
+            crate::http::Auth::Bearer(self.app_token.clone()),
+            self.rate_limit.unwrap_or(super::DEFAULT_RATE_LIMIT),
+        )
+    }
+}

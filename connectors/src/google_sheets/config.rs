@@ -1,0 +1,148 @@
+//! What a flow and `accounts.yaml` say about Google Sheets.
+
+use std::path::PathBuf;
+
+use flows::yaml::Node;
+use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos, RateLimit, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::sections;
+
+/// "New spreadsheet rows" of a Google Sheets range; its first row is the header.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOptions {
+    /// A `google_sheets` account (an API key, or a service account's key file).
+    pub account: String,
+    /// The long part of the sheet's URL: `/spreadsheets/d/<id>/edit`.
+    pub spreadsheet_id: String,
+    /// A1 notation, e.g. `Sheet1!A1:Z` or `'My Sheet'!A:F`; its first row is the header.
+    #[serde(default = "default_range")]
+    pub range: String,
+    /// Column(s) identifying a row; default: a hash of the whole row.
+    #[serde(default)]
+    pub key: Option<OneOrMany>,
+    /// First run: send the rows already there (`send`) or only remember them (`skip`).
+    #[serde(default)]
+    pub backlog: Backlog,
+}
+
+fn default_range() -> String {
+    "A:ZZ".into()
+}
+
+/// A Google Sheets source, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// A `google_sheets` account (API key, or a service-account key file).
+    pub account: String,
+    pub spreadsheet_id: String,
+    /// A1 notation, e.g. `Sheet1!A1:Z` or `'My Sheet'!A:F`; its first row is the header.
+    pub range: String,
+    pub key: Vec<String>,
+    pub backlog: Backlog,
+    pub pos: Pos,
+}
+
+pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
+    let raw: SourceOptions = sections::options(cx, rest, "source")?;
+    if raw.spreadsheet_id.trim().is_empty() || raw.range.trim().is_empty() {
+        return Err(cx
+            .problem(pos, "`spreadsheet_id` and `range` must not be empty")
+            .with_hint("the id is the long part of the sheet's URL: /spreadsheets/d/<id>/edit"));
+    }
+    Ok(Source {
+        account: raw.account,
+        spreadsheet_id: raw.spreadsheet_id,
+        range: raw.range,
+        key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+        backlog: raw.backlog,
+        pos,
+    })
+}
+
+/// Google Sheets access: an API key (public sheets) or a service account's key file
+/// (the sheet shared with its `client_email`).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// An API key: reads public sheets.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// A service account's JSON key file, relative to the accounts file: reads sheets
+    /// shared with its `client_email`.
+    #[serde(default)]
+    pub service_account_file: Option<PathBuf>,
+    /// Where service-account tokens come from.
+    #[serde(default = "default_token_url")]
+    pub token_url: String,
+    /// The Sheets API.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Calls per period shared by every flow using the account (default: Google's 60
+    /// reads per minute per user).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Google's documented read quota: 60 requests per minute per user.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
+    calls: 60,
+    per: std::time::Duration::from_secs(60),
+};
+
+fn default_token_url() -> String {
+    "https://oauth2.googleapis.com/token".into()
+}
+
+fn default_base_url() -> String {
+    "https://sheets.googleapis.com".into()
+}
+
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node, pos: Pos) -> Result<Account, Vec<Diagnostic>> {
+    let mut account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
+    if account.api_key.is_some() == account.service_account_file.is_some() {
+        return Err(vec![cx
+            .problem(
+                pos,
+                format!("account `{name}` needs exactly one of `api_key` and `service_account_file`"),
+            )
+            .with_hint("an API key reads public sheets; a service account reads sheets shared with its client_email")]);
+    }
+    if let Some(key_file) = &account.service_account_file {
+        let resolved = cx.dir().join(key_file);
+        if !resolved.is_file() {
+            return Err(vec![cx.problem(
+                cx.at(rest, "service_account_file"),
+                format!(
+                    "service account key file `{}` not found",
+                    resolved.display()
+                ),
+            )]);
+        }
+        account.service_account_file = Some(resolved);
+    }
+    Ok(account)
+}
+
+impl Account {
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.api_key.iter().cloned().collect()
+    }
+
+    /// The account's client: an API key in the query, or nothing (a service account's
+    /// token is added per call), paced by its rate limit.
+    pub fn client(&self, name: &str) -> crate::http::AccountClient {
+        let auth = match &self.api_key {
+            Some(key) => crate::http::Auth::Query("key", key.clone()),
+            None => crate::http::Auth::None,
+        };
+        crate::http::AccountClient::new(
+            name,
+            &self.base_url,
+            auth,
+            self.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT),
+        )
+    }
+}

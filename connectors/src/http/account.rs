@@ -1,0 +1,150 @@
+//! One HTTP client per account: its base URL, how it proves who it is (a bearer token, a
+//! named header, several headers, a key in the query), the rate limit it shares with
+//! every flow using the account, and the timeout of each call. Every request a
+//! connector makes for an account — a send, a look-up, a subscription, an account check
+//! — goes through it, so none bypasses the account's pace or its credentials' handling.
+
+use std::time::Duration;
+
+use engine::SendError;
+use flows::{RateLimit, Secret};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::limits::{self, Limiter};
+use super::{HttpClient, Response};
+
+/// How an account's requests prove who sends them.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Nothing (a public endpoint, or auth the caller adds per request).
+    None,
+    /// `Authorization: Bearer <secret>`.
+    Bearer(Secret),
+    /// One header holding the secret (`x-api-key`, `TokenAsms`).
+    Header(&'static str, Secret),
+    /// Several headers, each a secret (the generic HTTP account's).
+    Headers(Vec<(String, Secret)>),
+    /// The secret as a query parameter (`?key=` for Google's API keys).
+    Query(&'static str, Secret),
+}
+
+/// An account's client.
+#[derive(Clone)]
+pub struct AccountClient {
+    base: String,
+    auth: Auth,
+    /// Headers every request carries that are not secrets (Aranda's `UrlAsms`).
+    headers: Vec<(&'static str, String)>,
+    limiter: Option<Limiter>,
+}
+
+impl AccountClient {
+    /// A client for account `name` (which keys the shared rate limit) at `base`.
+    pub fn new(name: &str, base: &str, auth: Auth, limit: RateLimit) -> AccountClient {
+        AccountClient {
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            headers: Vec::new(),
+            limiter: limits::shared(name, limit),
+        }
+    }
+
+    /// A header every request carries (not a secret).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The URL of `path` under the base URL; an absolute URL is kept as it is.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            return path.to_string();
+        }
+        if path.is_empty() {
+            return self.base.clone();
+        }
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// A request to `url` (absolute, or a path under the base URL).
+    pub fn request(&self, method: Method, url: &str, timeout: Duration) -> Call<'_> {
+        let http = HttpClient::shared(timeout);
+        let builder = http
+            .client()
+            .request(method, self.url(url))
+            .timeout(timeout);
+        Call {
+            account: self,
+            http,
+            builder,
+        }
+    }
+
+    pub fn get(&self, url: &str, timeout: Duration) -> Call<'_> {
+        self.request(Method::GET, url, timeout)
+    }
+
+    pub fn post(&self, url: &str, timeout: Duration) -> Call<'_> {
+        self.request(Method::POST, url, timeout)
+    }
+}
+
+/// One request being built.
+pub struct Call<'a> {
+    account: &'a AccountClient,
+    http: HttpClient,
+    builder: reqwest::RequestBuilder,
+}
+
+impl Call<'_> {
+    /// A JSON body.
+    pub fn json(mut self, body: &Value) -> Self {
+        self.builder = self.builder.json(body);
+        self
+    }
+
+    /// A body as it is, with its content type.
+    pub fn body(mut self, content_type: &str, body: String) -> Self {
+        self.builder = self.builder.header("content-type", content_type).body(body);
+        self
+    }
+
+    /// Query parameters.
+    pub fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.builder = self.builder.query(pairs);
+        self
+    }
+
+    /// A header for this request only.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// `Authorization: Bearer <token>` for this request only (a token fetched per call).
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.builder = self.builder.bearer_auth(token);
+        self
+    }
+
+    /// Wait for the account's turn, add its credentials, send, and read the whole answer.
+    /// Transport failures come back classified; statuses are the caller's to read.
+    pub async fn send(self) -> Result<Response, SendError> {
+        limits::wait(&self.account.limiter).await;
+        let mut builder = self.builder;
+        for (name, value) in &self.account.headers {
+            builder = builder.header(*name, value);
+        }
+        builder = match &self.account.auth {
+            Auth::None => builder,
+            Auth::Bearer(secret) => builder.bearer_auth(secret.expose()),
+            Auth::Header(name, secret) => builder.header(*name, secret.expose()),
+            Auth::Headers(headers) => headers.iter().fold(builder, |b, (name, secret)| {
+                b.header(name.as_str(), secret.expose())
+            }),
+            Auth::Query(name, secret) => builder.query(&[(*name, secret.expose())]),
+        };
+        self.http.execute(builder).await
+    }
+}

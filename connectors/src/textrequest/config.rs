@@ -1,0 +1,192 @@
+//! What a flow and `accounts.yaml` say about Text Request.
+
+use flows::yaml::Node;
+use flows::{Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Secret};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::sections;
+
+/// The receiver's actions.
+pub const ACTIONS: &[&str] = &["send_message", "upsert_contact"];
+
+/// Every Text Request event a flow can take.
+pub const EVENTS: &[&str] = &["msg_received", "msg_sent"];
+
+/// Texts sent or received on a Text Request dashboard, pushed to the daemon at
+/// `/hooks/<flow>` once the URL is registered with the dashboard's hooks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOptions {
+    /// A `textrequest` account.
+    pub account: String,
+    /// The dashboard (phone line) whose texts the flow takes.
+    pub dashboard_id: u64,
+    /// `msg_received`, `msg_sent`, or both.
+    pub events: OneOrMany,
+    /// The URL Text Request can reach for this flow's webhook; default: the daemon's own
+    /// address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+/// A Text Request source, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub account: String,
+    pub dashboard_id: u64,
+    pub events: Vec<String>,
+    pub public_url: Option<String>,
+    pub pos: Pos,
+}
+
+pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
+    let raw: SourceOptions = sections::options(cx, rest, "source")?;
+    let events = sections::events(cx, rest, raw.events, EVENTS, "Text Request", "msg_received")?;
+    sections::public_url(cx, rest, raw.public_url.as_deref())?;
+    Ok(Source {
+        account: raw.account,
+        dashboard_id: raw.dashboard_id,
+        events,
+        public_url: raw.public_url,
+        pos,
+    })
+}
+
+/// The dashboard (phone line) an action works on.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dashboard {
+    /// The dashboard's id (Text Request's dashboards list shows them).
+    pub dashboard_id: u64,
+}
+
+/// A Text Request receiver, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Receiver {
+    SendMessage(Dashboard),
+    UpsertContact(Dashboard),
+}
+
+pub const MESSAGE_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "phone_number",
+        FieldKind::Phone,
+        "the contact's number (goes in the URL path)",
+    ),
+    FieldSpec::required("body", FieldKind::Text, "the message"),
+    FieldSpec::optional(
+        "sender_name",
+        FieldKind::Text,
+        "shown in the Text Request web app",
+    ),
+    FieldSpec::optional(
+        "status_callback",
+        FieldKind::Url,
+        "POSTed to when the status changes",
+    ),
+    FieldSpec::optional(
+        "location_callback",
+        FieldKind::Url,
+        "POSTed to when a location is shared",
+    ),
+    FieldSpec::optional(
+        "mms_media",
+        FieldKind::TextList,
+        "URLs from Text Request's /mms upload",
+    ),
+];
+
+pub const CONTACT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "phone_number",
+        FieldKind::Phone,
+        "the contact's number (goes in the URL path)",
+    ),
+    FieldSpec::optional("first_name", FieldKind::Text, "first name"),
+    FieldSpec::optional("last_name", FieldKind::Text, "last name"),
+    FieldSpec::optional("display_name", FieldKind::Text, "display name"),
+    FieldSpec::optional("note", FieldKind::Text, "a note"),
+    FieldSpec::optional("groups", FieldKind::IntegerList, "group ids"),
+    FieldSpec::optional("contact_tags", FieldKind::TextList, "tags"),
+    FieldSpec::optional("is_archived", FieldKind::Boolean, "archived"),
+    FieldSpec::optional("is_blocked", FieldKind::Boolean, "blocked"),
+    FieldSpec::optional("is_suppressed", FieldKind::Boolean, "suppressed"),
+    FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
+    FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
+];
+
+impl Receiver {
+    pub fn fields(&self) -> &'static [FieldSpec] {
+        match self {
+            Receiver::SendMessage(_) => MESSAGE_FIELDS,
+            Receiver::UpsertContact(_) => CONTACT_FIELDS,
+        }
+    }
+
+    pub fn dashboard_id(&self) -> u64 {
+        match self {
+            Receiver::SendMessage(d) | Receiver::UpsertContact(d) => d.dashboard_id,
+        }
+    }
+}
+
+pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Receiver, Diagnostic> {
+    match action {
+        "send_message" => Ok(Receiver::SendMessage(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "upsert_contact" => Ok(Receiver::UpsertContact(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),
+    }
+}
+
+/// A Text Request account: its API key (header `x-api-key`).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The API key (Text Request: Settings, API).
+    pub api_key: Secret,
+    /// The API, `/api/v3` included.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Calls per period shared by every flow using the account (default: the documented
+    /// 100 calls per 60 s per connection).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+fn default_base_url() -> String {
+    "https://api.textrequest.com/api/v3".into()
+}
+
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
+    let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
+    sections::not_empty(cx, rest, "api_key", account.api_key.expose())?;
+    sections::url(
+        cx,
+        rest,
+        "base_url",
+        &account.base_url,
+        "for example `https://api.textrequest.com/api/v3` (the path includes /api/v3)",
+    )?;
+    Ok(account)
+}
+
+impl Account {
+    pub fn secrets(&self) -> Vec<Secret> {
+        vec![self.api_key.clone()]
+    }
+
+    /// The account's client: `x-api-key`, paced by its rate limit.
+    pub fn client(&self, name: &str) -> crate::http::AccountClient {
+        crate::http::AccountClient::new(
+            name,
+            &self.base_url,
+            crate::http::Auth::Header("x-api-key", self.api_key.clone()),
+            self.rate_limit.unwrap_or(super::client::DEFAULT_RATE_LIMIT),
+        )
+    }
+}
