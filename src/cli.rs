@@ -150,8 +150,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
-    /// Serve a local stand-in for 8x8, Text Request, Aranda, CINNOX and Google Sheets that
-    /// records what it receives.
+    /// Serve a local stand-in for every service the connectors talk to, recording what
+    /// it receives.
     Sandbox {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:4610")]
@@ -159,13 +159,14 @@ pub enum Command {
     },
     /// Run a bundled example against the built-in stand-in: no network, no keys.
     Quickstart {
-        /// quickstart (CSV → 8x8, the default), cinnox-missed-enquiry (CINNOX → Aranda),
-        /// cinnox-new-contact (CINNOX → Text Request), google-sheet-sms (Google Sheets →
-        /// 8x8), or all.
+        /// A bundled example (`--list` shows them; default `quickstart`), or `all`.
         example: Option<String>,
         /// Use this flows directory instead of a bundled example.
         #[arg(long = "dir", conflicts_with = "example")]
         dir: Option<PathBuf>,
+        /// List the bundled examples and what each shows.
+        #[arg(long, conflicts_with_all = ["example", "dir"])]
+        list: bool,
     },
 }
 

@@ -18,6 +18,7 @@ pub mod push;
 pub mod rows;
 pub mod sections;
 pub mod sms;
+pub mod standin;
 pub mod textrequest;
 pub mod webhook;
 pub mod xlsx;

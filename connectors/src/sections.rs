@@ -3,7 +3,7 @@
 //! columns of a source, the events of a push source and the URL a service pushes to.
 
 use flows::yaml::{self, Node};
-use flows::{Cx, Diagnostic, OneOrMany};
+use flows::{Cx, Diagnostic, FieldSpec, OneOrMany};
 use serde::de::DeserializeOwned;
 
 /// Deserialise a section's options (unknown keys are errors, at their place).
@@ -124,4 +124,19 @@ pub fn no_options(cx: &Cx<'_>, rest: &Node) -> Result<(), Diagnostic> {
     struct NoOptions {}
     let NoOptions {} = options(cx, rest, "receiver")?;
     Ok(())
+}
+
+/// Two field lists as one, in a constant (`C` = `A + B`).
+pub const fn concat<const A: usize, const B: usize, const C: usize>(
+    a: [FieldSpec; A],
+    b: [FieldSpec; B],
+) -> [FieldSpec; C] {
+    assert!(A + B == C && A > 0);
+    let mut out = [a[0]; C];
+    let mut i = 0;
+    while i < C {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
 }

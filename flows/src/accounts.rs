@@ -197,9 +197,10 @@ fn parse_account(
             Pos::of(node.span()),
             format!("account `{name}` must be a mapping"),
         )
-        .with_hint(
-            "for example `{connector: 8x8, subaccount_id: shop_main, api_key: ${EIGHTX8_API_KEY}}`",
-        )]);
+        .with_hint(format!(
+            "for example `{}`",
+            catalogue.example(Role::Account)
+        ))]);
     };
     let Some(connector_node) = mapping.get_node("connector") else {
         return Err(vec![Diagnostic::new(

@@ -34,6 +34,9 @@ pub struct FieldSpec {
     pub required: bool,
     /// The longest value the service accepts, in characters.
     pub max_chars: Option<usize>,
+    /// What an optional field left out means, when the service (or the connector)
+    /// gives it a value.
+    pub default: Option<&'static str>,
     pub doc: &'static str,
 }
 
@@ -44,6 +47,7 @@ impl FieldSpec {
             kind,
             required: true,
             max_chars: None,
+            default: None,
             doc,
         }
     }
@@ -54,12 +58,18 @@ impl FieldSpec {
             kind,
             required: false,
             max_chars: None,
+            default: None,
             doc,
         }
     }
 
     pub const fn max_chars(mut self, max: usize) -> Self {
         self.max_chars = Some(max);
+        self
+    }
+
+    pub const fn default(mut self, value: &'static str) -> Self {
+        self.default = Some(value);
         self
     }
 }

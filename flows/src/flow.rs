@@ -360,7 +360,10 @@ pub(crate) fn parse(
                     top,
                     "missing `source:`: where do the records come from?",
                 )
-                .with_hint("for a CSV file: `source: {connector: csv, path: orders.csv}`"),
+                .with_hint(format!(
+                    "for example `source: {}`",
+                    catalogue.example(Role::Source)
+                )),
             );
             None
         }
@@ -371,9 +374,10 @@ pub(crate) fn parse(
         None => {
             errors.push(
                 Diagnostic::new(file, top, "missing `receiver:`: where do the records go?")
-                    .with_hint(
-                    "for an SMS: `receiver: {connector: 8x8, action: send_sms, account: my-8x8}`",
-                ),
+                    .with_hint(format!(
+                        "for example `receiver: {}`",
+                        catalogue.example(Role::Receiver)
+                    )),
             );
             None
         }
@@ -555,7 +559,7 @@ fn known_connector(
 
 fn parse_source(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<Source, Diagnostic> {
     let file = cx.file;
-    let (name, pos) = connector(file, node, "source", "{connector: csv, path: orders.csv}")?;
+    let (name, pos) = connector(file, node, "source", catalogue.example(Role::Source))?;
     let connector = known_connector(cx, catalogue, Role::Source, name, pos)?;
     let rest = yaml::without_keys(node, &["connector"]);
     let spec = catalogue.source(cx, connector, &rest, Pos::of(node.span()))?;
@@ -575,12 +579,7 @@ fn parse_receiver(
     catalogue: &dyn Catalogue,
 ) -> Result<Receiver, Diagnostic> {
     let file = cx.file;
-    let (name, pos) = connector(
-        file,
-        node,
-        "receiver",
-        "{connector: 8x8, action: send_sms, account: my-8x8}",
-    )?;
+    let (name, pos) = connector(file, node, "receiver", catalogue.example(Role::Receiver))?;
     let connector = known_connector(cx, catalogue, Role::Receiver, name, pos)?;
     let actions = catalogue
         .actions(Role::Receiver, connector)
@@ -633,12 +632,7 @@ fn parse_receiver(
 fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<Lookup, Diagnostic> {
     let file = cx.file;
     let pos = Pos::of(node.span());
-    let (name, _) = connector(
-        file,
-        node,
-        "lookup",
-        "{connector: cinnox, account: main, action: get_contact, query: \"{{name}}\"}",
-    )?;
+    let (name, _) = connector(file, node, "lookup", catalogue.example(Role::Lookup))?;
     let connector = known_connector(cx, catalogue, Role::Lookup, name, pos)?;
     let actions = catalogue
         .actions(Role::Lookup, connector)
@@ -651,8 +645,10 @@ fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<L
         }
     };
     let missing = |key: &str| {
-        Diagnostic::new(file, pos, format!("missing `{key}` in `lookup`"))
-            .with_hint("for example `lookup: {connector: cinnox, account: main, action: get_contact, query: \"{{name}}\"}`")
+        Diagnostic::new(file, pos, format!("missing `{key}` in `lookup`")).with_hint(format!(
+            "for example `lookup: {}`",
+            catalogue.example(Role::Lookup)
+        ))
     };
     let written = text_of("action")?.ok_or_else(|| missing("action"))?;
     let Some(action) = actions.iter().find(|a| **a == written).copied() else {

@@ -121,6 +121,10 @@ pub trait Catalogue: Send + Sync {
     /// The actions of a receiver or look-up connector (`None`: it plays no such role).
     fn actions(&self, role: Role, connector: &str) -> Option<Vec<&'static str>>;
 
+    /// A short example of a section of `role` in YAML flow style, for hints
+    /// (`{connector: csv, path: orders.csv}`).
+    fn example(&self, role: Role) -> &'static str;
+
     fn source(
         &self,
         cx: &Cx<'_>,

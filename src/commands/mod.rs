@@ -77,6 +77,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
-        Command::Quickstart { example, dir } => quickstart::quickstart(global, example, dir).await,
+        Command::Quickstart { example, dir, list } => {
+            if list {
+                quickstart::list();
+                return Ok(ExitCode::SUCCESS);
+            }
+            quickstart::quickstart(global, example, dir).await
+        }
     }
 }

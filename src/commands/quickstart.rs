@@ -1,7 +1,7 @@
 //! `switchboard quickstart [EXAMPLE]`: a bundled example (or all of them) run against the
 //! built-in stand-in, with a fresh state each time, then what reached each service.
-//! Examples whose source is pushed (CINNOX) take their sample events from `events.json`
-//! through the same normalising and queueing the daemon's webhook uses.
+//! Examples whose source is pushed take their sample events from `events.json` through
+//! the same intake the daemon's webhook uses.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use connectors::push::{Door, Taken};
 use engine::{RunStatus, Trigger};
-use serde_json::Value;
 
 use crate::cli::Global;
 use crate::{report, sandbox, wiring};
@@ -23,34 +22,16 @@ struct Example {
     files: &'static [(&'static str, &'static str)],
 }
 
-macro_rules! files {
-    ($dir:literal: $($file:literal),+) => {
-        &[$(($file, include_str!(concat!("../../examples/", $dir, "/", $file)))),+]
-    };
-}
+/// Every bundled example (`build.rs` lists `examples/`).
+const EXAMPLES: &[Example] = include!(concat!(env!("OUT_DIR"), "/examples.rs"));
 
-const EXAMPLES: &[Example] = &[
-    Example {
-        name: "quickstart",
-        about: "new rows of a CSV file become 8x8 SMS",
-        files: files!("quickstart": "order-sms.yaml", "accounts.yaml", "orders.csv"),
-    },
-    Example {
-        name: "cinnox-missed-enquiry",
-        about: "a missed CINNOX enquiry opens an Aranda ticket",
-        files: files!("cinnox-missed-enquiry": "missed-enquiry.yaml", "accounts.yaml", "events.json"),
-    },
-    Example {
-        name: "cinnox-new-contact",
-        about: "a new CINNOX contact gets a Text Request welcome message",
-        files: files!("cinnox-new-contact": "welcome.yaml", "accounts.yaml", "events.json"),
-    },
-    Example {
-        name: "google-sheet-sms",
-        about: "new rows of a Google Sheet become 8x8 SMS",
-        files: files!("google-sheet-sms": "sheet-sms.yaml", "accounts.yaml"),
-    },
-];
+/// `quickstart --list`: each bundled example and what it shows.
+pub fn list() {
+    let width = EXAMPLES.iter().map(|e| e.name.len()).max().unwrap_or(0);
+    for example in EXAMPLES {
+        outln!("{:width$}  {}", example.name, example.about);
+    }
+}
 
 pub async fn quickstart(
     global: &Global,
@@ -58,10 +39,7 @@ pub async fn quickstart(
     dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let stand_in = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), false).await?;
-    outln!(
-        "stand-in for 8x8, Text Request, Aranda, CINNOX and Google Sheets on {}",
-        stand_in.url()
-    );
+    outln!("stand-in for {} on {}", sandbox::services(), stand_in.url());
     let mut ok = true;
     if let Some(dir) = dir {
         ok &= run_dir(global, &dir, &stand_in).await?;
@@ -132,13 +110,12 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         accept_state_loss: false,
     };
     let url = stand_in.url();
-    let env = BTreeMap::from([
-        ("SWITCHBOARD_SANDBOX_URL".to_string(), url.clone()),
-        ("CINNOX_BASE_URL".to_string(), url.clone()),
-        ("ARANDA_BASE_URL".to_string(), format!("{url}/asms")),
-        ("TEXTREQUEST_BASE_URL".to_string(), format!("{url}/api/v3")),
-        ("GOOGLE_SHEETS_BASE_URL".to_string(), url.clone()),
-    ]);
+    let mut env = BTreeMap::from([("SWITCHBOARD_SANDBOX_URL".to_string(), url.clone())]);
+    for standin in connectors::catalogue::STANDINS {
+        for var in standin.env {
+            env.insert(var.to_string(), format!("{url}{}", standin.mount));
+        }
+    }
     let project = wiring::load(&global, env);
     for problem in project.diagnostics() {
         eprintln!("{problem}");
@@ -200,49 +177,7 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
     let received = stand_in.recorder.messages();
     outln!("what the stand-in received ({}):", received.len());
     for message in &received {
-        outln!("  {}", describe(message));
+        outln!("  {}", connectors::standin::describe(message));
     }
     Ok(ok)
-}
-
-/// One received request as a line: the parts a person checks.
-fn describe(m: &Value) -> String {
-    match field(m, "service").as_str() {
-        "8x8" => {
-            let text = field(m, "text");
-            let info = connectors::sms::analyse(&text);
-            let parts = if info.parts == 1 {
-                "1 part".to_string()
-            } else {
-                format!("{} parts", info.parts)
-            };
-            format!(
-                "8x8 SMS to {} from {} [{}, {parts}]: {text}",
-                field(m, "destination"),
-                field(m, "source"),
-                info.encoding
-            )
-        }
-        "textrequest" => format!(
-            "Text Request to {} as {}: {}",
-            field(m, "phone_number"),
-            field(m, "sender_name"),
-            field(m, "body")
-        ),
-        "aranda" => format!(
-            "Aranda case {}: {} ({})",
-            field(m, "id"),
-            field(m, "subject"),
-            field(m, "description")
-        ),
-        other => format!("{other}: {}", serde_json::to_string(m).unwrap_or_default()),
-    }
-}
-
-fn field(message: &Value, name: &str) -> String {
-    match message.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
 }

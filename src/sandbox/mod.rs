@@ -1,70 +1,15 @@
-//! The built-in stand-in for the services Switchboard talks to (8x8, Text Request at
-//! `/api/v3`, Aranda at `/asms`, CINNOX, Google Sheets), so examples and first steps run
-//! with no network and no credentials. It answers like the real APIs (same paths, status
-//! codes and error bodies) and records every request it accepts, with its `service`.
-
-mod eightxeight;
-mod services;
+//! `switchboard sandbox`: the connectors' stand-ins (`connectors::standin`) served on one
+//! address, so examples and first steps run with no network and no credentials. They
+//! answer like the real APIs (same paths, status codes and error bodies) and record every
+//! request they accept, with its `service`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::Value;
+use connectors::standin::{self, Recorder};
 use tokio::sync::oneshot;
-
-/// A non-empty bearer token in `Authorization`, as 8x8 and CINNOX expect it.
-fn has_bearer(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| !token.trim().is_empty())
-}
-
-/// What the stand-in received, shared with its handlers.
-#[derive(Clone, Default)]
-pub struct Recorder {
-    messages: Arc<Mutex<Vec<Value>>>,
-    echo: bool,
-}
-
-impl Recorder {
-    fn push(&self, service: &str, message: Value) {
-        if self.echo {
-            outln!(
-                "{service} <- {}",
-                serde_json::to_string(&message).unwrap_or_default()
-            );
-        }
-        let message = match message {
-            Value::Object(mut map) => {
-                map.insert("service".into(), Value::String(service.to_string()));
-                Value::Object(map)
-            }
-            other => other,
-        };
-        if let Ok(mut messages) = self.messages.lock() {
-            messages.push(message);
-        }
-    }
-
-    /// Forget what was received.
-    pub fn clear(&self) {
-        if let Ok(mut messages) = self.messages.lock() {
-            messages.clear();
-        }
-    }
-
-    /// Every message accepted so far.
-    pub fn messages(&self) -> Vec<Value> {
-        self.messages.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
 
 /// A running stand-in.
 pub struct Sandbox {
@@ -88,40 +33,24 @@ impl Drop for Sandbox {
     }
 }
 
-fn router(recorder: Recorder) -> Router {
-    Router::new()
-        .merge(eightxeight::routes())
-        .merge(services::routes())
-        .route("/sandbox/messages", get(list).delete(clear))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(recorder)
-}
-
-async fn list(State(recorder): State<Recorder>) -> Json<Vec<Value>> {
-    Json(recorder.messages())
-}
-
-async fn clear(State(recorder): State<Recorder>) -> Json<Value> {
-    let n = recorder
-        .messages
-        .lock()
-        .map(|mut m| m.drain(..).count())
-        .unwrap_or(0);
-    Json(serde_json::json!({"cleared": n}))
-}
-
 /// Start the stand-in on `listen` (port 0 picks a free port) in the background.
 pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let recorder = Recorder {
-        echo,
-        ..Recorder::default()
+    let recorder = if echo {
+        Recorder::with_echo(Arc::new(|tag, message| {
+            outln!(
+                "{tag} <- {}",
+                serde_json::to_string(message).unwrap_or_default()
+            )
+        }))
+    } else {
+        Recorder::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = router(recorder.clone());
+    let app = standin::router(recorder.clone());
     tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
@@ -141,7 +70,8 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
 pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let sandbox = start(listen, true).await?;
     eprintln!(
-        "sandbox: stand-in for 8x8, Text Request (/api/v3), Aranda (/asms), CINNOX and Google Sheets on {} (Ctrl-C to stop)",
+        "sandbox: stand-in for {} on {} (Ctrl-C to stop)",
+        services(),
         sandbox.url()
     );
     eprintln!(
@@ -151,6 +81,19 @@ pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     );
     shutdown_signal().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The services stood in for, and where each one's API sits when not at the root:
+/// `Service A, Service B (/prefix), …`.
+pub fn services() -> String {
+    connectors::catalogue::STANDINS
+        .iter()
+        .map(|s| match s.mount {
+            "" => s.service.to_string(),
+            mount => format!("{} ({mount})", s.service),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -150,10 +150,7 @@ impl Receiver for Aranda {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let method = match request.method.as_str() {
-            "PUT" => reqwest::Method::PUT,
-            _ => reqwest::Method::POST,
-        };
+        let method = crate::http::method(&request.method)?;
         let call = self.client.request(method, &request.url, self.timeout);
         let call = if request.body.is_null() {
             call

@@ -5,10 +5,44 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
-/// The receiver's actions.
-pub const ACTIONS: &[&str] = &["create_case", "update_case", "add_note"];
+/// `connector: aranda`.
+pub const CARD: Card = Card {
+    name: "aranda",
+    about: "Aranda Service Management Suite: cases (tickets) and their notes",
+    source: None,
+    actions: &[
+        Action {
+            name: "create_case",
+            about: "open a case",
+            calls: &[Call::new("POST", "/case")],
+            fields: CREATE_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "update_case",
+            about: "change a case",
+            calls: &[Call::new("PUT", "/case/{ticketId}")],
+            fields: UPDATE_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "add_note",
+            about: "add a note to a case",
+            calls: &[Call::new("POST", "/case/{ticketId}/note?message={message}")],
+            fields: NOTE_FIELDS,
+            options: None,
+        },
+    ],
+    lookups: &[],
+    account: Some(Part {
+        about: "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// An Aranda receiver, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +74,7 @@ const IDS: [FieldSpec; 14] = [
     ),
 ];
 
-pub const CREATE_FIELDS: &[FieldSpec] = &concat::<6, 14, 20>(
+pub const CREATE_FIELDS: &[FieldSpec] = &sections::concat::<6, 14, 20>(
     [
         FieldSpec::required("itemType", FieldKind::Integer, "case type id"),
         FieldSpec::required("projectId", FieldKind::Integer, "project id"),
@@ -52,7 +86,7 @@ pub const CREATE_FIELDS: &[FieldSpec] = &concat::<6, 14, 20>(
     IDS,
 );
 
-pub const UPDATE_FIELDS: &[FieldSpec] = &concat::<6, 14, 20>(
+pub const UPDATE_FIELDS: &[FieldSpec] = &sections::concat::<6, 14, 20>(
     [
         FieldSpec::required(
             "ticketId",
@@ -76,20 +110,6 @@ pub const NOTE_FIELDS: &[FieldSpec] = &[
     ),
     FieldSpec::required("message", FieldKind::Text, "the note").max_chars(254),
 ];
-
-/// Two field lists as one, in a constant.
-const fn concat<const A: usize, const B: usize, const C: usize>(
-    a: [FieldSpec; A],
-    b: [FieldSpec; B],
-) -> [FieldSpec; C] {
-    let mut out = [a[0]; C];
-    let mut i = 0;
-    while i < C {
-        out[i] = if i < A { a[i] } else { b[i - A] };
-        i += 1;
-    }
-    out
-}
 
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {

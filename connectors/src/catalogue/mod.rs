@@ -13,6 +13,10 @@ use flows::{
     Section, SourceSpec,
 };
 
+pub mod card;
+
+use card::Card;
+
 use crate::{aranda, cinnox, csv, eightxeight, google_sheets, httpreq, textrequest, webhook, xlsx};
 
 /// Where a flow's records come from.
@@ -54,39 +58,48 @@ pub enum Account {
     Webhook(webhook::Account),
 }
 
-/// Connector names, each written once.
+/// Every connector's card, in the order people see them.
+pub const CARDS: &[&Card] = &[
+    &csv::config::CARD,
+    &xlsx::config::CARD,
+    &google_sheets::config::CARD,
+    &webhook::config::CARD,
+    &cinnox::config::CARD,
+    &textrequest::config::CARD,
+    &eightxeight::config::CARD,
+    &aranda::config::CARD,
+    &httpreq::config::CARD,
+];
+
+/// The stand-ins `sandbox` and `quickstart` serve: one per remote service.
+pub const STANDINS: &[&crate::standin::Standin] = &[
+    &eightxeight::standin::STANDIN,
+    &textrequest::standin::STANDIN,
+    &aranda::standin::STANDIN,
+    &cinnox::standin::STANDIN,
+    &google_sheets::standin::STANDIN,
+];
+
+/// The card of connector `name`.
+pub fn card(name: &str) -> Option<&'static Card> {
+    CARDS.iter().copied().find(|c| c.name == name)
+}
+
+/// Connector names, each taken from its card.
 pub mod names {
-    pub const CSV: &str = "csv";
-    pub const XLSX: &str = "xlsx";
-    pub const GOOGLE_SHEETS: &str = "google_sheets";
-    pub const WEBHOOK: &str = "webhook";
-    pub const CINNOX: &str = "cinnox";
-    pub const TEXTREQUEST: &str = "textrequest";
-    pub const EIGHTXEIGHT: &str = "8x8";
-    pub const ARANDA: &str = "aranda";
-    pub const HTTP: &str = "http";
+    use crate::*;
+    pub const CSV: &str = csv::config::CARD.name;
+    pub const XLSX: &str = xlsx::config::CARD.name;
+    pub const GOOGLE_SHEETS: &str = google_sheets::config::CARD.name;
+    pub const WEBHOOK: &str = webhook::config::CARD.name;
+    pub const CINNOX: &str = cinnox::config::CARD.name;
+    pub const TEXTREQUEST: &str = textrequest::config::CARD.name;
+    pub const EIGHTXEIGHT: &str = eightxeight::config::CARD.name;
+    pub const ARANDA: &str = aranda::config::CARD.name;
+    pub const HTTP: &str = httpreq::config::CARD.name;
 }
 
 use names::*;
-
-const SOURCES: &[&str] = &[CSV, XLSX, GOOGLE_SHEETS, WEBHOOK, CINNOX, TEXTREQUEST];
-const RECEIVERS: &[(&str, &[&str])] = &[
-    (EIGHTXEIGHT, eightxeight::config::ACTIONS),
-    (TEXTREQUEST, textrequest::config::ACTIONS),
-    (ARANDA, aranda::config::ACTIONS),
-    (HTTP, httpreq::config::ACTIONS),
-    (CINNOX, cinnox::config::ACTIONS),
-];
-const LOOKUPS: &[(&str, &[&str])] = &[(CINNOX, cinnox::config::LOOKUPS)];
-const ACCOUNTS: &[&str] = &[
-    EIGHTXEIGHT,
-    TEXTREQUEST,
-    ARANDA,
-    HTTP,
-    GOOGLE_SHEETS,
-    CINNOX,
-    WEBHOOK,
-];
 
 /// The catalogue `flows` parses connector sections with.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,24 +107,39 @@ pub struct Catalogue;
 
 impl flows::Catalogue for Catalogue {
     fn connectors(&self, role: Role) -> Vec<&'static str> {
-        match role {
-            Role::Source => SOURCES.to_vec(),
-            Role::Receiver => RECEIVERS.iter().map(|(c, _)| *c).collect(),
-            Role::Lookup => LOOKUPS.iter().map(|(c, _)| *c).collect(),
-            Role::Account => ACCOUNTS.to_vec(),
-        }
+        CARDS
+            .iter()
+            .filter(|c| match role {
+                Role::Source => c.source.is_some(),
+                Role::Receiver => !c.actions.is_empty(),
+                Role::Lookup => !c.lookups.is_empty(),
+                Role::Account => c.account.is_some(),
+            })
+            .map(|c| c.name)
+            .collect()
     }
 
     fn actions(&self, role: Role, connector: &str) -> Option<Vec<&'static str>> {
-        let table = match role {
-            Role::Receiver => RECEIVERS,
-            Role::Lookup => LOOKUPS,
-            _ => return None,
+        let card = card(connector)?;
+        let actions = match role {
+            Role::Receiver => card.actions,
+            Role::Lookup => card.lookups,
+            Role::Source | Role::Account => return None,
         };
-        table
-            .iter()
-            .find(|(c, _)| *c == connector)
-            .map(|(_, actions)| actions.to_vec())
+        (!actions.is_empty()).then(|| actions.iter().map(|a| a.name).collect())
+    }
+
+    fn example(&self, role: Role) -> &'static str {
+        match role {
+            Role::Source => "{connector: csv, path: orders.csv}",
+            Role::Receiver => "{connector: 8x8, action: send_sms, account: my-8x8}",
+            Role::Lookup => {
+                "{connector: cinnox, account: main, action: get_contact, query: \"{{name}}\"}"
+            }
+            Role::Account => {
+                "{connector: 8x8, subaccount_id: shop_main, api_key: ${EIGHTX8_API_KEY}}"
+            }
+        }
     }
 
     fn source(
@@ -340,72 +368,19 @@ pub fn build_receiver(
     let receiver = receiver_of(flow).ok_or("the flow's receiver was not made by this catalogue")?;
     let account = named(accounts, name)?;
     let timeout = flow.delivery.timeout;
-    let wrong = || wrong_account(name, account, "receiver", flow.receiver.connector);
-    Ok(match (receiver, account) {
-        (
-            Receiver::EightXEight(eightxeight::config::Receiver::SendSms(sms)),
-            Account::EightXEight(a),
-        ) => Arc::new(
-            eightxeight::EightXEight::new(name, a, timeout)?
-                .with_batch(sms.batch.unwrap_or(1))
-                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
-        ),
-        (Receiver::TextRequest(r), Account::TextRequest(a)) => {
-            let action = match r {
-                textrequest::config::Receiver::SendMessage(_) => textrequest::Action::SendMessage,
-                textrequest::config::Receiver::UpsertContact(_) => {
-                    textrequest::Action::UpsertContact
-                }
-            };
-            Arc::new(textrequest::TextRequest::new(
-                name,
-                a,
-                r.dashboard_id(),
-                action,
-                timeout,
-            )?)
-        }
-        (Receiver::Aranda(r), Account::Aranda(a)) => {
-            let action = match r {
-                aranda::config::Receiver::CreateCase => aranda::Action::CreateCase,
-                aranda::config::Receiver::UpdateCase => aranda::Action::UpdateCase,
-                aranda::config::Receiver::AddNote => aranda::Action::AddNote,
-            };
-            Arc::new(aranda::Aranda::new(name, a, action, timeout)?)
-        }
-        (Receiver::Cinnox(r), Account::Cinnox(a)) => match r {
-            cinnox::config::Receiver::ImStaff | cinnox::config::Receiver::ImRoom => {
-                Arc::new(cinnox::MessagePush::new(name, a, timeout)?)
-            }
-            cinnox::config::Receiver::SendSms(sms) => Arc::new(
-                cinnox::CinnoxAction::new(
-                    name,
-                    a,
-                    cinnox::Action::SendSms {
-                        path: sms.path.clone(),
-                    },
-                    timeout,
-                )?
-                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
-            ),
-            cinnox::config::Receiver::CreateContact => Arc::new(cinnox::CinnoxAction::new(
-                name,
-                a,
-                cinnox::Action::CreateContact,
-                timeout,
-            )?),
-            cinnox::config::Receiver::UpdateContact => Arc::new(cinnox::CinnoxAction::new(
-                name,
-                a,
-                cinnox::Action::UpdateContact,
-                timeout,
-            )?),
-        },
-        (Receiver::Http(httpreq::config::Receiver::Request), Account::Http(a)) => {
-            Arc::new(httpreq::HttpRequest::new(name, a, timeout)?)
-        }
-        _ => return Err(wrong()),
-    })
+    match (receiver, account) {
+        (Receiver::EightXEight(r), Account::EightXEight(a)) => r.build(name, a, timeout),
+        (Receiver::TextRequest(r), Account::TextRequest(a)) => r.build(name, a, timeout),
+        (Receiver::Aranda(r), Account::Aranda(a)) => r.build(name, a, timeout),
+        (Receiver::Http(r), Account::Http(a)) => r.build(name, a, timeout),
+        (Receiver::Cinnox(r), Account::Cinnox(a)) => r.build(name, a, timeout),
+        (_, account) => Err(wrong_account(
+            name,
+            account,
+            "receiver",
+            flow.receiver.connector,
+        )),
+    }
 }
 
 /// The flow's look-up, if it has one.
@@ -419,9 +394,9 @@ pub fn build_lookup(
     let account = named(accounts, &config.account)?;
     let timeout = flow.delivery.timeout;
     match (lookup, account) {
-        (Lookup::Cinnox(find), Account::Cinnox(a)) => Ok(Some(Arc::new(
-            cinnox::CinnoxLookup::new(&config.account, a, find.clone(), timeout)?,
-        ))),
+        (Lookup::Cinnox(find), Account::Cinnox(a)) => {
+            find.build(&config.account, a, timeout).map(Some)
+        }
         (_, other) => Err(wrong_account(
             &config.account,
             other,

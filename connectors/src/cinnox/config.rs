@@ -5,19 +5,99 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Sec
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
-/// The receiver's actions.
-pub const ACTIONS: &[&str] = &[
-    "send_im_staff",
-    "send_im_room",
-    "send_sms",
-    "create_contact",
-    "update_contact",
-];
-
-/// The look-ups.
-pub const LOOKUPS: &[&str] = &["get_contact", "get_enquiry", "list_numbers"];
+/// `connector: cinnox`.
+pub const CARD: Card = Card {
+    name: "cinnox",
+    about: "CINNOX: events it pushes, messages, SMS, contacts and look-ups",
+    source: Some(Part {
+        about: "events CINNOX pushes to the daemon once the event subscription is set",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[Call::new(
+            "PATCH",
+            "/v1/api/apps/{app_id}/{family}-event-sub",
+        )],
+    }),
+    actions: &[
+        Action {
+            name: "send_im_staff",
+            about: "an instant message to a staff member",
+            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/message-push")],
+            fields: IM_STAFF_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "send_im_room",
+            about: "an instant message to a room (group chat)",
+            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/message-push")],
+            fields: IM_ROOM_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "send_sms",
+            about: "an SMS from a number of the CINNOX service",
+            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/{path}")],
+            fields: SMS_FIELDS,
+            options: Some(<SendSms as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "create_contact",
+            about: "create an external contact",
+            calls: &[Call::new(
+                "POST",
+                "/v1/api/apps/{app_id}/management/create_externalcontact",
+            )],
+            fields: CONTACT_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "update_contact",
+            about: "update an external contact",
+            calls: &[Call::new(
+                "PUT",
+                "/v1/api/apps/{app_id}/management/update_externalcontact/{contactID}",
+            )],
+            fields: UPDATE_CONTACT_FIELDS,
+            options: None,
+        },
+    ],
+    lookups: &[
+        Action {
+            name: "get_contact",
+            about: "the external contact whose full name is the query (case and spacing ignored)",
+            calls: &[Call::new(
+                "GET",
+                "/v1/api/apps/{app_id}/contacts/extcontact-list",
+            )],
+            fields: &[],
+            options: None,
+        },
+        Action {
+            name: "get_enquiry",
+            about: "the enquiry whose display case number is the query",
+            calls: &[Call::new(
+                "GET",
+                "/v1/api/apps/{app_id}/data/enquiry-detail",
+            )],
+            fields: &[],
+            options: None,
+        },
+        Action {
+            name: "list_numbers",
+            about: "the service's numbers of the type the query names (`cli`, `sms-numbers`, …)",
+            calls: &[Call::new("GET", "/v1/api/apps/{app_id}/{path}")],
+            fields: &[],
+            options: Some(<LookupOptions as JsonSchema>::json_schema),
+        },
+    ],
+    account: Some(Part {
+        about: "a service account: App ID, App Token (bearer) and Base URL",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// Every CINNOX event a flow can take.
 pub const EVENTS: &[&str] = &[
@@ -132,30 +212,36 @@ pub const SMS_FIELDS: &[FieldSpec] = &[
 
 /// CINNOX's external contact, as flat fields (the receiver nests phones, emails,
 /// addresses and social contacts the way the Open API wants them).
-pub const CONTACT_FIELDS: &[FieldSpec] = &[
+pub const CONTACT_FIELDS: &[FieldSpec] = &CONTACT;
+
+const CONTACT: [FieldSpec; 21] = [
     FieldSpec::optional("firstName", FieldKind::Text, "first name").max_chars(50),
     FieldSpec::optional("lastName", FieldKind::Text, "last name").max_chars(50),
     FieldSpec::optional(
         "level",
         FieldKind::OneOf(&["Primary", "Secondary", "Tertiary"]),
-        "default Primary",
-    ),
+        "contact level",
+    )
+    .default("Primary"),
     FieldSpec::optional(
         "type",
         FieldKind::OneOf(&["Lead", "Prospect", "Customer", "Others"]),
-        "default Lead",
-    ),
+        "contact type",
+    )
+    .default("Lead"),
     FieldSpec::optional(
         "phoneType",
         FieldKind::OneOf(&["Mobile", "Work", "Home", "Other"]),
-        "default Mobile",
-    ),
+        "type of `phone`",
+    )
+    .default("Mobile"),
     FieldSpec::optional("phone", FieldKind::Phone, "country code and number"),
     FieldSpec::optional(
         "emailType",
         FieldKind::OneOf(&["Work", "Personal", "Other"]),
-        "default Work",
-    ),
+        "type of `email`",
+    )
+    .default("Work"),
     FieldSpec::optional("email", FieldKind::Text, "email address"),
     FieldSpec::optional("company", FieldKind::Text, "company name").max_chars(100),
     FieldSpec::optional("jobTitle", FieldKind::Text, "job title").max_chars(100),
@@ -173,16 +259,14 @@ pub const CONTACT_FIELDS: &[FieldSpec] = &[
 ];
 
 /// `update_contact`: the contact's id, then the same fields as `create_contact`.
-pub static UPDATE_CONTACT_FIELDS: std::sync::LazyLock<Vec<FieldSpec>> =
-    std::sync::LazyLock::new(|| {
-        let mut fields = vec![FieldSpec::required(
-            "contactID",
-            FieldKind::Text,
-            "the external contact to update",
-        )];
-        fields.extend_from_slice(CONTACT_FIELDS);
-        fields
-    });
+pub const UPDATE_CONTACT_FIELDS: &[FieldSpec] = &sections::concat::<1, 21, 22>(
+    [FieldSpec::required(
+        "contactID",
+        FieldKind::Text,
+        "the external contact to update",
+    )],
+    CONTACT,
+);
 
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
@@ -191,7 +275,7 @@ impl Receiver {
             Receiver::ImRoom => IM_ROOM_FIELDS,
             Receiver::SendSms(_) => SMS_FIELDS,
             Receiver::CreateContact => CONTACT_FIELDS,
-            Receiver::UpdateContact => UPDATE_CONTACT_FIELDS.as_slice(),
+            Receiver::UpdateContact => UPDATE_CONTACT_FIELDS,
         }
     }
 }

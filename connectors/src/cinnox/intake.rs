@@ -31,7 +31,8 @@ impl CinnoxIntake {
 
     /// The subscription families of `events`, each once, in order.
     fn families(events: &[String]) -> Vec<&'static str> {
-        let mut families: Vec<&'static str> = events.iter().map(|e| super::family_of(e)).collect();
+        let mut families: Vec<&'static str> =
+            events.iter().filter_map(|e| super::family_of(e)).collect();
         families.sort();
         families.dedup();
         families
@@ -105,10 +106,9 @@ impl Push for CinnoxIntake {
         let mut out = Subscribed::default();
         for family in Self::families(&self.source.events) {
             let heir = remaining.iter().find(|other| {
-                other
-                    .push
-                    .events()
-                    .is_some_and(|events| events.iter().any(|e| super::family_of(e) == family))
+                other.push.events().is_some_and(|events| {
+                    events.iter().any(|e| super::family_of(e) == Some(family))
+                })
             });
             match heir {
                 Some(heir) => self.point(family, &heir.url, true, &mut out).await,

@@ -15,6 +15,7 @@ mod intake;
 mod lookup;
 mod normalise;
 mod push;
+pub mod standin;
 
 pub use actions::{Action, CinnoxAction};
 pub use api::DEFAULT_RATE_LIMIT;
@@ -60,6 +61,48 @@ pub async fn subscribe(
         response.status.as_u16(),
         code.map(|c| format!("{c}: ")).unwrap_or_default()
     ))
+}
+
+impl config::Receiver {
+    /// The live receiver, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &CinnoxAccount,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        let action = |action| CinnoxAction::new(name, account, action, timeout);
+        Ok(match self {
+            config::Receiver::ImStaff | config::Receiver::ImRoom => {
+                std::sync::Arc::new(MessagePush::new(name, account, timeout)?)
+            }
+            config::Receiver::SendSms(sms) => std::sync::Arc::new(
+                action(Action::SendSms {
+                    path: sms.path.clone(),
+                })?
+                .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
+            ),
+            config::Receiver::CreateContact => std::sync::Arc::new(action(Action::CreateContact)?),
+            config::Receiver::UpdateContact => std::sync::Arc::new(action(Action::UpdateContact)?),
+        })
+    }
+}
+
+impl config::Lookup {
+    /// The live look-up, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &CinnoxAccount,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        Ok(std::sync::Arc::new(CinnoxLookup::new(
+            name,
+            account,
+            self.clone(),
+            timeout,
+        )?))
+    }
 }
 
 #[cfg(test)]

@@ -18,13 +18,15 @@ pub fn challenge(body: &Value) -> Option<&str> {
     body.get("challenge").and_then(Value::as_str)
 }
 
-/// The subscription family an event belongs to.
-pub fn family_of(event: &str) -> &'static str {
+/// The subscription family an event belongs to (every event of
+/// [`EVENTS`](super::config::EVENTS) has one; `None` for any other).
+pub fn family_of(event: &str) -> Option<&'static str> {
     match event.split('.').next().unwrap_or_default() {
-        "contact" => "external-contact-event-sub",
-        "enquiry" => "inquiry-event-sub",
-        "label" => "inquiry-label-event-sub",
-        _ => "outbound-sms-event-sub",
+        "contact" => Some("external-contact-event-sub"),
+        "enquiry" => Some("inquiry-event-sub"),
+        "label" => Some("inquiry-label-event-sub"),
+        "sms" => Some("outbound-sms-event-sub"),
+        _ => None,
     }
 }
 

@@ -63,9 +63,13 @@ fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     assert!(normalise(&json!({"hello": "world"})).is_err());
     assert!(normalise(&json!([1, 2])).is_err());
     assert_eq!(challenge(&json!({"challenge": "abc"})), Some("abc"));
-    assert_eq!(family_of("enquiry.missed"), "inquiry-event-sub");
-    assert_eq!(family_of("contact.created"), "external-contact-event-sub");
-    assert_eq!(family_of("sms.status"), "outbound-sms-event-sub");
+    assert_eq!(family_of("enquiry.missed"), Some("inquiry-event-sub"));
+    assert_eq!(
+        family_of("contact.created"),
+        Some("external-contact-event-sub")
+    );
+    assert_eq!(family_of("sms.status"), Some("outbound-sms-event-sub"));
+    assert_eq!(family_of("call.ended"), None, "no family is guessed");
 }
 
 #[tokio::test]

@@ -7,7 +7,22 @@ use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Card, Part};
 use crate::sections;
+
+/// `connector: csv`.
+pub const CARD: Card = Card {
+    name: "csv",
+    about: "rows of a CSV file with a header line",
+    source: Some(Part {
+        about: "new rows of the file on each run",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+    actions: &[],
+    lookups: &[],
+    account: None,
+};
 
 /// Rows of a CSV file with a header line.
 #[derive(Debug, Deserialize, JsonSchema)]

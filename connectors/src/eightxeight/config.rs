@@ -5,10 +5,31 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
-/// The receiver's actions.
-pub const ACTIONS: &[&str] = &["send_sms"];
+/// `connector: 8x8`.
+pub const CARD: Card = Card {
+    name: "8x8",
+    about: "8x8 SMS: one SMS per record",
+    source: None,
+    actions: &[Action {
+        name: "send_sms",
+        about: "send one SMS (runs of 20 or more through the batch endpoint with `batch`)",
+        calls: &[
+            Call::new("POST", "/api/v1/subaccounts/{subaccount_id}/messages"),
+            Call::new("POST", "/api/v1/subaccounts/{subaccount_id}/messages/batch"),
+        ],
+        fields: SMS_FIELDS,
+        options: Some(<SendSms as JsonSchema>::json_schema),
+    }],
+    lookups: &[],
+    account: Some(Part {
+        about: "an SMS sub-account and its API key (bearer)",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// `send_sms`: one SMS per record.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]

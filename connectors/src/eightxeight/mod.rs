@@ -9,8 +9,27 @@
 
 mod client;
 pub mod config;
+pub mod standin;
 
 pub use client::EightXEight;
+
+impl config::Receiver {
+    /// The live receiver, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &config::Account,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        match self {
+            config::Receiver::SendSms(sms) => Ok(std::sync::Arc::new(
+                EightXEight::new(name, account, timeout)?
+                    .with_batch(sms.batch.unwrap_or(1))
+                    .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
+            )),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

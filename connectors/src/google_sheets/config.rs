@@ -7,7 +7,32 @@ use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Call, Card, Part};
 use crate::sections;
+
+/// `connector: google_sheets`.
+pub const CARD: Card = Card {
+    name: "google_sheets",
+    about: "Google Sheets: new rows of a range",
+    source: Some(Part {
+        about: "new rows of the range on each run (its first row is the header)",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[Call::new(
+            "GET",
+            "/v4/spreadsheets/{spreadsheet_id}/values/{range}",
+        )],
+    }),
+    actions: &[],
+    lookups: &[],
+    account: Some(Part {
+        about: "an API key (public sheets) or a service account's key file",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[Call::new(
+            "POST",
+            "{token_url} (service accounts: a JWT for a bearer token)",
+        )],
+    }),
+};
 
 /// "New spreadsheet rows" of a Google Sheets range; its first row is the header.
 #[derive(Debug, Deserialize, JsonSchema)]

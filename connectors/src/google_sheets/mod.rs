@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod config;
+pub mod standin;
 
 use std::time::Duration;
 

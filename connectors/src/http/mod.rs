@@ -218,6 +218,12 @@ pub fn snippet(body: &[u8]) -> String {
     }
 }
 
+/// A prepared request's method, as reqwest wants it.
+pub fn method(name: &str) -> Result<reqwest::Method, SendError> {
+    reqwest::Method::from_bytes(name.as_bytes())
+        .map_err(|_| SendError::permanent(format!("`{name}` is not an HTTP method")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,28 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
-/// The receiver's actions.
-pub const ACTIONS: &[&str] = &["request"];
+/// `connector: http`.
+pub const CARD: Card = Card {
+    name: "http",
+    about: "any HTTP API: method, URL, headers and JSON body from the map",
+    source: None,
+    actions: &[Action {
+        name: "request",
+        about: "one request per record",
+        calls: &[Call::new("{method}", "{url}")],
+        fields: REQUEST_FIELDS,
+        options: None,
+    }],
+    lookups: &[],
+    account: Some(Part {
+        about: "a base URL and headers (secrets) sent with every request",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// A generic HTTP receiver, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +40,9 @@ pub const REQUEST_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional(
         "method",
         FieldKind::OneOf(&["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        "default POST",
-    ),
+        "the HTTP method",
+    )
+    .default("POST"),
     FieldSpec::required(
         "url",
         FieldKind::Text,

@@ -128,5 +128,21 @@ fn http_text(value: &Value) -> String {
     }
 }
 
+impl config::Receiver {
+    /// The live receiver, with account `name`'s base URL and headers.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &HttpAccount,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn Receiver>, String> {
+        match self {
+            config::Receiver::Request => Ok(std::sync::Arc::new(HttpRequest::new(
+                name, account, timeout,
+            )?)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,10 +5,50 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Sec
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
-/// The receiver's actions.
-pub const ACTIONS: &[&str] = &["send_message", "upsert_contact"];
+/// `connector: textrequest`.
+pub const CARD: Card = Card {
+    name: "textrequest",
+    about: "Text Request: texts and contacts of a dashboard (phone line)",
+    source: Some(Part {
+        about: "texts sent or received, pushed to the daemon once the hook is registered",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[
+            Call::new("POST", "/dashboards/{dashboard_id}/hooks"),
+            Call::new("DELETE", "/dashboards/{dashboard_id}/hooks/{hook_id}"),
+        ],
+    }),
+    actions: &[
+        Action {
+            name: "send_message",
+            about: "send a text to a contact (created if new)",
+            calls: &[Call::new(
+                "POST",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}/messages",
+            )],
+            fields: MESSAGE_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "upsert_contact",
+            about: "create or update a contact",
+            calls: &[Call::new(
+                "POST",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}",
+            )],
+            fields: CONTACT_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+    ],
+    lookups: &[],
+    account: Some(Part {
+        about: "an API key (header `x-api-key`)",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// Every Text Request event a flow can take.
 pub const EVENTS: &[&str] = &["msg_received", "msg_sent"];

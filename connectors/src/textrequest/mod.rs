@@ -9,10 +9,33 @@
 mod client;
 pub mod config;
 mod intake;
+pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
 pub use intake::TextRequestIntake;
+
+impl config::Receiver {
+    /// The live receiver, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &config::Account,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        let action = match self {
+            config::Receiver::SendMessage(_) => Action::SendMessage,
+            config::Receiver::UpsertContact(_) => Action::UpsertContact,
+        };
+        Ok(std::sync::Arc::new(TextRequest::new(
+            name,
+            account,
+            self.dashboard_id(),
+            action,
+            timeout,
+        )?))
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,26 @@ use flows::{Cx, Diagnostic, OneOrMany, Pos, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Card, Part};
 use crate::sections;
+
+/// `connector: webhook`.
+pub const CARD: Card = Card {
+    name: "webhook",
+    about: "any JSON POSTed to the daemon at /hooks/<flow>",
+    source: Some(Part {
+        about: "each event POSTed becomes a record, stored before the sender gets its 200",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+    actions: &[],
+    lookups: &[],
+    account: Some(Part {
+        about: "the shared secret senders prove they know",
+        options: <Account as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+};
 
 /// The largest body a webhook may accept at all (`max_body`'s ceiling).
 pub const MAX_BODY_CEILING: usize = 64 * 1024 * 1024;

@@ -7,7 +7,22 @@ use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::catalogue::card::{Card, Part};
 use crate::sections;
+
+/// `connector: xlsx`.
+pub const CARD: Card = Card {
+    name: "xlsx",
+    about: "rows of one sheet of an XLSX, XLSB, XLS or ODS file",
+    source: Some(Part {
+        about: "new rows of the sheet on each run",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[],
+    }),
+    actions: &[],
+    lookups: &[],
+    account: None,
+};
 
 /// A sheet's rows a flow reads unless it says otherwise (`max_rows`).
 pub const MAX_ROWS: u32 = 1_000_000;

@@ -11,9 +11,35 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use super::Recorder;
+use crate::standin::{field, has_bearer, Recorder, Standin};
 
-pub fn routes() -> Router<Recorder> {
+pub const STANDIN: Standin = Standin {
+    service: "8x8",
+    tag: "8x8",
+    mount: "",
+    env: &["SWITCHBOARD_SANDBOX_URL"],
+    routes,
+    describe: Some(describe),
+};
+
+/// An SMS as a person checks it: to, from, encoding and parts, text.
+fn describe(m: &Value) -> String {
+    let text = field(m, "text");
+    let info = crate::sms::analyse(&text);
+    let parts = if info.parts == 1 {
+        "1 part".to_string()
+    } else {
+        format!("{} parts", info.parts)
+    };
+    format!(
+        "8x8 SMS to {} from {} [{}, {parts}]: {text}",
+        field(m, "destination"),
+        field(m, "source"),
+        info.encoding
+    )
+}
+
+fn routes() -> Router<Recorder> {
     Router::new()
         .route("/api/v1/subaccounts/{subaccount}/messages", post(send_sms))
         .route(
@@ -51,12 +77,12 @@ fn is_subaccount(s: &str) -> bool {
 }
 
 fn needs_ucs2(text: &str) -> bool {
-    connectors::sms::analyse(text).encoding == connectors::sms::Encoding::Ucs2
+    crate::sms::analyse(text).encoding == crate::sms::Encoding::Ucs2
 }
 
 /// The bearer key and the sub-account, as 8x8 checks them first.
 fn check_request(headers: &HeaderMap, subaccount: &str) -> Result<(), (StatusCode, Json<Value>)> {
-    let authorized = super::has_bearer(headers);
+    let authorized = has_bearer(headers);
     if !authorized {
         return Err(error(StatusCode::UNAUTHORIZED, 1200, "Unauthorized"));
     }

@@ -1,0 +1,248 @@
+//! What each connector says about itself, for people and tools: its card — what it
+//! is, the source it can be, its receiver actions and look-ups with their fields and
+//! the HTTP calls they make, and its account. Each connector folder declares one
+//! [`Card`] (in its `config.rs`); the catalogue lists them, derives its name lists from
+//! them, and renders them for `switchboard connectors` and `switchboard schema`.
+
+use std::collections::BTreeMap;
+
+use flows::{FieldKind, FieldSpec};
+use schemars::{Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A section's options as a JSON Schema (a `JsonSchema` type's `json_schema`).
+pub type Options = fn(&mut SchemaGenerator) -> Schema;
+
+/// One connector.
+pub struct Card {
+    /// What `connector:` says.
+    pub name: &'static str,
+    /// One line: the service and what it does here.
+    pub about: &'static str,
+    pub source: Option<Part>,
+    /// Receiver actions.
+    pub actions: &'static [Action],
+    pub lookups: &'static [Action],
+    pub account: Option<Part>,
+}
+
+/// A source or an account: its options (beyond `connector`).
+pub struct Part {
+    pub about: &'static str,
+    pub options: Options,
+    /// The HTTP calls it makes (a source's reads, a push source's subscription).
+    pub calls: &'static [Call],
+}
+
+/// A receiver action or a look-up.
+pub struct Action {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The HTTP calls one record makes.
+    pub calls: &'static [Call],
+    /// The fields `map:` gives it (none for a look-up: it takes `query`).
+    pub fields: &'static [FieldSpec],
+    /// Options beside `connector`, `action` and `account` (a look-up's beside `query`,
+    /// `as` and `required`); `None`: it takes none.
+    pub options: Option<Options>,
+}
+
+/// An HTTP call, as the service documents it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Call {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+impl Call {
+    pub const fn new(method: &'static str, path: &'static str) -> Call {
+        Call { method, path }
+    }
+}
+
+impl Card {
+    /// The action named `name` of `role` (receiver actions, or look-ups).
+    pub fn action(&self, lookup: bool, name: &str) -> Option<&Action> {
+        let actions = if lookup { self.lookups } else { self.actions };
+        actions.iter().find(|a| a.name == name)
+    }
+
+    /// The roles it plays, as words.
+    pub fn roles(&self) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if self.source.is_some() {
+            roles.push("source");
+        }
+        if !self.actions.is_empty() {
+            roles.push("receiver");
+        }
+        if !self.lookups.is_empty() {
+            roles.push("look-up");
+        }
+        roles
+    }
+}
+
+/// One field of a section or a map, as people read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    pub doc: String,
+}
+
+/// The fields of a section, from its options' schema.
+pub fn option_fields(options: Options, generator: &mut SchemaGenerator) -> Vec<Field> {
+    let schema = options(generator).to_value();
+    let definitions: BTreeMap<String, Value> = generator
+        .definitions()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| Field {
+            name: name.clone(),
+            kind: type_of(property, &definitions),
+            required: required.contains(&name.as_str()),
+            default: property.get("default").cloned().filter(|d| !d.is_null()),
+            doc: property
+                .get("description")
+                .and_then(Value::as_str)
+                .map(one_paragraph)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// A doc comment as one line.
+fn one_paragraph(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A property's type in a word or two: `string`, `integer`, `list of string`, one of
+/// its values, or the name of the type it refers to.
+fn type_of(property: &Value, definitions: &BTreeMap<String, Value>) -> String {
+    if let Some(reference) = property.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        return definitions
+            .get(name)
+            .map(|d| type_of(d, definitions))
+            .filter(|t| t != "any")
+            .unwrap_or_else(|| name.to_string());
+    }
+    if let Some(values) = property.get("enum").and_then(Value::as_array) {
+        let values: Vec<String> = values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect();
+        return format!("one of {}", values.join(", "));
+    }
+    if let Some(value) = property.get("const").and_then(Value::as_str) {
+        return format!("`{value}`");
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = property.get(key).and_then(Value::as_array) {
+            let kinds: Vec<String> = options
+                .iter()
+                .map(|o| type_of(o, definitions))
+                .filter(|t| t != "null")
+                .collect();
+            return kinds.join(" or ");
+        }
+    }
+    match property.get("type") {
+        Some(Value::String(kind)) if kind == "array" => {
+            let item = property
+                .get("items")
+                .map(|i| type_of(i, definitions))
+                .unwrap_or_else(|| "any".into());
+            format!("list of {item}")
+        }
+        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|k| *k != "null")
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "any".into(),
+    }
+}
+
+/// A receiver field's type in words.
+pub fn kind_name(kind: FieldKind) -> String {
+    match kind {
+        FieldKind::Text => "text".into(),
+        FieldKind::Phone => "phone number".into(),
+        FieldKind::OneOf(values) => format!("one of {}", values.join(", ")),
+        FieldKind::DateTime => "date-time (RFC 3339)".into(),
+        FieldKind::Url => "URL".into(),
+        FieldKind::Integer => "integer".into(),
+        FieldKind::Boolean => "true or false".into(),
+        FieldKind::IntegerList => "list of integers".into(),
+        FieldKind::TextList => "list of texts".into(),
+        FieldKind::Json => "any JSON".into(),
+    }
+}
+
+/// The fields `map:` gives an action.
+pub fn map_fields(fields: &[FieldSpec]) -> Vec<Field> {
+    fields
+        .iter()
+        .map(|f| Field {
+            name: f.name.into(),
+            kind: match f.max_chars {
+                Some(max) => format!("{} (at most {max} characters)", kind_name(f.kind)),
+                None => kind_name(f.kind),
+            },
+            required: f.required,
+            default: f.default.map(|d| Value::String(d.into())),
+            doc: f.doc.into(),
+        })
+        .collect()
+}
+
+/// A card as JSON, for `switchboard connectors --json`.
+pub fn to_json(card: &Card) -> Value {
+    let mut generator = SchemaGenerator::default();
+    let part = |part: &Part, generator: &mut SchemaGenerator| {
+        json!({
+            "about": part.about,
+            "options": option_fields(part.options, generator),
+            "calls": part.calls,
+        })
+    };
+    let action = |action: &Action, generator: &mut SchemaGenerator| {
+        json!({
+            "name": action.name,
+            "about": action.about,
+            "calls": action.calls,
+            "options": action.options.map(|o| option_fields(o, generator)).unwrap_or_default(),
+            "fields": map_fields(action.fields),
+        })
+    };
+    json!({
+        "name": card.name,
+        "about": card.about,
+        "roles": card.roles(),
+        "source": card.source.as_ref().map(|p| part(p, &mut generator)),
+        "actions": card.actions.iter().map(|a| action(a, &mut generator)).collect::<Vec<_>>(),
+        "lookups": card.lookups.iter().map(|a| action(a, &mut generator)).collect::<Vec<_>>(),
+        "account": card.account.as_ref().map(|p| part(p, &mut generator)),
+    })
+}

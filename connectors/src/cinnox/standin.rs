@@ -1,0 +1,117 @@
+//! The CINNOX Open API stand-in: event subscriptions, message push, external contacts
+//! created and listed, with the App Token as bearer and CINNOX's error bodies.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::standin::{body_object, has_bearer, next_id, Recorder, Standin};
+
+pub const STANDIN: Standin = Standin {
+    service: "CINNOX",
+    tag: "cinnox",
+    mount: "",
+    env: &["CINNOX_BASE_URL"],
+    routes,
+    describe: None,
+};
+
+fn routes() -> Router<Recorder> {
+    Router::new()
+        .route("/v1/api/apps/{app}/message-push", post(cinnox_push))
+        .route(
+            "/v1/api/apps/{app}/management/create_externalcontact",
+            post(cinnox_contact),
+        )
+        .route(
+            "/v1/api/apps/{app}/contacts/extcontact-list",
+            get(cinnox_contacts),
+        )
+        .route("/v1/api/apps/{app}/{family}", patch(cinnox_subscription))
+}
+
+fn cinnox_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    let bearer = has_bearer(headers);
+    if !bearer {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": 401, "message": "invalid token"})),
+        ));
+    }
+    Ok(())
+}
+
+async fn cinnox_subscription(
+    Path((_app, family)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    if !family.ends_with("-event-sub") {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"code": 404, "message": "not found"})),
+        );
+    }
+    let mut sub = body_object(&body).unwrap_or_default();
+    sub.insert("updatedAt".into(), json!(chrono::Utc::now().timestamp()));
+    (StatusCode::OK, Json(Value::Object(sub)))
+}
+
+async fn cinnox_push(
+    State(recorder): State<Recorder>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let Some(push) = body_object(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 6451000, "message": "wrong parameter"})),
+        );
+    };
+    recorder.push("cinnox", Value::Object(push));
+    (StatusCode::OK, Json(json!({"code": 0})))
+}
+
+async fn cinnox_contact(
+    State(recorder): State<Recorder>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let mut contact = body_object(&body).unwrap_or_default();
+    let id = format!("ec-{}", next_id());
+    contact.insert("id".into(), json!(id));
+    recorder.push("cinnox", Value::Object(contact));
+    (StatusCode::OK, Json(json!({"code": 0, "id": id})))
+}
+
+/// The stand-in's external contacts, one page whatever the offset.
+async fn cinnox_contacts(
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let first_page = query.get("offset").is_none_or(|o| o == "0");
+    let contacts = if first_page {
+        json!([
+            {"id": "c-1", "firstName": "Olena", "lastName": "Kovalenko", "mobilePhone": "+380501234567", "email": "olena@example.com", "customerType": "Customer"},
+            {"id": "c-2", "firstName": "María", "lastName": "García", "mobilePhone": "+34612345678", "customerType": "Lead"}
+        ])
+    } else {
+        json!([])
+    };
+    (StatusCode::OK, Json(json!({"code": 0, "result": contacts})))
+}

@@ -1,0 +1,111 @@
+//! The Text Request stand-in, at `/api/v3` (where an account's `base_url` ends): the
+//! dashboards list (the account check), `send_message` and `upsert_contact`, with the
+//! key in `x-api-key` and Text Request's error bodies.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::standin::{body_object, field, has, next_id, Recorder, Standin};
+
+pub const STANDIN: Standin = Standin {
+    service: "Text Request",
+    tag: "textrequest",
+    mount: "/api/v3",
+    env: &["TEXTREQUEST_BASE_URL"],
+    routes,
+    describe: Some(describe),
+};
+
+fn routes() -> Router<Recorder> {
+    Router::new()
+        .route("/dashboards", get(tr_dashboards))
+        .route(
+            "/dashboards/{dashboard}/contacts/{phone}/messages",
+            post(tr_message),
+        )
+        .route("/dashboards/{dashboard}/contacts/{phone}", post(tr_contact))
+}
+
+fn describe(m: &Value) -> String {
+    format!(
+        "Text Request to {} as {}: {}",
+        field(m, "phone_number"),
+        field(m, "sender_name"),
+        field(m, "body")
+    )
+}
+
+fn tr_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    if !has(headers, "x-api-key") {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Invalid API key"})),
+        ));
+    }
+    Ok(())
+}
+
+async fn tr_dashboards(headers: HeaderMap) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    (
+        StatusCode::OK,
+        Json(json!([{"id": 121, "name": "Front desk (stand-in)"}])),
+    )
+}
+
+async fn tr_message(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let Some(mut message) = body_object(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "The request body must be a JSON object"})),
+        );
+    };
+    if message
+        .get("body")
+        .and_then(Value::as_str)
+        .is_none_or(|b| b.trim().is_empty())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "The body field is required."})),
+        );
+    }
+    let id = next_id();
+    message.insert("dashboard_id".into(), json!(dashboard));
+    message.insert("phone_number".into(), json!(phone));
+    recorder.push("textrequest", Value::Object(message.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({"message_id": id, "delivery_status": "pending", "body": message["body"]})),
+    )
+}
+
+async fn tr_contact(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut contact = body_object(&body).unwrap_or_default();
+    contact.insert("dashboard_id".into(), json!(dashboard));
+    contact.insert("phone_number".into(), json!(phone));
+    recorder.push("textrequest", Value::Object(contact.clone()));
+    (StatusCode::OK, Json(Value::Object(contact)))
+}
