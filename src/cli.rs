@@ -145,6 +145,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the connectors: what each can be (source, receiver actions, look-ups), the
+    /// fields of each with type, required, default and doc, and the HTTP calls they make.
+    Connectors {
+        /// One connector, in full.
+        name: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of flow files or of accounts.yaml, for editors
+    /// (`# yaml-language-server: $schema=…`) and other tools.
+    Schema {
+        /// Which file's schema.
+        #[arg(value_enum, default_value = "flow")]
+        of: SchemaOf,
+    },
     /// Accounts in accounts.yaml.
     Accounts {
         #[command(subcommand)]
@@ -168,6 +184,15 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["example", "dir"])]
         list: bool,
     },
+}
+
+/// The files `switchboard schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaOf {
+    /// A flow file.
+    Flow,
+    /// accounts.yaml.
+    Accounts,
 }
 
 #[derive(Debug, Subcommand)]

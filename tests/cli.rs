@@ -690,6 +690,8 @@ async fn api_of(dir: &Dir, child: &Child) -> String {
     panic!("daemon {pid} did not write its discovery file");
 }
 
+#[path = "cli/catalogue.rs"]
+mod catalogue;
 #[path = "cli/cinnox.rs"]
 mod cinnox;
 #[path = "cli/corpus.rs"]

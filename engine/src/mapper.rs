@@ -50,6 +50,24 @@ enum Compiled {
     Object(Vec<(String, Compiled)>),
 }
 
+impl Compiled {
+    /// The value when it does not depend on the record (text or a literal).
+    fn constant(&self) -> Option<Value> {
+        match self {
+            Compiled::Literal(value) => Some(value.clone()),
+            Compiled::Simple { parts, .. } => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => Some(text.as_str()),
+                    Part::Field(_) => None,
+                })
+                .collect::<Option<String>>()
+                .map(Value::String),
+            Compiled::Template(_) | Compiled::List(_) | Compiled::Object(_) => None,
+        }
+    }
+}
+
 /// A record that could not be mapped: which receiver field, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("`{field}`: {message}")]
@@ -118,6 +136,25 @@ impl Mapper {
                 value,
                 pos: entry.pos,
             });
+        }
+        // A value without a field in it is the same for every record: one the receiver
+        // refuses would fail every record, so it is refused now.
+        for entry in &entries {
+            let spec = flow.receiver.fields.iter().find(|f| f.name == entry.field);
+            if let (Some(spec), Some(value)) = (spec, entry.value.constant()) {
+                if let Err(message) = coerce(Some(spec), value) {
+                    problems.push(
+                        Diagnostic::new(
+                            &flow.file,
+                            entry.pos,
+                            format!("`{}`: {message}", entry.field),
+                        )
+                        .with_hint(
+                            "the value is the same for every record, so every record would fail",
+                        ),
+                    );
+                }
+            }
         }
         if !problems.is_empty() {
             return Err(problems);

@@ -255,6 +255,33 @@ fn templates_are_checked_against_known_fields_with_a_hint() {
 }
 
 #[test]
+fn a_value_the_same_for_every_record_is_checked_when_the_flow_is_read() {
+    let flow = flow_with(
+        "  destination: \"{{phone}}\"\n  text: hi\n  encoding: utf8\n  source: A very long shop name\n",
+        "",
+    );
+    let problems: Vec<String> = Mapper::new(&flow)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "7:3: `encoding`: `utf8` is not one of AUTO, GSM7, UCS2",
+            "8:3: `source`: `A very long shop name` is 21 characters; at most 16 are allowed"
+        ]
+    );
+    // With a field in it, the value is known only per record.
+    let per_record = flow_with(
+        "  destination: \"{{phone}}\"\n  text: hi\n  encoding: \"{{enc}}\"\n",
+        "",
+    );
+    assert!(Mapper::new(&per_record).is_ok());
+}
+
+#[test]
 fn a_template_that_does_not_parse_is_a_positioned_error() {
     let flow = sms_flow("\"Hi {{name\"");
     let problems = Mapper::new(&flow).err().unwrap_or_default();

@@ -190,24 +190,31 @@ impl MapValue {
 }
 
 /// How a flow's sends are paced and retried.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
-    /// Sends in flight at once within one run.
+    /// Sends in flight at once within one run (1 to 1024).
+    #[schemars(extend("default" = 4), range(min = 1, max = 1024))]
     pub concurrency: usize,
-    /// Tries per record for transient failures (timeouts, 429, 5xx), first try included.
+    /// Tries per record for transient failures (timeouts, 429, 5xx), first try included
+    /// (1 to 100).
+    #[schemars(extend("default" = 4), range(min = 1, max = 100))]
     pub attempts: u32,
     /// The first retry's delay; each further retry doubles it (with jitter).
     #[serde(deserialize_with = "de_duration")]
+    #[schemars(with = "String", extend("default" = "500ms"))]
     pub backoff: Duration,
     /// The longest single wait between tries (also caps `Retry-After`).
     #[serde(deserialize_with = "de_duration")]
+    #[schemars(with = "String", extend("default" = "30s"))]
     pub max_backoff: Duration,
     /// How long one request may take.
     #[serde(deserialize_with = "de_duration")]
+    #[schemars(with = "String", extend("default" = "30s"))]
     pub timeout: Duration,
     /// How long one record may spend on retries in all before it fails for this run.
     #[serde(deserialize_with = "de_duration")]
+    #[schemars(with = "String", extend("default" = "5m"))]
     pub max_time: Duration,
 }
 
@@ -233,7 +240,8 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &[
+/// Every key a flow file may have at its top.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
     "description",
     "enabled",

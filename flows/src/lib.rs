@@ -12,6 +12,7 @@ mod fields;
 mod flow;
 mod project;
 mod schedule;
+pub mod schema;
 mod secret;
 mod section;
 mod suggest;
@@ -20,7 +21,10 @@ pub mod yaml;
 pub use accounts::{Account, Accounts, RateLimit};
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
-pub use flow::{Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source};
+pub use flow::{
+    Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source,
+    TOP_LEVEL_KEYS,
+};
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};
 pub use secret::Secret;

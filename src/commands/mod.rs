@@ -2,6 +2,7 @@
 //! command ran but found problems (invalid flows, failed rows), 2 for errors of use.
 
 mod accounts;
+mod connectors;
 mod history;
 mod next;
 mod quickstart;
@@ -77,6 +78,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
         Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
+        Command::Connectors { name, json } => connectors::connectors(name.as_deref(), json),
+        Command::Schema { of } => connectors::schema(of),
         Command::Quickstart { example, dir, list } => {
             if list {
                 quickstart::list();

@@ -61,6 +61,27 @@ impl Call {
     }
 }
 
+impl Part {
+    /// Its options, as people read them.
+    pub fn fields(&self) -> Vec<Field> {
+        option_fields(self.options, &mut SchemaGenerator::default())
+    }
+}
+
+impl Action {
+    /// Its options (not its map's fields), as people read them.
+    pub fn option_fields(&self) -> Vec<Field> {
+        self.options
+            .map(|o| option_fields(o, &mut SchemaGenerator::default()))
+            .unwrap_or_default()
+    }
+
+    /// The fields its map takes, as people read them.
+    pub fn map_fields(&self) -> Vec<Field> {
+        map_fields(self.fields)
+    }
+}
+
 impl Card {
     /// The action named `name` of `role` (receiver actions, or look-ups).
     pub fn action(&self, lookup: bool, name: &str) -> Option<&Action> {
@@ -219,30 +240,29 @@ pub fn map_fields(fields: &[FieldSpec]) -> Vec<Field> {
 
 /// A card as JSON, for `switchboard connectors --json`.
 pub fn to_json(card: &Card) -> Value {
-    let mut generator = SchemaGenerator::default();
-    let part = |part: &Part, generator: &mut SchemaGenerator| {
+    let part = |part: &Part| {
         json!({
             "about": part.about,
-            "options": option_fields(part.options, generator),
+            "options": part.fields(),
             "calls": part.calls,
         })
     };
-    let action = |action: &Action, generator: &mut SchemaGenerator| {
+    let action = |action: &Action| {
         json!({
             "name": action.name,
             "about": action.about,
             "calls": action.calls,
-            "options": action.options.map(|o| option_fields(o, generator)).unwrap_or_default(),
-            "fields": map_fields(action.fields),
+            "options": action.option_fields(),
+            "fields": action.map_fields(),
         })
     };
     json!({
         "name": card.name,
         "about": card.about,
         "roles": card.roles(),
-        "source": card.source.as_ref().map(|p| part(p, &mut generator)),
-        "actions": card.actions.iter().map(|a| action(a, &mut generator)).collect::<Vec<_>>(),
-        "lookups": card.lookups.iter().map(|a| action(a, &mut generator)).collect::<Vec<_>>(),
-        "account": card.account.as_ref().map(|p| part(p, &mut generator)),
+        "source": card.source.as_ref().map(part),
+        "actions": card.actions.iter().map(action).collect::<Vec<_>>(),
+        "lookups": card.lookups.iter().map(action).collect::<Vec<_>>(),
+        "account": card.account.as_ref().map(part),
     })
 }

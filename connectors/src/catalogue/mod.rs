@@ -14,6 +14,7 @@ use flows::{
 };
 
 pub mod card;
+pub mod schema;
 
 use card::Card;
 

@@ -160,6 +160,7 @@ pub struct SendSms {
     pub path: String,
     /// The most billed SMS parts a text may make (1 to 255; default 10).
     #[serde(default)]
+    #[schemars(extend("default" = 10), range(min = 1, max = 255))]
     pub max_parts: Option<usize>,
 }
 

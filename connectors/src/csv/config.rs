@@ -36,9 +36,11 @@ pub struct SourceOptions {
     pub key: Option<OneOrMany>,
     /// First run: send the rows already there (`send`) or only remember them (`skip`).
     #[serde(default)]
+    #[schemars(extend("default" = "skip"))]
     pub backlog: Backlog,
     /// One character (`,` `;` `|`), or `tab`; default `,`.
     #[serde(default)]
+    #[schemars(extend("default" = ","))]
     pub delimiter: Option<String>,
 }
 

@@ -38,9 +38,11 @@ pub struct SendSms {
     /// Send runs of 20 or more records through 8x8's batch endpoint, this many per
     /// request (1 to 10000), keeping an outcome per record. Off when absent.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10000))]
     pub batch: Option<usize>,
     /// The most billed SMS parts a text may make (1 to 255; default 10).
     #[serde(default)]
+    #[schemars(extend("default" = 10), range(min = 1, max = 255))]
     pub max_parts: Option<usize>,
 }
 

@@ -50,6 +50,7 @@ pub struct SourceOptions {
     pub key: Option<OneOrMany>,
     /// First run: send the rows already there (`send`) or only remember them (`skip`).
     #[serde(default)]
+    #[schemars(extend("default" = "skip"))]
     pub backlog: Backlog,
 }
 

@@ -44,6 +44,7 @@ pub struct SourceOptions {
     pub key: Option<OneOrMany>,
     /// The largest body accepted, in bytes (1 to 67108864; default 1048576).
     #[serde(default)]
+    #[schemars(extend("default" = 1048576), range(min = 1, max = 67108864))]
     pub max_body: Option<usize>,
 }
 
@@ -78,6 +79,7 @@ pub struct Account {
     pub secret: Secret,
     /// How senders prove they know it.
     #[serde(default)]
+    #[schemars(extend("default" = "token"))]
     pub signature: Signature,
 }
 

@@ -44,13 +44,16 @@ pub struct SourceOptions {
     pub key: Option<OneOrMany>,
     /// First run: send the rows already there (`send`) or only remember them (`skip`).
     #[serde(default)]
+    #[schemars(extend("default" = "skip"))]
     pub backlog: Backlog,
     /// The most rows below the header a flow reads (1 to 1048576; default 1000000); data
     /// further down is an error.
     #[serde(default)]
+    #[schemars(extend("default" = 1000000), range(min = 1, max = 1048576))]
     pub max_rows: Option<u32>,
     /// The most columns the header may span (1 to 16384; default 1000).
     #[serde(default)]
+    #[schemars(extend("default" = 1000), range(min = 1, max = 16384))]
     pub max_columns: Option<u32>,
 }
 
