@@ -98,6 +98,18 @@ pub fn source(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<Box<dyn
     Ok(source.map(|s| scrub::source(s, scrubber(accounts))))
 }
 
+/// A flow's look-up step, if it has one, its errors scrubbed of secrets.
+pub fn lookup(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine::LookupStep>> {
+    let built = connectors::build_lookup(flow, accounts).map_err(anyhow::Error::msg)?;
+    Ok(match (&flow.lookup, built) {
+        (Some(config), Some(lookup)) => Some(
+            engine::LookupStep::new(config, scrub::lookup(lookup, scrubber(accounts)))
+                .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    })
+}
+
 /// Run one flow once, with a progress bar when stderr is a terminal.
 pub async fn run_once(
     accounts: &Accounts,
@@ -107,7 +119,6 @@ pub async fn run_once(
     quiet: bool,
     stop: engine::Stop,
 ) -> anyhow::Result<RunReport> {
-    let scrubber = scrubber(accounts);
     let receiver = receiver(flow, accounts)?;
     let mapper = Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
@@ -116,16 +127,7 @@ pub async fn run_once(
             .collect::<Vec<_>>()
             .join("\n"))
     })?;
-    let lookup = match (
-        &flow.lookup,
-        connectors::build_lookup(flow, accounts).map_err(anyhow::Error::msg)?,
-    ) {
-        (Some(config), Some(lookup)) => Some(
-            engine::LookupStep::new(config, scrub::lookup(lookup, Arc::clone(&scrubber)))
-                .map_err(anyhow::Error::msg)?,
-        ),
-        _ => None,
-    };
+    let lookup = lookup(flow, accounts)?;
     let state = store.flow(&flow.name)?;
     let source = source(flow, accounts)?.unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);

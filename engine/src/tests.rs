@@ -966,6 +966,7 @@ async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
         account: "cx".into(),
         action: "get_contact",
         query: "{{name}}".into(),
+        query_pos: flows::Pos::new(1, 1),
         as_name: "person".into(),
         required: true,
         pos: flows::Pos::new(1, 1),

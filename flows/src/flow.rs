@@ -106,6 +106,8 @@ pub struct Lookup {
     pub account: String,
     /// What to look for: a template rendered against the record.
     pub query: String,
+    /// Where `query`'s value stands.
+    pub query_pos: Pos,
     /// The name the result gets in the record.
     pub as_name: String,
     /// Whether a record with nothing found fails (default) or goes on without it.
@@ -685,11 +687,16 @@ fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<L
         let noun = action.strip_prefix("get_").unwrap_or(action);
         noun.strip_prefix("list_").unwrap_or(noun).to_string()
     });
+    let query_pos = mapping
+        .and_then(|m| m.get_node("query"))
+        .map(|n| Pos::of(n.span()))
+        .unwrap_or(pos);
     Ok(Lookup {
         connector,
         action,
         account,
         query,
+        query_pos,
         as_name,
         required: raw.required,
         pos,

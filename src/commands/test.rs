@@ -78,28 +78,39 @@ pub async fn test(
 
     let reference_of = |key: &str| format!("{}:{}", flow.name, key);
     let now = Utc::now();
-    let previews: Vec<Preview> = fetched
-        .records
-        .iter()
-        .take(limit)
-        .map(|record| {
-            let already_handled = state.as_ref().and_then(|s| s.is_seen(&record.key).ok());
-            let (request, error, fields) = match mapper.render(record, now) {
-                Err(e) => (None, Some(format!("map: {e}")), None),
-                Ok(fields) => match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
-                    Ok(request) => (Some(request), None, Some(fields)),
-                    Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
-                },
-            };
-            Preview {
-                key: record.key.clone(),
-                already_handled,
-                request,
-                error,
-                fields,
-            }
-        })
-        .collect();
+    let lookup = wiring::lookup(flow, &project.accounts)?;
+    // A preview tries each look-up once: a person is waiting.
+    let once = engine::RetryPolicy {
+        attempts: 1,
+        ..engine::RetryPolicy::from(&flow.delivery)
+    };
+    let mut previews: Vec<Preview> = Vec::new();
+    for record in fetched.records.iter().take(limit) {
+        let already_handled = state.as_ref().and_then(|s| s.is_seen(&record.key).ok());
+        let mut record = record.clone();
+        let found = match &lookup {
+            Some(step) => step
+                .enrich(&mut record, &once, &engine::Stop::never())
+                .await
+                .map_err(|f| f.reason),
+            None => Ok(()),
+        };
+        let (request, error, fields) = match found.map(|()| mapper.render(&record, now)) {
+            Err(reason) => (None, Some(reason), None),
+            Ok(Err(e)) => (None, Some(format!("map: {e}")), None),
+            Ok(Ok(fields)) => match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
+                Ok(request) => (Some(request), None, Some(fields)),
+                Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
+            },
+        };
+        previews.push(Preview {
+            key: record.key.clone(),
+            already_handled,
+            request,
+            error,
+            fields,
+        });
+    }
 
     if json && !send {
         report::json(

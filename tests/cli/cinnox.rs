@@ -221,3 +221,84 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
         "never switched off while a flow takes the family: {handed:#?}"
     );
 }
+
+/// A CSV of names, each looked up in CINNOX, each welcomed through Text Request at the
+/// contact's mobile number.
+const WELCOME_FROM_CSV: &str = r#"source: {connector: csv, path: people.csv, key: name, backlog: send}
+lookup:
+  connector: cinnox
+  account: cinnox-main
+  action: get_contact
+  query: "{{name}}"
+receiver: {connector: textrequest, action: send_message, account: tr, dashboard_id: 121}
+map:
+  phone_number: "{{contact.mobilePhone}}"
+  body: "Welcome {{contact.firstName}}!"
+"#;
+
+#[tokio::test]
+async fn a_lookup_feeds_validate_test_and_the_map_of_a_csv_flow() {
+    let (server, dir) = cinnox_and_aranda().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/contacts/extcontact-list"))
+        .and(header("authorization", "Bearer cinnox-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "result": [
+            {"id": "c-1", "firstName": "Olena", "lastName": "Kovalenko", "mobilePhone": "+380501234567"}
+        ]})))
+        .mount(&server)
+        .await;
+    dir.append(
+        "flows/accounts.yaml",
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: tr-key\n  base_url: {}\n",
+            server.uri()
+        ),
+    );
+    dir.write("flows/people.csv", "name\nOlena Kovalenko\nNobody Known\n");
+    dir.write("flows/welcome.yaml", WELCOME_FROM_CSV);
+
+    // The map may use the look-up's result: no unknown-field problem, let alone 32.
+    let validate = dir.run(&["validate"]).await;
+    assert_eq!(validate.code, 0, "{validate:?}");
+
+    // The preview asks CINNOX, as a run would: the first record's request carries the
+    // contact's number; the second fails with the look-up's reason.
+    let test = dir.run(&["test", "welcome", "--json"]).await;
+    assert_eq!(test.code, 1, "{test:?}");
+    let previews = test.json()["previews"].clone();
+    assert_eq!(
+        previews[0]["request"]["url"],
+        format!(
+            "{}/dashboards/121/contacts/%2B380501234567/messages",
+            server.uri()
+        ),
+        "{previews:#}"
+    );
+    assert_eq!(previews[0]["request"]["body"]["body"], "Welcome Olena!");
+    assert!(
+        previews[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("found nothing for `Nobody Known`")),
+        "{previews:#}"
+    );
+
+    // A look-up query that does not compile is a problem of the file, before any run.
+    dir.write(
+        "flows/welcome.yaml",
+        &WELCOME_FROM_CSV.replace("query: \"{{name}}\"", "query: \"{{#if name}}\""),
+    );
+    let broken = dir.run(&["validate"]).await;
+    assert_eq!(broken.code, 1, "{broken:?}");
+    assert!(
+        broken
+            .stdout
+            .contains("welcome.yaml:6:10: the template of `lookup.query` does not parse"),
+        "{broken:?}"
+    );
+    let count = |run: &Run| {
+        format!("{}{}", run.stdout, run.stderr)
+            .matches("lookup.query")
+            .count()
+    };
+    assert_eq!(count(&broken), 1, "reported once: {broken:?}");
+}

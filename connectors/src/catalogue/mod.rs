@@ -464,7 +464,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             problems.push(
                 Diagnostic::new(
                     &flow.file,
-                    lookup.pos,
+                    lookup.query_pos,
                     format!("the template of `lookup.query` {problem}"),
                 )
                 .with_hint(problem.hint),

@@ -588,3 +588,98 @@ mod generated {
         }
     }
 }
+
+/// Each action a card lists is parsed as itself: no action falls back to another one's
+/// fields or behaviour (a catch-all once made an unknown CINNOX action `send_im_room`).
+#[test]
+fn every_action_on_a_card_parses_as_that_action() {
+    use flows::Catalogue as _;
+    let cx = flows::Cx {
+        file: Path::new("f.yaml"),
+    };
+    // The options each action requires, in YAML.
+    let options = |connector: &str| match connector {
+        "textrequest" => "dashboard_id: 121",
+        _ => "{}",
+    };
+    let node =
+        |text: &str| flows::yaml::load(Path::new("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen_lookups = Vec::new();
+    for card in super::CARDS {
+        for action in card.actions {
+            let spec = crate::Catalogue
+                .receiver(
+                    &cx,
+                    card.name,
+                    action.name,
+                    &node(options(card.name)),
+                    flows::Pos::new(1, 1),
+                )
+                .unwrap_or_else(|e| panic!("{} {}: {e}", card.name, action.name));
+            assert_eq!(
+                spec.fields, action.fields,
+                "{} {} is parsed as another action",
+                card.name, action.name
+            );
+        }
+        for lookup in card.lookups {
+            let spec = crate::Catalogue
+                .lookup(
+                    &cx,
+                    card.name,
+                    lookup.name,
+                    &node("{}"),
+                    flows::Pos::new(1, 1),
+                )
+                .unwrap_or_else(|e| panic!("{} {}: {e}", card.name, lookup.name));
+            let parsed = format!("{:?}", spec.section);
+            assert!(
+                !seen_lookups.contains(&parsed),
+                "{} is parsed as another look-up",
+                lookup.name
+            );
+            seen_lookups.push(parsed);
+        }
+        let unknown = crate::Catalogue.receiver(
+            &cx,
+            card.name,
+            "send_fax",
+            &node("{}"),
+            flows::Pos::new(1, 1),
+        );
+        if !card.actions.is_empty() {
+            assert!(
+                unknown.is_err(),
+                "{} took an action it does not have",
+                card.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_push_source_may_be_reached_over_http_or_https_and_nothing_else() {
+    let accounts = format!(
+        "{ACCOUNTS}cx:\n  connector: cinnox\n  app_id: a\n  app_token: t\n  base_url: http://127.0.0.1:9\n"
+    );
+    let flow = |url: &str| {
+        format!("source: {{connector: cinnox, account: cx, events: [enquiry.missed], public_url: \"{url}\"}}\nreceiver: {{connector: 8x8, action: send_sms, account: shop-8x8}}\nmap:\n  destination: \"{{{{phone}}}}\"\n  text: hi\n")
+    };
+    for ok in [
+        "https://hooks.example.com/hooks/f",
+        "http://10.0.0.5:8080/hooks/f",
+    ] {
+        let p = project(&[("accounts.yaml", &accounts), ("f.yaml", &flow(ok))]);
+        assert!(p.diagnostics().is_empty(), "{ok}: {:#?}", p.diagnostics());
+    }
+    let p = project(&[
+        ("accounts.yaml", &accounts),
+        ("f.yaml", &flow("ftp://x/hooks/f")),
+    ]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(
+        problems.iter().any(|d| d.starts_with("f.yaml:1:")
+            && d.contains("`public_url` `ftp://x/hooks/f` must start with https:// (or http://)")),
+        "{problems:#?}"
+    );
+}
