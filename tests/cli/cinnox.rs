@@ -139,6 +139,41 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
         ]
     );
 
+    // The account's token is regenerated: the subscription is set again with the new
+    // one (an account change re-syncs, not only a flow change).
+    Mock::given(method("PATCH"))
+        .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
+        .and(header("authorization", "Bearer cinnox-token-2"))
+        .respond_with(|r: &Request| {
+            ResponseTemplate::new(200).set_body_raw(r.body.clone(), "application/json")
+        })
+        .mount(&server)
+        .await;
+    let accounts = std::fs::read_to_string(dir.path().join("flows/accounts.yaml"))
+        .unwrap_or_default()
+        .replace("app_token: cinnox-token", "app_token: cinnox-token-2");
+    dir.write("flows/accounts.yaml", &accounts);
+    dir.private("flows/accounts.yaml");
+    let mut resynced = false;
+    for _ in 0..100 {
+        resynced = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| {
+                r.method.as_str() == "PATCH"
+                    && r.headers
+                        .get("authorization")
+                        .is_some_and(|v| v.as_bytes() == b"Bearer cinnox-token-2")
+            });
+        if resynced {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resynced, "the subscription is set again with the new token");
+
     // The flow goes: its subscription is switched off.
     std::fs::remove_file(dir.path().join("flows/missed.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let mut off = false;

@@ -42,6 +42,15 @@ impl TextRequestIntake {
             .unwrap_or_default();
         let mut kept = Vec::new();
         for hook in registered {
+            // The account now points at another Text Request: its hooks there cannot be
+            // reached with these credentials, so they are left for a person to delete.
+            if !hook.base_url.is_empty() && hook.base_url != self.account.base_url {
+                out.failed.push(format!(
+                    "the Text Request hook {} ({}) stays registered at {}: the account now uses {}; delete it there by hand",
+                    hook.id, hook.event, hook.base_url, self.account.base_url
+                ));
+                continue;
+            }
             let still = wanted
                 .iter()
                 .any(|(d, e, u)| *d == hook.dashboard_id && *e == hook.event && *u == hook.url);

@@ -275,3 +275,55 @@ async fn hooks_are_registered_per_event_and_deleted() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn an_account_moved_to_another_text_request_registers_its_hooks_there() {
+    use crate::push::Push;
+    let old = MockServer::start().await;
+    let new = MockServer::start().await;
+    let url = "https://hooks.example.com/hooks/replies";
+    let target = super::trigger::target_url(url, "msg_received");
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/hooks"))
+        .and(header("x-api-key", "tr-key-2"))
+        .and(body_json(
+            json!({"target_url": target, "event": "msg_received", "httpVerb": "POST"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 44, "target_url": target, "event": "msg_received"})),
+        )
+        .expect(1)
+        .mount(&new)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-2"),
+        base_url: new.uri(),
+        rate_limit: None,
+    };
+    let source = super::config::Source {
+        account: "tr".into(),
+        dashboard_id: 121,
+        events: vec!["msg_received".into()],
+        public_url: None,
+        pos: flows::Pos::new(1, 1),
+    };
+    let intake = super::TextRequestIntake::new("tr", &account, &source);
+    let remembered = json!([{"dashboard_id": 121, "event": "msg_received", "url": target, "id": 31, "base_url": old.uri()}]);
+    let synced = intake.subscribe(url, Some(remembered)).await;
+    assert_eq!(synced.failed.len(), 1, "{synced:?}");
+    assert!(
+        synced.failed[0].contains(&format!(
+            "hook 31 (msg_received) stays registered at {}",
+            old.uri()
+        )),
+        "{synced:?}"
+    );
+    let kept = synced.remember.unwrap_or_default();
+    assert_eq!(kept[0]["id"], 44, "{kept}");
+    assert_eq!(kept[0]["base_url"], new.uri());
+    assert!(
+        old.received_requests().await.unwrap_or_default().is_empty(),
+        "nothing is sent to the old host with the new key"
+    );
+}

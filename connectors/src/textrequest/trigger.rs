@@ -24,6 +24,10 @@ pub struct Hook {
     pub event: String,
     pub url: String,
     pub id: u64,
+    /// The API it was registered with (the account's `base_url`); empty for hooks
+    /// remembered before this was kept.
+    #[serde(default)]
+    pub base_url: String,
 }
 
 fn scalar(v: Option<&Value>) -> Option<Value> {
@@ -190,6 +194,7 @@ pub async fn subscribe(
         event: event.to_string(),
         url: url.to_string(),
         id,
+        base_url: account.base_url.clone(),
     })
 }
 
