@@ -3,7 +3,7 @@
 # request that breaks the spec with an error (and logs a violation), so every row must be
 # sent and Prism's log must hold no violation.
 #   8x8 SMS:      the quickstart flow (examples/quickstart)
-#   Text Request: send_message and upsert_contact over a small contact list
+#   Text Request: send_message, upsert_contact and archive_conversation over a small contact list
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 specs="${SPECS:-$root/../shared/specs}"
@@ -99,11 +99,18 @@ map:
   groups: "{{groups}}"
   is_archived: false
 FLOW
+cat >"$work/tr/archive.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: archive_conversation, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
 "$bin" run welcome --flows "$work/tr" --state "$work/tr-state" || status=$?
 "$bin" run contacts --flows "$work/tr" --state "$work/tr-state" || status=$?
-verdict "Text Request send_message + upsert_contact" "$work/tr.log" "$status"
+"$bin" run archive --flows "$work/tr" --state "$work/tr-state" || status=$?
+verdict "Text Request send_message + upsert_contact + archive_conversation" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
 pub enum Action {
     SendMessage,
     UpsertContact,
+    ArchiveConversation,
 }
 
 /// The Text Request API for one account and dashboard.
@@ -74,7 +75,7 @@ impl Receiver for TextRequest {
         });
         let number = phone(raw.as_deref().unwrap_or_default()).map_err(SendError::permanent)?;
         let contact = format!("{}/{}", self.contacts_url, http::encode_component(&number));
-        let url = match self.action {
+        let (method, url) = match self.action {
             Action::SendMessage => {
                 let body = fields
                     .get("body")
@@ -83,27 +84,38 @@ impl Receiver for TextRequest {
                 if body.trim().is_empty() {
                     return Err(SendError::permanent("body is empty"));
                 }
-                format!("{contact}/messages")
+                ("POST", format!("{contact}/messages"))
             }
-            Action::UpsertContact => contact,
+            Action::UpsertContact => ("POST", contact),
+            // The phone number is all it takes: no body.
+            Action::ArchiveConversation => {
+                fields.clear();
+                ("PUT", format!("{contact}/conversations/archive"))
+            }
         };
         let mut notes = Map::new();
         notes.insert("phone_number".into(), Value::String(number));
         Ok(Prepared {
-            method: "POST".into(),
+            method: method.into(),
             url,
-            body: Value::Object(fields),
+            body: match self.action {
+                Action::ArchiveConversation => Value::Null,
+                Action::SendMessage | Action::UpsertContact => Value::Object(fields),
+            },
             notes,
         })
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let response = self
+        let call = self
             .client
-            .post(&request.url, self.timeout)
-            .json(&request.body)
-            .send()
-            .await?;
+            .request(http::method(&request.method)?, &request.url, self.timeout);
+        let call = if request.body.is_null() {
+            call
+        } else {
+            call.json(&request.body)
+        };
+        let response = call.send().await?;
         if response.status.is_success() {
             // A 2xx means Text Request took it: never retry it.
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

@@ -41,6 +41,16 @@ pub const CARD: Card = Card {
             fields: CONTACT_FIELDS,
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
+        Action {
+            name: "archive_conversation",
+            about: "archive a conversation (it comes back when either side texts)",
+            calls: &[Call::new(
+                "PUT",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}/conversations/archive",
+            )],
+            fields: ARCHIVE_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
     ],
     lookups: &[],
     account: Some(Part {
@@ -106,6 +116,7 @@ pub struct Dashboard {
 pub enum Receiver {
     SendMessage(Dashboard),
     UpsertContact(Dashboard),
+    ArchiveConversation(Dashboard),
 }
 
 pub const MESSAGE_FIELDS: &[FieldSpec] = &[
@@ -156,17 +167,26 @@ pub const CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
 ];
 
+pub const ARCHIVE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "phone_number",
+    FieldKind::Phone,
+    "the contact whose conversation is archived (goes in the URL path)",
+)];
+
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             Receiver::SendMessage(_) => MESSAGE_FIELDS,
             Receiver::UpsertContact(_) => CONTACT_FIELDS,
+            Receiver::ArchiveConversation(_) => ARCHIVE_FIELDS,
         }
     }
 
     pub fn dashboard_id(&self) -> u64 {
         match self {
-            Receiver::SendMessage(d) | Receiver::UpsertContact(d) => d.dashboard_id,
+            Receiver::SendMessage(d)
+            | Receiver::UpsertContact(d)
+            | Receiver::ArchiveConversation(d) => d.dashboard_id,
         }
     }
 }
@@ -177,6 +197,9 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
             cx, rest, "receiver",
         )?)),
         "upsert_contact" => Ok(Receiver::UpsertContact(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "archive_conversation" => Ok(Receiver::ArchiveConversation(sections::options(
             cx, rest, "receiver",
         )?)),
         other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),

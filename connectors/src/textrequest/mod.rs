@@ -1,6 +1,7 @@
 //! Text Request (`connector: textrequest`): `send_message` through
 //! `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}/messages` and
 //! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`,
+//! `archive_conversation` through `PUT …/contacts/{phone_number}/conversations/archive`,
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
@@ -26,6 +27,7 @@ impl config::Receiver {
         let action = match self {
             config::Receiver::SendMessage(_) => Action::SendMessage,
             config::Receiver::UpsertContact(_) => Action::UpsertContact,
+            config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,
         };
         Ok(std::sync::Arc::new(TextRequest::new(
             name,

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -28,9 +28,19 @@ fn routes() -> Router<Recorder> {
             post(tr_message),
         )
         .route("/dashboards/{dashboard}/contacts/{phone}", post(tr_contact))
+        .route(
+            "/dashboards/{dashboard}/contacts/{phone}/conversations/archive",
+            put(tr_archive),
+        )
 }
 
 fn describe(m: &Value) -> String {
+    if m.get("archived").is_some() {
+        return format!(
+            "Text Request conversation with {} archived",
+            field(m, "phone_number")
+        );
+    }
     format!(
         "Text Request to {} as {}: {}",
         field(m, "phone_number"),
@@ -108,4 +118,19 @@ async fn tr_contact(
     contact.insert("phone_number".into(), json!(phone));
     recorder.push("textrequest", Value::Object(contact.clone()));
     (StatusCode::OK, Json(Value::Object(contact)))
+}
+
+async fn tr_archive(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    recorder.push(
+        "textrequest",
+        json!({"dashboard_id": dashboard, "phone_number": phone, "archived": true}),
+    );
+    (StatusCode::OK, Json(json!("Conversation archived")))
 }

@@ -327,3 +327,29 @@ async fn an_account_moved_to_another_text_request_registers_its_hooks_there() {
         "nothing is sent to the old host with the new key"
     );
 }
+
+#[tokio::test]
+async fn archive_conversation_puts_to_the_contacts_conversation_without_a_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path(
+            "/dashboards/121/contacts/%2B14239876543/conversations/archive",
+        ))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!("Conversation archived")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::ArchiveConversation);
+    let request = r
+        .prepare(fields(json!({"phone_number": "+1 423 987 6543"})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request.method, "PUT");
+    assert_eq!(request.body, Value::Null);
+    r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = server.received_requests().await.unwrap_or_default();
+    assert!(sent[0].body.is_empty(), "no body: {:?}", sent[0].body);
+
+    let bad = r.prepare(fields(json!({"phone_number": "call me"})), "ref");
+    assert!(matches!(bad, Err(SendError::Permanent { .. })), "{bad:?}");
+}
