@@ -476,6 +476,29 @@ async fn quickstart_runs_the_bundled_example_offline() {
         "{run:?}"
     );
     assert!(run.stdout.contains("[UCS-2, 1 part]: Hi 王芳"), "{run:?}");
+
+    // Every directory of examples/ is bundled, with its flow's description.
+    let list = dir.run(&["quickstart", "--list"]).await;
+    assert_eq!(list.code, 0, "{list:?}");
+    let names: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "quickstart",
+            "cinnox-missed-enquiry",
+            "cinnox-new-contact",
+            "google-sheet-sms"
+        ]
+    );
+    assert!(
+        list.stdout
+            .contains("cinnox-missed-enquiry  a missed CINNOX enquiry opens an Aranda ticket"),
+        "{list:?}"
+    );
 }
 
 #[tokio::test]
