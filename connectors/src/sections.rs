@@ -2,6 +2,8 @@
 //! positions (through `flows::yaml`), and the options several connectors take — the key
 //! columns of a source, the events of a push source and the URL a service pushes to.
 
+use std::path::PathBuf;
+
 use flows::yaml::{self, Node};
 use flows::{Cx, Diagnostic, FieldSpec, OneOrMany};
 use serde::de::DeserializeOwned;
@@ -13,6 +15,17 @@ pub fn options<T: DeserializeOwned>(
     section: &str,
 ) -> Result<T, Diagnostic> {
     yaml::from_node(cx.file, rest, section)
+}
+
+/// A source's `path:`: a file, resolved against the flow file's directory; `what` names
+/// the kind of file for the hint when it is empty.
+pub fn file(cx: &Cx<'_>, rest: &Node, path: &str, what: &str) -> Result<PathBuf, Diagnostic> {
+    if path.trim().is_empty() {
+        return Err(cx
+            .problem(cx.at(rest, "path"), "`path` is empty")
+            .with_hint(format!("name the {what}, relative to this flow file")));
+    }
+    Ok(cx.dir().join(path))
 }
 
 /// A source's `key:` — column(s) or field(s) identifying a record — none of them empty.

@@ -683,3 +683,46 @@ fn a_push_source_may_be_reached_over_http_or_https_and_nothing_else() {
         "{problems:#?}"
     );
 }
+
+#[test]
+fn every_keyed_source_refuses_an_empty_key_and_an_empty_path_at_its_place() {
+    use flows::Catalogue as _;
+    let cx = flows::Cx {
+        file: Path::new("f.yaml"),
+    };
+    let node =
+        |text: &str| flows::yaml::load(Path::new("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    for (connector, rest) in [
+        ("csv", "path: a.csv\nkey: [id, \" \"]"),
+        ("xlsx", "path: a.xlsx\nkey: [id, \"\"]"),
+        (
+            "google_sheets",
+            "account: g\nspreadsheet_id: x\nkey: [id, \"\"]",
+        ),
+        ("webhook", "key: [\"\"]"),
+    ] {
+        let problem = crate::Catalogue
+            .source(&cx, connector, &node(rest), flows::Pos::new(1, 1))
+            .err()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        assert!(
+            problem.contains("`key` names an empty column"),
+            "{connector}: {problem}"
+        );
+    }
+    for (connector, rest, at) in [
+        ("csv", "path: \" \"", "f.yaml:1:7:"),
+        ("xlsx", "sheet: s\npath: \"\"", "f.yaml:2:7:"),
+    ] {
+        let problem = crate::Catalogue
+            .source(&cx, connector, &node(rest), flows::Pos::new(1, 1))
+            .err()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        assert!(
+            problem.starts_with(&format!("{at} `path` is empty")),
+            "{connector}: {problem}"
+        );
+    }
+}

@@ -59,11 +59,7 @@ pub struct Source {
 
 pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
     let raw: SourceOptions = sections::options(cx, rest, "source")?;
-    if raw.path.trim().is_empty() {
-        return Err(cx
-            .problem(cx.at(rest, "path"), "`path` is empty")
-            .with_hint("name the CSV file, relative to this flow file"));
-    }
+    let path = sections::file(cx, rest, &raw.path, "CSV file")?;
     let key = sections::key(cx, rest, raw.key)?;
     let delimiter = match raw.delimiter.as_deref() {
         None => b',',
@@ -79,7 +75,7 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
         }
     };
     Ok(Source {
-        path: cx.dir().join(raw.path),
+        path,
         key,
         backlog: raw.backlog,
         delimiter,

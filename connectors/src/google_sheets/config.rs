@@ -82,7 +82,7 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
         account: raw.account,
         spreadsheet_id: raw.spreadsheet_id,
         range: raw.range,
-        key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+        key: sections::key(cx, rest, raw.key)?,
         backlog: raw.backlog,
         pos,
     })

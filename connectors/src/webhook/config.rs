@@ -65,7 +65,7 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
     }
     Ok(Source {
         account: raw.account,
-        key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+        key: sections::key(cx, rest, raw.key)?,
         max_body,
         pos,
     })

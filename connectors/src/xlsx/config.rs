@@ -75,11 +75,8 @@ pub struct Source {
 
 pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
     let raw: SourceOptions = sections::options(cx, rest, "source")?;
-    if raw.path.trim().is_empty() {
-        return Err(cx
-            .problem(pos, "`path` is empty")
-            .with_hint("name the spreadsheet file, relative to this flow file"));
-    }
+    let path = sections::file(cx, rest, &raw.path, "spreadsheet file")?;
+    let key = sections::key(cx, rest, raw.key)?;
     for (key, value, most) in [
         ("max_rows", raw.max_rows, 1_048_576),
         ("max_columns", raw.max_columns, 16_384),
@@ -92,9 +89,9 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
         }
     }
     Ok(Source {
-        path: cx.dir().join(raw.path),
+        path,
         sheet: raw.sheet,
-        key: raw.key.map(OneOrMany::into_vec).unwrap_or_default(),
+        key,
         backlog: raw.backlog,
         max_rows: raw.max_rows.unwrap_or(MAX_ROWS),
         max_columns: raw.max_columns.unwrap_or(MAX_COLUMNS),
