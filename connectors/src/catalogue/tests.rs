@@ -726,3 +726,22 @@ fn every_keyed_source_refuses_an_empty_key_and_an_empty_path_at_its_place() {
         );
     }
 }
+
+#[test]
+fn every_account_that_calls_a_service_takes_a_rate_limit() {
+    let accounts = "api:\n  connector: http\n  base_url: https://api.example.com\n  rate_limit: 5/s\nsheets:\n  connector: google_sheets\n  api_key: k\n  rate_limit: 30/60s\n";
+    let p = project(&[("accounts.yaml", accounts), ("order-sms.yaml", ORDER_SMS)]);
+    let limit = |name: &str| match p.accounts.get(name).and_then(super::account_of) {
+        Some(super::Account::Http(a)) => a.rate_limit,
+        Some(super::Account::GoogleSheets(a)) => a.rate_limit,
+        _ => None,
+    };
+    assert_eq!(limit("api"), Some(flows::RateLimit::per_second(5)));
+    assert_eq!(
+        limit("sheets"),
+        Some(flows::RateLimit::Every {
+            calls: 30,
+            per: std::time::Duration::from_secs(60)
+        })
+    );
+}
