@@ -635,18 +635,22 @@ async fn send_unit(
     durable
         .await
         .map_err(|e| StateError::Task(format!("the ledger could not be made durable: {e}")))?;
-    let (results, attempts) = if let [one] = sendable.as_slice() {
+    // The requests move out (a batch's bodies are not copied); the rest is settled after.
+    let (requests, settling): (Vec<Prepared>, Vec<_>) = sendable
+        .into_iter()
+        .map(|s| (s.request, (s.outcome, s.fields)))
+        .unzip();
+    let (results, attempts) = if let [one] = requests.as_slice() {
         let (result, attempts) =
-            send_with_retry(ctx.receiver.as_ref(), &one.request, policy, &ctx.stop).await;
+            send_with_retry(ctx.receiver.as_ref(), one, policy, &ctx.stop).await;
         (vec![result], attempts)
     } else {
-        let requests: Vec<Prepared> = sendable.iter().map(|s| s.request.clone()).collect();
         send_batch_with_retry(ctx.receiver.as_ref(), &requests, policy, &ctx.stop).await
     };
-    let outcomes = sendable
+    let outcomes = settling
         .into_iter()
         .zip(results)
-        .map(|(send, result)| settle(ctx, refused, send.outcome, send.fields, result, attempts))
+        .map(|((outcome, fields), result)| settle(ctx, refused, outcome, fields, result, attempts))
         .collect();
     Ok((group, outcomes))
 }
