@@ -59,6 +59,17 @@ fn status_word(summary: &RunSummary) -> String {
 }
 
 pub fn run_report(report: &RunReport, as_json: bool) {
+    if report.nothing_to_replay() {
+        if as_json {
+            json(&serde_json::json!({"run": null, "failures": [], "nothing_to_replay": true}));
+        } else {
+            outln!(
+                "{}: nothing to replay — no failed row waits to be sent again; no run recorded",
+                report.summary.flow
+            );
+        }
+        return;
+    }
     if as_json {
         json(&serde_json::json!({"run": report.summary, "failures": report.failures}));
         return;

@@ -723,6 +723,8 @@ mod corpus;
 mod crash;
 #[path = "cli/daemon.rs"]
 mod daemon;
+#[path = "cli/daily.rs"]
+mod daily;
 #[path = "cli/faults.rs"]
 mod faults;
 #[path = "cli/hostile.rs"]

@@ -25,11 +25,11 @@ pub use connector::{
 pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
-pub use record::Record;
-pub use run::{replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
+pub use record::{digest, Record};
+pub use run::{handled_before, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
 pub use state::{
-    load_meta, save_meta, Counts, Durable, FlowState, InFlight, Ledger, LedgerMark, RowOutcome,
-    RowStatus, RunStatus, RunSummary, SledStore, StateError, Store, Trigger,
+    load_meta, save_meta, Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark,
+    RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, StateError, Store, Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

@@ -31,6 +31,11 @@ pub struct LookupFailure {
 }
 
 impl LookupStep {
+    /// The field the answer is added under.
+    pub fn as_name(&self) -> &str {
+        &self.as_name
+    }
+
     pub fn new(config: &LookupConfig, lookup: Arc<dyn Lookup>) -> Result<LookupStep, String> {
         let mut query = crate::template::registry();
         crate::template::register(&mut query, "query", &config.query)

@@ -61,6 +61,32 @@ pub struct RunReport {
     pub failures: Vec<RowOutcome>,
 }
 
+impl RunReport {
+    /// The answer of a replay that found nothing to send again: no run was begun, so
+    /// its id is 0 (run ids start at 1) and history does not hold it.
+    fn nothing_to_replay_at(at: DateTime<Utc>, flow: &str) -> RunReport {
+        RunReport {
+            summary: RunSummary {
+                version: 1,
+                id: 0,
+                flow: flow.to_string(),
+                trigger: Trigger::Replay,
+                started_at: at,
+                finished_at: Some(at),
+                status: RunStatus::Succeeded,
+                counts: Default::default(),
+                error: None,
+            },
+            failures: Vec::new(),
+        }
+    }
+
+    /// A replay that found nothing to send again, and so recorded no run.
+    pub fn nothing_to_replay(&self) -> bool {
+        self.summary.id == 0 && self.summary.trigger == Trigger::Replay
+    }
+}
+
 /// Which rows of earlier runs `replay` sends again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplayFilter {
@@ -89,6 +115,8 @@ struct Tally {
     /// When the run's counts were last stored (they are, every second or so, so that
     /// history shows a run's progress and a run cut short keeps its counts).
     saved: std::time::Instant,
+    /// The field the flow's look-up adds (not part of a row's digest).
+    looked_up: Option<String>,
 }
 
 /// Outcomes collected before they are stored even when nothing else asks for it.
@@ -98,13 +126,14 @@ const COMMIT_EVERY: usize = 256;
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Tally {
-    fn new(summary: RunSummary) -> Tally {
+    fn new(summary: RunSummary, ctx: &RunContext<'_>) -> Tally {
         Tally {
             summary,
             failures: Vec::new(),
             seq: 0,
             unstored: Vec::new(),
             saved: std::time::Instant::now(),
+            looked_up: ctx.lookup.map(|step| step.as_name().to_string()),
         }
     }
 
@@ -118,9 +147,15 @@ impl Tally {
     fn record(
         &mut self,
         state: &dyn FlowState,
-        outcome: RowOutcome,
+        mut outcome: RowOutcome,
         remember: bool,
     ) -> Result<(), StateError> {
+        if remember && outcome.status == RowStatus::Failed && !outcome.record.is_empty() {
+            outcome.digest = Some(crate::record::digest(
+                &outcome.record,
+                self.looked_up.as_deref(),
+            ));
+        }
         match outcome.status {
             RowStatus::Sent => self.summary.counts.sent += 1,
             RowStatus::Skipped => self.summary.counts.skipped += 1,
@@ -164,16 +199,47 @@ pub async fn run_flow(ctx: RunContext<'_>) -> Result<RunReport, StateError> {
     run_source(ctx, summary).instrument(span).await
 }
 
-/// Send again the failed (or uncertain) rows of earlier runs, as a new run.
+/// Send again the failed (or uncertain) rows of earlier runs, as a new run. With nothing
+/// to send again no run is begun: the report says so ([`RunReport::nothing_to_replay`]).
 pub async fn replay(ctx: RunContext<'_>, filter: ReplayFilter) -> Result<RunReport, StateError> {
+    let rows = rows_to_replay(ctx.state, filter)?;
+    if rows.is_empty() {
+        return Ok(RunReport::nothing_to_replay_at((ctx.now)(), &ctx.flow.name));
+    }
     let summary = ctx.state.begin_run(Trigger::Replay, (ctx.now)())?;
     let span = tracing::info_span!("replay", flow = %ctx.flow.name, run_id = summary.id);
-    replay_rows(ctx, summary, filter).instrument(span).await
+    replay_rows(ctx, summary, rows).instrument(span).await
 }
 
+/// The rows `replay` sends again: the failed ones the filter asks for whose key has not
+/// been sent (or skipped) since — the latest outcome of every key decides.
+fn rows_to_replay(
+    state: &dyn FlowState,
+    filter: ReplayFilter,
+) -> Result<Vec<RowOutcome>, StateError> {
+    let mut latest: HashMap<String, RowOutcome> = HashMap::new();
+    let mut chosen: Vec<String> = Vec::new();
+    let mut wanted_keys: HashSet<String> = HashSet::new();
+    for row in state.all_rows() {
+        let row = row?;
+        let wanted = row.status == RowStatus::Failed
+            && (!filter.only_uncertain || row.uncertain)
+            && filter.run.is_none_or(|id| row.run == id)
+            && !row.record.is_empty();
+        if wanted && wanted_keys.insert(row.key.clone()) {
+            chosen.push(row.key.clone());
+        }
+        latest.insert(row.key.clone(), row);
+    }
+    Ok(chosen
+        .into_iter()
+        .filter_map(|key| latest.remove(&key))
+        .filter(|row| row.status == RowStatus::Failed && !row.record.is_empty())
+        .collect())
+}
 async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunReport, StateError> {
     let state = ctx.state;
-    let mut tally = Tally::new(summary);
+    let mut tally = Tally::new(summary, &ctx);
     let mut intake = Intake {
         primed: state.primed()?,
         backlog: ctx.flow.source.backlog(),
@@ -283,12 +349,15 @@ impl Intake {
             if !repeated && self.recovered.contains(&record.key) {
                 continue;
             }
-            if !repeated && !self.pushed && state.is_seen(&record.key)? {
-                // A file's rows are read again every run: handled ones are simply not new.
-                continue;
+            if !repeated && !self.pushed {
+                // A file's rows are read again every run: handled ones are simply not new,
+                // unless the row failed and has been fixed since.
+                if handled_before(state, &record, ctx.lookup)?.is_some() {
+                    continue;
+                }
             }
             if !repeated && self.pushed {
-                if let Some(run) = state.seen(&record.key)? {
+                if let Some(run) = state.handled(&record.key)?.map(|h| h.run) {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.
                     let outcome = RowOutcome::new(
@@ -350,6 +419,25 @@ impl Intake {
     }
 }
 
+/// The run that handled this record, if one did and the record is still the one it
+/// handled: a row that failed and whose data has changed since is new again (and said
+/// to be, in the log).
+pub fn handled_before(
+    state: &dyn FlowState,
+    record: &Record,
+    lookup: Option<&LookupStep>,
+) -> Result<Option<u64>, StateError> {
+    let Some(handled) = state.handled(&record.key)? else {
+        return Ok(None);
+    };
+    let skip = lookup.map(LookupStep::as_name);
+    if handled.covers(|| crate::record::digest(&record.fields, skip)) {
+        return Ok(Some(handled.run));
+    }
+    tracing::info!(key = %record.key, failed_in = handled.run, "the row failed before and its data has changed since: it is taken again");
+    Ok(None)
+}
+
 /// Sends a crash left in the ledger: resent as possible repeats, or parked as uncertain.
 /// Their keys go into `recovered`.
 fn recover(
@@ -389,32 +477,12 @@ fn recover(
 async fn replay_rows(
     ctx: RunContext<'_>,
     summary: RunSummary,
-    filter: ReplayFilter,
+    rows: Vec<RowOutcome>,
 ) -> Result<RunReport, StateError> {
     let refused: Mutex<Option<SendError>> = Mutex::new(None);
-    let mut tally = Tally::new(summary);
-    // The latest outcome of every key decides: a row sent since it failed is not resent.
-    let mut latest: HashMap<String, RowOutcome> = HashMap::new();
-    let mut chosen: Vec<String> = Vec::new();
-    for row in ctx.state.all_rows() {
-        let row = row?;
-        let wanted = row.status == RowStatus::Failed
-            && (!filter.only_uncertain || row.uncertain)
-            && filter.run.is_none_or(|id| row.run == id)
-            && !row.record.is_empty();
-        if wanted && !chosen.contains(&row.key) {
-            chosen.push(row.key.clone());
-        }
-        latest.insert(row.key.clone(), row);
-    }
-    let mut todo = Vec::new();
-    for key in chosen {
-        let Some(row) = latest.remove(&key) else {
-            continue;
-        };
-        if row.status != RowStatus::Failed {
-            continue;
-        }
+    let mut tally = Tally::new(summary, &ctx);
+    let mut todo = Vec::with_capacity(rows.len());
+    for row in rows {
         tally.summary.counts.fetched += 1;
         tally.summary.counts.new += 1;
         todo.push(Pending {
@@ -836,6 +904,7 @@ impl RowOutcome {
             uncertain: false,
             at,
             record: serde_json::Map::new(),
+            digest: None,
         }
     }
 

@@ -86,7 +86,11 @@ pub async fn test(
     };
     let mut previews: Vec<Preview> = Vec::new();
     for record in fetched.records.iter().take(limit) {
-        let already_handled = state.as_ref().and_then(|s| s.is_seen(&record.key).ok());
+        let already_handled = state.as_ref().and_then(|s| {
+            engine::handled_before(s.as_ref(), record, lookup.as_ref())
+                .ok()
+                .map(|run| run.is_some())
+        });
         let mut record = record.clone();
         let found = match &lookup {
             Some(step) => step

@@ -359,6 +359,10 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
     };
     let stop = shared.stop_runs.subscribe();
     match wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await {
+        Ok(run) if run.nothing_to_replay() => Outcome {
+            success: true,
+            report: serde_json::json!({"run": run.summary, "failures": [], "nothing_to_replay": true}),
+        },
         Ok(run) => {
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use super::integrity::Integrity;
 use super::{
-    Counts, Durable, FlowState, InFlight, Ledger, LedgerMark, RowOutcome, RowStatus, RunStatus,
-    RunSummary, StateError, Store, Trigger,
+    Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark, RowOutcome, RowStatus,
+    RunStatus, RunSummary, StateError, Store, Trigger,
 };
 use crate::record::Record;
 
@@ -289,6 +289,8 @@ const PRIMED: &[u8] = b"primed";
 struct Seen {
     run: u64,
     status: RowStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
 }
 
 impl Seen {
@@ -296,6 +298,7 @@ impl Seen {
         Seen {
             run: outcome.run,
             status: outcome.status,
+            digest: outcome.digest.clone(),
         }
     }
 }
@@ -414,16 +417,21 @@ impl FlowState for SledFlow {
         Ok(())
     }
 
-    fn seen(&self, key: &str) -> Result<Option<u64>, StateError> {
+    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
         Ok(self.trees.seen.get(self.key(key.as_bytes()))?.map(|seen| {
+            // Older versions stored other shapes: a key is handled whatever its value.
             serde_json::from_slice::<Seen>(&seen)
-                .map(|s| s.run)
-                .unwrap_or(0)
+                .map(|s| Handled {
+                    run: s.run,
+                    status: s.status,
+                    digest: s.digest,
+                })
+                .unwrap_or(Handled {
+                    run: 0,
+                    status: RowStatus::Sent,
+                    digest: None,
+                })
         }))
-    }
-
-    fn is_seen(&self, key: &str) -> Result<bool, StateError> {
-        Ok(self.trees.seen.contains_key(self.key(key.as_bytes()))?)
     }
 
     fn primed(&self) -> Result<bool, StateError> {
@@ -676,6 +684,7 @@ mod tests {
             uncertain: false,
             at: Utc::now(),
             record: Map::new(),
+            digest: None,
         }
     }
 
@@ -688,8 +697,8 @@ mod tests {
         assert_eq!(run.id, 1);
         flow.record(&[(&outcome(1, 0, "A-1", RowStatus::Sent), true)], &[])?;
         flow.record(&[(&outcome(1, 1, "A-2", RowStatus::Failed), false)], &[])?;
-        assert!(flow.is_seen("A-1")?);
-        assert!(!flow.is_seen("A-2")?);
+        assert!(flow.handled("A-1")?.is_some());
+        assert!(flow.handled("A-2")?.is_none());
         assert_eq!(flow.rows(1)?.len(), 2);
         assert_eq!(flow.begin_run(Trigger::Manual, Utc::now())?.id, 2);
         assert_eq!(
@@ -706,7 +715,7 @@ mod tests {
         let (a, ab) = (store.flow("a")?, store.flow("ab")?);
         a.begin_run(Trigger::Manual, Utc::now())?;
         a.record(&[(&outcome(1, 0, "K", RowStatus::Sent), true)], &[])?;
-        assert!(a.is_seen("K")? && !ab.is_seen("K")?);
+        assert!(a.handled("K")?.is_some() && ab.handled("K")?.is_none());
         assert_eq!(
             ab.begin_run(Trigger::Manual, Utc::now())?.id,
             1,

@@ -179,6 +179,32 @@ pub struct RowOutcome {
     /// The record's fields, for replay.
     #[serde(default)]
     pub record: Map<String, Value>,
+    /// A failed row remembered as handled: the digest of its fields as the source gave
+    /// them ([`crate::record::digest`]), so that it is taken again once fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// What the state remembers of a handled key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    /// The run that handled it.
+    pub run: u64,
+    pub status: RowStatus,
+    /// For a failed row: the digest of the fields it failed with.
+    pub digest: Option<String>,
+}
+
+impl Handled {
+    /// Whether a record with this key, now carrying fields of `digest`, is still the one
+    /// handled: any record that did not fail is; a failed one only while its data is the
+    /// same (a row fixed in the source is new again).
+    pub fn covers(&self, digest: impl FnOnce() -> String) -> bool {
+        match (&self.status, &self.digest) {
+            (RowStatus::Failed, Some(failed_with)) => *failed_with == digest(),
+            _ => true,
+        }
+    }
 }
 
 /// The state of every flow.
@@ -208,11 +234,8 @@ pub trait FlowState: Send + Sync {
     /// Store a run's summary: its progress while it runs, then its end.
     fn save_run(&self, summary: &RunSummary) -> Result<(), StateError>;
 
-    /// The run that handled a record with this key, if one did.
-    fn seen(&self, key: &str) -> Result<Option<u64>, StateError>;
-
-    /// Whether a record with this key was handled (cheaper than [`FlowState::seen`]).
-    fn is_seen(&self, key: &str) -> Result<bool, StateError>;
+    /// What is remembered of a record with this key, if one was handled.
+    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError>;
 
     /// Whether a run has read the source to its end once (the backlog is settled), and
     /// saying that one has.
