@@ -66,6 +66,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(report::colour_on_stderr())
         .with_target(false)
         .init();
 }

@@ -13,6 +13,13 @@ pub fn stdout_failed(e: &std::io::Error) {
     std::process::exit(2);
 }
 
+/// Colour only for a person at a terminal who has not asked for none (`NO_COLOR`,
+/// <https://no-color.org>): never in files, pipes or a service manager's journal.
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 pub fn diagnostics(problems: &[Diagnostic]) {
     for problem in problems {
         eprintln!("{problem}");

@@ -18,18 +18,44 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::Global;
 use crate::report;
 
-/// Load a flows directory and run every check, connectors' included.
+/// Load a flows directory and run every check, connectors' included. Its warnings are
+/// for the caller to show, once ([`warn`]).
 pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
     let options = LoadOptions {
         flows_dir: global.flows.clone(),
         accounts_file: global.accounts.clone(),
         env,
     };
-    let project = connectors::load_project(&options);
+    connectors::load_project(&options)
+}
+
+/// Show a project's warnings on stderr (the commands that are not `validate`).
+pub fn warn(project: &Project) {
     for warning in &project.warnings {
-        tracing::warn!("{warning}");
+        eprintln!("{warning}");
     }
-    project
+}
+
+/// When the flows directory holds no flow file at all: what to say, and a hint. (The
+/// default `--flows flows`, run from the Switchboard repository, is its Rust crate.)
+pub fn no_flow_files(project: &Project) -> Option<(String, String)> {
+    if !project.flows.is_empty() || !project.invalid.is_empty() {
+        return None;
+    }
+    let dir = &project.dir;
+    let message = format!(
+        "no flow files in `{}`: a flow is a `*.yaml` file there (besides accounts.yaml)",
+        dir.display()
+    );
+    let hint = if dir.join("Cargo.toml").exists() {
+        format!(
+            "`{}` is a Rust crate, not a flows directory; pass yours with --flows DIR (or SWITCHBOARD_FLOWS), e.g. --flows examples/quickstart",
+            dir.display()
+        )
+    } else {
+        "pass the directory of your flow files with --flows DIR (or SWITCHBOARD_FLOWS); `switchboard new NAME` writes a first one".to_string()
+    };
+    Some((message, hint))
 }
 
 /// The state directory: `--state`, else `.switchboard` beside the flows.
@@ -62,9 +88,11 @@ pub fn find_flow<'p>(project: &'p Project, name: &str) -> Result<&'p Flow, ExitC
     );
     match flows::did_you_mean(name, names.iter().copied()) {
         Some(best) => eprintln!("  hint: did you mean `{best}`?"),
-        None if names.is_empty() => eprintln!(
-            "  hint: the directory has no flow files (`*.yaml`); pass another with --flows DIR"
-        ),
+        None if names.is_empty() => {
+            if let Some((_, hint)) = no_flow_files(project) {
+                eprintln!("  hint: the directory has no flow files; {hint}");
+            }
+        }
         None => eprintln!("  hint: flows here: {}", names.join(", ")),
     }
     for problem in &project.general {

@@ -81,10 +81,16 @@ impl Dir {
 
     /// Run the binary in this directory (so the default `--flows flows` applies).
     async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[]).await
+    }
+
+    /// [`Dir::run`] with more environment variables (or the test's ones replaced).
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(args)
             .current_dir(self.path())
             .env("EIGHTX8_API_KEY", API_KEY)
+            .envs(env.iter().copied())
             .env_remove("SWITCHBOARD_FLOWS")
             .env_remove("SWITCHBOARD_STATE")
             .env_remove("SWITCHBOARD_ACCOUNTS")
@@ -584,6 +590,29 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
         .unwrap_or_default();
     assert_eq!(messages.as_array().map(Vec::len), Some(3));
 
+    // an account can be seen active, and inactive, offline
+    let check = dir.run(&["accounts", "check"]).await;
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(
+        check
+            .stdout
+            .starts_with("shop-8x8 (8x8): active — the key was accepted"),
+        "{check:?}"
+    );
+    let revoked = dir
+        .run_with(
+            &["accounts", "check"],
+            &[("EIGHTX8_API_KEY", "invalid-or-revoked")],
+        )
+        .await;
+    assert_eq!(revoked.code, 1, "{revoked:?}");
+    assert!(
+        revoked
+            .stdout
+            .starts_with("shop-8x8 (8x8): inactive — a message look-up was refused (HTTP 401)"),
+        "{revoked:?}"
+    );
+
     // it answers like 8x8: a bad MSISDN is a 400 with code 1002, a missing key a 401
     let bad = http
         .post(format!("{url}{MESSAGES}"))
@@ -740,13 +769,36 @@ mod webhook;
 async fn validate_warns_about_an_accounts_file_others_can_read() {
     use std::os::unix::fs::PermissionsExt;
     let dir = Dir::new("http://127.0.0.1:9");
-    let _ = std::fs::set_permissions(
-        dir.path().join("flows/accounts.yaml"),
-        std::fs::Permissions::from_mode(0o644),
+    let open_to_all = |dir: &Dir| {
+        let _ = std::fs::set_permissions(
+            dir.path().join("flows/accounts.yaml"),
+            std::fs::Permissions::from_mode(0o644),
+        );
+    };
+    open_to_all(&dir);
+    let quiet = dir.run(&["validate"]).await;
+    assert_eq!(
+        (quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()),
+        (0, "1 flow valid\n", ""),
+        "keys taken from the environment (`${{VAR}}`) make a readable file harmless"
     );
+
+    dir.write(
+        "flows/accounts.yaml",
+        "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: sk-live-written-out-0123\n  base_url: http://127.0.0.1:9\n",
+    );
+    open_to_all(&dir);
     let run = dir.run(&["validate"]).await;
     assert_eq!(run.code, 0, "a warning stops nothing: {run:?}");
-    assert!(run.stdout.contains("flows/accounts.yaml:1:1: warning: the accounts file can be read by other users (mode 644)\n  hint: chmod 600 flows/accounts.yaml"), "{run:?}");
+    let warning = "flows/accounts.yaml:1:1: warning: the accounts file can be read by other users (mode 644)\n  hint: chmod 600 flows/accounts.yaml";
+    assert!(run.stdout.contains(warning), "{run:?}");
+    assert_eq!(
+        format!("{}{}", run.stdout, run.stderr)
+            .matches("can be read by other users")
+            .count(),
+        1,
+        "said once: {run:?}"
+    );
 }
 
 #[tokio::test]
@@ -848,7 +900,7 @@ async fn accounts_check_lists_each_account_as_active_or_inactive_with_the_reason
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
-            .contains("shop-8x8 (8x8): active — a message look-up answered HTTP 404"),
+            .contains("shop-8x8 (8x8): active — the key was accepted (8x8 answered a look-up of a message that does not exist with 404, as it should)"),
         "{run:?}"
     );
     assert!(run.stdout.contains("old-8x8 (8x8): inactive — a message look-up was refused (HTTP 401): 1200: Unauthorized"), "{run:?}");

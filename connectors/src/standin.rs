@@ -151,19 +151,30 @@ pub fn body_object(body: &Bytes) -> Option<Map<String, Value>> {
     }
 }
 
-/// A non-empty header `name`.
-pub fn has(headers: &HeaderMap, name: &str) -> bool {
+/// Whether a stand-in takes a credential: any that is not empty and does not begin with
+/// `invalid` — so a revoked or mistyped key can be seen as inactive offline
+/// (`EIGHTX8_API_KEY=invalid switchboard accounts check`).
+pub fn accepts(credential: &str) -> bool {
+    let credential = credential.trim();
+    !credential.is_empty() && !credential.starts_with(REFUSED_PREFIX)
+}
+
+/// What a credential the stand-ins refuse begins with.
+pub const REFUSED_PREFIX: &str = "invalid";
+
+/// A header `name` holding a credential the stand-in takes.
+pub fn accepted(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().is_empty())
+        .is_some_and(accepts)
 }
 
-/// A non-empty bearer token in `Authorization`.
-pub fn has_bearer(headers: &HeaderMap) -> bool {
+/// A bearer token in `Authorization` the stand-in takes.
+pub fn accepted_bearer(headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| !token.trim().is_empty())
+        .is_some_and(accepts)
 }

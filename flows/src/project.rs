@@ -102,7 +102,9 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
         Ok(text) => {
             project.accounts =
                 accounts::load(&accounts_file, &text, &env, catalogue, &mut project.general);
-            project.warnings.extend(readable_by_others(&accounts_file));
+            if holds_a_literal_secret(&text, &project.accounts) {
+                project.warnings.extend(readable_by_others(&accounts_file));
+            }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
             project.accounts.file = accounts_file;
@@ -229,6 +231,30 @@ fn readable_by_others(file: &Path) -> Option<Diagnostic> {
         )
         .with_hint(format!("chmod 600 {}", file.display()))
     })
+}
+
+/// Whether the accounts file's own text holds a secret: a value written out, not taken
+/// from the environment with `${VAR}` (a `${VAR:-default}`'s default is for stand-ins and
+/// tests, and is not counted). Only then do others reading it matter.
+fn holds_a_literal_secret(text: &str, accounts: &crate::Accounts) -> bool {
+    let mut outside = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        outside.push_str(&rest[..start]);
+        match rest[start..].find('}') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    outside.push_str(rest);
+    accounts
+        .accounts
+        .values()
+        .flat_map(|a| &a.secrets)
+        .map(|s| s.expose().trim())
+        .any(|secret| !secret.is_empty() && outside.contains(secret))
 }
 
 #[cfg(not(unix))]

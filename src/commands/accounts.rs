@@ -15,6 +15,19 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         env: Default::default(),
     };
     let project = flows::load_project(&options, &connectors::Catalogue);
+    if !project.accounts.file.exists() {
+        eprintln!(
+            "error: no accounts file at `{}`",
+            project.accounts.file.display()
+        );
+        match crate::wiring::no_flow_files(&project) {
+            Some((_, hint)) => eprintln!("  hint: {hint}"),
+            None => eprintln!(
+                "  hint: accounts.yaml sits beside the flow files (or pass --accounts FILE); `switchboard connectors NAME` lists an account's fields"
+            ),
+        }
+        return Ok(ExitCode::from(1));
+    }
     let scrubber = crate::wiring::scrubber(&project.accounts);
     let mut statuses: Vec<AccountStatus> = Vec::new();
     for account in project.accounts.accounts.values() {

@@ -18,6 +18,7 @@ pub fn next(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
+    wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
         Err(code) => return Ok(code),

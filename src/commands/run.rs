@@ -30,6 +30,7 @@ pub async fn replay(
 
 async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
+    wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
         Err(code) => return Ok(code),

@@ -35,6 +35,7 @@ pub async fn test(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
+    wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
         Err(code) => return Ok(code),

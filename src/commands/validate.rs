@@ -8,7 +8,12 @@ use crate::{report, wiring};
 
 pub fn validate(global: &Global, json: bool) -> ExitCode {
     let project = wiring::load(global, BTreeMap::new());
-    let problems = project.diagnostics();
+    let mut problems = project.diagnostics();
+    if let Some((message, hint)) = wiring::no_flow_files(&project) {
+        problems.push(
+            flows::Diagnostic::new(&project.dir, flows::Pos::new(1, 1), message).with_hint(hint),
+        );
+    }
     if json {
         report::json(&serde_json::json!({
             "valid": project.flows.keys().collect::<Vec<_>>(),

@@ -131,10 +131,7 @@ pub async fn daemon(
     let state_dir = wiring::state_dir(global);
     let store = wiring::open_store(global).with_context(|| "cannot start the daemon")?;
     let project = wiring::load(global, BTreeMap::new());
-    for problem in project.diagnostics() {
-        tracing::warn!("{problem}");
-        eprintln!("{problem}");
-    }
+    // Its problems and warnings are logged once, by the first reload below.
     for (flow, id) in store.interrupt_stale_runs(Utc::now())? {
         tracing::warn!(
             flow,

@@ -76,12 +76,23 @@ pub fn apply(shared: &Shared, fresh: Project) {
         });
     }
     for (name, problems) in &fresh.invalid {
-        let keeps = current.flows.contains_key(name);
-        for problem in problems {
-            tracing::warn!(flow = %name, keeps_last_good = keeps, "{problem}");
+        // Said when they change, not on every reload.
+        if errors.get(name) != Some(problems) {
+            let keeps = current.flows.contains_key(name);
+            for problem in problems {
+                tracing::warn!(flow = %name, keeps_last_good = keeps, "{problem}");
+            }
         }
         errors.insert(name.clone(), problems.clone());
     }
+    for warning in fresh
+        .warnings
+        .iter()
+        .filter(|w| !current.warnings.contains(w))
+    {
+        tracing::warn!("{warning}");
+    }
+    current.warnings = fresh.warnings.clone();
     let gone: Vec<String> = current
         .flows
         .keys()
@@ -107,6 +118,9 @@ pub fn apply(shared: &Shared, fresh: Project) {
         start_pushing(shared, &current.accounts, flow);
     }
     if let Ok(mut general) = shared.general.write() {
+        for problem in fresh.general.iter().filter(|p| !general.contains(p)) {
+            tracing::warn!("{problem}");
+        }
         *general = fresh.general;
     }
 }

@@ -65,3 +65,48 @@ async fn a_row_fixed_in_the_source_after_it_failed_is_sent_by_the_next_run() {
     );
     assert_eq!(bodies(&server).await.len(), 4, "nothing sent twice");
 }
+
+/// The default `--flows flows`, run where `flows/` holds no flow file (the repository's
+/// own Rust crate), is said to be empty, not `0 flows valid`.
+#[tokio::test]
+async fn a_flows_directory_without_flow_files_is_an_error_with_a_hint() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    for name in ["order-sms.yaml", "accounts.yaml"] {
+        let _ = std::fs::remove_file(dir.path().join("flows").join(name));
+    }
+    dir.write("flows/Cargo.toml", "[package]\nname = \"flows\"\n");
+
+    let validate = dir.run(&["validate"]).await;
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert_eq!(
+        validate.stdout,
+        "flows:1:1: no flow files in `flows`: a flow is a `*.yaml` file there (besides accounts.yaml)\n  hint: `flows` is a Rust crate, not a flows directory; pass yours with --flows DIR (or SWITCHBOARD_FLOWS), e.g. --flows examples/quickstart\n0 flows valid, 0 invalid; 1 problem\n"
+    );
+
+    let check = dir.run(&["accounts", "check"]).await;
+    assert_eq!(check.code, 1, "{check:?}");
+    assert_eq!(
+        check.stderr,
+        "error: no accounts file at `flows/accounts.yaml`\n  hint: `flows` is a Rust crate, not a flows directory; pass yours with --flows DIR (or SWITCHBOARD_FLOWS), e.g. --flows examples/quickstart\n"
+    );
+
+    let _ = std::fs::remove_file(dir.path().join("flows/Cargo.toml"));
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("hint: the directory has no flow files; pass the directory of your flow files with --flows DIR (or SWITCHBOARD_FLOWS)"),
+        "{run:?}"
+    );
+}
+
+/// Logs and warnings reach files and pipes without colour codes, and each warning once.
+#[tokio::test]
+async fn output_to_a_pipe_has_no_colour_codes() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let run = dir.run(&["-vv", "validate"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "{run:?}"
+    );
+}

@@ -8,7 +8,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::standin::{body_object, field, has, next_id, Recorder, Standin};
+use crate::standin::{accepted, body_object, field, next_id, Recorder, Standin};
 
 pub const STANDIN: Standin = Standin {
     service: "Aranda",
@@ -37,7 +37,7 @@ fn describe(m: &Value) -> String {
 }
 
 fn aranda_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
-    if !has(headers, "TokenAsms") || !has(headers, "UrlAsms") {
+    if !accepted(headers, "TokenAsms") || !accepted(headers, "UrlAsms") {
         return Err((
             StatusCode::UNAUTHORIZED,
             Json(

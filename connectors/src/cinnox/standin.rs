@@ -8,7 +8,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::standin::{body_object, has_bearer, next_id, Recorder, Standin};
+use crate::standin::{accepted_bearer, body_object, next_id, Recorder, Standin};
 
 pub const STANDIN: Standin = Standin {
     service: "CINNOX",
@@ -34,7 +34,7 @@ fn routes() -> Router<Recorder> {
 }
 
 fn cinnox_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
-    let bearer = has_bearer(headers);
+    let bearer = accepted_bearer(headers);
     if !bearer {
         return Err((
             StatusCode::UNAUTHORIZED,

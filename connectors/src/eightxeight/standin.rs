@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::standin::{field, has_bearer, Recorder, Standin};
+use crate::standin::{accepted_bearer, field, Recorder, Standin};
 
 pub const STANDIN: Standin = Standin {
     service: "8x8",
@@ -46,6 +46,22 @@ fn routes() -> Router<Recorder> {
             "/api/v1/subaccounts/{subaccount}/messages/batch",
             post(send_batch),
         )
+        .route(
+            "/api/v1/subaccounts/{subaccount}/messages/{id}",
+            axum::routing::get(get_message),
+        )
+}
+
+/// A message look-up: the stand-in keeps no message by id, so a good key gets 404 —
+/// which is what `accounts check` asks to tell a good key (404) from a bad one (401).
+async fn get_message(
+    Path((subaccount, _id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    match check_request(&headers, &subaccount) {
+        Err(refused) => refused,
+        Ok(()) => error(StatusCode::NOT_FOUND, 1404, "Not found"),
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -82,7 +98,7 @@ fn needs_ucs2(text: &str) -> bool {
 
 /// The bearer key and the sub-account, as 8x8 checks them first.
 fn check_request(headers: &HeaderMap, subaccount: &str) -> Result<(), (StatusCode, Json<Value>)> {
-    let authorized = has_bearer(headers);
+    let authorized = accepted_bearer(headers);
     if !authorized {
         return Err(error(StatusCode::UNAUTHORIZED, 1200, "Unauthorized"));
     }

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::standin::{has, Recorder, Standin};
+use crate::standin::{accepted, accepts, Recorder, Standin};
 
 pub const STANDIN: Standin = Standin {
     service: "Google Sheets",
@@ -36,7 +36,8 @@ async fn sheet_values(
     Query(query): Query<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    if !query.contains_key("key") && !has(&headers, "authorization") {
+    let key_taken = query.get("key").is_some_and(|key| accepts(key));
+    if !key_taken && !accepted(&headers, "authorization") {
         return (
             StatusCode::FORBIDDEN,
             Json(

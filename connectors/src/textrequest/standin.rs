@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::standin::{body_object, field, has, next_id, Recorder, Standin};
+use crate::standin::{accepted, body_object, field, next_id, Recorder, Standin};
 
 pub const STANDIN: Standin = Standin {
     service: "Text Request",
@@ -50,7 +50,7 @@ fn describe(m: &Value) -> String {
 }
 
 fn tr_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
-    if !has(headers, "x-api-key") {
+    if !accepted(headers, "x-api-key") {
         return Err((
             StatusCode::UNAUTHORIZED,
             Json(json!({"message": "Invalid API key"})),
