@@ -25,6 +25,7 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
         flows_dir: global.flows.clone(),
         accounts_file: global.accounts.clone(),
         env,
+        check_flows: true,
     };
     connectors::load_project(&options)
 }

@@ -23,6 +23,4 @@ pub mod textrequest;
 pub mod webhook;
 pub mod xlsx;
 
-pub use catalogue::{
-    build_lookup, build_receiver, build_source, check_project, load_project, Catalogue,
-};
+pub use catalogue::{build_lookup, build_receiver, build_source, load_project, Catalogue};

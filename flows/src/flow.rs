@@ -287,10 +287,29 @@ pub(crate) fn valid_name(name: &str) -> bool {
 pub(crate) struct Parsed {
     pub flow: Flow,
     pub name_pos: Pos,
+    /// Problems found though every part of the flow could be read (an unknown map field,
+    /// a bad value): the flow is invalid, yet complete enough for the checks that follow
+    /// (accounts, source columns), so that `validate` reports every problem at once.
+    pub problems: Vec<Diagnostic>,
 }
 
 /// Parse one flow file. All problems in the file are returned together.
 pub(crate) fn parse(
+    file: &Path,
+    text: &str,
+    catalogue: &dyn Catalogue,
+) -> Result<Parsed, Vec<Diagnostic>> {
+    let parsed = parse_partly(file, text, catalogue)?;
+    if parsed.problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(parsed.problems)
+    }
+}
+
+/// Parse one flow file: the flow whenever all its parts could be read (with the
+/// problems found on the way), else every problem.
+pub(crate) fn parse_partly(
     file: &Path,
     text: &str,
     catalogue: &dyn Catalogue,
@@ -429,29 +448,26 @@ pub(crate) fn parse(
     };
 
     match (head, timezone, source, receiver, delivery) {
-        (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery))
-            if errors.is_empty() =>
-        {
-            Ok(Parsed {
-                flow: Flow {
-                    name,
-                    file: file.to_path_buf(),
-                    description: head.description,
-                    enabled: head.enabled,
-                    timezone,
-                    source,
-                    receiver,
-                    map,
-                    map_pos,
-                    schedule: schedule.flatten(),
-                    delivery,
-                    resend_uncertain: head.resend_uncertain,
-                    lookup,
-                    fingerprint: fingerprint(text),
-                },
-                name_pos,
-            })
-        }
+        (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery)) => Ok(Parsed {
+            flow: Flow {
+                name,
+                file: file.to_path_buf(),
+                description: head.description,
+                enabled: head.enabled,
+                timezone,
+                source,
+                receiver,
+                map,
+                map_pos,
+                schedule: schedule.flatten(),
+                delivery,
+                resend_uncertain: head.resend_uncertain,
+                lookup,
+                fingerprint: fingerprint(text),
+            },
+            name_pos,
+            problems: errors,
+        }),
         _ => Err(errors),
     }
 }

@@ -20,6 +20,9 @@ pub struct LoadOptions {
     pub accounts_file: Option<PathBuf>,
     /// Variables that take precedence over the process environment for `${VAR}`.
     pub env: BTreeMap<String, String>,
+    /// Run the catalogue's whole-flow checks too ([`Catalogue::check_flow`]: they open
+    /// sources' files). Off, only the files are parsed.
+    pub check_flows: bool,
 }
 
 /// A loaded flows directory. Valid flows can run even when others are broken.
@@ -132,6 +135,8 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
     };
 
     let mut name_pos: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
+    // Flows read whole but with problems: checked like the others, then invalid.
+    let mut partly: Vec<(String, Flow, Vec<Diagnostic>)> = Vec::new();
     for file in files {
         let stem = file
             .file_stem()
@@ -152,7 +157,7 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
             }
         };
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            flow::parse(&file, &text, catalogue)
+            flow::parse_partly(&file, &text, catalogue)
         }))
         .unwrap_or_else(|panic| {
             Err(vec![Diagnostic::new(
@@ -185,7 +190,13 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
                     continue;
                 }
                 name_pos.insert(name.clone(), (file.clone(), parsed.name_pos));
-                project.flows.insert(name, parsed.flow);
+                if parsed.problems.is_empty() {
+                    project.flows.insert(name, parsed.flow);
+                } else {
+                    // Known by its name, or by its file's when the name is the problem.
+                    let key = if flow::valid_name(&name) { name } else { stem };
+                    partly.push((key, parsed.flow, parsed.problems));
+                }
             }
             Err(problems) => {
                 name_pos.insert(stem.clone(), (file.clone(), Pos::new(1, 1)));
@@ -194,9 +205,41 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
         }
     }
 
-    check_accounts(&mut project);
-    check_after(&mut project);
+    // Every check runs on every flow that could be read, before any is marked invalid:
+    // `validate` shows all of a file's problems at once, not one stage at a time.
+    for (key, flow, mut found) in partly {
+        found.extend(flow_checks(&project, &flow, catalogue, options.check_flows).map(|(_, p)| p));
+        found.sort_by_key(|d| (d.line, d.column));
+        found.dedup();
+        project.invalid.insert(key, found);
+    }
+    let mut problems: Vec<(String, Diagnostic)> = Vec::new();
+    for flow in project.flows.values() {
+        problems.extend(flow_checks(&project, flow, catalogue, options.check_flows));
+    }
+    problems.extend(after_problems(&project));
+    for (name, problem) in problems {
+        project.mark_invalid(&name, vec![problem]);
+    }
     project
+}
+
+/// A flow's account problems and its connectors' checks, each with the flow's name.
+fn flow_checks<'a>(
+    project: &'a Project,
+    flow: &'a Flow,
+    catalogue: &'a dyn Catalogue,
+    check_flows: bool,
+) -> impl Iterator<Item = (String, Diagnostic)> + 'a {
+    let whole = if check_flows {
+        catalogue.check_flow(flow)
+    } else {
+        Vec::new()
+    };
+    account_uses_problems(project, flow)
+        .into_iter()
+        .chain(whole)
+        .map(|p| (flow.name.clone(), p))
 }
 
 /// A file's text, refusing one larger than [`crate::yaml::MAX_FILE_BYTES`] (reading
@@ -283,9 +326,10 @@ fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn check_accounts(project: &mut Project) {
-    let mut problems: Vec<(String, Diagnostic)> = Vec::new();
-    for flow in project.flows.values() {
+/// What is wrong with the accounts a flow uses.
+fn account_uses_problems(project: &Project, flow: &Flow) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    {
         let receiver = &flow.receiver;
         let mut uses = vec![(
             receiver.account.as_str(),
@@ -305,13 +349,10 @@ fn check_accounts(project: &mut Project) {
             ));
         }
         for (name, pos, want, role) in uses {
-            let found = account_problems(project, &flow.file, name, pos, want, role);
-            problems.extend(found.into_iter().map(|p| (flow.name.clone(), p)));
+            problems.extend(account_problems(project, &flow.file, name, pos, want, role));
         }
     }
-    for (name, problem) in problems {
-        project.mark_invalid(&name, vec![problem]);
-    }
+    problems
 }
 
 /// What is wrong with a flow's use of account `name` for a `want` connector.
@@ -357,7 +398,8 @@ fn after_of(flow: &Flow) -> Option<&crate::schedule::After> {
     }
 }
 
-fn check_after(project: &mut Project) {
+/// `after` references to unknown flows, to the flow itself, and cycles.
+fn after_problems(project: &Project) -> Vec<(String, Diagnostic)> {
     let all: BTreeSet<String> = project.names().into_iter().map(String::from).collect();
     let mut problems: Vec<(String, Diagnostic)> = Vec::new();
     for flow in project.flows.values() {
@@ -419,7 +461,5 @@ fn check_after(project: &mut Project) {
             current = next;
         }
     }
-    for (name, problem) in problems {
-        project.mark_invalid(&name, vec![problem]);
-    }
+    problems
 }

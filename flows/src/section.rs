@@ -160,6 +160,13 @@ pub trait Catalogue: Send + Sync {
         rest: &Node,
         pos: Pos,
     ) -> Result<AccountSpec, Vec<Diagnostic>>;
+
+    /// Checks of a whole flow that need its connectors (a source's columns against the
+    /// map and key, templates against the receiver): run once the file is parsed.
+    fn check_flow(&self, flow: &crate::Flow) -> Vec<Diagnostic> {
+        let _ = flow;
+        Vec::new()
+    }
 }
 
 /// A URL a user wrote is usable: it parses and is http or https.

@@ -13,6 +13,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         flows_dir: global.flows.clone(),
         accounts_file: global.accounts.clone(),
         env: Default::default(),
+        check_flows: false,
     };
     let project = flows::load_project(&options, &connectors::Catalogue);
     if !project.accounts.file.exists() {

@@ -88,6 +88,7 @@ pub async fn history(
             flows_dir: global.flows.clone(),
             accounts_file: global.accounts.clone(),
             env: Default::default(),
+            check_flows: false,
         },
         &connectors::Catalogue,
     )

@@ -110,3 +110,31 @@ async fn output_to_a_pipe_has_no_colour_codes() {
         "{run:?}"
     );
 }
+
+/// A misspelt map field, a key column not in the file and an unknown account are all
+/// reported by one `validate`, in file order.
+#[tokio::test]
+async fn validate_reports_every_problem_of_a_file_in_one_pass() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW
+            .replace("  destination:", "  destnation:")
+            .replace("key: order_id", "key: order_nr")
+            .replace("account: shop-8x8", "account: nope"),
+    );
+    let run = dir.run(&["validate"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "flows/order-sms.yaml:4:12: key column `order_nr` not in the header of `flows/orders.csv` (columns: order_id, name, phone)
+flows/order-sms.yaml:11:12: unknown account `nope`
+  hint: add `nope:` to flows/accounts.yaml
+flows/order-sms.yaml:13:3: `8x8 send_sms` has no field `destnation`
+  hint: did you mean `destination`?
+flows/order-sms.yaml:13:13: missing required field `destination` for `8x8 send_sms` in `map`
+  hint: add `destination: \"{{…}}\"` under `map:` (the phone number, E.164 preferred)
+0 flows valid, 1 invalid; 4 problems
+"
+    );
+}

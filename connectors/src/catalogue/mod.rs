@@ -107,6 +107,10 @@ use names::*;
 pub struct Catalogue;
 
 impl flows::Catalogue for Catalogue {
+    fn check_flow(&self, flow: &Flow) -> Vec<Diagnostic> {
+        guarded(flow)
+    }
+
     fn connectors(&self, role: Role) -> Vec<&'static str> {
         CARDS
             .iter()
@@ -503,18 +507,6 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
     problems
 }
 
-/// Run [`check_flow`] on every valid flow of a project, moving failures to invalid.
-pub fn check_project(project: &mut Project) {
-    let results: Vec<(String, Vec<Diagnostic>)> = project
-        .flows
-        .values()
-        .map(|flow| (flow.name.clone(), guarded(flow)))
-        .collect();
-    for (name, problems) in results {
-        project.mark_invalid(&name, problems);
-    }
-}
-
 /// [`check_flow`], with a panic in it (a bug) reported as that flow's problem rather than
 /// taking every other flow down with it.
 fn guarded(flow: &Flow) -> Vec<Diagnostic> {
@@ -535,9 +527,11 @@ fn guarded(flow: &Flow) -> Vec<Diagnostic> {
 
 /// Load a flows directory with this catalogue and run every check, connectors' included.
 pub fn load_project(options: &flows::LoadOptions) -> Project {
-    let mut project = flows::load_project(options, &Catalogue);
-    check_project(&mut project);
-    project
+    let options = flows::LoadOptions {
+        check_flows: true,
+        ..options.clone()
+    };
+    flows::load_project(&options, &Catalogue)
 }
 
 #[cfg(test)]

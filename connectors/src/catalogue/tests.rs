@@ -45,6 +45,7 @@ fn project(files: &[(&str, &str)]) -> Project {
         flows_dir: dir.path().to_path_buf(),
         accounts_file: None,
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+        check_flows: false,
     };
     let mut project = load_project(&options);
     // Paths in diagnostics are relative to the temporary directory, for stable assertions.
@@ -283,12 +284,15 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let accounts = dir.path().join("accounts.yaml");
-    std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+    // A key written out: what others could read. (One from `${VAR}` is not warned about.)
+    let literal = ACCOUNTS.replace("${TEST_KEY}", "k-written-out");
+    std::fs::write(&accounts, &literal).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("order-sms.yaml"), ORDER_SMS).unwrap_or_else(|e| panic!("{e}"));
     let options = LoadOptions {
         flows_dir: dir.path().to_path_buf(),
         accounts_file: None,
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+        check_flows: false,
     };
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -302,6 +306,14 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(load_project(&options).warnings.is_empty());
+
+    std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        load_project(&options).warnings.is_empty(),
+        "a key from the environment is not in the file"
+    );
 }
 
 #[test]
