@@ -56,13 +56,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show exactly what would be sent for the first records, changing no state.
+    /// Show exactly what the next run would send (the first records not handled before),
+    /// changing no state.
     Test {
         /// The flow's name.
         flow: String,
         /// How many records to preview.
         #[arg(long, default_value_t = 3)]
         limit: usize,
+        /// Show records handled by earlier runs too.
+        #[arg(long)]
+        all: bool,
+        /// A push flow: preview the events in this file (a body as the service posts it).
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
         /// Really send the first previewed record (not remembered as handled).
         #[arg(long)]
         send: bool,

@@ -60,6 +60,7 @@ pub async fn history(
                         &daemon,
                         reqwest::Method::GET,
                         &format!("/api/flows/{name}/runs?limit={limit}"),
+                        None,
                     )
                     .await?;
                     (serde_json::from_value::<Runs>(body)?.runs, None)
@@ -68,6 +69,7 @@ pub async fn history(
                     &daemon,
                     reqwest::Method::GET,
                     &format!("/api/flows/{name}/runs/{id}"),
+                    None,
                 )
                 .await
                 {

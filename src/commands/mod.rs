@@ -41,10 +41,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test {
             flow,
             limit,
+            all,
+            events,
             send,
             to,
             json,
-        } => test::test(global, &flow, limit, send, to.as_deref(), json).await,
+        } => {
+            let args = test::TestArgs {
+                flow: &flow,
+                limit,
+                all,
+                send,
+                to: to.as_deref(),
+                events: events.as_deref(),
+                json,
+            };
+            test::test(global, args).await
+        }
         Command::History {
             flow,
             run,

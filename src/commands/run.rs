@@ -107,7 +107,7 @@ async fn through_daemon(daemon: &Daemon, name: &str, job: Job) -> anyhow::Result
             )
         }
     };
-    let body = daemon_request(daemon, reqwest::Method::POST, &path).await?;
+    let body = daemon_request(daemon, reqwest::Method::POST, &path, None).await?;
     let report: ApiReport = serde_json::from_value(body)?;
     Ok(RunReport {
         summary: report.run,
@@ -120,8 +120,12 @@ pub async fn daemon_request(
     daemon: &Daemon,
     method: reqwest::Method,
     path: &str,
+    body: Option<&Value>,
 ) -> anyhow::Result<Value> {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", daemon.url));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
     if let Ok(token) = std::env::var("SWITCHBOARD_TOKEN") {
         request = request.bearer_auth(token);
     } else if daemon.token_required {

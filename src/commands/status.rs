@@ -30,7 +30,8 @@ pub async fn status(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let body: Value =
-        crate::commands::run::daemon_request(&daemon, reqwest::Method::GET, "/api/flows").await?;
+        crate::commands::run::daemon_request(&daemon, reqwest::Method::GET, "/api/flows", None)
+            .await?;
     if json {
         report::json(&body);
         return Ok(ExitCode::SUCCESS);

@@ -1,42 +1,67 @@
-//! `switchboard test FLOW`: ApiX-Drive's "send test data". Shows exactly what would be
-//! sent for the first records and changes no state; `--send` really sends one.
+//! `switchboard test FLOW`: ApiX-Drive's "send test data". Shows exactly what the next
+//! run would send — the first records not handled before, with their look-ups — and
+//! changes no state; `--send` really sends one (to `--to`, when given, and the preview
+//! shows it so). A push flow previews its queued events, else the events of `--events
+//! FILE`, the `events.json` beside it, or the last events it received.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
-use engine::{Mapper, Prepared};
-use flows::FieldKind;
+use connectors::push::{Door, Taken};
+use engine::{FlowState, LookupStep, Mapper, Prepared, Record};
+use flows::{FieldKind, Flow, Project};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cli::Global;
+use crate::commands::run::daemon_request;
+use crate::daemon::discovery::{self, Daemon};
 use crate::{report, wiring};
+
+/// What `switchboard test` was asked.
+pub struct TestArgs<'a> {
+    pub flow: &'a str,
+    pub limit: usize,
+    pub all: bool,
+    pub send: bool,
+    pub to: Option<&'a str>,
+    pub events: Option<&'a Path>,
+    pub json: bool,
+}
 
 #[derive(Serialize)]
 struct Preview {
     key: String,
-    /// Handled by an earlier run (a real run would not send it).
+    /// Handled by an earlier run (a real run would not send it); `None` when unknown.
     already_handled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<Prepared>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The request is the one `--send` sends: its phone number replaced by `--to`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
     #[serde(skip)]
     fields: Option<Map<String, Value>>,
 }
 
-pub async fn test(
-    global: &Global,
-    name: &str,
-    limit: usize,
-    send: bool,
-    to: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+/// Where the handled marks come from: the state itself, the daemon holding it, or
+/// nowhere (said so).
+enum Marks {
+    Local(Arc<dyn FlowState>),
+    Daemon(Daemon),
+    Unknown(String),
+    /// The flow has never run: nothing is handled.
+    Fresh,
+}
+
+pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
     wiring::warn(&project);
-    let flow = match wiring::find_flow(&project, name) {
+    let flow = match wiring::find_flow(&project, args.flow) {
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
@@ -50,97 +75,82 @@ pub async fn test(
                 .join("\n")
         )
     })?;
-    // Read-only look at the state, when it exists and no other process holds it.
-    let state_dir = wiring::state_dir(global);
-    let state = if state_dir.exists() {
-        engine::SledStore::open(&state_dir)
-            .ok()
-            .and_then(|s| engine::Store::flow(&s, name).ok())
-    } else {
-        None
+    let marks = marks(global, &flow.name)?;
+    if let Marks::Unknown(why) = &marks {
+        eprintln!(
+            "note: which records were handled before is unknown: {why}; every record is shown"
+        );
+    }
+    let lookup = wiring::lookup(flow, &project.accounts)?;
+
+    let (records, from) = match records(&project, flow, &marks, args.events).await? {
+        Ok(found) => found,
+        Err(code) => return Ok(code),
     };
-    // A push flow previews the events queued for it.
-    let built = wiring::source(flow, &project.accounts)?;
-    let source: Box<dyn engine::Source> = match (built, &state) {
-        (Some(source), _) => source,
-        (None, Some(state)) => Box::new(engine::Queued(state.clone())),
-        (None, None) => {
-            outln!("{name}: no events queued (POST one to the daemon's /hooks/{name})");
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
-    let fetched = match source.fetch().await {
-        Ok(fetched) => fetched,
-        Err(e) => {
-            eprintln!("error: the source of `{name}` cannot be read: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    // A pushed event is handled once: the preview shows every one, marked.
+    let skip_handled = !args.all && !flow.source.is_push();
 
     let reference_of = |key: &str| format!("{}:{}", flow.name, key);
     let now = Utc::now();
-    let lookup = wiring::lookup(flow, &project.accounts)?;
     // A preview tries each look-up once: a person is waiting.
     let once = engine::RetryPolicy {
         attempts: 1,
         ..engine::RetryPolicy::from(&flow.delivery)
     };
+    let total = records.len();
+    let mut handled_count = 0usize;
     let mut previews: Vec<Preview> = Vec::new();
-    for record in fetched.records.iter().take(limit) {
-        let already_handled = state.as_ref().and_then(|s| {
-            engine::handled_before(s.as_ref(), record, lookup.as_ref())
-                .ok()
-                .map(|run| run.is_some())
-        });
-        let mut record = record.clone();
-        let found = match &lookup {
-            Some(step) => step
-                .enrich(&mut record, &once, &engine::Stop::never())
-                .await
-                .map_err(|f| f.reason),
-            None => Ok(()),
-        };
-        let (request, error, fields) = match found.map(|()| mapper.render(&record, now)) {
-            Err(reason) => (None, Some(reason), None),
-            Ok(Err(e)) => (None, Some(format!("map: {e}")), None),
-            Ok(Ok(fields)) => match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
-                Ok(request) => (Some(request), None, Some(fields)),
-                Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
-            },
-        };
-        previews.push(Preview {
-            key: record.key.clone(),
-            already_handled,
-            request,
-            error,
-            fields,
-        });
-    }
-
-    if json && !send {
-        report::json(
-            &serde_json::json!({"flow": flow.name, "fetched": fetched.records.len(), "previews": previews}),
-        );
-    } else if !json {
-        outln!(
-            "{}: {} record(s) in the source; previewing {}",
-            flow.name,
-            fetched.records.len(),
-            previews.len()
-        );
-        for p in &previews {
-            print_preview(p);
+    for chunk in records.chunks(200) {
+        if previews.len() >= args.limit {
+            break;
+        }
+        let handled = handled_in(&marks, &flow.name, chunk, lookup.as_ref()).await?;
+        for (record, already_handled) in chunk.iter().zip(handled) {
+            if previews.len() >= args.limit {
+                break;
+            }
+            if already_handled == Some(true) && skip_handled {
+                handled_count += 1;
+                continue;
+            }
+            let mut record = record.clone();
+            let found = match &lookup {
+                Some(step) => step
+                    .enrich(&mut record, &once, &engine::Stop::never())
+                    .await
+                    .map_err(|f| f.reason),
+                None => Ok(()),
+            };
+            let (request, error, fields) = match found.map(|()| mapper.render(&record, now)) {
+                Err(reason) => (None, Some(reason), None),
+                Ok(Err(e)) => (None, Some(format!("map: {e}")), None),
+                Ok(Ok(fields)) => {
+                    match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
+                        Ok(request) => (Some(request), None, Some(fields)),
+                        Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
+                    }
+                }
+            };
+            previews.push(Preview {
+                key: record.key.clone(),
+                already_handled,
+                request,
+                error,
+                to: None,
+                fields,
+            });
         }
     }
-    let mut ok = previews.iter().all(|p| p.error.is_none());
 
-    if send {
-        let Some(first) = previews.iter().find(|p| p.request.is_some()) else {
+    // What `--send` sends is what the preview shows: its request as it will leave.
+    let mut to_send: Option<(usize, Prepared)> = None;
+    if args.send {
+        let Some(index) = previews.iter().position(|p| p.request.is_some()) else {
             eprintln!("error: no previewed record can be sent");
             return Ok(ExitCode::from(1));
         };
-        let mut fields = first.fields.clone().unwrap_or_default();
-        if let Some(to) = to {
+        let mut fields = previews[index].fields.clone().unwrap_or_default();
+        if let Some(to) = args.to {
             let phone = flow
                 .receiver
                 .fields
@@ -157,24 +167,56 @@ pub async fn test(
             }
         }
         let request = receiver.prepare(fields, &format!("{}:test", flow.name))?;
+        previews[index].request = Some(request.clone());
+        previews[index].to = args.to.map(String::from);
+        to_send = Some((index, request));
+    }
+
+    if args.json && !args.send {
+        report::json(&serde_json::json!({
+            "flow": flow.name,
+            "from": from,
+            "fetched": total,
+            "already_handled": handled_count,
+            "previews": previews,
+        }));
+    } else if !args.json {
+        let handled_note = if handled_count > 0 {
+            format!(", {handled_count} already handled (not shown; --all shows them)")
+        } else {
+            String::new()
+        };
+        outln!(
+            "{}: {total} record(s) {from}{handled_note}; previewing {} the next run would send",
+            flow.name,
+            previews.len()
+        );
+        for p in &previews {
+            print_preview(p);
+        }
+    }
+    let mut ok = previews.iter().all(|p| p.error.is_none());
+
+    if let Some((index, request)) = to_send {
+        let key = &previews[index].key;
         match receiver.send(&request).await {
             Ok(delivered) => {
                 let id = delivered
                     .remote_id
                     .map(|id| format!(" (id {id})"))
                     .unwrap_or_default();
-                if json {
+                if args.json {
                     report::json(&serde_json::json!({"sent": request, "remote_id": id}));
                 } else {
-                    outln!("test send of `{}`: sent{id}", first.key);
+                    outln!("test send of `{key}`: sent{id}");
                 }
             }
             Err(e) => {
                 ok = false;
-                if json {
+                if args.json {
                     report::json(&serde_json::json!({"request": request, "error": e.to_string()}));
                 } else {
-                    outln!("test send of `{}`: failed: {e}", first.key);
+                    outln!("test send of `{key}`: failed: {e}");
                 }
             }
         }
@@ -184,6 +226,195 @@ pub async fn test(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The handled marks of flow `name`: read from the state when no other process holds
+/// it, else asked of the daemon that does.
+fn marks(global: &Global, name: &str) -> anyhow::Result<Marks> {
+    let state_dir = wiring::state_dir(global);
+    if !state_dir.exists() {
+        return Ok(Marks::Fresh);
+    }
+    match wiring::open_store(global) {
+        Ok(store) => Ok(Marks::Local(store.flow(name)?)),
+        Err(engine::StateError::Locked(_)) => match discovery::find(&state_dir, &global.flows) {
+            Ok(Some(daemon)) => Ok(Marks::Daemon(daemon)),
+            _ => Ok(Marks::Unknown(format!(
+                "the state directory `{}` is held by another process and no daemon answers for it",
+                state_dir.display()
+            ))),
+        },
+        Err(e) => Ok(Marks::Unknown(e.to_string())),
+    }
+}
+
+/// For each record: handled before and unchanged (`Some(true)`), new (`Some(false)`), or
+/// unknown (`None`).
+async fn handled_in(
+    marks: &Marks,
+    flow: &str,
+    records: &[Record],
+    lookup: Option<&LookupStep>,
+) -> anyhow::Result<Vec<Option<bool>>> {
+    Ok(match marks {
+        Marks::Fresh => vec![Some(false); records.len()],
+        Marks::Unknown(_) => vec![None; records.len()],
+        Marks::Local(state) => records
+            .iter()
+            .map(|r| {
+                engine::handled_before(state.as_ref(), r, lookup)
+                    .ok()
+                    .map(|run| run.is_some())
+            })
+            .collect(),
+        Marks::Daemon(daemon) => {
+            let skip = lookup.map(LookupStep::as_name);
+            let asked: Vec<Value> = records
+                .iter()
+                .map(|r| serde_json::json!({"key": r.key, "digest": engine::digest(&r.fields, skip)}))
+                .collect();
+            let answer = daemon_request(
+                daemon,
+                reqwest::Method::POST,
+                &format!("/api/flows/{flow}/handled"),
+                Some(&Value::Array(asked)),
+            )
+            .await?;
+            let handled = answer.get("handled").and_then(Value::as_object);
+            records
+                .iter()
+                .map(|r| Some(handled.is_some_and(|h| h.contains_key(&r.key))))
+                .collect()
+        }
+    })
+}
+
+/// The records to preview, and where they came from (for the header line).
+async fn records(
+    project: &Project,
+    flow: &Flow,
+    marks: &Marks,
+    events: Option<&Path>,
+) -> anyhow::Result<Result<(Vec<Record>, String), ExitCode>> {
+    let door = Door::of(project, &flow.name).map_err(anyhow::Error::msg)?;
+    if let Some(file) = events {
+        let Some(door) = &door else {
+            eprintln!(
+                "error: `{}` reads its source; --events is for flows whose events are pushed (webhook, CINNOX, Text Request)",
+                flow.name
+            );
+            return Ok(Err(ExitCode::from(2)));
+        };
+        return Ok(Ok((
+            events_in(door, flow, file)?,
+            format!("in {}", file.display()),
+        )));
+    }
+    let Some(door) = door else {
+        let source = wiring::source(flow, &project.accounts)?
+            .ok_or_else(|| anyhow::anyhow!("`{}` has no source to read", flow.name))?;
+        return match source.fetch().await {
+            Ok(fetched) => Ok(Ok((fetched.records, "in the source".into()))),
+            Err(e) => {
+                eprintln!("error: the source of `{}` cannot be read: {e}", flow.name);
+                Ok(Err(ExitCode::from(1)))
+            }
+        };
+    };
+    // Pushed events: those waiting, else the samples beside the flow, else the last ones.
+    if let Marks::Local(state) = marks {
+        let queued = state.queued()?;
+        if !queued.is_empty() {
+            return Ok(Ok((queued, "queued".into())));
+        }
+    }
+    let samples = flow
+        .file
+        .parent()
+        .map(|dir| dir.join("events.json"))
+        .filter(|path| path.exists());
+    if let Some(samples) = samples {
+        let records = events_in(&door, flow, &samples)?;
+        if !records.is_empty() {
+            return Ok(Ok((records, format!("in {}", samples.display()))));
+        }
+    }
+    let last = last_events(marks, &flow.name).await?;
+    if !last.is_empty() {
+        return Ok(Ok((last, "received last (from history)".into())));
+    }
+    outln!(
+        "{}: no events to preview: none queued, no events.json beside the flow, none received yet\n  hint: pass --events FILE with a body as the service posts it (POST it to the daemon's /hooks/{})",
+        flow.name,
+        flow.name
+    );
+    Ok(Err(ExitCode::SUCCESS))
+}
+
+/// This flow's events in a body as the service would post it.
+fn events_in(door: &Door, flow: &Flow, file: &Path) -> anyhow::Result<Vec<Record>> {
+    let body =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    match door
+        .take(&body, &BTreeMap::new())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+    {
+        Taken::Handshake(_) => anyhow::bail!("{} is a handshake, not events", file.display()),
+        Taken::Events { queued, .. } => Ok(queued
+            .into_iter()
+            .filter(|(target, _)| target.flow == flow.name)
+            .flat_map(|(_, records)| records)
+            .collect()),
+    }
+}
+
+/// The events of the flow's latest runs, newest run first, from the state or the daemon.
+async fn last_events(marks: &Marks, flow: &str) -> anyhow::Result<Vec<Record>> {
+    let rows: Vec<engine::RowOutcome> = match marks {
+        Marks::Local(state) => {
+            let mut rows = Vec::new();
+            for run in state.runs(5)? {
+                rows.extend(state.rows(run.id)?);
+            }
+            rows
+        }
+        Marks::Daemon(daemon) => {
+            let runs = daemon_request(
+                daemon,
+                reqwest::Method::GET,
+                &format!("/api/flows/{flow}/runs?limit=5"),
+                None,
+            )
+            .await?;
+            let mut rows = Vec::new();
+            for id in runs["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_u64())
+            {
+                let run = daemon_request(
+                    daemon,
+                    reqwest::Method::GET,
+                    &format!("/api/flows/{flow}/runs/{id}"),
+                    None,
+                )
+                .await?;
+                rows.extend(
+                    serde_json::from_value::<Vec<engine::RowOutcome>>(run["rows"].clone())
+                        .unwrap_or_default(),
+                );
+            }
+            rows
+        }
+        Marks::Fresh | Marks::Unknown(_) => Vec::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|row| !row.record.is_empty() && seen.insert(row.key.clone()))
+        .map(|row| Record::new(row.key, row.record))
+        .collect())
 }
 
 fn print_preview(p: &Preview) {
@@ -196,6 +427,9 @@ fn print_preview(p: &Preview) {
     outln!("record {}{handled}", p.key);
     if let Some(error) = &p.error {
         outln!("  would fail: {error}");
+    }
+    if let Some(to) = &p.to {
+        outln!("  (what --send sends: the phone number replaced by --to {to})");
     }
     if let Some(request) = &p.request {
         outln!("  {} {}", request.method, request.url);

@@ -24,6 +24,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/flows/{name}/replay", post(replay))
         .route("/api/flows/{name}/runs", get(runs))
         .route("/api/flows/{name}/runs/{id}", get(run_rows))
+        .route("/api/flows/{name}/handled", post(handled))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
     Router::new()
         .merge(api)
@@ -190,6 +191,9 @@ async fn runs(
     Path(name): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Response {
+    if let Some(response) = unknown_flow(&shared, &name) {
+        return response;
+    }
     match shared.store.flow(&name).and_then(|f| f.runs(q.limit)) {
         Ok(mut runs) => {
             let scrubber = shared.scrubber();
@@ -204,6 +208,9 @@ async fn run_rows(
     State(shared): State<Arc<Shared>>,
     Path((name, id)): Path<(String, u64)>,
 ) -> Response {
+    if let Some(response) = unknown_flow(&shared, &name) {
+        return response;
+    }
     let found = shared
         .store
         .flow(&name)
@@ -221,6 +228,62 @@ async fn run_rows(
         ),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// A record as `switchboard test` asks about it: its key and the digest of its fields.
+#[derive(Deserialize)]
+struct Asked {
+    key: String,
+    digest: String,
+}
+
+/// Which of these records a run would not send again (handled before and, for a failed
+/// one, unchanged since): `{"handled": {key: run}}`. `switchboard test` asks this while
+/// the daemon holds the state.
+async fn handled(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Json(asked): Json<Vec<Asked>>,
+) -> Response {
+    if let Some(response) = unknown_flow(&shared, &name) {
+        return response;
+    }
+    if asked.len() > 1000 {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ask about at most 1000 records at a time",
+        );
+    }
+    let state = match shared.store.flow(&name) {
+        Ok(state) => state,
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut handled = serde_json::Map::new();
+    for Asked { key, digest } in asked {
+        match state.handled(&key) {
+            Ok(Some(h)) if h.covers(|| digest.clone()) => {
+                handled.insert(key, json!(h.run));
+            }
+            Ok(_) => {}
+            Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+    Json(json!({"handled": handled})).into_response()
+}
+
+/// A 404 for a flow the directory does not have (valid or not).
+fn unknown_flow(shared: &Shared, name: &str) -> Option<Response> {
+    let known = shared
+        .project
+        .read()
+        .map(|p| p.flows.contains_key(name))
+        .unwrap_or(false)
+        || shared
+            .errors
+            .read()
+            .map(|e| e.contains_key(name))
+            .unwrap_or(false);
+    (!known).then(|| problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`")))
 }
 
 /// `ok` while the scheduler's loop answers; 503 when it does not (nothing would run).

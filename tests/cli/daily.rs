@@ -138,3 +138,146 @@ flows/order-sms.yaml:13:13: missing required field `destination` for `8x8 send_s
 "
     );
 }
+
+/// `test` previews what the next run would send: rows handled before are counted, not
+/// shown (`--all` shows them) — also while a daemon holds the state; `--send --to`
+/// previews the request as it will leave, with the number `--to` gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_previews_the_next_run_and_the_test_send_as_it_leaves() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.run(&["run", "order-sms"]).await;
+    dir.append("flows/orders.csv", "A-4,Ivan,+380671112233\n");
+
+    let preview = dir.run(&["test", "order-sms"]).await;
+    assert_eq!(preview.code, 0, "{preview:?}");
+    assert!(
+        preview.stdout.starts_with(
+            "order-sms: 4 record(s) in the source, 3 already handled (not shown; --all shows them); previewing 1 the next run would send\n\nrecord A-4 (new)\n"
+        ),
+        "{preview:?}"
+    );
+    let all = dir
+        .run(&["test", "order-sms", "--all", "--limit", "4"])
+        .await;
+    assert!(
+        all.stdout
+            .contains("record A-1 (already handled by an earlier run)")
+            && all.stdout.contains("record A-4 (new)"),
+        "{all:?}"
+    );
+
+    let to = dir
+        .run(&["test", "order-sms", "--send", "--to", "+447700900123"])
+        .await;
+    assert_eq!(to.code, 0, "{to:?}");
+    assert!(
+        to.stdout
+            .contains("  (what --send sends: the phone number replaced by --to +447700900123)\n")
+            && to.stdout.contains("\"destination\": \"+447700900123\"")
+            && !to.stdout.contains("+380671112233"),
+        "the preview shows the number the message goes to: {to:?}"
+    );
+    assert!(
+        to.stdout
+            .ends_with("test send of `A-4`: sent (id umid-order-sms:test)\n"),
+        "{to:?}"
+    );
+
+    // While the daemon holds the state, it is asked which rows are handled.
+    let daemon = spawn_daemon(&dir);
+    let _api = api_of(&dir, &daemon).await;
+    let held = dir.run(&["test", "order-sms"]).await;
+    assert_eq!(held.code, 0, "{held:?}");
+    assert!(
+        held.stdout
+            .starts_with("order-sms: 4 record(s) in the source, 3 already handled"),
+        "{held:?}"
+    );
+}
+
+/// A webhook flow previews the events of `--events FILE`, the `events.json` beside it,
+/// or the last events it received — not "no events queued".
+#[tokio::test]
+async fn test_of_a_push_flow_previews_sample_or_last_events() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.append(
+        "flows/accounts.yaml",
+        "hook:\n  connector: webhook\n  secret: ${HOOK_SECRET:-0123456789abcdef0123}\n  signature: token\n",
+    );
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, account: hook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\n",
+    );
+    let none = dir.run(&["test", "signup"]).await;
+    assert_eq!(none.code, 0, "{none:?}");
+    assert!(
+        none.stdout.starts_with("signup: no events to preview: none queued, no events.json beside the flow, none received yet\n  hint: pass --events FILE"),
+        "{none:?}"
+    );
+
+    dir.write(
+        "sample.json",
+        r#"{"id": "c-7", "phone": "+380501234567", "name": "Olena"}"#,
+    );
+    let given = dir
+        .run(&["test", "signup", "--events", "sample.json"])
+        .await;
+    assert_eq!(given.code, 0, "{given:?}");
+    assert!(
+        given.stdout.starts_with("signup: 1 record(s) in sample.json; previewing 1 the next run would send\n\nrecord c-7 (new)\n")
+            && given.stdout.contains("\"text\": \"Welcome Olena\""),
+        "{given:?}"
+    );
+
+    dir.write(
+        "flows/events.json",
+        r#"[{"id": "c-8", "phone": "+380501234568", "name": "Taras"}]"#,
+    );
+    let beside = dir.run(&["test", "signup"]).await;
+    assert!(
+        beside
+            .stdout
+            .starts_with("signup: 1 record(s) in flows/events.json;")
+            && beside.stdout.contains("Welcome Taras"),
+        "{beside:?}"
+    );
+
+    let csv = dir
+        .run(&["test", "signup", "--events", "sample.json", "--json"])
+        .await;
+    assert_eq!(csv.json()["from"], "in sample.json", "{csv:?}");
+    assert!(bodies(&server).await.is_empty(), "a preview sends nothing");
+
+    // Once events arrived, the last ones are the samples (asked of the daemon holding
+    // the state).
+    std::fs::remove_file(dir.path().join("flows/events.json")).unwrap_or_else(|e| panic!("{e}"));
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let posted = reqwest::Client::new()
+        .post(format!("{api}/hooks/signup"))
+        .bearer_auth("0123456789abcdef0123")
+        .json(&json!({"id": "c-9", "phone": "+380501234569", "name": "Oksana"}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(posted.ok(), Some(200));
+    for _ in 0..100 {
+        if !bodies(&server).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let last = dir.run(&["test", "signup"]).await;
+    assert!(
+        last.stdout
+            .starts_with("signup: 1 record(s) received last (from history);")
+            && last
+                .stdout
+                .contains("record c-9 (already handled by an earlier run)")
+            && last.stdout.contains("Welcome Oksana"),
+        "{last:?}"
+    );
+}
