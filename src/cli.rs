@@ -132,6 +132,13 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = duration)]
         body_timeout: std::time::Duration,
     },
+    /// List the flows of the directory: when each runs, its next and last run, its
+    /// problems (from the daemon when one runs, else from the files and the state).
+    Flows {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the flows as the running daemon sees them.
     Status {
         /// Print as JSON.

@@ -13,6 +13,43 @@ pub fn stdout_failed(e: &std::io::Error) {
     std::process::exit(2);
 }
 
+/// A time as every human-facing output shows it: RFC 3339 in the flow's timezone, to
+/// the second (`2026-11-21T12:20:00+02:00`).
+pub fn local_time(t: chrono::DateTime<chrono::Utc>, tz: &chrono_tz::Tz) -> String {
+    t.with_timezone(tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// When a flow runs, in words: its schedule, or the events that start it, and whether
+/// it is switched off.
+pub fn when_it_runs(flow: &flows::Flow) -> String {
+    let name = &flow.name;
+    let rule = flow.schedule.as_ref().map(|s| scheduler::describe(&s.rule));
+    let when = match (rule, flow.source.is_push()) {
+        (None, true) => format!("on each event pushed to /hooks/{name}"),
+        (Some(rule), true) => format!(
+            "events pushed to /hooks/{name} are sent {rule} ({})",
+            flow.timezone
+        ),
+        (None, false) => format!("no schedule: only when forced (`switchboard run {name}`)"),
+        (Some(rule), false) if rule.starts_with("after ") => rule,
+        (Some(rule), false) => format!("{rule} ({})", flow.timezone),
+    };
+    if flow.enabled {
+        when
+    } else {
+        format!("{when}, but `enabled: false`: it runs only when forced")
+    }
+}
+
+/// A run's trigger as a word (`schedule`, `event`, `manual`, …).
+pub fn trigger_word(trigger: engine::Trigger) -> String {
+    serde_json::to_value(trigger)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// Colour only for a person at a terminal who has not asked for none (`NO_COLOR`,
 /// <https://no-color.org>): never in files, pipes or a service manager's journal.
 pub fn colour_on_stderr() -> bool {

@@ -748,7 +748,16 @@ async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateEr
     ctx.state.save_run(&summary)?;
     ctx.state.durable().await?;
     failures.sort_by_key(|f| f.seq);
-    tracing::info!(counts = ?summary.counts, status = ?summary.status, "run finished");
+    let c = &summary.counts;
+    tracing::info!(
+        fetched = c.fetched,
+        new = c.new,
+        sent = c.sent,
+        failed = c.failed,
+        skipped = c.skipped,
+        status = %serde_json::to_value(summary.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        "run finished"
+    );
     Ok(RunReport { summary, failures })
 }
 

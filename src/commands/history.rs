@@ -85,7 +85,7 @@ pub async fn history(
         Err(e) => return Err(e.into()),
     };
     // Scrubbed on the way out too: history written by an older version may hold a key.
-    let accounts = flows::load_project(
+    let project = flows::load_project(
         &flows::LoadOptions {
             flows_dir: global.flows.clone(),
             accounts_file: global.accounts.clone(),
@@ -93,9 +93,14 @@ pub async fn history(
             check_flows: false,
         },
         &connectors::Catalogue,
-    )
-    .accounts;
-    let scrubber = wiring::scrubber(&accounts);
+    );
+    let scrubber = wiring::scrubber(&project.accounts);
+    // Times in the flow's timezone (UTC for a flow no longer valid).
+    let tz = project
+        .flows
+        .get(name)
+        .map(|f| f.timezone)
+        .unwrap_or(chrono_tz::UTC);
     let mut runs = runs;
     runs.iter_mut().for_each(|r| scrubber.summary(r));
     let one = one.map(|found| {
@@ -132,10 +137,10 @@ pub async fn history(
             } else {
                 for summary in &runs {
                     outln!(
-                        "{}  {}  {:?}",
+                        "{}  {}  {}",
                         report::run_line(summary),
-                        summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                        summary.trigger
+                        report::local_time(summary.started_at, &tz),
+                        report::trigger_word(summary.trigger)
                     );
                     if let Some(error) = &summary.error {
                         outln!("  error: {error}");

@@ -81,6 +81,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::daemon::daemon(global, listen, token, http).await
         }
         Command::Status { json } => status::status(global, json).await,
+        Command::Flows { json } => status::flows(global, json).await,
         Command::Next {
             flow,
             count,

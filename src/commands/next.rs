@@ -33,8 +33,15 @@ pub fn next(
                 )
             })?,
     };
+    let when = report::when_it_runs(flow);
     let Some(schedule) = &flow.schedule else {
-        outln!("{name}: no schedule; it runs only when forced (`switchboard run {name}`)");
+        if json {
+            report::json(
+                &serde_json::json!({"flow": name, "enabled": flow.enabled, "schedule": null, "runs": when, "timezone": flow.timezone.name(), "next": []}),
+            );
+        } else {
+            outln!("{name}: {when}");
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let rule = describe(&schedule.rule);
@@ -42,7 +49,7 @@ pub fn next(
     let times: Vec<String> = match &spec {
         Some(spec) => upcoming(spec, now, count)
             .iter()
-            .map(|t| t.with_timezone(&flow.timezone).to_rfc3339())
+            .map(|t| report::local_time(*t, &flow.timezone))
             .collect(),
         None => Vec::new(),
     };
@@ -53,14 +60,11 @@ pub fn next(
         return Ok(ExitCode::SUCCESS);
     }
     if !flow.enabled {
-        outln!(
-            "{name}: {rule} ({}), but `enabled: false`: it runs only when forced",
-            flow.timezone
-        );
+        outln!("{name}: {when}");
     } else if spec.is_none() {
         outln!("{name}: {rule}: it runs each time that flow's run completes");
     } else {
-        outln!("{name}: {rule} ({})", flow.timezone);
+        outln!("{name}: {when}");
         for t in times {
             outln!("  {t}");
         }

@@ -181,7 +181,7 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
     );
     let history = dir.run(&["history", "follow"]).await;
     assert!(
-        history.stdout.lines().count() >= 2 && history.stdout.contains("Manual"),
+        history.stdout.lines().count() >= 2 && history.stdout.contains("  manual"),
         "{history:?}"
     );
     let api_flows = reqwest::get(format!("{api}/api/flows"))

@@ -280,4 +280,86 @@ async fn test_of_a_push_flow_previews_sample_or_last_events() {
             && last.stdout.contains("Welcome Oksana"),
         "{last:?}"
     );
+
+    // Event flows are described as such, and their runs are `event` runs.
+    let history = dir.run(&["history", "signup"]).await;
+    assert!(
+        history
+            .stdout
+            .starts_with("signup run 1: fetched 1, new 1, sent 1")
+            && history.stdout.trim_end().ends_with("  event"),
+        "{history:?}"
+    );
+    let next = dir.run(&["next", "signup"]).await;
+    assert_eq!(
+        next.stdout,
+        "signup: on each event pushed to /hooks/signup\n"
+    );
+    let status = dir.run(&["status"]).await;
+    assert!(
+        status
+            .stdout
+            .starts_with("signup: on each event pushed to /hooks/signup\n  last: signup run 1:"),
+        "{status:?}"
+    );
+}
+
+/// `switchboard flows` lists the directory without a daemon; a disabled flow keeps its
+/// schedule in words; every time is in the flow's timezone, to the second.
+#[tokio::test]
+async fn flows_lists_the_directory_without_a_daemon_in_the_flows_timezone() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("every: 15m", "at: [\"09:00\"]"),
+    );
+    dir.write(
+        "flows/paused.yaml",
+        &FLOW
+            .replace("enabled: true", "enabled: false")
+            .replace("every: 15m", "at: [\"10:30\"]"),
+    );
+    dir.run(&["run", "order-sms"]).await;
+
+    let flows = dir.run(&["flows"]).await;
+    assert_eq!(flows.code, 0, "{flows:?}");
+    let lines: Vec<&str> = flows.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "(no daemon runs for this directory: next times are as one started now would run them)"
+    );
+    assert!(
+        lines[1].starts_with("order-sms: at 09:00 (Europe/Kyiv), next 20")
+            && (lines[1].ends_with("T09:00:00+02:00") || lines[1].ends_with("T09:00:00+03:00")),
+        "{flows:?}"
+    );
+    assert!(
+        lines[2].starts_with("  last: order-sms run 1: fetched 3, new 3, sent 3"),
+        "{flows:?}"
+    );
+    assert_eq!(
+        lines[3],
+        "paused (disabled): at 10:30 (Europe/Kyiv), but `enabled: false`: it runs only when forced"
+    );
+
+    let history = dir.run(&["history", "order-sms"]).await;
+    let line = history
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (_, time_and_trigger) = line.split_once(")  ").unwrap_or_default();
+    let (time, trigger) = time_and_trigger.split_once("  ").unwrap_or_default();
+    assert_eq!(trigger, "manual", "{history:?}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(time).is_ok()
+            && (time.ends_with("+02:00") || time.ends_with("+03:00"))
+            && !time.contains('.'),
+        "Kyiv time, to the second: {history:?}"
+    );
+    let json = dir.run(&["flows", "--json"]).await.json();
+    assert_eq!(json["flows"][1]["name"], "paused");
+    assert_eq!(json["flows"][1]["enabled"], false);
 }
