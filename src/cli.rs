@@ -131,6 +131,11 @@ pub enum Command {
         /// How long a client may take to send a request's body.
         #[arg(long, default_value = "30s", value_parser = duration)]
         body_timeout: std::time::Duration,
+        /// On SIGTERM, how long runs in flight may take to finish before they stop
+        /// sending and are recorded as interrupted (keep it under the service manager's
+        /// stop timeout).
+        #[arg(long, default_value = "30s", value_parser = duration)]
+        stop_timeout: std::time::Duration,
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).

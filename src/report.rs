@@ -144,7 +144,7 @@ pub fn row_line(row: &RowOutcome) -> String {
         line.push_str("  (will retry next run)");
     }
     if row.repeat {
-        line.push_str("  (resent after a crash: may be a repeat)");
+        line.push_str("  (resent: an earlier run stopped while sending it, so it may be a repeat)");
     }
     line
 }

@@ -70,6 +70,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             header_timeout,
             body_timeout,
+            stop_timeout,
         } => {
             let http = crate::daemon::HttpLimits {
                 max_connections: max_connections
@@ -78,7 +79,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 header_timeout,
                 body_timeout,
             };
-            crate::daemon::daemon(global, listen, token, http).await
+            crate::daemon::daemon(global, listen, token, http, stop_timeout).await
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,

@@ -131,10 +131,19 @@ pub async fn daemon_request(
     } else if daemon.token_required {
         anyhow::bail!("the daemon requires a token: set SWITCHBOARD_TOKEN");
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("the daemon at {} does not answer: {e}", daemon.url))?;
+    let response = request.send().await.map_err(|e| {
+        if e.is_connect() {
+            anyhow::anyhow!(
+                "the daemon at {} does not answer (it is not listening)\n  hint: is it running? `switchboard status` says",
+                daemon.url
+            )
+        } else {
+            anyhow::anyhow!(
+                "the daemon at {} stopped answering before it replied (was it stopped?)\n  hint: a run it was doing is recorded as interrupted: `switchboard history FLOW` shows it",
+                daemon.url
+            )
+        }
+    })?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if let Some(error) = body.get("error").and_then(Value::as_str) {

@@ -31,9 +31,6 @@ use crate::cli::Global;
 use crate::wiring::Job;
 use crate::{report, sandbox, wiring};
 
-/// How long in-flight runs may take to finish after SIGTERM.
-const DRAIN_LIMIT: Duration = Duration::from_secs(30);
-
 /// What the daemon's parts share.
 pub struct Shared {
     pub global: Global,
@@ -122,6 +119,7 @@ pub async fn daemon(
     listen: SocketAddr,
     token: Option<String>,
     http: HttpLimits,
+    drain_limit: Duration,
 ) -> anyhow::Result<ExitCode> {
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -244,10 +242,10 @@ pub async fn daemon(
     }
     eprintln!(
         "switchboard daemon: stopping; waiting up to {}s for runs in flight",
-        DRAIN_LIMIT.as_secs()
+        drain_limit.as_secs_f64()
     );
     let _ = stop_tx.send(());
-    if tokio::time::timeout(DRAIN_LIMIT, &mut timer_task)
+    if tokio::time::timeout(drain_limit, &mut timer_task)
         .await
         .is_err()
     {
@@ -255,7 +253,7 @@ pub async fn daemon(
         // record is what went out.
         eprintln!(
             "switchboard daemon: runs still in flight after {}s stop sending; they are recorded as interrupted",
-            DRAIN_LIMIT.as_secs()
+            drain_limit.as_secs_f64()
         );
         shared.stop_runs.stop();
         let more = engine::STOP_GRACE + Duration::from_secs(2);

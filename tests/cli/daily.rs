@@ -363,3 +363,87 @@ async fn flows_lists_the_directory_without_a_daemon_in_the_flows_timezone() {
     assert_eq!(json["flows"][1]["name"], "paused");
     assert_eq!(json["flows"][1]["enabled"], false);
 }
+
+/// A daemon stopped cleanly while `run` waits on it: the client says what happened, and
+/// the next run resends nothing as if after a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_of_the_daemon_under_a_waiting_run_is_explained() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(move |r: &Request| queued(r).set_delay(std::time::Duration::from_millis(300)))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    let rows: String = (1..=40)
+        .map(|i| format!("B-{i},Name {i},+3805012345{i:02}\n"))
+        .collect();
+    dir.write("flows/orders.csv", &format!("order_id,name,phone\n{rows}"));
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("every: 15m", "every: 1d\ndelivery: {concurrency: 2}"),
+    );
+    // Runs get 1 s to finish after SIGTERM (the default is 30 s).
+    let daemon = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["daemon", "--listen", "127.0.0.1:0", "--stop-timeout", "1s"])
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let _api = api_of(&dir, &daemon).await;
+
+    let client = {
+        let path = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .args(["run", "order-sms"])
+                .current_dir(path)
+                .env("EIGHTX8_API_KEY", API_KEY)
+                .output()
+                .await
+                .map(Run::from)
+        })
+    };
+    for _ in 0..100 {
+        if bodies(&server).await.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = daemon.0.id().unwrap_or_default().to_string();
+    let _ = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await;
+    let mut daemon = daemon;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(40), daemon.0.wait()).await;
+
+    let waited = client
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("the run client did not end"));
+    assert!(
+        !waited.stderr.contains("error sending request"),
+        "no raw transport error: {waited:?}"
+    );
+    assert!(
+        waited.code == 130 && waited.stdout.contains("(interrupted"),
+        "the client reports the interrupted run: {waited:?}"
+    );
+
+    let next = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(next.code, 0, "{next:?}");
+    assert!(!next.stdout.contains("crash"), "{next:?}");
+    let sent = bodies(&server).await;
+    let mut ids: Vec<String> = client_ids(&sent);
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), total), (40, 40), "each row sent once");
+}
