@@ -104,6 +104,13 @@ pub fn missing_key_columns(header: &[String], key: &[String], source: &str) -> O
         .map(String::as_str)
         .collect();
     (!missing.is_empty()).then(|| {
+        if header.is_empty() {
+            return format!(
+                "key column{} `{}` not in the header of `{source}`: the file is empty (no header row)",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join("`, `")
+            );
+        }
         format!(
             "key column{} `{}` not in the header of `{source}` (columns: {})",
             if missing.len() > 1 { "s" } else { "" },

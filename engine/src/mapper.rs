@@ -285,6 +285,25 @@ impl Mapper {
                     }
                     continue;
                 }
+                if known.iter().any(|k| k == path[0]) {
+                    // A field the source has, used as something it is not (a block over
+                    // text): not an unknown field.
+                    problems.push(
+                        Diagnostic::new(
+                            &flow.file,
+                            entry.pos,
+                            format!(
+                                "template of `{}` uses field `{}` as something it is not",
+                                entry.field, path[0]
+                            ),
+                        )
+                        .with_hint(format!(
+                            "`{{{{#each}}}}` and `{{{{#with}}}}` need a list or a map, and `{0}.x` a map; write `{{{{{0}}}}}` for its text",
+                            path[0]
+                        )),
+                    );
+                    break;
+                }
                 let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
                 candidates.extend(SystemVars::NAMES);
                 let hint = match did_you_mean(&name, candidates.iter().copied()) {

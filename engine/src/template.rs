@@ -117,17 +117,39 @@ pub fn check(source: &str) -> Result<(), TemplateProblem> {
     register(&mut registry(), "check", source)
 }
 
-/// The parser's wording, for people.
+/// The parser's wording, for people: `invalid handlebars syntax: expected identifier,
+/// helper_parameter, or trailing_tilde_to_omit_whitespace` becomes `expected a field
+/// name, a value or \`}}\``.
 fn plain_reason(reason: &str) -> String {
-    reason
-        .replace(
-            "expected trailing_tilde_to_omit_whitespace",
-            "expected `}}`",
-        )
-        .replace(
-            "expected leading_tilde_to_omit_whitespace",
-            "expected a name",
-        )
+    let reason = reason
+        .strip_prefix("invalid handlebars syntax: ")
+        .unwrap_or(reason);
+    let Some(expected) = reason.strip_prefix("expected ") else {
+        return reason.to_string();
+    };
+    let mut words: Vec<&str> = Vec::new();
+    for token in expected.split(", ").flat_map(|t| t.split(" or ")) {
+        let token = token.trim().trim_start_matches("or ").trim();
+        let word = match token {
+            "identifier" | "name" | "path_ident" | "path_id" | "reference" => "a field name",
+            "helper_parameter" | "param" | "literal" | "hash" => "a value",
+            "trailing_tilde_to_omit_whitespace" | "expression_end" | "pro_whitespace_omitter" => {
+                "`}}`"
+            }
+            "leading_tilde_to_omit_whitespace" => "a field name",
+            "partial_identifier" | "partial_exp" => "a partial's name",
+            "" => continue,
+            _ => "something else",
+        };
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    match words.as_slice() {
+        [] => reason.to_string(),
+        [one] => format!("expected {one}"),
+        [rest @ .., last] => format!("expected {} or {last}", rest.join(", ")),
+    }
 }
 
 /// Size and nesting, read from the text before the parser sees it. Block tags (`{{#…}}`,

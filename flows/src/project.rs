@@ -384,9 +384,18 @@ fn account_problems(
         )));
         return all;
     }
+    let file = project.accounts.file.display();
+    if !project.accounts.file.exists() {
+        return vec![at(format!(
+            "unknown account `{name}`: there is no accounts file ({file})"
+        ))
+        .with_hint(format!(
+            "create {file} with `{name}:` and `connector: {want}` (`switchboard connectors {want}` lists its fields), or pass --accounts FILE"
+        ))];
+    }
     let hint = match suggest::did_you_mean(name, project.accounts.names()) {
         Some(best) => format!("did you mean `{best}`?"),
-        None => format!("add `{name}:` to {}", project.accounts.file.display()),
+        None => format!("add `{name}:` to {file}"),
     };
     vec![at(format!("unknown account `{name}`")).with_hint(hint)]
 }

@@ -260,7 +260,48 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
         6 | 7 => fields.join(" "),
         n => return Err(format!("it has {n} fields")),
     };
-    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+    if fields.len() == 5 {
+        out_of_range(&fields)?;
+    }
+    cron::Schedule::from_str(&full).map_err(|e| {
+        // The crate shows its own 6-field form with a caret; its last line is the reason.
+        e.to_string()
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+/// A number outside its field's range in a 5-field cron, said in the field's words.
+fn out_of_range(fields: &[&str]) -> Result<(), String> {
+    const RANGES: [(&str, u32, u32); 5] = [
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day-of-month", 1, 31),
+        ("month", 1, 12),
+        ("day-of-week", 0, 7),
+    ];
+    for (field, (what, low, high)) in fields.iter().zip(RANGES) {
+        let numbers = field
+            .split([',', '-', '/'])
+            .filter(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+        for (i, part) in numbers.enumerate() {
+            let n: u32 = part.parse().unwrap_or(u32::MAX);
+            // After `/` is a step, not a value: any step from 1 is fine.
+            let is_step = field
+                .split('/')
+                .nth(1)
+                .is_some_and(|step| step == part && i > 0);
+            if !is_step && (n < low || n > high) {
+                return Err(format!(
+                    "`{part}` is out of range for the {what} field, which takes {low} to {high}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn weekday_names(field: &str) -> String {

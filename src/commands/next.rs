@@ -27,9 +27,9 @@ pub fn next(
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
+            .map_err(|_| {
                 anyhow::anyhow!(
-                    "--now `{text}` is not an RFC 3339 time like 2026-11-21T12:08:00+02:00: {e}"
+                    "--now `{text}` is not an RFC 3339 time\n  hint: give the date, the time and the offset, e.g. 2026-11-21T12:08:00+02:00"
                 )
             })?,
     };

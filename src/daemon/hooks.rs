@@ -91,6 +91,13 @@ pub async fn receive(
     };
     let door = match door {
         Ok(Some(door)) => door,
+        Ok(None) if invalid(&shared, &name) => {
+            // The service retries a 5xx: once the file is fixed, its events arrive.
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("flow `{name}` is invalid, so it takes no events until its file is fixed (`switchboard validate` says why)"),
+            );
+        }
         Ok(None) => {
             return refuse(
                 StatusCode::NOT_FOUND,
@@ -155,4 +162,13 @@ async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Res
         }
     }
     Ok(())
+}
+
+/// Whether the directory has a flow of this name that is invalid.
+fn invalid(shared: &Shared, name: &str) -> bool {
+    shared
+        .errors
+        .read()
+        .map(|e| e.contains_key(name))
+        .unwrap_or(false)
 }

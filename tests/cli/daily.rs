@@ -447,3 +447,133 @@ async fn a_clean_stop_of_the_daemon_under_a_waiting_run_is_explained() {
     ids.dedup();
     assert_eq!((ids.len(), total), (40, 40), "each row sent once");
 }
+
+/// Messages a new user meets, each saying what is wrong, where, what was expected and
+/// how to fix it — in the user's terms, not the parser's.
+#[tokio::test]
+async fn messages_say_what_where_what_was_expected_and_a_hint() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    // (what is changed, the command, what it must say, what it must not)
+    type Case = (
+        &'static str,
+        Vec<(&'static str, String)>,
+        Vec<&'static str>,
+        &'static str,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a template that does not parse",
+            vec![("flows/order-sms.yaml", FLOW.replace("Hi {{name}}", "Hi {{~name}"))],
+            vec!["validate"],
+            "template of `text` does not parse: expected a field name, a value or `}}` (template line 1, column 11)",
+            "trailing_tilde",
+        ),
+        (
+            "an hour out of range in a cron",
+            vec![("flows/order-sms.yaml", FLOW.replace("every: 15m", "cron: \"0 25 * * *\""))],
+            vec!["validate"],
+            "`0 25 * * *` is not a cron expression: `25` is out of range for the hour field, which takes 0 to 23",
+            "less than 23",
+        ),
+        (
+            "no accounts file",
+            vec![("flows/accounts.yaml", String::new())],
+            vec!["validate"],
+            "unknown account `shop-8x8`: there is no accounts file (flows/accounts.yaml)\n  hint: create flows/accounts.yaml with `shop-8x8:` and `connector: 8x8`",
+            "\u{0}",
+        ),
+        (
+            "an account of the wrong connector",
+            vec![("flows/accounts.yaml", "shop-8x8:\n  connector: textrequest\n  subaccount_id: shop_main\n  api_key: k\n".to_string())],
+            vec!["validate"],
+            "unknown key `subaccount_id` in `shop-8x8`: `subaccount_id` belongs to a `8x8` account, and this one says `connector: textrequest`",
+            "\u{0}",
+        ),
+        (
+            "each over a text field",
+            vec![("flows/order-sms.yaml", FLOW.replace("Hi {{name}}", "Hi {{#each name}}x{{/each}}"))],
+            vec!["validate"],
+            "template of `text` uses field `name` as something it is not\n  hint: `{{#each}}` and `{{#with}}` need a list or a map",
+            "did you mean `name`",
+        ),
+        (
+            "an empty CSV",
+            vec![("flows/orders.csv", String::new())],
+            vec!["validate"],
+            "key column `order_id` not in the header of `flows/orders.csv`: the file is empty (no header row)",
+            "(columns: )",
+        ),
+        (
+            "--now without a date",
+            vec![],
+            vec!["next", "order-sms", "--now", "12:08"],
+            "--now `12:08` is not an RFC 3339 time\n  hint: give the date, the time and the offset, e.g. 2026-11-21T12:08:00+02:00",
+            "premature end of input",
+        ),
+        (
+            "a service that is not listening",
+            vec![("flows/order-sms.yaml", FLOW.replace("schedule:", "delivery: {attempts: 1}\nschedule:"))],
+            vec!["run", "order-sms"],
+            "cannot connect to http://127.0.0.1:",
+            "\u{0}",
+        ),
+    ];
+    for (what, files, args, says, not) in cases {
+        let dir = Dir::new(&closed);
+        for (name, text) in &files {
+            if text.is_empty() && name.ends_with("accounts.yaml") {
+                let _ = std::fs::remove_file(dir.path().join(name));
+            } else {
+                dir.write(name, text);
+            }
+        }
+        let run = dir.run(&args).await;
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(run.code != 0, "{what}: {run:?}");
+        assert!(all.contains(says), "{what}: {run:?}");
+        assert!(!all.contains(not), "{what}: {run:?}");
+        if what == "a service that is not listening" {
+            assert!(all.contains("(is the service — or `switchboard sandbox` — reachable there? check the account's base_url)"), "{run:?}");
+        }
+    }
+}
+
+/// The daemon answers for an invalid flow as such: a webhook gets 503 (so the service
+/// retries once the file is fixed), not "no webhook flow"; an unknown flow's runs 404.
+#[tokio::test]
+async fn the_daemon_tells_an_invalid_flow_from_an_unknown_one() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.append(
+        "flows/accounts.yaml",
+        "hook:\n  connector: webhook\n  secret: ${HOOK_SECRET:-0123456789abcdef0123}\n  signature: token\n",
+    );
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, account: hook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{#if}}\"\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let hook = http
+        .post(format!("{api}/hooks/signup"))
+        .bearer_auth("0123456789abcdef0123")
+        .json(&json!({"id": "1"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hook.status().as_u16(), 503);
+    let text = hook.text().await.unwrap_or_default();
+    assert!(text.contains("flow `signup` is invalid"), "{text}");
+    let runs = http
+        .get(format!("{api}/api/flows/nope/runs"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(runs.status().as_u16(), 404);
+    assert!(runs
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("no flow named `nope`"));
+}

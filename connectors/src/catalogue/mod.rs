@@ -236,27 +236,79 @@ impl flows::Catalogue for Catalogue {
         rest: &Node,
         pos: Pos,
     ) -> Result<AccountSpec, Vec<Diagnostic>> {
-        let account = match connector {
-            EIGHTXEIGHT => Account::EightXEight(eightxeight::config::account(cx, name, rest)?),
-            TEXTREQUEST => Account::TextRequest(textrequest::config::account(cx, name, rest)?),
-            ARANDA => Account::Aranda(aranda::config::account(cx, name, rest)?),
-            HTTP => Account::Http(httpreq::config::account(cx, name, rest)?),
-            GOOGLE_SHEETS => {
-                Account::GoogleSheets(google_sheets::config::account(cx, name, rest, pos)?)
-            }
-            CINNOX => Account::Cinnox(cinnox::config::account(cx, name, rest)?),
-            WEBHOOK => Account::Webhook(webhook::config::account(cx, name, rest)?),
-            other => {
-                return Err(vec![
-                    cx.problem(pos, format!("unknown account connector `{other}`"))
-                ])
-            }
-        };
+        let account = account_section(cx, connector, name, rest, pos)
+            .map_err(|problems| fields_of_other_connectors(problems, connector))?;
         Ok(AccountSpec {
             secrets: account.secrets(),
             section: Section::new(account),
         })
     }
+}
+
+/// An account section, parsed by its connector.
+fn account_section(
+    cx: &Cx<'_>,
+    connector: &str,
+    name: &str,
+    rest: &Node,
+    pos: Pos,
+) -> Result<Account, Vec<Diagnostic>> {
+    Ok(match connector {
+        EIGHTXEIGHT => Account::EightXEight(eightxeight::config::account(cx, name, rest)?),
+        TEXTREQUEST => Account::TextRequest(textrequest::config::account(cx, name, rest)?),
+        ARANDA => Account::Aranda(aranda::config::account(cx, name, rest)?),
+        HTTP => Account::Http(httpreq::config::account(cx, name, rest)?),
+        GOOGLE_SHEETS => {
+            Account::GoogleSheets(google_sheets::config::account(cx, name, rest, pos)?)
+        }
+        CINNOX => Account::Cinnox(cinnox::config::account(cx, name, rest)?),
+        WEBHOOK => Account::Webhook(webhook::config::account(cx, name, rest)?),
+        other => {
+            return Err(vec![
+                cx.problem(pos, format!("unknown account connector `{other}`"))
+            ])
+        }
+    })
+}
+
+/// An unknown key that another connector's accounts take says so: the account's
+/// `connector:` is likely the mistake (`subaccount_id` in a `textrequest` account).
+fn fields_of_other_connectors(problems: Vec<Diagnostic>, connector: &str) -> Vec<Diagnostic> {
+    problems
+        .into_iter()
+        .map(|mut problem| {
+            let key = problem
+                .message
+                .strip_prefix("unknown key `")
+                .and_then(|rest| rest.split('`').next())
+                .map(String::from);
+            let Some(key) = key else {
+                return problem;
+            };
+            let owners: Vec<&str> = CARDS
+                .iter()
+                .filter(|card| card.name != connector)
+                .filter(|card| {
+                    card.account
+                        .as_ref()
+                        .is_some_and(|part| part.fields().iter().any(|f| f.name == key))
+                })
+                .map(|card| card.name)
+                .collect();
+            if !owners.is_empty() {
+                let owners = owners
+                    .iter()
+                    .map(|o| format!("`{o}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                problem.message = format!(
+                    "{}: `{key}` belongs to a {owners} account, and this one says `connector: {connector}`",
+                    problem.message
+                );
+            }
+            problem
+        })
+        .collect()
 }
 
 impl Receiver {
@@ -495,8 +547,11 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             if let Some(problem) = problem {
                 problems.push(Diagnostic::new(&flow.file, pos, problem));
             }
-            let open: Vec<String> = flow.lookup.iter().map(|l| l.as_name.clone()).collect();
-            problems.extend(mapper.check_fields(flow, &with_lookup(flow, header), &open));
+            // An empty file has no header to check the map against (said once, above).
+            if !header.is_empty() {
+                let open: Vec<String> = flow.lookup.iter().map(|l| l.as_name.clone()).collect();
+                problems.extend(mapper.check_fields(flow, &with_lookup(flow, header), &open));
+            }
         }
         Some((Err(e), pos)) => problems.push(
             Diagnostic::new(&flow.file, pos, e.0)

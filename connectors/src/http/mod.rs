@@ -103,7 +103,19 @@ impl HttpClient {
         let reason = if e.is_timeout() {
             format!("timed out after {}", humanize(self.timeout))
         } else if e.is_connect() {
-            format!("cannot connect: {}", root_cause(&e))
+            // Where it tried (scheme, host and port only: a query may hold a key), and
+            // the likely fix.
+            let place = e
+                .url()
+                .map(|u| {
+                    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                    format!(" to {}://{}{port}", u.scheme(), u.host_str().unwrap_or("?"))
+                })
+                .unwrap_or_default();
+            format!(
+                "cannot connect{place}: {} (is the service — or `switchboard sandbox` — reachable there? check the account's base_url)",
+                root_cause(&e).to_lowercase()
+            )
         } else {
             format!("request failed: {}", root_cause(&e))
         };
