@@ -715,10 +715,15 @@ async fn send_unit(
     } else {
         send_batch_with_retry(ctx.receiver.as_ref(), &requests, policy, &ctx.stop).await
     };
+    // Each body, moved (not copied) into its row's outcome: what went out is recorded.
     let outcomes = settling
         .into_iter()
         .zip(results)
-        .map(|((outcome, fields), result)| settle(ctx, refused, outcome, fields, result, attempts))
+        .zip(requests)
+        .map(|(((mut outcome, fields), result), request)| {
+            outcome.sent = Some(request.body);
+            settle(ctx, refused, outcome, fields, result, attempts)
+        })
         .collect();
     Ok((group, outcomes))
 }
@@ -913,6 +918,7 @@ impl RowOutcome {
             uncertain: false,
             at,
             record: serde_json::Map::new(),
+            sent: None,
             digest: None,
         }
     }

@@ -150,6 +150,9 @@ impl Scrubber {
         }
         outcome.key = self.string(std::mem::take(&mut outcome.key));
         self.map(&mut outcome.record);
+        if let Some(sent) = &mut outcome.sent {
+            self.value(sent);
+        }
     }
 
     fn delivered(&self, delivered: Delivered) -> Delivered {

@@ -742,6 +742,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         uncertain: false,
         at: Utc::now(),
         record: serde_json::Map::new(),
+        sent: None,
         digest: None,
     };
     state

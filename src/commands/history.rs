@@ -126,6 +126,10 @@ pub async fn history(
                 outln!("{}", report::run_line(&summary));
                 for row in &rows {
                     outln!("  {}", report::row_line(row));
+                    // What went out, as ApiX-Drive's log shows it (secrets scrubbed above).
+                    if let Some(sent) = &row.sent {
+                        outln!("          body {sent}");
+                    }
                 }
             }
         }

@@ -577,3 +577,42 @@ async fn the_daemon_tells_an_invalid_flow_from_an_unknown_one() {
         .unwrap_or_default()
         .contains("no flow named `nope`"));
 }
+
+/// `history --run` shows what went out for each record, as ApiX-Drive's log does —
+/// for a failed send too.
+#[tokio::test]
+async fn history_of_a_run_shows_the_message_as_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"destination": "+12025550175"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 1002, "message": "Invalid MSISDN format", "errorId": "e1", "timestamp": "2026-11-21T10:00:00Z"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.run(&["run", "order-sms"]).await;
+    let rows = dir.run(&["history", "order-sms", "--run", "1"]).await;
+    assert!(
+        rows.stdout.contains(
+            "  sent    A-1  id umid-order-sms:A-1\n          body {\"destination\":\"+380501234567\",\"source\":\"MyShop\",\"text\":\"Hi Olena, order A-1 is confirmed.\",\"clientMessageId\":\"order-sms:A-1\"}\n"
+        ),
+        "{rows:?}"
+    );
+    assert!(
+        rows.stdout.contains("  failed  A-2  1002: Invalid MSISDN format (HTTP 400)\n          body {\"destination\":\"+12025550175\""),
+        "the failed send's text too: {rows:?}"
+    );
+    let json = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        json["rows"][0]["sent"]["text"],
+        "Hi Olena, order A-1 is confirmed."
+    );
+}

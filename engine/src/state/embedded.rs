@@ -684,6 +684,7 @@ mod tests {
             uncertain: false,
             at: Utc::now(),
             record: Map::new(),
+            sent: None,
             digest: None,
         }
     }

@@ -179,6 +179,10 @@ pub struct RowOutcome {
     /// The record's fields, for replay.
     #[serde(default)]
     pub record: Map<String, Value>,
+    /// The request's body as it went to the service (or would have, for a send that
+    /// failed): what ApiX-Drive's log shows as the data sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Value>,
     /// A failed row remembered as handled: the digest of its fields as the source gave
     /// them ([`crate::record::digest`]), so that it is taken again once fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
