@@ -7,7 +7,15 @@ use clap::{Args, Parser, Subcommand};
 
 /// Switchboard: app-to-app automations from a directory of YAML flows.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, propagate_version = true)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Start: `switchboard quickstart` runs the bundled example offline.\n\
+                  Flow files: README.md (\"Flow files\"), `switchboard connectors NAME` for a connector's\n\
+                  options and fields, `switchboard schema flow` for editors."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -43,12 +51,30 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every flow file and the accounts file; report every problem at once.
+    #[command(after_help = "Example:\n  switchboard validate --flows examples/quickstart")]
     Validate {
         /// Print the problems as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Write a new flow file, commented from the connector catalogue, and the accounts
+    /// it needs (secrets from the environment).
+    #[command(after_help = "Example:\n  switchboard new order-sms --source csv --receiver 8x8")]
+    New {
+        /// The flow's name (its file is FLOW.yaml in the flows directory).
+        flow: String,
+        /// Where records come from (`switchboard connectors` lists the sources).
+        #[arg(long)]
+        source: String,
+        /// Where records go.
+        #[arg(long)]
+        receiver: String,
+        /// The receiver's action [default: its first].
+        #[arg(long)]
+        action: Option<String>,
+    },
     /// Run one flow now, whatever its schedule and `enabled` say.
+    #[command(after_help = "Example:\n  switchboard run order-sms --flows examples/quickstart")]
     Run {
         /// The flow's name.
         flow: String,
@@ -58,6 +84,9 @@ pub enum Command {
     },
     /// Show exactly what the next run would send (the first records not handled before),
     /// changing no state.
+    #[command(
+        after_help = "Example:\n  switchboard test order-sms --limit 5\n  switchboard test order-sms --send --to +380501234567"
+    )]
     Test {
         /// The flow's name.
         flow: String,
@@ -81,6 +110,7 @@ pub enum Command {
         json: bool,
     },
     /// Send again the rows of earlier runs that failed (or were parked as uncertain).
+    #[command(after_help = "Example:\n  switchboard replay order-sms --run 12")]
     Replay {
         /// The flow's name.
         flow: String,
@@ -98,6 +128,9 @@ pub enum Command {
         json: bool,
     },
     /// Show a flow's runs, or one run's records.
+    #[command(
+        after_help = "Example:\n  switchboard history order-sms\n  switchboard history order-sms --run 12"
+    )]
     History {
         /// The flow's name.
         flow: String,
@@ -113,6 +146,9 @@ pub enum Command {
     },
     /// Serve the flows directory: run flows on their schedules, watch for changes, and
     /// serve the control API and metrics.
+    #[command(
+        after_help = "Example:\n  switchboard daemon --flows /etc/switchboard/flows --listen 127.0.0.1:8080"
+    )]
     Daemon {
         /// The address of the HTTP API (loopback unless a token is set).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -139,18 +175,23 @@ pub enum Command {
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).
+    #[command(after_help = "Example:\n  switchboard flows --flows examples/quickstart")]
     Flows {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
     /// List the flows as the running daemon sees them.
+    #[command(after_help = "Example:\n  switchboard status")]
     Status {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print a flow's coming run times, as if its schedule were armed at --now.
+    #[command(
+        after_help = "Example:\n  switchboard next order-sms --now 2026-11-21T12:08:00+02:00"
+    )]
     Next {
         /// The flow's name.
         flow: String,
@@ -166,6 +207,7 @@ pub enum Command {
     },
     /// List the connectors: what each can be (source, receiver actions, look-ups), the
     /// fields of each with type, required, default and doc, and the HTTP calls they make.
+    #[command(after_help = "Example:\n  switchboard connectors 8x8")]
     Connectors {
         /// One connector, in full.
         name: Option<String>,
@@ -175,6 +217,7 @@ pub enum Command {
     },
     /// Print the JSON Schema of flow files or of accounts.yaml, for editors
     /// (`# yaml-language-server: $schema=…`) and other tools.
+    #[command(after_help = "Example:\n  switchboard schema flow > flow.schema.json")]
     Schema {
         /// Which file's schema.
         #[arg(value_enum, default_value = "flow")]
@@ -187,12 +230,22 @@ pub enum Command {
     },
     /// Serve a local stand-in for every service the connectors talk to, recording what
     /// it receives.
+    #[command(after_help = "Example:\n  switchboard sandbox --listen 127.0.0.1:4610")]
     Sandbox {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:4610")]
         listen: SocketAddr,
     },
+    /// Print a shell's completion script for switchboard.
+    #[command(
+        after_help = "Example:\n  switchboard completions bash > /etc/bash_completion.d/switchboard\n  switchboard completions zsh > \"${fpath[1]}/_switchboard\""
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Run a bundled example against the built-in stand-in: no network, no keys.
+    #[command(after_help = "Example:\n  switchboard quickstart\n  switchboard quickstart --list")]
     Quickstart {
         /// A bundled example (`--list` shows them; default `quickstart`), or `all`.
         example: Option<String>,
@@ -217,6 +270,7 @@ pub enum SchemaOf {
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
     /// Try each account with a cheap authenticated call: active, or inactive and why.
+    #[command(after_help = "Example:\n  switchboard accounts check --flows examples/quickstart")]
     Check {
         /// Print as JSON.
         #[arg(long)]

@@ -183,34 +183,59 @@ pub async fn run_once(
     report.with_context(|| format!("running flow `{}`", flow.name))
 }
 
-/// A progress bar for long runs (shown only past a few dozen records).
-struct Bar(ProgressBar);
+/// A progress bar for runs longer than a second, on a terminal: records done of those
+/// to send, the rate, failures, the time left.
+struct Bar {
+    bar: ProgressBar,
+    started: std::time::Instant,
+    failed: std::sync::atomic::AtomicU64,
+    shown: std::sync::atomic::AtomicBool,
+}
 
 impl Bar {
     fn new() -> Self {
-        Bar(ProgressBar::hidden())
+        Bar {
+            bar: ProgressBar::hidden(),
+            started: std::time::Instant::now(),
+            failed: Default::default(),
+            shown: Default::default(),
+        }
+    }
+
+    /// Drawn once the run has taken a second: quick runs print only their report.
+    fn show_when_slow(&self) {
+        use std::sync::atomic::Ordering;
+        if self.started.elapsed() >= std::time::Duration::from_secs(1)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} done, {per_sec}, {msg}eta {eta}")
+            {
+                self.bar.set_style(style);
+            }
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
     }
 }
 
 impl engine::Progress for Bar {
     fn start(&self, total: u64) {
-        if total >= 50 {
-            self.0
-                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            self.0.set_length(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} sent or failed, {per_sec}, eta {eta}",
-            ) {
-                self.0.set_style(style);
-            }
-        }
+        self.bar.set_length(total);
+        self.show_when_slow();
     }
 
-    fn advance(&self) {
-        self.0.inc(1);
+    fn advance(&self, failed: bool) {
+        use std::sync::atomic::Ordering;
+        if failed {
+            let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+            self.bar.set_message(format!("{n} failed, "));
+        }
+        self.bar.inc(1);
+        self.show_when_slow();
     }
 
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }

@@ -32,8 +32,10 @@ use crate::stop::{Stop, GRACE};
 
 /// Progress of a run's sends, for a progress bar.
 pub trait Progress: Send + Sync {
+    /// The records to send so far (it grows as a streamed source is read).
     fn start(&self, total: u64);
-    fn advance(&self);
+    /// One record sent, or failed.
+    fn advance(&self, failed: bool);
     fn finish(&self);
 }
 
@@ -670,9 +672,10 @@ async fn deliver(
         for (group, outcomes) in finished {
             let count = outcomes.len();
             for (outcome, remember) in outcomes {
+                let failed = outcome.status == RowStatus::Failed;
                 tally.record(ctx.state, outcome, remember)?;
                 if let Some(p) = ctx.progress {
-                    p.advance();
+                    p.advance(failed);
                 }
             }
             if let Some(state) = groups.get_mut(&group) {

@@ -4,6 +4,7 @@
 mod accounts;
 mod connectors;
 mod history;
+mod new;
 mod next;
 mod quickstart;
 mod run;
@@ -20,6 +21,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { json } => Ok(validate::validate(global, json)),
         Command::Run { flow, json } => run::run(global, &flow, json).await,
+        Command::New {
+            flow,
+            source,
+            receiver,
+            action,
+        } => new::new(
+            global,
+            new::NewArgs {
+                flow: &flow,
+                source: &source,
+                receiver: &receiver,
+                action: action.as_deref(),
+            },
+        ),
         Command::Replay {
             flow,
             run,
@@ -83,6 +98,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut command, "switchboard", &mut out);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Next {
             flow,
             count,

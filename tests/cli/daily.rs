@@ -616,3 +616,269 @@ async fn history_of_a_run_shows_the_message_as_sent() {
         "Hi Olena, order A-1 is confirmed."
     );
 }
+
+/// `switchboard new` writes a commented flow and its account stub from the catalogue;
+/// `validate` then points at what is left to fill in, and once filled in, it is valid.
+#[tokio::test]
+async fn new_writes_a_commented_flow_and_its_account_ready_for_validate() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SWITCHBOARD_FLOWS")
+            .env_remove("SWITCHBOARD_ACCOUNTS")
+            .env_remove("MY_8X8_API_KEY")
+            .envs(env.iter().copied());
+        Run::from(command.output().unwrap_or_else(|e| panic!("{e}")))
+    };
+    let new = run(
+        &["new", "order-sms", "--source", "csv", "--receiver", "8x8"],
+        &[],
+    );
+    assert_eq!(new.code, 0, "{new:?}");
+    assert_eq!(
+        new.stdout,
+        "wrote flows/order-sms.yaml\nadded the account `my-8x8` to flows/accounts.yaml (its secrets come from the environment)\nnext: replace each CHANGE-ME (`switchboard validate` points at what is left), preview with `switchboard test order-sms`, then set `enabled: true`\n"
+    );
+    let flow = std::fs::read_to_string(dir.path().join("flows/order-sms.yaml")).unwrap_or_default();
+    for line in [
+        "  # path (string, required): The file, relative to the flow file.\n  path: CHANGE-ME\n",
+        "  action: send_sms",
+        "  account: my-8x8\n",
+        "  # destination (phone number, required): the phone number, E.164 preferred\n  destination: \"{{CHANGE-ME}}\"\n",
+        "  # max_parts (integer, default 10):",
+        "enabled: false",
+    ] {
+        assert!(flow.contains(line), "{line:?} in\n{flow}");
+    }
+    let accounts = dir.path().join("flows/accounts.yaml");
+    let stub = std::fs::read_to_string(&accounts).unwrap_or_default();
+    assert!(stub.contains("  api_key: ${MY_8X8_API_KEY}\n"), "{stub}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&accounts)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or_default();
+    assert_eq!(mode, 0o600, "the accounts file is its owner's only");
+
+    let todo = run(&["validate"], &[]);
+    assert_eq!(todo.code, 1, "{todo:?}");
+    assert!(
+        todo.stdout
+            .contains("environment variable `MY_8X8_API_KEY` is not set")
+            && todo
+                .stdout
+                .contains("flows/order-sms.yaml:8:12: cannot open `flows/CHANGE-ME`"),
+        "{todo:?}"
+    );
+
+    std::fs::write(
+        dir.path().join("flows/orders.csv"),
+        "order_id,name,phone\nA-1,Olena,+380501234567\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let filled = flow
+        .replace("path: CHANGE-ME", "path: orders.csv")
+        .replace(
+            "destination: \"{{CHANGE-ME}}\"",
+            "destination: \"{{phone}}\"",
+        )
+        .replace("text: \"{{CHANGE-ME}}\"", "text: \"Hi {{name}}\"");
+    std::fs::write(dir.path().join("flows/order-sms.yaml"), filled)
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &accounts,
+        stub.replace("subaccount_id: CHANGE-ME", "subaccount_id: shop_main"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let valid = run(&["validate"], &[("MY_8X8_API_KEY", "k-1")]);
+    assert_eq!(
+        (valid.code, valid.stdout.as_str()),
+        (0, "1 flow valid\n"),
+        "{valid:?}"
+    );
+
+    let again = run(
+        &["new", "order-sms", "--source", "csv", "--receiver", "8x8"],
+        &[],
+    );
+    assert_eq!(again.code, 2, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("`flows/order-sms.yaml` exists already"),
+        "{again:?}"
+    );
+    let wrong = run(&["new", "x", "--source", "8x8", "--receiver", "8x8"], &[]);
+    assert!(
+        wrong
+            .stderr
+            .contains("`8x8` cannot be a source\n  hint: sources: csv"),
+        "{wrong:?}"
+    );
+    let typo = run(&["new", "x", "--source", "cvs", "--receiver", "8x8"], &[]);
+    assert!(
+        typo.stderr
+            .contains("unknown connector `cvs`\n  hint: did you mean `csv`?"),
+        "{typo:?}"
+    );
+}
+
+/// Every command's help, as a reviewed snapshot: it names what the command does, its
+/// options, and an example.
+#[tokio::test]
+async fn every_commands_help_is_as_reviewed() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let top = dir.run(&["--help"]).await;
+    insta::assert_snapshot!("help", top.stdout);
+    for command in commands_in_help(&top.stdout) {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = dir.run(&args).await;
+        assert_eq!(help.code, 0, "{help:?}");
+        assert!(
+            help.stdout.contains("Example:"),
+            "`{command}` has an example: {help:?}"
+        );
+        insta::assert_snapshot!(format!("help-{}", command.replace(' ', "-")), help.stdout);
+    }
+}
+
+/// The subcommands `--help` lists (and `accounts check`).
+fn commands_in_help(help: &str) -> Vec<String> {
+    let mut commands: Vec<String> = help
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect();
+    if let Some(accounts) = commands.iter().position(|c| c == "accounts") {
+        commands[accounts] = "accounts check".into();
+    }
+    commands
+}
+
+/// README's commands table and `--help` agree: every command has a row, every row is a
+/// command, and every option a row names is one the command takes.
+#[tokio::test]
+async fn the_readme_commands_table_matches_the_help() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let top = dir.run(&["--help"]).await;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap_or_default();
+    let table = readme
+        .split("## Commands\n")
+        .nth(1)
+        .map(|rest| rest.trim_start())
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| `switchboard "))
+        .collect();
+    let mut in_readme: Vec<String> = Vec::new();
+    for row in &rows {
+        let usage = row
+            .trim_start_matches("| `switchboard ")
+            .split('`')
+            .next()
+            .unwrap_or_default();
+        let words: Vec<&str> = usage
+            .split(' ')
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()) && !w.is_empty())
+            .collect();
+        let command = words.join(" ");
+        let mut args: Vec<&str> = words.clone();
+        args.push("--help");
+        let help = dir.run(&args).await;
+        assert_eq!(
+            help.code, 0,
+            "README row `{command}` is not a command: {help:?}"
+        );
+        for flag in usage
+            .split(['[', ']', ' ', '|', '\\'])
+            .filter(|w| w.starts_with("--"))
+        {
+            let flag = flag.split('=').next().unwrap_or(flag);
+            assert!(
+                help.stdout.contains(&format!("{flag} "))
+                    || help.stdout.contains(&format!("{flag}\n")),
+                "README says `switchboard {command}` takes `{flag}`; its help does not: {help:?}"
+            );
+        }
+        in_readme.push(command);
+    }
+    for command in commands_in_help(&top.stdout) {
+        assert!(
+            in_readme.contains(&command),
+            "`switchboard {command}` has no row in README's commands table"
+        );
+    }
+}
+
+/// The daemon says a warning once, not on every force-run or reload; its log lines
+/// carry counts as fields, not Rust structs; completions come out for a shell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_warns_once_and_logs_for_people() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: {API_KEY}\n  base_url: {}\n", server.uri()),
+    );
+    let _ = std::fs::set_permissions(
+        dir.path().join("flows/accounts.yaml"),
+        std::fs::Permissions::from_mode(0o644),
+    );
+    let log = dir.path().join("daemon.log");
+    let daemon = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["-v", "daemon", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let forced = http
+            .post(format!("{api}/api/flows/order-sms/run"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert_eq!(forced.ok(), Some(200));
+    }
+    // A reload of an unchanged directory (a flow file touched).
+    dir.write("flows/order-sms.yaml", &format!("{FLOW}\n"));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        text.matches("can be read by other users").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("run finished") && text.contains("fetched=3"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Counts {") && !text.contains('\u{1b}'),
+        "{text}"
+    );
+    assert!(!text.contains(API_KEY), "{text}");
+
+    let completions = dir.run(&["completions", "bash"]).await;
+    assert!(
+        completions.code == 0 && completions.stdout.contains("_switchboard()"),
+        "{completions:?}"
+    );
+}

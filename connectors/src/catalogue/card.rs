@@ -115,6 +115,9 @@ pub struct Field {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     pub doc: String,
+    /// A secret: written as `${VARIABLE}`, never shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
 }
 
 /// The fields of a section, from its options' schema.
@@ -145,8 +148,21 @@ pub fn option_fields(options: Options, generator: &mut SchemaGenerator) -> Vec<F
                 .and_then(Value::as_str)
                 .map(one_paragraph)
                 .unwrap_or_default(),
+            secret: write_only(property, &definitions),
         })
         .collect()
+}
+
+/// A property marked `writeOnly` (a secret), directly or through the type it refers to.
+fn write_only(property: &Value, definitions: &BTreeMap<String, Value>) -> bool {
+    if property.get("writeOnly") == Some(&Value::Bool(true)) {
+        return true;
+    }
+    property
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| definitions.get(r.rsplit('/').next().unwrap_or(r)))
+        .is_some_and(|d| d.get("writeOnly") == Some(&Value::Bool(true)))
 }
 
 /// A doc comment as one line.
@@ -234,6 +250,7 @@ pub fn map_fields(fields: &[FieldSpec]) -> Vec<Field> {
             required: f.required,
             default: f.default.map(|d| Value::String(d.into())),
             doc: f.doc.into(),
+            secret: false,
         })
         .collect()
 }

@@ -86,6 +86,12 @@ pub fn card(name: &str) -> Option<&'static Card> {
     CARDS.iter().copied().find(|c| c.name == name)
 }
 
+/// Whether a source of this connector is pushed to the daemon (no schedule needed)
+/// rather than read on a schedule.
+pub fn pushes(connector: &str) -> bool {
+    matches!(connector, WEBHOOK | CINNOX | TEXTREQUEST)
+}
+
 /// Connector names, each taken from its card.
 pub mod names {
     use crate::*;
