@@ -151,6 +151,8 @@ pub struct Target {
     pub push: Arc<dyn Push>,
     /// The flow runs on every event (it has no schedule).
     pub instant: bool,
+    /// `enabled: false`: its events are answered and recorded as skipped, never sent.
+    pub enabled: bool,
 }
 
 /// What a POST to a flow's `/hooks/<flow>` reaches.
@@ -187,6 +189,7 @@ impl Door {
             flow: flow.name.clone(),
             push: Arc::clone(&push),
             instant: flow.schedule.is_none(),
+            enabled: flow.enabled,
         }];
         if let Some(channel) = push.channel() {
             for other in project.flows.values().filter(|f| f.name != flow.name) {
@@ -197,6 +200,7 @@ impl Door {
                             flow: other.name.clone(),
                             push: other_push,
                             instant: other.schedule.is_none(),
+                            enabled: other.enabled,
                         });
                     }
                 }

@@ -26,7 +26,9 @@ pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::{digest, Record};
-pub use run::{handled_before, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport};
+pub use run::{
+    handled_before, record_skipped, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport,
+};
 pub use state::{
     load_meta, save_meta, Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark,
     RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, StateError, Store, Trigger,

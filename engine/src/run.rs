@@ -194,6 +194,42 @@ impl Tally {
     }
 }
 
+/// Record records as skipped, with `reason`, in a run of their own, sending nothing and
+/// remembering none (events pushed to a switched-off flow: answered, recorded, not sent).
+pub fn record_skipped(
+    state: &dyn FlowState,
+    trigger: Trigger,
+    records: &[Record],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, StateError> {
+    let mut summary = state.begin_run(trigger, now)?;
+    let outcomes: Vec<RowOutcome> = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            RowOutcome::new(
+                summary.id,
+                i as u64 + 1,
+                record.key.clone(),
+                RowStatus::Skipped,
+                now,
+            )
+            .reason(reason.to_string())
+            .with_record(record.fields.clone())
+        })
+        .collect();
+    let refs: Vec<(&RowOutcome, bool)> = outcomes.iter().map(|o| (o, false)).collect();
+    state.record(&refs, &[])?;
+    let n = records.len() as u64;
+    summary.counts.fetched = n;
+    summary.counts.skipped = n;
+    summary.status = RunStatus::Succeeded;
+    summary.finished_at = Some(now);
+    state.save_run(&summary)?;
+    Ok(summary)
+}
+
 /// Run a flow once. State errors abort the run; everything else is recorded in it.
 pub async fn run_flow(ctx: RunContext<'_>) -> Result<RunReport, StateError> {
     let summary = ctx.state.begin_run(ctx.trigger, (ctx.now)())?;

@@ -134,10 +134,21 @@ pub async fn receive(
 async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Result<(), Response> {
     let mut stored = Ok(());
     for (target, records) in queued {
-        stored = shared
-            .store
-            .flow(&target.flow)
-            .and_then(|state| state.enqueue(records));
+        stored = shared.store.flow(&target.flow).and_then(|state| {
+            if target.enabled {
+                state.enqueue(records)
+            } else {
+                // Off means off: answered (so the service does not retry), recorded, not sent.
+                engine::record_skipped(
+                    &*state,
+                    engine::Trigger::Event,
+                    records,
+                    "not sent: the flow is switched off (`enabled: false`)",
+                    chrono::Utc::now(),
+                )
+                .map(|_| ())
+            }
+        });
         if stored.is_err() {
             break;
         }
@@ -153,7 +164,7 @@ async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Res
         ));
     }
     for (target, _) in queued {
-        if target.instant {
+        if target.instant && target.enabled {
             let _ = shared.timer.send(Command::RunNow {
                 name: target.flow.clone(),
                 reason: Reason::Event,

@@ -286,7 +286,7 @@ fn drain_queues(shared: &Shared) {
         return;
     };
     for flow in project.flows.values() {
-        if !flow.source.is_push() || flow.schedule.is_some() {
+        if !flow.source.is_push() || flow.schedule.is_some() || !flow.enabled {
             continue;
         }
         let waiting = shared

@@ -49,6 +49,8 @@ pub fn apply(shared: &Shared, fresh: Project) {
         |name: &str| before.get(name).copied() != accounts.get(name).map(|a| a.fingerprint);
 
     let mut subscribe = Vec::new();
+    // Off means off: a switched-off push flow's hooks are unregistered.
+    let mut switched_off = Vec::new();
     for (name, flow) in &fresh.flows {
         let changed = current
             .flows
@@ -64,8 +66,10 @@ pub fn apply(shared: &Shared, fresh: Project) {
         if changed {
             tracing::info!(flow = %name, file = %flow.file.display(), "flow loaded");
         }
-        if changed || account_moved {
+        if (changed || account_moved) && flow.enabled {
             subscribe.push(flow.clone());
+        } else if changed && !flow.enabled && flow.source.is_push() {
+            switched_off.push(flow.clone());
         }
         current.flows.insert(name.clone(), flow.clone());
         errors.remove(name);
@@ -116,6 +120,9 @@ pub fn apply(shared: &Shared, fresh: Project) {
     current.dir = fresh.dir.clone();
     for flow in &subscribe {
         start_pushing(shared, &current.accounts, flow);
+    }
+    for flow in &switched_off {
+        stop_pushing(shared, &current, flow);
     }
     if let Ok(mut general) = shared.general.write() {
         for problem in fresh.general.iter().filter(|p| !general.contains(p)) {
@@ -173,6 +180,7 @@ fn stop_pushing(shared: &Shared, current: &Project, flow: &flows::Flow) {
         Some(channel) => current
             .flows
             .values()
+            .filter(|other| other.enabled && other.name != flow.name)
             .filter_map(|other| {
                 let other_push = connectors::push::push_of(other, &current.accounts)?;
                 if other_push.channel().as_ref() != Some(channel) {

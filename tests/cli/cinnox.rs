@@ -337,3 +337,148 @@ async fn a_lookup_feeds_validate_test_and_the_map_of_a_csv_flow() {
     };
     assert_eq!(count(&broken), 1, "reported once: {broken:?}");
 }
+
+/// Five edits of one contact are five events, each handled once; a redelivery of one of
+/// them is recorded as a duplicate and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_edits_of_one_contact_are_five_events_and_a_redelivery_is_one() {
+    let (server, dir) = cinnox_and_aranda().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v1/api/apps/app-1/external-contact-event-sub"))
+        .respond_with(|r: &Request| {
+            ResponseTemplate::new(200).set_body_raw(r.body.clone(), "application/json")
+        })
+        .mount(&server)
+        .await;
+    dir.write(
+        "flows/edited.yaml",
+        &MISSED
+            .replace("events: [enquiry.missed]", "events: [contact.edited]")
+            .replace(
+                "subject: \"Missed enquiry {{displayCaseNumber}}\"",
+                "subject: \"Contact {{id}} is now {{name}}\"",
+            )
+            .replace(
+                "  description: \"{{type}} on {{channel}} to {{destination}} at {{date}}\"\n",
+                "",
+            )
+            // One send at a time: the events leave in the order they arrived.
+            .replace("receiver:", "delivery: {concurrency: 1}\nreceiver:"),
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let hook = format!("{api}/hooks/edited");
+    let http = reqwest::Client::new();
+    let edit = |name: &str| json!({"type": "message", "message": {"type": "contact", "status": "edit", "fullName": name, "id": "c-7"}});
+    for name in [
+        "Olena",
+        "Olena K.",
+        "Olena Kovalenko",
+        "O. Kovalenko",
+        "Olena Kovalenko-Shevchenko",
+    ] {
+        let answer = http
+            .post(&hook)
+            .json(&edit(name))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert_eq!(answer.ok(), Some(200));
+    }
+    for _ in 0..100 {
+        if requests_to(&server, "POST", "/case").await.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // CINNOX delivers the second edit again, after it was handled.
+    let again = http
+        .post(&hook)
+        .json(&edit("Olena K."))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(again.ok(), Some(200), "a redelivery is answered too");
+    let mut skipped = 0;
+    for _ in 0..50 {
+        let history = dir.run(&["history", "edited", "--json"]).await.json();
+        skipped = history
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|run| run["counts"]["skipped"].as_u64())
+            .sum();
+        if skipped > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(skipped, 1, "the redelivery is recorded as a duplicate");
+    let cases = requests_to(&server, "POST", "/case").await;
+    let subjects: Vec<&str> = cases.iter().filter_map(|c| c["subject"].as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Contact c-7 is now Olena",
+            "Contact c-7 is now Olena K.",
+            "Contact c-7 is now Olena Kovalenko",
+            "Contact c-7 is now O. Kovalenko",
+            "Contact c-7 is now Olena Kovalenko-Shevchenko"
+        ],
+        "one ticket per edit, in order, none twice"
+    );
+}
+
+/// Off means off for a pushed flow: switching it off unregisters its subscription, and an
+/// event that still arrives is answered, recorded as skipped, and never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switched_off_cinnox_flow_unsubscribes_and_sends_nothing() {
+    let (server, dir) = cinnox_and_aranda().await;
+    dir.write("flows/missed.yaml", MISSED);
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let hook = format!("{api}/hooks/missed");
+    let patches = || requests_to(&server, "PATCH", "inquiry-event-sub");
+    for _ in 0..50 {
+        if !patches().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dir.write("flows/missed.yaml", &format!("enabled: false\n{MISSED}"));
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        last = patches().await.last().cloned().unwrap_or_default();
+        if last["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last,
+        json!({"enabled": false, "url": hook}),
+        "unsubscribed when switched off"
+    );
+
+    let missed = json!({"status": "Missed", "enquiryID": "e-1", "displayCaseNumber": "7"});
+    let answer = reqwest::Client::new()
+        .post(&hook)
+        .json(&missed)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(answer.ok(), Some(200), "answered, so CINNOX does not retry");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        requests_to(&server, "POST", "/case").await.is_empty(),
+        "nothing sent"
+    );
+    let history = dir.run(&["history", "missed", "--run", "1"]).await;
+    assert!(
+        history.stdout.contains("skipped 1")
+            && history
+                .stdout
+                .contains("not sent: the flow is switched off (`enabled: false`)"),
+        "{history:?}"
+    );
+}

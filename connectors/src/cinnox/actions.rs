@@ -75,13 +75,13 @@ fn contact_body(mut fields: Map<String, Value>) -> Map<String, Value> {
     if let Some(phone) = phone {
         body.insert(
             "phones".into(),
-            json!([{"type": phone_type.unwrap_or_else(|| json!("Mobile")), "phone": phone}]),
+            json!([{"type": phone_type.unwrap_or_else(|| json!("Mobile")), "number": phone}]),
         );
     }
     if let Some(email) = email {
         body.insert(
             "emails".into(),
-            json!([{"type": email_type.unwrap_or_else(|| json!("Work")), "email": email}]),
+            json!([{"type": email_type.unwrap_or_else(|| json!("Work")), "address": email}]),
         );
     }
     if !address.is_empty() {

@@ -179,10 +179,10 @@ pub enum Receiver {
 }
 
 pub const IM_STAFF_FIELDS: &[FieldSpec] = &[
-    FieldSpec::required(
+    FieldSpec::optional(
         "roomID",
         FieldKind::Text,
-        "the room of the conversation with the staff member",
+        "the room of a conversation with the staff member (the guide asks only for the staff id and the text)",
     ),
     FieldSpec::required("receiverEID", FieldKind::Text, "the staff member's id"),
     FieldSpec::required("text", FieldKind::Text, "the message").max_chars(5000),
@@ -194,6 +194,11 @@ pub const IM_ROOM_FIELDS: &[FieldSpec] = &[
 ];
 
 pub const SMS_FIELDS: &[FieldSpec] = &[
+    FieldSpec::optional(
+        "numberType",
+        FieldKind::OneOf(&["access-numbers", "cli", "sms-numbers"]),
+        "the kind of the sender number, as `list_numbers` names them",
+    ),
     FieldSpec::required(
         "senderNumber",
         FieldKind::Text,
@@ -248,7 +253,12 @@ const CONTACT: [FieldSpec; 21] = [
     FieldSpec::optional("jobTitle", FieldKind::Text, "job title").max_chars(100),
     FieldSpec::optional("team", FieldKind::Text, "team").max_chars(100),
     FieldSpec::optional("group", FieldKind::Text, "group").max_chars(100),
-    FieldSpec::optional("language", FieldKind::Text, "ISO 639-1 code, e.g. en").max_chars(2),
+    FieldSpec::optional(
+        "language",
+        FieldKind::Text,
+        "language code: ISO 639-1 (`en`) or with a script or region (`zh-hans`, `zh-hant`)",
+    )
+    .max_chars(16),
     FieldSpec::optional("birthDate", FieldKind::Text, "DD/MM/YYYY").max_chars(10),
     FieldSpec::optional("street", FieldKind::Text, "street").max_chars(50),
     FieldSpec::optional("city", FieldKind::Text, "city").max_chars(50),

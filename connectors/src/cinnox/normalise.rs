@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 pub struct Event {
     /// `enquiry.missed`, `contact.created`, `sms.status`, …
     pub name: String,
-    /// Identifies the event, so a redelivery is not handled twice.
+    /// Identifies the event, so a redelivery is not handled twice — and a second edit,
+    /// merge or status change of the same object is a new event ([`identity`]).
     pub key: String,
     /// The seed table's flat fields, plus `event`.
     pub fields: Map<String, Value>,
@@ -66,12 +67,38 @@ fn carry_over(inner: &Map<String, Value>, out: &mut Map<String, Value>) {
             .and_then(|items| items.first())
             .and_then(|item| text(item.as_object()?, &[field]))
     };
+    // CINNOX's contact lists: `{type, number}` and `{type, address}` (docs/apis/cinnox.md:
+    // "phone type + number", "email type + address"); `phone` / `email` read too.
     if !out.contains_key("phone") {
-        put(out, "phone", first("phones", "number"));
+        put(
+            out,
+            "phone",
+            first("phones", "number").or_else(|| first("phones", "phone")),
+        );
     }
     if !out.contains_key("email") {
-        put(out, "email", first("emails", "address"));
+        put(
+            out,
+            "email",
+            first("emails", "address").or_else(|| first("emails", "email")),
+        );
     }
+}
+
+/// What tells one delivery of an event from another: the event's own id when the
+/// payload has one, else a digest of the whole payload. CINNOX documents no event id,
+/// and a contact's or label's id is the object's, not the event's: keyed on it alone, a
+/// second edit of the same contact was taken for a redelivery and dropped. A redelivery
+/// repeats the payload byte for byte (same digest, handled once); another edit, merge,
+/// transfer or reopening differs in what it carries (a new key, handled once).
+fn identity(top: &Map<String, Value>, inner: &Map<String, Value>) -> String {
+    const EVENT_IDS: [&str; 5] = ["eventId", "eventID", "event_id", "messageId", "msgId"];
+    if let Some(id) = text(top, &EVENT_IDS).or_else(|| text(inner, &EVENT_IDS)) {
+        return id;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(Value::Object(top.clone()).to_string().as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Turn a payload into an event, or say why it is not one.
@@ -208,7 +235,7 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
     carry_over(inner, &mut out);
     out.insert("event".into(), Value::String(name.clone()));
     Ok(Event {
-        key: format!("{name}:{id}"),
+        key: format!("{name}:{id}#{}", identity(top, inner)),
         name,
         fields: out,
     })

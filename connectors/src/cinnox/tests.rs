@@ -23,6 +23,51 @@ fn other_payload_fields_and_a_contacts_first_phone_come_along() {
     );
 }
 
+/// A redelivery of one event has its key; a second edit (or merge, or reopening) of the
+/// same object is another event, with a key of its own; an event id, when the payload
+/// has one, is the identity.
+#[test]
+fn each_event_has_its_own_identity_and_a_redelivery_the_same() {
+    let edit = |name: &str| json!({"type": "message", "message": {"type": "contact", "status": "edit", "fullName": name, "id": "c-7"}});
+    let key = |body: &serde_json::Value| normalise(body).map(|e| e.key).unwrap_or_default();
+    assert_eq!(
+        key(&edit("Olena K.")),
+        key(&edit("Olena K.")),
+        "a redelivery"
+    );
+    let keys: std::collections::BTreeSet<String> = ["A", "B", "C", "D", "E"]
+        .iter()
+        .map(|n| key(&edit(n)))
+        .collect();
+    assert_eq!(keys.len(), 5, "five edits, five events: {keys:?}");
+    assert!(keys
+        .iter()
+        .all(|k| k.starts_with("contact.edited:c-7/edit#")));
+    let reopened = |at: &str| json!({"status": "Opened", "enquiryID": "e-9", "date": at});
+    assert_ne!(
+        key(&reopened("2026-11-21T10:00:00Z")),
+        key(&reopened("2026-11-22T09:00:00Z"))
+    );
+    let with_id = json!({"eventId": "ev-1", "status": "Opened", "enquiryID": "e-9"});
+    assert_eq!(key(&with_id), "enquiry.opened:e-9/opened#ev-1");
+}
+
+#[test]
+fn language_codes_with_a_script_and_staff_messages_without_a_room_are_taken() {
+    let language = super::config::CONTACT_FIELDS
+        .iter()
+        .find(|f| f.name == "language")
+        .and_then(|f| f.max_chars);
+    assert!(
+        language.is_some_and(|max| max >= "zh-hant".len()),
+        "{language:?}"
+    );
+    let room = super::config::IM_STAFF_FIELDS
+        .iter()
+        .find(|f| f.name == "roomID");
+    assert!(room.is_some_and(|f| !f.required));
+}
+
 #[test]
 fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     let flat = normalise(&json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21", "destination": "+85230001234", "destination Types": "PSTN"}))
@@ -30,7 +75,11 @@ fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     assert_eq!(flat.name, "enquiry.missed");
     assert_eq!(flat.fields["displayCaseNumber"], "42");
     assert_eq!(flat.fields["channel"], "Virtual Number");
-    assert_eq!(flat.key, "enquiry.missed:e-9/missed");
+    assert!(
+        flat.key.starts_with("enquiry.missed:e-9/missed#"),
+        "{}",
+        flat.key
+    );
 
     let contact = normalise(&json!({"type": "message", "message": {"type": "contact", "status": "create", "fullName": "Olena Kovalenko", "id": "c-1"}}))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -202,8 +251,8 @@ async fn contacts_are_created_and_updated_with_nested_phones_emails_and_addresse
         .and(header("authorization", "Bearer tok-1"))
         .and(body_json(json!({
             "firstName": "Olena", "lastName": "Kovalenko", "type": "Customer",
-            "phones": [{"type": "Mobile", "phone": "+380501234567"}],
-            "emails": [{"type": "Personal", "email": "olena@example.com"}],
+            "phones": [{"type": "Mobile", "number": "+380501234567"}],
+            "emails": [{"type": "Personal", "address": "olena@example.com"}],
             "addresses": [{"city": "Kyiv", "country": "UA"}]
         })))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "id": "ec-77"})))
@@ -216,7 +265,7 @@ async fn contacts_are_created_and_updated_with_nested_phones_emails_and_addresse
         ))
         .and(header("authorization", "Bearer tok-1"))
         .and(body_json(
-            json!({"jobTitle": "CTO", "phones": [{"type": "Work", "phone": "+380441112233"}]}),
+            json!({"jobTitle": "CTO", "phones": [{"type": "Work", "number": "+380441112233"}]}),
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "id": "ec 77"})))
         .expect(1)

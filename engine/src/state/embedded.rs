@@ -85,6 +85,7 @@ impl SledStore {
             ledger: db.open_tree("ledger")?,
             queue: db.open_tree("queue")?,
             running: db.open_tree("running")?,
+            db: db.clone(),
         };
         let integrity = Integrity::check(dir, &db, &trees.meta, accept_loss)?;
         let commits = Arc::new(GroupCommit::new(db.clone(), integrity));
@@ -271,12 +272,18 @@ struct Trees {
     /// `flow \0 record key` → [`InFlight`]: records whose send has started and whose
     /// outcome is not stored yet. What is here after a crash may have been sent.
     ledger: sled::Tree,
-    /// `flow \0 record key` → the fields of a pushed event waiting for its run.
+    /// `flow \0 record key` → a pushed event waiting for its run: [`QUEUED`], its arrival
+    /// number, then its fields as JSON (older versions stored the fields alone).
     queue: sled::Tree,
     /// `flow \0 run id` → nothing: the runs under way, so that the ones a stopped
     /// process left can be found at the next start without reading all history.
     running: sled::Tree,
+    /// The database, for numbers that only grow (queued events' arrival order).
+    db: sled::Db,
 }
+
+/// The first byte of a queued event's value (a JSON object starts with `{`).
+const QUEUED: u8 = 1;
 
 /// Ledger keys of batch entries start with this (after the flow's prefix); record keys
 /// cannot, as no source makes a key that starts with a zero byte.
@@ -526,24 +533,39 @@ impl FlowState for SledFlow {
 
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
         for record in records {
-            self.trees.queue.insert(
-                self.key(record.key.as_bytes()),
-                serde_json::to_vec(&record.fields)?,
-            )?;
+            let arrived = self.trees.db.generate_id()?;
+            let mut value = vec![QUEUED];
+            value.extend_from_slice(&arrived.to_be_bytes());
+            serde_json::to_writer(&mut value, &record.fields)?;
+            self.trees
+                .queue
+                .insert(self.key(record.key.as_bytes()), value)?;
         }
         Ok(())
     }
 
     fn queued(&self) -> Result<Vec<Record>, StateError> {
-        self.trees
+        let mut queued: Vec<(u64, Record)> = self
+            .trees
             .queue
             .scan_prefix(&self.prefix)
             .map(|item| {
                 let (key, value) = item?;
                 let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
-                Ok(Record::new(key, serde_json::from_slice(&value)?))
+                let (arrived, fields) = match value.split_first() {
+                    Some((&QUEUED, rest)) if rest.len() >= 8 => {
+                        let mut n = [0u8; 8];
+                        n.copy_from_slice(&rest[..8]);
+                        (u64::from_be_bytes(n), &rest[8..])
+                    }
+                    _ => (0, &value[..]),
+                };
+                Ok((arrived, Record::new(key, serde_json::from_slice(fields)?)))
             })
-            .collect()
+            .collect::<Result<_, StateError>>()?;
+        // In the order they arrived: a contact edited twice is sent edit by edit.
+        queued.sort_by_key(|(arrived, _)| *arrived);
+        Ok(queued.into_iter().map(|(_, record)| record).collect())
     }
 
     fn has_queued(&self) -> Result<bool, StateError> {
@@ -706,6 +728,28 @@ mod tests {
             flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![2, 1]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn queued_events_come_out_in_the_order_they_arrived() -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = SledStore::open(dir.path())?;
+        let flow = store.sled_flow("hooks");
+        // A value as older versions wrote it: the fields alone (read first).
+        store
+            .trees
+            .queue
+            .insert(flow.key(b"old"), br#"{"n": 0}"#.to_vec())?;
+        let event = |key: &str, n: u64| {
+            let mut fields = Map::new();
+            fields.insert("n".into(), n.into());
+            Record::new(key, fields)
+        };
+        flow.enqueue(&[event("zz", 1), event("aa", 2)])?;
+        flow.enqueue(&[event("mm", 3)])?;
+        let order: Vec<String> = flow.queued()?.into_iter().map(|r| r.key).collect();
+        assert_eq!(order, ["old", "zz", "aa", "mm"], "arrival, not key, order");
         Ok(())
     }
 

@@ -277,7 +277,7 @@ pub trait FlowState: Send + Sync {
     /// replaces it). Durable once [`Store::flush`] returns.
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError>;
 
-    /// The queued events, in key order.
+    /// The queued events, in the order they arrived.
     fn queued(&self) -> Result<Vec<Record>, StateError>;
 
     /// Whether any event waits for a run.
