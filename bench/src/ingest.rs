@@ -130,7 +130,16 @@ async fn one_run(bin: &Path, standin: &StandIn, options: &Options) -> anyhow::Re
         ),
     )?;
     let (daemon, api) = start_daemon(bin, dir.path()).await?;
-    let hook = format!("{api}/hooks/missed");
+    // Events go where CINNOX would post them: the URL the daemon registered (its token).
+    let mut hook = None;
+    for _ in 0..200 {
+        hook = standin.hook().filter(|h| h.starts_with(&api));
+        if hook.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let hook = hook.with_context(|| "the daemon registered no CINNOX subscription")?;
     let client = reqwest::Client::new();
     let bodies: Vec<Value> = (0..options.events).map(event).collect();
     let started = Instant::now();

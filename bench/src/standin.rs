@@ -1,10 +1,11 @@
 //! A fast stand-in on loopback: 8x8's single and batch send (answering with a umid per
-//! message, as 8x8 does) and CINNOX's event subscription. It only counts what it gets,
-//! so the client side is what is measured.
+//! message, as 8x8 does) and CINNOX's event subscription (keeping the URL registered, as
+//! CINNOX does, to post events to). It only counts what it gets, so the client side is
+//! what is measured.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,17 +17,23 @@ use serde_json::{json, Value};
 pub struct StandIn {
     pub url: String,
     messages: Arc<AtomicU64>,
+    hook: Arc<Mutex<Option<String>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl StandIn {
     pub async fn start() -> anyhow::Result<StandIn> {
         let messages = Arc::new(AtomicU64::new(0));
+        let hook: Arc<Mutex<Option<String>>> = Arc::default();
+        let subscriptions = Arc::clone(&hook);
         let app = Router::new()
             .route("/api/v1/subaccounts/{sub}/messages", post(single))
             .route("/api/v1/subaccounts/{sub}/messages/batch", post(batch))
-            .route("/v1/api/apps/{app}/{family}", patch(subscription))
-            .with_state(Arc::clone(&messages));
+            .with_state(Arc::clone(&messages))
+            .route(
+                "/v1/api/apps/{app}/{family}",
+                patch(move |body: Bytes| subscription(Arc::clone(&subscriptions), body)),
+            );
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -40,8 +47,15 @@ impl StandIn {
         Ok(StandIn {
             url,
             messages,
+            hook,
             _stop: stop,
         })
+    }
+
+    /// The URL the daemon last registered with the CINNOX event subscription (where
+    /// CINNOX would post: it carries the hook's token), once it has.
+    pub fn hook(&self) -> Option<String> {
+        self.hook.lock().ok().and_then(|h| h.clone())
     }
 
     /// Messages accepted since the last call.
@@ -88,7 +102,11 @@ async fn batch(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value> 
     }))
 }
 
-/// CINNOX's event subscription answers with what it stored.
-async fn subscription(body: Bytes) -> Json<Value> {
-    Json(serde_json::from_slice(&body).unwrap_or(Value::Null))
+/// CINNOX's event subscription keeps the URL and answers with what it stored.
+async fn subscription(hook: Arc<Mutex<Option<String>>>, body: Bytes) -> Json<Value> {
+    let stored: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let (Some(url), Ok(mut hook)) = (stored["url"].as_str(), hook.lock()) {
+        *hook = Some(url.to_string());
+    }
+    Json(stored)
 }

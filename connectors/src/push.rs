@@ -50,6 +50,11 @@ pub trait Push: Send + Sync {
         Ok(())
     }
 
+    /// Check the sender from the URL's query (a token in the URL the service was given).
+    fn verify_query(&self, _query: &BTreeMap<String, String>) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Check the sender with the body (a signature of it).
     fn verify_body(&self, _headers: &HeaderMap, _body: &[u8]) -> Result<(), String> {
         Ok(())
@@ -103,6 +108,48 @@ pub trait Push: Send + Sync {
         _remembered: Option<Value>,
     ) -> Subscribed {
         Subscribed::default()
+    }
+}
+
+/// The query parameter that carries a hook's token.
+pub const TOKEN_PARAM: &str = "sb_token";
+
+/// The token in the hook URL a service is given (CINNOX, Text Request: they sign
+/// nothing and send no secret header, so the URL is the secret): an HMAC-SHA256 of
+/// `label` under the account's secret — the same on every start, different for every
+/// account, and new when the secret is regenerated (the daemon then re-registers).
+pub fn hook_token(secret: &str, label: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(b"switchboard hook ");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `url` with the hook's token added to its query.
+pub fn with_token(url: &str, token: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{TOKEN_PARAM}={token}")
+}
+
+/// Whether a request's query carries the hook's token (compared in constant time).
+pub fn check_token(query: &BTreeMap<String, String>, token: &str) -> Result<(), String> {
+    let given = query
+        .get(TOKEN_PARAM)
+        .map(String::as_str)
+        .unwrap_or_default();
+    if !token.is_empty() && crate::webhook::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "missing or wrong `{TOKEN_PARAM}`: only the URL the daemon registered with the service may post here"
+        ))
     }
 }
 
@@ -216,6 +263,10 @@ impl Door {
 
     pub fn verify_headers(&self, headers: &HeaderMap) -> Result<(), String> {
         self.push.verify_headers(headers)
+    }
+
+    pub fn verify_query(&self, query: &BTreeMap<String, String>) -> Result<(), String> {
+        self.push.verify_query(query)
     }
 
     pub fn verify_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {

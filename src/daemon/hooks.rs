@@ -107,7 +107,10 @@ pub async fn receive(
         Err(why) => return refuse(StatusCode::SERVICE_UNAVAILABLE, why),
     };
     // Who is sending is settled before the body is read, where the headers can tell.
-    if let Err(why) = door.verify_headers(&headers) {
+    if let Err(why) = door
+        .verify_headers(&headers)
+        .and_then(|()| door.verify_query(&query))
+    {
         tracing::warn!(flow = %name, "webhook refused: {why}");
         return refuse(StatusCode::UNAUTHORIZED, why);
     }

@@ -25,6 +25,12 @@ map:
   description: "{{type}} on {{channel}} to {{destination}} at {{date}}"
 "#;
 
+/// The token the daemon puts in the hook URLs it registers for the test's CINNOX account
+/// (CINNOX posts to exactly that URL; anyone else gets 401).
+fn token() -> String {
+    connectors::push::hook_token("cinnox-token", "cinnox app-1")
+}
+
 /// A mock CINNOX (its enquiry subscription echoes what it is sent) and Aranda (cases get
 /// id 915), and a flows directory with their accounts and no flow yet.
 async fn cinnox_and_aranda() -> (MockServer, Dir) {
@@ -67,9 +73,9 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
 
     let daemon = spawn_daemon(&dir);
     let api = api_of(&dir, &daemon).await;
-    let hook = format!("{api}/hooks/missed");
+    let hook = format!("{api}/hooks/missed?sb_token={}", token());
 
-    // The daemon registered its URL with CINNOX's enquiry subscription.
+    // The daemon registered its URL, with its token, with CINNOX's enquiry subscription.
     let mut subscriptions = Vec::new();
     for _ in 0..50 {
         subscriptions = requests_to(&server, "PATCH", "inquiry-event-sub").await;
@@ -84,6 +90,19 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     );
 
     let http = reqwest::Client::new();
+    // Only the registered URL may post: without its token, or with another, 401.
+    for forged in [
+        format!("{api}/hooks/missed"),
+        format!("{api}/hooks/missed?sb_token=0000"),
+    ] {
+        let refused = http
+            .post(&forged)
+            .json(&json!({"status": "Missed", "enquiryID": "e-1"}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert_eq!(refused.ok(), Some(401), "{forged}");
+    }
     let post = |body: Value| http.post(&hook).json(&body).send();
     let challenge: Value = post(json!({"challenge": "xyz"}))
         .await
@@ -207,7 +226,7 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
     // CINNOX holds one URL for the family; an event sent to it reaches both flows.
     let missed = json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21 12:08", "destination": "+85230001234"});
     let answer: Value = reqwest::Client::new()
-        .post(format!("{api}/hooks/tickets"))
+        .post(format!("{api}/hooks/tickets?sb_token={}", token()))
         .json(&missed)
         .send()
         .await
@@ -236,10 +255,10 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
     let mut handed = Vec::new();
     for _ in 0..100 {
         handed = requests_to(&server, "PATCH", "inquiry-event-sub").await;
-        if handed
-            .iter()
-            .any(|b| b["url"] == format!("{api}/hooks/escalations") && b["enabled"] == true)
-            && handed.len() >= 3
+        if handed.iter().any(|b| {
+            b["url"] == format!("{api}/hooks/escalations?sb_token={}", token())
+                && b["enabled"] == true
+        }) && handed.len() >= 3
         {
             break;
         }
@@ -248,7 +267,7 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
     let last = handed.last().cloned().unwrap_or_default();
     assert_eq!(
         last,
-        json!({"enabled": true, "url": format!("{api}/hooks/escalations")}),
+        json!({"enabled": true, "url": format!("{api}/hooks/escalations?sb_token={}", token())}),
         "{handed:#?}"
     );
     assert!(
@@ -367,7 +386,7 @@ async fn five_edits_of_one_contact_are_five_events_and_a_redelivery_is_one() {
     );
     let daemon = spawn_daemon(&dir);
     let api = api_of(&dir, &daemon).await;
-    let hook = format!("{api}/hooks/edited");
+    let hook = format!("{api}/hooks/edited?sb_token={}", token());
     let http = reqwest::Client::new();
     let edit = |name: &str| json!({"type": "message", "message": {"type": "contact", "status": "edit", "fullName": name, "id": "c-7"}});
     for name in [
@@ -437,7 +456,7 @@ async fn a_switched_off_cinnox_flow_unsubscribes_and_sends_nothing() {
     dir.write("flows/missed.yaml", MISSED);
     let daemon = spawn_daemon(&dir);
     let api = api_of(&dir, &daemon).await;
-    let hook = format!("{api}/hooks/missed");
+    let hook = format!("{api}/hooks/missed?sb_token={}", token());
     let patches = || requests_to(&server, "PATCH", "inquiry-event-sub");
     for _ in 0..50 {
         if !patches().await.is_empty() {

@@ -52,7 +52,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
         .and(path("/dashboards/121/hooks"))
         .and(header("x-api-key", "tr-key"))
         .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"id": 31, "target_url": "https://hooks.example.com/hooks/replies?event=msg_received", "event": "msg_received"}),
+            json!({"id": 31, "target_url": format!("https://hooks.example.com/hooks/replies?event=msg_received&sb_token={}", token()), "event": "msg_received"}),
         ))
         .mount(&server)
         .await;
@@ -86,7 +86,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
     assert_eq!(
         hooks,
         [
-            json!({"target_url": "https://hooks.example.com/hooks/replies?event=msg_received", "event": "msg_received", "httpVerb": "POST"})
+            json!({"target_url": format!("https://hooks.example.com/hooks/replies?event=msg_received&sb_token={}", token()), "event": "msg_received", "httpVerb": "POST"})
         ]
     );
 
@@ -95,7 +95,18 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
         "conversation": {"id": 9001, "date": "2026-11-21T12:08:00Z", "consumerPhoneNumber": "+14239876543",
             "messageDirection": "Received", "message": "Is my order ready?", "consumerFriendlyName": "Olena"}});
     let http = reqwest::Client::new();
-    let hook = format!("{api}/hooks/replies?event=msg_received");
+    let hook = format!(
+        "{api}/hooks/replies?event=msg_received&sb_token={}",
+        token()
+    );
+    // Without the token the URL carries, a post is refused: anyone could otherwise send.
+    let forged = http
+        .post(format!("{api}/hooks/replies?event=msg_received"))
+        .json(&text)
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(forged.ok(), Some(401));
     for _ in 0..2 {
         let answer: Value = http
             .post(&hook)
@@ -148,4 +159,9 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
         1,
         "the hook is deleted when the flow is removed"
     );
+}
+
+/// The token the daemon puts in the hook URLs it registers for the test's account.
+fn token() -> String {
+    connectors::push::hook_token("tr-key", "textrequest")
 }

@@ -29,6 +29,14 @@ impl CinnoxIntake {
         }
     }
 
+    /// The token of this account's hook URLs (one for every flow of the channel).
+    fn token(&self) -> String {
+        push::hook_token(
+            self.account.app_token.expose(),
+            &format!("cinnox {}", self.account.app_id),
+        )
+    }
+
     /// The subscription families of `events`, each once, in order.
     fn families(events: &[String]) -> Vec<&'static str> {
         let mut families: Vec<&'static str> =
@@ -39,6 +47,7 @@ impl CinnoxIntake {
     }
 
     async fn point(&self, family: &str, url: &str, enabled: bool, out: &mut Subscribed) {
+        let url = &push::with_token(url, &self.token());
         match super::subscribe(&self.name, &self.account, family, url, enabled).await {
             Ok(()) => out.done.push(format!(
                 "CINNOX event subscription {family} {} {url}",
@@ -62,6 +71,10 @@ const MAX_BODY: usize = 1024 * 1024;
 impl Push for CinnoxIntake {
     fn max_body(&self) -> usize {
         MAX_BODY
+    }
+
+    fn verify_query(&self, query: &BTreeMap<String, String>) -> Result<(), String> {
+        push::check_token(query, &self.token())
     }
 
     fn handshake(&self, body: &Value) -> Option<Value> {

@@ -29,6 +29,11 @@ impl TextRequestIntake {
         }
     }
 
+    /// The token of this account's hook URLs.
+    fn token(&self) -> String {
+        push::hook_token(self.account.api_key.expose(), "textrequest")
+    }
+
     /// Bring the dashboard's hooks for this flow to `wanted` (dashboard, event, URL):
     /// delete the others registered for it, register the missing ones.
     async fn sync(
@@ -106,6 +111,10 @@ impl Push for TextRequestIntake {
         MAX_BODY
     }
 
+    fn verify_query(&self, query: &BTreeMap<String, String>) -> Result<(), String> {
+        push::check_token(query, &self.token())
+    }
+
     fn read(&self, body: &[u8], query: &BTreeMap<String, String>) -> Result<Vec<Pushed>, String> {
         let hinted = query.get("event").map(String::as_str);
         trigger::events_of(&push::json(body)?, hinted)
@@ -136,7 +145,7 @@ impl Push for TextRequestIntake {
                 (
                     self.source.dashboard_id,
                     e.clone(),
-                    trigger::target_url(url, e),
+                    push::with_token(&trigger::target_url(url, e), &self.token()),
                 )
             })
             .collect();

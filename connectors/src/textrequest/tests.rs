@@ -282,7 +282,11 @@ async fn an_account_moved_to_another_text_request_registers_its_hooks_there() {
     let old = MockServer::start().await;
     let new = MockServer::start().await;
     let url = "https://hooks.example.com/hooks/replies";
-    let target = super::trigger::target_url(url, "msg_received");
+    // The hook's URL carries the token of the account's (new) key.
+    let target = crate::push::with_token(
+        &super::trigger::target_url(url, "msg_received"),
+        &crate::push::hook_token("tr-key-2", "textrequest"),
+    );
     Mock::given(method("POST"))
         .and(path("/dashboards/121/hooks"))
         .and(header("x-api-key", "tr-key-2"))
