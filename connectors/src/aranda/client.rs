@@ -26,9 +26,47 @@ pub struct Aranda {
 
 /// Aranda's error code names and what to do about each (from its connector's docs).
 const REMEDIES: &[(&str, &str)] = &[
+    // More specific names first: `EmptyEnumeration Parameter name: x` before `Parameter name`.
+    (
+        "CriteriaNeedsSomeArguments",
+        "the search parameters must not be empty",
+    ),
+    (
+        "InvalidAdditionalFieldId",
+        "check that the additional fields' ids are right",
+    ),
+    (
+        "InvalidItemType",
+        "the case type is wrong: change the itemType id",
+    ),
+    (
+        "InvalidProjectId",
+        "projectId must be the id of the project the case belongs to",
+    ),
+    (
+        "InvalidStateId",
+        "check the stateId given when the ticket is created or updated",
+    ),
+    (
+        "InvalidUploadType",
+        "attaching a file failed: ask an ASMS administrator for help",
+    ),
+    (
+        "RequestNeedsSomeArguments",
+        "check the ticket's required fields and give each a value in the map",
+    ),
+    ("SearchListIsRequired", "ask an ASMS administrator for help"),
+    (
+        "TypesListNeedsSomeArguments",
+        "a ticket search needs the case type (itemType); ask an ASMS administrator for help",
+    ),
+    (
+        "ItemTypeIsRequired",
+        "add the itemType parameter (the case type), it is required",
+    ),
     (
         "ModelIdIsEmpty",
-        "the case needs a model: check the service's model in ASMS",
+        "add the modelId parameter, it is required",
     ),
     (
         "StateIdIsEmpty",
@@ -43,27 +81,71 @@ const REMEDIES: &[(&str, &str)] = &[
         "add the categoryId parameter, it is required",
     ),
     (
-        "InvalidProjectId",
-        "projectId must be the id of an existing project",
-    ),
-    (
-        "ItemTypeIsRequired",
-        "add the itemType parameter, it is required",
-    ),
-    (
         "AdditionalFieldIsRequired",
         "the named additional field is required by the project: add it to additionalFields",
     ),
     (
         "ModelNotActive",
-        "the service's model is not active in ASMS",
+        "the model the case is associated with is not active in ASMS",
     ),
-    ("DuplicatedObject", "the object already exists"),
+    (
+        "FailedToCloseTaskPendingCloseTasksPredecessors",
+        "the case cannot be closed while its parent case has activities pending: close those first",
+    ),
+    (
+        "DuplicatedObject",
+        "the configuration item already exists in the database",
+    ),
+    (
+        "EmptyEnumeration",
+        "the named parameter is a list and it is required: give it at least one value",
+    ),
+    (
+        "EmptyValue",
+        "the named parameter is required: give it a value",
+    ),
+    (
+        "Parameter name",
+        "check that the properties the error names are not null",
+    ),
     (
         "DoNotHavePermissionForThisAction",
-        "the integration user lacks the permission for this action",
+        "the integration user lacks the permission: have an ASMS administrator assign it",
     ),
-    ("Failure", "ASMS failed to process the request"),
+];
+
+/// ASMS's `Failure…` 500 codes: what failed; for each the page's remedy is to ask an
+/// ASMS administrator for help.
+const FAILURES: &[(&str, &str)] = &[
+    ("FailureExportExcel", "exporting to Excel"),
+    (
+        "FailureGetAdditionalFields",
+        "reading the additional fields",
+    ),
+    (
+        "FailureGetCategoriesByService",
+        "reading the service's categories",
+    ),
+    (
+        "FailureGetChangeFSC",
+        "reading the change's forward schedule",
+    ),
+    ("FailureGetFieldsList", "reading the list of fields"),
+    ("FailureGetFields", "reading the fields"),
+    ("FailureGetFiles", "reading the files"),
+    ("FailureGetLookupValues", "reading the lookup values"),
+    ("FailureGetMailTemplates", "reading the mail templates"),
+    ("FailureGetModelByCategory", "reading the category's model"),
+    ("FailureGetOperators", "reading the operators"),
+    (
+        "FailureGetReassignmentReasons",
+        "reading the reassignment reasons",
+    ),
+    ("FailureGetSimilarItems", "reading similar items"),
+    (
+        "FailureSearchQuickManagement",
+        "the quick-management search",
+    ),
 ];
 
 impl Aranda {
@@ -90,10 +172,24 @@ pub fn explain(body: &[u8]) -> (Option<String>, String) {
         Ok(Value::String(s)) => s,
         _ => message,
     };
-    match REMEDIES.iter().find(|(code, _)| text.contains(code)) {
-        Some((code, remedy)) => (Some(code.to_string()), format!("{text} — {remedy}")),
-        None => (None, text),
+    if let Some((code, remedy)) = REMEDIES.iter().find(|(code, _)| text.contains(code)) {
+        return (Some(code.to_string()), format!("{text} — {remedy}"));
     }
+    if let Some((code, what)) = FAILURES.iter().find(|(code, _)| text.contains(code)) {
+        return (
+            Some(code.to_string()),
+            format!("{text} — ASMS failed {what}: ask an ASMS administrator for help"),
+        );
+    }
+    if text.contains("Failure") {
+        return (
+            Some("Failure".into()),
+            format!(
+                "{text} — ASMS failed to process the request: ask an ASMS administrator for help"
+            ),
+        );
+    }
+    (None, text)
 }
 
 #[async_trait]

@@ -141,3 +141,173 @@ async fn forbidden_and_server_failures_are_told_apart() {
         Err(SendError::Transient { .. })
     ));
 }
+
+/// Every code of the page's error table comes back named, with the page's remedy.
+#[test]
+fn every_code_of_the_error_table_comes_back_with_its_remedy() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "CriteriaNeedsSomeArguments",
+            "CriteriaNeedsSomeArguments",
+            "search parameters must not be empty",
+        ),
+        (
+            "InvalidAdditionalFieldId",
+            "InvalidAdditionalFieldId",
+            "additional fields' ids",
+        ),
+        (
+            "InvalidItemType",
+            "InvalidItemType",
+            "change the itemType id",
+        ),
+        ("InvalidProjectId", "InvalidProjectId", "projectId must be"),
+        ("InvalidStateId", "InvalidStateId", "check the stateId"),
+        (
+            "InvalidUploadType",
+            "InvalidUploadType",
+            "attaching a file failed",
+        ),
+        (
+            "RequestNeedsSomeArguments",
+            "RequestNeedsSomeArguments",
+            "required fields",
+        ),
+        (
+            "SearchListIsRequired",
+            "SearchListIsRequired",
+            "ask an ASMS administrator",
+        ),
+        (
+            "Value cannot be null. Parameter name: subject",
+            "Parameter name",
+            "not null",
+        ),
+        (
+            "ItemTypeIsRequired",
+            "ItemTypeIsRequired",
+            "add the itemType parameter",
+        ),
+        (
+            "ModelIdIsEmpty",
+            "ModelIdIsEmpty",
+            "add the modelId parameter",
+        ),
+        (
+            "StateIdIsEmpty",
+            "StateIdIsEmpty",
+            "add the stateId parameter",
+        ),
+        (
+            "ServiceIdIsEmpty",
+            "ServiceIdIsEmpty",
+            "add the serviceId parameter",
+        ),
+        (
+            "CategoryIdIsEmpty",
+            "CategoryIdIsEmpty",
+            "add the categoryId parameter",
+        ),
+        (
+            "TypesListNeedsSomeArguments",
+            "TypesListNeedsSomeArguments",
+            "needs the case type",
+        ),
+        (
+            "\"Priority\" AdditionalFieldIsRequired",
+            "AdditionalFieldIsRequired",
+            "additional field is required",
+        ),
+        ("ModelNotActive", "ModelNotActive", "not active"),
+        (
+            "FailedToCloseTaskPendingCloseTasksPredecessors",
+            "FailedToCloseTaskPendingCloseTasksPredecessors",
+            "cannot be closed",
+        ),
+        ("DuplicatedObject", "DuplicatedObject", "already exists"),
+        (
+            "EmptyValue Parameter name: stateId",
+            "EmptyValue",
+            "is required: give it a value",
+        ),
+        (
+            "EmptyEnumeration Parameter name: filters",
+            "EmptyEnumeration",
+            "is a list",
+        ),
+        (
+            "DoNotHavePermissionForThisAction",
+            "DoNotHavePermissionForThisAction",
+            "assign it",
+        ),
+        (
+            "FailureExportExcel",
+            "FailureExportExcel",
+            "exporting to Excel",
+        ),
+        (
+            "FailureGetAdditionalFields",
+            "FailureGetAdditionalFields",
+            "additional fields",
+        ),
+        (
+            "FailureGetCategoriesByService",
+            "FailureGetCategoriesByService",
+            "categories",
+        ),
+        (
+            "FailureGetChangeFSC",
+            "FailureGetChangeFSC",
+            "forward schedule",
+        ),
+        ("FailureGetFields", "FailureGetFields", "reading the fields"),
+        (
+            "FailureGetFieldsList",
+            "FailureGetFieldsList",
+            "list of fields",
+        ),
+        ("FailureGetFiles", "FailureGetFiles", "files"),
+        (
+            "FailureGetLookupValues",
+            "FailureGetLookupValues",
+            "lookup values",
+        ),
+        (
+            "FailureGetMailTemplates",
+            "FailureGetMailTemplates",
+            "mail templates",
+        ),
+        (
+            "FailureGetModelByCategory",
+            "FailureGetModelByCategory",
+            "category's model",
+        ),
+        ("FailureGetOperators", "FailureGetOperators", "operators"),
+        (
+            "FailureGetReassignmentReasons",
+            "FailureGetReassignmentReasons",
+            "reassignment reasons",
+        ),
+        (
+            "FailureGetSimilarItems",
+            "FailureGetSimilarItems",
+            "similar items",
+        ),
+        (
+            "FailureSearchQuickManagement",
+            "FailureSearchQuickManagement",
+            "quick-management",
+        ),
+        (
+            "Failure saving the case",
+            "Failure",
+            "ask an ASMS administrator",
+        ),
+    ];
+    for (body, code, remedy) in cases {
+        let (got_code, message) =
+            super::client::explain(json!({"message": body}).to_string().as_bytes());
+        assert_eq!(got_code.as_deref(), Some(*code), "{body}");
+        assert!(message.contains(remedy), "{body}: {message}");
+    }
+}
