@@ -4,6 +4,8 @@
 # sent and Prism's log must hold no violation.
 #   8x8 SMS:      the quickstart flow (examples/quickstart)
 #   Text Request: send_message, upsert_contact and archive_conversation over a small contact list
+#   Aranda:       create_case, update_case, add_note, attach_file, and the get_case and
+#                 search_cases look-ups
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 specs="${SPECS:-$root/../shared/specs}"
@@ -151,10 +153,37 @@ map:
   ticketId: "{{case}}"
   message: "{{note}}"
 FLOW
+printf 'vacation approved\n' >"$work/aranda/form.txt"
+cat >"$work/aranda/attach.yaml" <<FLOW
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+receiver: {connector: aranda, action: attach_file, account: asms}
+map:
+  ticketId: "{{case}}"
+  fileName: form.txt
+  path: $work/aranda/form.txt
+FLOW
+# Prism answers the reads with an empty 200 (its swagger names no content type): the
+# look-ups go on without a result; what is checked is that each request keeps the contract.
+cat >"$work/aranda/lookup.yaml" <<'FLOW'
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+lookup: {connector: aranda, account: asms, action: get_case, query: "{{case}}", as: found, required: false}
+receiver: {connector: aranda, action: add_note, account: asms}
+map:
+  ticketId: "{{case}}"
+  message: "{{note}}"
+FLOW
+cat >"$work/aranda/search.yaml" <<'FLOW'
+source: {connector: csv, path: cases.csv, key: case, backlog: send}
+lookup: {connector: aranda, account: asms, action: search_cases, field: Subject, operator: Like, query: "{{subject}}", required: false}
+receiver: {connector: aranda, action: add_note, account: asms}
+map:
+  ticketId: "{{case}}"
+  message: "{{note}}"
+FLOW
 chmod 600 "$work/aranda/accounts.yaml"
 status=0
-for flow in create update note; do
+for flow in create update note attach lookup search; do
   "$bin" run "$flow" --flows "$work/aranda" --state "$work/aranda-state" || status=$?
 done
-verdict "Aranda create_case + update_case + add_note" "$work/aranda.log" "$status"
+verdict "Aranda create_case + update_case + add_note + attach_file + get_case + search_cases" "$work/aranda.log" "$status"
 stop_prism

@@ -699,9 +699,14 @@ fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<L
         &["connector", "action", "account", "query", "as", "required"],
     );
     let spec = catalogue.lookup(cx, connector, action, &rest, pos)?;
+    // The action's noun: `get_case` → `case`, `list_numbers` → `numbers`, `search_cases`
+    // → `cases`.
     let as_name = raw.as_name.unwrap_or_else(|| {
-        let noun = action.strip_prefix("get_").unwrap_or(action);
-        noun.strip_prefix("list_").unwrap_or(noun).to_string()
+        ["get_", "list_", "search_"]
+            .iter()
+            .find_map(|verb| action.strip_prefix(verb))
+            .unwrap_or(action)
+            .to_string()
     });
     let query_pos = mapping
         .and_then(|m| m.get_node("query"))

@@ -116,7 +116,7 @@ async fn connectors_lists_every_connector_action_and_field() {
     assert!(
         overview
             .stdout
-            .contains("receiver (create_case, update_case, add_note)"),
+            .contains("receiver (create_case, update_case, add_note, attach_file)"),
         "{overview:?}"
     );
 

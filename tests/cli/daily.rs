@@ -882,3 +882,83 @@ async fn the_daemon_warns_once_and_logs_for_people() {
         "{completions:?}"
     );
 }
+
+/// Aranda's reads and attachments work offline against the stand-in: a case created,
+/// then found by `get_case` and `search_cases`, and a file attached to it.
+#[tokio::test]
+async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _sandbox = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write("flows/new.csv", "ref,subject\nN-1,Printer on fire\n");
+    dir.write(
+        "flows/open.yaml",
+        "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
+    );
+    let open = dir.run(&["run", "open"]).await;
+    assert!(open.stdout.contains("sent 1"), "{open:?}");
+    let history = dir
+        .run(&["history", "open", "--run", "1", "--json"])
+        .await
+        .json();
+    let id = history["rows"][0]["remote_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(id.starts_with("RF-"), "{id}");
+
+    dir.write(
+        "flows/followups.csv",
+        &format!("case,state\n{id},Registered\n"),
+    );
+    dir.write("flows/form.txt", "vacation approved");
+    dir.write(
+        "flows/attach.yaml",
+        "source: {connector: csv, path: followups.csv, key: case, backlog: send}\nlookup: {connector: aranda, account: asms, action: get_case, query: \"{{case}}\"}\nreceiver: {connector: aranda, action: attach_file, account: asms}\nmap:\n  ticketId: \"{{case.idByProject}}\"\n  fileName: \"{{case.subject}}.txt\"\n  path: flows/form.txt\n",
+    );
+    let attach = dir.run(&["run", "attach"]).await;
+    assert!(attach.stdout.contains("sent 1, failed 0"), "{attach:?}");
+    dir.write(
+        "flows/search.yaml",
+        "source: {connector: csv, path: followups.csv, key: case, backlog: send}\nlookup: {connector: aranda, account: asms, action: search_cases, field: StateName, query: \"{{state}}\"}\nreceiver: {connector: aranda, action: add_note, account: asms}\nmap:\n  ticketId: \"{{case}}\"\n  message: \"{{cases.0.subject}} is still open\"\n",
+    );
+    let search = dir.run(&["run", "search"]).await;
+    assert!(search.stdout.contains("sent 1, failed 0"), "{search:?}");
+    let received: Value = http
+        .get(format!("{url}/sandbox/messages"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let received = received.to_string();
+    assert!(
+        received.contains("\"attachment\":\"Printer on fire.txt\"")
+            && received.contains("Printer on fire is still open"),
+        "{received}"
+    );
+}

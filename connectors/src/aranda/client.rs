@@ -14,6 +14,7 @@ pub enum Action {
     CreateCase,
     UpdateCase,
     AddNote,
+    AttachFile,
 }
 
 /// The ASMS adapter for one integration.
@@ -192,6 +193,49 @@ pub fn explain(body: &[u8]) -> (Option<String>, String) {
     (None, text)
 }
 
+/// The largest file `attach_file` sends (ASMS's connector documents no limit; a row
+/// should not carry more than this).
+const MAX_FILE: u64 = 25 * 1024 * 1024;
+
+/// `attach_file`'s body, `{file: <base64>, fileName}`, from `content` (base64 already)
+/// or the file at `path`.
+fn attachment(fields: &mut Map<String, Value>) -> Result<Value, SendError> {
+    use base64::Engine as _;
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+        _ => None,
+    };
+    let name =
+        text(fields.remove("fileName")).ok_or_else(|| SendError::permanent("fileName is empty"))?;
+    let file = match (text(fields.remove("content")), text(fields.remove("path"))) {
+        (Some(content), _) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(content.trim())
+                .map_err(|e| SendError::permanent(format!("content is not base64: {e}")))?;
+            content.trim().to_string()
+        }
+        (None, Some(path)) => {
+            let size = std::fs::metadata(&path)
+                .map_err(|e| SendError::permanent(format!("cannot read `{path}`: {e}")))?
+                .len();
+            if size > MAX_FILE {
+                return Err(SendError::permanent(format!(
+                    "`{path}` is {size} bytes; attach_file sends at most {MAX_FILE}"
+                )));
+            }
+            let bytes = std::fs::read(&path)
+                .map_err(|e| SendError::permanent(format!("cannot read `{path}`: {e}")))?;
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        }
+        (None, None) => {
+            return Err(SendError::permanent(
+                "attach_file needs the file: give `path` or `content` (base64)",
+            ))
+        }
+    };
+    Ok(serde_json::json!({"file": file, "fileName": name}))
+}
+
 #[async_trait]
 impl Receiver for Aranda {
     fn prepare(
@@ -236,6 +280,19 @@ impl Receiver for Aranda {
                     Value::Null,
                 )
             }
+            Action::AttachFile => {
+                let id = ticket()?;
+                let body = attachment(&mut fields)?;
+                let mut notes = Map::new();
+                // Sent as the `ticketId` header, as ASMS's swagger has it.
+                notes.insert("ticketId".into(), Value::String(id));
+                return Ok(Prepared {
+                    method: "POST".into(),
+                    url: format!("{}/attachment/file", self.base),
+                    body,
+                    notes,
+                });
+            }
         };
         Ok(Prepared {
             method: method.into(),
@@ -247,7 +304,10 @@ impl Receiver for Aranda {
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
         let method = crate::http::method(&request.method)?;
-        let call = self.client.request(method, &request.url, self.timeout);
+        let mut call = self.client.request(method, &request.url, self.timeout);
+        if let Some(Value::String(ticket)) = request.notes.get("ticketId") {
+            call = call.header("ticketId", ticket);
+        }
         let call = if request.body.is_null() {
             call
         } else {

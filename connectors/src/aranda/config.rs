@@ -11,7 +11,7 @@ use crate::sections;
 /// `connector: aranda`.
 pub const CARD: Card = Card {
     name: "aranda",
-    about: "Aranda Service Management Suite: cases (tickets) and their notes",
+    about: "Aranda Service Management Suite: cases (tickets), their notes and attachments",
     source: None,
     actions: &[
         Action {
@@ -35,8 +35,31 @@ pub const CARD: Card = Card {
             fields: NOTE_FIELDS,
             options: None,
         },
+        Action {
+            name: "attach_file",
+            about:
+                "attach a file to a case (from a path the record gives, or its content in base64)",
+            calls: &[Call::new("POST", "/attachment/file")],
+            fields: ATTACH_FIELDS,
+            options: None,
+        },
     ],
-    lookups: &[],
+    lookups: &[
+        Action {
+            name: "get_case",
+            about: "the case whose code is the query",
+            calls: &[Call::new("GET", "/case/{ticketId}")],
+            fields: &[],
+            options: None,
+        },
+        Action {
+            name: "search_cases",
+            about: "the cases whose `field` matches the query (ASMS returns the first 20)",
+            calls: &[Call::new("POST", "/case/list")],
+            fields: &[],
+            options: Some(<LookupOptions as JsonSchema>::json_schema),
+        },
+    ],
     account: Some(Part {
         about: "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
         options: <Account as JsonSchema>::json_schema,
@@ -50,6 +73,7 @@ pub enum Receiver {
     CreateCase,
     UpdateCase,
     AddNote,
+    AttachFile,
 }
 
 /// Aranda's optional ids, shared by create and update (integers in its swagger).
@@ -111,13 +135,138 @@ pub const NOTE_FIELDS: &[FieldSpec] = &[
     FieldSpec::required("message", FieldKind::Text, "the note").max_chars(254),
 ];
 
+pub const ATTACH_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "ticketId",
+        FieldKind::Text,
+        "the case code (goes in the `ticketId` header)",
+    ),
+    FieldSpec::required(
+        "fileName",
+        FieldKind::Text,
+        "the file's name as the case shows it, e.g. Vacation_Approval_Form.docx",
+    ),
+    FieldSpec::optional(
+        "path",
+        FieldKind::Text,
+        "a file to read and attach (give `path` or `content`)",
+    ),
+    FieldSpec::optional(
+        "content",
+        FieldKind::Text,
+        "the file's bytes in base64 (give `path` or `content`)",
+    ),
+];
+
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             Receiver::CreateCase => CREATE_FIELDS,
             Receiver::UpdateCase => UPDATE_FIELDS,
             Receiver::AddNote => NOTE_FIELDS,
+            Receiver::AttachFile => ATTACH_FIELDS,
         }
+    }
+}
+
+/// `search_cases`' options: which case field the query is compared with, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupOptions {
+    /// The case field compared with the query, as ASMS names it (`StateName`,
+    /// `ApplicantName`, `Subject`, `CustomerId`, `OpenedDate`, …).
+    pub field: SearchField,
+    /// How it is compared (default `EqualTo`).
+    #[serde(default)]
+    pub operator: SearchOperator,
+}
+
+/// The case fields ASMS searches by (its swagger's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+pub enum SearchField {
+    Commentary,
+    Description,
+    Subject,
+    ApplicantName,
+    AuthorName,
+    CategoryName,
+    CiName,
+    CompanyName,
+    CustomerName,
+    GroupName,
+    ImpactName,
+    ItemTypeName,
+    ModelName,
+    ModifierName,
+    OlaName,
+    PriorityName,
+    ProjectName,
+    ProviderName,
+    ReasonName,
+    RegistryTypeName,
+    ResponsibleName,
+    ServiceName,
+    SlaName,
+    StateName,
+    UcName,
+    UnitName,
+    UrgencyName,
+    ApplicantId,
+    AuthorId,
+    CategoryId,
+    CiId,
+    CompanyId,
+    ConsoleType,
+    CustomerId,
+    GroupId,
+    ImpactId,
+    InterfaceId,
+    ModelId,
+    ModifierId,
+    OlaId,
+    PriorityId,
+    ProjectId,
+    ProviderId,
+    ReasonId,
+    RegistryTypeId,
+    ResponsibleId,
+    ServiceId,
+    SlaId,
+    StateId,
+    UcId,
+    UnitId,
+    UrgencyId,
+    OpenedDate,
+}
+
+/// ASMS's search operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+pub enum SearchOperator {
+    #[default]
+    EqualTo,
+    NotEqualTo,
+    GreaterThan,
+    GreaterThanOrEqualTo,
+    LessThan,
+    LessThanOrEqualTo,
+    Like,
+}
+
+/// An Aranda look-up, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Case,
+    Search(LookupOptions),
+}
+
+pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
+    match action {
+        "get_case" => {
+            sections::no_options(cx, rest)?;
+            Ok(Lookup::Case)
+        }
+        "search_cases" => Ok(Lookup::Search(sections::options(cx, rest, "lookup")?)),
+        other => Err(cx.problem(pos, format!("unknown `aranda` look-up `{other}`"))),
     }
 }
 
@@ -127,6 +276,7 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
         "create_case" => Ok(Receiver::CreateCase),
         "update_case" => Ok(Receiver::UpdateCase),
         "add_note" => Ok(Receiver::AddNote),
+        "attach_file" => Ok(Receiver::AttachFile),
         other => Err(cx.problem(pos, format!("`aranda` has no action `{other}`"))),
     }
 }

@@ -1,5 +1,6 @@
-//! The Aranda ASMS stand-in, at `/asms`: cases created and updated, notes, and the
-//! connection check, with `TokenAsms` and `UrlAsms` required and Aranda's error codes.
+//! The Aranda ASMS stand-in, at `/asms`: cases created, updated, read and searched,
+//! notes, attachments, and the connection check, with `TokenAsms` and `UrlAsms` required
+//! and Aranda's error codes. Cases read or searched are the ones it created (`RF-<id>`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,12 +23,22 @@ pub const STANDIN: Standin = Standin {
 fn routes() -> Router<Recorder> {
     Router::new()
         .route("/case", post(aranda_create))
-        .route("/case/{id}", put(aranda_update))
+        .route("/case/{id}", put(aranda_update).get(aranda_get))
+        .route("/case/list", post(aranda_search))
         .route("/case/{id}/note", post(aranda_note))
+        .route("/attachment/file", post(aranda_attach))
         .route("/connection", get(aranda_connection))
 }
 
 fn describe(m: &Value) -> String {
+    if m.get("attachment").is_some() {
+        return format!(
+            "Aranda case {}: attached {} ({} bytes)",
+            field(m, "case"),
+            field(m, "attachment"),
+            field(m, "bytes")
+        );
+    }
     format!(
         "Aranda case {}: {} ({})",
         field(m, "id"),
@@ -121,4 +132,120 @@ async fn aranda_connection(headers: HeaderMap) -> (StatusCode, Json<Value>) {
         Err(refused) => refused,
         Ok(()) => (StatusCode::OK, Json(json!({"result": true}))),
     }
+}
+
+/// The cases created so far, as ASMS shows them (`idByProject` `RF-<id>`, `stateName`).
+fn cases(recorder: &Recorder) -> Vec<Value> {
+    recorder
+        .messages()
+        .into_iter()
+        .filter(|m| m.get("subject").is_some() && m.get("itemType").is_some())
+        .map(|mut case| {
+            if let Some(map) = case.as_object_mut() {
+                let id = map.get("id").cloned().unwrap_or(Value::Null);
+                map.insert("idByProject".into(), json!(format!("RF-{id}")));
+                map.entry("stateName").or_insert(json!("Registered"));
+            }
+            case
+        })
+        .collect()
+}
+
+async fn aranda_get(
+    State(recorder): State<Recorder>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = aranda_check(&headers) {
+        return refused;
+    }
+    match cases(&recorder).into_iter().find(|c| {
+        c["idByProject"] == id.as_str()
+            || c["id"].as_u64().map(|n| n.to_string()) == Some(id.clone())
+    }) {
+        Some(case) => (StatusCode::OK, Json(case)),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "not found"}))),
+    }
+}
+
+async fn aranda_search(
+    State(recorder): State<Recorder>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = aranda_check(&headers) {
+        return refused;
+    }
+    let filters = body_object(&body)
+        .and_then(|b| b.get("filters").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    if filters.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "CriteriaNeedsSomeArguments"})),
+        );
+    }
+    // Field names as ASMS spells them (`StateName`) against the case's (`stateName`).
+    let matches = |case: &Value| {
+        filters.iter().all(|f| {
+            let name = f["field"].as_str().unwrap_or_default();
+            let mut chars = name.chars();
+            let key: String = chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default();
+            let value = f["value"].as_str().unwrap_or_default();
+            let have = match &case[key.as_str()] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match f["operator"].as_str() {
+                Some("Like") => have.to_lowercase().contains(&value.to_lowercase()),
+                Some("NotEqualTo") => have != value,
+                _ => have == value,
+            }
+        })
+    };
+    let found: Vec<Value> = cases(&recorder)
+        .into_iter()
+        .filter(matches)
+        .take(20)
+        .collect();
+    (StatusCode::OK, Json(Value::Array(found)))
+}
+
+async fn aranda_attach(
+    State(recorder): State<Recorder>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = aranda_check(&headers) {
+        return refused;
+    }
+    let ticket = headers
+        .get("ticketId")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let attachment = body_object(&body).unwrap_or_default();
+    let (Some(file), Some(name)) = (
+        attachment.get("file").and_then(Value::as_str),
+        attachment.get("fileName").and_then(Value::as_str),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "RequestNeedsSomeArguments"})),
+        );
+    };
+    if ticket.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "Null parameter name: ticketId"})),
+        );
+    }
+    recorder.push(
+        "aranda",
+        json!({"case": ticket, "attachment": name, "bytes": file.len() * 3 / 4}),
+    );
+    (StatusCode::OK, Json(json!({"result": true})))
 }

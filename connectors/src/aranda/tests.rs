@@ -311,3 +311,164 @@ fn every_code_of_the_error_table_comes_back_with_its_remedy() {
         assert!(message.contains(remedy), "{body}: {message}");
     }
 }
+
+fn account(server: &MockServer) -> ArandaAccount {
+    ArandaAccount {
+        api_key: Secret::new("asms-token"),
+        instance_url: "https://help.example.com/ASMS".into(),
+        base_url: server.uri(),
+        rate_limit: None,
+    }
+}
+
+#[tokio::test]
+async fn attach_file_posts_the_file_in_base64_with_the_case_in_a_header() {
+    use base64::Engine as _;
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("form.txt");
+    std::fs::write(&file, b"vacation approved").unwrap_or_else(|e| panic!("{e}"));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(b"vacation approved");
+    Mock::given(method("POST"))
+        .and(path("/attachment/file"))
+        .and(header("TokenAsms", "asms-token"))
+        .and(header("UrlAsms", "https://help.example.com/ASMS"))
+        .and(header("ticketId", "RF-915"))
+        .and(body_json(json!({"file": encoded, "fileName": "form.txt"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": true})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::AttachFile);
+    for given in [
+        json!({"ticketId": "RF-915", "fileName": "form.txt", "path": file.display().to_string()}),
+        json!({"ticketId": "RF-915", "fileName": "form.txt", "content": encoded}),
+    ] {
+        let request = r
+            .prepare(fields(given), "r")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            request.notes["ticketId"], "RF-915",
+            "the preview shows the header"
+        );
+        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (bad, why) in [
+        (
+            json!({"ticketId": "RF-915", "fileName": "x"}),
+            "give `path` or `content`",
+        ),
+        (
+            json!({"ticketId": "RF-915", "fileName": "x", "content": "not base64!"}),
+            "not base64",
+        ),
+        (
+            json!({"ticketId": "RF-915", "fileName": "x", "path": "/no/such/file"}),
+            "cannot read `/no/such/file`",
+        ),
+        (
+            json!({"fileName": "x", "content": "eA=="}),
+            "ticketId is empty",
+        ),
+    ] {
+        match r.prepare(fields(bad), "r") {
+            Err(SendError::Permanent { message, .. }) => {
+                assert!(message.contains(why), "{message}")
+            }
+            other => panic!("expected {why:?}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_case_and_search_cases_find_cases_and_say_when_there_are_none() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/case/RF-915"))
+        .and(header("TokenAsms", "asms-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": 915, "idByProject": "RF-915", "stateName": "Solved", "applicantId": 7}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/case/RF-404"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case/list"))
+        .and(header("UrlAsms", "https://help.example.com/ASMS"))
+        .and(body_json(json!({"logicOperator": "And", "filters": [{"field": "StateName", "operator": "EqualTo", "value": "Solved"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"id": 915, "idByProject": "RF-915"}, {"id": 916, "idByProject": "RF-916"}])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case/list"))
+        .and(body_json(json!({"logicOperator": "And", "filters": [{"field": "StateName", "operator": "EqualTo", "value": "Nowhere"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/case/list"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"message": "CriteriaNeedsSomeArguments"})),
+        )
+        .mount(&server)
+        .await;
+    let timeout = Duration::from_secs(5);
+    let get = super::ArandaLookup::new(
+        "asms",
+        &account(&server),
+        super::config::Lookup::Case,
+        timeout,
+    );
+    let found = get.find("RF-915").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found
+            .and_then(|c| c["stateName"].as_str().map(String::from))
+            .as_deref(),
+        Some("Solved")
+    );
+    assert_eq!(
+        get.find("RF-404").await.ok(),
+        Some(None),
+        "a case that is not there is not found"
+    );
+
+    let search = |field| {
+        super::ArandaLookup::new(
+            "asms",
+            &account(&server),
+            super::config::Lookup::Search(super::config::LookupOptions {
+                field,
+                operator: super::config::SearchOperator::EqualTo,
+            }),
+            timeout,
+        )
+    };
+    let solved = search(super::config::SearchField::StateName)
+        .find("Solved")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(solved.and_then(|l| l.as_array().map(Vec::len)), Some(2));
+    assert_eq!(
+        search(super::config::SearchField::StateName)
+            .find("Nowhere")
+            .await
+            .ok(),
+        Some(None)
+    );
+    match search(super::config::SearchField::Subject).find("x").await {
+        Err(SendError::Permanent { code, message }) => {
+            assert_eq!(code.as_deref(), Some("CriteriaNeedsSomeArguments"));
+            assert!(
+                message.contains("search parameters must not be empty"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the remedy, got {other:?}"),
+    }
+}

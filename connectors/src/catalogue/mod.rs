@@ -45,6 +45,7 @@ pub enum Receiver {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
     Cinnox(cinnox::config::Lookup),
+    Aranda(aranda::config::Lookup),
 }
 
 /// A named account of `accounts.yaml`.
@@ -227,6 +228,7 @@ impl flows::Catalogue for Catalogue {
     ) -> Result<LookupSpec, Diagnostic> {
         let lookup = match connector {
             CINNOX => Lookup::Cinnox(cinnox::config::lookup(cx, action, rest, pos)?),
+            ARANDA => Lookup::Aranda(aranda::config::lookup(cx, action, rest, pos)?),
             other => return Err(cx.problem(pos, format!("`{other}` has no look-ups"))),
         };
         Ok(LookupSpec {
@@ -458,6 +460,9 @@ pub fn build_lookup(
     let timeout = flow.delivery.timeout;
     match (lookup, account) {
         (Lookup::Cinnox(find), Account::Cinnox(a)) => {
+            find.build(&config.account, a, timeout).map(Some)
+        }
+        (Lookup::Aranda(find), Account::Aranda(a)) => {
             find.build(&config.account, a, timeout).map(Some)
         }
         (_, other) => Err(wrong_account(
