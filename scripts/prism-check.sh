@@ -3,7 +3,9 @@
 # request that breaks the spec with an error (and logs a violation), so every row must be
 # sent and Prism's log must hold no violation.
 #   8x8 SMS:      the quickstart flow (examples/quickstart)
-#   Text Request: send_message, upsert_contact and archive_conversation over a small contact list
+#   Text Request: send_message, upsert_contact (custom_fields too), archive_conversation,
+#                 unarchive_conversation, delete_contact, and the get_contact and get_messages
+#                 look-ups over a small contact list
 #   Aranda:       create_case, update_case, add_note, attach_file, and the get_case and
 #                 search_cases look-ups
 set -euo pipefail
@@ -100,6 +102,7 @@ map:
   first_name: "{{name}}"
   groups: "{{groups}}"
   is_archived: false
+  custom_fields: [{id: "f-1", value: "{{vip}}"}]
 FLOW
 cat >"$work/tr/archive.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -107,12 +110,36 @@ receiver: {connector: textrequest, action: archive_conversation, account: tr-mai
 map:
   phone_number: "{{phone}}"
 FLOW
+for action in unarchive_conversation delete_contact; do
+  cat >"$work/tr/$action.yaml" <<FLOW
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: $action, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+FLOW
+done
+# The look-ups: the contact and the conversation of each row, then a message.
+cat >"$work/tr/lookups.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: get_contact, dashboard_id: 121, query: "{{phone}}", required: false}
+receiver: {connector: textrequest, action: send_message, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+  body: "Hello again {{name}}"
+FLOW
+cat >"$work/tr/history.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: get_messages, dashboard_id: 121, query: "{{phone}}", required: false}
+receiver: {connector: textrequest, action: archive_conversation, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-"$bin" run welcome --flows "$work/tr" --state "$work/tr-state" || status=$?
-"$bin" run contacts --flows "$work/tr" --state "$work/tr-state" || status=$?
-"$bin" run archive --flows "$work/tr" --state "$work/tr-state" || status=$?
-verdict "Text Request send_message + upsert_contact + archive_conversation" "$work/tr.log" "$status"
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history; do
+  "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
+done
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + get_contact + get_messages" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

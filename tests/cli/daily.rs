@@ -887,24 +887,8 @@ async fn the_daemon_warns_once_and_logs_for_people() {
 /// then found by `get_case` and `search_cases`, and a file attached to it.
 #[tokio::test]
 async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let _sandbox = Child(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let (_sandbox, url) = sandbox().await;
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let dir = Dir::new(&url);
     std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
     dir.write(
@@ -961,4 +945,88 @@ async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
             && received.contains("Printer on fire is still open"),
         "{received}"
     );
+}
+
+/// `switchboard sandbox` on a free port, once it answers; its URL.
+async fn sandbox() -> (Child, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (child, url)
+}
+
+/// Text Request's contact operations offline: a contact upserted with custom fields is
+/// found by `get_contact` and texted by name; its conversation archived and brought
+/// back; deleting it is refused once it has message history.
+#[tokio::test]
+async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_in() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write("flows/people.csv", "phone,name\n+14239876543,Olena\n");
+    let flow = |action: &str, extra: &str| {
+        format!("source: {{connector: csv, path: people.csv, key: phone, backlog: send}}\n{extra}receiver: {{connector: textrequest, action: {action}, account: tr, dashboard_id: 121}}\nmap:\n  phone_number: \"{{{{phone}}}}\"\n")
+    };
+    dir.write(
+        "flows/upsert.yaml",
+        &format!(
+            "{}  first_name: \"{{{{name}}}}\"\n  custom_fields: [{{id: f-1, value: gold}}]\n",
+            flow("upsert_contact", "")
+        ),
+    );
+    dir.write(
+        "flows/greet.yaml",
+        &format!(
+            "{}  body: \"Hi {{{{contact.first_name}}}}, you are {{{{contact.custom_fields.0.value}}}}\"\n",
+            flow("send_message", "lookup: {connector: textrequest, account: tr, action: get_contact, dashboard_id: 121, query: \"{{phone}}\"}\n")
+        ),
+    );
+    dir.write("flows/archive.yaml", &flow("archive_conversation", ""));
+    dir.write("flows/unarchive.yaml", &flow("unarchive_conversation", ""));
+    dir.write("flows/forget.yaml", &flow("delete_contact", ""));
+    for (name, says) in [
+        ("upsert", "sent 1, failed 0"),
+        ("greet", "sent 1, failed 0"),
+        ("archive", "sent 1, failed 0"),
+        ("unarchive", "sent 1, failed 0"),
+        ("forget", "sent 0, failed 1"),
+    ] {
+        let run = dir.run(&["run", name]).await;
+        assert!(run.stdout.contains(says), "{name}: {run:?}");
+    }
+    let forget = dir.run(&["history", "forget", "--run", "1"]).await;
+    assert!(
+        forget.stdout.contains("message history cannot be deleted"),
+        "{forget:?}"
+    );
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(received.contains("Hi Olena, you are gold"), "{received}");
+    assert!(received.contains("\"archived\":false"), "{received}");
 }

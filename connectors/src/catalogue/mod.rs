@@ -46,6 +46,7 @@ pub enum Receiver {
 pub enum Lookup {
     Cinnox(cinnox::config::Lookup),
     Aranda(aranda::config::Lookup),
+    TextRequest(textrequest::config::Lookup),
 }
 
 /// A named account of `accounts.yaml`.
@@ -229,6 +230,7 @@ impl flows::Catalogue for Catalogue {
         let lookup = match connector {
             CINNOX => Lookup::Cinnox(cinnox::config::lookup(cx, action, rest, pos)?),
             ARANDA => Lookup::Aranda(aranda::config::lookup(cx, action, rest, pos)?),
+            TEXTREQUEST => Lookup::TextRequest(textrequest::config::lookup(cx, action, rest, pos)?),
             other => return Err(cx.problem(pos, format!("`{other}` has no look-ups"))),
         };
         Ok(LookupSpec {
@@ -463,6 +465,9 @@ pub fn build_lookup(
             find.build(&config.account, a, timeout).map(Some)
         }
         (Lookup::Aranda(find), Account::Aranda(a)) => {
+            find.build(&config.account, a, timeout).map(Some)
+        }
+        (Lookup::TextRequest(find), Account::TextRequest(a)) => {
             find.build(&config.account, a, timeout).map(Some)
         }
         (_, other) => Err(wrong_account(

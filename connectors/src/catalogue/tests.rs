@@ -636,8 +636,9 @@ fn every_action_on_a_card_parses_as_that_action() {
         }
         for lookup in card.lookups {
             // The options a look-up requires, in YAML.
-            let required = match lookup.name {
-                "search_cases" => "field: StateName",
+            let required = match (card.name, lookup.name) {
+                (_, "search_cases") => "field: StateName",
+                ("textrequest", _) => "dashboard_id: 121",
                 _ => "{}",
             };
             let spec = crate::Catalogue

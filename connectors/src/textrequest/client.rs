@@ -20,6 +20,8 @@ pub enum Action {
     SendMessage,
     UpsertContact,
     ArchiveConversation,
+    UnarchiveConversation,
+    DeleteContact,
 }
 
 /// The Text Request API for one account and dashboard.
@@ -49,7 +51,7 @@ impl TextRequest {
 }
 
 /// The phone number with spaces, dashes, dots and brackets removed; or why it is not one.
-fn phone(raw: &str) -> Result<String, String> {
+pub(super) fn phone(raw: &str) -> Result<String, String> {
     let cleaned: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
@@ -87,10 +89,18 @@ impl Receiver for TextRequest {
                 ("POST", format!("{contact}/messages"))
             }
             Action::UpsertContact => ("POST", contact),
-            // The phone number is all it takes: no body.
+            // The phone number is all these take: no body.
             Action::ArchiveConversation => {
                 fields.clear();
                 ("PUT", format!("{contact}/conversations/archive"))
+            }
+            Action::UnarchiveConversation => {
+                fields.clear();
+                ("PUT", format!("{contact}/conversations/unarchive"))
+            }
+            Action::DeleteContact => {
+                fields.clear();
+                ("DELETE", contact)
             }
         };
         let mut notes = Map::new();
@@ -99,7 +109,9 @@ impl Receiver for TextRequest {
             method: method.into(),
             url,
             body: match self.action {
-                Action::ArchiveConversation => Value::Null,
+                Action::ArchiveConversation
+                | Action::UnarchiveConversation
+                | Action::DeleteContact => Value::Null,
                 Action::SendMessage | Action::UpsertContact => Value::Object(fields),
             },
             notes,

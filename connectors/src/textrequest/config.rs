@@ -51,8 +51,50 @@ pub const CARD: Card = Card {
             fields: ARCHIVE_FIELDS,
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
+        Action {
+            name: "unarchive_conversation",
+            about: "bring an archived conversation back",
+            calls: &[Call::new(
+                "PUT",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}/conversations/unarchive",
+            )],
+            fields: UNARCHIVE_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "delete_contact",
+            about: "delete a contact (Text Request refuses one with message history)",
+            calls: &[Call::new(
+                "DELETE",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}",
+            )],
+            fields: DELETE_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
     ],
-    lookups: &[],
+    lookups: &[
+        Action {
+            name: "get_contact",
+            about: "the contact whose phone number is the query",
+            calls: &[Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}",
+            )],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "get_messages",
+            about:
+                "the latest messages (up to 50) of the conversation with the query's phone number",
+            calls: &[Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/contacts/{phone_number}/messages?page=0&page_size=50",
+            )],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+    ],
     account: Some(Part {
         about: "an API key (header `x-api-key`)",
         options: <Account as JsonSchema>::json_schema,
@@ -117,6 +159,23 @@ pub enum Receiver {
     SendMessage(Dashboard),
     UpsertContact(Dashboard),
     ArchiveConversation(Dashboard),
+    UnarchiveConversation(Dashboard),
+    DeleteContact(Dashboard),
+}
+
+/// A Text Request look-up, checked: what it reads, on which dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Contact(Dashboard),
+    Messages(Dashboard),
+}
+
+pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
+    match action {
+        "get_contact" => Ok(Lookup::Contact(sections::options(cx, rest, "lookup")?)),
+        "get_messages" => Ok(Lookup::Messages(sections::options(cx, rest, "lookup")?)),
+        other => Err(cx.problem(pos, format!("unknown `textrequest` look-up `{other}`"))),
+    }
 }
 
 pub const MESSAGE_FIELDS: &[FieldSpec] = &[
@@ -165,6 +224,11 @@ pub const CONTACT_FIELDS: &[FieldSpec] = &[
     FieldSpec::optional("is_suppressed", FieldKind::Boolean, "suppressed"),
     FieldSpec::optional("suppressed_reason", FieldKind::Text, "why suppressed"),
     FieldSpec::optional("is_resolved", FieldKind::Boolean, "resolved"),
+    FieldSpec::optional(
+        "custom_fields",
+        FieldKind::Json,
+        "the dashboard's custom fields: [{id: <field guid>, value: <text>}]",
+    ),
 ];
 
 pub const ARCHIVE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
@@ -173,12 +237,26 @@ pub const ARCHIVE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
     "the contact whose conversation is archived (goes in the URL path)",
 )];
 
+pub const UNARCHIVE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "phone_number",
+    FieldKind::Phone,
+    "the contact whose conversation comes back (goes in the URL path)",
+)];
+
+pub const DELETE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "phone_number",
+    FieldKind::Phone,
+    "the contact to delete (goes in the URL path)",
+)];
+
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             Receiver::SendMessage(_) => MESSAGE_FIELDS,
             Receiver::UpsertContact(_) => CONTACT_FIELDS,
             Receiver::ArchiveConversation(_) => ARCHIVE_FIELDS,
+            Receiver::UnarchiveConversation(_) => UNARCHIVE_FIELDS,
+            Receiver::DeleteContact(_) => DELETE_FIELDS,
         }
     }
 
@@ -186,7 +264,9 @@ impl Receiver {
         match self {
             Receiver::SendMessage(d)
             | Receiver::UpsertContact(d)
-            | Receiver::ArchiveConversation(d) => d.dashboard_id,
+            | Receiver::ArchiveConversation(d)
+            | Receiver::UnarchiveConversation(d)
+            | Receiver::DeleteContact(d) => d.dashboard_id,
         }
     }
 }
@@ -200,6 +280,12 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
             cx, rest, "receiver",
         )?)),
         "archive_conversation" => Ok(Receiver::ArchiveConversation(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "unarchive_conversation" => Ok(Receiver::UnarchiveConversation(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "delete_contact" => Ok(Receiver::DeleteContact(sections::options(
             cx, rest, "receiver",
         )?)),
         other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),

@@ -1,7 +1,10 @@
 //! Text Request (`connector: textrequest`): `send_message` through
 //! `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}/messages` and
 //! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`,
-//! `archive_conversation` through `PUT …/contacts/{phone_number}/conversations/archive`,
+//! `archive_conversation` / `unarchive_conversation` through
+//! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
+//! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
+//! ([`lookup`]),
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
@@ -10,11 +13,13 @@
 mod client;
 pub mod config;
 mod intake;
+mod lookup;
 pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
 pub use intake::TextRequestIntake;
+pub use lookup::TextRequestLookup;
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.
@@ -28,6 +33,8 @@ impl config::Receiver {
             config::Receiver::SendMessage(_) => Action::SendMessage,
             config::Receiver::UpsertContact(_) => Action::UpsertContact,
             config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,
+            config::Receiver::UnarchiveConversation(_) => Action::UnarchiveConversation,
+            config::Receiver::DeleteContact(_) => Action::DeleteContact,
         };
         Ok(std::sync::Arc::new(TextRequest::new(
             name,
@@ -36,6 +43,23 @@ impl config::Receiver {
             action,
             timeout,
         )?))
+    }
+}
+
+impl config::Lookup {
+    /// The live look-up, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &config::Account,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        Ok(std::sync::Arc::new(TextRequestLookup::new(
+            name,
+            account,
+            self.clone(),
+            timeout,
+        )))
     }
 }
 

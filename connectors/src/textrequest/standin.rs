@@ -1,11 +1,12 @@
 //! The Text Request stand-in, at `/api/v3` (where an account's `base_url` ends): the
-//! dashboards list (the account check), `send_message` and `upsert_contact`, with the
-//! key in `x-api-key` and Text Request's error bodies.
+//! dashboards list (the account check), messages sent and read, contacts created or
+//! updated, read and deleted, conversations archived and brought back, with the key in
+//! `x-api-key` and Text Request's error bodies. Contacts read are the ones it was sent.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -25,21 +26,34 @@ fn routes() -> Router<Recorder> {
         .route("/dashboards", get(tr_dashboards))
         .route(
             "/dashboards/{dashboard}/contacts/{phone}/messages",
-            post(tr_message),
+            post(tr_message).get(tr_messages),
         )
-        .route("/dashboards/{dashboard}/contacts/{phone}", post(tr_contact))
+        .route(
+            "/dashboards/{dashboard}/contacts/{phone}",
+            post(tr_contact)
+                .get(tr_get_contact)
+                .merge(delete(tr_delete)),
+        )
         .route(
             "/dashboards/{dashboard}/contacts/{phone}/conversations/archive",
             put(tr_archive),
         )
+        .route(
+            "/dashboards/{dashboard}/contacts/{phone}/conversations/unarchive",
+            put(tr_unarchive),
+        )
 }
 
 fn describe(m: &Value) -> String {
-    if m.get("archived").is_some() {
+    if let Some(archived) = m.get("archived").and_then(Value::as_bool) {
         return format!(
-            "Text Request conversation with {} archived",
-            field(m, "phone_number")
+            "Text Request conversation with {} {}",
+            field(m, "phone_number"),
+            if archived { "archived" } else { "brought back" }
         );
+    }
+    if m.get("deleted").is_some() {
+        return format!("Text Request contact {} deleted", field(m, "phone_number"));
     }
     format!(
         "Text Request to {} as {}: {}",
@@ -133,4 +147,107 @@ async fn tr_archive(
         json!({"dashboard_id": dashboard, "phone_number": phone, "archived": true}),
     );
     (StatusCode::OK, Json(json!("Conversation archived")))
+}
+
+/// What the stand-in was sent for `phone` on `dashboard`, in order.
+fn sent_for(recorder: &Recorder, dashboard: &str, phone: &str) -> Vec<Value> {
+    recorder
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m["service"] == "textrequest"
+                && m["dashboard_id"] == dashboard
+                && m["phone_number"] == phone
+        })
+        .collect()
+}
+
+async fn tr_get_contact(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    // The contact as the upserts sent made it; none: not found.
+    let mut contact = serde_json::Map::new();
+    for sent in sent_for(&recorder, &dashboard, &phone) {
+        if sent.get("body").is_some() || sent.get("archived").is_some() {
+            continue;
+        }
+        if sent.get("deleted").is_some() {
+            contact.clear();
+            continue;
+        }
+        if let Value::Object(fields) = sent {
+            contact.extend(fields);
+        }
+    }
+    contact.remove("service");
+    if contact.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Contact not found"})),
+        );
+    }
+    (StatusCode::OK, Json(Value::Object(contact)))
+}
+
+async fn tr_messages(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let messages: Vec<Value> = sent_for(&recorder, &dashboard, &phone)
+        .into_iter()
+        .filter(|m| m.get("body").is_some())
+        .map(|m| json!({"body": m["body"], "message_direction": "S"}))
+        .rev()
+        .take(50)
+        .collect();
+    (StatusCode::OK, Json(Value::Array(messages)))
+}
+
+async fn tr_delete(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    // Text Request refuses to delete a contact with message history.
+    if sent_for(&recorder, &dashboard, &phone)
+        .iter()
+        .any(|m| m.get("body").is_some())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "A contact with message history cannot be deleted"})),
+        );
+    }
+    recorder.push(
+        "textrequest",
+        json!({"dashboard_id": dashboard, "phone_number": phone, "deleted": true}),
+    );
+    (StatusCode::OK, Json(json!("Contact deleted")))
+}
+
+async fn tr_unarchive(
+    State(recorder): State<Recorder>,
+    Path((dashboard, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    recorder.push(
+        "textrequest",
+        json!({"dashboard_id": dashboard, "phone_number": phone, "archived": false}),
+    );
+    (StatusCode::OK, Json(json!("Conversation unarchived")))
 }

@@ -357,3 +357,145 @@ async fn archive_conversation_puts_to_the_contacts_conversation_without_a_body()
     let bad = r.prepare(fields(json!({"phone_number": "call me"})), "ref");
     assert!(matches!(bad, Err(SendError::Permanent { .. })), "{bad:?}");
 }
+
+#[tokio::test]
+async fn unarchive_and_delete_take_the_phone_in_the_path_and_no_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path(
+            "/dashboards/121/contacts/%2B14239876543/conversations/unarchive",
+        ))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!("Conversation unarchived")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/dashboards/121/contacts/%2B14239876543"))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string("A contact with message history cannot be deleted"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let unarchive = receiver(&server, Action::UnarchiveConversation);
+    let request = unarchive
+        .prepare(fields(json!({"phone_number": "+14239876543"})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (request.method.as_str(), &request.body),
+        ("PUT", &Value::Null)
+    );
+    unarchive
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let delete = receiver(&server, Action::DeleteContact);
+    let request = delete
+        .prepare(fields(json!({"phone_number": "+14239876543"})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(request.method, "DELETE");
+    match delete.send(&request).await {
+        Err(SendError::Permanent { message, .. }) => {
+            assert!(
+                message.contains("message history cannot be deleted"),
+                "{message}"
+            )
+        }
+        other => panic!("a 400 is permanent, with Text Request's text: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn upsert_contact_sends_custom_fields_as_the_swagger_has_them() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/contacts/4239876543"))
+        .and(body_json(
+            json!({"first_name": "Olena", "custom_fields": [{"id": "f-1", "value": "gold"}]}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"phone_number": "4239876543"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::UpsertContact);
+    let request = r
+        .prepare(fields(json!({"phone_number": "4239876543", "first_name": "Olena", "custom_fields": [{"id": "f-1", "value": "gold"}]})), "ref")
+        .unwrap_or_else(|e| panic!("{e}"));
+    r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothing() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/contacts/%2B14239876543"))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"phone_number": "+14239876543", "first_name": "Olena", "groups": [3]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/contacts/%2B14239876543/messages"))
+        .and(wiremock::matchers::query_param("page", "0"))
+        .and(wiremock::matchers::query_param("page_size", "50"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"body": "Is my order ready?", "message_direction": "R"}])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let dashboard = || super::config::Dashboard { dashboard_id: 121 };
+    let timeout = Duration::from_secs(5);
+    let contact = super::TextRequestLookup::new(
+        "tr",
+        &account,
+        super::config::Lookup::Contact(dashboard()),
+        timeout,
+    );
+    let found = contact
+        .find("+1 423 987 6543")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|c| c["first_name"].clone()), Some(json!("Olena")));
+    assert_eq!(
+        contact.find("+15550000000").await.ok(),
+        Some(None),
+        "404: not found"
+    );
+    assert!(matches!(
+        contact.find("nobody").await,
+        Err(SendError::Permanent { .. })
+    ));
+    let messages = super::TextRequestLookup::new(
+        "tr",
+        &account,
+        super::config::Lookup::Messages(dashboard()),
+        timeout,
+    );
+    let page = messages
+        .find("+14239876543")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        page.and_then(|p| p[0]["body"].as_str().map(String::from))
+            .as_deref(),
+        Some("Is my order ready?")
+    );
+}
