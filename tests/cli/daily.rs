@@ -1030,3 +1030,43 @@ async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_i
     assert!(received.contains("Hi Olena, you are gold"), "{received}");
     assert!(received.contains("\"archived\":false"), "{received}");
 }
+
+/// Rows appended to a Google sheet, offline: a service account's token from the stand-in,
+/// one row per record, in column order.
+#[tokio::test]
+async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/connectors/src/google_sheets/test-key.pem"
+    ))
+    .unwrap_or_default();
+    dir.write(
+        "flows/sa.json",
+        &json!({"type": "service_account", "client_email": "flows@sandbox.iam.gserviceaccount.com", "private_key": key}).to_string(),
+    );
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("sheets:\n  connector: google_sheets\n  service_account_file: sa.json\n  token_url: {url}/token\n  base_url: {url}\n"),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/to-sheet.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: google_sheets, action: append_row, account: sheets, spreadsheet_id: s-1, range: \"Contacts!A:C\"}\nmap:\n  values: [\"{{order_id}}\", \"{{name}}\", \"{{phone}}\"]\n",
+    );
+    let run = dir.run(&["run", "to-sheet"]).await;
+    assert!(run.stdout.contains("sent 3, failed 0"), "{run:?}");
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains(r#""row":["A-1","Olena","+380501234567"]"#)
+            && received.contains(r#""range":"Contacts!A:C""#),
+        "{received}"
+    );
+}

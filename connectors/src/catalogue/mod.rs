@@ -39,6 +39,7 @@ pub enum Receiver {
     Aranda(aranda::config::Receiver),
     Http(httpreq::config::Receiver),
     Cinnox(cinnox::config::Receiver),
+    GoogleSheets(google_sheets::config::Receiver),
 }
 
 /// What a flow asks a service about each record.
@@ -211,6 +212,9 @@ impl flows::Catalogue for Catalogue {
             ARANDA => Receiver::Aranda(aranda::config::receiver(cx, action, rest, pos)?),
             HTTP => Receiver::Http(httpreq::config::receiver(cx, action, rest, pos)?),
             CINNOX => Receiver::Cinnox(cinnox::config::receiver(cx, action, rest, pos)?),
+            GOOGLE_SHEETS => {
+                Receiver::GoogleSheets(google_sheets::config::receiver(cx, action, rest, pos)?)
+            }
             other => return Err(cx.problem(pos, format!("unknown receiver connector `{other}`"))),
         };
         Ok(ReceiverSpec {
@@ -329,6 +333,7 @@ impl Receiver {
             Receiver::Aranda(r) => r.fields(),
             Receiver::Http(r) => r.fields(),
             Receiver::Cinnox(r) => r.fields(),
+            Receiver::GoogleSheets(r) => r.fields(),
         }
     }
 }
@@ -441,6 +446,7 @@ pub fn build_receiver(
         (Receiver::Aranda(r), Account::Aranda(a)) => r.build(name, a, timeout),
         (Receiver::Http(r), Account::Http(a)) => r.build(name, a, timeout),
         (Receiver::Cinnox(r), Account::Cinnox(a)) => r.build(name, a, timeout),
+        (Receiver::GoogleSheets(r), Account::GoogleSheets(a)) => r.build(name, a, timeout),
         (_, account) => Err(wrong_account(
             name,
             account,

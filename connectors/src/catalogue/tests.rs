@@ -612,6 +612,7 @@ fn every_action_on_a_card_parses_as_that_action() {
     // The options each action requires, in YAML.
     let options = |connector: &str| match connector {
         "textrequest" => "dashboard_id: 121",
+        "google_sheets" => "spreadsheet_id: s-1",
         _ => "{}",
     };
     let node =

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::{self, AccountClient};
 
-const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+/// Reading sheets.
+pub const READ: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+/// Appending rows.
+pub const WRITE: &str = "https://www.googleapis.com/auth/spreadsheets";
 
 #[derive(Deserialize)]
 struct KeyFile {
@@ -43,11 +46,12 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(Cache::default)
 }
 
-/// A bearer token for the service account in `key_file`.
+/// A bearer token for the service account in `key_file`, for `scope`.
 pub async fn token(
     client: &AccountClient,
     key_file: &Path,
     token_url: &str,
+    scope: &str,
 ) -> Result<String, String> {
     let text = std::fs::read_to_string(key_file).map_err(|e| {
         format!(
@@ -61,7 +65,7 @@ pub async fn token(
             key_file.display()
         )
     })?;
-    let cache_key = format!("{}|{token_url}", key.client_email);
+    let cache_key = format!("{}|{token_url}|{scope}", key.client_email);
     if let Some((token, until)) = cache().lock().ok().and_then(|c| c.get(&cache_key).cloned()) {
         if Instant::now() < until {
             return Ok(token);
@@ -70,7 +74,7 @@ pub async fn token(
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         iss: &key.client_email,
-        scope: SCOPE,
+        scope,
         aud: token_url,
         iat: now,
         exp: now + 3600,

@@ -3,17 +3,17 @@
 use std::path::PathBuf;
 
 use flows::yaml::Node;
-use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos, RateLimit, Secret};
+use flows::{Backlog, Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Call, Card, Part};
+use crate::catalogue::card::{Action, Call, Card, Part};
 use crate::sections;
 
 /// `connector: google_sheets`.
 pub const CARD: Card = Card {
     name: "google_sheets",
-    about: "Google Sheets: new rows of a range",
+    about: "Google Sheets: new rows of a range, and rows appended",
     source: Some(Part {
         about: "new rows of the range on each run (its first row is the header)",
         options: <SourceOptions as JsonSchema>::json_schema,
@@ -22,7 +22,16 @@ pub const CARD: Card = Card {
             "/v4/spreadsheets/{spreadsheet_id}/values/{range}",
         )],
     }),
-    actions: &[],
+    actions: &[Action {
+        name: "append_row",
+        about: "append one row per record after the range's last row (a service account: an API key cannot write)",
+        calls: &[Call::new(
+            "POST",
+            "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption=USER_ENTERED&insertDataOption=INSERT_ROWS",
+        )],
+        fields: APPEND_FIELDS,
+        options: Some(<Append as JsonSchema>::json_schema),
+    }],
     lookups: &[],
     account: Some(Part {
         about: "an API key (public sheets) or a service account's key file",
@@ -33,6 +42,52 @@ pub const CARD: Card = Card {
         )],
     }),
 };
+
+/// `append_row`: the sheet rows are appended to.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Append {
+    /// The long part of the sheet's URL: `/spreadsheets/d/<id>/edit`.
+    pub spreadsheet_id: String,
+    /// The table to append to, A1 notation (`Sheet1`, `'Contacts'!A:F`): the row goes
+    /// after its last row.
+    #[serde(default = "default_append_range")]
+    pub range: String,
+}
+
+fn default_append_range() -> String {
+    "Sheet1".into()
+}
+
+/// `append_row`'s map: the row's cells, in column order.
+pub const APPEND_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "values",
+    FieldKind::Json,
+    "the row's cells in column order, each a template: [\"{{name}}\", \"{{phone}}\"]",
+)];
+
+/// A Google Sheets receiver, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Receiver {
+    AppendRow(Append),
+}
+
+impl Receiver {
+    pub fn fields(&self) -> &'static [FieldSpec] {
+        match self {
+            Receiver::AppendRow(_) => APPEND_FIELDS,
+        }
+    }
+}
+
+pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Receiver, Diagnostic> {
+    match action {
+        "append_row" => Ok(Receiver::AppendRow(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        other => Err(cx.problem(pos, format!("`google_sheets` has no action `{other}`"))),
+    }
+}
 
 /// "New spreadsheet rows" of a Google Sheets range; its first row is the header.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -5,11 +5,15 @@
 //! data, a blank row in the middle is skipped, and short rows (Sheets omits trailing empty
 //! cells) are padded. Auth: an API key, or a service account (JWT → bearer token, cached
 //! per account in the process; the token URL is configurable for tests). A 429 from the
-//! quota backs off and tries again.
+//! quota backs off and tries again. As a receiver ([`AppendRow`]): one row appended per
+//! record.
 
+mod append;
 mod auth;
 pub mod config;
 pub mod standin;
+
+pub use append::AppendRow;
 
 use std::time::Duration;
 
@@ -71,7 +75,7 @@ impl Sheet {
                 ]);
             if let (None, Some(file)) = (&self.account.api_key, &self.account.service_account_file)
             {
-                let token = auth::token(&self.client, file, &self.account.token_url)
+                let token = auth::token(&self.client, file, &self.account.token_url, auth::READ)
                     .await
                     .map_err(SourceError)?;
                 call = call.bearer(&token);
@@ -114,7 +118,7 @@ pub async fn check(name: &str, account: &GoogleAccount) -> Result<String, String
     match &account.service_account_file {
         Some(file) => {
             let client = account.client(name);
-            auth::token(&client, file, &account.token_url)
+            auth::token(&client, file, &account.token_url, auth::READ)
                 .await
                 .map(|_| "the service account got a token".to_string())
         }
@@ -123,7 +127,7 @@ pub async fn check(name: &str, account: &GoogleAccount) -> Result<String, String
 }
 
 /// `{"error": {"code", "message", "status"}}` as `STATUS: message`.
-fn google_error(body: &[u8]) -> String {
+pub(crate) fn google_error(body: &[u8]) -> String {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &json["error"];
     match (error["status"].as_str(), error["message"].as_str()) {
@@ -179,6 +183,22 @@ impl Source for Sheet {
             }
         }
         Ok(fetched)
+    }
+}
+
+impl config::Receiver {
+    /// The live receiver, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &GoogleAccount,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        match self {
+            config::Receiver::AppendRow(append) => Ok(std::sync::Arc::new(AppendRow::new(
+                name, account, append, timeout,
+            )?)),
+        }
     }
 }
 

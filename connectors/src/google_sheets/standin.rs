@@ -1,9 +1,11 @@
 //! The Google Sheets stand-in: one spreadsheet's values, whatever its id, for an API
-//! key or a bearer token, with Google's 403 body without either.
+//! key or a bearer token, with Google's 403 body without either; rows appended (a bearer
+//! token only, as Google has it), and a token endpoint (`/token`) for service accounts.
 
-use axum::extract::{Path, Query};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -15,11 +17,83 @@ pub const STANDIN: Standin = Standin {
     mount: "",
     env: &["GOOGLE_SHEETS_BASE_URL"],
     routes,
-    describe: None,
+    describe: Some(describe),
 };
 
 fn routes() -> Router<Recorder> {
-    Router::new().route("/v4/spreadsheets/{id}/values/{range}", get(sheet_values))
+    Router::new()
+        .route(
+            "/v4/spreadsheets/{id}/values/{range}",
+            get(sheet_values).post(append),
+        )
+        .route("/token", post(token))
+}
+
+fn describe(m: &Value) -> String {
+    format!(
+        "Google Sheets row appended to {}: {}",
+        crate::standin::field(m, "range"),
+        m.get("row").map(Value::to_string).unwrap_or_default()
+    )
+}
+
+/// A service account's token: any signed assertion gets one.
+async fn token(body: Bytes) -> (StatusCode, Json<Value>) {
+    if !String::from_utf8_lossy(&body).contains("assertion=") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "assertion missing"})),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"access_token": "ya29.sandbox", "expires_in": 3599, "token_type": "Bearer"})),
+    )
+}
+
+/// `…/values/{range}:append`: the row is recorded; Google says where it went.
+async fn append(
+    State(recorder): State<Recorder>,
+    Path((id, range)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let Some(range) = range.strip_suffix(":append") else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}})),
+        );
+    };
+    if !accepted(&headers, "authorization") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(
+                json!({"error": {"code": 401, "message": "Request is missing required authentication credential", "status": "UNAUTHENTICATED"}}),
+            ),
+        );
+    }
+    let row = crate::standin::body_object(&body)
+        .and_then(|b| b.get("values").and_then(|v| v.get(0)).cloned())
+        .unwrap_or(Value::Null);
+    if !row.is_array() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"error": {"code": 400, "message": "Invalid values", "status": "INVALID_ARGUMENT"}}),
+            ),
+        );
+    }
+    recorder.push(
+        "google_sheets",
+        json!({"spreadsheet": id, "range": range, "row": row}),
+    );
+    let n = recorder.messages().len() + 6;
+    (
+        StatusCode::OK,
+        Json(
+            json!({"spreadsheetId": id, "updates": {"updatedRange": format!("{range}!A{n}"), "updatedRows": 1}}),
+        ),
+    )
 }
 
 /// The stand-in's one spreadsheet, whatever its id: new orders with a phone number.

@@ -158,3 +158,102 @@ fn ranges_name_their_first_row() {
     assert_eq!(first_row("'My Sheet'!B3:F"), 3);
     assert_eq!(first_row("A:ZZ"), 1);
 }
+
+#[tokio::test]
+async fn append_row_posts_the_cells_with_a_write_scoped_token() {
+    use engine::Receiver as _;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "ya29.write", "expires_in": 3599, "token_type": "Bearer"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/spreadsheets/sheet-1/values/Contacts%21A%3AC:append"))
+        .and(wiremock::matchers::query_param("valueInputOption", "USER_ENTERED"))
+        .and(wiremock::matchers::query_param("insertDataOption", "INSERT_ROWS"))
+        .and(header("authorization", "Bearer ya29.write"))
+        .and(wiremock::matchers::body_json(json!({"values": [["Olena", "+380501234567", 3]]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "spreadsheetId": "sheet-1", "updates": {"updatedRange": "Contacts!A7:C7", "updatedRows": 1}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/spreadsheets/locked/values/Contacts%21A%3AC:append"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key_file = dir.path().join("sa.json");
+    let body = json!({"type": "service_account", "client_email": "writer@project.iam.gserviceaccount.com", "private_key": TEST_KEY});
+    std::fs::write(&key_file, body.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let account = GoogleAccount {
+        api_key: None,
+        service_account_file: Some(key_file),
+        token_url: format!("{}/token", server.uri()),
+        base_url: server.uri(),
+        rate_limit: None,
+    };
+    let append = |id: &str| {
+        super::AppendRow::new(
+            "google",
+            &account,
+            &super::config::Append {
+                spreadsheet_id: id.into(),
+                range: "Contacts!A:C".into(),
+            },
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let row = append("sheet-1");
+    let request = row
+        .prepare(
+            fields(json!({"values": ["Olena", "+380501234567", 3]})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = row.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.remote_id.as_deref(), Some("Contacts!A7:C7"));
+    let locked = append("locked");
+    let request = locked
+        .prepare(fields(json!({"values": ["x"]})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    match locked.send(&request).await {
+        Err(e) => assert!(
+            e.to_string().contains("share the sheet, as an editor"),
+            "{e}"
+        ),
+        Ok(_) => panic!("a 403 fails"),
+    }
+    assert!(
+        matches!(
+            row.prepare(fields(json!({})), "r"),
+            Err(engine::SendError::Permanent { .. })
+        ),
+        "no cells, no row"
+    );
+    let read_only = super::AppendRow::new(
+        "public",
+        &api_key_account(&server),
+        &super::config::Append {
+            spreadsheet_id: "s".into(),
+            range: "Sheet1".into(),
+        },
+        std::time::Duration::from_secs(5),
+    );
+    assert!(
+        read_only
+            .err()
+            .is_some_and(|e| e.contains("appending rows needs a service account")),
+        "an API key cannot write"
+    );
+}
