@@ -118,6 +118,25 @@ map:
   phone_number: "{{phone}}"
 FLOW
 done
+printf 'id,phone,amount,payment\np-1,4239876543,12.50,88\np-2,+14239876544,7,89\n' >"$work/tr/payments.csv"
+cat >"$work/tr/pay.yaml" <<'FLOW'
+source: {connector: csv, path: payments.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: create_payment, account: tr-main, dashboard_id: 121}
+map:
+  customer_phone: "{{phone}}"
+  amount_requested: "{{amount}}"
+  message: "Your order {{id}}"
+  reference_number: "{{id}}"
+FLOW
+for action in mark_payment_paid send_payment_reminder cancel_payment; do
+  cat >"$work/tr/$action.yaml" <<FLOW
+source: {connector: csv, path: payments.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: get_payment, dashboard_id: 121, query: "{{payment}}", as: found, required: false}
+receiver: {connector: textrequest, action: $action, account: tr-main, dashboard_id: 121}
+map:
+  payment_id: "{{payment}}"
+FLOW
+done
 # The look-ups: the contact and the conversation of each row, then a message.
 cat >"$work/tr/lookups.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -136,10 +155,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + get_contact + get_messages" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + get_contact + get_messages + get_payment" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -698,6 +698,15 @@ fn coerce(spec: Option<&FieldSpec>, value: Value) -> Result<Option<Value>, Strin
             Ok(i) => Value::from(i),
             Err(_) => return Err(format!("`{t}` is not an integer")),
         },
+        (FieldKind::Number, Some(t)) => match t
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .and_then(serde_json::Number::from_f64)
+        {
+            Some(n) => Value::Number(n),
+            None => return Err(format!("`{t}` is not a number (like 12.50)")),
+        },
         (FieldKind::Boolean, Some(t)) => match t.to_lowercase().as_str() {
             "true" | "yes" | "1" => Value::Bool(true),
             "false" | "no" | "0" => Value::Bool(false),

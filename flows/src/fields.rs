@@ -16,6 +16,8 @@ pub enum FieldKind {
     Url,
     /// A whole number.
     Integer,
+    /// A number with a fraction (an amount: `12.50`).
+    Number,
     /// `true` or `false`.
     Boolean,
     /// A list of whole numbers (`"3, 5"` or a YAML list).

@@ -151,6 +151,7 @@ pub fn map_field(spec: &FieldSpec) -> Value {
             ]
         }),
         FieldKind::Integer => json!({"type": ["integer", "string"]}),
+        FieldKind::Number => json!({"type": ["number", "string"]}),
         FieldKind::Boolean => json!({"type": ["boolean", "string"]}),
         FieldKind::IntegerList => {
             json!({"type": ["array", "string", "integer"], "items": {"type": ["integer", "string"]}})

@@ -1070,3 +1070,64 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
         "{received}"
     );
 }
+
+/// A Text Request payment, offline: requested from a CSV row, then marked paid by its
+/// number; `get_payment` reads it back as paid.
+#[tokio::test]
+async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_in() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/invoices.csv",
+        "invoice,phone,amount\nI-1,+14239876543,12.50\n",
+    );
+    dir.write(
+        "flows/request.yaml",
+        "source: {connector: csv, path: invoices.csv, key: invoice, backlog: send}\nreceiver: {connector: textrequest, action: create_payment, account: tr, dashboard_id: 121}\nmap:\n  customer_phone: \"{{phone}}\"\n  amount_requested: \"{{amount}}\"\n  reference_number: \"{{invoice}}\"\n",
+    );
+    let request = dir.run(&["run", "request"]).await;
+    assert!(request.stdout.contains("sent 1, failed 0"), "{request:?}");
+    let history = dir
+        .run(&["history", "request", "--run", "1", "--json"])
+        .await
+        .json();
+    let payment = history["rows"][0]["remote_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        history["rows"][0]["sent"]["amount_requested"], 12.5,
+        "a number, not text"
+    );
+    dir.write("flows/paid.csv", &format!("payment\n{payment}\n"));
+    dir.write(
+        "flows/paid.yaml",
+        "source: {connector: csv, path: paid.csv, key: payment, backlog: send}\nreceiver: {connector: textrequest, action: mark_payment_paid, account: tr, dashboard_id: 121}\nmap: {payment_id: \"{{payment}}\"}\n",
+    );
+    let paid = dir.run(&["run", "paid"]).await;
+    assert!(paid.stdout.contains("sent 1, failed 0"), "{paid:?}");
+    dir.write(
+        "flows/check.yaml",
+        "source: {connector: csv, path: paid.csv, key: payment, backlog: send}\nlookup: {connector: textrequest, account: tr, action: get_payment, dashboard_id: 121, query: \"{{payment}}\", as: found}\nreceiver: {connector: textrequest, action: send_message, account: tr, dashboard_id: 121}\nmap:\n  phone_number: \"{{found.customer_phone}}\"\n  body: \"Thank you: payment {{found.reference_number}} is {{found.status}}\"\n",
+    );
+    let check = dir.run(&["run", "check"]).await;
+    assert!(check.stdout.contains("sent 1, failed 0"), "{check:?}");
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains("Thank you: payment I-1 is paid"),
+        "{received}"
+    );
+}

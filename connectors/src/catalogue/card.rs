@@ -230,6 +230,7 @@ pub fn kind_name(kind: FieldKind) -> String {
         FieldKind::DateTime => "date-time (RFC 3339)".into(),
         FieldKind::Url => "URL".into(),
         FieldKind::Integer => "integer".into(),
+        FieldKind::Number => "number".into(),
         FieldKind::Boolean => "true or false".into(),
         FieldKind::IntegerList => "list of integers".into(),
         FieldKind::TextList => "list of texts".into(),

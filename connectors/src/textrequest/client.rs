@@ -119,34 +119,42 @@ impl Receiver for TextRequest {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let call = self
-            .client
-            .request(http::method(&request.method)?, &request.url, self.timeout);
-        let call = if request.body.is_null() {
-            call
-        } else {
-            call.json(&request.body)
-        };
-        let response = call.send().await?;
-        if response.status.is_success() {
-            // A 2xx means Text Request took it: never retry it.
-            let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-            if body.get("delivery_status").and_then(Value::as_str) == Some("error") {
-                let why = body
-                    .get("delivery_error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Text Request reports a delivery error");
-                return Err(SendError::Permanent {
-                    code: Some("delivery_error".into()),
-                    message: why.to_string(),
-                });
-            }
-            return Ok(Delivered {
-                remote_id: http::id_in(&body, &["message_id", "id"]),
+        send(&self.client, request, self.timeout).await
+    }
+}
+
+/// Send a prepared Text Request call; its answer as an outcome (every Text Request
+/// receiver sends this way).
+pub(super) async fn send(
+    client: &AccountClient,
+    request: &Prepared,
+    timeout: Duration,
+) -> Result<Delivered, SendError> {
+    let call = client.request(http::method(&request.method)?, &request.url, timeout);
+    let call = if request.body.is_null() {
+        call
+    } else {
+        call.json(&request.body)
+    };
+    let response = call.send().await?;
+    if response.status.is_success() {
+        // A 2xx means Text Request took it: never retry it.
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        if body.get("delivery_status").and_then(Value::as_str) == Some("error") {
+            let why = body
+                .get("delivery_error")
+                .and_then(Value::as_str)
+                .unwrap_or("Text Request reports a delivery error");
+            return Err(SendError::Permanent {
+                code: Some("delivery_error".into()),
+                message: why.to_string(),
             });
         }
-        // Text Request's 400 has no documented body: its text is the message.
-        let (code, message) = http::error_body(&response.body);
-        Err(http::classify(&response, code, message))
+        return Ok(Delivered {
+            remote_id: http::id_in(&body, &["message_id", "id"]),
+        });
     }
+    // Text Request's 400 has no documented body: its text is the message.
+    let (code, message) = http::error_body(&response.body);
+    Err(http::classify(&response, code, message))
 }

@@ -62,6 +62,43 @@ pub const CARD: Card = Card {
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
+            name: "create_payment",
+            about: "request a payment: the contact gets a text with a payment link",
+            calls: &[Call::new("POST", "/dashboards/{dashboard_id}/payments")],
+            fields: CREATE_PAYMENT_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "mark_payment_paid",
+            about: "mark a payment as paid (paid outside Text Request)",
+            calls: &[Call::new(
+                "POST",
+                "/dashboards/{dashboard_id}/payments/{payment_id}/mark_as_paid",
+            )],
+            fields: PAYMENT_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "send_payment_reminder",
+            about: "text the contact a reminder of an unpaid payment",
+            calls: &[Call::new(
+                "POST",
+                "/dashboards/{dashboard_id}/payments/{payment_id}/resend",
+            )],
+            fields: PAYMENT_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "cancel_payment",
+            about: "cancel a payment",
+            calls: &[Call::new(
+                "POST",
+                "/dashboards/{dashboard_id}/payments/{payment_id}/cancel",
+            )],
+            fields: PAYMENT_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
             name: "delete_contact",
             about: "delete a contact (Text Request refuses one with message history)",
             calls: &[Call::new(
@@ -73,6 +110,16 @@ pub const CARD: Card = Card {
         },
     ],
     lookups: &[
+        Action {
+            name: "get_payment",
+            about: "the payment whose number is the query",
+            calls: &[Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/payments/{payment_id}",
+            )],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
         Action {
             name: "get_contact",
             about: "the contact whose phone number is the query",
@@ -161,6 +208,10 @@ pub enum Receiver {
     ArchiveConversation(Dashboard),
     UnarchiveConversation(Dashboard),
     DeleteContact(Dashboard),
+    CreatePayment(Dashboard),
+    MarkPaymentPaid(Dashboard),
+    SendPaymentReminder(Dashboard),
+    CancelPayment(Dashboard),
 }
 
 /// A Text Request look-up, checked: what it reads, on which dashboard.
@@ -168,12 +219,14 @@ pub enum Receiver {
 pub enum Lookup {
     Contact(Dashboard),
     Messages(Dashboard),
+    Payment(Dashboard),
 }
 
 pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
     match action {
         "get_contact" => Ok(Lookup::Contact(sections::options(cx, rest, "lookup")?)),
         "get_messages" => Ok(Lookup::Messages(sections::options(cx, rest, "lookup")?)),
+        "get_payment" => Ok(Lookup::Payment(sections::options(cx, rest, "lookup")?)),
         other => Err(cx.problem(pos, format!("unknown `textrequest` look-up `{other}`"))),
     }
 }
@@ -249,6 +302,40 @@ pub const DELETE_FIELDS: &[FieldSpec] = &[FieldSpec::required(
     "the contact to delete (goes in the URL path)",
 )];
 
+pub const CREATE_PAYMENT_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "customer_phone",
+        FieldKind::Phone,
+        "the contact the payment request is texted to",
+    ),
+    FieldSpec::required(
+        "amount_requested",
+        FieldKind::Number,
+        "the amount in dollars, e.g. 12.50",
+    ),
+    FieldSpec::optional(
+        "message",
+        FieldKind::Text,
+        "the text sent with the payment link",
+    ),
+    FieldSpec::optional(
+        "description",
+        FieldKind::Text,
+        "for your team only (the contact does not see it)",
+    ),
+    FieldSpec::optional(
+        "reference_number",
+        FieldKind::Text,
+        "your id for the payment, to find it again",
+    ),
+];
+
+pub const PAYMENT_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "payment_id",
+    FieldKind::Integer,
+    "the payment's number (goes in the URL path)",
+)];
+
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
@@ -257,6 +344,10 @@ impl Receiver {
             Receiver::ArchiveConversation(_) => ARCHIVE_FIELDS,
             Receiver::UnarchiveConversation(_) => UNARCHIVE_FIELDS,
             Receiver::DeleteContact(_) => DELETE_FIELDS,
+            Receiver::CreatePayment(_) => CREATE_PAYMENT_FIELDS,
+            Receiver::MarkPaymentPaid(_)
+            | Receiver::SendPaymentReminder(_)
+            | Receiver::CancelPayment(_) => PAYMENT_FIELDS,
         }
     }
 
@@ -266,7 +357,11 @@ impl Receiver {
             | Receiver::UpsertContact(d)
             | Receiver::ArchiveConversation(d)
             | Receiver::UnarchiveConversation(d)
-            | Receiver::DeleteContact(d) => d.dashboard_id,
+            | Receiver::DeleteContact(d)
+            | Receiver::CreatePayment(d)
+            | Receiver::MarkPaymentPaid(d)
+            | Receiver::SendPaymentReminder(d)
+            | Receiver::CancelPayment(d) => d.dashboard_id,
         }
     }
 }
@@ -286,6 +381,18 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
             cx, rest, "receiver",
         )?)),
         "delete_contact" => Ok(Receiver::DeleteContact(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "create_payment" => Ok(Receiver::CreatePayment(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "mark_payment_paid" => Ok(Receiver::MarkPaymentPaid(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "send_payment_reminder" => Ok(Receiver::SendPaymentReminder(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "cancel_payment" => Ok(Receiver::CancelPayment(sections::options(
             cx, rest, "receiver",
         )?)),
         other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),

@@ -1,4 +1,5 @@
-//! Text Request look-ups (`lookup:` in a flow), the query being a phone number:
+//! Text Request look-ups (`lookup:` in a flow): `get_payment` reads a payment by its
+//! number (`GET …/payments/{payment_id}`); the others take a phone number:
 //! `get_contact` reads the contact (`GET …/contacts/{phone_number}`; 404 or 204: not
 //! found); `get_messages` reads the latest page of the conversation
 //! (`GET …/contacts/{phone_number}/messages?page=0&page_size=50`) as a list.
@@ -32,15 +33,30 @@ impl TextRequestLookup {
 #[async_trait]
 impl Lookup for TextRequestLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
-        let number = super::client::phone(query.trim()).map_err(SendError::permanent)?;
-        let (dashboard, suffix) = match &self.find {
-            Find::Contact(d) => (d.dashboard_id, ""),
-            Find::Messages(d) => (d.dashboard_id, "/messages?page=0&page_size=50"),
+        let query = query.trim();
+        let path = match &self.find {
+            Find::Payment(d) => {
+                if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(SendError::permanent(format!(
+                        "`{query}` is not a payment's number"
+                    )));
+                }
+                format!("dashboards/{}/payments/{query}", d.dashboard_id)
+            }
+            Find::Contact(d) | Find::Messages(d) => {
+                let number = super::client::phone(query).map_err(SendError::permanent)?;
+                let suffix = match &self.find {
+                    Find::Messages(_) => "/messages?page=0&page_size=50",
+                    _ => "",
+                };
+                format!(
+                    "dashboards/{}/contacts/{}{suffix}",
+                    d.dashboard_id,
+                    http::encode_component(&number)
+                )
+            }
         };
-        let url = self.client.url(&format!(
-            "dashboards/{dashboard}/contacts/{}{suffix}",
-            http::encode_component(&number)
-        ));
+        let url = self.client.url(&path);
         let response = self.client.get(&url, self.timeout).send().await?;
         let status = response.status.as_u16();
         if status == 404 || status == 204 {

@@ -4,7 +4,7 @@
 //! `archive_conversation` / `unarchive_conversation` through
 //! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
 //! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
-//! ([`lookup`]),
+//! ([`lookup`]), and payments created, marked paid, reminded and cancelled ([`payments`]),
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
@@ -14,12 +14,14 @@ mod client;
 pub mod config;
 mod intake;
 mod lookup;
+mod payments;
 pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
+pub use payments::{PaymentAction, Payments};
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.
@@ -29,7 +31,20 @@ impl config::Receiver {
         account: &config::Account,
         timeout: std::time::Duration,
     ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        let payments = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+            Ok(std::sync::Arc::new(Payments::new(
+                name,
+                account,
+                self.dashboard_id(),
+                action,
+                timeout,
+            )))
+        };
         let action = match self {
+            config::Receiver::CreatePayment(_) => return payments(PaymentAction::Create),
+            config::Receiver::MarkPaymentPaid(_) => return payments(PaymentAction::MarkPaid),
+            config::Receiver::SendPaymentReminder(_) => return payments(PaymentAction::Remind),
+            config::Receiver::CancelPayment(_) => return payments(PaymentAction::Cancel),
             config::Receiver::SendMessage(_) => Action::SendMessage,
             config::Receiver::UpsertContact(_) => Action::UpsertContact,
             config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,

@@ -42,6 +42,15 @@ fn routes() -> Router<Recorder> {
             "/dashboards/{dashboard}/contacts/{phone}/conversations/unarchive",
             put(tr_unarchive),
         )
+        .route("/dashboards/{dashboard}/payments", post(tr_create_payment))
+        .route(
+            "/dashboards/{dashboard}/payments/{payment}",
+            get(tr_get_payment),
+        )
+        .route(
+            "/dashboards/{dashboard}/payments/{payment}/{verb}",
+            post(tr_payment_verb),
+        )
 }
 
 fn describe(m: &Value) -> String {
@@ -51,6 +60,9 @@ fn describe(m: &Value) -> String {
             field(m, "phone_number"),
             if archived { "archived" } else { "brought back" }
         );
+    }
+    if let Some(payment) = m.get("payment") {
+        return format!("Text Request payment {} {}", payment, field(m, "status"));
     }
     if m.get("deleted").is_some() {
         return format!("Text Request contact {} deleted", field(m, "phone_number"));
@@ -250,4 +262,92 @@ async fn tr_unarchive(
         json!({"dashboard_id": dashboard, "phone_number": phone, "archived": false}),
     );
     (StatusCode::OK, Json(json!("Conversation unarchived")))
+}
+
+/// The latest word on payment `id` of `dashboard`.
+fn payment(recorder: &Recorder, dashboard: &str, id: &str) -> Option<Value> {
+    let number: u64 = id.parse().ok()?;
+    recorder.messages().into_iter().rfind(|m| {
+        m["service"] == "textrequest" && m["dashboard_id"] == dashboard && m["payment"] == number
+    })
+}
+
+async fn tr_create_payment(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let request = body_object(&body).unwrap_or_default();
+    let amount = request.get("amount_requested").and_then(Value::as_f64);
+    if request.get("customer_phone").is_none() || amount.is_none_or(|a| a <= 0.0) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "customer_phone and a positive amount_requested are required"})),
+        );
+    }
+    let id = next_id();
+    let mut stored = request.clone();
+    stored.insert("dashboard_id".into(), json!(dashboard));
+    stored.insert("payment".into(), json!(id));
+    stored.insert("status".into(), json!("requested"));
+    recorder.push("textrequest", Value::Object(stored));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "status": "requested"})),
+    )
+}
+
+async fn tr_get_payment(
+    State(recorder): State<Recorder>,
+    Path((dashboard, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    match payment(&recorder, &dashboard, &id) {
+        Some(mut found) => {
+            if let Some(map) = found.as_object_mut() {
+                map.remove("service");
+                map.insert("id".into(), map["payment"].clone());
+            }
+            (StatusCode::OK, Json(found))
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Payment not found"})),
+        ),
+    }
+}
+
+async fn tr_payment_verb(
+    State(recorder): State<Recorder>,
+    Path((dashboard, id, verb)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let status = match verb.as_str() {
+        "mark_as_paid" => "paid",
+        "resend" => "reminded",
+        "cancel" => "cancelled",
+        _ => return (StatusCode::NOT_FOUND, Json(json!({"message": "Not found"}))),
+    };
+    let Some(mut found) = payment(&recorder, &dashboard, &id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Payment not found"})),
+        );
+    };
+    if let Some(map) = found.as_object_mut() {
+        map.insert("status".into(), json!(status));
+        map.remove("service");
+    }
+    recorder.push("textrequest", found);
+    (StatusCode::OK, Json(json!({"id": id, "status": status})))
 }

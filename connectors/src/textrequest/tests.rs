@@ -499,3 +499,84 @@ async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothin
         Some("Is my order ready?")
     );
 }
+
+#[tokio::test]
+async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/payments"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(body_json(json!({"customer_phone": "+14239876543", "amount_requested": 12.5, "message": "Your order", "reference_number": "A-1"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 88, "status": "requested"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for verb in ["mark_as_paid", "resend", "cancel"] {
+        Mock::given(method("POST"))
+            .and(path(format!("/dashboards/121/payments/88/{verb}")))
+            .and(header("x-api-key", "tr-key-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 88})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/payments/88"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 88, "status": "paid"})))
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let payments =
+        |action| super::Payments::new("tr", &account, 121, action, Duration::from_secs(5));
+    let create = payments(super::PaymentAction::Create);
+    let request = create
+        .prepare(fields(json!({"customer_phone": "+1 (423) 987-6543", "amount_requested": 12.5, "message": "Your order", "reference_number": "A-1"})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = create
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.remote_id.as_deref(), Some("88"));
+    for action in [
+        super::PaymentAction::MarkPaid,
+        super::PaymentAction::Remind,
+        super::PaymentAction::Cancel,
+    ] {
+        let r = payments(action);
+        let request = r
+            .prepare(fields(json!({"payment_id": "88"})), "r")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(request.body, Value::Null);
+        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (bad, why) in [
+        (
+            json!({"customer_phone": "+14239876543", "amount_requested": 0}),
+            "more than 0",
+        ),
+        (json!({"amount_requested": 5}), "customer_phone is empty"),
+    ] {
+        let err = create
+            .prepare(fields(bad), "r")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(why), "{err}");
+    }
+    let paid =
+        payments(super::PaymentAction::MarkPaid).prepare(fields(json!({"payment_id": "x"})), "r");
+    assert!(matches!(paid, Err(SendError::Permanent { .. })));
+    let get = super::TextRequestLookup::new(
+        "tr",
+        &account,
+        super::config::Lookup::Payment(super::config::Dashboard { dashboard_id: 121 }),
+        Duration::from_secs(5),
+    );
+    let found = get.find("88").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|p| p["status"].clone()), Some(json!("paid")));
+}
