@@ -226,10 +226,21 @@ map:
   ticketId: "{{case}}"
   message: "{{note}}"
 FLOW
+cat >"$work/aranda/changed.yaml" <<'FLOW'
+source:
+  connector: aranda
+  account: asms
+  filters: [{field: StateName, value: Solved}, {field: Subject, operator: Like, value: printer}]
+  backlog: send
+receiver: {connector: aranda, action: add_note, account: asms}
+map:
+  ticketId: "{{idByProject}}"
+  message: "{{subject}} is {{stateName}}"
+FLOW
 chmod 600 "$work/aranda/accounts.yaml"
 status=0
-for flow in create update note attach lookup search; do
+for flow in create update note attach lookup search changed; do
   "$bin" run "$flow" --flows "$work/aranda" --state "$work/aranda-state" || status=$?
 done
-verdict "Aranda create_case + update_case + add_note + attach_file + get_case + search_cases" "$work/aranda.log" "$status"
+verdict "Aranda create_case + update_case + add_note + attach_file + get_case + search_cases + the cases source" "$work/aranda.log" "$status"
 stop_prism

@@ -1131,3 +1131,68 @@ async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_i
         "{received}"
     );
 }
+
+/// Aranda cases as a source: the cases a search finds, new or changed since the last run
+/// — an unchanged case is not sent again, a changed one is.
+#[tokio::test]
+async fn aranda_cases_new_or_changed_since_the_last_run_are_records() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write("flows/new.csv", "ref,subject\nN-1,Printer on fire\n");
+    dir.write(
+        "flows/open.yaml",
+        "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
+    );
+    assert!(dir.run(&["run", "open"]).await.stdout.contains("sent 1"));
+    dir.write(
+        "flows/follow.yaml",
+        "source:\n  connector: aranda\n  account: asms\n  filters: [{field: Subject, operator: Like, value: printer}]\n  backlog: send\nreceiver: {connector: aranda, action: add_note, account: asms}\nmap:\n  ticketId: \"{{idByProject}}\"\n  message: \"{{subject}} is {{stateName}}\"\n",
+    );
+    let first = dir.run(&["run", "follow"]).await;
+    assert!(
+        first.stdout.contains("fetched 1, new 1, sent 1"),
+        "{first:?}"
+    );
+    let again = dir.run(&["run", "follow"]).await;
+    assert!(
+        again.stdout.contains("fetched 1, new 0, sent 0"),
+        "unchanged: {again:?}"
+    );
+
+    let history = dir
+        .run(&["history", "open", "--run", "1", "--json"])
+        .await
+        .json();
+    let id = history["rows"][0]["remote_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    dir.write("flows/solved.csv", &format!("case\n{id}\n"));
+    dir.write(
+        "flows/solve.yaml",
+        "source: {connector: csv, path: solved.csv, key: case, backlog: send}\nreceiver: {connector: aranda, action: update_case, account: asms}\nmap: {ticketId: \"{{case}}\", stateId: 3}\n",
+    );
+    assert!(dir.run(&["run", "solve"]).await.stdout.contains("sent 1"));
+    let changed = dir.run(&["run", "follow"]).await;
+    assert!(
+        changed.stdout.contains("fetched 1, new 1, sent 1"),
+        "changed: {changed:?}"
+    );
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains("Printer on fire is Registered")
+            && received.contains("Printer on fire is Solved"),
+        "{received}"
+    );
+}

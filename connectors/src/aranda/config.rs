@@ -1,7 +1,7 @@
 //! What a flow and `accounts.yaml` say about Aranda ASMS.
 
 use flows::yaml::Node;
-use flows::{Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
+use flows::{Backlog, Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -12,7 +12,11 @@ use crate::sections;
 pub const CARD: Card = Card {
     name: "aranda",
     about: "Aranda Service Management Suite: cases (tickets), their notes and attachments",
-    source: None,
+    source: Some(Part {
+        about: "cases matching a search that are new or changed since the last run",
+        options: <SourceOptions as JsonSchema>::json_schema,
+        calls: &[Call::new("POST", "/case/list")],
+    }),
     actions: &[
         Action {
             name: "create_case",
@@ -167,6 +171,68 @@ impl Receiver {
             Receiver::AttachFile => ATTACH_FIELDS,
         }
     }
+}
+
+/// Cases matching a search, new or changed since the last run: each case is a record
+/// whose key is its id and a digest of what it holds, so a case that changes (its state,
+/// its responsible, …) is new again.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceOptions {
+    /// An `aranda` account.
+    pub account: String,
+    /// The search: every filter must hold (`logic: And`) or one of them (`Or`).
+    pub filters: Vec<Filter>,
+    #[serde(default)]
+    pub logic: Logic,
+    /// First run: send the cases already matching (`send`) or only remember them (`skip`).
+    #[serde(default)]
+    #[schemars(extend("default" = "skip"))]
+    pub backlog: Backlog,
+}
+
+/// One search criterion.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub field: SearchField,
+    #[serde(default)]
+    pub operator: SearchOperator,
+    pub value: String,
+}
+
+/// How filters combine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+pub enum Logic {
+    #[default]
+    And,
+    Or,
+}
+
+/// An Aranda source, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub account: String,
+    pub filters: Vec<Filter>,
+    pub logic: Logic,
+    pub backlog: Backlog,
+    pub pos: Pos,
+}
+
+pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
+    let raw: SourceOptions = sections::options(cx, rest, "source")?;
+    if raw.filters.is_empty() {
+        return Err(cx
+            .problem(pos, "`filters` is empty: ASMS searches need at least one")
+            .with_hint("for example `filters: [{field: StateName, value: Solved}]`"));
+    }
+    Ok(Source {
+        account: raw.account,
+        filters: raw.filters,
+        logic: raw.logic,
+        backlog: raw.backlog,
+        pos,
+    })
 }
 
 /// `search_cases`' options: which case field the query is compared with, and how.

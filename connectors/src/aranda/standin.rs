@@ -134,21 +134,45 @@ async fn aranda_connection(headers: HeaderMap) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// The cases created so far, as ASMS shows them (`idByProject` `RF-<id>`, `stateName`).
+/// The cases created so far, as ASMS shows them (`idByProject` `RF-<id>`, `stateName`),
+/// with the updates sent since applied.
 fn cases(recorder: &Recorder) -> Vec<Value> {
-    recorder
-        .messages()
-        .into_iter()
-        .filter(|m| m.get("subject").is_some() && m.get("itemType").is_some())
-        .map(|mut case| {
-            if let Some(map) = case.as_object_mut() {
-                let id = map.get("id").cloned().unwrap_or(Value::Null);
-                map.insert("idByProject".into(), json!(format!("RF-{id}")));
-                map.entry("stateName").or_insert(json!("Registered"));
+    let mut cases: Vec<serde_json::Map<String, Value>> = Vec::new();
+    for message in recorder.messages() {
+        let Value::Object(mut fields) = message else {
+            continue;
+        };
+        if fields.get("service") != Some(&json!("aranda")) {
+            continue;
+        }
+        fields.remove("service");
+        if fields.contains_key("itemType") && fields.contains_key("subject") {
+            let id = fields.get("id").cloned().unwrap_or(Value::Null);
+            fields.insert("idByProject".into(), json!(format!("RF-{id}")));
+            fields.entry("stateName").or_insert(json!("Registered"));
+            cases.push(fields);
+        } else if let Some(target) = fields.get("id").and_then(Value::as_str).map(String::from) {
+            // An update (`PUT /case/{id}`): its fields over the case's.
+            let found = cases.iter_mut().find(|c| {
+                c.get("idByProject") == Some(&json!(target))
+                    || c.get("id").map(Value::to_string).as_deref() == Some(target.as_str())
+            });
+            if let Some(case) = found {
+                fields.remove("id");
+                // The stand-in's states: 1 registered, 2 in progress, 3 solved.
+                if let Some(state) = fields.get("stateId").and_then(Value::as_u64) {
+                    let name = match state {
+                        1 => "Registered",
+                        2 => "In progress",
+                        _ => "Solved",
+                    };
+                    fields.insert("stateName".into(), json!(name));
+                }
+                case.extend(fields);
             }
-            case
-        })
-        .collect()
+        }
+    }
+    cases.into_iter().map(Value::Object).collect()
 }
 
 async fn aranda_get(

@@ -472,3 +472,60 @@ async fn get_case_and_search_cases_find_cases_and_say_when_there_are_none() {
         other => panic!("expected the remedy, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn cases_of_a_search_are_keyed_by_id_and_content() {
+    use engine::Source as _;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/case/list"))
+        .and(header("TokenAsms", "asms-token"))
+        .and(body_json(json!({"logicOperator": "Or", "filters": [
+            {"field": "StateName", "operator": "EqualTo", "value": "Solved"},
+            {"field": "Subject", "operator": "Like", "value": "printer"}
+        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 915, "idByProject": "RF-915", "stateName": "Solved", "applicantId": 7, "tags": ["x"]},
+            {"id": 916, "idByProject": "RF-916", "stateName": "Registered"},
+            {"subject": "no id: not a case"}
+        ])))
+        .mount(&server)
+        .await;
+    let config = super::config::Source {
+        account: "asms".into(),
+        filters: vec![
+            super::config::Filter {
+                field: super::config::SearchField::StateName,
+                operator: super::config::SearchOperator::EqualTo,
+                value: "Solved".into(),
+            },
+            super::config::Filter {
+                field: super::config::SearchField::Subject,
+                operator: super::config::SearchOperator::Like,
+                value: "printer".into(),
+            },
+        ],
+        logic: super::config::Logic::Or,
+        backlog: flows::Backlog::Skip,
+        pos: flows::Pos::new(1, 1),
+    };
+    let cases = super::Cases::new("asms", &account(&server), &config);
+    let fetched = cases.fetch().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.records.len(), 2, "a case needs an id");
+    assert!(
+        fetched.records[0].key.starts_with("915#"),
+        "{}",
+        fetched.records[0].key
+    );
+    assert_eq!(fetched.records[0].fields["stateName"], "Solved");
+    assert!(
+        !fetched.records[0].fields.contains_key("tags"),
+        "plain fields only"
+    );
+
+    let changed = super::cases_key_of(json!({"id": 915, "stateName": "Registered"}));
+    let same = super::cases_key_of(json!({"id": 915, "stateName": "Registered"}));
+    let other = super::cases_key_of(json!({"id": 915, "stateName": "Solved"}));
+    assert_eq!(changed, same, "the same content, the same key");
+    assert_ne!(changed, other, "a change is a new key");
+}

@@ -29,6 +29,7 @@ pub enum Source {
     Webhook(webhook::Source),
     Cinnox(cinnox::config::Source),
     TextRequest(textrequest::config::Source),
+    Aranda(aranda::config::Source),
 }
 
 /// Where a flow's records go.
@@ -170,6 +171,7 @@ impl flows::Catalogue for Catalogue {
             WEBHOOK => Source::Webhook(webhook::config::source(cx, rest, pos)?),
             CINNOX => Source::Cinnox(cinnox::config::source(cx, rest, pos)?),
             TEXTREQUEST => Source::TextRequest(textrequest::config::source(cx, rest, pos)?),
+            ARANDA => Source::Aranda(aranda::config::source(cx, rest, pos)?),
             other => return Err(cx.problem(pos, format!("unknown source connector `{other}`"))),
         };
         let (account, backlog, push) = match &source {
@@ -185,6 +187,7 @@ impl flows::Catalogue for Catalogue {
             Source::TextRequest(t) => {
                 (Some((t.account.clone(), t.pos)), flows::Backlog::Send, true)
             }
+            Source::Aranda(a) => (Some((a.account.clone(), a.pos)), a.backlog, false),
         };
         Ok(SourceSpec {
             account,
@@ -427,6 +430,14 @@ pub fn build_source(
                 ))
             }
         },
+        Source::Aranda(config) => match named(accounts, &config.account)? {
+            Account::Aranda(account) => Some(Box::new(aranda::Cases::new(
+                &config.account,
+                account,
+                config,
+            ))),
+            other => return Err(wrong_account(&config.account, other, "source", ARANDA)),
+        },
         Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) => None,
     })
 }
@@ -517,7 +528,9 @@ pub fn build_push(
             )),
             other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
         },
-        Source::Csv(_) | Source::Xlsx(_) | Source::GoogleSheets(_) => return Ok(None),
+        Source::Csv(_) | Source::Xlsx(_) | Source::GoogleSheets(_) | Source::Aranda(_) => {
+            return Ok(None)
+        }
     }))
 }
 
