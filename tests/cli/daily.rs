@@ -915,18 +915,18 @@ async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
 
     dir.write(
         "flows/followups.csv",
-        &format!("case,state\n{id},Registered\n"),
+        &format!("code,state\n{id},Registered\n"),
     );
     dir.write("flows/form.txt", "vacation approved");
     dir.write(
         "flows/attach.yaml",
-        "source: {connector: csv, path: followups.csv, key: case, backlog: send}\nlookup: {connector: aranda, account: asms, action: get_case, query: \"{{case}}\"}\nreceiver: {connector: aranda, action: attach_file, account: asms}\nmap:\n  ticketId: \"{{case.idByProject}}\"\n  fileName: \"{{case.subject}}.txt\"\n  path: flows/form.txt\n",
+        "source: {connector: csv, path: followups.csv, key: code, backlog: send}\nlookup: {connector: aranda, account: asms, action: get_case, query: \"{{code}}\"}\nreceiver: {connector: aranda, action: attach_file, account: asms}\nmap:\n  ticketId: \"{{case.idByProject}}\"\n  fileName: \"{{case.subject}}.txt\"\n  path: flows/form.txt\n",
     );
     let attach = dir.run(&["run", "attach"]).await;
     assert!(attach.stdout.contains("sent 1, failed 0"), "{attach:?}");
     dir.write(
         "flows/search.yaml",
-        "source: {connector: csv, path: followups.csv, key: case, backlog: send}\nlookup: {connector: aranda, account: asms, action: search_cases, field: StateName, query: \"{{state}}\"}\nreceiver: {connector: aranda, action: add_note, account: asms}\nmap:\n  ticketId: \"{{case}}\"\n  message: \"{{cases.0.subject}} is still open\"\n",
+        "source: {connector: csv, path: followups.csv, key: code, backlog: send}\nlookup: {connector: aranda, account: asms, action: search_cases, field: StateName, query: \"{{state}}\"}\nreceiver: {connector: aranda, action: add_note, account: asms}\nmap:\n  ticketId: \"{{code}}\"\n  message: \"{{cases.0.subject}} is still open\"\n",
     );
     let search = dir.run(&["run", "search"]).await;
     assert!(search.stdout.contains("sent 1, failed 0"), "{search:?}");
@@ -1194,5 +1194,29 @@ async fn aranda_cases_new_or_changed_since_the_last_run_are_records() {
         received.contains("Printer on fire is Registered")
             && received.contains("Printer on fire is Solved"),
         "{received}"
+    );
+}
+
+/// A look-up whose answer would take a column's name is refused by `validate`, at the
+/// look-up, with the way out.
+#[tokio::test]
+async fn a_lookup_named_like_a_column_is_refused() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.append(
+        "flows/accounts.yaml",
+        "tr:\n  connector: textrequest\n  api_key: ${TR_KEY:-k}\n",
+    );
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace(
+            "receiver:",
+            "lookup: {connector: textrequest, account: tr, action: get_contact, dashboard_id: 121, query: \"{{phone}}\", as: name}\nreceiver:",
+        ),
+    );
+    let run = dir.run(&["validate"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("flows/order-sms.yaml:8:9: the look-up's answer goes under `name`, which is also a column of the source: the column would be hidden\n  hint: give the answer another name with `as:`"),
+        "{run:?}"
     );
 }

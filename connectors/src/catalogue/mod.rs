@@ -582,6 +582,20 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             if let Some(problem) = problem {
                 problems.push(Diagnostic::new(&flow.file, pos, problem));
             }
+            // A look-up's answer under a column's name would hide that column.
+            if let Some(lookup) = flow.lookup.as_ref().filter(|l| header.contains(&l.as_name)) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        lookup.pos,
+                        format!(
+                            "the look-up's answer goes under `{}`, which is also a column of the source: the column would be hidden",
+                            lookup.as_name
+                        ),
+                    )
+                    .with_hint("give the answer another name with `as:`, e.g. `as: found`"),
+                );
+            }
             // An empty file has no header to check the map against (said once, above).
             if !header.is_empty() {
                 let open: Vec<String> = flow.lookup.iter().map(|l| l.as_name.clone()).collect();
