@@ -173,10 +173,13 @@ pub fn explain(body: &[u8]) -> (Option<String>, String) {
         Ok(Value::String(s)) => s,
         _ => message,
     };
-    if let Some((code, remedy)) = REMEDIES.iter().find(|(code, _)| text.contains(code)) {
+    // Case aside: ASMS writes `Parameter name`, `Null parameter name`, `EmptyValue …`.
+    let lower = text.to_lowercase();
+    let has = |code: &str| lower.contains(&code.to_lowercase());
+    if let Some((code, remedy)) = REMEDIES.iter().find(|(code, _)| has(code)) {
         return (Some(code.to_string()), format!("{text} — {remedy}"));
     }
-    if let Some((code, what)) = FAILURES.iter().find(|(code, _)| text.contains(code)) {
+    if let Some((code, what)) = FAILURES.iter().find(|(code, _)| has(code)) {
         return (
             Some(code.to_string()),
             format!("{text} — ASMS failed {what}: ask an ASMS administrator for help"),

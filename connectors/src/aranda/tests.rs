@@ -184,6 +184,11 @@ fn every_code_of_the_error_table_comes_back_with_its_remedy() {
             "not null",
         ),
         (
+            "Null parameter name: ticketId",
+            "Parameter name",
+            "not null",
+        ),
+        (
             "ItemTypeIsRequired",
             "ItemTypeIsRequired",
             "add the itemType parameter",
