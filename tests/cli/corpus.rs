@@ -153,7 +153,13 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("src-xlsx-wide", source("source: {connector: xlsx, path: wide.xlsx, key: id}"), "a flow reads at most 1000 (`max_columns`)"),
         ("src-xlsx-rows-0", source("source: {connector: xlsx, path: wide.xlsx, max_rows: 0}"), "`max_rows` must be between 1 and 1048576"),
         ("src-ods-bomb", source("source: {connector: xlsx, path: bomb.ods}"), "loaded whole, at most 4000000 cells"),
+        ("src-aranda-no-filters", source("source: {connector: aranda, account: asms, filters: []}"), "`filters` is empty: ASMS searches need at least one"),
+        ("src-aranda-field", source("source: {connector: aranda, account: asms, filters: [{field: Nope, value: x}]}"), "`Nope`"),
+        ("r-sheets-no-id", receiver("receiver: {connector: google_sheets, action: append_row, account: gs}").replace("destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"", "values: [\"{{name}}\"]"), "missing field `spreadsheet_id`"),
+        ("r-payment-amount-text", receiver("receiver: {connector: textrequest, action: create_payment, account: tr, dashboard_id: 1}").replace("destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"", "customer_phone: \"{{phone}}\"\n  amount_requested: lots"), "`lots` is not a number"),
         // look-ups
+        ("l-aranda-search-no-field", with("lookup: {connector: aranda, account: asms, action: search_cases, query: x}\n"), "missing field `field`"),
+        ("l-as-column", with("lookup: {connector: textrequest, account: tr, action: get_contact, dashboard_id: 1, query: x, as: name}\n"), "which is also a column of the source"),
         ("l-unknown-connector", with("lookup: {connector: nowhere, account: cx, action: get_contact, query: x}\n"), "`nowhere` has no look-ups"),
         ("l-unknown-action", with("lookup: {connector: cinnox, account: cx, action: get_everything, query: x}\n"), "unknown `cinnox` look-up `get_everything`"),
         // accounts (each flow uses one broken account)
@@ -178,6 +184,8 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
 const ACCOUNTS: &str = "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${EIGHTX8_API_KEY}\n  base_url: BASE\n\
 cx:\n  connector: cinnox\n  app_id: app\n  app_token: cinnox-token-123456\n  base_url: BASE\n\
 tr:\n  connector: textrequest\n  api_key: tr-key-1234567\n  base_url: BASE/api/v3\n\
+asms:\n  connector: aranda\n  api_key: asms-token-1234\n  instance_url: https://help.example.com/ASMS\n  base_url: BASE/asms\n\
+gs:\n  connector: google_sheets\n  api_key: g-key-1234567\n  base_url: BASE\n\
 unclosed:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: k-${SB_CORPUS_X\n\
 unset:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${SB_CORPUS_UNSET}\n\
 linebreak:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: \"abc\\r\\nX-Evil: 1\"\n\
