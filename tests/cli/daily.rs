@@ -889,29 +889,8 @@ async fn the_daemon_warns_once_and_logs_for_people() {
 async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
     let http = reqwest::Client::new();
-    let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.write(
-        "flows/accounts.yaml",
-        &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"),
-    );
-    dir.private("flows/accounts.yaml");
-    dir.write("flows/new.csv", "ref,subject\nN-1,Printer on fire\n");
-    dir.write(
-        "flows/open.yaml",
-        "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
-    );
-    let open = dir.run(&["run", "open"]).await;
-    assert!(open.stdout.contains("sent 1"), "{open:?}");
-    let history = dir
-        .run(&["history", "open", "--run", "1", "--json"])
-        .await
-        .json();
-    let id = history["rows"][0]["remote_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(id.starts_with("RF-"), "{id}");
+    let dir = with_accounts(&url, &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"));
+    let id = open_case(&dir).await;
 
     dir.write(
         "flows/followups.csv",
@@ -976,15 +955,12 @@ async fn sandbox() -> (Child, String) {
 #[tokio::test]
 async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.write(
-        "flows/accounts.yaml",
+    let dir = with_accounts(
+        &url,
         &format!(
             "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
         ),
     );
-    dir.private("flows/accounts.yaml");
     dir.write("flows/people.csv", "phone,name\n+14239876543,Olena\n");
     let flow = |action: &str, extra: &str| {
         format!("source: {{connector: csv, path: people.csv, key: phone, backlog: send}}\n{extra}receiver: {{connector: textrequest, action: {action}, account: tr, dashboard_id: 121}}\nmap:\n  phone_number: \"{{{{phone}}}}\"\n")
@@ -1076,15 +1052,12 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
 #[tokio::test]
 async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.write(
-        "flows/accounts.yaml",
+    let dir = with_accounts(
+        &url,
         &format!(
             "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
         ),
     );
-    dir.private("flows/accounts.yaml");
     dir.write(
         "flows/invoices.csv",
         "invoice,phone,amount\nI-1,+14239876543,12.50\n",
@@ -1093,16 +1066,7 @@ async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_i
         "flows/request.yaml",
         "source: {connector: csv, path: invoices.csv, key: invoice, backlog: send}\nreceiver: {connector: textrequest, action: create_payment, account: tr, dashboard_id: 121}\nmap:\n  customer_phone: \"{{phone}}\"\n  amount_requested: \"{{amount}}\"\n  reference_number: \"{{invoice}}\"\n",
     );
-    let request = dir.run(&["run", "request"]).await;
-    assert!(request.stdout.contains("sent 1, failed 0"), "{request:?}");
-    let history = dir
-        .run(&["history", "request", "--run", "1", "--json"])
-        .await
-        .json();
-    let payment = history["rows"][0]["remote_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (payment, history) = sent_once(&dir, "request").await;
     assert_eq!(
         history["rows"][0]["sent"]["amount_requested"], 12.5,
         "a number, not text"
@@ -1137,19 +1101,8 @@ async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_i
 #[tokio::test]
 async fn aranda_cases_new_or_changed_since_the_last_run_are_records() {
     let (_sandbox, url) = sandbox().await;
-    let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.write(
-        "flows/accounts.yaml",
-        &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"),
-    );
-    dir.private("flows/accounts.yaml");
-    dir.write("flows/new.csv", "ref,subject\nN-1,Printer on fire\n");
-    dir.write(
-        "flows/open.yaml",
-        "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
-    );
-    assert!(dir.run(&["run", "open"]).await.stdout.contains("sent 1"));
+    let dir = with_accounts(&url, &format!("asms:\n  connector: aranda\n  api_key: sandbox-token\n  instance_url: https://help.example.com/ASMS\n  base_url: {url}/asms\n"));
+    let id = open_case(&dir).await;
     dir.write(
         "flows/follow.yaml",
         "source:\n  connector: aranda\n  account: asms\n  filters: [{field: Subject, operator: Like, value: printer}]\n  backlog: send\nreceiver: {connector: aranda, action: add_note, account: asms}\nmap:\n  ticketId: \"{{idByProject}}\"\n  message: \"{{subject}} is {{stateName}}\"\n",
@@ -1165,14 +1118,6 @@ async fn aranda_cases_new_or_changed_since_the_last_run_are_records() {
         "unchanged: {again:?}"
     );
 
-    let history = dir
-        .run(&["history", "open", "--run", "1", "--json"])
-        .await
-        .json();
-    let id = history["rows"][0]["remote_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     dir.write("flows/solved.csv", &format!("case\n{id}\n"));
     dir.write(
         "flows/solve.yaml",
@@ -1219,4 +1164,42 @@ async fn a_lookup_named_like_a_column_is_refused() {
         run.stdout.contains("flows/order-sms.yaml:8:9: the look-up's answer goes under `name`, which is also a column of the source: the column would be hidden\n  hint: give the answer another name with `as:`"),
         "{run:?}"
     );
+}
+
+/// A flows directory whose accounts file holds `accounts` (readable by its owner only)
+/// and no flow yet.
+fn with_accounts(url: &str, accounts: &str) -> Dir {
+    let dir = Dir::new(url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write("flows/accounts.yaml", accounts);
+    dir.private("flows/accounts.yaml");
+    dir
+}
+
+/// A case "Printer on fire" opened in the stand-in's ASMS through a flow; its code.
+async fn open_case(dir: &Dir) -> String {
+    dir.write("flows/new.csv", "ref,subject\nN-1,Printer on fire\n");
+    dir.write(
+        "flows/open.yaml",
+        "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
+    );
+    let (id, _) = sent_once(&dir, "open").await;
+    assert!(id.starts_with("RF-"), "{id}");
+    id
+}
+
+/// Run `flow`, whose source holds one record, and expect it sent: the service's id for
+/// it, and the run's history.
+async fn sent_once(dir: &Dir, flow: &str) -> (String, Value) {
+    let run = dir.run(&["run", flow]).await;
+    assert!(run.stdout.contains("sent 1, failed 0"), "{run:?}");
+    let history = dir
+        .run(&["history", flow, "--run", "1", "--json"])
+        .await
+        .json();
+    let id = history["rows"][0]["remote_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (id, history)
 }

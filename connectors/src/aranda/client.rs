@@ -306,16 +306,10 @@ impl Receiver for Aranda {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let method = crate::http::method(&request.method)?;
-        let mut call = self.client.request(method, &request.url, self.timeout);
+        let mut call = self.client.prepared(request, self.timeout)?;
         if let Some(Value::String(ticket)) = request.notes.get("ticketId") {
             call = call.header("ticketId", ticket);
         }
-        let call = if request.body.is_null() {
-            call
-        } else {
-            call.json(&request.body)
-        };
         let response = call.send().await?;
         if response.status.is_success() {
             let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

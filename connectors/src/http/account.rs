@@ -81,6 +81,21 @@ impl AccountClient {
         }
     }
 
+    /// The call a prepared request describes: its method and URL, and its body as JSON
+    /// unless it has none (`null`).
+    pub fn prepared(
+        &self,
+        request: &engine::Prepared,
+        timeout: Duration,
+    ) -> Result<Call<'_>, SendError> {
+        let call = self.request(super::method(&request.method)?, &request.url, timeout);
+        Ok(if request.body.is_null() {
+            call
+        } else {
+            call.json(&request.body)
+        })
+    }
+
     pub fn get(&self, url: &str, timeout: Duration) -> Call<'_> {
         self.request(Method::GET, url, timeout)
     }

@@ -130,13 +130,7 @@ pub(super) async fn send(
     request: &Prepared,
     timeout: Duration,
 ) -> Result<Delivered, SendError> {
-    let call = client.request(http::method(&request.method)?, &request.url, timeout);
-    let call = if request.body.is_null() {
-        call
-    } else {
-        call.json(&request.body)
-    };
-    let response = call.send().await?;
+    let response = client.prepared(request, timeout)?.send().await?;
     if response.status.is_success() {
         // A 2xx means Text Request took it: never retry it.
         let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

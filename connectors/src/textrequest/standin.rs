@@ -147,18 +147,41 @@ async fn tr_contact(
 }
 
 async fn tr_archive(
+    state: State<Recorder>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    conversation(state, path, headers, true).await
+}
+
+async fn tr_unarchive(
+    state: State<Recorder>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    conversation(state, path, headers, false).await
+}
+
+/// A conversation archived, or brought back.
+async fn conversation(
     State(recorder): State<Recorder>,
     Path((dashboard, phone)): Path<(String, String)>,
     headers: HeaderMap,
+    archived: bool,
 ) -> (StatusCode, Json<Value>) {
     if let Err(refused) = tr_check(&headers) {
         return refused;
     }
     recorder.push(
         "textrequest",
-        json!({"dashboard_id": dashboard, "phone_number": phone, "archived": true}),
+        json!({"dashboard_id": dashboard, "phone_number": phone, "archived": archived}),
     );
-    (StatusCode::OK, Json(json!("Conversation archived")))
+    let answer = if archived {
+        "Conversation archived"
+    } else {
+        "Conversation unarchived"
+    };
+    (StatusCode::OK, Json(json!(answer)))
 }
 
 /// What the stand-in was sent for `phone` on `dashboard`, in order.
@@ -247,21 +270,6 @@ async fn tr_delete(
         json!({"dashboard_id": dashboard, "phone_number": phone, "deleted": true}),
     );
     (StatusCode::OK, Json(json!("Contact deleted")))
-}
-
-async fn tr_unarchive(
-    State(recorder): State<Recorder>,
-    Path((dashboard, phone)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> (StatusCode, Json<Value>) {
-    if let Err(refused) = tr_check(&headers) {
-        return refused;
-    }
-    recorder.push(
-        "textrequest",
-        json!({"dashboard_id": dashboard, "phone_number": phone, "archived": false}),
-    );
-    (StatusCode::OK, Json(json!("Conversation unarchived")))
 }
 
 /// The latest word on payment `id` of `dashboard`.
