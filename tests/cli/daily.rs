@@ -1183,7 +1183,7 @@ async fn open_case(dir: &Dir) -> String {
         "flows/open.yaml",
         "source: {connector: csv, path: new.csv, key: ref, backlog: send}\nreceiver: {connector: aranda, action: create_case, account: asms}\nmap: {itemType: 1, projectId: 4, serviceId: 7, categoryId: 3, subject: \"{{subject}}\"}\n",
     );
-    let (id, _) = sent_once(&dir, "open").await;
+    let (id, _) = sent_once(dir, "open").await;
     assert!(id.starts_with("RF-"), "{id}");
     id
 }
