@@ -137,6 +137,13 @@ map:
   payment_id: "{{payment}}"
 FLOW
 done
+cat >"$work/tr/paid.yaml" <<'FLOW'
+source: {connector: textrequest, account: tr-main, dashboard_id: 121, reads: payments, status: paid, backlog: send}
+receiver: {connector: textrequest, action: send_message, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{customer_phone}}"
+  body: "Thank you"
+FLOW
 # The look-ups: the contact and the conversation of each row, then a message.
 cat >"$work/tr/lookups.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -155,10 +162,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + get_contact + get_messages + get_payment" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + get_contact + get_messages + get_payment + the payments source" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -1203,3 +1203,61 @@ async fn sent_once(dir: &Dir, flow: &str) -> (String, Value) {
         .to_string();
     (id, history)
 }
+
+/// Text Request payments read on each run: a payment newly paid is a record once; it is
+/// not sent again while its status stays.
+#[tokio::test]
+async fn payments_newly_paid_are_records_once() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = with_accounts(
+        &url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.write(
+        "flows/invoices.csv",
+        "invoice,phone,amount\nI-7,+14239876543,30\n",
+    );
+    dir.write(
+        "flows/request.yaml",
+        "source: {connector: csv, path: invoices.csv, key: invoice, backlog: send}\nreceiver: {connector: textrequest, action: create_payment, account: tr, dashboard_id: 121}\nmap: {customer_phone: \"{{phone}}\", amount_requested: \"{{amount}}\", reference_number: \"{{invoice}}\"}\n",
+    );
+    let (payment, _) = sent_once(&dir, "request").await;
+    dir.write(
+        "flows/thanks.yaml",
+        "source: {connector: textrequest, account: tr, dashboard_id: 121, reads: payments, status: paid, backlog: send}\nreceiver: {connector: textrequest, action: send_message, account: tr, dashboard_id: 121}\nmap:\n  phone_number: \"{{customer_phone}}\"\n  body: \"Thank you for paying {{reference_number}}\"\n",
+    );
+    let before = dir.run(&["run", "thanks"]).await;
+    assert!(
+        before.stdout.contains("fetched 0, new 0"),
+        "not paid yet: {before:?}"
+    );
+    dir.write("flows/paid.csv", &format!("payment\n{payment}\n"));
+    dir.write(
+        "flows/paid.yaml",
+        "source: {connector: csv, path: paid.csv, key: payment, backlog: send}\nreceiver: {connector: textrequest, action: mark_payment_paid, account: tr, dashboard_id: 121}\nmap: {payment_id: \"{{payment}}\"}\n",
+    );
+    sent_once(&dir, "paid").await;
+    let after = dir.run(&["run", "thanks"]).await;
+    assert!(
+        after.stdout.contains("fetched 1, new 1, sent 1"),
+        "{after:?}"
+    );
+    let again = dir.run(&["run", "thanks"]).await;
+    assert!(
+        again.stdout.contains("fetched 1, new 0, sent 0"),
+        "{again:?}"
+    );
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        received.matches("Thank you for paying I-7").count(),
+        1,
+        "{received}"
+    );
+}

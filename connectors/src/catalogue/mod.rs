@@ -184,6 +184,9 @@ impl flows::Catalogue for Catalogue {
                 true,
             ),
             Source::Cinnox(c) => (Some((c.account.clone(), c.pos)), flows::Backlog::Send, true),
+            Source::TextRequest(t) if t.reads.is_some() => {
+                (Some((t.account.clone(), t.pos)), t.backlog, false)
+            }
             Source::TextRequest(t) => {
                 (Some((t.account.clone(), t.pos)), flows::Backlog::Send, true)
             }
@@ -438,6 +441,16 @@ pub fn build_source(
             ))),
             other => return Err(wrong_account(&config.account, other, "source", ARANDA)),
         },
+        Source::TextRequest(config) if config.reads.is_some() => {
+            match named(accounts, &config.account)? {
+                Account::TextRequest(account) => Some(Box::new(textrequest::PaymentsSource::new(
+                    &config.account,
+                    account,
+                    config,
+                ))),
+                other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
+            }
+        }
         Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) => None,
     })
 }
@@ -520,6 +533,7 @@ pub fn build_push(
             Account::Cinnox(a) => Arc::new(cinnox::CinnoxIntake::new(&config.account, a, config)),
             other => return Err(wrong_account(&config.account, other, "source", CINNOX)),
         },
+        Source::TextRequest(config) if config.reads.is_some() => return Ok(None),
         Source::TextRequest(config) => match named(accounts, &config.account)? {
             Account::TextRequest(a) => Arc::new(textrequest::TextRequestIntake::new(
                 &config.account,

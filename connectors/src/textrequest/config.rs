@@ -1,7 +1,7 @@
 //! What a flow and `accounts.yaml` say about Text Request.
 
 use flows::yaml::Node;
-use flows::{Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Secret};
+use flows::{Backlog, Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -13,11 +13,15 @@ pub const CARD: Card = Card {
     name: "textrequest",
     about: "Text Request: texts and contacts of a dashboard (phone line)",
     source: Some(Part {
-        about: "texts sent or received, pushed to the daemon once the hook is registered",
+        about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments`, payments new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
             Call::new("POST", "/dashboards/{dashboard_id}/hooks"),
             Call::new("DELETE", "/dashboards/{dashboard_id}/hooks/{hook_id}"),
+            Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/payments?page={page}&page_size=100",
+            ),
         ],
     }),
     actions: &[
@@ -161,12 +165,32 @@ pub struct SourceOptions {
     pub account: String,
     /// The dashboard (phone line) whose texts the flow takes.
     pub dashboard_id: u64,
-    /// `msg_received`, `msg_sent`, or both.
-    pub events: OneOrMany,
+    /// `msg_received`, `msg_sent`, or both (texts pushed to the daemon).
+    #[serde(default)]
+    pub events: Option<OneOrMany>,
     /// The URL Text Request can reach for this flow's webhook; default: the daemon's own
     /// address.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Read instead of being pushed to: `payments` — the dashboard's payments that are new
+    /// or whose status changed since the last run.
+    #[serde(default)]
+    pub reads: Option<Reads>,
+    /// With `reads`: only payments in this Text Request status (e.g. `paid`).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// With `reads`, the first run: send what is there already (`send`) or only remember
+    /// it (`skip`).
+    #[serde(default)]
+    #[schemars(extend("default" = "skip"))]
+    pub backlog: Backlog,
+}
+
+/// What a Text Request source reads on each run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reads {
+    Payments,
 }
 
 /// A Text Request source, checked.
@@ -176,18 +200,54 @@ pub struct Source {
     pub dashboard_id: u64,
     pub events: Vec<String>,
     pub public_url: Option<String>,
+    /// Read on each run instead of pushed ([`Reads`]), with its status filter.
+    pub reads: Option<Reads>,
+    pub status: Option<String>,
+    pub backlog: Backlog,
     pub pos: Pos,
 }
 
 pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> {
     let raw: SourceOptions = sections::options(cx, rest, "source")?;
-    let events = sections::events(cx, rest, raw.events, EVENTS, "Text Request", "msg_received")?;
+    let events = match (raw.reads, raw.events) {
+        (Some(_), Some(_)) => {
+            return Err(cx
+                .problem(cx.at(rest, "events"), "`events` and `reads` do not go together")
+                .with_hint("`events:` takes the texts Text Request pushes; `reads: payments` reads payments on each run"))
+        }
+        (Some(_), None) => {
+            if raw.public_url.is_some() {
+                return Err(cx.problem(
+                    cx.at(rest, "public_url"),
+                    "`public_url` is for pushed texts, not `reads`",
+                ));
+            }
+            Vec::new()
+        }
+        (None, Some(events)) => {
+            sections::events(cx, rest, events, EVENTS, "Text Request", "msg_received")?
+        }
+        (None, None) => {
+            return Err(cx
+                .problem(pos, "in `source`: missing field `events`")
+                .with_hint("`events: [msg_received]` for texts pushed to the daemon, or `reads: payments`"))
+        }
+    };
+    if raw.reads.is_none() && raw.status.is_some() {
+        return Err(cx.problem(
+            cx.at(rest, "status"),
+            "`status` goes with `reads: payments`",
+        ));
+    }
     sections::public_url(cx, rest, raw.public_url.as_deref())?;
     Ok(Source {
         account: raw.account,
         dashboard_id: raw.dashboard_id,
         events,
         public_url: raw.public_url,
+        reads: raw.reads,
+        status: raw.status,
+        backlog: raw.backlog,
         pos,
     })
 }

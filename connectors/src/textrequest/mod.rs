@@ -15,6 +15,7 @@ pub mod config;
 mod intake;
 mod lookup;
 mod payments;
+mod reads;
 pub mod standin;
 pub mod trigger;
 
@@ -22,6 +23,7 @@ pub use client::{Action, TextRequest};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
 pub use payments::{PaymentAction, Payments};
+pub use reads::PaymentsSource;
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.

@@ -4,7 +4,7 @@
 //! `x-api-key` and Text Request's error bodies. Contacts read are the ones it was sent.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -42,7 +42,10 @@ fn routes() -> Router<Recorder> {
             "/dashboards/{dashboard}/contacts/{phone}/conversations/unarchive",
             put(tr_unarchive),
         )
-        .route("/dashboards/{dashboard}/payments", post(tr_create_payment))
+        .route(
+            "/dashboards/{dashboard}/payments",
+            post(tr_create_payment).get(tr_list_payments),
+        )
         .route(
             "/dashboards/{dashboard}/payments/{payment}",
             get(tr_get_payment),
@@ -358,4 +361,50 @@ async fn tr_payment_verb(
     }
     recorder.push("textrequest", found);
     (StatusCode::OK, Json(json!({"id": id, "status": status})))
+}
+
+/// The dashboard's payments, each in its latest state, as Text Request pages them.
+async fn tr_list_payments(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut latest: std::collections::BTreeMap<u64, Value> = std::collections::BTreeMap::new();
+    for m in recorder.messages() {
+        if m["service"] == "textrequest" && m["dashboard_id"] == dashboard.as_str() {
+            if let Some(id) = m["payment"].as_u64() {
+                latest.insert(id, m);
+            }
+        }
+    }
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let size: usize = query
+        .get("page_size")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50)
+        .max(1);
+    let items: Vec<Value> = latest
+        .iter()
+        .skip(page * size)
+        .take(size)
+        .map(|(id, m)| {
+            json!({
+                "payment_id": id,
+                "customer_phone": m["customer_phone"],
+                "amount_requested": m["amount_requested"],
+                "reference_number": m["reference_number"],
+                "textrequest_payment_status": m["status"],
+            })
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        Json(
+            json!({"meta": {"page": page, "page_size": size, "total_items": latest.len()}, "items": items}),
+        ),
+    )
 }

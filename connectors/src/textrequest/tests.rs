@@ -310,6 +310,9 @@ async fn an_account_moved_to_another_text_request_registers_its_hooks_there() {
         dashboard_id: 121,
         events: vec!["msg_received".into()],
         public_url: None,
+        reads: None,
+        status: None,
+        backlog: flows::Backlog::Send,
         pos: flows::Pos::new(1, 1),
     };
     let intake = super::TextRequestIntake::new("tr", &account, &source);
@@ -579,4 +582,59 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
     );
     let found = get.find("88").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.map(|p| p["status"].clone()), Some(json!("paid")));
+}
+
+#[tokio::test]
+async fn payments_are_read_page_by_page_keyed_by_number_and_status() {
+    use engine::Source as _;
+    let server = MockServer::start().await;
+    let page = |n: u64, count: u64| {
+        let items: Vec<Value> = (0..count)
+            .map(|i| {
+                let id = n * 100 + i;
+                json!({"payment_id": id, "customer_phone": "+14239876543", "amount_requested": 5.0,
+                       "textrequest_payment_status": if id.is_multiple_of(2) { "paid" } else { "requested" }})
+            })
+            .collect();
+        json!({"meta": {"page": n, "page_size": 100, "total_items": 103}, "items": items})
+    };
+    for (n, count) in [(0, 100), (1, 3)] {
+        Mock::given(method("GET"))
+            .and(path("/dashboards/121/payments"))
+            .and(wiremock::matchers::query_param("page", n.to_string()))
+            .and(wiremock::matchers::query_param("page_size", "100"))
+            .and(header("x-api-key", "tr-key-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page(n, count)))
+            .expect(1..)
+            .mount(&server)
+            .await;
+    }
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let config = |status: Option<&str>| super::config::Source {
+        account: "tr".into(),
+        dashboard_id: 121,
+        events: Vec::new(),
+        public_url: None,
+        reads: Some(super::config::Reads::Payments),
+        status: status.map(String::from),
+        backlog: flows::Backlog::Skip,
+        pos: flows::Pos::new(1, 1),
+    };
+    let all = super::PaymentsSource::new("tr", &account, &config(None))
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.records.len(), 103, "both pages");
+    assert_eq!(all.records[0].key, "0#paid");
+    assert_eq!(all.records[1].key, "1#requested");
+    let paid = super::PaymentsSource::new("tr", &account, &config(Some("paid")))
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(paid.records.iter().all(|r| r.key.ends_with("#paid")));
+    assert_eq!(paid.records.len(), 52);
 }
