@@ -144,6 +144,23 @@ map:
   phone_number: "{{customer_phone}}"
   body: "Thank you"
 FLOW
+printf 'id,group,name\ng-1,3,VIP\ng-2,5,Staff\n' >"$work/tr/groups.csv"
+cat >"$work/tr/create_group.yaml" <<'FLOW'
+source: {connector: csv, path: groups.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: create_group, account: tr-main, dashboard_id: 121}
+map: {name: "{{name}}", notes: "made by a flow"}
+FLOW
+cat >"$work/tr/update_group.yaml" <<'FLOW'
+source: {connector: csv, path: groups.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: get_group, dashboard_id: 121, query: "{{group}}", as: found, required: false}
+receiver: {connector: textrequest, action: update_group, account: tr-main, dashboard_id: 121}
+map: {group_id: "{{group}}", name: "{{name}} (2026)"}
+FLOW
+cat >"$work/tr/delete_group.yaml" <<'FLOW'
+source: {connector: csv, path: groups.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: delete_group, account: tr-main, dashboard_id: 121}
+map: {group_id: "{{group}}"}
+FLOW
 # The look-ups: the contact and the conversation of each row, then a message.
 cat >"$work/tr/lookups.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -162,10 +179,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid create_group update_group delete_group; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + get_contact + get_messages + get_payment + the payments source" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + get_contact + get_messages + get_payment + get_group + the payments source" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -1261,3 +1261,42 @@ async fn payments_newly_paid_are_records_once() {
         "{received}"
     );
 }
+
+/// Text Request contact groups offline: created, found by number, renamed, deleted.
+#[tokio::test]
+async fn text_request_groups_are_created_renamed_and_deleted_against_the_stand_in() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = with_accounts(
+        &url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.write("flows/new-groups.csv", "slug,name\nvip,VIP\n");
+    dir.write(
+        "flows/make.yaml",
+        "source: {connector: csv, path: new-groups.csv, key: slug, backlog: send}\nreceiver: {connector: textrequest, action: create_group, account: tr, dashboard_id: 121}\nmap: {name: \"{{name}}\", notes: \"made by a flow\"}\n",
+    );
+    let (group, _) = sent_once(&dir, "make").await;
+    dir.write("flows/known.csv", &format!("number\n{group}\n"));
+    dir.write(
+        "flows/rename.yaml",
+        "source: {connector: csv, path: known.csv, key: number, backlog: send}\nlookup: {connector: textrequest, account: tr, action: get_group, dashboard_id: 121, query: \"{{number}}\"}\nreceiver: {connector: textrequest, action: update_group, account: tr, dashboard_id: 121}\nmap: {group_id: \"{{number}}\", name: \"{{group.name}} (2026)\"}\n",
+    );
+    sent_once(&dir, "rename").await;
+    dir.write(
+        "flows/drop.yaml",
+        "source: {connector: csv, path: known.csv, key: number, backlog: send}\nreceiver: {connector: textrequest, action: delete_group, account: tr, dashboard_id: 121}\nmap: {group_id: \"{{number}}\"}\n",
+    );
+    sent_once(&dir, "drop").await;
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains("\"name\":\"VIP (2026)\"") && received.contains("\"deleted\":true"),
+        "{received}"
+    );
+}

@@ -103,6 +103,33 @@ pub const CARD: Card = Card {
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
+            name: "create_group",
+            about: "create a contact group",
+            calls: &[Call::new("POST", "/dashboards/{dashboard_id}/groups")],
+            fields: CREATE_GROUP_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "update_group",
+            about: "rename a contact group or change its notes",
+            calls: &[Call::new(
+                "PUT",
+                "/dashboards/{dashboard_id}/groups/{group_id}",
+            )],
+            fields: UPDATE_GROUP_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "delete_group",
+            about: "delete a contact group",
+            calls: &[Call::new(
+                "DELETE",
+                "/dashboards/{dashboard_id}/groups/{group_id}",
+            )],
+            fields: GROUP_FIELDS,
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
             name: "delete_contact",
             about: "delete a contact (Text Request refuses one with message history)",
             calls: &[Call::new(
@@ -120,6 +147,16 @@ pub const CARD: Card = Card {
             calls: &[Call::new(
                 "GET",
                 "/dashboards/{dashboard_id}/payments/{payment_id}",
+            )],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "get_group",
+            about: "the contact group whose number is the query",
+            calls: &[Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/groups/{group_id}",
             )],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
@@ -272,6 +309,9 @@ pub enum Receiver {
     MarkPaymentPaid(Dashboard),
     SendPaymentReminder(Dashboard),
     CancelPayment(Dashboard),
+    CreateGroup(Dashboard),
+    UpdateGroup(Dashboard),
+    DeleteGroup(Dashboard),
 }
 
 /// A Text Request look-up, checked: what it reads, on which dashboard.
@@ -280,6 +320,7 @@ pub enum Lookup {
     Contact(Dashboard),
     Messages(Dashboard),
     Payment(Dashboard),
+    Group(Dashboard),
 }
 
 pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
@@ -287,6 +328,7 @@ pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup
         "get_contact" => Ok(Lookup::Contact(sections::options(cx, rest, "lookup")?)),
         "get_messages" => Ok(Lookup::Messages(sections::options(cx, rest, "lookup")?)),
         "get_payment" => Ok(Lookup::Payment(sections::options(cx, rest, "lookup")?)),
+        "get_group" => Ok(Lookup::Group(sections::options(cx, rest, "lookup")?)),
         other => Err(cx.problem(pos, format!("unknown `textrequest` look-up `{other}`"))),
     }
 }
@@ -390,6 +432,35 @@ pub const CREATE_PAYMENT_FIELDS: &[FieldSpec] = &[
     ),
 ];
 
+pub const CREATE_GROUP_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required("name", FieldKind::Text, "the group's name"),
+    FieldSpec::optional(
+        "notes",
+        FieldKind::Text,
+        "a short phrase describing the group",
+    ),
+];
+
+pub const UPDATE_GROUP_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "group_id",
+        FieldKind::Integer,
+        "the group's number (goes in the URL path)",
+    ),
+    FieldSpec::optional("name", FieldKind::Text, "the group's new name"),
+    FieldSpec::optional(
+        "notes",
+        FieldKind::Text,
+        "a short phrase describing the group",
+    ),
+];
+
+pub const GROUP_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "group_id",
+    FieldKind::Integer,
+    "the group's number (goes in the URL path)",
+)];
+
 pub const PAYMENT_FIELDS: &[FieldSpec] = &[FieldSpec::required(
     "payment_id",
     FieldKind::Integer,
@@ -408,6 +479,9 @@ impl Receiver {
             Receiver::MarkPaymentPaid(_)
             | Receiver::SendPaymentReminder(_)
             | Receiver::CancelPayment(_) => PAYMENT_FIELDS,
+            Receiver::CreateGroup(_) => CREATE_GROUP_FIELDS,
+            Receiver::UpdateGroup(_) => UPDATE_GROUP_FIELDS,
+            Receiver::DeleteGroup(_) => GROUP_FIELDS,
         }
     }
 
@@ -421,7 +495,10 @@ impl Receiver {
             | Receiver::CreatePayment(d)
             | Receiver::MarkPaymentPaid(d)
             | Receiver::SendPaymentReminder(d)
-            | Receiver::CancelPayment(d) => d.dashboard_id,
+            | Receiver::CancelPayment(d)
+            | Receiver::CreateGroup(d)
+            | Receiver::UpdateGroup(d)
+            | Receiver::DeleteGroup(d) => d.dashboard_id,
         }
     }
 }
@@ -453,6 +530,15 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
             cx, rest, "receiver",
         )?)),
         "cancel_payment" => Ok(Receiver::CancelPayment(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "create_group" => Ok(Receiver::CreateGroup(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "update_group" => Ok(Receiver::UpdateGroup(sections::options(
+            cx, rest, "receiver",
+        )?)),
+        "delete_group" => Ok(Receiver::DeleteGroup(sections::options(
             cx, rest, "receiver",
         )?)),
         other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),

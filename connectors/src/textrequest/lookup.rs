@@ -1,5 +1,6 @@
-//! Text Request look-ups (`lookup:` in a flow): `get_payment` reads a payment by its
-//! number (`GET …/payments/{payment_id}`); the others take a phone number:
+//! Text Request look-ups (`lookup:` in a flow): `get_payment` and `get_group` read a
+//! payment or a contact group by its number (`GET …/payments/{payment_id}`,
+//! `…/groups/{group_id}`); the others take a phone number:
 //! `get_contact` reads the contact (`GET …/contacts/{phone_number}`; 404 or 204: not
 //! found); `get_messages` reads the latest page of the conversation
 //! (`GET …/contacts/{phone_number}/messages?page=0&page_size=50`) as a list.
@@ -35,13 +36,18 @@ impl Lookup for TextRequestLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
         let query = query.trim();
         let path = match &self.find {
-            Find::Payment(d) => {
+            Find::Payment(d) | Find::Group(d) => {
+                let what = if matches!(self.find, Find::Payment(_)) {
+                    "payment"
+                } else {
+                    "group"
+                };
                 if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
                     return Err(SendError::permanent(format!(
-                        "`{query}` is not a payment's number"
+                        "`{query}` is not a {what}'s number"
                     )));
                 }
-                format!("dashboards/{}/payments/{query}", d.dashboard_id)
+                format!("dashboards/{}/{what}s/{query}", d.dashboard_id)
             }
             Find::Contact(d) | Find::Messages(d) => {
                 let number = super::client::phone(query).map_err(SendError::permanent)?;

@@ -4,7 +4,8 @@
 //! `archive_conversation` / `unarchive_conversation` through
 //! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
 //! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
-//! ([`lookup`]), and payments created, marked paid, reminded and cancelled ([`payments`]),
+//! ([`lookup`]), payments created, marked paid, reminded and cancelled ([`payments`]), contact
+//! groups created, changed and deleted ([`groups`]),
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
@@ -12,6 +13,7 @@
 
 mod client;
 pub mod config;
+mod groups;
 mod intake;
 mod lookup;
 mod payments;
@@ -20,6 +22,7 @@ pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
+pub use groups::{GroupAction, Groups};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
 pub use payments::{PaymentAction, Payments};
@@ -42,11 +45,23 @@ impl config::Receiver {
                 timeout,
             )))
         };
+        let groups = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+            Ok(std::sync::Arc::new(Groups::new(
+                name,
+                account,
+                self.dashboard_id(),
+                action,
+                timeout,
+            )))
+        };
         let action = match self {
             config::Receiver::CreatePayment(_) => return payments(PaymentAction::Create),
             config::Receiver::MarkPaymentPaid(_) => return payments(PaymentAction::MarkPaid),
             config::Receiver::SendPaymentReminder(_) => return payments(PaymentAction::Remind),
             config::Receiver::CancelPayment(_) => return payments(PaymentAction::Cancel),
+            config::Receiver::CreateGroup(_) => return groups(GroupAction::Create),
+            config::Receiver::UpdateGroup(_) => return groups(GroupAction::Update),
+            config::Receiver::DeleteGroup(_) => return groups(GroupAction::Delete),
             config::Receiver::SendMessage(_) => Action::SendMessage,
             config::Receiver::UpsertContact(_) => Action::UpsertContact,
             config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,

@@ -54,6 +54,13 @@ fn routes() -> Router<Recorder> {
             "/dashboards/{dashboard}/payments/{payment}/{verb}",
             post(tr_payment_verb),
         )
+        .route("/dashboards/{dashboard}/groups", post(tr_create_group))
+        .route(
+            "/dashboards/{dashboard}/groups/{group}",
+            get(tr_get_group)
+                .put(tr_update_group)
+                .merge(delete(tr_delete_group)),
+        )
 }
 
 fn describe(m: &Value) -> String {
@@ -62,6 +69,16 @@ fn describe(m: &Value) -> String {
             "Text Request conversation with {} {}",
             field(m, "phone_number"),
             if archived { "archived" } else { "brought back" }
+        );
+    }
+    if let Some(group) = m.get("group") {
+        return format!(
+            "Text Request group {group} {}",
+            if m.get("deleted").is_some() {
+                "deleted".to_string()
+            } else {
+                format!("named {}", field(m, "name"))
+            }
         );
     }
     if let Some(payment) = m.get("payment") {
@@ -407,4 +424,110 @@ async fn tr_list_payments(
             json!({"meta": {"page": page, "page_size": size, "total_items": latest.len()}, "items": items}),
         ),
     )
+}
+
+/// The latest word on group `id` of `dashboard` (none once deleted).
+fn group(recorder: &Recorder, dashboard: &str, id: u64) -> Option<Value> {
+    recorder
+        .messages()
+        .into_iter()
+        .rfind(|m| {
+            m["service"] == "textrequest" && m["dashboard_id"] == dashboard && m["group"] == id
+        })
+        .filter(|g| g.get("deleted").is_none())
+}
+
+async fn tr_create_group(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut stored = body_object(&body).unwrap_or_default();
+    if stored
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "The name field is required."})),
+        );
+    }
+    let id = next_id();
+    stored.insert("dashboard_id".into(), json!(dashboard));
+    stored.insert("group".into(), json!(id));
+    recorder.push("textrequest", Value::Object(stored.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "name": stored["name"]})),
+    )
+}
+
+async fn tr_get_group(
+    State(recorder): State<Recorder>,
+    Path((dashboard, id)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    match group(&recorder, &dashboard, id) {
+        Some(found) => (
+            StatusCode::OK,
+            Json(json!({"id": id, "name": found["name"], "notes": found["notes"]})),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Group not found"})),
+        ),
+    }
+}
+
+async fn tr_update_group(
+    State(recorder): State<Recorder>,
+    Path((dashboard, id)): Path<(String, u64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let Some(Value::Object(mut stored)) = group(&recorder, &dashboard, id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Group not found"})),
+        );
+    };
+    stored.remove("service");
+    stored.extend(body_object(&body).unwrap_or_default());
+    recorder.push("textrequest", Value::Object(stored.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "name": stored["name"]})),
+    )
+}
+
+async fn tr_delete_group(
+    State(recorder): State<Recorder>,
+    Path((dashboard, id)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    if group(&recorder, &dashboard, id).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Group not found"})),
+        );
+    }
+    recorder.push(
+        "textrequest",
+        json!({"dashboard_id": dashboard, "group": id, "deleted": true}),
+    );
+    (StatusCode::OK, Json(json!("Group deleted")))
 }

@@ -638,3 +638,75 @@ async fn payments_are_read_page_by_page_keyed_by_number_and_status() {
     assert!(paid.records.iter().all(|r| r.key.ends_with("#paid")));
     assert_eq!(paid.records.len(), 52);
 }
+
+#[tokio::test]
+async fn groups_are_created_renamed_deleted_and_read_by_number() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/groups"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(body_json(json!({"name": "VIP", "notes": "big spenders"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7, "name": "VIP"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/dashboards/121/groups/7"))
+        .and(body_json(json!({"name": "VIPs"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7, "name": "VIPs"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/dashboards/121/groups/7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!("Group deleted")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/groups/7"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 7, "name": "VIPs", "contact_count": 3})),
+        )
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let groups = |action| super::Groups::new("tr", &account, 121, action, Duration::from_secs(5));
+    for (action, given) in [
+        (
+            super::GroupAction::Create,
+            json!({"name": "VIP", "notes": "big spenders"}),
+        ),
+        (
+            super::GroupAction::Update,
+            json!({"group_id": 7, "name": "VIPs"}),
+        ),
+        (super::GroupAction::Delete, json!({"group_id": "7"})),
+    ] {
+        let r = groups(action);
+        let request = r
+            .prepare(fields(given), "r")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(groups(super::GroupAction::Create)
+        .prepare(fields(json!({"notes": "x"})), "r")
+        .is_err());
+    assert!(groups(super::GroupAction::Delete)
+        .prepare(fields(json!({"group_id": "seven"})), "r")
+        .is_err());
+    let get = super::TextRequestLookup::new(
+        "tr",
+        &account,
+        super::config::Lookup::Group(super::config::Dashboard { dashboard_id: 121 }),
+        Duration::from_secs(5),
+    );
+    let found = get.find("7").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|g| g["contact_count"].clone()), Some(json!(3)));
+}

@@ -1,0 +1,104 @@
+//! Text Request contact groups as receiver actions: `create_group`
+//! (`POST …/dashboards/{dashboard_id}/groups` `{name, notes}`), `update_group`
+//! (`PUT …/groups/{group_id}`, the same body) and `delete_group`
+//! (`DELETE …/groups/{group_id}`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use serde_json::{Map, Value};
+
+use super::config::Account;
+use crate::http::AccountClient;
+
+/// What a groups receiver does with each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupAction {
+    Create,
+    Update,
+    Delete,
+}
+
+/// The contact groups of one dashboard.
+pub struct Groups {
+    client: AccountClient,
+    groups_url: String,
+    timeout: Duration,
+    action: GroupAction,
+}
+
+impl Groups {
+    pub fn new(
+        name: &str,
+        account: &Account,
+        dashboard_id: u64,
+        action: GroupAction,
+        timeout: Duration,
+    ) -> Self {
+        let client = account.client(name);
+        Groups {
+            groups_url: client.url(&format!("dashboards/{dashboard_id}/groups")),
+            client,
+            timeout,
+            action,
+        }
+    }
+}
+
+/// A group's number from the record.
+fn group_id(fields: &mut Map<String, Value>) -> Result<String, SendError> {
+    match fields.remove("group_id") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s))
+            if !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(s.trim().to_string())
+        }
+        _ => Err(SendError::permanent("group_id must be a group's number")),
+    }
+}
+
+#[async_trait]
+impl Receiver for Groups {
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        _reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let (method, url, body) = match self.action {
+            GroupAction::Create => {
+                let named = fields
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.trim().is_empty());
+                if !named {
+                    return Err(SendError::permanent("a group needs a name"));
+                }
+                ("POST", self.groups_url.clone(), Value::Object(fields))
+            }
+            GroupAction::Update => {
+                let id = group_id(&mut fields)?;
+                (
+                    "PUT",
+                    format!("{}/{id}", self.groups_url),
+                    Value::Object(fields),
+                )
+            }
+            GroupAction::Delete => {
+                let id = group_id(&mut fields)?;
+                ("DELETE", format!("{}/{id}", self.groups_url), Value::Null)
+            }
+        };
+        Ok(Prepared {
+            method: method.into(),
+            url,
+            body,
+            notes: Map::new(),
+        })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        super::client::send(&self.client, request, self.timeout).await
+    }
+}
