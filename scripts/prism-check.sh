@@ -137,6 +137,13 @@ map:
   payment_id: "{{payment}}"
 FLOW
 done
+cat >"$work/tr/changed.yaml" <<'FLOW'
+source: {connector: textrequest, account: tr-main, dashboard_id: 121, reads: contacts, filter: {is_archived: "false"}, backlog: send}
+# Prism's generated contacts have no real phone number: they go to a group name instead.
+receiver: {connector: textrequest, action: create_group, account: tr-main, dashboard_id: 121}
+map:
+  name: "changed: {{phone_number}}"
+FLOW
 cat >"$work/tr/paid.yaml" <<'FLOW'
 source: {connector: textrequest, account: tr-main, dashboard_id: 121, reads: payments, status: paid, backlog: send}
 receiver: {connector: textrequest, action: send_message, account: tr-main, dashboard_id: 121}
@@ -179,10 +186,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid create_group update_group delete_group; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + get_contact + get_messages + get_payment + get_group + the payments source" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

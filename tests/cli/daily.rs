@@ -1300,3 +1300,51 @@ async fn text_request_groups_are_created_renamed_and_deleted_against_the_stand_i
         "{received}"
     );
 }
+
+/// Text Request contacts read on each run: new or changed contacts are records; an
+/// unchanged one is not sent again.
+#[tokio::test]
+async fn contacts_new_or_changed_are_records() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = with_accounts(
+        &url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.write("flows/people.csv", "phone,name\n+14239876543,Olena\n");
+    dir.write(
+        "flows/upsert.yaml",
+        // No key: a row whose content changes is a new row (the edit reaches Text Request).
+        "source: {connector: csv, path: people.csv, backlog: send}\nreceiver: {connector: textrequest, action: upsert_contact, account: tr, dashboard_id: 121}\nmap: {phone_number: \"{{phone}}\", first_name: \"{{name}}\"}\n",
+    );
+    sent_once(&dir, "upsert").await;
+    dir.write(
+        "flows/watch.yaml",
+        "source: {connector: textrequest, account: tr, dashboard_id: 121, reads: contacts, backlog: send}\nreceiver: {connector: textrequest, action: send_message, account: tr, dashboard_id: 121}\nmap: {phone_number: \"{{phone_number}}\", body: \"Hi {{first_name}}, your details are saved\"}\n",
+    );
+    let first = dir.run(&["run", "watch"]).await;
+    assert!(
+        first.stdout.contains("fetched 1, new 1, sent 1"),
+        "{first:?}"
+    );
+    let same = dir.run(&["run", "watch"]).await;
+    assert!(same.stdout.contains("fetched 1, new 0, sent 0"), "{same:?}");
+    dir.write("flows/people.csv", "phone,name\n+14239876543,Olena K.\n");
+    dir.run(&["run", "upsert"]).await;
+    let changed = dir.run(&["run", "watch"]).await;
+    assert!(
+        changed.stdout.contains("fetched 1, new 1, sent 1"),
+        "{changed:?}"
+    );
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains("Hi Olena K., your details are saved"),
+        "{received}"
+    );
+}

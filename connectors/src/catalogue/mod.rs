@@ -443,7 +443,7 @@ pub fn build_source(
         },
         Source::TextRequest(config) if config.reads.is_some() => {
             match named(accounts, &config.account)? {
-                Account::TextRequest(account) => Some(Box::new(textrequest::PaymentsSource::new(
+                Account::TextRequest(account) => Some(Box::new(textrequest::ListSource::new(
                     &config.account,
                     account,
                     config,

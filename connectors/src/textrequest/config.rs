@@ -13,7 +13,7 @@ pub const CARD: Card = Card {
     name: "textrequest",
     about: "Text Request: texts and contacts of a dashboard (phone line)",
     source: Some(Part {
-        about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments`, payments new or changed since the last run",
+        about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments` / `contacts`, payments or contacts new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
             Call::new("POST", "/dashboards/{dashboard_id}/hooks"),
@@ -21,6 +21,10 @@ pub const CARD: Card = Card {
             Call::new(
                 "GET",
                 "/dashboards/{dashboard_id}/payments?page={page}&page_size=100",
+            ),
+            Call::new(
+                "GET",
+                "/dashboards/{dashboard_id}/contacts?page={page}&page_size=100",
             ),
         ],
     }),
@@ -210,9 +214,15 @@ pub struct SourceOptions {
     #[serde(default)]
     pub public_url: Option<String>,
     /// Read instead of being pushed to: `payments` — the dashboard's payments that are new
-    /// or whose status changed since the last run.
+    /// or whose status changed since the last run; `contacts` — its contacts that are new
+    /// or changed.
     #[serde(default)]
     pub reads: Option<Reads>,
+    /// With `reads`: Text Request's own list filters, as its query parameters (for
+    /// contacts `tags`, `groups`, `is_archived`, `contact_created_after`, …; for payments
+    /// `reference_number`, `phone_number`).
+    #[serde(default)]
+    pub filter: std::collections::BTreeMap<String, String>,
     /// With `reads`: only payments in this Text Request status (e.g. `paid`).
     #[serde(default)]
     pub status: Option<String>,
@@ -228,6 +238,7 @@ pub struct SourceOptions {
 #[serde(rename_all = "snake_case")]
 pub enum Reads {
     Payments,
+    Contacts,
 }
 
 /// A Text Request source, checked.
@@ -240,6 +251,7 @@ pub struct Source {
     /// Read on each run instead of pushed ([`Reads`]), with its status filter.
     pub reads: Option<Reads>,
     pub status: Option<String>,
+    pub filter: std::collections::BTreeMap<String, String>,
     pub backlog: Backlog,
     pub pos: Pos,
 }
@@ -270,11 +282,14 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
                 .with_hint("`events: [msg_received]` for texts pushed to the daemon, or `reads: payments`"))
         }
     };
-    if raw.reads.is_none() && raw.status.is_some() {
+    if raw.reads != Some(Reads::Payments) && raw.status.is_some() {
         return Err(cx.problem(
             cx.at(rest, "status"),
             "`status` goes with `reads: payments`",
         ));
+    }
+    if raw.reads.is_none() && !raw.filter.is_empty() {
+        return Err(cx.problem(cx.at(rest, "filter"), "`filter` goes with `reads:`"));
     }
     sections::public_url(cx, rest, raw.public_url.as_deref())?;
     Ok(Source {
@@ -284,6 +299,7 @@ pub fn source(cx: &Cx<'_>, rest: &Node, pos: Pos) -> Result<Source, Diagnostic> 
         public_url: raw.public_url,
         reads: raw.reads,
         status: raw.status,
+        filter: raw.filter,
         backlog: raw.backlog,
         pos,
     })

@@ -26,7 +26,7 @@ pub use groups::{GroupAction, Groups};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
 pub use payments::{PaymentAction, Payments};
-pub use reads::PaymentsSource;
+pub use reads::ListSource;
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.

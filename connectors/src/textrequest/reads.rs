@@ -1,8 +1,9 @@
-//! Text Request read on each run (`reads: payments`): the dashboard's payments, page by
-//! page (`GET …/dashboards/{dashboard_id}/payments?page=&page_size=100`), each a record
-//! keyed by its number and its status — so a payment that is new, or whose status changed
-//! (paid, past due, cancelled), is new again; `status:` keeps those in one status only
-//! ("payments newly paid").
+//! Text Request read on each run, page by page, with the flow's `filter:` as query
+//! parameters: `reads: payments` — `GET …/dashboards/{dashboard_id}/payments`, each a
+//! record keyed by its number and its status, so a payment that is new or whose status
+//! changed (paid, past due, cancelled) is new again, and `status:` keeps one status only
+//! ("payments newly paid"); `reads: contacts` — `GET …/contacts`, each keyed by its phone
+//! number and a digest of its fields, so a contact that is new or changed is new again.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use engine::{Fetched, Record, Source, SourceError};
 use serde_json::{Map, Value};
 
-use super::config::{Account, Source as Config};
+use super::config::{Account, Reads, Source as Config};
 use crate::http::{self, AccountClient};
 
 /// Payments per page read.
@@ -18,19 +19,27 @@ const PAGE: usize = 100;
 /// Pages read at most in one run (10,000 payments).
 const MAX_PAGES: usize = 100;
 
-/// A dashboard's payments as a source.
-pub struct PaymentsSource {
+/// A dashboard's payments or contacts as a source.
+pub struct ListSource {
     client: AccountClient,
     dashboard_id: u64,
+    reads: Reads,
     status: Option<String>,
+    filter: Vec<(String, String)>,
 }
 
-impl PaymentsSource {
+impl ListSource {
     pub fn new(name: &str, account: &Account, config: &Config) -> Self {
-        PaymentsSource {
+        ListSource {
             client: account.client(name),
             dashboard_id: config.dashboard_id,
+            reads: config.reads.unwrap_or(Reads::Payments),
             status: config.status.clone(),
+            filter: config
+                .filter
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -42,6 +51,23 @@ fn status_of(payment: &Map<String, Value>) -> String {
         .find_map(|k| payment.get(*k).and_then(Value::as_str))
         .unwrap_or_default()
         .to_string()
+}
+
+/// A contact as a record: its plain fields, keyed by its phone number and their digest.
+fn contact(contact: Value) -> Option<Record> {
+    let Value::Object(contact) = contact else {
+        return None;
+    };
+    let phone = contact
+        .get("phone_number")
+        .and_then(Value::as_str)?
+        .to_string();
+    let fields: Map<String, Value> = contact
+        .into_iter()
+        .filter(|(_, v)| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)))
+        .collect();
+    let digest = engine::digest(&fields, None);
+    Some(Record::new(format!("{phone}#{}", &digest[..12]), fields))
 }
 
 /// A payment as a record: its plain fields, keyed by its number and status.
@@ -66,24 +92,34 @@ fn record(payment: Value) -> Option<Record> {
 }
 
 #[async_trait]
-impl Source for PaymentsSource {
+impl Source for ListSource {
     async fn fetch(&self) -> Result<Fetched, SourceError> {
         let mut fetched = Fetched::default();
         for page in 0..MAX_PAGES {
+            let what = match self.reads {
+                Reads::Payments => "payments",
+                Reads::Contacts => "contacts",
+            };
             let url = self.client.url(&format!(
-                "dashboards/{}/payments?page={page}&page_size={PAGE}",
+                "dashboards/{}/{what}?page={page}&page_size={PAGE}",
                 self.dashboard_id
             ));
+            let filter: Vec<(&str, &str)> = self
+                .filter
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let response = self
                 .client
                 .get(&url, Duration::from_secs(30))
+                .query(&filter)
                 .send()
                 .await
                 .map_err(|e| SourceError(format!("Text Request: {e}")))?;
             if !response.status.is_success() {
                 let (_, message) = http::error_body(&response.body);
                 return Err(SourceError(format!(
-                    "Text Request's payments answered HTTP {}: {message}",
+                    "Text Request's {what} answered HTTP {}: {message}",
                     response.status.as_u16()
                 )));
             }
@@ -97,7 +133,11 @@ impl Source for PaymentsSource {
                 _ => Vec::new(),
             };
             let count = items.len();
-            for record in items.into_iter().filter_map(record) {
+            let read = match self.reads {
+                Reads::Payments => record,
+                Reads::Contacts => contact,
+            };
+            for record in items.into_iter().filter_map(read) {
                 let wanted = self
                     .status
                     .as_deref()
@@ -111,7 +151,7 @@ impl Source for PaymentsSource {
             }
         }
         tracing::warn!(
-            "Text Request: more than {} payments; the rest are read next run",
+            "Text Request: more than {} items; the rest are read next run",
             PAGE * MAX_PAGES
         );
         Ok(fetched)

@@ -54,6 +54,7 @@ fn routes() -> Router<Recorder> {
             "/dashboards/{dashboard}/payments/{payment}/{verb}",
             post(tr_payment_verb),
         )
+        .route("/dashboards/{dashboard}/contacts", get(tr_list_contacts))
         .route("/dashboards/{dashboard}/groups", post(tr_create_group))
         .route(
             "/dashboards/{dashboard}/groups/{group}",
@@ -530,4 +531,58 @@ async fn tr_delete_group(
         json!({"dashboard_id": dashboard, "group": id, "deleted": true}),
     );
     (StatusCode::OK, Json(json!("Group deleted")))
+}
+
+/// The dashboard's contacts as the upserts sent made them, paged as Text Request pages.
+async fn tr_list_contacts(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut contacts: std::collections::BTreeMap<String, serde_json::Map<String, Value>> =
+        std::collections::BTreeMap::new();
+    for m in recorder.messages() {
+        let upsert = m["service"] == "textrequest"
+            && m["dashboard_id"] == dashboard.as_str()
+            && m.get("body").is_none()
+            && m.get("archived").is_none()
+            && m.get("payment").is_none()
+            && m.get("group").is_none();
+        let (true, Some(phone), Value::Object(fields)) = (
+            upsert,
+            m["phone_number"].as_str().map(String::from),
+            m.clone(),
+        ) else {
+            continue;
+        };
+        if fields.contains_key("deleted") {
+            contacts.remove(&phone);
+            continue;
+        }
+        let contact = contacts.entry(phone).or_default();
+        contact.extend(fields);
+        contact.remove("service");
+    }
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let size: usize = query
+        .get("page_size")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50)
+        .max(1);
+    let items: Vec<Value> = contacts
+        .values()
+        .skip(page * size)
+        .take(size)
+        .map(|c| Value::Object(c.clone()))
+        .collect();
+    (
+        StatusCode::OK,
+        Json(
+            json!({"meta": {"page": page, "page_size": size, "total_items": contacts.len()}, "items": items}),
+        ),
+    )
 }

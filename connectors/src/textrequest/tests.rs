@@ -312,6 +312,7 @@ async fn an_account_moved_to_another_text_request_registers_its_hooks_there() {
         public_url: None,
         reads: None,
         status: None,
+        filter: Default::default(),
         backlog: flows::Backlog::Send,
         pos: flows::Pos::new(1, 1),
     };
@@ -621,17 +622,18 @@ async fn payments_are_read_page_by_page_keyed_by_number_and_status() {
         public_url: None,
         reads: Some(super::config::Reads::Payments),
         status: status.map(String::from),
+        filter: Default::default(),
         backlog: flows::Backlog::Skip,
         pos: flows::Pos::new(1, 1),
     };
-    let all = super::PaymentsSource::new("tr", &account, &config(None))
+    let all = super::ListSource::new("tr", &account, &config(None))
         .fetch()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.records.len(), 103, "both pages");
     assert_eq!(all.records[0].key, "0#paid");
     assert_eq!(all.records[1].key, "1#requested");
-    let paid = super::PaymentsSource::new("tr", &account, &config(Some("paid")))
+    let paid = super::ListSource::new("tr", &account, &config(Some("paid")))
         .fetch()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -709,4 +711,59 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
     );
     let found = get.find("7").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.map(|g| g["contact_count"].clone()), Some(json!(3)));
+}
+
+#[tokio::test]
+async fn contacts_are_read_with_the_flows_filter_and_keyed_by_phone_and_content() {
+    use engine::Source as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/contacts"))
+        .and(wiremock::matchers::query_param("page", "0"))
+        .and(wiremock::matchers::query_param("page_size", "100"))
+        .and(wiremock::matchers::query_param("tags", "vip"))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "meta": {"page": 0, "page_size": 100, "total_items": 2},
+            "items": [
+                {"phone_number": "+14239876543", "first_name": "Olena", "is_archived": false},
+                {"phone_number": "+14239876544", "first_name": "Tom", "groups": [3]}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let config = super::config::Source {
+        account: "tr".into(),
+        dashboard_id: 121,
+        events: Vec::new(),
+        public_url: None,
+        reads: Some(super::config::Reads::Contacts),
+        status: None,
+        filter: [("tags".to_string(), "vip".to_string())]
+            .into_iter()
+            .collect(),
+        backlog: flows::Backlog::Skip,
+        pos: flows::Pos::new(1, 1),
+    };
+    let fetched = super::ListSource::new("tr", &account, &config)
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.records.len(), 2);
+    assert!(
+        fetched.records[0].key.starts_with("+14239876543#"),
+        "{}",
+        fetched.records[0].key
+    );
+    assert_eq!(fetched.records[1].fields["first_name"], "Tom");
+    assert!(
+        !fetched.records[1].fields.contains_key("groups"),
+        "plain fields only"
+    );
 }
