@@ -168,6 +168,23 @@ source: {connector: csv, path: groups.csv, key: id, backlog: send}
 receiver: {connector: textrequest, action: delete_group, account: tr-main, dashboard_id: 121}
 map: {group_id: "{{group}}"}
 FLOW
+printf 'line,name,phone,dashboard\nl-1,Front desk,4235550100,130\nl-2,Support,+14235550101,131\n' >"$work/tr/lines.csv"
+cat >"$work/tr/create_dashboard.yaml" <<'FLOW'
+source: {connector: csv, path: lines.csv, key: line, backlog: send}
+receiver: {connector: textrequest, action: create_dashboard, account: tr-main}
+map: {name: "{{name}}", phone: "{{phone}}"}
+FLOW
+cat >"$work/tr/rename_dashboard.yaml" <<'FLOW'
+source: {connector: csv, path: lines.csv, key: line, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: get_dashboard, query: "{{dashboard}}", as: found, required: false}
+receiver: {connector: textrequest, action: rename_dashboard, account: tr-main}
+map: {dashboard: "{{dashboard}}", name: "{{name}} (2026)"}
+FLOW
+cat >"$work/tr/delete_dashboard.yaml" <<'FLOW'
+source: {connector: csv, path: lines.csv, key: line, backlog: send}
+receiver: {connector: textrequest, action: delete_dashboard, account: tr-main}
+map: {dashboard: "{{dashboard}}"}
+FLOW
 # The look-ups: the contact and the conversation of each row, then a message.
 cat >"$work/tr/lookups.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -186,10 +203,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group create_dashboard rename_dashboard delete_dashboard; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + create/rename/delete_dashboard + get_dashboard + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -1348,3 +1348,42 @@ async fn contacts_new_or_changed_are_records() {
         "{received}"
     );
 }
+
+/// The account's dashboards offline: created, found by number, renamed, deleted.
+#[tokio::test]
+async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_stand_in() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = with_accounts(
+        &url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.write("flows/lines.csv", "line,name\nl-1,Front desk\n");
+    dir.write(
+        "flows/open-line.yaml",
+        "source: {connector: csv, path: lines.csv, key: line, backlog: send}\nreceiver: {connector: textrequest, action: create_dashboard, account: tr}\nmap: {name: \"{{name}}\"}\n",
+    );
+    let (dashboard, _) = sent_once(&dir, "open-line").await;
+    dir.write("flows/known.csv", &format!("number\n{dashboard}\n"));
+    dir.write(
+        "flows/rename-line.yaml",
+        "source: {connector: csv, path: known.csv, key: number, backlog: send}\nlookup: {connector: textrequest, account: tr, action: get_dashboard, query: \"{{number}}\"}\nreceiver: {connector: textrequest, action: rename_dashboard, account: tr}\nmap: {dashboard: \"{{number}}\", name: \"{{dashboard.name}} (main)\"}\n",
+    );
+    sent_once(&dir, "rename-line").await;
+    dir.write(
+        "flows/close-line.yaml",
+        "source: {connector: csv, path: known.csv, key: number, backlog: send}\nreceiver: {connector: textrequest, action: delete_dashboard, account: tr}\nmap: {dashboard: \"{{number}}\"}\n",
+    );
+    sent_once(&dir, "close-line").await;
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains("\"name\":\"Front desk (main)\""),
+        "{received}"
+    );
+}

@@ -134,6 +134,27 @@ pub const CARD: Card = Card {
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
+            name: "create_dashboard",
+            about: "create a dashboard (a phone line) on the account",
+            calls: &[Call::new("POST", "/dashboards")],
+            fields: CREATE_DASHBOARD_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "rename_dashboard",
+            about: "rename one of the account's dashboards",
+            calls: &[Call::new("PUT", "/dashboards/{dashboard}")],
+            fields: RENAME_DASHBOARD_FIELDS,
+            options: None,
+        },
+        Action {
+            name: "delete_dashboard",
+            about: "delete one of the account's dashboards",
+            calls: &[Call::new("DELETE", "/dashboards/{dashboard}")],
+            fields: DASHBOARD_FIELDS,
+            options: None,
+        },
+        Action {
             name: "delete_contact",
             about: "delete a contact (Text Request refuses one with message history)",
             calls: &[Call::new(
@@ -164,6 +185,13 @@ pub const CARD: Card = Card {
             )],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "get_dashboard",
+            about: "the account's dashboard whose number is the query",
+            calls: &[Call::new("GET", "/dashboards/{dashboard}")],
+            fields: &[],
+            options: None,
         },
         Action {
             name: "get_contact",
@@ -328,6 +356,9 @@ pub enum Receiver {
     CreateGroup(Dashboard),
     UpdateGroup(Dashboard),
     DeleteGroup(Dashboard),
+    CreateDashboard,
+    RenameDashboard,
+    DeleteDashboard,
 }
 
 /// A Text Request look-up, checked: what it reads, on which dashboard.
@@ -337,6 +368,7 @@ pub enum Lookup {
     Messages(Dashboard),
     Payment(Dashboard),
     Group(Dashboard),
+    Dashboard,
 }
 
 pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
@@ -345,6 +377,10 @@ pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup
         "get_messages" => Ok(Lookup::Messages(sections::options(cx, rest, "lookup")?)),
         "get_payment" => Ok(Lookup::Payment(sections::options(cx, rest, "lookup")?)),
         "get_group" => Ok(Lookup::Group(sections::options(cx, rest, "lookup")?)),
+        "get_dashboard" => {
+            sections::no_options(cx, rest)?;
+            Ok(Lookup::Dashboard)
+        }
         other => Err(cx.problem(pos, format!("unknown `textrequest` look-up `{other}`"))),
     }
 }
@@ -448,6 +484,26 @@ pub const CREATE_PAYMENT_FIELDS: &[FieldSpec] = &[
     ),
 ];
 
+pub const CREATE_DASHBOARD_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required("name", FieldKind::Text, "the dashboard's name"),
+    FieldSpec::optional("phone", FieldKind::Phone, "the texting number of the line"),
+];
+
+pub const RENAME_DASHBOARD_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "dashboard",
+        FieldKind::Integer,
+        "the dashboard's number (goes in the URL path)",
+    ),
+    FieldSpec::required("name", FieldKind::Text, "its new name"),
+];
+
+pub const DASHBOARD_FIELDS: &[FieldSpec] = &[FieldSpec::required(
+    "dashboard",
+    FieldKind::Integer,
+    "the dashboard's number (goes in the URL path)",
+)];
+
 pub const CREATE_GROUP_FIELDS: &[FieldSpec] = &[
     FieldSpec::required("name", FieldKind::Text, "the group's name"),
     FieldSpec::optional(
@@ -498,6 +554,9 @@ impl Receiver {
             Receiver::CreateGroup(_) => CREATE_GROUP_FIELDS,
             Receiver::UpdateGroup(_) => UPDATE_GROUP_FIELDS,
             Receiver::DeleteGroup(_) => GROUP_FIELDS,
+            Receiver::CreateDashboard => CREATE_DASHBOARD_FIELDS,
+            Receiver::RenameDashboard => RENAME_DASHBOARD_FIELDS,
+            Receiver::DeleteDashboard => DASHBOARD_FIELDS,
         }
     }
 
@@ -515,6 +574,8 @@ impl Receiver {
             | Receiver::CreateGroup(d)
             | Receiver::UpdateGroup(d)
             | Receiver::DeleteGroup(d) => d.dashboard_id,
+            // These act on the account's dashboards: the record names the one.
+            Receiver::CreateDashboard | Receiver::RenameDashboard | Receiver::DeleteDashboard => 0,
         }
     }
 }
@@ -557,6 +618,14 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
         "delete_group" => Ok(Receiver::DeleteGroup(sections::options(
             cx, rest, "receiver",
         )?)),
+        "create_dashboard" | "rename_dashboard" | "delete_dashboard" => {
+            sections::no_options(cx, rest)?;
+            Ok(match action {
+                "create_dashboard" => Receiver::CreateDashboard,
+                "rename_dashboard" => Receiver::RenameDashboard,
+                _ => Receiver::DeleteDashboard,
+            })
+        }
         other => Err(cx.problem(pos, format!("`textrequest` has no action `{other}`"))),
     }
 }

@@ -36,6 +36,14 @@ impl Lookup for TextRequestLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
         let query = query.trim();
         let path = match &self.find {
+            Find::Dashboard => {
+                if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(SendError::permanent(format!(
+                        "`{query}` is not a dashboard's number"
+                    )));
+                }
+                format!("dashboards/{query}")
+            }
             Find::Payment(d) | Find::Group(d) => {
                 let what = if matches!(self.find, Find::Payment(_)) {
                     "payment"

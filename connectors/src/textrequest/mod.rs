@@ -5,7 +5,8 @@
 //! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
 //! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
 //! ([`lookup`]), payments created, marked paid, reminded and cancelled ([`payments`]), contact
-//! groups created, changed and deleted ([`groups`]),
+//! groups created, changed and deleted ([`groups`]), the account's dashboards created,
+//! renamed and deleted ([`dashboards`]),
 //! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
 //! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
 //! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
@@ -13,6 +14,7 @@
 
 mod client;
 pub mod config;
+mod dashboards;
 mod groups;
 mod intake;
 mod lookup;
@@ -22,6 +24,7 @@ pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
+pub use dashboards::{DashboardAction, Dashboards};
 pub use groups::{GroupAction, Groups};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
@@ -54,6 +57,11 @@ impl config::Receiver {
                 timeout,
             )))
         };
+        let dashboards = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+            Ok(std::sync::Arc::new(Dashboards::new(
+                name, account, action, timeout,
+            )))
+        };
         let action = match self {
             config::Receiver::CreatePayment(_) => return payments(PaymentAction::Create),
             config::Receiver::MarkPaymentPaid(_) => return payments(PaymentAction::MarkPaid),
@@ -62,6 +70,9 @@ impl config::Receiver {
             config::Receiver::CreateGroup(_) => return groups(GroupAction::Create),
             config::Receiver::UpdateGroup(_) => return groups(GroupAction::Update),
             config::Receiver::DeleteGroup(_) => return groups(GroupAction::Delete),
+            config::Receiver::CreateDashboard => return dashboards(DashboardAction::Create),
+            config::Receiver::RenameDashboard => return dashboards(DashboardAction::Rename),
+            config::Receiver::DeleteDashboard => return dashboards(DashboardAction::Delete),
             config::Receiver::SendMessage(_) => Action::SendMessage,
             config::Receiver::UpsertContact(_) => Action::UpsertContact,
             config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,

@@ -23,7 +23,13 @@ pub const STANDIN: Standin = Standin {
 
 fn routes() -> Router<Recorder> {
     Router::new()
-        .route("/dashboards", get(tr_dashboards))
+        .route("/dashboards", get(tr_dashboards).post(tr_create_dashboard))
+        .route(
+            "/dashboards/{dashboard}",
+            get(tr_get_dashboard)
+                .put(tr_rename_dashboard)
+                .merge(delete(tr_delete_dashboard)),
+        )
         .route(
             "/dashboards/{dashboard}/contacts/{phone}/messages",
             post(tr_message).get(tr_messages),
@@ -585,4 +591,106 @@ async fn tr_list_contacts(
             json!({"meta": {"page": page, "page_size": size, "total_items": contacts.len()}, "items": items}),
         ),
     )
+}
+
+/// The latest word on dashboard `id` (the stand-in's own 121 is always there).
+fn dashboard(recorder: &Recorder, id: u64) -> Option<Value> {
+    let found = recorder
+        .messages()
+        .into_iter()
+        .rfind(|m| m["service"] == "textrequest" && m["dashboard"] == id);
+    match found {
+        Some(d) if d.get("deleted").is_some() => None,
+        Some(d) => Some(json!({"id": id, "name": d["name"], "phone": d["phone"]})),
+        None if id == 121 => Some(json!({"id": 121, "name": "Front desk (stand-in)"})),
+        None => None,
+    }
+}
+
+async fn tr_create_dashboard(
+    State(recorder): State<Recorder>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut stored = body_object(&body).unwrap_or_default();
+    if stored
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "The name field is required."})),
+        );
+    }
+    let id = next_id();
+    stored.insert("dashboard".into(), json!(id));
+    recorder.push("textrequest", Value::Object(stored.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "name": stored["name"]})),
+    )
+}
+
+async fn tr_get_dashboard(
+    State(recorder): State<Recorder>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    match dashboard(&recorder, id) {
+        Some(found) => (StatusCode::OK, Json(found)),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Dashboard not found"})),
+        ),
+    }
+}
+
+async fn tr_rename_dashboard(
+    State(recorder): State<Recorder>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let Some(Value::Object(mut stored)) = dashboard(&recorder, id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Dashboard not found"})),
+        );
+    };
+    stored.remove("id");
+    stored.extend(body_object(&body).unwrap_or_default());
+    stored.insert("dashboard".into(), json!(id));
+    recorder.push("textrequest", Value::Object(stored.clone()));
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "name": stored["name"]})),
+    )
+}
+
+async fn tr_delete_dashboard(
+    State(recorder): State<Recorder>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    if dashboard(&recorder, id).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Dashboard not found"})),
+        );
+    }
+    recorder.push("textrequest", json!({"dashboard": id, "deleted": true}));
+    (StatusCode::OK, Json(json!("Dashboard deleted")))
 }

@@ -767,3 +767,79 @@ async fn contacts_are_read_with_the_flows_filter_and_keyed_by_phone_and_content(
         "plain fields only"
     );
 }
+
+#[tokio::test]
+async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(body_json(
+            json!({"name": "Front desk", "phone": "+14235550100"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": 130, "name": "Front desk"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/dashboards/130"))
+        .and(body_json(json!({"name": "Reception"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 130})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/dashboards/130"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!("Dashboard deleted")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/130"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": 130, "name": "Reception"})),
+        )
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let dashboards =
+        |action| super::Dashboards::new("tr", &account, action, Duration::from_secs(5));
+    for (action, given) in [
+        (
+            super::DashboardAction::Create,
+            json!({"name": "Front desk", "phone": "+14235550100"}),
+        ),
+        (
+            super::DashboardAction::Rename,
+            json!({"dashboard": 130, "name": "Reception"}),
+        ),
+        (super::DashboardAction::Delete, json!({"dashboard": "130"})),
+    ] {
+        let r = dashboards(action);
+        let request = r
+            .prepare(fields(given), "r")
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(dashboards(super::DashboardAction::Create)
+        .prepare(fields(json!({})), "r")
+        .is_err());
+    assert!(dashboards(super::DashboardAction::Delete)
+        .prepare(fields(json!({"dashboard": "main"})), "r")
+        .is_err());
+    let get = super::TextRequestLookup::new(
+        "tr",
+        &account,
+        super::config::Lookup::Dashboard,
+        Duration::from_secs(5),
+    );
+    let found = get.find("130").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|d| d["name"].clone()), Some(json!("Reception")));
+}
