@@ -185,6 +185,23 @@ source: {connector: csv, path: lines.csv, key: line, backlog: send}
 receiver: {connector: textrequest, action: delete_dashboard, account: tr-main}
 map: {dashboard: "{{dashboard}}"}
 FLOW
+# The list look-ups, each on the contact rows (what they find is not used: the requests are checked).
+for action in list_tags list_custom_fields list_groups list_conversations; do
+  cat >"$work/tr/$action.yaml" <<FLOW
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: $action, dashboard_id: 121, query: "{{name}}", as: found, required: false}
+receiver: {connector: textrequest, action: archive_conversation, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+FLOW
+done
+cat >"$work/tr/list_dashboards.yaml" <<'FLOW'
+source: {connector: csv, path: contacts.csv, key: id, backlog: send}
+lookup: {connector: textrequest, account: tr-main, action: list_dashboards, query: "*", as: found, required: false}
+receiver: {connector: textrequest, action: archive_conversation, account: tr-main, dashboard_id: 121}
+map:
+  phone_number: "{{phone}}"
+FLOW
 # The look-ups: the contact and the conversation of each row, then a message.
 cat >"$work/tr/lookups.yaml" <<'FLOW'
 source: {connector: csv, path: contacts.csv, key: id, backlog: send}
@@ -203,10 +220,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group create_dashboard rename_dashboard delete_dashboard; do
+for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group create_dashboard rename_dashboard delete_dashboard list_tags list_custom_fields list_groups list_conversations list_dashboards; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + create/rename/delete_dashboard + get_dashboard + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + create/rename/delete_dashboard + get_dashboard + the list look-ups + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -1387,3 +1387,32 @@ async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_sta
         "{received}"
     );
 }
+
+/// A list look-up offline: the custom field named "tier" gives its id to the contact's
+/// `custom_fields`.
+#[tokio::test]
+async fn a_custom_field_is_found_by_name_for_the_contacts_it_fills() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = with_accounts(
+        &url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    );
+    dir.write("flows/people.csv", "phone,tier\n+14239876543,gold\n");
+    dir.write(
+        "flows/tiers.yaml",
+        "source: {connector: csv, path: people.csv, key: phone, backlog: send}\nlookup: {connector: textrequest, account: tr, action: list_custom_fields, dashboard_id: 121, query: tier, as: fields}\nreceiver: {connector: textrequest, action: upsert_contact, account: tr, dashboard_id: 121}\nmap:\n  phone_number: \"{{phone}}\"\n  custom_fields: [{id: \"{{fields.0.id}}\", value: \"{{tier}}\"}]\n",
+    );
+    sent_once(&dir, "tiers").await;
+    let received = reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        received.contains(r#""custom_fields":[{"id":"f-1","value":"gold"}]"#),
+        "{received}"
+    );
+}

@@ -641,7 +641,7 @@ fn every_action_on_a_card_parses_as_that_action() {
             // The options a look-up requires, in YAML.
             let required = match (card.name, lookup.name) {
                 (_, "search_cases") => "field: StateName",
-                ("textrequest", "get_dashboard") => "{}",
+                ("textrequest", "get_dashboard" | "list_dashboards") => "{}",
                 ("textrequest", _) => "dashboard_id: 121",
                 _ => "{}",
             };

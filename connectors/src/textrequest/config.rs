@@ -194,6 +194,41 @@ pub const CARD: Card = Card {
             options: None,
         },
         Action {
+            name: "list_tags",
+            about: "the dashboard's tags whose name holds the query (`*`: all)",
+            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/tags?page=0&page_size=100")],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "list_custom_fields",
+            about: "the dashboard's custom fields whose name holds the query (`*`: all): their ids for `custom_fields`",
+            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/fields")],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "list_groups",
+            about: "the dashboard's contact groups whose name holds the query (`*`: all)",
+            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/groups?page=0&page_size=100")],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "list_conversations",
+            about: "the dashboard's conversations Text Request finds for the query (its `search`; `*`: all)",
+            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/conversations?search={query}&page=0&page_size=100")],
+            fields: &[],
+            options: Some(<Dashboard as JsonSchema>::json_schema),
+        },
+        Action {
+            name: "list_dashboards",
+            about: "the account's dashboards whose name holds the query (`*`: all)",
+            calls: &[Call::new("GET", "/dashboards?page=0&page_size=100")],
+            fields: &[],
+            options: None,
+        },
+        Action {
             name: "get_contact",
             about: "the contact whose phone number is the query",
             calls: &[Call::new(
@@ -369,6 +404,19 @@ pub enum Lookup {
     Payment(Dashboard),
     Group(Dashboard),
     Dashboard,
+    /// A list of the dashboard's (or, with no dashboard, the account's) items whose name
+    /// holds the query.
+    List(List, Option<Dashboard>),
+}
+
+/// The lists a look-up reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Tags,
+    CustomFields,
+    Groups,
+    Conversations,
+    Dashboards,
 }
 
 pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
@@ -380,6 +428,22 @@ pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup
         "get_dashboard" => {
             sections::no_options(cx, rest)?;
             Ok(Lookup::Dashboard)
+        }
+        "list_dashboards" => {
+            sections::no_options(cx, rest)?;
+            Ok(Lookup::List(List::Dashboards, None))
+        }
+        "list_tags" | "list_custom_fields" | "list_groups" | "list_conversations" => {
+            let list = match action {
+                "list_tags" => List::Tags,
+                "list_custom_fields" => List::CustomFields,
+                "list_groups" => List::Groups,
+                _ => List::Conversations,
+            };
+            Ok(Lookup::List(
+                list,
+                Some(sections::options(cx, rest, "lookup")?),
+            ))
         }
         other => Err(cx.problem(pos, format!("unknown `textrequest` look-up `{other}`"))),
     }

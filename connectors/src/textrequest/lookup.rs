@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use engine::{Lookup, SendError};
 use serde_json::Value;
 
-use super::config::{Account, Lookup as Find};
+use super::config::{Account, List, Lookup as Find};
 use crate::http::{self, AccountClient};
 
 /// A Text Request look-up for one account and dashboard.
@@ -35,7 +35,11 @@ impl TextRequestLookup {
 impl Lookup for TextRequestLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
         let query = query.trim();
+        if let Find::List(list, dashboard) = &self.find {
+            return self.list(*list, dashboard.as_ref(), query).await;
+        }
         let path = match &self.find {
+            Find::List(..) => unreachable!("lists are read above"),
             Find::Dashboard => {
                 if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
                     return Err(SendError::permanent(format!(
@@ -93,5 +97,64 @@ impl Lookup for TextRequestLookup {
             }
             found => Some(found),
         })
+    }
+}
+
+impl TextRequestLookup {
+    /// A list, its items whose name holds `query` (`*` or empty: all of them).
+    async fn list(
+        &self,
+        list: List,
+        dashboard: Option<&super::config::Dashboard>,
+        query: &str,
+    ) -> Result<Option<Value>, SendError> {
+        let within = dashboard
+            .map(|d| format!("dashboards/{}/", d.dashboard_id))
+            .unwrap_or_default();
+        let everything = query.is_empty() || query == "*";
+        let path = match list {
+            List::Tags => format!("{within}tags?page=0&page_size=100"),
+            List::CustomFields => format!("{within}fields"),
+            List::Groups => format!("{within}groups?page=0&page_size=100"),
+            // Text Request searches conversations itself.
+            List::Conversations if everything => {
+                format!("{within}conversations?page=0&page_size=100")
+            }
+            List::Conversations => format!(
+                "{within}conversations?search={}&page=0&page_size=100",
+                http::encode_component(query)
+            ),
+            List::Dashboards => "dashboards?page=0&page_size=100".to_string(),
+        };
+        let response = self
+            .client
+            .get(&self.client.url(&path), self.timeout)
+            .send()
+            .await?;
+        if !response.status.is_success() {
+            let (code, message) = http::error_body(&response.body);
+            return Err(http::classify(&response, code, message));
+        }
+        let items = match serde_json::from_slice::<Value>(&response.body).unwrap_or(Value::Null) {
+            Value::Array(items) => items,
+            Value::Object(mut page) => match page.remove("items") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let wanted = query.to_lowercase();
+        let named = |item: &Value| {
+            ["name", "tag", "label"].iter().any(|k| {
+                item.get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.to_lowercase().contains(&wanted))
+            })
+        };
+        let found: Vec<Value> = items
+            .into_iter()
+            .filter(|item| everything || list == List::Conversations || named(item))
+            .collect();
+        Ok((!found.is_empty()).then_some(Value::Array(found)))
     }
 }

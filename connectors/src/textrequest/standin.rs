@@ -61,7 +61,16 @@ fn routes() -> Router<Recorder> {
             post(tr_payment_verb),
         )
         .route("/dashboards/{dashboard}/contacts", get(tr_list_contacts))
-        .route("/dashboards/{dashboard}/groups", post(tr_create_group))
+        .route("/dashboards/{dashboard}/tags", get(tr_list_tags))
+        .route("/dashboards/{dashboard}/fields", get(tr_list_fields))
+        .route(
+            "/dashboards/{dashboard}/conversations",
+            get(tr_list_conversations),
+        )
+        .route(
+            "/dashboards/{dashboard}/groups",
+            post(tr_create_group).get(tr_list_groups),
+        )
         .route(
             "/dashboards/{dashboard}/groups/{group}",
             get(tr_get_group)
@@ -118,7 +127,7 @@ async fn tr_dashboards(headers: HeaderMap) -> (StatusCode, Json<Value>) {
     }
     (
         StatusCode::OK,
-        Json(json!([{"id": 121, "name": "Front desk (stand-in)"}])),
+        page_of(vec![json!({"id": 121, "name": "Front desk (stand-in)"})]),
     )
 }
 
@@ -693,4 +702,107 @@ async fn tr_delete_dashboard(
     }
     recorder.push("textrequest", json!({"dashboard": id, "deleted": true}));
     (StatusCode::OK, Json(json!("Dashboard deleted")))
+}
+
+/// A page of `items`, as Text Request's lists answer.
+fn page_of(items: Vec<Value>) -> Json<Value> {
+    let total = items.len();
+    Json(json!({"meta": {"page": 0, "page_size": 100, "total_items": total}, "items": items}))
+}
+
+/// The tags the contacts upserted carry.
+async fn tr_list_tags(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut names: Vec<String> = recorder
+        .messages()
+        .iter()
+        .filter(|m| m["service"] == "textrequest" && m["dashboard_id"] == dashboard.as_str())
+        .flat_map(|m| m["contact_tags"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    names.sort();
+    names.dedup();
+    let items = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| json!({"id": i + 1, "name": name}))
+        .collect();
+    (StatusCode::OK, page_of(items))
+}
+
+/// The stand-in dashboard's custom fields.
+async fn tr_list_fields(headers: HeaderMap) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    (
+        StatusCode::OK,
+        Json(json!([{"id": "f-1", "name": "Loyalty tier"}, {"id": "f-2", "name": "Birthday"}])),
+    )
+}
+
+/// The groups created and not deleted.
+async fn tr_list_groups(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let mut ids: Vec<u64> = recorder
+        .messages()
+        .iter()
+        .filter(|m| m["service"] == "textrequest" && m["dashboard_id"] == dashboard.as_str())
+        .filter_map(|m| m["group"].as_u64())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let items = ids
+        .into_iter()
+        .filter_map(|id| {
+            group(&recorder, &dashboard, id).map(|g| json!({"id": id, "name": g["name"]}))
+        })
+        .collect();
+    (StatusCode::OK, page_of(items))
+}
+
+/// One conversation per number texted, found by `search` in its messages.
+async fn tr_list_conversations(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let search = query
+        .get("search")
+        .map(|s| s.to_lowercase())
+        .unwrap_or_default();
+    let mut phones: Vec<String> = recorder
+        .messages()
+        .iter()
+        .filter(|m| m["service"] == "textrequest" && m["dashboard_id"] == dashboard.as_str())
+        .filter(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.to_lowercase().contains(&search))
+        })
+        .filter_map(|m| m["phone_number"].as_str().map(String::from))
+        .collect();
+    phones.sort();
+    phones.dedup();
+    let items = phones
+        .into_iter()
+        .map(|phone| json!({"contact_phone_number": phone}))
+        .collect();
+    (StatusCode::OK, page_of(items))
 }

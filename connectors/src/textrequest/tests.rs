@@ -843,3 +843,72 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
     let found = get.find("130").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.map(|d| d["name"].clone()), Some(json!("Reception")));
 }
+
+#[tokio::test]
+async fn lists_are_read_and_narrowed_to_the_names_that_hold_the_query() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    let page = |items: Value| json!({"meta": {"page": 0, "page_size": 100, "total_items": 2}, "items": items});
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/tags"))
+        .and(header("x-api-key", "tr-key-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            json!([{"id": 1, "name": "VIP"}, {"id": 2, "name": "late payer"}]),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/fields"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"id": "f-1", "name": "Loyalty tier"}, {"id": "f-2", "name": "Birthday"}]),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/conversations"))
+        .and(wiremock::matchers::query_param("search", "order 42"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            json!([{"id": 9001, "contact_phone_number": "+14239876543"}]),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/dashboards"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            json!([{"id": 121, "name": "Front desk"}, {"id": 130, "name": "Support"}]),
+        )))
+        .mount(&server)
+        .await;
+    let account = TextRequestAccount {
+        api_key: Secret::new("tr-key-1"),
+        base_url: server.uri(),
+        rate_limit: Some(flows::RateLimit::Off),
+    };
+    let dashboard = Some(super::config::Dashboard { dashboard_id: 121 });
+    let list = |kind, dashboard| {
+        super::TextRequestLookup::new(
+            "tr",
+            &account,
+            super::config::Lookup::List(kind, dashboard),
+            Duration::from_secs(5),
+        )
+    };
+    let count = |found: Option<Value>| found.and_then(|v| v.as_array().map(Vec::len));
+    let tags = list(super::config::List::Tags, dashboard.clone());
+    assert_eq!(count(tags.find("vip").await.unwrap_or_default()), Some(1));
+    assert_eq!(count(tags.find("*").await.unwrap_or_default()), Some(2));
+    assert_eq!(tags.find("nothing like it").await.ok(), Some(None));
+    let fields = list(super::config::List::CustomFields, dashboard.clone());
+    let tier = fields.find("tier").await.unwrap_or_default();
+    assert_eq!(tier.map(|f| f[0]["id"].clone()), Some(json!("f-1")));
+    let conversations = list(super::config::List::Conversations, dashboard);
+    assert_eq!(
+        count(conversations.find("order 42").await.unwrap_or_default()),
+        Some(1)
+    );
+    let dashboards = list(super::config::List::Dashboards, None);
+    assert_eq!(
+        count(dashboards.find("support").await.unwrap_or_default()),
+        Some(1)
+    );
+}
