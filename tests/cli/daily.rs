@@ -955,12 +955,7 @@ async fn sandbox() -> (Child, String) {
 #[tokio::test]
 async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write("flows/people.csv", "phone,name\n+14239876543,Olena\n");
     let flow = |action: &str, extra: &str| {
         format!("source: {{connector: csv, path: people.csv, key: phone, backlog: send}}\n{extra}receiver: {{connector: textrequest, action: {action}, account: tr, dashboard_id: 121}}\nmap:\n  phone_number: \"{{{{phone}}}}\"\n")
@@ -997,12 +992,7 @@ async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_i
         forget.stdout.contains("message history cannot be deleted"),
         "{forget:?}"
     );
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(received.contains("Hi Olena, you are gold"), "{received}");
     assert!(received.contains("\"archived\":false"), "{received}");
 }
@@ -1034,12 +1024,7 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
     );
     let run = dir.run(&["run", "to-sheet"]).await;
     assert!(run.stdout.contains("sent 3, failed 0"), "{run:?}");
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains(r#""row":["A-1","Olena","+380501234567"]"#)
             && received.contains(r#""range":"Contacts!A:C""#),
@@ -1052,12 +1037,7 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
 #[tokio::test]
 async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write(
         "flows/invoices.csv",
         "invoice,phone,amount\nI-1,+14239876543,12.50\n",
@@ -1084,12 +1064,7 @@ async fn text_request_payments_are_requested_and_marked_paid_against_the_stand_i
     );
     let check = dir.run(&["run", "check"]).await;
     assert!(check.stdout.contains("sent 1, failed 0"), "{check:?}");
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains("Thank you: payment I-1 is paid"),
         "{received}"
@@ -1129,12 +1104,7 @@ async fn aranda_cases_new_or_changed_since_the_last_run_are_records() {
         changed.stdout.contains("fetched 1, new 1, sent 1"),
         "changed: {changed:?}"
     );
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains("Printer on fire is Registered")
             && received.contains("Printer on fire is Solved"),
@@ -1209,12 +1179,7 @@ async fn sent_once(dir: &Dir, flow: &str) -> (String, Value) {
 #[tokio::test]
 async fn payments_newly_paid_are_records_once() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write(
         "flows/invoices.csv",
         "invoice,phone,amount\nI-7,+14239876543,30\n",
@@ -1249,12 +1214,7 @@ async fn payments_newly_paid_are_records_once() {
         again.stdout.contains("fetched 1, new 0, sent 0"),
         "{again:?}"
     );
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert_eq!(
         received.matches("Thank you for paying I-7").count(),
         1,
@@ -1266,12 +1226,7 @@ async fn payments_newly_paid_are_records_once() {
 #[tokio::test]
 async fn text_request_groups_are_created_renamed_and_deleted_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write("flows/new-groups.csv", "slug,name\nvip,VIP\n");
     dir.write(
         "flows/make.yaml",
@@ -1289,12 +1244,7 @@ async fn text_request_groups_are_created_renamed_and_deleted_against_the_stand_i
         "source: {connector: csv, path: known.csv, key: number, backlog: send}\nreceiver: {connector: textrequest, action: delete_group, account: tr, dashboard_id: 121}\nmap: {group_id: \"{{number}}\"}\n",
     );
     sent_once(&dir, "drop").await;
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains("\"name\":\"VIP (2026)\"") && received.contains("\"deleted\":true"),
         "{received}"
@@ -1306,12 +1256,7 @@ async fn text_request_groups_are_created_renamed_and_deleted_against_the_stand_i
 #[tokio::test]
 async fn contacts_new_or_changed_are_records() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write("flows/people.csv", "phone,name\n+14239876543,Olena\n");
     dir.write(
         "flows/upsert.yaml",
@@ -1337,12 +1282,7 @@ async fn contacts_new_or_changed_are_records() {
         changed.stdout.contains("fetched 1, new 1, sent 1"),
         "{changed:?}"
     );
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains("Hi Olena K., your details are saved"),
         "{received}"
@@ -1353,12 +1293,7 @@ async fn contacts_new_or_changed_are_records() {
 #[tokio::test]
 async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write("flows/lines.csv", "line,name\nl-1,Front desk\n");
     dir.write(
         "flows/open-line.yaml",
@@ -1376,12 +1311,7 @@ async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_sta
         "source: {connector: csv, path: known.csv, key: number, backlog: send}\nreceiver: {connector: textrequest, action: delete_dashboard, account: tr}\nmap: {dashboard: \"{{number}}\"}\n",
     );
     sent_once(&dir, "close-line").await;
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains("\"name\":\"Front desk (main)\""),
         "{received}"
@@ -1393,26 +1323,36 @@ async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_sta
 #[tokio::test]
 async fn a_custom_field_is_found_by_name_for_the_contacts_it_fills() {
     let (_sandbox, url) = sandbox().await;
-    let dir = with_accounts(
-        &url,
-        &format!(
-            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
-        ),
-    );
+    let dir = textrequest_dir(&url);
     dir.write("flows/people.csv", "phone,tier\n+14239876543,gold\n");
     dir.write(
         "flows/tiers.yaml",
         "source: {connector: csv, path: people.csv, key: phone, backlog: send}\nlookup: {connector: textrequest, account: tr, action: list_custom_fields, dashboard_id: 121, query: tier, as: fields}\nreceiver: {connector: textrequest, action: upsert_contact, account: tr, dashboard_id: 121}\nmap:\n  phone_number: \"{{phone}}\"\n  custom_fields: [{id: \"{{fields.0.id}}\", value: \"{{tier}}\"}]\n",
     );
     sent_once(&dir, "tiers").await;
-    let received = reqwest::get(format!("{url}/sandbox/messages"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let received = sandbox_messages(&url).await;
     assert!(
         received.contains(r#""custom_fields":[{"id":"f-1","value":"gold"}]"#),
         "{received}"
     );
+}
+
+/// A flows directory with a Text Request account `tr` on the stand-in at `url`.
+fn textrequest_dir(url: &str) -> Dir {
+    with_accounts(
+        url,
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: sandbox-key\n  base_url: {url}/api/v3\n"
+        ),
+    )
+}
+
+/// What the stand-in at `url` has received, as its JSON text.
+async fn sandbox_messages(url: &str) -> String {
+    reqwest::get(format!("{url}/sandbox/messages"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default()
 }

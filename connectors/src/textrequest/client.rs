@@ -50,6 +50,28 @@ impl TextRequest {
     }
 }
 
+/// Text that is a number (a payment's, a group's, a dashboard's), trimmed; `None` if not.
+pub(super) fn digits(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty() && text.chars().all(|c| c.is_ascii_digit())).then_some(text)
+}
+
+/// The number in field `name` of a record, taken out of it: a JSON number, or text of
+/// digits; else "`name` must be a `what`'s number".
+pub(super) fn take_number(
+    fields: &mut Map<String, Value>,
+    name: &str,
+    what: &str,
+) -> Result<String, SendError> {
+    match fields.remove(name) {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s)) if digits(&s).is_some() => Ok(s.trim().to_string()),
+        _ => Err(SendError::permanent(format!(
+            "{name} must be a {what}'s number"
+        ))),
+    }
+}
+
 /// The phone number with spaces, dashes, dots and brackets removed; or why it is not one.
 pub(super) fn phone(raw: &str) -> Result<String, String> {
     let cleaned: String = raw

@@ -44,17 +44,7 @@ impl Receiver for Dashboards {
         mut fields: Map<String, Value>,
         _reference: &str,
     ) -> Result<Prepared, SendError> {
-        let mut id = || match fields.remove("dashboard") {
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(Value::String(s))
-                if !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) =>
-            {
-                Ok(s.trim().to_string())
-            }
-            _ => Err(SendError::permanent(
-                "dashboard must be a dashboard's number",
-            )),
-        };
+        let mut id = || super::client::take_number(&mut fields, "dashboard", "dashboard");
         let (method, path, body) = match self.action {
             DashboardAction::Create => {
                 let named = fields

@@ -48,15 +48,7 @@ impl Groups {
 
 /// A group's number from the record.
 fn group_id(fields: &mut Map<String, Value>) -> Result<String, SendError> {
-    match fields.remove("group_id") {
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s))
-            if !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) =>
-        {
-            Ok(s.trim().to_string())
-        }
-        _ => Err(SendError::permanent("group_id must be a group's number")),
-    }
+    super::client::take_number(fields, "group_id", "group")
 }
 
 #[async_trait]

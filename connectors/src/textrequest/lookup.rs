@@ -35,32 +35,21 @@ impl TextRequestLookup {
 impl Lookup for TextRequestLookup {
     async fn find(&self, query: &str) -> Result<Option<Value>, SendError> {
         let query = query.trim();
-        if let Find::List(list, dashboard) = &self.find {
-            return self.list(*list, dashboard.as_ref(), query).await;
-        }
+        let number = |what: &str| {
+            super::client::digits(query)
+                .ok_or_else(|| SendError::permanent(format!("`{query}` is not a {what}'s number")))
+        };
         let path = match &self.find {
-            Find::List(..) => unreachable!("lists are read above"),
-            Find::Dashboard => {
-                if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(SendError::permanent(format!(
-                        "`{query}` is not a dashboard's number"
-                    )));
-                }
-                format!("dashboards/{query}")
+            Find::List(list, dashboard) => {
+                return self.list(*list, dashboard.as_ref(), query).await;
             }
-            Find::Payment(d) | Find::Group(d) => {
-                let what = if matches!(self.find, Find::Payment(_)) {
-                    "payment"
-                } else {
-                    "group"
-                };
-                if query.is_empty() || !query.chars().all(|c| c.is_ascii_digit()) {
-                    return Err(SendError::permanent(format!(
-                        "`{query}` is not a {what}'s number"
-                    )));
-                }
-                format!("dashboards/{}/{what}s/{query}", d.dashboard_id)
-            }
+            Find::Dashboard => format!("dashboards/{}", number("dashboard")?),
+            Find::Payment(d) => format!(
+                "dashboards/{}/payments/{}",
+                d.dashboard_id,
+                number("payment")?
+            ),
+            Find::Group(d) => format!("dashboards/{}/groups/{}", d.dashboard_id, number("group")?),
             Find::Contact(d) | Find::Messages(d) => {
                 let number = super::client::phone(query).map_err(SendError::permanent)?;
                 let suffix = match &self.find {

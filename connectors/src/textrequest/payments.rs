@@ -73,19 +73,7 @@ impl Receiver for Payments {
                 (self.payments_url.clone(), Value::Object(fields))
             }
             action => {
-                let id = match fields.remove("payment_id") {
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::String(s))
-                        if s.trim().chars().all(|c| c.is_ascii_digit()) && !s.trim().is_empty() =>
-                    {
-                        s.trim().to_string()
-                    }
-                    _ => {
-                        return Err(SendError::permanent(
-                            "payment_id must be a payment's number",
-                        ))
-                    }
-                };
+                let id = super::client::take_number(&mut fields, "payment_id", "payment")?;
                 let verb = match action {
                     PaymentAction::MarkPaid => "mark_as_paid",
                     PaymentAction::Remind => "resend",

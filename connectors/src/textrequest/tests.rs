@@ -9,12 +9,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{Action, TextRequest};
 
-fn receiver(server: &MockServer, action: Action) -> TextRequest {
-    let account = TextRequestAccount {
+/// The test account (`x-api-key: tr-key-1`, no rate limit) on `server`.
+fn account(server: &MockServer) -> TextRequestAccount {
+    TextRequestAccount {
         api_key: Secret::new("tr-key-1"),
         base_url: server.uri(),
         rate_limit: Some(flows::RateLimit::Off),
-    };
+    }
+}
+
+fn receiver(server: &MockServer, action: Action) -> TextRequest {
+    let account = account(server);
     TextRequest::new("tr", &account, 121, action, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -460,11 +465,7 @@ async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothin
         .respond_with(ResponseTemplate::new(404))
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let dashboard = || super::config::Dashboard { dashboard_id: 121 };
     let timeout = Duration::from_secs(5);
     let contact = super::TextRequestLookup::new(
@@ -530,11 +531,7 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 88, "status": "paid"})))
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let payments =
         |action| super::Payments::new("tr", &account, 121, action, Duration::from_secs(5));
     let create = payments(super::PaymentAction::Create);
@@ -610,11 +607,7 @@ async fn payments_are_read_page_by_page_keyed_by_number_and_status() {
             .mount(&server)
             .await;
     }
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let config = |status: Option<&str>| super::config::Source {
         account: "tr".into(),
         dashboard_id: 121,
@@ -674,11 +667,7 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
         )
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let groups = |action| super::Groups::new("tr", &account, 121, action, Duration::from_secs(5));
     for (action, given) in [
         (
@@ -733,11 +722,7 @@ async fn contacts_are_read_with_the_flows_filter_and_keyed_by_phone_and_content(
         .expect(1)
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let config = super::config::Source {
         account: "tr".into(),
         dashboard_id: 121,
@@ -804,11 +789,7 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
         )
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let dashboards =
         |action| super::Dashboards::new("tr", &account, action, Duration::from_secs(5));
     for (action, given) in [
@@ -879,11 +860,7 @@ async fn lists_are_read_and_narrowed_to_the_names_that_hold_the_query() {
         )))
         .mount(&server)
         .await;
-    let account = TextRequestAccount {
-        api_key: Secret::new("tr-key-1"),
-        base_url: server.uri(),
-        rate_limit: Some(flows::RateLimit::Off),
-    };
+    let account = account(&server);
     let dashboard = Some(super::config::Dashboard { dashboard_id: 121 });
     let list = |kind, dashboard| {
         super::TextRequestLookup::new(
