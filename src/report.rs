@@ -148,3 +148,25 @@ pub fn row_line(row: &RowOutcome) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row resent after its send was cut short says so without calling it a crash: a
+    /// daemon stopped cleanly past its drain limit leaves such rows too (issue 12, item 8).
+    #[test]
+    fn a_repeat_is_described_without_calling_it_a_crash() {
+        let row: RowOutcome = serde_json::from_value(serde_json::json!({
+            "run": 2, "seq": 1, "key": "A-1", "status": "sent",
+            "at": "2026-11-28T12:00:00Z", "repeat": true, "remote_id": "m-1"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let line = row_line(&row);
+        assert_eq!(
+            line,
+            "sent    A-1  id m-1  (resent: an earlier run stopped while sending it, so it may be a repeat)"
+        );
+        assert!(!line.contains("crash"), "{line}");
+    }
+}
