@@ -3,7 +3,7 @@
 # request that breaks the spec with an error (and logs a violation), so every row must be
 # sent and Prism's log must hold no violation.
 #   8x8 SMS:      the quickstart flow (examples/quickstart)
-#   Text Request: send_message, upsert_contact (custom_fields too), archive_conversation,
+#   Text Request: send_message, upsert_contact (custom_fields too; the bulk update), archive_conversation,
 #                 unarchive_conversation, delete_contact, and the get_contact and get_messages
 #                 look-ups over a small contact list
 #   Aranda:       create_case, update_case, add_note, attach_file, and the get_case and
@@ -118,6 +118,19 @@ map:
   phone_number: "{{phone}}"
 FLOW
 done
+# 25 contacts with batch: 10 go through the bulk update (runs of 20 or more are batched).
+{
+  echo 'id,name,phone'
+  for i in $(seq 10 34); do echo "b-$i,Name $i,42398765$i"; done
+} >"$work/tr/many.csv"
+cat >"$work/tr/bulk.yaml" <<'FLOW'
+source: {connector: csv, path: many.csv, key: id, backlog: send}
+receiver: {connector: textrequest, action: upsert_contact, account: tr-main, dashboard_id: 121, batch: 10}
+map:
+  phone_number: "{{phone}}"
+  first_name: "{{name}}"
+  custom_fields: [{id: "f-1", value: "bulk"}]
+FLOW
 printf 'id,phone,amount,payment\np-1,4239876543,12.50,88\np-2,+14239876544,7,89\n' >"$work/tr/payments.csv"
 cat >"$work/tr/pay.yaml" <<'FLOW'
 source: {connector: csv, path: payments.csv, key: id, backlog: send}
@@ -220,10 +233,10 @@ map:
 FLOW
 chmod 600 "$work/tr/accounts.yaml"
 status=0
-for flow in welcome contacts archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group create_dashboard rename_dashboard delete_dashboard list_tags list_custom_fields list_groups list_conversations list_dashboards; do
+for flow in welcome contacts bulk archive unarchive_conversation delete_contact lookups history pay mark_payment_paid send_payment_reminder cancel_payment paid changed create_group update_group delete_group create_dashboard rename_dashboard delete_dashboard list_tags list_custom_fields list_groups list_conversations list_dashboards; do
   "$bin" run "$flow" --flows "$work/tr" --state "$work/tr-state" || status=$?
 done
-verdict "Text Request send_message + upsert_contact + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + create/rename/delete_dashboard + get_dashboard + the list look-ups + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
+verdict "Text Request send_message + upsert_contact (single and bulk) + archive/unarchive_conversation + delete_contact + create_payment + mark_payment_paid + send_payment_reminder + cancel_payment + create/update/delete_group + create/rename/delete_dashboard + get_dashboard + the list look-ups + get_contact + get_messages + get_payment + get_group + the payments and contacts sources" "$work/tr.log" "$status"
 stop_prism
 
 # --- Aranda ASMS ---------------------------------------------------------------------

@@ -132,6 +132,8 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("r-unknown-field", with("").replace("text: \"Hi {{name}}\"", "txt: \"Hi {{name}}\""), "has no field `txt`"),
         ("r-batch-0", receiver("receiver: {connector: 8x8, action: send_sms, account: shop-8x8, batch: 0}"), "`batch` must be between 1 and 10000"),
         ("r-batch-huge", receiver("receiver: {connector: 8x8, action: send_sms, account: shop-8x8, batch: 20000}"), "`batch` must be between 1 and 10000"),
+        ("r-bulk-0", receiver("receiver: {connector: textrequest, action: upsert_contact, account: shop-8x8, dashboard_id: 1, batch: 0}"), "`batch` must be between 1 and 1000"),
+        ("r-bulk-huge", receiver("receiver: {connector: textrequest, action: upsert_contact, account: shop-8x8, dashboard_id: 1, batch: 5000}"), "`batch` must be between 1 and 1000"),
         ("r-max-parts-0", receiver("receiver: {connector: 8x8, action: send_sms, account: shop-8x8, max_parts: 0}"), "`max_parts` is 0; it must be between 1 and 255"),
         ("r-max-parts-huge", receiver("receiver: {connector: 8x8, action: send_sms, account: shop-8x8, max_parts: 1000}"), "`max_parts` is 1000"),
         ("r-unknown-option", receiver("receiver: {connector: 8x8, action: send_sms, account: shop-8x8, speed: fast}"), "unknown key `speed`"),

@@ -1289,6 +1289,37 @@ async fn contacts_new_or_changed_are_records() {
     );
 }
 
+/// Text Request's bulk update offline: 45 contacts with `batch: 20` go as three calls,
+/// each contact with its own outcome; the contacts source then reads all 45.
+#[tokio::test]
+async fn contacts_go_through_the_bulk_update_in_runs() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = textrequest_dir(&url);
+    let mut csv = String::from("phone,name\n");
+    for i in 0..45 {
+        csv.push_str(&format!("+1423555{i:04},Name {i}\n"));
+    }
+    dir.write("flows/people.csv", &csv);
+    dir.write(
+        "flows/bulk.yaml",
+        "source: {connector: csv, path: people.csv, key: phone, backlog: send}\nreceiver: {connector: textrequest, action: upsert_contact, account: tr, dashboard_id: 121, batch: 20}\nmap: {phone_number: \"{{phone}}\", first_name: \"{{name}}\"}\n",
+    );
+    let run = dir.run(&["run", "bulk"]).await;
+    assert!(run.stdout.contains("new 45, sent 45, failed 0"), "{run:?}");
+    let rows = dir
+        .run(&["history", "bulk", "--run", "1", "--json"])
+        .await
+        .json();
+    // The bulk update's answer lists each contact: its number is the service's id.
+    assert_eq!(rows["rows"][44]["remote_id"], "+14235550044", "{rows}");
+    dir.write(
+        "flows/watch.yaml",
+        "source: {connector: textrequest, account: tr, dashboard_id: 121, reads: contacts, backlog: skip}\nreceiver: {connector: textrequest, action: send_message, account: tr, dashboard_id: 121}\nmap: {phone_number: \"{{phone_number}}\", body: \"Hi {{first_name}}\"}\n",
+    );
+    let watch = dir.run(&["run", "watch"]).await;
+    assert!(watch.stdout.contains("fetched 45"), "{watch:?}");
+}
+
 /// The account's dashboards offline: created, found by number, renamed, deleted.
 #[tokio::test]
 async fn text_request_dashboards_are_created_renamed_and_deleted_against_the_stand_in() {

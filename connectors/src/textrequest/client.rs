@@ -30,6 +30,8 @@ pub struct TextRequest {
     timeout: Duration,
     contacts_url: String,
     action: Action,
+    /// Contacts per bulk update (`upsert_contact` with `batch`); 1: none.
+    batch: usize,
 }
 
 impl TextRequest {
@@ -46,8 +48,25 @@ impl TextRequest {
             client,
             timeout,
             action,
+            batch: 1,
         })
     }
+
+    /// Send runs of contacts through the bulk update, up to `size` per call (1: never).
+    /// Only `upsert_contact` has a bulk call; other actions ignore it.
+    pub fn with_batch(mut self, size: usize) -> Self {
+        if self.action == Action::UpsertContact {
+            self.batch = size.clamp(1, super::config::MAX_BULK);
+        }
+        self
+    }
+}
+
+/// Digits only, for matching the numbers Text Request answers with (`321-654-7890`) to
+/// the ones sent (`+13216547890`): the last ten digits, or all if fewer.
+fn number_tail(text: &str) -> String {
+    let digits: Vec<char> = text.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(10)..].iter().collect()
 }
 
 /// Text that is a number (a payment's, a group's, a dashboard's), trimmed; `None` if not.
@@ -142,6 +161,59 @@ impl Receiver for TextRequest {
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
         send(&self.client, request, self.timeout).await
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Text Request's bulk update: `POST /dashboards/{id}/contacts` with the contacts as a
+    /// list, each with its `phone_number`. A 2xx means Text Request took the call: never
+    /// resent; a contact its answer lists carries its number as the service's id.
+    async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
+        let all = |error: SendError| requests.iter().map(|_| Err(error.clone())).collect();
+        let contacts: Vec<Value> = requests
+            .iter()
+            .map(|request| {
+                let mut contact = Map::new();
+                if let Some(number) = request.notes.get("phone_number") {
+                    contact.insert("phone_number".into(), number.clone());
+                }
+                if let Value::Object(fields) = &request.body {
+                    contact.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                Value::Object(contact)
+            })
+            .collect();
+        let call = self
+            .client
+            .post(&self.contacts_url, self.timeout)
+            .json(&Value::Array(contacts));
+        let response = match call.send().await {
+            Ok(response) => response,
+            Err(e) => return all(e),
+        };
+        if !response.status.is_success() {
+            let (code, message) = http::error_body(&response.body);
+            return all(http::classify(&response, code, message));
+        }
+        let answered: Vec<Value> = serde_json::from_slice(&response.body).unwrap_or_default();
+        let listed: std::collections::HashSet<String> = answered
+            .iter()
+            .filter_map(|c| c.get("phone_number").and_then(Value::as_str))
+            .map(number_tail)
+            .collect();
+        requests
+            .iter()
+            .map(|request| {
+                let number = request.notes.get("phone_number").and_then(Value::as_str);
+                Ok(Delivered {
+                    remote_id: number
+                        .filter(|n| listed.contains(&number_tail(n)))
+                        .map(String::from),
+                })
+            })
+            .collect()
     }
 }
 

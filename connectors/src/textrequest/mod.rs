@@ -1,6 +1,7 @@
 //! Text Request (`connector: textrequest`): `send_message` through
 //! `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}/messages` and
-//! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`,
+//! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`
+//! (with `batch`, runs of contacts through the bulk update `POST …/contacts`),
 //! `archive_conversation` / `unarchive_conversation` through
 //! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
 //! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
@@ -79,13 +80,14 @@ impl config::Receiver {
             config::Receiver::UnarchiveConversation(_) => Action::UnarchiveConversation,
             config::Receiver::DeleteContact(_) => Action::DeleteContact,
         };
-        Ok(std::sync::Arc::new(TextRequest::new(
-            name,
-            account,
-            self.dashboard_id(),
-            action,
-            timeout,
-        )?))
+        let batch = match self {
+            config::Receiver::UpsertContact(options) => options.batch.unwrap_or(1),
+            _ => 1,
+        };
+        Ok(std::sync::Arc::new(
+            TextRequest::new(name, account, self.dashboard_id(), action, timeout)?
+                .with_batch(batch),
+        ))
     }
 }
 

@@ -60,7 +60,10 @@ fn routes() -> Router<Recorder> {
             "/dashboards/{dashboard}/payments/{payment}/{verb}",
             post(tr_payment_verb),
         )
-        .route("/dashboards/{dashboard}/contacts", get(tr_list_contacts))
+        .route(
+            "/dashboards/{dashboard}/contacts",
+            get(tr_list_contacts).post(tr_bulk_contacts),
+        )
         .route("/dashboards/{dashboard}/tags", get(tr_list_tags))
         .route("/dashboards/{dashboard}/fields", get(tr_list_fields))
         .route(
@@ -102,6 +105,17 @@ fn describe(m: &Value) -> String {
     }
     if m.get("deleted").is_some() {
         return format!("Text Request contact {} deleted", field(m, "phone_number"));
+    }
+    if m.get("body").is_none() {
+        let name = ["display_name", "first_name"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_str))
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        return format!(
+            "Text Request contact {}{name} saved",
+            field(m, "phone_number")
+        );
     }
     format!(
         "Text Request to {} as {}: {}",
@@ -180,6 +194,45 @@ async fn tr_contact(
     contact.insert("phone_number".into(), json!(phone));
     recorder.push("textrequest", Value::Object(contact.clone()));
     (StatusCode::OK, Json(Value::Object(contact)))
+}
+
+/// The bulk update: each contact of the list recorded as its own upsert.
+async fn tr_bulk_contacts(
+    State(recorder): State<Recorder>,
+    Path(dashboard): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = tr_check(&headers) {
+        return refused;
+    }
+    let Ok(Value::Array(contacts)) = serde_json::from_slice::<Value>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!("Bad, missing, or invalid data: a list of contacts")),
+        );
+    };
+    let mut answered = Vec::new();
+    for contact in contacts {
+        let Value::Object(mut contact) = contact else {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!(
+                    "Bad, missing, or invalid data: each contact is an object"
+                )),
+            );
+        };
+        if !contact.get("phone_number").is_some_and(Value::is_string) {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!("Bad, missing, or invalid data: phone_number")),
+            );
+        }
+        contact.insert("dashboard_id".into(), json!(dashboard));
+        recorder.push("textrequest", Value::Object(contact.clone()));
+        answered.push(Value::Object(contact));
+    }
+    (StatusCode::OK, Json(Value::Array(answered)))
 }
 
 async fn tr_archive(

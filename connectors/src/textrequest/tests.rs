@@ -440,6 +440,86 @@ async fn upsert_contact_sends_custom_fields_as_the_swagger_has_them() {
 }
 
 #[tokio::test]
+async fn upsert_contact_with_batch_sends_runs_through_the_bulk_update() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dashboards/121/contacts"))
+        .and(header("x-api-key", "tr-key-1"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!([
+            {"phone_number": "+14239876543", "first_name": "Olena", "groups": [3]},
+            {"phone_number": "4239876544", "first_name": "Tom", "custom_fields": [{"id": "f-1", "value": "gold"}]},
+        ])))
+        // Text Request answers with the contacts as it keeps them (its own number format).
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"phone_number": "423-987-6543", "first_name": "Olena"},
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = receiver(&server, Action::UpsertContact).with_batch(50);
+    assert_eq!(r.batch_size(), 50);
+    let requests = [
+        json!({"phone_number": "+1 423 987 6543", "first_name": "Olena", "groups": [3]}),
+        json!({"phone_number": "4239876544", "first_name": "Tom", "custom_fields": [{"id": "f-1", "value": "gold"}]}),
+    ]
+    .map(|f| r.prepare(fields(f), "ref").unwrap_or_else(|e| panic!("{e}")));
+    let outcomes = r.send_batch(&requests).await;
+    // Both were taken (a 2xx is never resent); the one the answer lists carries its number.
+    let ids: Vec<Option<String>> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|e| panic!("{e}")).remote_id)
+        .collect();
+    assert_eq!(ids, [Some("+14239876543".to_string()), None]);
+    // Other actions have no bulk call.
+    assert_eq!(
+        receiver(&server, Action::SendMessage)
+            .with_batch(50)
+            .batch_size(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refused_bulk_update_fails_each_contact_by_its_class() {
+    let server = MockServer::start().await;
+    let r = receiver(&server, Action::UpsertContact).with_batch(10);
+    let requests = [
+        json!({"phone_number": "4239876543", "first_name": "Olena"}),
+        json!({"phone_number": "4239876544", "first_name": "Tom"}),
+    ]
+    .map(|f| {
+        r.prepare(fields(f), "ref")
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+    for (status, body, transient) in [
+        (400, json!("Bad, missing, or invalid data"), false),
+        (429, json!({}), true),
+        (503, json!({}), true),
+    ] {
+        server.reset().await;
+        Mock::given(method("POST"))
+            .and(path("/dashboards/121/contacts"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let outcomes = r.send_batch(&requests).await;
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            match outcome {
+                Err(SendError::Transient { .. }) => assert!(transient, "{status}"),
+                Err(SendError::Permanent { message, .. }) => {
+                    assert!(!transient, "{status}");
+                    assert!(message.contains("invalid data"), "{message}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothing() {
     use engine::Lookup as _;
     let server = MockServer::start().await;
