@@ -1004,20 +1004,7 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
     let dir = Dir::new(&url);
     std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let key = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/connectors/src/google_sheets/test-key.pem"
-    ))
-    .unwrap_or_default();
-    dir.write(
-        "flows/sa.json",
-        &json!({"type": "service_account", "client_email": "flows@sandbox.iam.gserviceaccount.com", "private_key": key}).to_string(),
-    );
-    dir.write(
-        "flows/accounts.yaml",
-        &format!("sheets:\n  connector: google_sheets\n  service_account_file: sa.json\n  token_url: {url}/token\n  base_url: {url}\n"),
-    );
-    dir.private("flows/accounts.yaml");
+    with_sheets(&dir, &url);
     dir.write(
         "flows/to-sheet.yaml",
         "source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: google_sheets, action: append_row, account: sheets, spreadsheet_id: s-1, range: \"Contacts!A:C\"}\nmap:\n  values: [\"{{order_id}}\", \"{{name}}\", \"{{phone}}\"]\n",
@@ -1028,6 +1015,107 @@ async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
     assert!(
         received.contains(r#""row":["A-1","Olena","+380501234567"]"#)
             && received.contains(r#""range":"Contacts!A:C""#),
+        "{received}"
+    );
+}
+
+/// A Google Sheets account `sheets` (a service account with the stand-in's token URL)
+/// beside the accounts `dir` has.
+fn with_sheets(dir: &Dir, url: &str) {
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/connectors/src/google_sheets/test-key.pem"
+    ))
+    .unwrap_or_default();
+    dir.write(
+        "flows/sa.json",
+        &json!({"type": "service_account", "client_email": "flows@sandbox.iam.gserviceaccount.com", "private_key": key}).to_string(),
+    );
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("sheets:\n  connector: google_sheets\n  service_account_file: sa.json\n  token_url: {url}/token\n  base_url: {url}\n"),
+    );
+    dir.private("flows/accounts.yaml");
+}
+
+/// A sheet's row found by its key column and changed, offline: `find_row` reads it,
+/// `update_row` changes only the cells named, and the sheet reads back changed.
+#[tokio::test]
+async fn a_sheet_row_is_found_and_updated_by_its_key() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    with_sheets(&dir, &url);
+    dir.write("flows/refunds.csv", "order_id,status\nS-2002,refunded\n");
+    dir.write(
+        "flows/refund.yaml",
+        "source: {connector: csv, path: refunds.csv, key: order_id, backlog: send}\nlookup: {connector: google_sheets, account: sheets, action: find_row, spreadsheet_id: s-1, range: Sheet1, key: order_id, query: \"{{order_id}}\", as: row}\nreceiver: {connector: google_sheets, action: update_row, account: sheets, spreadsheet_id: s-1, range: Sheet1, key: order_id}\nmap:\n  find: \"{{order_id}}\"\n  values: {status: \"{{status}}\", name: \"{{row.name}} (row {{row._row}})\"}\n",
+    );
+    let (row, _) = sent_once(&dir, "refund").await;
+    assert_eq!(
+        row, "Sheet1!A3",
+        "the row's first cell is its id in history"
+    );
+    let sheet = reqwest::get(format!(
+        "{url}/v4/spreadsheets/s-1/values/Sheet1?key=sandbox-key"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .text()
+    .await
+    .unwrap_or_default();
+    assert!(
+        sheet.contains(r#"["S-2002","Taras Shevchenko (row 3)","+380671112233","refunded"]"#),
+        "{sheet}"
+    );
+    // A key no row has fails the record, saying so.
+    dir.write(
+        "flows/refunds.csv",
+        "order_id,status\nS-2002,refunded\nS-9999,refunded\n",
+    );
+    dir.write(
+        "flows/refund.yaml",
+        "source: {connector: csv, path: refunds.csv, key: order_id, backlog: send}\nreceiver: {connector: google_sheets, action: update_row, account: sheets, spreadsheet_id: s-1, range: Sheet1, key: order_id}\nmap:\n  find: \"{{order_id}}\"\n  values: {status: \"{{status}}\"}\n",
+    );
+    let missing = dir.run(&["run", "refund"]).await;
+    assert!(
+        missing
+            .stdout
+            .contains("not_found: no row of Sheet1 has order_id `S-9999`"),
+        "{missing:?}"
+    );
+}
+
+/// 8x8's delivery status read back, offline: a sent message's umid finds it as delivered.
+#[tokio::test]
+async fn a_sent_sms_is_looked_up_by_its_umid() {
+    let (_sandbox, url) = sandbox().await;
+    let dir = Dir::new(&url);
+    with_sheets(&dir, &url);
+    dir.run(&["run", "order-sms"]).await;
+    let history = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await
+        .json();
+    let umid = history["rows"][0]["remote_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!umid.is_empty(), "{history}");
+    dir.write(
+        "flows/sent.csv",
+        &format!("umid\n{umid}\n00000000-0000-0000-0000-000000000000\n"),
+    );
+    dir.write(
+        "flows/status.yaml",
+        "source: {connector: csv, path: sent.csv, key: umid, backlog: send}\nlookup: {connector: 8x8, account: shop-8x8, action: get_message, query: \"{{umid}}\", as: sms, required: false}\nreceiver: {connector: google_sheets, action: append_row, account: sheets, spreadsheet_id: s-1}\nmap:\n  values: [\"{{umid}}\", \"{{#if sms}}{{sms.status.state}} to {{sms.msisdn}}{{else}}unknown{{/if}}\"]\n",
+    );
+    let run = dir.run(&["run", "status"]).await;
+    assert!(run.stdout.contains("sent 2, failed 0"), "{run:?}");
+    let received = sandbox_messages(&url).await;
+    assert!(
+        received.contains(&format!(r#""row":["{umid}","delivered to +380501234567"]"#))
+            && received.contains(r#""row":["00000000-0000-0000-0000-000000000000","unknown"]"#),
         "{received}"
     );
 }

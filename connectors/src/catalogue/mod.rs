@@ -49,6 +49,8 @@ pub enum Lookup {
     Cinnox(cinnox::config::Lookup),
     Aranda(aranda::config::Lookup),
     TextRequest(textrequest::config::Lookup),
+    GoogleSheets(google_sheets::config::Lookup),
+    EightXEight(eightxeight::config::Lookup),
 }
 
 /// A named account of `accounts.yaml`.
@@ -241,6 +243,10 @@ impl flows::Catalogue for Catalogue {
             CINNOX => Lookup::Cinnox(cinnox::config::lookup(cx, action, rest, pos)?),
             ARANDA => Lookup::Aranda(aranda::config::lookup(cx, action, rest, pos)?),
             TEXTREQUEST => Lookup::TextRequest(textrequest::config::lookup(cx, action, rest, pos)?),
+            GOOGLE_SHEETS => {
+                Lookup::GoogleSheets(google_sheets::config::lookup(cx, action, rest, pos)?)
+            }
+            EIGHTXEIGHT => Lookup::EightXEight(eightxeight::config::lookup(cx, action, rest, pos)?),
             other => return Err(cx.problem(pos, format!("`{other}` has no look-ups"))),
         };
         Ok(LookupSpec {
@@ -498,6 +504,12 @@ pub fn build_lookup(
             find.build(&config.account, a, timeout).map(Some)
         }
         (Lookup::TextRequest(find), Account::TextRequest(a)) => {
+            find.build(&config.account, a, timeout).map(Some)
+        }
+        (Lookup::GoogleSheets(find), Account::GoogleSheets(a)) => {
+            find.build(&config.account, a, timeout).map(Some)
+        }
+        (Lookup::EightXEight(find), Account::EightXEight(a)) => {
             find.build(&config.account, a, timeout).map(Some)
         }
         (_, other) => Err(wrong_account(

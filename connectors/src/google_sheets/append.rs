@@ -51,7 +51,7 @@ impl AppendRow {
 }
 
 /// A cell as Sheets takes it: text, a number or a boolean; anything else as its JSON.
-fn cell(value: Value) -> Value {
+pub(super) fn cell(value: Value) -> Value {
     match value {
         Value::String(_) | Value::Number(_) | Value::Bool(_) => value,
         Value::Null => Value::String(String::new()),

@@ -13,7 +13,7 @@ use crate::sections;
 /// `connector: google_sheets`.
 pub const CARD: Card = Card {
     name: "google_sheets",
-    about: "Google Sheets: new rows of a range, and rows appended",
+    about: "Google Sheets: new rows of a range, rows appended, rows found and updated by a key column",
     source: Some(Part {
         about: "new rows of the range on each run (its first row is the header)",
         options: <SourceOptions as JsonSchema>::json_schema,
@@ -31,8 +31,24 @@ pub const CARD: Card = Card {
         )],
         fields: APPEND_FIELDS,
         options: Some(<Append as JsonSchema>::json_schema),
+    },
+    Action {
+        name: "update_row",
+        about: "change the named cells of the row whose key column holds `find` (the first such row; a service account)",
+        calls: &[
+            Call::new("GET", "/v4/spreadsheets/{spreadsheet_id}/values/{range}"),
+            Call::new("POST", "/v4/spreadsheets/{spreadsheet_id}/values:batchUpdate"),
+        ],
+        fields: UPDATE_FIELDS,
+        options: Some(<Keyed as JsonSchema>::json_schema),
     }],
-    lookups: &[],
+    lookups: &[Action {
+        name: "find_row",
+        about: "the first row of the range whose key column holds the query, as its header names it (`_row`: its row number)",
+        calls: &[Call::new("GET", "/v4/spreadsheets/{spreadsheet_id}/values/{range}")],
+        fields: &[],
+        options: Some(<Keyed as JsonSchema>::json_schema),
+    }],
     account: Some(Part {
         about: "an API key (public sheets) or a service account's key file",
         options: <Account as JsonSchema>::json_schema,
@@ -66,16 +82,45 @@ pub const APPEND_FIELDS: &[FieldSpec] = &[FieldSpec::required(
     "the row's cells in column order, each a template: [\"{{name}}\", \"{{phone}}\"]",
 )];
 
+/// `update_row` and `find_row`: a table whose rows are found by a key column.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Keyed {
+    /// The long part of the sheet's URL: `/spreadsheets/d/<id>/edit`.
+    pub spreadsheet_id: String,
+    /// The table, A1 notation (`Sheet1`, `'Contacts'!A1:F`); its first row is the header.
+    #[serde(default = "default_append_range")]
+    pub range: String,
+    /// The header of the column whose value finds the row (`order_id`).
+    pub key: String,
+}
+
+/// `update_row`'s map: which row, and the cells to change.
+pub const UPDATE_FIELDS: &[FieldSpec] = &[
+    FieldSpec::required(
+        "find",
+        FieldKind::Text,
+        "the key column's value of the row to change: \"{{order_id}}\"",
+    ),
+    FieldSpec::required(
+        "values",
+        FieldKind::Json,
+        "the cells to change, by their column's header: {status: paid, paid_at: \"{{date}}\"}; the others are kept",
+    ),
+];
+
 /// A Google Sheets receiver, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Receiver {
     AppendRow(Append),
+    UpdateRow(Keyed),
 }
 
 impl Receiver {
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             Receiver::AppendRow(_) => APPEND_FIELDS,
+            Receiver::UpdateRow(_) => UPDATE_FIELDS,
         }
     }
 }
@@ -85,8 +130,32 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
         "append_row" => Ok(Receiver::AppendRow(sections::options(
             cx, rest, "receiver",
         )?)),
+        "update_row" => Ok(Receiver::UpdateRow(keyed(cx, rest, "receiver")?)),
         other => Err(cx.problem(pos, format!("`google_sheets` has no action `{other}`"))),
     }
+}
+
+/// A Google Sheets look-up, checked: the row whose key column holds the query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    FindRow(Keyed),
+}
+
+pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
+    match action {
+        "find_row" => Ok(Lookup::FindRow(keyed(cx, rest, "lookup")?)),
+        other => Err(cx.problem(pos, format!("unknown `google_sheets` look-up `{other}`"))),
+    }
+}
+
+fn keyed(cx: &Cx<'_>, rest: &Node, section: &str) -> Result<Keyed, Diagnostic> {
+    let keyed: Keyed = sections::options(cx, rest, section)?;
+    if keyed.key.trim().is_empty() {
+        return Err(cx
+            .problem(cx.at(rest, "key"), "`key` is empty")
+            .with_hint("the header of the column that finds the row, e.g. `key: order_id`"));
+    }
+    Ok(keyed)
 }
 
 /// "New spreadsheet rows" of a Google Sheets range; its first row is the header.

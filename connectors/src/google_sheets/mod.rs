@@ -11,37 +11,31 @@
 mod append;
 mod auth;
 pub mod config;
+mod lookup;
+mod range;
 pub mod standin;
+mod update;
 
 pub use append::AppendRow;
+pub use lookup::FindRow;
+pub use update::UpdateRow;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use config::{Account as GoogleAccount, Source as SheetsSource};
 use engine::{Fetched, Source, SourceError};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::{self, AccountClient};
 use crate::rows::Table;
-
-/// Tries for one read when the quota answers 429.
-const QUOTA_TRIES: u32 = 4;
+use range::cell;
 
 /// A Google Sheets range as a source.
 pub struct Sheet {
     client: AccountClient,
     account: GoogleAccount,
     config: SheetsSource,
-}
-
-#[derive(Debug, Deserialize)]
-struct ValueRange {
-    #[serde(default)]
-    range: String,
-    #[serde(default)]
-    values: Vec<Vec<Value>>,
 }
 
 impl Sheet {
@@ -52,63 +46,6 @@ impl Sheet {
             account: account.clone(),
             config: config.clone(),
         })
-    }
-
-    fn path(&self) -> String {
-        format!(
-            "v4/spreadsheets/{}/values/{}",
-            http::encode_component(&self.config.spreadsheet_id),
-            http::encode_component(&self.config.range)
-        )
-    }
-
-    async fn read(&self) -> Result<ValueRange, SourceError> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let mut call = self
-                .client
-                .get(&self.path(), Duration::from_secs(30))
-                .query(&[
-                    ("majorDimension", "ROWS"),
-                    ("valueRenderOption", "FORMATTED_VALUE"),
-                ]);
-            if let (None, Some(file)) = (&self.account.api_key, &self.account.service_account_file)
-            {
-                let token = auth::token(&self.client, file, &self.account.token_url, auth::READ)
-                    .await
-                    .map_err(SourceError)?;
-                call = call.bearer(&token);
-            }
-            let response = call
-                .send()
-                .await
-                .map_err(|e| SourceError(format!("Google Sheets: {e}")))?;
-            let status = response.status.as_u16();
-            if response.status.is_success() {
-                return serde_json::from_slice(&response.body).map_err(|e| {
-                    SourceError(format!(
-                        "Google Sheets answered with something that is not a value range: {e}"
-                    ))
-                });
-            }
-            if status == 429 && tries < QUOTA_TRIES {
-                let wait = http::retry_after(&response.headers, chrono::Utc::now())
-                    .unwrap_or(Duration::from_secs(1 << tries));
-                tracing::warn!(?wait, "Google Sheets quota exceeded (429); backing off");
-                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
-                continue;
-            }
-            let detail = google_error(&response.body);
-            let hint = match status {
-                403 => " (share the sheet with the service account's client_email, or make it public for an API key)",
-                404 => " (check spreadsheet_id and the sheet name in range)",
-                _ => "",
-            };
-            return Err(SourceError(format!(
-                "Google Sheets answered HTTP {status}: {detail}{hint}"
-            )));
-        }
     }
 }
 
@@ -137,30 +74,21 @@ pub(crate) fn google_error(body: &[u8]) -> String {
     }
 }
 
-/// The first row number of an A1 range (`Sheet1!B3:F` → 3), 1 when it names none.
-fn first_row(range: &str) -> usize {
-    let cells = range.rsplit('!').next().unwrap_or(range);
-    let start = cells.split(':').next().unwrap_or(cells);
-    start
-        .trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '$')
-        .parse()
-        .unwrap_or(1)
-}
-
-fn cell(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 #[async_trait]
 impl Source for Sheet {
     async fn fetch(&self) -> Result<Fetched, SourceError> {
-        let range = self.read().await?;
-        let start = first_row(&range.range);
-        let mut rows = range.values.iter();
+        let read = range::read(
+            &self.client,
+            &self.account,
+            &self.config.spreadsheet_id,
+            &self.config.range,
+            auth::READ,
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| SourceError(e.to_string()))?;
+        let start = range::origin(&read.range).row;
+        let mut rows = read.values.iter();
         let header: Vec<String> = rows
             .next()
             .map(|h| h.iter().map(|c| cell(c).trim().to_string()).collect())
@@ -198,6 +126,25 @@ impl config::Receiver {
             config::Receiver::AppendRow(append) => Ok(std::sync::Arc::new(AppendRow::new(
                 name, account, append, timeout,
             )?)),
+            config::Receiver::UpdateRow(keyed) => Ok(std::sync::Arc::new(UpdateRow::new(
+                name, account, keyed, timeout,
+            )?)),
+        }
+    }
+}
+
+impl config::Lookup {
+    /// The live look-up, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &GoogleAccount,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        match self {
+            config::Lookup::FindRow(keyed) => Ok(std::sync::Arc::new(FindRow::new(
+                name, account, keyed, timeout,
+            ))),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Google Sheets stand-in: one spreadsheet's values, whatever its id, for an API
-//! key or a bearer token, with Google's 403 body without either; rows appended (a bearer
-//! token only, as Google has it), and a token endpoint (`/token`) for service accounts.
+//! key or a bearer token, with Google's 403 body without either; rows appended and cells
+//! changed (`values:batchUpdate`) — a bearer token only, as Google has it — which later
+//! reads show; and a token endpoint (`/token`) for service accounts.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -26,10 +27,18 @@ fn routes() -> Router<Recorder> {
             "/v4/spreadsheets/{id}/values/{range}",
             get(sheet_values).post(append),
         )
+        .route("/v4/spreadsheets/{id}/values:batchUpdate", post(update))
         .route("/token", post(token))
 }
 
 fn describe(m: &Value) -> String {
+    if let Some(cell) = m.get("cell") {
+        return format!(
+            "Google Sheets cell {} set to {}",
+            cell.as_str().unwrap_or_default(),
+            m.get("value").map(Value::to_string).unwrap_or_default()
+        );
+    }
     format!(
         "Google Sheets row appended to {}: {}",
         crate::standin::field(m, "range"),
@@ -64,13 +73,8 @@ async fn append(
             Json(json!({"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}})),
         );
     };
-    if !accepted(&headers, "authorization") {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(
-                json!({"error": {"code": 401, "message": "Request is missing required authentication credential", "status": "UNAUTHENTICATED"}}),
-            ),
-        );
+    if let Err(refused) = bearer(&headers) {
+        return refused;
     }
     let row = crate::standin::body_object(&body)
         .and_then(|b| b.get("values").and_then(|v| v.get(0)).cloned())
@@ -87,7 +91,7 @@ async fn append(
         "google_sheets",
         json!({"spreadsheet": id, "range": range, "row": row}),
     );
-    let n = recorder.messages().len() + 6;
+    let n = rows(&recorder).len();
     (
         StatusCode::OK,
         Json(
@@ -105,7 +109,103 @@ const SHEET: &[[&str; 4]] = &[
     ["S-2003", "María García", "+34612345678", "shipped"],
 ];
 
+/// Writes need a bearer token (a service account), as Google has it.
+fn bearer(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+    if accepted(headers, "authorization") {
+        return Ok(());
+    }
+    Err((
+        StatusCode::UNAUTHORIZED,
+        Json(
+            json!({"error": {"code": 401, "message": "Request is missing required authentication credential", "status": "UNAUTHENTICATED"}}),
+        ),
+    ))
+}
+
+/// `values:batchUpdate`: each cell of `data` recorded as set; a range that is not one
+/// cell is refused as Google refuses a malformed one.
+async fn update(
+    State(recorder): State<Recorder>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = bearer(&headers) {
+        return refused;
+    }
+    let invalid = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"error": {"code": 400, "message": format!("Invalid data: {why}"), "status": "INVALID_ARGUMENT"}}),
+            ),
+        )
+    };
+    let body = crate::standin::body_object(&body).unwrap_or_default();
+    let Some(data) = body.get("data").and_then(Value::as_array) else {
+        return invalid("data is missing");
+    };
+    let mut cells = Vec::new();
+    for item in data {
+        let (Some(range), Some(value)) = (
+            item["range"].as_str(),
+            item["values"].get(0).and_then(|row| row.get(0)),
+        ) else {
+            return invalid("each item needs a range and values");
+        };
+        let origin = super::range::origin(range);
+        if !range.contains(|c: char| c.is_ascii_digit()) {
+            return invalid("the stand-in changes single cells");
+        }
+        cells.push((range.to_string(), origin, value.clone()));
+    }
+    for (range, origin, value) in &cells {
+        recorder.push(
+            "google_sheets",
+            json!({"spreadsheet": id, "cell": range, "column": origin.column, "row_number": origin.row, "value": value}),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"spreadsheetId": id, "totalUpdatedCells": cells.len()})),
+    )
+}
+
+/// The sheet as it is now: the built-in rows, the rows appended after them, and the
+/// cells changed since (row 1 is the header).
+fn rows(recorder: &Recorder) -> Vec<Vec<Value>> {
+    let mut rows: Vec<Vec<Value>> = SHEET
+        .iter()
+        .map(|row| row.iter().map(|c| json!(c)).collect())
+        .collect();
+    for m in recorder.messages() {
+        if m["service"] != "google_sheets" {
+            continue;
+        }
+        if let Some(row) = m.get("row").and_then(Value::as_array) {
+            rows.push(row.clone());
+        } else if let (Some(column), Some(number)) =
+            (m["column"].as_u64(), m["row_number"].as_u64())
+        {
+            let (column, number) = (column as usize, number as usize);
+            if number == 0 || number > rows.len() + 1000 {
+                continue;
+            }
+            if rows.len() < number {
+                rows.resize(number, Vec::new());
+            }
+            let row = &mut rows[number - 1];
+            if row.len() <= column {
+                row.resize(column + 1, json!(""));
+            }
+            row[column] = m["value"].clone();
+        }
+    }
+    rows
+}
+
 async fn sheet_values(
+    State(recorder): State<Recorder>,
     Path((_id, range)): Path<(String, String)>,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
@@ -119,11 +219,14 @@ async fn sheet_values(
             ),
         );
     }
-    let values: Vec<Vec<&str>> = SHEET
-        .iter()
+    let values: Vec<Vec<Value>> = rows(&recorder)
+        .into_iter()
         .map(|row| {
             // Google leaves trailing empty cells (and so empty rows) out.
-            let n = row.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+            let n = row
+                .iter()
+                .rposition(|c| c != "" && !c.is_null())
+                .map_or(0, |i| i + 1);
             row[..n].to_vec()
         })
         .collect();

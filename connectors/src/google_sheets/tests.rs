@@ -154,9 +154,239 @@ async fn a_service_account_trades_a_signed_jwt_for_a_cached_bearer_token() {
 
 #[test]
 fn ranges_name_their_first_row() {
-    assert_eq!(first_row("Orders!A1:D6"), 1);
-    assert_eq!(first_row("'My Sheet'!B3:F"), 3);
-    assert_eq!(first_row("A:ZZ"), 1);
+    assert_eq!(range::origin("Orders!A1:D6").row, 1);
+    assert_eq!(range::origin("'My Sheet'!B3:F").row, 3);
+    assert_eq!(range::origin("A:ZZ").row, 1);
+}
+
+/// A service account (its key file in `dir`) whose tokens come from `server`; each test
+/// names its own `email`, as tokens are cached per service account in the process.
+fn service_account(server: &MockServer, dir: &tempfile::TempDir, email: &str) -> GoogleAccount {
+    let key_file = dir.path().join("sa.json");
+    let body = json!({"type": "service_account", "client_email": email, "private_key": TEST_KEY});
+    std::fs::write(&key_file, body.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    GoogleAccount {
+        api_key: None,
+        service_account_file: Some(key_file),
+        token_url: format!("{}/token", server.uri()),
+        base_url: server.uri(),
+        rate_limit: None,
+    }
+}
+
+fn token_mount(token: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"}),
+        ))
+}
+
+fn keyed(id: &str) -> super::config::Keyed {
+    super::config::Keyed {
+        spreadsheet_id: id.into(),
+        range: "Orders!A1:D".into(),
+        key: "order_id".into(),
+    }
+}
+
+#[tokio::test]
+async fn find_row_gives_the_first_row_whose_key_column_holds_the_query() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v4/spreadsheets/1AbC/values/Orders%21A1%3AD"))
+        .and(query_param("key", "AIza-test"))
+        .respond_with(values(json!([
+            ["order_id", "name", "phone", "status"],
+            ["A-1", "Olena", "+380501234567", "paid"],
+            [],
+            [" A-3 ", "Tom"],
+            ["A-3", "Second Tom"]
+        ])))
+        .mount(&server)
+        .await;
+    let find = super::FindRow::new(
+        "google",
+        &api_key_account(&server),
+        &keyed("1AbC"),
+        std::time::Duration::from_secs(5),
+    );
+    let found = find.find("A-3").await.unwrap_or_else(|e| panic!("{e}"));
+    // Cells Sheets left out are empty; `_row` is the row number on the sheet.
+    assert_eq!(
+        found,
+        Some(json!({"order_id": " A-3 ", "name": "Tom", "phone": "", "status": "", "_row": 4}))
+    );
+    assert_eq!(find.find("Z-9").await.ok(), Some(None), "no such row");
+    let wrong = super::FindRow::new(
+        "google",
+        &api_key_account(&server),
+        &super::config::Keyed {
+            key: "order".into(),
+            ..keyed("1AbC")
+        },
+        std::time::Duration::from_secs(5),
+    );
+    match wrong.find("A-1").await {
+        Err(engine::SendError::Permanent { message, .. }) => assert!(
+            message.contains("no column `order` (its header: order_id, name, phone, status)"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
+    use engine::Receiver as _;
+    let server = MockServer::start().await;
+    token_mount("ya29.update").expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/v4/spreadsheets/sheet-2/values/Orders%21A1%3AD"))
+        .and(header("authorization", "Bearer ya29.update"))
+        .respond_with(values(json!([
+            ["order_id", "name", "phone", "status"],
+            ["A-1", "Olena", "+380501234567", "new"],
+            ["A-2", "Tom", "+12025550175", "new"]
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/spreadsheets/sheet-2/values:batchUpdate"))
+        .and(header("authorization", "Bearer ya29.update"))
+        .and(wiremock::matchers::body_json(json!({
+            "valueInputOption": "USER_ENTERED",
+            "data": [
+                // in the order the flow names them
+                {"range": "Orders!D3", "majorDimension": "ROWS", "values": [["paid"]]},
+                {"range": "Orders!B3", "majorDimension": "ROWS", "values": [["Tom K."]]}
+            ]
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"spreadsheetId": "sheet-2", "totalUpdatedCells": 2})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let account = service_account(&server, &dir, "updater@project.iam.gserviceaccount.com");
+    let update = super::UpdateRow::new(
+        "google",
+        &account,
+        &keyed("sheet-2"),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let request = update
+        .prepare(
+            fields(json!({"find": "A-2", "values": {"status": "paid", "name": "Tom K."}})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = update
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent.remote_id.as_deref(), Some("Orders!A3"));
+    // No such row, no such column: the record fails with what the sheet has.
+    let missing = update
+        .prepare(
+            fields(json!({"find": "A-9", "values": {"status": "paid"}})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    match update.send(&missing).await {
+        Err(engine::SendError::Permanent { code, message }) => {
+            assert_eq!(code.as_deref(), Some("not_found"));
+            assert!(
+                message.contains("no row of Orders!A1:D has order_id `A-9`"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let unknown = update
+        .prepare(
+            fields(json!({"find": "A-1", "values": {"state": "paid"}})),
+            "r",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(update.send(&unknown).await, Err(engine::SendError::Permanent { message, .. }) if message.contains("no column `state`")),
+    );
+    for bad in [
+        json!({"values": {"status": "paid"}}),
+        json!({"find": "A-1", "values": {}}),
+        json!({"find": "A-1", "values": ["paid"]}),
+    ] {
+        assert!(update.prepare(fields(bad.clone()), "r").is_err(), "{bad}");
+    }
+    // Writing needs a service account.
+    assert!(super::UpdateRow::new(
+        "public",
+        &api_key_account(&server),
+        &keyed("s"),
+        std::time::Duration::from_secs(5)
+    )
+    .is_err());
+}
+
+#[tokio::test]
+async fn update_row_failures_keep_their_class() {
+    use engine::Receiver as _;
+    let server = MockServer::start().await;
+    token_mount("ya29.classes").mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/v4/spreadsheets/busy/values/Orders%21A1%3AD"))
+        .respond_with(values(json!([["order_id", "status"], ["A-1", "new"]])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v4/spreadsheets/busy/values:batchUpdate"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(
+            json!({"error": {"code": 503, "message": "Backend Error", "status": "UNAVAILABLE"}}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v4/spreadsheets/gone/values/Orders%21A1%3AD"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let account = service_account(&server, &dir, "classes@project.iam.gserviceaccount.com");
+    let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let send = |id: &str| {
+        let update = super::UpdateRow::new(
+            "google",
+            &account,
+            &keyed(id),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        async move {
+            let request = update
+                .prepare(
+                    fields(json!({"find": "A-1", "values": {"status": "paid"}})),
+                    "r",
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            update.send(&request).await
+        }
+    };
+    assert!(matches!(
+        send("busy").await,
+        Err(engine::SendError::Transient { .. })
+    ));
+    match send("gone").await {
+        Err(engine::SendError::Permanent { message, .. }) => {
+            assert!(message.contains("check spreadsheet_id"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -191,16 +421,7 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let key_file = dir.path().join("sa.json");
-    let body = json!({"type": "service_account", "client_email": "writer@project.iam.gserviceaccount.com", "private_key": TEST_KEY});
-    std::fs::write(&key_file, body.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let account = GoogleAccount {
-        api_key: None,
-        service_account_file: Some(key_file),
-        token_url: format!("{}/token", server.uri()),
-        base_url: server.uri(),
-        rate_limit: None,
-    };
+    let account = service_account(&server, &dir, "writer@project.iam.gserviceaccount.com");
     let append = |id: &str| {
         super::AppendRow::new(
             "google",

@@ -1,0 +1,170 @@
+//! Google Sheets as a receiver that changes rows: `update_row` reads the range, finds the
+//! first row whose `key` column holds the record's `find`, and writes only the cells the
+//! record names by header — `POST {base_url}/v4/spreadsheets/{id}/values:batchUpdate`
+//! `{valueInputOption: USER_ENTERED, data: [{range: "Orders!D7", values: [["paid"]]}, …]}`
+//! — so a cell someone else changed in the meantime is left alone. No such row, or a
+//! column the header lacks, fails the record with what the sheet has. A service account
+//! only (an API key cannot write).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, SendError};
+use serde_json::{json, Map, Value};
+
+use super::config::{Account, Keyed};
+use super::{append, auth, range};
+use crate::http::{self, AccountClient};
+
+/// One sheet whose rows are changed by key.
+pub struct UpdateRow {
+    client: AccountClient,
+    account: Account,
+    keyed: Keyed,
+    url: String,
+    timeout: Duration,
+}
+
+impl UpdateRow {
+    pub fn new(
+        name: &str,
+        account: &Account,
+        keyed: &Keyed,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        if account.service_account_file.is_none() {
+            return Err(format!(
+                "account `{name}` has an API key only: updating rows needs a service account (`service_account_file:`), with the sheet shared with its client_email"
+            ));
+        }
+        let client = account.client(name);
+        let url = client.url(&format!(
+            "v4/spreadsheets/{}/values:batchUpdate",
+            http::encode_component(&keyed.spreadsheet_id)
+        ));
+        Ok(UpdateRow {
+            client,
+            account: account.clone(),
+            keyed: keyed.clone(),
+            url,
+            timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl Receiver for UpdateRow {
+    /// The preview's body names the row by its key and the cells by header: which row
+    /// number that is, the sheet says when the record is sent.
+    fn prepare(
+        &self,
+        mut fields: Map<String, Value>,
+        _reference: &str,
+    ) -> Result<Prepared, SendError> {
+        let find = match fields.remove("find") {
+            Some(Value::String(text)) if !text.trim().is_empty() => text.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(SendError::permanent(format!(
+                    "find is empty: it is the `{}` of the row to change",
+                    self.keyed.key
+                )))
+            }
+        };
+        let cells = match fields.remove("values") {
+            Some(Value::Object(cells)) if !cells.is_empty() => cells,
+            _ => {
+                return Err(SendError::permanent(
+                    "values names no cell: give the cells to change by their column's header, e.g. {status: paid}",
+                ))
+            }
+        };
+        let cells: Map<String, Value> = cells
+            .into_iter()
+            .map(|(k, v)| (k, append::cell(v)))
+            .collect();
+        let mut notes = Map::new();
+        notes.insert(
+            "row".into(),
+            Value::String(format!(
+                "the first row of {} whose {} is {find}",
+                self.keyed.range, self.keyed.key
+            )),
+        );
+        Ok(Prepared {
+            method: "POST".into(),
+            url: self.url.clone(),
+            body: json!({"find": {self.keyed.key.clone(): find}, "values": cells}),
+            notes,
+        })
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        let find = request.body["find"][&self.keyed.key]
+            .as_str()
+            .unwrap_or_default();
+        let Some(cells) = request.body["values"].as_object() else {
+            return Err(SendError::permanent("values names no cell"));
+        };
+        let read = range::read(
+            &self.client,
+            &self.account,
+            &self.keyed.spreadsheet_id,
+            &self.keyed.range,
+            auth::WRITE,
+            self.timeout,
+        )
+        .await?;
+        let table = range::Table::of(read, &self.keyed.range);
+        let key = table
+            .column(&self.keyed.key)
+            .map_err(SendError::permanent)?;
+        let Some((_, row)) = table.find(key, find) else {
+            return Err(SendError::Permanent {
+                code: Some("not_found".into()),
+                message: format!(
+                    "no row of {} has {} `{find}`",
+                    self.keyed.range, self.keyed.key
+                ),
+            });
+        };
+        let mut data = Vec::new();
+        for (name, value) in cells {
+            let column = table.column(name).map_err(SendError::permanent)?;
+            let cell = range::address(&table.origin, table.origin.column + column, row);
+            data.push(json!({"range": cell, "majorDimension": "ROWS", "values": [[value]]}));
+        }
+        let body = json!({"valueInputOption": "USER_ENTERED", "data": data});
+        let Some(file) = &self.account.service_account_file else {
+            return Err(SendError::permanent(
+                "updating rows needs a service account",
+            ));
+        };
+        let token = auth::token(&self.client, file, &self.account.token_url, auth::WRITE)
+            .await
+            .map_err(|message| SendError::Unauthorized {
+                code: None,
+                message,
+            })?;
+        let response = self
+            .client
+            .post(&request.url, self.timeout)
+            .bearer(&token)
+            .json(&body)
+            .send()
+            .await?;
+        if response.status.is_success() {
+            let first = range::address(&table.origin, table.origin.column, row);
+            return Ok(Delivered {
+                remote_id: Some(first),
+            });
+        }
+        let mut message = super::google_error(&response.body);
+        if response.status.as_u16() == 403 {
+            message.push_str(
+                " (share the sheet, as an editor, with the service account's client_email)",
+            );
+        }
+        Err(http::classify(&response, None, message))
+    }
+}
