@@ -2,7 +2,7 @@
 # Run flows against Prism serving each vendor's own spec with --errors: Prism answers any
 # request that breaks the spec with an error (and logs a violation), so every row must be
 # sent and Prism's log must hold no violation.
-#   8x8 SMS:      the quickstart flow (examples/quickstart)
+#   8x8 SMS:      the quickstart flow (examples/quickstart) and the get_message look-up
 #   Text Request: send_message, upsert_contact (custom_fields too; the bulk update), archive_conversation,
 #                 unarchive_conversation, delete_contact, and the get_contact and get_messages
 #                 look-ups over a small contact list
@@ -72,7 +72,19 @@ chmod 600 "$work/8x8/accounts.yaml"
 status=0
 SWITCHBOARD_SANDBOX_URL="http://127.0.0.1:$port" EIGHTX8_API_KEY="prism-check-key" \
   "$bin" run order-sms --flows "$work/8x8" --state "$work/8x8-state" || status=$?
-verdict "8x8 send_sms" "$work/8x8.log" "$status"
+# The get_message look-up on two umids (Prism answers with the spec's example).
+printf 'umid,phone\ndec02e44-c76f-4a0a-b69f-6ac2a4386eb9,+380501234567\n5b0c0001-0000-4000-8000-000000000001,+380501234568\n' >"$work/8x8/sent.csv"
+cat >"$work/8x8/status.yaml" <<'FLOW'
+source: {connector: csv, path: sent.csv, key: umid, backlog: send}
+lookup: {connector: 8x8, account: shop-8x8, action: get_message, query: "{{umid}}", as: sms, required: false}
+receiver: {connector: 8x8, action: send_sms, account: shop-8x8}
+map:
+  destination: "{{phone}}"
+  text: "Your last message was {{sms.status.state}}"
+FLOW
+SWITCHBOARD_SANDBOX_URL="http://127.0.0.1:$port" EIGHTX8_API_KEY="prism-check-key" \
+  "$bin" run status --flows "$work/8x8" --state "$work/8x8-state" || status=$?
+verdict "8x8 send_sms + get_message" "$work/8x8.log" "$status"
 stop_prism
 
 # --- Text Request --------------------------------------------------------------------

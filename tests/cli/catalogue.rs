@@ -74,8 +74,9 @@ async fn connectors_lists_every_connector_action_and_field() {
         .collect();
     assert_eq!(expected.len(), 9, "{expected:#?}");
     assert!(
-        expected
-            .contains(&"8x8: no source; actions [send_sms]; lookups []; account yes".to_string()),
+        expected.contains(
+            &"8x8: no source; actions [send_sms]; lookups [get_message]; account yes".to_string()
+        ),
         "{expected:#?}"
     );
     assert_eq!(listed, expected);

@@ -11,7 +11,7 @@ use crate::sections;
 /// `connector: 8x8`.
 pub const CARD: Card = Card {
     name: "8x8",
-    about: "8x8 SMS: one SMS per record",
+    about: "8x8 SMS: one SMS per record, and a message's delivery status",
     source: None,
     actions: &[Action {
         name: "send_sms",
@@ -23,7 +23,16 @@ pub const CARD: Card = Card {
         fields: SMS_FIELDS,
         options: Some(<SendSms as JsonSchema>::json_schema),
     }],
-    lookups: &[],
+    lookups: &[Action {
+        name: "get_message",
+        about: "the message whose umid is the query, with its delivery status (8x8 allows 1 such call a second per sub-account)",
+        calls: &[Call::new(
+            "GET",
+            "/api/v1/subaccounts/{subaccount_id}/messages/{umid}",
+        )],
+        fields: &[],
+        options: None,
+    }],
     account: Some(Part {
         about: "an SMS sub-account and its API key (bearer)",
         options: <Account as JsonSchema>::json_schema,
@@ -114,6 +123,23 @@ pub fn receiver(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Rece
             Ok(Receiver::SendSms(sms))
         }
         other => Err(cx.problem(pos, format!("`8x8` has no action `{other}`"))),
+    }
+}
+
+/// An 8x8 look-up, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// `GET …/messages/{umid}`: a message's details and delivery status.
+    Message,
+}
+
+pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
+    match action {
+        "get_message" => {
+            sections::no_options(cx, rest)?;
+            Ok(Lookup::Message)
+        }
+        other => Err(cx.problem(pos, format!("unknown `8x8` look-up `{other}`"))),
     }
 }
 

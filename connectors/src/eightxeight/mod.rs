@@ -5,13 +5,16 @@
 //! spec's pattern has it, the text is not empty; lengths come from the field specs) and
 //! works out the SMS encoding and part count for previews. Responses are told apart:
 //! 200 `QUEUED` is sent, 200 `REJECTED` and 4xx fail the row with 8x8's code and message,
-//! 401 marks the account refused, 429/5xx/timeouts are transient.
+//! 401 marks the account refused, 429/5xx/timeouts are transient. The `get_message`
+//! look-up ([`lookup`]) reads a message's delivery status by its umid.
 
 mod client;
 pub mod config;
+mod lookup;
 pub mod standin;
 
 pub use client::EightXEight;
+pub use lookup::MessageLookup;
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.
@@ -27,6 +30,22 @@ impl config::Receiver {
                     .with_batch(sms.batch.unwrap_or(1))
                     .with_max_parts(sms.max_parts.unwrap_or(crate::sms::DEFAULT_MAX_PARTS)),
             )),
+        }
+    }
+}
+
+impl config::Lookup {
+    /// The live look-up, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &config::Account,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        match self {
+            config::Lookup::Message => Ok(std::sync::Arc::new(MessageLookup::new(
+                name, account, timeout,
+            ))),
         }
     }
 }

@@ -52,16 +52,45 @@ fn routes() -> Router<Recorder> {
         )
 }
 
-/// A message look-up: the stand-in keeps no message by id, so a good key gets 404 —
-/// which is what `accounts check` asks to tell a good key (404) from a bad one (401).
+/// "Retrieve SMS details": a message the stand-in accepted, as delivered (its body
+/// masked, as 8x8 masks it by default); any other umid is 404 — which is also what
+/// `accounts check` asks to tell a good key (404) from a bad one (401).
 async fn get_message(
-    Path((subaccount, _id)): Path<(String, String)>,
+    State(recorder): State<Recorder>,
+    Path((subaccount, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    match check_request(&headers, &subaccount) {
-        Err(refused) => refused,
-        Ok(()) => error(StatusCode::NOT_FOUND, 1404, "Not found"),
+    if let Err(refused) = check_request(&headers, &subaccount) {
+        return refused;
     }
+    let sent = recorder.messages().into_iter().find(|m| {
+        m["service"] == "8x8" && m["umid"] == id.as_str() && m["subaccount"] == subaccount.as_str()
+    });
+    let Some(sms) = sent else {
+        return error(StatusCode::NOT_FOUND, 1404, "Not found");
+    };
+    let text = sms["text"].as_str().unwrap_or_default();
+    let info = crate::sms::analyse(text);
+    let at = sms["at"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339());
+    (
+        StatusCode::OK,
+        Json(json!({
+            "umid": id,
+            "subAccountId": subaccount,
+            "direction": "outbound",
+            "status": {"state": "delivered", "detail": "delivered_to_recipient", "timestamp": at},
+            "msisdn": sms["destination"],
+            "source": sms.get("source").cloned().unwrap_or(Value::Null),
+            "body": "**MASKED**",
+            "encoding": if info.encoding == crate::sms::Encoding::Ucs2 { "UCS2" } else { "GSM7" },
+            "createdAt": at,
+            "smsCount": info.parts,
+            "clientMessageId": sms.get("clientMessageId").cloned().unwrap_or(Value::Null),
+        })),
+    )
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

@@ -390,3 +390,65 @@ async fn a_failed_batch_call_fails_every_message_the_same_way() {
         "{results:?}"
     );
 }
+
+#[tokio::test]
+async fn get_message_reads_a_message_by_umid_and_says_when_there_is_none() {
+    use engine::Lookup as _;
+    let server = MockServer::start().await;
+    let details = json!({
+        "umid": "bda3d56d-1424-e711-813c-06ed3428fe67", "subAccountId": "shop_main", "direction": "outbound",
+        "status": {"state": "delivered", "detail": "delivered_to_recipient", "timestamp": "2026-11-28T10:00:00Z"},
+        "msisdn": "+380501234567", "body": "**MASKED**", "encoding": "GSM7", "smsCount": 1
+    });
+    let answers = [
+        (
+            "bda3d56d-1424-e711-813c-06ed3428fe67",
+            ResponseTemplate::new(200).set_body_json(details.clone()),
+        ),
+        (
+            "gone",
+            ResponseTemplate::new(404).set_body_json(json!({"code": 1404, "message": "Not found"})),
+        ),
+        (
+            "refused",
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 1200, "message": "Unauthorized"})),
+        ),
+        (
+            "busy",
+            ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+        ),
+    ];
+    for (umid, answer) in answers.clone() {
+        Mock::given(method("GET"))
+            .and(path(format!("{MESSAGES}/{umid}")))
+            .and(header("authorization", "Bearer test-key-123"))
+            .respond_with(answer)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    // 8x8 allows one such call a second per sub-account: each case is its own account
+    // here, so the test does not wait on the pace.
+    let lookup = |name: &str| {
+        let account = EightXEightAccount {
+            subaccount_id: "shop_main".into(),
+            api_key: Secret::new("test-key-123"),
+            base_url: server.uri(),
+            rate_limit: None,
+        };
+        super::MessageLookup::new(name, &account, Duration::from_secs(5))
+    };
+    let found = lookup("a").find(answers[0].0).await;
+    assert_eq!(found, Ok(Some(details)));
+    assert_eq!(lookup("b").find("gone").await, Ok(None));
+    assert!(matches!(
+        lookup("c").find("refused").await,
+        Err(SendError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        lookup("d").find("busy").await,
+        Err(SendError::Transient { .. })
+    ));
+    assert!(lookup("e").find("  ").await.is_err(), "an empty umid");
+}
