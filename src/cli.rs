@@ -230,11 +230,17 @@ pub enum Command {
     },
     /// Serve a local stand-in for every service the connectors talk to, recording what
     /// it receives.
-    #[command(after_help = "Example:\n  switchboard sandbox --listen 127.0.0.1:4610")]
+    #[command(
+        after_help = "Example:\n  switchboard sandbox --listen 127.0.0.1:4610\n  switchboard sandbox --seed examples/aranda-solved-sms/sandbox.json"
+    )]
     Sandbox {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:4610")]
         listen: SocketAddr,
+        /// Start with the data in this file (Aranda cases, Text Request payments, …), as
+        /// an example's `sandbox.json` has it.
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
     },
     /// Print a shell's completion script for switchboard.
     #[command(

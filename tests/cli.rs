@@ -495,14 +495,20 @@ async fn quickstart_runs_the_bundled_example_offline() {
         names,
         [
             "quickstart",
+            "aranda-solved-sms",
+            "cinnox-contact-sheet",
             "cinnox-missed-enquiry",
             "cinnox-new-contact",
-            "google-sheet-sms"
+            "google-sheet-sms",
+            "textrequest-paid-cinnox"
         ]
     );
+    // Names in a column as wide as the longest, then what each shows.
     assert!(
         list.stdout
-            .contains("cinnox-missed-enquiry  a missed CINNOX enquiry opens an Aranda ticket"),
+            .lines()
+            .any(|l| l.starts_with("cinnox-missed-enquiry ")
+                && l.ends_with("  a missed CINNOX enquiry opens an Aranda ticket")),
         "{list:?}"
     );
 }
@@ -523,6 +529,15 @@ async fn every_seed_scenario_runs_offline_against_the_stand_in() {
         // Google Sheet rows → 8x8 (the blank row skipped, not the end of the data)
         "sheet-sms run 1: fetched 3, new 3, sent 3, failed 0",
         "Hi María García, your order S-2003 is shipped.",
+        // a solved Aranda case (seeded) → a Text Request text; the case in progress not
+        "the stand-in holds 2 item(s) from sandbox.json before the flows run",
+        "Text Request to +380501234567 as Help desk: Hello Olena, your request RF-1001 (Printer on fire) is solved.",
+        "solved-sms run 1: fetched 1, new 1, sent 1, failed 0",
+        // a Text Request payment paid (seeded) → its payer's CINNOX contact updated
+        "paid-customer run 1: fetched 1, new 1, sent 1, failed 0",
+        "CINNOX contact c-1 updated: group Paid INV-7, type Customer",
+        // a new CINNOX contact → a Google Sheets row (a missing e-mail left empty)
+        r#"Google Sheets row appended to Contacts!A:E: ["c-2","María García","+34612345678","","Lead"]"#,
     ] {
         assert!(run.stdout.contains(expected), "missing `{expected}`:\n{}", run.stdout);
     }

@@ -30,6 +30,54 @@ pub struct Standin {
     pub routes: fn() -> Router<Recorder>,
     /// One recorded message as a line for people (`None`: its JSON).
     pub describe: Option<fn(&Value) -> String>,
+    /// Data the service holds before any request (`sandbox.json`'s entry for its tag):
+    /// how many items it took, or what is wrong with the entry. `None`: it takes none.
+    pub seed: Option<fn(&Recorder, &Value) -> Result<usize, String>>,
+}
+
+/// Give the stand-ins the data of a `sandbox.json` — `{"<tag>": {...}, …}`, each entry
+/// as its stand-in documents it (Aranda `{"cases": [...]}`, Text Request
+/// `{"payments": [...]}`) — so an example can start from cases or payments that exist
+/// already. Returns how many items were seeded.
+pub fn seed(recorder: &Recorder, data: &Value) -> Result<usize, String> {
+    let Value::Object(entries) = data else {
+        return Err(
+            "it must be an object of stand-ins, e.g. {\"aranda\": {\"cases\": [...]}}".into(),
+        );
+    };
+    let mut seeded = 0;
+    for (tag, entry) in entries {
+        let standin = crate::catalogue::STANDINS.iter().find(|s| s.tag == tag);
+        let Some(seed) = standin.and_then(|s| s.seed) else {
+            let takers: Vec<&str> = crate::catalogue::STANDINS
+                .iter()
+                .filter(|s| s.seed.is_some())
+                .map(|s| s.tag)
+                .collect();
+            return Err(format!(
+                "`{tag}`: no stand-in takes seed data under that name (these do: {})",
+                takers.join(", ")
+            ));
+        };
+        seeded += seed(recorder, entry).map_err(|e| format!("`{tag}`: {e}"))?;
+    }
+    Ok(seeded)
+}
+
+/// The list under `key` of a seed entry, each item an object; or what is wrong.
+pub fn seed_items<'a>(entry: &'a Value, key: &str) -> Result<Vec<&'a Map<String, Value>>, String> {
+    let items = entry
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("expected {{\"{key}\": [...]}}"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_object()
+                .ok_or_else(|| format!("{key}[{i}] is not an object"))
+        })
+        .collect()
 }
 
 /// Called with each message accepted (its service's tag and the message).
@@ -56,6 +104,21 @@ impl Recorder {
         if let Some(echo) = &self.echo {
             echo(tag, &message);
         }
+        let message = match message {
+            Value::Object(mut map) => {
+                map.insert("service".into(), Value::String(tag.to_string()));
+                Value::Object(map)
+            }
+            other => other,
+        };
+        if let Ok(mut messages) = self.messages.lock() {
+            messages.push(message);
+        }
+    }
+
+    /// Hold a message as data the service had before (seeded): like [`Recorder::push`],
+    /// but not echoed as received.
+    pub fn seed(&self, tag: &str, message: Value) {
         let message = match message {
             Value::Object(mut map) => {
                 map.insert("service".into(), Value::String(tag.to_string()));

@@ -114,7 +114,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Accounts {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
-        Command::Sandbox { listen } => crate::sandbox::serve_forever(listen).await,
+        Command::Sandbox { listen, seed } => crate::sandbox::serve_forever(listen, seed).await,
         Command::Connectors { name, json } => connectors::connectors(name.as_deref(), json),
         Command::Schema { of } => connectors::schema(of),
         Command::Quickstart { example, dir, list } => {

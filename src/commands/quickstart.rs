@@ -1,7 +1,8 @@
 //! `switchboard quickstart [EXAMPLE]`: a bundled example (or all of them) run against the
 //! built-in stand-in, with a fresh state each time, then what reached each service.
 //! Examples whose source is pushed take their sample events from `events.json` through
-//! the same intake the daemon's webhook uses.
+//! the same intake the daemon's webhook uses; an example's `sandbox.json` is data the
+//! services hold before its flows run (cases, payments).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -124,6 +125,12 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         anyhow::bail!("no valid flow in `{}`", dir.display());
     }
     let store = wiring::open_store(&global)?;
+    let seed = dir.join("sandbox.json");
+    if seed.is_file() {
+        let n = sandbox::seed(stand_in, &seed)?;
+        outln!("the stand-in holds {n} item(s) from sandbox.json before the flows run");
+    }
+    let before = stand_in.recorder.messages().len();
     let mut ok = project.invalid.is_empty();
     for flow in project.flows.values() {
         let door = Door::of(&project, &flow.name)
@@ -174,7 +181,12 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         report::run_report(&run, false);
         ok &= run.summary.status == RunStatus::Succeeded;
     }
-    let received = stand_in.recorder.messages();
+    let received: Vec<serde_json::Value> = stand_in
+        .recorder
+        .messages()
+        .into_iter()
+        .skip(before)
+        .collect();
     outln!("what the stand-in received ({}):", received.len());
     for message in &received {
         outln!("  {}", connectors::standin::describe(message));

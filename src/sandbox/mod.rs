@@ -66,9 +66,32 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
     })
 }
 
-/// `switchboard sandbox`: serve until Ctrl-C / SIGTERM.
-pub async fn serve_forever(listen: SocketAddr) -> anyhow::Result<ExitCode> {
+/// Give the stand-in the data in `file` (a `sandbox.json`: cases, payments, … the
+/// services hold before any request); how many items.
+pub fn seed(sandbox: &Sandbox, file: &std::path::Path) -> anyhow::Result<usize> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the stand-in's seed data {}", file.display()))?;
+    let data: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not JSON: {e}",
+            file.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    standin::seed(&sandbox.recorder, &data).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// `switchboard sandbox`: serve until Ctrl-C / SIGTERM, starting from `seed`'s data.
+pub async fn serve_forever(
+    listen: SocketAddr,
+    seed_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let sandbox = start(listen, true).await?;
+    if let Some(file) = seed_file {
+        let n = seed(&sandbox, &file)?;
+        eprintln!("sandbox: holds {n} item(s) from {}", file.display());
+    }
     eprintln!(
         "sandbox: stand-in for {} on {} (Ctrl-C to stop)",
         services(),

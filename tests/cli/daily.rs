@@ -928,11 +928,17 @@ async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
 
 /// `switchboard sandbox` on a free port, once it answers; its URL.
 async fn sandbox() -> (Child, String) {
+    sandbox_with(&[]).await
+}
+
+/// The stand-in started with extra arguments (`--seed FILE`).
+async fn sandbox_with(extra: &[&str]) -> (Child, String) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let child = Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -947,6 +953,54 @@ async fn sandbox() -> (Child, String) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     (child, url)
+}
+
+/// `sandbox --seed`: the stand-in starts with an example's cases and payments, which
+/// the services' own reads then find; a seed file it cannot take is refused, saying why.
+#[tokio::test]
+async fn the_stand_in_starts_from_seed_data() {
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/aranda-solved-sms/sandbox.json"
+    );
+    let (_sandbox, url) = sandbox_with(&["--seed", seed]).await;
+    let case: Value = reqwest::Client::new()
+        .get(format!("{url}/asms/case/RF-1001"))
+        .header("TokenAsms", "sandbox-token")
+        .header("UrlAsms", "https://help.example.com/ASMS")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(case["subject"], "Printer on fire", "{case}");
+    assert_eq!(sandbox_messages(&url).await.matches("RF-100").count(), 2);
+    let dir = Dir::new("http://127.0.0.1:9");
+    for (text, expected) in [
+        (
+            "{\"aranda\": {\"cases\": [{\"stateName\": \"Solved\"}]}}",
+            "`aranda`: cases[0] needs a `subject`",
+        ),
+        (
+            "{\"8x8\": {}}",
+            "`8x8`: no stand-in takes seed data under that name (these do: textrequest, aranda)",
+        ),
+        ("{\"aranda\": [1,\n", "seed.json:2:0: not JSON"),
+    ] {
+        dir.write("seed.json", text);
+        let run = dir
+            .run(&[
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--seed",
+                &dir.path().join("seed.json").display().to_string(),
+            ])
+            .await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(expected), "{expected}: {run:?}");
+    }
 }
 
 /// Text Request's contact operations offline: a contact upserted with custom fields is

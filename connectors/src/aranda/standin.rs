@@ -18,7 +18,24 @@ pub const STANDIN: Standin = Standin {
     env: &["ARANDA_BASE_URL"],
     routes,
     describe: Some(describe),
+    seed: Some(seed),
 };
+
+/// `{"cases": [{subject, stateName, customerName, …}, …]}`: cases ASMS holds already,
+/// each with an `id` (given, or the next one) and `itemType` 1 unless said.
+fn seed(recorder: &Recorder, entry: &Value) -> Result<usize, String> {
+    let cases = crate::standin::seed_items(entry, "cases")?;
+    for (i, case) in cases.iter().enumerate() {
+        if !case.get("subject").is_some_and(Value::is_string) {
+            return Err(format!("cases[{i}] needs a `subject`"));
+        }
+        let mut case = (*case).clone();
+        case.entry("id").or_insert_with(|| json!(next_id()));
+        case.entry("itemType").or_insert(json!(1));
+        recorder.seed("aranda", Value::Object(case));
+    }
+    Ok(cases.len())
+}
 
 fn routes() -> Router<Recorder> {
     Router::new()

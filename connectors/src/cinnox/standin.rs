@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -16,7 +16,8 @@ pub const STANDIN: Standin = Standin {
     mount: "",
     env: &["CINNOX_BASE_URL"],
     routes,
-    describe: None,
+    describe: Some(describe),
+    seed: None,
 };
 
 fn routes() -> Router<Recorder> {
@@ -27,10 +28,59 @@ fn routes() -> Router<Recorder> {
             post(cinnox_contact),
         )
         .route(
+            "/v1/api/apps/{app}/management/update_externalcontact/{id}",
+            put(cinnox_update_contact),
+        )
+        .route(
             "/v1/api/apps/{app}/contacts/extcontact-list",
             get(cinnox_contacts),
         )
         .route("/v1/api/apps/{app}/{family}", patch(cinnox_subscription))
+}
+
+fn describe(m: &Value) -> String {
+    let plain: Vec<String> = m
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "service" | "id" | "updated") && !v.is_object() && !v.is_array()
+        })
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k} {s}"),
+            other => format!("{k} {other}"),
+        })
+        .collect();
+    let id = crate::standin::field(m, "id");
+    match (m.get("updated"), m.get("id")) {
+        (Some(_), Some(_)) => format!("CINNOX contact {id} updated: {}", plain.join(", ")),
+        (None, Some(_)) if m.get("firstName").is_some() || m.get("phones").is_some() => {
+            format!("CINNOX contact {id} created: {}", plain.join(", "))
+        }
+        _ => format!("cinnox: {}", serde_json::to_string(m).unwrap_or_default()),
+    }
+}
+
+/// `PUT …/management/update_externalcontact/{id}`: the change recorded.
+async fn cinnox_update_contact(
+    State(recorder): State<Recorder>,
+    Path((_app, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let Some(mut contact) = body_object(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 400, "message": "body is not a JSON object"})),
+        );
+    };
+    contact.insert("id".into(), json!(id));
+    contact.insert("updated".into(), json!(true));
+    recorder.push("cinnox", Value::Object(contact));
+    (StatusCode::OK, Json(json!({"code": 0, "id": id})))
 }
 
 fn cinnox_check(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {

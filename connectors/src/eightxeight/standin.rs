@@ -20,6 +20,7 @@ pub const STANDIN: Standin = Standin {
     env: &["SWITCHBOARD_SANDBOX_URL"],
     routes,
     describe: Some(describe),
+    seed: None,
 };
 
 /// An SMS as a person checks it: to, from, encoding and parts, text.

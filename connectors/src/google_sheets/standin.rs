@@ -19,6 +19,7 @@ pub const STANDIN: Standin = Standin {
     env: &["GOOGLE_SHEETS_BASE_URL"],
     routes,
     describe: Some(describe),
+    seed: None,
 };
 
 fn routes() -> Router<Recorder> {

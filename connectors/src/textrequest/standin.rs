@@ -19,7 +19,34 @@ pub const STANDIN: Standin = Standin {
     env: &["TEXTREQUEST_BASE_URL"],
     routes,
     describe: Some(describe),
+    seed: Some(seed),
 };
+
+/// `{"payments": [{customer_phone, amount_requested, status, recipient, reference_number,
+/// dashboard_id}, …]}`: payments the dashboards hold already (dashboard 121 and status
+/// `requested` unless said), each with the next payment number.
+fn seed(recorder: &Recorder, entry: &Value) -> Result<usize, String> {
+    let payments = crate::standin::seed_items(entry, "payments")?;
+    for (i, payment) in payments.iter().enumerate() {
+        let amount = payment.get("amount_requested").and_then(Value::as_f64);
+        if !payment.get("customer_phone").is_some_and(Value::is_string) || amount.is_none() {
+            return Err(format!(
+                "payments[{i}] needs `customer_phone` and a numeric `amount_requested`"
+            ));
+        }
+        let mut stored = (*payment).clone();
+        let dashboard = match stored.remove("dashboard_id") {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s,
+            _ => "121".to_string(),
+        };
+        stored.insert("dashboard_id".into(), json!(dashboard));
+        stored.insert("payment".into(), json!(next_id()));
+        stored.entry("status").or_insert(json!("requested"));
+        recorder.seed("textrequest", Value::Object(stored));
+    }
+    Ok(payments.len())
+}
 
 fn routes() -> Router<Recorder> {
     Router::new()
@@ -480,6 +507,7 @@ async fn tr_list_payments(
         .map(|(id, m)| {
             json!({
                 "payment_id": id,
+                "recipient": m.get("recipient").cloned().unwrap_or(Value::Null),
                 "customer_phone": m["customer_phone"],
                 "amount_requested": m["amount_requested"],
                 "reference_number": m["reference_number"],
