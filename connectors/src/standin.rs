@@ -32,8 +32,11 @@ pub struct Standin {
     pub describe: Option<fn(&Value) -> String>,
     /// Data the service holds before any request (`sandbox.json`'s entry for its tag):
     /// how many items it took, or what is wrong with the entry. `None`: it takes none.
-    pub seed: Option<fn(&Recorder, &Value) -> Result<usize, String>>,
+    pub seed: Option<Seed>,
 }
+
+/// A stand-in's taker of seed data: how many items it took, or what is wrong.
+pub type Seed = fn(&Recorder, &Value) -> Result<usize, String>;
 
 /// Give the stand-ins the data of a `sandbox.json` — `{"<tag>": {...}, …}`, each entry
 /// as its stand-in documents it (Aranda `{"cases": [...]}`, Text Request
