@@ -107,16 +107,7 @@ impl Recorder {
         if let Some(echo) = &self.echo {
             echo(tag, &message);
         }
-        let message = match message {
-            Value::Object(mut map) => {
-                map.insert("service".into(), Value::String(tag.to_string()));
-                Value::Object(map)
-            }
-            other => other,
-        };
-        if let Ok(mut messages) = self.messages.lock() {
-            messages.push(message);
-        }
+        self.seed(tag, message);
     }
 
     /// Hold a message as data the service had before (seeded): like [`Recorder::push`],

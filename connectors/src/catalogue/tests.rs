@@ -614,6 +614,7 @@ fn every_action_on_a_card_parses_as_that_action() {
         // The account's dashboards are named by the record, not by the flow.
         "textrequest" if action.ends_with("_dashboard") => "{}",
         "textrequest" => "dashboard_id: 121",
+        "google_sheets" if action == "update_row" => "{spreadsheet_id: s-1, key: order_id}",
         "google_sheets" => "spreadsheet_id: s-1",
         _ => "{}",
     };
@@ -643,6 +644,7 @@ fn every_action_on_a_card_parses_as_that_action() {
                 (_, "search_cases") => "field: StateName",
                 ("textrequest", "get_dashboard" | "list_dashboards") => "{}",
                 ("textrequest", _) => "dashboard_id: 121",
+                ("google_sheets", _) => "{spreadsheet_id: s-1, key: order_id}",
                 _ => "{}",
             };
             let spec = crate::Catalogue

@@ -226,14 +226,10 @@ impl Receiver for EightXEight {
         let messages: Vec<&Value> = requests.iter().map(|r| &r.body).collect();
         let body = serde_json::json!({"messages": messages, "includeMessagesInResponse": true});
         let call = self.client.post(&self.batch_url, self.timeout).json(&body);
-        let response = match call.send().await {
+        let response = match call.send_ok().await {
             Ok(response) => response,
             Err(e) => return all(e),
         };
-        if !response.status.is_success() {
-            let (code, message) = http::error_body(&response.body);
-            return all(http::classify(&response, code, message));
-        }
         // 2xx: 8x8 took the batch. Never resend it; read each message's fate if told.
         let parsed: BatchResponse =
             serde_json::from_slice(&response.body).unwrap_or(BatchResponse {

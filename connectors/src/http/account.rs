@@ -162,4 +162,15 @@ impl Call<'_> {
         };
         self.http.execute(builder).await
     }
+
+    /// [`Call::send`], and a status other than 2xx as its classified error, with the
+    /// service's code and message read from the body the usual way ([`super::error_body`]).
+    pub async fn send_ok(self) -> Result<Response, SendError> {
+        let response = self.send().await?;
+        if response.status.is_success() {
+            return Ok(response);
+        }
+        let (code, message) = super::error_body(&response.body);
+        Err(super::classify(&response, code, message))
+    }
 }

@@ -189,14 +189,10 @@ impl Receiver for TextRequest {
             .client
             .post(&self.contacts_url, self.timeout)
             .json(&Value::Array(contacts));
-        let response = match call.send().await {
+        let response = match call.send_ok().await {
             Ok(response) => response,
             Err(e) => return all(e),
         };
-        if !response.status.is_success() {
-            let (code, message) = http::error_body(&response.body);
-            return all(http::classify(&response, code, message));
-        }
         let answered: Vec<Value> = serde_json::from_slice(&response.body).unwrap_or_default();
         let listed: std::collections::HashSet<String> = answered
             .iter()
