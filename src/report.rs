@@ -82,8 +82,14 @@ pub fn run_line(summary: &RunSummary) -> String {
             )
         })
         .unwrap_or_default();
+    // Only flows with a filter drop records: the others' lines stay as they were.
+    let filtered = if c.filtered > 0 {
+        format!(", filtered {}", c.filtered)
+    } else {
+        String::new()
+    };
     format!(
-        "{} run {}: fetched {}, new {}, sent {}, failed {}, skipped {} ({}{took})",
+        "{} run {}: fetched {}, new {}, sent {}, failed {}, skipped {}{filtered} ({}{took})",
         summary.flow,
         summary.id,
         c.fetched,
@@ -132,6 +138,7 @@ pub fn row_line(row: &RowOutcome) -> String {
         RowStatus::Sent => "sent",
         RowStatus::Skipped => "skipped",
         RowStatus::Failed => "failed",
+        RowStatus::Filtered => "filtered",
     };
     let mut line = format!("{status:<7} {}", row.key);
     if let Some(id) = &row.remote_id {

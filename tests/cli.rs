@@ -773,6 +773,8 @@ mod daily;
 mod faults;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/months.rs"]
+mod months;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/textrequest.rs"]

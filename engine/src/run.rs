@@ -152,7 +152,8 @@ impl Tally {
         mut outcome: RowOutcome,
         remember: bool,
     ) -> Result<(), StateError> {
-        if remember && outcome.status == RowStatus::Failed && !outcome.record.is_empty() {
+        let judged = matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered);
+        if remember && judged && !outcome.record.is_empty() {
             outcome.digest = Some(crate::record::digest(
                 &outcome.record,
                 self.looked_up.as_deref(),
@@ -161,6 +162,7 @@ impl Tally {
         match outcome.status {
             RowStatus::Sent => self.summary.counts.sent += 1,
             RowStatus::Skipped => self.summary.counts.skipped += 1,
+            RowStatus::Filtered => self.summary.counts.filtered += 1,
             RowStatus::Failed => {
                 self.summary.counts.failed += 1;
                 self.failures.push(outcome.clone());
@@ -319,6 +321,7 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
             p.start(queued);
         }
         let chunk = enrich(&ctx, &mut tally, std::mem::take(&mut todo)).await?;
+        let chunk = screen(&ctx, &mut tally, chunk)?;
         deliver(&ctx, &mut tally, chunk, &refused).await?;
     }
     if read_all {
@@ -326,6 +329,8 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     }
     // Sends a crash interrupted go even when the source could not be read.
     let todo = enrich(&ctx, &mut tally, todo).await?;
+    let todo = screen(&ctx, &mut tally, todo)?;
+    let todo = screen(&ctx, &mut tally, todo)?;
     deliver(&ctx, &mut tally, todo, &refused).await?;
     if let Some(p) = ctx.progress {
         p.finish();
@@ -533,6 +538,8 @@ async fn replay_rows(
         p.start(todo.len() as u64);
     }
     let todo = enrich(&ctx, &mut tally, todo).await?;
+    let todo = screen(&ctx, &mut tally, todo)?;
+    let todo = screen(&ctx, &mut tally, todo)?;
     deliver(&ctx, &mut tally, todo, &refused).await?;
     if let Some(p) = ctx.progress {
         p.finish();
@@ -589,6 +596,47 @@ async fn enrich(
         }
     }
     Ok(ready)
+}
+
+/// Judge each record by the flow's `filter:` (after its look-up): the ones it passes go
+/// on; a dropped one is recorded `filtered` with the reason — remembered with its data
+/// (`filtered: remember`, and always for pushed events, which are not read again) or
+/// not (`retry`) — and one it cannot judge fails with the reason.
+fn screen(
+    ctx: &RunContext<'_>,
+    tally: &mut Tally,
+    todo: Vec<Pending>,
+) -> Result<Vec<Pending>, StateError> {
+    let Some(filter) = &ctx.flow.filter else {
+        return Ok(todo);
+    };
+    let remember = ctx.flow.filtered == flows::Filtered::Remember || ctx.flow.source.push;
+    let mut pass = Vec::with_capacity(todo.len());
+    for pending in todo {
+        let (status, reason, remember) = match filter.check(&pending.record.fields) {
+            flows::Verdict::Pass => {
+                pass.push(pending);
+                continue;
+            }
+            flows::Verdict::Drop(why) => (RowStatus::Filtered, format!("filter: {why}"), remember),
+            flows::Verdict::Error(why) => (RowStatus::Failed, format!("filter: {why}"), true),
+        };
+        let mut outcome = RowOutcome::new(
+            tally.summary.id,
+            pending.seq,
+            pending.record.key,
+            status,
+            (ctx.now)(),
+        )
+        .reason(reason)
+        .with_record(pending.record.fields);
+        outcome.repeat = pending.repeat;
+        tally.record(ctx.state, outcome, remember)?;
+        if let Some(p) = ctx.progress {
+            p.advance(status == RowStatus::Failed);
+        }
+    }
+    Ok(pass)
 }
 
 /// Runs with at least this many records use the receiver's batch request, if it has one.

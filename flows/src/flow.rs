@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::diag::{Diagnostic, Pos};
 use crate::fields::FieldSpec;
+use crate::filter::{self, Filter, Filtered};
 use crate::schedule::{self, Schedule};
 use crate::section::{Catalogue, Cx, Role, Section};
 use crate::suggest;
@@ -43,6 +44,11 @@ pub struct Flow {
     pub resend_uncertain: bool,
     /// A look-up whose result joins each record before the map (`{{contact.mobilePhone}}`).
     pub lookup: Option<Lookup>,
+    /// Which records are sent (`filter:`); the others are recorded `filtered`.
+    pub filter: Option<Filter>,
+    /// Whether a filtered record is remembered (judged again once its data changes) or
+    /// judged again every run.
+    pub filtered: Filtered,
     /// Identifies the file's text: a flow whose text is unchanged is the same flow.
     pub fingerprint: u64,
 }
@@ -255,6 +261,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "delivery",
     "resend_uncertain",
     "lookup",
+    "filter",
+    "filtered",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -267,6 +275,8 @@ struct Head {
     enabled: bool,
     #[serde(default = "enabled_by_default")]
     resend_uncertain: bool,
+    #[serde(default)]
+    filtered: Filtered,
 }
 
 fn enabled_by_default() -> bool {
@@ -347,12 +357,18 @@ pub(crate) fn parse_partly(
     let head_node = yaml::without_keys(
         &root,
         &[
-            "timezone", "source", "receiver", "map", "schedule", "delivery", "lookup",
+            "timezone", "source", "receiver", "map", "schedule", "delivery", "lookup", "filter",
         ],
     );
     let head_node = retain_keys(
         &head_node,
-        &["name", "description", "enabled", "resend_uncertain"],
+        &[
+            "name",
+            "description",
+            "enabled",
+            "resend_uncertain",
+            "filtered",
+        ],
     );
     let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
 
@@ -447,6 +463,18 @@ pub(crate) fn parse_partly(
         Some(node) => collect(&mut errors, parse_lookup(&cx, node, catalogue)),
     };
 
+    let filter = match mapping
+        .get_node("filter")
+        .map(|node| filter::parse(file, node))
+    {
+        None => None,
+        Some(Ok(filter)) => Some(filter),
+        Some(Err(problems)) => {
+            errors.extend(problems);
+            None
+        }
+    };
+
     match (head, timezone, source, receiver, delivery) {
         (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery)) => Ok(Parsed {
             flow: Flow {
@@ -463,6 +491,8 @@ pub(crate) fn parse_partly(
                 delivery,
                 resend_uncertain: head.resend_uncertain,
                 lookup,
+                filter,
+                filtered: head.filtered,
                 fingerprint: fingerprint(text),
             },
             name_pos,

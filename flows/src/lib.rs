@@ -9,6 +9,7 @@
 mod accounts;
 mod diag;
 mod fields;
+pub mod filter;
 mod flow;
 mod project;
 mod schedule;
@@ -21,6 +22,7 @@ pub mod yaml;
 pub use accounts::{Account, Accounts, RateLimit};
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
+pub use filter::{Filter, Filtered, Verdict};
 pub use flow::{
     Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source,
     TOP_LEVEL_KEYS,

@@ -52,11 +52,79 @@ pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {
         }),
     );
     properties.insert("schedule".into(), schedule());
+    properties.insert("filter".into(), filter());
+    properties.insert(
+        "filtered".into(),
+        json!({
+            "enum": ["remember", "retry"],
+            "default": "remember",
+            "description": "A record the filter drops: remembered with its data, so it is judged again only once its data changes (`remember`), or judged again on every run (`retry`, for filters on look-up results). Pushed events are always remembered."
+        }),
+    );
     properties.insert(
         "delivery".into(),
         Delivery::json_schema(generator).to_value(),
     );
     properties
+}
+
+/// `filter:`: a condition — a test of one field, or `all` / `any` / `not` of conditions.
+fn filter() -> Value {
+    let mut test = Map::new();
+    test.insert(
+        "field".into(),
+        json!({"type": "string", "description": "The record's field (after the look-up), dotted into nested values: `contact.type`."}),
+    );
+    let scalar = json!({"type": ["string", "number", "boolean"]});
+    for (op, schema) in [
+        ("equals", scalar.clone()),
+        ("not_equals", scalar.clone()),
+        (
+            "in",
+            json!({"type": "array", "items": scalar, "minItems": 1}),
+        ),
+        ("contains", json!({"type": "string"})),
+        ("starts_with", json!({"type": "string"})),
+        (
+            "matches",
+            json!({"type": "string", "description": "A regular expression (Rust syntax; `(?i)` ignores case)."}),
+        ),
+        (
+            "gt",
+            json!({"type": ["number", "string"], "description": "A number, or a date like 2026-11-28."}),
+        ),
+        ("gte", json!({"type": ["number", "string"]})),
+        ("lt", json!({"type": ["number", "string"]})),
+        ("lte", json!({"type": ["number", "string"]})),
+        ("empty", json!({"type": "boolean"})),
+        ("not_empty", json!({"type": "boolean"})),
+    ] {
+        test.insert(op.into(), schema);
+    }
+    let one_op: Vec<Value> = crate::filter::OPERATORS
+        .iter()
+        .map(|op| json!({"required": [op]}))
+        .collect();
+    json!({
+        "description": "Only send records for which this holds: `{field: status, equals: paid}`, or `{all: [...]}` / `{any: [...]}` / `{not: {...}}` of such conditions. A dropped record is recorded `filtered`.",
+        "allOf": [{"$ref": "#/properties/filter/definitions/condition"}],
+        "definitions": {
+            "condition": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["field"],
+                        "properties": test,
+                        "oneOf": one_op
+                    },
+                    {"type": "object", "additionalProperties": false, "required": ["all"], "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/properties/filter/definitions/condition"}}}},
+                    {"type": "object", "additionalProperties": false, "required": ["any"], "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/properties/filter/definitions/condition"}}}},
+                    {"type": "object", "additionalProperties": false, "required": ["not"], "properties": {"not": {"$ref": "#/properties/filter/definitions/condition"}}}
+                ]
+            }
+        }
+    })
 }
 
 /// `schedule:`: one rule, and what a restart does about runs missed.

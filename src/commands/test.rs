@@ -41,6 +41,9 @@ struct Preview {
     request: Option<Prepared>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Why the flow's `filter:` drops it (a run records it `filtered`, sends nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filtered: Option<String>,
     /// The request is the one `--send` sends: its phone number replaced by `--to`.
     #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<String>,
@@ -121,6 +124,28 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                     .map_err(|f| f.reason),
                 None => Ok(()),
             };
+            // The filter judges the record as a run would: after its look-up.
+            let verdict = match (&found, &flow.filter) {
+                (Ok(()), Some(filter)) => filter.check(&record.fields),
+                _ => flows::Verdict::Pass,
+            };
+            let (found, filtered) = match verdict {
+                flows::Verdict::Pass => (found, None),
+                flows::Verdict::Drop(why) => (Ok(()), Some(format!("filter: {why}"))),
+                flows::Verdict::Error(why) => (Err(format!("filter: {why}")), None),
+            };
+            if let Some(why) = filtered {
+                previews.push(Preview {
+                    key: record.key.clone(),
+                    already_handled,
+                    request: None,
+                    error: None,
+                    filtered: Some(why),
+                    to: None,
+                    fields: None,
+                });
+                continue;
+            }
             let (request, error, fields) = match found.map(|()| mapper.render(&record, now)) {
                 Err(reason) => (None, Some(reason), None),
                 Ok(Err(e)) => (None, Some(format!("map: {e}")), None),
@@ -136,6 +161,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                 already_handled,
                 request,
                 error,
+                filtered: None,
                 to: None,
                 fields,
             });
@@ -427,6 +453,9 @@ fn print_preview(p: &Preview) {
     outln!("record {}{handled}", p.key);
     if let Some(error) = &p.error {
         outln!("  would fail: {error}");
+    }
+    if let Some(why) = &p.filtered {
+        outln!("  filtered out, not sent: {why}");
     }
     if let Some(to) = &p.to {
         outln!("  (what --send sends: the phone number replaced by --to {to})");

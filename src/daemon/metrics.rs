@@ -32,6 +32,7 @@ impl Metrics {
                 ("sent", run.counts.sent),
                 ("failed", run.counts.failed),
                 ("skipped", run.counts.skipped),
+                ("filtered", run.counts.filtered),
             ] {
                 *records.entry((run.flow.clone(), outcome)).or_default() += n;
             }

@@ -122,6 +122,13 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("d-max-time-huge", with("delivery: {max_time: 1000d}\n"), "`delivery.max_time` is 1000d; it must be between 1ms and 7d"),
         ("d-backoff-backwards", with("delivery: {backoff: 1m, max_backoff: 1s}\n"), "`delivery.max_backoff` (1s) is shorter than `delivery.backoff` (1m)"),
         ("d-unknown", with("delivery: {retries: 3}\n"), "unknown key `retries`"),
+        // filters
+        ("f-unknown-op", with("filter: {field: name, eqals: x}\n"), "unknown filter operator `eqals`"),
+        ("f-bad-regex", with("filter: {field: name, matches: \"[a-\"}\n"), "is not a regular expression"),
+        ("f-two-ops", with("filter: {field: name, equals: a, contains: b}\n"), "has 2 operators; it takes one"),
+        ("f-no-field", with("filter: {all: [{equals: a}]}\n"), "names a `field`"),
+        ("f-gt-text", with("filter: {field: name, gt: lots}\n"), "`gt` compares numbers or dates"),
+        ("f-filtered-mode", with("filtered: forget\n"), "unknown value `forget`"),
         // receivers
         ("r-unknown-connector", receiver("receiver: {connector: 8x9, action: send_sms, account: shop-8x8}"), "unknown receiver connector `8x9`"),
         ("r-source-as-receiver", receiver("receiver: {connector: csv, action: send_sms, account: shop-8x8}"), "`csv` is a source, not a receiver"),

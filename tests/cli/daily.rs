@@ -927,7 +927,7 @@ async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
 }
 
 /// `switchboard sandbox` on a free port, once it answers; its URL.
-async fn sandbox() -> (Child, String) {
+pub(crate) async fn sandbox() -> (Child, String) {
     sandbox_with(&[]).await
 }
 
@@ -1521,7 +1521,7 @@ fn textrequest_dir(url: &str) -> Dir {
 }
 
 /// What the stand-in at `url` has received, as its JSON text.
-async fn sandbox_messages(url: &str) -> String {
+pub(crate) async fn sandbox_messages(url: &str) -> String {
     reqwest::get(format!("{url}/sandbox/messages"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))

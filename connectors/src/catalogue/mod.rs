@@ -625,6 +625,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             // An empty file has no header to check the map against (said once, above).
             if !header.is_empty() {
                 let open: Vec<String> = flow.lookup.iter().map(|l| l.as_name.clone()).collect();
+                problems.extend(filter_fields(flow, &header, &open));
                 problems.extend(mapper.check_fields(flow, &with_lookup(flow, header), &open));
             }
         }
@@ -635,6 +636,31 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
         None => {}
     }
     problems
+}
+
+/// The fields `filter:` tests that the source's header lacks (a look-up's answer, under
+/// its `as` name, holds whatever the service gives).
+fn filter_fields(flow: &Flow, header: &[String], open: &[String]) -> Vec<Diagnostic> {
+    let Some(filter) = &flow.filter else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    filter
+        .fields()
+        .into_iter()
+        .filter(|(field, _)| {
+            let first = field.split('.').next().unwrap_or(field);
+            !names.contains(field) && !names.contains(&first) && !open.iter().any(|o| o == first)
+        })
+        .map(|(field, pos)| {
+            Diagnostic::new(
+                &flow.file,
+                pos,
+                format!("`filter` tests `{field}`, which the source has no column for"),
+            )
+            .with_hint(flows::hint(field, &names))
+        })
+        .collect()
 }
 
 /// [`check_flow`], with a panic in it (a bug) reported as that flow's problem rather than

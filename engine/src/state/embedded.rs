@@ -335,19 +335,21 @@ impl SledFlow {
         summary: &mut RunSummary,
         at: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        let (mut sent, mut failed, mut skipped) = (0, 0, 0);
+        let (mut sent, mut failed, mut skipped, mut filtered) = (0, 0, 0, 0);
         for row in self.rows(summary.id)? {
             match row.status {
                 RowStatus::Sent => sent += 1,
                 RowStatus::Skipped => skipped += 1,
                 RowStatus::Failed => failed += 1,
+                RowStatus::Filtered => filtered += 1,
             }
         }
         let counts = &mut summary.counts;
         counts.sent = sent;
         counts.failed = failed;
         counts.skipped = skipped;
-        counts.new = counts.new.max(sent + failed);
+        counts.filtered = filtered;
+        counts.new = counts.new.max(sent + failed + filtered);
         counts.fetched = counts.fetched.max(counts.new);
         summary.status = RunStatus::Interrupted;
         summary.finished_at = Some(at);

@@ -116,6 +116,8 @@ pub struct Counts {
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Dropped by the flow's `filter:`.
+    pub filtered: u64,
 }
 
 /// One run, as history shows it.
@@ -143,6 +145,8 @@ pub enum RowStatus {
     Sent,
     Skipped,
     Failed,
+    /// Dropped by the flow's `filter:` (not sent, not failed, not retried).
+    Filtered,
 }
 
 /// What happened to one record in one run.
@@ -205,7 +209,9 @@ impl Handled {
     /// same (a row fixed in the source is new again).
     pub fn covers(&self, digest: impl FnOnce() -> String) -> bool {
         match (&self.status, &self.digest) {
-            (RowStatus::Failed, Some(failed_with)) => *failed_with == digest(),
+            (RowStatus::Failed | RowStatus::Filtered, Some(judged_with)) => {
+                *judged_with == digest()
+            }
             _ => true,
         }
     }
