@@ -127,6 +127,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Resume a flow the daemon paused after its runs kept failing (`auto_pause`).
+    #[command(after_help = "Example:\n  switchboard resume order-sms")]
+    Resume {
+        /// The flow's name.
+        flow: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a flow's runs, or one run's records.
     #[command(
         after_help = "Example:\n  switchboard history order-sms\n  switchboard history order-sms --run 12"

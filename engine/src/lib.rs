@@ -11,6 +11,7 @@ mod delivery;
 mod helpers;
 mod lookup;
 mod mapper;
+pub mod pause;
 mod record;
 mod run;
 pub mod scrub;

@@ -49,6 +49,8 @@ pub struct Flow {
     /// Whether a filtered record is remembered (judged again once its data changes) or
     /// judged again every run.
     pub filtered: Filtered,
+    /// When the daemon pauses the flow after failing runs (`None`: never).
+    pub auto_pause: Option<AutoPause>,
     /// Identifies the file's text: a flow whose text is unchanged is the same flow.
     pub fingerprint: u64,
 }
@@ -197,6 +199,59 @@ impl MapValue {
     }
 }
 
+/// Auto-pause: after `after` failed runs in a row, with no success for `grace`, the flow
+/// is paused until a person resumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AutoPause {
+    /// Failed runs in a row (1 to 1000).
+    #[schemars(extend("default" = 10), range(min = 1, max = 1000))]
+    pub after: usize,
+    /// How long with no successful run (the grace period).
+    #[serde(deserialize_with = "de_duration")]
+    #[schemars(with = "String", extend("default" = "24h"))]
+    pub grace: Duration,
+}
+
+impl Default for AutoPause {
+    fn default() -> Self {
+        AutoPause {
+            after: 10,
+            grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `auto_pause: off`, or its settings.
+fn parse_auto_pause(file: &Path, node: &Node) -> Result<Option<AutoPause>, Diagnostic> {
+    if let Some(text) = node.as_scalar().map(|s| s.as_str()) {
+        return match text {
+            "off" | "false" | "no" => Ok(None),
+            "on" | "true" | "yes" => Ok(Some(AutoPause::default())),
+            other => Err(Diagnostic::new(
+                file,
+                Pos::of(node.span()),
+                format!("`auto_pause` is `off` or `{{after: 10, grace: 24h}}`, not `{other}`"),
+            )),
+        };
+    }
+    let auto: AutoPause = yaml::from_node(file, node, "auto_pause")?;
+    if !(1..=1000).contains(&auto.after) {
+        return Err(Diagnostic::new(
+            file,
+            node.as_mapping()
+                .and_then(|m| m.get_node("after"))
+                .map(|n| Pos::of(n.span()))
+                .unwrap_or(Pos::of(node.span())),
+            format!(
+                "`auto_pause.after` is {}; it must be between 1 and 1000",
+                auto.after
+            ),
+        ));
+    }
+    Ok(Some(auto))
+}
+
 /// How a flow's sends are paced and retried.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -263,6 +318,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "lookup",
     "filter",
     "filtered",
+    "auto_pause",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -357,7 +413,15 @@ pub(crate) fn parse_partly(
     let head_node = yaml::without_keys(
         &root,
         &[
-            "timezone", "source", "receiver", "map", "schedule", "delivery", "lookup", "filter",
+            "timezone",
+            "source",
+            "receiver",
+            "map",
+            "schedule",
+            "delivery",
+            "lookup",
+            "filter",
+            "auto_pause",
         ],
     );
     let head_node = retain_keys(
@@ -463,6 +527,11 @@ pub(crate) fn parse_partly(
         Some(node) => collect(&mut errors, parse_lookup(&cx, node, catalogue)),
     };
 
+    let auto_pause = match mapping.get_node("auto_pause") {
+        None => Some(Some(AutoPause::default())),
+        Some(node) => collect(&mut errors, parse_auto_pause(file, node)),
+    };
+
     let filter = match mapping
         .get_node("filter")
         .map(|node| filter::parse(file, node))
@@ -493,6 +562,7 @@ pub(crate) fn parse_partly(
                 lookup,
                 filter,
                 filtered: head.filtered,
+                auto_pause: auto_pause.flatten(),
                 fingerprint: fingerprint(text),
             },
             name_pos,

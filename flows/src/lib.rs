@@ -24,7 +24,7 @@ pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use filter::{Filter, Filtered, Verdict};
 pub use flow::{
-    Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source,
+    AutoPause, Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source,
     TOP_LEVEL_KEYS,
 };
 pub use project::{load_project, LoadOptions, Project};

@@ -51,6 +51,9 @@ impl Reason {
 pub struct Outcome<R> {
     pub success: bool,
     pub report: R,
+    /// The launcher did not run the flow (it is paused): no run is counted and no
+    /// `after` rule fires.
+    pub skipped: bool,
 }
 
 /// A boxed future, as launchers return them.
@@ -465,6 +468,7 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
                     );
                     Outcome {
                         success: false,
+                        skipped: false,
                         report: R::default(),
                     }
                 }
@@ -478,6 +482,7 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
 
     fn finished(&mut self, name: String, outcome: Outcome<R>) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        let ran = !outcome.skipped;
         let result = if outcome.success {
             RunResult::Success
         } else {
@@ -504,15 +509,18 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
         } else {
             self.update_status(&name, |s| {
                 s.running = false;
-                s.last_success = Some(outcome.success);
-                s.runs += 1;
+                if ran {
+                    s.last_success = Some(outcome.success);
+                    s.runs += 1;
+                }
             });
         }
         let followers: Vec<String> = self
             .entries
             .iter()
             .filter(|(_, e)| {
-                e.after
+                ran && e
+                    .after
                     .as_ref()
                     .is_some_and(|a| a.flow == name && a.on.contains(&result))
             })

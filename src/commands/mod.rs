@@ -35,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 action: action.as_deref(),
             },
         ),
+        Command::Resume { flow, json } => run::resume(global, &flow, json).await,
         Command::Replay {
             flow,
             run,

@@ -28,6 +28,49 @@ pub async fn replay(
     run_job(global, name, Job::Replay(filter), json).await
 }
 
+/// `switchboard resume FLOW`: lift the pause its failing runs put on it — through the
+/// daemon when one holds the state (which then sends the events that waited), else in
+/// the state itself.
+pub async fn resume(global: &Global, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let project = wiring::load(global, BTreeMap::new());
+    wiring::warn(&project);
+    let flow = match wiring::find_flow(&project, name) {
+        Ok(flow) => flow,
+        Err(code) => return Ok(code),
+    };
+    let state_dir = wiring::state_dir(global);
+    let resumed: Option<engine::pause::Paused> = match wiring::open_store(global) {
+        Ok(store) => engine::pause::resume(&*store.flow(name)?)?,
+        Err(StateError::Locked(_)) => {
+            let Some(daemon) =
+                discovery::find(&state_dir, &global.flows).map_err(anyhow::Error::msg)?
+            else {
+                anyhow::bail!(
+                    "state directory `{}` is in use by another process, and no daemon answers for it",
+                    state_dir.display()
+                );
+            };
+            let path = format!("/api/flows/{name}/resume");
+            let body = daemon_request(&daemon, reqwest::Method::POST, &path, None).await?;
+            serde_json::from_value(body["resumed"].clone()).unwrap_or(None)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        report::json(&serde_json::json!({"flow": name, "resumed": resumed}));
+    } else {
+        match &resumed {
+            Some(paused) => outln!(
+                "{name}: resumed (paused since {}: {})",
+                report::local_time(paused.at, &flow.timezone),
+                paused.reason
+            ),
+            None => outln!("{name}: not paused; nothing to do"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
     wiring::warn(&project);

@@ -22,6 +22,8 @@ struct Listed {
     schedule: Option<String>,
     next_run: Option<String>,
     running: bool,
+    /// Paused by its failing runs: why and since when.
+    paused: Option<engine::pause::Paused>,
     last_run: Option<RunSummary>,
     error: Vec<String>,
 }
@@ -98,6 +100,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: Some(report::when_it_runs(flow)),
             next_run,
             running: false,
+            paused: paused(store.as_deref(), &flow.name),
             last_run: last_run(store.as_deref(), &flow.name),
             error: Vec::new(),
         });
@@ -109,6 +112,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: None,
             next_run: None,
             running: false,
+            paused: paused(store.as_deref(), name),
             last_run: last_run(store.as_deref(), name),
             error: problems.iter().map(ToString::to_string).collect(),
         });
@@ -129,6 +133,10 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn paused(store: Option<&dyn engine::Store>, name: &str) -> Option<engine::pause::Paused> {
+    engine::pause::paused(&*store?.flow(name).ok()?).ok()?
+}
+
 fn last_run(store: Option<&dyn engine::Store>, name: &str) -> Option<RunSummary> {
     store?.flow(name).ok()?.runs(1).ok()?.pop()
 }
@@ -144,6 +152,7 @@ fn from_api(body: &Value) -> Vec<Listed> {
             schedule: flow["schedule"].as_str().map(String::from),
             next_run: flow["next_run"].as_str().map(String::from),
             running: flow["running"] == Value::Bool(true),
+            paused: serde_json::from_value(flow["paused"].clone()).ok(),
             last_run: serde_json::from_value(flow["last_run"].clone()).ok(),
             error: flow["error"]
                 .as_array()
@@ -170,6 +179,14 @@ fn print(listed: &[Listed]) {
         };
         let running = if flow.running { ", running now" } else { "" };
         outln!("{}{enabled}: {schedule}{next}{running}", flow.name);
+        if let Some(paused) = &flow.paused {
+            outln!(
+                "  paused since {}: {} (`switchboard resume {}` resumes it)",
+                paused.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                paused.reason,
+                flow.name
+            );
+        }
         if let Some(last) = &flow.last_run {
             outln!("  last: {}", report::run_line(last));
         }

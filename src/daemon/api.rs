@@ -25,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/flows/{name}/runs", get(runs))
         .route("/api/flows/{name}/runs/{id}", get(run_rows))
         .route("/api/flows/{name}/handled", post(handled))
+        .route("/api/flows/{name}/resume", post(resume))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
     Router::new()
         .merge(api)
@@ -88,10 +89,16 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
                     scrubber.summary(&mut r);
                     r
                 });
+            let paused = shared
+                .store
+                .flow(name)
+                .ok()
+                .and_then(|f| engine::pause::paused(&*f).ok().flatten());
             json!({
                 "name": name,
                 "file": flow.map(|f| f.file.display().to_string()),
                 "enabled": flow.map(|f| f.enabled),
+                "paused": paused,
                 "schedule": flow.map(crate::report::when_it_runs).or(s.schedule),
                 "timezone": flow.map(|f| f.timezone.name()),
                 "next_run": match (s.next_run, flow) {
@@ -232,6 +239,27 @@ async fn run_rows(
         ),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// Resume a paused flow: `{"resumed": {reason, at}}` (or `null` when it was not
+/// paused). A push flow's events that waited meanwhile are sent now.
+async fn resume(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    if let Some(response) = unknown_flow(&shared, &name) {
+        return response;
+    }
+    let resumed = match shared
+        .store
+        .flow(&name)
+        .and_then(|state| engine::pause::resume(&*state))
+    {
+        Ok(resumed) => resumed,
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    if resumed.is_some() {
+        tracing::info!(flow = %name, "the flow is resumed");
+        super::drain_queues(&shared);
+    }
+    Json(json!({"resumed": resumed})).into_response()
 }
 
 /// A record as `switchboard test` asks about it: its key and the digest of its fields.

@@ -1,6 +1,6 @@
 //! Prometheus metrics: runs by status, records by outcome, schedule lag and the next
-//! run time per flow, the problems of each flow and runs that ended in a panic, in the
-//! text exposition format.
+//! run time per flow, the problems of each flow, runs that ended in a panic and flows
+//! paused by their failures, in the text exposition format.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,6 +14,7 @@ pub struct Metrics {
     runs: Mutex<BTreeMap<(String, &'static str), u64>>,
     records: Mutex<BTreeMap<(String, &'static str), u64>>,
     panics: Mutex<BTreeMap<String, u64>>,
+    pauses: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -36,6 +37,13 @@ impl Metrics {
             ] {
                 *records.entry((run.flow.clone(), outcome)).or_default() += n;
             }
+        }
+    }
+
+    /// `flow` was paused by its failures.
+    pub fn paused(&self, flow: &str) {
+        if let Ok(mut pauses) = self.pauses.lock() {
+            *pauses.entry(flow.to_string()).or_default() += 1;
         }
     }
 
@@ -115,6 +123,16 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "switchboard_run_panics_total{{flow=\"{}\"}} {n}",
+                    escape(flow)
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP switchboard_auto_pauses_total Times a flow was paused by its failing runs, by flow.\n# TYPE switchboard_auto_pauses_total counter");
+        if let Ok(pauses) = self.pauses.lock() {
+            for (flow, n) in pauses.iter() {
+                let _ = writeln!(
+                    out,
+                    "switchboard_auto_pauses_total{{flow=\"{}\"}} {n}",
                     escape(flow)
                 );
             }

@@ -160,6 +160,7 @@ pub async fn daemon(
                 Some(shared) => run_flow(&shared, &name, reason).await,
                 None => Outcome {
                     success: false,
+                    skipped: false,
                     report: serde_json::json!({"error": "the daemon is starting"}),
                 },
             }
@@ -305,6 +306,34 @@ fn drain_queues(shared: &Shared) {
     }
 }
 
+/// Pause `flow` if its failures call for it (its `auto_pause` rule), saying so.
+fn auto_pause(shared: &Shared, flow: &flows::Flow) {
+    let Some(rule) = &flow.auto_pause else {
+        return;
+    };
+    let now = Utc::now();
+    let grace = chrono::Duration::from_std(rule.grace).unwrap_or(chrono::Duration::MAX);
+    let paused = shared.store.flow(&flow.name).and_then(|state| {
+        if engine::pause::paused(&*state)?.is_some() {
+            return Ok(None);
+        }
+        let Some(reason) = engine::pause::due(&*state, rule.after, grace, now)? else {
+            return Ok(None);
+        };
+        let paused = engine::pause::Paused { reason, at: now };
+        engine::pause::pause(&*state, &paused)?;
+        Ok(Some(paused))
+    });
+    match paused {
+        Ok(Some(paused)) => {
+            tracing::warn!(flow = %flow.name, reason = %paused.reason, "the flow is paused; `switchboard resume {}` resumes it", flow.name);
+            shared.metrics.paused(&flow.name);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(flow = %flow.name, error = %e, "cannot record the flow's pause"),
+    }
+}
+
 /// One run, as the timer's launcher: the flow's last good version, its report as JSON.
 /// A panic in the run (a bug) is that run's failure, recorded, not the daemon's end.
 async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
@@ -320,6 +349,7 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
             }
             Outcome {
                 success: false,
+                skipped: false,
                 report: serde_json::json!({"error": format!("internal error: the run ended in a panic: {message}")}),
             }
         }
@@ -334,6 +364,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
     let Some(flow) = flow else {
         return Outcome {
             success: false,
+            skipped: false,
             report: serde_json::json!({"error": format!("no valid flow named `{name}`")}),
         };
     };
@@ -347,22 +378,45 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             None => {
                 return Outcome {
                     success: false,
+                    skipped: false,
                     report: serde_json::json!({"error": "the replay request is gone (its caller stopped waiting)"}),
                 }
             }
         },
     };
+    // A paused flow does not start by itself; pushed events wait in its queue. A person's
+    // force-run or replay still runs.
+    let by_itself = matches!(reason, Reason::Schedule | Reason::After | Reason::Event);
+    if by_itself {
+        let paused = shared
+            .store
+            .flow(name)
+            .and_then(|state| engine::pause::paused(&*state));
+        if let Ok(Some(paused)) = paused {
+            tracing::debug!(flow = name, reason = %paused.reason, "paused: the run does not start");
+            return Outcome {
+                success: false,
+                skipped: true,
+                report: serde_json::json!({"paused": paused}),
+            };
+        }
+    }
     let stop = shared.stop_runs.subscribe();
     match wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await {
         Ok(run) if run.nothing_to_replay() => Outcome {
             success: true,
+            skipped: false,
             report: serde_json::json!({"run": run.summary, "failures": [], "nothing_to_replay": true}),
         },
         Ok(run) => {
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));
+            if run.summary.status == RunStatus::Failed {
+                auto_pause(shared, &flow);
+            }
             Outcome {
                 success: run.summary.status == RunStatus::Succeeded,
+                skipped: false,
                 report: serde_json::json!({"run": run.summary, "failures": run.failures}),
             }
         }
@@ -370,6 +424,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             tracing::error!(flow = name, error = %format!("{e:#}"), "the run could not start");
             Outcome {
                 success: false,
+                skipped: false,
                 report: serde_json::json!({"error": format!("{e:#}")}),
             }
         }

@@ -129,6 +129,9 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("f-no-field", with("filter: {all: [{equals: a}]}\n"), "names a `field`"),
         ("f-gt-text", with("filter: {field: name, gt: lots}\n"), "`gt` compares numbers or dates"),
         ("f-filtered-mode", with("filtered: forget\n"), "unknown value `forget`"),
+        ("p-after-0", with("auto_pause: {after: 0}\n"), "`auto_pause.after` is 0; it must be between 1 and 1000"),
+        ("p-word", with("auto_pause: sometimes\n"), "`auto_pause` is `off` or `{after: 10, grace: 24h}`, not `sometimes`"),
+        ("p-grace", with("auto_pause: {grace: soon}\n"), "soon"),
         // receivers
         ("r-unknown-connector", receiver("receiver: {connector: 8x9, action: send_sms, account: shop-8x8}"), "unknown receiver connector `8x9`"),
         ("r-source-as-receiver", receiver("receiver: {connector: csv, action: send_sms, account: shop-8x8}"), "`csv` is a source, not a receiver"),

@@ -150,3 +150,139 @@ async fn filter_mistakes_are_pointed_at_by_validate() {
         "{names:?}"
     );
 }
+
+/// A flow whose runs keep failing is paused by the daemon once the last N failed and the
+/// grace period passed (here 3 and none): events that arrive meanwhile wait in its queue
+/// (answered, not lost), `status` says why, and `resume` lifts it and sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
+    let server = MockServer::start().await;
+    // Olena's number is refused; any other is taken.
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(wiremock::matchers::body_string_contains("+380501234567"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"code": 1002, "message": "Invalid MSISDN format"})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"umid": "u-1", "status": {"code": "QUEUED"}})),
+        )
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.append(
+        "flows/accounts.yaml",
+        "hook:\n  connector: webhook\n  secret: hook-secret-0123456789\n",
+    );
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, account: hook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\nauto_pause: {after: 3, grace: 0s}\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let post = |id: &str, phone: &str| {
+        http.post(format!("{api}/hooks/signup"))
+            .bearer_auth("hook-secret-0123456789")
+            .json(&json!({"id": id, "phone": phone, "name": "Olena"}))
+            .send()
+    };
+    let runs = || async {
+        reqwest::get(format!("{api}/api/flows/signup/runs"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or_default()["runs"]
+            .as_array()
+            .map_or(0, |runs| {
+                runs.iter().filter(|r| r["status"] != "running").count()
+            })
+    };
+    let until_runs = |n: usize| async move {
+        for _ in 0..100 {
+            if runs().await >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{n} runs did not happen");
+    };
+    for (i, id) in ["e-1", "e-2", "e-3"].iter().enumerate() {
+        assert_eq!(
+            post(id, "+380501234567")
+                .await
+                .map(|r| r.status().as_u16())
+                .ok(),
+            Some(200)
+        );
+        until_runs(i + 1).await;
+    }
+    // The pause is recorded as the third run ends.
+    let mut flows = Value::Null;
+    for _ in 0..100 {
+        flows = reqwest::get(format!("{api}/api/flows"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or_default();
+        if !flows["flows"][0]["paused"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let reason = flows["flows"][0]["paused"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.starts_with("the last 3 runs failed, with no success for 0s (last: e-3: 1002: Invalid MSISDN format"),
+        "{flows}"
+    );
+    // Paused: the event is answered and kept, and no run starts.
+    assert_eq!(
+        post("e-4", "+380671112233")
+            .await
+            .map(|r| r.status().as_u16())
+            .ok(),
+        Some(200)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(runs().await, 3, "a paused flow does not run");
+    let status = dir.run(&["status"]).await;
+    assert!(
+        status.stdout.contains("  paused since ")
+            && status
+                .stdout
+                .contains("`switchboard resume signup` resumes it"),
+        "{status:?}"
+    );
+    let resume = dir.run(&["resume", "signup"]).await;
+    assert_eq!(resume.code, 0, "{resume:?}");
+    assert!(
+        resume.stdout.starts_with("signup: resumed (paused since "),
+        "{resume:?}"
+    );
+    // The event that waited is sent now.
+    until_runs(4).await;
+    let again = dir.run(&["resume", "signup"]).await;
+    assert_eq!(
+        again.stdout, "signup: not paused; nothing to do\n",
+        "{again:?}"
+    );
+    let sent = requests_to(&server, "POST", MESSAGES).await;
+    assert_eq!(
+        sent.len(),
+        4,
+        "every event reached the service once: {sent:?}"
+    );
+}

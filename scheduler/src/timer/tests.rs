@@ -93,7 +93,11 @@ impl Recorder {
                     Reason::Replay(id) => format!("{name} replay {id} done"),
                     _ => format!("{name} done"),
                 };
-                Outcome { success, report }
+                Outcome {
+                    success,
+                    report,
+                    skipped: false,
+                }
             }) as BoxFuture<Outcome<String>>
         })
     }
@@ -547,6 +551,7 @@ async fn a_launcher_that_panics_ends_its_run_and_the_loop_goes_on() {
             }
             Outcome {
                 success: true,
+                skipped: false,
                 report: "fine".to_string(),
             }
         }) as BoxFuture<Outcome<String>>

@@ -1,0 +1,145 @@
+//! Auto-pause (Zapier's rule): a flow whose last `after` runs all failed, with no
+//! successful run within the grace period, stops hammering a service it cannot reach —
+//! it is paused, with the reason, until a person resumes it. The mark lives in the flow's
+//! state, so a restart keeps it; while paused, scheduled and chained runs do not start
+//! and pushed events wait in the queue (nothing is lost); a force-run still runs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::state::{load_meta, save_meta, FlowState, RunStatus, StateError};
+
+const KEY: &str = "paused";
+
+/// Why and since when a flow is paused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paused {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The flow's pause, if it is paused.
+pub fn paused(state: &dyn FlowState) -> Result<Option<Paused>, StateError> {
+    // A resumed flow keeps `null` under the key.
+    Ok(load_meta::<Option<Paused>>(state, KEY)?.flatten())
+}
+
+/// Pause the flow.
+pub fn pause(state: &dyn FlowState, paused: &Paused) -> Result<(), StateError> {
+    save_meta(state, KEY, &Some(paused))
+}
+
+/// Resume the flow; the pause it had, if any.
+pub fn resume(state: &dyn FlowState) -> Result<Option<Paused>, StateError> {
+    let was = paused(state)?;
+    if was.is_some() {
+        save_meta::<Option<Paused>>(state, KEY, &None)?;
+    }
+    Ok(was)
+}
+
+/// Runs looked at past the last `after` for a success within the grace period.
+const LOOK_BACK: usize = 500;
+
+/// Whether the flow should be paused now: its last `after` runs all failed and none of
+/// its runs succeeded within `grace` of `now`. The reason, if so.
+pub fn due(
+    state: &dyn FlowState,
+    after: usize,
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StateError> {
+    let after = after.max(1);
+    let runs = state.runs(after + LOOK_BACK)?;
+    let last: Vec<_> = runs.iter().take(after).collect();
+    if last.len() < after || last.iter().any(|r| r.status != RunStatus::Failed) {
+        return Ok(None);
+    }
+    let since = now - grace;
+    let succeeded_lately = runs
+        .iter()
+        .any(|r| r.status == RunStatus::Succeeded && r.started_at >= since);
+    // Failing for less than the grace period: the first of the failures is recent.
+    let failing_since = last.last().map(|r| r.started_at).unwrap_or(now);
+    if succeeded_lately || failing_since > since {
+        return Ok(None);
+    }
+    // What went wrong last: the run's error, else its first failed record's reason.
+    let why = match last.first() {
+        Some(run) => match &run.error {
+            Some(error) => error.clone(),
+            None => state
+                .rows(run.id)?
+                .into_iter()
+                .find(|row| row.status == crate::state::RowStatus::Failed)
+                .and_then(|row| row.reason.map(|reason| format!("{}: {reason}", row.key)))
+                .unwrap_or_else(|| "records failed".into()),
+        },
+        None => "records failed".into(),
+    };
+    Ok(Some(format!(
+        "the last {after} runs failed, with no success for {} (last: {why})",
+        humanize(grace)
+    )))
+}
+
+fn humanize(d: chrono::Duration) -> String {
+    d.to_std()
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_else(|_| "a while".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{SledStore, Store, Trigger};
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + h * 3600, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn paused_after_n_failures_once_the_grace_period_has_passed() -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = SledStore::open(dir.path())?;
+        let state = store.flow("f")?;
+        let run = |h: i64, status: RunStatus| -> Result<(), StateError> {
+            let mut summary = state.begin_run(Trigger::Schedule, at(h))?;
+            summary.status = status;
+            summary.error = Some(format!("run at {h}h"));
+            state.save_run(&summary)
+        };
+        run(0, RunStatus::Succeeded)?;
+        for h in 1..=3 {
+            run(h, RunStatus::Failed)?;
+        }
+        let grace = chrono::Duration::hours(24);
+        // Three failures, but a success 3 hours ago: within the grace period.
+        assert_eq!(due(&*state, 3, grace, at(3))?, None);
+        // Not yet `after` failures.
+        assert_eq!(due(&*state, 4, grace, at(30))?, None);
+        // 30 hours on, the failures began 29 hours ago and nothing succeeded since.
+        let why = due(&*state, 3, grace, at(30))?.unwrap_or_default();
+        assert_eq!(
+            why,
+            "the last 3 runs failed, with no success for 1day (last: run at 3h)"
+        );
+        // One success among the last three: not due.
+        run(31, RunStatus::Succeeded)?;
+        run(32, RunStatus::Failed)?;
+        assert_eq!(due(&*state, 3, chrono::Duration::zero(), at(40))?, None);
+        // Paused, resumed, and the mark survives reopening.
+        pause(
+            &*state,
+            &Paused {
+                reason: why.clone(),
+                at: at(30),
+            },
+        )?;
+        assert_eq!(paused(&*state)?.map(|p| p.reason), Some(why.clone()));
+        assert_eq!(resume(&*state)?.map(|p| p.reason), Some(why));
+        assert_eq!(paused(&*state)?, None);
+        assert_eq!(resume(&*state)?, None);
+        Ok(())
+    }
+}
