@@ -127,6 +127,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drop the runs (with their records) that each flow's `history:` rule does not keep.
+    #[command(
+        after_help = "Example:\n  switchboard prune --dry-run\n  switchboard prune order-sms"
+    )]
+    Prune {
+        /// Only this flow (default: every flow).
+        flow: Option<String>,
+        /// Say what would be dropped, dropping nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Resume a flow the daemon paused after its runs kept failing (`auto_pause`).
     #[command(after_help = "Example:\n  switchboard resume order-sms")]
     Resume {
@@ -181,6 +195,10 @@ pub enum Command {
         /// stop timeout).
         #[arg(long, default_value = "30s", value_parser = duration)]
         stop_timeout: std::time::Duration,
+        /// How often the history of flows with a `history:` rule is pruned, in the
+        /// background.
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        prune_every: std::time::Duration,
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).

@@ -15,6 +15,7 @@ macro_rules! outln {
 mod cli;
 mod commands;
 mod daemon;
+mod prune;
 mod report;
 mod sandbox;
 mod wiring;

@@ -32,7 +32,8 @@ pub use run::{
 };
 pub use state::{
     load_meta, save_meta, Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark,
-    RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, StateError, Store, Trigger,
+    Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, StateError, Store,
+    Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

@@ -51,6 +51,8 @@ pub struct Flow {
     pub filtered: Filtered,
     /// When the daemon pauses the flow after failing runs (`None`: never).
     pub auto_pause: Option<AutoPause>,
+    /// How much history the flow keeps (`None`: what `switchboard.yaml` says, else all).
+    pub history: Option<crate::History>,
     /// Identifies the file's text: a flow whose text is unchanged is the same flow.
     pub fingerprint: u64,
 }
@@ -319,6 +321,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "filter",
     "filtered",
     "auto_pause",
+    "history",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -422,6 +425,7 @@ pub(crate) fn parse_partly(
             "lookup",
             "filter",
             "auto_pause",
+            "history",
         ],
     );
     let head_node = retain_keys(
@@ -527,6 +531,11 @@ pub(crate) fn parse_partly(
         Some(node) => collect(&mut errors, parse_lookup(&cx, node, catalogue)),
     };
 
+    let history = match mapping.get_node("history") {
+        None => None,
+        Some(node) => collect(&mut errors, crate::settings::parse_history(file, node)),
+    };
+
     let auto_pause = match mapping.get_node("auto_pause") {
         None => Some(Some(AutoPause::default())),
         Some(node) => collect(&mut errors, parse_auto_pause(file, node)),
@@ -563,6 +572,7 @@ pub(crate) fn parse_partly(
                 filter,
                 filtered: head.filtered,
                 auto_pause: auto_pause.flatten(),
+                history,
                 fingerprint: fingerprint(text),
             },
             name_pos,

@@ -16,6 +16,7 @@ mod schedule;
 pub mod schema;
 mod secret;
 mod section;
+pub mod settings;
 mod suggest;
 pub mod yaml;
 
@@ -33,6 +34,7 @@ pub use secret::Secret;
 pub use section::{
     check_url, AccountSpec, Catalogue, Cx, LookupSpec, ReceiverSpec, Role, Section, SourceSpec,
 };
+pub use settings::{History, Settings, SETTINGS_FILE};
 pub use suggest::{backticked, did_you_mean, hint};
 
 /// Parse one flow file's text on its own (no accounts, no other flows): the flow, or

@@ -38,6 +38,8 @@ pub struct Project {
     pub general: Vec<Diagnostic>,
     /// Things worth fixing that stop nothing (an accounts file others can read).
     pub warnings: Vec<Diagnostic>,
+    /// `switchboard.yaml`: what applies to every flow unless it says otherwise.
+    pub settings: crate::Settings,
 }
 
 impl Project {
@@ -117,6 +119,14 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
             Pos::new(1, 1),
             format!("cannot read the accounts file: {e}"),
         )),
+    }
+
+    let settings_file = dir.join(crate::SETTINGS_FILE);
+    if let Ok(text) = read_limited(&settings_file) {
+        match crate::settings::parse(&settings_file, &text) {
+            Ok(settings) => project.settings = settings,
+            Err(problems) => project.general.extend(problems),
+        }
     }
 
     let files = match flow_files(&dir) {
@@ -305,7 +315,8 @@ fn readable_by_others(_: &Path) -> Option<Diagnostic> {
     None
 }
 
-/// `*.yaml` / `*.yml` files in the directory (not recursive), except the accounts file.
+/// `*.yaml` / `*.yml` files in the directory (not recursive), except the accounts and
+/// settings files.
 fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -318,7 +329,8 @@ fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        if is_yaml && path.is_file() && stem != "accounts" && !stem.starts_with('.') {
+        let reserved = matches!(stem, "accounts" | "switchboard");
+        if is_yaml && path.is_file() && !reserved && !stem.starts_with('.') {
             files.push(path);
         }
     }

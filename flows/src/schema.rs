@@ -54,6 +54,10 @@ pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {
     properties.insert("schedule".into(), schedule());
     properties.insert("filter".into(), filter());
     properties.insert(
+        "history".into(),
+        crate::History::json_schema(generator).to_value(),
+    );
+    properties.insert(
         "auto_pause".into(),
         json!({
             "description": "The daemon pauses the flow after this many failed runs in a row with no success for the grace period (default `{after: 10, grace: 24h}`); `off` never pauses it. `switchboard resume FLOW` resumes it.",

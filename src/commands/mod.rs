@@ -6,6 +6,7 @@ mod connectors;
 mod history;
 mod new;
 mod next;
+mod prune;
 mod quickstart;
 mod run;
 mod status;
@@ -36,6 +37,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         ),
         Command::Resume { flow, json } => run::resume(global, &flow, json).await,
+        Command::Prune {
+            flow,
+            dry_run,
+            json,
+        } => prune::prune(global, flow.as_deref(), dry_run, json).await,
         Command::Replay {
             flow,
             run,
@@ -87,6 +93,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             header_timeout,
             body_timeout,
             stop_timeout,
+            prune_every,
         } => {
             let http = crate::daemon::HttpLimits {
                 max_connections: max_connections
@@ -95,7 +102,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 header_timeout,
                 body_timeout,
             };
-            crate::daemon::daemon(global, listen, token, http, stop_timeout).await
+            crate::daemon::daemon(global, listen, token, http, stop_timeout, prune_every).await
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,

@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/flows/{name}/runs/{id}", get(run_rows))
         .route("/api/flows/{name}/handled", post(handled))
         .route("/api/flows/{name}/resume", post(resume))
+        .route("/api/prune", post(prune))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
     Router::new()
         .merge(api)
@@ -260,6 +261,41 @@ async fn resume(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> 
         super::drain_queues(&shared);
     }
     Json(json!({"resumed": resumed})).into_response()
+}
+
+#[derive(Deserialize)]
+struct PruneQuery {
+    flow: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Prune now what each flow's `history:` rule does not keep (or, `dry_run`, count it):
+/// `{"pruned": [{flow, keeps, runs, records, keys}]}`.
+async fn prune(State(shared): State<Arc<Shared>>, Query(q): Query<PruneQuery>) -> Response {
+    if let Some(response) = q.flow.as_deref().and_then(|f| unknown_flow(&shared, f)) {
+        return response;
+    }
+    let worker = Arc::clone(&shared);
+    let pruned = tokio::task::spawn_blocking(move || {
+        let project = worker
+            .project
+            .read()
+            .map_err(|_| "the flows are being reloaded")?;
+        Ok::<_, &str>(crate::prune::prune(
+            &project,
+            &*worker.store,
+            q.flow.as_deref(),
+            q.dry_run,
+            chrono::Utc::now(),
+        ))
+    })
+    .await;
+    match pruned {
+        Ok(Ok(pruned)) => Json(json!({"pruned": pruned})).into_response(),
+        Ok(Err(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 /// A record as `switchboard test` asks about it: its key and the digest of its fields.

@@ -120,6 +120,7 @@ pub async fn daemon(
     token: Option<String>,
     http: HttpLimits,
     drain_limit: Duration,
+    prune_every: Duration,
 ) -> anyhow::Result<ExitCode> {
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -214,6 +215,11 @@ pub async fn daemon(
         Duration::from_secs(5),
     ));
 
+    let pruner = tokio::spawn(prune_in_background(
+        Arc::clone(&shared),
+        prune_every,
+        stop_tx.subscribe(),
+    ));
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
@@ -273,11 +279,43 @@ pub async fn daemon(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
     drop(watcher);
     store.flush().await?;
     discovery::remove(&discovery);
     eprintln!("switchboard daemon: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prune the history of flows with a `history:` rule every `every`, first a minute after
+/// the start, off the runtime's threads: runs go on meanwhile (sled takes the deletes
+/// beside their writes).
+async fn prune_in_background(
+    shared: Arc<Shared>,
+    every: Duration,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) {
+    let mut next = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.recv() => return,
+        }
+        next = tokio::time::Instant::now() + every;
+        let shared = Arc::clone(&shared);
+        let pass = tokio::task::spawn_blocking(move || {
+            let Ok(project) = shared.project.read() else {
+                return Vec::new();
+            };
+            crate::prune::prune(&project, &*shared.store, None, false, Utc::now())
+        })
+        .await;
+        for result in pass.unwrap_or_default() {
+            if result.error.is_some() || result.pruned.runs > 0 {
+                tracing::info!(flow = %result.flow, "{}", crate::prune::line(&result, false));
+            }
+        }
+    }
 }
 
 /// Start the push flows that run on every event and have events waiting (acknowledged

@@ -118,6 +118,15 @@ pub fn apply(shared: &Shared, fresh: Project) {
     }
     current.accounts = accounts;
     current.dir = fresh.dir.clone();
+    // The settings: the new ones, unless switchboard.yaml broke (its last good stay).
+    let settings_broke = fresh.general.iter().any(|p| {
+        p.file
+            .file_name()
+            .is_some_and(|f| f == flows::SETTINGS_FILE)
+    });
+    if !settings_broke {
+        current.settings = fresh.settings.clone();
+    }
     for flow in &subscribe {
         start_pushing(shared, &current.accounts, flow);
     }

@@ -286,3 +286,89 @@ async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
         "every event reached the service once: {sent:?}"
     );
 }
+
+/// Bounded history: `prune` drops the runs a flow's `history:` (or `switchboard.yaml`'s)
+/// does not keep, with their records; the handled keys stay, so nothing is sent again;
+/// through the daemon when it holds the state.
+#[tokio::test]
+async fn pruning_bounds_history_and_keeps_the_dedupe_promise() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.append("flows/order-sms.yaml", "history: {keep_runs: 2}\n");
+    dir.write(
+        "flows/copy.yaml",
+        &FLOW.replace("{{name}}", "{{name}} (copy)"),
+    );
+    dir.write("flows/switchboard.yaml", "history: {keep_runs: 1}\n");
+    for i in 4..=7 {
+        dir.append("flows/orders.csv", &format!("A-{i},Ann,+38050123456{i}\n"));
+        assert_eq!(dir.run(&["run", "order-sms"]).await.code, 0);
+        assert_eq!(dir.run(&["run", "copy"]).await.code, 0);
+    }
+    let runs = |flow: &'static str| {
+        let dir = &dir;
+        async move {
+            dir.run(&["history", flow, "--json"])
+                .await
+                .json()
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!((runs("order-sms").await, runs("copy").await), (4, 4));
+    let dry = dir.run(&["prune", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stdout
+            .contains("copy: keeps 1 runs; would drop 3 run(s) with 6 record(s)")
+            && dry
+                .stdout
+                .contains("order-sms: keeps 2 runs; would drop 2 run(s) with 5 record(s)"),
+        "{dry:?}"
+    );
+    assert_eq!(runs("order-sms").await, 4, "a dry run drops nothing");
+    let pruned = dir.run(&["prune", "order-sms"]).await;
+    assert_eq!(
+        pruned.stdout, "order-sms: keeps 2 runs; dropped 2 run(s) with 5 record(s)\n",
+        "{pruned:?}"
+    );
+    assert_eq!((runs("order-sms").await, runs("copy").await), (2, 4));
+    // The rows of pruned runs are still handled: nothing is sent again.
+    let again = dir.run(&["run", "order-sms"]).await;
+    assert!(
+        again.stdout.contains("fetched 7, new 0, sent 0"),
+        "{again:?}"
+    );
+    // Through the daemon that holds the state.
+    let daemon = spawn_daemon(&dir);
+    api_of(&dir, &daemon).await;
+    let through = dir.run(&["prune", "--json"]).await;
+    assert_eq!(through.code, 0, "{through:?}");
+    let copy = through.json()["pruned"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["flow"] == "copy")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (copy["runs"].as_u64(), copy["records"].as_u64()),
+        (Some(3), Some(6)),
+        "{through:?}"
+    );
+    // A mistake in switchboard.yaml is pointed at.
+    dir.write(
+        "flows/switchboard.yaml",
+        "history: {keep: 5m}\nalert: yes\n",
+    );
+    let validate = dir.run(&["validate"]).await;
+    assert!(
+        validate
+            .stdout
+            .contains("switchboard.yaml:1:17: `history.keep` is under an hour")
+            && validate
+                .stdout
+                .contains("switchboard.yaml:2:1: unknown key `alert` in `switchboard.yaml`"),
+        "{validate:?}"
+    );
+}

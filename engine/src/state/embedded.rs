@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use super::integrity::Integrity;
 use super::{
-    Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark, RowOutcome, RowStatus,
-    RunStatus, RunSummary, StateError, Store, Trigger,
+    Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
+    RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
 };
 use crate::record::Record;
 
@@ -647,6 +647,60 @@ impl FlowState for SledFlow {
         Ok(count)
     }
 
+    fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
+        let runs: Vec<(sled::IVec, RunSummary)> = self
+            .trees
+            .runs
+            .scan_prefix(&self.prefix)
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((key, serde_json::from_slice::<RunSummary>(&value)?))
+            })
+            .collect::<Result<_, StateError>>()?;
+        let total = runs.len();
+        let mut pruned = Pruned::default();
+        let mut dropped = std::collections::HashSet::new();
+        for (i, (key, run)) in runs.iter().enumerate() {
+            // The newest run stays whatever the rule (it is what `status` shows), as do
+            // runs under way.
+            if i + 1 == total || run.status == RunStatus::Running {
+                continue;
+            }
+            let newer = total - i - 1;
+            let too_many = retention.keep_runs.is_some_and(|keep| newer >= keep);
+            let ended = run.finished_at.unwrap_or(run.started_at);
+            let too_old = retention.before.is_some_and(|before| ended < before);
+            if !(too_many || too_old) {
+                continue;
+            }
+            for item in self.trees.rows.scan_prefix(self.key(&run.id.to_be_bytes())) {
+                let (row_key, value) = item?;
+                pruned.records += rows_of(&value)?.len() as u64;
+                if !dry_run {
+                    self.trees.rows.remove(row_key)?;
+                }
+            }
+            if !dry_run {
+                self.trees.runs.remove(key)?;
+            }
+            pruned.runs += 1;
+            dropped.insert(run.id);
+        }
+        if retention.forget_handled && !dropped.is_empty() {
+            for item in self.trees.seen.scan_prefix(&self.prefix) {
+                let (key, value) = item?;
+                let seen: Seen = serde_json::from_slice(&value)?;
+                if dropped.contains(&seen.run) {
+                    pruned.keys += 1;
+                    if !dry_run {
+                        self.trees.seen.remove(key)?;
+                    }
+                }
+            }
+        }
+        Ok(pruned)
+    }
+
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
         match self.trees.meta.get(self.key(key.as_bytes()))? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
@@ -730,6 +784,76 @@ mod tests {
             flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![2, 1]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn pruning_drops_old_runs_and_their_records_but_keeps_the_handled_keys(
+    ) -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = SledStore::open(dir.path())?;
+        let flow = store.flow("orders")?;
+        let other = store.flow("orders-2")?;
+        let day = |d: i64| Utc::now() - chrono::Duration::days(d);
+        // Runs 1..=5, one a day from 5 days ago; 70 records each (two chunks).
+        for (id, d) in (1..=5u64).zip([5, 4, 3, 2, 1]) {
+            let mut run = flow.begin_run(Trigger::Schedule, day(d))?;
+            let rows: Vec<RowOutcome> = (0..70)
+                .map(|i| outcome(id, i, &format!("R{id}-{i}"), RowStatus::Sent))
+                .collect();
+            let refs: Vec<(&RowOutcome, bool)> = rows.iter().map(|r| (r, true)).collect();
+            flow.record(&refs, &[])?;
+            run.status = RunStatus::Succeeded;
+            run.finished_at = Some(day(d));
+            flow.save_run(&run)?;
+        }
+        other.begin_run(Trigger::Manual, day(9))?;
+        let keep_3_days = Retention {
+            before: Some(day(3) + chrono::Duration::hours(1)),
+            ..Retention::default()
+        };
+        let counted = flow.prune(&keep_3_days, true)?;
+        assert_eq!(
+            counted,
+            Pruned {
+                runs: 3,
+                records: 210,
+                keys: 0
+            }
+        );
+        assert_eq!(flow.runs(10)?.len(), 5, "a dry run drops nothing");
+        assert_eq!(flow.prune(&keep_3_days, false)?, counted);
+        assert_eq!(
+            flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [5, 4]
+        );
+        assert!(flow.rows(1)?.is_empty() && flow.rows(4)?.len() == 70);
+        // The dedupe promise holds: a pruned run's records are still handled.
+        assert!(flow.handled("R1-0")?.is_some());
+        // Another flow's history is its own.
+        assert_eq!(other.runs(10)?.len(), 1);
+        // keep_runs: 1 keeps the newest; forget_handled drops the keys of what it prunes.
+        let newest_only = Retention {
+            keep_runs: Some(1),
+            forget_handled: true,
+            ..Retention::default()
+        };
+        assert_eq!(
+            flow.prune(&newest_only, false)?,
+            Pruned {
+                runs: 1,
+                records: 70,
+                keys: 70
+            }
+        );
+        assert!(flow.handled("R4-0")?.is_none() && flow.handled("R5-0")?.is_some());
+        // The newest run stays whatever the rule.
+        let everything = Retention {
+            before: Some(Utc::now()),
+            ..Retention::default()
+        };
+        assert_eq!(flow.prune(&everything, false)?.runs, 0);
+        assert_eq!(flow.runs(10)?.len(), 1);
         Ok(())
     }
 

@@ -312,6 +312,31 @@ pub trait FlowState: Send + Sync {
 
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError>;
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError>;
+
+    /// Drop the runs `retention` does not keep, with their records (or, `dry_run`, only
+    /// count them). The newest run and runs under way are always kept; so are the keys
+    /// of handled records, unless `retention.forget_handled`.
+    fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError>;
+}
+
+/// Which runs history keeps: those that finished after `before` (when set) and the
+/// newest `keep_runs` (when set); a run must pass both to stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub before: Option<DateTime<Utc>>,
+    pub keep_runs: Option<usize>,
+    /// Forget the keys of records the pruned runs handled (they would be sent again
+    /// if still in the source).
+    pub forget_handled: bool,
+}
+
+/// What a prune dropped (or would drop).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pruned {
+    pub runs: u64,
+    pub records: u64,
+    /// Keys of handled records forgotten (`forget_handled` only).
+    pub keys: u64,
 }
 
 /// A small value kept for a flow, read as `T`.
