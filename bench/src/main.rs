@@ -8,9 +8,13 @@
 //! - `ingest`: CINNOX-style events POSTed to the daemon's webhook, each answered only
 //!   once it is on disk.
 //!
+//! - `history`: the state directory's size over a simulated year of a 15-minute flow,
+//!   with and without a `history:` rule (the store alone: no process, no HTTP).
+//!
 //! `--smoke` runs every measurement at a small size (CI keeps it working that way).
 
 mod child;
+mod history;
 mod ingest;
 mod send_rate;
 mod standin;
@@ -42,6 +46,8 @@ enum Command {
     SendRate(send_rate::Options),
     /// Webhook events per second and their latency through `switchboard daemon`.
     Ingest(ingest::Options),
+    /// The state directory's size over a simulated year, with and without pruning.
+    History(history::Options),
     /// `send-rate` and `ingest` with their defaults.
     All,
 }
@@ -68,6 +74,10 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    // The store alone: no binary to find.
+    if let Command::History(options) = cli.command {
+        return history::run(options.sized(cli.smoke)).await;
+    }
     let bin = match cli.switchboard {
         // Absolute: the children run in their own directories.
         Some(bin) => std::fs::canonicalize(&bin)
@@ -79,6 +89,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::SendRate(options) => send_rate::run(&bin, runs, options.sized(smoke)).await,
         Command::Ingest(options) => ingest::run(&bin, runs, options.sized(smoke)).await,
+        Command::History(_) => unreachable!("measured above"),
         Command::All => {
             send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
             ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await

@@ -5,6 +5,7 @@
 //! built. Shared HTTP concerns (client settings, error classification, `Retry-After`)
 //! live once in [`http`]. Connectors never touch the engine's state.
 
+pub mod alerts;
 pub mod aranda;
 pub mod catalogue;
 pub mod check;

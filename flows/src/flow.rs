@@ -53,6 +53,8 @@ pub struct Flow {
     pub auto_pause: Option<AutoPause>,
     /// How much history the flow keeps (`None`: what `switchboard.yaml` says, else all).
     pub history: Option<crate::History>,
+    /// Where its alerts go (`None`: where `switchboard.yaml` says, else nowhere).
+    pub alerts: Option<crate::Alerts>,
     /// Identifies the file's text: a flow whose text is unchanged is the same flow.
     pub fingerprint: u64,
 }
@@ -322,6 +324,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "filtered",
     "auto_pause",
     "history",
+    "alerts",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -531,6 +534,11 @@ pub(crate) fn parse_partly(
         Some(node) => collect(&mut errors, parse_lookup(&cx, node, catalogue)),
     };
 
+    let alerts = match mapping.get_node("alerts") {
+        None => None,
+        Some(node) => collect(&mut errors, crate::alerts::parse(file, node)),
+    };
+
     let history = match mapping.get_node("history") {
         None => None,
         Some(node) => collect(&mut errors, crate::settings::parse_history(file, node)),
@@ -573,6 +581,7 @@ pub(crate) fn parse_partly(
                 filtered: head.filtered,
                 auto_pause: auto_pause.flatten(),
                 history,
+                alerts,
                 fingerprint: fingerprint(text),
             },
             name_pos,

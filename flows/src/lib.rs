@@ -7,6 +7,7 @@
 //! no network, no state, no knowledge of HTTP.
 
 mod accounts;
+pub mod alerts;
 mod diag;
 mod fields;
 pub mod filter;
@@ -21,6 +22,7 @@ mod suggest;
 pub mod yaml;
 
 pub use accounts::{Account, Accounts, RateLimit};
+pub use alerts::Alerts;
 pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use filter::{Filter, Filtered, Verdict};

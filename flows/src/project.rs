@@ -228,6 +228,12 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
         problems.extend(flow_checks(&project, flow, catalogue, options.check_flows));
     }
     problems.extend(after_problems(&project));
+    problems.extend(alert_problems(&project));
+    let settings_file = dir.join(crate::SETTINGS_FILE);
+    if let Some(alerts) = &project.settings.alerts {
+        let general = alert_targets(&project, &settings_file, alerts);
+        project.general.extend(general);
+    }
     for (name, problem) in problems {
         project.mark_invalid(&name, vec![problem]);
     }
@@ -417,6 +423,50 @@ fn after_of(flow: &Flow) -> Option<&crate::schedule::After> {
         ScheduleRule::After(after) => Some(after),
         _ => None,
     }
+}
+
+/// `alerts.to` naming what is not an alert flow.
+fn alert_problems(project: &Project) -> Vec<(String, Diagnostic)> {
+    project
+        .flows
+        .values()
+        .filter_map(|flow| flow.alerts.as_ref().map(|a| (flow, a)))
+        .flat_map(|(flow, alerts)| {
+            alert_targets(project, &flow.file, alerts)
+                .into_iter()
+                .map(|d| (flow.name.clone(), d))
+        })
+        .collect()
+}
+
+/// The names of `alerts.to` (in `file`) that are not valid alert flows.
+fn alert_targets(project: &Project, file: &Path, alerts: &crate::Alerts) -> Vec<Diagnostic> {
+    let alert_flows: Vec<&str> = project
+        .flows
+        .values()
+        .filter(|f| f.source.connector == "alerts")
+        .map(|f| f.name.as_str())
+        .collect();
+    alerts
+        .to
+        .iter()
+        .filter_map(|(name, pos)| {
+            let problem = match project.flows.get(name) {
+                Some(flow) if flow.source.connector == "alerts" => return None,
+                Some(_) => format!("`alerts.to` names `{name}`, which is not an alert flow (its source is not `connector: alerts`)"),
+                None if project.invalid.contains_key(name) => {
+                    format!("`alerts.to` names `{name}`, which is invalid: its alerts would go nowhere")
+                }
+                None => format!("`alerts.to` names unknown flow `{name}`"),
+            };
+            let hint = if alert_flows.is_empty() {
+                "write an alert flow: `source: {connector: alerts}` with any receiver, e.g. `http` to a Slack webhook".to_string()
+            } else {
+                suggest::hint(name, &alert_flows)
+            };
+            Some(Diagnostic::new(file, *pos, problem).with_hint(hint))
+        })
+        .collect()
 }
 
 /// `after` references to unknown flows, to the flow itself, and cycles.

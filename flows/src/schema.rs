@@ -54,6 +54,10 @@ pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {
     properties.insert("schedule".into(), schedule());
     properties.insert("filter".into(), filter());
     properties.insert(
+        "alerts".into(),
+        crate::alerts::RawAlerts::json_schema(generator).to_value(),
+    );
+    properties.insert(
         "history".into(),
         crate::History::json_schema(generator).to_value(),
     );

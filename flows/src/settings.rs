@@ -50,13 +50,16 @@ impl History {
 }
 
 /// What `switchboard.yaml` says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The history every flow keeps unless it says otherwise.
-    #[serde(default)]
     pub history: Option<History>,
+    /// Where every flow's alerts go unless it says otherwise.
+    pub alerts: Option<crate::Alerts>,
 }
+
+/// The keys `switchboard.yaml` takes.
+const KEYS: &[&str] = &["history", "alerts"];
 
 /// Read `history:` (a flow's, or the settings'), checking its values.
 pub fn parse_history(file: &Path, node: &Node) -> Result<History, Diagnostic> {
@@ -103,16 +106,27 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Vec<Diagnostic>> {
     };
     let mut problems = Vec::new();
     for key in mapping.keys() {
-        if key.as_str() != "history" {
+        if !KEYS.contains(&key.as_str()) {
             problems.push(yaml::unknown_key(
                 file,
                 Pos::of(key.span()),
                 key.as_str(),
                 SETTINGS_FILE,
-                &["history"],
+                KEYS,
             ));
         }
     }
+    let alerts = match mapping
+        .get_node("alerts")
+        .map(|n| crate::alerts::parse(file, n))
+    {
+        None => None,
+        Some(Ok(alerts)) => Some(alerts),
+        Some(Err(problem)) => {
+            problems.push(problem);
+            None
+        }
+    };
     let history = match mapping.get_node("history").map(|n| parse_history(file, n)) {
         None => None,
         Some(Ok(history)) => Some(history),
@@ -122,7 +136,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Vec<Diagnostic>> {
         }
     };
     if problems.is_empty() {
-        Ok(Settings { history })
+        Ok(Settings { history, alerts })
     } else {
         Err(problems)
     }

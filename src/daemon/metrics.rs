@@ -15,6 +15,7 @@ pub struct Metrics {
     records: Mutex<BTreeMap<(String, &'static str), u64>>,
     panics: Mutex<BTreeMap<String, u64>>,
     pauses: Mutex<BTreeMap<String, u64>>,
+    alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -44,6 +45,13 @@ impl Metrics {
     pub fn paused(&self, flow: &str) {
         if let Ok(mut pauses) = self.pauses.lock() {
             *pauses.entry(flow.to_string()).or_default() += 1;
+        }
+    }
+
+    /// An alert of `condition` was queued for `flow`.
+    pub fn alerted(&self, flow: &str, condition: &'static str) {
+        if let Ok(mut alerts) = self.alerts.lock() {
+            *alerts.entry((flow.to_string(), condition)).or_default() += 1;
         }
     }
 
@@ -133,6 +141,16 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "switchboard_auto_pauses_total{{flow=\"{}\"}} {n}",
+                    escape(flow)
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP switchboard_alerts_total Alerts queued for the alert flows, by flow and condition.\n# TYPE switchboard_alerts_total counter");
+        if let Ok(alerts) = self.alerts.lock() {
+            for ((flow, condition), n) in alerts.iter() {
+                let _ = writeln!(
+                    out,
+                    "switchboard_alerts_total{{flow=\"{}\",condition=\"{condition}\"}} {n}",
                     escape(flow)
                 );
             }

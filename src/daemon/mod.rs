@@ -4,6 +4,7 @@
 //! the control API, metrics and webhooks over HTTP, and on SIGTERM stops starting runs,
 //! lets the ones in flight finish (bounded) and records any cut short as interrupted.
 
+mod alerts;
 mod api;
 pub mod discovery;
 mod hooks;
@@ -220,6 +221,7 @@ pub async fn daemon(
         prune_every,
         stop_tx.subscribe(),
     ));
+    let watchdog = tokio::spawn(alerts::watch(Arc::clone(&shared), stop_tx.subscribe()));
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
@@ -280,6 +282,7 @@ pub async fn daemon(
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
     drop(watcher);
     store.flush().await?;
     discovery::remove(&discovery);
@@ -366,6 +369,17 @@ fn auto_pause(shared: &Shared, flow: &flows::Flow) {
         Ok(Some(paused)) => {
             tracing::warn!(flow = %flow.name, reason = %paused.reason, "the flow is paused; `switchboard resume {}` resumes it", flow.name);
             shared.metrics.paused(&flow.name);
+            alerts::raise(
+                shared,
+                flow,
+                flows::alerts::Condition::Paused,
+                format!(
+                    "{} is paused: {}; `switchboard resume {}` resumes it",
+                    flow.name, paused.reason, flow.name
+                ),
+                None,
+                0,
+            );
         }
         Ok(None) => {}
         Err(e) => tracing::error!(flow = %flow.name, error = %e, "cannot record the flow's pause"),
@@ -450,6 +464,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             shared.metrics.observe(&run.summary);
             tracing::info!(flow = name, "{}", report::run_line(&run.summary));
             if run.summary.status == RunStatus::Failed {
+                alerts::after_run(shared, &flow, &run);
                 auto_pause(shared, &flow);
             }
             Outcome {

@@ -132,6 +132,11 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("p-after-0", with("auto_pause: {after: 0}\n"), "`auto_pause.after` is 0; it must be between 1 and 1000"),
         ("p-word", with("auto_pause: sometimes\n"), "`auto_pause` is `off` or `{after: 10, grace: 24h}`, not `sometimes`"),
         ("p-grace", with("auto_pause: {grace: soon}\n"), "soon"),
+        ("alert-no-to", with("alerts: {on: [paused]}\n"), "missing field `to`"),
+        ("alert-unknown-condition", with("alerts: {to: x, on: [exploded]}\n"), "exploded"),
+        ("alert-every-1s", with("alerts: {to: x, every: 1s}\n"), "`alerts.every` is under a minute"),
+        ("alert-unknown-flow", with("alerts: {to: nobody}\n"), "`alerts.to` names unknown flow `nobody`"),
+        ("h-keep-runs-0", with("history: {keep_runs: 0}\n"), "`history.keep_runs` is 0"),
         // receivers
         ("r-unknown-connector", receiver("receiver: {connector: 8x9, action: send_sms, account: shop-8x8}"), "unknown receiver connector `8x9`"),
         ("r-source-as-receiver", receiver("receiver: {connector: csv, action: send_sms, account: shop-8x8}"), "`csv` is a source, not a receiver"),

@@ -372,3 +372,93 @@ async fn pruning_bounds_history_and_keeps_the_dedupe_promise() {
         "{validate:?}"
     );
 }
+
+/// Alerts reach people through an alert flow (here `http` to a Slack-style webhook): a
+/// run whose records fail alerts once; the next within `every` is held back and counted;
+/// the auto-pause that follows alerts too. A wrong `alerts.to` is a validation error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_go_through_an_alert_flow_debounced() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"code": 1002, "message": "Invalid MSISDN format"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/services/T0/B0/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
+    );
+    dir.write(
+        "flows/to-slack.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /services/T0/B0/slack\n  body: {text: \"{{condition}} {{flow}}: {{message}}\"}\n",
+    );
+    dir.append(
+        "flows/order-sms.yaml",
+        "alerts: {to: to-slack, on: [records_failed, paused], every: 1h}\nauto_pause: {after: 2, grace: 0s}\n",
+    );
+    let validate = dir.run(&["validate"]).await;
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let daemon = spawn_daemon(&dir);
+    api_of(&dir, &daemon).await;
+    let texts = || async {
+        requests_to(&server, "POST", "/slack")
+            .await
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let until = |n: usize| async move {
+        for _ in 0..100 {
+            if texts().await.len() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{n} alert(s) did not arrive: {:?}", texts().await);
+    };
+    // Run 1 (through the daemon): every record fails → one alert.
+    assert_eq!(dir.run(&["run", "order-sms"]).await.code, 1);
+    until(1).await;
+    let first = texts().await;
+    assert!(
+        first[0].starts_with("records_failed order-sms: 3 of 3 records failed in run 1 of order-sms (first: A-1: 1002: Invalid MSISDN format"),
+        "{first:?}"
+    );
+    // Run 2 fails the same way: held back (within `every`); the pause it causes alerts.
+    assert_eq!(dir.run(&["replay", "order-sms"]).await.code, 1);
+    until(2).await;
+    let all = texts().await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[1].starts_with("paused order-sms: order-sms is paused: the last 2 runs failed"),
+        "{all:?}"
+    );
+    let history = dir.run(&["history", "to-slack"]).await;
+    assert!(
+        history.stdout.contains("sent 1, failed 0"),
+        "the alert flow's own history: {history:?}"
+    );
+    // A wrong alert flow is pointed at.
+    drop(daemon);
+    dir.append(
+        "flows/copy.yaml",
+        &FLOW.replace("{{name}}", "{{name}} (copy)"),
+    );
+    dir.append("flows/copy.yaml", "alerts: {to: to-slak}\n");
+    let wrong = dir.run(&["validate"]).await;
+    assert!(
+        wrong
+            .stdout
+            .contains("`alerts.to` names unknown flow `to-slak`\n  hint: did you mean `to-slack`?"),
+        "{wrong:?}"
+    );
+}

@@ -18,7 +18,9 @@ pub mod schema;
 
 use card::Card;
 
-use crate::{aranda, cinnox, csv, eightxeight, google_sheets, httpreq, textrequest, webhook, xlsx};
+use crate::{
+    alerts, aranda, cinnox, csv, eightxeight, google_sheets, httpreq, textrequest, webhook, xlsx,
+};
 
 /// Where a flow's records come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,7 @@ pub enum Source {
     Cinnox(cinnox::config::Source),
     TextRequest(textrequest::config::Source),
     Aranda(aranda::config::Source),
+    Alerts(alerts::Source),
 }
 
 /// Where a flow's records go.
@@ -76,6 +79,7 @@ pub const CARDS: &[&Card] = &[
     &eightxeight::config::CARD,
     &aranda::config::CARD,
     &httpreq::config::CARD,
+    &alerts::CARD,
 ];
 
 /// The stand-ins `sandbox` and `quickstart` serve: one per remote service.
@@ -95,7 +99,7 @@ pub fn card(name: &str) -> Option<&'static Card> {
 /// Whether a source of this connector is pushed to the daemon (no schedule needed)
 /// rather than read on a schedule.
 pub fn pushes(connector: &str) -> bool {
-    matches!(connector, WEBHOOK | CINNOX | TEXTREQUEST)
+    matches!(connector, WEBHOOK | CINNOX | TEXTREQUEST | ALERTS)
 }
 
 /// Connector names, each taken from its card.
@@ -110,6 +114,7 @@ pub mod names {
     pub const EIGHTXEIGHT: &str = eightxeight::config::CARD.name;
     pub const ARANDA: &str = aranda::config::CARD.name;
     pub const HTTP: &str = httpreq::config::CARD.name;
+    pub const ALERTS: &str = alerts::CARD.name;
 }
 
 use names::*;
@@ -174,6 +179,7 @@ impl flows::Catalogue for Catalogue {
             CINNOX => Source::Cinnox(cinnox::config::source(cx, rest, pos)?),
             TEXTREQUEST => Source::TextRequest(textrequest::config::source(cx, rest, pos)?),
             ARANDA => Source::Aranda(aranda::config::source(cx, rest, pos)?),
+            ALERTS => Source::Alerts(alerts::source(cx, rest, pos)?),
             other => return Err(cx.problem(pos, format!("unknown source connector `{other}`"))),
         };
         let (account, backlog, push) = match &source {
@@ -193,6 +199,8 @@ impl flows::Catalogue for Catalogue {
                 (Some((t.account.clone(), t.pos)), flows::Backlog::Send, true)
             }
             Source::Aranda(a) => (Some((a.account.clone(), a.pos)), a.backlog, false),
+            // Alerts are queued by the daemon, like pushed events, and all are sent.
+            Source::Alerts(_) => (None, flows::Backlog::Send, true),
         };
         Ok(SourceSpec {
             account,
@@ -457,7 +465,7 @@ pub fn build_source(
                 other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
             }
         }
-        Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) => None,
+        Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) | Source::Alerts(_) => None,
     })
 }
 
@@ -554,9 +562,11 @@ pub fn build_push(
             )),
             other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
         },
-        Source::Csv(_) | Source::Xlsx(_) | Source::GoogleSheets(_) | Source::Aranda(_) => {
-            return Ok(None)
-        }
+        Source::Csv(_)
+        | Source::Xlsx(_)
+        | Source::GoogleSheets(_)
+        | Source::Aranda(_)
+        | Source::Alerts(_) => return Ok(None),
     }))
 }
 
