@@ -199,6 +199,10 @@ pub enum Command {
         /// background.
         #[arg(long, default_value = "1h", value_parser = duration)]
         prune_every: std::time::Duration,
+        /// How often the watchdog looks for scheduled flows that have not started for
+        /// twice their interval (and alerts `overdue`).
+        #[arg(long, default_value = "1m", value_parser = duration)]
+        watchdog_every: std::time::Duration,
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).

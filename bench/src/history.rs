@@ -22,6 +22,12 @@ pub struct Options {
     /// The history kept in the pruned case, in days.
     #[arg(long, default_value_t = 30)]
     pub keep_days: i64,
+    /// In the pruned case, forget the keys of handled records too (`forget_handled`).
+    #[arg(long)]
+    pub forget_handled: bool,
+    /// Measure the pruned case only.
+    #[arg(long)]
+    pub pruned_only: bool,
 }
 
 impl Default for Options {
@@ -30,6 +36,8 @@ impl Default for Options {
             runs: 35_040,
             records: 100,
             keep_days: 30,
+            forget_handled: false,
+            pruned_only: false,
         }
     }
 }
@@ -41,6 +49,7 @@ impl Options {
                 runs: self.runs.min(200),
                 records: self.records.min(10),
                 keep_days: 1,
+                ..self
             }
         } else {
             self
@@ -118,6 +127,7 @@ async fn year(
         if let (Some(keep), true) = (keep, i % 4 == 3) {
             let retention = Retention {
                 before: Some(at - keep),
+                forget_handled: options.forget_handled,
                 ..Retention::default()
             };
             state.prune(&retention, false)?;
@@ -170,13 +180,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             .path()
             .join(if keep.is_some() { "pruned" } else { "all" });
         let (size, reopened, took) = year(&dir, &options, keep).await?;
-        let label = label.replace('N', &options.keep_days.to_string());
+        let mut label = label.replace('N', &options.keep_days.to_string());
+        if keep.is_some() && options.forget_handled {
+            label = label.replace('}', ", forget_handled}");
+        }
         println!(
             "  {label:<24} {:>12} at the end, {:>12} after reopening ({took:.0}s to write)",
             mib(size),
             mib(reopened)
         );
         std::fs::remove_dir_all(&dir)?;
+    }
+    if options.pruned_only {
+        return Ok(());
     }
     // The space pruning a full history at once gives back.
     let dir = scratch.path().join("late");

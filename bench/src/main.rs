@@ -48,7 +48,7 @@ enum Command {
     Ingest(ingest::Options),
     /// The state directory's size over a simulated year, with and without pruning.
     History(history::Options),
-    /// `send-rate` and `ingest` with their defaults.
+    /// `send-rate`, `ingest` and `history` with their defaults.
     All,
 }
 
@@ -92,7 +92,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::History(_) => unreachable!("measured above"),
         Command::All => {
             send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
-            ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await
+            ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await?;
+            history::run(history::Options::default().sized(smoke)).await
         }
     }
 }

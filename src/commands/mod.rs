@@ -94,6 +94,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             body_timeout,
             stop_timeout,
             prune_every,
+            watchdog_every,
         } => {
             let http = crate::daemon::HttpLimits {
                 max_connections: max_connections
@@ -102,7 +103,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 header_timeout,
                 body_timeout,
             };
-            crate::daemon::daemon(global, listen, token, http, stop_timeout, prune_every).await
+            crate::daemon::daemon(
+                global,
+                listen,
+                token,
+                http,
+                stop_timeout,
+                prune_every,
+                watchdog_every,
+            )
+            .await
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,

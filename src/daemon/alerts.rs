@@ -125,11 +125,29 @@ pub fn raise(
     );
     tracing::warn!(flow = %flow.name, condition = condition.name(), "{message}");
     for (target, _) in &rule.to {
-        let queued = shared
-            .store
-            .flow(target)
-            .and_then(|state| state.enqueue(std::slice::from_ref(&record)));
+        let enabled = shared
+            .project
+            .read()
+            .ok()
+            .and_then(|p| p.flows.get(target).map(|f| f.enabled))
+            .unwrap_or(false);
+        let queued = shared.store.flow(target).and_then(|state| {
+            if enabled {
+                state.enqueue(std::slice::from_ref(&record))
+            } else {
+                // Off means off for alert flows too: recorded, not sent.
+                engine::record_skipped(
+                    &*state,
+                    engine::Trigger::Event,
+                    std::slice::from_ref(&record),
+                    "not sent: the alert flow is switched off (`enabled: false`)",
+                    now,
+                )
+                .map(|_| ())
+            }
+        });
         match queued {
+            Ok(()) if !enabled => {}
             Ok(()) => {
                 shared.metrics.alerted(&flow.name, condition.name());
                 let _ = shared.timer.send(Command::RunNow {
@@ -186,13 +204,18 @@ pub fn overdue(interval: chrono::Duration, last: DateTime<Utc>, now: DateTime<Ut
     now - last > interval * 2
 }
 
-/// The watchdog: every minute, each enabled scheduled flow that has not started for
-/// twice its interval (n8n's schedules stop silently) raises `overdue`.
-pub async fn watch(shared: Arc<Shared>, mut stop: tokio::sync::broadcast::Receiver<()>) {
+/// The watchdog: every `every`, each enabled scheduled flow that has not started for
+/// twice its interval raises `overdue` — the scheduler stopped firing it (n8n's schedules
+/// stop silently), or its run has been stuck since.
+pub async fn watch(
+    shared: Arc<Shared>,
+    every: Duration,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) {
     let since = Utc::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.recv() => return,
         }
         let now = Utc::now();
@@ -214,11 +237,16 @@ pub async fn watch(shared: Arc<Shared>, mut stop: tokio::sync::broadcast::Receiv
                 .ok()
                 .and_then(|state| engine::pause::paused(&*state).ok().flatten())
                 .is_some();
-            if s.running || paused || !overdue(interval, last, now) {
+            if paused || !overdue(interval, last, now) {
                 continue;
             }
+            let why = if s.running {
+                "its run has been going since"
+            } else {
+                "it has not started since"
+            };
             let message = format!(
-                "{} has not run since {} ({}): check `switchboard status`",
+                "{} is overdue: {why} {} ({}); check `switchboard status`",
                 flow.name,
                 report::local_time(last, &flow.timezone),
                 report::when_it_runs(&flow)

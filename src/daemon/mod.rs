@@ -122,6 +122,7 @@ pub async fn daemon(
     http: HttpLimits,
     drain_limit: Duration,
     prune_every: Duration,
+    watchdog_every: Duration,
 ) -> anyhow::Result<ExitCode> {
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -221,7 +222,11 @@ pub async fn daemon(
         prune_every,
         stop_tx.subscribe(),
     ));
-    let watchdog = tokio::spawn(alerts::watch(Arc::clone(&shared), stop_tx.subscribe()));
+    let watchdog = tokio::spawn(alerts::watch(
+        Arc::clone(&shared),
+        watchdog_every,
+        stop_tx.subscribe(),
+    ));
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;

@@ -462,3 +462,74 @@ async fn alerts_go_through_an_alert_flow_debounced() {
         "{wrong:?}"
     );
 }
+
+/// The watchdog: a flow on a one-second schedule whose run hangs (the service takes 8 s
+/// to answer) has not started anew for twice its interval: `overdue` reaches the alert
+/// flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_alerts_a_scheduled_flow_that_is_overdue() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"umid": "u", "status": {"code": "QUEUED"}}))
+                .set_delay(std::time::Duration::from_secs(8)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
+    );
+    dir.write(
+        "flows/to-slack.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
+    );
+    dir.write(
+        "flows/ticker.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"\nschedule: {cron: \"* * * * * *\"}\nalerts: {to: to-slack, on: [overdue]}\n",
+    );
+    let daemon = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "daemon",
+                "--listen",
+                "127.0.0.1:0",
+                "--watchdog-every",
+                "1s",
+            ])
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    api_of(&dir, &daemon).await;
+    let mut alerts = Vec::new();
+    for _ in 0..150 {
+        alerts = requests_to(&server, "POST", "/slack").await;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = alerts
+        .first()
+        .map(|a| a["text"].to_string())
+        .unwrap_or_default();
+    assert!(
+        text.contains("overdue: ticker is overdue: its run has been going since"),
+        "{alerts:?}"
+    );
+}
