@@ -172,10 +172,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     let scratch = tempfile::tempdir()?;
     let keep = Duration::days(options.keep_days);
-    for (label, keep) in [
+    let cases = [
         ("keep everything", None),
         ("history: {keep: Nd}", Some(keep)),
-    ] {
+    ];
+    let cases = if options.pruned_only {
+        &cases[1..]
+    } else {
+        &cases[..]
+    };
+    for &(label, keep) in cases {
         let dir = scratch
             .path()
             .join(if keep.is_some() { "pruned" } else { "all" });
