@@ -21,6 +21,8 @@ pub enum Condition {
     RunFailed,
     /// Records of a run failed.
     RecordsFailed,
+    /// The service refused the account's credentials (it turned inactive).
+    AccountInactive,
     /// The flow was paused by its failing runs (`auto_pause`).
     Paused,
     /// A scheduled flow has not run for twice its interval (the watchdog).
@@ -28,9 +30,10 @@ pub enum Condition {
 }
 
 impl Condition {
-    pub const ALL: [Condition; 4] = [
+    pub const ALL: [Condition; 5] = [
         Condition::RunFailed,
         Condition::RecordsFailed,
+        Condition::AccountInactive,
         Condition::Paused,
         Condition::Overdue,
     ];
@@ -39,6 +42,7 @@ impl Condition {
         match self {
             Condition::RunFailed => "run_failed",
             Condition::RecordsFailed => "records_failed",
+            Condition::AccountInactive => "account_inactive",
             Condition::Paused => "paused",
             Condition::Overdue => "overdue",
         }
@@ -64,7 +68,8 @@ pub struct RawAlerts {
     /// The alert flow(s) — flows with `source: {connector: alerts}` — that carry them.
     #[allow(dead_code)]
     to: crate::OneOrMany,
-    /// What to alert on: `run_failed`, `records_failed`, `paused`, `overdue` (default: all).
+    /// What to alert on: `run_failed`, `records_failed`, `account_inactive`, `paused`,
+    /// `overdue` (default: all).
     #[serde(default)]
     on: Option<Vec<Condition>>,
     /// At most one alert of a kind per flow this often; the next says how many were held

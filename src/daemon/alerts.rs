@@ -1,6 +1,7 @@
-//! Alerts: when a run fails, records fail, a flow is paused, or a scheduled flow has not
-//! run for twice its interval (the watchdog), the daemon queues an alert record in each
-//! alert flow the flow's `alerts.to` (or `switchboard.yaml`'s) names and starts it — so
+//! Alerts: when a run fails, records fail, an account is refused, a flow is paused, or a
+//! scheduled flow has not run for twice its interval (the watchdog), the daemon queues an
+//! alert record in each alert flow the flow's `alerts.to` (or `switchboard.yaml`'s) names
+//! and starts it — so
 //! alerts go out through the project's own receivers, with their retries and history. An
 //! alert of one kind for one flow goes at most once per `every`; those held back meanwhile
 //! are counted in the next. Alert flows never alert (no loops); texts are scrubbed of
@@ -42,6 +43,26 @@ pub fn after_run(shared: &Shared, flow: &Flow, run: &RunReport) {
             flow,
             Condition::RunFailed,
             format!("run {} of {} failed: {error}", summary.id, flow.name),
+            Some(summary.id),
+            summary.counts.failed,
+        );
+    } else if let Some(refused) = run.failures.iter().find(|row| {
+        row.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("unauthorized: "))
+    }) {
+        // The credentials were refused: the account, not the records, is the problem.
+        raise(
+            shared,
+            flow,
+            Condition::AccountInactive,
+            format!(
+                "the account `{}` of {} was refused ({}); {} record(s) wait for it — `switchboard accounts check` says more",
+                flow.receiver.account,
+                flow.name,
+                refused.reason.as_deref().unwrap_or_default().trim_start_matches("unauthorized: "),
+                summary.counts.failed
+            ),
             Some(summary.id),
             summary.counts.failed,
         );

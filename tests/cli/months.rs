@@ -533,3 +533,52 @@ async fn the_watchdog_alerts_a_scheduled_flow_that_is_overdue() {
         "{alerts:?}"
     );
 }
+
+/// An account the service refuses alerts as `account_inactive`, not as failed records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_account_alerts_as_inactive() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 1200, "message": "Unauthorized"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
+    );
+    dir.write(
+        "flows/to-slack.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
+    );
+    dir.write("flows/switchboard.yaml", "alerts: {to: to-slack}\n");
+    let daemon = spawn_daemon(&dir);
+    api_of(&dir, &daemon).await;
+    assert_eq!(dir.run(&["run", "order-sms"]).await.code, 1);
+    let mut alerts = Vec::new();
+    for _ in 0..100 {
+        alerts = requests_to(&server, "POST", "/slack").await;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = alerts
+        .first()
+        .map(|a| a["text"].to_string())
+        .unwrap_or_default();
+    assert!(
+        text.contains("account_inactive: the account `shop-8x8` of order-sms was refused (1200: Unauthorized (HTTP 401)); 3 record(s) wait for it"),
+        "{alerts:?}"
+    );
+    assert!(!text.contains(API_KEY), "no secret in an alert");
+}
