@@ -268,6 +268,9 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:4610")]
         listen: SocketAddr,
+        /// The address of the SMTP stand-in.
+        #[arg(long, default_value = "127.0.0.1:2525")]
+        smtp: SocketAddr,
         /// Start with the data in this file (Aranda cases, Text Request payments, …), as
         /// an example's `sandbox.json` has it.
         #[arg(long, value_name = "FILE")]

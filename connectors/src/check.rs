@@ -76,6 +76,7 @@ async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
                 .await,
         ),
         AccountKind::Webhook(_) => return Ok("a local shared secret: nothing to try".into()),
+        AccountKind::Smtp(a) => return crate::smtp::check(a).await,
     };
     let response = call.map_err(|e| format!("{what} failed: {e}"))?;
     let status = response.status.as_u16();

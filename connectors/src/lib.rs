@@ -19,6 +19,7 @@ pub mod push;
 pub mod rows;
 pub mod sections;
 pub mod sms;
+pub mod smtp;
 pub mod standin;
 pub mod textrequest;
 pub mod webhook;

@@ -132,7 +132,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Accounts {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
-        Command::Sandbox { listen, seed } => crate::sandbox::serve_forever(listen, seed).await,
+        Command::Sandbox { listen, smtp, seed } => {
+            crate::sandbox::serve_forever(listen, smtp, seed).await
+        }
         Command::Connectors { name, json } => connectors::connectors(name.as_deref(), json),
         Command::Schema { of } => connectors::schema(of),
         Command::Quickstart { example, dir, list } => {

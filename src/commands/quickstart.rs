@@ -39,7 +39,8 @@ pub async fn quickstart(
     example: Option<String>,
     dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let stand_in = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), false).await?;
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let stand_in = sandbox::start(any_port, any_port, false).await?;
     outln!("stand-in for {} on {}", sandbox::services(), stand_in.url());
     let mut ok = true;
     if let Some(dir) = dir {
@@ -111,7 +112,10 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         accept_state_loss: false,
     };
     let url = stand_in.url();
-    let mut env = BTreeMap::from([("SWITCHBOARD_SANDBOX_URL".to_string(), url.clone())]);
+    let mut env = BTreeMap::from([
+        ("SWITCHBOARD_SANDBOX_URL".to_string(), url.clone()),
+        ("SMTP_PORT".to_string(), stand_in.smtp.port().to_string()),
+    ]);
     for standin in connectors::catalogue::STANDINS {
         for var in standin.env {
             env.insert(var.to_string(), format!("{url}{}", standin.mount));

@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 /// A running stand-in.
 pub struct Sandbox {
     pub addr: SocketAddr,
+    /// Where the SMTP stand-in listens.
+    pub smtp: SocketAddr,
     pub recorder: Recorder,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -33,12 +35,17 @@ impl Drop for Sandbox {
     }
 }
 
-/// Start the stand-in on `listen` (port 0 picks a free port) in the background.
-pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
+/// Start the stand-in on `listen`, and its SMTP server on `smtp` (port 0 picks a free
+/// port), in the background.
+pub async fn start(listen: SocketAddr, smtp: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let smtp_listener = tokio::net::TcpListener::bind(smtp)
+        .await
+        .with_context(|| format!("cannot listen on {smtp} for the SMTP stand-in (--smtp)"))?;
+    let smtp = smtp_listener.local_addr()?;
     let recorder = if echo {
         Recorder::with_echo(Arc::new(|tag, message| {
             outln!(
@@ -51,6 +58,10 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let app = standin::router(recorder.clone());
+    let smtp_task = tokio::spawn(connectors::smtp::standin::serve(
+        smtp_listener,
+        recorder.clone(),
+    ));
     tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
@@ -58,9 +69,11 @@ pub async fn start(listen: SocketAddr, echo: bool) -> anyhow::Result<Sandbox> {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "sandbox server stopped");
         }
+        smtp_task.abort();
     });
     Ok(Sandbox {
         addr,
+        smtp,
         recorder,
         stop: Some(stop),
     })
@@ -85,9 +98,10 @@ pub fn seed(sandbox: &Sandbox, file: &std::path::Path) -> anyhow::Result<usize> 
 /// `switchboard sandbox`: serve until Ctrl-C / SIGTERM, starting from `seed`'s data.
 pub async fn serve_forever(
     listen: SocketAddr,
+    smtp: SocketAddr,
     seed_file: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let sandbox = start(listen, true).await?;
+    let sandbox = start(listen, smtp, true).await?;
     if let Some(file) = seed_file {
         let n = seed(&sandbox, &file)?;
         eprintln!("sandbox: holds {n} item(s) from {}", file.display());
@@ -101,6 +115,12 @@ pub async fn serve_forever(
         "sandbox: accounts use `base_url: {}`; received messages: GET {}/sandbox/messages",
         sandbox.url(),
         sandbox.url()
+    );
+    eprintln!(
+        "sandbox: SMTP on {} (an `smtp` account: `host: {}`, `port: {}`, `tls: none`)",
+        sandbox.smtp,
+        sandbox.smtp.ip(),
+        sandbox.smtp.port()
     );
     shutdown_signal().await;
     Ok(ExitCode::SUCCESS)

@@ -72,7 +72,7 @@ async fn connectors_lists_every_connector_action_and_field() {
             )
         })
         .collect();
-    assert_eq!(expected.len(), 10, "{expected:#?}");
+    assert_eq!(expected.len(), 11, "{expected:#?}");
     assert!(
         expected.contains(
             &"8x8: no source; actions [send_sms]; lookups [get_message]; account yes".to_string()

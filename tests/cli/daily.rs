@@ -932,7 +932,7 @@ pub(crate) async fn sandbox() -> (Child, String) {
 }
 
 /// The stand-in started with extra arguments (`--seed FILE`).
-async fn sandbox_with(extra: &[&str]) -> (Child, String) {
+pub(crate) async fn sandbox_with(extra: &[&str]) -> (Child, String) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let child = Child(

@@ -582,3 +582,55 @@ async fn a_refused_account_alerts_as_inactive() {
     );
     assert!(!text.contains(API_KEY), "no secret in an alert");
 }
+
+/// E-mail through the SMTP stand-in: a message per record (a refused recipient fails
+/// alone, 550), and the alert that failure raises, e-mailed by an alert flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_mail_goes_through_smtp_records_and_alerts_alike() {
+    let smtp_port = free_port();
+    let (_sandbox, url) = daily::sandbox_with(&["--smtp", &format!("127.0.0.1:{smtp_port}")]).await;
+    let dir = Dir::new(&url);
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("mail:\n  connector: smtp\n  host: 127.0.0.1\n  port: {smtp_port}\n  tls: none\n  username: alerts\n  password: app-password-0123\n  from: Switchboard <alerts@example.com>\n"),
+    );
+    dir.write(
+        "flows/people.csv",
+        "id,email,name\n1,olena@example.com,Olena\n2,invalid@example.com,Nobody\n",
+    );
+    dir.write(
+        "flows/mailing.yaml",
+        "source: {connector: csv, path: people.csv, key: id, backlog: send}\nreceiver: {connector: smtp, action: send_email, account: mail}\nmap:\n  to: \"{{email}}\"\n  subject: \"Hello {{name}}\"\n  body: \"Your order is on its way.\"\nalerts: {to: to-mail, on: [records_failed]}\n",
+    );
+    dir.write(
+        "flows/to-mail.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: smtp, action: send_email, account: mail}\nmap:\n  to: ops@example.com\n  subject: \"[switchboard] {{condition}}: {{flow}}\"\n  body: \"{{message}}\"\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    api_of(&dir, &daemon).await;
+    let run = dir.run(&["run", "mailing"]).await;
+    assert!(run.stdout.contains("sent 1, failed 1"), "{run:?}");
+    assert!(
+        run.stdout.contains("failed  2  550: permanent error (550)"),
+        "{run:?}"
+    );
+    let mut received = String::new();
+    for _ in 0..100 {
+        received = daily::sandbox_messages(&url).await;
+        if received.contains("[switchboard] records_failed: mailing") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        received.contains(r#""subject":"Hello Olena""#)
+            && received.contains(r#""to":["olena@example.com"]"#),
+        "{received}"
+    );
+    assert!(
+        received.contains(r#""subject":"[switchboard] records_failed: mailing""#)
+            && received.contains("1 of 2 records failed in run 1 of mailing (first: 2: 550"),
+        "{received}"
+    );
+    assert!(!run.stdout.contains("app-password") && !received.contains("app-password"));
+}

@@ -19,7 +19,8 @@ pub mod schema;
 use card::Card;
 
 use crate::{
-    alerts, aranda, cinnox, csv, eightxeight, google_sheets, httpreq, textrequest, webhook, xlsx,
+    alerts, aranda, cinnox, csv, eightxeight, google_sheets, httpreq, smtp, textrequest, webhook,
+    xlsx,
 };
 
 /// Where a flow's records come from.
@@ -44,6 +45,7 @@ pub enum Receiver {
     Http(httpreq::config::Receiver),
     Cinnox(cinnox::config::Receiver),
     GoogleSheets(google_sheets::config::Receiver),
+    Smtp(smtp::config::Receiver),
 }
 
 /// What a flow asks a service about each record.
@@ -66,6 +68,7 @@ pub enum Account {
     GoogleSheets(google_sheets::config::Account),
     Cinnox(cinnox::config::Account),
     Webhook(webhook::Account),
+    Smtp(smtp::config::Account),
 }
 
 /// Every connector's card, in the order people see them.
@@ -79,6 +82,7 @@ pub const CARDS: &[&Card] = &[
     &eightxeight::config::CARD,
     &aranda::config::CARD,
     &httpreq::config::CARD,
+    &smtp::config::CARD,
     &alerts::CARD,
 ];
 
@@ -89,6 +93,7 @@ pub const STANDINS: &[&crate::standin::Standin] = &[
     &aranda::standin::STANDIN,
     &cinnox::standin::STANDIN,
     &google_sheets::standin::STANDIN,
+    &smtp::standin::STANDIN,
 ];
 
 /// The card of connector `name`.
@@ -115,6 +120,7 @@ pub mod names {
     pub const ARANDA: &str = aranda::config::CARD.name;
     pub const HTTP: &str = httpreq::config::CARD.name;
     pub const ALERTS: &str = alerts::CARD.name;
+    pub const SMTP: &str = smtp::config::CARD.name;
 }
 
 use names::*;
@@ -231,6 +237,7 @@ impl flows::Catalogue for Catalogue {
             GOOGLE_SHEETS => {
                 Receiver::GoogleSheets(google_sheets::config::receiver(cx, action, rest, pos)?)
             }
+            SMTP => Receiver::Smtp(smtp::config::receiver(cx, action, rest, pos)?),
             other => return Err(cx.problem(pos, format!("unknown receiver connector `{other}`"))),
         };
         Ok(ReceiverSpec {
@@ -297,6 +304,7 @@ fn account_section(
         }
         CINNOX => Account::Cinnox(cinnox::config::account(cx, name, rest)?),
         WEBHOOK => Account::Webhook(webhook::config::account(cx, name, rest)?),
+        SMTP => Account::Smtp(smtp::config::account(cx, name, rest)?),
         other => {
             return Err(vec![
                 cx.problem(pos, format!("unknown account connector `{other}`"))
@@ -354,6 +362,7 @@ impl Receiver {
             Receiver::Http(r) => r.fields(),
             Receiver::Cinnox(r) => r.fields(),
             Receiver::GoogleSheets(r) => r.fields(),
+            Receiver::Smtp(r) => r.fields(),
         }
     }
 }
@@ -368,6 +377,7 @@ impl Account {
             Account::GoogleSheets(a) => a.secrets(),
             Account::Cinnox(a) => a.secrets(),
             Account::Webhook(a) => a.secrets(),
+            Account::Smtp(a) => a.secrets(),
         }
     }
 }
@@ -418,6 +428,7 @@ impl Account {
             Account::GoogleSheets(_) => GOOGLE_SHEETS,
             Account::Cinnox(_) => CINNOX,
             Account::Webhook(_) => WEBHOOK,
+            Account::Smtp(_) => SMTP,
         }
     }
 }
@@ -485,6 +496,9 @@ pub fn build_receiver(
         (Receiver::Http(r), Account::Http(a)) => r.build(name, a, timeout),
         (Receiver::Cinnox(r), Account::Cinnox(a)) => r.build(name, a, timeout),
         (Receiver::GoogleSheets(r), Account::GoogleSheets(a)) => r.build(name, a, timeout),
+        (Receiver::Smtp(_), Account::Smtp(a)) => {
+            Ok(Arc::new(smtp::Smtp::new(name, a, timeout)?) as Arc<dyn engine::Receiver>)
+        }
         (_, account) => Err(wrong_account(
             name,
             account,
