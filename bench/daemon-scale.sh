@@ -18,7 +18,7 @@ printf 'sms:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench\n  
 for i in $(seq 1 "$n"); do
   printf 'source: {connector: csv, path: orders.csv, key: order_id}\nreceiver: {connector: 8x8, action: send_sms, account: sms}\nmap: {destination: "{{phone}}", text: "Hi {{name}}"}\nschedule: {cron: "%d * * * * *"}\n' $((i % 60)) >"$work/flows/f$i.yaml"
 done
-"$bin" sandbox --listen 127.0.0.1:4611 >/dev/null 2>&1 &
+"$bin" sandbox --listen 127.0.0.1:4611 --smtp 127.0.0.1:0 >/dev/null 2>&1 &
 port=$(( 20000 + RANDOM % 20000 ))
 start=$(date +%s.%N)
 "$bin" daemon --flows "$work/flows" --listen "127.0.0.1:$port" >"$work/daemon.log" 2>&1 &

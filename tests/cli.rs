@@ -573,7 +573,13 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
     let url = format!("http://127.0.0.1:{port}");
     let _sandbox = Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "sandbox",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--smtp",
+                "127.0.0.1:0",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -939,6 +939,12 @@ pub(crate) async fn sandbox_with(extra: &[&str]) -> (Child, String) {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
+            // Tests run side by side: each SMTP stand-in on a port of its own.
+            .args(if extra.contains(&"--smtp") {
+                &[][..]
+            } else {
+                &["--smtp", "127.0.0.1:0"][..]
+            })
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -545,7 +545,13 @@ async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon
     let port = free_port();
     let live = Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "sandbox",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--smtp",
+                "127.0.0.1:0",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
