@@ -203,6 +203,10 @@ pub enum Command {
         /// twice their interval (and alerts `overdue`).
         #[arg(long, default_value = "1m", value_parser = duration)]
         watchdog_every: std::time::Duration,
+        /// The most runs at once; when more flows are due, the higher `priority` starts
+        /// first, then the one waiting longest [default: 4 per CPU core].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        max_runs: Option<u32>,
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).

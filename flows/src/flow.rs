@@ -49,6 +49,8 @@ pub struct Flow {
     /// Whether a filtered record is remembered (judged again once its data changes) or
     /// judged again every run.
     pub filtered: Filtered,
+    /// Which flows start first when more are due than the daemon runs at once.
+    pub priority: Priority,
     /// When the daemon pauses the flow after failing runs (`None`: never).
     pub auto_pause: Option<AutoPause>,
     /// How much history the flow keeps (`None`: what `switchboard.yaml` says, else all).
@@ -325,6 +327,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "auto_pause",
     "history",
     "alerts",
+    "priority",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -339,6 +342,31 @@ struct Head {
     resend_uncertain: bool,
     #[serde(default)]
     filtered: Filtered,
+    #[serde(default)]
+    priority: Priority,
+}
+
+/// ApiX-Drive's update priority: when more flows are due than the daemon runs at once
+/// (`--max-runs`), higher ones start first, then the longest waiting.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl Priority {
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+        }
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -439,6 +467,7 @@ pub(crate) fn parse_partly(
             "enabled",
             "resend_uncertain",
             "filtered",
+            "priority",
         ],
     );
     let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
@@ -579,6 +608,7 @@ pub(crate) fn parse_partly(
                 lookup,
                 filter,
                 filtered: head.filtered,
+                priority: head.priority,
                 auto_pause: auto_pause.flatten(),
                 history,
                 alerts,

@@ -27,8 +27,8 @@ pub use diag::{Diagnostic, Pos};
 pub use fields::{FieldKind, FieldSpec};
 pub use filter::{Filter, Filtered, Verdict};
 pub use flow::{
-    AutoPause, Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Receiver, Source,
-    TOP_LEVEL_KEYS,
+    AutoPause, Backlog, Delivery, Flow, Lookup, MapEntry, MapValue, OneOrMany, Priority, Receiver,
+    Source, TOP_LEVEL_KEYS,
 };
 pub use project::{load_project, LoadOptions, Project};
 pub use schedule::{parse_cron, After, CatchUp, RunResult, Schedule, ScheduleRule};

@@ -54,6 +54,14 @@ pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {
     properties.insert("schedule".into(), schedule());
     properties.insert("filter".into(), filter());
     properties.insert(
+        "priority".into(),
+        json!({
+            "enum": ["high", "normal", "low"],
+            "default": "normal",
+            "description": "When more flows are due than the daemon runs at once (`--max-runs`), higher ones start first, then the longest waiting."
+        }),
+    );
+    properties.insert(
         "alerts".into(),
         crate::alerts::RawAlerts::json_schema(generator).to_value(),
     );

@@ -97,6 +97,7 @@ pub enum Command<R> {
         name: String,
         spec: Option<Spec>,
         after: Option<After>,
+        priority: flows::Priority,
     },
     /// Forget a flow.
     Remove { name: String },
@@ -127,6 +128,9 @@ pub struct FlowStatus {
     /// How late the last scheduled start was, in milliseconds.
     pub last_lag_ms: Option<i64>,
     pub runs: u64,
+    /// Due, but waiting for a free run slot (`--max-runs`): since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<DateTime<Utc>>,
 }
 
 /// Shared, read-only view of every flow's status.
@@ -135,8 +139,11 @@ pub type StatusBoard = Arc<RwLock<BTreeMap<String, FlowStatus>>>;
 struct Entry<R> {
     spec: Option<Spec>,
     after: Option<After>,
+    priority: flows::Priority,
     next: Option<DateTime<Utc>>,
     running: bool,
+    /// Due, waiting for a run slot: triggers meanwhile join it like a running flow's.
+    queued: bool,
     /// Removed while it ran: forgotten once the run ends (unless set again meanwhile).
     retired: bool,
     /// Who waits for the run in flight.
@@ -151,8 +158,10 @@ impl<R> Entry<R> {
         Entry {
             spec: None,
             after: None,
+            priority: flows::Priority::Normal,
             next: None,
             running: false,
+            queued: false,
             retired: false,
             waiters: Vec::new(),
             pending: VecDeque::new(),
@@ -184,6 +193,10 @@ pub struct Timer<R> {
     status: StatusBoard,
     accepting: bool,
     in_flight: usize,
+    /// Runs at once, at most; more due wait in `waiting`.
+    max_runs: usize,
+    /// Flows due while every slot is taken: name, why, since when.
+    waiting: Vec<(String, Reason, DateTime<Utc>)>,
 }
 
 impl<R: Clone + Default + Send + 'static> Timer<R> {
@@ -204,7 +217,16 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
             status: StatusBoard::default(),
             accepting: true,
             in_flight: 0,
+            max_runs: usize::MAX,
+            waiting: Vec::new(),
         }
+    }
+
+    /// Run at most `n` flows at once (at least 1); when more are due, the higher
+    /// `priority` starts first, then the one waiting longest.
+    pub fn with_max_runs(mut self, n: usize) -> Self {
+        self.max_runs = n.max(1);
+        self
     }
 
     /// Where to send [`Command`]s.
@@ -247,7 +269,17 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
 
     fn handle(&mut self, command: Command<R>) {
         match command {
-            Command::Set { name, spec, after } => self.set(name, spec, after),
+            Command::Set {
+                name,
+                spec,
+                after,
+                priority,
+            } => {
+                self.set(name.clone(), spec, after);
+                if let Some(entry) = self.entries.get_mut(&name) {
+                    entry.priority = priority;
+                }
+            }
             Command::Remove { name } => self.remove(name),
             Command::RunNow {
                 name,
@@ -432,12 +464,51 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
                 entry
             }),
         };
-        if entry.running {
+        if entry.running || entry.queued {
             entry.defer(reason, reply);
             return;
         }
         entry.waiters.extend(reply);
+        if self.in_flight >= self.max_runs {
+            entry.queued = true;
+            let since = self.clock.now();
+            self.waiting.push((name.to_string(), reason, since));
+            self.update_status(name, |s| s.waiting_since = Some(since));
+            tracing::info!(
+                flow = name,
+                in_flight = self.in_flight,
+                "every run slot is taken: the flow waits its turn"
+            );
+            return;
+        }
         self.launch(name.to_string(), reason);
+    }
+
+    /// Start waiting flows while slots are free: the highest priority first, then the
+    /// one waiting longest.
+    fn start_waiting(&mut self) {
+        while self.accepting && self.in_flight < self.max_runs && !self.waiting.is_empty() {
+            let priority = |name: &str| {
+                self.entries
+                    .get(name)
+                    .map_or(flows::Priority::Normal, |e| e.priority)
+            };
+            let best = self
+                .waiting
+                .iter()
+                .enumerate()
+                .max_by(|(_, a), (_, b)| priority(&a.0).cmp(&priority(&b.0)).then(b.2.cmp(&a.2)))
+                .map(|(i, _)| i);
+            let Some(best) = best else {
+                break;
+            };
+            let (name, reason, _) = self.waiting.remove(best);
+            if let Some(entry) = self.entries.get_mut(&name) {
+                entry.queued = false;
+            }
+            self.update_status(&name, |s| s.waiting_since = None);
+            self.launch(name, reason);
+        }
     }
 
     fn launch(&mut self, name: String, reason: Reason) {
@@ -531,12 +602,19 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
         }
         if let Some(reason) = follow_up {
             if self.accepting {
-                self.launch(name, reason);
+                // Its follow-up waits its turn like any due flow: a free slot goes to the
+                // highest priority first.
+                if let Some(entry) = self.entries.get_mut(&name) {
+                    entry.queued = true;
+                }
+                let since = self.clock.now();
+                self.waiting.push((name.clone(), reason, since));
             } else if let Some(entry) = self.entries.get_mut(&name) {
                 entry.waiters.clear();
                 entry.pending.clear();
             }
         }
+        self.start_waiting();
     }
 
     fn update_status(&self, name: &str, change: impl FnOnce(&mut FlowStatus)) {

@@ -95,6 +95,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             stop_timeout,
             prune_every,
             watchdog_every,
+            max_runs,
         } => {
             let http = crate::daemon::HttpLimits {
                 max_connections: max_connections
@@ -103,16 +104,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 header_timeout,
                 body_timeout,
             };
-            crate::daemon::daemon(
-                global,
+            let options = crate::daemon::Options {
                 listen,
                 token,
                 http,
-                stop_timeout,
+                drain_limit: stop_timeout,
                 prune_every,
                 watchdog_every,
-            )
-            .await
+                max_runs: max_runs.map_or_else(crate::daemon::default_max_runs, |n| n as usize),
+            };
+            crate::daemon::daemon(global, options).await
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,

@@ -22,6 +22,9 @@ struct Listed {
     schedule: Option<String>,
     next_run: Option<String>,
     running: bool,
+    /// Due, waiting for a run slot (`--max-runs`) since then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_since: Option<String>,
     /// Paused by its failing runs: why and since when.
     paused: Option<engine::pause::Paused>,
     last_run: Option<RunSummary>,
@@ -100,6 +103,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: Some(report::when_it_runs(flow)),
             next_run,
             running: false,
+            waiting_since: None,
             paused: paused(store.as_deref(), &flow.name),
             last_run: last_run(store.as_deref(), &flow.name),
             error: Vec::new(),
@@ -112,6 +116,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: None,
             next_run: None,
             running: false,
+            waiting_since: None,
             paused: paused(store.as_deref(), name),
             last_run: last_run(store.as_deref(), name),
             error: problems.iter().map(ToString::to_string).collect(),
@@ -152,6 +157,7 @@ fn from_api(body: &Value) -> Vec<Listed> {
             schedule: flow["schedule"].as_str().map(String::from),
             next_run: flow["next_run"].as_str().map(String::from),
             running: flow["running"] == Value::Bool(true),
+            waiting_since: flow["waiting_since"].as_str().map(String::from),
             paused: serde_json::from_value(flow["paused"].clone()).ok(),
             last_run: serde_json::from_value(flow["last_run"].clone()).ok(),
             error: flow["error"]
@@ -177,7 +183,13 @@ fn print(listed: &[Listed]) {
         } else {
             ""
         };
-        let running = if flow.running { ", running now" } else { "" };
+        let running = match (&flow.waiting_since, flow.running) {
+            (Some(since), _) => format!(
+                ", waiting since {since}: every run slot is taken (`--max-runs`); higher `priority` goes first"
+            ),
+            (None, true) => ", running now".to_string(),
+            (None, false) => String::new(),
+        };
         outln!("{}{enabled}: {schedule}{next}{running}", flow.name);
         if let Some(paused) = &flow.paused {
             outln!(

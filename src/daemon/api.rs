@@ -107,6 +107,8 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
                     (at, _) => at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 },
                 "running": s.running,
+                "priority": flow.map(|f| f.priority.name()),
+                "waiting_since": s.waiting_since,
                 "last_run": last_run,
                 "last_lag_ms": s.last_lag_ms,
                 "error": errors

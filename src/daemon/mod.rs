@@ -115,15 +115,34 @@ impl ScheduleStore for StateSchedules {
 
 pub use server::{default_max_connections, HttpLimits};
 
-pub async fn daemon(
-    global: &Global,
-    listen: SocketAddr,
-    token: Option<String>,
-    http: HttpLimits,
-    drain_limit: Duration,
-    prune_every: Duration,
-    watchdog_every: Duration,
-) -> anyhow::Result<ExitCode> {
+/// Runs at once unless `--max-runs` says: four per core — runs mostly wait on services,
+/// and a cap keeps a burst of due flows from starving each other's rate limits.
+pub fn default_max_runs() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from) * 4
+}
+
+/// How the daemon is run (its command line).
+pub struct Options {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+    pub http: HttpLimits,
+    /// On SIGTERM, how long runs in flight may take to finish.
+    pub drain_limit: Duration,
+    pub prune_every: Duration,
+    pub watchdog_every: Duration,
+    pub max_runs: usize,
+}
+
+pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCode> {
+    let Options {
+        listen,
+        token,
+        http,
+        drain_limit,
+        prune_every,
+        watchdog_every,
+        max_runs,
+    } = options;
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
             "listening on {listen} (not loopback) needs a token: pass --token or set SWITCHBOARD_TOKEN, so the API is not open to the network"
@@ -169,7 +188,7 @@ pub async fn daemon(
             }
         })
     });
-    let timer = Timer::new(Arc::new(SystemClock), launcher, schedules);
+    let timer = Timer::new(Arc::new(SystemClock), launcher, schedules).with_max_runs(max_runs);
     let shared = Arc::new(Shared {
         global: Global {
             flows: global.flows.clone(),

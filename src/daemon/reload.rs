@@ -77,6 +77,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
             name: name.clone(),
             spec: Spec::of(flow),
             after: after_of(flow),
+            priority: flow.priority,
         });
     }
     for (name, problems) in &fresh.invalid {

@@ -137,6 +137,7 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("alert-every-1s", with("alerts: {to: x, every: 1s}\n"), "`alerts.every` is under a minute"),
         ("alert-unknown-flow", with("alerts: {to: nobody}\n"), "`alerts.to` names unknown flow `nobody`"),
         ("h-keep-runs-0", with("history: {keep_runs: 0}\n"), "`history.keep_runs` is 0"),
+        ("prio-urgent", with("priority: urgent\n"), "unknown value `urgent`"),
         // receivers
         ("r-unknown-connector", receiver("receiver: {connector: 8x9, action: send_sms, account: shop-8x8}"), "unknown receiver connector `8x9`"),
         ("r-source-as-receiver", receiver("receiver: {connector: csv, action: send_sms, account: shop-8x8}"), "`csv` is a source, not a receiver"),

@@ -634,3 +634,84 @@ async fn e_mail_goes_through_smtp_records_and_alerts_alike() {
     );
     assert!(!run.stdout.contains("app-password") && !received.contains("app-password"));
 }
+
+/// `--max-runs 1`: a flow due while the one slot is taken waits, and `status` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_run_slot_taken_a_flow_waits_and_status_says_why() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"umid": "u", "status": {"code": "QUEUED"}}))
+                .set_delay(std::time::Duration::from_secs(2)),
+        )
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.write("flows/urgent.yaml", &format!("{FLOW}priority: high\n"));
+    let daemon = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["daemon", "--listen", "127.0.0.1:0", "--max-runs", "1"])
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let first = tokio::spawn(http.post(format!("{api}/api/flows/order-sms/run")).send());
+    let flows = || async {
+        reqwest::get(format!("{api}/api/flows"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if flows().await["flows"][0]["running"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let second = tokio::spawn(http.post(format!("{api}/api/flows/urgent/run")).send());
+    let mut status = dir.run(&["status"]).await;
+    for _ in 0..50 {
+        if status.stdout.contains("urgent: ") && status.stdout.contains("waiting since") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        status = dir.run(&["status"]).await;
+    }
+    assert!(
+        status
+            .stdout
+            .contains("every run slot is taken (`--max-runs`); higher `priority` goes first"),
+        "{status:?}"
+    );
+    let listed = flows().await;
+    let urgent = listed["flows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "urgent")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(urgent["priority"], "high", "{listed}");
+    // Both runs end, one after the other.
+    assert!(first.await.is_ok() && second.await.is_ok());
+    let runs = flows().await;
+    assert!(
+        runs["flows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|f| f["last_run"]["status"] == "succeeded"),
+        "{runs}"
+    );
+}

@@ -122,7 +122,16 @@ struct Running {
 }
 
 fn start(clock: TokioClock, recorder: &Arc<Recorder>, store: Arc<dyn ScheduleStore>) -> Running {
-    let timer = Timer::new(Arc::new(clock), recorder.launcher(), store);
+    start_with(clock, recorder, store, usize::MAX)
+}
+
+fn start_with(
+    clock: TokioClock,
+    recorder: &Arc<Recorder>,
+    store: Arc<dyn ScheduleStore>,
+    max_runs: usize,
+) -> Running {
+    let timer = Timer::new(Arc::new(clock), recorder.launcher(), store).with_max_runs(max_runs);
     let tx = timer.sender();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(timer.run(async {
@@ -137,10 +146,21 @@ fn start(clock: TokioClock, recorder: &Arc<Recorder>, store: Arc<dyn ScheduleSto
 
 impl Running {
     fn set(&self, name: &str, spec: Option<Spec>, after: Option<After>) {
+        self.set_with(name, spec, after, flows::Priority::Normal);
+    }
+
+    fn set_with(
+        &self,
+        name: &str,
+        spec: Option<Spec>,
+        after: Option<After>,
+        priority: flows::Priority,
+    ) {
         let _ = self.tx.send(Command::Set {
             name: name.into(),
             spec,
             after,
+            priority,
         });
     }
 
@@ -566,6 +586,7 @@ async fn a_launcher_that_panics_ends_its_run_and_the_loop_goes_on() {
         name: "f".into(),
         spec: None,
         after: None,
+        priority: flows::Priority::Normal,
     });
     let (reply, first) = oneshot::channel();
     let _ = tx.send(Command::RunNow {
@@ -590,4 +611,36 @@ async fn a_launcher_that_panics_ends_its_run_and_the_loop_goes_on() {
     assert!(pong.await.is_ok(), "the loop answers a health check");
     let _ = stop.send(());
     let _ = handle.await;
+}
+
+/// `--max-runs 1`: flows due together start one at a time, the higher priority first,
+/// then the one waiting longest; a follow-up waits its turn like the others.
+#[tokio::test(start_paused = true)]
+async fn when_slots_are_full_priority_then_lateness_decides() {
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(60));
+    let timer = start_with(clock, &rec, Arc::new(MemStore::default()), 1);
+    timer.set_with("low", Some(every(10)), None, flows::Priority::Low);
+    timer.set_with("normal", Some(every(10)), None, flows::Priority::Normal);
+    timer.set_with("high", Some(every(10)), None, flows::Priority::High);
+    // A force-run takes the one slot first; the three due at 12:10 wait for it.
+    let _ = timer.tx.send(Command::RunNow {
+        name: "normal-first".into(),
+        reason: Reason::Manual,
+        reply: None,
+    });
+    pass(9 * MIN + Duration::from_secs(30)).await;
+    let _ = timer.tx.send(Command::RunNow {
+        name: "busy".into(),
+        reason: Reason::Manual,
+        reply: None,
+    });
+    pass(4 * MIN).await;
+    let order: Vec<String> = rec.runs().into_iter().map(|(n, _, _)| n).collect();
+    // `busy` (12:09:30) took the slot; at 12:10 the three wait; `high` goes first even
+    // though it was set last, then `normal`, then `low`.
+    assert_eq!(order, ["normal-first", "busy", "high", "normal", "low"]);
+    let started: Vec<DateTime<Utc>> = rec.runs().into_iter().map(|(_, _, at)| at).collect();
+    assert_eq!(started[2], t("2026-11-21T12:10:30Z"), "when `busy` ended");
+    timer.stop().await;
 }
