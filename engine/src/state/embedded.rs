@@ -328,6 +328,31 @@ impl SledFlow {
         key
     }
 
+    /// Forget the handled keys of `rows` that run `run` is the last word on (a later run
+    /// that handled the key again keeps it); how many.
+    fn forget_handled_by(
+        &self,
+        run: u64,
+        rows: &[RowOutcome],
+        dry_run: bool,
+    ) -> Result<u64, StateError> {
+        let mut forgotten = 0;
+        for row in rows {
+            let key = self.key(row.key.as_bytes());
+            let Some(value) = self.trees.seen.get(&key)? else {
+                continue;
+            };
+            let seen: Seen = serde_json::from_slice(&value)?;
+            if seen.run == run {
+                forgotten += 1;
+                if !dry_run {
+                    self.trees.seen.remove(key)?;
+                }
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
     /// and skipped as recorded; fetched and new at least as many as were handled.
     fn mark_interrupted(
@@ -659,7 +684,6 @@ impl FlowState for SledFlow {
             .collect::<Result<_, StateError>>()?;
         let total = runs.len();
         let mut pruned = Pruned::default();
-        let mut dropped = std::collections::HashSet::new();
         for (i, (key, run)) in runs.iter().enumerate() {
             // The newest run stays whatever the rule (it is what `status` shows), as do
             // runs under way.
@@ -675,7 +699,12 @@ impl FlowState for SledFlow {
             }
             for item in self.trees.rows.scan_prefix(self.key(&run.id.to_be_bytes())) {
                 let (row_key, value) = item?;
-                pruned.records += rows_of(&value)?.len() as u64;
+                let rows = rows_of(&value)?;
+                pruned.records += rows.len() as u64;
+                if retention.forget_handled {
+                    // The run's own records name the keys it handled: no scan of them all.
+                    pruned.keys += self.forget_handled_by(run.id, &rows, dry_run)?;
+                }
                 if !dry_run {
                     self.trees.rows.remove(row_key)?;
                 }
@@ -684,19 +713,6 @@ impl FlowState for SledFlow {
                 self.trees.runs.remove(key)?;
             }
             pruned.runs += 1;
-            dropped.insert(run.id);
-        }
-        if retention.forget_handled && !dropped.is_empty() {
-            for item in self.trees.seen.scan_prefix(&self.prefix) {
-                let (key, value) = item?;
-                let seen: Seen = serde_json::from_slice(&value)?;
-                if dropped.contains(&seen.run) {
-                    pruned.keys += 1;
-                    if !dry_run {
-                        self.trees.seen.remove(key)?;
-                    }
-                }
-            }
         }
         Ok(pruned)
     }
