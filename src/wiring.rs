@@ -148,7 +148,7 @@ pub async fn run_once(
     quiet: bool,
     stop: engine::Stop,
 ) -> anyhow::Result<RunReport> {
-    let receiver = receiver(flow, accounts)?;
+    let receiver = crate::daemon::metrics::timed(receiver(flow, accounts)?, flow);
     let mapper = Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
             .iter()

@@ -392,8 +392,13 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         }
     }
     (
-        [("content-type", "text/plain; version=0.0.4")],
-        shared.metrics.render(&status, &problems, valid, invalid),
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared
+            .metrics
+            .render(&status, &problems, valid, invalid, &*shared.store),
     )
         .into_response()
 }

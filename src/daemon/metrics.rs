@@ -1,21 +1,209 @@
-//! Prometheus metrics: runs by status, records by outcome, schedule lag and the next
-//! run time per flow, the problems of each flow, runs that ended in a panic and flows
-//! paused by their failures, in the text exposition format.
+//! `/metrics`, in the OpenMetrics text format through prometheus-client (labels escaped
+//! by it): runs by status and their duration, records by outcome, the latency of each
+//! send per receiver, schedule lag and next run, problems, pushed events waiting and
+//! records in flight, flows paused or failing, auto-pauses, alerts, and runs that ended in
+//! a panic. Counters and histograms grow as runs end; the gauges that describe the flows
+//! now are refilled at each scrape, so a removed flow leaves no stale series.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use engine::{RunStatus, RunSummary};
+use async_trait::async_trait;
+use engine::{Delivered, Prepared, Receiver, RunStatus, RunSummary, SendError, Store};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 use scheduler::FlowStatus;
+use serde_json::{Map, Value};
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabel {
+    flow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    flow: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    flow: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    flow: String,
+    condition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiverLabels {
+    flow: String,
+    receiver: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+type Seconds = Family<ReceiverLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric, registered once.
 pub struct Metrics {
-    runs: Mutex<BTreeMap<(String, &'static str), u64>>,
-    records: Mutex<BTreeMap<(String, &'static str), u64>>,
-    panics: Mutex<BTreeMap<String, u64>>,
-    pauses: Mutex<BTreeMap<String, u64>>,
-    alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    registry: Registry,
+    runs: Family<StatusLabels, Counter>,
+    run_seconds: Family<FlowLabel, Histogram, fn() -> Histogram>,
+    records: Family<OutcomeLabels, Counter>,
+    panics: Family<FlowLabel, Counter>,
+    pauses: Family<FlowLabel, Counter>,
+    alerts: Family<ConditionLabels, Counter>,
+    flows: Family<StateLabel, Gauge>,
+    lag: Family<FlowLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    next_run: Family<FlowLabel, Gauge>,
+    problems: Family<FlowLabel, Gauge>,
+    queued: Family<FlowLabel, Gauge>,
+    in_flight: Family<FlowLabel, Gauge>,
+    paused: Family<FlowLabel, Gauge>,
+    failing: Family<FlowLabel, Gauge>,
+}
+
+/// The send-latency histograms, shared with the receivers runs build (see [`timed`]).
+static SEND_SECONDS: OnceLock<Seconds> = OnceLock::new();
+
+fn run_buckets() -> Histogram {
+    // 10 ms to ~1.5 h.
+    Histogram::new(exponential_buckets(0.01, 2.0, 20))
+}
+
+fn send_buckets() -> Histogram {
+    // 1 ms to ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let runs = Family::<StatusLabels, Counter>::default();
+        let run_seconds: Family<FlowLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(run_buckets);
+        let records = Family::<OutcomeLabels, Counter>::default();
+        let panics = Family::<FlowLabel, Counter>::default();
+        let pauses = Family::<FlowLabel, Counter>::default();
+        let alerts = Family::<ConditionLabels, Counter>::default();
+        let flows = Family::<StateLabel, Gauge>::default();
+        let lag = Family::<FlowLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let next_run = Family::<FlowLabel, Gauge>::default();
+        let problems = Family::<FlowLabel, Gauge>::default();
+        let queued = Family::<FlowLabel, Gauge>::default();
+        let in_flight = Family::<FlowLabel, Gauge>::default();
+        let paused = Family::<FlowLabel, Gauge>::default();
+        let failing = Family::<FlowLabel, Gauge>::default();
+        let send_seconds = SEND_SECONDS
+            .get_or_init(|| Family::new_with_constructor(send_buckets as fn() -> Histogram))
+            .clone();
+        registry.register("switchboard_flows", "Flows loaded, by state", flows.clone());
+        registry.register(
+            "switchboard_runs",
+            "Runs finished, by flow and status",
+            runs.clone(),
+        );
+        registry.register(
+            "switchboard_run_duration_seconds",
+            "How long runs took, by flow",
+            run_seconds.clone(),
+        );
+        registry.register(
+            "switchboard_records",
+            "Records handled, by flow and outcome",
+            records.clone(),
+        );
+        registry.register(
+            "switchboard_send_duration_seconds",
+            "How long each request to a receiver took (retries apart), by flow and receiver",
+            send_seconds,
+        );
+        registry.register(
+            "switchboard_schedule_lag_seconds",
+            "How late the last scheduled start was",
+            lag.clone(),
+        );
+        registry.register(
+            "switchboard_next_run_timestamp_seconds",
+            "When each flow runs next (Unix time)",
+            next_run.clone(),
+        );
+        registry.register(
+            "switchboard_flow_problems",
+            "Problems that keep a flow (or its schedule) from running as written",
+            problems.clone(),
+        );
+        registry.register(
+            "switchboard_queued_events",
+            "Pushed events waiting for their flow's run",
+            queued.clone(),
+        );
+        registry.register(
+            "switchboard_in_flight_records",
+            "Records sent or being sent whose outcome is not stored yet (the ledger)",
+            in_flight.clone(),
+        );
+        registry.register(
+            "switchboard_flow_paused",
+            "1 while a flow is paused by its failing runs",
+            paused.clone(),
+        );
+        registry.register(
+            "switchboard_flow_failing",
+            "1 while a flow's last run failed",
+            failing.clone(),
+        );
+        registry.register(
+            "switchboard_auto_pauses",
+            "Times a flow was paused by its failing runs",
+            pauses.clone(),
+        );
+        registry.register(
+            "switchboard_alerts",
+            "Alerts queued for the alert flows, by flow and condition",
+            alerts.clone(),
+        );
+        registry.register(
+            "switchboard_run_panics",
+            "Runs that ended in a panic (a bug), by flow",
+            panics.clone(),
+        );
+        Metrics {
+            registry,
+            runs,
+            run_seconds,
+            records,
+            panics,
+            pauses,
+            alerts,
+            flows,
+            lag,
+            next_run,
+            problems,
+            queued,
+            in_flight,
+            paused,
+            failing,
+        }
+    }
+}
+
+fn flow(name: &str) -> FlowLabel {
+    FlowLabel {
+        flow: name.to_string(),
+    }
 }
 
 impl Metrics {
@@ -26,142 +214,164 @@ impl Metrics {
             RunStatus::Interrupted => "interrupted",
             RunStatus::Running => "running",
         };
-        if let Ok(mut runs) = self.runs.lock() {
-            *runs.entry((run.flow.clone(), status)).or_default() += 1;
+        self.runs
+            .get_or_create(&StatusLabels {
+                flow: run.flow.clone(),
+                status: status.into(),
+            })
+            .inc();
+        if let Some(finished) = run.finished_at {
+            let took = (finished - run.started_at).num_milliseconds().max(0) as f64 / 1000.0;
+            self.run_seconds
+                .get_or_create(&flow(&run.flow))
+                .observe(took);
         }
-        if let Ok(mut records) = self.records.lock() {
-            for (outcome, n) in [
-                ("sent", run.counts.sent),
-                ("failed", run.counts.failed),
-                ("skipped", run.counts.skipped),
-                ("filtered", run.counts.filtered),
-            ] {
-                *records.entry((run.flow.clone(), outcome)).or_default() += n;
-            }
+        for (outcome, n) in [
+            ("sent", run.counts.sent),
+            ("failed", run.counts.failed),
+            ("skipped", run.counts.skipped),
+            ("filtered", run.counts.filtered),
+        ] {
+            self.records
+                .get_or_create(&OutcomeLabels {
+                    flow: run.flow.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc_by(n);
         }
     }
 
     /// `flow` was paused by its failures.
-    pub fn paused(&self, flow: &str) {
-        if let Ok(mut pauses) = self.pauses.lock() {
-            *pauses.entry(flow.to_string()).or_default() += 1;
-        }
+    pub fn paused(&self, flow_name: &str) {
+        self.pauses.get_or_create(&flow(flow_name)).inc();
     }
 
     /// An alert of `condition` was queued for `flow`.
-    pub fn alerted(&self, flow: &str, condition: &'static str) {
-        if let Ok(mut alerts) = self.alerts.lock() {
-            *alerts.entry((flow.to_string(), condition)).or_default() += 1;
-        }
+    pub fn alerted(&self, flow_name: &str, condition: &'static str) {
+        self.alerts
+            .get_or_create(&ConditionLabels {
+                flow: flow_name.to_string(),
+                condition: condition.into(),
+            })
+            .inc();
     }
 
     /// A run of `flow` ended in a panic (a bug; the daemon went on).
-    pub fn panicked(&self, flow: &str) {
-        if let Ok(mut panics) = self.panics.lock() {
-            *panics.entry(flow.to_string()).or_default() += 1;
-        }
+    pub fn panicked(&self, flow_name: &str) {
+        self.panics.get_or_create(&flow(flow_name)).inc();
     }
 
+    /// The text to serve: the flows as they are now, then everything counted so far.
     pub fn render(
         &self,
         status: &BTreeMap<String, FlowStatus>,
         problems: &BTreeMap<String, usize>,
         valid: usize,
         invalid: usize,
+        store: &dyn Store,
     ) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP switchboard_flows Flows loaded, by state.\n# TYPE switchboard_flows gauge"
-        );
-        let _ = writeln!(out, "switchboard_flows{{state=\"valid\"}} {valid}\nswitchboard_flows{{state=\"invalid\"}} {invalid}");
-        let _ = writeln!(out, "# HELP switchboard_runs_total Runs finished, by flow and status.\n# TYPE switchboard_runs_total counter");
-        if let Ok(runs) = self.runs.lock() {
-            for ((flow, s), n) in runs.iter() {
-                let _ = writeln!(
-                    out,
-                    "switchboard_runs_total{{flow=\"{}\",status=\"{s}\"}} {n}",
-                    escape(flow)
-                );
-            }
+        for (state, n) in [("valid", valid), ("invalid", invalid)] {
+            self.flows
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(n as i64);
         }
-        let _ = writeln!(out, "# HELP switchboard_records_total Records handled, by flow and outcome.\n# TYPE switchboard_records_total counter");
-        if let Ok(records) = self.records.lock() {
-            for ((flow, o), n) in records.iter() {
-                let _ = writeln!(
-                    out,
-                    "switchboard_records_total{{flow=\"{}\",outcome=\"{o}\"}} {n}",
-                    escape(flow)
-                );
-            }
+        for family in [
+            &self.next_run,
+            &self.problems,
+            &self.queued,
+            &self.in_flight,
+            &self.paused,
+            &self.failing,
+        ] {
+            family.clear();
         }
-        let _ = writeln!(out, "# HELP switchboard_schedule_lag_seconds How late the last scheduled start was.\n# TYPE switchboard_schedule_lag_seconds gauge");
-        for (flow, s) in status {
+        self.lag.clear();
+        for (name, s) in status {
             if let Some(lag) = s.last_lag_ms {
-                let _ = writeln!(
-                    out,
-                    "switchboard_schedule_lag_seconds{{flow=\"{}\"}} {:.3}",
-                    escape(flow),
-                    lag as f64 / 1000.0
-                );
+                self.lag.get_or_create(&flow(name)).set(lag as f64 / 1000.0);
             }
-        }
-        let _ = writeln!(out, "# HELP switchboard_next_run_timestamp_seconds When each flow runs next (Unix time).\n# TYPE switchboard_next_run_timestamp_seconds gauge");
-        for (flow, s) in status {
             if let Some(next) = s.next_run {
-                let _ = writeln!(
-                    out,
-                    "switchboard_next_run_timestamp_seconds{{flow=\"{}\"}} {}",
-                    escape(flow),
-                    next.timestamp()
-                );
+                self.next_run
+                    .get_or_create(&flow(name))
+                    .set(next.timestamp());
+            }
+            self.failing
+                .get_or_create(&flow(name))
+                .set(i64::from(s.last_success == Some(false)));
+            if let Ok(state) = store.flow(name) {
+                if let Ok((queued, in_flight)) = state.backlog() {
+                    self.queued.get_or_create(&flow(name)).set(queued as i64);
+                    self.in_flight
+                        .get_or_create(&flow(name))
+                        .set(in_flight as i64);
+                }
+                let paused = engine::pause::paused(&*state).ok().flatten().is_some();
+                self.paused
+                    .get_or_create(&flow(name))
+                    .set(i64::from(paused));
             }
         }
-        let _ = writeln!(out, "# HELP switchboard_flow_problems Problems that keep a flow (or its schedule) from running as written.\n# TYPE switchboard_flow_problems gauge");
-        for (flow, n) in problems {
-            let _ = writeln!(
-                out,
-                "switchboard_flow_problems{{flow=\"{}\"}} {n}",
-                escape(flow)
-            );
+        for (name, n) in problems {
+            self.problems.get_or_create(&flow(name)).set(*n as i64);
         }
-        let _ = writeln!(out, "# HELP switchboard_run_panics_total Runs that ended in a panic (a bug), by flow.\n# TYPE switchboard_run_panics_total counter");
-        if let Ok(panics) = self.panics.lock() {
-            for (flow, n) in panics.iter() {
-                let _ = writeln!(
-                    out,
-                    "switchboard_run_panics_total{{flow=\"{}\"}} {n}",
-                    escape(flow)
-                );
-            }
-        }
-        let _ = writeln!(out, "# HELP switchboard_auto_pauses_total Times a flow was paused by its failing runs, by flow.\n# TYPE switchboard_auto_pauses_total counter");
-        if let Ok(pauses) = self.pauses.lock() {
-            for (flow, n) in pauses.iter() {
-                let _ = writeln!(
-                    out,
-                    "switchboard_auto_pauses_total{{flow=\"{}\"}} {n}",
-                    escape(flow)
-                );
-            }
-        }
-        let _ = writeln!(out, "# HELP switchboard_alerts_total Alerts queued for the alert flows, by flow and condition.\n# TYPE switchboard_alerts_total counter");
-        if let Ok(alerts) = self.alerts.lock() {
-            for ((flow, condition), n) in alerts.iter() {
-                let _ = writeln!(
-                    out,
-                    "switchboard_alerts_total{{flow=\"{}\",condition=\"{condition}\"}} {n}",
-                    escape(flow)
-                );
-            }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode the metrics");
         }
         out
     }
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// `receiver`, timing each request into `switchboard_send_duration_seconds` when a daemon
+/// keeps metrics (elsewhere, as it is).
+pub fn timed(receiver: Arc<dyn Receiver>, flow: &flows::Flow) -> Arc<dyn Receiver> {
+    let Some(seconds) = SEND_SECONDS.get() else {
+        return receiver;
+    };
+    let histogram = seconds
+        .get_or_create(&ReceiverLabels {
+            flow: flow.name.clone(),
+            receiver: format!("{} {}", flow.receiver.connector, flow.receiver.action),
+        })
+        .clone();
+    Arc::new(Timed {
+        inner: receiver,
+        histogram,
+    })
+}
+
+struct Timed {
+    inner: Arc<dyn Receiver>,
+    histogram: Histogram,
+}
+
+fn seconds(took: Duration) -> f64 {
+    took.as_secs_f64()
+}
+
+#[async_trait]
+impl Receiver for Timed {
+    fn prepare(&self, fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError> {
+        self.inner.prepare(fields, reference)
+    }
+
+    async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
+        let started = std::time::Instant::now();
+        let result = self.inner.send(request).await;
+        self.histogram.observe(seconds(started.elapsed()));
+        result
+    }
+
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
+        let started = std::time::Instant::now();
+        let results = self.inner.send_batch(requests).await;
+        self.histogram.observe(seconds(started.elapsed()));
+        results
+    }
 }

@@ -8,7 +8,7 @@ mod alerts;
 mod api;
 pub mod discovery;
 mod hooks;
-mod metrics;
+pub mod metrics;
 mod reload;
 mod server;
 

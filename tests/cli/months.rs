@@ -408,7 +408,7 @@ async fn alerts_go_through_an_alert_flow_debounced() {
     let validate = dir.run(&["validate"]).await;
     assert_eq!(validate.code, 0, "{validate:?}");
     let daemon = spawn_daemon(&dir);
-    api_of(&dir, &daemon).await;
+    let api = api_of(&dir, &daemon).await;
     let texts = || async {
         requests_to(&server, "POST", "/slack")
             .await
@@ -447,6 +447,28 @@ async fn alerts_go_through_an_alert_flow_debounced() {
         history.stdout.contains("sent 1, failed 0"),
         "the alert flow's own history: {history:?}"
     );
+    // What on-call alerts on, in /metrics (OpenMetrics, through prometheus-client).
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    for line in [
+        "switchboard_alerts_total{flow=\"order-sms\",condition=\"records_failed\"} 1",
+        "switchboard_alerts_total{flow=\"order-sms\",condition=\"paused\"} 1",
+        "switchboard_auto_pauses_total{flow=\"order-sms\"} 1",
+        "switchboard_flow_paused{flow=\"order-sms\"} 1",
+        "switchboard_flow_failing{flow=\"order-sms\"} 1",
+        "switchboard_run_duration_seconds_count{flow=\"order-sms\"} 2",
+        "switchboard_send_duration_seconds_count{flow=\"order-sms\",receiver=\"8x8 send_sms\"} 6",
+        "switchboard_records_total{flow=\"order-sms\",outcome=\"failed\"} 6",
+        "switchboard_queued_events{flow=\"to-slack\"} 0",
+        "switchboard_in_flight_records{flow=\"order-sms\"} 0",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(line), "{line}:\n{metrics}");
+    }
     // A wrong alert flow is pointed at.
     drop(daemon);
     dir.append(
@@ -713,5 +735,58 @@ async fn with_every_run_slot_taken_a_flow_waits_and_status_says_why() {
             .flatten()
             .all(|f| f["last_run"]["status"] == "succeeded"),
         "{runs}"
+    );
+}
+
+/// A run that fails as a whole (its source cannot be read) alerts as `run_failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_as_a_whole_alerts_as_run_failed() {
+    let server = mock_8x8().await;
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    // Text Request's payments list answers 503: the source cannot be read.
+    Mock::given(method("GET"))
+        .and(path("/dashboards/121/payments"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "maintenance"})))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("slack:\n  connector: http\n  base_url: {0}\ntr:\n  connector: textrequest\n  api_key: tr-key-0123\n  base_url: {0}\n", server.uri()),
+    );
+    dir.write(
+        "flows/to-slack.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
+    );
+    dir.write(
+        "flows/paid.yaml",
+        "source: {connector: textrequest, account: tr, dashboard_id: 121, reads: payments, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{customer_phone}}\"\n  text: \"Thank you\"\n",
+    );
+    dir.write(
+        "flows/switchboard.yaml",
+        "alerts: {to: to-slack, on: [run_failed]}\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    api_of(&dir, &daemon).await;
+    assert_eq!(dir.run(&["run", "paid"]).await.code, 1);
+    let mut alerts = Vec::new();
+    for _ in 0..100 {
+        alerts = requests_to(&server, "POST", "/slack").await;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = alerts
+        .first()
+        .map(|a| a["text"].to_string())
+        .unwrap_or_default();
+    assert!(
+        text.contains("run_failed: run 1 of paid failed: source: "),
+        "{alerts:?}"
     );
 }

@@ -717,6 +717,20 @@ impl FlowState for SledFlow {
         Ok(pruned)
     }
 
+    fn backlog(&self) -> Result<(usize, usize), StateError> {
+        let queued = self.trees.queue.scan_prefix(&self.prefix).keys().count();
+        let mut in_flight = 0;
+        for item in self.trees.ledger.scan_prefix(&self.prefix) {
+            let (key, value) = item?;
+            in_flight += if key[self.prefix.len()..].starts_with(GROUP) {
+                serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&value)?.len()
+            } else {
+                1
+            };
+        }
+        Ok((queued, in_flight))
+    }
+
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
         match self.trees.meta.get(self.key(key.as_bytes()))? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),

@@ -317,6 +317,10 @@ pub trait FlowState: Send + Sync {
     /// count them). The newest run and runs under way are always kept; so are the keys
     /// of handled records, unless `retention.forget_handled`.
     fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError>;
+
+    /// How many pushed events wait in the queue, and how many records are in flight in
+    /// the ledger (sent or being sent, outcome not stored): what `/metrics` shows.
+    fn backlog(&self) -> Result<(usize, usize), StateError>;
 }
 
 /// Which runs history keeps: those that finished after `before` (when set) and the
