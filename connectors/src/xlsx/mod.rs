@@ -51,6 +51,17 @@ impl XlsxFile {
 
     /// The sheet's header and (unless `header_only`) its rows.
     fn read(&self, header_only: bool) -> Result<Sheet, SourceError> {
+        self.read_into(header_only, None)
+    }
+
+    /// [`XlsxFile::read`]; with `flush`, XLSX and XLSB rows are handed over as soon as a
+    /// later row begins (their cells come in row order), in batches, instead of kept: the
+    /// sheet is never held whole. `flush` returning `false` stops the read.
+    fn read_into<'f>(
+        &self,
+        header_only: bool,
+        flush: Option<&'f mut Flush<'f>>,
+    ) -> Result<Sheet, SourceError> {
         let shown = self.path.display().to_string();
         let extension = self
             .path
@@ -83,7 +94,11 @@ impl XlsxFile {
         let unreadable = |e: &dyn std::fmt::Display| {
             SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}"))
         };
+        let streams = matches!(book, Sheets::Xlsx(_) | Sheets::Xlsb(_));
         let mut sink = Sink::new(self, &name, header_only);
+        if streams {
+            sink.flush = flush;
+        }
         match &mut book {
             Sheets::Xlsx(xlsx) => {
                 let mut cells = xlsx
@@ -147,7 +162,7 @@ impl XlsxFile {
 }
 
 /// Cells arriving one by one become a header and rows, holding only what has a value.
-struct Sink<'a> {
+struct Sink<'a, 'f> {
     source: &'a XlsxFile,
     sheet: &'a str,
     header_only: bool,
@@ -156,9 +171,21 @@ struct Sink<'a> {
     /// The header's first and last column, once a later row shows it is complete.
     span: Option<(u32, u32)>,
     rows: BTreeMap<u32, BTreeMap<u32, String>>,
+    /// Streaming: where finished rows go (the rows kept are only the unfinished one).
+    flush: Option<&'f mut Flush<'f>>,
+    /// The last row handed over, to catch a cell that comes back to an earlier row.
+    flushed_to: Option<u32>,
+    stopped: bool,
 }
 
-impl<'a> Sink<'a> {
+/// Where a streamed sheet's rows go: the header, then finished rows in order; `false`
+/// stops the read.
+pub(crate) type Flush<'a> = dyn FnMut(&[String], Vec<(u32, Vec<String>)>) -> bool + 'a;
+
+/// Rows handed over together while streaming.
+const FLUSH_ROWS: usize = 1000;
+
+impl<'a, 'f> Sink<'a, 'f> {
     fn new(source: &'a XlsxFile, sheet: &'a str, header_only: bool) -> Self {
         Sink {
             source,
@@ -167,7 +194,48 @@ impl<'a> Sink<'a> {
             header: None,
             span: None,
             rows: BTreeMap::new(),
+            flush: None,
+            flushed_to: None,
+            stopped: false,
         }
+    }
+
+    /// Streaming: hand over the rows before `row` once there are enough of them (or all,
+    /// with `row` `None`, at the end).
+    fn flush_before(&mut self, row: Option<u32>) -> Result<bool, SourceError> {
+        if self.flush.is_none() || self.header.is_none() {
+            return Ok(true);
+        }
+        let ready = match row {
+            Some(row) => self.rows.range(..row).count(),
+            None => self.rows.len(),
+        };
+        if ready == 0 || (row.is_some() && ready < FLUSH_ROWS) {
+            return Ok(true);
+        }
+        let (first, last) = self.span()?;
+        let width = (last - first + 1) as usize;
+        let header: Vec<String> = self
+            .header
+            .as_ref()
+            .map(|(_, cells)| spread(cells.clone(), first, last, width))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let keep = match row {
+            Some(row) => self.rows.split_off(&row),
+            None => BTreeMap::new(),
+        };
+        let done = std::mem::replace(&mut self.rows, keep);
+        self.flushed_to = done.keys().next_back().copied().or(self.flushed_to);
+        let rows: Vec<(u32, Vec<String>)> = done
+            .into_iter()
+            .map(|(r, cells)| (r, spread(cells, first, last, width)))
+            .collect();
+        let go_on = self.flush.as_mut().is_none_or(|flush| flush(&header, rows));
+        self.stopped = !go_on;
+        Ok(go_on)
     }
 
     /// Take one cell; `false` when nothing more is needed.
@@ -215,6 +283,19 @@ impl<'a> Sink<'a> {
                 self.source.max_rows
             )));
         }
+        if self.flush.is_some() {
+            if self.flushed_to.is_some_and(|done| row <= done) {
+                return Err(SourceError(format!(
+                    "the cells of sheet `{}` of `{}` are out of order (row {} comes back after later rows); open and save the file again",
+                    self.sheet,
+                    self.source.path.display(),
+                    row + 1
+                )));
+            }
+            if !self.flush_before(Some(row))? {
+                return Ok(false);
+            }
+        }
         self.rows.entry(row).or_default().insert(col, text);
         Ok(true)
     }
@@ -246,6 +327,9 @@ impl<'a> Sink<'a> {
     }
 
     fn finish(mut self) -> Result<Sheet, SourceError> {
+        if !self.stopped {
+            self.flush_before(None)?;
+        }
         let (first, last) = self.span()?;
         let width = (last - first + 1) as usize;
         let Some((_, header_cells)) = self.header.take() else {
@@ -254,25 +338,27 @@ impl<'a> Sink<'a> {
                 rows: Vec::new(),
             });
         };
-        let spread = |cells: BTreeMap<u32, String>| {
-            let mut values = vec![String::new(); width];
-            for (col, text) in cells {
-                if (first..=last).contains(&col) {
-                    values[(col - first) as usize] = text;
-                }
-            }
-            values
-        };
-        let header = spread(header_cells)
+        let header = spread(header_cells, first, last, width)
             .into_iter()
             .map(|h| h.trim().to_string())
             .collect();
         let rows = std::mem::take(&mut self.rows)
             .into_iter()
-            .map(|(row, cells)| (row, spread(cells)))
+            .map(|(row, cells)| (row, spread(cells, first, last, width)))
             .collect();
         Ok(Sheet { header, rows })
     }
+}
+
+/// A row's cells by column as values under the header's columns `first..=last`.
+fn spread(cells: BTreeMap<u32, String>, first: u32, last: u32, width: usize) -> Vec<String> {
+    let mut values = vec![String::new(); width];
+    for (col, text) in cells {
+        if (first..=last).contains(&col) {
+            values[(col - first) as usize] = text;
+        }
+    }
+    values
 }
 
 /// `A`, `Z`, `AA`, … `XFD` for a 0-based column.
@@ -314,8 +400,96 @@ impl Source for XlsxFile {
             .map_err(|e| SourceError(format!("reading the spreadsheet stopped: {e}")))?
     }
 
+    /// XLSX and XLSB sheets stream: rows become records a chunk at a time, read on a
+    /// blocking thread one chunk ahead of the run (XLS and ODS, which calamine loads whole,
+    /// come as one chunk).
+    async fn stream(&self, size: usize) -> engine::Chunks {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.read_chunks(size.max(1), tx));
+        rx
+    }
+
     fn known_fields(&self) -> Option<Vec<String>> {
         self.header().ok()
+    }
+}
+
+impl XlsxFile {
+    fn read_chunks(
+        &self,
+        size: usize,
+        tx: tokio::sync::mpsc::Sender<Result<Fetched, SourceError>>,
+    ) {
+        let source = self.path.display().to_string();
+        let mut table: Option<Table> = None;
+        let mut fetched = Fetched::default();
+        let mut failed: Option<SourceError> = None;
+        let mut flush = |header: &[String], rows: Vec<(u32, Vec<String>)>| -> bool {
+            if table.is_none() {
+                match Table::new(header.to_vec(), &self.key, &source) {
+                    Ok(t) => table = Some(t),
+                    Err(e) => {
+                        failed = Some(SourceError(e));
+                        return false;
+                    }
+                }
+            }
+            let Some(table) = &table else {
+                return false;
+            };
+            for (row, values) in rows {
+                match table.record(&values, || format!("row {}", row + 1)) {
+                    Ok(Some(record)) => fetched.records.push(record),
+                    Ok(None) => {}
+                    Err(reject) => fetched.rejects.push(reject),
+                }
+                if fetched.records.len() + fetched.rejects.len() >= size
+                    && tx.blocking_send(Ok(std::mem::take(&mut fetched))).is_err()
+                {
+                    return false;
+                }
+            }
+            true
+        };
+        let read = self.read_into(false, Some(&mut flush));
+        let outcome = match (read, failed) {
+            (_, Some(e)) | (Err(e), None) => Err(e),
+            (Ok(sheet), None) => {
+                // XLS and ODS (not streamed): their rows, as one piece.
+                let mut rest = Fetched::default();
+                if !sheet.rows.is_empty() {
+                    match Table::new(sheet.header, &self.key, &source) {
+                        Ok(table) => {
+                            for (row, values) in sheet.rows {
+                                match table.record(&values, || format!("row {}", row + 1)) {
+                                    Ok(Some(record)) => rest.records.push(record),
+                                    Ok(None) => {}
+                                    Err(reject) => rest.rejects.push(reject),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(SourceError(e)));
+                            return;
+                        }
+                    }
+                }
+                Ok(rest)
+            }
+        };
+        match outcome {
+            Ok(rest) => {
+                fetched.records.extend(rest.records);
+                fetched.rejects.extend(rest.rejects);
+                if !fetched.records.is_empty() || !fetched.rejects.is_empty() {
+                    let _ = tx.blocking_send(Ok(fetched));
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+            }
+        }
     }
 }
 

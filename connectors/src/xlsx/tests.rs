@@ -275,3 +275,48 @@ async fn an_ods_or_xls_sheet_that_would_span_billions_of_cells_is_refused_before
         "{err}"
     );
 }
+
+/// An XLSX sheet streams: 2,500 rows in chunks of 1,000 arrive as three chunks, in order,
+/// the same records `fetch` gives; a blank row and a row with a missing key are handled as
+/// in one piece.
+#[tokio::test]
+async fn a_big_sheet_streams_in_chunks_with_the_records_fetch_gives() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("big.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let _ = sheet.write_string(0, 0, "order_id");
+    let _ = sheet.write_string(0, 1, "amount");
+    for i in 1..=2_500u32 {
+        if i == 700 {
+            continue; // a blank row
+        }
+        if i != 1_500 {
+            let _ = sheet.write_string(i, 0, format!("A-{i}"));
+        }
+        let _ = sheet.write_number(i, 1, f64::from(i));
+    }
+    book.save(&path).unwrap_or_else(|e| panic!("{e}"));
+    let file = source(&path, None, &["order_id"]);
+    let whole = file.fetch().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut chunks = file.stream(1_000).await;
+    let mut sizes = Vec::new();
+    let mut keys = Vec::new();
+    let mut rejects = Vec::new();
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.unwrap_or_else(|e| panic!("{e}"));
+        sizes.push(chunk.records.len() + chunk.rejects.len());
+        keys.extend(chunk.records.into_iter().map(|r| r.key));
+        rejects.extend(chunk.rejects.into_iter().map(|r| r.key));
+    }
+    assert_eq!(
+        sizes,
+        [1_000, 1_000, 499],
+        "2,499 rows with a value, a chunk at a time"
+    );
+    let whole_keys: Vec<String> = whole.records.into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, whole_keys);
+    assert_eq!(rejects, ["row 1501"], "{rejects:?}");
+    assert_eq!(keys.first().map(String::as_str), Some("A-1"));
+    assert_eq!(keys.last().map(String::as_str), Some("A-2500"));
+}
