@@ -54,6 +54,18 @@ fn words(history: &History) -> String {
     parts.join(", ")
 }
 
+/// Each valid flow of `project` (or only `only`) with its history rule: what
+/// [`prune_planned`] works through, taken so that no lock on the project is held while
+/// the store prunes.
+pub fn plan(project: &Project, only: Option<&str>) -> Vec<(String, Option<History>)> {
+    project
+        .flows
+        .values()
+        .filter(|flow| only.is_none_or(|name| flow.name == name))
+        .map(|flow| (flow.name.clone(), history(project, flow).cloned()))
+        .collect()
+}
+
 /// Prune every valid flow of `project` (or only `only`) by its rule.
 pub fn prune(
     project: &Project,
@@ -62,29 +74,36 @@ pub fn prune(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Vec<FlowPruned> {
-    project
-        .flows
-        .values()
-        .filter(|flow| only.is_none_or(|name| flow.name == name))
-        .map(|flow| {
-            let Some(rule) = history(project, flow) else {
+    prune_planned(plan(project, only), store, dry_run, now)
+}
+
+/// Prune each planned flow by its rule.
+pub fn prune_planned(
+    plan: Vec<(String, Option<History>)>,
+    store: &dyn Store,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Vec<FlowPruned> {
+    plan.into_iter()
+        .map(|(flow, rule)| {
+            let Some(rule) = rule else {
                 return FlowPruned {
-                    flow: flow.name.clone(),
+                    flow,
                     keeps: None,
                     pruned: Pruned::default(),
                     error: None,
                 };
             };
             let result = store
-                .flow(&flow.name)
-                .and_then(|state| state.prune(&retention(rule, now), dry_run));
+                .flow(&flow)
+                .and_then(|state| state.prune(&retention(&rule, now), dry_run));
             let (pruned, error) = match result {
                 Ok(pruned) => (pruned, None),
                 Err(e) => (Pruned::default(), Some(e.to_string())),
             };
             FlowPruned {
-                flow: flow.name.clone(),
-                keeps: Some(words(rule)),
+                flow,
+                keeps: Some(words(&rule)),
                 pruned,
                 error,
             }

@@ -278,24 +278,23 @@ async fn prune(State(shared): State<Arc<Shared>>, Query(q): Query<PruneQuery>) -
     if let Some(response) = q.flow.as_deref().and_then(|f| unknown_flow(&shared, f)) {
         return response;
     }
-    let worker = Arc::clone(&shared);
+    // The plan under the lock; the pruning without it (a reload may come meanwhile).
+    let plan = match shared.project.read() {
+        Ok(project) => crate::prune::plan(&project, q.flow.as_deref()),
+        Err(_) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the flows are being reloaded",
+            )
+        }
+    };
+    let store = Arc::clone(&shared.store);
     let pruned = tokio::task::spawn_blocking(move || {
-        let project = worker
-            .project
-            .read()
-            .map_err(|_| "the flows are being reloaded")?;
-        Ok::<_, &str>(crate::prune::prune(
-            &project,
-            &*worker.store,
-            q.flow.as_deref(),
-            q.dry_run,
-            chrono::Utc::now(),
-        ))
+        crate::prune::prune_planned(plan, &*store, q.dry_run, chrono::Utc::now())
     })
     .await;
     match pruned {
-        Ok(Ok(pruned)) => Json(json!({"pruned": pruned})).into_response(),
-        Ok(Err(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why),
+        Ok(pruned) => Json(json!({"pruned": pruned})).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

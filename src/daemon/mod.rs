@@ -329,12 +329,15 @@ async fn prune_in_background(
             _ = stop.recv() => return,
         }
         next = tokio::time::Instant::now() + every;
-        let shared = Arc::clone(&shared);
+        // The plan is taken under the lock; the pruning runs without it (a reload may
+        // come meanwhile).
+        let plan = match shared.project.read() {
+            Ok(project) => crate::prune::plan(&project, None),
+            Err(_) => continue,
+        };
+        let store = Arc::clone(&shared.store);
         let pass = tokio::task::spawn_blocking(move || {
-            let Ok(project) = shared.project.read() else {
-                return Vec::new();
-            };
-            crate::prune::prune(&project, &*shared.store, None, false, Utc::now())
+            crate::prune::prune_planned(plan, &*store, false, Utc::now())
         })
         .await;
         for result in pass.unwrap_or_default() {
