@@ -11,16 +11,14 @@ use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
 use serde_json::{json, Map, Value};
 
-use super::auth;
 use super::config::{Account, Append};
-use crate::http::{self, AccountClient};
+use super::write::Writer;
+use crate::http;
 
 /// One sheet rows are appended to.
 pub struct AppendRow {
-    client: AccountClient,
-    account: Account,
+    writer: Writer,
     url: String,
-    timeout: Duration,
 }
 
 impl AppendRow {
@@ -30,23 +28,13 @@ impl AppendRow {
         append: &Append,
         timeout: Duration,
     ) -> Result<Self, String> {
-        if account.service_account_file.is_none() {
-            return Err(format!(
-                "account `{name}` has an API key only: appending rows needs a service account (`service_account_file:`), with the sheet shared with its client_email"
-            ));
-        }
-        let client = account.client(name);
-        let url = client.url(&format!(
+        let writer = Writer::new(name, account, timeout, "appending rows")?;
+        let url = writer.client.url(&format!(
             "v4/spreadsheets/{}/values/{}:append?valueInputOption=USER_ENTERED&insertDataOption=INSERT_ROWS",
             http::encode_component(&append.spreadsheet_id),
             http::encode_component(&append.range)
         ));
-        Ok(AppendRow {
-            client,
-            account: account.clone(),
-            url,
-            timeout,
-        })
+        Ok(AppendRow { writer, url })
     }
 }
 
@@ -86,36 +74,9 @@ impl Receiver for AppendRow {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let Some(file) = &self.account.service_account_file else {
-            return Err(SendError::permanent(
-                "appending rows needs a service account",
-            ));
-        };
-        let token = auth::token(&self.client, file, &self.account.token_url, auth::WRITE)
-            .await
-            .map_err(|e| SendError::Unauthorized {
-                code: None,
-                message: e,
-            })?;
-        let response = self
-            .client
-            .post(&request.url, self.timeout)
-            .bearer(&token)
-            .json(&request.body)
-            .send()
-            .await?;
-        if response.status.is_success() {
-            let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-            return Ok(Delivered {
-                remote_id: body["updates"]["updatedRange"].as_str().map(String::from),
-            });
-        }
-        let mut message = super::google_error(&response.body);
-        if response.status.as_u16() == 403 {
-            message.push_str(
-                " (share the sheet, as an editor, with the service account's client_email)",
-            );
-        }
-        Err(http::classify(&response, None, message))
+        let body = self.writer.post(&request.url, &request.body).await?;
+        Ok(Delivered {
+            remote_id: body["updates"]["updatedRange"].as_str().map(String::from),
+        })
     }
 }

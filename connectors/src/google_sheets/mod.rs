@@ -15,6 +15,7 @@ mod lookup;
 mod range;
 pub mod standin;
 mod update;
+mod write;
 
 pub use append::AppendRow;
 pub use lookup::FindRow;

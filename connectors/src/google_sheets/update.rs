@@ -13,16 +13,15 @@ use engine::{Delivered, Prepared, Receiver, SendError};
 use serde_json::{json, Map, Value};
 
 use super::config::{Account, Keyed};
+use super::write::Writer;
 use super::{append, auth, range};
-use crate::http::{self, AccountClient};
+use crate::http;
 
 /// One sheet whose rows are changed by key.
 pub struct UpdateRow {
-    client: AccountClient,
-    account: Account,
+    writer: Writer,
     keyed: Keyed,
     url: String,
-    timeout: Duration,
 }
 
 impl UpdateRow {
@@ -32,22 +31,15 @@ impl UpdateRow {
         keyed: &Keyed,
         timeout: Duration,
     ) -> Result<Self, String> {
-        if account.service_account_file.is_none() {
-            return Err(format!(
-                "account `{name}` has an API key only: updating rows needs a service account (`service_account_file:`), with the sheet shared with its client_email"
-            ));
-        }
-        let client = account.client(name);
-        let url = client.url(&format!(
+        let writer = Writer::new(name, account, timeout, "updating rows")?;
+        let url = writer.client.url(&format!(
             "v4/spreadsheets/{}/values:batchUpdate",
             http::encode_component(&keyed.spreadsheet_id)
         ));
         Ok(UpdateRow {
-            client,
-            account: account.clone(),
+            writer,
             keyed: keyed.clone(),
             url,
-            timeout,
         })
     }
 }
@@ -107,12 +99,12 @@ impl Receiver for UpdateRow {
             return Err(SendError::permanent("values names no cell"));
         };
         let read = range::read(
-            &self.client,
-            &self.account,
+            &self.writer.client,
+            &self.writer.account,
             &self.keyed.spreadsheet_id,
             &self.keyed.range,
             auth::WRITE,
-            self.timeout,
+            self.writer.timeout,
         )
         .await?;
         let table = range::Table::of(read, &self.keyed.range);
@@ -135,36 +127,9 @@ impl Receiver for UpdateRow {
             data.push(json!({"range": cell, "majorDimension": "ROWS", "values": [[value]]}));
         }
         let body = json!({"valueInputOption": "USER_ENTERED", "data": data});
-        let Some(file) = &self.account.service_account_file else {
-            return Err(SendError::permanent(
-                "updating rows needs a service account",
-            ));
-        };
-        let token = auth::token(&self.client, file, &self.account.token_url, auth::WRITE)
-            .await
-            .map_err(|message| SendError::Unauthorized {
-                code: None,
-                message,
-            })?;
-        let response = self
-            .client
-            .post(&request.url, self.timeout)
-            .bearer(&token)
-            .json(&body)
-            .send()
-            .await?;
-        if response.status.is_success() {
-            let first = range::address(&table.origin, table.origin.column, row);
-            return Ok(Delivered {
-                remote_id: Some(first),
-            });
-        }
-        let mut message = super::google_error(&response.body);
-        if response.status.as_u16() == 403 {
-            message.push_str(
-                " (share the sheet, as an editor, with the service account's client_email)",
-            );
-        }
-        Err(http::classify(&response, None, message))
+        self.writer.post(&request.url, &body).await?;
+        Ok(Delivered {
+            remote_id: Some(range::address(&table.origin, table.origin.column, row)),
+        })
     }
 }
