@@ -49,10 +49,7 @@ pub async fn history(
             }
         }
         Err(StateError::Locked(_)) => {
-            let Some(daemon) = discovery::find(&dir, &global.flows).map_err(anyhow::Error::msg)?
-            else {
-                anyhow::bail!("state directory `{}` is in use by another process, and no daemon answers for it", dir.display());
-            };
+            let daemon = discovery::holding(&dir, &global.flows)?;
             let request = crate::commands::run::daemon_request;
             match run {
                 None => {

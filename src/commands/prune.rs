@@ -35,14 +35,7 @@ pub async fn prune(
             results
         }
         Err(StateError::Locked(_)) => {
-            let Some(daemon) =
-                discovery::find(&state_dir, &global.flows).map_err(anyhow::Error::msg)?
-            else {
-                anyhow::bail!(
-                    "state directory `{}` is in use by another process, and no daemon answers for it",
-                    state_dir.display()
-                );
-            };
+            let daemon = discovery::holding(&state_dir, &global.flows)?;
             let mut path = format!("/api/prune?dry_run={dry_run}");
             if let Some(name) = only {
                 path.push_str(&format!("&flow={name}"));

@@ -42,14 +42,7 @@ pub async fn resume(global: &Global, name: &str, json: bool) -> anyhow::Result<E
     let resumed: Option<engine::pause::Paused> = match wiring::open_store(global) {
         Ok(store) => engine::pause::resume(&*store.flow(name)?)?,
         Err(StateError::Locked(_)) => {
-            let Some(daemon) =
-                discovery::find(&state_dir, &global.flows).map_err(anyhow::Error::msg)?
-            else {
-                anyhow::bail!(
-                    "state directory `{}` is in use by another process, and no daemon answers for it",
-                    state_dir.display()
-                );
-            };
+            let daemon = discovery::holding(&state_dir, &global.flows)?;
             let path = format!("/api/flows/{name}/resume");
             let body = daemon_request(&daemon, reqwest::Method::POST, &path, None).await?;
             serde_json::from_value(body["resumed"].clone()).unwrap_or(None)
@@ -95,13 +88,8 @@ async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::R
             report?
         }
         Err(StateError::Locked(_)) => {
-            match discovery::find(&state_dir, &global.flows).map_err(anyhow::Error::msg)? {
-                Some(daemon) => through_daemon(&daemon, name, job).await?,
-                None => anyhow::bail!(
-                "state directory `{}` is in use by another process, and no daemon answers for it",
-                state_dir.display()
-            ),
-            }
+            let daemon = discovery::holding(&state_dir, &global.flows)?;
+            through_daemon(&daemon, name, job).await?
         }
         Err(e) => return Err(e.into()),
     };

@@ -44,6 +44,18 @@ pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// The daemon that holds a locked state directory, or why there is none to ask: what a
+/// command that found the state locked turns to.
+pub fn holding(state_dir: &Path, flows: &Path) -> anyhow::Result<Daemon> {
+    match find(state_dir, flows).map_err(anyhow::Error::msg)? {
+        Some(daemon) => Ok(daemon),
+        None => anyhow::bail!(
+            "state directory `{}` is in use by another process, and no daemon answers for it",
+            state_dir.display()
+        ),
+    }
+}
+
 /// The daemon serving this state directory, if its file is there and its process is a
 /// running switchboard (a stale file is removed, with a log line). `Err` when the
 /// daemon serves another flows directory than `flows`.
