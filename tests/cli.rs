@@ -715,9 +715,15 @@ async fn next_prints_coming_run_times_as_if_armed_at_now() {
 
 /// Start `switchboard daemon` in `dir` on a free loopback port.
 fn spawn_daemon(dir: &Dir) -> Child {
+    spawn_daemon_with(dir, &[])
+}
+
+/// [`spawn_daemon`] with more options (`--max-runs 1`).
+fn spawn_daemon_with(dir: &Dir, extra: &[&str]) -> Child {
     Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["daemon", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .current_dir(dir.path())
             .env("EIGHTX8_API_KEY", API_KEY)
             .env_remove("SWITCHBOARD_TOKEN")

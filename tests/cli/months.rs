@@ -9,6 +9,41 @@ const ORDERS_WITH_STATUS: &str = "order_id,name,phone,status,amount\nA-1,Olena,+
 const FILTER: &str =
     "filter:\n  all:\n    - {field: status, equals: paid}\n    - {field: amount, gt: 100}\n";
 
+/// A Slack-style webhook on `server` that takes what is posted to `/slack`, and the alert
+/// flow `to-slack` posting each alert there as `{text: "<condition>: <message>"}` through
+/// an `http` account `slack`.
+async fn slack_alert_flow(server: &MockServer, dir: &Dir) {
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(server)
+        .await;
+    dir.append(
+        "flows/accounts.yaml",
+        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
+    );
+    dir.write(
+        "flows/to-slack.yaml",
+        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
+    );
+}
+
+/// The text of the first alert the webhook got, waiting for one (`tries` × 50 ms).
+async fn first_alert(server: &MockServer, tries: usize) -> String {
+    let mut alerts = Vec::new();
+    for _ in 0..tries {
+        alerts = requests_to(server, "POST", "/slack").await;
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    alerts
+        .first()
+        .map(|a| a["text"].to_string())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_filter_drops_and_passes_records_and_a_changed_row_is_judged_again() {
     let (_sandbox, url) = daily::sandbox().await;
@@ -500,59 +535,19 @@ async fn the_watchdog_alerts_a_scheduled_flow_that_is_overdue() {
         )
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
     let dir = Dir::new(&server.uri());
     std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    dir.append(
-        "flows/accounts.yaml",
-        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
-    );
-    dir.write(
-        "flows/to-slack.yaml",
-        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
-    );
+    slack_alert_flow(&server, &dir).await;
     dir.write(
         "flows/ticker.yaml",
         "source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"\nschedule: {cron: \"* * * * * *\"}\nalerts: {to: to-slack, on: [overdue]}\n",
     );
-    let daemon = Child(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args([
-                "daemon",
-                "--listen",
-                "127.0.0.1:0",
-                "--watchdog-every",
-                "1s",
-            ])
-            .current_dir(dir.path())
-            .env("EIGHTX8_API_KEY", API_KEY)
-            .env_remove("SWITCHBOARD_TOKEN")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let daemon = spawn_daemon_with(&dir, &["--watchdog-every", "1s"]);
     api_of(&dir, &daemon).await;
-    let mut alerts = Vec::new();
-    for _ in 0..150 {
-        alerts = requests_to(&server, "POST", "/slack").await;
-        if !alerts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let text = alerts
-        .first()
-        .map(|a| a["text"].to_string())
-        .unwrap_or_default();
+    let text = first_alert(&server, 150).await;
     assert!(
         text.contains("overdue: ticker is overdue: its run has been going since"),
-        "{alerts:?}"
+        "{text}"
     );
 }
 
@@ -568,39 +563,16 @@ async fn a_refused_account_alerts_as_inactive() {
         )
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
     let dir = Dir::new(&server.uri());
-    dir.append(
-        "flows/accounts.yaml",
-        &format!("slack:\n  connector: http\n  base_url: {}\n", server.uri()),
-    );
-    dir.write(
-        "flows/to-slack.yaml",
-        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
-    );
+    slack_alert_flow(&server, &dir).await;
     dir.write("flows/switchboard.yaml", "alerts: {to: to-slack}\n");
     let daemon = spawn_daemon(&dir);
     api_of(&dir, &daemon).await;
     assert_eq!(dir.run(&["run", "order-sms"]).await.code, 1);
-    let mut alerts = Vec::new();
-    for _ in 0..100 {
-        alerts = requests_to(&server, "POST", "/slack").await;
-        if !alerts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let text = alerts
-        .first()
-        .map(|a| a["text"].to_string())
-        .unwrap_or_default();
+    let text = first_alert(&server, 100).await;
     assert!(
         text.contains("account_inactive: the account `shop-8x8` of order-sms was refused (1200: Unauthorized (HTTP 401)); 3 record(s) wait for it"),
-        "{alerts:?}"
+        "{text}"
     );
     assert!(!text.contains(API_KEY), "no secret in an alert");
 }
@@ -672,18 +644,7 @@ async fn with_every_run_slot_taken_a_flow_waits_and_status_says_why() {
         .await;
     let dir = Dir::new(&server.uri());
     dir.write("flows/urgent.yaml", &format!("{FLOW}priority: high\n"));
-    let daemon = Child(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["daemon", "--listen", "127.0.0.1:0", "--max-runs", "1"])
-            .current_dir(dir.path())
-            .env("EIGHTX8_API_KEY", API_KEY)
-            .env_remove("SWITCHBOARD_TOKEN")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let daemon = spawn_daemon_with(&dir, &["--max-runs", "1"]);
     let api = api_of(&dir, &daemon).await;
     let http = reqwest::Client::new();
     let first = tokio::spawn(http.post(format!("{api}/api/flows/order-sms/run")).send());
@@ -742,11 +703,6 @@ async fn with_every_run_slot_taken_a_flow_waits_and_status_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_fails_as_a_whole_alerts_as_run_failed() {
     let server = mock_8x8().await;
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
     // Text Request's payments list answers 503: the source cannot be read.
     Mock::given(method("GET"))
         .and(path("/dashboards/121/payments"))
@@ -754,13 +710,13 @@ async fn a_run_that_fails_as_a_whole_alerts_as_run_failed() {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
+    slack_alert_flow(&server, &dir).await;
     dir.append(
         "flows/accounts.yaml",
-        &format!("slack:\n  connector: http\n  base_url: {0}\ntr:\n  connector: textrequest\n  api_key: tr-key-0123\n  base_url: {0}\n", server.uri()),
-    );
-    dir.write(
-        "flows/to-slack.yaml",
-        "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: slack}\nmap:\n  url: /slack\n  body: {text: \"{{condition}}: {{message}}\"}\n",
+        &format!(
+            "tr:\n  connector: textrequest\n  api_key: tr-key-0123\n  base_url: {}\n",
+            server.uri()
+        ),
     );
     dir.write(
         "flows/paid.yaml",
@@ -773,20 +729,9 @@ async fn a_run_that_fails_as_a_whole_alerts_as_run_failed() {
     let daemon = spawn_daemon(&dir);
     api_of(&dir, &daemon).await;
     assert_eq!(dir.run(&["run", "paid"]).await.code, 1);
-    let mut alerts = Vec::new();
-    for _ in 0..100 {
-        alerts = requests_to(&server, "POST", "/slack").await;
-        if !alerts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let text = alerts
-        .first()
-        .map(|a| a["text"].to_string())
-        .unwrap_or_default();
+    let text = first_alert(&server, 100).await;
     assert!(
         text.contains("run_failed: run 1 of paid failed: source: "),
-        "{alerts:?}"
+        "{text}"
     );
 }
