@@ -121,10 +121,7 @@ pub fn parse(file: &Path, node: &Node) -> Result<Alerts, Diagnostic> {
     if every < Duration::from_secs(60) {
         return Err(Diagnostic::new(
             file,
-            node.as_mapping()
-                .and_then(|m| m.get_node("every"))
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(Pos::of(node.span())),
+            crate::Cx { file }.at(node, "every"),
             "`alerts.every` is under a minute",
         )
         .with_hint("one alert of a kind per flow at most this often, e.g. `every: 1h`"));

@@ -245,10 +245,7 @@ fn parse_auto_pause(file: &Path, node: &Node) -> Result<Option<AutoPause>, Diagn
     if !(1..=1000).contains(&auto.after) {
         return Err(Diagnostic::new(
             file,
-            node.as_mapping()
-                .and_then(|m| m.get_node("after"))
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(Pos::of(node.span())),
+            crate::Cx { file }.at(node, "after"),
             format!(
                 "`auto_pause.after` is {}; it must be between 1 and 1000",
                 auto.after

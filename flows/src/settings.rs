@@ -67,20 +67,14 @@ pub fn parse_history(file: &Path, node: &Node) -> Result<History, Diagnostic> {
     if history.keep_runs == Some(0) {
         return Err(Diagnostic::new(
             file,
-            node.as_mapping()
-                .and_then(|m| m.get_node("keep_runs"))
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(Pos::of(node.span())),
+            crate::Cx { file }.at(node, "keep_runs"),
             "`history.keep_runs` is 0; it must be at least 1 (the last run is always kept)",
         ));
     }
     if history.keep.is_some_and(|d| d < Duration::from_secs(3600)) {
         return Err(Diagnostic::new(
             file,
-            node.as_mapping()
-                .and_then(|m| m.get_node("keep"))
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(Pos::of(node.span())),
+            crate::Cx { file }.at(node, "keep"),
             "`history.keep` is under an hour",
         )
         .with_hint("history is for looking back: keep days or weeks, e.g. `keep: 30d`"));
