@@ -38,19 +38,14 @@ impl Lookup for FindRow {
         if query.trim().is_empty() {
             return Err(SendError::permanent("the look-up's query is empty"));
         }
-        let read = range::read(
+        let (table, key) = range::keyed(
             &self.client,
             &self.account,
-            &self.keyed.spreadsheet_id,
-            &self.keyed.range,
+            &self.keyed,
             auth::READ,
             self.timeout,
         )
         .await?;
-        let table = range::Table::of(read, &self.keyed.range);
-        let column = table
-            .column(&self.keyed.key)
-            .map_err(SendError::permanent)?;
-        Ok(table.find(column, query).map(|(i, _)| table.record(i)))
+        Ok(table.find(key, query).map(|(i, _)| table.record(i)))
     }
 }

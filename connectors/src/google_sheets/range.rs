@@ -100,6 +100,28 @@ pub(super) async fn read(
     }
 }
 
+/// The table `keyed` names, read as `account` (token `scope`), and its key column.
+pub(super) async fn keyed(
+    client: &AccountClient,
+    account: &Account,
+    keyed: &super::config::Keyed,
+    scope: &str,
+    timeout: Duration,
+) -> Result<(Table, usize), SendError> {
+    let read = read(
+        client,
+        account,
+        &keyed.spreadsheet_id,
+        &keyed.range,
+        scope,
+        timeout,
+    )
+    .await?;
+    let table = Table::of(read, &keyed.range);
+    let key = table.column(&keyed.key).map_err(SendError::permanent)?;
+    Ok((table, key))
+}
+
 /// A cell's text as the source and look-ups give it.
 pub(super) fn cell(value: &Value) -> String {
     match value {

@@ -98,19 +98,14 @@ impl Receiver for UpdateRow {
         let Some(cells) = request.body["values"].as_object() else {
             return Err(SendError::permanent("values names no cell"));
         };
-        let read = range::read(
+        let (table, key) = range::keyed(
             &self.writer.client,
             &self.writer.account,
-            &self.keyed.spreadsheet_id,
-            &self.keyed.range,
+            &self.keyed,
             auth::WRITE,
             self.writer.timeout,
         )
         .await?;
-        let table = range::Table::of(read, &self.keyed.range);
-        let key = table
-            .column(&self.keyed.key)
-            .map_err(SendError::permanent)?;
         let Some((_, row)) = table.find(key, find) else {
             return Err(SendError::Permanent {
                 code: Some("not_found".into()),
