@@ -50,18 +50,23 @@ pub fn due(
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StateError> {
     let after = after.max(1);
-    let runs = state.runs(after + LOOK_BACK)?;
-    let last: Vec<_> = runs.iter().take(after).collect();
+    // Most failed runs end here: the last `after` are read, and only when they all failed
+    // the ones before them, for a success within the grace period.
+    let last = state.runs(after)?;
     if last.len() < after || last.iter().any(|r| r.status != RunStatus::Failed) {
         return Ok(None);
     }
     let since = now - grace;
-    let succeeded_lately = runs
-        .iter()
-        .any(|r| r.status == RunStatus::Succeeded && r.started_at >= since);
     // Failing for less than the grace period: the first of the failures is recent.
     let failing_since = last.last().map(|r| r.started_at).unwrap_or(now);
-    if succeeded_lately || failing_since > since {
+    if failing_since > since {
+        return Ok(None);
+    }
+    let succeeded_lately = state
+        .runs(after + LOOK_BACK)?
+        .iter()
+        .any(|r| r.status == RunStatus::Succeeded && r.started_at >= since);
+    if succeeded_lately {
         return Ok(None);
     }
     // What went wrong last: the run's error, else its first failed record's reason.
