@@ -9,6 +9,7 @@
 mod accounts;
 pub mod alerts;
 mod diag;
+pub mod edit;
 mod fields;
 pub mod filter;
 mod flow;
