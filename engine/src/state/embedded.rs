@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::integrity::Integrity;
+use super::search;
 use super::{
-    Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
+    Counts, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
     RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
 };
 use crate::record::Record;
@@ -85,6 +86,7 @@ impl SledStore {
             ledger: db.open_tree("ledger")?,
             queue: db.open_tree("queue")?,
             running: db.open_tree("running")?,
+            found: db.open_tree("found")?,
             db: db.clone(),
         };
         let integrity = Integrity::check(dir, &db, &trees.meta, accept_loss)?;
@@ -136,6 +138,54 @@ impl Store for SledStore {
         }
         Ok(stale)
     }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError> {
+        let mut found: Vec<Found> = Vec::new();
+        for term in search::query_terms(query) {
+            // Short terms match whole values only; longer ones also the start of one.
+            let mut prefix = term.into_bytes();
+            if prefix.len() < 3 {
+                prefix.push(0);
+            }
+            for item in self.trees.found.scan_prefix(&prefix) {
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                let (key, _) = item?;
+                if let Some(hit) = found_of(&key) {
+                    if !found.contains(&hit) {
+                        found.push(hit);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The index key of one term of an outcome of `flow`.
+fn found_key(term: &str, flow: &str, run: u64, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(term.len() + flow.len() + 18);
+    key.extend_from_slice(term.as_bytes());
+    key.push(0);
+    key.extend_from_slice(flow.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&run.to_be_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The record an index key points at (terms and flow names hold no zero byte).
+fn found_of(key: &[u8]) -> Option<Found> {
+    let (ids, rest) = key.split_at(key.len().checked_sub(16)?);
+    let mut parts = ids.splitn(2, |b| *b == 0);
+    let _term = parts.next()?;
+    let flow = parts.next()?.strip_suffix(&[0])?;
+    Some(Found {
+        flow: String::from_utf8_lossy(flow).into_owned(),
+        run: u64_of(&rest[..8]),
+        seq: u64_of(&rest[8..]),
+    })
 }
 
 /// Move a damaged database's files into `damaged-<time>/` inside its directory (the
@@ -278,6 +328,10 @@ struct Trees {
     /// `flow \0 run id` → nothing: the runs under way, so that the ones a stopped
     /// process left can be found at the next start without reading all history.
     running: sled::Tree,
+    /// `term \0 flow \0 run id, seq` → nothing: the search index ([`super::search`]),
+    /// one entry per term of each recorded outcome, across flows (one scan finds a
+    /// value in all of them).
+    found: sled::Tree,
     /// The database, for numbers that only grow (queued events' arrival order).
     db: sled::Db,
 }
@@ -513,6 +567,14 @@ impl FlowState for SledFlow {
                 .rows
                 .insert(self.key(&run_seq), serde_json::to_vec(&rows)?)?;
         }
+        for (outcome, _) in outcomes {
+            for term in search::terms_of(outcome) {
+                self.trees.found.insert(
+                    found_key(&term, &self.name, outcome.run, outcome.seq),
+                    b"".as_slice(),
+                )?;
+            }
+        }
         for (outcome, remember) in outcomes {
             if *remember {
                 self.trees.seen.insert(
@@ -643,6 +705,42 @@ impl FlowState for SledFlow {
         Ok(rows)
     }
 
+    fn rows_from(
+        &self,
+        run: u64,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RowOutcome>, StateError> {
+        let key_of = |seq: u64| {
+            let mut run_seq = [0u8; 16];
+            run_seq[..8].copy_from_slice(&run.to_be_bytes());
+            run_seq[8..].copy_from_slice(&seq.to_be_bytes());
+            self.key(&run_seq)
+        };
+        // The chunk holding `from_seq` starts at or before it.
+        let start = match self
+            .trees
+            .rows
+            .range(key_of(0)..=key_of(from_seq))
+            .next_back()
+            .transpose()?
+        {
+            Some((key, _)) => key.to_vec(),
+            None => key_of(from_seq),
+        };
+        let mut rows = Vec::new();
+        for item in self.trees.rows.range(start..key_of(u64::MAX)) {
+            let chunk = rows_of(&item?.1)?;
+            rows.extend(chunk.into_iter().filter(|row| row.seq >= from_seq));
+            if rows.len() >= limit {
+                break;
+            }
+        }
+        rows.sort_by_key(|row| row.seq);
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
     fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_> {
         Box::new(self.trees.rows.scan_prefix(&self.prefix).flat_map(|item| {
             match item
@@ -701,6 +799,15 @@ impl FlowState for SledFlow {
                 let (row_key, value) = item?;
                 let rows = rows_of(&value)?;
                 pruned.records += rows.len() as u64;
+                if !dry_run {
+                    for row in &rows {
+                        for term in search::terms_of(row) {
+                            self.trees
+                                .found
+                                .remove(found_key(&term, &self.name, row.run, row.seq))?;
+                        }
+                    }
+                }
                 if retention.forget_handled {
                     // The run's own records name the keys it handled: no scan of them all.
                     pruned.keys += self.forget_handled_by(run.id, &rows, dry_run)?;
@@ -813,6 +920,88 @@ mod tests {
         assert_eq!(
             flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![2, 1]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn records_are_found_by_their_values_across_flows_and_pages_of_a_run_are_read(
+    ) -> Result<(), StateError> {
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = SledStore::open(dir.path())?;
+        let orders = store.flow("orders")?;
+        let leads = store.flow("leads")?;
+        let with_phone = |run, seq, key: &str, phone: &str| {
+            let mut row = outcome(run, seq, key, RowStatus::Sent);
+            row.record.insert("phone".into(), phone.into());
+            row
+        };
+        let rows: Vec<RowOutcome> = (1..=200)
+            .map(|i| with_phone(1, i, &format!("order-{i}"), &format!("+1 555 010 {i:04}")))
+            .collect();
+        let refs: Vec<(&RowOutcome, bool)> = rows.iter().map(|r| (r, true)).collect();
+        let mut first = orders.begin_run(Trigger::Manual, Utc::now())?;
+        orders.record(&refs, &[])?;
+        first.status = RunStatus::Succeeded;
+        orders.save_run(&first)?;
+        leads.begin_run(Trigger::Manual, Utc::now())?;
+        let lead = with_phone(1, 1, "lead-9", "(555) 010-0042");
+        leads.record(&[(&lead, true)], &[])?;
+
+        let mut hits = store.search("+15550100042", 10)?;
+        hits.sort_by(|a, b| a.flow.cmp(&b.flow));
+        assert_eq!(
+            hits,
+            [
+                Found {
+                    flow: "leads".into(),
+                    run: 1,
+                    seq: 1
+                },
+                Found {
+                    flow: "orders".into(),
+                    run: 1,
+                    seq: 42
+                },
+            ]
+        );
+        assert_eq!(
+            store.search("ORDER-7", 1)?,
+            [Found {
+                flow: "orders".into(),
+                run: 1,
+                seq: 7
+            }]
+        );
+        // Longer terms match the start of a value; a limit holds.
+        assert_eq!(store.search("order-1", 5)?.len(), 5);
+        assert!(store.search("nobody", 5)?.is_empty());
+
+        // A page starts inside a chunk and crosses into the next one.
+        let page = orders.rows_from(1, 60, 10)?;
+        assert_eq!(
+            page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            (60..70).collect::<Vec<_>>()
+        );
+        assert_eq!(orders.rows_from(1, 195, 10)?.len(), 6);
+        assert!(orders.rows_from(2, 1, 10)?.is_empty());
+
+        // Pruned records are no longer found.
+        let mut run = orders.begin_run(Trigger::Manual, Utc::now())?;
+        run.status = RunStatus::Succeeded;
+        orders.save_run(&run)?;
+        let all = Retention {
+            keep_runs: Some(1),
+            ..Retention::default()
+        };
+        orders.prune(&all, false)?;
+        assert_eq!(
+            store.search("555-010-0042", 10)?,
+            [Found {
+                flow: "leads".into(),
+                run: 1,
+                seq: 1
+            }]
         );
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 mod embedded;
 mod integrity;
+pub mod search;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 use crate::record::Record;
 
 pub use self::embedded::SledStore;
+pub use self::search::Found;
 
 /// Problems with the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +231,11 @@ pub trait Store: Send + Sync {
     /// Record as interrupted every run that a stopped process left `running` (none can
     /// be running now: the store is held by one process). Returns each (flow, run id).
     fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError>;
+
+    /// The records of every flow's history that carried `query` (see [`search`] for how
+    /// values are matched: a value, its start, or a phone number's digits), at most
+    /// `limit`, from an index kept as outcomes are recorded (no scan of the history).
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError>;
 }
 
 /// One flow's state, in the words of a run.
@@ -301,6 +308,15 @@ pub trait FlowState: Send + Sync {
 
     /// Every row outcome of one run, in order.
     fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError>;
+
+    /// At most `limit` row outcomes of one run, in order, from `from_seq` on (a page of
+    /// a long run, without reading the rest).
+    fn rows_from(
+        &self,
+        run: u64,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RowOutcome>, StateError>;
 
     /// Every row outcome of every run, oldest run first.
     fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_>;

@@ -1,0 +1,129 @@
+//! Finding records by a value they carried: which words of a row outcome the state
+//! indexes, and how a person's query is read, so that every store answers the same
+//! question. A value is indexed as written (trimmed, lower case); one that looks like a
+//! phone number also as its digits, and as its last ten digits, so `+1 (555) 010-0199`,
+//! `15550100199` and `555 010 0199` all find it.
+
+use serde::{Deserialize, Serialize};
+
+use super::RowOutcome;
+
+/// Longer values (message texts, notes) are not indexed: people search by identifiers.
+pub const MAX_TERM_CHARS: usize = 100;
+
+/// A record found: the flow, the run and the row's place in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub flow: String,
+    pub run: u64,
+    pub seq: u64,
+}
+
+/// The terms an outcome is found by: its key, the service's id, and every short scalar
+/// field of its record; each once.
+pub fn terms_of(outcome: &RowOutcome) -> Vec<String> {
+    let mut terms = Vec::new();
+    push(&mut terms, &outcome.key);
+    if let Some(id) = &outcome.remote_id {
+        push(&mut terms, id);
+    }
+    for value in outcome.record.values() {
+        match value {
+            serde_json::Value::String(s) => push(&mut terms, s),
+            serde_json::Value::Number(n) => push(&mut terms, &n.to_string()),
+            _ => {}
+        }
+    }
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
+/// What a query is looked up as: its normal form, and its digits when it is a phone
+/// number (the longest first). Empty for a query with nothing to look for.
+pub fn query_terms(query: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    if let Some(term) = normal(query) {
+        if let Some(digits) = phone_digits(&term) {
+            let last_ten = digits[digits.len().saturating_sub(10)..].to_string();
+            terms.push(digits);
+            terms.push(last_ten);
+        }
+        terms.push(term);
+    }
+    terms.dedup();
+    terms
+}
+
+fn push(terms: &mut Vec<String>, value: &str) {
+    let Some(term) = normal(value) else {
+        return;
+    };
+    if let Some(digits) = phone_digits(&term) {
+        if digits.len() > 10 {
+            terms.push(digits[digits.len() - 10..].to_string());
+        }
+        terms.push(digits);
+    }
+    terms.push(term);
+}
+
+/// Trimmed, lower case, without control characters; `None` when empty or too long.
+fn normal(value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_TERM_CHARS {
+        return None;
+    }
+    Some(
+        trimmed
+            .chars()
+            .filter(|c| !c.is_control())
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
+}
+
+/// The digits of a value written as a phone number (digits, spaces, `+-().`, at least
+/// seven digits), when they differ from the value itself.
+fn phone_digits(term: &str) -> Option<String> {
+    let phone_like = term
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    if !phone_like {
+        return None;
+    }
+    let digits: String = term.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= 7 && digits != term).then_some(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::RowStatus;
+    use serde_json::json;
+
+    #[test]
+    fn a_phone_number_is_found_however_it_is_written() {
+        let row: RowOutcome = serde_json::from_value(json!({
+            "run": 1, "seq": 1, "key": "order-7", "status": RowStatus::Sent, "at": chrono::Utc::now(),
+            "record": {"phone": "+1 (555) 010-0199", "email": "Ann@Example.com", "amount": 42, "note": "x".repeat(200), "ok": true},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let terms = terms_of(&row);
+        for query in [
+            "+15550100199",
+            "555 010 0199",
+            "(555) 010-0199",
+            "ann@example.com ",
+            "ORDER-7",
+            "42",
+        ] {
+            assert!(
+                query_terms(query).iter().any(|q| terms.contains(q)),
+                "{query} not in {terms:?}"
+            );
+        }
+        assert!(!terms.iter().any(|t| t.starts_with("xxx")), "{terms:?}");
+        assert!(query_terms("   ").is_empty());
+    }
+}
