@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod cli;
 mod commands;
+mod console;
 mod daemon;
 mod prune;
 mod report;

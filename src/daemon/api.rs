@@ -34,6 +34,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/hooks/{name}", post(super::hooks::receive))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::console::router(Arc::clone(&shared)))
         .with_state(shared)
 }
 
@@ -47,6 +48,14 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    // A page elsewhere must not drive the API through a browser on this machine.
+    if request.method() != axum::http::Method::GET && crate::console::session::cross_site(&headers)
+    {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "the request came from another site (its Origin or Sec-Fetch-Site says so)",
+        );
+    }
     if let Some(token) = &shared.token {
         let given = headers
             .get("authorization")

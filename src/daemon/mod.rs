@@ -9,7 +9,7 @@ mod api;
 pub mod discovery;
 mod hooks;
 pub mod metrics;
-mod reload;
+pub mod reload;
 mod server;
 
 use std::collections::BTreeMap;
@@ -53,6 +53,8 @@ pub struct Shared {
     pub stop_runs: engine::StopHandle,
     /// How long a webhook's body may take to arrive.
     pub body_timeout: Duration,
+    /// The console's session and anti-forgery keys.
+    pub console: crate::console::session::Keys,
 }
 
 impl Shared {
@@ -209,6 +211,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         replays: Default::default(),
         stop_runs: engine::Stop::new().0,
         body_timeout: http.body_timeout,
+        console: Default::default(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -350,7 +353,7 @@ async fn prune_in_background(
 
 /// Start the push flows that run on every event and have events waiting (acknowledged
 /// before the last stop, or a crash): they are not left waiting for the next event.
-fn drain_queues(shared: &Shared) {
+pub fn drain_queues(shared: &Shared) {
     let Ok(project) = shared.project.read() else {
         return;
     };

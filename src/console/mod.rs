@@ -1,0 +1,768 @@
+//! The console: web pages served by the daemon on its own listener, for people who manage
+//! their connections in a browser — the flows with their on/off toggle and Run now, a
+//! flow's run log with live progress, a run's records with replay, search across every
+//! run, the accounts' checks and the connector catalogue. Server-rendered HTML; every
+//! asset is embedded in the binary; nothing is fetched at run time.
+
+mod pages;
+pub mod session;
+mod views;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::Markup;
+use scheduler::{Command, Reason};
+use serde::Deserialize;
+
+use self::pages::Tab;
+use crate::daemon::Shared;
+
+pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    let pages = Router::new()
+        .route("/", get(flows_page))
+        .route("/flows/{name}", get(flow_page))
+        .route("/flows/{name}/runs/{id}", get(run_page))
+        .route("/search", get(search_page))
+        .route("/accounts", get(accounts_page))
+        .route("/connectors", get(connectors_page))
+        .route("/live/flows", get(live_flows))
+        .route("/live/flows/{name}", get(live_runs))
+        .route("/flows/{name}/enabled", post(toggle))
+        .route("/flows/{name}/run", post(run_now))
+        .route("/flows/{name}/replay", post(replay))
+        .route("/flows/{name}/resume", post(resume))
+        .route("/logout", post(logout))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            signed_in,
+        ));
+    Router::new()
+        .merge(pages)
+        .route("/login", get(login_page).post(login))
+        .route("/assets/{file}", get(asset))
+}
+
+/// What a page needs of the request: its session (empty on loopback without a token)
+/// and so the anti-forgery token its forms carry.
+#[derive(Clone)]
+struct Visitor {
+    csrf: String,
+}
+
+/// Pages need a session when the daemon has a token; state-changing requests need the
+/// page's anti-forgery token and must not come from another site.
+async fn signed_in(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let session = session::cookie(&headers).unwrap_or_default();
+    if shared.token.is_some() && !shared.console.valid_session(&session) {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        if request.method() != axum::http::Method::GET || path.starts_with("/live/") {
+            return (StatusCode::UNAUTHORIZED, "sign in first: /login").into_response();
+        }
+        return Redirect::to(&format!("/login?next={}", pages::enc(&path))).into_response();
+    }
+    let session = if shared.token.is_some() {
+        session
+    } else {
+        String::new()
+    };
+    if request.method() == axum::http::Method::POST && session::cross_site(&headers) {
+        return page_problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "the request came from another site; use the console's own pages",
+        );
+    }
+    request.extensions_mut().insert(Visitor {
+        csrf: shared.console.csrf(&session),
+    });
+    next.run(request).await
+}
+
+/// A form that changes something: its anti-forgery token must be the page's.
+fn forged(visitor: &Visitor, given: Option<&str>) -> Option<Response> {
+    let right = given.is_some_and(|g| {
+        connectors::webhook::constant_time_eq(g.as_bytes(), visitor.csrf.as_bytes())
+    });
+    (!right).then(|| {
+        page_problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "the form's anti-forgery token is missing or stale; reload the page and try again",
+        )
+    })
+}
+
+fn html_page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn page(title: &str, tab: Tab, visitor: &Visitor, body: Markup) -> Response {
+    html_page(
+        StatusCode::OK,
+        pages::layout(title, tab, &visitor.csrf, body),
+    )
+}
+
+fn page_problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    html_page(
+        status,
+        pages::layout(title, Tab::None, "", pages::problem(title, detail)),
+    )
+}
+
+fn known(shared: &Shared, name: &str) -> bool {
+    shared
+        .project
+        .read()
+        .is_ok_and(|p| p.flows.contains_key(name))
+        || shared.errors.read().is_ok_and(|e| e.contains_key(name))
+}
+
+fn no_flow(name: &str) -> Response {
+    page_problem(
+        StatusCode::NOT_FOUND,
+        "No such flow",
+        &format!("no flow named `{name}` in the flows directory"),
+    )
+}
+
+fn state_problem(e: engine::StateError) -> Response {
+    page_problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The state cannot be read",
+        &e.to_string(),
+    )
+}
+
+// --- Pages ---
+
+#[derive(Deserialize, Default)]
+struct FlowsQuery {
+    #[serde(default)]
+    page: Option<usize>,
+    #[serde(default)]
+    q: String,
+}
+
+fn flows_view(shared: &Shared, q: &FlowsQuery) -> (Vec<views::FlowView>, usize, usize, usize) {
+    let names = views::flow_names(shared, &q.q);
+    let pages = names.len().div_ceil(views::FLOWS_PER_PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let shown: Vec<String> = names
+        .iter()
+        .skip((page - 1) * views::FLOWS_PER_PAGE)
+        .take(views::FLOWS_PER_PAGE)
+        .cloned()
+        .collect();
+    (
+        views::flows(shared, &shown, chrono::Utc::now()),
+        names.len(),
+        page,
+        pages,
+    )
+}
+
+async fn flows_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Query(q): Query<FlowsQuery>,
+) -> Response {
+    let (flows, total, page_no, pages) = flows_view(&shared, &q);
+    let scrubber = shared.scrubber();
+    let general: Vec<String> = shared
+        .general
+        .read()
+        .map(|g| g.iter().map(|d| scrubber.string(d.to_string())).collect())
+        .unwrap_or_default();
+    let body = pages::flows(
+        &pages::FlowsPage {
+            flows: &flows,
+            total,
+            page: page_no,
+            pages,
+            filter: &q.q,
+            general: &general,
+        },
+        &visitor.csrf,
+    );
+    page("Flows", Tab::Flows, &visitor, body)
+}
+
+async fn flow_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Query(filter): Query<views::RunFilter>,
+) -> Response {
+    if !known(&shared, &name) {
+        return no_flow(&name);
+    }
+    let flow = views::flows(&shared, std::slice::from_ref(&name), chrono::Utc::now());
+    let Some(flow) = flow.first() else {
+        return no_flow(&name);
+    };
+    let (runs, more) = match views::runs(&shared, &name, filter) {
+        Ok(found) => found,
+        Err(e) => return state_problem(e),
+    };
+    let body = pages::flow(
+        &pages::FlowPage {
+            flow,
+            runs: &runs,
+            more,
+            filter,
+        },
+        &visitor.csrf,
+    );
+    page(&name, Tab::Flows, &visitor, body)
+}
+
+#[derive(Deserialize)]
+struct RunQuery {
+    from: Option<u64>,
+    at: Option<u64>,
+}
+
+async fn run_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path((name, id)): Path<(String, u64)>,
+    Query(q): Query<RunQuery>,
+) -> Response {
+    if !known(&shared, &name) {
+        return no_flow(&name);
+    }
+    let summary = shared.store.flow(&name).and_then(|f| f.run(id));
+    let mut summary = match summary {
+        Ok(Some(summary)) => summary,
+        Ok(None) => {
+            return page_problem(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("flow `{name}` has no run {id} (pruned, or not yet run)"),
+            )
+        }
+        Err(e) => return state_problem(e),
+    };
+    shared.scrubber().summary(&mut summary);
+    let from = q.from.unwrap_or(1).max(1);
+    let (rows, more) = match views::rows(&shared, &name, id, from) {
+        Ok(found) => found,
+        Err(e) => return state_problem(e),
+    };
+    let body = pages::run(
+        &pages::RunPage {
+            flow: &name,
+            run: &summary,
+            rows: &rows,
+            from,
+            more,
+            at: q.at,
+        },
+        &visitor.csrf,
+    );
+    page(&format!("{name} run #{id}"), Tab::Flows, &visitor, body)
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let query = q.q.chars().take(200).collect::<String>();
+    let hits = if query.trim().is_empty() {
+        Vec::new()
+    } else {
+        let found = {
+            let shared = Arc::clone(&shared);
+            let query = query.clone();
+            tokio::task::spawn_blocking(move || views::search(&shared, &query)).await
+        };
+        match found {
+            Ok(Ok(hits)) => hits,
+            Ok(Err(e)) => return state_problem(e),
+            Err(e) => {
+                return page_problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Search failed",
+                    &e.to_string(),
+                )
+            }
+        }
+    };
+    // What was typed is shown back; a secret typed there is not.
+    let shown = shared.scrubber().string(query);
+    page(
+        "Search",
+        Tab::Search,
+        &visitor,
+        pages::search(&shown, &hits),
+    )
+}
+
+async fn accounts_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+) -> Response {
+    let (accounts, file) = match shared.project.read() {
+        Ok(p) => (p.accounts.clone(), p.accounts.file.display().to_string()),
+        Err(_) => Default::default(),
+    };
+    let scrubber = shared.scrubber();
+    let checks = accounts
+        .accounts
+        .values()
+        .map(connectors::check::check_account);
+    let mut statuses: Vec<connectors::check::AccountStatus> = futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .map(|mut s| {
+            s.detail = scrubber.string(s.detail);
+            s
+        })
+        .collect();
+    for (name, problems) in &accounts.invalid {
+        let detail = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        statuses.push(connectors::check::AccountStatus {
+            account: name.clone(),
+            connector: "?",
+            active: false,
+            detail: scrubber.string(format!("invalid in accounts.yaml: {detail}")),
+        });
+    }
+    statuses.sort_by(|a, b| a.account.cmp(&b.account));
+    page(
+        "Accounts",
+        Tab::Accounts,
+        &visitor,
+        pages::accounts(&file, &statuses),
+    )
+}
+
+async fn connectors_page(axum::Extension(visitor): axum::Extension<Visitor>) -> Response {
+    page("Connectors", Tab::Connectors, &visitor, pages::connectors())
+}
+
+// --- Live updates ---
+
+/// How often live fragments are looked at (sent only when they changed).
+const LIVE_EVERY: Duration = Duration::from_secs(1);
+
+/// A stream of `event` fragments, rendered by `render` every [`LIVE_EVERY`] and sent when
+/// they change; it ends when the daemon stops.
+fn live(
+    shared: Arc<Shared>,
+    event: &'static str,
+    render: impl Fn(&Shared) -> String + Send + Sync + 'static,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let render = Arc::new(render);
+    let stream = futures::stream::unfold(
+        (shared, String::new(), true),
+        move |(shared, last, first)| {
+            let render = Arc::clone(&render);
+            async move {
+                loop {
+                    if !first {
+                        tokio::time::sleep(LIVE_EVERY).await;
+                    }
+                    if shared.timer.is_closed() {
+                        return None;
+                    }
+                    let (shared_for, render_for) = (Arc::clone(&shared), Arc::clone(&render));
+                    let fragment = tokio::task::spawn_blocking(move || render_for(&shared_for))
+                        .await
+                        .unwrap_or_default();
+                    if fragment != last || first {
+                        let event = Event::default().event(event).data(fragment.clone());
+                        return Some((Ok(event), (shared, fragment, false)));
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn live_flows(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Query(q): Query<FlowsQuery>,
+) -> Response {
+    live(shared, "flows", move |shared| {
+        let (flows, ..) = flows_view(shared, &q);
+        pages::flow_rows(&flows, &visitor.csrf).into_string()
+    })
+    .into_response()
+}
+
+async fn live_runs(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(filter): Query<views::RunFilter>,
+) -> Response {
+    if !known(&shared, &name) {
+        return no_flow(&name);
+    }
+    live(shared, "runs", move |shared| {
+        let runs = views::runs(shared, &name, filter)
+            .map(|(runs, _)| runs)
+            .unwrap_or_default();
+        pages::run_rows(&name, &runs).into_string()
+    })
+    .into_response()
+}
+
+// --- Actions ---
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Toggle {
+    csrf: Option<String>,
+    enabled: String,
+}
+
+/// Switch a flow on or off by editing its file's `enabled:` line; the daemon takes the
+/// file again at once (the watcher would within a second).
+async fn toggle(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Form(form): Form<Toggle>,
+) -> Response {
+    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
+        return refused;
+    }
+    let file = match shared.project.read() {
+        Ok(p) => p.flows.get(&name).map(|f| f.file.clone()),
+        Err(_) => None,
+    };
+    let Some(file) = file else {
+        return if known(&shared, &name) {
+            page_problem(
+                StatusCode::CONFLICT,
+                "Cannot switch it",
+                &format!("flow `{name}` is invalid: mend its file first (its problems are on the flows page)"),
+            )
+        } else {
+            no_flow(&name)
+        };
+    };
+    let on = form.enabled == "true";
+    let edited = tokio::task::spawn_blocking(move || set_enabled(&file, on)).await;
+    match edited {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            return page_problem(StatusCode::CONFLICT, "Cannot switch it", &why);
+        }
+        Err(e) => {
+            return page_problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot switch it",
+                &e.to_string(),
+            )
+        }
+    }
+    tracing::info!(flow = %name, enabled = on, "switched from the console");
+    let reloaded = {
+        let shared = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || {
+            let fresh = crate::wiring::load(&shared.global, BTreeMap::new());
+            crate::daemon::reload::apply(&shared, fresh);
+        })
+        .await
+    };
+    if let Err(e) = reloaded {
+        tracing::error!(error = %e, "reload after a switch failed");
+    }
+    Redirect::to("/").into_response()
+}
+
+/// Rewrite `file`'s `enabled:`, in place and atomically (the file keeps its mode).
+fn set_enabled(file: &std::path::Path, on: bool) -> Result<(), String> {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let edited = flows::edit::set_enabled(file, &text, on).map_err(|d| d.to_string())?;
+    if edited == text {
+        return Ok(());
+    }
+    let dir = file.parent().unwrap_or(std::path::Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".switchboard-edit-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
+    std::io::Write::write_all(&mut temp, edited.as_bytes())
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
+    if let Ok(meta) = std::fs::metadata(file) {
+        let _ = std::fs::set_permissions(temp.path(), meta.permissions());
+        if meta.permissions().readonly() {
+            return Err(format!("{shown} is read-only"));
+        }
+    }
+    temp.persist(file)
+        .map_err(|e| format!("cannot replace {shown}: {}", e.error))?;
+    Ok(())
+}
+
+async fn run_now(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
+        return refused;
+    }
+    start(&shared, &name, Reason::Manual)
+}
+
+#[derive(Deserialize)]
+struct ReplayQuery {
+    run: Option<u64>,
+    #[serde(default)]
+    uncertain: bool,
+}
+
+async fn replay(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Query(q): Query<ReplayQuery>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
+        return refused;
+    }
+    let id = shared.replays.add(engine::ReplayFilter {
+        run: q.run,
+        only_uncertain: q.uncertain,
+    });
+    start(&shared, &name, Reason::Replay(id))
+}
+
+/// Ask the timer for a run now and go to the flow's run log, where it shows as it goes.
+fn start(shared: &Shared, name: &str, reason: Reason) -> Response {
+    let valid = shared
+        .project
+        .read()
+        .is_ok_and(|p| p.flows.contains_key(name));
+    if !valid {
+        return if known(shared, name) {
+            page_problem(
+                StatusCode::CONFLICT,
+                "Cannot run it",
+                &format!("flow `{name}` is invalid: mend its file first"),
+            )
+        } else {
+            no_flow(name)
+        };
+    }
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    if shared
+        .timer
+        .send(Command::RunNow {
+            name: name.to_string(),
+            reason,
+            reply: Some(reply),
+        })
+        .is_err()
+    {
+        return page_problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot run it",
+            "the daemon is stopping",
+        );
+    }
+    // The run goes on without the browser; its outcome is in the history.
+    tokio::spawn(async move {
+        let _ = outcome.await;
+    });
+    Redirect::to(&format!("/flows/{}", pages::enc(name))).into_response()
+}
+
+async fn resume(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
+        return refused;
+    }
+    if !known(&shared, &name) {
+        return no_flow(&name);
+    }
+    match shared
+        .store
+        .flow(&name)
+        .and_then(|state| engine::pause::resume(&*state))
+    {
+        Ok(Some(_)) => {
+            tracing::info!(flow = %name, "the flow is resumed (console)");
+            crate::daemon::drain_queues(&shared);
+        }
+        Ok(None) => {}
+        Err(e) => return state_problem(e),
+    }
+    Redirect::to(&format!("/flows/{}", pages::enc(&name))).into_response()
+}
+
+// --- Signing in ---
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    failed: bool,
+}
+
+async fn login_page(State(shared): State<Arc<Shared>>, Query(q): Query<LoginQuery>) -> Response {
+    if shared.token.is_none() {
+        return Redirect::to("/").into_response();
+    }
+    html_page(
+        StatusCode::OK,
+        pages::layout("Sign in", Tab::None, "", pages::login(q.failed, &q.next)),
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Login>,
+) -> Response {
+    let Some(token) = &shared.token else {
+        return Redirect::to("/").into_response();
+    };
+    if session::cross_site(&headers) {
+        return page_problem(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "the request came from another site",
+        );
+    }
+    // Only a path on this server (not `//elsewhere`).
+    let next = if form.next.starts_with('/') && !form.next.starts_with("//") {
+        form.next.clone()
+    } else {
+        "/".to_string()
+    };
+    if !connectors::webhook::constant_time_eq(form.token.as_bytes(), token.as_bytes()) {
+        tracing::warn!("a console sign-in with a wrong token");
+        return Redirect::to(&format!("/login?failed=true&next={}", pages::enc(&next)))
+            .into_response();
+    }
+    let cookie = session::set_cookie(&shared.console.new_session());
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn logout(
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
+        return refused;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    if let Ok(value) = HeaderValue::from_str(&session::clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+// --- Assets ---
+
+/// The embedded assets: htmx and its SSE extension (from the npm registry, BSD-0), and
+/// the console's style sheet.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "htmx.min.js",
+        "text/javascript",
+        include_bytes!("assets/htmx.min.js"),
+    ),
+    (
+        "sse.min.js",
+        "text/javascript",
+        include_bytes!("assets/sse.min.js"),
+    ),
+    (
+        "console.css",
+        "text/css",
+        include_bytes!("assets/console.css"),
+    ),
+];
+
+async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, ..)| *name == file) {
+        Some((_, kind, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *kind),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}

@@ -1,0 +1,523 @@
+//! The console's HTML: one function per page and per fragment the live updates swap in.
+//! Server-rendered with maud (every value escaped); htmx and its SSE extension, embedded
+//! in the binary, only swap fragments in. Every form that changes something carries the
+//! page's anti-forgery token.
+
+use chrono::{DateTime, Utc};
+use engine::{RowOutcome, RowStatus, RunStatus, RunSummary};
+use maud::{html, Markup, DOCTYPE};
+
+use super::views::{FlowView, Hit, RunFilter};
+
+/// Which part of the console a page belongs to (its tab).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Flows,
+    Search,
+    Accounts,
+    Connectors,
+    None,
+}
+
+/// The frame of every page.
+pub fn layout(title: &str, tab: Tab, csrf: &str, body: Markup) -> Markup {
+    let nav = |target: Tab, href: &str, label: &str| {
+        html! { a href=(href) class=[(tab == target).then_some("here")] { (label) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+                title { (title) " · Switchboard" }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/htmx.min.js" defer {}
+                script src="/assets/sse.min.js" defer {}
+            }
+            body data-csrf=(csrf) {
+                header {
+                    a.brand href="/" { "Switchboard" }
+                    nav {
+                        (nav(Tab::Flows, "/", "Flows"))
+                        (nav(Tab::Search, "/search", "Search"))
+                        (nav(Tab::Accounts, "/accounts", "Accounts"))
+                        (nav(Tab::Connectors, "/connectors", "Connectors"))
+                    }
+                    form.find action="/search" method="get" {
+                        input type="search" name="q" placeholder="Find a record: phone, e-mail, order id…" aria-label="Find a record";
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A hidden anti-forgery field.
+fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// A POST button.
+fn action(csrf: &str, path: &str, label: &str, class: &str, test: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(path) {
+            (csrf_field(csrf))
+            button type="submit" class=(class) data-test=(test) { (label) }
+        }
+    }
+}
+
+pub fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn took(run: &RunSummary) -> String {
+    match run.finished_at {
+        Some(end) => {
+            let ms = (end - run.started_at).num_milliseconds().max(0);
+            if ms < 1000 {
+                format!("{ms} ms")
+            } else {
+                format!("{:.1} s", ms as f64 / 1000.0)
+            }
+        }
+        None => "running".into(),
+    }
+}
+
+fn status_word(run: &RunSummary) -> &'static str {
+    match run.status {
+        RunStatus::Running => "running",
+        RunStatus::Succeeded if run.counts.failed > 0 => "failed",
+        RunStatus::Succeeded => "ok",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    }
+}
+
+fn run_badge(flow: &str, run: &RunSummary) -> Markup {
+    let c = &run.counts;
+    html! {
+        a class={"badge " (status_word(run))} href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) {
+            "#" (run.id) " " (status_word(run)) " · sent " (c.sent) ", failed " (c.failed)
+        }
+    }
+}
+
+/// A path segment, percent-encoded.
+pub fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+// --- Flows ---
+
+pub struct FlowsPage<'a> {
+    pub flows: &'a [FlowView],
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub filter: &'a str,
+    pub general: &'a [String],
+}
+
+pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
+    let query = |p: usize| format!("/?page={p}&q={}", enc(page.filter));
+    let live = format!("/live/flows?page={}&q={}", page.page, enc(page.filter));
+    html! {
+        h1 { "Flows" }
+        @for problem in page.general {
+            p.problem { (problem) }
+        }
+        form.filter method="get" action="/" {
+            input type="search" name="q" value=(page.filter) placeholder="Filter by name";
+            " " (page.total) " flow(s)"
+        }
+        table.flows {
+            thead { tr {
+                th { "On" } th { "Flow" } th { "Runs" } th { "Next run" } th { "Last run" }
+                th { "Last 30 runs" } th { "Failed 24 h" } th {}
+            } }
+            tbody hx-ext="sse" sse-connect=(live) sse-swap="flows" {
+                (flow_rows(page.flows, csrf))
+            }
+        }
+        @if page.pages > 1 {
+            nav.pages {
+                @if page.page > 1 { a href=(query(page.page - 1)) { "← previous" } " " }
+                "page " (page.page) " of " (page.pages)
+                @if page.page < page.pages { " " a href=(query(page.page + 1)) { "next →" } }
+            }
+        }
+    }
+}
+
+/// The rows of the flows table (swapped in live).
+pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
+    html! {
+        @for flow in flows {
+            tr id=(format!("flow-{}", flow.name)) data-flow=(flow.name) {
+                td {
+                    @match flow.enabled {
+                        Some(on) => {
+                            form.inline method="post" action=(format!("/flows/{}/enabled", enc(&flow.name))) {
+                                (csrf_field(csrf))
+                                input type="hidden" name="enabled" value=(if on { "false" } else { "true" });
+                                button type="submit" class=(if on { "toggle on" } else { "toggle off" })
+                                    data-test="toggle" aria-pressed=(on)
+                                    title=(if on { "On: click to switch off (edits the file's enabled: line)" } else { "Off: click to switch on" }) {
+                                    span.knob {} (if on { "on" } else { "off" })
+                                }
+                            }
+                        }
+                        None => span.badge.failed { "invalid" },
+                    }
+                }
+                td {
+                    a.name href=(format!("/flows/{}", enc(&flow.name))) { (flow.name) }
+                    @if let Some(file) = &flow.file { div.file { (file) } }
+                    @if let Some(reason) = &flow.paused { div.problem { "paused: " (reason) } }
+                    @for problem in &flow.problems { div.problem { (problem) } }
+                }
+                td { (flow.schedule.as_deref().unwrap_or("—")) }
+                td { @if flow.running { span.badge.running { "running" } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
+                td data-test="last-run" {
+                    @match flow.last() { Some(run) => (run_badge(&flow.name, run)), None => "never" }
+                }
+                td.strip {
+                    @for run in &flow.strip {
+                        a class=(status_word(run)) href=(format!("/flows/{}/runs/{}", enc(&flow.name), run.id))
+                            title=(format!("#{} {} {}: sent {}, failed {}", run.id, time(run.started_at), status_word(run), run.counts.sent, run.counts.failed)) {}
+                    }
+                }
+                td.num { (flow.failed_24h) }
+                td {
+                    @if flow.enabled.is_some() {
+                        (action(csrf, &format!("/flows/{}/run", enc(&flow.name)), "▶ Run now", "run", "run-now"))
+                    }
+                }
+            }
+        }
+    }
+}
+
+// --- A flow's run log ---
+
+pub struct FlowPage<'a> {
+    pub flow: &'a FlowView,
+    pub runs: &'a [RunSummary],
+    pub more: bool,
+    pub filter: RunFilter,
+}
+
+fn filter_query(filter: RunFilter) -> String {
+    let mut q = Vec::new();
+    if filter.errors {
+        q.push("errors=true".to_string());
+    }
+    if filter.hide_empty {
+        q.push("hide_empty=true".to_string());
+    }
+    if let Some(b) = filter.before {
+        q.push(format!("before={b}"));
+    }
+    q.join("&")
+}
+
+pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
+    let flow = page.flow;
+    let name = enc(&flow.name);
+    let f = page.filter;
+    let with = |errors: bool, hide_empty: bool| {
+        format!(
+            "/flows/{name}?{}",
+            filter_query(RunFilter {
+                errors,
+                hide_empty,
+                before: None
+            })
+        )
+    };
+    let live = format!(
+        "/live/flows/{name}?{}",
+        filter_query(RunFilter { before: None, ..f })
+    );
+    html! {
+        h1 { (flow.name) }
+        dl.facts {
+            dt { "File" } dd { (flow.file.as_deref().unwrap_or("—")) }
+            dt { "Runs" } dd { (flow.schedule.as_deref().unwrap_or("—")) }
+            dt { "Next run" } dd { (flow.next_run.as_deref().unwrap_or("—")) }
+            dt { "Switched" } dd { (match flow.enabled { Some(true) => "on", Some(false) => "off", None => "invalid" }) }
+            @if let Some(reason) = &flow.paused { dt { "Paused" } dd.problem { (reason) } }
+        }
+        @for problem in &flow.problems { p.problem { (problem) } }
+        div.actions {
+            @if flow.enabled.is_some() {
+                (action(csrf, &format!("/flows/{name}/run"), "▶ Run now", "run", "run-now"))
+                (action(csrf, &format!("/flows/{name}/replay"), "Replay every failed record", "", "replay-all"))
+            }
+            @if flow.paused.is_some() {
+                (action(csrf, &format!("/flows/{name}/resume"), "Resume", "", "resume"))
+            }
+        }
+        nav.filters {
+            a href=(with(!f.errors, f.hide_empty)) class=[f.errors.then_some("here")] data-test="only-errors" { "only runs with errors" }
+            " · "
+            a href=(with(f.errors, !f.hide_empty)) class=[f.hide_empty.then_some("here")] { "hide empty runs" }
+        }
+        table.runs {
+            thead { tr {
+                th { "Run" } th { "Trigger" } th { "Started" } th { "Took" } th { "Fetched" }
+                th { "New" } th { "Sent" } th { "Failed" } th { "Skipped" } th { "Filtered" } th { "Status" }
+            } }
+            @if f.before.is_none() {
+                tbody hx-ext="sse" sse-connect=(live) sse-swap="runs" { (run_rows(&flow.name, page.runs)) }
+            } @else {
+                tbody { (run_rows(&flow.name, page.runs)) }
+            }
+        }
+        @if page.runs.is_empty() { p { "No runs yet." } }
+        @if page.more {
+            @if let Some(last) = page.runs.last() {
+                nav.pages { a href=(format!("/flows/{name}?{}", filter_query(RunFilter { before: Some(last.id), ..f }))) { "older runs →" } }
+            }
+        }
+    }
+}
+
+/// The rows of a run log (swapped in live while runs go on).
+pub fn run_rows(flow: &str, runs: &[RunSummary]) -> Markup {
+    html! {
+        @for run in runs {
+            tr class=(status_word(run)) data-run=(run.id) {
+                td { a href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) { "#" (run.id) } }
+                td { (crate::report::trigger_word(run.trigger)) }
+                td { (time(run.started_at)) }
+                td { (took(run)) }
+                td.num { (run.counts.fetched) }
+                td.num { (run.counts.new) }
+                td.num data-test="sent" { (run.counts.sent) }
+                td.num data-test="failed" { (run.counts.failed) }
+                td.num { (run.counts.skipped) }
+                td.num { (run.counts.filtered) }
+                td { span class={"badge " (status_word(run))} { (status_word(run)) }
+                    @if let Some(error) = &run.error { div.problem { (error) } } }
+            }
+        }
+    }
+}
+
+// --- A run ---
+
+pub struct RunPage<'a> {
+    pub flow: &'a str,
+    pub run: &'a RunSummary,
+    pub rows: &'a [RowOutcome],
+    pub from: u64,
+    pub more: bool,
+    /// The record to point at (from search).
+    pub at: Option<u64>,
+}
+
+pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
+    let run = page.run;
+    let name = enc(page.flow);
+    let base = format!("/flows/{name}/runs/{}", run.id);
+    let per_page = super::views::ROWS_PER_PAGE as u64;
+    html! {
+        p.crumbs { a href=(format!("/flows/{name}")) { (page.flow) } " › run #" (run.id) }
+        h1 { (page.flow) " · run #" (run.id) " " span class={"badge " (status_word(run))} { (status_word(run)) } }
+        dl.facts {
+            dt { "Trigger" } dd { (crate::report::trigger_word(run.trigger)) }
+            dt { "Started" } dd { (time(run.started_at)) }
+            dt { "Took" } dd { (took(run)) }
+            dt { "Records" } dd {
+                "fetched " (run.counts.fetched) ", new " (run.counts.new) ", sent " (run.counts.sent)
+                ", failed " (run.counts.failed) ", skipped " (run.counts.skipped) ", filtered " (run.counts.filtered)
+            }
+            @if let Some(error) = &run.error { dt { "Error" } dd.problem { (error) } }
+        }
+        div.actions {
+            (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))
+            (action(csrf, &format!("/flows/{name}/replay?run={}&uncertain=true", run.id), "Replay uncertain", "", "replay-uncertain"))
+        }
+        table.rows {
+            thead { tr { th { "#" } th { "Key" } th { "Status" } th { "Why" } th { "Service id" } th { "Record and request" } } }
+            tbody {
+                @for row in page.rows {
+                    tr id=(format!("row-{}", row.seq)) class=[(page.at == Some(row.seq)).then_some("found")] data-key=(row.key) {
+                        td.num { (row.seq) }
+                        td { (row.key) }
+                        td {
+                            span class={"badge " (row_word(row))} { (row_word(row)) }
+                            @if row.repeat { " " span.badge.uncertain title="sent again after a crash: the recipient may have it twice" { "repeat" } }
+                            @if row.uncertain { " " span.badge.uncertain title="a crash cut its send short; replay it with Replay uncertain" { "uncertain" } }
+                            @if row.retry_next_run { div.small { "tried again next run" } }
+                        }
+                        td { (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } } }
+                        td { (row.remote_id.as_deref().unwrap_or("")) }
+                        td {
+                            details {
+                                summary { (row.record.len()) " field(s)" @if row.sent.is_some() { ", the request" } }
+                                pre { (pretty(&serde_json::Value::Object(row.record.clone()))) }
+                                @if let Some(sent) = &row.sent { p.small { "as sent:" } pre { (pretty(sent)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if page.rows.is_empty() { p { "No records in this page." } }
+        nav.pages {
+            @if page.from > 1 {
+                a href=(format!("{base}?from={}", page.from.saturating_sub(per_page).max(1))) { "← previous" } " "
+            }
+            "records " (page.from) "–" (page.from + page.rows.len().saturating_sub(1) as u64)
+            @if page.more {
+                @if let Some(last) = page.rows.last() { " " a href=(format!("{base}?from={}", last.seq + 1)) { "next →" } }
+            }
+        }
+    }
+}
+
+fn row_word(row: &RowOutcome) -> &'static str {
+    match row.status {
+        RowStatus::Sent => "sent",
+        RowStatus::Skipped => "skipped",
+        RowStatus::Failed => "failed",
+        RowStatus::Filtered => "filtered",
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+// --- Search ---
+
+pub fn search(query: &str, hits: &[Hit]) -> Markup {
+    html! {
+        h1 { "Search" }
+        form.filter method="get" action="/search" {
+            input type="search" name="q" value=(query) placeholder="A phone number, an e-mail, an order id, a key…" autofocus;
+            " " button type="submit" { "Find" }
+        }
+        @if !query.trim().is_empty() {
+            p { (hits.len()) " record(s) carried " code { (query) }
+                @if hits.len() >= super::views::HITS { " (the first " (super::views::HITS) ")" } }
+            table.rows {
+                thead { tr { th { "Flow" } th { "Run" } th { "#" } th { "Key" } th { "Status" } th { "When" } th { "Why" } } }
+                tbody {
+                    @for hit in hits {
+                        @let per_page = super::views::ROWS_PER_PAGE as u64;
+                        @let from = (hit.row.seq.saturating_sub(1) / per_page) * per_page + 1;
+                        @let href = format!("/flows/{}/runs/{}?from={from}&at={}#row-{}", enc(&hit.flow), hit.row.run, hit.row.seq, hit.row.seq);
+                        tr data-test="hit" {
+                            td { a href=(format!("/flows/{}", enc(&hit.flow))) { (hit.flow) } }
+                            td { a href=(href) { "#" (hit.row.run) } }
+                            td.num { a href=(href) data-test="hit-link" { (hit.row.seq) } }
+                            td { (hit.row.key) }
+                            td { span class={"badge " (row_word(&hit.row))} { (row_word(&hit.row)) } }
+                            td { (time(hit.row.at)) }
+                            td { (hit.row.reason.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// --- Accounts ---
+
+pub fn accounts(file: &str, statuses: &[connectors::check::AccountStatus]) -> Markup {
+    html! {
+        h1 { "Accounts" }
+        p.small { "From " code { (file) } ". Each is checked now with a harmless call; secrets are never shown." }
+        @if statuses.is_empty() { p { "No accounts." } }
+        table {
+            thead { tr { th { "Account" } th { "Connector" } th { "State" } th { "What the service said" } } }
+            tbody {
+                @for s in statuses {
+                    tr data-account=(s.account) {
+                        td { (s.account) }
+                        td { (s.connector) }
+                        td { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
+                        td { (s.detail) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// --- Connectors ---
+
+pub fn connectors() -> Markup {
+    use connectors::catalogue::card::Field;
+    use connectors::catalogue::CARDS;
+    let fields = |fields: &[Field]| {
+        html! {
+            @if !fields.is_empty() {
+                table.fields {
+                    thead { tr { th { "Field" } th { "Type" } th { "Required" } th { "About" } } }
+                    tbody { @for f in fields { tr {
+                        td { code { (f.name) } @if f.secret { " " span.badge.uncertain { "secret" } } }
+                        td { (f.kind) } td { (if f.required { "yes" } else { "" }) } td { (f.doc) }
+                    } } }
+                }
+            }
+        }
+    };
+    let calls = |calls: &[connectors::catalogue::card::Call]| {
+        html! { @for c in calls { div.small { code { (c.method) " " (c.path) } } } }
+    };
+    html! {
+        h1 { "Connectors" }
+        p.small { "What each connector can be, as " code { "switchboard connectors" } " lists it." }
+        nav.toc { @for card in CARDS { a href=(format!("#{}", card.name)) { (card.name) } " " } }
+        @for card in CARDS {
+            section.card id=(card.name) {
+                h2 { (card.name) }
+                p { (card.about) }
+                @if let Some(source) = &card.source {
+                    h3 { "Source" } p { (source.about) } (calls(source.calls)) (fields(&source.fields()))
+                }
+                @for a in card.actions {
+                    h3 { "Receiver action " code { (a.name) } } p { (a.about) } (calls(a.calls))
+                    (fields(&a.map_fields())) (fields(&a.option_fields()))
+                }
+                @for l in card.lookups {
+                    h3 { "Look-up " code { (l.name) } } p { (l.about) } (calls(l.calls)) (fields(&l.option_fields()))
+                }
+                @if let Some(account) = &card.account {
+                    h3 { "Account" } p { (account.about) } (fields(&account.fields()))
+                }
+            }
+        }
+    }
+}
+
+// --- Sign-in and errors ---
+
+pub fn login(failed: bool, next: &str) -> Markup {
+    html! {
+        h1 { "Sign in" }
+        p { "This daemon is reachable off this machine, so it asks for its API token (" code { "--token" } " or " code { "SWITCHBOARD_TOKEN" } ") once; a cookie keeps you signed in for 12 hours." }
+        @if failed { p.problem { "That is not the token." } }
+        form method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            input type="password" name="token" placeholder="API token" autofocus aria-label="API token";
+            " " button type="submit" { "Sign in" }
+        }
+    }
+}
+
+pub fn problem(title: &str, detail: &str) -> Markup {
+    html! { h1 { (title) } p.problem { (detail) } p { a href="/" { "Back to the flows" } } }
+}

@@ -1,0 +1,177 @@
+//! Who may use the console and how a request proves it came from the console's own
+//! pages. Off loopback the daemon has a token: the console asks for it once and keeps a
+//! session cookie (HttpOnly, SameSite=Strict) signed with a key made at start-up (a
+//! restart ends sessions). Every state-changing request, on loopback too, must carry the
+//! page's anti-forgery token and must not come from another site (`Origin`,
+//! `Sec-Fetch-Site`): a page elsewhere cannot switch a flow off or send SMS.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "switchboard_session";
+
+/// How long a session lasts.
+const SESSION_SECS: u64 = 12 * 3600;
+
+/// The daemon's console keys: made at start-up, never stored.
+pub struct Keys {
+    key: [u8; 32],
+}
+
+impl Default for Keys {
+    fn default() -> Keys {
+        Keys {
+            key: rand::random(),
+        }
+    }
+}
+
+impl Keys {
+    fn mac(&self, what: &[&str]) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        for part in what {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A new session's cookie value: `expiry.nonce.mac`.
+    pub fn new_session(&self) -> String {
+        let expiry = (now() + SESSION_SECS).to_string();
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let mac = self.mac(&["session", &expiry, &nonce]);
+        format!("{expiry}.{nonce}.{mac}")
+    }
+
+    /// Whether a cookie value is a session this daemon made and that has not expired.
+    pub fn valid_session(&self, value: &str) -> bool {
+        let mut parts = value.split('.');
+        let (Some(expiry), Some(nonce), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let fresh = expiry.parse::<u64>().is_ok_and(|at| at > now());
+        fresh
+            && connectors::webhook::constant_time_eq(
+                mac.as_bytes(),
+                self.mac(&["session", expiry, nonce]).as_bytes(),
+            )
+    }
+
+    /// The anti-forgery token of pages served to `session` (empty without one).
+    pub fn csrf(&self, session: &str) -> String {
+        self.mac(&["csrf", session])
+    }
+}
+
+/// The `Set-Cookie` value for a session (`Secure` is left out: the daemon serves plain
+/// HTTP; put TLS in front of it off loopback).
+pub fn set_cookie(value: &str) -> String {
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}")
+}
+
+/// The `Set-Cookie` value that ends a session.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The session cookie a request carries, if any.
+pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Whether a request comes from another site: the browser says so (`Sec-Fetch-Site:
+/// cross-site`), or its `Origin` names another host than the one it was sent to.
+/// Clients that are not browsers send neither and are not cross-site.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (header("origin"), header("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin
+                .split_once("://")
+                .map_or(origin, |(_, rest)| rest)
+                .trim_end_matches('/');
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn sessions_and_tokens_are_this_daemons_own() {
+        let keys = Keys::default();
+        let session = keys.new_session();
+        assert!(keys.valid_session(&session));
+        assert!(!Keys::default().valid_session(&session), "another key");
+        let forged = format!("9999999999.{}", session.split_once('.').map_or("", |p| p.1));
+        assert!(!keys.valid_session(&forged), "a later expiry");
+        assert!(!keys.valid_session("1.2.3") && !keys.valid_session(""));
+        let csrf = keys.csrf(&session);
+        assert_eq!(csrf, keys.csrf(&session));
+        assert_ne!(csrf, keys.csrf(""), "each session has its own");
+        assert_ne!(
+            csrf,
+            Keys::default().csrf(&session),
+            "each daemon has its own"
+        );
+    }
+
+    #[test]
+    fn requests_from_other_sites_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(!cross_site(&headers(&[("host", "127.0.0.1:7000")])));
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:7000"),
+            ("origin", "http://127.0.0.1:7000")
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:7000"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("origin", "null")])));
+        let mut cookies = HeaderMap::new();
+        cookies.insert(
+            "cookie",
+            HeaderValue::from_static("a=1; switchboard_session=x.y.z"),
+        );
+        assert_eq!(cookie(&cookies).as_deref(), Some("x.y.z"));
+    }
+}

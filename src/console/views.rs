@@ -1,0 +1,214 @@
+//! What the console's pages show, gathered from the daemon's state: the flows with their
+//! recent runs, a flow's run log, a run's records, search hits. Every value that leaves
+//! here has been through the scrubber: pages render these and nothing else.
+
+use chrono::{DateTime, Duration, Utc};
+use engine::{RowOutcome, RunStatus, RunSummary};
+
+use crate::daemon::Shared;
+
+/// Flows on one page of the flows list.
+pub const FLOWS_PER_PAGE: usize = 100;
+/// Runs on one page of a flow's run log.
+pub const RUNS_PER_PAGE: usize = 50;
+/// Records on one page of a run.
+pub const ROWS_PER_PAGE: usize = 100;
+/// Runs in the strip beside each flow.
+pub const STRIP: usize = 30;
+
+/// One flow as the flows page shows it.
+pub struct FlowView {
+    pub name: String,
+    pub file: Option<String>,
+    pub enabled: Option<bool>,
+    pub paused: Option<String>,
+    pub schedule: Option<String>,
+    pub next_run: Option<String>,
+    pub running: bool,
+    /// The last runs, oldest first.
+    pub strip: Vec<RunSummary>,
+    /// Records failed in runs started in the last 24 hours.
+    pub failed_24h: u64,
+    /// Its problems, each `file:line:col: message`.
+    pub problems: Vec<String>,
+}
+
+impl FlowView {
+    pub fn last(&self) -> Option<&RunSummary> {
+        self.strip.last()
+    }
+}
+
+/// The flows whose names contain `filter`, sorted by name, and how many there are.
+pub fn flow_names(shared: &Shared, filter: &str) -> Vec<String> {
+    let mut names: Vec<String> = shared
+        .project
+        .read()
+        .map(|p| p.flows.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Ok(errors) = shared.errors.read() {
+        names.extend(errors.keys().cloned());
+    }
+    names.sort();
+    names.dedup();
+    let filter = filter.trim().to_lowercase();
+    names.retain(|n| filter.is_empty() || n.to_lowercase().contains(&filter));
+    names
+}
+
+/// The flows page's view of each named flow.
+pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowView> {
+    let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
+    let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
+    let project = shared.project.read();
+    let scrubber = shared.scrubber();
+    let day_ago = now - Duration::hours(24);
+    names
+        .iter()
+        .map(|name| {
+            let flow = project.as_ref().ok().and_then(|p| p.flows.get(name));
+            let s = status.get(name).cloned().unwrap_or_default();
+            let state = shared.store.flow(name).ok();
+            let mut strip = state
+                .as_ref()
+                .and_then(|f| f.runs(STRIP).ok())
+                .unwrap_or_default();
+            strip.iter_mut().for_each(|r| scrubber.summary(r));
+            let failed_24h = strip
+                .iter()
+                .filter(|r| r.started_at >= day_ago)
+                .map(|r| r.counts.failed + u64::from(r.error.is_some()))
+                .sum();
+            strip.reverse();
+            let paused = state
+                .as_ref()
+                .and_then(|f| engine::pause::paused(&**f).ok().flatten())
+                .map(|p| scrubber.string(p.reason));
+            let mut problems: Vec<String> = errors
+                .get(name)
+                .map(|p| p.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
+            problems.extend(s.error.clone());
+            FlowView {
+                name: name.clone(),
+                file: flow.map(|f| f.file.display().to_string()).or_else(|| {
+                    errors
+                        .get(name)
+                        .and_then(|p| p.first())
+                        .map(|d| d.file.display().to_string())
+                }),
+                enabled: flow.map(|f| f.enabled),
+                paused,
+                schedule: flow.map(crate::report::when_it_runs).or(s.schedule),
+                next_run: match (s.next_run, flow) {
+                    (Some(at), Some(flow)) => Some(crate::report::local_time(at, &flow.timezone)),
+                    _ => None,
+                },
+                running: s.running,
+                strip,
+                failed_24h,
+                problems: problems.into_iter().map(|p| scrubber.string(p)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Which runs a flow's run log shows.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub struct RunFilter {
+    /// Only runs with errors (failed records, or the run itself failed).
+    #[serde(default)]
+    pub errors: bool,
+    /// Hide runs that found nothing new and had no error.
+    #[serde(default)]
+    pub hide_empty: bool,
+    /// Runs older than this id (the next page).
+    pub before: Option<u64>,
+}
+
+impl RunFilter {
+    fn keeps(&self, run: &RunSummary) -> bool {
+        let erred = run.counts.failed > 0
+            || matches!(run.status, RunStatus::Failed | RunStatus::Interrupted);
+        let empty = run.counts.new == 0 && run.counts.fetched == 0 && !erred;
+        self.before.is_none_or(|b| run.id < b)
+            && (!self.errors || erred)
+            && !(self.hide_empty && empty && run.status != RunStatus::Running)
+    }
+}
+
+/// How far back a filtered run log looks for a page of matching runs.
+const SCAN_RUNS: usize = 5000;
+
+/// A page of a flow's runs, newest first, and whether older ones match.
+pub fn runs(
+    shared: &Shared,
+    name: &str,
+    filter: RunFilter,
+) -> Result<(Vec<RunSummary>, bool), engine::StateError> {
+    let state = shared.store.flow(name)?;
+    let scrubber = shared.scrubber();
+    let wanted = match filter.before {
+        // Ids count down from the newest: a page before `b` is within the newest
+        // (newest - b) + a page, when nothing is filtered.
+        None if !filter.errors && !filter.hide_empty => RUNS_PER_PAGE + 1,
+        _ => SCAN_RUNS,
+    };
+    let mut page: Vec<RunSummary> = state
+        .runs(wanted)?
+        .into_iter()
+        .filter(|r| filter.keeps(r))
+        .take(RUNS_PER_PAGE + 1)
+        .collect();
+    let more = page.len() > RUNS_PER_PAGE;
+    page.truncate(RUNS_PER_PAGE);
+    page.iter_mut().for_each(|r| scrubber.summary(r));
+    Ok((page, more))
+}
+
+/// A page of a run's records from `from`, and whether more follow.
+pub fn rows(
+    shared: &Shared,
+    name: &str,
+    run: u64,
+    from: u64,
+) -> Result<(Vec<RowOutcome>, bool), engine::StateError> {
+    let state = shared.store.flow(name)?;
+    let mut rows = state.rows_from(run, from, ROWS_PER_PAGE + 1)?;
+    let more = rows.len() > ROWS_PER_PAGE;
+    rows.truncate(ROWS_PER_PAGE);
+    let scrubber = shared.scrubber();
+    rows.iter_mut().for_each(|r| scrubber.outcome(r));
+    Ok((rows, more))
+}
+
+/// A record found by search: where, and the record.
+pub struct Hit {
+    pub flow: String,
+    pub row: RowOutcome,
+}
+
+/// Hits shown for one search.
+pub const HITS: usize = 100;
+
+/// The records that carried `query`, newest run first.
+pub fn search(shared: &Shared, query: &str) -> Result<Vec<Hit>, engine::StateError> {
+    let scrubber = shared.scrubber();
+    let mut hits = Vec::new();
+    for found in shared.store.search(query, HITS)? {
+        let state = shared.store.flow(&found.flow)?;
+        if let Some(mut row) = state
+            .rows_from(found.run, found.seq, 1)?
+            .into_iter()
+            .find(|r| r.seq == found.seq)
+        {
+            scrubber.outcome(&mut row);
+            hits.push(Hit {
+                flow: found.flow,
+                row,
+            });
+        }
+    }
+    hits.sort_by_key(|hit| std::cmp::Reverse(hit.row.at));
+    Ok(hits)
+}
