@@ -9,7 +9,7 @@ use flows::{Flow, History, Project};
 use serde::Serialize;
 
 /// What pruning did (or would do) to one flow.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlowPruned {
     pub flow: String,
     /// What the flow keeps, in words (`30d, 1000 runs`); `None`: everything.

@@ -12,7 +12,7 @@ use crate::state::{load_meta, save_meta, FlowState, RunStatus, StateError};
 const KEY: &str = "paused";
 
 /// Why and since when a flow is paused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Paused {
     pub reason: String,
     pub at: DateTime<Utc>,

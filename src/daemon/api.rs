@@ -1,6 +1,8 @@
 //! The daemon's HTTP surface: `/api/flows` (status), `/api/flows/{name}/run`
 //! (force-run, answering with the run's report), `/api/flows/{name}/runs` (history),
-//! `/healthz` and `/metrics`. A configured token guards `/api`.
+//! `/healthz` and `/metrics`. A configured token guards `/api`. Every answer of `/api` is
+//! JSON (a refusal too: `{"error": …}`), and `/api/openapi.json` describes them all,
+//! generated from the handlers below.
 
 use std::sync::Arc;
 
@@ -11,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use scheduler::{Command, Reason};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::Shared;
 
@@ -27,7 +30,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/flows/{name}/handled", post(handled))
         .route("/api/flows/{name}/resume", post(resume))
         .route("/api/prune", post(prune))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+        .route("/api/openapi.json", get(openapi))
+        .layer(middleware::map_response(json_refusals));
     Router::new()
         .merge(api)
         // Webhooks carry their own secret; each flow sets its own size limit.
@@ -40,6 +45,64 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// A refusal of the API: what is wrong.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    error: String,
+    /// An invalid flow's problems, each with its file, line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    problems: Option<Vec<Value>>,
+}
+
+/// The API answers in JSON even when the framework refuses a request (a query, path or
+/// body that does not parse): its plain-text refusals become `{"error": …}`.
+async fn json_refusals(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    problem(status, String::from_utf8_lossy(&body).trim().to_string())
+}
+
+/// The OpenAPI document of `/api`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard daemon API",
+        description = "The control API of `switchboard daemon`: the flows' status, force-runs and replays, history, pausing and pruning. On loopback it needs no token; a daemon listening elsewhere needs `Authorization: Bearer <token>`. Requests from another site (by `Origin` or `Sec-Fetch-Site`) that change something are refused."
+    ),
+    paths(flows, run, replay, runs, run_rows, handled, resume, prune),
+    components(schemas(Problem, FlowItem, FlowList, RunReply, RunList, RunRows, HandledList, Resumed, PrunedList, Asked)),
+    modifiers(&BearerToken)
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
 }
 
 async fn guard(
@@ -73,7 +136,43 @@ async fn guard(
     next.run(request).await
 }
 
-async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
+/// One flow, as `/api/flows` lists it.
+#[derive(Serialize, ToSchema)]
+pub struct FlowItem {
+    name: String,
+    /// Its file (absent for a flow known only by its problems).
+    file: Option<String>,
+    /// Its `enabled:` (absent for an invalid flow).
+    enabled: Option<bool>,
+    /// Why and since when it is paused (`switchboard resume` lifts it).
+    paused: Option<engine::pause::Paused>,
+    /// When it runs, in words.
+    schedule: Option<String>,
+    timezone: Option<String>,
+    /// The next scheduled start, in the flow's time zone.
+    next_run: Option<String>,
+    running: bool,
+    priority: Option<String>,
+    /// Due, but waiting for a free run slot since then.
+    waiting_since: Option<chrono::DateTime<chrono::Utc>>,
+    last_run: Option<engine::RunSummary>,
+    /// How late the last scheduled start was, in milliseconds.
+    last_lag_ms: Option<i64>,
+    /// Its problems (`file:line:col: message`).
+    error: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FlowList {
+    flows: Vec<FlowItem>,
+}
+
+/// Every flow of the directory (valid or not), with its schedule, its last run and its
+/// problems.
+#[utoipa::path(get, path = "/api/flows", tag = "flows",
+    responses((status = 200, body = FlowList), (status = 401, body = Problem)),
+    security((), ("token" = [])))]
+async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
     let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
     let project = match shared.project.read() {
@@ -84,64 +183,88 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let mut names: Vec<&String> = project.keys().chain(errors.keys()).collect();
     names.sort();
     names.dedup();
-    let list: Vec<Value> = names
+    let flows = names
         .into_iter()
         .map(|name| {
             let flow = project.get(name);
             let s = status.get(name).cloned().unwrap_or_default();
-            let last_run = shared
-                .store
-                .flow(name)
-                .ok()
+            let state = shared.store.flow(name).ok();
+            let last_run = state
+                .as_ref()
                 .and_then(|f| f.runs(1).ok())
                 .and_then(|mut r| r.pop())
                 .map(|mut r| {
                     scrubber.summary(&mut r);
                     r
                 });
-            let paused = shared
-                .store
-                .flow(name)
-                .ok()
-                .and_then(|f| engine::pause::paused(&*f).ok().flatten());
-            json!({
-                "name": name,
-                "file": flow.map(|f| f.file.display().to_string()),
-                "enabled": flow.map(|f| f.enabled),
-                "paused": paused,
-                "schedule": flow.map(crate::report::when_it_runs).or(s.schedule),
-                "timezone": flow.map(|f| f.timezone.name()),
-                "next_run": match (s.next_run, flow) {
+            let paused = state
+                .as_ref()
+                .and_then(|f| engine::pause::paused(&**f).ok().flatten());
+            FlowItem {
+                name: name.clone(),
+                file: flow.map(|f| f.file.display().to_string()),
+                enabled: flow.map(|f| f.enabled),
+                paused,
+                schedule: flow.map(crate::report::when_it_runs).or(s.schedule),
+                timezone: flow.map(|f| f.timezone.name().to_string()),
+                next_run: match (s.next_run, flow) {
                     (Some(at), Some(flow)) => Some(crate::report::local_time(at, &flow.timezone)),
                     (at, _) => at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 },
-                "running": s.running,
-                "priority": flow.map(|f| f.priority.name()),
-                "waiting_since": s.waiting_since,
-                "last_run": last_run,
-                "last_lag_ms": s.last_lag_ms,
-                "error": errors
+                running: s.running,
+                priority: flow.map(|f| f.priority.name().to_string()),
+                waiting_since: s.waiting_since,
+                last_run,
+                last_lag_ms: s.last_lag_ms,
+                error: errors
                     .get(name)
                     .map(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())
                     .or_else(|| s.error.clone().map(|e| vec![e])),
-            })
+            }
         })
         .collect();
-    Json(json!({"flows": list}))
+    Json(FlowList { flows })
 }
 
-#[derive(Deserialize)]
+/// What a force-run or a replay answers once it ended: the run and its failed records;
+/// or why it did not run.
+#[derive(Serialize, ToSchema)]
+pub struct RunReply {
+    run: Option<engine::RunSummary>,
+    failures: Option<Vec<engine::RowOutcome>>,
+    /// A replay found nothing to send again (no run was begun; its id is 0).
+    nothing_to_replay: Option<bool>,
+    /// The flow is paused (a run that starts by itself does not).
+    paused: Option<engine::pause::Paused>,
+    /// Why the run could not start.
+    error: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReplayQuery {
+    /// Only records of this run (default: every run).
     run: Option<u64>,
+    /// Only records parked as uncertain after a crash.
     #[serde(default)]
     uncertain: bool,
 }
 
+/// Send again the failed (or, `uncertain`, the parked) records of a flow; answers when
+/// the replay ended.
+#[utoipa::path(post, path = "/api/flows/{name}/replay", tag = "runs",
+    params(("name" = String, Path, description = "The flow's name"), ReplayQuery),
+    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    security((), ("token" = [])))]
 async fn replay(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     Query(q): Query<ReplayQuery>,
 ) -> Response {
+    if let Some(refused) = q.run.and_then(too_large) {
+        return refused;
+    }
     // Each request has its own filter, so two replays at once resend what each asked.
     let id = shared.replays.add(engine::ReplayFilter {
         run: q.run,
@@ -152,6 +275,13 @@ async fn replay(
     response
 }
 
+/// Run a flow now (as `switchboard run` does); answers with the run's report when it
+/// ended.
+#[utoipa::path(post, path = "/api/flows/{name}/run", tag = "runs",
+    params(("name" = String, Path, description = "The flow's name")),
+    responses((status = 200, body = RunReply), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+    security((), ("token" = [])))]
 async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     start(&shared, name, Reason::Manual).await
 }
@@ -199,21 +329,47 @@ async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RunsQuery {
+    /// How many runs, newest first (default 20, at most 100,000).
     #[serde(default = "twenty")]
+    #[param(minimum = 0, maximum = 100000)]
     limit: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    runs: Vec<engine::RunSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunRows {
+    run: engine::RunSummary,
+    rows: Vec<engine::RowOutcome>,
 }
 
 fn twenty() -> usize {
     20
 }
 
+/// A flow's most recent runs, newest first.
+#[utoipa::path(get, path = "/api/flows/{name}/runs", tag = "runs",
+    params(("name" = String, Path, description = "The flow's name"), RunsQuery),
+    responses((status = 200, body = RunList), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 500, body = Problem)),
+    security((), ("token" = [])))]
 async fn runs(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Response {
+    if q.limit > 100_000 {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "ask for at most 100000 runs at a time",
+        );
+    }
     if let Some(response) = unknown_flow(&shared, &name) {
         return response;
     }
@@ -221,16 +377,25 @@ async fn runs(
         Ok(mut runs) => {
             let scrubber = shared.scrubber();
             runs.iter_mut().for_each(|r| scrubber.summary(r));
-            Json(json!({"runs": runs})).into_response()
+            Json(RunList { runs }).into_response()
         }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
+/// One run and every record of it (secrets redacted).
+#[utoipa::path(get, path = "/api/flows/{name}/runs/{id}", tag = "runs",
+    params(("name" = String, Path, description = "The flow's name"), ("id" = u64, Path, description = "The run's id", minimum = 0)),
+    responses((status = 200, body = RunRows), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 404, body = Problem), (status = 500, body = Problem)),
+    security((), ("token" = [])))]
 async fn run_rows(
     State(shared): State<Arc<Shared>>,
     Path((name, id)): Path<(String, u64)>,
 ) -> Response {
+    if let Some(refused) = too_large(id) {
+        return refused;
+    }
     if let Some(response) = unknown_flow(&shared, &name) {
         return response;
     }
@@ -243,7 +408,7 @@ async fn run_rows(
             let scrubber = shared.scrubber();
             scrubber.summary(&mut run);
             rows.iter_mut().for_each(|r| scrubber.outcome(r));
-            Json(json!({"run": run, "rows": rows})).into_response()
+            Json(RunRows { run, rows }).into_response()
         }
         Ok((None, _)) => problem(
             StatusCode::NOT_FOUND,
@@ -253,8 +418,19 @@ async fn run_rows(
     }
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Resumed {
+    /// The pause lifted (`null`: the flow was not paused).
+    resumed: Option<engine::pause::Paused>,
+}
+
 /// Resume a paused flow: `{"resumed": {reason, at}}` (or `null` when it was not
 /// paused). A push flow's events that waited meanwhile are sent now.
+#[utoipa::path(post, path = "/api/flows/{name}/resume", tag = "flows",
+    params(("name" = String, Path, description = "The flow's name")),
+    responses((status = 200, body = Resumed), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 500, body = Problem)),
+    security((), ("token" = [])))]
 async fn resume(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     if let Some(response) = unknown_flow(&shared, &name) {
         return response;
@@ -271,18 +447,31 @@ async fn resume(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> 
         tracing::info!(flow = %name, "the flow is resumed");
         super::drain_queues(&shared);
     }
-    Json(json!({"resumed": resumed})).into_response()
+    Json(Resumed { resumed }).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PruneQuery {
+    /// Only this flow (default: every flow with a `history:` rule).
     flow: Option<String>,
+    /// Count what would go; drop nothing.
     #[serde(default)]
     dry_run: bool,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct PrunedList {
+    pruned: Vec<crate::prune::FlowPruned>,
+}
+
 /// Prune now what each flow's `history:` rule does not keep (or, `dry_run`, count it):
 /// `{"pruned": [{flow, keeps, runs, records, keys}]}`.
+#[utoipa::path(post, path = "/api/prune", tag = "flows",
+    params(PruneQuery),
+    responses((status = 200, body = PrunedList), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 500, body = Problem), (status = 503, body = Problem)),
+    security((), ("token" = [])))]
 async fn prune(State(shared): State<Arc<Shared>>, Query(q): Query<PruneQuery>) -> Response {
     if let Some(response) = q.flow.as_deref().and_then(|f| unknown_flow(&shared, f)) {
         return response;
@@ -303,14 +492,14 @@ async fn prune(State(shared): State<Arc<Shared>>, Query(q): Query<PruneQuery>) -
     })
     .await;
     match pruned {
-        Ok(pruned) => Json(json!({"pruned": pruned})).into_response(),
+        Ok(pruned) => Json(PrunedList { pruned }).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
 /// A record as `switchboard test` asks about it: its key and the digest of its fields.
-#[derive(Deserialize)]
-struct Asked {
+#[derive(Deserialize, ToSchema)]
+pub struct Asked {
     key: String,
     digest: String,
 }
@@ -318,6 +507,13 @@ struct Asked {
 /// Which of these records a run would not send again (handled before and, for a failed
 /// one, unchanged since): `{"handled": {key: run}}`. `switchboard test` asks this while
 /// the daemon holds the state.
+#[utoipa::path(post, path = "/api/flows/{name}/handled", tag = "flows",
+    params(("name" = String, Path, description = "The flow's name")),
+    request_body(content = Vec<Asked>, description = "At most 1000 records"),
+    responses((status = 200, body = HandledList), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 500, body = Problem)),
+    security((), ("token" = [])))]
 async fn handled(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -336,17 +532,34 @@ async fn handled(
         Ok(state) => state,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let mut handled = serde_json::Map::new();
+    let mut handled = std::collections::BTreeMap::new();
     for Asked { key, digest } in asked {
         match state.handled(&key) {
             Ok(Some(h)) if h.covers(|| digest.clone()) => {
-                handled.insert(key, json!(h.run));
+                handled.insert(key, h.run);
             }
             Ok(_) => {}
             Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }
     }
-    Json(json!({"handled": handled})).into_response()
+    Json(HandledList { handled }).into_response()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HandledList {
+    /// Each handled record's key, with the run that handled it.
+    handled: std::collections::BTreeMap<String, u64>,
+}
+
+/// Run ids are documented as 64-bit signed integers (what JSON tools read safely): a
+/// larger one is refused rather than looked up.
+fn too_large(id: u64) -> Option<Response> {
+    (i64::try_from(id).is_err()).then(|| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            format!("no run id is as large as {id}"),
+        )
+    })
 }
 
 /// A 404 for a flow the directory does not have (valid or not).

@@ -80,7 +80,7 @@ pub struct Ledger {
 pub type Durable = Shared<BoxFuture<'static, Result<(), Arc<StateError>>>>;
 
 /// How a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// `switchboard run`, or the API's force-run.
@@ -95,7 +95,7 @@ pub enum Trigger {
     Replay,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
@@ -108,7 +108,7 @@ pub enum RunStatus {
 }
 
 /// Counts of a run's records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Counts {
     /// Records the source returned.
@@ -123,7 +123,7 @@ pub struct Counts {
 }
 
 /// One run, as history shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunSummary {
     #[serde(default)]
     pub version: u32,
@@ -141,7 +141,7 @@ pub struct RunSummary {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RowStatus {
     Sent,
@@ -152,7 +152,7 @@ pub enum RowStatus {
 }
 
 /// What happened to one record in one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RowOutcome {
     #[serde(default)]
     pub version: u32,
@@ -184,10 +184,12 @@ pub struct RowOutcome {
     pub at: DateTime<Utc>,
     /// The record's fields, for replay.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub record: Map<String, Value>,
     /// The request's body as it went to the service (or would have, for a send that
     /// failed): what ApiX-Drive's log shows as the data sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub sent: Option<Value>,
     /// A failed row remembered as handled: the digest of its fields as the source gave
     /// them ([`crate::record::digest`]), so that it is taken again once fixed.
@@ -351,7 +353,7 @@ pub struct Retention {
 }
 
 /// What a prune dropped (or would drop).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pruned {
     pub runs: u64,
     pub records: u64,
