@@ -255,7 +255,7 @@ struct ReplayQuery {
 #[utoipa::path(post, path = "/api/flows/{name}/replay", tag = "runs",
     params(("name" = String, Path, description = "The flow's name"), ReplayQuery),
     responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
     security((), ("token" = [])))]
 async fn replay(
     State(shared): State<Arc<Shared>>,
@@ -280,7 +280,7 @@ async fn replay(
 #[utoipa::path(post, path = "/api/flows/{name}/run", tag = "runs",
     params(("name" = String, Path, description = "The flow's name")),
     responses((status = 200, body = RunReply), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
     security((), ("token" = [])))]
 async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     start(&shared, name, Reason::Manual).await
@@ -301,7 +301,9 @@ async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
             .and_then(|e| e.get(&name).cloned());
         return match invalid {
             Some(problems) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
+                // The flow exists but cannot run as its file stands: a conflict with
+                // the directory's state, not a bad request.
+                StatusCode::CONFLICT,
                 Json(json!({"error": format!("flow `{name}` is invalid"), "problems": problems})),
             )
                 .into_response(),
