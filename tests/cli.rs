@@ -773,6 +773,8 @@ async fn api_of(dir: &Dir, child: &Child) -> String {
 mod catalogue;
 #[path = "cli/cinnox.rs"]
 mod cinnox;
+#[path = "cli/console.rs"]
+mod console;
 #[path = "cli/corpus.rs"]
 mod corpus;
 #[path = "cli/crash.rs"]

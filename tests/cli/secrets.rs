@@ -257,6 +257,48 @@ async fn a_key_a_service_echoes_reaches_no_output_log_history_file_or_api() {
     );
     assert!(served.contains("**REDACTED**"), "{served}");
     assert_no_key(&served, "the daemon's API");
+
+    // The console: every page, a search for a key itself, and the live fragments.
+    let mut pages = String::new();
+    let mut paths = vec![
+        "/".to_string(),
+        "/accounts".into(),
+        "/connectors".into(),
+        "/search?q=Olena".into(),
+        "/api/openapi.json".into(),
+    ];
+    for (_, key) in KEYS {
+        paths.push(format!("/search?q={}", key.replace('+', "%2B")));
+    }
+    for name in FLOWS {
+        paths.push(format!("/flows/{name}"));
+        paths.push(format!("/flows/{name}/runs/1"));
+        paths.push(format!("/flows/{name}/runs/3"));
+        paths.push(format!("/flows/{name}?errors=true"));
+    }
+    for path in &paths {
+        let response = http
+            .get(format!("{api}{path}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        pages.push_str(&response.text().await.unwrap_or_default());
+    }
+    for name in FLOWS {
+        pages.push_str(&super::console::first_event(&api, &format!("/live/flows/{name}")).await);
+    }
+    pages.push_str(&super::console::first_event(&api, "/live/flows").await);
+    assert!(pages.contains("**REDACTED**"), "the echo reached the pages");
+    assert!(
+        pages.contains("inactive"),
+        "the accounts page shows the refusals"
+    );
+    assert_no_key(&pages, "the console's pages");
     drop(child);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_no_key(

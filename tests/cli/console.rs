@@ -1,0 +1,442 @@
+//! The console through the real daemon: its pages as a browser gets them, its forms as a
+//! browser posts them (with the page's anti-forgery token), the file a toggle edits, the
+//! schedule that stops, search landing on a record, sign-in off loopback, and requests
+//! from another site refused. The browser itself drives it in `browser.rs`.
+
+use super::*;
+
+/// The daemon's console at `api`, as one browser (it keeps cookies; it follows no
+/// redirect, so each one is seen).
+pub(crate) fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The anti-forgery token a page's forms carry.
+fn csrf_of(page: &str) -> String {
+    page.split("data-csrf=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no anti-forgery token in the page:\n{page}"))
+        .to_string()
+}
+
+/// POST a console form; the status and where it sends the browser.
+async fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    origin: Option<&str>,
+) -> (u16, String) {
+    let mut request = client.post(url).form(form);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, location)
+}
+
+/// The first event a live endpoint sends (its data lines joined), within 10 seconds.
+pub(crate) async fn first_event(api: &str, path: &str) -> String {
+    use futures::StreamExt as _;
+    let response = reqwest::get(format!("{api}{path}"))
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream"),
+        "{path}"
+    );
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("\n\n") {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+    text
+}
+
+/// Wait until the flow's newest run has ended; its summary.
+pub(crate) async fn last_run_ended(api: &str, flow: &str) -> Value {
+    for _ in 0..200 {
+        let runs: Value = reqwest::get(format!("{api}/api/flows/{flow}/runs?limit=1"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let run = &runs["runs"][0];
+        if run["status"].is_string() && run["status"] != "running" {
+            return run.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{flow}: no run ended");
+}
+
+/// A flow of 250 orders, each with a phone number, and a broken flow beside it.
+fn shop(server: &MockServer) -> Dir {
+    let dir = Dir::new(&server.uri());
+    let mut csv = String::from("order_id,name,phone\n");
+    for i in 1..=250 {
+        csv.push_str(&format!("A-{i},Client {i},+1202555{i:04}\n"));
+    }
+    dir.write("flows/orders.csv", &csv);
+    dir.write(
+        "flows/broken.yaml",
+        "source: {connector: csv, path: orders.csv}\nreceiver:\n  connector: 8x8\n  account: shop-8x8\nmap: {}\n",
+    );
+    dir
+}
+
+#[tokio::test]
+async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record() {
+    let server = mock_8x8().await;
+    let dir = shop(&server);
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+
+    // The flows page is the default route: both flows, the broken one with its place.
+    let (status, page) = get(&client, &format!("{api}/")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-flow=\"order-sms\"") && page.contains("data-flow=\"broken\""));
+    assert!(
+        page.contains("broken.yaml:3:3:") || page.contains("broken.yaml:3:"),
+        "the invalid flow's problem with file:line:col:\n{page}"
+    );
+    assert!(page.contains("every 15m"), "the schedule in words");
+    assert!(page.contains("never"), "no run yet");
+
+    // Run now, as the button posts it: the browser goes to the run log.
+    let (status, location) = post_form(
+        &client,
+        &format!("{api}/flows/order-sms/run"),
+        &[("csrf", &csrf_of(&page))],
+        None,
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/flows/order-sms"));
+    let run = last_run_ended(&api, "order-sms").await;
+    assert_eq!(run["counts"]["sent"], 250, "{run}");
+    assert_eq!(bodies(&server).await.len(), 250);
+
+    let (_, page) = get(&client, &format!("{api}/")).await;
+    assert!(page.contains("#1 ok · sent 250, failed 0"), "{page}");
+    let (_, log) = get(&client, &format!("{api}/flows/order-sms")).await;
+    assert!(
+        log.contains("data-run=\"1\"") && log.contains("manual"),
+        "{log}"
+    );
+    let (_, only_errors) = get(&client, &format!("{api}/flows/order-sms?errors=true")).await;
+    assert!(
+        !only_errors.contains("data-run=\"1\""),
+        "the filter hides a clean run"
+    );
+
+    // A run's records, a hundred a page.
+    let (_, first) = get(&client, &format!("{api}/flows/order-sms/runs/1")).await;
+    assert_eq!(first.matches("data-key=").count(), 100);
+    assert!(first.contains("id=\"row-1\"") && first.contains("id=\"row-100\""));
+    assert!(first.contains("?from=101"), "a link to the next page");
+    assert!(first.contains("umid-"), "the service's id");
+    let (_, last) = get(&client, &format!("{api}/flows/order-sms/runs/1?from=201")).await;
+    assert_eq!(last.matches("data-key=").count(), 50);
+    assert!(!last.contains("next →"));
+
+    // Search: a phone number written another way lands on its record.
+    let (_, found) = get(&client, &format!("{api}/search?q=%2B1%20(202)%20555-0042")).await;
+    assert_eq!(found.matches("data-test=\"hit\"").count(), 1, "{found}");
+    let link = found
+        .split("data-test=\"hit\"")
+        .nth(1)
+        .and_then(|hit| hit.split("href=\"").nth(2))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link in {found}"))
+        .replace("&amp;", "&");
+    assert_eq!(link, "/flows/order-sms/runs/1?from=1&at=42#row-42");
+    let (_, record) = get(&client, &format!("{api}{link}")).await;
+    assert!(
+        record.contains("id=\"row-42\" class=\"found\" data-key=\"A-42\""),
+        "{record}"
+    );
+    let (_, by_key) = get(&client, &format!("{api}/search?q=a-250")).await;
+    assert_eq!(by_key.matches("data-test=\"hit\"").count(), 1);
+    let (_, none) = get(&client, &format!("{api}/search?q=nobody%40nowhere")).await;
+    assert!(none.contains("0 record(s)"));
+
+    // Accounts (checked now) and the catalogue.
+    let (_, accounts) = get(&client, &format!("{api}/accounts")).await;
+    assert!(accounts.contains("data-account=\"shop-8x8\"") && accounts.contains(">active<"));
+    assert!(!accounts.contains(API_KEY));
+    let (_, catalogue) = get(&client, &format!("{api}/connectors")).await;
+    for card in [
+        "8x8",
+        "textrequest",
+        "aranda",
+        "cinnox",
+        "google_sheets",
+        "csv",
+        "http",
+    ] {
+        assert!(catalogue.contains(&format!("id=\"{card}\"")), "{card}");
+    }
+
+    // Live: the flows' rows come as an event; unknown pages are 404s with a way back.
+    let event = first_event(&api, "/live/flows").await;
+    assert!(
+        event.starts_with("event: flows\n") && event.contains("data-flow=\"order-sms\""),
+        "{event}"
+    );
+    assert_eq!(get(&client, &format!("{api}/flows/nope")).await.0, 404);
+    assert_eq!(
+        get(&client, &format!("{api}/flows/order-sms/runs/9"))
+            .await
+            .0,
+        404
+    );
+    let (status, asset) = get(&client, &format!("{api}/assets/htmx.min.js")).await;
+    assert!(status == 200 && asset.len() > 40_000);
+}
+
+#[tokio::test]
+async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries_are_refused() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let file = dir.path().join("flows/order-sms.yaml");
+    let commented = format!("# orders to SMS, kept by Ann\n{FLOW}");
+    dir.write("flows/order-sms.yaml", &commented);
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+    let next_run = |flows: &Value| flows["flows"][0]["next_run"].clone();
+    let flows = || async {
+        reqwest::get(format!("{api}/api/flows"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or(Value::Null)
+    };
+    assert!(next_run(&flows().await).is_string());
+    let (_, page) = get(&client, &format!("{api}/")).await;
+    let csrf = csrf_of(&page);
+    let toggle = format!("{api}/flows/order-sms/enabled");
+
+    // Forged: no token, a wrong token, another site. Nothing changes.
+    for (form, origin) in [
+        (vec![("enabled", "false")], None),
+        (vec![("enabled", "false"), ("csrf", "0000")], None),
+        (
+            vec![("enabled", "false"), ("csrf", csrf.as_str())],
+            Some("https://evil.example"),
+        ),
+    ] {
+        let (status, _) = post_form(&client, &toggle, &form, origin).await;
+        assert_eq!(status, 403, "{form:?} {origin:?}");
+    }
+    let cross_site_api = client
+        .post(format!("{api}/api/flows/order-sms/run"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cross_site_api.status().as_u16(), 403, "the JSON API too");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        commented
+    );
+    assert!(bodies(&server).await.is_empty());
+
+    // Off: only the `enabled:` value changed, the daemon took it, nothing is scheduled.
+    let (status, location) = post_form(
+        &client,
+        &toggle,
+        &[("enabled", "false"), ("csrf", &csrf)],
+        Some(&api),
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let off = std::fs::read_to_string(&file).unwrap_or_default();
+    assert_eq!(off, commented.replace("enabled: true", "enabled: false"));
+    let listed = flows().await;
+    assert_eq!(listed["flows"][0]["enabled"], false, "{listed}");
+    assert!(
+        next_run(&listed).is_null(),
+        "the schedule stopped: {listed}"
+    );
+    let (_, page) = get(&client, &format!("{api}/")).await;
+    assert!(page.contains("toggle off"));
+
+    // On again: back to the very same file, scheduled again.
+    post_form(
+        &client,
+        &toggle,
+        &[("enabled", "true"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        commented
+    );
+    assert!(next_run(&flows().await).is_string());
+
+    // A file that cannot be written says why, and stays as it was.
+    use std::os::unix::fs::PermissionsExt;
+    let flows_dir = dir.path().join("flows");
+    let _ = std::fs::set_permissions(&flows_dir, std::fs::Permissions::from_mode(0o500));
+    let refused = client
+        .post(&toggle)
+        .form(&[("enabled", "false"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::set_permissions(&flows_dir, std::fs::Permissions::from_mode(0o755));
+    let root = std::env::var("USER").is_ok_and(|u| u == "root")
+        || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        });
+    if !root {
+        assert_eq!(refused.status().as_u16(), 409);
+        let text = refused.text().await.unwrap_or_default();
+        assert!(text.contains("cannot write beside"), "{text}");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap_or_default(),
+            commented
+        );
+    }
+}
+
+#[tokio::test]
+async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_cookie() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let daemon = spawn_daemon_with(&dir, &["--token", "console-token-1234"]);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+
+    let (status, _) = get(&client, &format!("{api}/flows/order-sms")).await;
+    assert_eq!(status, 303);
+    let response = client
+        .get(format!("{api}/flows/order-sms"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/login?next=%2Fflows%2Forder-sms")
+    );
+    assert_eq!(
+        first_status(&client, &format!("{api}/live/flows")).await,
+        401
+    );
+
+    let (status, location) = post_form(
+        &client,
+        &format!("{api}/login"),
+        &[("token", "wrong"), ("next", "/flows/order-sms")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/login?failed=true"), "{location}");
+
+    let signed = client
+        .post(format!("{api}/login"))
+        .form(&[
+            ("token", "console-token-1234"),
+            ("next", "/flows/order-sms"),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        signed
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/flows/order-sms")
+    );
+    let cookie = signed
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("console-token-1234"),
+        "the cookie is not the token"
+    );
+    let session = cookie.split(';').next().unwrap_or_default().to_string();
+    let page = client
+        .get(format!("{api}/flows/order-sms"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status().as_u16(), 200);
+    let page = page.text().await.unwrap_or_default();
+    assert!(!page.contains("console-token-1234"));
+    // A session cookie made up by someone else is not one.
+    let forged = client
+        .get(format!("{api}/"))
+        .header("cookie", "switchboard_session=9999999999.00.00")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forged.status().as_u16(), 303);
+    // Off the login page, a next that leaves the server is not followed.
+    let (_, location) = post_form(
+        &client,
+        &format!("{api}/login"),
+        &[("token", "console-token-1234"), ("next", "//evil.example/")],
+        None,
+    )
+    .await;
+    assert_eq!(location, "/");
+}
+
+async fn first_status(client: &reqwest::Client, url: &str) -> u16 {
+    client
+        .get(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
