@@ -769,6 +769,8 @@ async fn api_of(dir: &Dir, child: &Child) -> String {
     panic!("daemon {pid} did not write its discovery file");
 }
 
+#[path = "cli/browser.rs"]
+mod browser;
 #[path = "cli/catalogue.rs"]
 mod catalogue;
 #[path = "cli/cinnox.rs"]

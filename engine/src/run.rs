@@ -169,7 +169,9 @@ impl Tally {
             }
         }
         self.unstored.push((outcome, remember));
-        if self.unstored.len() >= COMMIT_EVERY {
+        // Large groups go at once; a slow run's outcomes (and counts) at least every
+        // second, so its progress shows while it goes.
+        if self.unstored.len() >= COMMIT_EVERY || self.saved.elapsed() >= PROGRESS_EVERY {
             self.commit(state, &[])?;
         }
         Ok(())

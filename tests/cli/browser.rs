@@ -1,0 +1,287 @@
+//! The console in a real browser: headless Chromium, driven through chromedriver
+//! (WebDriver), against the real daemon and a mock 8x8. A person switches a flow off and
+//! on (the file changes, the schedule stops), clicks Run now and watches the counts rise,
+//! opens the run, replays the failed record once the service is fixed, and searches a
+//! phone number to land on its record. Debian's `chromium` and `chromium-driver` are
+//! installed when missing. `SWITCHBOARD_BLESS=1` writes the pages' screenshots to
+//! `docs/console/`.
+
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::*;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver (installing Chromium and it from Debian's packages when missing),
+/// listening on a free port; the process and its URL.
+async fn chromedriver() -> (Child, String) {
+    if !Path::new(CHROMEDRIVER).exists() {
+        eprintln!("browser test: installing chromium and chromium-driver (apt-get)");
+        let installed = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver",
+            ])
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()) && Path::new(CHROMEDRIVER).exists(),
+            "the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        );
+    }
+    let port = free_port();
+    let child = Child(
+        tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start chromedriver: {e}")),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (child, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn headless_chromium(driver: &str) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1360,860"]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(driver)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open Chromium through chromedriver: {e}"))
+}
+
+/// The page as an image: into `docs/console/NAME.png` when blessing, else nowhere.
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> Option<String> {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.ok(),
+        Err(_) => None,
+    }
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Wait (at most 20 s) for `css` to hold `want`; every text seen on the way.
+async fn until_text(browser: &Client, css: &str, want: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..200 {
+        if let Some(text) = text_of(browser, css).await {
+            if seen.last() != Some(&text) {
+                seen.push(text.clone());
+            }
+            if text == want {
+                return seen;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {want:?}; seen {seen:?}");
+}
+
+/// A mock 8x8 answering in 100 ms (so a run of 40 takes seconds); one number refused
+/// until `fix`.
+async fn slow_8x8(refused: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(body_partial_json(json!({"destination": refused})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 1003, "message": "Invalid destination"
+        })))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    accept_slowly(&server).await;
+    server
+}
+
+async fn accept_slowly(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(move |request: &Request| {
+            queued(request).set_delay(Duration::from_millis(100))
+        })
+        .with_priority(5)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
+    let refused = "+12025550013";
+    let server = slow_8x8(refused).await;
+    let dir = Dir::new(&server.uri());
+    let mut csv = String::from("order_id,name,phone\n");
+    for i in 1..=40 {
+        csv.push_str(&format!("A-{i},Client {i},+1202555{i:04}\n"));
+    }
+    dir.write("flows/orders.csv", &csv);
+    let file = dir.path().join("flows/order-sms.yaml");
+    dir.write(
+        "flows/order-sms.yaml",
+        &format!("{FLOW}delivery:\n  concurrency: 1\n  attempts: 1\n"),
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let (_driver, driver_url) = chromedriver().await;
+    let browser = headless_chromium(&driver_url).await;
+    let next_run = || async {
+        reqwest::get(format!("{api}/api/flows"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or(Value::Null)["flows"][0]["next_run"]
+            .clone()
+    };
+
+    // The flows page; switch the flow off: the file says so and nothing is scheduled.
+    browser
+        .goto(&format!("{api}/"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let row = "tr[data-flow='order-sms']";
+    assert_eq!(
+        text_of(&browser, &format!("{row} button[data-test='toggle']"))
+            .await
+            .as_deref(),
+        Some("on")
+    );
+    click(&browser, &format!("{row} button[data-test='toggle']")).await;
+    until_text(
+        &browser,
+        &format!("{row} button[data-test='toggle']"),
+        "off",
+    )
+    .await;
+    assert!(std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .starts_with("enabled: false\n"));
+    assert!(next_run().await.is_null(), "the schedule stopped");
+    click(&browser, &format!("{row} button[data-test='toggle']")).await;
+    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
+    assert!(next_run().await.is_string(), "scheduled again");
+
+    // Run now: the run log shows the counts rising while it sends.
+    click(&browser, &format!("{row} button[data-test='run-now']")).await;
+    let sent = "tr[data-run='1'] td[data-test='sent']";
+    let seen = until_text(&browser, sent, "39").await;
+    let counts: Vec<u64> = seen.iter().filter_map(|s| s.parse().ok()).collect();
+    assert!(
+        counts.iter().any(|n| *n > 0 && *n < 39),
+        "the counts rose live, not only at the end: {seen:?}"
+    );
+    assert_eq!(
+        text_of(&browser, "tr[data-run='1'] td[data-test='failed']")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    screenshot(&browser, "run-log").await;
+
+    // The run: the refused record, with the service's reason.
+    click(&browser, "tr[data-run='1'] a").await;
+    let failed_row = "tr[data-key='A-13']";
+    let status = text_of(&browser, &format!("{failed_row} td:nth-child(3)"))
+        .await
+        .unwrap_or_default();
+    assert!(status.starts_with("failed"), "{status}");
+    let why = text_of(&browser, &format!("{failed_row} td:nth-child(4)"))
+        .await
+        .unwrap_or_default();
+    assert!(why.contains("Invalid destination"), "{why}");
+    screenshot(&browser, "run").await;
+
+    // The service is fixed; Replay failed sends that one record again, and only it.
+    server.reset().await;
+    accept_slowly(&server).await;
+    click(&browser, "button[data-test='replay-failed']").await;
+    until_text(&browser, "tr[data-run='2'] td[data-test='sent']", "1").await;
+    let resent = bodies(&server).await;
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0]["destination"], refused);
+
+    // Search the phone number as a person types it: both runs' records, and a click
+    // lands on the record in its run.
+    browser
+        .goto(&format!("{api}/"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    screenshot(&browser, "flows").await;
+    let search = browser
+        .find(Locator::Css("form.find input[name='q']"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    search
+        .send_keys("(202) 555-0013\u{e007}")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    until_text(&browser, "h1", "Search").await;
+    let hits = browser
+        .find_all(Locator::Css("tr[data-test='hit']"))
+        .await
+        .unwrap_or_default();
+    assert_eq!(hits.len(), 2, "run 1's failure and run 2's replay");
+    screenshot(&browser, "search").await;
+    click(&browser, "tr[data-test='hit'] a[data-test='hit-link']").await;
+    let found = browser
+        .find(Locator::Css("tr.found"))
+        .await
+        .unwrap_or_else(|e| panic!("the record is marked: {e}"));
+    assert_eq!(
+        found.attr("data-key").await.ok().flatten().as_deref(),
+        Some("A-13")
+    );
+
+    for (path, name) in [("/accounts", "accounts"), ("/connectors", "connectors")] {
+        browser
+            .goto(&format!("{api}{path}"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(text_of(&browser, "h1").await.is_some());
+        screenshot(&browser, name).await;
+    }
+    // The page's own scripts ran without error (htmx and its SSE extension loaded).
+    let loaded = browser
+        .execute(
+            "return typeof htmx === 'object' && !!htmx.ext || typeof htmx === 'object'",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(loaded, Value::Bool(true));
+    let _ = browser.close().await;
+}
