@@ -58,7 +58,7 @@ impl Options {
 }
 
 /// One record's outcome as an 8x8 run stores it: its fields, the body sent, the umid.
-fn outcome(run: u64, seq: u64, at: DateTime<Utc>) -> RowOutcome {
+pub(crate) fn outcome(run: u64, seq: u64, at: DateTime<Utc>) -> RowOutcome {
     let key = format!("O-{run}-{seq}");
     let mut record = Map::new();
     record.insert("order_id".into(), json!(key));

@@ -62,7 +62,7 @@ schedule:
 "#;
 
 /// A daemon child, killed when dropped.
-struct Daemon(tokio::process::Child);
+pub(crate) struct Daemon(tokio::process::Child);
 
 impl Daemon {
     fn pid(&self) -> u32 {
@@ -70,7 +70,9 @@ impl Daemon {
     }
 }
 
-async fn start_daemon(bin: &Path, dir: &Path) -> anyhow::Result<(Daemon, String)> {
+/// A daemon serving the flows in `dir`, and its URL once it listens (a minute at most:
+/// ten thousand flows take seconds to load).
+pub(crate) async fn start_daemon(bin: &Path, dir: &Path) -> anyhow::Result<(Daemon, String)> {
     let child = tokio::process::Command::new(bin)
         .args(["daemon", "--listen", "127.0.0.1:0", "--flows"])
         .arg(dir)
@@ -82,7 +84,7 @@ async fn start_daemon(bin: &Path, dir: &Path) -> anyhow::Result<(Daemon, String)
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let daemon = Daemon(child);
     let discovery = dir.join(".switchboard/daemon.json");
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if let Some(info) = std::fs::read_to_string(&discovery)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())

@@ -11,9 +11,13 @@
 //! - `history`: the state directory's size over a simulated year of a 15-minute flow,
 //!   with and without a `history:` rule (the store alone: no process, no HTTP).
 //!
+//! - `console`: the daemon's console pages over a large state (10,000 flows; a run of
+//!   100,000 records; search in 1,000,000).
+//!
 //! `--smoke` runs every measurement at a small size (CI keeps it working that way).
 
 mod child;
+mod console;
 mod history;
 mod ingest;
 mod send_rate;
@@ -48,7 +52,9 @@ enum Command {
     Ingest(ingest::Options),
     /// The state directory's size over a simulated year, with and without pruning.
     History(history::Options),
-    /// `send-rate`, `ingest` and `history` with their defaults.
+    /// The console's pages over a large state, timed.
+    Console(console::Options),
+    /// `send-rate`, `ingest`, `history` and `console` with their defaults.
     All,
 }
 
@@ -90,10 +96,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::SendRate(options) => send_rate::run(&bin, runs, options.sized(smoke)).await,
         Command::Ingest(options) => ingest::run(&bin, runs, options.sized(smoke)).await,
         Command::History(_) => unreachable!("measured above"),
+        Command::Console(options) => console::run(&bin, options.sized(smoke)).await,
         Command::All => {
             send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
             ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await?;
-            history::run(history::Options::default().sized(smoke)).await
+            history::run(history::Options::default().sized(smoke)).await?;
+            console::run(&bin, console::Options::default().sized(smoke)).await
         }
     }
 }

@@ -254,6 +254,9 @@ async fn flow_page(
 struct RunQuery {
     from: Option<u64>,
     at: Option<u64>,
+    /// Only the failed records.
+    #[serde(default)]
+    failed: bool,
 }
 
 async fn run_page(
@@ -279,7 +282,7 @@ async fn run_page(
     };
     shared.scrubber().summary(&mut summary);
     let from = q.from.unwrap_or(1).max(1);
-    let (rows, more) = match views::rows(&shared, &name, id, from) {
+    let (rows, more) = match views::rows(&shared, &name, id, from, q.failed) {
         Ok(found) => found,
         Err(e) => return state_problem(e),
     };
@@ -291,6 +294,7 @@ async fn run_page(
             from,
             more,
             at: q.at,
+            failed_only: q.failed,
         },
         &visitor.csrf,
     );

@@ -322,6 +322,8 @@ pub struct RunPage<'a> {
     pub more: bool,
     /// The record to point at (from search).
     pub at: Option<u64>,
+    /// Only failed records are listed.
+    pub failed_only: bool,
 }
 
 pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
@@ -329,6 +331,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
     let name = enc(page.flow);
     let base = format!("/flows/{name}/runs/{}", run.id);
     let per_page = super::views::ROWS_PER_PAGE as u64;
+    let only = if page.failed_only { "&failed=true" } else { "" };
     html! {
         p.crumbs { a href=(format!("/flows/{name}")) { (page.flow) } " › run #" (run.id) }
         h1 { (page.flow) " · run #" (run.id) " " span class={"badge " (status_word(run))} { (status_word(run)) } }
@@ -345,6 +348,13 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
         div.actions {
             (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))
             (action(csrf, &format!("/flows/{name}/replay?run={}&uncertain=true", run.id), "Replay uncertain", "", "replay-uncertain"))
+        }
+        nav.filters {
+            @if page.failed_only {
+                a href=(base) { "every record" } " · " b { "only failed records" }
+            } @else {
+                b { "every record" } " · " a href=(format!("{base}?failed=true")) data-test="only-failed" { "only failed records" }
+            }
         }
         table.rows {
             thead { tr { th { "#" } th { "Key" } th { "Status" } th { "Why" } th { "Service id" } th { "Record and request" } } }
@@ -375,11 +385,14 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
         @if page.rows.is_empty() { p { "No records in this page." } }
         nav.pages {
             @if page.from > 1 {
-                a href=(format!("{base}?from={}", page.from.saturating_sub(per_page).max(1))) { "← previous" } " "
+                a href=(format!("{base}?from={}{only}", if page.failed_only { 1 } else { page.from.saturating_sub(per_page).max(1) })) { (if page.failed_only { "← first" } else { "← previous" }) } " "
             }
-            "records " (page.from) "–" (page.from + page.rows.len().saturating_sub(1) as u64)
+            @match (page.rows.first(), page.rows.last()) {
+                (Some(first), Some(last)) => { "records " (first.seq) "–" (last.seq) }
+                _ => {}
+            }
             @if page.more {
-                @if let Some(last) = page.rows.last() { " " a href=(format!("{base}?from={}", last.seq + 1)) { "next →" } }
+                @if let Some(last) = page.rows.last() { " " a href=(format!("{base}?from={}{only}", last.seq + 1)) { "next →" } }
             }
         }
     }

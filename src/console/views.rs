@@ -166,15 +166,38 @@ pub fn runs(
     Ok((page, more))
 }
 
-/// A page of a run's records from `from`, and whether more follow.
+/// A page of a run's records from `from` (only failed ones, when `failed_only`), and
+/// whether more follow.
 pub fn rows(
     shared: &Shared,
     name: &str,
     run: u64,
     from: u64,
+    failed_only: bool,
 ) -> Result<(Vec<RowOutcome>, bool), engine::StateError> {
     let state = shared.store.flow(name)?;
-    let mut rows = state.rows_from(run, from, ROWS_PER_PAGE + 1)?;
+    let mut rows = Vec::with_capacity(ROWS_PER_PAGE + 1);
+    let mut next = from;
+    // Failed records are looked for a chunk at a time through the run.
+    loop {
+        let chunk = state.rows_from(
+            run,
+            next,
+            if failed_only { 1000 } else { ROWS_PER_PAGE + 1 },
+        )?;
+        let Some(last) = chunk.last().map(|r| r.seq) else {
+            break;
+        };
+        rows.extend(
+            chunk
+                .into_iter()
+                .filter(|r| !failed_only || r.status == engine::RowStatus::Failed),
+        );
+        if rows.len() > ROWS_PER_PAGE || !failed_only {
+            break;
+        }
+        next = last + 1;
+    }
     let more = rows.len() > ROWS_PER_PAGE;
     rows.truncate(ROWS_PER_PAGE);
     let scrubber = shared.scrubber();

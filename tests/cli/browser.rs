@@ -224,6 +224,13 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .unwrap_or_default();
     assert!(why.contains("Invalid destination"), "{why}");
     screenshot(&browser, "run").await;
+    click(&browser, "a[data-test='only-failed']").await;
+    until_text(&browser, "nav.filters b", "only failed records").await;
+    let listed = browser
+        .find_all(Locator::Css("tr[data-key]"))
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 1, "only the failed record");
 
     // The service is fixed; Replay failed sends that one record again, and only it.
     server.reset().await;
