@@ -15,6 +15,8 @@ pub const RUNS_PER_PAGE: usize = 50;
 pub const ROWS_PER_PAGE: usize = 100;
 /// Runs in the strip beside each flow.
 pub const STRIP: usize = 30;
+/// The most runs read to count a day's failures (a flow every minute runs 1,440 a day).
+const DAY_RUNS: usize = 1500;
 
 /// One flow as the flows page shows it.
 pub struct FlowView {
@@ -74,7 +76,15 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                 .and_then(|f| f.runs(STRIP).ok())
                 .unwrap_or_default();
             strip.iter_mut().for_each(|r| scrubber.summary(r));
-            let failed_24h = strip
+            // The strip covers the day unless the flow runs more often than that.
+            let whole_day = match strip.last() {
+                Some(oldest) if strip.len() == STRIP && oldest.started_at >= day_ago => state
+                    .as_ref()
+                    .and_then(|f| f.runs(DAY_RUNS).ok())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let failed_24h = if whole_day.is_empty() { &strip } else { &whole_day }
                 .iter()
                 .filter(|r| r.started_at >= day_ago)
                 .map(|r| r.counts.failed + u64::from(r.error.is_some()))
