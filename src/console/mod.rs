@@ -167,6 +167,11 @@ fn state_problem(e: engine::StateError) -> Response {
     )
 }
 
+/// Every flow the directory has, valid or not.
+pub fn flow_names(shared: &Shared) -> Vec<String> {
+    views::flow_names(shared, "")
+}
+
 // --- Pages ---
 
 #[derive(Deserialize, Default)]

@@ -84,11 +84,15 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
-            let failed_24h = if whole_day.is_empty() { &strip } else { &whole_day }
-                .iter()
-                .filter(|r| r.started_at >= day_ago)
-                .map(|r| r.counts.failed + u64::from(r.error.is_some()))
-                .sum();
+            let failed_24h = if whole_day.is_empty() {
+                &strip
+            } else {
+                &whole_day
+            }
+            .iter()
+            .filter(|r| r.started_at >= day_ago)
+            .map(|r| r.counts.failed + u64::from(r.error.is_some()))
+            .sum();
             strip.reverse();
             let paused = state
                 .as_ref()
@@ -226,6 +230,8 @@ pub const HITS: usize = 100;
 
 /// The records that carried `query`, newest run first.
 pub fn search(shared: &Shared, query: &str) -> Result<Vec<Hit>, engine::StateError> {
+    // Runs that just ended are indexed first.
+    shared.indexing.catch_up(&*shared.store);
     let scrubber = shared.scrubber();
     let mut hits = Vec::new();
     for found in shared.store.search(query, HITS)? {

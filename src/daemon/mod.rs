@@ -55,6 +55,57 @@ pub struct Shared {
     pub body_timeout: Duration,
     /// The console's session and anti-forgery keys.
     pub console: crate::console::session::Keys,
+    /// Flows whose ended runs are not in the search index yet.
+    pub indexing: Indexing,
+}
+
+/// Keeping the search index up with the runs: after a run ends, its records are indexed
+/// on a blocking thread (off the sending path); a search first finishes what is pending.
+#[derive(Default, Clone)]
+pub struct Indexing {
+    /// Flow name → index passes asked for and not yet done.
+    pending: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+}
+
+impl Indexing {
+    /// Index `flow`'s ended runs soon, in the background.
+    pub fn soon(&self, store: &Arc<dyn Store>, flow: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending.entry(flow.to_string()).or_default() += 1;
+        }
+        let (store, flow, this) = (Arc::clone(store), flow.to_string(), self.clone());
+        tokio::task::spawn_blocking(move || {
+            this.index(&*store, &flow);
+            if let Ok(mut pending) = this.pending.lock() {
+                if let Some(n) = pending.get_mut(&flow) {
+                    *n -= 1;
+                    if *n == 0 {
+                        pending.remove(&flow);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Index now what is pending (a search is about to look).
+    pub fn catch_up(&self, store: &dyn Store) {
+        let flows: Vec<String> = self
+            .pending
+            .lock()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for flow in flows {
+            self.index(store, &flow);
+        }
+    }
+
+    fn index(&self, store: &dyn Store, flow: &str) {
+        match store.flow(flow).and_then(|state| state.index_runs()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(flow, records = n, "indexed for search"),
+            Err(e) => tracing::warn!(flow, error = %e, "cannot index the flow's runs for search"),
+        }
+    }
 }
 
 impl Shared {
@@ -212,6 +263,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         stop_runs: engine::Stop::new().0,
         body_timeout: http.body_timeout,
         console: Default::default(),
+        indexing: Default::default(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -221,6 +273,11 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
     reload::apply(&shared, project);
     drain_queues(&shared);
+    // Runs ended while no daemon ran (`switchboard run`, or before an upgrade) join the
+    // search index in the background.
+    for name in crate::console::flow_names(&shared) {
+        shared.indexing.soon(&shared.store, &name);
+    }
     let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}",
@@ -484,7 +541,9 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         }
     }
     let stop = shared.stop_runs.subscribe();
-    match wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await {
+    let ran = wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await;
+    shared.indexing.soon(&shared.store, name);
+    match ran {
         Ok(run) if run.nothing_to_replay() => Outcome {
             success: true,
             skipped: false,

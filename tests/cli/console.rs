@@ -440,3 +440,21 @@ async fn first_status(client: &reqwest::Client, url: &str) -> u16 {
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn runs_made_before_the_daemon_started_are_found_once_it_runs() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    // The daemon indexes what it finds in the background; a search finishes it first.
+    let (_, found) = get(
+        &browser(),
+        &format!("{api}/search?q=%2B86%20138%200013%208000"),
+    )
+    .await;
+    assert_eq!(found.matches("data-test=\"hit\"").count(), 1, "{found}");
+    assert!(found.contains("A-3"));
+}

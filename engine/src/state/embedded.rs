@@ -329,8 +329,9 @@ struct Trees {
     /// process left can be found at the next start without reading all history.
     running: sled::Tree,
     /// `term \0 flow \0 run id, seq` → nothing: the search index ([`super::search`]),
-    /// one entry per term of each recorded outcome, across flows (one scan finds a
-    /// value in all of them).
+    /// one entry per term of each outcome of an ended run, across flows (one scan finds
+    /// a value in all of them); written after the run by [`FlowState::index_runs`], off
+    /// the sending path.
     found: sled::Tree,
     /// The database, for numbers that only grow (queued events' arrival order).
     db: sled::Db,
@@ -344,6 +345,9 @@ const QUEUED: u8 = 1;
 const GROUP: &[u8] = b"\0\0group\0";
 
 const PRIMED: &[u8] = b"primed";
+
+/// Meta key: the last run the search index covers.
+const INDEXED: &[u8] = b"\0search-indexed";
 
 /// What the `seen` tree keeps for a remembered key.
 #[derive(Serialize, Deserialize)]
@@ -436,6 +440,15 @@ impl SledFlow {
             "interrupted: the process stopped before the run finished".into()
         });
         self.save_run(summary)
+    }
+
+    /// The last run whose records the search index holds (runs are indexed in order).
+    fn indexed(&self) -> Result<u64, StateError> {
+        Ok(self
+            .trees
+            .meta
+            .get(self.key(INDEXED))?
+            .map_or(0, |v| u64_of(&v)))
     }
 
     /// Whether an in-flight entry's outcome is on disk: its key remembered by its run or
@@ -566,14 +579,6 @@ impl FlowState for SledFlow {
             self.trees
                 .rows
                 .insert(self.key(&run_seq), serde_json::to_vec(&rows)?)?;
-        }
-        for (outcome, _) in outcomes {
-            for term in search::terms_of(outcome) {
-                self.trees.found.insert(
-                    found_key(&term, &self.name, outcome.run, outcome.seq),
-                    b"".as_slice(),
-                )?;
-            }
         }
         for (outcome, remember) in outcomes {
             if *remember {
@@ -741,6 +746,41 @@ impl FlowState for SledFlow {
         Ok(rows)
     }
 
+    fn index_runs(&self) -> Result<u64, StateError> {
+        let mut indexed = self.indexed()?;
+        let mut rows_indexed = 0;
+        let from = self.key(&(indexed + 1).to_be_bytes());
+        let end = self.key(&u64::MAX.to_be_bytes());
+        for item in self.trees.runs.range(from..end) {
+            let (key, value) = item?;
+            let summary: RunSummary = serde_json::from_slice(&value)?;
+            // Runs are indexed in order, once they ended: one under way stops the pass.
+            if summary.status == RunStatus::Running {
+                break;
+            }
+            for chunk in self
+                .trees
+                .rows
+                .scan_prefix(self.key(&summary.id.to_be_bytes()))
+            {
+                for row in rows_of(&chunk?.1)? {
+                    for term in search::terms_of(&row) {
+                        self.trees.found.insert(
+                            found_key(&term, &self.name, row.run, row.seq),
+                            b"".as_slice(),
+                        )?;
+                    }
+                    rows_indexed += 1;
+                }
+            }
+            indexed = u64_of(&key[self.prefix.len()..]);
+            self.trees
+                .meta
+                .insert(self.key(INDEXED), &indexed.to_be_bytes())?;
+        }
+        Ok(rows_indexed)
+    }
+
     fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_> {
         Box::new(self.trees.rows.scan_prefix(&self.prefix).flat_map(|item| {
             match item
@@ -781,6 +821,7 @@ impl FlowState for SledFlow {
             })
             .collect::<Result<_, StateError>>()?;
         let total = runs.len();
+        let indexed = self.indexed()?;
         let mut pruned = Pruned::default();
         for (i, (key, run)) in runs.iter().enumerate() {
             // The newest run stays whatever the rule (it is what `status` shows), as do
@@ -799,7 +840,7 @@ impl FlowState for SledFlow {
                 let (row_key, value) = item?;
                 let rows = rows_of(&value)?;
                 pruned.records += rows.len() as u64;
-                if !dry_run {
+                if !dry_run && run.id <= indexed {
                     for row in &rows {
                         for term in search::terms_of(row) {
                             self.trees
@@ -948,6 +989,17 @@ mod tests {
         let lead = with_phone(1, 1, "lead-9", "(555) 010-0042");
         leads.record(&[(&lead, true)], &[])?;
 
+        assert!(
+            store.search("+15550100042", 10)?.is_empty(),
+            "not indexed yet"
+        );
+        assert_eq!(orders.index_runs()?, 200);
+        assert_eq!(leads.index_runs()?, 0, "its run is under way");
+        let mut run = leads.run(1)?.unwrap_or_else(|| panic!("run 1"));
+        run.status = RunStatus::Succeeded;
+        leads.save_run(&run)?;
+        assert_eq!(leads.index_runs()?, 1);
+        assert_eq!(leads.index_runs()?, 0, "each run once");
         let mut hits = store.search("+15550100042", 10)?;
         hits.sort_by(|a, b| a.flow.cmp(&b.flow));
         assert_eq!(

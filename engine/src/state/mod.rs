@@ -236,7 +236,7 @@ pub trait Store: Send + Sync {
 
     /// The records of every flow's history that carried `query` (see [`search`] for how
     /// values are matched: a value, its start, or a phone number's digits), at most
-    /// `limit`, from an index kept as outcomes are recorded (no scan of the history).
+    /// `limit`, from the index [`FlowState::index_runs`] keeps (no scan of the history).
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError>;
 }
 
@@ -319,6 +319,12 @@ pub trait FlowState: Send + Sync {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<RowOutcome>, StateError>;
+
+    /// Add the records of every run that ended since the last call to the search index
+    /// ([`Store::search`]), in run order, stopping at a run under way; how many records.
+    /// Called after runs, off the sending path (an index write per value of every record
+    /// would halve the send rate).
+    fn index_runs(&self) -> Result<u64, StateError>;
 
     /// Every row outcome of every run, oldest run first.
     fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_>;

@@ -59,13 +59,16 @@ fn push(terms: &mut Vec<String>, value: &str) {
     let Some(term) = normal(value) else {
         return;
     };
-    if let Some(digits) = phone_digits(&term) {
-        if digits.len() > 10 {
-            terms.push(digits[digits.len() - 10..].to_string());
+    // A phone number is found by its digits (a query is turned into digits too).
+    match phone_digits(&term) {
+        Some(digits) => {
+            if digits.len() > 10 {
+                terms.push(digits[digits.len() - 10..].to_string());
+            }
+            terms.push(digits);
         }
-        terms.push(digits);
+        None => terms.push(term),
     }
-    terms.push(term);
 }
 
 /// Trimmed, lower case, without control characters; `None` when empty or too long.
