@@ -60,10 +60,12 @@ pub fn flow_names(shared: &Shared, filter: &str) -> Vec<String> {
 
 /// The flows page's view of each named flow.
 pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowView> {
+    // The scrubber reads the project too: it is made before the project is held (a
+    // second read of a lock a reload waits on would wait forever).
+    let scrubber = shared.scrubber();
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
     let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
     let project = shared.project.read();
-    let scrubber = shared.scrubber();
     let day_ago = now - Duration::hours(24);
     names
         .iter()

@@ -210,16 +210,22 @@ fn set_aside(dir: &Path) -> Result<PathBuf, StateError> {
 /// Group commit: a writer that needs its writes on disk asks for a flush, and one flush
 /// serves every writer that asked before it started. Concurrent sends of a run and
 /// concurrent webhook requests so share one `fsync` instead of queueing for one each.
+///
+/// The flush a writer leads runs in a task of its own: if that writer goes away (its
+/// request dropped, its run cut short), the flush still ends and still wakes the others.
+/// A flush that fails wakes them too, and each tries again (and reports its own error):
+/// nobody waits for a flush that will never come.
 struct GroupCommit {
     db: sled::Db,
     /// The directory's marker, updated after flushes that made new runs durable.
     integrity: Integrity,
     /// Tickets handed out: a writer takes one after its writes.
     asked: AtomicU64,
-    /// The highest ticket whose writes are on disk.
-    done: tokio::sync::watch::Sender<u64>,
-    /// Held by the writer doing the flush for everyone.
-    leader: tokio::sync::Mutex<()>,
+    /// The highest ticket whose writes are on disk, and how many flushes ended (failed
+    /// ones too): a change wakes every waiter.
+    done: tokio::sync::watch::Sender<(u64, u64)>,
+    /// Held by the flush under way.
+    leader: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl GroupCommit {
@@ -228,8 +234,8 @@ impl GroupCommit {
             db,
             integrity,
             asked: AtomicU64::new(0),
-            done: tokio::sync::watch::Sender::new(0),
-            leader: tokio::sync::Mutex::new(()),
+            done: tokio::sync::watch::Sender::new((0, 0)),
+            leader: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -241,7 +247,7 @@ impl GroupCommit {
     }
 
     /// Return once everything this task wrote before the call is durable.
-    async fn durable(&self) -> Result<(), StateError> {
+    async fn durable(self: &Arc<Self>) -> Result<(), StateError> {
         let ticket = self.ticket();
         self.wait(ticket).await
     }
@@ -256,25 +262,48 @@ impl GroupCommit {
     }
 
     /// Return once the writes made before `ticket` was taken are durable.
-    async fn wait(&self, Ticket(ticket): Ticket) -> Result<(), StateError> {
+    async fn wait(self: &Arc<Self>, Ticket(ticket): Ticket) -> Result<(), StateError> {
         let mut done = self.done.subscribe();
         loop {
-            if *done.borrow_and_update() >= ticket {
+            if done.borrow_and_update().0 >= ticket {
                 return Ok(());
             }
-            match self.leader.try_lock() {
-                Ok(_leading) => {
+            match Arc::clone(&self.leader).try_lock_owned() {
+                Ok(leading) => {
                     // Every ticket up to here was taken after its writes: this flush,
                     // which starts now, covers them all.
                     let covered = self.asked.load(Ordering::SeqCst);
                     let runs = self.integrity.begun();
-                    flush(self.db.clone()).await?;
-                    self.integrity.durable(runs);
-                    self.done.send_modify(|d| *d = (*d).max(covered));
+                    let commits = Arc::clone(self);
+                    let flushed = tokio::spawn(async move {
+                        let flushed = flush(commits.db.clone()).await;
+                        if flushed.is_ok() {
+                            commits.integrity.durable(runs);
+                        }
+                        // Free the lead before waking the others, so that one of them
+                        // can lead the next flush at once.
+                        drop(leading);
+                        commits.done.send_modify(|(d, ended)| {
+                            if flushed.is_ok() {
+                                *d = (*d).max(covered);
+                            }
+                            *ended += 1;
+                        });
+                        flushed
+                    })
+                    .await;
+                    match flushed {
+                        Ok(result) => result?,
+                        Err(e) => {
+                            return Err(StateError::Store(sled::Error::ReportableBug(format!(
+                                "flush task failed: {e}"
+                            ))))
+                        }
+                    }
                 }
                 Err(_) => {
                     // Someone is flushing; their flush may have started before our
-                    // writes, so wait for it and look again.
+                    // writes, so wait for it to end and look again.
                     if done.changed().await.is_err() {
                         return Ok(());
                     }
@@ -962,6 +991,31 @@ mod tests {
             flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![2, 1]
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_goes_away_while_leading_a_flush_leaves_nobody_waiting(
+    ) -> Result<(), StateError> {
+        use futures::FutureExt as _;
+        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let store = SledStore::open(dir.path())?;
+        let flow = store.flow("orders")?;
+        flow.enqueue(&[Record::new("A-1", Map::new())])?;
+        // The first writer leads the flush, the second waits for it; the first is dropped
+        // (its request cancelled) while its flush is under way.
+        let mut leader = Box::pin(store.flush());
+        let mut waiter = Box::pin(store.flush());
+        assert!(
+            (&mut leader).now_or_never().is_none(),
+            "the flush is under way"
+        );
+        flow.enqueue(&[Record::new("A-2", Map::new())])?;
+        let _ = (&mut waiter).now_or_never();
+        drop(leader);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+            .await
+            .map_err(|_| StateError::Task("the waiter was left waiting".into()))??;
         Ok(())
     }
 
