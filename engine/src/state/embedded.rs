@@ -130,7 +130,7 @@ impl Store for SledStore {
             let flow = self.sled_flow(&name);
             if let Some(mut summary) = flow.run(id)? {
                 if summary.status == RunStatus::Running {
-                    flow.mark_interrupted(&mut summary, at)?;
+                    super::mark_interrupted(&flow, &mut summary, at)?;
                     stale.push((name, id));
                 }
             }
@@ -438,37 +438,6 @@ impl SledFlow {
             }
         }
         Ok(forgotten)
-    }
-
-    /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
-    /// and skipped as recorded; fetched and new at least as many as were handled.
-    fn mark_interrupted(
-        &self,
-        summary: &mut RunSummary,
-        at: DateTime<Utc>,
-    ) -> Result<(), StateError> {
-        let (mut sent, mut failed, mut skipped, mut filtered) = (0, 0, 0, 0);
-        for row in self.rows(summary.id)? {
-            match row.status {
-                RowStatus::Sent => sent += 1,
-                RowStatus::Skipped => skipped += 1,
-                RowStatus::Failed => failed += 1,
-                RowStatus::Filtered => filtered += 1,
-            }
-        }
-        let counts = &mut summary.counts;
-        counts.sent = sent;
-        counts.failed = failed;
-        counts.skipped = skipped;
-        counts.filtered = filtered;
-        counts.new = counts.new.max(sent + failed + filtered);
-        counts.fetched = counts.fetched.max(counts.new);
-        summary.status = RunStatus::Interrupted;
-        summary.finished_at = Some(at);
-        summary.error.get_or_insert_with(|| {
-            "interrupted: the process stopped before the run finished".into()
-        });
-        self.save_run(summary)
     }
 
     /// The last run whose records the search index holds (runs are indexed in order).
@@ -834,37 +803,21 @@ impl FlowState for SledFlow {
             .collect();
         let count = running.len();
         for mut summary in running {
-            self.mark_interrupted(&mut summary, at)?;
+            super::mark_interrupted(self, &mut summary, at)?;
         }
         Ok(count)
     }
 
     fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
-        let runs: Vec<(sled::IVec, RunSummary)> = self
+        let runs: Vec<RunSummary> = self
             .trees
             .runs
             .scan_prefix(&self.prefix)
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((key, serde_json::from_slice::<RunSummary>(&value)?))
-            })
+            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
             .collect::<Result<_, StateError>>()?;
-        let total = runs.len();
         let indexed = self.indexed()?;
         let mut pruned = Pruned::default();
-        for (i, (key, run)) in runs.iter().enumerate() {
-            // The newest run stays whatever the rule (it is what `status` shows), as do
-            // runs under way.
-            if i + 1 == total || run.status == RunStatus::Running {
-                continue;
-            }
-            let newer = total - i - 1;
-            let too_many = retention.keep_runs.is_some_and(|keep| newer >= keep);
-            let ended = run.finished_at.unwrap_or(run.started_at);
-            let too_old = retention.before.is_some_and(|before| ended < before);
-            if !(too_many || too_old) {
-                continue;
-            }
+        for run in super::prunable(&runs, retention) {
             for item in self.trees.rows.scan_prefix(self.key(&run.id.to_be_bytes())) {
                 let (row_key, value) = item?;
                 let rows = rows_of(&value)?;
@@ -887,7 +840,7 @@ impl FlowState for SledFlow {
                 }
             }
             if !dry_run {
-                self.trees.runs.remove(key)?;
+                self.trees.runs.remove(self.key(&run.id.to_be_bytes()))?;
             }
             pruned.runs += 1;
         }

@@ -367,6 +367,57 @@ pub struct Pruned {
     pub keys: u64,
 }
 
+/// The runs `retention` drops, of a flow's runs oldest first: a run must be among the
+/// newest `keep_runs` and have ended after `before` to stay; the newest run and runs
+/// under way always stay.
+fn prunable<'r>(
+    runs: &'r [RunSummary],
+    retention: &'r Retention,
+) -> impl Iterator<Item = &'r RunSummary> + 'r {
+    let total = runs.len();
+    runs.iter().enumerate().filter_map(move |(i, run)| {
+        if i + 1 == total || run.status == RunStatus::Running {
+            return None;
+        }
+        let newer = total - i - 1;
+        let too_many = retention.keep_runs.is_some_and(|keep| newer >= keep);
+        let ended = run.finished_at.unwrap_or(run.started_at);
+        let too_old = retention.before.is_some_and(|before| ended < before);
+        (too_many || too_old).then_some(run)
+    })
+}
+
+/// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
+/// and skipped as recorded; fetched and new at least as many as were handled.
+fn mark_interrupted(
+    state: &dyn FlowState,
+    summary: &mut RunSummary,
+    at: DateTime<Utc>,
+) -> Result<(), StateError> {
+    let (mut sent, mut failed, mut skipped, mut filtered) = (0, 0, 0, 0);
+    for row in state.rows(summary.id)? {
+        match row.status {
+            RowStatus::Sent => sent += 1,
+            RowStatus::Skipped => skipped += 1,
+            RowStatus::Failed => failed += 1,
+            RowStatus::Filtered => filtered += 1,
+        }
+    }
+    let counts = &mut summary.counts;
+    counts.sent = sent;
+    counts.failed = failed;
+    counts.skipped = skipped;
+    counts.filtered = filtered;
+    counts.new = counts.new.max(sent + failed + filtered);
+    counts.fetched = counts.fetched.max(counts.new);
+    summary.status = RunStatus::Interrupted;
+    summary.finished_at = Some(at);
+    summary.error.get_or_insert_with(|| {
+        "interrupted: the process stopped before the run finished".into()
+    });
+    state.save_run(summary)
+}
+
 /// A small value kept for a flow, read as `T`.
 pub fn load_meta<T: serde::de::DeserializeOwned>(
     state: &dyn FlowState,
