@@ -30,10 +30,11 @@ pub use record::{digest, Record};
 pub use run::{
     handled_before, record_skipped, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport,
 };
+pub use state::postgres::{is_postgres_url, redact as redact_url};
 pub use state::{
     load_meta, save_meta, Counts, Durable, FlowState, Handled, InFlight, Ledger, LedgerMark,
-    Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, StateError, Store,
-    Trigger,
+    PgStore, Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, SledStore,
+    StateError, Store, Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

@@ -3,7 +3,8 @@
 //! behind two narrow traits, [`Store`] and [`FlowState`], so that the run speaks of what
 //! it means (begin a run, mark sends in flight, record outcomes, recover a crash's
 //! ledger) and the durability protocol lives with each implementation. [`SledStore`] is
-//! the embedded one: one sled database per state directory.
+//! the embedded one: one sled database per state directory; [`PgStore`] keeps the same
+//! in PostgreSQL tables.
 //!
 //! The promise every implementation keeps: a send is marked in flight and that mark is
 //! durable before the send starts; a row's outcome, then its remembered key, are stored
@@ -13,7 +14,10 @@
 
 mod embedded;
 mod integrity;
+pub mod postgres;
 pub mod search;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use serde_json::{Map, Value};
 use crate::record::Record;
 
 pub use self::embedded::SledStore;
+pub use self::postgres::PgStore;
 pub use self::search::Found;
 
 /// Problems with the state directory.
@@ -38,6 +43,9 @@ pub enum StateError {
     Open { dir: PathBuf, source: sled::Error },
     #[error("state store: {0}")]
     Store(#[from] sled::Error),
+    /// The PostgreSQL state (where, without a password, and what went wrong).
+    #[error("state database {0}")]
+    Database(String),
     #[error("state store holds a value that cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
     /// A send task died (a panic): whether its requests left is unknown, so its ledger
@@ -412,9 +420,9 @@ fn mark_interrupted(
     counts.fetched = counts.fetched.max(counts.new);
     summary.status = RunStatus::Interrupted;
     summary.finished_at = Some(at);
-    summary.error.get_or_insert_with(|| {
-        "interrupted: the process stopped before the run finished".into()
-    });
+    summary
+        .error
+        .get_or_insert_with(|| "interrupted: the process stopped before the run finished".into());
     state.save_run(summary)
 }
 

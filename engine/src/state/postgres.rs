@@ -1,0 +1,873 @@
+//! The PostgreSQL state: the same [`Store`] and [`FlowState`] as the sled one, in tables
+//! (`engine/migrations/`, run by refinery at start-up), for `--state postgres://…`.
+//!
+//! The state's calls are synchronous (a run calls them between sends, as it calls sled),
+//! so the store owns one connection on a thread of its own and each call is a job sent to
+//! it; the caller waits for the answer. Every write is committed before the call returns
+//! (PostgreSQL's `synchronous_commit`), so a mark in flight is durable once written: the
+//! group commit sled needs has nothing to do here. A row's outcome, its remembered key
+//! and the removal of its ledger mark are one transaction.
+//!
+//! Like the sled directory, one process holds a store at a time: a session advisory lock
+//! on the schema's name, taken before anything else.
+//! `?schema=NAME` in the URL keeps the state in a schema of its own (created if missing;
+//! default `switchboard`).
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use postgres::{Client, NoTls};
+use serde_json::{Map, Value};
+
+use super::search;
+use super::{
+    Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
+    RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+};
+use crate::record::Record;
+
+mod migrations {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The schema when the URL names none.
+const DEFAULT_SCHEMA: &str = "switchboard";
+
+/// The meta name of the last run the search index covers.
+const INDEXED: &str = "\u{1}search-indexed";
+const PRIMED: &str = "primed";
+
+type Job = Box<dyn FnOnce(&mut Client) + Send>;
+
+/// The connection's thread, reached by jobs.
+struct Db {
+    jobs: mpsc::Sender<Job>,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl Db {
+    /// Run `f` on the connection and wait for its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |client| {
+            let _ = answer.send(f(client));
+        });
+        let gone =
+            || StateError::Database(format!("{}: the connection's thread stopped", self.shown));
+        self.jobs.send(job).map_err(|_| gone())?;
+        answered.recv().map_err(|_| gone())?
+    }
+}
+
+/// The state in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    db: Arc<Db>,
+}
+
+/// What a URL says: where to connect, in which schema, and how to show it.
+struct Target {
+    config: postgres::Config,
+    schema: String,
+    shown: String,
+}
+
+fn target(url: &str) -> Result<Target, StateError> {
+    let bad = |why: String| StateError::Database(format!("`--state {}`: {why}", redact(url)));
+    let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+    let mut schema = DEFAULT_SCHEMA.to_string();
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "schema" {
+                schema = v.into_owned();
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !schema.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        return Err(bad(format!(
+            "`schema={schema}` is not a schema name: lower-case letters, digits and `_`, not starting with a digit"
+        )));
+    }
+    parsed.set_query(None);
+    if !others.is_empty() {
+        parsed.query_pairs_mut().extend_pairs(others);
+    }
+    let config: postgres::Config = parsed
+        .as_str()
+        .parse()
+        .map_err(|e: postgres::Error| bad(e.to_string()))?;
+    Ok(Target {
+        config,
+        schema,
+        shown: redact(url),
+    })
+}
+
+/// The URL with any password replaced.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(a URL that does not parse)".to_string(),
+    }
+}
+
+/// Whether `--state` names a PostgreSQL database rather than a directory.
+pub fn is_postgres_url(state: &str) -> bool {
+    state.starts_with("postgres://") || state.starts_with("postgresql://")
+}
+
+fn db_error(shown: &str) -> impl Fn(postgres::Error) -> StateError + '_ {
+    move |e| StateError::Database(format!("{shown}: {e}"))
+}
+
+/// Connect, take the schema's lock, bring its tables up to date.
+fn connect(target: &Target) -> Result<Client, StateError> {
+    let err = db_error(&target.shown);
+    let mut client = target.config.connect(NoTls).map_err(&err)?;
+    let locked: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtext($1))",
+            &[&target.schema],
+        )
+        .map_err(&err)?
+        .get(0);
+    if !locked {
+        return Err(StateError::Locked(PathBuf::from(format!(
+            "{} (schema {})",
+            target.shown, target.schema
+        ))));
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"",
+            target.schema
+        ))
+        .map_err(&err)?;
+    migrations::migrations::runner()
+        .run(&mut client)
+        .map_err(|e| {
+            StateError::Database(format!(
+                "{}: migrating the state's tables: {e}",
+                target.shown
+            ))
+        })?;
+    Ok(client)
+}
+
+impl PgStore {
+    /// Connect to the database at `url` (`postgres://user@host/db[?schema=NAME]`), take
+    /// the state's lock and migrate its tables. One process may hold it at a time.
+    pub fn open(url: &str) -> Result<PgStore, StateError> {
+        let target = target(url)?;
+        let shown = target.shown.clone();
+        let (ready, is_ready) = mpsc::sync_channel::<Result<(), StateError>>(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("switchboard-postgres".into())
+            .spawn(move || {
+                let mut client = match connect(&target) {
+                    Ok(client) => {
+                        let _ = ready.send(Ok(()));
+                        client
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                for job in queue {
+                    job(&mut client);
+                }
+            })
+            .map_err(|e| StateError::Database(format!("{shown}: cannot start its thread: {e}")))?;
+        is_ready.recv().map_err(|_| {
+            StateError::Database(format!("{shown}: the connection's thread stopped"))
+        })??;
+        Ok(PgStore {
+            db: Arc::new(Db { jobs, shown }),
+        })
+    }
+
+    fn pg_flow(&self, name: &str) -> PgFlow {
+        PgFlow {
+            name: name.to_string(),
+            db: Arc::clone(&self.db),
+        }
+    }
+}
+
+/// Run `sql` with `params` (owned, for the connection's thread), mapping errors.
+macro_rules! on_db {
+    ($db:expr, |$client:ident, $err:ident| $body:expr) => {{
+        let shown = $db.shown.clone();
+        $db.call(move |$client| {
+            let $err = db_error(&shown);
+            $body
+        })
+    }};
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<Value, StateError> {
+    Ok(serde_json::to_value(value)?)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, StateError> {
+    Ok(serde_json::from_value(value)?)
+}
+
+fn status_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "running",
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    }
+}
+
+fn row_status_word(status: RowStatus) -> &'static str {
+    match status {
+        RowStatus::Sent => "sent",
+        RowStatus::Skipped => "skipped",
+        RowStatus::Failed => "failed",
+        RowStatus::Filtered => "filtered",
+    }
+}
+
+fn row_status_of(word: &str) -> RowStatus {
+    match word {
+        "skipped" => RowStatus::Skipped,
+        "failed" => RowStatus::Failed,
+        "filtered" => RowStatus::Filtered,
+        _ => RowStatus::Sent,
+    }
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn flow(&self, name: &str) -> Result<Arc<dyn FlowState>, StateError> {
+        Ok(Arc::new(self.pg_flow(name)))
+    }
+
+    async fn flush(&self) -> Result<(), StateError> {
+        // Every call commits before it returns.
+        Ok(())
+    }
+
+    fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError> {
+        let running: Vec<(String, i64)> = on_db!(self.db, |client, err| {
+            Ok(client
+                .query(
+                    "SELECT flow, id FROM runs WHERE status = 'running' ORDER BY flow, id",
+                    &[],
+                )
+                .map_err(&err)?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })?;
+        let mut stale = Vec::new();
+        for (name, id) in running {
+            let flow = self.pg_flow(&name);
+            if let Some(mut summary) = flow.run(id as u64)? {
+                super::mark_interrupted(&flow, &mut summary, at)?;
+                stale.push((name, id as u64));
+            }
+        }
+        Ok(stale)
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError> {
+        let terms = search::query_terms(query);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_db!(self.db, |client, err| {
+            let mut found: Vec<Found> = Vec::new();
+            for term in terms {
+                // Short terms match whole values only; longer ones also the start of one.
+                let rows = if term.len() < 3 {
+                    client.query(
+                        "SELECT flow, run, seq FROM found WHERE term = $1 ORDER BY flow, run, seq LIMIT $2",
+                        &[&term, &limit],
+                    )
+                } else {
+                    let end = format!("{term}\u{10FFFF}");
+                    client.query(
+                        "SELECT flow, run, seq FROM found WHERE term >= $1 AND term < $2 ORDER BY term, flow, run, seq LIMIT $3",
+                        &[&term, &end, &limit],
+                    )
+                }
+                .map_err(&err)?;
+                for row in rows {
+                    let hit = Found {
+                        flow: row.get(0),
+                        run: row.get::<_, i64>(1) as u64,
+                        seq: row.get::<_, i64>(2) as u64,
+                    };
+                    if !found.contains(&hit) {
+                        found.push(hit);
+                    }
+                    if found.len() as i64 >= limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// One flow's rows of the tables.
+#[derive(Clone)]
+pub struct PgFlow {
+    name: String,
+    db: Arc<Db>,
+}
+
+impl PgFlow {
+    fn summaries(
+        &self,
+        sql: &'static str,
+        params: Vec<i64>,
+    ) -> Result<Vec<RunSummary>, StateError> {
+        let flow = self.name.clone();
+        let values: Vec<Value> = on_db!(self.db, |client, err| {
+            let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&flow];
+            for p in &params {
+                args.push(p);
+            }
+            Ok(client
+                .query(sql, &args)
+                .map_err(&err)?
+                .iter()
+                .map(|row| row.get::<_, Value>(0))
+                .collect())
+        })?;
+        values.into_iter().map(parse).collect()
+    }
+
+    fn outcomes(&self, sql: &'static str, params: Vec<i64>) -> Result<Vec<RowOutcome>, StateError> {
+        let flow = self.name.clone();
+        let values: Vec<Value> = on_db!(self.db, |client, err| {
+            let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&flow];
+            for p in &params {
+                args.push(p);
+            }
+            Ok(client
+                .query(sql, &args)
+                .map_err(&err)?
+                .iter()
+                .map(|row| row.get::<_, Value>(0))
+                .collect())
+        })?;
+        values.into_iter().map(parse).collect()
+    }
+
+    fn indexed(&self) -> Result<u64, StateError> {
+        Ok(self
+            .load_meta(INDEXED)?
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl FlowState for PgFlow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
+        let flow = self.name.clone();
+        let id: i64 = on_db!(self.db, |client, err| {
+            Ok(client
+                .query_one(
+                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs WHERE flow = $1",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .get(0))
+        })?;
+        let summary = RunSummary {
+            version: 1,
+            id: id as u64,
+            flow: self.name.clone(),
+            trigger,
+            started_at: at,
+            finished_at: None,
+            status: RunStatus::Running,
+            counts: Default::default(),
+            error: None,
+        };
+        let (flow, value) = (self.name.clone(), json(&summary)?);
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, 'running', $3)",
+                    &[&flow, &id, &value],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })?;
+        Ok(summary)
+    }
+
+    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
+        let (flow, id, status, value) = (
+            self.name.clone(),
+            i64_of(summary.id),
+            status_word(summary.status),
+            json(summary)?,
+        );
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (flow, id) DO UPDATE SET status = EXCLUDED.status, summary = EXCLUDED.summary",
+                    &[&flow, &id, &status, &value],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
+        let (flow, key) = (self.name.clone(), key.to_string());
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt(
+                    "SELECT run, status, digest FROM seen WHERE flow = $1 AND key = $2",
+                    &[&flow, &key],
+                )
+                .map_err(&err)?
+                .map(|row| Handled {
+                    run: row.get::<_, i64>(0) as u64,
+                    status: row_status_of(row.get(1)),
+                    digest: row.get(2),
+                }))
+        })
+    }
+
+    fn primed(&self) -> Result<bool, StateError> {
+        Ok(self.load_meta(PRIMED)?.is_some())
+    }
+
+    fn set_primed(&self) -> Result<(), StateError> {
+        self.save_meta(PRIMED, &Value::Bool(true))
+    }
+
+    fn mark_in_flight(
+        &self,
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError> {
+        let mark = format!("{run:020}:{first_seq:020}");
+        let (flow, value, key) = (self.name.clone(), json(&entries)?, mark.clone());
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO ledger (flow, mark, entries) VALUES ($1, $2, $3)
+                     ON CONFLICT (flow, mark) DO UPDATE SET entries = EXCLUDED.entries",
+                    &[&flow, &key, &value],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })?;
+        // Committed before the call returned: durable already.
+        let durable: Durable = futures::future::ready(Ok(())).boxed().shared();
+        Ok((LedgerMark(mark.into_bytes()), durable))
+    }
+
+    fn record(
+        &self,
+        outcomes: &[(&RowOutcome, bool)],
+        settled: &[LedgerMark],
+    ) -> Result<(), StateError> {
+        if outcomes.is_empty() && settled.is_empty() {
+            return Ok(());
+        }
+        let flow = self.name.clone();
+        let (mut runs, mut seqs, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut keys, mut key_runs, mut statuses, mut digests) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (outcome, remember) in outcomes {
+            runs.push(i64_of(outcome.run));
+            seqs.push(i64_of(outcome.seq));
+            values.push(json(*outcome)?);
+            if *remember {
+                keys.push(outcome.key.clone());
+                key_runs.push(i64_of(outcome.run));
+                statuses.push(row_status_word(outcome.status).to_string());
+                digests.push(outcome.digest.clone());
+            }
+        }
+        let marks: Vec<String> = settled
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.0).into_owned())
+            .collect();
+        on_db!(self.db, |client, err| {
+            // The outcomes, then their keys, then the marks they settle: one transaction.
+            let mut tx = client.transaction().map_err(&err)?;
+            if !runs.is_empty() {
+                tx.execute(
+                    "INSERT INTO rows (flow, run, seq, outcome)
+                     SELECT $1, r, s, o FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(r, s, o)
+                     ON CONFLICT (flow, run, seq) DO UPDATE SET outcome = EXCLUDED.outcome",
+                    &[&flow, &runs, &seqs, &values],
+                )
+                .map_err(&err)?;
+            }
+            if !keys.is_empty() {
+                tx.execute(
+                    "INSERT INTO seen (flow, key, run, status, digest)
+                     SELECT DISTINCT ON (k) $1, k, r, st, d
+                     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS t(k, r, st, d, n)
+                     ORDER BY k, n DESC
+                     ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
+                    &[&flow, &keys, &key_runs, &statuses, &digests],
+                )
+                .map_err(&err)?;
+            }
+            if !marks.is_empty() {
+                tx.execute(
+                    "DELETE FROM ledger WHERE flow = $1 AND mark = ANY($2)",
+                    &[&flow, &marks],
+                )
+                .map_err(&err)?;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn recover(&self) -> Result<Ledger, StateError> {
+        let flow = self.name.clone();
+        let marked: Vec<(String, Value)> = on_db!(self.db, |client, err| {
+            Ok(client
+                .query(
+                    "SELECT mark, entries FROM ledger WHERE flow = $1 ORDER BY mark",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })?;
+        let mut ledger = Ledger::default();
+        for (mark, entries) in marked {
+            let members: Vec<InFlight> = parse(entries)?;
+            for member in members {
+                // Settled: its outcome is stored (its key remembered by its run or later).
+                let settled = self
+                    .handled(&member.key)?
+                    .is_some_and(|h| h.run >= member.run);
+                if !settled {
+                    ledger.entries.push(member);
+                }
+            }
+            ledger.marks.push(LedgerMark(mark.into_bytes()));
+        }
+        Ok(ledger)
+    }
+
+    async fn durable(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+        let flow = self.name.clone();
+        let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+        let fields: Vec<Value> = records
+            .iter()
+            .map(|r| Value::Object(r.fields.clone()))
+            .collect();
+        on_db!(self.db, |client, err| {
+            let mut tx = client.transaction().map_err(&err)?;
+            for (key, fields) in keys.iter().zip(&fields) {
+                // An event with a key already queued replaces it, as the latest arrival.
+                tx.execute(
+                    "INSERT INTO queue (flow, key, fields) VALUES ($1, $2, $3)
+                     ON CONFLICT (flow, key) DO UPDATE SET fields = EXCLUDED.fields, arrived = EXCLUDED.arrived",
+                    &[&flow, key, fields],
+                )
+                .map_err(&err)?;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn queued(&self) -> Result<Vec<Record>, StateError> {
+        let flow = self.name.clone();
+        let queued: Vec<(String, Value)> = on_db!(self.db, |client, err| {
+            Ok(client
+                .query(
+                    "SELECT key, fields FROM queue WHERE flow = $1 ORDER BY arrived",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })?;
+        queued
+            .into_iter()
+            .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(fields)?)))
+            .collect()
+    }
+
+    fn has_queued(&self) -> Result<bool, StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM queue WHERE flow = $1)",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .get(0))
+        })
+    }
+
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .execute(
+                    "DELETE FROM queue q USING seen s WHERE q.flow = $1 AND s.flow = q.flow AND s.key = q.key",
+                    &[&flow],
+                )
+                .map_err(&err)? as usize)
+        })
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
+        self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 ORDER BY id DESC LIMIT $2",
+            vec![i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    fn run(&self, id: u64) -> Result<Option<RunSummary>, StateError> {
+        Ok(self
+            .summaries(
+                "SELECT summary FROM runs WHERE flow = $1 AND id = $2",
+                vec![i64_of(id)],
+            )?
+            .pop())
+    }
+
+    fn rows(&self, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+        self.outcomes(
+            "SELECT outcome FROM rows WHERE flow = $1 AND run = $2 ORDER BY seq",
+            vec![i64_of(run)],
+        )
+    }
+
+    fn rows_from(
+        &self,
+        run: u64,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<RowOutcome>, StateError> {
+        self.outcomes(
+            "SELECT outcome FROM rows WHERE flow = $1 AND run = $2 AND seq >= $3 ORDER BY seq LIMIT $4",
+            vec![i64_of(run), i64_of(from_seq), i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    fn index_runs(&self) -> Result<u64, StateError> {
+        let mut indexed = self.indexed()?;
+        let mut rows_indexed = 0;
+        let after = self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 AND id > $2 ORDER BY id",
+            vec![i64_of(indexed)],
+        )?;
+        for summary in after {
+            // Runs are indexed in order, once they ended: one under way stops the pass.
+            if summary.status == RunStatus::Running {
+                break;
+            }
+            let rows = self.rows(summary.id)?;
+            let (mut terms, mut runs, mut seqs) = (Vec::new(), Vec::new(), Vec::new());
+            for row in &rows {
+                for term in search::terms_of(row) {
+                    terms.push(term);
+                    runs.push(i64_of(row.run));
+                    seqs.push(i64_of(row.seq));
+                }
+            }
+            let flow = self.name.clone();
+            on_db!(self.db, |client, err| {
+                client
+                    .execute(
+                        "INSERT INTO found (term, flow, run, seq)
+                         SELECT t, $1, r, s FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) AS x(t, r, s)
+                         ON CONFLICT DO NOTHING",
+                        &[&flow, &terms, &runs, &seqs],
+                    )
+                    .map_err(&err)?;
+                Ok(())
+            })?;
+            rows_indexed += rows.len() as u64;
+            indexed = summary.id;
+            self.save_meta(INDEXED, &Value::from(indexed))?;
+        }
+        Ok(rows_indexed)
+    }
+
+    fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_> {
+        // A run at a time, oldest first: the history is not held in memory at once.
+        let ids = match self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 ORDER BY id",
+            vec![],
+        ) {
+            Ok(runs) => runs.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        Box::new(ids.into_iter().flat_map(move |id| match self.rows(id) {
+            Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        }))
+    }
+
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let running = self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 AND status = 'running' ORDER BY id",
+            vec![],
+        )?;
+        let count = running.len();
+        for mut summary in running {
+            super::mark_interrupted(self, &mut summary, at)?;
+        }
+        Ok(count)
+    }
+
+    fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
+        let (flow, key) = (self.name.clone(), key.to_string());
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt(
+                    "SELECT value FROM meta WHERE flow = $1 AND name = $2",
+                    &[&flow, &key],
+                )
+                .map_err(&err)?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
+        let (flow, key, value) = (self.name.clone(), key.to_string(), value.clone());
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (flow, name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&flow, &key, &value],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
+        let runs = self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 ORDER BY id",
+            vec![],
+        )?;
+        let ids: Vec<i64> = super::prunable(&runs, retention)
+            .map(|r| i64_of(r.id))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Pruned::default());
+        }
+        let (flow, forget) = (self.name.clone(), retention.forget_handled);
+        on_db!(self.db, |client, err| {
+            let mut tx = client.transaction().map_err(&err)?;
+            let records: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM rows WHERE flow = $1 AND run = ANY($2)",
+                    &[&flow, &ids],
+                )
+                .map_err(&err)?
+                .get(0);
+            // A key is forgotten when a pruned run is the last to have handled it.
+            let keys: i64 = if forget {
+                tx.query_one(
+                    "SELECT COUNT(*) FROM seen WHERE flow = $1 AND run = ANY($2)",
+                    &[&flow, &ids],
+                )
+                .map_err(&err)?
+                .get(0)
+            } else {
+                0
+            };
+            if !dry_run {
+                if forget {
+                    tx.execute(
+                        "DELETE FROM seen WHERE flow = $1 AND run = ANY($2)",
+                        &[&flow, &ids],
+                    )
+                    .map_err(&err)?;
+                }
+                for table in ["rows", "found"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE flow = $1 AND run = ANY($2)"),
+                        &[&flow, &ids],
+                    )
+                    .map_err(&err)?;
+                }
+                tx.execute(
+                    "DELETE FROM runs WHERE flow = $1 AND id = ANY($2)",
+                    &[&flow, &ids],
+                )
+                .map_err(&err)?;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(Pruned {
+                runs: ids.len() as u64,
+                records: records as u64,
+                keys: keys as u64,
+            })
+        })
+    }
+
+    fn backlog(&self) -> Result<(usize, usize), StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            let row = client
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM queue WHERE flow = $1),
+                            (SELECT COALESCE(SUM(jsonb_array_length(entries)), 0)::bigint FROM ledger WHERE flow = $1)",
+                    &[&flow],
+                )
+                .map_err(&err)?;
+            Ok((row.get::<_, i64>(0) as usize, row.get::<_, i64>(1) as usize))
+        })
+    }
+}

@@ -1,0 +1,403 @@
+//! The state's behaviour, the same for every backend: each test runs against the sled
+//! store in a temporary directory and against the PostgreSQL store in a schema of its own
+//! (the machine's server at 127.0.0.1:5432, database `test`; `SWITCHBOARD_TEST_POSTGRES`
+//! names another), dropped afterwards.
+
+use chrono::Utc;
+use serde_json::Map;
+
+use super::*;
+
+/// Where a test's state lives.
+trait Place {
+    fn open(&self) -> Result<Box<dyn Store>, StateError>;
+}
+
+struct SledPlace(tempfile::TempDir);
+
+impl Place for SledPlace {
+    fn open(&self) -> Result<Box<dyn Store>, StateError> {
+        Ok(Box::new(SledStore::open(self.0.path())?))
+    }
+}
+
+/// A schema of its own in the test database, dropped when the test ends.
+struct PgPlace {
+    server: String,
+    schema: String,
+}
+
+fn postgres_server() -> String {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl PgPlace {
+    fn new() -> PgPlace {
+        PgPlace {
+            server: postgres_server(),
+            schema: format!("t_{}", hex_id()),
+        }
+    }
+}
+
+fn hex_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Place for PgPlace {
+    fn open(&self) -> Result<Box<dyn Store>, StateError> {
+        Ok(Box::new(PgStore::open(&format!(
+            "{}?schema={}",
+            self.server, self.schema
+        ))?))
+    }
+}
+
+impl Drop for PgPlace {
+    fn drop(&mut self) {
+        if let Ok(mut client) = ::postgres::Client::connect(&self.server, ::postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ));
+        }
+    }
+}
+
+/// One test, run against each backend.
+macro_rules! both {
+    (fn $name:ident($place:ident) $body:block) => {
+        mod $name {
+            use super::*;
+
+            fn check($place: &dyn Place) -> Result<(), StateError> $body
+
+            #[test]
+            fn sled() -> Result<(), StateError> {
+                let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+                check(&SledPlace(dir))
+            }
+
+            #[test]
+            fn postgres() -> Result<(), StateError> {
+                check(&PgPlace::new())
+            }
+        }
+    };
+}
+
+fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
+    RowOutcome {
+        version: 1,
+        run,
+        seq,
+        key: key.into(),
+        status,
+        reason: None,
+        code: None,
+        remote_id: None,
+        attempts: 1,
+        retry_next_run: false,
+        repeat: false,
+        uncertain: false,
+        at: Utc::now(),
+        record: Map::new(),
+        sent: None,
+        digest: None,
+    }
+}
+
+both!(fn queued_events_come_out_in_the_order_they_arrived_and_a_key_queued_again_replaces_it(place) {
+    let store = place.open()?;
+    let flow = store.flow("hooks")?;
+    let event = |key: &str, n: u64| {
+        let mut fields = Map::new();
+        fields.insert("n".into(), n.into());
+        Record::new(key, fields)
+    };
+    flow.enqueue(&[event("zz", 1), event("aa", 2)])?;
+    flow.enqueue(&[event("mm", 3), event("zz", 4)])?;
+    let queued = flow.queued()?;
+    let order: Vec<(&str, u64)> = queued
+        .iter()
+        .map(|r| (r.key.as_str(), r.fields["n"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(order, [("aa", 2), ("mm", 3), ("zz", 4)], "arrival, not key, order");
+    assert!(flow.has_queued()? && !store.flow("other")?.has_queued()?);
+    assert_eq!(flow.backlog()?, (3, 0));
+    flow.begin_run(Trigger::Event, Utc::now())?;
+    flow.record(&[(&outcome(1, 1, "mm", RowStatus::Sent), true)], &[])?;
+    assert_eq!(flow.drop_handled_from_queue()?, 1);
+    assert_eq!(flow.queued()?.len(), 2);
+    Ok(())
+});
+
+both!(fn a_crash_leaves_in_the_ledger_exactly_the_sends_without_an_outcome(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+    let entry = |key: &str| InFlight {
+        version: 1,
+        key: key.into(),
+        run: run.id,
+        since: Utc::now(),
+        record: Map::new(),
+    };
+    let (first, durable) = flow.mark_in_flight(run.id, 1, &[entry("A-1"), entry("A-2")])?;
+    // sled's flush runs on the runtime; PostgreSQL's mark is durable when written.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StateError::Task(e.to_string()))?
+        .block_on(durable)
+        .map_err(|e| StateError::Task(e.to_string()))?;
+    let (_second, _) = flow.mark_in_flight(run.id, 3, &[entry("A-3")])?;
+    assert_eq!(flow.backlog()?, (0, 3));
+    // A-1's outcome is stored (its mark not yet settled): only are unknown.
+    flow.record(&[(&outcome(run.id, 1, "A-1", RowStatus::Sent), true)], &[])?;
+    let ledger = flow.recover()?;
+    let mut unknown: Vec<&str> = ledger.entries.iter().map(|e| e.key.as_str()).collect();
+    unknown.sort_unstable();
+    assert_eq!(unknown, ["A-2", "A-3"]);
+    assert_eq!(ledger.marks.len(), 2);
+    // Both outcomes stored with the first mark settled: one mark is left, for A-3.
+    flow.record(&[(&outcome(run.id, 2, "A-2", RowStatus::Failed), true)], &[first])?;
+    let ledger = flow.recover()?;
+    assert_eq!(ledger.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["A-3"]);
+    assert_eq!(ledger.marks.len(), 1);
+    // A stopped process's run is found and recorded as interrupted with its counts.
+    drop(flow);
+    drop(store);
+    let store = place.open()?;
+    let stale = store.interrupt_stale_runs(Utc::now())?;
+    assert_eq!(stale, [("orders".to_string(), 1)]);
+    let summary = store.flow("orders")?.run(1)?.unwrap_or_else(|| panic!("run 1"));
+    assert_eq!(summary.status, RunStatus::Interrupted);
+    assert_eq!((summary.counts.sent, summary.counts.failed), (1, 1));
+    Ok(())
+});
+
+both!(fn small_values_and_pages_of_history_are_kept(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    assert!(flow.load_meta("schedule")?.is_none());
+    flow.save_meta("schedule", &serde_json::json!({"next": 5}))?;
+    flow.save_meta("schedule", &serde_json::json!({"next": 6}))?;
+    assert_eq!(flow.load_meta("schedule")?, Some(serde_json::json!({"next": 6})));
+    let mut failed = outcome(1, 1, "F-1", RowStatus::Failed);
+    failed.digest = Some("d1".into());
+    flow.begin_run(Trigger::Manual, Utc::now())?;
+    flow.record(&[(&failed, true)], &[])?;
+    let handled = flow.handled("F-1")?.unwrap_or_else(|| panic!("remembered"));
+    assert_eq!((handled.run, handled.status, handled.digest.as_deref()), (1, RowStatus::Failed, Some("d1")));
+    assert!(!handled.covers(|| "d2".into()), "changed data is new again");
+    let all: Vec<RowOutcome> = flow.all_rows().collect::<Result<_, _>>()?;
+    assert_eq!(all.len(), 1);
+    assert_eq!(flow.interrupt_unfinished_runs(Utc::now())?, 1);
+    Ok(())
+});
+
+both!(fn remembers_keys_with_their_outcome_and_keeps_history(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+    assert_eq!(run.id, 1);
+    flow.record(&[(&outcome(1, 0, "A-1", RowStatus::Sent), true)], &[])?;
+    flow.record(&[(&outcome(1, 1, "A-2", RowStatus::Failed), false)], &[])?;
+    assert!(flow.handled("A-1")?.is_some());
+    assert!(flow.handled("A-2")?.is_none());
+    assert_eq!(flow.rows(1)?.len(), 2);
+    assert_eq!(flow.begin_run(Trigger::Manual, Utc::now())?.id, 2);
+    assert_eq!(
+        flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    Ok(())
+});
+
+both!(fn records_are_found_by_their_values_across_flows_and_pages_of_a_run_are_read(place) {
+    let store = place.open()?;
+    let orders = store.flow("orders")?;
+    let leads = store.flow("leads")?;
+    let with_phone = |run, seq, key: &str, phone: &str| {
+        let mut row = outcome(run, seq, key, RowStatus::Sent);
+        row.record.insert("phone".into(), phone.into());
+        row
+    };
+    let rows: Vec<RowOutcome> = (1..=200)
+        .map(|i| with_phone(1, i, &format!("order-{i}"), &format!("+1 555 010 {i:04}")))
+        .collect();
+    let refs: Vec<(&RowOutcome, bool)> = rows.iter().map(|r| (r, true)).collect();
+    let mut first = orders.begin_run(Trigger::Manual, Utc::now())?;
+    orders.record(&refs, &[])?;
+    first.status = RunStatus::Succeeded;
+    orders.save_run(&first)?;
+    leads.begin_run(Trigger::Manual, Utc::now())?;
+    let lead = with_phone(1, 1, "lead-9", "(555) 010-0042");
+    leads.record(&[(&lead, true)], &[])?;
+
+    assert!(
+        store.search("+15550100042", 10)?.is_empty(),
+        "not indexed yet"
+    );
+    assert_eq!(orders.index_runs()?, 200);
+    assert_eq!(leads.index_runs()?, 0, "its run is under way");
+    let mut run = leads.run(1)?.unwrap_or_else(|| panic!("run 1"));
+    run.status = RunStatus::Succeeded;
+    leads.save_run(&run)?;
+    assert_eq!(leads.index_runs()?, 1);
+    assert_eq!(leads.index_runs()?, 0, "each run once");
+    let mut hits = store.search("+15550100042", 10)?;
+    hits.sort_by(|a, b| a.flow.cmp(&b.flow));
+    assert_eq!(
+        hits,
+        [
+            Found {
+                flow: "leads".into(),
+                run: 1,
+                seq: 1
+            },
+            Found {
+                flow: "orders".into(),
+                run: 1,
+                seq: 42
+            },
+        ]
+    );
+    assert_eq!(
+        store.search("ORDER-7", 1)?,
+        [Found {
+            flow: "orders".into(),
+            run: 1,
+            seq: 7
+        }]
+    );
+    // Longer terms match the start of a value; a limit holds.
+    assert_eq!(store.search("order-1", 5)?.len(), 5);
+    assert!(store.search("nobody", 5)?.is_empty());
+
+    // A page starts inside a chunk and crosses into the next one.
+    let page = orders.rows_from(1, 60, 10)?;
+    assert_eq!(
+        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (60..70).collect::<Vec<_>>()
+    );
+    assert_eq!(orders.rows_from(1, 195, 10)?.len(), 6);
+    assert!(orders.rows_from(2, 1, 10)?.is_empty());
+
+    // Pruned records are no longer found.
+    let mut run = orders.begin_run(Trigger::Manual, Utc::now())?;
+    run.status = RunStatus::Succeeded;
+    orders.save_run(&run)?;
+    let all = Retention {
+        keep_runs: Some(1),
+        ..Retention::default()
+    };
+    orders.prune(&all, false)?;
+    assert_eq!(
+        store.search("555-010-0042", 10)?,
+        [Found {
+            flow: "leads".into(),
+            run: 1,
+            seq: 1
+        }]
+    );
+    Ok(())
+});
+
+both!(fn pruning_drops_old_runs_and_their_records_but_keeps_the_handled_keys(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let other = store.flow("orders-2")?;
+    let day = |d: i64| Utc::now() - chrono::Duration::days(d);
+    // Runs 1..=5, one a day from 5 days ago; 70 records each (two chunks).
+    for (id, d) in (1..=5u64).zip([5, 4, 3, 2, 1]) {
+        let mut run = flow.begin_run(Trigger::Schedule, day(d))?;
+        let rows: Vec<RowOutcome> = (0..70)
+            .map(|i| outcome(id, i, &format!("R{id}-{i}"), RowStatus::Sent))
+            .collect();
+        let refs: Vec<(&RowOutcome, bool)> = rows.iter().map(|r| (r, true)).collect();
+        flow.record(&refs, &[])?;
+        run.status = RunStatus::Succeeded;
+        run.finished_at = Some(day(d));
+        flow.save_run(&run)?;
+    }
+    other.begin_run(Trigger::Manual, day(9))?;
+    let keep_3_days = Retention {
+        before: Some(day(3) + chrono::Duration::hours(1)),
+        ..Retention::default()
+    };
+    let counted = flow.prune(&keep_3_days, true)?;
+    assert_eq!(
+        counted,
+        Pruned {
+            runs: 3,
+            records: 210,
+            keys: 0
+        }
+    );
+    assert_eq!(flow.runs(10)?.len(), 5, "a dry run drops nothing");
+    assert_eq!(flow.prune(&keep_3_days, false)?, counted);
+    assert_eq!(
+        flow.runs(10)?.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [5, 4]
+    );
+    assert!(flow.rows(1)?.is_empty() && flow.rows(4)?.len() == 70);
+    // The dedupe promise holds: a pruned run's records are still handled.
+    assert!(flow.handled("R1-0")?.is_some());
+    // Another flow's history is its own.
+    assert_eq!(other.runs(10)?.len(), 1);
+    // keep_runs: 1 keeps the newest; forget_handled drops the keys of what it prunes.
+    let newest_only = Retention {
+        keep_runs: Some(1),
+        forget_handled: true,
+        ..Retention::default()
+    };
+    assert_eq!(
+        flow.prune(&newest_only, false)?,
+        Pruned {
+            runs: 1,
+            records: 70,
+            keys: 70
+        }
+    );
+    assert!(flow.handled("R4-0")?.is_none() && flow.handled("R5-0")?.is_some());
+    // The newest run stays whatever the rule.
+    let everything = Retention {
+        before: Some(Utc::now()),
+        ..Retention::default()
+    };
+    assert_eq!(flow.prune(&everything, false)?.runs, 0);
+    assert_eq!(flow.runs(10)?.len(), 1);
+    Ok(())
+});
+
+both!(fn flows_share_trees_but_not_keys(place) {
+    let store = place.open()?;
+    let (a, ab) = (store.flow("a")?, store.flow("ab")?);
+    a.begin_run(Trigger::Manual, Utc::now())?;
+    a.record(&[(&outcome(1, 0, "K", RowStatus::Sent), true)], &[])?;
+    assert!(a.handled("K")?.is_some() && ab.handled("K")?.is_none());
+    assert_eq!(
+        ab.begin_run(Trigger::Manual, Utc::now())?.id,
+        1,
+        "run ids count per flow"
+    );
+    assert_eq!((a.runs(10)?.len(), ab.runs(10)?.len()), (1, 1));
+    assert!(ab.rows(1)?.is_empty());
+    a.set_primed()?;
+    assert!(a.primed()? && !ab.primed()?);
+    Ok(())
+});
+
+both!(fn a_second_process_is_told_the_directory_is_in_use(place) {
+    let _first = place.open()?;
+    // sled's lock is per process file handle, PostgreSQL's per connection: a second
+    // open in the same process fails to lock, which is what a second process sees.
+    match place.open() {
+        Err(StateError::Locked(_)) => Ok(()),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second open of a held state directory succeeded"),
+    }
+});
