@@ -36,7 +36,8 @@ pub struct Global {
     /// The accounts file [default: accounts.yaml in the flows directory].
     #[arg(long, global = true, env = "SWITCHBOARD_ACCOUNTS")]
     pub accounts: Option<PathBuf>,
-    /// The state directory [default: .switchboard in the flows directory].
+    /// The state directory [default: .switchboard in the flows directory], or a
+    /// PostgreSQL database: postgres://user@host/db[?schema=NAME].
     #[arg(long, global = true, env = "SWITCHBOARD_STATE")]
     pub state: Option<PathBuf>,
     /// Use a state directory whose database lost data (deleted, emptied, restored from an

@@ -59,15 +59,31 @@ pub fn no_flow_files(project: &Project) -> Option<(String, String)> {
     Some((message, hint))
 }
 
-/// The state directory: `--state`, else `.switchboard` beside the flows.
+/// The PostgreSQL database `--state` names, if it names one (not a directory).
+pub fn state_url(global: &Global) -> Option<String> {
+    let state = global.state.as_ref()?.to_str()?;
+    engine::is_postgres_url(state).then(|| state.to_string())
+}
+
+/// The state directory: `--state`, else `.switchboard` beside the flows. With the state in
+/// PostgreSQL, the directory beside the flows still holds the daemon's `daemon.json`.
 pub fn state_dir(global: &Global) -> PathBuf {
-    global
-        .state
-        .clone()
-        .unwrap_or_else(|| global.flows.join(".switchboard"))
+    match &global.state {
+        Some(state) if state_url(global).is_none() => state.clone(),
+        _ => global.flows.join(".switchboard"),
+    }
+}
+
+/// Whether the state may hold runs already (a database always may; a directory once it
+/// exists).
+pub fn state_exists(global: &Global) -> bool {
+    state_url(global).is_some() || state_dir(global).exists()
 }
 
 pub fn open_store(global: &Global) -> Result<Arc<dyn Store>, engine::StateError> {
+    if let Some(url) = state_url(global) {
+        return Ok(Arc::new(engine::PgStore::open(&url)?));
+    }
     let store = engine::SledStore::open_with(&state_dir(global), global.accept_state_loss)?;
     Ok(Arc::new(store))
 }

@@ -791,6 +791,8 @@ mod faults;
 mod hostile;
 #[path = "cli/months.rs"]
 mod months;
+#[path = "cli/postgres.rs"]
+mod postgres;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/textrequest.rs"]

@@ -29,7 +29,7 @@ pub async fn history(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let dir = wiring::state_dir(global);
-    if !dir.exists() {
+    if !wiring::state_exists(global) {
         if json {
             report::json(&serde_json::json!([]));
         } else {

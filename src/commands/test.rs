@@ -258,7 +258,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
 /// it, else asked of the daemon that does.
 fn marks(global: &Global, name: &str) -> anyhow::Result<Marks> {
     let state_dir = wiring::state_dir(global);
-    if !state_dir.exists() {
+    if !wiring::state_exists(global) {
         return Ok(Marks::Fresh);
     }
     match wiring::open_store(global) {

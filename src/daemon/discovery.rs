@@ -29,6 +29,8 @@ pub fn write(
     token_required: bool,
     flows: &Path,
 ) -> anyhow::Result<PathBuf> {
+    // A state in PostgreSQL leaves the directory to this file alone: it may not exist yet.
+    std::fs::create_dir_all(state_dir)?;
     let path = state_dir.join(FILE);
     let daemon = Daemon {
         pid: std::process::id(),

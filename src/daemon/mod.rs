@@ -246,7 +246,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         global: Global {
             flows: global.flows.clone(),
             accounts: global.accounts.clone(),
-            state: Some(state_dir.clone()),
+            state: global.state.clone().or(Some(state_dir.clone())),
             verbose: global.verbose,
             accept_state_loss: global.accept_state_loss,
         },

@@ -47,6 +47,14 @@ async fn received_counts(server: &MockServer) -> HashMap<String, usize> {
 /// Run the bulk flow in a daemon, SIGKILL it mid-run, restart it and run again.
 /// Returns the mock and the history rows of the recovery run.
 async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Dir) {
+    kill_and_recover_with(resend_uncertain, &[]).await
+}
+
+/// [`kill_and_recover`] with more daemon options (`--state postgres://…`).
+pub(crate) async fn kill_and_recover_with(
+    resend_uncertain: bool,
+    extra: &[&str],
+) -> (MockServer, Vec<Value>, Dir) {
     let server = slow_mock().await;
     let dir = Dir::new(&server.uri());
     std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
@@ -57,7 +65,7 @@ async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Di
     dir.write("flows/bulk.csv", &csv);
     dir.write("flows/bulk.yaml", &bulk_flow(resend_uncertain));
 
-    let mut first = spawn_daemon(&dir);
+    let mut first = spawn_daemon_with(&dir, extra);
     let api = api_of(&dir, &first).await;
     let run = tokio::spawn(
         reqwest::Client::new()
@@ -86,7 +94,7 @@ async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Di
         .unwrap_or(0);
     assert!(at_kill < ROWS, "killed mid-run ({at_kill} of {ROWS} sent)");
 
-    let mut second = spawn_daemon(&dir);
+    let mut second = spawn_daemon_with(&dir, extra);
     let api = api_of(&dir, &second).await;
     let report: Value = reqwest::Client::new()
         .post(format!("{api}/api/flows/bulk/run"))
@@ -129,7 +137,13 @@ async fn kill_and_recover(resend_uncertain: bool) -> (MockServer, Vec<Value>, Di
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_loses_nothing_and_repeats_only_in_flight_sends_marked_in_history() {
     let (server, rows, _dir) = kill_and_recover(true).await;
-    let counts = received_counts(&server).await;
+    assert_nothing_lost_and_repeats_marked(&server, &rows).await;
+}
+
+/// Every row arrived; no more repeats than were in flight, none three times, each one
+/// marked in the recovery run's history.
+pub(crate) async fn assert_nothing_lost_and_repeats_marked(server: &MockServer, rows: &[Value]) {
+    let counts = received_counts(server).await;
     for i in 1..=ROWS {
         assert!(
             counts.contains_key(&format!("bulk:R-{i}")),

@@ -1,0 +1,155 @@
+//! The state in PostgreSQL (`--state postgres://…`), through the real binary, against the
+//! machine's server (127.0.0.1:5432, database `test`; `SWITCHBOARD_TEST_POSTGRES` names
+//! another), each test in a schema of its own, dropped afterwards: the same runs, history
+//! and dedupe as on sled, the daemon holding the schema while other commands ask it,
+//! and a SIGKILL mid-run that loses nothing.
+
+use super::*;
+
+/// A schema of its own in the test database; its `--state` URL.
+pub(crate) struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Schema {
+    pub(crate) fn new() -> Schema {
+        Schema {
+            server: std::env::var("SWITCHBOARD_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            name: format!("e2e_{:016x}", rand_id()),
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("{}?schema={}", self.server, self.name)
+    }
+}
+
+fn rand_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // Its own thread: a test's runtime must not be blocked by the sync client.
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = ::postgres::Client::connect(&server, ::postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"));
+            }
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let schema = Schema::new();
+    let state = schema.url();
+
+    let first = dir.run(&["run", "order-sms", "--state", &state]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.stdout.contains("new 3, sent 3"), "{first:?}");
+    let again = dir.run(&["run", "order-sms", "--state", &state]).await;
+    assert!(
+        again.stdout.contains("new 0, sent 0"),
+        "nothing sent twice: {again:?}"
+    );
+    assert_eq!(bodies(&server).await.len(), 3);
+    // Nothing of the state went to the directory beside the flows.
+    assert!(!dir.path().join("flows/.switchboard/db").exists());
+
+    let history = dir
+        .run(&["history", "order-sms", "--state", &state, "--json"])
+        .await;
+    let runs = history.json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{history:?}");
+    let rows = dir
+        .run(&[
+            "history",
+            "order-sms",
+            "--state",
+            &state,
+            "--run",
+            "1",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(rows["rows"].as_array().map(Vec::len), Some(3), "{rows}");
+    let test = dir.run(&["test", "order-sms", "--state", &state]).await;
+    assert!(test.stdout.contains("3 already handled"), "{test:?}");
+
+    // A daemon holds the schema: a second process is refused the lock and goes through
+    // the daemon, as with a state directory.
+    let daemon = spawn_daemon_with(&dir, &["--state", &state]);
+    let api = api_of(&dir, &daemon).await;
+    dir.append("flows/orders.csv", "A-4,Ann,+12025550199\n");
+    let through = dir.run(&["run", "order-sms", "--state", &state]).await;
+    assert_eq!(through.code, 0, "{through:?}");
+    assert!(through.stdout.contains("new 1, sent 1"), "{through:?}");
+    let listed: Value = reqwest::get(format!("{api}/api/flows/order-sms/runs"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(3));
+    // The console finds the new record in the database's index.
+    let found = reqwest::get(format!("{api}/search?q=%2B1%20202%20555%200199"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(found.matches("data-test=\"hit\"").count(), 1, "{found}");
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let run = dir
+        .run(&[
+            "run",
+            "order-sms",
+            "--state",
+            "postgres://shop:hunter2-secret@127.0.0.1:1/shop",
+        ])
+        .await;
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("state database postgres://shop:***@127.0.0.1:1/shop"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    let bad = dir
+        .run(&[
+            "run",
+            "order-sms",
+            "--state",
+            "postgres://127.0.0.1/test?schema=Robert'); DROP",
+        ])
+        .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("is not a schema name"), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_on_postgres_loses_nothing_and_marks_its_repeats() {
+    let schema = Schema::new();
+    let state = schema.url();
+    let (server, rows, _dir) =
+        super::crash::kill_and_recover_with(true, &["--state", &state]).await;
+    super::crash::assert_nothing_lost_and_repeats_marked(&server, &rows).await;
+}
