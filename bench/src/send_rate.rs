@@ -26,6 +26,10 @@ pub struct Options {
     /// Messages per 8x8 batch request in the batch measurement.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Keep the state in this PostgreSQL database (a schema per measurement, dropped
+    /// after) instead of sled directories: `postgres://postgres@127.0.0.1:5432/test`.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 impl Default for Options {
@@ -34,6 +38,7 @@ impl Default for Options {
             rows: 100_000,
             concurrency: 64,
             batch: 1000,
+            postgres: None,
         }
     }
 }
@@ -160,12 +165,44 @@ struct Sample {
     nothing_new: Measured,
 }
 
+fn rand_tag() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Drop the schemas the measurement's `--state` URLs named (on a thread of its own: the
+/// synchronous client cannot run on the runtime's).
+fn drop_schemas(server: &str, states: &[&str]) {
+    let server = server.to_string();
+    let schemas: Vec<String> = states
+        .iter()
+        .filter_map(|s| {
+            s.split_once("?schema=")
+                .map(|(_, schema)| schema.to_string())
+        })
+        .collect();
+    let _ = std::thread::spawn(move || {
+        if let Ok(mut client) = postgres::Client::connect(&server, postgres::NoTls) {
+            for schema in schemas {
+                let _ =
+                    client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+            }
+        }
+    })
+    .join();
+}
+
 pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()> {
     let standin = StandIn::start().await?;
     let bodies = bodies(options.rows);
     println!(
-        "send-rate: {} rows, concurrency {}, batch {}, {} run(s)",
-        options.rows, options.concurrency, options.batch, runs
+        "send-rate: {} rows, concurrency {}, batch {}, {} run(s), state in {}",
+        options.rows,
+        options.concurrency,
+        options.batch,
+        runs,
+        options.postgres.as_deref().map_or("sled", |_| "PostgreSQL")
     );
     let mut samples = Vec::new();
     for run in 1..=runs {
@@ -179,7 +216,32 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
             "bare client: not every row arrived"
         );
 
-        let single = measure(bin, dir.path(), &["run", "single", "--flows", &flows]).await?;
+        // Each job's own state: a directory, or a schema of the database.
+        let (single_state, batched_state) = match &options.postgres {
+            Some(server) => {
+                let tag = format!("{:x}", rand_tag());
+                (
+                    format!("{server}?schema=bench_single_{tag}"),
+                    format!("{server}?schema=bench_batched_{tag}"),
+                )
+            }
+            None => (
+                dir.path()
+                    .join("single-state")
+                    .to_string_lossy()
+                    .into_owned(),
+                dir.path()
+                    .join("batched-state")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        };
+        let single = measure(
+            bin,
+            dir.path(),
+            &["run", "single", "--flows", &flows, "--state", &single_state],
+        )
+        .await?;
         let got = standin.take();
         ensure!(
             got == options.rows as u64,
@@ -188,21 +250,30 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
             single.stdout
         );
 
-        let nothing_new = measure(bin, dir.path(), &["run", "single", "--flows", &flows]).await?;
+        let nothing_new = measure(
+            bin,
+            dir.path(),
+            &["run", "single", "--flows", &flows, "--state", &single_state],
+        )
+        .await?;
         ensure!(standin.take() == 0, "the nothing-new run sent rows");
 
-        // Its own state directory: a fresh job, like the single-send run.
-        let state = dir
-            .path()
-            .join("batched-state")
-            .to_string_lossy()
-            .into_owned();
         let batched = measure(
             bin,
             dir.path(),
-            &["run", "batched", "--flows", &flows, "--state", &state],
+            &[
+                "run",
+                "batched",
+                "--flows",
+                &flows,
+                "--state",
+                &batched_state,
+            ],
         )
         .await?;
+        if let Some(server) = &options.postgres {
+            drop_schemas(server, &[&single_state, &batched_state]);
+        }
         let got = standin.take();
         ensure!(
             got == options.rows as u64,

@@ -388,7 +388,11 @@ impl Intake {
             .reason(format!("source: {}", reject.reason));
             tally.record(state, outcome, false)?;
         }
-        for record in fetched.records {
+        // What the state remembers of the chunk's keys, asked at once.
+        let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
+        let remembered = state.handled_many(&keys)?;
+        drop(keys);
+        for (record, remembered) in fetched.records.into_iter().zip(remembered) {
             // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
             let repeated = self.claimed.contains(&record.key);
             if !repeated && self.recovered.contains(&record.key) {
@@ -397,12 +401,12 @@ impl Intake {
             if !repeated && !self.pushed {
                 // A file's rows are read again every run: handled ones are simply not new,
                 // unless the row failed and has been fixed since.
-                if handled_before(state, &record, ctx.lookup)?.is_some() {
+                if still_handled(remembered.as_ref(), &record, ctx.lookup).is_some() {
                     continue;
                 }
             }
             if !repeated && self.pushed {
-                if let Some(run) = state.handled(&record.key)?.map(|h| h.run) {
+                if let Some(run) = remembered.as_ref().map(|h| h.run) {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.
                     let outcome = RowOutcome::new(
@@ -472,15 +476,27 @@ pub fn handled_before(
     record: &Record,
     lookup: Option<&LookupStep>,
 ) -> Result<Option<u64>, StateError> {
-    let Some(handled) = state.handled(&record.key)? else {
-        return Ok(None);
-    };
+    Ok(still_handled(
+        state.handled(&record.key)?.as_ref(),
+        record,
+        lookup,
+    ))
+}
+
+/// The run that handled `record`, when what the state remembers of its key still covers
+/// it (see [`handled_before`]).
+fn still_handled(
+    handled: Option<&crate::state::Handled>,
+    record: &Record,
+    lookup: Option<&LookupStep>,
+) -> Option<u64> {
+    let handled = handled?;
     let skip = lookup.map(LookupStep::as_name);
     if handled.covers(|| crate::record::digest(&record.fields, skip)) {
-        return Ok(Some(handled.run));
+        return Some(handled.run);
     }
     tracing::info!(key = %record.key, failed_in = handled.run, "the row failed before and its data has changed since: it is taken again");
-    Ok(None)
+    None
 }
 
 /// Sends a crash left in the ledger: resent as possible repeats, or parked as uncertain.

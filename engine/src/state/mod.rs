@@ -264,6 +264,12 @@ pub trait FlowState: Send + Sync {
     /// What is remembered of a record with this key, if one was handled.
     fn handled(&self, key: &str) -> Result<Option<Handled>, StateError>;
 
+    /// [`FlowState::handled`] for many keys at once, in their order (a database answers
+    /// a chunk of the source in one round trip instead of one per record).
+    fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
+        keys.iter().map(|key| self.handled(key)).collect()
+    }
+
     /// Whether a run has read the source to its end once (the backlog is settled), and
     /// saying that one has.
     fn primed(&self) -> Result<bool, StateError>;

@@ -3,10 +3,11 @@
 //!
 //! The state's calls are synchronous (a run calls them between sends, as it calls sled),
 //! so the store owns one connection on a thread of its own and each call is a job sent to
-//! it; the caller waits for the answer. Every write is committed before the call returns
-//! (PostgreSQL's `synchronous_commit`), so a mark in flight is durable once written: the
-//! group commit sled needs has nothing to do here. A row's outcome, its remembered key
-//! and the removal of its ledger mark are one transaction.
+//! it; the caller waits for the answer. A mark in flight is committed synchronously, so it
+//! is durable once written: the group commit sled needs has nothing to do here. A row's
+//! outcome, its remembered key and the removal of its ledger mark are one transaction,
+//! committed without waiting for the disk, as sled writes them between flushes (see
+//! [`FlowState::record`] below for why that keeps the promise).
 //!
 //! Like the sled directory, one process holds a store at a time: a session advisory lock
 //! on the schema's name, taken before anything else.
@@ -41,6 +42,17 @@ const DEFAULT_SCHEMA: &str = "switchboard";
 const INDEXED: &str = "\u{1}search-indexed";
 const PRIMED: &str = "primed";
 
+/// Run a body on the connection's thread, with `err` mapping its errors.
+macro_rules! on_db {
+    ($db:expr, |$client:ident, $err:ident| $body:expr) => {{
+        let shown = $db.shown.clone();
+        $db.call(move |$client| {
+            let $err = db_error(&shown);
+            $body
+        })
+    }};
+}
+
 type Job = Box<dyn FnOnce(&mut Client) + Send>;
 
 /// The connection's thread, reached by jobs.
@@ -48,14 +60,46 @@ struct Db {
     jobs: mpsc::Sender<Job>,
     /// The URL without its password, for messages.
     shown: String,
+    /// The failure of a job nobody waited for ([`Db::submit`]), told to the next caller.
+    failed: Arc<std::sync::Mutex<Option<StateError>>>,
 }
 
 impl Db {
+    /// Run `f` on the connection, after every job sent before it, without waiting for it
+    /// (the writes a run makes between sends: it goes on sending meanwhile). Reads that
+    /// come after it see it; its failure is the next call's.
+    fn submit(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<(), StateError> + Send + 'static,
+    ) -> Result<(), StateError> {
+        self.told()?;
+        let failed = Arc::clone(&self.failed);
+        let job: Job = Box::new(move |client| {
+            if let Err(e) = f(client) {
+                if let Ok(mut failed) = failed.lock() {
+                    failed.get_or_insert(e);
+                }
+            }
+        });
+        self.jobs.send(job).map_err(|_| {
+            StateError::Database(format!("{}: the connection's thread stopped", self.shown))
+        })
+    }
+
+    /// The failure of an earlier job nobody waited for, once.
+    fn told(&self) -> Result<(), StateError> {
+        match self.failed.lock().ok().and_then(|mut f| f.take()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Run `f` on the connection and wait for its answer.
     fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, StateError> {
+        self.told()?;
         let (answer, answered) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {
             let _ = answer.send(f(client));
@@ -64,6 +108,24 @@ impl Db {
             || StateError::Database(format!("{}: the connection's thread stopped", self.shown));
         self.jobs.send(job).map_err(|_| gone())?;
         answered.recv().map_err(|_| gone())?
+    }
+}
+
+impl Db {
+    /// Make every commit so far durable: a transaction that commits synchronously
+    /// flushes the log up to it, with every earlier commit in it.
+    async fn durable(self: &Arc<Self>) -> Result<(), StateError> {
+        let db = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            on_db!(db, |client, err| {
+                client
+                    .query_one("SELECT txid_current()", &[])
+                    .map_err(&err)?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| StateError::Task(e.to_string()))?
     }
 }
 
@@ -106,10 +168,17 @@ fn target(url: &str) -> Result<Target, StateError> {
             "`schema={schema}` is not a schema name: lower-case letters, digits and `_`, not starting with a digit"
         )));
     }
-    parsed.set_query(None);
-    if !others.is_empty() {
-        parsed.query_pairs_mut().extend_pairs(others);
-    }
+    // Percent-encoded as the client reads it (a form's `+` for a space it does not).
+    let encode = |text: &str| {
+        url::form_urlencoded::byte_serialize(text.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    let query: Vec<String> = others
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    parsed.set_query((!query.is_empty()).then(|| query.join("&")).as_deref());
     let config: postgres::Config = parsed
         .as_str()
         .parse()
@@ -139,7 +208,20 @@ pub fn is_postgres_url(state: &str) -> bool {
 }
 
 fn db_error(shown: &str) -> impl Fn(postgres::Error) -> StateError + '_ {
-    move |e| StateError::Database(format!("{shown}: {e}"))
+    move |e| {
+        // The server's own words (the client's Display says only "db error").
+        let said = match e.as_db_error() {
+            Some(db) => {
+                let mut said = format!("{}: {}", db.severity(), db.message());
+                if let Some(hint) = db.hint() {
+                    said.push_str(&format!("\n  hint: {hint}"));
+                }
+                said
+            }
+            None => e.to_string(),
+        };
+        StateError::Database(format!("{shown}: {said}"))
+    }
 }
 
 /// Connect, take the schema's lock, bring its tables up to date.
@@ -206,7 +288,11 @@ impl PgStore {
             StateError::Database(format!("{shown}: the connection's thread stopped"))
         })??;
         Ok(PgStore {
-            db: Arc::new(Db { jobs, shown }),
+            db: Arc::new(Db {
+                jobs,
+                shown,
+                failed: Arc::default(),
+            }),
         })
     }
 
@@ -216,17 +302,6 @@ impl PgStore {
             db: Arc::clone(&self.db),
         }
     }
-}
-
-/// Run `sql` with `params` (owned, for the connection's thread), mapping errors.
-macro_rules! on_db {
-    ($db:expr, |$client:ident, $err:ident| $body:expr) => {{
-        let shown = $db.shown.clone();
-        $db.call(move |$client| {
-            let $err = db_error(&shown);
-            $body
-        })
-    }};
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<Value, StateError> {
@@ -275,8 +350,7 @@ impl Store for PgStore {
     }
 
     async fn flush(&self) -> Result<(), StateError> {
-        // Every call commits before it returns.
-        Ok(())
+        self.db.durable().await
     }
 
     fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError> {
@@ -472,6 +546,37 @@ impl FlowState for PgFlow {
         })
     }
 
+    fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flow = self.name.clone();
+        let asked: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let sent = asked.clone();
+        let mut found: std::collections::HashMap<String, Handled> =
+            on_db!(self.db, |client, err| {
+                Ok(client
+                .query(
+                    "SELECT key, run, status, digest FROM seen WHERE flow = $1 AND key = ANY($2)",
+                    &[&flow, &sent],
+                )
+                .map_err(&err)?
+                .iter()
+                .map(|row| {
+                    (
+                        row.get::<_, String>(0),
+                        Handled {
+                            run: row.get::<_, i64>(1) as u64,
+                            status: row_status_of(row.get(2)),
+                            digest: row.get(3),
+                        },
+                    )
+                })
+                .collect())
+            })?;
+        Ok(asked.iter().map(|key| found.remove(key)).collect())
+    }
+
     fn primed(&self) -> Result<bool, StateError> {
         Ok(self.load_meta(PRIMED)?.is_some())
     }
@@ -498,7 +603,8 @@ impl FlowState for PgFlow {
                 .map_err(&err)?;
             Ok(())
         })?;
-        // Committed before the call returned: durable already.
+        // Committed synchronously before the call returned: durable already (and so is
+        // every commit before it).
         let durable: Durable = futures::future::ready(Ok(())).boxed().shared();
         Ok((LedgerMark(mark.into_bytes()), durable))
     }
@@ -515,24 +621,41 @@ impl FlowState for PgFlow {
         let (mut runs, mut seqs, mut values) = (Vec::new(), Vec::new(), Vec::new());
         let (mut keys, mut key_runs, mut statuses, mut digests) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (outcome, remember) in outcomes {
+        // A key twice in one group is remembered as its last outcome says (one row each:
+        // an upsert may not touch a row twice).
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, (outcome, remember)) in outcomes.iter().enumerate() {
             runs.push(i64_of(outcome.run));
             seqs.push(i64_of(outcome.seq));
             values.push(json(*outcome)?);
             if *remember {
-                keys.push(outcome.key.clone());
-                key_runs.push(i64_of(outcome.run));
-                statuses.push(row_status_word(outcome.status).to_string());
-                digests.push(outcome.digest.clone());
+                last.insert(outcome.key.as_str(), i);
             }
+        }
+        let mut remembered: Vec<usize> = last.into_values().collect();
+        remembered.sort_unstable();
+        for i in remembered {
+            let outcome = outcomes[i].0;
+            keys.push(outcome.key.clone());
+            key_runs.push(i64_of(outcome.run));
+            statuses.push(row_status_word(outcome.status).to_string());
+            digests.push(outcome.digest.clone());
         }
         let marks: Vec<String> = settled
             .iter()
             .map(|m| String::from_utf8_lossy(&m.0).into_owned())
             .collect();
-        on_db!(self.db, |client, err| {
-            // The outcomes, then their keys, then the marks they settle: one transaction.
+        let shown = self.db.shown.clone();
+        self.db.submit(move |client| {
+            let err = db_error(&shown);
+            // The outcomes, then their keys, then the marks they settle: one transaction,
+            // committed without waiting for the disk. As with sled's writes between
+            // flushes: lost in a crash, it is lost whole, and the marks it would have
+            // settled are still there, so those sends count as in flight. The next
+            // durable write (a mark, a flush) makes it durable too: the log is written
+            // in order.
             let mut tx = client.transaction().map_err(&err)?;
+            tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(&err)?;
             if !runs.is_empty() {
                 tx.execute(
                     "INSERT INTO rows (flow, run, seq, outcome)
@@ -545,9 +668,7 @@ impl FlowState for PgFlow {
             if !keys.is_empty() {
                 tx.execute(
                     "INSERT INTO seen (flow, key, run, status, digest)
-                     SELECT DISTINCT ON (k) $1, k, r, st, d
-                     FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS t(k, r, st, d, n)
-                     ORDER BY k, n DESC
+                     SELECT $1, k, r, st, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, st, d)
                      ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
                     &[&flow, &keys, &key_runs, &statuses, &digests],
                 )
@@ -596,7 +717,7 @@ impl FlowState for PgFlow {
     }
 
     async fn durable(&self) -> Result<(), StateError> {
-        Ok(())
+        self.db.durable().await
     }
 
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
