@@ -153,3 +153,95 @@ async fn sigkill_mid_run_on_postgres_loses_nothing_and_marks_its_repeats() {
         super::crash::kill_and_recover_with(true, &["--state", &state]).await;
     super::crash::assert_nothing_lost_and_repeats_marked(&server, &rows).await;
 }
+
+/// End the connections the switchboard processes on `schema` hold, as a restart of the
+/// server would.
+fn cut_connections(schema: &Schema) -> u64 {
+    let (server, app) = (
+        schema.server.clone(),
+        format!("switchboard:{}", schema.name),
+    );
+    std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&server, ::postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{e}"));
+        client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .map(|rows| rows.len() as u64)
+            .unwrap_or(0)
+    })
+    .join()
+    .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(|request: &Request| {
+            queued(request).set_delay(std::time::Duration::from_millis(3))
+        })
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    let mut csv = String::from("order_id,name,phone\n");
+    for i in 1..=2000 {
+        csv.push_str(&format!("A-{i},Ann,+1202{i:07}\n"));
+    }
+    dir.write("flows/orders.csv", &csv);
+    dir.write(
+        "flows/order-sms.yaml",
+        &format!("{FLOW}delivery:\n  concurrency: 4\n  attempts: 1\n"),
+    );
+    let schema = Schema::new();
+    let state = schema.url();
+    let daemon = spawn_daemon_with(&dir, &["--state", &state]);
+    let api = api_of(&dir, &daemon).await;
+    let run = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{api}/api/flows/order-sms/run"))
+            .send(),
+    );
+    while bodies(&server).await.len() < 500 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        cut_connections(&schema) >= 1,
+        "the daemon's connection was found and cut"
+    );
+    let report: Value = run
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(report["run"]["status"], "succeeded", "{report}");
+    assert_eq!(report["run"]["counts"]["sent"], 2000, "{report}");
+    let sent = bodies(&server).await;
+    let mut ids: Vec<String> = sent
+        .iter()
+        .map(|b| {
+            b["clientMessageId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((sent.len(), ids.len()), (2000, 2000), "every row once");
+    // And the state says so: a rerun finds nothing new.
+    let again: Value = reqwest::Client::new()
+        .post(format!("{api}/api/flows/order-sms/run"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(again["run"]["counts"]["new"], 0, "{again}");
+}

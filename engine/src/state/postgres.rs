@@ -53,7 +53,37 @@ macro_rules! on_db {
     }};
 }
 
-type Job = Box<dyn FnOnce(&mut Client) + Send>;
+/// A job on the connection: given the connection (or why there is none), it does its
+/// work and answers — unless the connection broke under it, when it asks to be run again
+/// on a new one (its statements are idempotent upserts, or a transaction that did not
+/// commit).
+type Job = Box<dyn FnMut(Result<&mut Client, StateError>) -> Attempt + Send>;
+
+enum Attempt {
+    Done,
+    Again,
+}
+
+/// Wrap `f` as a job whose result goes to `answer`.
+fn job<T: Send + 'static>(
+    mut f: impl FnMut(&mut Client) -> Result<T, StateError> + Send + 'static,
+    mut answer: impl FnMut(Result<T, StateError>) + Send + 'static,
+) -> Job {
+    Box::new(move |client| match client {
+        Ok(client) => {
+            let result = f(client);
+            if result.is_err() && client.is_closed() {
+                return Attempt::Again;
+            }
+            answer(result);
+            Attempt::Done
+        }
+        Err(e) => {
+            answer(Err(e));
+            Attempt::Done
+        }
+    })
+}
 
 /// The connection's thread, reached by jobs.
 struct Db {
@@ -70,12 +100,12 @@ impl Db {
     /// come after it see it; its failure is the next call's.
     fn submit(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<(), StateError> + Send + 'static,
+        f: impl FnMut(&mut Client) -> Result<(), StateError> + Send + 'static,
     ) -> Result<(), StateError> {
         self.told()?;
         let failed = Arc::clone(&self.failed);
-        let job: Job = Box::new(move |client| {
-            if let Err(e) = f(client) {
+        let job = job(f, move |result| {
+            if let Err(e) = result {
                 if let Ok(mut failed) = failed.lock() {
                     failed.get_or_insert(e);
                 }
@@ -97,12 +127,12 @@ impl Db {
     /// Run `f` on the connection and wait for its answer.
     fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, StateError> + Send + 'static,
+        f: impl FnMut(&mut Client) -> Result<T, StateError> + Send + 'static,
     ) -> Result<T, StateError> {
         self.told()?;
         let (answer, answered) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |client| {
-            let _ = answer.send(f(client));
+        let job = job(f, move |result| {
+            let _ = answer.send(result);
         });
         let gone =
             || StateError::Database(format!("{}: the connection's thread stopped", self.shown));
@@ -227,7 +257,11 @@ fn db_error(shown: &str) -> impl Fn(postgres::Error) -> StateError + '_ {
 /// Connect, take the schema's lock, bring its tables up to date.
 fn connect(target: &Target) -> Result<Client, StateError> {
     let err = db_error(&target.shown);
-    let mut client = target.config.connect(NoTls).map_err(&err)?;
+    let mut config = target.config.clone();
+    if config.get_application_name().is_none() {
+        config.application_name(&format!("switchboard:{}", target.schema));
+    }
+    let mut client = config.connect(NoTls).map_err(&err)?;
     let locked: bool = client
         .query_one(
             "SELECT pg_try_advisory_lock(hashtext($1))",
@@ -258,6 +292,32 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     Ok(client)
 }
 
+/// How long a lost connection is tried again before the calls waiting on it fail.
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A new connection after the last one was lost, tried with growing pauses for
+/// [`RECONNECT_FOR`].
+fn reconnect(target: &Target) -> Result<Client, StateError> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match connect(target) {
+            Ok(client) => {
+                tracing::warn!(database = %target.shown, "the state database's connection was lost and is back");
+                return Ok(client);
+            }
+            // Someone else holds the state now: waiting will not help.
+            Err(e @ StateError::Locked(_)) => return Err(e),
+            Err(e) if started.elapsed() >= RECONNECT_FOR => return Err(e),
+            Err(e) => {
+                tracing::warn!(database = %target.shown, error = %e, "the state database cannot be reached; runs wait for it");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 impl PgStore {
     /// Connect to the database at `url` (`postgres://user@host/db[?schema=NAME]`), take
     /// the state's lock and migrate its tables. One process may hold it at a time.
@@ -279,8 +339,23 @@ impl PgStore {
                         return;
                     }
                 };
-                for job in queue {
-                    job(&mut client);
+                for mut job in queue {
+                    // A connection lost (the server restarted, the network broke) is made
+                    // again; meanwhile the job waits, and so does whoever asked for it.
+                    for _ in 0..3 {
+                        if client.is_closed() {
+                            match reconnect(&target) {
+                                Ok(again) => client = again,
+                                Err(e) => {
+                                    job(Err(e));
+                                    break;
+                                }
+                            }
+                        }
+                        if let Attempt::Done = job(Ok(&mut client)) {
+                            break;
+                        }
+                    }
                 }
             })
             .map_err(|e| StateError::Database(format!("{shown}: cannot start its thread: {e}")))?;
@@ -381,7 +456,7 @@ impl Store for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         on_db!(self.db, |client, err| {
             let mut found: Vec<Found> = Vec::new();
-            for term in terms {
+            for term in &terms {
                 // Short terms match whole values only; longer ones also the start of one.
                 let rows = if term.len() < 3 {
                     client.query(
