@@ -22,6 +22,10 @@ pub struct Options {
     /// Requests in flight.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Keep the daemon's state in this PostgreSQL database (a schema per run, dropped
+    /// after) instead of a sled directory.
+    #[arg(long)]
+    pub postgres: Option<String>,
 }
 
 impl Default for Options {
@@ -29,6 +33,7 @@ impl Default for Options {
         Options {
             events: 50_000,
             concurrency: 64,
+            postgres: None,
         }
     }
 }
@@ -73,9 +78,19 @@ impl Daemon {
 /// A daemon serving the flows in `dir`, and its URL once it listens (a minute at most:
 /// ten thousand flows take seconds to load).
 pub(crate) async fn start_daemon(bin: &Path, dir: &Path) -> anyhow::Result<(Daemon, String)> {
+    start_daemon_with(bin, dir, &[]).await
+}
+
+/// [`start_daemon`] with more options (`--state postgres://…`).
+pub(crate) async fn start_daemon_with(
+    bin: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Daemon, String)> {
     let child = tokio::process::Command::new(bin)
         .args(["daemon", "--listen", "127.0.0.1:0", "--flows"])
         .arg(dir)
+        .args(extra)
         .env_remove("SWITCHBOARD_TOKEN")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -131,7 +146,17 @@ async fn one_run(bin: &Path, standin: &StandIn, options: &Options) -> anyhow::Re
             standin.url
         ),
     )?;
-    let (daemon, api) = start_daemon(bin, dir.path()).await?;
+    let state = options.postgres.as_ref().map(|server| {
+        format!(
+            "{server}?schema=bench_ingest_{:x}",
+            crate::send_rate::rand_tag()
+        )
+    });
+    let extra: Vec<&str> = match &state {
+        Some(state) => vec!["--state", state],
+        None => Vec::new(),
+    };
+    let (daemon, api) = start_daemon_with(bin, dir.path(), &extra).await?;
     // Events go where CINNOX would post them: the URL the daemon registered (its token).
     let mut hook = None;
     for _ in 0..200 {
@@ -165,6 +190,11 @@ async fn one_run(bin: &Path, standin: &StandIn, options: &Options) -> anyhow::Re
     let seconds = started.elapsed().as_secs_f64();
     let rss_mib = rss_kib(daemon.pid()).unwrap_or(0) as f64 / 1024.0;
     drop(daemon);
+    if let (Some(server), Some(state)) = (&options.postgres, &state) {
+        // Give the killed daemon's connection a moment to end before its schema goes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        crate::send_rate::drop_schemas(server, &[state]);
+    }
     let mut latencies = Vec::with_capacity(results.len());
     for result in results {
         match result {
@@ -187,8 +217,11 @@ async fn one_run(bin: &Path, standin: &StandIn, options: &Options) -> anyhow::Re
 pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()> {
     let standin = StandIn::start().await?;
     println!(
-        "\ningest: {} CINNOX events, {} in flight, {} run(s)",
-        options.events, options.concurrency, runs
+        "\ningest: {} CINNOX events, {} in flight, {} run(s), state in {}",
+        options.events,
+        options.concurrency,
+        runs,
+        options.postgres.as_deref().map_or("sled", |_| "PostgreSQL")
     );
     let mut samples = Vec::new();
     for run in 1..=runs {

@@ -165,7 +165,7 @@ struct Sample {
     nothing_new: Measured,
 }
 
-fn rand_tag() -> u64 {
+pub(crate) fn rand_tag() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -173,7 +173,7 @@ fn rand_tag() -> u64 {
 
 /// Drop the schemas the measurement's `--state` URLs named (on a thread of its own: the
 /// synchronous client cannot run on the runtime's).
-fn drop_schemas(server: &str, states: &[&str]) {
+pub(crate) fn drop_schemas(server: &str, states: &[&str]) {
     let server = server.to_string();
     let schemas: Vec<String> = states
         .iter()

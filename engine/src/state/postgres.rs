@@ -87,7 +87,7 @@ fn job<T: Send + 'static>(
 
 /// The connection's thread, reached by jobs.
 struct Db {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     /// The URL without its password, for messages.
     shown: String,
     /// The failure of a job nobody waited for ([`Db::submit`]), told to the next caller.
@@ -111,7 +111,7 @@ impl Db {
                 }
             }
         });
-        self.jobs.send(job).map_err(|_| {
+        self.jobs.send(Work::Job(job)).map_err(|_| {
             StateError::Database(format!("{}: the connection's thread stopped", self.shown))
         })
     }
@@ -136,7 +136,7 @@ impl Db {
         });
         let gone =
             || StateError::Database(format!("{}: the connection's thread stopped", self.shown));
-        self.jobs.send(job).map_err(|_| gone())?;
+        self.jobs.send(Work::Job(job)).map_err(|_| gone())?;
         answered.recv().map_err(|_| gone())?
     }
 }
@@ -145,17 +145,132 @@ impl Db {
     /// Make every commit so far durable: a transaction that commits synchronously
     /// flushes the log up to it, with every earlier commit in it.
     async fn durable(self: &Arc<Self>) -> Result<(), StateError> {
-        let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            on_db!(db, |client, err| {
+        self.told()?;
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs.send(Work::Durable(answer)).map_err(|_| {
+            StateError::Database(format!("{}: the connection's thread stopped", self.shown))
+        })?;
+        answered.await.map_err(|_| {
+            StateError::Database(format!("{}: the connection's thread stopped", self.shown))
+        })?
+    }
+}
+
+thread_local! {
+    /// The statements prepared on this thread's connection, by their text: a statement
+    /// is parsed once per connection, not on every call (a round trip each).
+    static PREPARED: std::cell::RefCell<std::collections::HashMap<&'static str, postgres::Statement>> =
+        std::cell::RefCell::default();
+}
+
+/// `sql` prepared on `client` (the connection's thread's), once.
+fn prepared(
+    client: &mut Client,
+    sql: &'static str,
+) -> Result<postgres::Statement, postgres::Error> {
+    if let Some(statement) = PREPARED.with(|p| p.borrow().get(sql).cloned()) {
+        return Ok(statement);
+    }
+    let statement = client.prepare(sql)?;
+    PREPARED.with(|p| p.borrow_mut().insert(sql, statement.clone()));
+    Ok(statement)
+}
+
+/// What the connection's thread is asked for.
+enum Work {
+    Job(Job),
+    /// Answer once every commit before this is durable. The thread answers all such asks
+    /// that wait at once with one synchronous commit (a group commit: concurrent webhook
+    /// requests share one flush to disk).
+    Durable(tokio::sync::oneshot::Sender<Result<(), StateError>>),
+}
+
+/// Run `job` on `client`, making the connection again when it was lost (the job waits,
+/// and so does whoever asked for it).
+fn run_job(target: &Target, client: &mut Client, mut job: Job) {
+    for _ in 0..3 {
+        if client.is_closed() {
+            match reconnect(target) {
+                Ok(again) => {
+                    // Statements belong to the connection they were prepared on.
+                    PREPARED.with(|p| p.borrow_mut().clear());
+                    *client = again;
+                }
+                Err(e) => {
+                    job(Err(e));
+                    return;
+                }
+            }
+        }
+        if let Attempt::Done = job(Ok(client)) {
+            return;
+        }
+    }
+}
+
+/// The connection's thread: jobs in the order they came; asks for durability answered
+/// together after the jobs that were waiting with them.
+fn serve(
+    target: &Target,
+    mut client: Client,
+    queue: mpsc::Receiver<Work>,
+    failed: Arc<std::sync::Mutex<Option<StateError>>>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 1024 {
+            match queue.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let mut waiting = Vec::new();
+        for work in batch {
+            match work {
+                Work::Job(job) => run_job(target, &mut client, job),
+                Work::Durable(answer) => waiting.push(answer),
+            }
+        }
+        if waiting.is_empty() {
+            continue;
+        }
+        // A transaction with an id, committed synchronously (the session commits without
+        // waiting otherwise): the log is on disk up to it, with every commit before it.
+        // One round trip.
+        let shown = target.shown.clone();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let commit = job(
+            move |client: &mut Client| {
                 client
-                    .query_one("SELECT txid_current()", &[])
-                    .map_err(&err)?;
+                    .batch_execute(
+                        "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
+                    )
+                    .map_err(db_error(&shown))?;
                 Ok(())
-            })
-        })
-        .await
-        .map_err(|e| StateError::Task(e.to_string()))?
+            },
+            move |result| {
+                let _ = tx.send(result);
+            },
+        );
+        run_job(target, &mut client, commit);
+        let mut result = rx
+            .recv()
+            .unwrap_or_else(|_| Err(StateError::Task("the commit did not answer".into())));
+        // A write nobody waited for failed before this point: what was asked to be
+        // durable may not be (its caller hears the failure itself at its next call).
+        if let Some(e) = failed
+            .lock()
+            .ok()
+            .and_then(|f| f.as_ref().map(ToString::to_string))
+        {
+            result = Err(StateError::Database(e));
+        }
+        for answer in waiting {
+            let _ = answer.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StateError::Database(e.to_string())),
+            });
+        }
     }
 }
 
@@ -277,7 +392,7 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     }
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"",
+            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"; SET synchronous_commit = off",
             target.schema
         ))
         .map_err(&err)?;
@@ -325,11 +440,13 @@ impl PgStore {
         let target = target(url)?;
         let shown = target.shown.clone();
         let (ready, is_ready) = mpsc::sync_channel::<Result<(), StateError>>(1);
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Work>();
+        let failed: Arc<std::sync::Mutex<Option<StateError>>> = Arc::default();
+        let thread_failed = Arc::clone(&failed);
         std::thread::Builder::new()
             .name("switchboard-postgres".into())
             .spawn(move || {
-                let mut client = match connect(&target) {
+                let client = match connect(&target) {
                     Ok(client) => {
                         let _ = ready.send(Ok(()));
                         client
@@ -339,24 +456,7 @@ impl PgStore {
                         return;
                     }
                 };
-                for mut job in queue {
-                    // A connection lost (the server restarted, the network broke) is made
-                    // again; meanwhile the job waits, and so does whoever asked for it.
-                    for _ in 0..3 {
-                        if client.is_closed() {
-                            match reconnect(&target) {
-                                Ok(again) => client = again,
-                                Err(e) => {
-                                    job(Err(e));
-                                    break;
-                                }
-                            }
-                        }
-                        if let Attempt::Done = job(Ok(&mut client)) {
-                            break;
-                        }
-                    }
-                }
+                serve(&target, client, queue, thread_failed);
             })
             .map_err(|e| StateError::Database(format!("{shown}: cannot start its thread: {e}")))?;
         is_ready.recv().map_err(|_| {
@@ -366,7 +466,7 @@ impl PgStore {
             db: Arc::new(Db {
                 jobs,
                 shown,
-                failed: Arc::default(),
+                failed,
             }),
         })
     }
@@ -668,19 +768,26 @@ impl FlowState for PgFlow {
     ) -> Result<(LedgerMark, Durable), StateError> {
         let mark = format!("{run:020}:{first_seq:020}");
         let (flow, value, key) = (self.name.clone(), json(&entries)?, mark.clone());
-        on_db!(self.db, |client, err| {
+        let shown = self.db.shown.clone();
+        self.db.submit(move |client| {
+            let err = db_error(&shown);
+            let insert = prepared(
+                client,
+                "INSERT INTO ledger (flow, mark, entries) VALUES ($1, $2, $3)
+                 ON CONFLICT (flow, mark) DO UPDATE SET entries = EXCLUDED.entries",
+            )
+            .map_err(&err)?;
             client
-                .execute(
-                    "INSERT INTO ledger (flow, mark, entries) VALUES ($1, $2, $3)
-                     ON CONFLICT (flow, mark) DO UPDATE SET entries = EXCLUDED.entries",
-                    &[&flow, &key, &value],
-                )
+                .execute(&insert, &[&flow, &key, &value])
                 .map_err(&err)?;
             Ok(())
         })?;
-        // Committed synchronously before the call returned: durable already (and so is
-        // every commit before it).
-        let durable: Durable = futures::future::ready(Ok(())).boxed().shared();
+        // Durable with the next synchronous commit, which marks made at the same time
+        // share; a failure of the write before it fails it (no send may start then).
+        let db = Arc::clone(&self.db);
+        let durable: Durable = async move { db.durable().await.map_err(Arc::new) }
+            .boxed()
+            .shared();
         Ok((LedgerMark(mark.into_bytes()), durable))
     }
 
@@ -729,32 +836,33 @@ impl FlowState for PgFlow {
             // settled are still there, so those sends count as in flight. The next
             // durable write (a mark, a flush) makes it durable too: the log is written
             // in order.
-            let mut tx = client.transaction().map_err(&err)?;
-            tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(&err)?;
-            if !runs.is_empty() {
-                tx.execute(
-                    "INSERT INTO rows (flow, run, seq, outcome)
-                     SELECT $1, r, s, o FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(r, s, o)
-                     ON CONFLICT (flow, run, seq) DO UPDATE SET outcome = EXCLUDED.outcome",
-                    &[&flow, &runs, &seqs, &values],
-                )
+            let rows_in = prepared(
+                client,
+                "INSERT INTO rows (flow, run, seq, outcome)
+                 SELECT $1, r, s, o FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(r, s, o)
+                 ON CONFLICT (flow, run, seq) DO UPDATE SET outcome = EXCLUDED.outcome",
+            )
+            .map_err(&err)?;
+            let seen_in = prepared(
+                client,
+                "INSERT INTO seen (flow, key, run, status, digest)
+                 SELECT $1, k, r, st, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, st, d)
+                 ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
+            )
+            .map_err(&err)?;
+            let settle = prepared(client, "DELETE FROM ledger WHERE flow = $1 AND mark = ANY($2)")
                 .map_err(&err)?;
+            let mut tx = client.transaction().map_err(&err)?;
+            if !runs.is_empty() {
+                tx.execute(&rows_in, &[&flow, &runs, &seqs, &values])
+                    .map_err(&err)?;
             }
             if !keys.is_empty() {
-                tx.execute(
-                    "INSERT INTO seen (flow, key, run, status, digest)
-                     SELECT $1, k, r, st, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, st, d)
-                     ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
-                    &[&flow, &keys, &key_runs, &statuses, &digests],
-                )
-                .map_err(&err)?;
+                tx.execute(&seen_in, &[&flow, &keys, &key_runs, &statuses, &digests])
+                    .map_err(&err)?;
             }
             if !marks.is_empty() {
-                tx.execute(
-                    "DELETE FROM ledger WHERE flow = $1 AND mark = ANY($2)",
-                    &[&flow, &marks],
-                )
-                .map_err(&err)?;
+                tx.execute(&settle, &[&flow, &marks]).map_err(&err)?;
             }
             tx.commit().map_err(&err)?;
             Ok(())
@@ -797,23 +905,32 @@ impl FlowState for PgFlow {
 
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
         let flow = self.name.clone();
-        let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
-        let fields: Vec<Value> = records
+        // Each key once, its last event (an event with a key already queued replaces it,
+        // as the latest arrival).
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, record) in records.iter().enumerate() {
+            last.insert(record.key.as_str(), i);
+        }
+        let mut order: Vec<usize> = last.into_values().collect();
+        order.sort_unstable();
+        let keys: Vec<String> = order.iter().map(|i| records[*i].key.clone()).collect();
+        let fields: Vec<Value> = order
             .iter()
-            .map(|r| Value::Object(r.fields.clone()))
+            .map(|i| Value::Object(records[*i].fields.clone()))
             .collect();
-        on_db!(self.db, |client, err| {
-            let mut tx = client.transaction().map_err(&err)?;
-            for (key, fields) in keys.iter().zip(&fields) {
-                // An event with a key already queued replaces it, as the latest arrival.
-                tx.execute(
-                    "INSERT INTO queue (flow, key, fields) VALUES ($1, $2, $3)
-                     ON CONFLICT (flow, key) DO UPDATE SET fields = EXCLUDED.fields, arrived = EXCLUDED.arrived",
-                    &[&flow, key, fields],
-                )
-                .map_err(&err)?;
-            }
-            tx.commit().map_err(&err)?;
+        let shown = self.db.shown.clone();
+        // Durable once the store is flushed (as the trait says): the webhook door flushes
+        // before it answers, sharing the flush with its neighbours.
+        self.db.submit(move |client| {
+            let err = db_error(&shown);
+            let insert = prepared(
+                client,
+                "INSERT INTO queue (flow, key, fields)
+                 SELECT $1, k, f FROM UNNEST($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(k, f, n) ORDER BY n
+                 ON CONFLICT (flow, key) DO UPDATE SET fields = EXCLUDED.fields, arrived = EXCLUDED.arrived",
+            )
+            .map_err(&err)?;
+            client.execute(&insert, &[&flow, &keys, &fields]).map_err(&err)?;
             Ok(())
         })
     }
