@@ -906,26 +906,7 @@ mod tests {
     use super::*;
     use serde_json::Map;
 
-    fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
-        RowOutcome {
-            version: 1,
-            run,
-            seq,
-            key: key.into(),
-            status,
-            reason: None,
-            code: None,
-            remote_id: None,
-            attempts: 1,
-            retry_next_run: false,
-            repeat: false,
-            uncertain: false,
-            at: Utc::now(),
-            record: Map::new(),
-            sent: None,
-            digest: None,
-        }
-    }
+    use crate::state::tests::outcome;
 
     #[tokio::test]
     async fn a_writer_that_goes_away_while_leading_a_flush_leaves_nobody_waiting(

@@ -598,11 +598,13 @@ pub struct PgFlow {
 }
 
 impl PgFlow {
-    fn summaries(
+    /// The JSON values `sql` returns in its first column, for this flow (`$1`) and
+    /// `params` (`$2`…), read as `T`.
+    fn values<T: serde::de::DeserializeOwned>(
         &self,
         sql: &'static str,
         params: Vec<i64>,
-    ) -> Result<Vec<RunSummary>, StateError> {
+    ) -> Result<Vec<T>, StateError> {
         let flow = self.name.clone();
         let values: Vec<Value> = on_db!(self.db, |client, err| {
             let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&flow];
@@ -619,21 +621,16 @@ impl PgFlow {
         values.into_iter().map(parse).collect()
     }
 
+    fn summaries(
+        &self,
+        sql: &'static str,
+        params: Vec<i64>,
+    ) -> Result<Vec<RunSummary>, StateError> {
+        self.values(sql, params)
+    }
+
     fn outcomes(&self, sql: &'static str, params: Vec<i64>) -> Result<Vec<RowOutcome>, StateError> {
-        let flow = self.name.clone();
-        let values: Vec<Value> = on_db!(self.db, |client, err| {
-            let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&flow];
-            for p in &params {
-                args.push(p);
-            }
-            Ok(client
-                .query(sql, &args)
-                .map_err(&err)?
-                .iter()
-                .map(|row| row.get::<_, Value>(0))
-                .collect())
-        })?;
-        values.into_iter().map(parse).collect()
+        self.values(sql, params)
     }
 
     fn indexed(&self) -> Result<u64, StateError> {

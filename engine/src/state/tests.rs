@@ -87,7 +87,8 @@ macro_rules! both {
     };
 }
 
-fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
+/// An outcome with nothing but its place, key and status.
+pub(super) fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
     RowOutcome {
         version: 1,
         run,
