@@ -205,7 +205,11 @@ async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothi
             .post(format!("{api}/api/flows/order-sms/run"))
             .send(),
     );
-    while bodies(&server).await.len() < 500 {
+    for waited in 0.. {
+        if bodies(&server).await.len() >= 500 {
+            break;
+        }
+        assert!(waited < 1500, "the run did not get going");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(
