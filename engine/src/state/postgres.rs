@@ -72,7 +72,13 @@ fn job<T: Send + 'static>(
     Box::new(move |client| match client {
         Ok(client) => {
             let result = f(client);
-            if result.is_err() && client.is_closed() {
+            // A connection the server ended answers its next query with an error (57P01,
+            // "terminating connection") before the client sees it closed: a failed job
+            // whose connection no longer answers is run again on a new one.
+            let lost = result.is_err()
+                && (client.is_closed()
+                    || client.is_valid(std::time::Duration::from_secs(2)).is_err());
+            if lost {
                 return Attempt::Again;
             }
             answer(result);
@@ -188,8 +194,9 @@ enum Work {
 /// Run `job` on `client`, making the connection again when it was lost (the job waits,
 /// and so does whoever asked for it).
 fn run_job(target: &Target, client: &mut Client, mut job: Job) {
-    for _ in 0..3 {
-        if client.is_closed() {
+    for attempt in 0..3 {
+        // Asked to run again: the connection was lost.
+        if attempt > 0 || client.is_closed() {
             match reconnect(target) {
                 Ok(again) => {
                     // Statements belong to the connection they were prepared on.
