@@ -97,18 +97,45 @@ async fn signed_in(
     next.run(request).await
 }
 
-/// A form that changes something: its anti-forgery token must be the page's.
-fn forged(visitor: &Visitor, given: Option<&str>) -> Option<Response> {
-    let right = given.is_some_and(|g| {
-        connectors::webhook::constant_time_eq(g.as_bytes(), visitor.csrf.as_bytes())
-    });
-    (!right).then(|| {
-        page_problem(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "the form's anti-forgery token is missing or stale; reload the page and try again",
-        )
-    })
+/// A form that changes something, posted from the console's own page: it is taken only
+/// with the page's anti-forgery token (a 403 page otherwise).
+struct Posted<T>(T);
+
+/// A form that carries the anti-forgery token.
+trait Guarded {
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl<T, S> axum::extract::FromRequest<S> for Posted<T>
+where
+    T: serde::de::DeserializeOwned + Guarded + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let expected = request
+            .extensions()
+            .get::<Visitor>()
+            .map(|v| v.csrf.clone());
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let right = match (expected, form.csrf()) {
+            (Some(expected), Some(given)) => {
+                connectors::webhook::constant_time_eq(given.as_bytes(), expected.as_bytes())
+            }
+            _ => false,
+        };
+        if !right {
+            return Err(page_problem(
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "the form's anti-forgery token is missing or stale; reload the page and try again",
+            ));
+        }
+        Ok(Posted(form))
+    }
 }
 
 fn html_page(status: StatusCode, markup: Markup) -> Response {
@@ -471,23 +498,31 @@ struct Csrf {
     csrf: Option<String>,
 }
 
+impl Guarded for Csrf {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 #[derive(Deserialize)]
 struct Toggle {
     csrf: Option<String>,
     enabled: String,
 }
 
+impl Guarded for Toggle {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// Switch a flow on or off by editing its file's `enabled:` line; the daemon takes the
 /// file again at once (the watcher would within a second).
 async fn toggle(
     State(shared): State<Arc<Shared>>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
     Path(name): Path<String>,
-    Form(form): Form<Toggle>,
+    Posted(form): Posted<Toggle>,
 ) -> Response {
-    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
-        return refused;
-    }
     let file = match shared.project.read() {
         Ok(p) => p.flows.get(&name).map(|f| f.file.clone()),
         Err(_) => None,
@@ -563,13 +598,9 @@ fn set_enabled(file: &std::path::Path, on: bool) -> Result<(), String> {
 
 async fn run_now(
     State(shared): State<Arc<Shared>>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
     Path(name): Path<String>,
-    Form(form): Form<Csrf>,
+    Posted(_): Posted<Csrf>,
 ) -> Response {
-    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
-        return refused;
-    }
     start(&shared, &name, Reason::Manual)
 }
 
@@ -582,14 +613,10 @@ struct ReplayQuery {
 
 async fn replay(
     State(shared): State<Arc<Shared>>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
     Path(name): Path<String>,
     Query(q): Query<ReplayQuery>,
-    Form(form): Form<Csrf>,
+    Posted(_): Posted<Csrf>,
 ) -> Response {
-    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
-        return refused;
-    }
     let id = shared.replays.add(engine::ReplayFilter {
         run: q.run,
         only_uncertain: q.uncertain,
@@ -639,13 +666,9 @@ fn start(shared: &Shared, name: &str, reason: Reason) -> Response {
 
 async fn resume(
     State(shared): State<Arc<Shared>>,
-    axum::Extension(visitor): axum::Extension<Visitor>,
     Path(name): Path<String>,
-    Form(form): Form<Csrf>,
+    Posted(_): Posted<Csrf>,
 ) -> Response {
-    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
-        return refused;
-    }
     if !known(&shared, &name) {
         return no_flow(&name);
     }
@@ -725,13 +748,7 @@ async fn login(
     response
 }
 
-async fn logout(
-    axum::Extension(visitor): axum::Extension<Visitor>,
-    Form(form): Form<Csrf>,
-) -> Response {
-    if let Some(refused) = forged(&visitor, form.csrf.as_deref()) {
-        return refused;
-    }
+async fn logout(Posted(_): Posted<Csrf>) -> Response {
     let mut response = Redirect::to("/login").into_response();
     if let Ok(value) = HeaderValue::from_str(&session::clear_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, value);
