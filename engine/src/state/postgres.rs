@@ -521,6 +521,20 @@ fn row_status_of(word: &str) -> RowStatus {
     }
 }
 
+/// The places of the last of each key (`None`: not counted), in order: an upsert may
+/// not touch one row twice in a statement, and the last word on a key is the one kept.
+fn last_of_each<'k>(keys: impl Iterator<Item = Option<&'k str>>) -> Vec<usize> {
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, key) in keys.enumerate() {
+        if let Some(key) = key {
+            last.insert(key, i);
+        }
+    }
+    let mut places: Vec<usize> = last.into_values().collect();
+    places.sort_unstable();
+    places
+}
+
 fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -807,19 +821,17 @@ impl FlowState for PgFlow {
         let (mut runs, mut seqs, mut values) = (Vec::new(), Vec::new(), Vec::new());
         let (mut keys, mut key_runs, mut statuses, mut digests) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        // A key twice in one group is remembered as its last outcome says (one row each:
-        // an upsert may not touch a row twice).
-        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (i, (outcome, remember)) in outcomes.iter().enumerate() {
+        for (outcome, _) in outcomes {
             runs.push(i64_of(outcome.run));
             seqs.push(i64_of(outcome.seq));
             values.push(json(*outcome)?);
-            if *remember {
-                last.insert(outcome.key.as_str(), i);
-            }
         }
-        let mut remembered: Vec<usize> = last.into_values().collect();
-        remembered.sort_unstable();
+        // A key twice in one group is remembered as its last outcome says.
+        let remembered = last_of_each(
+            outcomes
+                .iter()
+                .map(|(outcome, remember)| remember.then_some(outcome.key.as_str())),
+        );
         for i in remembered {
             let outcome = outcomes[i].0;
             keys.push(outcome.key.clone());
@@ -911,12 +923,7 @@ impl FlowState for PgFlow {
         let flow = self.name.clone();
         // Each key once, its last event (an event with a key already queued replaces it,
         // as the latest arrival).
-        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (i, record) in records.iter().enumerate() {
-            last.insert(record.key.as_str(), i);
-        }
-        let mut order: Vec<usize> = last.into_values().collect();
-        order.sort_unstable();
+        let order = last_of_each(records.iter().map(|r| Some(r.key.as_str())));
         let keys: Vec<String> = order.iter().map(|i| records[*i].key.clone()).collect();
         let fields: Vec<Value> = order
             .iter()
