@@ -117,7 +117,7 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                 paused,
                 schedule: flow.map(crate::report::when_it_runs).or(s.schedule),
                 next_run: match (s.next_run, flow) {
-                    (Some(at), Some(flow)) => Some(crate::report::local_time(at, &flow.timezone)),
+                    (Some(at), Some(flow)) => Some(when(at, &flow.timezone, now)),
                     _ => None,
                 },
                 running: s.running,
@@ -127,6 +127,20 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
             }
         })
         .collect()
+}
+
+/// A time as a person reads it: in the flow's zone, with how far off it is
+/// (`2026-11-28 19:30 EET, in 12 min`).
+fn when(at: DateTime<Utc>, zone: &chrono_tz::Tz, now: DateTime<Utc>) -> String {
+    let local = at.with_timezone(zone).format("%Y-%m-%d %H:%M %Z");
+    let minutes = (at - now).num_minutes();
+    let off = match minutes {
+        m if m < 1 => "now".to_string(),
+        m if m < 60 => format!("in {m} min"),
+        m if m < 48 * 60 => format!("in {} h {} min", m / 60, m % 60),
+        m => format!("in {} days", m / (24 * 60)),
+    };
+    format!("{local}, {off}")
 }
 
 /// Which runs a flow's run log shows.
@@ -252,4 +266,30 @@ pub fn search(shared: &Shared, query: &str) -> Result<Vec<Hit>, engine::StateErr
     }
     hits.sort_by_key(|hit| std::cmp::Reverse(hit.row.at));
     Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_next_run_reads_in_the_flows_zone_with_how_far_off_it_is() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T17:18:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kyiv = chrono_tz::Europe::Kyiv;
+        assert_eq!(
+            when(now + Duration::minutes(12), &kyiv, now),
+            "2026-11-28 19:30 EET, in 12 min"
+        );
+        assert_eq!(
+            when(now + Duration::minutes(150), &kyiv, now),
+            "2026-11-28 21:48 EET, in 2 h 30 min"
+        );
+        assert_eq!(
+            when(now + Duration::days(3), &chrono_tz::UTC, now),
+            "2026-12-01 17:18 UTC, in 3 days"
+        );
+        assert!(when(now, &kyiv, now).ends_with("now"));
+    }
 }
