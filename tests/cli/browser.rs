@@ -84,14 +84,21 @@ async fn text_of(browser: &Client, css: &str) -> Option<String> {
     }
 }
 
+/// Click `css`; a live swap may replace it between finding and clicking (a stale
+/// element), so it is found again, for at most two seconds.
 async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let mut last = String::new();
+    for _ in 0..20 {
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("click {css}: {last}");
 }
 
 /// Wait (at most 20 s) for `css` to hold `want`; every text seen on the way.
@@ -174,12 +181,8 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let row = "tr[data-flow='order-sms']";
-    assert_eq!(
-        text_of(&browser, &format!("{row} button[data-test='toggle']"))
-            .await
-            .as_deref(),
-        Some("on")
-    );
+    // The rows are swapped in live (SSE) as the page opens: read them as they settle.
+    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
     click(&browser, &format!("{row} button[data-test='toggle']")).await;
     until_text(
         &browser,
@@ -204,12 +207,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         counts.iter().any(|n| *n > 0 && *n < 39),
         "the counts rose live, not only at the end: {seen:?}"
     );
-    assert_eq!(
-        text_of(&browser, "tr[data-run='1'] td[data-test='failed']")
-            .await
-            .as_deref(),
-        Some("1")
-    );
+    until_text(&browser, "tr[data-run='1'] td[data-test='failed']", "1").await;
     screenshot(&browser, "run-log").await;
 
     // The run: the refused record, with the service's reason.
