@@ -427,21 +427,31 @@ async fn connectors_page(axum::Extension(visitor): axum::Extension<Visitor>) -> 
 /// How often live fragments are looked at (sent only when they changed).
 const LIVE_EVERY: Duration = Duration::from_secs(1);
 
+/// What the page already shows ([`pages::fingerprint`]), so the stream starts from it.
+#[derive(Deserialize)]
+struct Shown {
+    shown: Option<String>,
+}
+
 /// A stream of `event` fragments, rendered by `render` every [`LIVE_EVERY`] and sent when
-/// they change; it ends when the daemon stops.
+/// they differ from what was last shown (at first, what the page showed); it ends when
+/// the daemon stops.
 fn live(
     shared: Arc<Shared>,
     event: &'static str,
+    shown: Option<String>,
     render: impl Fn(&Shared) -> String + Send + Sync + 'static,
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let render = Arc::new(render);
+    // A page that did not say what it shows gets the fragment at once.
+    let first = shown.is_none();
     let stream = futures::stream::unfold(
-        (shared, String::new(), true),
-        move |(shared, last, first)| {
+        (shared, shown.unwrap_or_default(), first),
+        move |(shared, last, now)| {
             let render = Arc::clone(&render);
             async move {
                 loop {
-                    if !first {
+                    if !now {
                         tokio::time::sleep(LIVE_EVERY).await;
                     }
                     if shared.timer.is_closed() {
@@ -451,9 +461,10 @@ fn live(
                     let fragment = tokio::task::spawn_blocking(move || render_for(&shared_for))
                         .await
                         .unwrap_or_default();
-                    if fragment != last || first {
-                        let event = Event::default().event(event).data(fragment.clone());
-                        return Some((Ok(event), (shared, fragment, false)));
+                    let seen = pages::fingerprint(&fragment);
+                    if seen != last || now {
+                        let event = Event::default().event(event).data(fragment);
+                        return Some((Ok(event), (shared, seen, false)));
                     }
                 }
             }
@@ -466,8 +477,9 @@ async fn live_flows(
     State(shared): State<Arc<Shared>>,
     axum::Extension(visitor): axum::Extension<Visitor>,
     Query(q): Query<FlowsQuery>,
+    Query(Shown { shown }): Query<Shown>,
 ) -> Response {
-    live(shared, "flows", move |shared| {
+    live(shared, "flows", shown, move |shared| {
         let (flows, ..) = flows_view(shared, &q);
         pages::flow_rows(&flows, &visitor.csrf).into_string()
     })
@@ -478,11 +490,12 @@ async fn live_runs(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     Query(filter): Query<views::RunFilter>,
+    Query(Shown { shown }): Query<Shown>,
 ) -> Response {
     if !known(&shared, &name) {
         return no_flow(&name);
     }
-    live(shared, "runs", move |shared| {
+    live(shared, "runs", shown, move |shared| {
         let runs = views::runs(shared, &name, filter)
             .map(|(runs, _)| runs)
             .unwrap_or_default();

@@ -107,6 +107,14 @@ fn run_badge(flow: &str, run: &RunSummary) -> Markup {
     }
 }
 
+/// What identifies a live fragment as rendered: the page tells its live stream what it
+/// shows, and the stream sends only what differs from it (a swap replaces the rows a
+/// person may be clicking).
+pub fn fingerprint(fragment: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(fragment.as_bytes())[..8])
+}
+
 /// A path segment, percent-encoded.
 pub fn enc(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
@@ -127,7 +135,13 @@ pub struct FlowsPage<'a> {
 
 pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
     let query = |p: usize| format!("/?page={p}&q={}", enc(page.filter));
-    let live = format!("/live/flows?page={}&q={}", page.page, enc(page.filter));
+    let rows = flow_rows(page.flows, csrf);
+    let live = format!(
+        "/live/flows?page={}&q={}&shown={}",
+        page.page,
+        enc(page.filter),
+        fingerprint(&rows.0)
+    );
     html! {
         h1 { "Flows" }
         @for problem in page.general {
@@ -142,9 +156,7 @@ pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
                 th { "On" } th { "Flow" } th { "Runs" } th { "Next run" } th { "Last run" }
                 th { "Last 30 runs" } th { "Failed 24 h" } th {}
             } }
-            tbody hx-ext="sse" sse-connect=(live) sse-swap="flows" {
-                (flow_rows(page.flows, csrf))
-            }
+            tbody hx-ext="sse" sse-connect=(live) sse-swap="flows" { (rows) }
         }
         @if page.pages > 1 {
             nav.pages {
@@ -242,9 +254,11 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             })
         )
     };
+    let rows = run_rows(&flow.name, page.runs);
     let live = format!(
-        "/live/flows/{name}?{}",
-        filter_query(RunFilter { before: None, ..f })
+        "/live/flows/{name}?{}&shown={}",
+        filter_query(RunFilter { before: None, ..f }),
+        fingerprint(&rows.0)
     );
     html! {
         h1 { (flow.name) }
@@ -276,9 +290,9 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                 th { "New" } th { "Sent" } th { "Failed" } th { "Skipped" } th { "Filtered" } th { "Status" }
             } }
             @if f.before.is_none() {
-                tbody hx-ext="sse" sse-connect=(live) sse-swap="runs" { (run_rows(&flow.name, page.runs)) }
+                tbody hx-ext="sse" sse-connect=(live) sse-swap="runs" { (rows) }
             } @else {
-                tbody { (run_rows(&flow.name, page.runs)) }
+                tbody { (rows) }
             }
         }
         @if page.runs.is_empty() { p { "No runs yet." } }

@@ -209,7 +209,26 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
         assert!(catalogue.contains(&format!("id=\"{card}\"")), "{card}");
     }
 
-    // Live: the flows' rows come as an event; unknown pages are 404s with a way back.
+    // Live: the flows' rows come as an event; a page that says what it shows gets only
+    // what differs (nothing, while no run goes on: the run log has no clock in it);
+    // unknown pages are 404s.
+    let (_, page) = get(&client, &format!("{api}/flows/order-sms")).await;
+    let live = page
+        .split("sse-connect=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no live stream in {page}"))
+        .replace("&amp;", "&");
+    assert!(live.contains("&shown="), "{live}");
+    let quiet = tokio::time::timeout(
+        std::time::Duration::from_millis(2500),
+        first_event(&api, &live),
+    )
+    .await;
+    assert!(
+        quiet.is_err(),
+        "an unchanged page got its rows again: {quiet:?}"
+    );
     let event = first_event(&api, "/live/flows").await;
     assert!(
         event.starts_with("event: flows\n") && event.contains("data-flow=\"order-sms\""),
