@@ -344,7 +344,8 @@ struct Trees {
     seen: sled::Tree,
     /// `flow \0 run id` → [`RunSummary`].
     runs: sled::Tree,
-    /// `flow \0 run id, seq` → a chunk of [`RowOutcome`]s, the first with that seq.
+    /// `flow \0 run id, lowest seq, highest seq` → a chunk of [`RowOutcome`]s (older
+    /// versions: `flow \0 run id, first seq`).
     rows: sled::Tree,
     /// `flow \0 name` → small values (primed, the armed schedule).
     meta: sled::Tree,
@@ -567,16 +568,23 @@ impl FlowState for SledFlow {
         // Outcomes go in chunks (one sled value per chunk, keyed by its first row): a
         // write per row was half of a run's time. Plain writes (see [`flush`] for why).
         for chunk in outcomes.chunks(ROWS_PER_VALUE) {
-            let Some((first, _)) = chunk.first() else {
+            let rows: Vec<&RowOutcome> = chunk.iter().map(|(outcome, _)| *outcome).collect();
+            // Outcomes come as sends end, not in record order: the key says the lowest
+            // and the highest record of the chunk, so a page finds every chunk it needs.
+            let (Some(first), Some(min), Some(max)) = (
+                rows.first(),
+                rows.iter().map(|r| r.seq).min(),
+                rows.iter().map(|r| r.seq).max(),
+            ) else {
                 continue;
             };
-            let mut run_seq = [0u8; 16];
-            run_seq[..8].copy_from_slice(&first.run.to_be_bytes());
-            run_seq[8..].copy_from_slice(&first.seq.to_be_bytes());
-            let rows: Vec<&RowOutcome> = chunk.iter().map(|(outcome, _)| *outcome).collect();
+            let mut span = [0u8; 24];
+            span[..8].copy_from_slice(&first.run.to_be_bytes());
+            span[8..16].copy_from_slice(&min.to_be_bytes());
+            span[16..].copy_from_slice(&max.to_be_bytes());
             self.trees
                 .rows
-                .insert(self.key(&run_seq), serde_json::to_vec(&rows)?)?;
+                .insert(self.key(&span), serde_json::to_vec(&rows)?)?;
         }
         for (outcome, remember) in outcomes {
             if *remember {
@@ -714,30 +722,40 @@ impl FlowState for SledFlow {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<RowOutcome>, StateError> {
-        let key_of = |seq: u64| {
-            let mut run_seq = [0u8; 16];
-            run_seq[..8].copy_from_slice(&run.to_be_bytes());
-            run_seq[8..].copy_from_slice(&seq.to_be_bytes());
-            self.key(&run_seq)
-        };
-        // The chunk holding `from_seq` starts at or before it.
-        let start = match self
-            .trees
-            .rows
-            .range(key_of(0)..=key_of(from_seq))
-            .next_back()
-            .transpose()?
-        {
-            Some((key, _)) => key.to_vec(),
-            None => key_of(from_seq),
-        };
+        let prefix = self.key(&run.to_be_bytes());
         let mut rows = Vec::new();
-        for item in self.trees.rows.range(start..key_of(u64::MAX)) {
-            let chunk = rows_of(&item?.1)?;
-            rows.extend(chunk.into_iter().filter(|row| row.seq >= from_seq));
-            if rows.len() >= limit {
+        // Records `start..end` make a page (record numbers have no gaps unless a crash
+        // left some); the chunks holding them are those whose span meets it. A chunk's
+        // key starts with its lowest record, so the scan stops at the first past the page.
+        let mut start = from_seq;
+        loop {
+            let end = start.saturating_add(limit as u64);
+            let mut more = false;
+            for item in self.trees.rows.scan_prefix(&prefix) {
+                let (key, value) = item?;
+                let span = &key[prefix.len()..];
+                // Older versions keyed a chunk by its first record only: read them all.
+                let (min, max) = match span.len() {
+                    16.. => (u64_of(&span[..8]), u64_of(&span[8..16])),
+                    _ => (0, u64::MAX),
+                };
+                if min >= end {
+                    more = true;
+                    break;
+                }
+                if max < start {
+                    continue;
+                }
+                rows.extend(
+                    rows_of(&value)?
+                        .into_iter()
+                        .filter(|row| row.seq >= start && row.seq < end),
+                );
+            }
+            if rows.len() >= limit || !more {
                 break;
             }
+            start = end;
         }
         rows.sort_by_key(|row| row.seq);
         rows.truncate(limit);

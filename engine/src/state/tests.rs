@@ -402,3 +402,32 @@ both!(fn a_second_process_is_told_the_directory_is_in_use(place) {
         Ok(_) => panic!("a second open of a held state directory succeeded"),
     }
 });
+
+both!(fn a_page_of_a_run_holds_its_records_whatever_order_they_ended_in(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    flow.begin_run(Trigger::Manual, Utc::now())?;
+    // Sends end out of order: the odd records first (two chunks), then the even ones.
+    for parity in [1, 0] {
+        let rows: Vec<RowOutcome> = (1..=200u64)
+            .filter(|seq| seq % 2 == parity)
+            .map(|seq| outcome(1, seq, &format!("R-{seq}"), RowStatus::Sent))
+            .collect();
+        let refs: Vec<(&RowOutcome, bool)> = rows.iter().map(|r| (r, true)).collect();
+        flow.record(&refs, &[])?;
+    }
+    let seqs = |rows: Vec<RowOutcome>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(flow.rows_from(1, 101, 10)?), (101..111).collect::<Vec<_>>());
+    assert_eq!(seqs(flow.rows_from(1, 1, 3)?), [1, 2, 3]);
+    assert_eq!(seqs(flow.rows_from(1, 195, 100)?), (195..=200).collect::<Vec<_>>());
+    let mut paged = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = seqs(flow.rows_from(1, from, 64)?);
+        let Some(last) = page.last().copied() else { break };
+        paged.extend(page);
+        from = last + 1;
+    }
+    assert_eq!(paged, (1..=200).collect::<Vec<_>>(), "every record once, in order");
+    Ok(())
+});
