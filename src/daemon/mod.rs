@@ -68,17 +68,24 @@ pub struct Indexing {
 }
 
 impl Indexing {
-    /// Index `flow`'s ended runs soon, in the background.
-    pub fn soon(&self, store: &Arc<dyn Store>, flow: &str) {
+    /// A run of `flow` is about to start: until the index has taken it, a search
+    /// indexes the flow first (the run's end is visible before its indexing is asked
+    /// for). Pair with [`Indexing::soon`] once the run ended.
+    pub fn run_starts(&self, flow: &str) {
         if let Ok(mut pending) = self.pending.lock() {
             *pending.entry(flow.to_string()).or_default() += 1;
         }
+    }
+
+    /// Index `flow`'s ended runs soon, in the background; the flow stops being pending
+    /// for the run [`Indexing::run_starts`] announced.
+    pub fn soon(&self, store: &Arc<dyn Store>, flow: &str) {
         let (store, flow, this) = (Arc::clone(store), flow.to_string(), self.clone());
         tokio::task::spawn_blocking(move || {
             this.index(&*store, &flow);
             if let Ok(mut pending) = this.pending.lock() {
                 if let Some(n) = pending.get_mut(&flow) {
-                    *n -= 1;
+                    *n = n.saturating_sub(1);
                     if *n == 0 {
                         pending.remove(&flow);
                     }
@@ -276,6 +283,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     // Runs ended while no daemon ran (`switchboard run`, or before an upgrade) join the
     // search index in the background.
     for name in crate::console::flow_names(&shared) {
+        shared.indexing.run_starts(&name);
         shared.indexing.soon(&shared.store, &name);
     }
     let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
@@ -486,6 +494,8 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
             if let Ok(state) = shared.store.flow(name) {
                 let _ = state.interrupt_unfinished_runs(Utc::now());
             }
+            // The run announced to the index (if it got that far) has ended too.
+            shared.indexing.soon(&shared.store, name);
             Outcome {
                 success: false,
                 skipped: false,
@@ -541,6 +551,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         }
     }
     let stop = shared.stop_runs.subscribe();
+    shared.indexing.run_starts(name);
     let ran = wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await;
     shared.indexing.soon(&shared.store, name);
     match ran {
