@@ -170,14 +170,6 @@ fn page_problem(status: StatusCode, title: &str, detail: &str) -> Response {
     )
 }
 
-fn known(shared: &Shared, name: &str) -> bool {
-    shared
-        .project
-        .read()
-        .is_ok_and(|p| p.flows.contains_key(name))
-        || shared.errors.read().is_ok_and(|e| e.contains_key(name))
-}
-
 fn no_flow(name: &str) -> Response {
     page_problem(
         StatusCode::NOT_FOUND,
@@ -192,11 +184,6 @@ fn state_problem(e: engine::StateError) -> Response {
         "The state cannot be read",
         &e.to_string(),
     )
-}
-
-/// Every flow the directory has, valid or not.
-pub fn flow_names(shared: &Shared) -> Vec<String> {
-    views::flow_names(shared, "")
 }
 
 // --- Pages ---
@@ -259,7 +246,7 @@ async fn flow_page(
     Path(name): Path<String>,
     Query(filter): Query<views::RunFilter>,
 ) -> Response {
-    if !known(&shared, &name) {
+    if !shared.knows(&name) {
         return no_flow(&name);
     }
     let flow = views::flows(&shared, std::slice::from_ref(&name), chrono::Utc::now());
@@ -297,7 +284,7 @@ async fn run_page(
     Path((name, id)): Path<(String, u64)>,
     Query(q): Query<RunQuery>,
 ) -> Response {
-    if !known(&shared, &name) {
+    if !shared.knows(&name) {
         return no_flow(&name);
     }
     let summary = shared.store.flow(&name).and_then(|f| f.run(id));
@@ -492,7 +479,7 @@ async fn live_runs(
     Query(filter): Query<views::RunFilter>,
     Query(Shown { shown }): Query<Shown>,
 ) -> Response {
-    if !known(&shared, &name) {
+    if !shared.knows(&name) {
         return no_flow(&name);
     }
     live(shared, "runs", shown, move |shared| {
@@ -541,7 +528,7 @@ async fn toggle(
         Err(_) => None,
     };
     let Some(file) = file else {
-        return if known(&shared, &name) {
+        return if shared.knows(&name) {
             page_problem(
                 StatusCode::CONFLICT,
                 "Cannot switch it",
@@ -644,7 +631,7 @@ fn start(shared: &Shared, name: &str, reason: Reason) -> Response {
         .read()
         .is_ok_and(|p| p.flows.contains_key(name));
     if !valid {
-        return if known(shared, name) {
+        return if shared.knows(name) {
             page_problem(
                 StatusCode::CONFLICT,
                 "Cannot run it",
@@ -682,7 +669,7 @@ async fn resume(
     Path(name): Path<String>,
     Posted(_): Posted<Csrf>,
 ) -> Response {
-    if !known(&shared, &name) {
+    if !shared.knows(&name) {
         return no_flow(&name);
     }
     match shared

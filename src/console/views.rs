@@ -43,16 +43,7 @@ impl FlowView {
 
 /// The flows whose names contain `filter`, sorted by name, and how many there are.
 pub fn flow_names(shared: &Shared, filter: &str) -> Vec<String> {
-    let mut names: Vec<String> = shared
-        .project
-        .read()
-        .map(|p| p.flows.keys().cloned().collect())
-        .unwrap_or_default();
-    if let Ok(errors) = shared.errors.read() {
-        names.extend(errors.keys().cloned());
-    }
-    names.sort();
-    names.dedup();
+    let mut names = shared.flow_names();
     let filter = filter.trim().to_lowercase();
     names.retain(|n| filter.is_empty() || n.to_lowercase().contains(&filter));
     names

@@ -566,17 +566,7 @@ fn too_large(id: u64) -> Option<Response> {
 
 /// A 404 for a flow the directory does not have (valid or not).
 fn unknown_flow(shared: &Shared, name: &str) -> Option<Response> {
-    let known = shared
-        .project
-        .read()
-        .map(|p| p.flows.contains_key(name))
-        .unwrap_or(false)
-        || shared
-            .errors
-            .read()
-            .map(|e| e.contains_key(name))
-            .unwrap_or(false);
-    (!known).then(|| problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`")))
+    (!shared.knows(name)).then(|| problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`")))
 }
 
 /// `ok` while the scheduler's loop answers; 503 when it does not (nothing would run).

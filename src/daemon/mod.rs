@@ -116,6 +116,29 @@ impl Indexing {
 }
 
 impl Shared {
+    /// Whether the directory has a flow of this name, valid or not.
+    pub fn knows(&self, name: &str) -> bool {
+        self.project
+            .read()
+            .is_ok_and(|p| p.flows.contains_key(name))
+            || self.errors.read().is_ok_and(|e| e.contains_key(name))
+    }
+
+    /// Every flow the directory has, valid or not, by name.
+    pub fn flow_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .project
+            .read()
+            .map(|p| p.flows.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(errors) = self.errors.read() {
+            names.extend(errors.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// What scrubs the accounts' secrets (and the API token) from what is served.
     pub fn scrubber(&self) -> engine::scrub::Scrubber {
         let mut secrets = self
@@ -282,7 +305,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     drain_queues(&shared);
     // Runs ended while no daemon ran (`switchboard run`, or before an upgrade) join the
     // search index in the background.
-    for name in crate::console::flow_names(&shared) {
+    for name in shared.flow_names() {
         shared.indexing.run_starts(&name);
         shared.indexing.soon(&shared.store, &name);
     }
