@@ -142,9 +142,9 @@ impl Store for SledStore {
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError> {
         let mut found: Vec<Found> = Vec::new();
         for term in search::query_terms(query) {
-            // Short terms match whole values only; longer ones also the start of one.
+            let whole = !search::matches_start(&term);
             let mut prefix = term.into_bytes();
-            if prefix.len() < 3 {
+            if whole {
                 prefix.push(0);
             }
             for item in self.trees.found.scan_prefix(&prefix) {

@@ -578,8 +578,7 @@ impl Store for PgStore {
         on_db!(self.db, |client, err| {
             let mut found: Vec<Found> = Vec::new();
             for term in &terms {
-                // Short terms match whole values only; longer ones also the start of one.
-                let rows = if term.len() < 3 {
+                let rows = if !search::matches_start(term) {
                     client.query(
                         "SELECT flow, run, seq FROM found WHERE term = $1 ORDER BY flow, run, seq LIMIT $2",
                         &[&term, &limit],

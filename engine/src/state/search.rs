@@ -19,6 +19,12 @@ pub struct Found {
     pub seq: u64,
 }
 
+/// Whether a query term also finds values it starts (`alice@` finds `alice@example.com`);
+/// shorter terms find whole values only, so `a` does not list every record.
+pub fn matches_start(term: &str) -> bool {
+    term.len() >= 3
+}
+
 /// The terms an outcome is found by: its key, the service's id, and every short scalar
 /// field of its record; each once.
 pub fn terms_of(outcome: &RowOutcome) -> Vec<String> {
