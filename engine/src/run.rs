@@ -78,6 +78,7 @@ impl RunReport {
                 status: RunStatus::Succeeded,
                 counts: Default::default(),
                 error: None,
+                node: None,
             },
             failures: Vec::new(),
         }

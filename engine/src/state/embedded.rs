@@ -493,6 +493,7 @@ impl FlowState for SledFlow {
             status: RunStatus::Running,
             counts: Counts::default(),
             error: None,
+            node: None,
         };
         self.trees
             .runs

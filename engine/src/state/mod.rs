@@ -46,6 +46,10 @@ pub enum StateError {
     /// The PostgreSQL state (where, without a password, and what went wrong).
     #[error("state database {0}")]
     Database(String),
+    /// Another node took the flow over (this one's lease expired): what this node still
+    /// writes for the run is refused, so nothing is recorded twice.
+    #[error("flow `{0}`: another node took the flow over (this node's lease on it expired), so this node's writes for it are refused")]
+    Fenced(String),
     #[error("state store holds a value that cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
     /// A send task died (a panic): whether its requests left is unknown, so its ledger
@@ -101,6 +105,9 @@ pub enum Trigger {
     Event,
     /// `switchboard replay`: rows of earlier runs sent again.
     Replay,
+    /// A node of a cluster took the flow over from a node that stopped renewing its
+    /// lease (it died mid-run): the run settles what that node left in flight.
+    Takeover,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -147,6 +154,9 @@ pub struct RunSummary {
     /// Why the run as a whole failed (the source could not be read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The node of a cluster that ran it (`switchboard daemon --cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -246,6 +256,79 @@ pub trait Store: Send + Sync {
     /// values are matched: a value, its start, or a phone number's digits), at most
     /// `limit`, from the index [`FlowState::index_runs`] keeps (no scan of the history).
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError>;
+
+    /// The cluster this store is shared by, when several processes share it
+    /// ([`PgStore::open_cluster`]); `None` when one process holds it.
+    fn cluster(&self) -> Option<Arc<dyn Cluster>> {
+        None
+    }
+}
+
+/// Several daemons sharing one store act as one: a flow runs on one node at a time
+/// (its **lease**, renewed while the run goes on, with a **fencing number** every write
+/// of the run carries), each scheduled fire runs once (a claim on (flow, due time) one
+/// node wins), and a trigger that finds the flow running elsewhere is left with the
+/// holder to run once more after (coalescing, cluster-wide). Times are the database's.
+pub trait Cluster: Send + Sync {
+    /// This node's name, as status and history show it.
+    fn node(&self) -> &str;
+
+    /// Take the flow's lease, unless a live node holds it. A lease taken from a node
+    /// that stopped renewing it holds that node's unfinished sends (its ledger).
+    fn lease(&self, flow: &str, terms: LeaseTerms) -> Result<Claim, StateError>;
+
+    /// Keep the lease another `terms.ttl`: false when it is lost (another node took the
+    /// flow over), when the run must stop.
+    fn renew(&self, lease: &Lease) -> Result<bool, StateError>;
+
+    /// Give the lease back after the run. When another node left a trigger meanwhile,
+    /// the lease is kept and the trigger returned: run once more.
+    fn release(&self, lease: &Lease) -> Result<Option<String>, StateError>;
+
+    /// Leave a trigger (`reason`) with the node running the flow, for one more run
+    /// after its own (one at most, however many are left): false when no live node
+    /// holds the flow now (take the lease instead).
+    fn leave_pending(&self, flow: &str, reason: &str) -> Result<bool, StateError>;
+
+    /// Claim the flow's scheduled fire at `due`: true for the one node that wins it.
+    fn claim_fire(&self, flow: &str, due: DateTime<Utc>) -> Result<bool, StateError>;
+
+    /// Flows whose holder stopped renewing its lease without giving it back.
+    fn abandoned(&self) -> Result<Vec<String>, StateError>;
+
+    /// Flows with pushed events waiting and no node holding them.
+    fn unattended_queues(&self) -> Result<Vec<String>, StateError>;
+
+    /// Which node holds which flow now.
+    fn holders(&self) -> Result<std::collections::BTreeMap<String, String>, StateError>;
+}
+
+/// How long a lease lasts: the node starts sends for `send_for` after each renewal; the
+/// database keeps the lease for `ttl` after it (longer by the flow's `delivery.max_time`,
+/// so that no other node takes the flow over while a send started in time may still be
+/// under way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTerms {
+    pub send_for: std::time::Duration,
+    pub ttl: std::time::Duration,
+}
+
+/// What taking a lease gave.
+pub enum Claim {
+    Taken(Lease),
+    /// A live node runs the flow.
+    Busy {
+        node: String,
+    },
+}
+
+/// The right to run a flow: its state, fenced (writes made once the lease is lost are
+/// refused with [`StateError::Fenced`]).
+pub struct Lease {
+    pub flow: String,
+    pub fence: u64,
+    pub terms: LeaseTerms,
+    pub state: Arc<dyn FlowState>,
 }
 
 /// One flow's state, in the words of a run.
@@ -350,6 +433,22 @@ pub trait FlowState: Send + Sync {
 
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError>;
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError>;
+
+    /// Store `value` under `key` only if what is stored is `expected` (`None`: nothing);
+    /// whether it was. Several nodes arming one schedule agree through it.
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&Value>,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        // One process holds a store that has no cluster: load and save do.
+        if self.load_meta(key)?.as_ref() != expected {
+            return Ok(false);
+        }
+        self.save_meta(key, value)?;
+        Ok(true)
+    }
 
     /// Drop the runs `retention` does not keep, with their records (or, `dry_run`, only
     /// count them). The newest run and runs under way are always kept; so are the keys

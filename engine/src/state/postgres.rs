@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use super::search;
 use super::{
-    Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
+    Cluster, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
     RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
 };
 use crate::record::Record;
@@ -111,7 +111,12 @@ impl Db {
         self.told()?;
         let failed = Arc::clone(&self.failed);
         let job = job(f, move |result| {
-            if let Err(e) = result {
+            // A write refused by its lease's fence is the run's (its fence tells it), not
+            // the store's: other flows go on.
+            if let Err(e) = result.and(Ok(())).or_else(|e| match e {
+                StateError::Fenced(_) => Ok(()),
+                e => Err(e),
+            }) {
                 if let Ok(mut failed) = failed.lock() {
                     failed.get_or_insert(e);
                 }
@@ -281,10 +286,40 @@ fn serve(
     }
 }
 
+mod cluster;
+use cluster::{Fence, PgCluster};
+
+/// Refuse the transaction unless `fence` still holds the flow (no check without one):
+/// the lease's row is share-locked until the transaction ends, so a takeover (which
+/// updates it) waits for this write, and a write after it sees the new fencing number.
+fn fenced(
+    tx: &mut postgres::Transaction<'_>,
+    flow: &str,
+    fence: Option<&Fence>,
+    err: &impl Fn(postgres::Error) -> StateError,
+) -> Result<(), StateError> {
+    let Some(fence) = fence else {
+        return Ok(());
+    };
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM leases WHERE flow = $1 AND fence = $2 FOR SHARE",
+            &[&flow, &fence.value],
+        )
+        .map_err(err)?;
+    if held.is_none() {
+        fence.lose();
+        return Err(StateError::Fenced(flow.to_string()));
+    }
+    Ok(())
+}
+
 /// The state in a PostgreSQL database.
 #[derive(Clone)]
 pub struct PgStore {
     db: Arc<Db>,
+    /// Set when the store is shared by the daemons of a cluster.
+    cluster: Option<Arc<PgCluster>>,
 }
 
 /// What a URL says: where to connect, in which schema, and how to show it.
@@ -292,6 +327,9 @@ struct Target {
     config: postgres::Config,
     schema: String,
     shown: String,
+    /// Held by the daemons of a cluster together (a shared lock), rather than by one
+    /// process (an exclusive one).
+    shared: bool,
 }
 
 fn target(url: &str) -> Result<Target, StateError> {
@@ -339,6 +377,7 @@ fn target(url: &str) -> Result<Target, StateError> {
         config,
         schema,
         shown: redact(url),
+        shared: false,
     })
 }
 
@@ -384,11 +423,14 @@ fn connect(target: &Target) -> Result<Client, StateError> {
         config.application_name(&format!("switchboard:{}", target.schema));
     }
     let mut client = config.connect(NoTls).map_err(&err)?;
+    // One process, or the daemons of one cluster together.
+    let lock = if target.shared {
+        "SELECT pg_try_advisory_lock_shared(hashtext($1))"
+    } else {
+        "SELECT pg_try_advisory_lock(hashtext($1))"
+    };
     let locked: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtext($1))",
-            &[&target.schema],
-        )
+        .query_one(lock, &[&target.schema])
         .map_err(&err)?
         .get(0);
     if !locked {
@@ -403,14 +445,23 @@ fn connect(target: &Target) -> Result<Client, StateError> {
             target.schema
         ))
         .map_err(&err)?;
-    migrations::migrations::runner()
+    // Nodes of a cluster start together: one migrates at a time.
+    let migrating = format!("{}:migrations", target.schema);
+    client
+        .execute("SELECT pg_advisory_lock(hashtext($1))", &[&migrating])
+        .map_err(&err)?;
+    let migrated = migrations::migrations::runner()
         .run(&mut client)
         .map_err(|e| {
             StateError::Database(format!(
                 "{}: migrating the state's tables: {e}",
                 target.shown
             ))
-        })?;
+        });
+    client
+        .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&migrating])
+        .map_err(&err)?;
+    migrated?;
     Ok(client)
 }
 
@@ -444,7 +495,19 @@ impl PgStore {
     /// Connect to the database at `url` (`postgres://user@host/db[?schema=NAME]`), take
     /// the state's lock and migrate its tables. One process may hold it at a time.
     pub fn open(url: &str) -> Result<PgStore, StateError> {
-        let target = target(url)?;
+        Self::start(target(url)?, None)
+    }
+
+    /// Open the database at `url` as one node (`node`) of a cluster: several daemons
+    /// share it, each flow run by one at a time (see [`Cluster`]). A process that holds
+    /// it alone ([`PgStore::open`]) and a cluster exclude each other.
+    pub fn open_cluster(url: &str, node: &str) -> Result<PgStore, StateError> {
+        let mut target = target(url)?;
+        target.shared = true;
+        Self::start(target, Some(node))
+    }
+
+    fn start(target: Target, node: Option<&str>) -> Result<PgStore, StateError> {
         let shown = target.shown.clone();
         let (ready, is_ready) = mpsc::sync_channel::<Result<(), StateError>>(1);
         let (jobs, queue) = mpsc::channel::<Work>();
@@ -469,19 +532,27 @@ impl PgStore {
         is_ready.recv().map_err(|_| {
             StateError::Database(format!("{shown}: the connection's thread stopped"))
         })??;
-        Ok(PgStore {
-            db: Arc::new(Db {
-                jobs,
-                shown,
-                failed,
-            }),
-        })
+        let db = Arc::new(Db {
+            jobs,
+            shown,
+            failed,
+        });
+        let cluster = node.map(|node| {
+            Arc::new(PgCluster {
+                db: Arc::clone(&db),
+                node: node.to_string(),
+                holder: format!("{node}/{:016x}", rand::random::<u64>()),
+                fences: Default::default(),
+            })
+        });
+        Ok(PgStore { db, cluster })
     }
 
     fn pg_flow(&self, name: &str) -> PgFlow {
         PgFlow {
             name: name.to_string(),
             db: Arc::clone(&self.db),
+            fence: None,
         }
     }
 }
@@ -572,6 +643,12 @@ impl Store for PgStore {
         Ok(stale)
     }
 
+    fn cluster(&self) -> Option<Arc<dyn Cluster>> {
+        self.cluster
+            .as_ref()
+            .map(|c| Arc::clone(c) as Arc<dyn Cluster>)
+    }
+
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError> {
         let terms = search::query_terms(query);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -615,6 +692,8 @@ impl Store for PgStore {
 pub struct PgFlow {
     name: String,
     db: Arc<Db>,
+    /// The lease a run holds the flow by, in a cluster: its writes are checked against it.
+    fence: Option<Arc<Fence>>,
 }
 
 impl PgFlow {
@@ -688,15 +767,18 @@ impl FlowState for PgFlow {
             status: RunStatus::Running,
             counts: Default::default(),
             error: None,
+            node: self.fence.as_ref().map(|f| f.node.clone()),
         };
-        let (flow, value) = (self.name.clone(), json(&summary)?);
+        let (flow, value, fence) = (self.name.clone(), json(&summary)?, self.fence.clone());
         on_db!(self.db, |client, err| {
-            client
-                .execute(
-                    "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, 'running', $3)",
-                    &[&flow, &id, &value],
-                )
-                .map_err(&err)?;
+            let mut tx = client.transaction().map_err(&err)?;
+            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
+            tx.execute(
+                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, 'running', $3)",
+                &[&flow, &id, &value],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
             Ok(())
         })?;
         Ok(summary)
@@ -709,14 +791,17 @@ impl FlowState for PgFlow {
             status_word(summary.status),
             json(summary)?,
         );
+        let fence = self.fence.clone();
         on_db!(self.db, |client, err| {
-            client
-                .execute(
-                    "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (flow, id) DO UPDATE SET status = EXCLUDED.status, summary = EXCLUDED.summary",
-                    &[&flow, &id, &status, &value],
-                )
-                .map_err(&err)?;
+            let mut tx = client.transaction().map_err(&err)?;
+            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
+            tx.execute(
+                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (flow, id) DO UPDATE SET status = EXCLUDED.status, summary = EXCLUDED.summary",
+                &[&flow, &id, &status, &value],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
             Ok(())
         })
     }
@@ -783,9 +868,14 @@ impl FlowState for PgFlow {
         first_seq: u64,
         entries: &[InFlight],
     ) -> Result<(LedgerMark, Durable), StateError> {
+        // No send starts on a lease that may have lapsed.
+        if let Some(fence) = &self.fence {
+            fence.may_send(&self.name)?;
+        }
         let mark = format!("{run:020}:{first_seq:020}");
         let (flow, value, key) = (self.name.clone(), json(&entries)?, mark.clone());
         let shown = self.db.shown.clone();
+        let fence = self.fence.clone();
         self.db.submit(move |client| {
             let err = db_error(&shown);
             let insert = prepared(
@@ -794,17 +884,35 @@ impl FlowState for PgFlow {
                  ON CONFLICT (flow, mark) DO UPDATE SET entries = EXCLUDED.entries",
             )
             .map_err(&err)?;
-            client
-                .execute(&insert, &[&flow, &key, &value])
-                .map_err(&err)?;
+            match fence.as_deref() {
+                None => {
+                    client
+                        .execute(&insert, &[&flow, &key, &value])
+                        .map_err(&err)?;
+                }
+                Some(fence) => {
+                    let mut tx = client.transaction().map_err(&err)?;
+                    fenced(&mut tx, &flow, Some(fence), &err)?;
+                    tx.execute(&insert, &[&flow, &key, &value]).map_err(&err)?;
+                    tx.commit().map_err(&err)?;
+                }
+            }
             Ok(())
         })?;
         // Durable with the next synchronous commit, which marks made at the same time
-        // share; a failure of the write before it fails it (no send may start then).
+        // share; a failure of the write before it fails it (no send may start then), and
+        // so does a lease lost meanwhile (the mark was refused).
         let db = Arc::clone(&self.db);
-        let durable: Durable = async move { db.durable().await.map_err(Arc::new) }
-            .boxed()
-            .shared();
+        let (fence, name) = (self.fence.clone(), self.name.clone());
+        let durable: Durable = async move {
+            db.durable().await.map_err(Arc::new)?;
+            match fence {
+                Some(fence) => fence.held(&name).map_err(Arc::new),
+                None => Ok(()),
+            }
+        }
+        .boxed()
+        .shared();
         Ok((LedgerMark(mark.into_bytes()), durable))
     }
 
@@ -815,6 +923,9 @@ impl FlowState for PgFlow {
     ) -> Result<(), StateError> {
         if outcomes.is_empty() && settled.is_empty() {
             return Ok(());
+        }
+        if let Some(fence) = &self.fence {
+            fence.held(&self.name)?;
         }
         let flow = self.name.clone();
         let (mut runs, mut seqs, mut values) = (Vec::new(), Vec::new(), Vec::new());
@@ -843,6 +954,7 @@ impl FlowState for PgFlow {
             .map(|m| String::from_utf8_lossy(&m.0).into_owned())
             .collect();
         let shown = self.db.shown.clone();
+        let fence = self.fence.clone();
         self.db.submit(move |client| {
             let err = db_error(&shown);
             // The outcomes, then their keys, then the marks they settle: one transaction,
@@ -868,6 +980,8 @@ impl FlowState for PgFlow {
             let settle = prepared(client, "DELETE FROM ledger WHERE flow = $1 AND mark = ANY($2)")
                 .map_err(&err)?;
             let mut tx = client.transaction().map_err(&err)?;
+            // Refused whole once another node took the flow over: it records them.
+            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
             if !runs.is_empty() {
                 tx.execute(&rows_in, &[&flow, &runs, &seqs, &values])
                     .map_err(&err)?;
@@ -1115,6 +1229,34 @@ impl FlowState for PgFlow {
                 )
                 .map_err(&err)?;
             Ok(())
+        })
+    }
+
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&Value>,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        let (flow, key, expected, value) = (
+            self.name.clone(),
+            key.to_string(),
+            expected.cloned(),
+            value.clone(),
+        );
+        on_db!(self.db, |client, err| {
+            let changed = match &expected {
+                None => client.execute(
+                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&flow, &key, &value],
+                ),
+                Some(expected) => client.execute(
+                    "UPDATE meta SET value = $3 WHERE flow = $1 AND name = $2 AND value = $4",
+                    &[&flow, &key, &value, expected],
+                ),
+            }
+            .map_err(&err)?;
+            Ok(changed == 1)
         })
     }
 

@@ -431,3 +431,151 @@ both!(fn a_page_of_a_run_holds_its_records_whatever_order_they_ended_in(place) {
     assert_eq!(paged, (1..=200).collect::<Vec<_>>(), "every record once, in order");
     Ok(())
 });
+
+/// Two nodes of a cluster on one schema.
+fn two_nodes(place: &PgPlace) -> Result<(PgStore, PgStore), StateError> {
+    let url = format!("{}?schema={}", place.server, place.schema);
+    Ok((
+        PgStore::open_cluster(&url, "node-a")?,
+        PgStore::open_cluster(&url, "node-b")?,
+    ))
+}
+
+fn terms(ttl_ms: u64) -> LeaseTerms {
+    LeaseTerms {
+        send_for: std::time::Duration::from_millis(ttl_ms),
+        ttl: std::time::Duration::from_millis(ttl_ms),
+    }
+}
+
+fn taken(claim: Claim) -> Lease {
+    match claim {
+        Claim::Taken(lease) => lease,
+        Claim::Busy { node } => panic!("the lease is held by {node}"),
+    }
+}
+
+#[test]
+fn a_flow_is_leased_to_one_node_and_a_trigger_left_meanwhile_runs_once_more(
+) -> Result<(), StateError> {
+    let place = PgPlace::new();
+    let (a, b) = two_nodes(&place)?;
+    let (ca, cb) = (
+        a.cluster().expect("a cluster"),
+        b.cluster().expect("a cluster"),
+    );
+    // A store opened alone is refused while a cluster holds the schema.
+    assert!(matches!(
+        PgStore::open(&format!("{}?schema={}", place.server, place.schema)),
+        Err(StateError::Locked(_))
+    ));
+    let lease = taken(ca.lease("f", terms(60_000))?);
+    match cb.lease("f", terms(60_000))? {
+        Claim::Busy { node } => assert_eq!(node, "node-a"),
+        Claim::Taken(_) => panic!("two nodes hold one flow"),
+    }
+    assert_eq!(cb.holders()?.get("f").map(String::as_str), Some("node-a"));
+    // Two triggers left while it runs: one more run.
+    assert!(cb.leave_pending("f", "schedule")?);
+    assert!(cb.leave_pending("f", "event")?);
+    assert_eq!(ca.release(&lease)?.as_deref(), Some("schedule"));
+    assert!(matches!(cb.lease("f", terms(60_000))?, Claim::Busy { .. }));
+    assert_eq!(ca.release(&lease)?, None);
+    // Given back: nobody to leave a trigger with; the other node takes it.
+    assert!(!cb.leave_pending("f", "schedule")?);
+    let theirs = taken(cb.lease("f", terms(60_000))?);
+    assert!(theirs.fence > lease.fence);
+    let run = theirs.state.begin_run(Trigger::Manual, Utc::now())?;
+    assert_eq!(run.node.as_deref(), Some("node-b"));
+    Ok(())
+}
+
+#[test]
+fn a_scheduled_fire_is_won_by_one_node() -> Result<(), StateError> {
+    let place = PgPlace::new();
+    let (a, b) = two_nodes(&place)?;
+    let (ca, cb) = (
+        a.cluster().expect("a cluster"),
+        b.cluster().expect("a cluster"),
+    );
+    let due = Utc::now();
+    assert!(ca.claim_fire("f", due)?);
+    assert!(!cb.claim_fire("f", due)?);
+    assert!(!ca.claim_fire("f", due)?);
+    assert!(cb.claim_fire("f", due + chrono::Duration::seconds(2))?);
+    assert!(cb.claim_fire("g", due)?);
+    // Arming a schedule: the first to replace what both read wins; the other sees it.
+    let (fa, fb) = (a.flow("f")?, b.flow("f")?);
+    let (one, two) = (
+        serde_json::json!({"next": 1}),
+        serde_json::json!({"next": 2}),
+    );
+    assert!(fa.replace_meta("schedule", None, &one)?);
+    assert!(!fb.replace_meta("schedule", None, &two)?);
+    assert!(fb.replace_meta("schedule", Some(&one), &two)?);
+    assert!(!fa.replace_meta("schedule", Some(&one), &one)?);
+    assert_eq!(fa.load_meta("schedule")?, Some(two));
+    Ok(())
+}
+
+#[test]
+fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), StateError> {
+    let place = PgPlace::new();
+    let (a, b) = two_nodes(&place)?;
+    let (ca, cb) = (
+        a.cluster().expect("a cluster"),
+        b.cluster().expect("a cluster"),
+    );
+    let old = taken(ca.lease("f", terms(300))?);
+    let run = old.state.begin_run(Trigger::Manual, Utc::now())?;
+    let entry = InFlight {
+        version: 1,
+        key: "k1".into(),
+        run: run.id,
+        since: Utc::now(),
+        record: Map::new(),
+    };
+    let (mark, durable) = old.state.mark_in_flight(run.id, 1, &[entry])?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StateError::Task(e.to_string()))?
+        .block_on(durable)
+        .map_err(|e| StateError::Task(e.to_string()))?;
+    // Node a stops renewing (it is paused); past the lease, node b takes the flow over.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(cb.abandoned()?, vec!["f".to_string()]);
+    let new = taken(cb.lease("f", terms(60_000))?);
+    assert!(cb.abandoned()?.is_empty());
+    let ledger = new.state.recover()?;
+    assert_eq!(
+        ledger.entries.len(),
+        1,
+        "the send a left in flight is b's to settle"
+    );
+    // Node a wakes up: its late writes are refused by the database (the fencing number
+    // it holds is not the lease's), then by itself; its renewal fails.
+    assert!(matches!(
+        old.state.save_run(&run),
+        Err(StateError::Fenced(_))
+    ));
+    let mut late = outcome(run.id, 1, "k1", RowStatus::Sent);
+    late.remote_id = Some("late".into());
+    let refused = old.state.record(&[(&late, true)], &[mark]);
+    assert!(matches!(refused, Err(StateError::Fenced(_))), "{refused:?}");
+    assert!(matches!(
+        old.state.mark_in_flight(run.id, 2, &[]),
+        Err(StateError::Fenced(_))
+    ));
+    assert!(!ca.renew(&old)?);
+    assert_eq!(
+        new.state.handled("k1")?,
+        None,
+        "nothing of a's was recorded"
+    );
+    assert_eq!(new.state.recover()?.entries.len(), 1);
+    // Other flows of node a are not affected.
+    a.flow("g")?.save_meta("x", &serde_json::json!(1))?;
+    assert!(a.flow("g")?.load_meta("x")?.is_some());
+    Ok(())
+}
