@@ -433,12 +433,18 @@ both!(fn a_page_of_a_run_holds_its_records_whatever_order_they_ended_in(place) {
 });
 
 /// Two nodes of a cluster on one schema.
-fn two_nodes(place: &PgPlace) -> Result<(PgStore, PgStore), StateError> {
+type Node = (PgStore, Arc<dyn Cluster>);
+
+fn two_nodes(place: &PgPlace) -> Result<(Node, Node), StateError> {
     let url = format!("{}?schema={}", place.server, place.schema);
-    Ok((
-        PgStore::open_cluster(&url, "node-a")?,
-        PgStore::open_cluster(&url, "node-b")?,
-    ))
+    let node = |name: &str| -> Result<Node, StateError> {
+        let store = PgStore::open_cluster(&url, name)?;
+        let cluster = store
+            .cluster()
+            .ok_or_else(|| StateError::Task("no cluster".into()))?;
+        Ok((store, cluster))
+    };
+    Ok((node("node-a")?, node("node-b")?))
 }
 
 fn terms(ttl_ms: u64) -> LeaseTerms {
@@ -459,11 +465,7 @@ fn taken(claim: Claim) -> Lease {
 fn a_flow_is_leased_to_one_node_and_a_trigger_left_meanwhile_runs_once_more(
 ) -> Result<(), StateError> {
     let place = PgPlace::new();
-    let (a, b) = two_nodes(&place)?;
-    let (ca, cb) = (
-        a.cluster().expect("a cluster"),
-        b.cluster().expect("a cluster"),
-    );
+    let ((_a, ca), (_b, cb)) = two_nodes(&place)?;
     // A store opened alone is refused while a cluster holds the schema.
     assert!(matches!(
         PgStore::open(&format!("{}?schema={}", place.server, place.schema)),
@@ -493,11 +495,7 @@ fn a_flow_is_leased_to_one_node_and_a_trigger_left_meanwhile_runs_once_more(
 #[test]
 fn a_scheduled_fire_is_won_by_one_node() -> Result<(), StateError> {
     let place = PgPlace::new();
-    let (a, b) = two_nodes(&place)?;
-    let (ca, cb) = (
-        a.cluster().expect("a cluster"),
-        b.cluster().expect("a cluster"),
-    );
+    let ((a, ca), (b, cb)) = two_nodes(&place)?;
     let due = Utc::now();
     assert!(ca.claim_fire("f", due)?);
     assert!(!cb.claim_fire("f", due)?);
@@ -521,11 +519,7 @@ fn a_scheduled_fire_is_won_by_one_node() -> Result<(), StateError> {
 #[test]
 fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), StateError> {
     let place = PgPlace::new();
-    let (a, b) = two_nodes(&place)?;
-    let (ca, cb) = (
-        a.cluster().expect("a cluster"),
-        b.cluster().expect("a cluster"),
-    );
+    let ((a, ca), (_b, cb)) = two_nodes(&place)?;
     let old = taken(ca.lease("f", terms(300))?);
     let run = old.state.begin_run(Trigger::Manual, Utc::now())?;
     let entry = InFlight {
