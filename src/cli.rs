@@ -208,6 +208,21 @@ pub enum Command {
         /// first, then the one waiting longest [default: 4 per CPU core].
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         max_runs: Option<u32>,
+        /// Run as one node of a cluster: several daemons on one PostgreSQL state
+        /// (`--state postgres://…`), each with the same flow files, act as one — each
+        /// flow runs on one node at a time, each scheduled fire once, and a node that
+        /// dies has its flows taken over by another.
+        #[arg(long, env = "SWITCHBOARD_CLUSTER")]
+        cluster: bool,
+        /// This node's name in the cluster, as status and history show it [default: the
+        /// host's name].
+        #[arg(long, requires = "cluster")]
+        node: Option<String>,
+        /// How long a node keeps starting sends for a flow after it last renewed its
+        /// lease (renewed every third of it); another node takes the flow over once the
+        /// lease is that plus the flow's `delivery.max_time` old.
+        #[arg(long, default_value = "30s", value_parser = duration)]
+        lease: std::time::Duration,
     },
     /// List the flows of the directory: when each runs, its next and last run, its
     /// problems (from the daemon when one runs, else from the files and the state).

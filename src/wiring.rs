@@ -159,7 +159,7 @@ pub fn lookup(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine:
 pub async fn run_once(
     accounts: &Accounts,
     flow: &Flow,
-    store: &dyn Store,
+    state: Arc<dyn engine::FlowState>,
     job: Job,
     quiet: bool,
     stop: engine::Stop,
@@ -173,7 +173,6 @@ pub async fn run_once(
             .join("\n"))
     })?;
     let lookup = lookup(flow, accounts)?;
-    let state = store.flow(&flow.name)?;
     let source = source(flow, accounts)?.unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;

@@ -775,6 +775,8 @@ mod browser;
 mod catalogue;
 #[path = "cli/cinnox.rs"]
 mod cinnox;
+#[path = "cli/cluster.rs"]
+mod cluster;
 #[path = "cli/console.rs"]
 mod console;
 #[path = "cli/corpus.rs"]

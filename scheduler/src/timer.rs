@@ -28,7 +28,8 @@ use crate::rules::{self, Spec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reason {
-    Schedule,
+    /// The schedule's fire due at this time (nodes of a cluster claim it by it).
+    Schedule(DateTime<Utc>),
     After,
     Manual,
     /// Events were pushed to the flow (a webhook).
@@ -36,6 +37,8 @@ pub enum Reason {
     /// A force-run that resends earlier rows; the number identifies the request (what
     /// to resend is the launcher's business).
     Replay(u64),
+    /// A node of a cluster takes over a flow whose node stopped mid-run.
+    Takeover,
 }
 
 impl Reason {
@@ -77,6 +80,16 @@ pub struct Persisted {
 pub trait ScheduleStore: Send + Sync {
     fn load(&self, flow: &str) -> Option<Persisted>;
     fn save(&self, flow: &str, state: &Persisted);
+
+    /// Arm `proposed`, computed from `previous` (what was armed when this timer looked);
+    /// what is armed now. A store several timers share (the daemons of a cluster) keeps
+    /// the first timer's and answers it to the others, so that they all fire at the same
+    /// times (and claim each fire by its due time).
+    fn arm(&self, flow: &str, previous: Option<&Persisted>, proposed: Persisted) -> Persisted {
+        let _ = previous;
+        self.save(flow, &proposed);
+        proposed
+    }
 }
 
 /// A store that forgets (for `next` and tests that need no restart).
@@ -353,15 +366,12 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
                     },
                     None => self.computed(&name, || rules::first_due(spec, now, last_start)),
                 };
-                self.store.save(
-                    &name,
-                    &Persisted {
-                        fingerprint,
-                        next_due: next,
-                        last_start,
-                    },
-                );
-                next
+                let proposed = Persisted {
+                    fingerprint,
+                    next_due: next,
+                    last_start,
+                };
+                self.store.arm(&name, saved.as_ref(), proposed).next_due
             }
         };
         let describe = spec.as_ref().map(|s| rules::describe(&s.rule)).or_else(|| {
@@ -403,6 +413,17 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
                 continue;
             };
             let next = self.computed(&name, || rules::next_due(&spec, due, now));
+            let fired = Persisted {
+                fingerprint: spec.fingerprint(),
+                next_due: Some(due),
+                last_start: None,
+            };
+            let proposed = Persisted {
+                fingerprint: spec.fingerprint(),
+                next_due: next,
+                last_start: Some(now),
+            };
+            let next = self.store.arm(&name, Some(&fired), proposed).next_due;
             let Some(entry) = self.entries.get_mut(&name) else {
                 continue;
             };
@@ -410,21 +431,13 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
             if let Some(next) = next {
                 self.heap.push(Reverse((next, name.clone())));
             }
-            self.store.save(
-                &name,
-                &Persisted {
-                    fingerprint: spec.fingerprint(),
-                    next_due: next,
-                    last_start: Some(now),
-                },
-            );
             let lag = (now - due).num_milliseconds();
             self.update_status(&name, |s| {
                 s.next_run = next;
                 s.last_lag_ms = Some(lag);
             });
             if self.accepting {
-                self.trigger(&name, Reason::Schedule, None);
+                self.trigger(&name, Reason::Schedule(due), None);
             }
         }
     }

@@ -96,6 +96,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             prune_every,
             watchdog_every,
             max_runs,
+            cluster,
+            node,
+            lease,
         } => {
             let http = crate::daemon::HttpLimits {
                 max_connections: max_connections
@@ -112,6 +115,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 prune_every,
                 watchdog_every,
                 max_runs: max_runs.map_or_else(crate::daemon::default_max_runs, |n| n as usize),
+                cluster: cluster.then(|| crate::daemon::cluster::Options {
+                    node: node.unwrap_or_else(crate::daemon::cluster::host_name),
+                    lease,
+                }),
             };
             crate::daemon::daemon(global, options).await
         }

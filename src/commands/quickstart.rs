@@ -176,7 +176,7 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         let run = wiring::run_once(
             &project.accounts,
             flow,
-            &*store,
+            store.flow(&flow.name)?,
             wiring::Job::Source(Trigger::Manual),
             false,
             engine::Stop::never(),

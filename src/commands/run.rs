@@ -83,7 +83,15 @@ async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::R
             }
             let (handle, stop) = engine::Stop::new();
             let signals = tokio::spawn(stop_on_signal(handle));
-            let report = wiring::run_once(&project.accounts, flow, &*store, job, json, stop).await;
+            let report = wiring::run_once(
+                &project.accounts,
+                flow,
+                store.flow(&flow.name)?,
+                job,
+                json,
+                stop,
+            )
+            .await;
             signals.abort();
             report?
         }

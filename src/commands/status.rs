@@ -22,6 +22,9 @@ struct Listed {
     schedule: Option<String>,
     next_run: Option<String>,
     running: bool,
+    /// In a cluster: the node running it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
     /// Due, waiting for a run slot (`--max-runs`) since then.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_since: Option<String>,
@@ -103,6 +106,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: Some(report::when_it_runs(flow)),
             next_run,
             running: false,
+            node: None,
             waiting_since: None,
             paused: paused(store.as_deref(), &flow.name),
             last_run: last_run(store.as_deref(), &flow.name),
@@ -116,6 +120,7 @@ pub async fn flows(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             schedule: None,
             next_run: None,
             running: false,
+            node: None,
             waiting_since: None,
             paused: paused(store.as_deref(), name),
             last_run: last_run(store.as_deref(), name),
@@ -157,6 +162,7 @@ fn from_api(body: &Value) -> Vec<Listed> {
             schedule: flow["schedule"].as_str().map(String::from),
             next_run: flow["next_run"].as_str().map(String::from),
             running: flow["running"] == Value::Bool(true),
+            node: flow["node"].as_str().map(String::from),
             waiting_since: flow["waiting_since"].as_str().map(String::from),
             paused: serde_json::from_value(flow["paused"].clone()).ok(),
             last_run: serde_json::from_value(flow["last_run"].clone()).ok(),
@@ -187,7 +193,10 @@ fn print(listed: &[Listed]) {
             (Some(since), _) => format!(
                 ", waiting since {since}: every run slot is taken (`--max-runs`); higher `priority` goes first"
             ),
-            (None, true) => ", running now".to_string(),
+            (None, true) => match &flow.node {
+                Some(node) => format!(", running now on node {node}"),
+                None => ", running now".to_string(),
+            },
             (None, false) => String::new(),
         };
         outln!("{}{enabled}: {schedule}{next}{running}", flow.name);

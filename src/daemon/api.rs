@@ -152,6 +152,8 @@ pub struct FlowItem {
     /// The next scheduled start, in the flow's time zone.
     next_run: Option<String>,
     running: bool,
+    /// In a cluster: the node running it now.
+    node: Option<String>,
     priority: Option<String>,
     /// Due, but waiting for a free run slot since then.
     waiting_since: Option<chrono::DateTime<chrono::Utc>>,
@@ -164,6 +166,8 @@ pub struct FlowItem {
 
 #[derive(Serialize, ToSchema)]
 pub struct FlowList {
+    /// In a cluster: this daemon's node name.
+    node: Option<String>,
     flows: Vec<FlowItem>,
 }
 
@@ -180,6 +184,12 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
         Err(_) => Default::default(),
     };
     let scrubber = shared.scrubber();
+    // In a cluster, a flow runs on whichever node holds its lease.
+    let holders = shared
+        .store
+        .cluster()
+        .and_then(|cluster| cluster.holders().ok())
+        .unwrap_or_default();
     let mut names: Vec<&String> = project.keys().chain(errors.keys()).collect();
     names.sort();
     names.dedup();
@@ -211,7 +221,8 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
                     (Some(at), Some(flow)) => Some(crate::report::local_time(at, &flow.timezone)),
                     (at, _) => at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 },
-                running: s.running,
+                running: s.running || holders.contains_key(name),
+                node: holders.get(name).cloned(),
                 priority: flow.map(|f| f.priority.name().to_string()),
                 waiting_since: s.waiting_since,
                 last_run,
@@ -223,7 +234,10 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
             }
         })
         .collect();
-    Json(FlowList { flows })
+    Json(FlowList {
+        node: shared.node.as_ref().map(|n| n.options.node.clone()),
+        flows,
+    })
 }
 
 /// What a force-run or a replay answers once it ended: the run and its failed records;

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod api;
+pub mod cluster;
 pub mod discovery;
 mod hooks;
 pub mod metrics;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub console: crate::console::session::Keys,
     /// Flows whose ended runs are not in the search index yet.
     pub indexing: Indexing,
+    /// This node, when the daemon is one of a cluster (`--cluster`).
+    pub node: Option<Arc<cluster::Node>>,
 }
 
 /// Keeping the search index up with the runs: after a run ends, its records are indexed
@@ -194,6 +197,37 @@ impl ScheduleStore for StateSchedules {
             tracing::error!(flow, error = %e, "cannot save the schedule state");
         }
     }
+
+    /// Nodes of a cluster arm one schedule: what another node armed since this one read
+    /// `previous` (the same schedule, another next time) is kept and answered.
+    fn arm(&self, flow: &str, previous: Option<&Persisted>, proposed: Persisted) -> Persisted {
+        let armed = self.0.flow(flow).and_then(|state| {
+            for _ in 0..8 {
+                let stored = state.load_meta(SCHEDULE_KEY)?;
+                let current: Option<Persisted> =
+                    stored.clone().and_then(|v| serde_json::from_value(v).ok());
+                if let Some(current) = current {
+                    let moved = previous.is_none_or(|p| {
+                        p.fingerprint != current.fingerprint || p.next_due != current.next_due
+                    });
+                    if current.fingerprint == proposed.fingerprint && moved {
+                        return Ok(current);
+                    }
+                }
+                let value = serde_json::to_value(&proposed)?;
+                if state.replace_meta(SCHEDULE_KEY, stored.as_ref(), &value)? {
+                    return Ok(proposed.clone());
+                }
+            }
+            Err(engine::StateError::Task(
+                "the schedule kept changing while it was armed".into(),
+            ))
+        });
+        armed.unwrap_or_else(|e| {
+            tracing::error!(flow, error = %e, "cannot save the schedule state");
+            proposed
+        })
+    }
 }
 
 pub use server::{default_max_connections, HttpLimits};
@@ -214,6 +248,8 @@ pub struct Options {
     pub prune_every: Duration,
     pub watchdog_every: Duration,
     pub max_runs: usize,
+    /// One node of a cluster (`--cluster`).
+    pub cluster: Option<cluster::Options>,
 }
 
 pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCode> {
@@ -225,6 +261,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         prune_every,
         watchdog_every,
         max_runs,
+        cluster,
     } = options;
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -232,17 +269,43 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         );
     }
     let state_dir = wiring::state_dir(global);
-    let store = wiring::open_store(global).with_context(|| "cannot start the daemon")?;
+    let (store, node) = match cluster {
+        None => (
+            wiring::open_store(global).with_context(|| "cannot start the daemon")?,
+            None,
+        ),
+        Some(options) => {
+            let Some(url) = wiring::state_url(global) else {
+                anyhow::bail!(
+                    "--cluster needs the state in PostgreSQL, which every node shares: pass --state postgres://user@host/db (or set SWITCHBOARD_STATE)"
+                );
+            };
+            let store: Arc<dyn Store> = Arc::new(
+                engine::PgStore::open_cluster(&url, &options.node)
+                    .with_context(|| "cannot start the daemon as a node of a cluster")?,
+            );
+            let cluster = store
+                .cluster()
+                .context("the state does not serve a cluster")?;
+            (store, Some(Arc::new(cluster::Node { cluster, options })))
+        }
+    };
     let project = wiring::load(global, BTreeMap::new());
+    // In a cluster, runs left `running` may be another node's, under way: they are
+    // settled by whichever node takes their flow's lease once it expires.
+    let stale = match node {
+        None => store.interrupt_stale_runs(Utc::now())?,
+        Some(_) => Vec::new(),
+    };
     // Its problems and warnings are logged once, by the first reload below.
-    for (flow, id) in store.interrupt_stale_runs(Utc::now())? {
+    for (flow, id) in stale {
         tracing::warn!(
             flow,
             run = id,
             "a run the last process left unfinished is recorded as interrupted"
         );
     }
-    for name in project.names() {
+    for name in project.names().into_iter().filter(|_| node.is_none()) {
         let interrupted = store.flow(name)?.interrupt_unfinished_runs(Utc::now())?;
         if interrupted > 0 {
             tracing::warn!(
@@ -294,6 +357,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         body_timeout: http.body_timeout,
         console: Default::default(),
         indexing: Default::default(),
+        node: node.clone(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -311,9 +375,12 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     }
     let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
     eprintln!(
-        "switchboard daemon: {} flow(s) from {}, API on http://{addr}",
+        "switchboard daemon: {} flow(s) from {}, API on http://{addr}{}",
         shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
-        global.flows.display()
+        global.flows.display(),
+        node.as_ref()
+            .map(|n| format!(", node `{}` of a cluster", n.options.node))
+            .unwrap_or_default()
     );
 
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -337,6 +404,13 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         watchdog_every,
         stop_tx.subscribe(),
     ));
+    let taking_over = node.as_ref().map(|node| {
+        tokio::spawn(cluster::watch(
+            Arc::clone(&shared),
+            Arc::clone(node),
+            stop_tx.subscribe(),
+        ))
+    });
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
@@ -385,12 +459,13 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
             tracing::warn!("runs that did not stop in time are recorded as interrupted");
         }
     }
+    // Alone, no run of the state can be under way now; in a cluster, other nodes' can.
     let names: Vec<String> = shared
         .project
         .read()
         .map(|p| p.flows.keys().cloned().collect())
         .unwrap_or_default();
-    for name in names {
+    for name in names.into_iter().filter(|_| node.is_none()) {
         if let Ok(flow) = store.flow(&name) {
             let _ = flow.interrupt_unfinished_runs(Utc::now());
         }
@@ -398,6 +473,9 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
+    if let Some(taking_over) = taking_over {
+        let _ = tokio::time::timeout(Duration::from_secs(5), taking_over).await;
+    }
     drop(watcher);
     store.flush().await?;
     discovery::remove(&discovery);
@@ -541,7 +619,8 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         };
     };
     let job = match reason {
-        Reason::Schedule => Job::Source(Trigger::Schedule),
+        Reason::Schedule(_) => Job::Source(Trigger::Schedule),
+        Reason::Takeover => Job::Source(Trigger::Takeover),
         Reason::After => Job::Source(Trigger::After),
         Reason::Manual => Job::Source(Trigger::Manual),
         Reason::Event => Job::Source(Trigger::Event),
@@ -558,7 +637,10 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
     };
     // A paused flow does not start by itself; pushed events wait in its queue. A person's
     // force-run or replay still runs.
-    let by_itself = matches!(reason, Reason::Schedule | Reason::After | Reason::Event);
+    let by_itself = matches!(
+        reason,
+        Reason::Schedule(_) | Reason::After | Reason::Event | Reason::Takeover
+    );
     if by_itself {
         let paused = shared
             .store
@@ -575,7 +657,19 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
     }
     let stop = shared.stop_runs.subscribe();
     shared.indexing.run_starts(name);
-    let ran = wiring::run_once(&accounts, &flow, &*shared.store, job, true, stop).await;
+    let ran = match &shared.node {
+        None => match shared.store.flow(name) {
+            Ok(state) => wiring::run_once(&accounts, &flow, state, job, true, stop).await,
+            Err(e) => Err(e.into()),
+        },
+        Some(node) => match node.run(shared, &accounts, &flow, reason, job).await {
+            cluster::Held::Ran(ran) => ran,
+            cluster::Held::Not(outcome) => {
+                shared.indexing.soon(&shared.store, name);
+                return outcome;
+            }
+        },
+    };
     shared.indexing.soon(&shared.store, name);
     match ran {
         Ok(run) if run.nothing_to_replay() => Outcome {

@@ -10,16 +10,16 @@ use serde_json::Value;
 
 use super::*;
 
-const ROWS: usize = 5000;
-const IN_FLIGHT: usize = 8;
+pub(crate) const ROWS: usize = 5000;
+pub(crate) const IN_FLIGHT: usize = 8;
 
-fn bulk_flow(resend_uncertain: bool) -> String {
+pub(crate) fn bulk_flow(resend_uncertain: bool) -> String {
     format!(
         "resend_uncertain: {resend_uncertain}\nsource: {{connector: csv, path: bulk.csv, key: id, backlog: send}}\nreceiver: {{connector: 8x8, action: send_sms, account: shop-8x8}}\nmap:\n  destination: \"{{{{phone}}}}\"\n  text: \"Row {{{{id}}}}\"\ndelivery: {{concurrency: {IN_FLIGHT}, attempts: 1}}\n"
     )
 }
 
-async fn slow_mock() -> MockServer {
+pub(crate) async fn slow_mock() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(MESSAGES))
@@ -29,7 +29,7 @@ async fn slow_mock() -> MockServer {
     server
 }
 
-async fn received_counts(server: &MockServer) -> HashMap<String, usize> {
+pub(crate) async fn received_counts(server: &MockServer) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for body in bodies(server).await {
         *counts

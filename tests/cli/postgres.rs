@@ -156,7 +156,7 @@ async fn sigkill_mid_run_on_postgres_loses_nothing_and_marks_its_repeats() {
 
 /// End the connections the switchboard processes on `schema` hold, as a restart of the
 /// server would.
-fn cut_connections(schema: &Schema) -> u64 {
+pub(crate) fn cut_connections(schema: &Schema) -> u64 {
     let (server, app) = (
         schema.server.clone(),
         format!("switchboard:{}", schema.name),
