@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::crash::{bulk_flow, received_counts, slow_mock, IN_FLIGHT, ROWS};
@@ -93,28 +94,35 @@ impl Nodes {
             .collect()
     }
 
+    /// A node's answer, which must come within 10 s (a node stuck on the database
+    /// fails the test, with the logs).
+    async fn get(&self, url: &str) -> Value {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        match client.get(url).send().await {
+            Ok(answer) => answer.json().await.unwrap_or_default(),
+            Err(e) => panic!("{url}: {e}\n{}", self.logs()),
+        }
+    }
+
     /// The flow's runs (newest first), as a node's API lists them.
     async fn runs(&self, api: usize, flow: &str) -> Vec<Value> {
-        let listed: Value = reqwest::get(format!(
-            "{}/api/flows/{flow}/runs?limit=1000",
-            self.apis[api]
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+        let listed = self
+            .get(&format!(
+                "{}/api/flows/{flow}/runs?limit=1000",
+                self.apis[api]
+            ))
+            .await;
         listed["runs"].as_array().cloned().unwrap_or_default()
     }
 
     /// A run's records.
     async fn rows(&self, api: usize, flow: &str, run: u64) -> Vec<Value> {
-        let body: Value = reqwest::get(format!("{}/api/flows/{flow}/runs/{run}", self.apis[api]))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .json()
-            .await
-            .unwrap_or_default();
+        let body = self
+            .get(&format!("{}/api/flows/{flow}/runs/{run}", self.apis[api]))
+            .await;
         body["rows"].as_array().cloned().unwrap_or_default()
     }
 
@@ -246,5 +254,185 @@ async fn a_schedule_fires_once_per_period_in_a_cluster_of_three() {
     eprintln!(
         "runs of `every: 2s` over 30 s: {}, on nodes {nodes_ran:?}",
         starts.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_has_its_run_finished_by_another() {
+    let server = slow_mock().await;
+    let mut nodes = Nodes::start(3, &server.uri(), "1s", bulk).await;
+    bulk_run_under_way(&nodes, &server, 0).await;
+    if let Some(mut child) = nodes.children[0].take() {
+        child.0.start_kill().unwrap_or_else(|e| panic!("{e}")); // SIGKILL
+        let _ = child.0.wait().await;
+    }
+    let at_kill = server.received_requests().await.map_or(0, |r| r.len());
+    assert!(at_kill < ROWS, "killed mid-run ({at_kill} of {ROWS} sent)");
+    // Its lease lapses (1 s + the flow's 2 s max_time): another node takes the flow over.
+    let took_over = nodes.succeeded(1, "bulk", 1, 60).await;
+    assert_eq!(took_over["trigger"], "takeover", "{took_over}");
+    assert!(
+        ["n2", "n3"].contains(&took_over["node"].as_str().unwrap_or_default()),
+        "{took_over}"
+    );
+    let first = nodes
+        .runs(1, "bulk")
+        .await
+        .into_iter()
+        .find(|r| r["id"] == 1);
+    assert_eq!(
+        first.as_ref().map(|r| r["status"].clone()),
+        Some("interrupted".into()),
+        "{first:?}"
+    );
+    assert_eq!(first.map(|r| r["node"].clone()), Some("n1".into()));
+
+    let counts = every_row_once_or_a_repeat(&server).await;
+    let rows = recorded_once(&nodes, 1).await;
+    let marked: Vec<String> = rows
+        .iter()
+        .filter(|r| r["repeat"] == true)
+        .map(|r| format!("bulk:{}", r["key"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(
+        marked.len() <= IN_FLIGHT,
+        "{} marked as repeats",
+        marked.len()
+    );
+    for (key, n) in &counts {
+        assert!(
+            *n == 1 || marked.contains(key),
+            "{key} arrived twice but history does not say so"
+        );
+    }
+    eprintln!(
+        "node killed at {at_kill} of {ROWS} sent: run taken over by {}, {} row(s) arrived twice, {} marked as possible repeats",
+        took_over["node"],
+        counts.values().filter(|n| **n > 1).count(),
+        marked.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_paused_past_its_lease_cannot_record_what_it_sends_late() {
+    let server = slow_mock().await;
+    let nodes = Nodes::start(3, &server.uri(), "1s", bulk).await;
+    bulk_run_under_way(&nodes, &server, 0).await;
+    nodes.signal(0, "-STOP").await;
+    let took_over = nodes.succeeded(1, "bulk", 1, 60).await;
+    assert_eq!(took_over["trigger"], "takeover", "{took_over}");
+    nodes.signal(0, "-CONT").await;
+    // The woken node finds its lease gone: what it finishes is refused, it sends no more.
+    let mut told = false;
+    for _ in 0..100 {
+        told = nodes.log(0).contains("another node took the flow over");
+        if told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(told, "{}", nodes.logs());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    every_row_once_or_a_repeat(&server).await;
+    recorded_once(&nodes, 2).await;
+    let first = nodes
+        .runs(2, "bulk")
+        .await
+        .into_iter()
+        .find(|r| r["id"] == 1);
+    assert_eq!(
+        first.map(|r| r["status"].clone()),
+        Some("interrupted".into()),
+        "the woken node could not overwrite its run as it ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_dropping_every_connection_mid_run_loses_nothing() {
+    let server = slow_mock().await;
+    let nodes = Nodes::start(3, &server.uri(), "5s", bulk).await;
+    bulk_run_under_way(&nodes, &server, 0).await;
+    let cut = super::postgres::cut_connections(&nodes.schema);
+    assert!(cut >= 3, "{cut} connections ended");
+    let done = nodes.succeeded(0, "bulk", 0, 90).await;
+    assert_eq!(done["id"], 1, "the run went on: {done}");
+    let counts = every_row_once_or_a_repeat(&server).await;
+    assert!(counts.values().all(|n| *n == 1), "nothing sent twice");
+    recorded_once(&nodes, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_posted_to_any_node_are_each_sent_once() {
+    const EVENTS: usize = 10_000;
+    let server = mock_8x8().await;
+    let uri = server.uri();
+    let nodes = Nodes::start(3, &uri, "5s", |dir| {
+        dir.write(
+            "flows/accounts.yaml",
+            &format!(
+                "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${{EIGHTX8_API_KEY}}\n  base_url: {uri}\nhook:\n  connector: webhook\n  secret: {}\n  signature: hmac\n",
+                super::webhook::SECRET
+            ),
+        );
+        dir.private("flows/accounts.yaml");
+        dir.write(
+            "flows/signup.yaml",
+            "source: {connector: webhook, account: hook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\ndelivery: {concurrency: 16}\n",
+        );
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let posts = futures::stream::iter(0..EVENTS).map(|i| {
+        let (http, api) = (http.clone(), nodes.apis[i % 3].clone());
+        async move {
+            let body =
+                json!({"id": format!("e-{i}"), "phone": format!("+38050{i:07}"), "name": "Olena"})
+                    .to_string();
+            http.post(format!("{api}/hooks/signup"))
+                .header("content-type", "application/json")
+                .header("x-signature-256", super::webhook::sign(body.as_bytes()))
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    });
+    let statuses: Vec<u16> = posts.buffer_unordered(48).collect().await;
+    let refused = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(refused, 0, "every post acknowledged\n{}", nodes.logs());
+    let mut received = 0;
+    for _ in 0..1200 {
+        received = server.received_requests().await.map_or(0, |r| r.len());
+        if received >= EVENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for body in bodies(&server).await {
+        *counts
+            .entry(
+                body["clientMessageId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .or_default() += 1;
+    }
+    assert_eq!(
+        counts.len(),
+        EVENTS,
+        "every event sent ({received} requests)\n{}",
+        nodes.logs()
+    );
+    assert!(counts.values().all(|n| *n == 1), "each event sent once");
+    let runs = nodes.runs(0, "signup").await;
+    let by_node: std::collections::BTreeSet<&str> =
+        runs.iter().filter_map(|r| r["node"].as_str()).collect();
+    eprintln!(
+        "{EVENTS} events over 3 nodes: {} runs, on nodes {by_node:?}",
+        runs.len()
     );
 }

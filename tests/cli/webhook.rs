@@ -11,9 +11,9 @@ use sha2::Sha256;
 
 use super::*;
 
-const SECRET: &str = "hook-secret-0123456789abcdef";
+pub(crate) const SECRET: &str = "hook-secret-0123456789abcdef";
 
-fn sign(body: &[u8]) -> String {
+pub(crate) fn sign(body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     mac.update(body);

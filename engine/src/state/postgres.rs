@@ -441,8 +441,9 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     }
     client
         .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"; SET synchronous_commit = off",
-            target.schema
+            "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"; SET synchronous_commit = off; SET idle_in_transaction_session_timeout = '{1}s'",
+            target.schema,
+            IDLE_IN_TRANSACTION.as_secs()
         ))
         .map_err(&err)?;
     // Nodes of a cluster start together: one migrates at a time.
@@ -464,6 +465,12 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     migrated?;
     Ok(client)
 }
+
+/// How long the server lets a session sit in a transaction waiting for this process:
+/// a process stopped mid-transaction (paused, swapped out) would otherwise hold its locks
+/// (a lease's row among them) for as long as it is stopped, and every other node waiting
+/// on them. The server ends such a session; the process makes a new one when it wakes.
+const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a lost connection is tried again before the calls waiting on it fail.
 const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(60);

@@ -150,12 +150,21 @@ impl Cluster for PgCluster {
             db: Arc::clone(&self.db),
             fence: Some(fence),
         });
-        Ok(Claim::Taken(Lease {
+        let lease = Lease {
             flow: flow.to_string(),
             fence: value as u64,
             terms,
             state,
-        }))
+        };
+        // Sends may start for `send_for` from when the lease was asked for (the database
+        // granted it later, so it lasts at least that long); a grant that waited on a
+        // lock would leave little of it: renewed at once, from now.
+        if asked.elapsed() > terms.send_for / 4 && !self.renew(&lease)? {
+            return Ok(Claim::Busy {
+                node: "another node".into(),
+            });
+        }
+        Ok(Claim::Taken(lease))
     }
 
     fn renew(&self, lease: &Lease) -> Result<bool, StateError> {
