@@ -12,8 +12,8 @@ pub mod timer;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use rules::{describe, first_due, next_due, upcoming, Spec};
 pub use timer::{
-    BoxFuture, Command, FlowStatus, Launcher, NoStore, Outcome, Persisted, Reason, ScheduleStore,
-    StatusBoard, Timer,
+    armed_by_another, BoxFuture, Command, FlowStatus, Launcher, NoStore, Outcome, Persisted,
+    Reason, ScheduleStore, StatusBoard, Timer,
 };
 
 use flows::Flow;

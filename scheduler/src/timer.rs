@@ -92,6 +92,21 @@ pub trait ScheduleStore: Send + Sync {
     }
 }
 
+/// For a store several timers share (the daemons of a cluster): what to arm instead of
+/// `proposed` — the schedule `current`ly stored, when another timer armed the same
+/// schedule since this one read `previous` (so that all keep the first's times) — or
+/// `None` to store `proposed`.
+pub fn armed_by_another(
+    current: Option<&Persisted>,
+    previous: Option<&Persisted>,
+    proposed: &Persisted,
+) -> Option<Persisted> {
+    let current = current?;
+    let moved = previous
+        .is_none_or(|p| p.fingerprint != current.fingerprint || p.next_due != current.next_due);
+    (current.fingerprint == proposed.fingerprint && moved).then(|| current.clone())
+}
+
 /// A store that forgets (for `next` and tests that need no restart).
 #[derive(Debug, Default)]
 pub struct NoStore;

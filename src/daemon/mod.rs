@@ -206,13 +206,10 @@ impl ScheduleStore for StateSchedules {
                 let stored = state.load_meta(SCHEDULE_KEY)?;
                 let current: Option<Persisted> =
                     stored.clone().and_then(|v| serde_json::from_value(v).ok());
-                if let Some(current) = current {
-                    let moved = previous.is_none_or(|p| {
-                        p.fingerprint != current.fingerprint || p.next_due != current.next_due
-                    });
-                    if current.fingerprint == proposed.fingerprint && moved {
-                        return Ok(current);
-                    }
+                if let Some(theirs) =
+                    scheduler::armed_by_another(current.as_ref(), previous, &proposed)
+                {
+                    return Ok(theirs);
                 }
                 let value = serde_json::to_value(&proposed)?;
                 if state.replace_meta(SCHEDULE_KEY, stored.as_ref(), &value)? {

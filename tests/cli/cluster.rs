@@ -169,6 +169,13 @@ async fn bulk_run_under_way(nodes: &Nodes, server: &MockServer, i: usize) {
         waited += 1;
         assert!(waited < 3000, "the run did not get going\n{}", nodes.logs());
     }
+    // Every node's API says which node runs it.
+    let other = (i + 1) % nodes.apis.len();
+    let listed = nodes.get(&format!("{}/api/flows", nodes.apis[other])).await;
+    let bulk = &listed["flows"][0];
+    assert_eq!(bulk["running"], true, "{listed}");
+    assert_eq!(bulk["node"], format!("n{}", i + 1), "{listed}");
+    assert_eq!(listed["node"], format!("n{}", other + 1), "{listed}");
 }
 
 /// Every row arrived; repeats are no more than were in flight.
@@ -249,10 +256,19 @@ async fn a_schedule_fires_once_per_period_in_a_cluster_of_three() {
         .all(|r| r["trigger"] == "schedule" && r["node"].is_string()));
     // The orders went once, by whichever node ran first.
     assert_eq!(bodies(&server).await.len(), 3);
+    // A force-run through any node's CLI goes through its daemon and runs in the cluster.
+    let state = nodes.schema.url();
+    let forced = nodes.dirs[1]
+        .run(&["run", "tick", "--state", &state, "--json"])
+        .await;
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(forced.json()["run"]["trigger"], "manual", "{forced:?}");
+    let status = nodes.dirs[2].run(&["status", "--state", &state]).await;
+    assert!(status.stdout.contains("tick: "), "{status:?}");
     let nodes_ran: std::collections::BTreeSet<&str> =
         runs.iter().filter_map(|r| r["node"].as_str()).collect();
     eprintln!(
-        "runs of `every: 2s` over 30 s: {}, on nodes {nodes_ran:?}",
+        "runs of a fire every 2 s over 30 s: {}, on nodes {nodes_ran:?}",
         starts.len()
     );
 }

@@ -644,3 +644,37 @@ async fn when_slots_are_full_priority_then_lateness_decides() {
     assert_eq!(started[2], t("2026-11-21T12:10:30Z"), "when `busy` ended");
     timer.stop().await;
 }
+
+#[test]
+fn timers_sharing_a_store_keep_the_schedule_the_first_armed() {
+    let at = |due: &str| Persisted {
+        fingerprint: "every 10m".into(),
+        next_due: Some(t(due)),
+        last_start: None,
+    };
+    let fired = at("2026-11-21T12:10:00Z");
+    // The first to fire at 12:10 armed 12:20; another, late by 30 ms, keeps it.
+    let theirs = at("2026-11-21T12:20:00Z");
+    let mine = at("2026-11-21T12:20:00.030Z");
+    assert_eq!(
+        armed_by_another(Some(&theirs), Some(&fired), &mine),
+        Some(theirs.clone())
+    );
+    // Nobody armed since: this timer's proposal stands.
+    assert_eq!(armed_by_another(Some(&fired), Some(&fired), &mine), None);
+    assert_eq!(armed_by_another(None, None, &mine), None);
+    // Two timers arming a new flow at once: the second keeps the first's.
+    assert_eq!(
+        armed_by_another(Some(&theirs), None, &mine),
+        Some(theirs.clone())
+    );
+    // A changed schedule is armed afresh, whatever is stored.
+    let changed = Persisted {
+        fingerprint: "every 5m".into(),
+        ..mine.clone()
+    };
+    assert_eq!(
+        armed_by_another(Some(&theirs), Some(&fired), &changed),
+        None
+    );
+}
