@@ -19,7 +19,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 setup() { # dir
   mkdir -p "$1/flows"
-  printf 'sms:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench\n  base_url: http://127.0.0.1:4612\n' >"$1/flows/accounts.yaml"
+  printf 'sms:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench\n  base_url: http://127.0.0.1:4612\n  rate_limit: off\n' >"$1/flows/accounts.yaml"
   chmod 600 "$1/flows/accounts.yaml"
   python3 - "$1/flows/orders.csv" "$rows" <<'PY'
 import sys
@@ -29,16 +29,17 @@ with open(sys.argv[1], "w") as f:
         f.write(f"A-{i},Olena,+38050{i:07d}\n")
 PY
   for i in $(seq 1 "$flows"); do
-    printf 'source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: sms}\nmap: {destination: "{{phone}}", text: "Hi {{name}} from flow %d"}\ndelivery: {concurrency: 4}\nrate_limit: off\n' "$i" >"$1/flows/f$i.yaml"
+    printf 'source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: sms}\nmap: {destination: "{{phone}}", text: "Hi {{name}} from flow %d"}\ndelivery: {concurrency: 4}\n' "$i" >"$1/flows/f$i.yaml"
   done
 }
 
-measure() { # count
-  local count=$1 schema="mix_$RANDOM$RANDOM" apis=() pids=()
+measure() { # count [alone]
+  local count=$1 schema="mix_$RANDOM$RANDOM" apis=() pids=() mode=(--cluster)
+  [ "${2:-}" = alone ] && mode=()
   for n in $(seq 1 "$count"); do
     local dir="$work/n$count-$n" port=$(( 20000 + RANDOM % 20000 ))
     setup "$dir"
-    "$bin" daemon --flows "$dir/flows" --listen "127.0.0.1:$port" --cluster --node "n$n" \
+    "$bin" daemon --flows "$dir/flows" --listen "127.0.0.1:$port" "${mode[@]}" ${mode[@]:+--node "n$n"} \
       --state "$pg?schema=$schema" >"$dir/daemon.log" 2>&1 &
     pids+=($!)
     until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.05; done
@@ -55,12 +56,13 @@ measure() { # count
   local per_node
   per_node=$(for i in $(seq 1 "$flows"); do curl -sf "${apis[0]}/api/flows/f$i/runs?limit=1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print(r.get("node"), r["counts"]["sent"])'; done | sort | awk '{s[$1]+=$2} END {for (n in s) printf "%s:%d ", n, s[n]}')
   awk -v a="$start" -v b="$end" -v n="$count" -v r="$((rows * flows))" -v p="$per_node" \
-    'BEGIN { printf "%d node(s): %d rows in %.2f s = %.0f rows/s (sent per node: %s)\n", n, r, b - a, r / (b - a), p }'
+    -v m="${2:-cluster}" 'BEGIN { printf "%d node(s), %s: %d rows in %.2f s = %.0f rows/s (sent per node: %s)\n", n, m, r, b - a, r / (b - a), p }'
   kill "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
 }
 
 echo "$flows flows x $rows rows, concurrency 4 each, stand-in answering at once"
+measure 1 alone
 measure 1
 measure "$nodes"

@@ -885,24 +885,24 @@ impl FlowState for PgFlow {
         let fence = self.fence.clone();
         self.db.submit(move |client| {
             let err = db_error(&shown);
+            // One statement (one round trip), refused once the lease is another's.
             let insert = prepared(
                 client,
-                "INSERT INTO ledger (flow, mark, entries) VALUES ($1, $2, $3)
+                "WITH held AS (SELECT 1 FROM leases WHERE flow = $1 AND fence = $4 FOR SHARE)
+                 INSERT INTO ledger (flow, mark, entries)
+                 SELECT $1, $2, $3 WHERE $4::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
                  ON CONFLICT (flow, mark) DO UPDATE SET entries = EXCLUDED.entries",
             )
             .map_err(&err)?;
-            match fence.as_deref() {
-                None => {
-                    client
-                        .execute(&insert, &[&flow, &key, &value])
-                        .map_err(&err)?;
+            let fence_value = fence.as_ref().map(|f| f.value);
+            let written = client
+                .execute(&insert, &[&flow, &key, &value, &fence_value])
+                .map_err(&err)?;
+            if written == 0 {
+                if let Some(fence) = &fence {
+                    fence.lose();
                 }
-                Some(fence) => {
-                    let mut tx = client.transaction().map_err(&err)?;
-                    fenced(&mut tx, &flow, Some(fence), &err)?;
-                    tx.execute(&insert, &[&flow, &key, &value]).map_err(&err)?;
-                    tx.commit().map_err(&err)?;
-                }
+                return Err(StateError::Fenced(flow.clone()));
             }
             Ok(())
         })?;
@@ -970,37 +970,42 @@ impl FlowState for PgFlow {
             // settled are still there, so those sends count as in flight. The next
             // durable write (a mark, a flush) makes it durable too: the log is written
             // in order.
-            let rows_in = prepared(
+            // One statement, so one round trip (a statement is its own transaction);
+            // refused whole once another node took the flow over (it records them): the
+            // lease's row is share-locked for the statement, so a takeover waits for it.
+            let record = prepared(
                 client,
-                "INSERT INTO rows (flow, run, seq, outcome)
-                 SELECT $1, r, s, o FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(r, s, o)
-                 ON CONFLICT (flow, run, seq) DO UPDATE SET outcome = EXCLUDED.outcome",
+                "WITH held AS (SELECT 1 FROM leases WHERE flow = $1 AND fence = $10 FOR SHARE),
+                      ok AS (SELECT $10::bigint IS NULL OR EXISTS (SELECT 1 FROM held) AS go),
+                      r AS (INSERT INTO rows (flow, run, seq, outcome)
+                            SELECT $1, r, s, o FROM ok, UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS t(r, s, o)
+                            WHERE ok.go
+                            ON CONFLICT (flow, run, seq) DO UPDATE SET outcome = EXCLUDED.outcome),
+                      k AS (INSERT INTO seen (flow, key, run, status, digest)
+                            SELECT $1, k, r, st, d FROM ok, UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(k, r, st, d)
+                            WHERE ok.go
+                            ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest),
+                      d AS (DELETE FROM ledger WHERE flow = $1 AND mark = ANY($9) AND (SELECT go FROM ok))
+                 SELECT go FROM ok",
             )
             .map_err(&err)?;
-            let seen_in = prepared(
-                client,
-                "INSERT INTO seen (flow, key, run, status, digest)
-                 SELECT $1, k, r, st, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, st, d)
-                 ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
-            )
-            .map_err(&err)?;
-            let settle = prepared(client, "DELETE FROM ledger WHERE flow = $1 AND mark = ANY($2)")
-                .map_err(&err)?;
-            let mut tx = client.transaction().map_err(&err)?;
-            // Refused whole once another node took the flow over: it records them.
-            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
-            if !runs.is_empty() {
-                tx.execute(&rows_in, &[&flow, &runs, &seqs, &values])
-                    .map_err(&err)?;
+            let fence_value = fence.as_ref().map(|f| f.value);
+            let go: bool = client
+                .query_one(
+                    &record,
+                    &[
+                        &flow, &runs, &seqs, &values, &keys, &key_runs, &statuses, &digests,
+                        &marks, &fence_value,
+                    ],
+                )
+                .map_err(&err)?
+                .get(0);
+            if !go {
+                if let Some(fence) = &fence {
+                    fence.lose();
+                }
+                return Err(StateError::Fenced(flow.clone()));
             }
-            if !keys.is_empty() {
-                tx.execute(&seen_in, &[&flow, &keys, &key_runs, &statuses, &digests])
-                    .map_err(&err)?;
-            }
-            if !marks.is_empty() {
-                tx.execute(&settle, &[&flow, &marks]).map_err(&err)?;
-            }
-            tx.commit().map_err(&err)?;
             Ok(())
         })
     }

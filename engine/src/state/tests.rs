@@ -548,17 +548,22 @@ fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), S
         "the send a left in flight is b's to settle"
     );
     // Node a wakes up: its late writes are refused by the database (the fencing number
-    // it holds is not the lease's), then by itself; its renewal fails.
-    assert!(matches!(
-        old.state.save_run(&run),
-        Err(StateError::Fenced(_))
-    ));
+    // it holds is not the lease's) — the outcomes it sent before it knew, then, once it
+    // knows, by itself; its renewal fails.
     let mut late = outcome(run.id, 1, "k1", RowStatus::Sent);
     late.remote_id = Some("late".into());
-    let refused = old.state.record(&[(&late, true)], &[mark]);
-    assert!(matches!(refused, Err(StateError::Fenced(_))), "{refused:?}");
+    old.state.record(&[(&late, true)], &[mark])?; // submitted; refused when it runs
+    let _ = old.state.handled("k1")?; // after it, on the same connection
     assert!(matches!(
         old.state.mark_in_flight(run.id, 2, &[]),
+        Err(StateError::Fenced(_))
+    ));
+    assert!(matches!(
+        old.state.record(&[(&late, true)], &[]),
+        Err(StateError::Fenced(_))
+    ));
+    assert!(matches!(
+        old.state.save_run(&run),
         Err(StateError::Fenced(_))
     ));
     assert!(!ca.renew(&old)?);
