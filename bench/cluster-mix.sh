@@ -35,12 +35,14 @@ PY
 
 measure() { # count [alone]
   local count=$1 schema="mix_$RANDOM$RANDOM" apis=() pids=() mode=(--cluster)
+  local state=(--state "$pg?schema=$schema")
   [ "${2:-}" = alone ] && mode=()
+  [ "${2:-}" = sled ] && mode=() && state=()
   for n in $(seq 1 "$count"); do
     local dir="$work/n$count-$n" port=$(( 20000 + RANDOM % 20000 ))
     setup "$dir"
     "$bin" daemon --flows "$dir/flows" --listen "127.0.0.1:$port" "${mode[@]}" ${mode[@]:+--node "n$n"} \
-      --state "$pg?schema=$schema" >"$dir/daemon.log" 2>&1 &
+      "${state[@]}" >"$dir/daemon.log" 2>&1 &
     pids+=($!)
     until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do sleep 0.05; done
     apis+=("http://127.0.0.1:$port")
@@ -63,6 +65,7 @@ measure() { # count [alone]
 }
 
 echo "$flows flows x $rows rows, concurrency 4 each, stand-in answering at once"
+measure 1 sled
 measure 1 alone
 measure 1
 measure "$nodes"

@@ -152,7 +152,65 @@ impl Db {
     }
 }
 
+/// How many connections a process opens: each flow's calls go in order on one of them,
+/// so that flows running at once are not queued behind each other's round trips.
+const CONNECTIONS: usize = 4;
+
+/// The process's connections, each flow on one by its name.
+#[derive(Clone)]
+struct Shards(Arc<[Arc<Db>]>);
+
+impl Shards {
+    fn of(&self, flow: &str) -> Arc<Db> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        flow.hash(&mut hasher);
+        Arc::clone(&self.0[hasher.finish() as usize % self.0.len()])
+    }
+
+    /// Make every commit of every connection durable.
+    async fn durable(&self) -> Result<(), StateError> {
+        for result in futures::future::join_all(self.0.iter().map(|db| db.durable())).await {
+            result?;
+        }
+        Ok(())
+    }
+}
+
 impl Db {
+    /// A connection on a thread of its own, once it is made.
+    fn start(target: Target) -> Result<Arc<Db>, StateError> {
+        let shown = target.shown.clone();
+        let (ready, is_ready) = mpsc::sync_channel::<Result<(), StateError>>(1);
+        let (jobs, queue) = mpsc::channel::<Work>();
+        let failed: Arc<std::sync::Mutex<Option<StateError>>> = Arc::default();
+        let thread_failed = Arc::clone(&failed);
+        std::thread::Builder::new()
+            .name("switchboard-postgres".into())
+            .spawn(move || {
+                let client = match connect(&target) {
+                    Ok(client) => {
+                        let _ = ready.send(Ok(()));
+                        client
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                serve(&target, client, queue, thread_failed);
+            })
+            .map_err(|e| StateError::Database(format!("{shown}: cannot start its thread: {e}")))?;
+        is_ready.recv().map_err(|_| {
+            StateError::Database(format!("{shown}: the connection's thread stopped"))
+        })??;
+        Ok(Arc::new(Db {
+            jobs,
+            shown,
+            failed,
+        }))
+    }
+
     /// Make every commit so far durable: a transaction that commits synchronously
     /// flushes the log up to it, with every earlier commit in it.
     async fn durable(self: &Arc<Self>) -> Result<(), StateError> {
@@ -317,12 +375,16 @@ fn fenced(
 /// The state in a PostgreSQL database.
 #[derive(Clone)]
 pub struct PgStore {
+    /// The first connection: what is not one flow's (search, runs of every flow).
     db: Arc<Db>,
+    /// Every connection; each flow's calls go to one of them, in order.
+    shards: Shards,
     /// Set when the store is shared by the daemons of a cluster.
     cluster: Option<Arc<PgCluster>>,
 }
 
 /// What a URL says: where to connect, in which schema, and how to show it.
+#[derive(Clone)]
 struct Target {
     config: postgres::Config,
     schema: String,
@@ -330,6 +392,9 @@ struct Target {
     /// Held by the daemons of a cluster together (a shared lock), rather than by one
     /// process (an exclusive one).
     shared: bool,
+    /// This connection takes the schema's lock and migrates its tables (the process's
+    /// first; its others work under that lock).
+    leads: bool,
 }
 
 fn target(url: &str) -> Result<Target, StateError> {
@@ -378,6 +443,7 @@ fn target(url: &str) -> Result<Target, StateError> {
         schema,
         shown: redact(url),
         shared: false,
+        leads: true,
     })
 }
 
@@ -423,6 +489,16 @@ fn connect(target: &Target) -> Result<Client, StateError> {
         config.application_name(&format!("switchboard:{}", target.schema));
     }
     let mut client = config.connect(NoTls).map_err(&err)?;
+    if !target.leads {
+        client
+            .batch_execute(&format!(
+                "SET search_path TO \"{0}\"; SET synchronous_commit = off; SET idle_in_transaction_session_timeout = '{1}s'",
+                target.schema,
+                IDLE_IN_TRANSACTION.as_secs()
+            ))
+            .map_err(&err)?;
+        return Ok(client);
+    }
     // One process, or the daemons of one cluster together.
     let lock = if target.shared {
         "SELECT pg_try_advisory_lock_shared(hashtext($1))"
@@ -515,50 +591,35 @@ impl PgStore {
     }
 
     fn start(target: Target, node: Option<&str>) -> Result<PgStore, StateError> {
-        let shown = target.shown.clone();
-        let (ready, is_ready) = mpsc::sync_channel::<Result<(), StateError>>(1);
-        let (jobs, queue) = mpsc::channel::<Work>();
-        let failed: Arc<std::sync::Mutex<Option<StateError>>> = Arc::default();
-        let thread_failed = Arc::clone(&failed);
-        std::thread::Builder::new()
-            .name("switchboard-postgres".into())
-            .spawn(move || {
-                let client = match connect(&target) {
-                    Ok(client) => {
-                        let _ = ready.send(Ok(()));
-                        client
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
-                        return;
-                    }
-                };
-                serve(&target, client, queue, thread_failed);
-            })
-            .map_err(|e| StateError::Database(format!("{shown}: cannot start its thread: {e}")))?;
-        is_ready.recv().map_err(|_| {
-            StateError::Database(format!("{shown}: the connection's thread stopped"))
-        })??;
-        let db = Arc::new(Db {
-            jobs,
-            shown,
-            failed,
-        });
+        // The first connection takes the lock and migrates; the others follow.
+        let mut shards = vec![Db::start(target.clone())?];
+        for _ in 1..CONNECTIONS {
+            shards.push(Db::start(Target {
+                leads: false,
+                ..target.clone()
+            })?);
+        }
+        let shards = Shards(shards.into());
         let cluster = node.map(|node| {
             Arc::new(PgCluster {
-                db: Arc::clone(&db),
+                db: Arc::clone(&shards.0[0]),
+                shards: shards.clone(),
                 node: node.to_string(),
                 holder: format!("{node}/{:016x}", rand::random::<u64>()),
                 fences: Default::default(),
             })
         });
-        Ok(PgStore { db, cluster })
+        Ok(PgStore {
+            db: Arc::clone(&shards.0[0]),
+            shards,
+            cluster,
+        })
     }
 
     fn pg_flow(&self, name: &str) -> PgFlow {
         PgFlow {
             name: name.to_string(),
-            db: Arc::clone(&self.db),
+            db: self.shards.of(name),
             fence: None,
         }
     }
@@ -624,7 +685,7 @@ impl Store for PgStore {
     }
 
     async fn flush(&self) -> Result<(), StateError> {
-        self.db.durable().await
+        self.shards.durable().await
     }
 
     fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError> {

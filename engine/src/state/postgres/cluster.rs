@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::{db_error, Db, PgFlow};
+use super::{db_error, Db, PgFlow, Shards};
 use crate::state::{Claim, Cluster, FlowState, Lease, LeaseTerms, StateError};
 
 /// A run's hold on its flow, as its writes check it.
@@ -56,7 +56,10 @@ impl Fence {
 
 /// This node's side of the cluster.
 pub(crate) struct PgCluster {
+    /// The connection leases are taken and renewed on.
     pub(crate) db: Arc<Db>,
+    /// The flows' connections (a leased flow's state writes on its own).
+    pub(crate) shards: Shards,
     pub(crate) node: String,
     /// This process (a node restarted under the same name is another holder).
     pub(crate) holder: String,
@@ -147,7 +150,7 @@ impl Cluster for PgCluster {
         }
         let state: Arc<dyn FlowState> = Arc::new(PgFlow {
             name: flow.to_string(),
-            db: Arc::clone(&self.db),
+            db: self.shards.of(flow),
             fence: Some(fence),
         });
         let lease = Lease {
