@@ -132,12 +132,15 @@ pub async fn receive(
     }
 }
 
-/// Write events to their flows' queues and flush them to disk (one flush for all) — only
-/// then may the sender hear 200 — and start the flows that run on every event.
+/// Write events to their flows' queues and make them durable (each flow's writes, in a
+/// flush shared with the requests waiting at the same time) — only then may the sender
+/// hear 200 — and start the flows that run on every event.
 async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Result<(), Response> {
     let mut stored = Ok(());
+    let mut written: Vec<Arc<dyn engine::FlowState>> = Vec::new();
     for (target, records) in queued {
         stored = shared.store.flow(&target.flow).and_then(|state| {
+            written.push(Arc::clone(&state));
             if target.enabled {
                 state.enqueue(records)
             } else {
@@ -156,8 +159,15 @@ async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Res
             break;
         }
     }
-    if stored.is_ok() && !queued.is_empty() {
-        stored = shared.store.flush().await;
+    // Durable per flow: a store with several connections (PostgreSQL) flushes only the
+    // one that wrote them. One flow's flush covers another's on a store with one log.
+    if stored.is_ok() {
+        for state in &written {
+            stored = state.durable().await;
+            if stored.is_err() {
+                break;
+            }
+        }
     }
     if let Err(e) = stored {
         tracing::error!(error = %e, "cannot queue pushed events");
