@@ -196,7 +196,7 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                     @for problem in &flow.problems { div.problem { (problem) } }
                 }
                 td { (flow.schedule.as_deref().unwrap_or("—")) }
-                td { @if flow.running { span.badge.running { "running" } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
+                td { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
                 td data-test="last-run" {
                     @match flow.last() { Some(run) => (run_badge(&flow.name, run)), None => "never" }
                 }
@@ -310,7 +310,8 @@ pub fn run_rows(flow: &str, runs: &[RunSummary]) -> Markup {
         @for run in runs {
             tr class=(status_word(run)) data-run=(run.id) {
                 td { a href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) { "#" (run.id) } }
-                td { (crate::report::trigger_word(run.trigger)) }
+                td { (crate::report::trigger_word(run.trigger))
+                    @if let Some(node) = &run.node { " on " span.node { (node) } } }
                 td { (time(run.started_at)) }
                 td { (took(run)) }
                 td.num { (run.counts.fetched) }
@@ -351,6 +352,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
         h1 { (page.flow) " · run #" (run.id) " " span class={"badge " (status_word(run))} { (status_word(run)) } }
         dl.facts {
             dt { "Trigger" } dd { (crate::report::trigger_word(run.trigger)) }
+            @if let Some(node) = &run.node { dt { "Node" } dd.node { (node) } }
             dt { "Started" } dd { (time(run.started_at)) }
             dt { "Took" } dd { (took(run)) }
             dt { "Records" } dd {

@@ -27,6 +27,8 @@ pub struct FlowView {
     pub schedule: Option<String>,
     pub next_run: Option<String>,
     pub running: bool,
+    /// In a cluster: the node running it now.
+    pub node: Option<String>,
     /// The last runs, oldest first.
     pub strip: Vec<RunSummary>,
     /// Records failed in runs started in the last 24 hours.
@@ -56,6 +58,12 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
     let scrubber = shared.scrubber();
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
     let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
+    // In a cluster, who runs what (asked before the project is held).
+    let holders = shared
+        .store
+        .cluster()
+        .and_then(|cluster| cluster.holders().ok())
+        .unwrap_or_default();
     let project = shared.project.read();
     let day_ago = now - Duration::hours(24);
     names
@@ -111,7 +119,8 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                     (Some(at), Some(flow)) => Some(when(at, &flow.timezone, now)),
                     _ => None,
                 },
-                running: s.running,
+                running: s.running || holders.contains_key(name),
+                node: holders.get(name).cloned(),
                 strip,
                 failed_24h,
                 problems: problems.into_iter().map(|p| scrubber.string(p)).collect(),

@@ -176,6 +176,14 @@ async fn bulk_run_under_way(nodes: &Nodes, server: &MockServer, i: usize) {
     assert_eq!(bulk["running"], true, "{listed}");
     assert_eq!(bulk["node"], format!("n{}", i + 1), "{listed}");
     assert_eq!(listed["node"], format!("n{}", other + 1), "{listed}");
+    let page = reqwest::get(format!("{}/", nodes.apis[other]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let running_on = format!("running</span> on <span class=\"node\">n{}</span>", i + 1);
+    assert!(page.contains(&running_on), "{page}");
 }
 
 /// Every row arrived; repeats are no more than were in flight.
@@ -302,6 +310,23 @@ async fn a_node_killed_mid_run_has_its_run_finished_by_another() {
         "{first:?}"
     );
     assert_eq!(first.map(|r| r["node"].clone()), Some("n1".into()));
+
+    // The console's run log says which node ran what.
+    let log = reqwest::get(format!("{}/flows/bulk", nodes.apis[2]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let taker = took_over["node"].as_str().unwrap_or_default();
+    assert!(
+        log.contains(&format!("takeover on <span class=\"node\">{taker}</span>")),
+        "{log}"
+    );
+    assert!(
+        log.contains("manual on <span class=\"node\">n1</span>"),
+        "{log}"
+    );
 
     let counts = every_row_once_or_a_repeat(&server).await;
     let rows = recorded_once(&nodes, 1).await;
