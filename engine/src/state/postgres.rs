@@ -100,7 +100,30 @@ struct Db {
     failed: Arc<std::sync::Mutex<Option<StateError>>>,
 }
 
+/// A value bound to a statement, owned: a job may run again on a new connection.
+type Param = Box<dyn postgres::types::ToSql + Sync + Send>;
+
 impl Db {
+    /// The rows `sql` returns for `params`, each read by `read`, waiting for them.
+    fn rows<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+        read: fn(&postgres::Row) -> T,
+    ) -> Result<Vec<T>, StateError> {
+        let shown = self.shown.clone();
+        self.call(move |client| {
+            let args: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| &**p as _).collect();
+            Ok(client
+                .query(sql, &args)
+                .map_err(db_error(&shown))?
+                .iter()
+                .map(read)
+                .collect())
+        })
+    }
+
     /// Run `f` on the connection, after every job sent before it, without waiting for it
     /// (the writes a run makes between sends: it goes on sending meanwhile). Reads that
     /// come after it see it; its failure is the next call's.
@@ -113,7 +136,7 @@ impl Db {
         let job = job(f, move |result| {
             // A write refused by its lease's fence is the run's (its fence tells it), not
             // the store's: other flows go on.
-            if let Err(e) = result.and(Ok(())).or_else(|e| match e {
+            if let Err(e) = result.or_else(|e| match e {
                 StateError::Fenced(_) => Ok(()),
                 e => Err(e),
             }) {
@@ -161,6 +184,11 @@ const CONNECTIONS: usize = 4;
 struct Shards(Arc<[Arc<Db>]>);
 
 impl Shards {
+    /// The connection for what is not one flow's.
+    fn first(&self) -> &Arc<Db> {
+        &self.0[0]
+    }
+
     fn of(&self, flow: &str) -> Arc<Db> {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -366,18 +394,25 @@ fn fenced(
         )
         .map_err(err)?;
     if held.is_none() {
-        fence.lose();
-        return Err(StateError::Fenced(flow.to_string()));
+        return Err(refused(Some(fence), flow));
     }
     Ok(())
+}
+
+/// A write the database refused because `fence` no longer holds the flow: the fence
+/// learns it (the run's later calls fail without asking again).
+fn refused(fence: Option<&Fence>, flow: &str) -> StateError {
+    if let Some(fence) = fence {
+        fence.lose();
+    }
+    StateError::Fenced(flow.to_string())
 }
 
 /// The state in a PostgreSQL database.
 #[derive(Clone)]
 pub struct PgStore {
-    /// The first connection: what is not one flow's (search, runs of every flow).
-    db: Arc<Db>,
-    /// Every connection; each flow's calls go to one of them, in order.
+    /// Every connection; each flow's calls go to one of them, in order; what is not one
+    /// flow's (search, runs of every flow) to the first.
     shards: Shards,
     /// Set when the store is shared by the daemons of a cluster.
     cluster: Option<Arc<PgCluster>>,
@@ -602,18 +637,13 @@ impl PgStore {
         let shards = Shards(shards.into());
         let cluster = node.map(|node| {
             Arc::new(PgCluster {
-                db: Arc::clone(&shards.0[0]),
                 shards: shards.clone(),
                 node: node.to_string(),
                 holder: format!("{node}/{:016x}", rand::random::<u64>()),
                 fences: Default::default(),
             })
         });
-        Ok(PgStore {
-            db: Arc::clone(&shards.0[0]),
-            shards,
-            cluster,
-        })
+        Ok(PgStore { shards, cluster })
     }
 
     fn pg_flow(&self, name: &str) -> PgFlow {
@@ -689,17 +719,11 @@ impl Store for PgStore {
     }
 
     fn interrupt_stale_runs(&self, at: DateTime<Utc>) -> Result<Vec<(String, u64)>, StateError> {
-        let running: Vec<(String, i64)> = on_db!(self.db, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT flow, id FROM runs WHERE status = 'running' ORDER BY flow, id",
-                    &[],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect())
-        })?;
+        let running: Vec<(String, i64)> = self.shards.first().rows(
+            "SELECT flow, id FROM runs WHERE status = 'running' ORDER BY flow, id",
+            vec![],
+            |row| (row.get(0), row.get(1)),
+        )?;
         let mut stale = Vec::new();
         for (name, id) in running {
             let flow = self.pg_flow(&name);
@@ -720,7 +744,7 @@ impl Store for PgStore {
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError> {
         let terms = search::query_terms(query);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        on_db!(self.db, |client, err| {
+        on_db!(self.shards.first(), |client, err| {
             let mut found: Vec<Found> = Vec::new();
             for term in &terms {
                 let rows = if !search::matches_start(term) {
@@ -772,19 +796,9 @@ impl PgFlow {
         sql: &'static str,
         params: Vec<i64>,
     ) -> Result<Vec<T>, StateError> {
-        let flow = self.name.clone();
-        let values: Vec<Value> = on_db!(self.db, |client, err| {
-            let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&flow];
-            for p in &params {
-                args.push(p);
-            }
-            Ok(client
-                .query(sql, &args)
-                .map_err(&err)?
-                .iter()
-                .map(|row| row.get::<_, Value>(0))
-                .collect())
-        })?;
+        let mut args: Vec<Param> = vec![Box::new(self.name.clone())];
+        args.extend(params.into_iter().map(|p| Box::new(p) as Param));
+        let values: Vec<Value> = self.db.rows(sql, args, |row| row.get(0))?;
         values.into_iter().map(parse).collect()
     }
 
@@ -960,10 +974,7 @@ impl FlowState for PgFlow {
                 .execute(&insert, &[&flow, &key, &value, &fence_value])
                 .map_err(&err)?;
             if written == 0 {
-                if let Some(fence) = &fence {
-                    fence.lose();
-                }
-                return Err(StateError::Fenced(flow.clone()));
+                return Err(refused(fence.as_deref(), &flow));
             }
             Ok(())
         })?;
@@ -1062,28 +1073,18 @@ impl FlowState for PgFlow {
                 .map_err(&err)?
                 .get(0);
             if !go {
-                if let Some(fence) = &fence {
-                    fence.lose();
-                }
-                return Err(StateError::Fenced(flow.clone()));
+                return Err(refused(fence.as_deref(), &flow));
             }
             Ok(())
         })
     }
 
     fn recover(&self) -> Result<Ledger, StateError> {
-        let flow = self.name.clone();
-        let marked: Vec<(String, Value)> = on_db!(self.db, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT mark, entries FROM ledger WHERE flow = $1 ORDER BY mark",
-                    &[&flow],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect())
-        })?;
+        let marked: Vec<(String, Value)> = self.db.rows(
+            "SELECT mark, entries FROM ledger WHERE flow = $1 ORDER BY mark",
+            vec![Box::new(self.name.clone())],
+            |row| (row.get(0), row.get(1)),
+        )?;
         let mut ledger = Ledger::default();
         for (mark, entries) in marked {
             let members: Vec<InFlight> = parse(entries)?;
@@ -1133,18 +1134,11 @@ impl FlowState for PgFlow {
     }
 
     fn queued(&self) -> Result<Vec<Record>, StateError> {
-        let flow = self.name.clone();
-        let queued: Vec<(String, Value)> = on_db!(self.db, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT key, fields FROM queue WHERE flow = $1 ORDER BY arrived",
-                    &[&flow],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect())
-        })?;
+        let queued: Vec<(String, Value)> = self.db.rows(
+            "SELECT key, fields FROM queue WHERE flow = $1 ORDER BY arrived",
+            vec![Box::new(self.name.clone())],
+            |row| (row.get(0), row.get(1)),
+        )?;
         queued
             .into_iter()
             .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(fields)?)))

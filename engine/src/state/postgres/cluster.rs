@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::{db_error, Db, PgFlow, Shards};
+use super::{db_error, PgFlow, Shards};
 use crate::state::{Claim, Cluster, FlowState, Lease, LeaseTerms, StateError};
 
 /// A run's hold on its flow, as its writes check it.
@@ -56,9 +56,8 @@ impl Fence {
 
 /// This node's side of the cluster.
 pub(crate) struct PgCluster {
-    /// The connection leases are taken and renewed on.
-    pub(crate) db: Arc<Db>,
-    /// The flows' connections (a leased flow's state writes on its own).
+    /// The flows' connections (a leased flow's state writes on its own; leases are
+    /// taken and renewed on the first).
     pub(crate) shards: Shards,
     pub(crate) node: String,
     /// This process (a node restarted under the same name is another holder).
@@ -87,17 +86,6 @@ impl PgCluster {
     }
 }
 
-/// Run `body` on the connection's thread with the flow name and node as `$1`/`$2`.
-macro_rules! on_cluster {
-    ($cluster:expr, |$client:ident, $err:ident| $body:expr) => {{
-        let shown = $cluster.db.shown.clone();
-        $cluster.db.call(move |$client| {
-            let $err = db_error(&shown);
-            $body
-        })
-    }};
-}
-
 impl Cluster for PgCluster {
     fn node(&self) -> &str {
         &self.node
@@ -111,7 +99,7 @@ impl Cluster for PgCluster {
             millis(terms.ttl),
         );
         let asked = Instant::now();
-        let taken: Result<i64, String> = on_cluster!(self, |client, err| {
+        let taken: Result<i64, String> = on_db!(self.shards.first(), |client, err| {
             // Free (given back) or expired: this holder's, with a new fencing number.
             let taken = client
                 .query_opt(
@@ -176,7 +164,7 @@ impl Cluster for PgCluster {
         };
         let (name, value, ttl) = (lease.flow.clone(), fence.value, millis(lease.terms.ttl));
         let asked = Instant::now();
-        let renewed: u64 = on_cluster!(self, |client, err| {
+        let renewed: u64 = on_db!(self.shards.first(), |client, err| {
             client
                 .execute(
                     "UPDATE leases SET expires = clock_timestamp() + make_interval(secs => $3::float8 / 1000)
@@ -201,7 +189,7 @@ impl Cluster for PgCluster {
             lease.fence as i64,
             millis(lease.terms.ttl),
         );
-        let pending: Option<String> = on_cluster!(self, |client, err| {
+        let pending: Option<String> = on_db!(self.shards.first(), |client, err| {
             // Atomically: a trigger left meanwhile keeps the lease for one more run;
             // otherwise the lease is given back.
             Ok(client
@@ -231,7 +219,7 @@ impl Cluster for PgCluster {
 
     fn leave_pending(&self, flow: &str, reason: &str) -> Result<bool, StateError> {
         let (name, reason) = (flow.to_string(), reason.to_string());
-        let left: u64 = on_cluster!(self, |client, err| {
+        let left: u64 = on_db!(self.shards.first(), |client, err| {
             client
                 .execute(
                     "UPDATE leases SET pending = COALESCE(pending, $2)
@@ -245,7 +233,7 @@ impl Cluster for PgCluster {
 
     fn claim_fire(&self, flow: &str, due: DateTime<Utc>) -> Result<bool, StateError> {
         let (name, node) = (flow.to_string(), self.node.clone());
-        let won: u64 = on_cluster!(self, |client, err| {
+        let won: u64 = on_db!(self.shards.first(), |client, err| {
             let won = client
                 .execute(
                     "INSERT INTO fires (flow, due, node) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -265,46 +253,33 @@ impl Cluster for PgCluster {
     }
 
     fn abandoned(&self) -> Result<Vec<String>, StateError> {
-        on_cluster!(self, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT flow FROM leases WHERE holder IS NOT NULL AND expires < clock_timestamp() ORDER BY flow",
-                    &[],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect())
-        })
+        self.shards.first().rows(
+            "SELECT flow FROM leases WHERE holder IS NOT NULL AND expires < clock_timestamp() ORDER BY flow",
+            vec![],
+            |row| row.get(0),
+        )
     }
 
     fn unattended_queues(&self) -> Result<Vec<String>, StateError> {
-        on_cluster!(self, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT DISTINCT q.flow FROM queue q WHERE NOT EXISTS
-                         (SELECT 1 FROM leases l WHERE l.flow = q.flow AND l.holder IS NOT NULL)
-                     ORDER BY q.flow",
-                    &[],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect())
-        })
+        self.shards.first().rows(
+            "SELECT DISTINCT q.flow FROM queue q WHERE NOT EXISTS
+                 (SELECT 1 FROM leases l WHERE l.flow = q.flow AND l.holder IS NOT NULL)
+             ORDER BY q.flow",
+            vec![],
+            |row| row.get(0),
+        )
     }
 
     fn holders(&self) -> Result<BTreeMap<String, String>, StateError> {
-        on_cluster!(self, |client, err| {
-            Ok(client
-                .query(
-                    "SELECT flow, node FROM leases WHERE holder IS NOT NULL AND expires > clock_timestamp()",
-                    &[],
-                )
-                .map_err(&err)?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect())
-        })
+        Ok(self
+            .shards
+            .first()
+            .rows(
+                "SELECT flow, node FROM leases WHERE holder IS NOT NULL AND expires > clock_timestamp()",
+                vec![],
+                |row| (row.get(0), row.get(1)),
+            )?
+            .into_iter()
+            .collect())
     }
 }
