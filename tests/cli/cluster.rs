@@ -11,7 +11,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::crash::{bulk_flow, received_counts, slow_mock, IN_FLIGHT, ROWS};
+use super::crash::{
+    assert_every_row_arrived_repeats_bounded, assert_nothing_lost_and_repeats_marked, bulk_flow,
+    received_counts, slow_mock, ROWS,
+};
 use super::postgres::Schema;
 use super::*;
 
@@ -186,27 +189,6 @@ async fn bulk_run_under_way(nodes: &Nodes, server: &MockServer, i: usize) {
     assert!(page.contains(&running_on), "{page}");
 }
 
-/// Every row arrived; repeats are no more than were in flight.
-async fn every_row_once_or_a_repeat(server: &MockServer) -> HashMap<String, usize> {
-    let counts = received_counts(server).await;
-    for i in 1..=ROWS {
-        assert!(
-            counts.contains_key(&format!("bulk:R-{i}")),
-            "row R-{i} never arrived"
-        );
-    }
-    let repeated = counts.values().filter(|n| **n > 1).count();
-    assert!(
-        repeated <= IN_FLIGHT,
-        "{repeated} repeats, more than the {IN_FLIGHT} in flight"
-    );
-    assert!(
-        counts.values().all(|n| *n <= 2),
-        "nothing is sent three times"
-    );
-    counts
-}
-
 /// Every key's outcome is recorded by one run only.
 async fn recorded_once(nodes: &Nodes, api: usize) -> Vec<Value> {
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -328,29 +310,11 @@ async fn a_node_killed_mid_run_has_its_run_finished_by_another() {
         "{log}"
     );
 
-    let counts = every_row_once_or_a_repeat(&server).await;
     let rows = recorded_once(&nodes, 1).await;
-    let marked: Vec<String> = rows
-        .iter()
-        .filter(|r| r["repeat"] == true)
-        .map(|r| format!("bulk:{}", r["key"].as_str().unwrap_or_default()))
-        .collect();
-    assert!(
-        marked.len() <= IN_FLIGHT,
-        "{} marked as repeats",
-        marked.len()
-    );
-    for (key, n) in &counts {
-        assert!(
-            *n == 1 || marked.contains(key),
-            "{key} arrived twice but history does not say so"
-        );
-    }
+    assert_nothing_lost_and_repeats_marked(&server, &rows).await;
     eprintln!(
-        "node killed at {at_kill} of {ROWS} sent: run taken over by {}, {} row(s) arrived twice, {} marked as possible repeats",
-        took_over["node"],
-        counts.values().filter(|n| **n > 1).count(),
-        marked.len()
+        "node killed at {at_kill} of {ROWS} sent: run taken over by {}",
+        took_over["node"]
     );
 }
 
@@ -374,7 +338,7 @@ async fn a_node_paused_past_its_lease_cannot_record_what_it_sends_late() {
     }
     assert!(told, "{}", nodes.logs());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    every_row_once_or_a_repeat(&server).await;
+    assert_every_row_arrived_repeats_bounded(&server).await;
     recorded_once(&nodes, 2).await;
     let first = nodes
         .runs(2, "bulk")
@@ -397,7 +361,7 @@ async fn the_database_dropping_every_connection_mid_run_loses_nothing() {
     assert!(cut >= 3, "{cut} connections ended");
     let done = nodes.succeeded(0, "bulk", 0, 90).await;
     assert_eq!(done["id"], 1, "the run went on: {done}");
-    let counts = every_row_once_or_a_repeat(&server).await;
+    let counts = assert_every_row_arrived_repeats_bounded(&server).await;
     assert!(counts.values().all(|n| *n == 1), "nothing sent twice");
     recorded_once(&nodes, 1).await;
 }
@@ -451,17 +415,7 @@ async fn webhook_events_posted_to_any_node_are_each_sent_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for body in bodies(&server).await {
-        *counts
-            .entry(
-                body["clientMessageId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-            .or_default() += 1;
-    }
+    let counts = received_counts(&server).await;
     assert_eq!(
         counts.len(),
         EVENTS,

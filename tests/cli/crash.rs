@@ -140,9 +140,11 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_only_in_flight_sends_marked_i
     assert_nothing_lost_and_repeats_marked(&server, &rows).await;
 }
 
-/// Every row arrived; no more repeats than were in flight, none three times, each one
-/// marked in the recovery run's history.
-pub(crate) async fn assert_nothing_lost_and_repeats_marked(server: &MockServer, rows: &[Value]) {
+/// Every row arrived, no more of them twice than were in flight, none three times: how
+/// many times each arrived.
+pub(crate) async fn assert_every_row_arrived_repeats_bounded(
+    server: &MockServer,
+) -> HashMap<String, usize> {
     let counts = received_counts(server).await;
     for i in 1..=ROWS {
         assert!(
@@ -150,20 +152,27 @@ pub(crate) async fn assert_nothing_lost_and_repeats_marked(server: &MockServer, 
             "row R-{i} never reached the receiver"
         );
     }
-    let repeated: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(k, _)| k)
-        .collect();
+    let repeated = counts.values().filter(|n| **n > 1).count();
     assert!(
-        repeated.len() <= IN_FLIGHT,
-        "{} repeats, more than the {IN_FLIGHT} in flight",
-        repeated.len()
+        repeated <= IN_FLIGHT,
+        "{repeated} repeats, more than the {IN_FLIGHT} in flight"
     );
     assert!(
         counts.values().all(|n| *n <= 2),
         "nothing is sent three times"
     );
+    counts
+}
+
+/// Every row arrived; no more repeats than were in flight, none three times, each one
+/// marked in the recovery run's history.
+pub(crate) async fn assert_nothing_lost_and_repeats_marked(server: &MockServer, rows: &[Value]) {
+    let counts = assert_every_row_arrived_repeats_bounded(server).await;
+    let repeated: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
     let marked: Vec<String> = rows
         .iter()
         .filter(|r| r["repeat"] == true)

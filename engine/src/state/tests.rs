@@ -65,6 +65,17 @@ impl Drop for PgPlace {
     }
 }
 
+/// Wait for a mark to be durable (sled's flush runs on a runtime; PostgreSQL's
+/// commit on the connection's thread).
+fn until_durable(durable: Durable) -> Result<(), StateError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StateError::Task(e.to_string()))?
+        .block_on(durable)
+        .map_err(|e| StateError::Task(e.to_string()))
+}
+
 /// One test, run against each backend.
 macro_rules! both {
     (fn $name:ident($place:ident) $body:block) => {
@@ -146,13 +157,7 @@ both!(fn a_crash_leaves_in_the_ledger_exactly_the_sends_without_an_outcome(place
         record: Map::new(),
     };
     let (first, durable) = flow.mark_in_flight(run.id, 1, &[entry("A-1"), entry("A-2")])?;
-    // sled's flush runs on the runtime; PostgreSQL's mark is durable when written.
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StateError::Task(e.to_string()))?
-        .block_on(durable)
-        .map_err(|e| StateError::Task(e.to_string()))?;
+    until_durable(durable)?;
     let (_second, _) = flow.mark_in_flight(run.id, 3, &[entry("A-3")])?;
     assert_eq!(flow.backlog()?, (0, 3));
     // A-1's outcome is stored (its mark not yet settled): only are unknown.
@@ -530,12 +535,7 @@ fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), S
         record: Map::new(),
     };
     let (mark, durable) = old.state.mark_in_flight(run.id, 1, &[entry])?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StateError::Task(e.to_string()))?
-        .block_on(durable)
-        .map_err(|e| StateError::Task(e.to_string()))?;
+    until_durable(durable)?;
     // Node a stops renewing (it is paused); past the lease, node b takes the flow over.
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert_eq!(cb.abandoned()?, vec!["f".to_string()]);
