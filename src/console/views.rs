@@ -59,11 +59,7 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
     let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
     // In a cluster, who runs what (asked before the project is held).
-    let holders = shared
-        .store
-        .cluster()
-        .and_then(|cluster| cluster.holders().ok())
-        .unwrap_or_default();
+    let holders = shared.holders();
     let project = shared.project.read();
     let day_ago = now - Duration::hours(24);
     names

@@ -185,11 +185,7 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
     };
     let scrubber = shared.scrubber();
     // In a cluster, a flow runs on whichever node holds its lease.
-    let holders = shared
-        .store
-        .cluster()
-        .and_then(|cluster| cluster.holders().ok())
-        .unwrap_or_default();
+    let holders = shared.holders();
     let mut names: Vec<&String> = project.keys().chain(errors.keys()).collect();
     names.sort();
     names.dedup();

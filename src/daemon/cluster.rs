@@ -208,8 +208,7 @@ impl Node {
             match blocking(move || cluster.release(&held)).await {
                 Ok(Some(left)) if !shared.stop_runs.subscribe().is_stopped() => {
                     if let Ok(run) = &ran {
-                        shared.metrics.observe(&run.summary);
-                        tracing::info!(flow = %flow.name, "{}", crate::report::run_line(&run.summary));
+                        super::run_ended(shared, flow, run);
                     }
                     tracing::debug!(flow = %flow.name, trigger = left, "another node left a trigger meanwhile: once more");
                     job = Job::Source(trigger_of(&left));

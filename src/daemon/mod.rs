@@ -142,6 +142,14 @@ impl Shared {
         names
     }
 
+    /// In a cluster, which node runs which flow now (nothing alone).
+    pub fn holders(&self) -> BTreeMap<String, String> {
+        self.store
+            .cluster()
+            .and_then(|cluster| cluster.holders().ok())
+            .unwrap_or_default()
+    }
+
     /// What scrubs the accounts' secrets (and the API token) from what is served.
     pub fn scrubber(&self) -> engine::scrub::Scrubber {
         let mut secrets = self
@@ -579,6 +587,17 @@ fn auto_pause(shared: &Shared, flow: &flows::Flow) {
     }
 }
 
+/// What follows a run that ran: its metrics and log line, and when it failed, its
+/// alerts and the flow's auto-pause.
+fn run_ended(shared: &Shared, flow: &flows::Flow, run: &engine::RunReport) {
+    shared.metrics.observe(&run.summary);
+    tracing::info!(flow = %flow.name, "{}", report::run_line(&run.summary));
+    if run.summary.status == RunStatus::Failed {
+        alerts::after_run(shared, flow, run);
+        auto_pause(shared, flow);
+    }
+}
+
 /// One run, as the timer's launcher: the flow's last good version, its report as JSON.
 /// A panic in the run (a bug) is that run's failure, recorded, not the daemon's end.
 async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
@@ -675,12 +694,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             report: serde_json::json!({"run": run.summary, "failures": [], "nothing_to_replay": true}),
         },
         Ok(run) => {
-            shared.metrics.observe(&run.summary);
-            tracing::info!(flow = name, "{}", report::run_line(&run.summary));
-            if run.summary.status == RunStatus::Failed {
-                alerts::after_run(shared, &flow, &run);
-                auto_pause(shared, &flow);
-            }
+            run_ended(shared, &flow, &run);
             Outcome {
                 success: run.summary.status == RunStatus::Succeeded,
                 skipped: false,
