@@ -226,16 +226,7 @@ async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothi
     assert_eq!(report["run"]["status"], "succeeded", "{report}");
     assert_eq!(report["run"]["counts"]["sent"], 2000, "{report}");
     let sent = bodies(&server).await;
-    let mut ids: Vec<String> = sent
-        .iter()
-        .map(|b| {
-            b["clientMessageId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    ids.sort();
+    let mut ids = client_ids(&sent);
     ids.dedup();
     assert_eq!((sent.len(), ids.len()), (2000, 2000), "every row once");
     // And the state says so: a rerun finds nothing new.
