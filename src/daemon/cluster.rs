@@ -81,7 +81,7 @@ fn skipped(report: Value) -> Outcome<Value> {
 
 /// What holding the flow for a run came to.
 pub enum Held {
-    /// The run ran (and any runs left for after it): the last one's report.
+    /// The run ran (and any runs left for after it): the report of the run asked for.
     Ran(anyhow::Result<engine::RunReport>),
     /// It runs elsewhere, or not at all: what the timer is told.
     Not(Outcome<Value>),
@@ -177,7 +177,7 @@ impl Node {
         accounts: &flows::Accounts,
         flow: &flows::Flow,
         reason: Reason,
-        mut job: Job,
+        job: Job,
     ) -> Held {
         let lease = match self.hold(shared, flow, reason).await {
             Ok(lease) => Arc::new(lease),
@@ -193,31 +193,57 @@ impl Node {
             }
             Err(e) => return Held::Ran(Err(e.into())),
         }
-        loop {
-            let (handle, stop) = engine::Stop::new();
-            let keeper = tokio::spawn(keep(
-                Arc::clone(&self.cluster),
-                Arc::clone(&lease),
-                handle,
-                shared.stop_runs.subscribe(),
-            ));
-            let ran =
-                wiring::run_once(accounts, flow, Arc::clone(&lease.state), job, true, stop).await;
-            keeper.abort();
-            let (cluster, held) = (Arc::clone(&self.cluster), Arc::clone(&lease));
-            match blocking(move || cluster.release(&held)).await {
-                Ok(Some(left)) if !shared.stop_runs.subscribe().is_stopped() => {
-                    if let Ok(run) = &ran {
-                        super::run_ended(shared, flow, run);
-                    }
-                    tracing::debug!(flow = %flow.name, trigger = left, "another node left a trigger meanwhile: once more");
-                    job = Job::Source(trigger_of(&left));
-                }
-                Ok(_) => return Held::Ran(ran),
-                Err(e) => {
-                    tracing::warn!(flow = %flow.name, error = %e, "cannot give the flow's lease back: it expires by itself");
-                    return Held::Ran(ran);
-                }
+        // The run asked for is the one answered with (a person's force-run gets its own
+        // report); the runs after it for triggers other nodes left are this node's own.
+        let first = self.run_held(shared, accounts, flow, &lease, job).await;
+        let mut left = self.give_back(shared, flow, &lease).await;
+        while let Some(trigger) = left {
+            tracing::debug!(flow = %flow.name, trigger, "another node left a trigger meanwhile: once more");
+            let job = Job::Source(trigger_of(&trigger));
+            if let Ok(run) = self.run_held(shared, accounts, flow, &lease, job).await {
+                super::run_ended(shared, flow, &run);
+            }
+            left = self.give_back(shared, flow, &lease).await;
+        }
+        Held::Ran(first)
+    }
+
+    /// One run under the held lease, renewed while it goes on.
+    async fn run_held(
+        &self,
+        shared: &Shared,
+        accounts: &flows::Accounts,
+        flow: &flows::Flow,
+        lease: &Arc<Lease>,
+        job: Job,
+    ) -> anyhow::Result<engine::RunReport> {
+        let (handle, stop) = engine::Stop::new();
+        let keeper = tokio::spawn(keep(
+            Arc::clone(&self.cluster),
+            Arc::clone(lease),
+            handle,
+            shared.stop_runs.subscribe(),
+        ));
+        let ran = wiring::run_once(accounts, flow, Arc::clone(&lease.state), job, true, stop).await;
+        keeper.abort();
+        ran
+    }
+
+    /// Give the lease back; the trigger another node left meanwhile, if the flow runs once
+    /// more for it here (not when the daemon is stopping).
+    async fn give_back(
+        &self,
+        shared: &Shared,
+        flow: &flows::Flow,
+        lease: &Arc<Lease>,
+    ) -> Option<String> {
+        let (cluster, held) = (Arc::clone(&self.cluster), Arc::clone(lease));
+        match blocking(move || cluster.release(&held)).await {
+            Ok(Some(left)) if !shared.stop_runs.subscribe().is_stopped() => Some(left),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(flow = %flow.name, error = %e, "cannot give the flow's lease back: it expires by itself");
+                None
             }
         }
     }
