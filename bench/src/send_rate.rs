@@ -30,6 +30,11 @@ pub struct Options {
     /// after) instead of sled directories: `postgres://postgres@127.0.0.1:5432/test`.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Keep the last run's directory (flows, CSV, states) and print where, to profile a
+    /// run of it by hand (e.g. the nothing-new run: `switchboard run single --flows DIR
+    /// --state DIR/single-state`).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 impl Default for Options {
@@ -39,6 +44,7 @@ impl Default for Options {
             concurrency: 64,
             batch: 1000,
             postgres: None,
+            keep: false,
         }
     }
 }
@@ -299,7 +305,11 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
             batched,
             nothing_new,
         });
-        dir.close().context("cannot remove the run's directory")?;
+        if options.keep {
+            println!("  kept: {}", dir.keep().display());
+        } else {
+            dir.close().context("cannot remove the run's directory")?;
+        }
     }
     let rows = options.rows as f64;
     let pick = |f: &dyn Fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
