@@ -115,6 +115,9 @@ struct Tally {
     failures: Vec<RowOutcome>,
     seq: u64,
     unstored: Vec<(RowOutcome, bool)>,
+    /// Keys of outcomes recorded without remembering the key, since the source's last
+    /// chunk was sorted (see [`Intake::chunk`]).
+    forgotten: Vec<String>,
     /// When the run's counts were last stored (they are, every second or so, so that
     /// history shows a run's progress and a run cut short keeps its counts).
     saved: std::time::Instant,
@@ -135,6 +138,7 @@ impl Tally {
             failures: Vec::new(),
             seq: 0,
             unstored: Vec::new(),
+            forgotten: Vec::new(),
             saved: std::time::Instant::now(),
             looked_up: ctx.lookup.map(|step| step.as_name().to_string()),
         }
@@ -168,6 +172,9 @@ impl Tally {
                 self.summary.counts.failed += 1;
                 self.failures.push(outcome.clone());
             }
+        }
+        if !remember {
+            self.forgotten.push(outcome.key.clone());
         }
         self.unstored.push((outcome, remember));
         // Large groups go at once; a slow run's outcomes (and counts) at least every
@@ -287,7 +294,8 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         primed: state.primed()?,
         backlog: ctx.flow.source.backlog(),
         recovered: HashSet::new(),
-        claimed: HashSet::new(),
+        chunk: HashSet::new(),
+        unremembered: HashSet::new(),
         pushed: ctx.flow.source.is_push(),
     };
     let (mut todo, recovered_marks) = recover(&ctx, &mut tally, &mut intake.recovered)?;
@@ -333,7 +341,6 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
     // Sends a crash interrupted go even when the source could not be read.
     let todo = enrich(&ctx, &mut tally, todo).await?;
     let todo = screen(&ctx, &mut tally, todo)?;
-    let todo = screen(&ctx, &mut tally, todo)?;
     deliver(&ctx, &mut tally, todo, &refused).await?;
     if let Some(p) = ctx.progress {
         p.finish();
@@ -359,8 +366,15 @@ struct Intake {
     backlog: Backlog,
     /// Keys a crash left in the ledger, which this run resends (or parks) already.
     recovered: HashSet<String>,
-    /// Keys taken from the source by this run, to tell a repeated key.
-    claimed: HashSet<String>,
+    /// Keys taken from the chunk being sorted. A key taken in an earlier chunk has an
+    /// outcome in the state by now (each chunk is sent before the next is taken), so
+    /// the state tells it: it remembers the key as handled by this run — unless its
+    /// outcome was one not remembered (a failure to try again next run, a row filtered
+    /// with `filtered: retry`), whose keys are kept in `unremembered`. A run holds no
+    /// set of every key it took (a million keys were ~100 MB).
+    chunk: HashSet<String>,
+    /// Keys taken in earlier chunks whose outcome the state does not remember.
+    unremembered: HashSet<String>,
     /// The records are pushed events (each delivered once), not rows read every run.
     pushed: bool,
 }
@@ -389,13 +403,26 @@ impl Intake {
             .reason(format!("source: {}", reject.reason));
             tally.record(state, outcome, false)?;
         }
+        // The keys of the last chunk whose outcomes the state does not remember.
+        for key in tally.forgotten.drain(..) {
+            if self.chunk.contains(&key) {
+                self.unremembered.insert(key);
+            }
+        }
+        self.chunk.clear();
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
         drop(keys);
+        let run = tally.summary.id;
         for (record, remembered) in fetched.records.into_iter().zip(remembered) {
-            // Taken earlier this run (maybe in an earlier chunk, and sent since): a duplicate.
-            let repeated = self.claimed.contains(&record.key);
+            // Taken earlier this run (maybe in an earlier chunk, and sent since): a
+            // duplicate. (A key a crash left in the ledger is this run's too, but taken
+            // from the ledger, not the source: its rows are simply not new.)
+            let repeated = self.chunk.contains(&record.key)
+                || self.unremembered.contains(&record.key)
+                || (remembered.as_ref().is_some_and(|h| h.run == run)
+                    && !self.recovered.contains(&record.key));
             if !repeated && self.recovered.contains(&record.key) {
                 continue;
             }
@@ -436,7 +463,7 @@ impl Intake {
                     false,
                 ))
             } else {
-                self.claimed.insert(record.key.clone());
+                self.chunk.insert(record.key.clone());
                 tally.summary.counts.new += 1;
                 (!self.primed && self.backlog == Backlog::Skip).then(|| {
                     (
@@ -557,7 +584,6 @@ async fn replay_rows(
         p.start(todo.len() as u64);
     }
     let todo = enrich(&ctx, &mut tally, todo).await?;
-    let todo = screen(&ctx, &mut tally, todo)?;
     let todo = screen(&ctx, &mut tally, todo)?;
     deliver(&ctx, &mut tally, todo, &refused).await?;
     if let Some(p) = ctx.progress {

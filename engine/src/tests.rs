@@ -1046,6 +1046,33 @@ async fn a_source_is_read_chunk_by_chunk_and_a_failure_midway_keeps_what_was_sen
     );
 }
 
+#[tokio::test]
+async fn a_key_repeated_after_an_outcome_not_remembered_is_still_a_duplicate() {
+    // Chunks [1, 2] and [3, 1]: the account is refused, so every failure is one to try
+    // again next run (not remembered); the state cannot tell the repeated 1, the run must.
+    let h = Harness::new("send", "delivery: {concurrency: 1}\n");
+    h.add(&["1", "2", "3", "1"]);
+    h.script(vec![Err(SendError::Unauthorized {
+        code: Some("1200".into()),
+        message: "Unauthorized (HTTP 401)".into(),
+    })]);
+    let refused = h.run().await;
+    assert_eq!(
+        (
+            refused.summary.counts.new,
+            refused.summary.counts.failed,
+            refused.summary.counts.skipped
+        ),
+        (3, 3, 1)
+    );
+    let next = h.run().await;
+    assert_eq!(
+        (next.summary.counts.sent, next.summary.counts.skipped),
+        (3, 1)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2", "f:3"]);
+}
+
 #[test]
 fn loops_inside_loops_and_huge_output_fail_the_record_instead_of_taking_the_process() {
     let items: Vec<u32> = (0..200).collect();
