@@ -5,7 +5,7 @@
 //! Then the single-send flow runs again with nothing new.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
 use futures::stream::{self, StreamExt};
@@ -30,6 +30,14 @@ pub struct Options {
     /// after) instead of sled directories: `postgres://postgres@127.0.0.1:5432/test`.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// The stand-in answers each send after this many milliseconds (a service's own
+    /// time; 0: at once).
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
+    /// Also measure `wrk` (if on PATH) posting the same request to the same stand-in with
+    /// as many connections, for this many seconds, in each run.
+    #[arg(long, default_value_t = 0)]
+    pub wrk_seconds: u64,
     /// Keep the last run's directory (flows, CSV, states) and print where, to profile a
     /// run of it by hand (e.g. the nothing-new run: `switchboard run single --flows DIR
     /// --state DIR/single-state`).
@@ -44,6 +52,8 @@ impl Default for Options {
             concurrency: 64,
             batch: 1000,
             postgres: None,
+            delay_ms: 0,
+            wrk_seconds: 0,
             keep: false,
         }
     }
@@ -164,7 +174,51 @@ async fn bare_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow:
     Ok(bodies.len() as f64 / seconds)
 }
 
+/// `wrk` posting the first body to the stand-in with `connections` for `seconds`:
+/// requests per second, or `None` when `wrk` is not installed.
+async fn wrk(
+    dir: &Path,
+    url: &str,
+    body: &Value,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<Option<f64>> {
+    let script = dir.join("post.lua");
+    // A Lua long string holds the JSON as it is.
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer bench-key\"\n"
+        ),
+    )?;
+    let ran = tokio::process::Command::new("wrk")
+        .arg(format!("-t{}", connections.clamp(1, 2)))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("-s")
+        .arg(&script)
+        .arg(format!("{url}/api/v1/subaccounts/shop_main/messages"))
+        .output()
+        .await;
+    let output = match ran {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("cannot run wrk"),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        !text.contains("Non-2xx"),
+        "wrk saw answers that were not 2xx:\n{text}"
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|n| n.trim().parse().ok())
+        .map(Some)
+        .with_context(|| format!("wrk printed no Requests/sec:\n{text}"))
+}
+
 struct Sample {
+    wrk: Option<f64>,
     bare: f64,
     single: Measured,
     batched: Measured,
@@ -200,7 +254,7 @@ pub(crate) fn drop_schemas(server: &str, states: &[&str]) {
 }
 
 pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()> {
-    let standin = StandIn::start().await?;
+    let standin = StandIn::answering_after(Duration::from_millis(options.delay_ms)).await?;
     let bodies = bodies(options.rows);
     println!(
         "send-rate: {} rows, concurrency {}, batch {}, {} run(s), state in {}",
@@ -221,6 +275,21 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
             standin.take() == options.rows as u64,
             "bare client: not every row arrived"
         );
+        let wrk = match options.wrk_seconds {
+            0 => None,
+            seconds => {
+                let rate = wrk(
+                    dir.path(),
+                    &standin.url,
+                    &bodies[0],
+                    options.concurrency,
+                    seconds,
+                )
+                .await?;
+                standin.take();
+                rate
+            }
+        };
 
         // Each job's own state: a directory, or a schema of the database.
         let (single_state, batched_state) = match &options.postgres {
@@ -299,7 +368,14 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
             nothing_new.wall.as_secs_f64(),
             nothing_new.peak_rss_kib / 1024
         );
+        if let Some(wrk) = wrk {
+            println!(
+                "  run {run}: wrk {wrk:.0}/s · single {:.0}% of wrk",
+                100.0 * rate(&single) / wrk
+            );
+        }
         samples.push(Sample {
+            wrk,
             bare,
             single,
             batched,
@@ -323,6 +399,22 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
     );
     println!("|---|---|---|---|");
     println!("| bare client (reqwest, keep-alive) | {bare:.0} | 100% | — |");
+    let wrks: Vec<f64> = samples.iter().filter_map(|s| s.wrk).collect();
+    if !wrks.is_empty() {
+        let wrk = median(&wrks);
+        let of_wrk = median(
+            &samples
+                .iter()
+                .filter_map(|s| Some(rows / s.single.wall.as_secs_f64() / s.wrk?))
+                .collect::<Vec<_>>(),
+        );
+        println!(
+            "| wrk, {} connections (single sends: {:.0}% of it, median of each run's ratio) | {wrk:.0} | {:.0}% | — |",
+            options.concurrency,
+            100.0 * of_wrk,
+            100.0 * wrk / bare
+        );
+    }
     println!(
         "| switchboard run, single sends | {single:.0} | {:.0}% | {:.1} MiB |",
         100.0 * single / bare,

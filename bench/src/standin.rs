@@ -1,11 +1,12 @@
 //! A fast stand-in on loopback: 8x8's single and batch send (answering with a umid per
 //! message, as 8x8 does) and CINNOX's event subscription (keeping the URL registered, as
 //! CINNOX does, to post events to). It only counts what it gets, so the client side is
-//! what is measured.
+//! what is measured; given a delay, each send answers after it (a service's own time).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,13 +24,21 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start() -> anyhow::Result<StandIn> {
+        StandIn::answering_after(Duration::ZERO).await
+    }
+
+    /// A stand-in whose sends answer `delay` after they arrive.
+    pub async fn answering_after(delay: Duration) -> anyhow::Result<StandIn> {
         let messages = Arc::new(AtomicU64::new(0));
         let hook: Arc<Mutex<Option<String>>> = Arc::default();
         let subscriptions = Arc::clone(&hook);
         let app = Router::new()
             .route("/api/v1/subaccounts/{sub}/messages", post(single))
             .route("/api/v1/subaccounts/{sub}/messages/batch", post(batch))
-            .with_state(Arc::clone(&messages))
+            .with_state(Sends {
+                count: Arc::clone(&messages),
+                delay,
+            })
             .route(
                 "/v1/api/apps/{app}/{family}",
                 patch(move |body: Bytes| subscription(Arc::clone(&subscriptions), body)),
@@ -64,8 +73,18 @@ impl StandIn {
     }
 }
 
-async fn single(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value> {
-    let n = count.fetch_add(1, Ordering::Relaxed);
+/// What the send routes share: the count, and how long each answer takes.
+#[derive(Clone)]
+struct Sends {
+    count: Arc<AtomicU64>,
+    delay: Duration,
+}
+
+async fn single(State(sends): State<Sends>, body: Bytes) -> Json<Value> {
+    if !sends.delay.is_zero() {
+        tokio::time::sleep(sends.delay).await;
+    }
+    let n = sends.count.fetch_add(1, Ordering::Relaxed);
     let reference = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b.get("clientMessageId").cloned())
@@ -77,12 +96,17 @@ async fn single(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value>
     }))
 }
 
-async fn batch(State(count): State<Arc<AtomicU64>>, body: Bytes) -> Json<Value> {
+async fn batch(State(sends): State<Sends>, body: Bytes) -> Json<Value> {
+    if !sends.delay.is_zero() {
+        tokio::time::sleep(sends.delay).await;
+    }
     let messages = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b.get("messages").and_then(Value::as_array).cloned())
         .unwrap_or_default();
-    let first = count.fetch_add(messages.len() as u64, Ordering::Relaxed);
+    let first = sends
+        .count
+        .fetch_add(messages.len() as u64, Ordering::Relaxed);
     let answers: Vec<Value> = messages
         .iter()
         .enumerate()
