@@ -15,12 +15,18 @@ pub const CARD: Card = Card {
     name: "google_sheets",
     about: "Google Sheets: new rows of a range, rows appended, rows found and updated by a key column",
     source: Some(Part {
-        about: "new rows of the range on each run (its first row is the header)",
+        about: "new rows of the range on each run (its first row is the header), read in pages of 10,000 rows",
         options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[Call::new(
-            "GET",
-            "/v4/spreadsheets/{spreadsheet_id}/values/{range}",
-        )],
+        calls: &[
+            Call::new(
+                "GET",
+                "/v4/spreadsheets/{spreadsheet_id}?ranges={range}&fields=sheets.properties.gridProperties.rowCount (unless the range names its last row)",
+            ),
+            Call::new(
+                "GET",
+                "/v4/spreadsheets/{spreadsheet_id}/values/{range} (a page of its rows at a time)",
+            ),
+        ],
     }),
     actions: &[Action {
         name: "append_row",

@@ -1,6 +1,7 @@
 //! Google Sheets "new rows" (`connector: google_sheets`): reads
 //! `GET {base_url}/v4/spreadsheets/{id}/values/{range}` (the range URL-encoded), the first
-//! row giving field names. Rows are identified like CSV rows — by `key` column(s) when
+//! row giving field names. A run reads the range in pages of 10,000 rows, as far as the
+//! sheet's grid goes (asked once per run), so a big sheet is never in memory whole. Rows are identified like CSV rows — by `key` column(s) when
 //! given, so inserts, sorts and deletions neither resend nor lose rows — the header is never
 //! data, a blank row in the middle is skipped, and short rows (Sheets omits trailing empty
 //! cells) are padded. Auth: an API key, or a service account (JWT → bearer token, cached
@@ -32,7 +33,12 @@ use crate::http::{self, AccountClient};
 use crate::rows::Table;
 use range::cell;
 
+/// Rows a run reads in one request: a page of ~1–2 MB of JSON, and few enough requests
+/// for a big sheet to stay near the read quota (60 a minute per user).
+const PAGE_ROWS: usize = 10_000;
+
 /// A Google Sheets range as a source.
+#[derive(Clone)]
 pub struct Sheet {
     client: AccountClient,
     account: GoogleAccount,
@@ -75,43 +81,124 @@ pub(crate) fn google_error(body: &[u8]) -> String {
     }
 }
 
-#[async_trait]
-impl Source for Sheet {
-    async fn fetch(&self) -> Result<Fetched, SourceError> {
-        let read = range::read(
+impl Sheet {
+    /// `range` of the sheet, read.
+    async fn read(&self, range: &str) -> Result<range::ValueRange, SourceError> {
+        range::read(
             &self.client,
             &self.account,
             &self.config.spreadsheet_id,
-            &self.config.range,
+            range,
             auth::READ,
             Duration::from_secs(30),
         )
         .await
-        .map_err(|e| SourceError(e.to_string()))?;
-        let start = range::origin(&read.range).row;
-        let mut rows = read.values.iter();
-        let header: Vec<String> = rows
-            .next()
+        .map_err(|e| SourceError(e.to_string()))
+    }
+
+    /// The table the header row names (none: an empty header).
+    fn table(&self, header: Option<&Vec<Value>>) -> Result<Table, SourceError> {
+        let header: Vec<String> = header
             .map(|h| h.iter().map(|c| cell(c).trim().to_string()).collect())
             .unwrap_or_default();
-        let width = header.len();
-        let table = Table::new(
+        Table::new(
             header,
             &self.config.key,
             &format!("sheet range {}", self.config.range),
         )
-        .map_err(SourceError)?;
+        .map_err(SourceError)
+    }
+
+    /// The rows as records (or rejects), the first being row `first` of the sheet; short
+    /// rows padded to the header.
+    fn records<'a>(
+        table: &Table,
+        rows: impl Iterator<Item = &'a Vec<Value>>,
+        first: usize,
+    ) -> Fetched {
+        let width = table.header().len();
         let mut fetched = Fetched::default();
         for (i, row) in rows.enumerate() {
             let mut values: Vec<String> = row.iter().map(cell).collect();
             values.resize(width.max(values.len()), String::new());
-            match table.record(&values, || format!("row {}", start + 1 + i)) {
+            match table.record(&values, || format!("row {}", first + i)) {
                 Ok(Some(record)) => fetched.records.push(record),
                 Ok(None) => {}
                 Err(reject) => fetched.rejects.push(reject),
             }
         }
-        Ok(fetched)
+        fetched
+    }
+
+    /// Read the range page after page, as far as it goes (its last row, or the grid's),
+    /// each page's records handed to `tx`; stops early when the run stops taking them.
+    async fn pages(
+        &self,
+        tx: &tokio::sync::mpsc::Sender<Result<Fetched, SourceError>>,
+    ) -> Result<(), SourceError> {
+        let extent = range::extent(&self.config.range);
+        let last = match extent.last_row {
+            Some(row) => row,
+            // A blank page is no end: the grid's size is.
+            None => range::grid_rows(
+                &self.client,
+                &self.account,
+                &self.config.spreadsheet_id,
+                &self.config.range,
+                auth::READ,
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| SourceError(e.to_string()))?,
+        };
+        let mut table: Option<Table> = None;
+        let mut first = extent.origin.row;
+        while first <= last {
+            let end = (first + PAGE_ROWS - 1).min(last);
+            let read = self.read(&extent.rows(first, end)).await?;
+            let mut rows = read.values.iter();
+            let table = match &mut table {
+                Some(table) => table,
+                None => table.insert(self.table(rows.next())?),
+            };
+            // The first page begins with the header.
+            let data_from = if first == extent.origin.row {
+                first + 1
+            } else {
+                first
+            };
+            if tx
+                .send(Ok(Self::records(table, rows, data_from)))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+            first = end + 1;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Source for Sheet {
+    async fn fetch(&self) -> Result<Fetched, SourceError> {
+        let read = self.read(&self.config.range).await?;
+        let start = range::origin(&read.range).row;
+        let mut rows = read.values.iter();
+        let table = self.table(rows.next())?;
+        Ok(Self::records(&table, rows, start + 1))
+    }
+
+    async fn stream(&self, _size: usize) -> engine::Chunks {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let sheet = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sheet.pages(&tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
     }
 }
 

@@ -1,7 +1,9 @@
 //! A range of a sheet, read once for every use: the source's new rows, the `find_row`
 //! look-up and `update_row` all read `GET {base_url}/v4/spreadsheets/{id}/values/{range}`
 //! here (token for a service account, backing off on the quota's 429), and work out
-//! where a cell is in A1 notation.
+//! where a cell is in A1 notation. A source read in pages also asks how many rows the
+//! sheet's grid has (`GET {base_url}/v4/spreadsheets/{id}?ranges=…`), so that a page of
+//! blank rows is not taken for the end.
 
 use std::time::Duration;
 
@@ -13,8 +15,9 @@ use super::auth;
 use super::config::Account;
 use crate::http::{self, AccountClient};
 
-/// Tries for one read when the quota answers 429.
-const QUOTA_TRIES: u32 = 4;
+/// Tries for one read when the quota answers 429: its waits (2, 4, … s, at most a
+/// minute each) outlast a per-minute quota, which a long read in pages can meet.
+const QUOTA_TRIES: u32 = 7;
 
 /// What Sheets answers for a range: where it really is, and its rows.
 #[derive(Debug, Default, Deserialize)]
@@ -41,13 +44,58 @@ pub(super) async fn read(
         http::encode_component(spreadsheet_id),
         http::encode_component(range)
     );
+    let query = [
+        ("majorDimension", "ROWS"),
+        ("valueRenderOption", "FORMATTED_VALUE"),
+    ];
+    let body = get(client, account, &path, &query, scope, timeout).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        SendError::permanent(format!(
+            "Google Sheets answered with something that is not a value range: {e}"
+        ))
+    })
+}
+
+/// How many rows the grid of the sheet `range` is on has (filled or not).
+pub(super) async fn grid_rows(
+    client: &AccountClient,
+    account: &Account,
+    spreadsheet_id: &str,
+    range: &str,
+    scope: &str,
+    timeout: Duration,
+) -> Result<usize, SendError> {
+    let path = format!("v4/spreadsheets/{}", http::encode_component(spreadsheet_id));
+    let query = [
+        ("ranges", range),
+        ("fields", "sheets.properties.gridProperties.rowCount"),
+    ];
+    let body = get(client, account, &path, &query, scope, timeout).await?;
+    let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    answer["sheets"][0]["properties"]["gridProperties"]["rowCount"]
+        .as_u64()
+        .map(|n| n as usize)
+        .ok_or_else(|| {
+            SendError::permanent(format!(
+                "Google Sheets did not say how many rows the sheet of `{range}` has: {}",
+                http::snippet(&body)
+            ))
+        })
+}
+
+/// `GET path?query` as `account`: the body of a 2xx answer, or the error it was.
+async fn get(
+    client: &AccountClient,
+    account: &Account,
+    path: &str,
+    query: &[(&str, &str)],
+    scope: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, SendError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut call = client.get(&path, timeout).query(&[
-            ("majorDimension", "ROWS"),
-            ("valueRenderOption", "FORMATTED_VALUE"),
-        ]);
+        let mut call = client.get(path, timeout).query(query);
         if let (None, Some(file)) = (&account.api_key, &account.service_account_file) {
             let token = auth::token(client, file, &account.token_url, scope)
                 .await
@@ -63,11 +111,7 @@ pub(super) async fn read(
         })?;
         let status = response.status.as_u16();
         if response.status.is_success() {
-            return serde_json::from_slice(&response.body).map_err(|e| {
-                SendError::permanent(format!(
-                    "Google Sheets answered with something that is not a value range: {e}"
-                ))
-            });
+            return Ok(response.body);
         }
         if status == 429 && tries < QUOTA_TRIES {
             let wait = http::retry_after(&response.headers, chrono::Utc::now())
@@ -159,6 +203,59 @@ pub(super) fn origin(range: &str) -> Origin {
         sheet,
         column: column_index(&letters).unwrap_or(0),
         row,
+    }
+}
+
+/// Where an A1 range starts and, when it says, where it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Extent {
+    pub origin: Origin,
+    /// Its last column (0 = A): none for a whole sheet (`Orders`) or whole rows.
+    pub last_column: Option<usize>,
+    /// Its last row (1-based): none when it runs to the sheet's end (`A1:F`, `Orders`).
+    pub last_row: Option<usize>,
+}
+
+/// The extent of `range` (`Orders!A1:F500` → A1 to F500; `Orders!B3:F` → B3 to F, to the
+/// end; `Orders` → the whole sheet; `C5` → the one cell).
+pub(super) fn extent(range: &str) -> Extent {
+    let origin = origin(range);
+    let cells = match range.rsplit_once('!') {
+        Some((_, cells)) => cells,
+        None if looks_like_cells(range) => range,
+        None => "",
+    };
+    let end = match cells.split_once(':') {
+        Some((_, end)) => end.replace('$', ""),
+        // One cell, or no cells (a whole sheet).
+        None if cells.is_empty() => String::new(),
+        None => cells.replace('$', ""),
+    };
+    let letters: String = end.chars().take_while(char::is_ascii_alphabetic).collect();
+    Extent {
+        last_column: column_index(&letters),
+        last_row: end[letters.len()..].parse().ok(),
+        origin,
+    }
+}
+
+impl Extent {
+    /// Rows `first` to `last` (1-based, on the sheet) of the range's columns, in A1
+    /// notation: `Orders!A2:F5001`, or `Orders!2:5001` for a range of whole rows.
+    pub fn rows(&self, first: usize, last: usize) -> String {
+        let cells = match self.last_column {
+            Some(column) => format!(
+                "{}{first}:{}{last}",
+                column_letters(self.origin.column),
+                column_letters(column)
+            ),
+            None => format!("{first}:{last}"),
+        };
+        if self.origin.sheet.is_empty() {
+            cells
+        } else {
+            format!("{}!{cells}", self.origin.sheet)
+        }
     }
 }
 
@@ -325,5 +422,23 @@ mod tests {
         }
         let o = origin("Orders!A1:F");
         assert_eq!(address(&o, 3, 7), "Orders!D7");
+    }
+
+    #[test]
+    fn extents_say_where_a_range_ends_and_name_its_pages() {
+        let ends = |range: &str| {
+            let e = extent(range);
+            (e.last_column, e.last_row)
+        };
+        assert_eq!(ends("Orders!A1:F500"), (Some(5), Some(500)));
+        assert_eq!(ends("Orders!B3:F"), (Some(5), None));
+        assert_eq!(ends("'My Sheet'!$A$1:$D"), (Some(3), None));
+        assert_eq!(ends("Orders"), (None, None));
+        assert_eq!(ends("A:C"), (Some(2), None));
+        assert_eq!(ends("Orders!C5"), (Some(2), Some(5)));
+        assert_eq!(extent("Orders!B3:F").rows(4, 10003), "Orders!B4:F10003");
+        assert_eq!(extent("'My Sheet'!A1:D").rows(1, 10), "'My Sheet'!A1:D10");
+        assert_eq!(extent("Orders").rows(2, 5), "Orders!2:5");
+        assert_eq!(extent("A:C").rows(1, 3), "A1:C3");
     }
 }

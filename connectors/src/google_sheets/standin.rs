@@ -1,7 +1,9 @@
 //! The Google Sheets stand-in: one spreadsheet's values, whatever its id, for an API
 //! key or a bearer token, with Google's 403 body without either; rows appended and cells
 //! changed (`values:batchUpdate`) — a bearer token only, as Google has it — which later
-//! reads show; and a token endpoint (`/token`) for service accounts.
+//! reads show; a range's rows and columns as asked, the grid's size (`spreadsheets.get`
+//! with `fields=…rowCount`: 1,000 rows, or as many as the sheet has); and a token
+//! endpoint (`/token`) for service accounts.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -29,6 +31,7 @@ fn routes() -> Router<Recorder> {
             get(sheet_values).post(append),
         )
         .route("/v4/spreadsheets/{id}/values:batchUpdate", post(update))
+        .route("/v4/spreadsheets/{id}", get(spreadsheet))
         .route("/token", post(token))
 }
 
@@ -205,24 +208,72 @@ fn rows(recorder: &Recorder) -> Vec<Vec<Value>> {
     rows
 }
 
+/// A read needs an API key or a bearer token; Google's 403 otherwise.
+fn readable(
+    query: &std::collections::BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, Json<Value>)> {
+    let key_taken = query.get("key").is_some_and(|key| accepts(key));
+    if !key_taken && !accepted(headers, "authorization") {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(
+                json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `spreadsheets.get`, as a paged read asks it: how many rows the grid has.
+async fn spreadsheet(
+    State(recorder): State<Recorder>,
+    Path(id): Path<String>,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(denied) = readable(&query, &headers) {
+        return denied;
+    }
+    let rows = rows(&recorder).len().max(1000);
+    (
+        StatusCode::OK,
+        Json(json!({
+            "spreadsheetId": id,
+            "sheets": [{"properties": {"title": "Sheet1", "gridProperties": {"rowCount": rows, "columnCount": 26}}}]
+        })),
+    )
+}
+
 async fn sheet_values(
     State(recorder): State<Recorder>,
     Path((_id, range)): Path<(String, String)>,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    let key_taken = query.get("key").is_some_and(|key| accepts(key));
-    if !key_taken && !accepted(&headers, "authorization") {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(
-                json!({"error": {"code": 403, "message": "The caller does not have permission", "status": "PERMISSION_DENIED"}}),
-            ),
-        );
+    if let Err(denied) = readable(&query, &headers) {
+        return denied;
     }
-    let values: Vec<Vec<Value>> = rows(&recorder)
+    let extent = super::range::extent(&range);
+    let from_row = extent.origin.row.max(1) - 1;
+    let from_column = extent.origin.column;
+    let mut values: Vec<Vec<Value>> = rows(&recorder)
         .into_iter()
+        .skip(from_row)
+        .take(
+            extent
+                .last_row
+                .map_or(usize::MAX, |last| (last + 1).saturating_sub(from_row + 1)),
+        )
         .map(|row| {
+            let row: Vec<Value> = row.into_iter().skip(from_column).collect();
+            let row = match extent.last_column {
+                Some(last) => row
+                    .into_iter()
+                    .take(last + 1 - from_column.min(last))
+                    .collect(),
+                None => row,
+            };
             // Google leaves trailing empty cells (and so empty rows) out.
             let n = row
                 .iter()
@@ -231,6 +282,9 @@ async fn sheet_values(
             row[..n].to_vec()
         })
         .collect();
+    while values.last().is_some_and(Vec::is_empty) {
+        values.pop();
+    }
     (
         StatusCode::OK,
         Json(json!({"range": range, "majorDimension": "ROWS", "values": values})),

@@ -478,3 +478,146 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         "an API key cannot write"
     );
 }
+
+/// Everything a stream hands over: its chunks, and the error that ended it.
+async fn drain(sheet: &Sheet) -> (Vec<Fetched>, Option<String>) {
+    let mut chunks = sheet.stream(5_000).await;
+    let mut got = Vec::new();
+    while let Some(chunk) = chunks.recv().await {
+        match chunk {
+            Ok(chunk) => got.push(chunk),
+            Err(e) => return (got, Some(e.0)),
+        }
+    }
+    (got, None)
+}
+
+fn page(range: &str, rows: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"range": range, "majorDimension": "ROWS", "values": rows}))
+}
+
+#[tokio::test]
+async fn a_run_reads_the_sheet_in_pages_as_far_as_its_grid_goes() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v4/spreadsheets/1AbC"))
+        .and(query_param("key", "AIza-test"))
+        .and(query_param("ranges", "Orders!A1:D"))
+        .and(query_param(
+            "fields",
+            "sheets.properties.gridProperties.rowCount",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"sheets": [{"properties": {"gridProperties": {"rowCount": 25000}}}]}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pages = [
+        (
+            "Orders!A1:D10000",
+            json!([
+                ["order_id", "name", "phone"],
+                ["A-1", "Olena", "+380501234567"],
+                [],
+                ["A-3", "Tom"]
+            ]),
+        ),
+        // A page of blank rows is not the end: the grid goes on.
+        ("Orders!A10001:D20000", json!([])),
+        (
+            "Orders!A20001:D25000",
+            json!([[], ["A-20002", "Ana", "+34600000000"], ["", "no key"]]),
+        ),
+    ];
+    for (range, rows) in pages {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/v4/spreadsheets/1AbC/values/{}",
+                crate::http::encode_component(range)
+            )))
+            .and(query_param("key", "AIza-test"))
+            .and(query_param("majorDimension", "ROWS"))
+            .respond_with(page(range, rows))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let sheet = Sheet::new("google", &api_key_account(&server), &config(&["order_id"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (chunks, error) = drain(&sheet).await;
+    assert_eq!(error, None);
+    let keys: Vec<Vec<&str>> = chunks
+        .iter()
+        .map(|c| c.records.iter().map(|r| r.key.as_str()).collect())
+        .collect();
+    assert_eq!(keys, [vec!["A-1", "A-3"], vec![], vec!["A-20002"]]);
+    assert_eq!(
+        chunks[0].records[1].fields["phone"], "",
+        "short rows padded"
+    );
+    assert_eq!(
+        chunks[2]
+            .rejects
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>(),
+        ["row 20003"],
+        "rows are numbered as on the sheet, page after page"
+    );
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(4));
+}
+
+#[tokio::test]
+async fn a_range_that_names_its_last_row_is_paged_to_it_and_a_failed_page_ends_the_read() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/v4/spreadsheets/1AbC/values/{}",
+            crate::http::encode_component("Orders!B3:C10002")
+        )))
+        .respond_with(page(
+            "Orders!B3:C10002",
+            json!([["id", "phone"], ["7", "+380501234567"]]),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/v4/spreadsheets/1AbC/values/{}",
+            crate::http::encode_component("Orders!B10003:C12000")
+        )))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"error": {"code": 500, "status": "INTERNAL", "message": "Internal error encountered."}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut config = config(&["id"]);
+    config.range = "Orders!B3:C12000".into();
+    let sheet =
+        Sheet::new("google", &api_key_account(&server), &config).unwrap_or_else(|e| panic!("{e}"));
+    let (chunks, error) = drain(&sheet).await;
+    assert_eq!(chunks.len(), 1, "the first page went before the failure");
+    assert_eq!(chunks[0].records[0].key, "7");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("HTTP 500: INTERNAL: Internal error encountered."),
+        "{error:?}"
+    );
+    let asked: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert!(
+        asked.iter().all(|p| p.contains("/values/")),
+        "a range with its last row needs no grid size: {asked:?}"
+    );
+}
