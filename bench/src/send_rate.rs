@@ -30,6 +30,10 @@ pub struct Options {
     /// after) instead of sled directories: `postgres://postgres@127.0.0.1:5432/test`.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Where the rows come from: a CSV file, or a Google Sheet the stand-in serves
+    /// (read in pages, as from Google).
+    #[arg(long, value_enum, default_value_t = From::Csv)]
+    pub source: From,
     /// The stand-in answers each send after this many milliseconds (a service's own
     /// time; 0: at once).
     #[arg(long, default_value_t = 0)]
@@ -52,6 +56,7 @@ impl Default for Options {
             concurrency: 64,
             batch: 1000,
             postgres: None,
+            source: From::Csv,
             delay_ms: 0,
             wrk_seconds: 0,
             keep: false,
@@ -72,6 +77,26 @@ impl Options {
     }
 }
 
+/// Where a measurement's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    Csv,
+    Sheet,
+}
+
+/// The header of the rows.
+pub const HEADER: [&str; 4] = ["order_id", "name", "phone", "total"];
+
+/// Row `i` of the orders (0-based), as the CSV file and the sheet both have it.
+pub fn order_row(i: usize) -> [String; 4] {
+    [
+        format!("A-{i}"),
+        NAMES[i % NAMES.len()].to_string(),
+        format!("+38050{i:07}"),
+        format!("{}.00", i % 5000),
+    ]
+}
+
 const NAMES: [&str; 5] = [
     "Olena Kovalenko",
     "Олена Коваленко",
@@ -82,8 +107,7 @@ const NAMES: [&str; 5] = [
 
 const FLOW: &str = r#"timezone: Europe/Kyiv
 source:
-  connector: csv
-  path: orders.csv
+SOURCE
   key: order_id
   backlog: send
 receiver:
@@ -101,23 +125,26 @@ delivery:
 
 fn write_project(dir: &Path, options: &Options, standin: &str) -> anyhow::Result<()> {
     let mut csv = String::with_capacity(options.rows * 48);
-    csv.push_str("order_id,name,phone,total\n");
+    csv.push_str(&HEADER.join(","));
+    csv.push('\n');
     for i in 0..options.rows {
-        csv.push_str(&format!(
-            "A-{i},{},+38050{:07},{}.00\n",
-            NAMES[i % NAMES.len()],
-            i,
-            i % 5000
-        ));
+        csv.push_str(&order_row(i).join(","));
+        csv.push('\n');
     }
     std::fs::write(dir.join("orders.csv"), csv)?;
     std::fs::write(
         dir.join("accounts.yaml"),
         format!(
-            "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench-key\n  base_url: {standin}\n  rate_limit: off\n"
+            "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: bench-key\n  base_url: {standin}\n  rate_limit: off\nsheets:\n  connector: google_sheets\n  api_key: bench-key\n  base_url: {standin}\n  rate_limit: off\n"
         ),
     )?;
-    let flow = FLOW.replace("CONCURRENCY", &options.concurrency.to_string());
+    let source = match options.source {
+        From::Csv => "  connector: csv\n  path: orders.csv\n",
+        From::Sheet => "  connector: google_sheets\n  account: sheets\n  spreadsheet_id: bench\n  range: \"Orders!A1:D\"\n",
+    };
+    let flow = FLOW
+        .replace("CONCURRENCY", &options.concurrency.to_string())
+        .replace("SOURCE\n", source);
     std::fs::write(dir.join("single.yaml"), flow.replace("BATCH\n", ""))?;
     std::fs::write(
         dir.join("batched.yaml"),
@@ -255,10 +282,15 @@ pub(crate) fn drop_schemas(server: &str, states: &[&str]) {
 
 pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()> {
     let standin = StandIn::answering_after(Duration::from_millis(options.delay_ms)).await?;
+    standin.serve_sheet_rows(options.rows);
     let bodies = bodies(options.rows);
     println!(
-        "send-rate: {} rows, concurrency {}, batch {}, {} run(s), state in {}",
+        "send-rate: {} rows from {}, concurrency {}, batch {}, {} run(s), state in {}",
         options.rows,
+        match options.source {
+            From::Csv => "a CSV file",
+            From::Sheet => "a Google Sheet (the stand-in's)",
+        },
         options.concurrency,
         options.batch,
         runs,

@@ -2,21 +2,24 @@
 //! message, as 8x8 does) and CINNOX's event subscription (keeping the URL registered, as
 //! CINNOX does, to post events to). It only counts what it gets, so the client side is
 //! what is measured; given a delay, each send answers after it (a service's own time).
+//! It also serves the orders as a Google Sheet (`Orders`, the header and N rows), a
+//! range of rows at a time and the grid's size, as Google does.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::{patch, post};
+use axum::extract::{Path, State};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 /// A running stand-in and the number of messages it accepted.
 pub struct StandIn {
     pub url: String,
+    sheet_rows: Arc<AtomicUsize>,
     messages: Arc<AtomicU64>,
     hook: Arc<Mutex<Option<String>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -32,6 +35,7 @@ impl StandIn {
         let messages = Arc::new(AtomicU64::new(0));
         let hook: Arc<Mutex<Option<String>>> = Arc::default();
         let subscriptions = Arc::clone(&hook);
+        let sheet_rows = Arc::new(AtomicUsize::new(0));
         let app = Router::new()
             .route("/api/v1/subaccounts/{sub}/messages", post(single))
             .route("/api/v1/subaccounts/{sub}/messages/batch", post(batch))
@@ -39,6 +43,14 @@ impl StandIn {
                 count: Arc::clone(&messages),
                 delay,
             })
+            .route(
+                "/v4/spreadsheets/{id}",
+                get(grid).with_state(Arc::clone(&sheet_rows)),
+            )
+            .route(
+                "/v4/spreadsheets/{id}/values/{range}",
+                get(values).with_state(Arc::clone(&sheet_rows)),
+            )
             .route(
                 "/v1/api/apps/{app}/{family}",
                 patch(move |body: Bytes| subscription(Arc::clone(&subscriptions), body)),
@@ -55,6 +67,7 @@ impl StandIn {
         });
         Ok(StandIn {
             url,
+            sheet_rows,
             messages,
             hook,
             _stop: stop,
@@ -65,6 +78,11 @@ impl StandIn {
     /// CINNOX would post: it carries the hook's token), once it has.
     pub fn hook(&self) -> Option<String> {
         self.hook.lock().ok().and_then(|h| h.clone())
+    }
+
+    /// Serve `rows` orders (and the header) as the Google Sheet.
+    pub fn serve_sheet_rows(&self, rows: usize) {
+        self.sheet_rows.store(rows, Ordering::SeqCst);
     }
 
     /// Messages accepted since the last call.
@@ -124,6 +142,39 @@ async fn batch(State(sends): State<Sends>, body: Bytes) -> Json<Value> {
         "rejectedCount": 0,
         "messages": answers
     }))
+}
+
+/// `spreadsheets.get`: the grid has the header's row and the orders'.
+async fn grid(State(rows): State<Arc<AtomicUsize>>) -> Json<Value> {
+    let rows = rows.load(Ordering::Relaxed) + 1;
+    Json(json!({"sheets": [{"properties": {"gridProperties": {"rowCount": rows}}}]}))
+}
+
+/// `values/Orders!A{first}:D{last}`: those rows of the sheet (row 1 the header).
+async fn values(
+    State(rows): State<Arc<AtomicUsize>>,
+    Path((_id, range)): Path<(String, String)>,
+) -> Json<Value> {
+    let rows = rows.load(Ordering::Relaxed);
+    let cells = range
+        .rsplit_once('!')
+        .map_or(range.as_str(), |(_, cells)| cells);
+    let number = |part: Option<&str>| -> Option<usize> {
+        part?
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+            .parse()
+            .ok()
+    };
+    let mut parts = cells.split(':');
+    let first = number(parts.next()).unwrap_or(1).max(1);
+    let last = number(parts.next()).unwrap_or(rows + 1).min(rows + 1);
+    let values: Vec<Value> = (first..=last)
+        .map(|n| match n {
+            1 => json!(crate::send_rate::HEADER),
+            n => json!(crate::send_rate::order_row(n - 2)),
+        })
+        .collect();
+    Json(json!({"range": range, "majorDimension": "ROWS", "values": values}))
 }
 
 /// CINNOX's event subscription keeps the URL and answers with what it stored.
