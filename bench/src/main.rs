@@ -14,12 +14,16 @@
 //! - `console`: the daemon's console pages over a large state (10,000 flows; a run of
 //!   100,000 records; search in 1,000,000).
 //!
+//! - `peers`: the same 10,000-row job through n8n, Node-RED, a Python aiohttp sender and
+//!   Switchboard (the peers installed by `bench/peers/run.sh`; never in CI).
+//!
 //! `--smoke` runs every measurement at a small size (CI keeps it working that way).
 
 mod child;
 mod console;
 mod history;
 mod ingest;
+mod peers;
 mod send_rate;
 mod standin;
 
@@ -54,6 +58,9 @@ enum Command {
     History(history::Options),
     /// The console's pages over a large state, timed.
     Console(console::Options),
+    /// The same job through n8n, Node-RED, Python aiohttp and Switchboard (see
+    /// `bench/peers/run.sh`, which installs them).
+    Peers(peers::Options),
     /// `send-rate`, `ingest`, `history` and `console` with their defaults.
     All,
 }
@@ -97,6 +104,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(options) => ingest::run(&bin, runs, options.sized(smoke)).await,
         Command::History(_) => unreachable!("measured above"),
         Command::Console(options) => console::run(&bin, options.sized(smoke)).await,
+        Command::Peers(options) => peers::run(&bin, runs, options).await,
         Command::All => {
             send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
             ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await?;

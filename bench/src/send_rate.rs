@@ -123,7 +123,7 @@ delivery:
   concurrency: CONCURRENCY
 "#;
 
-fn write_project(dir: &Path, options: &Options, standin: &str) -> anyhow::Result<()> {
+pub(crate) fn write_project(dir: &Path, options: &Options, standin: &str) -> anyhow::Result<()> {
     let mut csv = String::with_capacity(options.rows * 48);
     csv.push_str(&HEADER.join(","));
     csv.push('\n');
