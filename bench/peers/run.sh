@@ -18,15 +18,22 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="${PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/switchboard-peers}"
 mkdir -p "$dir"
 
-install_npm() { # folder package@version
-    if [ ! -d "$dir/$1/node_modules/${2%@*}" ]; then
-        echo "installing $2 into $dir/$1 …"
+install_npm() { # folder package version
+    if [ ! -d "$dir/$1/node_modules/$2" ]; then
+        echo "installing $2 $3 into $dir/$1 …"
         mkdir -p "$dir/$1"
-        (cd "$dir/$1" && npm install --no-audit --no-fund --loglevel=error "$2")
+        # n8n asks for xlsx as a tarball from cdn.sheetjs.com, outside the npm registry:
+        # the registry's last xlsx stands in (the job reads a CSV; no XLSX is opened).
+        cat > "$dir/$1/package.json" <<JSON
+{"name": "switchboard-peer-$1", "private": true,
+ "dependencies": {"$2": "$3"},
+ "overrides": {"xlsx": "npm:xlsx@0.18.5"}}
+JSON
+        (cd "$dir/$1" && npm install --no-audit --no-fund --loglevel=error)
     fi
 }
-install_npm n8n n8n@2.8.4
-install_npm nodered node-red@4.1.8
+install_npm n8n n8n 2.8.4
+install_npm nodered node-red 4.1.8
 if [ ! -x "$dir/py/bin/python" ] || ! "$dir/py/bin/python" -c 'import aiohttp' 2>/dev/null; then
     echo "installing aiohttp into $dir/py …"
     python3 -m venv "$dir/py"
