@@ -371,7 +371,9 @@ struct Intake {
     /// the state tells it: it remembers the key as handled by this run — unless its
     /// outcome was one not remembered (a failure to try again next run, a row filtered
     /// with `filtered: retry`), whose keys are kept in `unremembered`. A run holds no
-    /// set of every key it took (a million keys were ~100 MB).
+    /// set of every key it took (a million keys were ~100 MB). Should chunks ever overlap
+    /// (one sorted while the one before still sends), the keys of every chunk not yet
+    /// recorded must be kept here too.
     chunk: HashSet<String>,
     /// Keys taken in earlier chunks whose outcome the state does not remember.
     unremembered: HashSet<String>,
