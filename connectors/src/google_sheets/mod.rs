@@ -37,6 +37,9 @@ use range::cell;
 /// for a big sheet to stay near the read quota (60 a minute per user).
 const PAGE_ROWS: usize = 10_000;
 
+/// How long one read of the source (a page, the grid's size) may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A Google Sheets range as a source.
 #[derive(Clone)]
 pub struct Sheet {
@@ -90,7 +93,7 @@ impl Sheet {
             &self.config.spreadsheet_id,
             range,
             auth::READ,
-            Duration::from_secs(30),
+            READ_TIMEOUT,
         )
         .await
         .map_err(|e| SourceError(e.to_string()))
@@ -146,7 +149,7 @@ impl Sheet {
                 &self.config.spreadsheet_id,
                 &self.config.range,
                 auth::READ,
-                Duration::from_secs(30),
+                READ_TIMEOUT,
             )
             .await
             .map_err(|e| SourceError(e.to_string()))?,
@@ -157,15 +160,14 @@ impl Sheet {
             let end = (first + PAGE_ROWS - 1).min(last);
             let read = self.read(&extent.rows(first, end)).await?;
             let mut rows = read.values.iter();
+            let mut data_from = first;
             let table = match &mut table {
                 Some(table) => table,
-                None => table.insert(self.table(rows.next())?),
-            };
-            // The first page begins with the header.
-            let data_from = if first == extent.origin.row {
-                first + 1
-            } else {
-                first
+                // The first page begins with the header.
+                None => {
+                    data_from += 1;
+                    table.insert(self.table(rows.next())?)
+                }
             };
             if tx
                 .send(Ok(Self::records(table, rows, data_from)))

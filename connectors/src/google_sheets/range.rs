@@ -184,25 +184,34 @@ pub(super) struct Origin {
     pub row: usize,
 }
 
+/// A range's sheet (`Orders`, quotes kept; empty when it names none) and its cells
+/// (`B3:F`; empty for a whole sheet).
+fn sheet_and_cells(range: &str) -> (&str, &str) {
+    match range.rsplit_once('!') {
+        Some((sheet, cells)) => (sheet, cells),
+        // A bare name is a whole sheet, unless it reads as cells (`A:F`, `B2`).
+        None if looks_like_cells(range) => ("", range),
+        None => (range, ""),
+    }
+}
+
+/// One end of a range of cells (`B3`, `$F`, `12`): its column (0 = A) and row, each when
+/// it names one.
+fn corner(text: &str) -> (Option<usize>, Option<usize>) {
+    let text = text.replace('$', "");
+    let letters = text.chars().take_while(char::is_ascii_alphabetic).count();
+    (column_index(&text[..letters]), text[letters..].parse().ok())
+}
+
 /// The start of `range` (`Orders!B3:F` → Orders, B, 3; `Orders` → Orders, A, 1; `A:F` →
 /// no sheet, A, 1).
 pub(super) fn origin(range: &str) -> Origin {
-    let (sheet, cells) = match range.rsplit_once('!') {
-        Some((sheet, cells)) => (sheet.to_string(), cells),
-        // A bare name is a whole sheet, unless it reads as cells (`A:F`, `B2`).
-        None if looks_like_cells(range) => (String::new(), range),
-        None => (range.to_string(), ""),
-    };
-    let start = cells.split(':').next().unwrap_or(cells).replace('$', "");
-    let letters: String = start
-        .chars()
-        .take_while(char::is_ascii_alphabetic)
-        .collect();
-    let row = start[letters.len()..].parse().unwrap_or(1);
+    let (sheet, cells) = sheet_and_cells(range);
+    let (column, row) = corner(cells.split(':').next().unwrap_or(cells));
     Origin {
-        sheet,
-        column: column_index(&letters).unwrap_or(0),
-        row,
+        sheet: sheet.to_string(),
+        column: column.unwrap_or(0),
+        row: row.unwrap_or(1),
     }
 }
 
@@ -219,23 +228,14 @@ pub(super) struct Extent {
 /// The extent of `range` (`Orders!A1:F500` → A1 to F500; `Orders!B3:F` → B3 to F, to the
 /// end; `Orders` → the whole sheet; `C5` → the one cell).
 pub(super) fn extent(range: &str) -> Extent {
-    let origin = origin(range);
-    let cells = match range.rsplit_once('!') {
-        Some((_, cells)) => cells,
-        None if looks_like_cells(range) => range,
-        None => "",
-    };
-    let end = match cells.split_once(':') {
-        Some((_, end)) => end.replace('$', ""),
-        // One cell, or no cells (a whole sheet).
-        None if cells.is_empty() => String::new(),
-        None => cells.replace('$', ""),
-    };
-    let letters: String = end.chars().take_while(char::is_ascii_alphabetic).collect();
+    let (_, cells) = sheet_and_cells(range);
+    // The end is after the colon; a single cell is its own end.
+    let end = cells.split_once(':').map_or(cells, |(_, end)| end);
+    let (last_column, last_row) = corner(end);
     Extent {
-        last_column: column_index(&letters),
-        last_row: end[letters.len()..].parse().ok(),
-        origin,
+        origin: origin(range),
+        last_column,
+        last_row,
     }
 }
 
