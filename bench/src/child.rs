@@ -67,7 +67,9 @@ pub async fn measure(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<Me
     })
 }
 
-async fn read_all<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> String {
+/// All a child's pipe gives until it closes (read as it comes, so the child never
+/// blocks on a full pipe).
+pub(crate) async fn read_all<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> String {
     use tokio::io::AsyncReadExt as _;
     let mut text = String::new();
     if let Some(mut pipe) = pipe {

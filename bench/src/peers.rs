@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
-use crate::child::peak_rss_kib;
+use crate::child::{peak_rss_kib, read_all};
 use crate::send_rate::{self, From, Options as SendOptions};
 use crate::standin::StandIn;
 
@@ -34,6 +34,18 @@ struct Outcome {
     tool: String,
     wall: Duration,
     peak_kib: u64,
+}
+
+impl Tool {
+    /// `program args…` in `work`, with the tool's environment.
+    fn command(&self, args: &[String], work: &Path) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(work);
+        command
+    }
 }
 
 /// A tool as a command to start in the job's directory.
@@ -220,10 +232,8 @@ async fn one(
         })
         .collect();
     if let Some(prepare) = &tool.prepare {
-        let prepared = tokio::process::Command::new(&tool.program)
-            .args(prepare)
-            .envs(tool.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(work)
+        let prepared = tool
+            .command(prepare, work)
             .output()
             .await
             .with_context(|| format!("cannot start {}", tool.program.display()))?;
@@ -237,16 +247,16 @@ async fn one(
         }
     }
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&tool.program)
-        .args(&args)
-        .envs(tool.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(work)
+    let mut child = tool
+        .command(&args, work)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", tool.program.display()))?;
     let pid = child.id().context("the tool exited at once")?;
+    // Read as it comes: a tool blocked on a full pipe would be timed waiting.
+    let mut stderr = tokio::spawn(read_all(child.stderr.take()));
     let mut peaks: HashMap<u32, u64> = HashMap::new();
     let mut received = 0u64;
     let outcome = loop {
@@ -260,11 +270,7 @@ async fn one(
             break Ok(started.elapsed());
         }
         if let Some(status) = child.try_wait()? {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                use tokio::io::AsyncReadExt as _;
-                let _ = pipe.read_to_string(&mut stderr).await;
-            }
+            let stderr = (&mut stderr).await.unwrap_or_default();
             let tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
             break Err(anyhow::anyhow!(
                 "exited ({status}) with {received} of {rows} rows sent: {tail}"
@@ -291,6 +297,7 @@ async fn one(
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
+    stderr.abort();
     let wall = outcome?;
     if received > rows as u64 {
         bail!("{received} messages for {rows} rows: some went twice");
