@@ -393,6 +393,14 @@ impl Intake {
         todo: &mut Vec<Pending>,
     ) -> Result<(), StateError> {
         let state = ctx.state;
+        // The keys of the last chunk whose outcomes the state does not remember (before
+        // this chunk records anything of its own).
+        for key in tally.forgotten.drain(..) {
+            if self.chunk.contains(&key) {
+                self.unremembered.insert(key);
+            }
+        }
+        self.chunk.clear();
         tally.summary.counts.fetched += (fetched.records.len() + fetched.rejects.len()) as u64;
         for reject in fetched.rejects {
             let outcome = RowOutcome::new(
@@ -405,13 +413,6 @@ impl Intake {
             .reason(format!("source: {}", reject.reason));
             tally.record(state, outcome, false)?;
         }
-        // The keys of the last chunk whose outcomes the state does not remember.
-        for key in tally.forgotten.drain(..) {
-            if self.chunk.contains(&key) {
-                self.unremembered.insert(key);
-            }
-        }
-        self.chunk.clear();
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
