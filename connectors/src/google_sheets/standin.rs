@@ -255,31 +255,28 @@ async fn sheet_values(
         return denied;
     }
     let extent = super::range::extent(&range);
+    // Rows and columns as 0-based offsets: from the range's start to its end, if it says.
     let from_row = extent.origin.row.max(1) - 1;
     let from_column = extent.origin.column;
+    let height = extent
+        .last_row
+        .map_or(usize::MAX, |last| last.saturating_sub(from_row));
+    let width = extent
+        .last_column
+        .map_or(usize::MAX, |last| (last + 1).saturating_sub(from_column));
     let mut values: Vec<Vec<Value>> = rows(&recorder)
         .into_iter()
         .skip(from_row)
-        .take(
-            extent
-                .last_row
-                .map_or(usize::MAX, |last| (last + 1).saturating_sub(from_row + 1)),
-        )
+        .take(height)
         .map(|row| {
-            let row: Vec<Value> = row.into_iter().skip(from_column).collect();
-            let row = match extent.last_column {
-                Some(last) => row
-                    .into_iter()
-                    .take(last + 1 - from_column.min(last))
-                    .collect(),
-                None => row,
-            };
+            let mut row: Vec<Value> = row.into_iter().skip(from_column).take(width).collect();
             // Google leaves trailing empty cells (and so empty rows) out.
             let n = row
                 .iter()
                 .rposition(|c| c != "" && !c.is_null())
                 .map_or(0, |i| i + 1);
-            row[..n].to_vec()
+            row.truncate(n);
+            row
         })
         .collect();
     while values.last().is_some_and(Vec::is_empty) {
