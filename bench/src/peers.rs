@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 use crate::child::{peak_rss_kib, read_all};
-use crate::send_rate::{self, From, Options as SendOptions};
+use crate::send_rate::{self, Options as SendOptions};
 use crate::standin::StandIn;
 
 #[derive(clap::Args)]
@@ -64,7 +64,6 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
     let work = tempfile::tempdir()?;
     let job = SendOptions {
         rows: options.rows,
-        source: From::Csv,
         ..SendOptions::default()
     };
     send_rate::write_project(work.path(), &job, &standin.url)?;

@@ -32,8 +32,8 @@ pub struct Options {
     pub postgres: Option<String>,
     /// Where the rows come from: a CSV file, or a Google Sheet the stand-in serves
     /// (read in pages, as from Google).
-    #[arg(long, value_enum, default_value_t = From::Csv)]
-    pub source: From,
+    #[arg(long, value_enum, default_value_t = RowSource::Csv)]
+    pub source: RowSource,
     /// The stand-in answers each send after this many milliseconds (a service's own
     /// time; 0: at once).
     #[arg(long, default_value_t = 0)]
@@ -56,7 +56,7 @@ impl Default for Options {
             concurrency: 64,
             batch: 1000,
             postgres: None,
-            source: From::Csv,
+            source: RowSource::Csv,
             delay_ms: 0,
             wrk_seconds: 0,
             keep: false,
@@ -79,7 +79,7 @@ impl Options {
 
 /// Where a measurement's rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum From {
+pub enum RowSource {
     Csv,
     Sheet,
 }
@@ -139,8 +139,8 @@ pub(crate) fn write_project(dir: &Path, options: &Options, standin: &str) -> any
         ),
     )?;
     let source = match options.source {
-        From::Csv => "  connector: csv\n  path: orders.csv\n",
-        From::Sheet => "  connector: google_sheets\n  account: sheets\n  spreadsheet_id: bench\n  range: \"Orders!A1:D\"\n",
+        RowSource::Csv => "  connector: csv\n  path: orders.csv\n",
+        RowSource::Sheet => "  connector: google_sheets\n  account: sheets\n  spreadsheet_id: bench\n  range: \"Orders!A1:D\"\n",
     };
     let flow = FLOW
         .replace("CONCURRENCY", &options.concurrency.to_string())
@@ -288,8 +288,8 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         "send-rate: {} rows from {}, concurrency {}, batch {}, {} run(s), state in {}",
         options.rows,
         match options.source {
-            From::Csv => "a CSV file",
-            From::Sheet => "a Google Sheet (the stand-in's)",
+            RowSource::Csv => "a CSV file",
+            RowSource::Sheet => "a Google Sheet (the stand-in's)",
         },
         options.concurrency,
         options.batch,
