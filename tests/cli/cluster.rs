@@ -3,7 +3,8 @@
 //! a schedule fires once per period in the cluster; a node killed mid-run has its run
 //! finished by another; a node paused past its lease cannot record what it sent late;
 //! a database that drops every connection mid-run loses nothing; webhook events posted
-//! to any node are each sent once.
+//! to any node are each sent once; an `after:` chain from another node is left with the
+//! node running the flow, and a force-run there still answers with its own run.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -159,9 +160,14 @@ fn bulk(dir: &Dir) {
     );
 }
 
-/// Start the bulk run on node `i` (not waiting for it) and wait until a third of it left.
-async fn bulk_run_under_way(nodes: &Nodes, server: &MockServer, i: usize) {
-    let _run = tokio::spawn(
+/// Start the bulk run on node `i` (not waiting for it) and wait until a third of it left;
+/// the force-run's answer, to come.
+async fn bulk_run_under_way(
+    nodes: &Nodes,
+    server: &MockServer,
+    i: usize,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let run = tokio::spawn(
         reqwest::Client::new()
             .post(format!("{}/api/flows/bulk/run", nodes.apis[i]))
             .send(),
@@ -187,6 +193,7 @@ async fn bulk_run_under_way(nodes: &Nodes, server: &MockServer, i: usize) {
         .unwrap_or_default();
     let running_on = format!("running</span> on <span class=\"node\">n{}</span>", i + 1);
     assert!(page.contains(&running_on), "{page}");
+    run
 }
 
 /// Every key's outcome is recorded by one run only.
@@ -260,6 +267,70 @@ async fn a_schedule_fires_once_per_period_in_a_cluster_of_three() {
     eprintln!(
         "runs of a fire every 2 s over 30 s: {}, on nodes {nodes_ran:?}",
         starts.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_left_during_a_force_run_runs_after_it_and_the_force_run_answers_with_its_own() {
+    let server = slow_mock().await;
+    let nodes = Nodes::start(2, &server.uri(), "2s", |dir| {
+        bulk(dir);
+        let bulk = std::fs::read_to_string(dir.path().join("flows/bulk.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        dir.write("flows/bulk.yaml", &format!("{bulk}schedule: {{after: starter}}\n"));
+        dir.write("flows/starter.csv", "id,phone\nS-1,+380501234567\n");
+        dir.write(
+            "flows/starter.yaml",
+            "source: {connector: csv, path: starter.csv, key: id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Start {{id}}\"\n",
+        );
+    })
+    .await;
+    // n1 sends the bulk rows for a person; meanwhile starter succeeds on n2, whose
+    // `after:` trigger for bulk is left with n1.
+    let forced = bulk_run_under_way(&nodes, &server, 0).await;
+    let started = reqwest::Client::new()
+        .post(format!("{}/api/flows/starter/run", nodes.apis[1]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.status().is_success(), "{started:?}");
+    let answer: Value = forced
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        answer["run"]["trigger"],
+        "manual",
+        "{answer:#}\n{}",
+        nodes.logs()
+    );
+    assert_eq!(answer["run"]["counts"]["sent"], ROWS, "{answer:#}");
+    // The trigger left ran after it, on the node that held the flow.
+    let mut runs = nodes.runs(1, "bulk").await;
+    for _ in 0..100 {
+        if runs.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        runs = nodes.runs(1, "bulk").await;
+    }
+    let said: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["trigger"].as_str().unwrap_or_default(),
+                r["node"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [("after", "n1"), ("manual", "n1")],
+        "{}",
+        nodes.logs()
     );
 }
 
