@@ -184,6 +184,46 @@ both!(fn a_crash_leaves_in_the_ledger_exactly_the_sends_without_an_outcome(place
     Ok(())
 });
 
+both!(fn many_keys_are_told_in_the_order_asked_whether_near_far_repeated_or_absent(place) {
+    let store = place.open()?;
+    // Keys of another flow, one whose name is this one's with more after it, sit around
+    // this flow's in the store's order: none of them is this flow's.
+    let other = store.flow("order")?;
+    let longer = store.flow("orders-eu")?;
+    let flow = store.flow("orders")?;
+    for state in [&other, &longer, &flow] {
+        state.begin_run(Trigger::Manual, Utc::now())?;
+    }
+    other.record(&[(&outcome(1, 1, "A-0005", RowStatus::Sent), true)], &[])?;
+    longer.record(&[(&outcome(1, 1, "A-0500", RowStatus::Sent), true)], &[])?;
+    // Every tenth key of a thousand, so that a look-up steps over entries (near) or is
+    // further than a short walk (far).
+    let kept: Vec<RowOutcome> = (0..1000)
+        .step_by(10)
+        .map(|n| outcome(1, n, &format!("A-{n:04}"), if n % 20 == 0 { RowStatus::Sent } else { RowStatus::Failed }))
+        .collect();
+    let rows: Vec<(&RowOutcome, bool)> = kept.iter().map(|o| (o, true)).collect();
+    flow.record(&rows, &[])?;
+    let asked = [
+        "A-0990", "A-0000", "A-0005", "A-0010", "A-0010", "A-0011", "A-0500", "A-0020",
+        "A-0990", "B-0000", "A-0700", "", "A-0999", "A-0030", "A-0980",
+    ];
+    let told = flow.handled_many(&asked)?;
+    let one_by_one = asked.iter().map(|k| flow.handled(k)).collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(told, one_by_one, "the same as asking one key at a time");
+    let statuses: Vec<Option<RowStatus>> = told.iter().map(|h| h.as_ref().map(|h| h.status)).collect();
+    use RowStatus::{Failed, Sent};
+    assert_eq!(
+        statuses,
+        [
+            Some(Failed), Some(Sent), None, Some(Failed), Some(Failed), None, Some(Sent),
+            Some(Sent), Some(Failed), None, Some(Sent), None, None, Some(Failed), Some(Sent),
+        ]
+    );
+    assert!(flow.handled_many(&[])?.is_empty());
+    Ok(())
+});
+
 both!(fn small_values_and_pages_of_history_are_kept(place) {
     let store = place.open()?;
     let flow = store.flow("orders")?;
