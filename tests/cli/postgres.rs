@@ -66,6 +66,15 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
         "nothing sent twice: {again:?}"
     );
     assert_eq!(bodies(&server).await.len(), 3);
+    // A source that now repeats a key handled in the first run (twice in one chunk) sends
+    // nothing: the database is asked for the key twice and tells it twice.
+    dir.append("flows/orders.csv", "A-2,Tom & Jerry <3,+12025550175\n");
+    let repeated = dir.run(&["run", "order-sms", "--state", &state]).await;
+    assert!(
+        repeated.stdout.contains("new 0, sent 0"),
+        "a repeated handled key is not sent again: {repeated:?}"
+    );
+    assert_eq!(bodies(&server).await.len(), 3);
     // Nothing of the state went to the directory beside the flows.
     assert!(!dir.path().join("flows/.switchboard/db").exists());
 
@@ -73,7 +82,7 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
         .run(&["history", "order-sms", "--state", &state, "--json"])
         .await;
     let runs = history.json();
-    assert_eq!(runs.as_array().map(Vec::len), Some(2), "{history:?}");
+    assert_eq!(runs.as_array().map(Vec::len), Some(3), "{history:?}");
     let rows = dir
         .run(&[
             "history",
@@ -88,7 +97,7 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
         .json();
     assert_eq!(rows["rows"].as_array().map(Vec::len), Some(3), "{rows}");
     let test = dir.run(&["test", "order-sms", "--state", &state]).await;
-    assert!(test.stdout.contains("3 already handled"), "{test:?}");
+    assert!(test.stdout.contains("4 already handled"), "{test:?}");
 
     // A daemon holds the schema: a second process is refused the lock and goes through
     // the daemon, as with a state directory.
@@ -104,7 +113,7 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
         .json()
         .await
         .unwrap_or_default();
-    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(3));
+    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(4));
     // The console finds the new record in the database's index.
     let found = reqwest::get(format!("{api}/search?q=%2B1%20202%20555%200199"))
         .await
