@@ -910,8 +910,8 @@ impl FlowState for PgFlow {
             return Ok(Vec::new());
         }
         let flow = self.name.clone();
-        let asked: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        let sent = asked.clone();
+        // The keys go to the connection's thread; the answer is matched to `keys` here.
+        let sent: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         let found: std::collections::HashMap<String, Handled> = on_db!(self.db, |client, err| {
             // One probe of the primary key per key, whatever the statistics say:
             // `key = ANY($2)` with 5,000 keys was planned as a scan of the flow's rows
@@ -941,7 +941,7 @@ impl FlowState for PgFlow {
                 .collect())
         })?;
         // A key asked twice (a source repeating it) is told twice.
-        Ok(asked.iter().map(|key| found.get(key).cloned()).collect())
+        Ok(keys.iter().map(|key| found.get(*key).cloned()).collect())
     }
 
     fn primed(&self) -> Result<bool, StateError> {
