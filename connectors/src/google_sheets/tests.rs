@@ -30,9 +30,15 @@ fn api_key_account(server: &MockServer) -> GoogleAccount {
     }
 }
 
-fn values(rows: serde_json::Value) -> ResponseTemplate {
+/// Sheets' answer for `range`: these rows.
+fn page(range: &str, rows: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
-        .set_body_json(json!({"range": "Orders!A1:D6", "majorDimension": "ROWS", "values": rows}))
+        .set_body_json(json!({"range": range, "majorDimension": "ROWS", "values": rows}))
+}
+
+/// The answer for the tests' usual range, `Orders!A1:D6`.
+fn values(rows: serde_json::Value) -> ResponseTemplate {
+    page("Orders!A1:D6", rows)
 }
 
 #[tokio::test]
@@ -490,11 +496,6 @@ async fn drain(sheet: &Sheet) -> (Vec<Fetched>, Option<String>) {
         }
     }
     (got, None)
-}
-
-fn page(range: &str, rows: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .set_body_json(json!({"range": range, "majorDimension": "ROWS", "values": rows}))
 }
 
 #[tokio::test]
