@@ -144,10 +144,12 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
     }
     let red = dir.join("nodered/node_modules/node-red/red.js");
     if red.exists() {
-        let flow = include_str!("../peers/node-red-flow.json")
-            .replace("ORDERS", &work.join("orders.csv").to_string_lossy())
-            .replace("BASE_URL", url);
-        std::fs::write(work.join("node-red-flow.json"), flow)?;
+        let flow = filled(
+            work,
+            "node-red-flow.json",
+            include_str!("../peers/node-red-flow.json"),
+            url,
+        )?;
         tools.push(Tool {
             name: "Node-RED 4.1.8, headless".into(),
             program: "node".into(),
@@ -157,9 +159,7 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
                 work.join("node-red").to_string_lossy().into_owned(),
                 "--port".into(),
                 free_port()?.to_string(),
-                work.join("node-red-flow.json")
-                    .to_string_lossy()
-                    .into_owned(),
+                flow.to_string_lossy().into_owned(),
             ],
             env: Vec::new(),
             prepare: None,
@@ -167,10 +167,12 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
     }
     let n8n = dir.join("n8n/node_modules/n8n/bin/n8n");
     if n8n.exists() {
-        let workflow = include_str!("../peers/n8n-workflow.json")
-            .replace("ORDERS", &work.join("orders.csv").to_string_lossy())
-            .replace("BASE_URL", url);
-        std::fs::write(work.join("n8n-workflow.json"), workflow)?;
+        let workflow = filled(
+            work,
+            "n8n-workflow.json",
+            include_str!("../peers/n8n-workflow.json"),
+            url,
+        )?;
         let home = work.join("n8n-home");
         tools.push(Tool {
             name: "n8n 2.8.4, `n8n execute`".into(),
@@ -179,7 +181,7 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
             prepare: Some(vec![
                 n8n.to_string_lossy().into_owned(),
                 "import:workflow".into(),
-                format!("--input={}", work.join("n8n-workflow.json").display()),
+                format!("--input={}", workflow.display()),
             ]),
             args: vec![
                 n8n.to_string_lossy().into_owned(),
@@ -205,6 +207,17 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
 }
 
 /// A port nothing listens on now.
+/// A peer's flow file, written into `work` from its `template` with the orders file
+/// (`ORDERS`) and the stand-in (`BASE_URL`) filled in; its path.
+fn filled(work: &Path, name: &str, template: &str, url: &str) -> anyhow::Result<PathBuf> {
+    let path = work.join(name);
+    let text = template
+        .replace("ORDERS", &work.join("orders.csv").to_string_lossy())
+        .replace("BASE_URL", url);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
