@@ -26,7 +26,7 @@ pub use connector::{
 pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
-pub use record::{digest, Record};
+pub use record::{digest, ChunkPrint, Record};
 pub use run::{
     handled_before, record_skipped, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport,
 };

@@ -20,6 +20,59 @@ impl Record {
     }
 }
 
+/// A fingerprint of one chunk of a source's records as the source gave them: their keys
+/// and fields, in order, and the field a look-up adds (`skip`, which decides what a row's
+/// [`digest`] covers). A chunk found to hold nothing new is remembered by it, so an
+/// unchanged chunk read again is not looked up key by key ([`crate::FlowState::chunk_settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkPrint([u8; 16]);
+
+impl ChunkPrint {
+    pub fn of(records: &[Record], skip: Option<&str>) -> ChunkPrint {
+        use sha2::{Digest, Sha256};
+        // Every part is preceded by its length (or its count), so no two different
+        // chunks hash the same bytes. Parts are gathered and hashed 64 KiB at a time
+        // (fewer, larger hash calls).
+        fn part(bytes: &mut Vec<u8>, of: &[u8]) {
+            bytes.extend_from_slice(&(of.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(of);
+        }
+        let mut hash = Sha256::new();
+        let mut bytes = Vec::with_capacity(80 << 10);
+        part(&mut bytes, skip.unwrap_or("").as_bytes());
+        part(&mut bytes, &[u8::from(skip.is_some())]);
+        for record in records {
+            part(&mut bytes, record.key.as_bytes());
+            part(&mut bytes, &(record.fields.len() as u64).to_le_bytes());
+            for (name, value) in &record.fields {
+                part(&mut bytes, name.as_bytes());
+                match value {
+                    Value::String(text) => {
+                        part(&mut bytes, b"s");
+                        part(&mut bytes, text.as_bytes());
+                    }
+                    other => {
+                        part(&mut bytes, b"j");
+                        part(&mut bytes, other.to_string().as_bytes());
+                    }
+                }
+            }
+            if bytes.len() >= 64 << 10 {
+                hash.update(&bytes);
+                bytes.clear();
+            }
+        }
+        hash.update(&bytes);
+        let mut print = [0u8; 16];
+        print.copy_from_slice(&hash.finalize()[..16]);
+        ChunkPrint(print)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
 /// A digest of a record's fields as its source gave them (`skip` names the field a
 /// look-up adds), stable across versions: a failed row is remembered with it, so the row
 /// is taken again once its data is fixed — and not before.

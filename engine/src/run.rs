@@ -23,7 +23,7 @@ use crate::connector::{Delivered, Prepared, Receiver, SendError, Source};
 use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
 use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
-use crate::record::Record;
+use crate::record::{ChunkPrint, Record};
 use crate::state::{Durable, LedgerMark};
 use crate::state::{
     FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger,
@@ -123,6 +123,9 @@ struct Tally {
     saved: std::time::Instant,
     /// The field the flow's look-up adds (not part of a row's digest).
     looked_up: Option<String>,
+    /// Outcomes whose key is remembered as handled whatever the row holds (sent,
+    /// skipped): a chunk is settled once each of its new records has one.
+    kept: u64,
 }
 
 /// Outcomes collected before they are stored even when nothing else asks for it.
@@ -141,6 +144,7 @@ impl Tally {
             forgotten: Vec::new(),
             saved: std::time::Instant::now(),
             looked_up: ctx.lookup.map(|step| step.as_name().to_string()),
+            kept: 0,
         }
     }
 
@@ -175,6 +179,8 @@ impl Tally {
         }
         if !remember {
             self.forgotten.push(outcome.key.clone());
+        } else if matches!(outcome.status, RowStatus::Sent | RowStatus::Skipped) {
+            self.kept += 1;
         }
         self.unstored.push((outcome, remember));
         // Large groups go at once; a slow run's outcomes (and counts) at least every
@@ -297,6 +303,7 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         chunk: HashSet::new(),
         unremembered: HashSet::new(),
         pushed: ctx.flow.source.is_push(),
+        sending: None,
     };
     let (mut todo, recovered_marks) = recover(&ctx, &mut tally, &mut intake.recovered)?;
 
@@ -334,9 +341,13 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         let chunk = enrich(&ctx, &mut tally, std::mem::take(&mut todo)).await?;
         let chunk = screen(&ctx, &mut tally, chunk)?;
         deliver(&ctx, &mut tally, chunk, &refused).await?;
+        intake.sent(state, &mut tally)?;
     }
     if read_all {
         state.set_primed()?;
+        if !intake.pushed {
+            state.forget_chunks_unseen_by(tally.summary.id)?;
+        }
     }
     // Sends a crash interrupted go even when the source could not be read.
     let todo = enrich(&ctx, &mut tally, todo).await?;
@@ -379,6 +390,20 @@ struct Intake {
     unremembered: HashSet<String>,
     /// The records are pushed events (each delivered once), not rows read every run.
     pushed: bool,
+    /// The chunk being sent, if it holds nothing else to do: it is settled once each of
+    /// its new records has an outcome that keeps it handled.
+    sending: Option<Sending>,
+}
+
+/// A chunk whose only work is sending its new records.
+struct Sending {
+    print: ChunkPrint,
+    /// Its records that were new.
+    new: u64,
+    /// [`Tally::kept`] when it was taken.
+    kept_before: u64,
+    /// The run's failed and filtered records when it was taken.
+    judged_before: u64,
 }
 
 impl Intake {
@@ -413,11 +438,29 @@ impl Intake {
             .reason(format!("source: {}", reject.reason));
             tally.record(state, outcome, false)?;
         }
+        let run = tally.summary.id;
+        self.sending = None;
+        // A chunk of rows found before to hold nothing new, read again unchanged: none of
+        // its keys need asking.
+        let print = (!self.pushed && !fetched.records.is_empty())
+            .then(|| ChunkPrint::of(&fetched.records, tally.looked_up.as_deref()));
+        if let Some(print) = &print {
+            if state.chunk_settled(print, run)? {
+                return Ok(());
+            }
+        }
+        // Whether the chunk may be settled: nothing in it but records handled before and
+        // new ones to send (no repeats, no records a crash left in flight, nothing else
+        // in the same delivery).
+        let mut settles = todo.is_empty();
+        let mut handled = 0;
+        let total = fetched.records.len() as u64;
+        let kept_before = tally.kept;
+        let judged_before = tally.summary.counts.failed + tally.summary.counts.filtered;
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
         drop(keys);
-        let run = tally.summary.id;
         for (record, remembered) in fetched.records.into_iter().zip(remembered) {
             // Taken earlier this run (maybe in an earlier chunk, and sent since): a
             // duplicate. (A key a crash left in the ledger is this run's too, but taken
@@ -426,13 +469,16 @@ impl Intake {
                 || self.unremembered.contains(&record.key)
                 || (remembered.as_ref().is_some_and(|h| h.run == run)
                     && !self.recovered.contains(&record.key));
+            settles &= !repeated;
             if !repeated && self.recovered.contains(&record.key) {
+                settles = false;
                 continue;
             }
             if !repeated && !self.pushed {
                 // A file's rows are read again every run: handled ones are simply not new,
                 // unless the row failed and has been fixed since.
                 if still_handled(remembered.as_ref(), &record, ctx.lookup).is_some() {
+                    handled += 1;
                     continue;
                 }
             }
@@ -494,6 +540,34 @@ impl Intake {
                 record,
                 repeat: false,
             });
+        }
+        match print {
+            Some(print) if settles && handled == total => state.settle_chunk(&print, run)?,
+            Some(print) if settles => {
+                self.sending = Some(Sending {
+                    print,
+                    new: total - handled,
+                    kept_before,
+                    judged_before,
+                })
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After a chunk's sends: it is settled if each of its new records is now remembered
+    /// as handled whatever the row holds (sent, or skipped as backlog) — none failed,
+    /// filtered, or left unsent by a stop.
+    fn sent(&mut self, state: &dyn FlowState, tally: &mut Tally) -> Result<(), StateError> {
+        let Some(sending) = self.sending.take() else {
+            return Ok(());
+        };
+        let judged = tally.summary.counts.failed + tally.summary.counts.filtered;
+        if tally.kept - sending.kept_before == sending.new && judged == sending.judged_before {
+            // Their outcomes first: the note must not reach the disk without them.
+            tally.commit(state, &[])?;
+            state.settle_chunk(&sending.print, tally.summary.id)?;
         }
         Ok(())
     }

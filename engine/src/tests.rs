@@ -415,6 +415,38 @@ impl Harness {
         }
     }
 
+    /// Change a row's data in the source, as a person editing the sheet would.
+    fn edit(&self, key: &str, name: &str) {
+        if let Ok(mut rows) = self.rows.0.lock() {
+            for row in rows.iter_mut().filter(|row| row.key == key) {
+                row.fields.insert("name".into(), json!(name));
+            }
+        }
+    }
+
+    /// Whether the state holds the chunk of these rows of the source as settled.
+    fn settled(&self, keys: &[&str]) -> bool {
+        let chunk: Vec<Record> = self
+            .rows
+            .0
+            .lock()
+            .map(|rows| {
+                keys.iter()
+                    .filter_map(|key| rows.iter().find(|row| row.key == *key).cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let state = self
+            .store
+            .flow(&self.flow.name)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let latest = state.runs(1).unwrap_or_default();
+        let run = latest.first().map_or(0, |run| run.id);
+        state
+            .chunk_settled(&ChunkPrint::of(&chunk, None), run)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn script(&self, results: Vec<Result<Delivered, SendError>>) {
         if let Ok(mut s) = self.receiver.script.lock() {
             s.extend(results);
@@ -1110,5 +1142,156 @@ fn loops_inside_loops_and_huge_output_fail_the_record_instead_of_taking_the_proc
     assert!(
         error.contains("the rendered text passed 1048576 bytes"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_that_holds_nothing_new_is_settled_and_a_changed_one_is_read_key_by_key() {
+    // Chunks [1, 2] and [3, 4]; 4 fails for good (remembered with its data).
+    let h = Harness::new("send", "delivery: {concurrency: 1}\n");
+    h.add(&["1", "2", "3", "4"]);
+    h.script(vec![
+        Ok(Delivered::default()),
+        Ok(Delivered::default()),
+        Ok(Delivered::default()),
+        Err(SendError::permanent("1002: Invalid MSISDN format")),
+    ]);
+    let first = h.run().await;
+    assert_eq!(
+        (first.summary.counts.sent, first.summary.counts.failed),
+        (3, 1)
+    );
+    assert!(h.settled(&["1", "2"]), "every row of it was sent");
+    assert!(!h.settled(&["3", "4"]), "a row of it failed");
+
+    // Read again: nothing is new; the chunk with the failed row is settled now (the row
+    // is the one that failed, unchanged).
+    let again = h.run().await;
+    assert_eq!(
+        (again.summary.counts.fetched, again.summary.counts.new),
+        (4, 0)
+    );
+    assert!(h.settled(&["3", "4"]));
+
+    // The failed row fixed: its chunk changed, so its keys are asked again and it goes.
+    h.edit("4", "fixed");
+    let fixed = h.run().await;
+    assert_eq!(
+        (fixed.summary.counts.new, fixed.summary.counts.sent),
+        (1, 1)
+    );
+    // An appended row goes too; the unchanged chunks are still settled.
+    h.add(&["5"]);
+    let appended = h.run().await;
+    assert_eq!(
+        (appended.summary.counts.new, appended.summary.counts.sent),
+        (1, 1)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2", "f:3", "f:4", "f:5"]);
+    assert!(h.settled(&["1", "2"]) && h.settled(&["3", "4"]) && h.settled(&["5"]));
+}
+
+#[tokio::test]
+async fn a_settled_chunk_is_read_key_by_key_again_once_one_of_its_keys_failed_since() {
+    // Chunks [1, 2] and [3, 2]: key 2 twice, with other data the second time (B).
+    let h = Harness::new("send", "delivery: {concurrency: 1}\n");
+    h.add(&["1", "2", "3"]);
+    if let Ok(mut rows) = h.rows.0.lock() {
+        rows.push(record("2", json!({"name": "B", "phone": "+380501234567"})));
+    }
+    let invalid = || Err(SendError::permanent("1002: Invalid MSISDN format"));
+    // 2 fails with its first data (A); the second 2 is a duplicate in this run.
+    h.script(vec![
+        Ok(Delivered::default()),
+        invalid(),
+        Ok(Delivered::default()),
+    ]);
+    let first = h.run().await;
+    assert_eq!(
+        (first.summary.counts.sent, first.summary.counts.failed),
+        (2, 1)
+    );
+    // Next run: [1, 2] holds nothing new (2 failed with the data it still has) and is
+    // settled; in [3, 2] the second 2 is new (other data than it failed with), is taken
+    // and fails: 2 is now remembered as failed with B.
+    h.script(vec![invalid()]);
+    let second = h.run().await;
+    assert_eq!(
+        (second.summary.counts.new, second.summary.counts.failed),
+        (1, 1)
+    );
+    assert!(
+        !h.settled(&["1", "2"]),
+        "the note went when 2 failed again, with other data"
+    );
+    // So the first 2 (A) is new again, as it would be had chunks never been settled.
+    let third = h.run().await;
+    assert_eq!(
+        (third.summary.counts.new, third.summary.counts.sent),
+        (1, 1)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:2", "f:3"]);
+}
+
+#[tokio::test]
+async fn keys_forgotten_by_pruning_are_sent_again_though_their_chunk_was_settled() {
+    let h = Harness::new("send", "");
+    h.add(&["1", "2"]);
+    h.run().await;
+    h.run().await;
+    assert!(h.settled(&["1", "2"]));
+    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let forget = Retention {
+        keep_runs: Some(1),
+        forget_handled: true,
+        ..Retention::default()
+    };
+    let pruned = state
+        .prune(&forget, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pruned.keys, 2);
+    let after = h.run().await;
+    assert_eq!(
+        (after.summary.counts.new, after.summary.counts.sent),
+        (2, 2)
+    );
+    assert_eq!(h.sent(), ["f:1", "f:1", "f:2", "f:2"]);
+}
+
+#[test]
+fn a_chunk_print_changes_with_any_key_field_value_order_or_look_up() {
+    let row = |key: &str, fields: Value| record(key, fields);
+    let base = vec![
+        row("1", json!({"name": "ab", "phone": "c"})),
+        row("2", json!({"name": "d", "phone": "e"})),
+    ];
+    let print = ChunkPrint::of(&base, None);
+    assert_eq!(print, ChunkPrint::of(&base.clone(), None), "the same rows");
+    let differs = [
+        vec![
+            row("1", json!({"name": "a", "phone": "bc"})),
+            base[1].clone(),
+        ],
+        vec![row("1", json!({"name": "ab", "phone": "c"}))],
+        vec![base[1].clone(), base[0].clone()],
+        vec![
+            row("12", json!({"name": "ab", "phone": "c"})),
+            base[1].clone(),
+        ],
+        vec![row("1", json!({"name": "ab", "phone": 5})), base[1].clone()],
+        vec![
+            row("1", json!({"name": "ab", "phone": "5"})),
+            base[1].clone(),
+        ],
+        vec![row("1", json!({"name": "ab"})), base[1].clone()],
+    ];
+    for (i, other) in differs.iter().enumerate() {
+        assert_ne!(print, ChunkPrint::of(other, None), "case {i}");
+    }
+    assert_ne!(print, ChunkPrint::of(&base, Some("found")), "a look-up");
+    assert_ne!(
+        ChunkPrint::of(&base, Some("")),
+        ChunkPrint::of(&base, None),
+        "a look-up named nothing"
     );
 }

@@ -22,7 +22,7 @@ use super::{
     Counts, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
     RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
 };
-use crate::record::Record;
+use crate::record::{ChunkPrint, Record};
 
 /// The state database.
 #[derive(Clone)]
@@ -376,6 +376,10 @@ const GROUP: &[u8] = b"\0\0group\0";
 
 const PRIMED: &[u8] = b"primed";
 
+/// Meta keys of the chunks of the source found to hold nothing new start with this
+/// (followed by the chunk's print; the value is the last run that saw the chunk).
+const SETTLED_CHUNK: &[u8] = b"\0chunk\0";
+
 /// Meta key: the last run the search index covers.
 const INDEXED: &[u8] = b"\0search-indexed";
 
@@ -416,6 +420,13 @@ impl SledFlow {
         key
     }
 
+    /// This flow's meta key for a settled chunk.
+    fn chunk_key(&self, print: &ChunkPrint) -> Vec<u8> {
+        let mut suffix = SETTLED_CHUNK.to_vec();
+        suffix.extend_from_slice(print.as_bytes());
+        self.key(&suffix)
+    }
+
     /// Forget the handled keys of `rows` that run `run` is the last word on (a later run
     /// that handled the key again keeps it); how many.
     fn forget_handled_by(
@@ -434,11 +445,26 @@ impl SledFlow {
             if seen.run == run {
                 forgotten += 1;
                 if !dry_run {
+                    if forgotten == 1 {
+                        // A forgotten key is new again: no chunk that holds it is settled.
+                        self.forget_chunks(|_| true)?;
+                    }
                     self.trees.seen.remove(key)?;
                 }
             }
         }
         Ok(forgotten)
+    }
+
+    /// Drop the notes of settled chunks whose last run `drop` says.
+    fn forget_chunks(&self, drop: impl Fn(u64) -> bool) -> Result<(), StateError> {
+        for item in self.trees.meta.scan_prefix(self.key(SETTLED_CHUNK)) {
+            let (key, run) = item?;
+            if drop(u64_of(&run)) {
+                self.trees.meta.remove(key)?;
+            }
+        }
+        Ok(())
     }
 
     /// The last run whose records the search index holds (runs are indexed in order).
@@ -535,6 +561,28 @@ impl FlowState for SledFlow {
         }))
     }
 
+    fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError> {
+        let key = self.chunk_key(print);
+        let Some(seen_by) = self.trees.meta.get(&key)? else {
+            return Ok(false);
+        };
+        if u64_of(&seen_by) != run {
+            self.trees.meta.insert(key, &run.to_be_bytes())?;
+        }
+        Ok(true)
+    }
+
+    fn settle_chunk(&self, print: &ChunkPrint, run: u64) -> Result<(), StateError> {
+        self.trees
+            .meta
+            .insert(self.chunk_key(print), &run.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn forget_chunks_unseen_by(&self, run: u64) -> Result<(), StateError> {
+        self.forget_chunks(|seen_by| seen_by != run)
+    }
+
     fn primed(&self) -> Result<bool, StateError> {
         Ok(self.trees.meta.contains_key(self.key(PRIMED))?)
     }
@@ -586,6 +634,24 @@ impl FlowState for SledFlow {
             self.trees
                 .rows
                 .insert(self.key(&span), serde_json::to_vec(&rows)?)?;
+        }
+        // A key remembered before and now judged (failed, filtered) may be new again for
+        // the data a settled chunk holds: those notes go first, before the key changes.
+        let judged_again = outcomes
+            .iter()
+            .try_fold(false, |found, (outcome, remember)| {
+                Ok::<bool, StateError>(
+                    found
+                        || (*remember
+                            && matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered)
+                            && self
+                                .trees
+                                .seen
+                                .contains_key(self.key(outcome.key.as_bytes()))?),
+                )
+            })?;
+        if judged_again {
+            self.forget_chunks(|_| true)?;
         }
         for (outcome, remember) in outcomes {
             if *remember {

@@ -28,7 +28,7 @@ use futures::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::record::Record;
+use crate::record::{ChunkPrint, Record};
 
 pub use self::embedded::SledStore;
 pub use self::postgres::PgStore;
@@ -351,6 +351,28 @@ pub trait FlowState: Send + Sync {
     /// a chunk of the source in one round trip instead of one per record).
     fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
         keys.iter().map(|key| self.handled(key)).collect()
+    }
+
+    /// Whether a chunk of the source with this print was found by a run to hold nothing
+    /// new (every record remembered as handled, none to take again), and nothing since has
+    /// made one of its records new again (a key forgotten, a handled key judged again):
+    /// its records need not be looked up. A chunk found is noted as seen by `run`.
+    /// A state that keeps no prints answers no.
+    fn chunk_settled(&self, _print: &ChunkPrint, _run: u64) -> Result<bool, StateError> {
+        Ok(false)
+    }
+
+    /// Note that the chunk with this print holds nothing new. Called once every record of
+    /// it is remembered (and written after them: a crash cannot keep the note without
+    /// them).
+    fn settle_chunk(&self, _print: &ChunkPrint, _run: u64) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    /// Drop the notes of chunks `run` did not see: it read the whole source, so they are
+    /// no longer in it.
+    fn forget_chunks_unseen_by(&self, _run: u64) -> Result<(), StateError> {
+        Ok(())
     }
 
     /// Whether a run has read the source to its end once (the backlog is settled), and
