@@ -398,6 +398,8 @@ struct Intake {
 /// A chunk whose only work is sending its new records.
 struct Sending {
     print: ChunkPrint,
+    /// The state's chunk epoch before its keys were looked up.
+    epoch: u64,
     /// Its records that were new.
     new: u64,
     /// [`Tally::kept`] when it was taken.
@@ -457,6 +459,11 @@ impl Intake {
         let total = fetched.records.len() as u64;
         let kept_before = tally.kept;
         let judged_before = tally.summary.counts.failed + tally.summary.counts.filtered;
+        // Read before the keys: a note is not taken if a key was forgotten meanwhile.
+        let epoch = match print {
+            Some(_) => state.chunk_epoch()?,
+            None => 0,
+        };
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
@@ -542,10 +549,11 @@ impl Intake {
             });
         }
         match print {
-            Some(print) if settles && handled == total => state.settle_chunk(&print, run)?,
+            Some(print) if settles && handled == total => state.settle_chunk(&print, epoch, run)?,
             Some(print) if settles => {
                 self.sending = Some(Sending {
                     print,
+                    epoch,
                     new: total - handled,
                     kept_before,
                     judged_before,
@@ -567,7 +575,7 @@ impl Intake {
         if tally.kept - sending.kept_before == sending.new && judged == sending.judged_before {
             // Their outcomes first: the note must not reach the disk without them.
             tally.commit(state, &[])?;
-            state.settle_chunk(&sending.print, tally.summary.id)?;
+            state.settle_chunk(&sending.print, sending.epoch, tally.summary.id)?;
         }
         Ok(())
     }

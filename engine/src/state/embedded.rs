@@ -377,8 +377,12 @@ const GROUP: &[u8] = b"\0\0group\0";
 const PRIMED: &[u8] = b"primed";
 
 /// Meta keys of the chunks of the source found to hold nothing new start with this
-/// (followed by the chunk's print; the value is the last run that saw the chunk).
+/// (followed by the chunk's print; the value is the epoch it was found at and the last
+/// run that saw it).
 const SETTLED_CHUNK: &[u8] = b"\0chunk\0";
+
+/// Meta key: the flow's chunk epoch ([`FlowState::chunk_epoch`]).
+const CHUNK_EPOCH: &[u8] = b"\0chunk-epoch";
 
 /// Meta key: the last run the search index covers.
 const INDEXED: &[u8] = b"\0search-indexed";
@@ -447,23 +451,27 @@ impl SledFlow {
                 if !dry_run {
                     if forgotten == 1 {
                         // A forgotten key is new again: no chunk that holds it is settled.
-                        self.forget_chunks(|_| true)?;
+                        self.next_chunk_epoch()?;
                     }
                     self.trees.seen.remove(key)?;
                 }
             }
         }
+        if forgotten > 0 && !dry_run {
+            // Again once the keys are gone: a run that looked them up while they went
+            // read the epoch before this.
+            self.next_chunk_epoch()?;
+        }
         Ok(forgotten)
     }
 
-    /// Drop the notes of settled chunks whose last run `drop` says.
-    fn forget_chunks(&self, drop: impl Fn(u64) -> bool) -> Result<(), StateError> {
-        for item in self.trees.meta.scan_prefix(self.key(SETTLED_CHUNK)) {
-            let (key, run) = item?;
-            if drop(u64_of(&run)) {
-                self.trees.meta.remove(key)?;
-            }
-        }
+    /// Move the chunk epoch on: every settled chunk noted so far is to be looked up again.
+    fn next_chunk_epoch(&self) -> Result<(), StateError> {
+        self.trees
+            .meta
+            .fetch_and_update(self.key(CHUNK_EPOCH), |epoch| {
+                Some((epoch.map_or(0, u64_of) + 1).to_be_bytes().to_vec())
+            })?;
         Ok(())
     }
 
@@ -561,26 +569,46 @@ impl FlowState for SledFlow {
         }))
     }
 
+    fn chunk_epoch(&self) -> Result<u64, StateError> {
+        Ok(self
+            .trees
+            .meta
+            .get(self.key(CHUNK_EPOCH))?
+            .map_or(0, |epoch| u64_of(&epoch)))
+    }
+
     fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError> {
         let key = self.chunk_key(print);
-        let Some(seen_by) = self.trees.meta.get(&key)? else {
+        let Some(note) = self.trees.meta.get(&key)? else {
             return Ok(false);
         };
-        if u64_of(&seen_by) != run {
-            self.trees.meta.insert(key, &run.to_be_bytes())?;
+        let (epoch, seen_by) = note_of(&note);
+        if epoch != self.chunk_epoch()? {
+            return Ok(false);
+        }
+        if seen_by != run {
+            self.trees.meta.insert(key, &note_value(epoch, run))?;
         }
         Ok(true)
     }
 
-    fn settle_chunk(&self, print: &ChunkPrint, run: u64) -> Result<(), StateError> {
+    fn settle_chunk(&self, print: &ChunkPrint, epoch: u64, run: u64) -> Result<(), StateError> {
         self.trees
             .meta
-            .insert(self.chunk_key(print), &run.to_be_bytes())?;
+            .insert(self.chunk_key(print), &note_value(epoch, run))?;
         Ok(())
     }
 
     fn forget_chunks_unseen_by(&self, run: u64) -> Result<(), StateError> {
-        self.forget_chunks(|seen_by| seen_by != run)
+        let now = self.chunk_epoch()?;
+        for item in self.trees.meta.scan_prefix(self.key(SETTLED_CHUNK)) {
+            let (key, note) = item?;
+            let (epoch, seen_by) = note_of(&note);
+            if epoch != now || seen_by != run {
+                self.trees.meta.remove(key)?;
+            }
+        }
+        Ok(())
     }
 
     fn primed(&self) -> Result<bool, StateError> {
@@ -651,7 +679,7 @@ impl FlowState for SledFlow {
                 )
             })?;
         if judged_again {
-            self.forget_chunks(|_| true)?;
+            self.next_chunk_epoch()?;
         }
         for (outcome, remember) in outcomes {
             if *remember {
@@ -660,6 +688,10 @@ impl FlowState for SledFlow {
                     serde_json::to_vec(&Seen::of(outcome))?,
                 )?;
             }
+        }
+        if judged_again {
+            // Again once the keys are judged: see [`SledFlow::forget_handled_by`].
+            self.next_chunk_epoch()?;
         }
         for mark in settled {
             self.trees.ledger.remove(mark.0.as_slice())?;
@@ -977,6 +1009,21 @@ fn rows_of(value: &[u8]) -> Result<Vec<RowOutcome>, StateError> {
         Stored::Chunk(rows) => rows,
         Stored::One(row) => vec![*row],
     })
+}
+
+/// A settled chunk's note: the epoch it was found at and the last run that saw it.
+fn note_value(epoch: u64, run: u64) -> [u8; 16] {
+    let mut note = [0u8; 16];
+    note[..8].copy_from_slice(&epoch.to_be_bytes());
+    note[8..].copy_from_slice(&run.to_be_bytes());
+    note
+}
+
+fn note_of(note: &[u8]) -> (u64, u64) {
+    match note.split_at_checked(8) {
+        Some((epoch, run)) => (u64_of(epoch), u64_of(run)),
+        None => (u64::MAX, 0),
+    }
 }
 
 fn u64_of(bytes: &[u8]) -> u64 {

@@ -29,7 +29,7 @@ use super::{
     Cluster, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
     RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
 };
-use crate::record::Record;
+use crate::record::{ChunkPrint, Record};
 
 mod migrations {
     refinery::embed_migrations!("migrations");
@@ -672,6 +672,10 @@ fn status_word(status: RunStatus) -> &'static str {
     }
 }
 
+/// Move a flow's chunk epoch on (see `migrations/V3__settled_chunks.sql`).
+const NEXT_CHUNK_EPOCH: &str = "INSERT INTO chunk_epochs (flow, epoch) VALUES ($1, 1)
+     ON CONFLICT (flow) DO UPDATE SET epoch = chunk_epochs.epoch + 1";
+
 fn row_status_word(status: RowStatus) -> &'static str {
     match status {
         RowStatus::Sent => "sent",
@@ -944,6 +948,62 @@ impl FlowState for PgFlow {
         Ok(keys.iter().map(|key| found.get(*key).cloned()).collect())
     }
 
+    fn chunk_epoch(&self) -> Result<u64, StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt("SELECT epoch FROM chunk_epochs WHERE flow = $1", &[&flow])
+                .map_err(&err)?
+                .map_or(0, |row| row.get::<_, i64>(0) as u64))
+        })
+    }
+
+    fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError> {
+        let (flow, print, run) = (self.name.clone(), print.as_bytes().to_vec(), i64_of(run));
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt(
+                    "UPDATE settled_chunks SET run = $3
+                     WHERE flow = $1 AND print = $2
+                       AND epoch = COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0)
+                     RETURNING 1",
+                    &[&flow, &print, &run],
+                )
+                .map_err(&err)?
+                .is_some())
+        })
+    }
+
+    fn settle_chunk(&self, print: &ChunkPrint, epoch: u64, run: u64) -> Result<(), StateError> {
+        let (flow, print) = (self.name.clone(), print.as_bytes().to_vec());
+        let (epoch, run) = (i64_of(epoch), i64_of(run));
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO settled_chunks (flow, print, epoch, run) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (flow, print) DO UPDATE SET epoch = EXCLUDED.epoch, run = EXCLUDED.run",
+                    &[&flow, &print, &epoch, &run],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn forget_chunks_unseen_by(&self, run: u64) -> Result<(), StateError> {
+        let (flow, run) = (self.name.clone(), i64_of(run));
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "DELETE FROM settled_chunks
+                     WHERE flow = $1 AND (run <> $2
+                       OR epoch <> COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0))",
+                    &[&flow, &run],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
     fn primed(&self) -> Result<bool, StateError> {
         Ok(self.load_meta(PRIMED)?.is_some())
     }
@@ -1065,7 +1125,16 @@ impl FlowState for PgFlow {
                             SELECT $1, k, r, st, d FROM ok, UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(k, r, st, d)
                             WHERE ok.go
                             ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest),
-                      d AS (DELETE FROM ledger WHERE flow = $1 AND mark = ANY($9) AND (SELECT go FROM ok))
+                      d AS (DELETE FROM ledger WHERE flow = $1 AND mark = ANY($9) AND (SELECT go FROM ok)),
+                      -- a key handled before (the statement sees seen as it was) judged
+                      -- again may be new again for a settled chunk's data
+                      e AS (INSERT INTO chunk_epochs (flow, epoch)
+                            SELECT $1, 1 FROM ok
+                            WHERE ok.go AND EXISTS (
+                                SELECT 1 FROM UNNEST($5::text[], $7::text[]) AS t(k, st)
+                                JOIN seen ON seen.flow = $1 AND seen.key = t.k
+                                WHERE t.st IN ('failed', 'filtered'))
+                            ON CONFLICT (flow) DO UPDATE SET epoch = chunk_epochs.epoch + 1)
                  SELECT go FROM ok",
             )
             .map_err(&err)?;
@@ -1368,12 +1437,14 @@ impl FlowState for PgFlow {
                 0
             };
             if !dry_run {
-                if forget {
+                if forget && keys > 0 {
                     tx.execute(
                         "DELETE FROM seen WHERE flow = $1 AND run = ANY($2)",
                         &[&flow, &ids],
                     )
                     .map_err(&err)?;
+                    // Forgotten keys are new again: no settled chunk is taken as it was.
+                    tx.execute(NEXT_CHUNK_EPOCH, &[&flow]).map_err(&err)?;
                 }
                 for table in ["rows", "found"] {
                     tx.execute(

@@ -618,3 +618,67 @@ fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), S
     assert!(a.flow("g")?.load_meta("x")?.is_some());
     Ok(())
 }
+
+both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let other = store.flow("orders-eu")?;
+    let print = |n: &str| {
+        ChunkPrint::of(
+            &[Record::new(n, Map::new())],
+            None,
+        )
+    };
+    let run = flow.begin_run(Trigger::Manual, Utc::now())?.id;
+    let sent: Vec<RowOutcome> = ["A", "B", "C"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| outcome(run, i as u64, key, RowStatus::Sent))
+        .collect();
+    flow.record(&sent.iter().map(|o| (o, true)).collect::<Vec<_>>(), &[])?;
+
+    assert!(!flow.chunk_settled(&print("1"), run)?, "nothing noted yet");
+    let epoch = flow.chunk_epoch()?;
+    flow.settle_chunk(&print("1"), epoch, run)?;
+    assert!(flow.chunk_settled(&print("1"), run)?);
+    assert!(!other.chunk_settled(&print("1"), run)?, "a flow's notes are its own");
+
+    // Neither a new key that fails nor a handled key sent again makes a key new again.
+    let failed_new = outcome(run, 3, "D", RowStatus::Failed);
+    let sent_again = outcome(run, 4, "A", RowStatus::Sent);
+    flow.record(&[(&failed_new, true), (&sent_again, true)], &[])?;
+    assert!(flow.chunk_settled(&print("1"), run)?);
+    assert_eq!(flow.chunk_epoch()?, epoch);
+
+    // A handled key judged again (failed now) may be: no note is taken as it was.
+    let judged = outcome(run, 5, "B", RowStatus::Failed);
+    flow.record(&[(&judged, true)], &[])?;
+    assert!(!flow.chunk_settled(&print("1"), run)?);
+    assert!(!other.chunk_settled(&print("1"), run)? && other.chunk_epoch()? == 0);
+
+    // A note made from answers given before keys were forgotten is not taken.
+    let before = flow.chunk_epoch()?;
+    let mut summary = flow.run(run)?.ok_or(StateError::Task("no run".into()))?;
+    summary.status = RunStatus::Succeeded;
+    summary.finished_at = Some(Utc::now());
+    flow.save_run(&summary)?;
+    flow.begin_run(Trigger::Manual, Utc::now())?;
+    let forget = Retention {
+        keep_runs: Some(1),
+        forget_handled: true,
+        ..Retention::default()
+    };
+    assert!(flow.prune(&forget, false)?.keys > 0);
+    flow.settle_chunk(&print("2"), before, run)?;
+    assert!(!flow.chunk_settled(&print("2"), run)?);
+
+    // A run that read the whole source keeps the notes of the chunks it saw.
+    let now = flow.chunk_epoch()?;
+    flow.settle_chunk(&print("3"), now, 7)?;
+    flow.settle_chunk(&print("4"), now, 7)?;
+    assert!(flow.chunk_settled(&print("3"), 8)?);
+    flow.forget_chunks_unseen_by(8)?;
+    assert!(flow.chunk_settled(&print("3"), 8)?);
+    assert!(!flow.chunk_settled(&print("4"), 8)?);
+    Ok(())
+});
