@@ -1,16 +1,13 @@
-//! XLS and ODS files, which calamine loads whole when it opens them, every sheet as a
-//! dense grid from its first to its last used cell: one value in the far corner of an
-//! otherwise small sheet would make a grid of billions of cells. Before calamine sees
-//! such a file, its cells are scanned (BIFF records; `content.xml` with its repeat
-//! counts) and the file is refused when a sheet's grid would hold more than
-//! [`MAX_CELLS`].
+//! XLS files, which calamine loads whole when it opens them, every sheet as a dense grid
+//! from its first to its last used cell: one value in the far corner of an otherwise
+//! small sheet would make a grid of billions of cells. Before calamine sees such a file,
+//! its BIFF records are scanned and the file is refused when a sheet's grid would hold
+//! more than [`MAX_CELLS`]. (ODS files are read as a stream: [`super::ods`].)
 
 use std::io::Read;
 use std::path::Path;
 
-use quick_xml::events::{BytesStart, Event};
-
-/// The largest grid a sheet of an XLS or ODS file may span (about 200 MiB loaded).
+/// The largest grid a sheet of an XLS file may span (about 200 MiB loaded).
 pub const MAX_CELLS: u64 = 4_000_000;
 
 /// The bounds of one sheet's values.
@@ -53,7 +50,7 @@ impl Extent {
         let (r0, r1) = self.rows.unwrap_or_default();
         let (c0, c1) = self.cols.unwrap_or_default();
         Err(format!(
-            "sheet `{sheet}` of `{}` spans {}{}:{}{} ({cells} cells) for {} value(s); XLS and ODS sheets are loaded whole, at most {MAX_CELLS} cells",
+            "sheet `{sheet}` of `{}` spans {}{}:{}{} ({cells} cells) for {} value(s); XLS sheets are loaded whole, at most {MAX_CELLS} cells",
             path.display(),
             super::column_name(c0 as u32),
             r0 + 1,
@@ -113,109 +110,4 @@ pub fn check_xls(path: &Path) -> Result<(), String> {
         }
     }
     extent.check(path, &format!("#{sheet}"))
-}
-
-/// Scan an ODS file's `content.xml`, expanding row and column repeat counts.
-pub fn check_ods(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open `{shown}`: {e}"))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| format!("cannot open `{shown}` as an ODS file: {e}"))?;
-    let content = zip
-        .by_name("content.xml")
-        .map_err(|e| format!("`{shown}` has no content.xml: {e}"))?;
-    let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(content));
-    let mut buf = Vec::new();
-    let mut sheet = String::new();
-    let mut extent = Extent::default();
-    let (mut row, mut col) = (0u64, 0u64);
-    let mut row_repeat = 1u64;
-    // The cell being read (its repeat count), to tell whether it holds text.
-    let mut open_cell: Option<u64> = None;
-    let mut cell_has_text = false;
-    loop {
-        let event = xml
-            .read_event_into(&mut buf)
-            .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-        match event {
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "table:table" => {
-                extent.check(path, &sheet)?;
-                extent = Extent::default();
-                sheet = attribute(&e, "table:name").unwrap_or_default();
-                row = 0;
-            }
-            Event::Start(e) if e.name().as_ref() == "table:table-row" => {
-                row_repeat = repeat(&e, "table:number-rows-repeated");
-                col = 0;
-            }
-            Event::Empty(e) if e.name().as_ref() == "table:table-row" => {
-                row += repeat(&e, "table:number-rows-repeated");
-            }
-            Event::End(e) if e.name().as_ref() == "table:table-row" => {
-                row = row.saturating_add(row_repeat);
-            }
-            Event::Start(e)
-                if matches!(
-                    e.name().as_ref(),
-                    "table:table-cell" | "table:covered-table-cell"
-                ) =>
-            {
-                let count = repeat(&e, "table:number-columns-repeated");
-                if attribute(&e, "office:value-type").is_some() {
-                    extent.add(row, row_repeat, col, count);
-                    col = col.saturating_add(count);
-                } else {
-                    open_cell = Some(count);
-                    cell_has_text = false;
-                }
-            }
-            Event::Empty(e)
-                if matches!(
-                    e.name().as_ref(),
-                    "table:table-cell" | "table:covered-table-cell"
-                ) =>
-            {
-                let count = repeat(&e, "table:number-columns-repeated");
-                if attribute(&e, "office:value-type").is_some() {
-                    extent.add(row, row_repeat, col, count);
-                }
-                col = col.saturating_add(count);
-            }
-            Event::Text(t) if open_cell.is_some() && !t.xml10_content().trim().is_empty() => {
-                cell_has_text = true;
-            }
-            Event::End(e)
-                if matches!(
-                    e.name().as_ref(),
-                    "table:table-cell" | "table:covered-table-cell"
-                ) =>
-            {
-                if let Some(count) = open_cell.take() {
-                    if cell_has_text {
-                        extent.add(row, row_repeat, col, count);
-                    }
-                    col = col.saturating_add(count);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    extent.check(path, &sheet)
-}
-
-fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .ok()
-        .flatten()
-        .map(|a| a.value.into_owned())
-}
-
-/// A repeat count attribute (1 when absent or unreadable).
-fn repeat(e: &BytesStart<'_>, name: &str) -> u64 {
-    attribute(e, name)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1)
-        .max(1)
 }

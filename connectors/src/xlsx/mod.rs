@@ -1,17 +1,19 @@
 //! `connector: xlsx` — rows of one sheet of an XLSX, XLSB, XLS or ODS file (read with
-//! calamine), the first row holding a value being the header. Rows are identified like
+//! calamine; ODS with [`ods`], as calamine reads it), the first row holding a value being
+//! the header. Rows are identified like
 //! CSV rows (key column(s) or a hash of the row); cells become text: whole numbers
 //! without `.0`, dates as `YYYY-MM-DD` (with ` HH:MM:SS` when they have a time).
 //!
-//! A sheet takes memory for what is in it, never for where it claims to reach: XLSX and
-//! XLSB sheets are read cell by cell (their `<dimension>` is ignored), cells outside the
-//! header's columns are ignored, and a header wider than `max_columns` or data below
-//! `max_rows` is an error. XLS and ODS files are loaded whole by calamine, so they are
-//! first scanned ([`dense`]) and refused when a sheet would span far more cells than it
-//! holds.
+//! A sheet takes memory for what is in it, never for where it claims to reach: XLSX, XLSB
+//! and ODS sheets are read cell by cell (their claimed extent and repeat counts are not
+//! spread out), cells outside the header's columns are ignored, and a header wider than
+//! `max_columns` or data below `max_rows` is an error. XLS files are loaded whole by
+//! calamine, so they are first scanned ([`dense`]) and refused when a sheet would span far
+//! more cells than it holds.
 
 pub mod config;
 mod dense;
+mod ods;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -69,11 +71,12 @@ impl XlsxFile {
             .and_then(|e| e.to_str())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        // Formats calamine loads whole at open: scanned first.
-        match extension.as_str() {
-            "xls" | "xla" => dense::check_xls(&self.path).map_err(SourceError)?,
-            "ods" => dense::check_ods(&self.path).map_err(SourceError)?,
-            _ => {}
+        if extension == "ods" {
+            return self.read_ods(header_only, flush);
+        }
+        // XLS, which calamine loads whole at open: scanned first.
+        if matches!(extension.as_str(), "xls" | "xla") {
+            dense::check_xls(&self.path).map_err(SourceError)?;
         }
         let mut book = open_workbook_auto(&self.path)
             .map_err(|e| SourceError(format!("cannot open `{shown}`: {e}")))?;
@@ -129,6 +132,55 @@ impl XlsxFile {
                     if !sink.cell(top + row as u32, left + col as u32, value)? {
                         break;
                     }
+                }
+            }
+        }
+        sink.finish()
+    }
+
+    /// [`XlsxFile::read_into`] for an ODS file, read as a stream ([`ods`]).
+    fn read_ods<'f>(
+        &self,
+        header_only: bool,
+        flush: Option<&'f mut Flush<'f>>,
+    ) -> Result<Sheet, SourceError> {
+        let shown = self.path.display().to_string();
+        let cannot = |e: &dyn std::fmt::Display| SourceError(format!("cannot open `{shown}`: {e}"));
+        let file = std::fs::File::open(&self.path).map_err(|e| cannot(&e))?;
+        let mut zip =
+            zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| cannot(&e))?;
+        let content = zip.by_name("content.xml").map_err(|e| cannot(&e))?;
+        let mut content = ods::Content::new(std::io::BufReader::new(content));
+        let name = match content
+            .find_sheet(self.sheet.as_deref())
+            .map_err(|e| cannot(&e))?
+        {
+            Some(name) => name,
+            None => {
+                return Err(SourceError(match &self.sheet {
+                    Some(name) => format!(
+                        "`{shown}` has no sheet `{name}` (sheets: {})",
+                        content.passed().join(", ")
+                    ),
+                    None => format!("`{shown}` has no sheets"),
+                }))
+            }
+        };
+        let mut sink = Sink::new(self, &name, header_only);
+        sink.flush = flush;
+        while let Some(mut row) = content
+            .next_row()
+            .map_err(|e| SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}")))?
+        {
+            for i in 0..row.repeat {
+                for (col, value) in &row.cells {
+                    if !sink.cell(row.index + i, *col, value)? {
+                        return sink.finish();
+                    }
+                }
+                // A row repeated many times: only the cells under the header go again.
+                if let Some((first, last)) = sink.span {
+                    row.cells.retain(|(col, _)| (first..=last).contains(col));
                 }
             }
         }
@@ -400,9 +452,9 @@ impl Source for XlsxFile {
             .map_err(|e| SourceError(format!("reading the spreadsheet stopped: {e}")))?
     }
 
-    /// XLSX and XLSB sheets stream: rows become records a chunk at a time, read on a
-    /// blocking thread one chunk ahead of the run (XLS and ODS, which calamine loads whole,
-    /// come as one chunk).
+    /// XLSX, XLSB and ODS sheets stream: rows become records a chunk at a time, read on a
+    /// blocking thread one chunk ahead of the run (XLS, which calamine loads whole, comes
+    /// as one chunk).
     async fn stream(&self, size: usize) -> engine::Chunks {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let this = self.clone();
@@ -456,7 +508,7 @@ impl XlsxFile {
         let outcome = match (read, failed) {
             (_, Some(e)) | (Err(e), None) => Err(e),
             (Ok(sheet), None) => {
-                // XLS and ODS (not streamed): their rows, as one piece.
+                // XLS (not streamed): its rows, as one piece.
                 let mut rest = Fetched::default();
                 if !sheet.rows.is_empty() {
                     match Table::new(sheet.header, &self.key, &source) {

@@ -192,6 +192,11 @@ fn ods(path: &Path, table: &str) {
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     let _ = zip.start_file("mimetype", stored);
     let _ = zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet");
+    let _ = zip.start_file(
+        "META-INF/manifest.xml",
+        zip::write::SimpleFileOptions::default(),
+    );
+    let _ = zip.write_all(b"<?xml version=\"1.0\"?><manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\"><manifest:file-entry manifest:full-path=\"/\" manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/><manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/></manifest:manifest>");
     let _ = zip.start_file("content.xml", zip::write::SimpleFileOptions::default());
     let _ = zip.write_all(format!(
         "<?xml version=\"1.0\"?><office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\"><office:body><office:spreadsheet>{table}</office:spreadsheet></office:body></office:document-content>"
@@ -200,7 +205,7 @@ fn ods(path: &Path, table: &str) {
 }
 
 #[tokio::test]
-async fn an_ods_or_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loading() {
+async fn an_ods_sheet_that_claims_billions_of_cells_is_read_in_the_memory_of_its_values() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let bomb = dir.path().join("bomb.ods");
     // 1 KB: a value repeated over 16,384 columns, that row repeated 1,048,576 times.
@@ -215,27 +220,27 @@ async fn an_ods_or_xls_sheet_that_would_span_billions_of_cells_is_refused_before
         .map(|e| e.0)
         .unwrap_or_default();
     assert!(
-        err.contains("sheet `S` of")
-            && err.contains("spans A1:XFD1048576")
-            && err.contains("loaded whole"),
+        err.contains("the header of sheet `S` of")
+            && err.contains("spans columns A to XFD (row 1), 16384 columns; a flow reads at most 1000 (`max_columns`)"),
         "{err}"
     );
+    // A header, and one value in the sheet's far corner, outside the header's columns:
+    // ignored, as in an XLSX sheet.
     let corner = dir.path().join("corner.ods");
     ods(
         &corner,
-        "<table:table table:name=\"S\"><table:table-row><table:table-cell office:value-type=\"string\"><text:p>order_id</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated=\"1048574\"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated=\"16383\"/><table:table-cell><text:p>far</text:p></table:table-cell></table:table-row></table:table>",
+        "<table:table table:name=\"S\"><table:table-row><table:table-cell office:value-type=\"string\"><text:p>order_id</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated=\"1048574\"><table:table-cell/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated=\"16383\"/><table:table-cell office:value-type=\"string\"><text:p>far</text:p></table:table-cell></table:table-row></table:table>",
     );
-    let err = bounded(&corner, 1000, 1000)
+    let fetched = bounded(&corner, 1_048_576, 1000)
         .fetch()
         .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
-    assert!(
-        err.contains("spans A1:XFD1048576") && err.contains("for 2 value(s)"),
-        "{err}"
-    );
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(fetched.records.is_empty() && fetched.rejects.is_empty());
+}
 
+#[tokio::test]
+async fn an_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // An XLS workbook stream with a value at A1 and one at IV65536.
     let xls = dir.path().join("corner.xls");
     let mut biff = Vec::new();
@@ -271,7 +276,8 @@ async fn an_ods_or_xls_sheet_that_would_span_billions_of_cells_is_refused_before
         .map(|e| e.0)
         .unwrap_or_default();
     assert!(
-        err.contains("spans A1:IV65536 (16777216 cells) for 2 value(s)"),
+        err.contains("spans A1:IV65536 (16777216 cells) for 2 value(s)")
+            && err.contains("XLS sheets are loaded whole"),
         "{err}"
     );
 }
@@ -319,4 +325,145 @@ async fn a_big_sheet_streams_in_chunks_with_the_records_fetch_gives() {
     assert_eq!(rejects, ["row 1501"], "{rejects:?}");
     assert_eq!(keys.first().map(String::as_str), Some("A-1"));
     assert_eq!(keys.last().map(String::as_str), Some("A-2500"));
+}
+
+/// A sheet read the way calamine reads it: the whole workbook loaded, then its used cells.
+fn by_calamine(source: &XlsxFile) -> Result<Sheet, SourceError> {
+    let mut book = open_workbook_auto(&source.path).map_err(|e| SourceError(e.to_string()))?;
+    let name = match &source.sheet {
+        Some(name) => name.clone(),
+        None => book.sheet_names()[0].clone(),
+    };
+    let range = book
+        .worksheet_range(&name)
+        .map_err(|e| SourceError(e.to_string()))?;
+    let mut sink = Sink::new(source, &name, false);
+    let (top, left) = range.start().unwrap_or((0, 0));
+    for (row, col, value) in range.used_cells() {
+        sink.cell(top + row as u32, left + col as u32, value)?;
+    }
+    sink.finish()
+}
+
+#[test]
+fn an_ods_sheet_streamed_reads_as_calamine_reads_it_whole() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("book.ods");
+    let cell =
+        |attrs: &str, text: &str| format!("<table:table-cell {attrs}>{text}</table:table-cell>");
+    let string = |text: &str| {
+        cell(
+            "office:value-type=\"string\"",
+            &format!("<text:p>{text}</text:p>"),
+        )
+    };
+    let row = |cells: &[String], attrs: &str| {
+        format!(
+            "<table:table-row {attrs}>{}</table:table-row>",
+            cells.concat()
+        )
+    };
+    let blank = |n: u32| format!("<table:table-cell table:number-columns-repeated=\"{n}\"/>");
+    let first = format!(
+        "<table:table table:name=\"Hidden &amp; first\">{}</table:table>",
+        row(&[string("not this one")], "")
+    );
+    let orders = [
+        // Two empty rows and two empty columns before the header.
+        row(&[blank(4)], "table:number-rows-repeated=\"2\""),
+        row(
+            &[
+                blank(2),
+                string("order_id"),
+                string("name"),
+                string("total"),
+                string("paid"),
+                string("when"),
+                string("note"),
+                blank(1024),
+            ],
+            "",
+        ),
+        row(
+            &[
+                blank(2),
+                string("A-1"),
+                cell("office:value-type=\"string\" office:string-value=\"O&apos;Neil &amp; Co\"", "<text:p>shown</text:p>"),
+                cell("office:value-type=\"float\" office:value=\"1250\"", "<text:p>1,250.00</text:p>"),
+                cell("office:value-type=\"boolean\" office:boolean-value=\"true\"", "<text:p>TRUE</text:p>"),
+                cell("office:value-type=\"date\" office:date-value=\"2026-11-29\"", "<text:p>29/11/26</text:p>"),
+                cell(
+                    "office:value-type=\"string\"",
+                    "<office:annotation><text:p>a note</text:p></office:annotation><text:p>two<text:s text:c=\"3\"/>lines</text:p><text:p>tab<text:tab/>&#x41;&lt;<text:line-break/>end</text:p>",
+                ),
+            ],
+            "",
+        ),
+        // A row repeated three times, with a value repeated over two columns.
+        row(
+            &[
+                blank(2),
+                string("A-2"),
+                cell("office:value-type=\"string\" table:number-columns-repeated=\"2\"", "<text:p>same</text:p>"),
+                cell("office:value-type=\"percentage\" office:value=\"0.125\"", ""),
+                cell("office:value-type=\"time\" office:time-value=\"PT10H30M00S\"", ""),
+                cell("", "<text:p>no type: not read</text:p>"),
+            ],
+            "table:number-rows-repeated=\"3\"",
+        ),
+        row(&[blank(1024)], "table:number-rows-repeated=\"1000\""),
+        row(
+            &[
+                blank(2),
+                string("A-5"),
+                cell("table:number-columns-spanned=\"2\" office:value-type=\"currency\" office:value=\"99.5\"", ""),
+                "<table:covered-table-cell/>".to_string(),
+                cell("office:value-type=\"date\" office:date-value=\"2026-11-29T10:30:00\"", ""),
+                cell("office:value-type=\"string\" office:string-value=\"\" calcext:value-type=\"error\"", "<text:p>#DIV/0!</text:p>"),
+                cell("office:value-type=\"float\" office:value=\"-0.5\"", ""),
+            ],
+            "",
+        ),
+        row(&[blank(1024)], "table:number-rows-repeated=\"1047000\""),
+    ]
+    .concat();
+    let second = format!("<table:table table:name=\"Orders\">{orders}</table:table>");
+    ods(&path, &format!("{first}{second}"));
+
+    for sheet in [Some("Orders"), None, Some("Hidden & first")] {
+        let source = source(&path, sheet, &["order_id"]);
+        let streamed = source.read(false).unwrap_or_else(|e| panic!("{e}"));
+        let whole = by_calamine(&source).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(streamed.header, whole.header, "{sheet:?}");
+        assert_eq!(streamed.rows, whole.rows, "{sheet:?}");
+    }
+    // And what they read is what the sheet holds.
+    let sheet = source(&path, Some("Orders"), &["order_id"])
+        .read(false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sheet.header,
+        ["order_id", "name", "total", "paid", "when", "note"]
+    );
+    let rows: Vec<(u32, Vec<String>)> = sheet.rows;
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        (
+            3,
+            vec![
+                "A-1".to_string(),
+                "O'Neil & Co".into(),
+                "1250".into(),
+                "true".into(),
+                "2026-11-29".into(),
+                "two   lines\ntab\tA<\nend".into()
+            ]
+        )
+    );
+    assert_eq!(rows[1].0, 4);
+    assert_eq!(rows[3].0, 6);
+    assert_eq!(rows[1].1[..4], ["A-2", "same", "same", "0.125"]);
+    assert_eq!(rows[4].0, 1007);
+    assert_eq!(rows[4].1[..3], ["A-5", "99.5", ""]);
 }
