@@ -82,6 +82,10 @@ impl Options {
 pub enum RowSource {
     Csv,
     Sheet,
+    /// An XLSX workbook (read row by row).
+    Xlsx,
+    /// An ODS file (read row by row).
+    Ods,
 }
 
 /// The header of the rows.
@@ -132,6 +136,11 @@ pub(crate) fn write_project(dir: &Path, options: &Options, standin: &str) -> any
         csv.push('\n');
     }
     std::fs::write(dir.join("orders.csv"), csv)?;
+    match options.source {
+        RowSource::Xlsx => write_xlsx(&dir.join("orders.xlsx"), options.rows)?,
+        RowSource::Ods => write_ods(&dir.join("orders.ods"), options.rows)?,
+        RowSource::Csv | RowSource::Sheet => {}
+    }
     std::fs::write(
         dir.join("accounts.yaml"),
         format!(
@@ -141,6 +150,8 @@ pub(crate) fn write_project(dir: &Path, options: &Options, standin: &str) -> any
     let source = match options.source {
         RowSource::Csv => "  connector: csv\n  path: orders.csv\n",
         RowSource::Sheet => "  connector: google_sheets\n  account: sheets\n  spreadsheet_id: bench\n  range: \"Orders!A1:D\"\n",
+        RowSource::Xlsx => "  connector: xlsx\n  path: orders.xlsx\n",
+        RowSource::Ods => "  connector: xlsx\n  path: orders.ods\n",
     };
     let flow = FLOW
         .replace("CONCURRENCY", &options.concurrency.to_string())
@@ -158,6 +169,61 @@ pub(crate) fn write_project(dir: &Path, options: &Options, standin: &str) -> any
             std::fs::Permissions::from_mode(0o600),
         )?;
     }
+    Ok(())
+}
+
+/// The rows as an XLSX workbook (text cells, as in the CSV).
+fn write_xlsx(path: &Path, rows: usize) -> anyhow::Result<()> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Orders")?;
+    for (col, name) in HEADER.iter().enumerate() {
+        sheet.write_string(0, col as u16, *name)?;
+    }
+    for i in 0..rows {
+        for (col, value) in order_row(i).iter().enumerate() {
+            sheet.write_string(i as u32 + 1, col as u16, value)?;
+        }
+    }
+    book.save(path)?;
+    Ok(())
+}
+
+/// The rows as an ODS file (text cells, as in the CSV), written as LibreOffice writes one.
+fn write_ods(path: &Path, rows: usize) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path)?);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default();
+    zip.start_file("mimetype", stored)?;
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")?;
+    zip.start_file("META-INF/manifest.xml", deflated)?;
+    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#)?;
+    zip.start_file("content.xml", deflated)?;
+    let mut content = std::io::BufWriter::new(&mut zip);
+    content.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.3"><office:body><office:spreadsheet><table:table table:name="Orders">"#)?;
+    let row = |out: &mut dyn std::io::Write, cells: &[&str]| -> std::io::Result<()> {
+        out.write_all(b"<table:table-row>")?;
+        for cell in cells {
+            write!(
+                out,
+                r#"<table:table-cell office:value-type="string"><text:p>{cell}</text:p></table:table-cell>"#
+            )?;
+        }
+        out.write_all(b"</table:table-row>")
+    };
+    row(&mut content, &HEADER)?;
+    for i in 0..rows {
+        let values = order_row(i);
+        row(&mut content, &values.each_ref().map(String::as_str))?;
+    }
+    content.write_all(
+        b"</table:table></office:spreadsheet></office:body></office:document-content>",
+    )?;
+    content.flush()?;
+    drop(content);
+    zip.finish()?;
     Ok(())
 }
 
@@ -290,6 +356,8 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         match options.source {
             RowSource::Csv => "a CSV file",
             RowSource::Sheet => "a Google Sheet (the stand-in's)",
+            RowSource::Xlsx => "an XLSX workbook",
+            RowSource::Ods => "an ODS file",
         },
         options.concurrency,
         options.batch,
