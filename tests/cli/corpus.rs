@@ -170,7 +170,7 @@ fn flow_cases() -> Vec<(String, String, &'static str)> {
         ("src-textrequest-events", source("source: {connector: textrequest, account: tr, dashboard_id: 1, events: []}"), "`events` lists no events"),
         ("src-xlsx-wide", source("source: {connector: xlsx, path: wide.xlsx, key: id}"), "a flow reads at most 1000 (`max_columns`)"),
         ("src-xlsx-rows-0", source("source: {connector: xlsx, path: wide.xlsx, max_rows: 0}"), "`max_rows` must be between 1 and 1048576"),
-        ("src-ods-bomb", source("source: {connector: xlsx, path: bomb.ods}"), "loaded whole, at most 4000000 cells"),
+        ("src-ods-bomb", source("source: {connector: xlsx, path: bomb.ods}"), "spans columns A to XFD (row 1), 16384 columns; a flow reads at most 1000 (`max_columns`)"),
         ("src-aranda-no-filters", source("source: {connector: aranda, account: asms, filters: []}"), "`filters` is empty: ASMS searches need at least one"),
         ("src-aranda-field", source("source: {connector: aranda, account: asms, filters: [{field: Nope, value: x}]}"), "`Nope`"),
         ("r-sheets-no-id", receiver("receiver: {connector: google_sheets, action: append_row, account: gs}").replace("destination: \"{{phone}}\"\n  text: \"Hi {{name}}\"", "values: [\"{{name}}\"]"), "missing field `spreadsheet_id`"),
