@@ -325,7 +325,7 @@ impl<'a, 'f> Sink<'a, 'f> {
             return Ok(true); // no column name: no template can use it
         }
         let header_row = self.header.as_ref().map(|(r, _)| *r).unwrap_or(0);
-        if row - header_row >= self.source.max_rows {
+        if row - header_row > self.source.max_rows {
             return Err(SourceError(format!(
                 "sheet `{}` of `{}` has a value at {}{}, more than {} rows below its header; a flow reads at most that many (`max_rows`)",
                 self.sheet,

@@ -162,6 +162,18 @@ async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
         "{err}"
     );
     assert!(bounded(&deep, 10_000, 100).fetch().await.is_ok());
+    // `max_rows` rows below the header are read, the one after is not.
+    assert!(bounded(&deep, 5000, 100).fetch().await.is_ok());
+    let err = bounded(&deep, 4999, 100)
+        .fetch()
+        .await
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        err.contains("more than 4999 rows below its header"),
+        "{err}"
+    );
     let wide = dir.path().join("wide.xlsx");
     small_book(&wide, |sheet| {
         let _ = sheet.write_string(0, 16_383, "far header");
