@@ -259,7 +259,9 @@ impl<'a, 'f> Sink<'a, 'f> {
             return Ok(true);
         }
         let ready = match row {
-            Some(row) => self.rows.range(..row).count(),
+            // Cells come in row order, so every row kept is before `row` but `row` itself
+            // (counting them in the map for every cell was half of reading a sheet).
+            Some(row) => self.rows.len() - usize::from(self.rows.contains_key(&row)),
             None => self.rows.len(),
         };
         if ready == 0 || (row.is_some() && ready < FLUSH_ROWS) {
