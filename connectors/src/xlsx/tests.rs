@@ -77,30 +77,20 @@ async fn a_missing_sheet_or_key_column_says_what_there_is() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("orders.xlsx");
     write_book(&path);
-    let err = source(&path, Some("Ordres"), &[])
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&source(&path, Some("Ordres"), &[])).await;
     assert!(
         err.contains("has no sheet `Ordres` (sheets: Orders, Other)"),
         "{err}"
     );
-    let err = source(&path, Some("Orders"), &["id"])
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&source(&path, Some("Orders"), &["id"])).await;
     assert!(err.contains("key column `id` not in the header"), "{err}");
-    let err = source(&dir.path().join("nope.xlsx"), None, &[])
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&source(&dir.path().join("nope.xlsx"), None, &[])).await;
     assert!(err.contains("cannot open"), "{err}");
+}
+
+/// Why reading the sheet failed (empty if it did not).
+async fn fetch_error(source: &XlsxFile) -> String {
+    source.fetch().await.err().map(|e| e.0).unwrap_or_default()
 }
 
 fn bounded(path: &Path, max_rows: u32, max_columns: u32) -> XlsxFile {
@@ -150,12 +140,7 @@ async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
     small_book(&deep, |sheet| {
         let _ = sheet.write_string(5000, 0, "A-5001");
     });
-    let err = bounded(&deep, 1000, 100)
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&bounded(&deep, 1000, 100)).await;
     assert!(
         err.contains("has a value at A5001, more than 1000 rows below its header")
             && err.contains("`max_rows`"),
@@ -164,12 +149,7 @@ async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
     assert!(bounded(&deep, 10_000, 100).fetch().await.is_ok());
     // `max_rows` rows below the header are read, the one after is not.
     assert!(bounded(&deep, 5000, 100).fetch().await.is_ok());
-    let err = bounded(&deep, 4999, 100)
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&bounded(&deep, 4999, 100)).await;
     assert!(
         err.contains("more than 4999 rows below its header"),
         "{err}"
@@ -183,12 +163,7 @@ async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
         header.is_some(),
         "validate reads the header and says so too"
     );
-    let err = bounded(&wide, 1000, 1000)
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&bounded(&wide, 1000, 1000)).await;
     assert!(
         err.contains("spans columns A to XFD (row 1), 16384 columns; a flow reads at most 1000 (`max_columns`)"),
         "{err}"
@@ -225,12 +200,7 @@ async fn an_ods_sheet_that_claims_billions_of_cells_is_read_in_the_memory_of_its
         &bomb,
         "<table:table table:name=\"S\"><table:table-row table:number-rows-repeated=\"1048576\"><table:table-cell table:number-columns-repeated=\"16384\" office:value-type=\"string\"><text:p>x</text:p></table:table-cell></table:table-row></table:table>",
     );
-    let err = bounded(&bomb, 1000, 1000)
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&bounded(&bomb, 1000, 1000)).await;
     assert!(
         err.contains("the header of sheet `S` of")
             && err.contains("spans columns A to XFD (row 1), 16384 columns; a flow reads at most 1000 (`max_columns`)"),
@@ -281,12 +251,7 @@ async fn an_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loadin
         stream.write_all(&biff).unwrap_or_else(|e| panic!("{e}"));
     }
     drop(book);
-    let err = bounded(&xls, 1000, 1000)
-        .fetch()
-        .await
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+    let err = fetch_error(&bounded(&xls, 1000, 1000)).await;
     assert!(
         err.contains("spans A1:IV65536 (16777216 cells) for 2 value(s)")
             && err.contains("XLS sheets are loaded whole"),
