@@ -1,8 +1,8 @@
 //! ODS sheets read as a stream: `content.xml` is read event by event and a sheet comes out
 //! row by row, each row with the cells that hold a value (repeat counts are kept as counts,
 //! never spread over empty cells), so a sheet takes memory for a row, not for its grid.
-//! Cells are read as calamine reads them (the tests compare the two on the same files),
-//! which is what XLS files still go through.
+//! Cells are read as calamine reads them (a test compares the two on the same file), so a
+//! sheet reads the same as when calamine loaded it whole.
 
 use std::io::BufRead;
 
