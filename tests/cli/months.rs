@@ -408,6 +408,41 @@ async fn pruning_bounds_history_and_keeps_the_dedupe_promise() {
     );
 }
 
+/// `forget_handled: true`: the keys of pruned runs are forgotten, so rows still in the
+/// source are sent again — even though reruns found the source unchanged and since pass
+/// it over without asking the state about each row (a forgotten key makes it new again).
+#[tokio::test]
+async fn rows_whose_keys_pruning_forgot_are_sent_again_after_unchanged_reruns() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.append(
+        "flows/order-sms.yaml",
+        "history: {keep_runs: 1, forget_handled: true}\n",
+    );
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert!(first.stdout.contains("new 3, sent 3"), "{first:?}");
+    for _ in 0..2 {
+        let unchanged = dir.run(&["run", "order-sms"]).await;
+        assert!(
+            unchanged.stdout.contains("fetched 3, new 0, sent 0"),
+            "{unchanged:?}"
+        );
+    }
+    let pruned = dir.run(&["prune", "order-sms", "--json"]).await;
+    assert_eq!(pruned.code, 0, "{pruned:?}");
+    assert_eq!(
+        pruned.json()["pruned"][0]["keys"].as_u64(),
+        Some(3),
+        "the first run's keys are forgotten: {pruned:?}"
+    );
+    let again = dir.run(&["run", "order-sms"]).await;
+    assert!(again.stdout.contains("new 3, sent 3"), "{again:?}");
+    assert_eq!(requests_to(&server, "POST", MESSAGES).await.len(), 6);
+    // And remembered again: the next run sends nothing.
+    let after = dir.run(&["run", "order-sms"]).await;
+    assert!(after.stdout.contains("new 0, sent 0"), "{after:?}");
+}
+
 /// Alerts reach people through an alert flow (here `http` to a Slack-style webhook): a
 /// run whose records fail alerts once; the next within `every` is held back and counted;
 /// the auto-pause that follows alerts too. A wrong `alerts.to` is a validation error.
