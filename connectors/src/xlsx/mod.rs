@@ -56,43 +56,55 @@ impl XlsxFile {
         self.read_into(header_only, None)
     }
 
-    /// [`XlsxFile::read`]; with `flush`, XLSX and XLSB rows are handed over as soon as a
-    /// later row begins (their cells come in row order), in batches, instead of kept: the
-    /// sheet is never held whole. `flush` returning `false` stops the read.
+    /// [`XlsxFile::read`]; with `flush`, XLSX, XLSB and ODS rows are handed over as soon
+    /// as a later row begins (their cells come in row order), in batches, instead of kept:
+    /// the sheet is never held whole. `flush` returning `false` stops the read.
     fn read_into<'f>(
         &self,
         header_only: bool,
         flush: Option<&'f mut Flush<'f>>,
     ) -> Result<Sheet, SourceError> {
-        let shown = self.path.display().to_string();
         let extension = self
             .path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if extension == "ods" {
-            return self.read_ods(header_only, flush);
+        match extension.as_str() {
+            "ods" => return self.read_ods(header_only, flush),
+            // XLS, which calamine loads whole at open: scanned first.
+            "xls" | "xla" => dense::check_xls(&self.path).map_err(SourceError)?,
+            _ => {}
         }
-        // XLS, which calamine loads whole at open: scanned first.
-        if matches!(extension.as_str(), "xls" | "xla") {
-            dense::check_xls(&self.path).map_err(SourceError)?;
-        }
+        self.read_book(header_only, flush)
+    }
+
+    /// The error for a sheet not found among `sheets` (the one asked for, or any).
+    fn missing_sheet(&self, shown: &str, sheets: &[String]) -> SourceError {
+        SourceError(match &self.sheet {
+            Some(name) => format!(
+                "`{shown}` has no sheet `{name}` (sheets: {})",
+                sheets.join(", ")
+            ),
+            None => format!("`{shown}` has no sheets"),
+        })
+    }
+
+    /// [`XlsxFile::read_into`] through calamine's workbook: XLSX and XLSB cell by cell,
+    /// other formats as the whole range calamine loads.
+    fn read_book<'f>(
+        &self,
+        header_only: bool,
+        flush: Option<&'f mut Flush<'f>>,
+    ) -> Result<Sheet, SourceError> {
+        let shown = self.path.display().to_string();
         let mut book = open_workbook_auto(&self.path)
             .map_err(|e| SourceError(format!("cannot open `{shown}`: {e}")))?;
         let names = book.sheet_names();
         let name = match &self.sheet {
             Some(name) if names.contains(name) => name.clone(),
-            Some(name) => {
-                return Err(SourceError(format!(
-                    "`{shown}` has no sheet `{name}` (sheets: {})",
-                    names.join(", ")
-                )));
-            }
-            None => names
-                .first()
-                .cloned()
-                .ok_or_else(|| SourceError(format!("`{shown}` has no sheets")))?,
+            None if !names.is_empty() => names[0].clone(),
+            _ => return Err(self.missing_sheet(&shown, &names)),
         };
         let unreadable = |e: &dyn std::fmt::Display| {
             SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}"))
@@ -151,20 +163,11 @@ impl XlsxFile {
             zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| cannot(&e))?;
         let content = zip.by_name("content.xml").map_err(|e| cannot(&e))?;
         let mut content = ods::Content::new(std::io::BufReader::new(content));
-        let name = match content
+        let Some(name) = content
             .find_sheet(self.sheet.as_deref())
             .map_err(|e| cannot(&e))?
-        {
-            Some(name) => name,
-            None => {
-                return Err(SourceError(match &self.sheet {
-                    Some(name) => format!(
-                        "`{shown}` has no sheet `{name}` (sheets: {})",
-                        content.passed().join(", ")
-                    ),
-                    None => format!("`{shown}` has no sheets"),
-                }))
-            }
+        else {
+            return Err(self.missing_sheet(&shown, content.passed()));
         };
         let mut sink = Sink::new(self, &name, header_only);
         sink.flush = flush;
