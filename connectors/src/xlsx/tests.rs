@@ -399,6 +399,13 @@ fn an_ods_sheet_streamed_reads_as_calamine_reads_it_whole() {
         assert_eq!(streamed.header, whole.header, "{sheet:?}");
         assert_eq!(streamed.rows, whole.rows, "{sheet:?}");
     }
+    let missing = source(&path, Some("Nope"), &["order_id"]).read(false).err();
+    assert!(
+        missing.as_ref().is_some_and(|e| e
+            .0
+            .ends_with("has no sheet `Nope` (sheets: Hidden & first, Orders)")),
+        "{missing:?}"
+    );
     // And what they read is what the sheet holds.
     let sheet = source(&path, Some("Orders"), &["order_id"])
         .read(false)
