@@ -206,7 +206,6 @@ fn tools(bin: &Path, dir: &Path, work: &Path, url: &str) -> anyhow::Result<Vec<T
     Ok(tools)
 }
 
-/// A port nothing listens on now.
 /// A peer's flow file, written into `work` from its `template` with the orders file
 /// (`ORDERS`) and the stand-in (`BASE_URL`) filled in; its path.
 fn filled(work: &Path, name: &str, template: &str, url: &str) -> anyhow::Result<PathBuf> {
@@ -218,6 +217,7 @@ fn filled(work: &Path, name: &str, template: &str, url: &str) -> anyhow::Result<
     Ok(path)
 }
 
+/// A port nothing listens on now.
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
