@@ -357,30 +357,22 @@ pub trait FlowState: Send + Sync {
     /// key forgotten, a handled key judged again). Read before a chunk's keys are looked
     /// up and given to [`FlowState::settle_chunk`]: a note made from answers older than
     /// such a change is not taken.
-    fn chunk_epoch(&self) -> Result<u64, StateError> {
-        Ok(0)
-    }
+    fn chunk_epoch(&self) -> Result<u64, StateError>;
 
     /// Whether a chunk of the source with this print was found by a run to hold nothing
     /// new (every record remembered as handled, none to take again), and nothing since has
     /// made one of its records new again: its records need not be looked up. A chunk
-    /// found is noted as seen by `run`. A state that keeps no notes answers no.
-    fn chunk_settled(&self, _print: &ChunkPrint, _run: u64) -> Result<bool, StateError> {
-        Ok(false)
-    }
+    /// found is noted as seen by `run`.
+    fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError>;
 
     /// Note that the chunk with this print holds nothing new, as found from answers given
     /// at `epoch` ([`FlowState::chunk_epoch`]). Called once every record of it is
     /// remembered, and written after them: a crash cannot keep the note without them.
-    fn settle_chunk(&self, _print: &ChunkPrint, _epoch: u64, _run: u64) -> Result<(), StateError> {
-        Ok(())
-    }
+    fn settle_chunk(&self, print: &ChunkPrint, epoch: u64, run: u64) -> Result<(), StateError>;
 
     /// Drop the notes of chunks `run` did not see (it read the whole source, so they are
     /// no longer in it) and of chunks no longer taken.
-    fn forget_chunks_unseen_by(&self, _run: u64) -> Result<(), StateError> {
-        Ok(())
-    }
+    fn forget_chunks_unseen_by(&self, run: u64) -> Result<(), StateError>;
 
     /// Whether a run has read the source to its end once (the backlog is settled), and
     /// saying that one has.
