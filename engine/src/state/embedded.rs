@@ -665,19 +665,20 @@ impl FlowState for SledFlow {
         }
         // A key remembered before and now judged (failed, filtered) may be new again for
         // the data a settled chunk holds: those notes go first, before the key changes.
-        let judged_again = outcomes
-            .iter()
-            .try_fold(false, |found, (outcome, remember)| {
-                Ok::<bool, StateError>(
-                    found
-                        || (*remember
-                            && matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered)
-                            && self
-                                .trees
-                                .seen
-                                .contains_key(self.key(outcome.key.as_bytes()))?),
-                )
-            })?;
+        let mut judged_again = false;
+        for (outcome, remember) in outcomes {
+            let judged = matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered);
+            if *remember
+                && judged
+                && self
+                    .trees
+                    .seen
+                    .contains_key(self.key(outcome.key.as_bytes()))?
+            {
+                judged_again = true;
+                break;
+            }
+        }
         if judged_again {
             self.next_chunk_epoch()?;
         }
