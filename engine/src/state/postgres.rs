@@ -672,6 +672,10 @@ fn status_word(status: RunStatus) -> &'static str {
     }
 }
 
+/// A flow's chunk epoch as it is now (0 before it first moved), in a statement whose `$1`
+/// is the flow.
+const CHUNK_EPOCH_NOW: &str = "COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0)";
+
 /// Move a flow's chunk epoch on (see `migrations/V3__settled_chunks.sql`).
 const NEXT_CHUNK_EPOCH: &str = "INSERT INTO chunk_epochs (flow, epoch) VALUES ($1, 1)
      ON CONFLICT (flow) DO UPDATE SET epoch = chunk_epochs.epoch + 1";
@@ -952,9 +956,9 @@ impl FlowState for PgFlow {
         let flow = self.name.clone();
         on_db!(self.db, |client, err| {
             Ok(client
-                .query_opt("SELECT epoch FROM chunk_epochs WHERE flow = $1", &[&flow])
+                .query_one(&format!("SELECT {CHUNK_EPOCH_NOW}"), &[&flow])
                 .map_err(&err)?
-                .map_or(0, |row| row.get::<_, i64>(0) as u64))
+                .get::<_, i64>(0) as u64)
         })
     }
 
@@ -963,10 +967,11 @@ impl FlowState for PgFlow {
         on_db!(self.db, |client, err| {
             Ok(client
                 .query_opt(
-                    "UPDATE settled_chunks SET run = $3
-                     WHERE flow = $1 AND print = $2
-                       AND epoch = COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0)
-                     RETURNING 1",
+                    &format!(
+                        "UPDATE settled_chunks SET run = $3
+                         WHERE flow = $1 AND print = $2 AND epoch = {CHUNK_EPOCH_NOW}
+                         RETURNING 1"
+                    ),
                     &[&flow, &print, &run],
                 )
                 .map_err(&err)?
@@ -994,9 +999,10 @@ impl FlowState for PgFlow {
         on_db!(self.db, |client, err| {
             client
                 .execute(
-                    "DELETE FROM settled_chunks
-                     WHERE flow = $1 AND (run <> $2
-                       OR epoch <> COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0))",
+                    &format!(
+                        "DELETE FROM settled_chunks
+                         WHERE flow = $1 AND (run <> $2 OR epoch <> {CHUNK_EPOCH_NOW})"
+                    ),
                     &[&flow, &run],
                 )
                 .map_err(&err)?;
