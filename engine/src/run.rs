@@ -446,11 +446,13 @@ impl Intake {
         // its keys need asking.
         let print = (!self.pushed && !fetched.records.is_empty())
             .then(|| ChunkPrint::of(&fetched.records, tally.looked_up.as_deref()));
-        if let Some(print) = &print {
-            if state.chunk_settled(print, run)? {
-                return Ok(());
-            }
-        }
+        let print = match print {
+            Some(print) if state.chunk_settled(&print, run)? => return Ok(()),
+            // The epoch is read before the keys: a note is not taken if a key was
+            // forgotten meanwhile.
+            Some(print) => Some((print, state.chunk_epoch()?)),
+            None => None,
+        };
         // Whether the chunk may be settled: nothing in it but records handled before and
         // new ones to send (no repeats, no records a crash left in flight, nothing else
         // in the same delivery).
@@ -459,11 +461,6 @@ impl Intake {
         let total = fetched.records.len() as u64;
         let kept_before = tally.kept;
         let judged_before = tally.summary.counts.failed + tally.summary.counts.filtered;
-        // Read before the keys: a note is not taken if a key was forgotten meanwhile.
-        let epoch = match print {
-            Some(_) => state.chunk_epoch()?,
-            None => 0,
-        };
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
@@ -549,8 +546,10 @@ impl Intake {
             });
         }
         match print {
-            Some(print) if settles && handled == total => state.settle_chunk(&print, epoch, run)?,
-            Some(print) if settles => {
+            Some((print, epoch)) if settles && handled == total => {
+                state.settle_chunk(&print, epoch, run)?
+            }
+            Some((print, epoch)) if settles => {
                 self.sending = Some(Sending {
                     print,
                     epoch,
