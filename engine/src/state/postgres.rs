@@ -1131,14 +1131,22 @@ impl FlowState for PgFlow {
                             SELECT $1, k, r, st, d FROM ok, UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(k, r, st, d)
                             WHERE ok.go
                             ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest),
-                      d AS (DELETE FROM ledger WHERE flow = $1 AND mark = ANY($9) AND (SELECT go FROM ok)),
+                      -- each mark found by its own probe and removed by its row's address:
+                      -- `mark = ANY($9)` was planned as a walk of the flow's ledger (a table
+                      -- of a few live rows and, until vacuumed, thousands of dead ones)
+                      d AS (DELETE FROM ledger WHERE (SELECT go FROM ok) AND ctid = ANY(ARRAY(
+                                SELECT l.ctid FROM UNNEST($9::text[]) AS m(mark)
+                                CROSS JOIN LATERAL (SELECT ctid FROM ledger
+                                                    WHERE flow = $1 AND mark = m.mark LIMIT 1) l))),
                       -- a key handled before (the statement sees seen as it was) judged
-                      -- again may be new again for a settled chunk's data
+                      -- again may be new again for a settled chunk's data; a probe per key
+                      -- (a join was planned as a walk of every key the flow remembers)
                       e AS (INSERT INTO chunk_epochs (flow, epoch)
                             SELECT $1, 1 FROM ok
                             WHERE ok.go AND EXISTS (
                                 SELECT 1 FROM UNNEST($5::text[], $7::text[]) AS t(k, st)
-                                JOIN seen ON seen.flow = $1 AND seen.key = t.k
+                                CROSS JOIN LATERAL (SELECT 1 FROM seen
+                                                    WHERE seen.flow = $1 AND seen.key = t.k LIMIT 1) s
                                 WHERE t.st IN ('failed', 'filtered'))
                             ON CONFLICT (flow) DO UPDATE SET epoch = chunk_epochs.epoch + 1)
                  SELECT go FROM ok",
