@@ -24,6 +24,16 @@ use super::{
 };
 use crate::record::{ChunkPrint, Record};
 
+/// How long opening waits for a lock to be let go of before the directory is called in
+/// use (see [`SledStore::open_with`]).
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether opening failed because another holder has the database's lock.
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
 /// The state database.
 #[derive(Clone)]
 pub struct SledStore {
@@ -45,10 +55,22 @@ impl SledStore {
         // sled caches up to 1 GiB by default; a run walks its data once, so a small
         // cache keeps memory flat without costing time (measured in BENCHMARKS.md).
         let open = || {
-            sled::Config::new()
-                .path(dir)
-                .cache_capacity(16 << 20)
-                .open()
+            // A database this process has just let go of stays locked until sled's
+            // background writes of it end, a moment later: wait that long before
+            // calling it held by someone else.
+            let deadline = std::time::Instant::now() + RELEASE_WAIT;
+            loop {
+                let opened = sled::Config::new()
+                    .path(dir)
+                    .cache_capacity(16 << 20)
+                    .open();
+                match &opened {
+                    Err(e) if is_locked(e) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    _ => return opened,
+                }
+            }
         };
         let opened = match open() {
             // A database that cannot be read is a loss like any other; accepted, it is
@@ -66,17 +88,15 @@ impl SledStore {
             }
             other => other,
         };
-        let db = opened.map_err(|e| match &e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
+        let db = opened.map_err(|e| {
+            if is_locked(&e) {
                 StateError::Locked(dir.to_path_buf())
+            } else {
+                StateError::Open {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                }
             }
-            _ => StateError::Open {
-                dir: dir.to_path_buf(),
-                source: e,
-            },
         })?;
         let trees = Trees {
             seen: db.open_tree("seen")?,
