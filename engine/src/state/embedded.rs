@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ use crate::record::{ChunkPrint, Record};
 
 /// How long opening waits for a lock to be let go of before the directory is called in
 /// use (see [`SledStore::open_with`]).
-const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+const RELEASE_WAIT: Duration = Duration::from_millis(500);
 
 /// Whether opening failed because another holder has the database's lock.
 fn is_locked(e: &sled::Error) -> bool {
@@ -58,15 +59,15 @@ impl SledStore {
             // A database this process has just let go of stays locked until sled's
             // background writes of it end, a moment later: wait that long before
             // calling it held by someone else.
-            let deadline = std::time::Instant::now() + RELEASE_WAIT;
+            let deadline = Instant::now() + RELEASE_WAIT;
             loop {
                 let opened = sled::Config::new()
                     .path(dir)
                     .cache_capacity(16 << 20)
                     .open();
                 match &opened {
-                    Err(e) if is_locked(e) && std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    Err(e) if is_locked(e) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
                     }
                     _ => return opened,
                 }
@@ -1080,7 +1081,7 @@ mod tests {
         flow.enqueue(&[Record::new("A-2", Map::new())])?;
         let _ = (&mut waiter).now_or_never();
         drop(leader);
-        tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        tokio::time::timeout(Duration::from_secs(10), waiter)
             .await
             .map_err(|_| StateError::Task("the waiter was left waiting".into()))??;
         Ok(())
