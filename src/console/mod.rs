@@ -565,6 +565,11 @@ async fn toggle(
     if let Err(e) = reloaded {
         tracing::error!(error = %e, "reload after a switch failed");
     }
+    // The page this lands on shows the flow's schedule as the switch left it (the
+    // scheduler takes the reload's changes a moment later otherwise).
+    if !shared.scheduler_answers().await {
+        tracing::warn!(flow = %name, "the scheduler did not answer after a switch");
+    }
     Redirect::to("/").into_response()
 }
 

@@ -581,13 +581,7 @@ fn unknown_flow(shared: &Shared, name: &str) -> Option<Response> {
 
 /// `ok` while the scheduler's loop answers; 503 when it does not (nothing would run).
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
-    let (reply, answer) = oneshot::channel();
-    let alive = shared.timer.send(Command::Ping { reply }).is_ok()
-        && matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), answer).await,
-            Ok(Ok(()))
-        );
-    if alive {
+    if shared.scheduler_answers().await {
         "ok".into_response()
     } else {
         (

@@ -119,6 +119,17 @@ impl Indexing {
 }
 
 impl Shared {
+    /// Whether the scheduler's loop answers within 5 s. It takes commands in order, so
+    /// once it has answered, every change sent to it before is in its schedule.
+    pub async fn scheduler_answers(&self) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.timer.send(Command::Ping { reply }).is_ok()
+            && matches!(
+                tokio::time::timeout(Duration::from_secs(5), answer).await,
+                Ok(Ok(()))
+            )
+    }
+
     /// Whether the directory has a flow of this name, valid or not.
     pub fn knows(&self, name: &str) -> bool {
         self.project
