@@ -498,10 +498,15 @@ impl SledFlow {
 
     /// The last run whose records the search index holds (runs are indexed in order).
     fn indexed(&self) -> Result<u64, StateError> {
+        self.meta_number(INDEXED)
+    }
+
+    /// A number this flow keeps under a meta key (0 before one was written).
+    fn meta_number(&self, key: &[u8]) -> Result<u64, StateError> {
         Ok(self
             .trees
             .meta
-            .get(self.key(INDEXED))?
+            .get(self.key(key))?
             .map_or(0, |v| u64_of(&v)))
     }
 
@@ -591,11 +596,7 @@ impl FlowState for SledFlow {
     }
 
     fn chunk_epoch(&self) -> Result<u64, StateError> {
-        Ok(self
-            .trees
-            .meta
-            .get(self.key(CHUNK_EPOCH))?
-            .map_or(0, |epoch| u64_of(&epoch)))
+        self.meta_number(CHUNK_EPOCH)
     }
 
     fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError> {
