@@ -135,6 +135,11 @@ const COMMIT_EVERY: usize = 256;
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Tally {
+    /// The run's records failed or filtered so far (outcomes that judge a key again).
+    fn judged(&self) -> u64 {
+        self.summary.counts.failed + self.summary.counts.filtered
+    }
+
     fn new(summary: RunSummary, ctx: &RunContext<'_>) -> Tally {
         Tally {
             summary,
@@ -460,7 +465,7 @@ impl Intake {
         let mut handled = 0;
         let total = fetched.records.len() as u64;
         let kept_before = tally.kept;
-        let judged_before = tally.summary.counts.failed + tally.summary.counts.filtered;
+        let judged_before = tally.judged();
         // What the state remembers of the chunk's keys, asked at once.
         let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
         let remembered = state.handled_many(&keys)?;
@@ -570,8 +575,9 @@ impl Intake {
         let Some(sending) = self.sending.take() else {
             return Ok(());
         };
-        let judged = tally.summary.counts.failed + tally.summary.counts.filtered;
-        if tally.kept - sending.kept_before == sending.new && judged == sending.judged_before {
+        if tally.kept - sending.kept_before == sending.new
+            && tally.judged() == sending.judged_before
+        {
             // Their outcomes first: the note must not reach the disk without them.
             tally.commit(state, &[])?;
             state.settle_chunk(&sending.print, sending.epoch, tally.summary.id)?;
