@@ -40,6 +40,11 @@ struct Sheet {
     rows: Vec<(u32, Vec<String>)>,
 }
 
+/// The error for sheet `name` of `shown` that could not be read.
+fn unreadable(name: &str, shown: &str, e: &dyn std::fmt::Display) -> SourceError {
+    SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}"))
+}
+
 impl XlsxFile {
     pub fn new(config: &config::Source) -> Self {
         XlsxFile {
@@ -106,9 +111,7 @@ impl XlsxFile {
             None if !names.is_empty() => names[0].clone(),
             _ => return Err(self.missing_sheet(&shown, &names)),
         };
-        let unreadable = |e: &dyn std::fmt::Display| {
-            SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}"))
-        };
+        let cannot_read = |e: &dyn std::fmt::Display| unreadable(&name, &shown, e);
         let streams = matches!(book, Sheets::Xlsx(_) | Sheets::Xlsb(_));
         let mut sink = Sink::new(self, &name, header_only);
         if streams {
@@ -118,8 +121,8 @@ impl XlsxFile {
             Sheets::Xlsx(xlsx) => {
                 let mut cells = xlsx
                     .worksheet_cells_reader(&name)
-                    .map_err(|e| unreadable(&e))?;
-                while let Some(cell) = cells.next_cell().map_err(|e| unreadable(&e))? {
+                    .map_err(|e| cannot_read(&e))?;
+                while let Some(cell) = cells.next_cell().map_err(|e| cannot_read(&e))? {
                     let (row, col) = cell.get_position();
                     if !sink.cell(row, col, &Data::from(cell.get_value().clone()))? {
                         break;
@@ -129,8 +132,8 @@ impl XlsxFile {
             Sheets::Xlsb(xlsb) => {
                 let mut cells = xlsb
                     .worksheet_cells_reader(&name)
-                    .map_err(|e| unreadable(&e))?;
-                while let Some(cell) = cells.next_cell().map_err(|e| unreadable(&e))? {
+                    .map_err(|e| cannot_read(&e))?;
+                while let Some(cell) = cells.next_cell().map_err(|e| cannot_read(&e))? {
                     let (row, col) = cell.get_position();
                     if !sink.cell(row, col, &Data::from(cell.get_value().clone()))? {
                         break;
@@ -138,7 +141,7 @@ impl XlsxFile {
                 }
             }
             book => {
-                let range = book.worksheet_range(&name).map_err(|e| unreadable(&e))?;
+                let range = book.worksheet_range(&name).map_err(|e| cannot_read(&e))?;
                 let (top, left) = range.start().unwrap_or((0, 0));
                 for (row, col, value) in range.used_cells() {
                     if !sink.cell(top + row as u32, left + col as u32, value)? {
@@ -173,7 +176,7 @@ impl XlsxFile {
         sink.flush = flush;
         while let Some(mut row) = content
             .next_row()
-            .map_err(|e| SourceError(format!("cannot read sheet `{name}` of `{shown}`: {e}")))?
+            .map_err(|e| unreadable(&name, &shown, &e))?
         {
             for i in 0..row.repeat {
                 for (col, value) in &row.cells {
