@@ -63,6 +63,10 @@ enum Command {
     Peers(peers::Options),
     /// `send-rate`, `ingest`, `history` and `console` with their defaults.
     All,
+    /// The bare client alone, in a process of its own (`send-rate` runs it so the
+    /// reference crosses processes as Switchboard does).
+    #[command(hide = true)]
+    Post(send_rate::PostOptions),
 }
 
 fn main() -> ExitCode {
@@ -88,8 +92,10 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     // The store alone: no binary to find.
-    if let Command::History(options) = cli.command {
-        return history::run(options.sized(cli.smoke)).await;
+    match cli.command {
+        Command::History(options) => return history::run(options.sized(cli.smoke)).await,
+        Command::Post(options) => return send_rate::post(options).await,
+        _ => {}
     }
     let bin = match cli.switchboard {
         // Absolute: the children run in their own directories.
@@ -102,7 +108,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::SendRate(options) => send_rate::run(&bin, runs, options.sized(smoke)).await,
         Command::Ingest(options) => ingest::run(&bin, runs, options.sized(smoke)).await,
-        Command::History(_) => unreachable!("measured above"),
+        Command::History(_) | Command::Post(_) => unreachable!("run above"),
         Command::Console(options) => console::run(&bin, options.sized(smoke)).await,
         Command::Peers(options) => peers::run(&bin, runs, options).await,
         Command::All => {

@@ -1,13 +1,17 @@
 //! End-to-end send rate: N CSV rows through `switchboard run` (the quickstart's map, the
 //! 8x8 receiver, rate limits off) to the stand-in, wall time including start-up, with
 //! single sends and with the batch endpoint; the reference is a bare client POSTing the
-//! same bodies to the same stand-in at the same concurrency over one keep-alive pool.
+//! same bodies to the same stand-in at the same concurrency over one keep-alive pool,
+//! and Switchboard's own HTTP layer doing the same without the engine (where the gap
+//! between the two lies).
 //! Then the single-send flow runs again with nothing new.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context as _};
+use connectors::http::{AccountClient, Auth};
+use flows::{RateLimit, Secret};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -267,6 +271,87 @@ async fn bare_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow:
     Ok(bodies.len() as f64 / seconds)
 }
 
+/// `switchboard-bench post`: the bare client's POSTs from a process of its own.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PostOptions {
+    /// The stand-in's base URL.
+    #[arg(long)]
+    url: String,
+    /// How many bodies (the same as `send-rate`'s rows).
+    #[arg(long)]
+    rows: usize,
+    /// Sends in flight.
+    #[arg(long)]
+    concurrency: usize,
+}
+
+pub async fn post(options: PostOptions) -> anyhow::Result<()> {
+    let rate = bare_client(&options.url, &bodies(options.rows), options.concurrency).await?;
+    println!("{rate:.0}");
+    Ok(())
+}
+
+/// The bare client run as a child (`switchboard-bench post`), timed by the harness that
+/// times Switchboard: wall time from spawn, its bodies built in it. Rows per second.
+async fn bare_client_apart(
+    dir: &Path,
+    url: &str,
+    rows: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let bench = std::env::current_exe().context("cannot find this benchmark's binary")?;
+    let (rows_arg, concurrency_arg) = (rows.to_string(), concurrency.to_string());
+    let ran = measure(
+        &bench,
+        dir,
+        &[
+            "post",
+            "--url",
+            url,
+            "--rows",
+            &rows_arg,
+            "--concurrency",
+            &concurrency_arg,
+        ],
+    )
+    .await?;
+    Ok(rows as f64 / ran.wall.as_secs_f64())
+}
+
+/// POST every body through Switchboard's own HTTP layer ([`AccountClient`], as the 8x8
+/// receiver does: its bearer key, its per-request timeout, the answer read and checked)
+/// with `concurrency` in flight, in this process: what single sends would reach if the
+/// engine (ledger, state, templates) cost nothing. Rows per second.
+async fn account_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow::Result<f64> {
+    let client = AccountClient::new(
+        "bench-http-layer",
+        url,
+        Auth::Bearer(Secret::new("bench-key")),
+        RateLimit::Off,
+    );
+    let started = Instant::now();
+    let failures = stream::iter(bodies)
+        .map(|body| {
+            let call = client
+                .post(
+                    "api/v1/subaccounts/shop_main/messages",
+                    Duration::from_secs(30),
+                )
+                .json(body)
+                .send_ok();
+            async move { usize::from(call.await.is_err()) }
+        })
+        .buffer_unordered(concurrency)
+        .fold(0, |n, failed| async move { n + failed })
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        failures == 0,
+        "Switchboard's HTTP layer saw {failures} failed POSTs"
+    );
+    Ok(bodies.len() as f64 / seconds)
+}
+
 /// `wrk` posting the first body to the stand-in with `connections` for `seconds`:
 /// requests per second, or `None` when `wrk` is not installed.
 async fn wrk(
@@ -313,6 +398,8 @@ async fn wrk(
 struct Sample {
     wrk: Option<f64>,
     bare: f64,
+    bare_apart: f64,
+    http_layer: f64,
     single: Measured,
     batched: Measured,
     nothing_new: Measured,
@@ -374,6 +461,17 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         ensure!(
             standin.take() == options.rows as u64,
             "bare client: not every row arrived"
+        );
+        let bare_apart =
+            bare_client_apart(dir.path(), &standin.url, options.rows, options.concurrency).await?;
+        ensure!(
+            standin.take() == options.rows as u64,
+            "bare client in its own process: not every row arrived"
+        );
+        let http_layer = account_client(&standin.url, &bodies, options.concurrency).await?;
+        ensure!(
+            standin.take() == options.rows as u64,
+            "Switchboard's HTTP layer: not every row arrived"
         );
         let wrk = match options.wrk_seconds {
             0 => None,
@@ -459,8 +557,10 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
 
         let rate = |m: &Measured| options.rows as f64 / m.wall.as_secs_f64();
         println!(
-            "  run {run}: bare {:.0}/s · single {:.0}/s ({} MiB) · batched {:.0}/s ({} MiB) · nothing new {:.3} s ({} MiB)",
+            "  run {run}: bare {:.0}/s (own process {:.0}/s) · HTTP layer {:.0}/s · single {:.0}/s ({} MiB) · batched {:.0}/s ({} MiB) · nothing new {:.3} s ({} MiB)",
             bare,
+            bare_apart,
+            http_layer,
             rate(&single),
             single.peak_rss_kib / 1024,
             rate(&batched),
@@ -477,6 +577,8 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         samples.push(Sample {
             wrk,
             bare,
+            bare_apart,
+            http_layer,
             single,
             batched,
             nothing_new,
@@ -492,44 +594,64 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
     let bare = pick(&|s| s.bare);
     let single = pick(&|s| rows / s.single.wall.as_secs_f64());
     let batched = pick(&|s| rows / s.batched.wall.as_secs_f64());
-    let mib = |kib: u64| kib as f64 / 1024.0;
+    let bare_apart = pick(&|s| s.bare_apart);
+    let http_layer = pick(&|s| s.http_layer);
+    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
     println!(
-        "\n| {} rows, concurrency {} | rows/s (median) | vs bare | peak RSS |",
+        "\n| {} rows, concurrency {} | rows/s (median) | vs bare | vs bare in its own process | peak RSS |",
         options.rows, options.concurrency
     );
-    println!("|---|---|---|---|");
-    println!("| bare client (reqwest, keep-alive) | {bare:.0} | 100% | — |");
+    println!("|---|---|---|---|---|");
+    let line = |what: &str, rate: f64, rss: &str| {
+        println!(
+            "| {what} | {rate:.0} | {:.0}% | {:.0}% | {rss} |",
+            100.0 * rate / bare,
+            100.0 * rate / bare_apart
+        );
+    };
+    line("bare client (reqwest, keep-alive)", bare, "—");
+    line(
+        "bare client in a process of its own (timed as Switchboard is: from spawn)",
+        bare_apart,
+        "—",
+    );
+    line(
+        "Switchboard's HTTP layer alone (AccountClient, no engine)",
+        http_layer,
+        "—",
+    );
     let wrks: Vec<f64> = samples.iter().filter_map(|s| s.wrk).collect();
     if !wrks.is_empty() {
-        let wrk = median(&wrks);
         let of_wrk = median(
             &samples
                 .iter()
                 .filter_map(|s| Some(rows / s.single.wall.as_secs_f64() / s.wrk?))
                 .collect::<Vec<_>>(),
         );
-        println!(
-            "| wrk, {} connections (single sends: {:.0}% of it, median of each run's ratio) | {wrk:.0} | {:.0}% | — |",
-            options.concurrency,
-            100.0 * of_wrk,
-            100.0 * wrk / bare
+        line(
+            &format!(
+                "wrk, {} connections (single sends: {:.0}% of it, median of each run's ratio)",
+                options.concurrency,
+                100.0 * of_wrk
+            ),
+            median(&wrks),
+            "—",
         );
     }
-    println!(
-        "| switchboard run, single sends | {single:.0} | {:.0}% | {:.1} MiB |",
-        100.0 * single / bare,
-        pick(&|s| mib(s.single.peak_rss_kib))
+    line(
+        "switchboard run, single sends",
+        single,
+        &mib(pick(&|s| s.single.peak_rss_kib as f64)),
+    );
+    line(
+        &format!("switchboard run, batch {}", options.batch),
+        batched,
+        &mib(pick(&|s| s.batched.peak_rss_kib as f64)),
     );
     println!(
-        "| switchboard run, batch {} | {batched:.0} | {:.0}% | {:.1} MiB |",
-        options.batch,
-        100.0 * batched / bare,
-        pick(&|s| mib(s.batched.peak_rss_kib))
-    );
-    println!(
-        "| nothing new (same flow again) | {:.3} s | — | {:.1} MiB |",
+        "| nothing new (same flow again) | {:.3} s | — | — | {} |",
         pick(&|s| s.nothing_new.wall.as_secs_f64()),
-        pick(&|s| mib(s.nothing_new.peak_rss_kib))
+        mib(pick(&|s| s.nothing_new.peak_rss_kib as f64))
     );
     Ok(())
 }
