@@ -389,16 +389,6 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         shared.indexing.run_starts(&name);
         shared.indexing.soon(&shared.store, &name);
     }
-    let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
-    eprintln!(
-        "switchboard daemon: {} flow(s) from {}, API on http://{addr}{}",
-        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
-        global.flows.display(),
-        node.as_ref()
-            .map(|n| format!(", node `{}` of a cluster", n.options.node))
-            .unwrap_or_default()
-    );
-
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let watcher = reload::watch(Arc::clone(&shared), stop_tx.subscribe());
     let app = api::router(Arc::clone(&shared));
@@ -431,6 +421,20 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
     }));
+    // Announced once the scheduler has taken the flows (it answers in order): from then on
+    // what the API and the console say of each flow includes its next run.
+    if !shared.scheduler_answers().await {
+        tracing::warn!("the scheduler did not answer within 5 s of the start");
+    }
+    let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
+    eprintln!(
+        "switchboard daemon: {} flow(s) from {}, API on http://{addr}{}",
+        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
+        global.flows.display(),
+        node.as_ref()
+            .map(|n| format!(", node `{}` of a cluster", n.options.node))
+            .unwrap_or_default()
+    );
 
     // The scheduler must outlive everything: if it ends on its own (a bug), nothing would
     // run while the API still answered, so the process says so and exits for the
