@@ -245,30 +245,43 @@ fn bodies(rows: usize) -> Vec<Value> {
         .collect()
 }
 
+/// Post every body with `post` (true: it arrived), `concurrency` in flight: rows per
+/// second, or an error naming `who` when a post failed.
+async fn post_all<'a, Post, Posted>(
+    who: &str,
+    bodies: &'a [Value],
+    concurrency: usize,
+    post: Post,
+) -> anyhow::Result<f64>
+where
+    Post: Fn(&'a Value) -> Posted,
+    Posted: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    let failures = stream::iter(bodies)
+        .map(post)
+        .buffer_unordered(concurrency)
+        .fold(0, |n, arrived| async move { n + usize::from(!arrived) })
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(failures == 0, "{who} saw {failures} failed POSTs");
+    Ok(bodies.len() as f64 / seconds)
+}
+
 /// POST every body with `concurrency` in flight; rows per second.
 async fn bare_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
     let url = format!("{url}/api/v1/subaccounts/shop_main/messages");
-    let started = Instant::now();
-    let failures = stream::iter(bodies)
-        .map(|body| {
-            let call = client.post(&url).bearer_auth("bench-key").json(body).send();
-            async move {
-                match call.await {
-                    Ok(response) => match response.bytes().await {
-                        Ok(_) => 0usize,
-                        Err(_) => 1,
-                    },
-                    Err(_) => 1,
-                }
+    post_all("the bare client", bodies, concurrency, |body| {
+        let call = client.post(&url).bearer_auth("bench-key").json(body).send();
+        async move {
+            match call.await {
+                Ok(response) => response.bytes().await.is_ok(),
+                Err(_) => false,
             }
-        })
-        .buffer_unordered(concurrency)
-        .fold(0, |n, failed| async move { n + failed })
-        .await;
-    let seconds = started.elapsed().as_secs_f64();
-    ensure!(failures == 0, "the bare client saw {failures} failed POSTs");
-    Ok(bodies.len() as f64 / seconds)
+        }
+    })
+    .await
 }
 
 /// `switchboard-bench post`: the bare client's POSTs from a process of its own.
@@ -329,27 +342,17 @@ async fn account_client(url: &str, bodies: &[Value], concurrency: usize) -> anyh
         Auth::Bearer(Secret::new("bench-key")),
         RateLimit::Off,
     );
-    let started = Instant::now();
-    let failures = stream::iter(bodies)
-        .map(|body| {
-            let call = client
-                .post(
-                    "api/v1/subaccounts/shop_main/messages",
-                    Duration::from_secs(30),
-                )
-                .json(body)
-                .send_ok();
-            async move { usize::from(call.await.is_err()) }
-        })
-        .buffer_unordered(concurrency)
-        .fold(0, |n, failed| async move { n + failed })
-        .await;
-    let seconds = started.elapsed().as_secs_f64();
-    ensure!(
-        failures == 0,
-        "Switchboard's HTTP layer saw {failures} failed POSTs"
-    );
-    Ok(bodies.len() as f64 / seconds)
+    post_all("Switchboard's HTTP layer", bodies, concurrency, |body| {
+        let call = client
+            .post(
+                "api/v1/subaccounts/shop_main/messages",
+                Duration::from_secs(30),
+            )
+            .json(body)
+            .send_ok();
+        async move { call.await.is_ok() }
+    })
+    .await
 }
 
 /// `wrk` posting the first body to the stand-in with `connections` for `seconds`:
