@@ -245,6 +245,10 @@ fn bodies(rows: usize) -> Vec<Value> {
         .collect()
 }
 
+/// Where the references post each body: the 8x8 messages endpoint of the flows'
+/// sub-account (`shop_main` in the accounts file), under the stand-in's URL.
+const MESSAGES_PATH: &str = "api/v1/subaccounts/shop_main/messages";
+
 /// Post every body with `post` (true: it arrived), `concurrency` in flight: rows per
 /// second, or an error naming `who` when a post failed.
 async fn post_all<'a, Post, Posted>(
@@ -271,7 +275,7 @@ where
 /// POST every body with `concurrency` in flight; rows per second.
 async fn bare_client(url: &str, bodies: &[Value], concurrency: usize) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
-    let url = format!("{url}/api/v1/subaccounts/shop_main/messages");
+    let url = format!("{url}/{MESSAGES_PATH}");
     post_all("the bare client", bodies, concurrency, |body| {
         let call = client.post(&url).bearer_auth("bench-key").json(body).send();
         async move {
@@ -344,10 +348,7 @@ async fn account_client(url: &str, bodies: &[Value], concurrency: usize) -> anyh
     );
     post_all("Switchboard's HTTP layer", bodies, concurrency, |body| {
         let call = client
-            .post(
-                "api/v1/subaccounts/shop_main/messages",
-                Duration::from_secs(30),
-            )
+            .post(MESSAGES_PATH, Duration::from_secs(30))
             .json(body)
             .send_ok();
         async move { call.await.is_ok() }
@@ -378,7 +379,7 @@ async fn wrk(
         .arg(format!("-d{seconds}s"))
         .arg("-s")
         .arg(&script)
-        .arg(format!("{url}/api/v1/subaccounts/shop_main/messages"))
+        .arg(format!("{url}/{MESSAGES_PATH}"))
         .output()
         .await;
     let output = match ran {
