@@ -1,7 +1,8 @@
 //! How other commands find a running daemon: it writes `daemon.json` (pid, API URL and
-//! the flows directory it serves) into the state directory it holds, and removes it on a
-//! clean stop. A file left by a daemon that died is recognised (its process is gone, or
-//! is another program) and not trusted; one naming another flows directory is refused.
+//! the flows directory it serves) into the state directory it holds once it is ready, and
+//! removes it on a clean stop. A file left by a daemon that died is recognised (its
+//! process is gone, or is another program) and not trusted; one naming another flows
+//! directory is refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,23 +24,40 @@ pub struct Daemon {
 
 const FILE: &str = "daemon.json";
 
-pub fn write(
+/// A discovery file written under a name no command reads, until [`Prepared::announce`]
+/// puts it in place: the writing, which can fail (a read-only directory), is done before
+/// the daemon starts anything, and the file appears whole once the daemon is ready.
+pub struct Prepared {
+    written: PathBuf,
+    path: PathBuf,
+}
+
+pub fn prepare(
     state_dir: &Path,
     addr: SocketAddr,
     token_required: bool,
     flows: &Path,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<Prepared> {
     // A state in PostgreSQL leaves the directory to this file alone: it may not exist yet.
     std::fs::create_dir_all(state_dir)?;
     let path = state_dir.join(FILE);
+    let written = state_dir.join(format!("{FILE}.{}", std::process::id()));
     let daemon = Daemon {
         pid: std::process::id(),
         url: format!("http://{addr}"),
         token_required,
         flows: Some(absolute(flows)),
     };
-    std::fs::write(&path, serde_json::to_vec_pretty(&daemon)?)?;
-    Ok(path)
+    std::fs::write(&written, serde_json::to_vec_pretty(&daemon)?)?;
+    Ok(Prepared { written, path })
+}
+
+impl Prepared {
+    /// Put the file where other commands look; its path, to remove at the stop.
+    pub fn announce(self) -> anyhow::Result<PathBuf> {
+        std::fs::rename(&self.written, &self.path).inspect_err(|_| remove(&self.written))?;
+        Ok(self.path)
+    }
 }
 
 pub fn remove(path: &Path) {

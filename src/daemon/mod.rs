@@ -381,6 +381,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
+    let discovery = discovery::prepare(&state_dir, addr, shared.token.is_some(), &global.flows)?;
     reload::apply(&shared, project);
     drain_queues(&shared);
     // Runs ended while no daemon ran (`switchboard run`, or before an upgrade) join the
@@ -426,7 +427,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     if !shared.scheduler_answers().await {
         tracing::warn!("the scheduler did not answer within 5 s of the start");
     }
-    let discovery = discovery::write(&state_dir, addr, shared.token.is_some(), &global.flows)?;
+    let discovery = discovery.announce()?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}{}",
         shared.project.read().map(|p| p.flows.len()).unwrap_or(0),

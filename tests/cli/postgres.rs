@@ -124,6 +124,60 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
     assert_eq!(found.matches("data-test=\"hit\"").count(), 1, "{found}");
 }
 
+/// A daemon that cannot write its discovery file (`.switchboard` is a file here; a
+/// read-only flows directory is the same) stops with the reason before its scheduler
+/// starts anything — here a run missed while it was down, due the moment it starts:
+/// none begins, no message goes out to be cut off by the exit.
+#[tokio::test]
+async fn a_daemon_that_cannot_announce_itself_stops_before_any_run_starts() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let schema = Schema::new();
+    let state = schema.url();
+    // A first daemon arms the schedule; it is then made an hour overdue.
+    let first = spawn_daemon_with(&dir, &["--state", &state]);
+    api_of(&dir, &first).await;
+    drop(first);
+    let (server_url, name) = (schema.server.clone(), schema.name.clone());
+    let overdue = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&server_url, ::postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{e}"));
+        client
+            .execute(
+                &format!(
+                    "UPDATE \"{name}\".meta SET value = jsonb_set(value, '{{next_due}}', \
+                     to_jsonb(now() - interval '1 hour')) \
+                     WHERE flow = 'order-sms' AND name = 'schedule'"
+                ),
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("the update panicked"));
+    assert_eq!(overdue, 1, "the armed schedule was not found");
+
+    std::fs::remove_dir_all(dir.path().join("flows/.switchboard"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir.write("flows/.switchboard", "not a directory");
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        dir.run(&["daemon", "--listen", "127.0.0.1:0", "--state", &state]),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the daemon kept running without its discovery file"));
+    assert_ne!(started.code, 0, "{started:?}");
+    assert!(!started.stderr.contains("API on"), "{started:?}");
+    // Long enough for a run the scheduler had started to have sent its rows.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(bodies(&server).await.is_empty(), "{started:?}");
+    let history = dir.run(&["history", "order-sms", "--state", &state]).await;
+    assert!(
+        history.stdout.contains("no runs yet"),
+        "no run began: {history:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
     let dir = Dir::new("http://127.0.0.1:9");
