@@ -795,6 +795,8 @@ mod hostile;
 mod months;
 #[path = "cli/postgres.rs"]
 mod postgres;
+#[path = "cli/round3.rs"]
+mod round3;
 #[path = "cli/secrets.rs"]
 mod secrets;
 #[path = "cli/textrequest.rs"]

@@ -28,7 +28,9 @@ impl Record {
 pub struct ChunkPrint([u8; 16]);
 
 impl ChunkPrint {
-    pub fn of(records: &[Record], skip: Option<&str>) -> ChunkPrint {
+    /// `filter` is the flow's filter spec ([`flows::Filter::spec`]): a chunk noted under
+    /// one filter is not taken as settled under another, whose verdicts may differ.
+    pub fn of(records: &[Record], skip: Option<&str>, filter: Option<&str>) -> ChunkPrint {
         use sha2::{Digest, Sha256};
         // Every part is preceded by its length (or its count), so no two different
         // chunks hash the same bytes. Parts are gathered and hashed 64 KiB at a time
@@ -41,6 +43,10 @@ impl ChunkPrint {
         let mut bytes = Vec::with_capacity(80 << 10);
         part(&mut bytes, skip.unwrap_or("").as_bytes());
         part(&mut bytes, &[u8::from(skip.is_some())]);
+        if let Some(filter) = filter {
+            part(&mut bytes, b"filter");
+            part(&mut bytes, filter.as_bytes());
+        }
         for record in records {
             part(&mut bytes, record.key.as_bytes());
             part(&mut bytes, &(record.fields.len() as u64).to_le_bytes());
@@ -71,6 +77,22 @@ impl ChunkPrint {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+}
+
+/// What a record the flow's filter dropped is remembered with: its [`digest`] and the
+/// filter's spec (none: the flow has no filter now), so that it is judged again once its
+/// data changes, or the filter does.
+pub fn filtered_digest(digest: &str, filter: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"filtered\0");
+    hash.update(digest.as_bytes());
+    hash.update(b"\0");
+    hash.update(filter.unwrap_or("").as_bytes());
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A digest of a record's fields as its source gave them (`skip` names the field a

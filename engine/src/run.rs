@@ -123,6 +123,8 @@ struct Tally {
     saved: std::time::Instant,
     /// The field the flow's look-up adds (not part of a row's digest).
     looked_up: Option<String>,
+    /// The flow's filter, as its spec: a filtered row is remembered with it.
+    filter: Option<String>,
     /// Outcomes whose key is remembered as handled whatever the row holds (sent,
     /// skipped): a chunk is settled once each of its new records has one.
     kept: u64,
@@ -149,6 +151,7 @@ impl Tally {
             forgotten: Vec::new(),
             saved: std::time::Instant::now(),
             looked_up: ctx.lookup.map(|step| step.as_name().to_string()),
+            filter: ctx.flow.filter.as_ref().map(flows::Filter::spec),
             kept: 0,
         }
     }
@@ -168,10 +171,13 @@ impl Tally {
     ) -> Result<(), StateError> {
         let judged = matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered);
         if remember && judged && !outcome.record.is_empty() {
-            outcome.digest = Some(crate::record::digest(
-                &outcome.record,
-                self.looked_up.as_deref(),
-            ));
+            let digest = crate::record::digest(&outcome.record, self.looked_up.as_deref());
+            outcome.digest = Some(match outcome.status {
+                RowStatus::Filtered => {
+                    crate::record::filtered_digest(&digest, self.filter.as_deref())
+                }
+                _ => digest,
+            });
         }
         match outcome.status {
             RowStatus::Sent => self.summary.counts.sent += 1,
@@ -449,8 +455,13 @@ impl Intake {
         self.sending = None;
         // A chunk of rows found before to hold nothing new, read again unchanged: none of
         // its keys need asking.
-        let print = (!self.pushed && !fetched.records.is_empty())
-            .then(|| ChunkPrint::of(&fetched.records, tally.looked_up.as_deref()));
+        let print = (!self.pushed && !fetched.records.is_empty()).then(|| {
+            ChunkPrint::of(
+                &fetched.records,
+                tally.looked_up.as_deref(),
+                tally.filter.as_deref(),
+            )
+        });
         let print = match print {
             Some(print) if state.chunk_settled(&print, run)? => return Ok(()),
             // The epoch is read before the keys: a note is not taken if a key was
@@ -486,7 +497,8 @@ impl Intake {
             if !repeated && !self.pushed {
                 // A file's rows are read again every run: handled ones are simply not new,
                 // unless the row failed and has been fixed since.
-                if still_handled(remembered.as_ref(), &record, ctx.lookup).is_some() {
+                let filter = tally.filter.as_deref();
+                if still_handled(remembered.as_ref(), &record, ctx.lookup, filter).is_some() {
                     handled += 1;
                     continue;
                 }
@@ -588,16 +600,19 @@ impl Intake {
 
 /// The run that handled this record, if one did and the record is still the one it
 /// handled: a row that failed and whose data has changed since is new again (and said
-/// to be, in the log).
+/// to be, in the log), as is a filtered one once its data or the flow's filter changed.
 pub fn handled_before(
     state: &dyn FlowState,
     record: &Record,
     lookup: Option<&LookupStep>,
+    flow: &Flow,
 ) -> Result<Option<u64>, StateError> {
+    let filter = flow.filter.as_ref().map(flows::Filter::spec);
     Ok(still_handled(
         state.handled(&record.key)?.as_ref(),
         record,
         lookup,
+        filter.as_deref(),
     ))
 }
 
@@ -607,13 +622,14 @@ fn still_handled(
     handled: Option<&crate::state::Handled>,
     record: &Record,
     lookup: Option<&LookupStep>,
+    filter: Option<&str>,
 ) -> Option<u64> {
     let handled = handled?;
     let skip = lookup.map(LookupStep::as_name);
-    if handled.covers(|| crate::record::digest(&record.fields, skip)) {
+    if handled.covers(|| crate::record::digest(&record.fields, skip), filter) {
         return Some(handled.run);
     }
-    tracing::info!(key = %record.key, failed_in = handled.run, "the row failed before and its data has changed since: it is taken again");
+    tracing::info!(key = %record.key, judged_in = handled.run, "the row failed or was filtered before, and its data or the flow's filter has changed since: it is taken again");
     None
 }
 

@@ -443,7 +443,7 @@ impl Harness {
         let latest = state.runs(1).unwrap_or_default();
         let run = latest.first().map_or(0, |run| run.id);
         state
-            .chunk_settled(&ChunkPrint::of(&chunk, None), run)
+            .chunk_settled(&ChunkPrint::of(&chunk, None, None), run)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -1265,8 +1265,12 @@ fn a_chunk_print_changes_with_any_key_field_value_order_or_look_up() {
         row("1", json!({"name": "ab", "phone": "c"})),
         row("2", json!({"name": "d", "phone": "e"})),
     ];
-    let print = ChunkPrint::of(&base, None);
-    assert_eq!(print, ChunkPrint::of(&base.clone(), None), "the same rows");
+    let print = ChunkPrint::of(&base, None, None);
+    assert_eq!(
+        print,
+        ChunkPrint::of(&base.clone(), None, None),
+        "the same rows"
+    );
     let differs = [
         vec![
             row("1", json!({"name": "a", "phone": "bc"})),
@@ -1286,12 +1290,26 @@ fn a_chunk_print_changes_with_any_key_field_value_order_or_look_up() {
         vec![row("1", json!({"name": "ab"})), base[1].clone()],
     ];
     for (i, other) in differs.iter().enumerate() {
-        assert_ne!(print, ChunkPrint::of(other, None), "case {i}");
+        assert_ne!(print, ChunkPrint::of(other, None, None), "case {i}");
     }
-    assert_ne!(print, ChunkPrint::of(&base, Some("found")), "a look-up");
     assert_ne!(
-        ChunkPrint::of(&base, Some("")),
-        ChunkPrint::of(&base, None),
+        print,
+        ChunkPrint::of(&base, Some("found"), None),
+        "a look-up"
+    );
+    assert_ne!(
+        ChunkPrint::of(&base, Some(""), None),
+        ChunkPrint::of(&base, None, None),
         "a look-up named nothing"
+    );
+    assert_ne!(
+        print,
+        ChunkPrint::of(&base, None, Some("[\"status\",\"equals\",\"paid\"]")),
+        "a filter"
+    );
+    assert_ne!(
+        ChunkPrint::of(&base, None, Some("[\"status\",\"equals\",\"paid\"]")),
+        ChunkPrint::of(&base, None, Some("[\"status\",\"equals\",\"new\"]")),
+        "another filter"
     );
 }

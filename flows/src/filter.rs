@@ -73,10 +73,94 @@ pub enum Cmp {
 }
 
 /// What a comparison compares with: a number, or a date (a day, or a moment).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Bound {
-    Number(f64),
+    Number(Decimal),
     Date(NaiveDateTime),
+}
+
+/// A number read from text, exactly: its sign and decimal digits, so that long ids
+/// (`12345678901234567890`) compare digit by digit instead of as the nearest floating
+/// point value, while `100` and `100.0` stay equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    /// The integer part without leading zeros (empty for zero).
+    whole: String,
+    /// The fraction without trailing zeros.
+    fraction: String,
+}
+
+impl Decimal {
+    /// `12`, `-0.50`, `+3.`, `.5`; or, in exponent form (`1e3`), the value as a finite
+    /// floating point number has it.
+    pub fn parse(text: &str) -> Option<Decimal> {
+        let text = text.trim();
+        Decimal::plain(text).or_else(|| {
+            let float = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
+            Decimal::plain(&float.to_string())
+        })
+    }
+
+    fn plain(text: &str) -> Option<Decimal> {
+        let (negative, digits) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction)
+        {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0').to_string();
+        let fraction = fraction.trim_end_matches('0').to_string();
+        let zero = whole.is_empty() && fraction.is_empty();
+        Some(Decimal {
+            negative: negative && !zero,
+            whole,
+            fraction,
+        })
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Decimal) -> Ordering {
+        let magnitude = self
+            .whole
+            .len()
+            .cmp(&other.whole.len())
+            .then_with(|| self.whole.cmp(&other.whole))
+            .then_with(|| self.fraction.cmp(&other.fraction));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Decimal) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.negative { "-" } else { "" };
+        let whole = if self.whole.is_empty() {
+            "0"
+        } else {
+            &self.whole
+        };
+        match self.fraction.as_str() {
+            "" => write!(f, "{sign}{whole}"),
+            fraction => write!(f, "{sign}{whole}.{fraction}"),
+        }
+    }
 }
 
 /// Every operator a test may use.
@@ -126,6 +210,15 @@ impl Filter {
             Ok(Some(why)) => Verdict::Drop(why),
             Err(e) => Verdict::Error(e),
         }
+    }
+
+    /// What the filter asks, as text that is the same for the same conditions wherever
+    /// they stand in the file (and different for any other): a record the filter dropped
+    /// is remembered with it, so that a changed filter judges the record again.
+    pub fn spec(&self) -> String {
+        let mut out = String::new();
+        self.root.spec(&mut out);
+        out
     }
 
     /// Every field the filter tests, with where it is named (for `validate`).
@@ -183,6 +276,57 @@ impl Condition {
         }
     }
 
+    fn spec(&self, out: &mut String) {
+        let list = |name: &str, conditions: &[Condition], out: &mut String| {
+            out.push_str(name);
+            out.push('[');
+            for (i, c) in conditions.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                c.spec(out);
+            }
+            out.push(']');
+        };
+        match self {
+            Condition::All(all) => list("all", all, out),
+            Condition::Any(any) => list("any", any, out),
+            Condition::Not(inner) => list("not", std::slice::from_ref(inner), out),
+            Condition::Test(test) => {
+                let (name, value) = match &test.op {
+                    Op::Equals(v) => ("equals", v.clone()),
+                    Op::NotEquals(v) => ("not_equals", v.clone()),
+                    Op::In(list) => ("in", Value::Array(list.clone())),
+                    Op::Contains(part) => ("contains", Value::from(part.as_str())),
+                    Op::StartsWith(prefix) => ("starts_with", Value::from(prefix.as_str())),
+                    Op::Matches(regex) => ("matches", Value::from(regex.as_str())),
+                    Op::Compare(cmp, bound) => {
+                        let name = match cmp {
+                            Cmp::Gt => "gt",
+                            Cmp::Gte => "gte",
+                            Cmp::Lt => "lt",
+                            Cmp::Lte => "lte",
+                        };
+                        let bound = match bound {
+                            Bound::Number(n) => n.to_string(),
+                            Bound::Date(d) => d.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+                        };
+                        (name, Value::from(bound))
+                    }
+                    Op::Empty(want) => ("empty", Value::from(*want)),
+                };
+                out.push_str(
+                    &Value::from(vec![
+                        Value::from(test.field.as_str()),
+                        Value::from(name),
+                        value,
+                    ])
+                    .to_string(),
+                );
+            }
+        }
+    }
+
     fn fields<'a>(&'a self, out: &mut Vec<(&'a str, Pos)>) {
         match self {
             Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.fields(out)),
@@ -218,8 +362,8 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn number(text: &str) -> Option<f64> {
-    text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+fn number(text: &str) -> Option<Decimal> {
+    Decimal::parse(text)
 }
 
 /// A day (`2026-11-28`, as midnight) or a moment (RFC 3339, or `2026-11-28 14:30[:00]`).
@@ -499,6 +643,15 @@ fn test_or_combined(file: &Path, node: &Node) -> Result<Condition, Problems> {
     }))
 }
 
+/// A value a field is compared with: a number keeps the digits written (a long id read
+/// as floating point would lose its last ones); it is compared by value all the same.
+fn compared(node: &Node) -> Value {
+    match (yaml::literal(node), node.as_scalar()) {
+        (Value::Number(_), Some(text)) => Value::String(text.as_str().to_string()),
+        (value, _) => value,
+    }
+}
+
 fn operator(file: &Path, name: &str, node: &Node) -> Result<Op, Diagnostic> {
     let pos = Pos::of(node.span());
     let single = |what: &str| -> Result<String, Diagnostic> {
@@ -514,7 +667,7 @@ fn operator(file: &Path, name: &str, node: &Node) -> Result<Op, Diagnostic> {
                 )
                 .with_hint("for several, use `in: [a, b]`"));
             }
-            let value = yaml::literal(node);
+            let value = compared(node);
             if name == "equals" {
                 Op::Equals(value)
             } else {
@@ -523,7 +676,7 @@ fn operator(file: &Path, name: &str, node: &Node) -> Result<Op, Diagnostic> {
         }
         "in" => match node.as_sequence() {
             Some(list) if !list.is_empty() && list.iter().all(|n| n.as_scalar().is_some()) => {
-                Op::In(list.iter().map(yaml::literal).collect())
+                Op::In(list.iter().map(compared).collect())
             }
             _ => {
                 return Err(Diagnostic::new(file, pos, "`in` takes a list of values")
@@ -665,6 +818,69 @@ mod tests {
             check("{field: absent, equals: x}", r),
             Verdict::Drop("the record has no `absent`".into())
         );
+    }
+
+    #[test]
+    fn long_numeric_ids_compare_exactly_not_as_floating_point() {
+        // Both are 12345678901234567000 as f64: they must not be taken for each other.
+        let id = json!({"id": "12345678901234567890", "big": "9007199254740993"});
+        assert!(matches!(
+            check("{field: id, equals: 12345678901234567891}", id.clone()),
+            Verdict::Drop(_)
+        ));
+        assert_eq!(
+            check("{field: id, equals: \"12345678901234567890\"}", id.clone()),
+            Verdict::Pass
+        );
+        assert_eq!(
+            check("{field: id, in: [1, 12345678901234567890]}", id.clone()),
+            Verdict::Pass
+        );
+        assert!(matches!(
+            check("{field: big, gt: 9007199254740992}", id.clone()),
+            Verdict::Pass
+        ));
+        assert!(matches!(
+            check("{field: big, lte: 9007199254740992}", id),
+            Verdict::Drop(_)
+        ));
+        // By value still: 100 = 100.0 = 1e2, -0 = 0, and order across signs and fractions.
+        for (a, b, order) in [
+            ("100", "100.0", Ordering::Equal),
+            ("1e2", "100", Ordering::Equal),
+            ("-0", "0.000", Ordering::Equal),
+            ("-2", "-10", Ordering::Greater),
+            ("0.5", ".50", Ordering::Equal),
+            ("10.01", "10.1", Ordering::Less),
+            ("-0.1", "0", Ordering::Less),
+            ("007", "7", Ordering::Equal),
+        ] {
+            let (x, y) = (Decimal::parse(a), Decimal::parse(b));
+            assert_eq!(x.zip(y).map(|(x, y)| x.cmp(&y)), Some(order), "{a} vs {b}");
+        }
+        for not_a_number in ["", "-", ".", "1.2.3", "12a", "NaN", "inf", "0x10"] {
+            assert_eq!(Decimal::parse(not_a_number), None, "{not_a_number}");
+        }
+    }
+
+    #[test]
+    fn a_filter_spec_changes_with_what_it_asks_not_where_it_stands() {
+        let spec = |text: &str| filter(text).map(|f| f.spec()).unwrap_or_default();
+        let paid = spec("{all: [{field: status, equals: paid}, {field: amount, gt: 100}]}");
+        assert_eq!(
+            paid,
+            spec("\n\n{all: [{field: status,   equals: paid}, {field: amount, gt: 100.0}]}")
+        );
+        for other in [
+            "{all: [{field: status, equals: paid}, {field: amount, gt: 10}]}",
+            "{all: [{field: status, equals: shipped}, {field: amount, gt: 100}]}",
+            "{any: [{field: status, equals: paid}, {field: amount, gt: 100}]}",
+            "{all: [{field: status, not_equals: paid}, {field: amount, gt: 100}]}",
+            "{all: [{field: state, equals: paid}, {field: amount, gt: 100}]}",
+            "{not: {all: [{field: status, equals: paid}, {field: amount, gt: 100}]}}",
+        ] {
+            assert_ne!(paid, spec(other), "{other}");
+        }
     }
 
     #[test]

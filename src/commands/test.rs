@@ -107,7 +107,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
         if previews.len() >= args.limit {
             break;
         }
-        let handled = handled_in(&marks, &flow.name, chunk, lookup.as_ref()).await?;
+        let handled = handled_in(&marks, flow, chunk, lookup.as_ref()).await?;
         for (record, already_handled) in chunk.iter().zip(handled) {
             if previews.len() >= args.limit {
                 break;
@@ -278,7 +278,7 @@ fn marks(global: &Global, name: &str) -> anyhow::Result<Marks> {
 /// unknown (`None`).
 async fn handled_in(
     marks: &Marks,
-    flow: &str,
+    flow: &Flow,
     records: &[Record],
     lookup: Option<&LookupStep>,
 ) -> anyhow::Result<Vec<Option<bool>>> {
@@ -288,7 +288,7 @@ async fn handled_in(
         Marks::Local(state) => records
             .iter()
             .map(|r| {
-                engine::handled_before(state.as_ref(), r, lookup)
+                engine::handled_before(state.as_ref(), r, lookup, flow)
                     .ok()
                     .map(|run| run.is_some())
             })
@@ -302,7 +302,7 @@ async fn handled_in(
             let answer = daemon_request(
                 daemon,
                 reqwest::Method::POST,
-                &format!("/api/flows/{flow}/handled"),
+                &format!("/api/flows/{}/handled", flow.name),
                 Some(&Value::Array(asked)),
             )
             .await?;

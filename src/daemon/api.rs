@@ -544,10 +544,14 @@ async fn handled(
         Ok(state) => state,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
+    let filter = shared.project.read().ok().and_then(|project| {
+        let flow = project.flows.get(&name)?;
+        flow.filter.as_ref().map(flows::Filter::spec)
+    });
     let mut handled = std::collections::BTreeMap::new();
     for Asked { key, digest } in asked {
         match state.handled(&key) {
-            Ok(Some(h)) if h.covers(|| digest.clone()) => {
+            Ok(Some(h)) if h.covers(|| digest.clone(), filter.as_deref()) => {
                 handled.insert(key, h.run);
             }
             Ok(_) => {}

@@ -227,12 +227,14 @@ pub struct Handled {
 
 impl Handled {
     /// Whether a record with this key, now carrying fields of `digest`, is still the one
-    /// handled: any record that did not fail is; a failed one only while its data is the
-    /// same (a row fixed in the source is new again).
-    pub fn covers(&self, digest: impl FnOnce() -> String) -> bool {
+    /// handled: any record that was sent or skipped is; a failed one only while its data
+    /// is the same (a row fixed in the source is new again); a filtered one while its
+    /// data and the flow's filter (its spec, `filter`) are the same.
+    pub fn covers(&self, digest: impl FnOnce() -> String, filter: Option<&str>) -> bool {
         match (&self.status, &self.digest) {
-            (RowStatus::Failed | RowStatus::Filtered, Some(judged_with)) => {
-                *judged_with == digest()
+            (RowStatus::Failed, Some(judged_with)) => *judged_with == digest(),
+            (RowStatus::Filtered, Some(judged_with)) => {
+                *judged_with == crate::record::filtered_digest(&digest(), filter)
             }
             _ => true,
         }

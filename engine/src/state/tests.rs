@@ -237,7 +237,8 @@ both!(fn small_values_and_pages_of_history_are_kept(place) {
     flow.record(&[(&failed, true)], &[])?;
     let handled = flow.handled("F-1")?.unwrap_or_else(|| panic!("remembered"));
     assert_eq!((handled.run, handled.status, handled.digest.as_deref()), (1, RowStatus::Failed, Some("d1")));
-    assert!(!handled.covers(|| "d2".into()), "changed data is new again");
+    assert!(!handled.covers(|| "d2".into(), None), "changed data is new again");
+    assert!(handled.covers(|| "d1".into(), None), "the same data is not");
     let all: Vec<RowOutcome> = flow.all_rows().collect::<Result<_, _>>()?;
     assert_eq!(all.len(), 1);
     assert_eq!(flow.interrupt_unfinished_runs(Utc::now())?, 1);
@@ -626,6 +627,7 @@ both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
     let print = |n: &str| {
         ChunkPrint::of(
             &[Record::new(n, Map::new())],
+            None,
             None,
         )
     };
