@@ -82,6 +82,10 @@ pub enum Command {
         /// Print the run report as JSON.
         #[arg(long)]
         json: bool,
+        /// The flow's `key:` changed: go on with the new key. Rows handled before are
+        /// known by their data and not sent again; a row whose data changed since is sent.
+        #[arg(long)]
+        accept_key_change: bool,
     },
     /// Show exactly what the next run would send (the first records not handled before),
     /// changing no state.

@@ -6,6 +6,16 @@ use engine::{Record, Reject};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+/// How rows are told apart, in the flow file's words: the key column(s), or the whole
+/// row when `key:` names none.
+pub fn keyed_by(key: &[String]) -> String {
+    match key {
+        [] => "the whole row (no `key:`)".to_string(),
+        [one] => format!("`key: {one}`"),
+        many => format!("`key: [{}]`", many.join(", ")),
+    }
+}
+
 /// A header and the key columns, ready to turn rows into records.
 pub struct Table {
     header: Vec<String>,

@@ -9,6 +9,7 @@
 mod connector;
 mod delivery;
 mod helpers;
+pub mod keys;
 mod lookup;
 mod mapper;
 pub mod pause;

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::connector::{Delivered, Prepared, Receiver, SendError, Source};
 use crate::delivery::{send_batch_with_retry, send_with_retry, RetryPolicy};
+use crate::keys::{self, Earlier, KeyCheck};
 use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
 use crate::record::{ChunkPrint, Record};
@@ -261,9 +262,25 @@ pub fn record_skipped(
 
 /// Run a flow once. State errors abort the run; everything else is recorded in it.
 pub async fn run_flow(ctx: RunContext<'_>) -> Result<RunReport, StateError> {
-    let summary = ctx.state.begin_run(ctx.trigger, (ctx.now)())?;
+    let mut summary = ctx.state.begin_run(ctx.trigger, (ctx.now)())?;
     let span = tracing::info_span!("run", flow = %ctx.flow.name, run_id = summary.id);
-    run_source(ctx, summary).instrument(span).await
+    let skip = ctx.lookup.map(LookupStep::as_name);
+    let earlier = match keys::check(ctx.state, ctx.flow, skip)? {
+        KeyCheck::Same => None,
+        KeyCheck::Rekey(earlier) => Some(earlier),
+        KeyCheck::Refused(why) => {
+            // Nothing is read or sent: the run says why, and how to go on.
+            summary.status = RunStatus::Failed;
+            summary.error = Some(why);
+            summary.finished_at = Some((ctx.now)());
+            ctx.state.save_run(&summary)?;
+            return Ok(RunReport {
+                summary,
+                failures: Vec::new(),
+            });
+        }
+    };
+    run_source(ctx, summary, earlier).instrument(span).await
 }
 
 /// Send again the failed (or uncertain) rows of earlier runs, as a new run. With nothing
@@ -304,10 +321,16 @@ fn rows_to_replay(
         .filter(|row| row.status == RowStatus::Failed && !row.record.is_empty())
         .collect())
 }
-async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunReport, StateError> {
+async fn run_source(
+    ctx: RunContext<'_>,
+    summary: RunSummary,
+    earlier: Option<Earlier>,
+) -> Result<RunReport, StateError> {
     let state = ctx.state;
     let mut tally = Tally::new(summary, &ctx);
+    let rekeying = earlier.is_some();
     let mut intake = Intake {
+        earlier,
         primed: state.primed()?,
         backlog: ctx.flow.source.backlog(),
         recovered: HashSet::new(),
@@ -359,6 +382,11 @@ async fn run_source(ctx: RunContext<'_>, summary: RunSummary) -> Result<RunRepor
         if !intake.pushed {
             state.forget_chunks_unseen_by(tally.summary.id)?;
         }
+        if rekeying && !ctx.stop.is_stopped() {
+            // Every row is remembered under the new key once this chunk's outcomes are.
+            tally.commit(state, &[])?;
+            keys::settle(state, ctx.flow)?;
+        }
     }
     // Sends a crash interrupted go even when the source could not be read.
     let todo = enrich(&ctx, &mut tally, todo).await?;
@@ -383,6 +411,8 @@ const CHUNK: usize = 5_000;
 
 /// What a run knows while it reads its source, chunk after chunk.
 struct Intake {
+    /// The rows handled under the flow's earlier key, when a person accepted its change.
+    earlier: Option<Earlier>,
     /// An earlier run read the source, so the backlog is settled.
     primed: bool,
     backlog: Backlog,
@@ -520,6 +550,30 @@ impl Intake {
                     .with_record(record.fields);
                     tally.record(state, outcome, false)?;
                     continue;
+                }
+            }
+            // Handled under the flow's earlier key: known by its data, remembered under
+            // the new key, not sent again.
+            if !repeated && !self.pushed {
+                if let Some(earlier) = &self.earlier {
+                    if earlier.holds(&record, tally.looked_up.as_deref()) {
+                        settles = false;
+                        self.chunk.insert(record.key.clone());
+                        let outcome = RowOutcome::new(
+                            tally.summary.id,
+                            tally.next_seq(),
+                            record.key,
+                            RowStatus::Skipped,
+                            (ctx.now)(),
+                        )
+                        .reason(format!(
+                            "handled before, under the flow's earlier key ({}): known by its data, not sent again",
+                            earlier.was
+                        ))
+                        .with_record(record.fields);
+                        tally.record(state, outcome, true)?;
+                        continue;
+                    }
                 }
             }
             // Skipped records: a repeated key (its first occurrence decides), or the

@@ -79,6 +79,8 @@ pub struct Source {
     pub backlog: Backlog,
     /// Records are pushed to the daemon and queued, rather than fetched.
     pub push: bool,
+    /// How the records of a source read again are told apart ([`crate::SourceSpec::keyed_by`]).
+    pub keyed_by: Option<String>,
     /// Where `source:` stands.
     pub pos: Pos,
     /// The connector's own options.
@@ -740,6 +742,7 @@ fn parse_source(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<S
         account: spec.account,
         backlog: spec.backlog,
         push: spec.push,
+        keyed_by: spec.keyed_by,
         pos: Pos::of(node.span()),
         section: spec.section,
     })

@@ -85,6 +85,10 @@ pub struct SourceSpec {
     pub backlog: Backlog,
     /// Records are pushed to the daemon and queued, rather than fetched.
     pub push: bool,
+    /// How a source read again every run tells its records apart, as the flow file says
+    /// it (`order_id`, `[order_id, line]`, the whole row): a change makes every record
+    /// look new, so the state remembers it. `None` where the connector fixes the key.
+    pub keyed_by: Option<String>,
     pub section: Section,
 }
 

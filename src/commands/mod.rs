@@ -21,7 +21,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     match cli.command {
         Command::Validate { json } => Ok(validate::validate(global, json)),
-        Command::Run { flow, json } => run::run(global, &flow, json).await,
+        Command::Run {
+            flow,
+            json,
+            accept_key_change,
+        } => run::run(global, &flow, json, accept_key_change).await,
         Command::New {
             flow,
             source,

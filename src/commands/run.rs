@@ -14,8 +14,15 @@ use crate::daemon::discovery::{self, Daemon};
 use crate::wiring::Job;
 use crate::{report, wiring};
 
-pub async fn run(global: &Global, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    run_job(global, name, Job::Source(Trigger::Manual), json).await
+/// `switchboard run FLOW [--accept-key-change]`.
+pub async fn run(
+    global: &Global,
+    name: &str,
+    json: bool,
+    accept_key_change: bool,
+) -> anyhow::Result<ExitCode> {
+    let job = Job::Source(Trigger::Manual);
+    run_job(global, name, job, json, accept_key_change).await
 }
 
 /// `switchboard replay FLOW [--run ID] [--failed|--uncertain]`.
@@ -25,7 +32,7 @@ pub async fn replay(
     filter: ReplayFilter,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    run_job(global, name, Job::Replay(filter), json).await
+    run_job(global, name, Job::Replay(filter), json, false).await
 }
 
 /// `switchboard resume FLOW`: lift the pause its failing runs put on it — through the
@@ -64,7 +71,13 @@ pub async fn resume(global: &Global, name: &str, json: bool) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::Result<ExitCode> {
+async fn run_job(
+    global: &Global,
+    name: &str,
+    job: Job,
+    json: bool,
+    accept_key_change: bool,
+) -> anyhow::Result<ExitCode> {
     let project = wiring::load(global, BTreeMap::new());
     wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
@@ -81,23 +94,19 @@ async fn run_job(global: &Global, name: &str, job: Job, json: bool) -> anyhow::R
                     "a run the last process left unfinished is recorded as interrupted"
                 );
             }
+            let state = store.flow(&flow.name)?;
+            if accept_key_change {
+                engine::keys::accept(&*state, flow)?;
+            }
             let (handle, stop) = engine::Stop::new();
             let signals = tokio::spawn(stop_on_signal(handle));
-            let report = wiring::run_once(
-                &project.accounts,
-                flow,
-                store.flow(&flow.name)?,
-                job,
-                json,
-                stop,
-            )
-            .await;
+            let report = wiring::run_once(&project.accounts, flow, state, job, json, stop).await;
             signals.abort();
             report?
         }
         Err(StateError::Locked(_)) => {
             let daemon = discovery::holding(&state_dir, &global.flows)?;
-            through_daemon(&daemon, name, job).await?
+            through_daemon(&daemon, name, job, accept_key_change).await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -131,9 +140,17 @@ struct ApiReport {
     failures: Vec<RowOutcome>,
 }
 
-async fn through_daemon(daemon: &Daemon, name: &str, job: Job) -> anyhow::Result<RunReport> {
+async fn through_daemon(
+    daemon: &Daemon,
+    name: &str,
+    job: Job,
+    accept_key_change: bool,
+) -> anyhow::Result<RunReport> {
     tracing::info!(url = %daemon.url, "a daemon holds the state; asking it to run the flow");
     let path = match job {
+        Job::Source(_) if accept_key_change => {
+            format!("/api/flows/{name}/run?accept_key_change=true")
+        }
         Job::Source(_) => format!("/api/flows/{name}/run"),
         Job::Replay(filter) => {
             let run = filter

@@ -261,11 +261,12 @@ struct ReplayQuery {
 }
 
 /// Send again the failed (or, `uncertain`, the parked) records of a flow; answers when
-/// the replay ended.
+/// the replay ended, with the statuses of a run.
 #[utoipa::path(post, path = "/api/flows/{name}/replay", tag = "runs",
     params(("name" = String, Path, description = "The flow's name"), ReplayQuery),
     responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = RunReply), (status = 500, body = RunReply), (status = 503, body = RunReply)),
     security((), ("token" = [])))]
 async fn replay(
     State(shared): State<Arc<Shared>>,
@@ -285,14 +286,46 @@ async fn replay(
     response
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RunQuery {
+    /// The flow's `key:` changed and the run is to go on with the new one: rows handled
+    /// before are known by their data and not sent again (`switchboard run FLOW
+    /// --accept-key-change`).
+    #[serde(default)]
+    accept_key_change: bool,
+}
+
 /// Run a flow now (as `switchboard run` does); answers with the run's report when it
-/// ended.
+/// ended: 200 when it succeeded, 422 when it ran and failed (records failed, or the
+/// source could not be read), 500 when it could not start.
 #[utoipa::path(post, path = "/api/flows/{name}/run", tag = "runs",
-    params(("name" = String, Path, description = "The flow's name")),
+    params(("name" = String, Path, description = "The flow's name"), RunQuery),
     responses((status = 200, body = RunReply), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 503, body = Problem)),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = RunReply),
+        (status = 500, body = RunReply), (status = 503, body = RunReply)),
     security((), ("token" = [])))]
-async fn run(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+async fn run(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Response {
+    if q.accept_key_change {
+        let flow = shared
+            .project
+            .read()
+            .ok()
+            .and_then(|p| p.flows.get(&name).cloned());
+        if let Some(flow) = flow {
+            let accepted = shared
+                .store
+                .flow(&name)
+                .and_then(|state| engine::keys::accept(&*state, &flow));
+            if let Err(e) = accepted {
+                return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            }
+        }
+    }
     start(&shared, name, Reason::Manual).await
 }
 
@@ -333,7 +366,17 @@ async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
     }
     match outcome.await {
-        Ok(outcome) => Json(outcome.report).into_response(),
+        Ok(outcome) => {
+            let ended = outcome.report["run"]["status"].as_str();
+            let status = match ended {
+                _ if outcome.success => StatusCode::OK,
+                // Cut short: the daemon is stopping.
+                Some("interrupted") => StatusCode::SERVICE_UNAVAILABLE,
+                Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                None => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, Json(outcome.report)).into_response()
+        }
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is stopping; the run did not start (a run already under way finishes and is in the history)",

@@ -52,3 +52,62 @@ async fn a_changed_filter_judges_again_the_rows_it_dropped() {
     assert!(narrowed.stdout.contains("sent 0"), "{narrowed:?}");
     assert_eq!(bodies(&server).await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_changed_key_is_refused_until_accepted_and_then_resends_nothing_handled() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert!(first.stdout.contains("sent 3"), "{first:?}");
+    // A row arrives, and the key is changed before the next run.
+    dir.append("flows/orders.csv", "A-4,Ivan,+380671112233\n");
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("key: order_id", "key: [order_id, phone]"),
+    );
+    for _ in 0..2 {
+        let refused = dir.run(&["run", "order-sms"]).await;
+        assert_eq!(refused.code, 1, "{refused:?}");
+        assert!(
+            refused.stdout.contains("`key: [order_id, phone]`")
+                && refused.stdout.contains("`key: order_id`")
+                && refused
+                    .stdout
+                    .contains("switchboard run order-sms --accept-key-change"),
+            "{refused:?}"
+        );
+        assert_eq!(bodies(&server).await.len(), 3, "nothing sent: {refused:?}");
+    }
+    // Accepted: the rows sent before are known by their data; the new row goes.
+    let accepted = dir
+        .run(&["run", "order-sms", "--accept-key-change", "--json"])
+        .await;
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    let counts = &accepted.json()["run"]["counts"];
+    assert_eq!(
+        (counts["sent"].as_u64(), counts["skipped"].as_u64()),
+        (Some(1), Some(3)),
+        "{accepted:?}"
+    );
+    assert_eq!(
+        client_ids(&bodies(&server).await),
+        [
+            "order-sms:A-1",
+            "order-sms:A-2",
+            "order-sms:A-3",
+            "order-sms:[\"A-4\",\"+380671112233\"]"
+        ]
+    );
+    let history = dir.run(&["history", "order-sms", "--run", "4"]).await;
+    assert!(
+        history
+            .stdout
+            .contains("under the flow's earlier key (`key: order_id`)"),
+        "{history:?}"
+    );
+    // From now on the new key is the flow's: nothing is refused, nothing resent.
+    let after = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(after.code, 0, "{after:?}");
+    assert!(after.stdout.contains("new 0, sent 0"), "{after:?}");
+    assert_eq!(bodies(&server).await.len(), 4);
+}

@@ -208,10 +208,17 @@ impl flows::Catalogue for Catalogue {
             // Alerts are queued by the daemon, like pushed events, and all are sent.
             Source::Alerts(_) => (None, flows::Backlog::Send, true),
         };
+        let keyed_by = match &source {
+            Source::Csv(c) => Some(crate::rows::keyed_by(&c.key)),
+            Source::Xlsx(x) => Some(crate::rows::keyed_by(&x.key)),
+            Source::GoogleSheets(g) => Some(crate::rows::keyed_by(&g.key)),
+            _ => None,
+        };
         Ok(SourceSpec {
             account,
             backlog,
             push,
+            keyed_by,
             section: Section::new(source),
         })
     }
