@@ -40,8 +40,9 @@ pub struct Global {
     /// PostgreSQL database: postgres://user@host/db[?schema=NAME].
     #[arg(long, global = true, env = "SWITCHBOARD_STATE")]
     pub state: Option<PathBuf>,
-    /// Use a state directory whose database lost data (deleted, emptied, restored from an
-    /// older copy) as it is: rows it forgot may be sent again.
+    /// Use a state whose database lost data (deleted, emptied, restored from an older
+    /// copy), or that the flows were not run with, as it is: rows it does not know may be
+    /// sent again.
     #[arg(long, global = true)]
     pub accept_state_loss: bool,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.

@@ -80,12 +80,40 @@ pub fn state_exists(global: &Global) -> bool {
     state_url(global).is_some() || state_dir(global).exists()
 }
 
+/// Open the state, checking it is the one the flows directory was run with
+/// ([`engine::binding`]).
 pub fn open_store(global: &Global) -> Result<Arc<dyn Store>, engine::StateError> {
+    let store = open_unbound(global)?;
+    bind(global, &*store, false)?;
+    Ok(store)
+}
+
+/// Open the state without checking which flows directory it serves (a throw-away state).
+pub fn open_unbound(global: &Global) -> Result<Arc<dyn Store>, engine::StateError> {
     if let Some(url) = state_url(global) {
         return Ok(Arc::new(engine::PgStore::open(&url)?));
     }
     let store = engine::SledStore::open_with(&state_dir(global), global.accept_state_loss)?;
     Ok(Arc::new(store))
+}
+
+/// Check that `store` is the state the flows directory was run with, and remember the
+/// pair; `cluster`: several nodes' copies of the flows share it.
+pub fn bind(global: &Global, store: &dyn Store, cluster: bool) -> Result<(), engine::StateError> {
+    let url = state_url(global).map(|url| engine::redact_url(&url));
+    let dir = state_dir(global);
+    let label = url.clone().unwrap_or_else(|| dir.display().to_string());
+    let place = engine::binding::StatePlace {
+        label: &label,
+        dir: url.is_none().then_some(dir.as_path()),
+    };
+    engine::binding::bind(
+        store,
+        &global.flows,
+        &place,
+        cluster,
+        global.accept_state_loss,
+    )
 }
 
 /// A valid flow by name, or the exit code after saying why there is none.

@@ -31,6 +31,7 @@ pub use record::{digest, ChunkPrint, Record};
 pub use run::{
     handled_before, record_skipped, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport,
 };
+pub use state::binding;
 pub use state::postgres::{is_postgres_url, redact as redact_url};
 pub use state::{
     load_meta, save_meta, Claim, Cluster, Counts, Durable, FlowState, Handled, InFlight, Lease,

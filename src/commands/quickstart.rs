@@ -128,7 +128,8 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
     if project.flows.is_empty() {
         anyhow::bail!("no valid flow in `{}`", dir.display());
     }
-    let store = wiring::open_store(&global)?;
+    // A throw-away state: it serves these flows once, and no directory remembers it.
+    let store = wiring::open_unbound(&global)?;
     let seed = dir.join("sandbox.json");
     if seed.is_file() {
         let n = sandbox::seed(stand_in, &seed)?;

@@ -300,6 +300,8 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
                 engine::PgStore::open_cluster(&url, &options.node)
                     .with_context(|| "cannot start the daemon as a node of a cluster")?,
             );
+            wiring::bind(global, &*store, true)
+                .with_context(|| "cannot start the daemon as a node of a cluster")?;
             let cluster = store
                 .cluster()
                 .context("the state does not serve a cluster")?;

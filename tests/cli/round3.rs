@@ -111,3 +111,73 @@ async fn a_changed_key_is_refused_until_accepted_and_then_resends_nothing_handle
     assert!(after.stdout.contains("new 0, sent 0"), "{after:?}");
     assert_eq!(bodies(&server).await.len(), 4);
 }
+
+#[tokio::test]
+async fn the_same_flows_pointed_at_another_state_are_refused_instead_of_resent() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert!(first.stdout.contains("sent 3"), "{first:?}");
+    // Another state directory, new: it knows nothing of what was sent.
+    let other = dir.path().join("elsewhere");
+    let other = other.to_str().unwrap_or_default();
+    for args in [
+        vec!["run", "order-sms", "--state", other],
+        vec!["daemon", "--listen", "127.0.0.1:0", "--state", other],
+    ] {
+        let refused = dir.run(&args).await;
+        assert_eq!(refused.code, 2, "{args:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("were run with another state")
+                || refused.stderr.contains("were run with the state in"),
+            "{refused:?}"
+        );
+        assert!(
+            refused.stderr.contains("--accept-state-loss"),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(bodies(&server).await.len(), 3, "nothing resent");
+    // Back on its own state, all is well.
+    let own = dir.run(&["run", "order-sms"]).await;
+    assert!(own.stdout.contains("new 0, sent 0"), "{own:?}");
+
+    // The other state, once used knowingly, becomes the flows' state: from then on the
+    // first one is the stranger.
+    let accepted = dir
+        .run(&["run", "order-sms", "--state", other, "--accept-state-loss"])
+        .await;
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    assert!(
+        accepted.stdout.contains("sent 3"),
+        "it resends, as accepted: {accepted:?}"
+    );
+    let back = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(back.code, 2, "{back:?}");
+    assert!(
+        back.stderr.contains("were run with another state"),
+        "{back:?}"
+    );
+    let again = dir.run(&["run", "order-sms", "--state", other]).await;
+    assert!(again.stdout.contains("new 0, sent 0"), "{again:?}");
+
+    // A state that serves another flows directory (still bound to it) is refused for a
+    // second one: two projects would share one memory of what was sent.
+    let second = Dir::new(&server.uri());
+    let shared = second.run(&["run", "order-sms", "--state", other]).await;
+    assert_eq!(shared.code, 2, "{shared:?}");
+    assert!(shared.stderr.contains("serves the flows in"), "{shared:?}");
+    assert_eq!(bodies(&server).await.len(), 6);
+
+    // A flows directory moved with its state is the same pair.
+    let moved = dir.path().join("moved");
+    std::fs::rename(dir.path().join("flows"), &moved).unwrap_or_else(|e| panic!("{e}"));
+    let after_move = dir
+        .run(&["run", "order-sms", "--flows", "moved", "--state", other])
+        .await;
+    assert_eq!(after_move.code, 0, "{after_move:?}");
+    assert!(
+        after_move.stdout.contains("new 0, sent 0"),
+        "{after_move:?}"
+    );
+}

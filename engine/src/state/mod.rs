@@ -12,6 +12,7 @@
 //! fate is unknown. Stored values carry a `version` and ignore unknown fields, so newer
 //! binaries read older state.
 
+pub mod binding;
 mod embedded;
 mod integrity;
 pub mod postgres;
@@ -60,6 +61,9 @@ pub enum StateError {
     /// using it would resend what was sent.
     #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
     Lost { dir: PathBuf, detail: String },
+    /// The state is not the one the flows directory was run with ([`binding`]).
+    #[error("{detail}\n  hint: pass the state the flows were run with (--state, or SWITCHBOARD_STATE); or, to go on with this one knowing that rows it does not know may be sent again, run once with --accept-state-loss")]
+    Unbound { detail: String },
 }
 
 /// A send that has started: enough to resend or park the record after a crash.
