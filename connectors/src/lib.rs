@@ -10,6 +10,7 @@ pub mod aranda;
 pub mod catalogue;
 pub mod check;
 pub mod cinnox;
+pub mod confine;
 pub mod csv;
 pub mod eightxeight;
 pub mod google_sheets;

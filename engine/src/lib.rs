@@ -29,7 +29,8 @@ pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
 pub use record::{digest, ChunkPrint, Record};
 pub use run::{
-    handled_before, record_skipped, replay, run_flow, Progress, ReplayFilter, RunContext, RunReport,
+    handled_before, record_skipped, record_test_send, replay, run_flow, Progress, ReplayFilter,
+    RunContext, RunReport,
 };
 pub use state::binding;
 pub use state::postgres::{is_postgres_url, redact as redact_url};

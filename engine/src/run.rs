@@ -260,6 +260,35 @@ pub fn record_skipped(
     Ok(summary)
 }
 
+/// Record a record that `switchboard test --send` sent to its own recipient as sent, in
+/// a run of its own, remembering its key: the next run does not send it again.
+pub fn record_test_send(
+    state: &dyn FlowState,
+    record: &Record,
+    remote_id: Option<String>,
+    sent: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, StateError> {
+    let mut summary = state.begin_run(Trigger::Manual, now)?;
+    let mut outcome = RowOutcome::new(summary.id, 1, record.key.clone(), RowStatus::Sent, now)
+        .reason("a test send (`switchboard test --send`): the next run does not send it again")
+        .with_record(record.fields.clone());
+    outcome.remote_id = remote_id;
+    outcome.sent = sent;
+    outcome.attempts = 1;
+    state.record(&[(&outcome, true)], &[])?;
+    summary.counts = crate::state::Counts {
+        fetched: 1,
+        new: 1,
+        sent: 1,
+        ..Default::default()
+    };
+    summary.status = RunStatus::Succeeded;
+    summary.finished_at = Some(now);
+    state.save_run(&summary)?;
+    Ok(summary)
+}
+
 /// Run a flow once. State errors abort the run; everything else is recorded in it.
 pub async fn run_flow(ctx: RunContext<'_>) -> Result<RunReport, StateError> {
     let mut summary = ctx.state.begin_run(ctx.trigger, (ctx.now)())?;

@@ -42,6 +42,15 @@ pub async fn quickstart(
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let stand_in = sandbox::start(any_port, any_port, false).await?;
     outln!("stand-in for {} on {}", sandbox::services(), stand_in.url());
+    // The stand-in and nothing else, whatever an accounts file says (`--dir` may hold
+    // real base URLs and real keys).
+    connectors::confine::only(
+        vec![stand_in.addr.to_string(), stand_in.smtp.to_string()],
+        &format!(
+            "quickstart talks only to the built-in stand-in at {}; to reach the services of an accounts file, run the flows with `switchboard run FLOW --flows DIR`",
+            stand_in.url()
+        ),
+    );
     let mut ok = true;
     if let Some(dir) = dir {
         ok &= run_dir(global, &dir, &stand_in).await?;

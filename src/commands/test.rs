@@ -227,14 +227,47 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
         let key = &previews[index].key;
         match receiver.send(&request).await {
             Ok(delivered) => {
+                // Sent to the record's own recipient: recorded as sent, so the next run
+                // does not send it again. Sent to `--to`: the record stays unsent.
+                let recorded = match args.to {
+                    Some(_) => None,
+                    None => {
+                        let record = Record::new(
+                            key.clone(),
+                            previews[index].fields.clone().unwrap_or_default(),
+                        );
+                        let sent = serde_json::to_value(&request).ok();
+                        Some(record_sent(global, &marks, flow, &record, &delivered, sent).await)
+                    }
+                };
                 let id = delivered
                     .remote_id
+                    .as_ref()
                     .map(|id| format!(" (id {id})"))
                     .unwrap_or_default();
+                let note = match (&recorded, args.to) {
+                    (None, Some(to)) => format!(
+                        " to {to}; the record is not marked handled: the next run sends it to its own recipient"
+                    ),
+                    (Some(Ok(run)), _) => format!(
+                        " to the record's own recipient; recorded as sent (run {run}), so the next run does not send it again"
+                    ),
+                    (Some(Err(e)), _) => {
+                        ok = false;
+                        format!(
+                            " to the record's own recipient, but it could not be recorded as sent ({e:#}): the next run will send it again unless it is"
+                        )
+                    }
+                    (None, None) => String::new(),
+                };
                 if args.json {
-                    report::json(&serde_json::json!({"sent": request, "remote_id": id}));
+                    report::json(&serde_json::json!({
+                        "sent": request,
+                        "remote_id": delivered.remote_id,
+                        "recorded_run": recorded.as_ref().and_then(|r| r.as_ref().ok()),
+                    }));
                 } else {
-                    outln!("test send of `{key}`: sent{id}");
+                    outln!("test send of `{key}`: sent{id}{note}");
                 }
             }
             Err(e) => {
@@ -252,6 +285,45 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Record what `--send` sent to the record's own recipient as sent, in the state (or
+/// through the daemon holding it): the run it was recorded in.
+async fn record_sent(
+    global: &Global,
+    marks: &Marks,
+    flow: &Flow,
+    record: &Record,
+    delivered: &engine::Delivered,
+    sent: Option<Value>,
+) -> anyhow::Result<u64> {
+    let remote_id = delivered.remote_id.clone();
+    let summary = match marks {
+        Marks::Local(state) => {
+            let summary = engine::record_test_send(&**state, record, remote_id, sent, Utc::now())?;
+            state.durable().await?;
+            summary
+        }
+        Marks::Fresh => {
+            let store = wiring::open_store(global)?;
+            let state = store.flow(&flow.name)?;
+            let summary = engine::record_test_send(&*state, record, remote_id, sent, Utc::now())?;
+            store.flush().await?;
+            summary
+        }
+        Marks::Daemon(daemon) => {
+            let body = serde_json::json!({
+                "key": record.key, "record": record.fields, "remote_id": remote_id, "sent": sent,
+            });
+            let path = format!("/api/flows/{}/test-send", flow.name);
+            let answer = daemon_request(daemon, reqwest::Method::POST, &path, Some(&body)).await?;
+            return answer["run"]["id"]
+                .as_u64()
+                .ok_or_else(|| anyhow::anyhow!("the daemon did not say which run recorded it"));
+        }
+        Marks::Unknown(why) => anyhow::bail!("{why}"),
+    };
+    Ok(summary.id)
 }
 
 /// The handled marks of flow `name`: read from the state when no other process holds

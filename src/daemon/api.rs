@@ -28,6 +28,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/flows/{name}/runs", get(runs))
         .route("/api/flows/{name}/runs/{id}", get(run_rows))
         .route("/api/flows/{name}/handled", post(handled))
+        .route("/api/flows/{name}/test-send", post(test_send))
         .route("/api/flows/{name}/resume", post(resume))
         .route("/api/prune", post(prune))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
@@ -82,8 +83,8 @@ async fn json_refusals(response: Response) -> Response {
         title = "Switchboard daemon API",
         description = "The control API of `switchboard daemon`: the flows' status, force-runs and replays, history, pausing and pruning. On loopback it needs no token; a daemon listening elsewhere needs `Authorization: Bearer <token>`. Requests from another site (by `Origin` or `Sec-Fetch-Site`) that change something are refused."
     ),
-    paths(flows, run, replay, runs, run_rows, handled, resume, prune),
-    components(schemas(Problem, FlowItem, FlowList, RunReply, RunList, RunRows, HandledList, Resumed, PrunedList, Asked)),
+    paths(flows, run, replay, runs, run_rows, handled, test_send, resume, prune),
+    components(schemas(Problem, FlowItem, FlowList, RunReply, RunList, RunRows, HandledList, Resumed, PrunedList, Asked, TestSent)),
     modifiers(&BearerToken)
 )]
 pub struct ApiDoc;
@@ -602,6 +603,56 @@ async fn handled(
         }
     }
     Json(HandledList { handled }).into_response()
+}
+
+/// A record `switchboard test --send` sent to its own recipient.
+#[derive(Deserialize, ToSchema)]
+pub struct TestSent {
+    key: String,
+    /// The record's fields.
+    #[schema(value_type = Object)]
+    record: serde_json::Map<String, Value>,
+    /// The service's id for what was sent.
+    remote_id: Option<String>,
+    /// The request's body as it was sent.
+    #[schema(value_type = Option<Object>)]
+    sent: Option<Value>,
+}
+
+/// Record a record `switchboard test --send` sent to its own recipient, in a run of its
+/// own, so that the next run does not send it again.
+#[utoipa::path(post, path = "/api/flows/{name}/test-send", tag = "flows",
+    params(("name" = String, Path, description = "The flow's name")),
+    request_body(content = TestSent),
+    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 500, body = Problem)),
+    security((), ("token" = [])))]
+async fn test_send(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Json(sent): Json<TestSent>,
+) -> Response {
+    if let Some(response) = unknown_flow(&shared, &name) {
+        return response;
+    }
+    let record = engine::Record::new(sent.key, sent.record);
+    let recorded = shared.store.flow(&name).and_then(|state| {
+        engine::record_test_send(
+            &*state,
+            &record,
+            sent.remote_id,
+            sent.sent,
+            chrono::Utc::now(),
+        )
+    });
+    match recorded {
+        Ok(summary) => {
+            shared.indexing.soon(&shared.store, &name);
+            Json(json!({"run": summary, "failures": []})).into_response()
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -181,3 +181,53 @@ async fn the_same_flows_pointed_at_another_state_are_refused_instead_of_resent()
         "{after_move:?}"
     );
 }
+
+#[tokio::test]
+async fn quickstart_talks_only_to_the_stand_in_whatever_the_accounts_say() {
+    // The directory's accounts point at a "real" service (this mock) with a real key.
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let run = dir.run(&["quickstart", "--dir", "flows"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("quickstart talks only to the built-in stand-in"),
+        "{run:?}"
+    );
+    assert!(
+        bodies(&server).await.is_empty(),
+        "nothing reached the service"
+    );
+    // The flows' own state was not touched either: a real run sends everything.
+    let real = dir.run(&["run", "order-sms"]).await;
+    assert!(real.stdout.contains("sent 3"), "{real:?}");
+}
+
+#[tokio::test]
+async fn a_test_send_to_the_records_own_recipient_is_recorded_so_the_next_run_skips_it() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let test = dir.run(&["test", "order-sms", "--send"]).await;
+    assert_eq!(test.code, 0, "{test:?}");
+    assert!(
+        test.stdout.contains("test send of `A-1`: sent (id umid-order-sms:test) to the record's own recipient; recorded as sent (run 1), so the next run does not send it again"),
+        "{test:?}"
+    );
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert!(run.stdout.contains("new 2, sent 2"), "{run:?}");
+    let destinations: Vec<String> = bodies(&server)
+        .await
+        .iter()
+        .map(|b| b["destination"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        destinations
+            .iter()
+            .filter(|d| *d == "+380501234567")
+            .count(),
+        1,
+        "the customer got one message: {destinations:?}"
+    );
+    let history = dir.run(&["history", "order-sms", "--run", "1"]).await;
+    assert!(history.stdout.contains("a test send"), "{history:?}");
+}

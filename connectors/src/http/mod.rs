@@ -76,7 +76,13 @@ impl HttpClient {
     /// Send a request and read the whole response. Transport failures (timeouts,
     /// refused connections) come back as transient [`SendError`]s.
     pub async fn execute(&self, request: reqwest::RequestBuilder) -> Result<Response, SendError> {
-        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| self.transport_error(e))?;
+        crate::confine::check_url(request.url()).map_err(SendError::permanent)?;
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response

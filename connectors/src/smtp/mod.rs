@@ -54,6 +54,7 @@ pub fn transport(
     timeout: Duration,
 ) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let host = account.host.as_str();
+    crate::confine::check(host, account.port())?;
     let tls = |host: &str| {
         TlsParameters::new(host.to_string()).map_err(|e| format!("TLS for `{host}`: {e}"))
     };
