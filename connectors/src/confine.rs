@@ -29,7 +29,7 @@ pub fn check(host: &str, port: u16) -> Result<(), String> {
     } else {
         format!("{host}:{port}")
     };
-    if allowed.iter().any(|a| *a == here) {
+    if allowed.contains(&here) {
         return Ok(());
     }
     Err(format!(
