@@ -563,7 +563,11 @@ impl Intake {
                 }
             }
             if !repeated && self.pushed {
-                if let Some(run) = remembered.as_ref().map(|h| h.run) {
+                // A failed event sent again corrected (other data under its key) is new;
+                // the same data again is a repeat, as is any event that went out.
+                let filter = tally.filter.as_deref();
+                let seen = still_handled(remembered.as_ref(), &record, ctx.lookup, filter);
+                if let Some(run) = seen {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.
                     let outcome = RowOutcome::new(

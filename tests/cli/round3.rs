@@ -231,3 +231,73 @@ async fn a_test_send_to_the_records_own_recipient_is_recorded_so_the_next_run_sk
     let history = dir.run(&["history", "order-sms", "--run", "1"]).await;
     assert!(history.stdout.contains("a test send"), "{history:?}");
 }
+
+/// The runs of flow `name` through the daemon's API, newest first, once `ready` holds.
+async fn runs_until(api: &str, name: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut runs = Vec::new();
+    for _ in 0..200 {
+        runs = reqwest::get(format!("{api}/api/flows/{name}/runs?limit=50"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json::<Value>()
+            .await
+            .unwrap_or_default()["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if ready(&runs) {
+            return runs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the runs never got there: {runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_sent_again_corrected_is_sent_not_skipped_as_a_duplicate() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let post = |body: Value| http.post(format!("{api}/hooks/signup")).json(&body).send();
+    let bad = post(json!({"id": "e-1", "phone": "call me", "name": "Olena"})).await;
+    assert_eq!(bad.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "signup", |runs| {
+        runs.iter().any(|r| r["counts"]["failed"] == 1)
+    })
+    .await;
+    // The sender fixes the phone number and posts the event again, under the same id.
+    let fixed = post(json!({"id": "e-1", "phone": "+380501234567", "name": "Olena"})).await;
+    assert_eq!(fixed.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "signup", |runs| {
+        runs.iter().any(|r| r["counts"]["sent"] == 1)
+    })
+    .await;
+    assert_eq!(
+        bodies(&server).await.len(),
+        1,
+        "the corrected event went out"
+    );
+    // The same corrected event once more is a repeat delivery: not sent again.
+    let again = post(json!({"id": "e-1", "phone": "+380501234567", "name": "Olena"})).await;
+    assert_eq!(again.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "signup", |runs| {
+        runs.iter().any(|r| r["counts"]["skipped"] == 1)
+    })
+    .await;
+    assert_eq!(bodies(&server).await.len(), 1);
+    // Its failure is behind it: nothing waits for a replay.
+    let replay = http
+        .post(format!("{api}/api/flows/signup/replay"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let replay: Value = replay.json().await.unwrap_or_default();
+    assert_eq!(replay["nothing_to_replay"], true, "{replay}");
+}
