@@ -27,7 +27,7 @@ pub use connector::{
 pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};
 pub use mapper::{MapError, Mapper, SystemVars};
-pub use record::{digest, ChunkPrint, Record};
+pub use record::{digest, is_payload_keyed, payload_key, ChunkPrint, Record};
 pub use run::{
     handled_before, record_skipped, record_test_send, replay, run_flow, Progress, ReplayFilter,
     RunContext, RunReport,

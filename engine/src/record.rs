@@ -20,6 +20,23 @@ impl Record {
     }
 }
 
+/// What marks a pushed event's key as made from its payload (no event id): the event's
+/// digest follows it, at the end of the key.
+const PAYLOAD: &str = "#payload:";
+
+/// The key part of a pushed event that carries no id of its own: a digest of its
+/// payload. Identical payloads are one event only within the flow's
+/// `redelivery_window` ([`is_payload_keyed`]).
+pub fn payload_key(digest_hex: &str) -> String {
+    format!("{PAYLOAD}{digest_hex}")
+}
+
+/// Whether a pushed event's key was made from its payload ([`payload_key`]).
+pub fn is_payload_keyed(key: &str) -> bool {
+    key.rsplit_once(PAYLOAD)
+        .is_some_and(|(_, hex)| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// A fingerprint of one chunk of a source's records as the source gave them: their keys
 /// and fields, in order, and the field a look-up adds (`skip`, which decides what a row's
 /// [`digest`] covers). A chunk found to hold nothing new is remembered by it, so an

@@ -567,6 +567,20 @@ impl Intake {
                 // the same data again is a repeat, as is any event that went out.
                 let filter = tally.filter.as_deref();
                 let seen = still_handled(remembered.as_ref(), &record, ctx.lookup, filter);
+                // An event without an id is known by its payload: the same payload after
+                // the flow's redelivery window is a new event (another edit of the same
+                // contact), not a repeat.
+                let seen = match seen {
+                    Some(run) if crate::record::is_payload_keyed(&record.key) => {
+                        let window = chrono::Duration::from_std(ctx.flow.redelivery_window)
+                            .unwrap_or(chrono::Duration::MAX);
+                        let handled_at = state.run(run)?.map(|r| r.started_at);
+                        handled_at
+                            .filter(|at| (ctx.now)() - *at < window)
+                            .map(|_| run)
+                    }
+                    seen => seen,
+                };
                 if let Some(run) = seen {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.

@@ -42,6 +42,9 @@ pub struct Flow {
     /// After a crash, resend the sends it interrupted (they may arrive twice; history
     /// marks them), or park them as uncertain for a person to replay.
     pub resend_uncertain: bool,
+    /// A pushed event without an id of its own, identical to one handled less than this
+    /// long ago, is a redelivery (not sent again); later, it is a new event.
+    pub redelivery_window: Duration,
     /// A look-up whose result joins each record before the map (`{{contact.mobilePhone}}`).
     pub lookup: Option<Lookup>,
     /// Which records are sent (`filter:`); the others are recorded `filtered`.
@@ -320,6 +323,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "schedule",
     "delivery",
     "resend_uncertain",
+    "redelivery_window",
     "lookup",
     "filter",
     "filtered",
@@ -339,6 +343,11 @@ struct Head {
     enabled: bool,
     #[serde(default = "enabled_by_default")]
     resend_uncertain: bool,
+    #[serde(
+        default = "default_redelivery_window",
+        deserialize_with = "de_duration"
+    )]
+    redelivery_window: Duration,
     #[serde(default)]
     filtered: Filtered,
     #[serde(default)]
@@ -366,6 +375,16 @@ impl Priority {
             Priority::High => "high",
         }
     }
+}
+
+/// How long an identical pushed event without an id is taken for a redelivery.
+pub const REDELIVERY_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The longest `redelivery_window`.
+const MAX_REDELIVERY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn default_redelivery_window() -> Duration {
+    REDELIVERY_WINDOW
 }
 
 fn enabled_by_default() -> bool {
@@ -465,11 +484,24 @@ pub(crate) fn parse_partly(
             "description",
             "enabled",
             "resend_uncertain",
+            "redelivery_window",
             "filtered",
             "priority",
         ],
     );
     let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
+    if let (Some(head), Some(node)) = (&head, mapping.get_node("redelivery_window")) {
+        if head.redelivery_window > MAX_REDELIVERY_WINDOW {
+            errors.push(
+                Diagnostic::new(
+                    file,
+                    Pos::of(node.span()),
+                    "`redelivery_window` is longer than 7 days",
+                )
+                .with_hint("an identical event seen again after it is a new event; `0s` never takes one for a redelivery"),
+            );
+        }
+    }
 
     let stem = file
         .file_stem()
@@ -589,6 +621,22 @@ pub(crate) fn parse_partly(
         }
     };
 
+    if let (Some(source), Some(node)) = (&source, mapping.get_node("redelivery_window")) {
+        if !source.push {
+            errors.push(
+                Diagnostic::new(
+                    file,
+                    Pos::of(node.span()),
+                    format!(
+                        "`redelivery_window` is for pushed events; a `{}` source is read again every run, its rows told apart by their key",
+                        source.connector
+                    ),
+                )
+                .with_hint("remove it"),
+            );
+        }
+    }
+
     match (head, timezone, source, receiver, delivery) {
         (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery)) => Ok(Parsed {
             flow: Flow {
@@ -604,6 +652,7 @@ pub(crate) fn parse_partly(
                 schedule: schedule.flatten(),
                 delivery,
                 resend_uncertain: head.resend_uncertain,
+                redelivery_window: head.redelivery_window,
                 lookup,
                 filter,
                 filtered: head.filtered,

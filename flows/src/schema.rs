@@ -51,6 +51,14 @@ pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {
             "description": "After a crash, resend the sends it interrupted (they may arrive twice; history marks them), or park them for a person to replay."
         }),
     );
+    properties.insert(
+        "redelivery_window".into(),
+        json!({
+            "type": "string",
+            "default": "5m",
+            "description": "Pushed sources: an event without an id of its own (a webhook without `key:`, a CINNOX event without an event id), identical to one handled less than this long ago, is a redelivery and is not sent again; later, it is a new event (at most 7d; `0s`: never a redelivery)."
+        }),
+    );
     properties.insert("schedule".into(), schedule());
     properties.insert("filter".into(), filter());
     properties.insert(

@@ -301,3 +301,52 @@ async fn a_failed_event_sent_again_corrected_is_sent_not_skipped_as_a_duplicate(
     let replay: Value = replay.json().await.unwrap_or_default();
     assert_eq!(replay["nothing_to_replay"], true, "{replay}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identical_event_without_an_id_is_a_repeat_only_within_the_redelivery_window() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    // No `key:`: events are known by their payload.
+    dir.write(
+        "flows/edits.yaml",
+        "source: {connector: webhook}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Contact {{name}} was edited\"\nredelivery_window: 2s\n",
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let edit = json!({"contactId": "c-7", "name": "Olena", "phone": "+380501234567"});
+    let post = || http.post(format!("{api}/hooks/edits")).json(&edit).send();
+    assert_eq!(post().await.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "edits", |runs| {
+        runs.iter().any(|r| r["counts"]["sent"] == 1)
+    })
+    .await;
+    // Again at once: the sender's redelivery.
+    assert_eq!(post().await.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "edits", |runs| {
+        runs.iter().any(|r| r["counts"]["skipped"] == 1)
+    })
+    .await;
+    assert_eq!(bodies(&server).await.len(), 1);
+    // The same payload past the window: another edit of the same contact.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(post().await.map(|r| r.status().as_u16()).ok(), Some(200));
+    runs_until(&api, "edits", |runs| {
+        runs.iter().filter(|r| r["counts"]["sent"] == 1).count() == 2
+    })
+    .await;
+    assert_eq!(bodies(&server).await.len(), 2);
+    // A pulled source has no such window.
+    dir.write(
+        "flows/order-sms.yaml",
+        &format!("{FLOW}redelivery_window: 1m\n"),
+    );
+    let refused = dir.run(&["validate"]).await;
+    assert!(
+        refused
+            .stdout
+            .contains("order-sms.yaml:18:20: `redelivery_window` is for pushed events"),
+        "{refused:?}"
+    );
+}

@@ -89,16 +89,19 @@ fn carry_over(inner: &Map<String, Value>, out: &mut Map<String, Value>) {
 /// payload has one, else a digest of the whole payload. CINNOX documents no event id,
 /// and a contact's or label's id is the object's, not the event's: keyed on it alone, a
 /// second edit of the same contact was taken for a redelivery and dropped. A redelivery
-/// repeats the payload byte for byte (same digest, handled once); another edit, merge,
-/// transfer or reopening differs in what it carries (a new key, handled once).
+/// repeats the payload byte for byte (same digest); but so do two real edits of one
+/// contact in CINNOX's documented shape, which carries no edited field — so a payload
+/// key ([`engine::payload_key`]) is one event only within the flow's
+/// `redelivery_window`, and a new one after it.
 fn identity(top: &Map<String, Value>, inner: &Map<String, Value>) -> String {
     const EVENT_IDS: [&str; 5] = ["eventId", "eventID", "event_id", "messageId", "msgId"];
     if let Some(id) = text(top, &EVENT_IDS).or_else(|| text(inner, &EVENT_IDS)) {
-        return id;
+        return format!("#{id}");
     }
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(Value::Object(top.clone()).to_string().as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    engine::payload_key(&hex)
 }
 
 /// Turn a payload into an event, or say why it is not one.
@@ -235,7 +238,7 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
     carry_over(inner, &mut out);
     out.insert("event".into(), Value::String(name.clone()));
     Ok(Event {
-        key: format!("{name}:{id}#{}", identity(top, inner)),
+        key: format!("{name}:{id}{}", identity(top, inner)),
         name,
         fields: out,
     })

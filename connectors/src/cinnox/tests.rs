@@ -50,6 +50,10 @@ fn each_event_has_its_own_identity_and_a_redelivery_the_same() {
     );
     let with_id = json!({"eventId": "ev-1", "status": "Opened", "enquiryID": "e-9"});
     assert_eq!(key(&with_id), "enquiry.opened:e-9/opened#ev-1");
+    // Without an event id the payload is the identity, and the run knows it (identical
+    // payloads are one event only within the flow's redelivery window); with one, not.
+    assert!(engine::is_payload_keyed(&key(&edit("Olena K."))));
+    assert!(!engine::is_payload_keyed(&key(&with_id)));
 }
 
 #[test]

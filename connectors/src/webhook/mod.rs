@@ -136,7 +136,7 @@ pub fn events(source: &Source, body: &[u8]) -> Result<Vec<Record>, String> {
         .map(|(i, fields)| {
             let key = if source.key.is_empty() {
                 let digest = Sha256::digest(serde_json::to_vec(&fields).unwrap_or_default());
-                format!("event:{}", hex::encode(&digest[..16]))
+                engine::payload_key(&hex::encode(&digest[..16]))
             } else {
                 let parts = source
                     .key
