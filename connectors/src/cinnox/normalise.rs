@@ -104,6 +104,28 @@ fn identity(top: &Map<String, Value>, inner: &Map<String, Value>) -> String {
     engine::payload_key(&hex)
 }
 
+/// Statuses of the seed's flat contact events (`{status: create, name}`: no other field
+/// tells them).
+const CONTACT_STATUSES: [&str; 5] = ["create", "edit", "merge", "transfer", "delete"];
+
+/// A contact event in the Zapier table's flat shape: a contact status and a name, and
+/// nothing that marks a label (a colour) or an enquiry.
+fn flat_contact(inner: &Map<String, Value>) -> bool {
+    let status = text(inner, &["status"]).unwrap_or_default().to_lowercase();
+    CONTACT_STATUSES.contains(&status.as_str())
+        && inner.contains_key("name")
+        && !inner.contains_key("colorCode")
+        && !inner.contains_key("enquiryID")
+        && !inner.contains_key("displayCaseNumber")
+}
+
+/// A label event in the flat shape without its colour: `{status: deleted, id, name}` (a
+/// deleted label carries none), or an update.
+fn flat_label(inner: &Map<String, Value>) -> bool {
+    let status = text(inner, &["status"]).unwrap_or_default().to_lowercase();
+    matches!(status.as_str(), "deleted" | "update") && inner.contains_key("id")
+}
+
 /// Turn a payload into an event, or say why it is not one.
 pub fn normalise(body: &Value) -> Result<Event, String> {
     let Value::Object(top) = body else {
@@ -158,6 +180,7 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
     } else if kind == "contact"
         || inner.contains_key("fullName")
         || inner.contains_key("fromOwnerID")
+        || flat_contact(inner)
     {
         let status = lower(text(inner, &["status"])).unwrap_or_default();
         put(&mut out, "status", Some(status.clone()));
@@ -215,7 +238,7 @@ pub fn normalise(body: &Value) -> Result<Event, String> {
             "{}/{status}",
             text(&out, &["enquiryID", "displayCaseNumber"]).unwrap_or_default()
         );
-    } else if inner.contains_key("colorCode") || kind == "label" {
+    } else if inner.contains_key("colorCode") || kind == "label" || flat_label(inner) {
         let status = lower(text(inner, &["status"])).unwrap_or_default();
         put(&mut out, "status", Some(status.clone()));
         put(&mut out, "id", text(inner, &["id"]));

@@ -56,6 +56,63 @@ fn each_event_has_its_own_identity_and_a_redelivery_the_same() {
     assert!(!engine::is_payload_keyed(&key(&with_id)));
 }
 
+/// Every one of the seed's 13 triggers, in the Zapier table's flat shape (the fields it
+/// lists and nothing else), is read as its event.
+#[test]
+fn each_of_the_thirteen_triggers_in_the_flat_zapier_shape_is_read() {
+    let enquiry = |status: &str| {
+        json!({"status": status, "enquiryID": "e-9", "displayCaseNumber": "1042", "type": "Direct Call",
+               "channel": "Virtual Number", "date": "2026-11-21T10:00:00Z", "destination": "d-1",
+               "destination Types": "PSTN"})
+    };
+    for (body, event) in [
+        (
+            json!({"status": "create", "name": "Olena K"}),
+            "contact.created",
+        ),
+        (
+            json!({"status": "edit", "name": "Olena K"}),
+            "contact.edited",
+        ),
+        (
+            json!({"status": "merge", "name": "Olena K"}),
+            "contact.merged",
+        ),
+        (
+            json!({"status": "transfer", "name": "Olena K", "fromOwnerID": "s-1", "toOwnerID": "s-2"}),
+            "contact.transferred",
+        ),
+        (
+            json!({"status": "delete", "name": "Olena K"}),
+            "contact.deleted",
+        ),
+        (enquiry("Opened"), "enquiry.opened"),
+        (enquiry("Handling"), "enquiry.handling"),
+        (enquiry("Closed"), "enquiry.closed"),
+        (enquiry("Missed"), "enquiry.missed"),
+        (
+            json!({"transactionId": "t-1", "recipientNumber": "+85291234567", "recipientCountry": "HK",
+                   "responseCode": "0", "status": "delivered"}),
+            "sms.status",
+        ),
+        (
+            json!({"status": "create", "id": "l-1", "name": "VIP", "colorCode": "#ff0000"}),
+            "label.created",
+        ),
+        (
+            json!({"status": "update", "id": "l-1", "name": "VIP", "colorCode": "#00ff00"}),
+            "label.updated",
+        ),
+        (
+            json!({"status": "deleted", "id": "l-1", "name": "VIP"}),
+            "label.deleted",
+        ),
+    ] {
+        let read = normalise(&body).map(|e| e.name);
+        assert_eq!(read.as_deref(), Ok(event), "{body}");
+    }
+}
+
 #[test]
 fn language_codes_with_a_script_and_staff_messages_without_a_room_are_taken() {
     let language = super::config::CONTACT_FIELDS
