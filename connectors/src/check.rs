@@ -68,10 +68,13 @@ async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
             return Ok("generic HTTP: nothing to try without a request; runs will tell".into())
         }
         AccountKind::GoogleSheets(a) => return crate::google_sheets::check(name, a).await,
+        // The contact list's first entry: a read every token may make (the event
+        // subscriptions take only PATCH: a GET of them is 405 whatever the token).
         AccountKind::Cinnox(a) => (
-            "the enquiry event subscription",
+            "the external contact list",
             a.client(name)
-                .get("inquiry-event-sub", TIMEOUT)
+                .get("contacts/extcontact-list", TIMEOUT)
+                .query(&[("offset", "0"), ("limit", "1")])
                 .send()
                 .await,
         ),
@@ -95,6 +98,17 @@ async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
     if response.status.is_server_error() {
         return Err(format!(
             "{what} failed with HTTP {status}: the service may be down; try again"
+        ));
+    }
+    // Any other refusal (405, 404, 400) does not say the credentials were accepted: the
+    // call never got as far as them.
+    let confirmed = response.status.is_success()
+        || (matches!(kind, AccountKind::EightXEight(_)) && status == 404);
+    if !confirmed {
+        let (code, message) = http::error_body(&response.body);
+        let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
+        return Err(format!(
+            "{what} answered HTTP {status} ({code}{message}), which does not show the credentials were accepted; check the account's base_url"
         ));
     }
     Ok(accepted(kind, what, status))

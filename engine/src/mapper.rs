@@ -255,11 +255,25 @@ impl Mapper {
         let mut problems = Vec::new();
         let mut sample = Map::new();
         for name in known {
-            sample.insert(name.clone(), Value::String("sample".into()));
+            // A look-up's answer may be text, a map or a list (`{{#each cases}}`): an
+            // empty map renders as any of them, and paths below it are taken as known.
+            let value = if open.contains(name) {
+                Value::Object(Map::new())
+            } else {
+                Value::String("sample".into())
+            };
+            sample.insert(name.clone(), value);
         }
         let record = Record::new("sample", sample);
         let vars = SystemVars::at(Utc::now(), self.timezone);
         for entry in &self.entries {
+            // Inside a block over a look-up's answer (`{{#each cases}}…{{subject}}`) the
+            // fields are the service's: a name unknown to the source may be one of them.
+            let inside_open = flow
+                .map
+                .iter()
+                .filter(|m| m.field == entry.field)
+                .any(|m| open.iter().any(|o| blocks_over(&m.value, o)));
             let (context, added) = self.context_of(record.fields.clone(), &vars);
             let mut scope = Scope::Context(context, added);
             // Each pass finds one missing field; add it and look for the next.
@@ -303,6 +317,14 @@ impl Mapper {
                         )),
                     );
                     break;
+                }
+                if inside_open {
+                    if let Scope::Context(context, _) = &mut scope {
+                        if let Value::Object(map) = context.data_mut() {
+                            map.insert(name, Value::String("sample".into()));
+                        }
+                    }
+                    continue;
                 }
                 let mut candidates: Vec<&str> = known.iter().map(String::as_str).collect();
                 candidates.extend(SystemVars::NAMES);
@@ -456,6 +478,27 @@ struct Missing(Option<String>);
 
 /// Put a sample text at `path` (`contact`, `mobilePhone`) in `map`, making the objects
 /// on the way.
+/// Whether a map value's templates open a block (`#each`, `#with`) over field `name`.
+fn blocks_over(value: &flows::MapValue, name: &str) -> bool {
+    match value {
+        flows::MapValue::Template(text) => ["#each", "#with"].iter().any(|block| {
+            text.match_indices(block).any(|(at, _)| {
+                let mut rest = text[at + block.len()..].trim_start();
+                while let Some(inner) = rest.strip_prefix("../") {
+                    rest = inner;
+                }
+                let rest = rest.strip_prefix("this.").unwrap_or(rest);
+                rest.strip_prefix(name).is_some_and(|after| {
+                    !after.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-')
+                })
+            })
+        }),
+        flows::MapValue::Literal(_) => false,
+        flows::MapValue::List(items) => items.iter().any(|v| blocks_over(v, name)),
+        flows::MapValue::Object(entries) => entries.iter().any(|(_, v)| blocks_over(v, name)),
+    }
+}
+
 fn insert_path(map: &mut Map<String, Value>, path: &[&str]) {
     let Some((last, parents)) = path.split_last() else {
         return;

@@ -898,9 +898,9 @@ fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<L
     );
     let spec = catalogue.lookup(cx, connector, action, &rest, pos)?;
     // The action's noun: `get_case` → `case`, `list_numbers` → `numbers`, `search_cases`
-    // → `cases`.
+    // → `cases`, `find_row` → `row`.
     let as_name = raw.as_name.unwrap_or_else(|| {
-        ["get_", "list_", "search_"]
+        ["get_", "list_", "search_", "find_"]
             .iter()
             .find_map(|verb| action.strip_prefix(verb))
             .unwrap_or(action)

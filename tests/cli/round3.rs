@@ -350,3 +350,73 @@ async fn an_identical_event_without_an_id_is_a_repeat_only_within_the_redelivery
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_cinnox_token_refused_shows_inactive_even_where_a_get_is_not_allowed() {
+    let server = MockServer::start().await;
+    // The event subscriptions take PATCH only: a GET is 405 whatever the token.
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/inquiry-event-sub"))
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/contacts/extcontact-list"))
+        .and(header("authorization", "Bearer good-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"code": 0, "result": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/api/apps/app-1/contacts/extcontact-list"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"code": 6450401, "message": "invalid token"})),
+        )
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    for (token, active) in [("regenerated-token", false), ("good-token", true)] {
+        dir.write(
+            "flows/accounts.yaml",
+            &format!(
+                "cx:\n  connector: cinnox\n  app_id: app-1\n  app_token: {token}\n  base_url: {}\n",
+                server.uri()
+            ),
+        );
+        dir.private("flows/accounts.yaml");
+        std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).ok();
+        let check = dir.run(&["accounts", "check", "--json"]).await;
+        assert_eq!(check.code, if active { 0 } else { 1 }, "{check:?}");
+        assert_eq!(check.json()[0]["active"], active, "{check:?}");
+    }
+}
+
+#[tokio::test]
+async fn validate_takes_a_block_over_a_list_look_up_and_find_row_answers_as_row() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.append(
+        "flows/accounts.yaml",
+        "asms:\n  connector: aranda\n  api_key: asms-token\n  instance_url: https://help.example.com/ASMS\n  base_url: http://127.0.0.1:9/asms\nsheets:\n  connector: google_sheets\n  api_key: sheets-key\n",
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/cases.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id}\nlookup: {connector: aranda, account: asms, action: search_cases, query: \"{{name}}\", field: ApplicantName}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"{{#each cases}}{{subject}} ({{stateName}}){{#unless @last}}, {{/unless}}{{/each}} for {{name}}\"\n",
+    );
+    dir.write(
+        "flows/status.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id}\nlookup: {connector: google_sheets, account: sheets, action: find_row, query: \"{{order_id}}\", spreadsheet_id: 1AbC, range: \"Orders!A1:D\", key: order_id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Order {{order_id}} is {{row.status}} (row {{row._row}})\"\n",
+    );
+    let validate = dir.run(&["validate"]).await;
+    assert_eq!(validate.code, 0, "{validate:?}");
+    // A misspelt source field is still found, outside the block.
+    dir.write(
+        "flows/cases.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id}\nlookup: {connector: aranda, account: asms, action: search_cases, query: \"{{name}}\", field: ApplicantName}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phnoe}}\"\n  text: \"{{#each cases}}{{subject}}{{/each}}\"\n",
+    );
+    let typo = dir.run(&["validate"]).await;
+    assert!(
+        typo.stdout.contains("uses unknown field `phnoe`"),
+        "{typo:?}"
+    );
+}
