@@ -205,8 +205,9 @@ pub enum Command {
         /// background.
         #[arg(long, default_value = "1h", value_parser = duration)]
         prune_every: std::time::Duration,
-        /// How often the watchdog looks for scheduled flows that have not started for
-        /// twice their interval (and alerts `overdue`).
+        /// How often the watchdog looks for scheduled flows that have not started by
+        /// their next due time plus a grace (one period, at most an hour), and alerts
+        /// `overdue`.
         #[arg(long, default_value = "1m", value_parser = duration)]
         watchdog_every: std::time::Duration,
         /// The most runs at once; when more flows are due, the higher `priority` starts

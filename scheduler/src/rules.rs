@@ -140,26 +140,31 @@ fn next_daily(
     };
     (0..=2)
         .filter_map(|offset| today.checked_add_days(chrono::Days::new(offset)))
-        .flat_map(|date| times.iter().map(move |t| local_instant(tz, date, *t)))
+        .flat_map(|date| {
+            times
+                .iter()
+                .filter_map(move |t| local_instant(tz, date, *t))
+        })
         .find(|instant| *instant > earliest)
 }
 
 /// A local date and time as an instant: a time in a DST gap becomes the first instant
-/// after the gap; a time that occurs twice becomes its first occurrence.
-pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+/// after the gap, that day; a time that occurs twice becomes its first occurrence. A day
+/// the zone skipped whole (Samoa, 30 December 2011) has no times: `None`.
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
     let mut local = date.and_time(time);
     for _ in 0..=(4 * 60) {
+        if local.date() != date {
+            return None;
+        }
         match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) => return t.with_timezone(&Utc),
-            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
             // In the gap: walk forward to the first local minute that exists again.
-            LocalResult::None => match local.checked_add_signed(chrono::Duration::minutes(1)) {
-                Some(later) => local = later,
-                None => break,
-            },
+            LocalResult::None => local = local.checked_add_signed(chrono::Duration::minutes(1))?,
         }
     }
-    Utc.from_utc_datetime(&date.and_time(time))
+    None
 }
 
 fn next_cron(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {

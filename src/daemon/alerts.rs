@@ -219,21 +219,28 @@ pub fn interval(flow: &Flow, now: DateTime<Utc>) -> Option<chrono::Duration> {
     }
 }
 
-/// Whether a flow that last started at `last` (or, never, since `since`) is overdue at
-/// `now`: more than twice its interval has passed.
-pub fn overdue(interval: chrono::Duration, last: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    now - last > interval * 2
+/// Whether a flow whose schedule's next run was due at `due` is overdue at `now`: the
+/// due time is past by more than `grace` and the flow has not started since (a start
+/// moves its next due time on). The schedule's own due time, not its usual interval: a
+/// daily or weekday flow is not overdue overnight or at the weekend.
+pub fn overdue(due: DateTime<Utc>, grace: chrono::Duration, now: DateTime<Utc>) -> bool {
+    now - due > grace
 }
 
-/// The watchdog: every `every`, each enabled scheduled flow that has not started for
-/// twice its interval raises `overdue` — the scheduler stopped firing it (n8n's schedules
-/// stop silently), or its run has been stuck since.
+/// How late a flow may start before it is overdue: one period of its schedule (as its
+/// next two times are apart), at most an hour.
+pub fn grace(flow: &Flow, now: DateTime<Utc>) -> Option<chrono::Duration> {
+    interval(flow, now).map(|period| period.min(chrono::Duration::hours(1)))
+}
+
+/// The watchdog: every `every`, each enabled scheduled flow whose next run was due more
+/// than its grace ago raises `overdue` — the scheduler stopped firing it (n8n's
+/// schedules stop silently), or its run has been stuck since.
 pub async fn watch(
     shared: Arc<Shared>,
     every: Duration,
     mut stop: tokio::sync::broadcast::Receiver<()>,
 ) {
-    let since = Utc::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -247,29 +254,41 @@ pub async fn watch(
             .unwrap_or_default();
         let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
         for flow in flows {
-            let Some(interval) = interval(&flow, now) else {
+            let Some(grace) = grace(&flow, now) else {
                 continue;
             };
             let s = status.get(&flow.name).cloned().unwrap_or_default();
-            let last = s.last_started.unwrap_or(since).max(since);
+            // The first due time after the flow last started (the timer moves its own
+            // next time on past triggers a stuck run swallows); before any start, the
+            // timer's first.
+            let spec = scheduler::Spec::of(&flow);
+            let due = match (s.last_started, spec) {
+                (Some(last), Some(spec)) => scheduler::next_due(&spec, last, last),
+                _ => s.next_run,
+            };
+            let Some(due) = due else {
+                continue;
+            };
             let paused = shared
                 .store
                 .flow(&flow.name)
                 .ok()
                 .and_then(|state| engine::pause::paused(&*state).ok().flatten())
                 .is_some();
-            if paused || !overdue(interval, last, now) {
+            if paused || !overdue(due, grace, now) {
                 continue;
             }
-            let why = if s.running {
-                "its run has been going since"
-            } else {
-                "it has not started since"
+            let due = report::local_time(due, &flow.timezone);
+            let why = match (s.running, s.last_started) {
+                (true, Some(since)) => format!(
+                    "its run has been going since {}, and the next was due at {due}",
+                    report::local_time(since, &flow.timezone)
+                ),
+                _ => format!("its run was due at {due} and has not started"),
             };
             let message = format!(
-                "{} is overdue: {why} {} ({}); check `switchboard status`",
+                "{} is overdue: {why} ({}); check `switchboard status`",
                 flow.name,
-                report::local_time(last, &flow.timezone),
                 report::when_it_runs(&flow)
             );
             raise(&shared, &flow, Condition::Overdue, message, None, 0);
@@ -281,13 +300,72 @@ pub async fn watch(
 mod tests {
     use super::*;
 
-    #[test]
-    fn overdue_after_twice_the_interval() {
-        let t0 = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+    fn t(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
             .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default();
-        let every = chrono::Duration::minutes(15);
-        assert!(!overdue(every, t0, t0 + chrono::Duration::minutes(30)));
-        assert!(overdue(every, t0, t0 + chrono::Duration::minutes(31)));
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn overdue_once_the_due_time_is_past_by_more_than_the_grace() {
+        let due = t("2026-11-28T10:00:00Z");
+        let grace = chrono::Duration::minutes(15);
+        assert!(!overdue(due, grace, t("2026-11-28T10:15:00Z")));
+        assert!(overdue(due, grace, t("2026-11-28T10:16:00Z")));
+    }
+
+    /// A flow's grace and due time follow its own schedule: daily times and weekday
+    /// crons are not overdue overnight or at the weekend (21 false e-mails in ~45
+    /// minutes came of taking the gap between two daily times for the interval).
+    #[test]
+    fn daily_and_weekday_flows_that_ran_on_time_are_not_overdue_between_runs() {
+        let parse = |yaml: &str| {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(
+                dir.path().join("accounts.yaml"),
+                "x: {connector: http, base_url: \"http://127.0.0.1:9\"}\n",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(dir.path().join("f.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+            let project = connectors::load_project(&flows::LoadOptions {
+                flows_dir: dir.path().to_path_buf(),
+                accounts_file: None,
+                env: Default::default(),
+                check_flows: false,
+            });
+            project
+                .flows
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| panic!("{:?}", project.diagnostics()))
+        };
+        let base = "source: {connector: alerts}\nreceiver: {connector: http, action: request, account: x}\nmap: {url: /x}\n";
+        let twice_daily = parse(&format!("{base}schedule: {{at: [\"09:00\", \"12:20\"]}}\n"));
+        let weekdays = parse(&format!("{base}schedule: {{cron: \"0 9 * * MON-FRI\"}}\n"));
+        // The due time the timer keeps after a run that started on time.
+        let next = |flow: &Flow, ran: &str| {
+            let spec = scheduler::Spec::of(flow).unwrap_or_else(|| panic!("scheduled"));
+            scheduler::next_due(&spec, t(ran), t(ran)).unwrap_or_else(|| panic!("a next run"))
+        };
+        // The 12:20 run went on time: at 16:00, and all evening, nothing is overdue.
+        let due = next(&twice_daily, "2026-11-27T12:20:00Z");
+        for now in [
+            "2026-11-27T16:00:00Z",
+            "2026-11-27T23:30:00Z",
+            "2026-11-28T09:30:00Z",
+        ] {
+            let slack = grace(&twice_daily, t(now)).unwrap_or_default();
+            assert!(!overdue(due, slack, t(now)), "{now}");
+        }
+        // Friday's run went: all weekend, nothing is overdue.
+        let due = next(&weekdays, "2026-11-27T09:00:00Z");
+        for now in ["2026-11-28T12:00:00Z", "2026-11-29T23:00:00Z"] {
+            let slack = grace(&weekdays, t(now)).unwrap_or_default();
+            assert!(!overdue(due, slack, t(now)), "{now}");
+        }
+        // Monday's 09:00 has not started by 10:01: overdue.
+        let slack = grace(&weekdays, t("2026-11-30T10:01:00Z")).unwrap_or_default();
+        assert!(overdue(due, slack, t("2026-11-30T10:01:00Z")));
     }
 }

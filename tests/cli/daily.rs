@@ -180,7 +180,7 @@ async fn test_previews_the_next_run_and_the_test_send_as_it_leaves() {
     );
     assert!(
         to.stdout
-            .ends_with("test send of `A-4`: sent (id umid-order-sms:test)\n"),
+            .ends_with("test send of `A-4`: sent (id umid-order-sms:test) to +447700900123; the record is not marked handled: the next run sends it to its own recipient\n"),
         "{to:?}"
     );
 

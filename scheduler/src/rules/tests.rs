@@ -99,6 +99,25 @@ fn a_daily_time_in_the_spring_gap_runs_at_the_first_instant_after_it() {
 }
 
 #[test]
+fn a_day_the_zone_skipped_has_no_run_and_the_next_day_runs_once() {
+    // Samoa moved across the date line: 29 December 2011 23:59:59 (-10) was followed by
+    // 31 December 00:00:00 (+14). A daily 12:00 runs on the 29th, then once on the 31st.
+    let samoa = Spec {
+        timezone: chrono_tz::Pacific::Apia,
+        ..at(&["12:00"])
+    };
+    let runs = upcoming(&samoa, t("2011-12-29T08:00:00-10:00"), 3);
+    assert_eq!(
+        runs,
+        [
+            t("2011-12-29T12:00:00-10:00"),
+            t("2011-12-31T12:00:00+14:00"),
+            t("2012-01-01T12:00:00+14:00")
+        ]
+    );
+}
+
+#[test]
 fn a_daily_time_that_happens_twice_in_autumn_runs_once() {
     // Kyiv, 2026-10-25: 04:00 local falls back to 03:00; 03:30 happens at +03 and at +02.
     let runs = upcoming(&at(&["03:30"]), t("2026-10-24T12:00:00+03:00"), 2);
