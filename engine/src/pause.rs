@@ -38,11 +38,13 @@ pub fn resume(state: &dyn FlowState) -> Result<Option<Paused>, StateError> {
     Ok(was)
 }
 
-/// Runs looked at past the last `after` for a success within the grace period.
-const LOOK_BACK: usize = 500;
+/// The most runs looked at for the start of a failing streak (a flow that runs every
+/// minute makes 1,440 a day).
+const LOOK_BACK: usize = 100_000;
 
 /// Whether the flow should be paused now: its last `after` runs all failed and none of
-/// its runs succeeded within `grace` of `now`. The reason, if so.
+/// its runs succeeded within `grace` of `now` (it has been failing for at least that
+/// long). The reason, if so.
 pub fn due(
     state: &dyn FlowState,
     after: usize,
@@ -51,22 +53,43 @@ pub fn due(
 ) -> Result<Option<String>, StateError> {
     let after = after.max(1);
     // Most failed runs end here: the last `after` are read, and only when they all failed
-    // the ones before them, for a success within the grace period.
+    // the ones before them, for the start of the failures.
     let last = state.runs(after)?;
     if last.len() < after || last.iter().any(|r| r.status != RunStatus::Failed) {
         return Ok(None);
     }
     let since = now - grace;
-    // Failing for less than the grace period: the first of the failures is recent.
-    let failing_since = last.last().map(|r| r.started_at).unwrap_or(now);
-    if failing_since > since {
-        return Ok(None);
-    }
-    let succeeded_lately = state
-        .runs(after + LOOK_BACK)?
-        .iter()
-        .any(|r| r.status == RunStatus::Succeeded && r.started_at >= since);
-    if succeeded_lately {
+    // Walk back through the failures (in growing pages: a flow that runs every few
+    // minutes fails a hundred times in a day) to a success, or to a failure older than
+    // the grace period: the flow has failed all that time.
+    let mut limit = (after * 4).max(64);
+    let failing_long_enough = loop {
+        let runs = state.runs(limit)?;
+        let mut verdict = None;
+        for run in &runs {
+            match run.status {
+                RunStatus::Failed if run.started_at <= since => {
+                    verdict = Some(true);
+                    break;
+                }
+                RunStatus::Succeeded => {
+                    verdict = Some(false);
+                    break;
+                }
+                // Failed within the grace period, interrupted, running: look further.
+                _ => {}
+            }
+        }
+        if let Some(verdict) = verdict {
+            break verdict;
+        }
+        if runs.len() < limit || limit >= LOOK_BACK {
+            // The whole history (or as much as is looked at) failed within the period.
+            break false;
+        }
+        limit = (limit * 4).min(LOOK_BACK);
+    };
+    if !failing_long_enough {
         return Ok(None);
     }
     // What went wrong last: the run's error, else its first failed record's reason.
@@ -128,6 +151,32 @@ mod tests {
         assert_eq!(
             why,
             "the last 3 runs failed, with no success for 1day (last: run at 3h)"
+        );
+        // A flow that runs every 15 minutes, succeeding once at 30h and failing after:
+        // ten failures are only 2.5 hours, but a day on nothing has succeeded for 24h.
+        let frequent = store.flow("every-15m")?;
+        for quarter in 0..110 {
+            let mut summary = frequent.begin_run(
+                Trigger::Schedule,
+                at(30) + chrono::Duration::minutes(15 * quarter),
+            )?;
+            summary.status = if quarter == 0 {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Failed
+            };
+            summary.error = Some("source: file missing".into());
+            frequent.save_run(&summary)?;
+        }
+        let quarters = |n: i64| at(30) + chrono::Duration::minutes(15 * n);
+        assert!(
+            due(&*frequent, 10, grace, quarters(110))?.is_some(),
+            "frequent failures pause too"
+        );
+        assert_eq!(
+            due(&*frequent, 10, grace, quarters(20))?,
+            None,
+            "not before the grace period"
         );
         // One success among the last three: not due.
         run(31, RunStatus::Succeeded)?;
