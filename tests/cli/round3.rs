@@ -420,3 +420,41 @@ async fn validate_takes_a_block_over_a_list_look_up_and_find_row_answers_as_row(
         "{typo:?}"
     );
 }
+
+#[tokio::test]
+async fn a_foreign_row_in_the_postgres_migration_table_is_an_error_not_a_panic() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let schema = super::postgres::Schema::new();
+    let state = schema.url();
+    let first = dir.run(&["history", "order-sms", "--state", &state]).await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let (url, name) = state.split_once("?schema=").unwrap_or_default();
+    let (url, name) = (url.to_string(), name.to_string());
+    std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{e}"));
+        client
+            .batch_execute(&format!(
+                "INSERT INTO \"{name}\".refinery_schema_history VALUES (99, 'someone_elses', now()::text, '1')"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("the insert failed"));
+    let refused = dir
+        .run_with(
+            &["history", "order-sms", "--state", &state],
+            &[("RUST_BACKTRACE", "1")],
+        )
+        .await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("holds a row this program did not write: version 99 `someone_elses`")
+            && refused.stderr.contains("?schema=NAME"),
+        "{refused:?}"
+    );
+    assert!(!refused.stderr.contains("panicked"), "{refused:?}");
+}

@@ -562,19 +562,63 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     client
         .execute("SELECT pg_advisory_lock(hashtext($1))", &[&migrating])
         .map_err(&err)?;
-    let migrated = migrations::migrations::runner()
-        .run(&mut client)
-        .map_err(|e| {
-            StateError::Database(format!(
-                "{}: migrating the state's tables: {e}",
-                target.shown
-            ))
-        });
+    let runner = migrations::migrations::runner();
+    if let Err(e) = foreign_migrations(&mut client, &runner) {
+        let _ = client.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&migrating]);
+        return Err(StateError::Database(format!("{}: {e}", target.shown)));
+    }
+    let migrated = runner.run(&mut client).map_err(|e| {
+        StateError::Database(format!(
+            "{}: migrating the state's tables: {e}",
+            target.shown
+        ))
+    });
     client
         .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&migrating])
         .map_err(&err)?;
     migrated?;
     Ok(client)
+}
+
+/// What is wrong with the schema's migration table, if it holds a row this program did
+/// not write (another program's migration, an edited date): refinery would stop on it
+/// with a panic, or run ours over someone else's tables.
+fn foreign_migrations(
+    client: &mut postgres::Client,
+    runner: &refinery::Runner,
+) -> Result<(), String> {
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'refinery_schema_history')",
+            &[],
+        )
+        .map(|row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if !exists {
+        return Ok(());
+    }
+    let rows = client
+        .query(
+            "SELECT version, coalesce(name, ''), coalesce(applied_on, '') FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    let ours = runner.get_migrations();
+    for row in rows {
+        let (version, name, applied_on): (i32, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        let known = ours
+            .iter()
+            .any(|m| i64::from(m.version()) == i64::from(version) && m.name() == name);
+        let dated = chrono::DateTime::parse_from_rfc3339(&applied_on).is_ok();
+        if !known || !dated {
+            return Err(format!(
+                "the schema's migration table (`refinery_schema_history`) holds a row this program did not write: version {version} `{name}`, applied on `{applied_on}`\n  \
+                 hint: the schema belongs to something else, or its table was edited by hand; give Switchboard a schema of its own (`?schema=NAME`)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How long the server lets a session sit in a transaction waiting for this process:
