@@ -748,19 +748,32 @@ async fn requests_to(server: &MockServer, method_name: &str, path_part: &str) ->
         .collect()
 }
 
-/// The API URL of the daemon `child`, from the `daemon.json` it writes (matched by pid,
-/// so a file left by a killed daemon is not taken for it).
+/// The API URL of the daemon `child`, from the discovery file it writes (`daemon.json`,
+/// or a cluster node's `daemon-<node>.json`), matched by pid, so a file left by a killed
+/// daemon is not taken for it.
 async fn api_of(dir: &Dir, child: &Child) -> String {
     let pid = child.0.id().unwrap_or_default();
-    let file = dir.path().join("flows/.switchboard/daemon.json");
+    let state = dir.path().join("flows/.switchboard");
     for _ in 0..150 {
-        if let Some(json) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        {
-            if json["pid"] == pid {
-                if let Some(url) = json["url"].as_str() {
-                    return url.to_string();
+        let files = std::fs::read_dir(&state)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_else(|_| Vec::new());
+        for file in files {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !(name.starts_with("daemon") && name.ends_with(".json")) {
+                continue;
+            }
+            if let Some(json) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            {
+                if json["pid"] == pid {
+                    if let Some(url) = json["url"].as_str() {
+                        return url.to_string();
+                    }
                 }
             }
         }

@@ -383,7 +383,13 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let _ = shared.hooks_base.set(format!("http://{addr}/hooks"));
-    let discovery = discovery::prepare(&state_dir, addr, shared.token.is_some(), &global.flows)?;
+    let discovery = discovery::prepare(
+        &state_dir,
+        addr,
+        shared.token.is_some(),
+        &global.flows,
+        node.as_ref().map(|n| n.options.node.as_str()),
+    )?;
     reload::apply(&shared, project);
     drain_queues(&shared);
     // Runs ended while no daemon ran (`switchboard run`, or before an upgrade) join the

@@ -261,21 +261,33 @@ pub fn watch(
             poll_watcher(&dir, on_event)
         }
     };
+    // SIGHUP reloads, as daemons do (its default would end the process without a word).
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
         loop {
+            let hangup = async {
+                match hangups.as_mut() {
+                    Some(hangups) => hangups.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop.recv() => return,
+                _ = hangup => {
+                    tracing::info!("SIGHUP: reloading the flows directory and the accounts file");
+                }
                 event = rx.recv() => {
                     if event.is_none() { return; }
                     // Editors write in bursts: settle, then reload once.
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     while rx.try_recv().is_ok() {}
-                    let global = shared.global.clone();
-                    let fresh = tokio::task::spawn_blocking(move || wiring::load(&global, BTreeMap::new())).await;
-                    if let Ok(fresh) = fresh {
-                        apply(&shared, fresh);
-                    }
                 }
+            }
+            let global = shared.global.clone();
+            let fresh =
+                tokio::task::spawn_blocking(move || wiring::load(&global, BTreeMap::new())).await;
+            if let Ok(fresh) = fresh {
+                apply(&shared, fresh);
             }
         }
     });

@@ -458,3 +458,103 @@ async fn a_foreign_row_in_the_postgres_migration_table_is_an_error_not_a_panic()
     );
     assert!(!refused.stderr.contains("panicked"), "{refused:?}");
 }
+
+/// A daemon started from a copy of the binary under another name.
+fn renamed_daemon(dir: &Dir, extra: &[&str]) -> Child {
+    let copy = dir.path().join("sb-daemon");
+    std::fs::copy(env!("CARGO_BIN_EXE_switchboard"), &copy).unwrap_or_else(|e| panic!("{e}"));
+    Child(
+        tokio::process::Command::new(&copy)
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("EIGHTX8_API_KEY", API_KEY)
+            .env_remove("SWITCHBOARD_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_trusts_the_daemon_that_wrote_the_file_whatever_its_name_and_no_one_else() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    // A daemon whose binary is not called switchboard: found, and its file left alone.
+    let daemon = renamed_daemon(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let status = dir.run(&["status"]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("order-sms"), "{status:?}");
+    let file = dir.path().join("flows/.switchboard/daemon.json");
+    assert!(file.exists(), "a live daemon's file is kept");
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert!(
+        run.stdout.contains("sent 3"),
+        "through the daemon at {api}: {run:?}"
+    );
+    drop(daemon);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // A file naming a live process with "switchboard" in its command line, which is not
+    // the daemon that wrote it (the daemon died, its pid went to another process).
+    let mut other = tokio::process::Command::new("sh")
+        .args(["-c", "sleep 30 # switchboard daemon"])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default())
+            .unwrap_or_default();
+    written["pid"] = json!(other.id().unwrap_or_default());
+    std::fs::write(&file, written.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let status = dir.run(&["status"]).await;
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(status.stderr.contains("no daemon is running"), "{status:?}");
+    assert!(!file.exists(), "the stale file is removed");
+    let _ = other.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_nodes_sharing_one_flows_directory_are_each_found() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let schema = super::postgres::Schema::new();
+    let state = schema.url();
+    let a = spawn_daemon_with(&dir, &["--cluster", "--node", "a", "--state", &state]);
+    let _ = api_of(&dir, &a).await;
+    let b = spawn_daemon_with(&dir, &["--cluster", "--node", "b", "--state", &state]);
+    let _ = api_of(&dir, &b).await;
+    // Node a stops cleanly (and removes its own file): node b is still found.
+    let _ = tokio::process::Command::new("kill")
+        .args(["-TERM", &a.0.id().unwrap_or_default().to_string()])
+        .status()
+        .await;
+    let mut a = a;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(40), a.0.wait()).await;
+    let status = dir.run(&["status", "--state", &state]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("order-sms"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_daemon_instead_of_ending_it() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let mut daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let pid = daemon.0.id().unwrap_or_default().to_string();
+    let _ = tokio::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        daemon.0.try_wait().ok().flatten().is_none(),
+        "the daemon is still running after SIGHUP"
+    );
+    let flows = reqwest::get(format!("{api}/api/flows")).await;
+    assert_eq!(flows.map(|r| r.status().as_u16()).ok(), Some(200));
+}
