@@ -1,7 +1,8 @@
 //! Google Sheets as a receiver: `append_row` appends one row per record after the last
 //! row of the flow's range —
-//! `POST {base_url}/v4/spreadsheets/{id}/values/{range}:append?valueInputOption=USER_ENTERED&insertDataOption=INSERT_ROWS`
-//! with `{"values": [[cell, …]]}` and a service account's bearer token (write scope; an
+//! `POST {base_url}/v4/spreadsheets/{id}/values/{range}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS`
+//! (`USER_ENTERED` with `input: user_entered`: record data is never a live formula unless
+//! the flow asks) with `{"values": [[cell, …]]}` and a service account's bearer token (write scope; an
 //! API key can only read public sheets). The answer's `updates.updatedRange` is the row's
 //! id in history.
 
@@ -30,9 +31,10 @@ impl AppendRow {
     ) -> Result<Self, String> {
         let writer = Writer::new(name, account, timeout, "appending rows")?;
         let url = writer.client.url(&format!(
-            "v4/spreadsheets/{}/values/{}:append?valueInputOption=USER_ENTERED&insertDataOption=INSERT_ROWS",
+            "v4/spreadsheets/{}/values/{}:append?valueInputOption={}&insertDataOption=INSERT_ROWS",
             http::encode_component(&append.spreadsheet_id),
-            http::encode_component(&append.range)
+            http::encode_component(&append.range),
+            append.input.api()
         ));
         Ok(AppendRow { writer, url })
     }

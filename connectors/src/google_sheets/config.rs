@@ -33,7 +33,7 @@ pub const CARD: Card = Card {
         about: "append one row per record after the range's last row (a service account: an API key cannot write)",
         calls: &[Call::new(
             "POST",
-            "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption=USER_ENTERED&insertDataOption=INSERT_ROWS",
+            "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS (USER_ENTERED with `input: user_entered`)",
         )],
         fields: APPEND_FIELDS,
         options: Some(<Append as JsonSchema>::json_schema),
@@ -75,6 +75,31 @@ pub struct Append {
     /// after its last row.
     #[serde(default = "default_append_range")]
     pub range: String,
+    /// How the sheet takes the cells written.
+    #[serde(default)]
+    pub input: Input,
+}
+
+/// How Sheets takes the cells a receiver writes: as they are (`raw`, the default — record
+/// data such as `=HYPERLINK(…)` or `+380501234567` arrives as text, never as a live
+/// formula), or as if typed into the sheet (`user_entered`: formulas run, numbers and
+/// dates are parsed) for a flow that writes formulas on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    #[default]
+    Raw,
+    UserEntered,
+}
+
+impl Input {
+    /// Google's name for it (`valueInputOption`).
+    pub fn api(self) -> &'static str {
+        match self {
+            Input::Raw => "RAW",
+            Input::UserEntered => "USER_ENTERED",
+        }
+    }
 }
 
 fn default_append_range() -> String {
@@ -99,6 +124,9 @@ pub struct Keyed {
     pub range: String,
     /// The header of the column whose value finds the row (`order_id`).
     pub key: String,
+    /// `update_row`: how the sheet takes the cells written ([`Input`]).
+    #[serde(default)]
+    pub input: Option<Input>,
 }
 
 /// `update_row`'s map: which row, and the cells to change.
@@ -149,7 +177,18 @@ pub enum Lookup {
 
 pub fn lookup(cx: &Cx<'_>, action: &str, rest: &Node, pos: Pos) -> Result<Lookup, Diagnostic> {
     match action {
-        "find_row" => Ok(Lookup::FindRow(keyed(cx, rest, "lookup")?)),
+        "find_row" => {
+            let keyed = keyed(cx, rest, "lookup")?;
+            if keyed.input.is_some() {
+                return Err(cx
+                    .problem(
+                        cx.at(rest, "input"),
+                        "`input` is for writing; a look-up reads",
+                    )
+                    .with_hint("remove it"));
+            }
+            Ok(Lookup::FindRow(keyed))
+        }
         other => Err(cx.problem(pos, format!("unknown `google_sheets` look-up `{other}`"))),
     }
 }

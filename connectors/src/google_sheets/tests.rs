@@ -193,6 +193,7 @@ fn keyed(id: &str) -> super::config::Keyed {
         spreadsheet_id: id.into(),
         range: "Orders!A1:D".into(),
         key: "order_id".into(),
+        input: None,
     }
 }
 
@@ -262,7 +263,7 @@ async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
         .and(path("/v4/spreadsheets/sheet-2/values:batchUpdate"))
         .and(header("authorization", "Bearer ya29.update"))
         .and(wiremock::matchers::body_json(json!({
-            "valueInputOption": "USER_ENTERED",
+            "valueInputOption": "RAW",
             "data": [
                 // in the order the flow names them
                 {"range": "Orders!D3", "majorDimension": "ROWS", "values": [["paid"]]},
@@ -409,12 +410,22 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v4/spreadsheets/sheet-1/values/Contacts%21A%3AC:append"))
-        .and(wiremock::matchers::query_param("valueInputOption", "USER_ENTERED"))
+        .and(wiremock::matchers::query_param("valueInputOption", "RAW"))
         .and(wiremock::matchers::query_param("insertDataOption", "INSERT_ROWS"))
         .and(header("authorization", "Bearer ya29.write"))
         .and(wiremock::matchers::body_json(json!({"values": [["Olena", "+380501234567", 3]]})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "spreadsheetId": "sheet-1", "updates": {"updatedRange": "Contacts!A7:C7", "updatedRows": 1}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A flow that writes formulas on purpose says so: the sheet takes them as typed.
+    Mock::given(method("POST"))
+        .and(path("/v4/spreadsheets/formulas/values/Contacts%21A%3AC:append"))
+        .and(wiremock::matchers::query_param("valueInputOption", "USER_ENTERED"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "spreadsheetId": "formulas", "updates": {"updatedRange": "Contacts!A8:C8", "updatedRows": 1}
         })))
         .expect(1)
         .mount(&server)
@@ -428,19 +439,29 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         .await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let account = service_account(&server, &dir, "writer@project.iam.gserviceaccount.com");
-    let append = |id: &str| {
+    let append_with = |id: &str, input: super::config::Input| {
         super::AppendRow::new(
             "google",
             &account,
             &super::config::Append {
                 spreadsheet_id: id.into(),
                 range: "Contacts!A:C".into(),
+                input,
             },
             std::time::Duration::from_secs(5),
         )
         .unwrap_or_else(|e| panic!("{e}"))
     };
+    let append = |id: &str| append_with(id, super::config::Input::Raw);
     let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let formulas = append_with("formulas", super::config::Input::UserEntered);
+    let request = formulas
+        .prepare(fields(json!({"values": ["=SUM(1,2)", "x", 1]})), "r")
+        .unwrap_or_else(|e| panic!("{e}"));
+    formulas
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let row = append("sheet-1");
     let request = row
         .prepare(
@@ -474,6 +495,7 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         &super::config::Append {
             spreadsheet_id: "s".into(),
             range: "Sheet1".into(),
+            input: Default::default(),
         },
         std::time::Duration::from_secs(5),
     );

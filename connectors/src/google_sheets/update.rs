@@ -1,7 +1,8 @@
 //! Google Sheets as a receiver that changes rows: `update_row` reads the range, finds the
 //! first row whose `key` column holds the record's `find`, and writes only the cells the
 //! record names by header — `POST {base_url}/v4/spreadsheets/{id}/values:batchUpdate`
-//! `{valueInputOption: USER_ENTERED, data: [{range: "Orders!D7", values: [["paid"]]}, …]}`
+//! `{valueInputOption: RAW, data: [{range: "Orders!D7", values: [["paid"]]}, …]}` (`USER_ENTERED`
+//! with `input: user_entered`)
 //! — so a cell someone else changed in the meantime is left alone. No such row, or a
 //! column the header lacks, fails the record with what the sheet has. A service account
 //! only (an API key cannot write).
@@ -121,7 +122,8 @@ impl Receiver for UpdateRow {
             let cell = range::address(&table.origin, table.origin.column + column, row);
             data.push(json!({"range": cell, "majorDimension": "ROWS", "values": [[value]]}));
         }
-        let body = json!({"valueInputOption": "USER_ENTERED", "data": data});
+        let input = self.keyed.input.unwrap_or_default().api();
+        let body = json!({"valueInputOption": input, "data": data});
         self.writer.post(&request.url, &body).await?;
         Ok(Delivered {
             remote_id: Some(range::address(&table.origin, table.origin.column, row)),
