@@ -2,11 +2,20 @@
 //! Data goes to stdout, logs to stderr.
 
 /// `println!` that ends the process quietly when stdout is closed (`switchboard … | head`):
-/// the reader has seen enough; that is not a failure, and never a panic.
+/// the reader has seen enough; that is not a failure, and never a panic. What it prints
+/// is made inert for a terminal first ([`report::inert`]): record data carrying escape
+/// codes is shown, not obeyed.
 macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock()) {
+            $crate::report::stdout_failed(&e);
+        }
+    }};
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+        let line = format!($($arg)*);
+        if let Err(e) = writeln!(std::io::stdout().lock(), "{}", $crate::report::inert(&line)) {
             $crate::report::stdout_failed(&e);
         }
     }};

@@ -13,6 +13,30 @@ pub fn stdout_failed(e: &std::io::Error) {
     std::process::exit(2);
 }
 
+/// Text made inert for a terminal: control characters other than line breaks and tabs
+/// (an escape sequence in a record's field would recolour the screen, move the cursor
+/// or set the window title), and the marks that reorder text (bidirectional overrides),
+/// are written out as `\u001b` instead of being sent to the terminal — the escape JSON
+/// uses too, so JSON output stays valid JSON that decodes to the same text.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A time as every human-facing output shows it: RFC 3339 in the flow's timezone, to
 /// the second (`2026-11-21T12:20:00+02:00`).
 pub fn local_time(t: chrono::DateTime<chrono::Utc>, tz: &chrono_tz::Tz) -> String {
@@ -159,6 +183,23 @@ pub fn row_line(row: &RowOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_codes_in_record_data_are_shown_not_obeyed() {
+        assert_eq!(inert("plain text\twith a tab"), "plain text\twith a tab");
+        assert_eq!(
+            inert("A-1\u{1b}]0;pwned\u{7}\u{1b}[2J"),
+            "A-1\\u001b]0;pwned\\u0007\\u001b[2J"
+        );
+        assert_eq!(inert("\u{9b}31m \u{202e}evil"), "\\u009b31m \\u202eevil");
+        // In JSON output the escape is JSON's own: the text decodes to what it was.
+        let json = serde_json::to_string(&serde_json::json!({"key": "x\u{9b}y\u{7f}"}))
+            .unwrap_or_default();
+        let shown = inert(&json);
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap_or_default();
+        assert_eq!(back["key"], "x\u{9b}y\u{7f}");
+        assert!(!shown.contains('\u{9b}'));
+    }
 
     /// A row resent after its send was cut short says so without calling it a crash: a
     /// daemon stopped cleanly past its drain limit leaves such rows too (issue 12, item 8).

@@ -558,3 +558,28 @@ async fn sighup_reloads_the_daemon_instead_of_ending_it() {
     let flows = reqwest::get(format!("{api}/api/flows")).await;
     assert_eq!(flows.map(|r| r.status().as_u16()).ok(), Some(200));
 }
+
+#[tokio::test]
+async fn escape_codes_in_records_are_printed_inert_by_run_and_history() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    dir.write(
+        "flows/orders.csv",
+        "order_id,name,phone\nA-\u{1b}[2J1,Olena,\u{1b}]0;pwned\u{7}\nA-2,\u{9b}31mTom,+12025550175\n",
+    );
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let history = dir.run(&["history", "order-sms", "--run", "1"]).await;
+    let json = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await;
+    for out in [&run.stdout, &history.stdout, &json.stdout] {
+        assert!(
+            !out.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+            "a control character reached the terminal: {out:?}"
+        );
+    }
+    assert!(run.stdout.contains("A-\\u001b[2J1"), "{run:?}");
+    // JSON output stays JSON, and says exactly what the record held.
+    assert_eq!(json.json()["rows"][1]["record"]["name"], "\u{9b}31mTom");
+}
