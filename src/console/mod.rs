@@ -573,8 +573,12 @@ async fn toggle(
     Redirect::to("/").into_response()
 }
 
-/// Rewrite `file`'s `enabled:`, in place and atomically (the file keeps its mode).
+/// Rewrite `file`'s `enabled:`, in place and atomically (the file keeps its mode). A flow
+/// file that is a symbolic link is edited where it points: the link stays a link.
 fn set_enabled(file: &std::path::Path, on: bool) -> Result<(), String> {
+    let linked =
+        std::fs::canonicalize(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let file = linked.as_path();
     let shown = file.display();
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let edited = flows::edit::set_enabled(file, &text, on).map_err(|d| d.to_string())?;

@@ -14,7 +14,7 @@ pub(crate) fn browser() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     let response = client
         .get(url)
         .send()
@@ -25,7 +25,7 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
 }
 
 /// The anti-forgery token a page's forms carry.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     page.split("data-csrf=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -34,7 +34,7 @@ fn csrf_of(page: &str) -> String {
 }
 
 /// POST a console form; the status and where it sends the browser.
-async fn post_form(
+pub(crate) async fn post_form(
     client: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],

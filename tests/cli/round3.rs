@@ -583,3 +583,34 @@ async fn escape_codes_in_records_are_printed_inert_by_run_and_history() {
     // JSON output stays JSON, and says exactly what the record held.
     assert_eq!(json.json()["rows"][1]["record"]["name"], "\u{9b}31mTom");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_toggle_edits_a_symlinked_flow_where_it_points() {
+    use super::console::{browser, csrf_of, get, post_form};
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    // The flow file lives elsewhere (a repository checkout); the flows directory links it.
+    dir.write("shared/order-sms.yaml", FLOW);
+    let link = dir.path().join("flows/order-sms.yaml");
+    std::fs::remove_file(&link).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(dir.path().join("shared/order-sms.yaml"), &link)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+    let (_, page) = get(&client, &format!("{api}/")).await;
+    let csrf = csrf_of(&page);
+    let (status, _) = post_form(
+        &client,
+        &format!("{api}/flows/order-sms/enabled"),
+        &[("enabled", "false"), ("csrf", &csrf)],
+        Some(&api),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let kind = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{e}"));
+    assert!(kind.file_type().is_symlink(), "the link is still a link");
+    let target =
+        std::fs::read_to_string(dir.path().join("shared/order-sms.yaml")).unwrap_or_default();
+    assert_eq!(target, FLOW.replace("enabled: true", "enabled: false"));
+}
