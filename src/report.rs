@@ -13,6 +13,23 @@ pub fn stdout_failed(e: &std::io::Error) {
     std::process::exit(2);
 }
 
+/// An error and its causes on one line, each cause once: an error that already quotes
+/// its cause (`state directory x: IO error: …`) is not followed by it again.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
 /// Text made inert for a terminal: control characters other than line breaks and tabs
 /// (an escape sequence in a record's field would recolour the screen, move the cursor
 /// or set the window title), and the marks that reorder text (bidirectional overrides),
@@ -183,6 +200,21 @@ pub fn row_line(row: &RowOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_that_quotes_its_cause_is_not_followed_by_it_again() {
+        let io = std::io::Error::new(std::io::ErrorKind::Other, "No space left on device");
+        let quoted = anyhow::Error::new(io).context("state directory `x`: No space left on device");
+        assert_eq!(
+            error_text(&quoted),
+            "state directory `x`: No space left on device"
+        );
+        let plain = anyhow::anyhow!("Connection refused").context("cannot start the daemon");
+        assert_eq!(
+            error_text(&plain),
+            "cannot start the daemon: Connection refused"
+        );
+    }
 
     #[test]
     fn escape_codes_in_record_data_are_shown_not_obeyed() {

@@ -114,11 +114,14 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && options.accounts_file.is_none() => {
             project.accounts.file = accounts_file;
         }
-        Err(e) => project.general.push(Diagnostic::new(
-            &accounts_file,
-            Pos::new(1, 1),
-            format!("cannot read the accounts file: {e}"),
-        )),
+        Err(e) => {
+            project.general.push(Diagnostic::new(
+                &accounts_file,
+                Pos::new(1, 1),
+                format!("cannot read the accounts file: {e}"),
+            ));
+            project.accounts.file = accounts_file;
+        }
     }
 
     let settings_file = dir.join(crate::SETTINGS_FILE);

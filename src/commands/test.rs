@@ -255,7 +255,8 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                     (Some(Err(e)), _) => {
                         ok = false;
                         format!(
-                            " to the record's own recipient, but it could not be recorded as sent ({e:#}): the next run will send it again unless it is"
+                            " to the record's own recipient, but it could not be recorded as sent ({}): the next run will send it again unless it is",
+                            report::error_text(e)
                         )
                     }
                     (None, None) => String::new(),

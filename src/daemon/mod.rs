@@ -726,11 +726,11 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             }
         }
         Err(e) => {
-            tracing::error!(flow = name, error = %format!("{e:#}"), "the run could not start");
+            tracing::error!(flow = name, error = %report::error_text(&e), "the run could not start");
             Outcome {
                 success: false,
                 skipped: false,
-                report: serde_json::json!({"error": format!("{e:#}")}),
+                report: serde_json::json!({"error": report::error_text(&e)}),
             }
         }
     }

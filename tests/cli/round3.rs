@@ -614,3 +614,70 @@ async fn the_console_toggle_edits_a_symlinked_flow_where_it_points() {
         std::fs::read_to_string(dir.path().join("shared/order-sms.yaml")).unwrap_or_default();
     assert_eq!(target, FLOW.replace("enabled: true", "enabled: false"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_before_a_crash_are_not_recorded_again_as_duplicates() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(|r: &Request| queued(r).set_delay(std::time::Duration::from_millis(1500)))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{id}}\"\ndelivery: {concurrency: 1}\n",
+    );
+    let mut daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let events: Vec<Value> = (1..=3)
+        .map(|i| json!({"id": format!("e-{i}"), "phone": "+380501234567"}))
+        .collect();
+    let posted = reqwest::Client::new()
+        .post(format!("{api}/hooks/signup"))
+        .json(&events)
+        .send()
+        .await;
+    assert_eq!(posted.map(|r| r.status().as_u16()).ok(), Some(200));
+    // The first event went out and its outcome is stored; the second is under way.
+    for _ in 0..300 {
+        if server
+            .received_requests()
+            .await
+            .map(|r| r.len())
+            .unwrap_or(0)
+            >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    let _ = daemon.0.wait().await;
+    let second = spawn_daemon(&dir);
+    let api = api_of(&dir, &second).await;
+    let runs = runs_until(&api, "signup", |runs| {
+        runs.iter()
+            .any(|r| r["status"] == "succeeded" && r["counts"]["sent"].as_u64() >= Some(1))
+    })
+    .await;
+    for run in &runs {
+        let id = run["id"].as_u64().unwrap_or_default();
+        let rows: Value = reqwest::get(format!("{api}/api/flows/signup/runs/{id}"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
+        for row in rows["rows"].as_array().cloned().unwrap_or_default() {
+            assert!(
+                !row["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("duplicate"),
+                "an event sent before the crash was recorded again: {row}"
+            );
+        }
+    }
+}

@@ -528,14 +528,18 @@ fn prunable<'r>(
 }
 
 /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
-/// and skipped as recorded; fetched and new at least as many as were handled.
+/// and skipped as recorded; fetched and new at least as many as were handled. It ended
+/// with its last recorded outcome (or, with none, when it began) — not `at`, when the
+/// next process found it: the time the process was down is not the run's.
 fn mark_interrupted(
     state: &dyn FlowState,
     summary: &mut RunSummary,
     at: DateTime<Utc>,
 ) -> Result<(), StateError> {
     let (mut sent, mut failed, mut skipped, mut filtered) = (0, 0, 0, 0);
+    let mut last = summary.started_at;
     for row in state.rows(summary.id)? {
+        last = last.max(row.at);
         match row.status {
             RowStatus::Sent => sent += 1,
             RowStatus::Skipped => skipped += 1,
@@ -551,7 +555,7 @@ fn mark_interrupted(
     counts.new = counts.new.max(sent + failed + filtered);
     counts.fetched = counts.fetched.max(counts.new);
     summary.status = RunStatus::Interrupted;
-    summary.finished_at = Some(at);
+    summary.finished_at = Some(last.min(at));
     summary
         .error
         .get_or_insert_with(|| "interrupted: the process stopped before the run finished".into());

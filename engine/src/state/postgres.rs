@@ -510,7 +510,20 @@ fn db_error(shown: &str) -> impl Fn(postgres::Error) -> StateError + '_ {
                 }
                 said
             }
-            None => e.to_string(),
+            // The cause too: "error connecting to server" alone does not say that
+            // nothing listens there ("Connection refused").
+            None => {
+                let mut said = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    let cause_text = cause.to_string();
+                    if !said.contains(&cause_text) {
+                        said.push_str(&format!(": {cause_text}"));
+                    }
+                    source = cause.source();
+                }
+                said
+            }
         };
         StateError::Database(format!("{shown}: {said}"))
     }

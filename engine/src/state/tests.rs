@@ -684,3 +684,20 @@ both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
     assert!(!flow.chunk_settled(&print("4"), 8)?);
     Ok(())
 });
+
+both!(fn an_interrupted_run_ends_with_its_last_outcome_not_when_it_was_found(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let began = Utc::now() - chrono::Duration::hours(3);
+    let run = flow.begin_run(Trigger::Manual, began)?;
+    let mut sent = outcome(run.id, 1, "A-1", RowStatus::Sent);
+    sent.at = began + chrono::Duration::seconds(5);
+    flow.record(&[(&sent, true)], &[])?;
+    // Found by the next process three hours on: the downtime is not the run's.
+    assert_eq!(flow.interrupt_unfinished_runs(Utc::now())?, 1);
+    let stored = flow.run(run.id)?.unwrap_or_else(|| panic!("the run"));
+    assert_eq!(stored.status, RunStatus::Interrupted);
+    assert_eq!(stored.finished_at, Some(began + chrono::Duration::seconds(5)));
+    assert_eq!(stored.counts.sent, 1);
+    Ok(())
+});
