@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_error_that_quotes_its_cause_is_not_followed_by_it_again() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "No space left on device");
+        let io = std::io::Error::other("No space left on device");
         let quoted = anyhow::Error::new(io).context("state directory `x`: No space left on device");
         assert_eq!(
             error_text(&quoted),
