@@ -26,8 +26,32 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
         accounts_file: global.accounts.clone(),
         env,
         check_flows: true,
+        unset_as: None,
     };
     connectors::load_project(&options)
+}
+
+/// What an environment variable the shell does not set stands for in [`load_for_daemon`].
+pub const HELD_BY_THE_DAEMON: &str = "(held by the daemon)";
+
+/// [`load`] for a command that asks the daemon holding the state to act: the daemon has
+/// the accounts' secrets, so a variable this shell does not set is no error here.
+pub fn load_for_daemon(global: &Global) -> Project {
+    let options = LoadOptions {
+        flows_dir: global.flows.clone(),
+        accounts_file: global.accounts.clone(),
+        env: BTreeMap::new(),
+        check_flows: true,
+        unset_as: Some(HELD_BY_THE_DAEMON.to_string()),
+    };
+    connectors::load_project(&options)
+}
+
+/// The daemon holding the state, when one runs (it then has the secrets and the state).
+pub fn daemon_holding(global: &Global) -> Option<crate::daemon::discovery::Daemon> {
+    crate::daemon::discovery::find(&state_dir(global), &global.flows)
+        .ok()
+        .flatten()
 }
 
 /// Show a project's warnings on stderr (the commands that are not `validate`).

@@ -446,7 +446,7 @@ impl Mapper {
         scope: &mut Scope,
         vars: &SystemVars,
     ) -> Result<(), Missing> {
-        match self.render_value(value, scope, vars) {
+        match helpers::while_checking(|| self.render_value(value, scope, vars)) {
             Ok(_) => Ok(()),
             Err(e) => match e.reason() {
                 RenderErrorReason::MissingVariable(path) => Err(Missing(path.clone())),

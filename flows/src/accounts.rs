@@ -222,7 +222,7 @@ fn parse_account(
         )
         .with_hint(suggest::hint(written, &known))]);
     };
-    let mut problems = Vec::new();
+    let mut problems = yaml::fill_ins(file, node, None);
     let expanded = expand_node(file, node, env, &mut problems);
     if !problems.is_empty() {
         return Err(problems);

@@ -441,7 +441,7 @@ pub(crate) fn parse_partly(
             "expected a mapping",
         )]);
     };
-    let mut errors = Vec::new();
+    let mut errors = yaml::fill_ins(file, &root, None);
     let top = Pos::of(root.span());
     if mapping.is_empty() {
         return Err(vec![Diagnostic::new(file, top, "the file is empty")

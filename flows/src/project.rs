@@ -23,6 +23,10 @@ pub struct LoadOptions {
     /// Run the catalogue's whole-flow checks too ([`Catalogue::check_flow`]: they open
     /// sources' files). Off, only the files are parsed.
     pub check_flows: bool,
+    /// The value of a `${VAR}` the environment does not set, instead of an error: for a
+    /// command that asks a daemon (which holds the real secrets) to act, and only needs
+    /// the files' shape here.
+    pub unset_as: Option<String>,
 }
 
 /// A loaded flows directory. Valid flows can run even when others are broken.
@@ -96,7 +100,8 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
             .env
             .get(name)
             .cloned()
-            .or_else(|| std::env::var(name).ok())
+            .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .or_else(|| options.unset_as.clone())
     };
 
     let accounts_file = options

@@ -277,3 +277,32 @@ pub fn literal(node: &Node) -> serde_json::Value {
         ),
     }
 }
+
+/// What `switchboard new` writes where a person must fill something in.
+pub const FILL_IN: &str = "CHANGE-ME";
+
+/// Every value of `node` that still holds [`FILL_IN`], as a problem at its place: a
+/// flow or account with one is not ready to run (a `{{CHANGE-ME}}` template, an ID of
+/// `CHANGE-ME`, would otherwise pass as a real value).
+pub fn fill_ins(file: &Path, node: &Node, key: Option<&str>) -> Vec<Diagnostic> {
+    match node {
+        Node::Scalar(s) if s.as_str().contains(FILL_IN) => {
+            let what = key.map(|k| format!("`{k}` ")).unwrap_or_default();
+            vec![Diagnostic::new(
+                file,
+                Pos::of(s.span()),
+                format!(
+                    "{what}is still `{}`, as `switchboard new` left it",
+                    s.as_str()
+                ),
+            )
+            .with_hint("replace it with the real value (the comment above it says what it is)")]
+        }
+        Node::Scalar(_) => Vec::new(),
+        Node::Sequence(items) => items.iter().flat_map(|n| fill_ins(file, n, key)).collect(),
+        Node::Mapping(map) => map
+            .iter()
+            .flat_map(|(k, v)| fill_ins(file, v, Some(k.as_str())))
+            .collect(),
+    }
+}

@@ -30,9 +30,15 @@ impl Spec {
     /// The flow's time-based schedule, if it runs by itself on time (`after` flows are
     /// started by their leader instead).
     pub fn of(flow: &Flow) -> Option<Spec> {
+        Spec::if_enabled(flow).filter(|_| flow.enabled)
+    }
+
+    /// The flow's time-based schedule as it would run were it switched on (what `next`
+    /// shows for a flow that is off).
+    pub fn if_enabled(flow: &Flow) -> Option<Spec> {
         let schedule = flow.schedule.as_ref()?;
         let timed = !matches!(schedule.rule, ScheduleRule::After(_));
-        (flow.enabled && timed).then(|| Spec {
+        timed.then(|| Spec {
             rule: schedule.rule.clone(),
             timezone: flow.timezone,
             catch_up: schedule.catch_up,

@@ -14,6 +14,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         accounts_file: global.accounts.clone(),
         env: Default::default(),
         check_flows: false,
+        unset_as: None,
     };
     let project = flows::load_project(&options, &connectors::Catalogue);
     if !project.accounts.file.exists() {

@@ -88,6 +88,7 @@ pub async fn history(
             accounts_file: global.accounts.clone(),
             env: Default::default(),
             check_flows: false,
+            unset_as: None,
         },
         &connectors::Catalogue,
     );

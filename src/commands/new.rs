@@ -12,7 +12,7 @@ use connectors::catalogue::card::{Card, Field};
 use crate::cli::Global;
 
 /// What the user writes in place of a required value.
-const FILL_IN: &str = "CHANGE-ME";
+const FILL_IN: &str = flows::yaml::FILL_IN;
 
 /// What `switchboard new` was asked.
 pub struct NewArgs<'a> {

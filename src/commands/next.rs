@@ -45,7 +45,8 @@ pub fn next(
         return Ok(ExitCode::SUCCESS);
     };
     let rule = describe(&schedule.rule);
-    let spec = Spec::of(flow);
+    // A flow that is off: when it would run, once switched on.
+    let spec = Spec::if_enabled(flow);
     let times: Vec<String> = match &spec {
         Some(spec) => upcoming(spec, now, count)
             .iter()
@@ -54,13 +55,24 @@ pub fn next(
         None => Vec::new(),
     };
     if json {
+        let (next, if_enabled) = if flow.enabled {
+            (times, Vec::new())
+        } else {
+            (Vec::new(), times)
+        };
         report::json(
-            &serde_json::json!({"flow": name, "enabled": flow.enabled, "schedule": rule, "timezone": flow.timezone.name(), "next": times}),
+            &serde_json::json!({"flow": name, "enabled": flow.enabled, "schedule": rule, "timezone": flow.timezone.name(), "next": next, "next_if_enabled": if_enabled}),
         );
         return Ok(ExitCode::SUCCESS);
     }
     if !flow.enabled {
         outln!("{name}: {when}");
+        if !times.is_empty() {
+            outln!("  switched on (`enabled: true`), it would run:");
+            for t in times {
+                outln!("    {t}");
+            }
+        }
     } else if spec.is_none() {
         outln!("{name}: {rule}: it runs each time that flow's run completes");
     } else {

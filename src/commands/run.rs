@@ -39,7 +39,12 @@ pub async fn replay(
 /// daemon when one holds the state (which then sends the events that waited), else in
 /// the state itself.
 pub async fn resume(global: &Global, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let project = wiring::load(global, BTreeMap::new());
+    // Through a daemon that holds the state, this shell needs none of the secrets.
+    let held = wiring::daemon_holding(global);
+    let project = match held {
+        Some(_) => wiring::load_for_daemon(global),
+        None => wiring::load(global, BTreeMap::new()),
+    };
     wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
         Ok(flow) => flow,
@@ -78,6 +83,13 @@ async fn run_job(
     json: bool,
     accept_key_change: bool,
 ) -> anyhow::Result<ExitCode> {
+    // A daemon holding the state runs the flow with the secrets it holds: this shell
+    // needs none of them.
+    if let Some(daemon) = wiring::daemon_holding(global) {
+        let report = through_daemon(&daemon, name, job, accept_key_change).await?;
+        report::run_report(&report, json);
+        return Ok(exit_code(&report));
+    }
     let project = wiring::load(global, BTreeMap::new());
     wiring::warn(&project);
     let flow = match wiring::find_flow(&project, name) {
@@ -111,11 +123,16 @@ async fn run_job(
         Err(e) => return Err(e.into()),
     };
     report::run_report(&report, json);
-    Ok(match report.summary.status {
+    Ok(exit_code(&report))
+}
+
+/// A run's exit code: 0 succeeded, 130 interrupted, 1 failed.
+fn exit_code(report: &RunReport) -> ExitCode {
+    match report.summary.status {
         RunStatus::Succeeded => ExitCode::SUCCESS,
         RunStatus::Interrupted => ExitCode::from(130),
         _ => ExitCode::from(1),
-    })
+    }
 }
 
 /// Ctrl-C or SIGTERM stops the run: what is under way finishes and the run is recorded
@@ -203,7 +220,19 @@ pub async fn daemon_request(
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if let Some(error) = body.get("error").and_then(Value::as_str) {
-        anyhow::bail!("the daemon says: {error} (HTTP {})", status.as_u16());
+        // An invalid flow's problems, each at its place, as `validate` shows them.
+        let problems: Vec<String> = body["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| serde_json::from_value::<flows::Diagnostic>(p.clone()).ok())
+            .map(|p| format!("\n{p}"))
+            .collect();
+        anyhow::bail!(
+            "the daemon says: {error} (HTTP {}){}",
+            status.as_u16(),
+            problems.concat()
+        );
     }
     Ok(body)
 }

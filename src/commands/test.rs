@@ -62,7 +62,22 @@ enum Marks {
 }
 
 pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCode> {
-    let project = wiring::load(global, BTreeMap::new());
+    let mut project = wiring::load(global, BTreeMap::new());
+    // A daemon holding the state holds the secrets too: a preview here needs the files'
+    // shape, not the keys this shell may not have. Sending from here does.
+    let mut secrets_unset = false;
+    if !project.flows.contains_key(args.flow) && wiring::daemon_holding(global).is_some() {
+        let shaped = wiring::load_for_daemon(global);
+        if shaped.flows.contains_key(args.flow) {
+            project = shaped;
+            secrets_unset = true;
+        }
+    }
+    if args.send && secrets_unset {
+        anyhow::bail!(
+            "`--send` sends from this shell, and the flow's accounts need environment variables this shell does not set (the daemon has them)\n  hint: export them here to send a test, or preview without --send"
+        );
+    }
     wiring::warn(&project);
     let flow = match wiring::find_flow(&project, args.flow) {
         Ok(flow) => flow,

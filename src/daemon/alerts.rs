@@ -332,6 +332,7 @@ mod tests {
                 accounts_file: None,
                 env: Default::default(),
                 check_flows: false,
+                unset_as: None,
             });
             project
                 .flows

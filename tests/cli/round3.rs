@@ -681,3 +681,87 @@ async fn events_sent_before_a_crash_are_not_recorded_again_as_duplicates() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_through_the_daemon_need_none_of_its_secrets() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let daemon = spawn_daemon(&dir);
+    let _api = api_of(&dir, &daemon).await;
+    // This shell has no key: the daemon does.
+    let no_key = [("EIGHTX8_API_KEY", "")];
+    let run = dir.run_with(&["run", "order-sms"], &no_key).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("sent 3"), "{run:?}");
+    let replay = dir.run_with(&["replay", "order-sms"], &no_key).await;
+    assert_eq!(replay.code, 0, "{replay:?}");
+    assert!(replay.stdout.contains("nothing to replay"), "{replay:?}");
+    let resume = dir.run_with(&["resume", "order-sms"], &no_key).await;
+    assert_eq!(resume.code, 0, "{resume:?}");
+    assert!(resume.stdout.contains("not paused"), "{resume:?}");
+    dir.append("flows/orders.csv", "A-4,Ivan,+380671112233\n");
+    let test = dir.run_with(&["test", "order-sms"], &no_key).await;
+    assert_eq!(test.code, 0, "{test:?}");
+    assert!(test.stdout.contains("record A-4 (new)"), "{test:?}");
+    assert!(!test.stdout.contains(API_KEY), "{test:?}");
+    // Sending from this shell needs the key here: said, and nothing sent.
+    let send = dir
+        .run_with(
+            &["test", "order-sms", "--send", "--to", "+447700900123"],
+            &no_key,
+        )
+        .await;
+    assert_eq!(send.code, 2, "{send:?}");
+    assert!(
+        send.stderr.contains("`--send` sends from this shell"),
+        "{send:?}"
+    );
+    assert_eq!(bodies(&server).await.len(), 3);
+}
+
+#[tokio::test]
+async fn validate_points_at_every_change_me_that_new_left() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let new = dir
+        .run(&["new", "welcome", "--source", "webhook", "--receiver", "8x8"])
+        .await;
+    assert_eq!(new.code, 0, "{new:?}");
+    let validate = dir
+        .run_with(&["validate"], &[("MY_8X8_API_KEY", "k")])
+        .await;
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert!(
+        validate
+            .stdout
+            .contains("`subaccount_id` is still `CHANGE-ME`")
+            && validate
+                .stdout
+                .contains("`destination` is still `{{CHANGE-ME}}`")
+            && validate.stdout.contains("`text` is still `{{CHANGE-ME}}`"),
+        "{validate:?}"
+    );
+}
+
+#[tokio::test]
+async fn next_says_when_a_switched_off_flow_would_run() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.write(
+        "flows/order-sms.yaml",
+        &FLOW.replace("enabled: true", "enabled: false"),
+    );
+    let next = dir
+        .run(&[
+            "next",
+            "order-sms",
+            "--count",
+            "2",
+            "--now",
+            "2026-11-21T12:08:00+02:00",
+        ])
+        .await;
+    assert_eq!(next.code, 0, "{next:?}");
+    assert_eq!(
+        next.stdout,
+        "order-sms: every 15m (Europe/Kyiv), but `enabled: false`: it runs only when forced\n  switched on (`enabled: true`), it would run:\n    2026-11-21T12:23:00+02:00\n    2026-11-21T12:38:00+02:00\n"
+    );
+}

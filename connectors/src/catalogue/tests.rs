@@ -46,6 +46,7 @@ fn project(files: &[(&str, &str)]) -> Project {
         accounts_file: None,
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
         check_flows: false,
+        unset_as: None,
     };
     let mut project = load_project(&options);
     // Paths in diagnostics are relative to the temporary directory, for stable assertions.
@@ -293,6 +294,7 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
         accounts_file: None,
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
         check_flows: false,
+        unset_as: None,
     };
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
         .unwrap_or_else(|e| panic!("{e}"));
