@@ -121,6 +121,12 @@ pub enum SendError {
         code: Option<String>,
         message: String,
     },
+    /// The record may have been delivered: the connection ended (or went silent) after
+    /// the whole request was sent and before the service answered. Sending it again could
+    /// deliver it twice, so it is not retried: it is parked as uncertain, for a person to
+    /// check and replay (`switchboard replay FLOW --uncertain`).
+    #[error("{reason}")]
+    Uncertain { reason: String },
 }
 
 impl SendError {
@@ -134,7 +140,7 @@ impl SendError {
     /// The service's own error code, if it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            SendError::Transient { .. } => None,
+            SendError::Transient { .. } | SendError::Uncertain { .. } => None,
             SendError::Permanent { code, .. } | SendError::Unauthorized { code, .. } => {
                 code.as_deref()
             }

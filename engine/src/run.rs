@@ -1210,6 +1210,14 @@ fn settle(
         Err(e @ SendError::Transient { .. }) => {
             (outcome.reason(e.to_string()).retry_next_run(), false)
         }
+        Err(SendError::Uncertain { reason }) => {
+            let mut outcome = outcome.reason(format!(
+                "uncertain: {reason}; it may have been delivered, so it is not sent again by itself — if it was not, send it with `switchboard replay {} --uncertain`",
+                ctx.flow.name
+            ));
+            outcome.uncertain = true;
+            (outcome, true)
+        }
         Err(e @ SendError::Unauthorized { .. }) => {
             if let Ok(mut r) = refused.lock() {
                 r.get_or_insert_with(|| e.clone());

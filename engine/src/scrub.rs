@@ -20,7 +20,10 @@ pub const REDACTED: &str = "**REDACTED**";
 /// it unreadable and protect nothing (no service issues such keys).
 const SHORTEST: usize = 6;
 
-/// Replaces known secrets — as written, percent-encoded, and JSON-escaped — in text.
+/// Replaces known secrets — as written, percent-encoded, JSON-escaped and in base64 (an
+/// SMTP server quoting the `AUTH` line it refused; `Authorization: Basic …` echoed) —
+/// in text; a secret that is itself base64 of `user:password` (a Basic header's token)
+/// is scrubbed decoded too, and its password alone.
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {
     /// Longest first, so a secret containing another is replaced whole.
@@ -39,6 +42,8 @@ impl Scrubber {
             let escaped = serde_json::to_string(&secret)
                 .map(|quoted| quoted[1..quoted.len() - 1].to_string())
                 .unwrap_or_default();
+            needles.extend(in_base64(&secret));
+            needles.extend(decoded_basic(&secret));
             needles.extend([secret, encoded, escaped]);
         }
         needles.retain(|n| !n.is_empty());
@@ -124,6 +129,9 @@ impl Scrubber {
                 code: code.map(|c| self.string(c)),
                 message: self.string(message),
             },
+            SendError::Uncertain { reason } => SendError::Uncertain {
+                reason: self.string(reason),
+            },
         }
     }
 
@@ -171,6 +179,44 @@ impl Scrubber {
     fn source_error(&self, error: SourceError) -> SourceError {
         SourceError(self.string(error.0))
     }
+}
+
+/// A secret in base64, with and without padding (standard and URL-safe alphabets).
+fn in_base64(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let bytes = secret.as_bytes();
+    vec![
+        STANDARD.encode(bytes),
+        STANDARD_NO_PAD.encode(bytes),
+        URL_SAFE_NO_PAD.encode(bytes),
+    ]
+}
+
+/// A secret that is base64 of `user:password` (a Basic header's token), decoded: the
+/// pair, and the password alone when it is long enough to scrub.
+fn decoded_basic(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let token = secret
+        .strip_prefix("Basic ")
+        .or_else(|| secret.strip_prefix("basic "))
+        .unwrap_or(secret)
+        .trim();
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(token) else {
+        return Vec::new();
+    };
+    let Ok(pair) = String::from_utf8(bytes) else {
+        return Vec::new();
+    };
+    let Some((_, password)) = pair.split_once(':') else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if password.chars().count() >= SHORTEST {
+        out.push(password.to_string());
+    }
+    out.push(pair.clone());
+    out
 }
 
 /// Percent-encoding of everything but unreserved characters (as a secret travels in a

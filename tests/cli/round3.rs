@@ -765,3 +765,185 @@ async fn next_says_when_a_switched_off_flow_would_run() {
         "order-sms: every 15m (Europe/Kyiv), but `enabled: false`: it runs only when forced\n  switched on (`enabled: true`), it would run:\n    2026-11-21T12:23:00+02:00\n    2026-11-21T12:38:00+02:00\n"
     );
 }
+
+/// What a scripted SMTP server does.
+#[derive(Clone, Copy)]
+enum SmtpServer {
+    /// Closes the connection once the message data is in, without answering.
+    DropAfterData,
+    /// Refuses the login, quoting the AUTH line it was sent.
+    QuoteAuth,
+}
+
+/// A scripted SMTP server on a free port; how many messages reached it.
+async fn smtp_server(kind: SmtpServer) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let messages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&messages);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = std::sync::Arc::clone(&count);
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
+                let _ = write.write_all(b"220 scripted ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let answer = if upper.starts_with("EHLO") {
+                        "250-scripted\r\n250 AUTH PLAIN\r\n".to_string()
+                    } else if upper.starts_with("AUTH") {
+                        match kind {
+                            SmtpServer::QuoteAuth => {
+                                format!("535 5.7.8 Authentication failed for {}\r\n", line.trim())
+                            }
+                            SmtpServer::DropAfterData => "235 ok\r\n".to_string(),
+                        }
+                    } else if upper.starts_with("DATA") {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        let mut data = Vec::new();
+                        let mut byte = [0u8; 1];
+                        while !data.ends_with(b"\r\n.\r\n") {
+                            if read.read(&mut byte).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            data.push(byte[0]);
+                        }
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    } else {
+                        "250 ok\r\n".to_string()
+                    };
+                    let _ = write.write_all(answer.as_bytes()).await;
+                }
+            });
+        }
+    });
+    (port, messages)
+}
+
+/// A flows directory with an e-mail flow through the SMTP server on `port`.
+fn mail_dir(port: u16) -> Dir {
+    let dir = Dir::new("http://127.0.0.1:9");
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("mail:\n  connector: smtp\n  host: 127.0.0.1\n  port: {port}\n  tls: none\n  username: alerts\n  password: app-password-0123\n  from: Switchboard <alerts@example.com>\n"),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/people.csv",
+        "id,email,name\n1,olena@example.com,Olena\n",
+    );
+    dir.write(
+        "flows/mail.yaml",
+        "source: {connector: csv, path: people.csv, key: id, backlog: send}\nreceiver: {connector: smtp, action: send_email, account: mail}\nmap:\n  to: \"{{email}}\"\n  subject: \"Hello {{name}}\"\n  body: \"Your order is on its way.\"\ndelivery: {timeout: 2s, attempts: 3, backoff: 10ms}\n",
+    );
+    dir
+}
+
+#[tokio::test]
+async fn an_e_mail_whose_answer_was_lost_is_parked_as_uncertain_not_sent_twice() {
+    let (port, messages) = smtp_server(SmtpServer::DropAfterData).await;
+    let dir = mail_dir(port);
+    let run = dir.run(&["run", "mail", "--json"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let failure = &run.json()["failures"][0];
+    assert_eq!(failure["uncertain"], true, "{run:?}");
+    assert!(
+        failure["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replay mail --uncertain"),
+        "{run:?}"
+    );
+    assert_eq!(
+        messages.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent once, not retried"
+    );
+    // The next run leaves it for a person; replay --uncertain sends it (once more).
+    let next = dir.run(&["run", "mail"]).await;
+    assert!(next.stdout.contains("new 0, sent 0"), "{next:?}");
+    assert_eq!(messages.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let replay = dir.run(&["replay", "mail", "--uncertain"]).await;
+    assert!(replay.stdout.contains("fetched 1"), "{replay:?}");
+    assert_eq!(messages.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_smtp_refusal_quoting_the_auth_line_leaks_no_password() {
+    use base64::Engine as _;
+    let (port, _) = smtp_server(SmtpServer::QuoteAuth).await;
+    let dir = mail_dir(port);
+    let plain = base64::engine::general_purpose::STANDARD.encode("\0alerts\0app-password-0123");
+    let run = dir.run(&["-vv", "run", "mail"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("535"), "the refusal is shown: {run:?}");
+    let history = dir.run(&["history", "mail", "--run", "1", "--json"]).await;
+    for out in [&run.stdout, &run.stderr, &history.stdout] {
+        assert!(!out.contains(&plain), "the AUTH line leaked: {out}");
+        assert!(
+            !out.contains("app-password-0123"),
+            "the password leaked: {out}"
+        );
+    }
+    assert!(history.stdout.contains("**REDACTED**"), "{history:?}");
+}
+
+#[tokio::test]
+async fn basic_credentials_echoed_decoded_by_a_service_leak_nowhere() {
+    use base64::Engine as _;
+    let server = MockServer::start().await;
+    // A service that says who it thinks you are: the Basic credentials, decoded.
+    Mock::given(method("POST"))
+        .and(path("/notify"))
+        .respond_with(|r: &Request| {
+            let header = r
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .trim_start_matches("Basic ")
+                .to_string();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(header)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": format!("user {decoded} may not post here")}))
+        })
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    let token = base64::engine::general_purpose::STANDARD.encode("ops:hunter2-secret");
+    dir.write(
+        "flows/accounts.yaml",
+        &format!("hook:\n  connector: http\n  base_url: {}\n  headers:\n    Authorization: \"Basic {token}\"\n", server.uri()),
+    );
+    dir.private("flows/accounts.yaml");
+    dir.write(
+        "flows/order-sms.yaml",
+        "source: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: http, action: request, account: hook}\nmap:\n  url: /notify\n  body: {text: \"{{name}}\"}\n",
+    );
+    let run = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    let history = dir
+        .run(&["history", "order-sms", "--run", "1", "--json"])
+        .await;
+    for out in [&run.stdout, &history.stdout] {
+        assert!(out.contains("may not post here"), "{out}");
+        assert!(
+            !out.contains("hunter2-secret") && !out.contains("ops:hunter2"),
+            "{out}"
+        );
+    }
+}

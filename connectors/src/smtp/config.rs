@@ -106,8 +106,19 @@ pub struct Account {
 }
 
 impl Account {
+    /// The password, and the `AUTH PLAIN` credentials made of it (base64 of
+    /// `\0user\0password`, which a server may quote in its refusal): the scrubber knows
+    /// both (and the password's own base64, `AUTH LOGIN`'s).
     pub fn secrets(&self) -> Vec<Secret> {
-        self.password.iter().cloned().collect()
+        use base64::Engine as _;
+        let mut secrets: Vec<Secret> = self.password.iter().cloned().collect();
+        if let (Some(user), Some(password)) = (&self.username, &self.password) {
+            let plain = format!("\0{user}\0{}", password.expose());
+            secrets.push(Secret::new(
+                base64::engine::general_purpose::STANDARD.encode(plain),
+            ));
+        }
+        secrets
     }
 
     /// The port to connect to.

@@ -1,10 +1,15 @@
 //! E-mail (`connector: smtp`): `send_email` sends one plain-text message per record
 //! through the account's SMTP server (lettre; STARTTLS required by default, or TLS from
 //! the first byte, or — for a local server — none), logging in when the account has a
-//! login. The server's answer classifies the outcome: 2xx is sent (its queue id kept),
-//! 5xx fails the record, 4xx and connection trouble are transient, a refused login (535)
-//! marks the account refused. The stand-in ([`standin`]) is a small SMTP server that
-//! records what it is sent.
+//! login. The conversation runs in phases, each within `delivery.timeout`: up to `DATA`
+//! nothing is sent, so a failure there is transient (tried again); once the message is
+//! on the wire, a connection that drops or a server that goes silent before its answer
+//! leaves the e-mail's fate unknown — an uncertain send, parked, never sent twice
+//! unmarked. The server's answer classifies the rest: 2xx is sent (its queue id kept),
+//! 5xx fails the record, 4xx is transient, a refused login (535) marks the account
+//! refused. Line endings are CRLF only: a bare CR in a field never reaches the message
+//! data (SMTP smuggling). The stand-in ([`standin`]) is a small SMTP server that records
+//! what it is sent.
 
 pub mod config;
 pub mod standin;
@@ -14,16 +19,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use engine::{Delivered, Prepared, Receiver, SendError};
 use lettre::message::{header::ContentType, Mailbox, Mailboxes};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::{AsyncSmtpTransport, Message, Tokio1Executor};
 use serde_json::{json, Map, Value};
 
 use config::{Account, Tls as TlsMode};
 
 /// One SMTP server, one sender.
 pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    account: Account,
+    timeout: Duration,
     from: Mailbox,
     server: String,
     limiter: Option<crate::http::limits::Limiter>,
@@ -31,13 +39,15 @@ pub struct Smtp {
 
 impl Smtp {
     pub fn new(name: &str, account: &Account, timeout: Duration) -> Result<Smtp, String> {
-        let transport = transport(account, timeout)?;
+        // What a connection needs is checked now, not per record.
+        transport(account, timeout)?;
         let from: Mailbox = account
             .from
             .parse()
             .map_err(|e| format!("account `{name}`: `from` is not an e-mail address: {e}"))?;
         Ok(Smtp {
-            transport,
+            account: account.clone(),
+            timeout,
             from,
             server: format!("smtp://{}:{}", account.host, account.port()),
             limiter: crate::http::limits::shared(
@@ -46,9 +56,39 @@ impl Smtp {
             ),
         })
     }
+
+    /// Connected, protected and logged in: nothing of the message sent yet.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, lettre::transport::smtp::Error> {
+        let account = &self.account;
+        let host = account.host.as_str();
+        let tls = |host: &str| TlsParameters::new(host.to_string());
+        let hello = ClientId::default();
+        let wrapper = match account.tls {
+            TlsMode::Tls => Some(tls(host)?),
+            TlsMode::Starttls | TlsMode::None => None,
+        };
+        let mut connection = AsyncSmtpConnection::connect_tokio1(
+            (host, account.port()),
+            Some(self.timeout),
+            &hello,
+            wrapper,
+            None,
+        )
+        .await?;
+        if account.tls == TlsMode::Starttls {
+            connection.starttls(tls(host)?, &hello).await?;
+        }
+        if let (Some(user), Some(password)) = (&account.username, &account.password) {
+            let credentials = Credentials::new(user.clone(), password.expose().to_string());
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await?;
+        }
+        Ok(connection)
+    }
 }
 
-/// The account's transport: its server, protection and login.
+/// The account's transport: its server, protection and login (for `accounts check`).
 pub fn transport(
     account: &Account,
     timeout: Duration,
@@ -73,6 +113,18 @@ pub fn transport(
         ));
     }
     Ok(builder.build())
+}
+
+/// End a conversation that went wrong: QUIT if the server still answers in a moment,
+/// else just close (a silent server would keep `abort`'s QUIT waiting).
+async fn hang_up(mut connection: AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), connection.abort()).await;
+}
+
+/// A field's text with CRLF line endings only: a bare CR (or a CR before text) becomes a
+/// line break, so nothing but a whole line reaches the message data.
+fn lines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// Addresses separated by commas, each checked.
@@ -159,7 +211,7 @@ impl Receiver for Smtp {
         let field = |name: &str| b.get(name).map(text_of).unwrap_or_default();
         let mut message = Message::builder()
             .from(self.from.clone())
-            .subject(field("subject"))
+            .subject(lines(&field("subject")))
             .header(ContentType::TEXT_PLAIN);
         for to in mailboxes("to", &field("to"))?.into_iter() {
             message = message.to(to);
@@ -175,10 +227,93 @@ impl Receiver for Smtp {
             }
         }
         let message = message
-            .body(field("body"))
+            .body(lines(&field("body")))
             .map_err(|e| SendError::permanent(format!("the e-mail cannot be built: {e}")))?;
         crate::http::limits::wait(&self.limiter).await;
-        let response = self.transport.send(message).await.map_err(classify)?;
+        self.deliver(&message).await
+    }
+}
+
+impl Smtp {
+    /// The SMTP conversation, phase by phase, each within the delivery timeout.
+    async fn deliver(&self, message: &Message) -> Result<Delivered, SendError> {
+        let timeout = self.timeout;
+        let waited = |what: &str| SendError::Transient {
+            reason: format!("the SMTP server did not answer {what} within {timeout:?}"),
+            retry_after: None,
+        };
+        let mut connection = tokio::time::timeout(timeout, self.connect())
+            .await
+            .map_err(|_| waited("the connection and login"))?
+            .map_err(classify)?;
+        let envelope = message.envelope();
+        let body = message.formatted();
+        // Up to DATA nothing of the message is sent: any failure is worth trying again.
+        let before_data = async {
+            let mut options = Vec::new();
+            let non_ascii = envelope
+                .to()
+                .iter()
+                .chain(envelope.from())
+                .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+            if non_ascii {
+                options.push(MailParameter::SmtpUtfEight);
+            }
+            if !body.is_ascii()
+                && connection
+                    .server_info()
+                    .supports_feature(Extension::EightBitMime)
+            {
+                options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+            }
+            connection
+                .command(Mail::new(envelope.from().cloned(), options))
+                .await?;
+            for to in envelope.to() {
+                connection.command(Rcpt::new(to.clone(), vec![])).await?;
+            }
+            connection.command(Data).await
+        };
+        match tokio::time::timeout(timeout, before_data).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                hang_up(connection).await;
+                return Err(classify(e));
+            }
+            Err(_) => {
+                hang_up(connection).await;
+                return Err(waited("before the message"));
+            }
+        }
+        // The message goes out: from here a lost answer leaves its fate unknown.
+        let answer = tokio::time::timeout(timeout, connection.message(&body)).await;
+        let response = match answer {
+            Ok(Ok(response)) => response,
+            // The server answered, and refused: its answer decides.
+            Ok(Err(e)) if e.status().is_some() => {
+                hang_up(connection).await;
+                return Err(classify(e));
+            }
+            Ok(Err(e)) => {
+                hang_up(connection).await;
+                return Err(SendError::Uncertain {
+                    reason: format!(
+                        "the connection to {} ended after the message was sent, before the server answered ({e})",
+                        self.server
+                    ),
+                });
+            }
+            Err(_) => {
+                hang_up(connection).await;
+                return Err(SendError::Uncertain {
+                    reason: format!(
+                        "{} took the message and did not answer within {timeout:?}",
+                        self.server
+                    ),
+                });
+            }
+        };
+        let _ = tokio::time::timeout(timeout, connection.quit()).await;
         let queued = response.first_line().map(|line| line.trim().to_string());
         Ok(Delivered { remote_id: queued })
     }
