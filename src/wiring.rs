@@ -117,7 +117,7 @@ pub fn open_unbound(global: &Global) -> Result<Arc<dyn Store>, engine::StateErro
     if let Some(url) = state_url(global) {
         return Ok(Arc::new(engine::PgStore::open(&url)?));
     }
-    let store = engine::SledStore::open_with(&state_dir(global), global.accept_state_loss)?;
+    let store = engine::SqliteStore::open_with(&state_dir(global), global.accept_state_loss)?;
     Ok(Arc::new(store))
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{Duration, Utc};
-use engine::{RowOutcome, RunStatus, SledStore, Store, Trigger};
+use engine::{RowOutcome, RunStatus, SqliteStore, Store, Trigger};
 use serde_json::json;
 
 use crate::history::outcome;
@@ -81,7 +81,7 @@ fn phone(n: u64) -> String {
 
 /// Write every flow's history into the state of `flows`.
 fn populate(flows: &Path, options: &Options) -> anyhow::Result<()> {
-    let store = SledStore::open(&flows.join(".switchboard"))?;
+    let store = SqliteStore::open(&flows.join(".switchboard"))?;
     let at = Utc::now() - Duration::hours(2);
     for i in 0..options.flows {
         let state = store.flow(&format!("f{i:05}"))?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use engine::{FlowState, Retention, RowOutcome, RowStatus, RunStatus, SledStore, Store, Trigger};
+use engine::{FlowState, Retention, RowOutcome, RowStatus, RunStatus, SqliteStore, Store, Trigger};
 use serde_json::{json, Map};
 
 #[derive(clap::Args, Clone)]
@@ -117,7 +117,7 @@ async fn year(
     keep: Option<Duration>,
 ) -> anyhow::Result<(u64, u64, f64)> {
     let started = Instant::now();
-    let store = SledStore::open(dir)?;
+    let store = SqliteStore::open(dir)?;
     let state = store.flow("orders")?;
     let begin = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc);
     for i in 0..options.runs {
@@ -141,7 +141,7 @@ async fn year(
     let took = started.elapsed().as_secs_f64();
     drop(state);
     drop(store);
-    let reopened = SledStore::open(dir)?;
+    let reopened = SqliteStore::open(dir)?;
     reopened.flush().await?;
     drop(reopened);
     Ok((size, dir_size(dir), took))
@@ -203,7 +203,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // The space pruning a full history at once gives back.
     let dir = scratch.path().join("late");
     let (before, _, _) = year(&dir, &options, None).await?;
-    let store = SledStore::open(&dir)?;
+    let store = SqliteStore::open(&dir)?;
     let state = store.flow("orders")?;
     let last = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc)
         + Duration::minutes(15 * options.runs as i64);
@@ -220,7 +220,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let right_after = dir_size(&dir);
     drop(state);
     drop(store);
-    let reopened = SledStore::open(&dir)?;
+    let reopened = SqliteStore::open(&dir)?;
     reopened.flush().await?;
     drop(reopened);
     println!(

@@ -120,7 +120,7 @@ fn humanize(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{SledStore, Store, Trigger};
+    use crate::state::{SqliteStore, Store, Trigger};
 
     fn at(h: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_000_000 + h * 3600, 0).unwrap_or_default()
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn paused_after_n_failures_once_the_grace_period_has_passed() -> Result<(), StateError> {
         let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
-        let store = SledStore::open(dir.path())?;
+        let store = SqliteStore::open(dir.path())?;
         let state = store.flow("f")?;
         let run = |h: i64, status: RunStatus| -> Result<(), StateError> {
             let mut summary = state.begin_run(Trigger::Schedule, at(h))?;

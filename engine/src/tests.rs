@@ -370,7 +370,7 @@ impl Receiver for Scripted {
 
 struct Harness {
     flow: Flow,
-    store: SledStore,
+    store: SqliteStore,
     rows: Rows,
     receiver: Arc<Scripted>,
     lookup: Option<LookupStep>,
@@ -390,7 +390,7 @@ impl Harness {
             flows::Backlog::Skip
         };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = SledStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let store = SqliteStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         Harness {
             flow,
             store,

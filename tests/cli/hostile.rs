@@ -458,26 +458,77 @@ async fn a_run_killed_outright_is_recorded_interrupted_by_the_next_one() {
     );
 }
 
+/// Every way a state database loses data, each refused instead of resending what was
+/// sent: deleted, emptied, garbled, 8 KB of random bytes written inside it, truncated to
+/// half, restored from an older copy, and its write-ahead log lost after a crash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
+    // Enough rows for a database of many pages.
+    let mut csv = String::from("order_id,name,phone\n");
+    for i in 1..=300 {
+        csv.push_str(&format!(
+            "A-{i},Customer number {i} with a longer name,+38050{i:07}\n"
+        ));
+    }
+    dir.write("flows/orders.csv", &csv);
     let first = dir.run(&["run", "order-sms"]).await;
-    assert!(first.stdout.contains("sent 3"), "{first:?}");
+    assert!(first.stdout.contains("sent 300"), "{first:?}");
     let state = dir.path().join("flows/.switchboard");
-    for damage in ["deleted", "emptied", "garbled"] {
+    let db = state.join("state.db");
+    let older = dir.path().join("older.db");
+    std::fs::copy(&db, &older).unwrap_or_else(|e| panic!("{e}"));
+    let random = |n: usize| -> Vec<u8> {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    for damage in [
+        "deleted",
+        "emptied",
+        "garbled",
+        "random inside",
+        "truncated",
+        "rolled back",
+    ] {
+        if damage == "rolled back" {
+            // A newer run, then the database of before it put back.
+            dir.append("flows/orders.csv", "A-301,Late,+380509999999\n");
+            let newer = dir.run(&["run", "order-sms"]).await;
+            assert!(newer.stdout.contains("sent 1"), "{newer:?}");
+        }
         let before = bodies(&server).await.len();
-        let db = state.join("db");
+        let len = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         match damage {
             "deleted" => std::fs::remove_file(&db).unwrap_or_else(|e| panic!("{e}")),
             "emptied" => std::fs::write(&db, b"").unwrap_or_else(|e| panic!("{e}")),
-            _ => std::fs::write(
-                &db,
-                (0..8192u32)
-                    .map(|i| (i * 7919 % 251) as u8)
-                    .collect::<Vec<u8>>(),
-            )
-            .unwrap_or_else(|e| panic!("{e}")),
+            "garbled" => std::fs::write(&db, random(8192)).unwrap_or_else(|e| panic!("{e}")),
+            "random inside" => {
+                use std::io::{Seek, Write};
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&db)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                file.seek(std::io::SeekFrom::Start(len / 3))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                file.write_all(&random(8192))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            "truncated" => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&db)
+                .and_then(|f| f.set_len(len / 2))
+                .unwrap_or_else(|e| panic!("{e}")),
+            _ => {
+                std::fs::copy(&older, &db).unwrap_or_else(|e| panic!("{e}"));
+            }
         }
         let refused = dir.run(&["run", "order-sms"]).await;
         assert_eq!(refused.code, 2, "{damage}: {refused:?}");
@@ -495,17 +546,59 @@ async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() 
         std::fs::remove_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
         let fresh = dir.run(&["run", "order-sms"]).await;
         assert_eq!(fresh.code, 0, "{fresh:?}");
+        std::fs::copy(&db, &older).unwrap_or_else(|e| panic!("{e}"));
     }
-    // Knowingly accepted: it runs (and may resend what the lost database knew).
-    std::fs::write(state.join("db"), b"").unwrap_or_else(|e| panic!("{e}"));
+    // Knowingly accepted: it runs (and may resend what the lost database knew); a
+    // database that cannot be read is set aside.
+    std::fs::write(&db, random(8192)).unwrap_or_else(|e| panic!("{e}"));
     let accepted = dir.run(&["run", "order-sms", "--accept-state-loss"]).await;
     assert_eq!(accepted.code, 0, "{accepted:?}");
     assert!(accepted.stderr.contains("accept"), "{accepted:?}");
+    let aside = std::fs::read_dir(&state)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("damaged-"))
+        })
+        .unwrap_or(false);
+    assert!(aside, "the unreadable database was kept aside");
     let after = dir.run(&["run", "order-sms"]).await;
     assert_eq!(
         after.code, 0,
         "the directory follows the accepted database: {after:?}"
     );
+}
+
+/// A crash leaves the last writes in the database's write-ahead log (`state.db-wal`);
+/// a log lost then (deleted, not copied with a backup) is lost data, and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_ahead_log_lost_after_a_crash_is_refused() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    // A first run, closed cleanly: its writes are in the database file itself.
+    let first = dir.run(&["run", "order-sms"]).await;
+    assert!(first.stdout.contains("sent 3"), "{first:?}");
+    dir.append("flows/orders.csv", "A-4,Ivan,+380671112233\n");
+    let mut daemon = daemon_with(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let run = reqwest::Client::new()
+        .post(format!("{api}/api/flows/order-sms/run"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.status().as_u16(), 200);
+    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    let _ = daemon.0.wait().await;
+    let wal = dir.path().join("flows/.switchboard/state.db-wal");
+    assert!(wal.exists(), "a killed process leaves its log");
+    std::fs::remove_file(&wal).unwrap_or_else(|e| panic!("{e}"));
+    let refused = dir.run(&["run", "order-sms"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("has lost data") && refused.stderr.contains("`-wal` file was lost"),
+        "{refused:?}"
+    );
+    assert_eq!(bodies(&server).await.len(), 4, "nothing resent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

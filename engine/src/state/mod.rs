@@ -13,10 +13,12 @@
 //! binaries read older state.
 
 pub mod binding;
+mod commit;
 mod embedded;
 mod integrity;
 pub mod postgres;
 pub mod search;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +36,7 @@ use crate::record::{ChunkPrint, Record};
 pub use self::embedded::SledStore;
 pub use self::postgres::PgStore;
 pub use self::search::Found;
+pub use self::sqlite::SqliteStore;
 
 /// Problems with the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,17 @@ pub enum StateError {
     /// using it would resend what was sent.
     #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
     Lost { dir: PathBuf, detail: String },
+    /// The disk (or the database's quota) is full: nothing more can be written until
+    /// there is room; what was written before is kept.
+    #[error("{0}: no space left on the device\n  hint: free some space (or prune history: `switchboard prune`); the state goes on by itself once it has room")]
+    DiskFull(String),
+    /// Reading or writing the state's files failed.
+    #[error("{0}")]
+    Io(String),
+    /// The directory holds the state as versions before 0.2 kept it (sled): it is
+    /// imported, not read in place.
+    #[error("state directory `{}` holds the state in the old format (sled)\n  hint: run `switchboard state migrate` once: it moves every run, record, handled key and queued event into `state.db` and keeps the old files beside it", dir.display())]
+    OldFormat { dir: PathBuf },
     /// The state is not the one the flows directory was run with ([`binding`]).
     #[error("{detail}\n  hint: pass the state the flows were run with (--state, or SWITCHBOARD_STATE); or, to go on with this one knowing that rows it does not know may be sent again, run once with --accept-state-loss")]
     Unbound { detail: String },

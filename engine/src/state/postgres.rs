@@ -1,5 +1,5 @@
 //! The PostgreSQL state: the same [`Store`] and [`FlowState`] as the sled one, in tables
-//! (`engine/migrations/`, run by refinery at start-up), for `--state postgres://…`.
+//! (`engine/migrations/postgres/`, run by refinery at start-up), for `--state postgres://…`.
 //!
 //! The state's calls are synchronous (a run calls them between sends, as it calls sled),
 //! so the store owns one connection on a thread of its own and each call is a job sent to
@@ -32,7 +32,7 @@ use super::{
 use crate::record::{ChunkPrint, Record};
 
 mod migrations {
-    refinery::embed_migrations!("migrations");
+    refinery::embed_migrations!("migrations/postgres");
 }
 
 /// The schema when the URL names none.
@@ -733,7 +733,7 @@ fn status_word(status: RunStatus) -> &'static str {
 /// is the flow.
 const CHUNK_EPOCH_NOW: &str = "COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = $1), 0)";
 
-/// Move a flow's chunk epoch on (see `migrations/V3__settled_chunks.sql`).
+/// Move a flow's chunk epoch on (see `migrations/postgres/V3__settled_chunks.sql`).
 const NEXT_CHUNK_EPOCH: &str = "INSERT INTO chunk_epochs (flow, epoch) VALUES ($1, 1)
      ON CONFLICT (flow) DO UPDATE SET epoch = chunk_epochs.epoch + 1";
 

@@ -21,6 +21,14 @@ impl Place for SledPlace {
     }
 }
 
+struct SqlitePlace(tempfile::TempDir);
+
+impl Place for SqlitePlace {
+    fn open(&self) -> Result<Box<dyn Store>, StateError> {
+        Ok(Box::new(SqliteStore::open(self.0.path())?))
+    }
+}
+
 /// A schema of its own in the test database, dropped when the test ends.
 struct PgPlace {
     server: String,
@@ -88,6 +96,12 @@ macro_rules! both {
             fn sled() -> Result<(), StateError> {
                 let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
                 check(&SledPlace(dir))
+            }
+
+            #[test]
+            fn sqlite() -> Result<(), StateError> {
+                let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
+                check(&SqlitePlace(dir))
             }
 
             #[test]

@@ -1,5 +1,5 @@
 //! Several daemons on one PostgreSQL state ([`Cluster`]): the `leases` and `fires`
-//! tables (`migrations/V2__cluster.sql`). A flow's lease is a row: its holder, its
+//! tables (`migrations/postgres/V2__cluster.sql`). A flow's lease is a row: its holder, its
 //! fencing number (from a sequence: every new holding gets a higher one) and its expiry
 //! on the database's clock, so the nodes' clocks need not agree. A run writes through a
 //! [`Fence`]: each of its write transactions share-locks the lease's row and checks the
