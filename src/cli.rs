@@ -285,6 +285,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// The state: move it (off an old sled directory, to PostgreSQL and back), check it,
+    /// back it up while it is in use, give back the space pruned history left.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Serve a local stand-in for every service the connectors talk to, recording what
     /// it receives.
     #[command(
@@ -342,6 +348,50 @@ pub enum AccountsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Move the state: an old sled directory into SQLite (`state.db` in the same
+    /// directory), or the state to `--to postgres://…` (several daemons) or `--to DIR`
+    /// (an embedded state there). The old copy is kept, renamed, beside it.
+    #[command(
+        after_help = "Example:\n  switchboard state migrate\n  switchboard state migrate --to 'postgres://switchboard@db.internal/switchboard?schema=shop'"
+    )]
+    Migrate {
+        /// Where to move it: a PostgreSQL URL, or a directory [default: SQLite in the
+        /// state directory, for an old sled directory].
+        #[arg(long, value_name = "TARGET")]
+        to: Option<String>,
+        /// Print what moved as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the state database: SQLite's integrity check, and the directory's marker
+    /// against what the database holds (exit 1 if either finds a problem).
+    #[command(
+        after_help = "Example:\n  switchboard state check\n  switchboard state check backup.db"
+    )]
+    Check {
+        /// A database file (a backup) [default: the state's].
+        file: Option<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the state database into FILE, whole, while the daemon runs (SQLite's online
+    /// backup); the copy opens as a state and passes `state check`.
+    #[command(
+        after_help = "Example:\n  switchboard state backup /var/backups/switchboard-$(date +%F).db"
+    )]
+    Backup {
+        /// The new file.
+        file: PathBuf,
+    },
+    /// Rebuild the database file without the space pruned history left (pruning gives
+    /// most of it back by itself); not while a daemon holds the state.
+    #[command(after_help = "Example:\n  switchboard state vacuum --flows examples/quickstart")]
+    Vacuum,
 }
 
 /// A duration such as `10s`, `500ms` or `2m`, between a millisecond and an hour.

@@ -812,6 +812,8 @@ mod postgres;
 mod round3;
 #[path = "cli/secrets.rs"]
 mod secrets;
+#[path = "cli/state.rs"]
+mod state;
 #[path = "cli/textrequest.rs"]
 mod textrequest;
 #[path = "cli/webhook.rs"]

@@ -33,7 +33,9 @@ pub use run::{
     RunContext, RunReport,
 };
 pub use state::binding;
+pub use state::migrate;
 pub use state::postgres::{is_postgres_url, redact as redact_url};
+pub use state::sqlite;
 pub use state::{
     load_meta, save_meta, Claim, Cluster, Counts, Durable, FlowState, Handled, InFlight, Lease,
     LeaseTerms, Ledger, LedgerMark, PgStore, Pruned, Retention, RowOutcome, RowStatus, RunStatus,

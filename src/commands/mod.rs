@@ -9,6 +9,7 @@ mod next;
 mod prune;
 mod quickstart;
 mod run;
+mod state;
 mod status;
 mod test;
 mod validate;
@@ -144,6 +145,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Accounts {
             command: crate::cli::AccountsCommand::Check { json },
         } => accounts::check(global, json).await,
+        Command::State { command } => state::state(global, command).await,
         Command::Sandbox { listen, smtp, seed } => {
             crate::sandbox::serve_forever(listen, smtp, seed).await
         }

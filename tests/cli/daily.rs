@@ -745,7 +745,7 @@ async fn every_commands_help_is_as_reviewed() {
     }
 }
 
-/// The subcommands `--help` lists (and `accounts check`).
+/// The subcommands `--help` lists (and those of `accounts` and `state`).
 fn commands_in_help(help: &str) -> Vec<String> {
     let mut commands: Vec<String> = help
         .split("Commands:\n")
@@ -759,6 +759,18 @@ fn commands_in_help(help: &str) -> Vec<String> {
         .collect();
     if let Some(accounts) = commands.iter().position(|c| c == "accounts") {
         commands[accounts] = "accounts check".into();
+    }
+    if let Some(state) = commands.iter().position(|c| c == "state") {
+        commands.splice(
+            state..=state,
+            [
+                "state migrate",
+                "state check",
+                "state backup",
+                "state vacuum",
+            ]
+            .map(String::from),
+        );
     }
     commands
 }

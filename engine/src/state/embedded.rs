@@ -1056,6 +1056,111 @@ fn u64_of(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(buf)
 }
 
+/// The names of the flows with something in `tree` (each key starts with the flow's name
+/// and a zero byte).
+fn flows_in(
+    tree: &sled::Tree,
+    names: &mut std::collections::BTreeSet<String>,
+) -> Result<(), StateError> {
+    let mut next: Option<Vec<u8>> = Some(Vec::new());
+    // One key per flow: after reading a flow's first key, jump past its prefix.
+    while let Some(from) = next.take() {
+        let Some(item) = tree.range(from..).next() else {
+            break;
+        };
+        let (key, _) = item?;
+        let Some(split) = key.iter().position(|b| *b == 0) else {
+            let mut after = key.to_vec();
+            after.push(0);
+            next = Some(after);
+            continue;
+        };
+        names.insert(String::from_utf8_lossy(&key[..split]).into_owned());
+        let mut after = key[..split].to_vec();
+        after.push(1);
+        next = Some(after);
+    }
+    Ok(())
+}
+
+impl super::migrate::Portable for SledStore {
+    fn flow_names(&self) -> Result<Vec<String>, StateError> {
+        let mut names = std::collections::BTreeSet::new();
+        for tree in [
+            &self.trees.runs,
+            &self.trees.seen,
+            &self.trees.queue,
+            &self.trees.ledger,
+            &self.trees.meta,
+        ] {
+            flows_in(tree, &mut names)?;
+        }
+        // The state's own flow ('') holds its integrity mark alone unless it holds more.
+        if names.contains("") && self.all_meta("")?.is_empty() {
+            names.remove("");
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError> {
+        let state = self.sled_flow(flow);
+        let mut handled = Vec::new();
+        for item in self.trees.seen.scan_prefix(&state.prefix) {
+            let (key, _) = item?;
+            let name = String::from_utf8_lossy(&key[state.prefix.len()..]).into_owned();
+            if let Some(h) = state.handled(&name)? {
+                handled.push((name, h));
+            }
+        }
+        Ok(handled)
+    }
+
+    fn put_handled(&self, _flow: &str, _handled: &[(String, Handled)]) -> Result<(), StateError> {
+        Err(StateError::Io(
+            "a sled state is only read from: a state moves into SQLite or PostgreSQL".into(),
+        ))
+    }
+
+    fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError> {
+        let state = self.sled_flow(flow);
+        let mut marks = Vec::new();
+        let mut single: std::collections::BTreeMap<u64, Vec<InFlight>> = Default::default();
+        for item in self.trees.ledger.scan_prefix(&state.prefix) {
+            let (key, value) = item?;
+            let suffix = &key[state.prefix.len()..];
+            if let Some(ids) = suffix.strip_prefix(GROUP) {
+                let (run, first) = ids.split_at(ids.len().min(8));
+                marks.push((u64_of(run), u64_of(first), serde_json::from_slice(&value)?));
+            } else {
+                // An entry of its own, as earlier versions wrote for every send.
+                let entry: InFlight = serde_json::from_slice(&value)?;
+                single.entry(entry.run).or_default().push(entry);
+            }
+        }
+        marks.extend(single.into_iter().map(|(run, entries)| (run, 0, entries)));
+        Ok(marks)
+    }
+
+    fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError> {
+        let state = self.sled_flow(flow);
+        let mut values = Vec::new();
+        for item in self.trees.meta.scan_prefix(&state.prefix) {
+            let (key, value) = item?;
+            let Ok(name) = std::str::from_utf8(&key[state.prefix.len()..]) else {
+                continue;
+            };
+            // The directory's integrity mark is the store's own, not moved.
+            if flow.is_empty() && name == "state" {
+                continue;
+            }
+            if let Ok(value) = serde_json::from_slice::<Value>(&value) {
+                values.push((name.to_string(), value));
+            }
+        }
+        Ok(super::migrate::moved_meta(values))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

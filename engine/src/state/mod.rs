@@ -16,6 +16,7 @@ pub mod binding;
 mod commit;
 mod embedded;
 mod integrity;
+pub mod migrate;
 pub mod postgres;
 pub mod search;
 pub mod sqlite;
@@ -75,6 +76,9 @@ pub enum StateError {
     /// imported, not read in place.
     #[error("state directory `{}` holds the state in the old format (sled)\n  hint: run `switchboard state migrate` once: it moves every run, record, handled key and queued event into `state.db` and keeps the old files beside it", dir.display())]
     OldFormat { dir: PathBuf },
+    /// The state was moved elsewhere (`switchboard state migrate`).
+    #[error("the state in `{}` was moved to {to} (`switchboard state migrate`)\n  hint: pass --state (or SWITCHBOARD_STATE) {to}; or, to begin a new state here knowing that rows may be sent again, run once with --accept-state-loss", dir.display())]
+    Moved { dir: PathBuf, to: String },
     /// The state is not the one the flows directory was run with ([`binding`]).
     #[error("{detail}\n  hint: pass the state the flows were run with (--state, or SWITCHBOARD_STATE); or, to go on with this one knowing that rows it does not know may be sent again, run once with --accept-state-loss")]
     Unbound { detail: String },

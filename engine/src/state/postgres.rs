@@ -703,6 +703,24 @@ impl PgStore {
         Ok(PgStore { shards, cluster })
     }
 
+    /// After the state moved elsewhere: rename its schema (`<schema>_moved_<time>`), so
+    /// that nothing runs on the old copy by mistake; the new name.
+    pub fn retire(&self) -> Result<String, StateError> {
+        on_db!(self.shards.first(), |client, err| {
+            let schema: String = client
+                .query_one("SELECT current_schema()", &[])
+                .map_err(&err)?
+                .get(0);
+            let renamed = format!("{schema}_moved_{}", Utc::now().format("%Y%m%d%H%M%S"));
+            client
+                .batch_execute(&format!(
+                    "ALTER SCHEMA \"{schema}\" RENAME TO \"{renamed}\""
+                ))
+                .map_err(&err)?;
+            Ok(renamed)
+        })
+    }
+
     fn pg_flow(&self, name: &str) -> PgFlow {
         PgFlow {
             name: name.to_string(),
@@ -1551,5 +1569,83 @@ impl FlowState for PgFlow {
                 .map_err(&err)?;
             Ok((row.get::<_, i64>(0) as usize, row.get::<_, i64>(1) as usize))
         })
+    }
+}
+
+impl super::migrate::Portable for PgStore {
+    fn flow_names(&self) -> Result<Vec<String>, StateError> {
+        self.shards.first().rows(
+            "SELECT flow FROM runs UNION SELECT flow FROM seen UNION SELECT flow FROM queue
+             UNION SELECT flow FROM ledger UNION SELECT flow FROM meta ORDER BY 1",
+            vec![],
+            |row| row.get(0),
+        )
+    }
+
+    fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError> {
+        self.shards.of(flow).rows(
+            "SELECT key, run, status, digest FROM seen WHERE flow = $1 ORDER BY key",
+            vec![Box::new(flow.to_string())],
+            |row| {
+                (
+                    row.get(0),
+                    Handled {
+                        run: row.get::<_, i64>(1) as u64,
+                        status: row_status_of(row.get(2)),
+                        digest: row.get(3),
+                    },
+                )
+            },
+        )
+    }
+
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
+        let flow = flow.to_string();
+        let keys: Vec<String> = handled.iter().map(|(k, _)| k.clone()).collect();
+        let runs: Vec<i64> = handled.iter().map(|(_, h)| i64_of(h.run)).collect();
+        let statuses: Vec<String> = handled
+            .iter()
+            .map(|(_, h)| row_status_word(h.status).to_string())
+            .collect();
+        let digests: Vec<Option<String>> = handled.iter().map(|(_, h)| h.digest.clone()).collect();
+        on_db!(self.shards.of(&flow), |client, err| {
+            client
+                .execute(
+                    "INSERT INTO seen (flow, key, run, status, digest)
+                     SELECT $1, k, r, s, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, s, d)
+                     ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
+                    &[&flow, &keys, &runs, &statuses, &digests],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError> {
+        let marked: Vec<(String, Value)> = self.shards.of(flow).rows(
+            "SELECT mark, entries FROM ledger WHERE flow = $1 ORDER BY mark",
+            vec![Box::new(flow.to_string())],
+            |row| (row.get(0), row.get(1)),
+        )?;
+        marked
+            .into_iter()
+            .map(|(mark, entries)| {
+                let (run, seq) = mark.split_once(':').unwrap_or((&mark, "0"));
+                Ok((
+                    run.parse().unwrap_or(0),
+                    seq.parse().unwrap_or(0),
+                    parse(entries)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError> {
+        let values: Vec<(String, Value)> = self.shards.of(flow).rows(
+            "SELECT name, value FROM meta WHERE flow = $1 ORDER BY name",
+            vec![Box::new(flow.to_string())],
+            |row| (row.get(0), row.get(1)),
+        )?;
+        Ok(super::migrate::moved_meta(values))
     }
 }

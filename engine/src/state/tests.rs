@@ -715,3 +715,104 @@ both!(fn an_interrupted_run_ends_with_its_last_outcome_not_when_it_was_found(pla
     assert_eq!(stored.counts.sent, 1);
     Ok(())
 });
+
+/// A state with something of every kind: two runs with records, handled keys (one of a
+/// pruned run), a send in flight, queued events, small values, and the state's own.
+fn fill(store: &dyn Store) -> Result<(), StateError> {
+    let flow = store.flow("orders")?;
+    let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+    let sent = outcome(run.id, 1, "A-1", RowStatus::Sent);
+    let mut failed = outcome(run.id, 2, "A-2", RowStatus::Failed);
+    failed.digest = Some("d2".into());
+    flow.record(&[(&sent, true), (&failed, true)], &[])?;
+    let mut summary = run.clone();
+    summary.status = RunStatus::Succeeded;
+    flow.save_run(&summary)?;
+    let second = flow.begin_run(Trigger::Schedule, Utc::now())?;
+    let in_flight = InFlight {
+        version: 1,
+        key: "A-3".into(),
+        run: second.id,
+        since: Utc::now(),
+        record: Map::new(),
+    };
+    let _ = flow.mark_in_flight(second.id, 3, &[in_flight])?;
+    flow.set_primed()?;
+    flow.save_meta(
+        "paused",
+        &serde_json::json!({"reason": "x", "at": "2026-12-01T00:00:00Z"}),
+    )?;
+    let hooks = store.flow("hooks")?;
+    hooks.enqueue(&[
+        Record::new("e-2", Map::new()),
+        Record::new("e-1", Map::new()),
+    ])?;
+    store.flow("")?.save_meta(
+        "binding",
+        &serde_json::json!({"id": "abc", "flows": "/srv/flows"}),
+    )?;
+    Ok(())
+}
+
+/// What a filled state says, the same before and after a move.
+fn told(store: &dyn Store) -> Result<serde_json::Value, StateError> {
+    let flow = store.flow("orders")?;
+    let hooks = store.flow("hooks")?;
+    let ledger = flow.recover()?;
+    Ok(serde_json::json!({
+        "runs": flow.runs(10)?.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(),
+        "rows": flow.rows(1)?.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        "a1": flow.handled("A-1")?.map(|h| (h.run, h.status)),
+        "a2": flow.handled("A-2")?.map(|h| h.digest),
+        "in_flight": ledger.entries.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+        "primed": flow.primed()?,
+        "paused": flow.load_meta("paused")?,
+        "queued": hooks.queued()?.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
+        "binding": store.flow("")?.load_meta("binding")?,
+    }))
+}
+
+#[test]
+fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_lost(
+) -> Result<(), StateError> {
+    use super::migrate::{copy, Portable};
+    let sled_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
+    let sled = SledStore::open(sled_dir.path())?;
+    fill(&sled)?;
+    let expected = told(&sled)?;
+    assert_eq!(expected["in_flight"], serde_json::json!(["A-3"]));
+
+    let sqlite_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
+    let sqlite = SqliteStore::open(sqlite_dir.path())?;
+    let moved = copy(&sled, &sqlite)?;
+    assert_eq!(
+        (
+            moved.total.runs,
+            moved.total.records,
+            moved.total.handled,
+            moved.total.in_flight,
+            moved.total.queued
+        ),
+        (2, 2, 2, 1, 2)
+    );
+    assert_eq!(told(&sqlite)?, expected);
+
+    let pg = PgPlace::new();
+    let postgres = PgStore::open(&format!("{}?schema={}", pg.server, pg.schema))?;
+    copy(&sqlite, &postgres)?;
+    assert_eq!(told(&postgres)?, expected);
+
+    let back_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
+    let back = SqliteStore::open(back_dir.path())?;
+    copy(&postgres, &back)?;
+    assert_eq!(told(&back)?, expected);
+
+    // A target that holds a state already is refused: nothing is mixed.
+    let refused = copy(&sled, &back);
+    assert!(
+        matches!(&refused, Err(StateError::Io(e)) if e.contains("already holds a state")),
+        "{refused:?}"
+    );
+    assert!(!back.flow_names()?.is_empty());
+    Ok(())
+}

@@ -48,6 +48,9 @@ pub(crate) struct Marker {
     /// cleanly: unchanged since, it need not be checked page by page again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<Shape>,
+    /// Where `switchboard state migrate` moved the state (the database here was set aside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved: Option<String>,
 }
 
 /// A file's length and modification time.
@@ -156,4 +159,43 @@ pub(crate) fn io(dir: &Path, what: &str, e: std::io::Error) -> StateError {
         return StateError::DiskFull(format!("state directory `{}`: {what}", dir.display()));
     }
     StateError::Io(format!("state directory `{}`: {what}: {e}", dir.display()))
+}
+
+/// After the state in `dir` moved to `to` (`switchboard state migrate`): its database is
+/// kept aside (`state.db.moved-<time>`) and the marker says where the state went, so a
+/// command pointed here is told, not handed an empty state. Where the database went.
+pub fn retire(dir: &Path, to: &str) -> Result<PathBuf, StateError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    let kept = dir.join(format!("{DB_FILE}.moved-{stamp}"));
+    for (name, kept) in [
+        (DB_FILE.to_string(), kept.clone()),
+        (
+            format!("{DB_FILE}-wal"),
+            dir.join(format!("{DB_FILE}-wal.moved-{stamp}")),
+        ),
+        (
+            format!("{DB_FILE}-shm"),
+            dir.join(format!("{DB_FILE}-shm.moved-{stamp}")),
+        ),
+    ] {
+        let from = dir.join(name);
+        if from.exists() {
+            std::fs::rename(&from, &kept)
+                .map_err(|e| io(dir, "cannot set the moved database aside", e))?;
+        }
+    }
+    let mut marker = match read_marker(dir) {
+        Some(Ok(marker)) => marker,
+        _ => Marker {
+            version: 2,
+            id: String::new(),
+            durable: 0,
+            closed: None,
+            moved: None,
+        },
+    };
+    marker.moved = Some(to.to_string());
+    marker.closed = None;
+    write_marker(dir, &marker)?;
+    Ok(kept)
 }

@@ -208,6 +208,18 @@ impl SqliteStore {
             });
         }
         let marker = guard::read_marker(dir);
+        if let Some(Ok(Marker {
+            moved: Some(to), ..
+        })) = &marker
+        {
+            if !accept_loss {
+                return Err(StateError::Moved {
+                    dir: dir.to_path_buf(),
+                    to: to.clone(),
+                });
+            }
+        }
+        let marker = marker.filter(|m| !matches!(m, Ok(Marker { moved: Some(_), .. })));
         let lost = |detail: String| StateError::Lost {
             dir: dir.to_path_buf(),
             detail,
@@ -293,6 +305,7 @@ impl SqliteStore {
                 id: facts.id.clone(),
                 durable: facts.durable,
                 closed: None,
+                moved: None,
             },
         )?;
         let mut readers = Vec::with_capacity(READERS);
@@ -491,6 +504,7 @@ impl Db {
                 id: self.id.clone(),
                 durable,
                 closed: None,
+                moved: None,
             },
         )
     }
@@ -1169,9 +1183,15 @@ impl FlowState for SqliteFlow {
         })?;
         if !dry_run {
             // The pages the pruned runs held go back to the disk: the file shrinks.
+            // Each step of the pragma frees a page: it is stepped to its end.
             let writer = self.db.writer()?;
             writer
-                .execute_batch("PRAGMA incremental_vacuum;")
+                .prepare("PRAGMA incremental_vacuum")
+                .and_then(|mut statement| {
+                    let mut rows = statement.query([])?;
+                    while rows.next()?.is_some() {}
+                    Ok(())
+                })
                 .map_err(&err)?;
         }
         Ok(pruned)
@@ -1300,5 +1320,219 @@ impl Iterator for AllRows<'_> {
             }
         }
         self.buffer.pop_front()
+    }
+}
+
+impl super::migrate::Portable for SqliteStore {
+    fn flow_names(&self) -> Result<Vec<String>, StateError> {
+        let err = db_error(&self.db.file);
+        self.db.read(|c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT flow FROM runs UNION SELECT flow FROM seen UNION SELECT flow FROM queue
+                     UNION SELECT flow FROM ledger
+                     UNION SELECT flow FROM meta WHERE NOT (flow = '' AND name = ?1)
+                     ORDER BY 1",
+                )
+                .map_err(&err)?;
+            let rows = statement
+                .query_map([INTEGRITY], |row| row.get(0))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })
+    }
+
+    fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError> {
+        let err = db_error(&self.db.file);
+        self.db.read(|c| {
+            let mut statement = c
+                .prepare("SELECT key, run, status, digest FROM seen WHERE flow = ?1 ORDER BY key")
+                .map_err(&err)?;
+            let rows = statement
+                .query_map([flow], |row| {
+                    Ok((
+                        row.get(0)?,
+                        Handled {
+                            run: row.get::<_, i64>(1)? as u64,
+                            status: row_status_of(&row.get::<_, String>(2)?),
+                            digest: row.get(3)?,
+                        },
+                    ))
+                })
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })
+    }
+
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
+        let err = db_error(&self.db.file);
+        self.db.write(|tx| {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO seen (flow, key, run, status, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&err)?;
+            for (key, h) in handled {
+                insert
+                    .execute(params![flow, key, i64_of(h.run), row_status_word(h.status), h.digest])
+                    .map_err(&err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError> {
+        let err = db_error(&self.db.file);
+        let marked: Vec<(String, String)> = self.db.read(|c| {
+            let mut statement = c
+                .prepare("SELECT mark, entries FROM ledger WHERE flow = ?1 ORDER BY mark")
+                .map_err(&err)?;
+            let rows = statement
+                .query_map([flow], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })?;
+        marked
+            .into_iter()
+            .map(|(mark, entries)| {
+                let (run, seq) = mark.split_once(':').unwrap_or((&mark, "0"));
+                Ok((
+                    run.parse().unwrap_or(0),
+                    seq.parse().unwrap_or(0),
+                    parse(&entries)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError> {
+        let err = db_error(&self.db.file);
+        let values: Vec<(String, String)> = self.db.read(|c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT name, value FROM meta WHERE flow = ?1 AND NOT (flow = '' AND name = ?2) ORDER BY name",
+                )
+                .map_err(&err)?;
+            let rows = statement
+                .query_map(params![flow, INTEGRITY], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })?;
+        let values = values
+            .into_iter()
+            .map(|(name, value)| Ok((name, parse(&value)?)))
+            .collect::<Result<Vec<_>, StateError>>()?;
+        Ok(super::migrate::moved_meta(values))
+    }
+}
+
+/// What `switchboard state check` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// SQLite's integrity check: `ok`, or the first problems it found.
+    pub pages: Vec<String>,
+    /// What the directory's marker says of the database: `None` when they agree.
+    pub lost: Option<String>,
+    /// The file's size, in bytes.
+    pub bytes: u64,
+}
+
+impl Checked {
+    pub fn ok(&self) -> bool {
+        self.pages == ["ok"] && self.lost.is_none()
+    }
+}
+
+/// Check a state database (`file`: `state.db`, or a backup of one) while it may be in
+/// use: SQLite's full integrity check, and — for the database of a state directory —
+/// the directory's marker against what the database holds.
+pub fn check(file: &Path) -> Result<Checked, StateError> {
+    let err = db_error(file);
+    if !file.is_file() {
+        return Err(StateError::Io(format!(
+            "`{}` is not a state database (no such file)",
+            file.display()
+        )));
+    }
+    let connection = connect(file, true, READER_CACHE_KIB).map_err(&err)?;
+    let pages: Vec<String> = connection
+        .prepare("PRAGMA integrity_check(20)")
+        .and_then(|mut s| {
+            s.query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(&err)?;
+    let facts: Option<Facts> = connection
+        .query_row(
+            "SELECT value FROM meta WHERE flow = '' AND name = ?1",
+            [INTEGRITY],
+            |row| row.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(&err)?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let beside_marker = file.file_name().is_some_and(|n| n == DB_FILE);
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let lost = match (
+        beside_marker.then(|| guard::read_marker(dir)).flatten(),
+        facts,
+    ) {
+        (None, _) => None,
+        (Some(Err(e)), _) => Some(format!("its marker file cannot be read ({e})")),
+        (Some(Ok(_)), None) => {
+            Some("the database holds none of what the directory recorded".into())
+        }
+        (Some(Ok(m)), Some(f)) if m.id != f.id => {
+            Some("the database is not the one the directory held".into())
+        }
+        (Some(Ok(m)), Some(f)) if f.durable < m.durable => Some(format!(
+            "the database holds {} durable write(s) of the {} the directory recorded",
+            f.durable, m.durable
+        )),
+        _ => None,
+    };
+    Ok(Checked {
+        pages,
+        lost,
+        bytes: std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+    })
+}
+
+/// Copy a state database into `to` while it may be in use (SQLite's online backup: the
+/// copy is the database as of one moment, whole); its size.
+pub fn backup(file: &Path, to: &Path) -> Result<u64, StateError> {
+    let err = db_error(file);
+    if to.exists() {
+        return Err(StateError::Io(format!(
+            "`{}` exists already: a backup goes to a new file",
+            to.display()
+        )));
+    }
+    let connection = connect(file, true, READER_CACHE_KIB).map_err(&err)?;
+    connection
+        .backup(rusqlite::MAIN_DB, to, None)
+        .map_err(db_error(to))?;
+    Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
+}
+
+impl SqliteStore {
+    /// Rebuild the database file without the space pruned history left: its size before
+    /// and after, in bytes.
+    pub fn vacuum(&self) -> Result<(u64, u64), StateError> {
+        let err = db_error(&self.db.file);
+        let size = || {
+            std::fs::metadata(&self.db.file)
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let writer = self.db.writer()?;
+        writer
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(&err)?;
+        let before = size();
+        writer
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(&err)?;
+        Ok((before, size()))
     }
 }

@@ -1,0 +1,174 @@
+//! Moving a state from one store to another: an old sled directory into SQLite (the way
+//! off sled), an embedded state into PostgreSQL (a move to several daemons), and back.
+//! Every flow's runs, records, handled keys, sends in flight, queued events and small
+//! values (armed schedules, pauses, the flows directory it serves) go over; what is
+//! derived is rebuilt instead (the search index, the notes of chunks found to hold
+//! nothing new). The counts are read back from the target and compared before the move
+//! is called done.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{FlowState, Handled, InFlight, RowOutcome, RunSummary, StateError, Store};
+
+/// What a store gives up and takes in a move, beyond a flow's own calls.
+pub trait Portable: Store {
+    /// Every flow the store holds anything for (the state's own values, flow `''`, too).
+    fn flow_names(&self) -> Result<Vec<String>, StateError>;
+
+    /// Every key the flow remembers as handled.
+    fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError>;
+
+    /// Remember these keys as handled, as they are.
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError>;
+
+    /// The sends in flight (their marks' run and first record, and the sends).
+    fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError>;
+
+    /// Every small value kept for the flow (not the derived ones: chunk notes, the index
+    /// mark).
+    fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError>;
+}
+
+/// How much of each kind a flow (or a whole state) holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub runs: u64,
+    pub records: u64,
+    pub handled: u64,
+    pub in_flight: u64,
+    pub queued: u64,
+    pub values: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.runs += other.runs;
+        self.records += other.records;
+        self.handled += other.handled;
+        self.in_flight += other.in_flight;
+        self.queued += other.queued;
+        self.values += other.values;
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} run(s), {} record(s), {} handled key(s), {} send(s) in flight, {} queued event(s), {} value(s)",
+            self.runs, self.records, self.handled, self.in_flight, self.queued, self.values
+        )
+    }
+}
+
+/// What a move did: per flow, and in all.
+#[derive(Debug, Default)]
+pub struct Moved {
+    pub flows: BTreeMap<String, Tally>,
+    pub total: Tally,
+}
+
+/// Meta names that are derived, not moved (rebuilt by the target on its own).
+fn derived(name: &str) -> bool {
+    name.starts_with('\u{1}') || name.starts_with('\0')
+}
+
+/// Copy everything of `from` into `to`, which must hold nothing yet; then read the
+/// counts back from `to` and compare them with what was read from `from`.
+pub fn copy(from: &dyn Portable, to: &dyn Portable) -> Result<Moved, StateError> {
+    let already = to.flow_names()?;
+    if !already.is_empty() {
+        return Err(StateError::Io(format!(
+            "the target already holds a state (flows: {}): a state moves into an empty one",
+            already.join(", ")
+        )));
+    }
+    let mut moved = Moved::default();
+    for name in from.flow_names()? {
+        let source = from.flow(&name)?;
+        let target = to.flow(&name)?;
+        let tally = copy_flow(from, &*source, to, &*target, &name)?;
+        let check = count(to, &*target, &name)?;
+        if check != tally {
+            return Err(StateError::Io(format!(
+                "flow `{name}`: the target holds {check} after the move, but {tally} were read: nothing is called done"
+            )));
+        }
+        moved.total.add(&tally);
+        moved.flows.insert(name, tally);
+    }
+    Ok(moved)
+}
+
+fn copy_flow(
+    from: &dyn Portable,
+    source: &dyn FlowState,
+    to: &dyn Portable,
+    target: &dyn FlowState,
+    name: &str,
+) -> Result<Tally, StateError> {
+    let mut tally = Tally::default();
+    // Oldest first, each with its records.
+    let mut runs: Vec<RunSummary> = source.runs(usize::MAX)?;
+    runs.reverse();
+    for run in &runs {
+        target.save_run(run)?;
+        let rows: Vec<RowOutcome> = source.rows(run.id)?;
+        for chunk in rows.chunks(1000) {
+            let outcomes: Vec<(&RowOutcome, bool)> = chunk.iter().map(|r| (r, false)).collect();
+            target.record(&outcomes, &[])?;
+        }
+        tally.runs += 1;
+        tally.records += rows.len() as u64;
+    }
+    let handled = from.all_handled(name)?;
+    for chunk in handled.chunks(10_000) {
+        to.put_handled(name, chunk)?;
+    }
+    tally.handled = handled.len() as u64;
+    for (run, first_seq, entries) in from.all_in_flight(name)? {
+        tally.in_flight += entries.len() as u64;
+        // Written, not waited for: the move ends with a flush of everything.
+        let _ = target.mark_in_flight(run, first_seq, &entries)?;
+    }
+    let queued = source.queued()?;
+    target.enqueue(&queued)?;
+    tally.queued = queued.len() as u64;
+    for (key, value) in from.all_meta(name)? {
+        target.save_meta(&key, &value)?;
+        tally.values += 1;
+    }
+    Ok(tally)
+}
+
+/// What a flow of `store` holds, counted as [`copy`] moves it.
+pub fn count(store: &dyn Portable, state: &dyn FlowState, name: &str) -> Result<Tally, StateError> {
+    let runs = state.runs(usize::MAX)?;
+    let mut records = 0;
+    for run in &runs {
+        records += state.rows(run.id)?.len() as u64;
+    }
+    let in_flight = store
+        .all_in_flight(name)?
+        .iter()
+        .map(|(_, _, entries)| entries.len() as u64)
+        .sum();
+    Ok(Tally {
+        runs: runs.len() as u64,
+        records,
+        handled: store.all_handled(name)?.len() as u64,
+        in_flight,
+        queued: state.queued()?.len() as u64,
+        values: store.all_meta(name)?.len() as u64,
+    })
+}
+
+/// Keep only the values a move carries.
+pub(crate) fn moved_meta(values: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    values
+        .into_iter()
+        .filter(|(name, _)| !derived(name))
+        .collect()
+}
