@@ -679,6 +679,17 @@ fn unknown_flow(shared: &Shared, name: &str) -> Option<Response> {
 
 /// `ok` while the scheduler's loop answers; 503 when it does not (nothing would run).
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    if let Some(trouble) = shared.trouble.now() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the state cannot be written since {}: {}\nwebhooks are answered 500 (their senders try again) and runs fail until it can; the daemon goes on by itself once it can",
+                trouble.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                trouble.what
+            ),
+        )
+            .into_response();
+    }
     if shared.scheduler_answers().await {
         "ok".into_response()
     } else {

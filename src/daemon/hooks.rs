@@ -170,6 +170,7 @@ async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Res
         }
     }
     if let Err(e) = stored {
+        shared.trouble.report(&e, None);
         tracing::error!(error = %e, "cannot queue pushed events");
         return Err(refuse(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,6 +12,7 @@ mod hooks;
 pub mod metrics;
 pub mod reload;
 mod server;
+pub mod trouble;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -60,6 +61,8 @@ pub struct Shared {
     pub indexing: Indexing,
     /// This node, when the daemon is one of a cluster (`--cluster`).
     pub node: Option<Arc<cluster::Node>>,
+    /// The state cannot be written (the disk is full): what, and since when.
+    pub trouble: trouble::Troubles,
 }
 
 /// Keeping the search index up with the runs: after a run ends, its records are indexed
@@ -376,6 +379,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         console: Default::default(),
         indexing: Default::default(),
         node: node.clone(),
+        trouble: Default::default(),
     });
     let _ = shared_cell.set(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -419,6 +423,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         watchdog_every,
         stop_tx.subscribe(),
     ));
+    let recovery = tokio::spawn(trouble::recover(Arc::clone(&shared), stop_tx.subscribe()));
     let taking_over = node.as_ref().map(|node| {
         tokio::spawn(cluster::watch(
             Arc::clone(&shared),
@@ -502,6 +507,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), recovery).await;
     if let Some(taking_over) = taking_over {
         let _ = tokio::time::timeout(Duration::from_secs(5), taking_over).await;
     }
@@ -726,6 +732,9 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             }
         }
         Err(e) => {
+            if let Some(state_error) = e.downcast_ref::<engine::StateError>() {
+                shared.trouble.report(state_error, Some(name));
+            }
             tracing::error!(flow = name, error = %report::error_text(&e), "the run could not start");
             Outcome {
                 success: false,

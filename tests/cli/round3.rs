@@ -947,3 +947,114 @@ async fn basic_credentials_echoed_decoded_by_a_service_leak_nowhere() {
         );
     }
 }
+
+/// A small file system of its own (tmpfs), unmounted when dropped; `None` where this
+/// process may not mount one (not root).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        mounted.then(|| SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_said_by_health_and_the_daemon_goes_on_once_there_is_room() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    dir.write(
+        "flows/signup.yaml",
+        "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{id}}\"\n",
+    );
+    // The state directory is a small disk of its own.
+    let Some(disk) = SmallDisk::mount(&dir.path().join("flows/.switchboard"), "6m") else {
+        eprintln!("skipped: a full disk needs a tmpfs of its own (run the tests as root)");
+        return;
+    };
+    let mut daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let http = reqwest::Client::new();
+    let post = |id: &str| {
+        http.post(format!("{api}/hooks/signup"))
+            .json(&json!({"id": id, "phone": "+380501234567"}))
+            .send()
+    };
+    assert_eq!(
+        post("e-1").await.map(|r| r.status().as_u16()).ok(),
+        Some(200)
+    );
+    runs_until(&api, "signup", |runs| {
+        runs.iter().any(|r| r["counts"]["sent"] == 1)
+    })
+    .await;
+    // The disk fills up.
+    let filler = disk.0.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+    }
+    let refused = post("e-2").await.map(|r| r.status().as_u16()).ok();
+    assert_eq!(
+        refused,
+        Some(500),
+        "an event that cannot be stored is not acknowledged"
+    );
+    let health = reqwest::get(format!("{api}/healthz"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(health.status().as_u16(), 503);
+    let said = health.text().await.unwrap_or_default();
+    assert!(
+        said.contains("the state cannot be written") && said.contains("no space left"),
+        "{said}"
+    );
+    // Room again: health and webhooks come back by themselves.
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    let mut healthy = false;
+    for _ in 0..100 {
+        let health = reqwest::get(format!("{api}/healthz")).await;
+        if health.map(|r| r.status().as_u16()).ok() == Some(200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "the daemon recovers once the disk has room");
+    assert_eq!(
+        post("e-2").await.map(|r| r.status().as_u16()).ok(),
+        Some(200)
+    );
+    runs_until(&api, "signup", |runs| {
+        runs.iter().filter(|r| r["counts"]["sent"] == 1).count() == 2
+    })
+    .await;
+    assert_eq!(bodies(&server).await.len(), 2);
+    let _ = tokio::process::Command::new("kill")
+        .args(["-TERM", &daemon.0.id().unwrap_or_default().to_string()])
+        .status()
+        .await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(40), daemon.0.wait()).await;
+    let code = ended.ok().and_then(Result::ok).and_then(|s| s.code());
+    assert_eq!(code, Some(0), "a clean stop once the disk has room");
+}

@@ -545,6 +545,28 @@ fn prunable<'r>(
     })
 }
 
+/// Record the runs of a flow left `running` because the state could not be written
+/// (the disk was full) as failed, with `reason`, their counts from their stored
+/// outcomes; how many. Called once the state can be written again.
+pub fn fail_unfinished_runs(
+    state: &dyn FlowState,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> Result<usize, StateError> {
+    let mut failed = 0;
+    for mut summary in state.runs(20)? {
+        if summary.status != RunStatus::Running {
+            continue;
+        }
+        summary.error = Some(reason.to_string());
+        mark_interrupted(state, &mut summary, at)?;
+        summary.status = RunStatus::Failed;
+        state.save_run(&summary)?;
+        failed += 1;
+    }
+    Ok(failed)
+}
+
 /// Store a run as interrupted, with the counts its stored outcomes give: sent, failed
 /// and skipped as recorded; fetched and new at least as many as were handled. It ended
 /// with its last recorded outcome (or, with none, when it began) — not `at`, when the

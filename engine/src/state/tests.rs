@@ -816,3 +816,20 @@ fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_
     assert!(!back.flow_names()?.is_empty());
     Ok(())
 }
+
+both!(fn a_run_the_state_could_not_record_is_failed_with_the_cause_once_it_can(place) {
+    let store = place.open()?;
+    let flow = store.flow("orders")?;
+    let run = flow.begin_run(Trigger::Manual, Utc::now())?;
+    let sent = outcome(run.id, 1, "A-1", RowStatus::Sent);
+    flow.record(&[(&sent, true)], &[])?;
+    // The disk filled up: the run ended without its summary; room again, it is failed
+    // with the cause.
+    assert_eq!(super::fail_unfinished_runs(&*flow, Utc::now(), "the state could not be written (no space left)")?, 1);
+    let stored = flow.run(run.id)?.unwrap_or_else(|| panic!("the run"));
+    assert_eq!(stored.status, RunStatus::Failed);
+    assert_eq!(stored.error.as_deref(), Some("the state could not be written (no space left)"));
+    assert_eq!(stored.counts.sent, 1);
+    assert_eq!(super::fail_unfinished_runs(&*flow, Utc::now(), "again")?, 0);
+    Ok(())
+});
