@@ -63,8 +63,10 @@ attack() {
   shift
   local port
   port="$(free_port 7710)"
+  # Each daemon its own copy of the flows: a flows directory remembers its state.
+  cp -r "$work/flows" "$work/flows-$name"
   EIGHTX8_API_KEY="$secret" SWITCHBOARD_SANDBOX_URL="http://127.0.0.1:$sandbox_port" \
-    "$bin" daemon --flows "$work/flows" --state "$work/state-$name" --listen "127.0.0.1:$port" "$@" \
+    "$bin" daemon --flows "$work/flows-$name" --state "$work/state-$name" --listen "127.0.0.1:$port" "$@" \
     >"$work/daemon-$name.log" 2>&1 &
   local daemon=$!
   pids+=("$daemon")

@@ -302,7 +302,7 @@ struct RunQuery {
 /// source could not be read), 500 when it could not start.
 #[utoipa::path(post, path = "/api/flows/{name}/run", tag = "runs",
     params(("name" = String, Path, description = "The flow's name"), RunQuery),
-    responses((status = 200, body = RunReply), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = RunReply),
         (status = 500, body = RunReply), (status = 503, body = RunReply)),
     security((), ("token" = [])))]
@@ -616,7 +616,7 @@ pub struct TestSent {
     remote_id: Option<String>,
     /// The request's body as it was sent.
     #[schema(value_type = Option<Object>)]
-    sent: Option<Value>,
+    sent: Option<serde_json::Map<String, Value>>,
 }
 
 /// Record a record `switchboard test --send` sent to its own recipient, in a run of its
@@ -642,7 +642,7 @@ async fn test_send(
             &*state,
             &record,
             sent.remote_id,
-            sent.sent,
+            sent.sent.map(Value::Object),
             chrono::Utc::now(),
         )
     });
