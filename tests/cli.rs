@@ -782,6 +782,32 @@ async fn api_of(dir: &Dir, child: &Child) -> String {
     panic!("daemon {pid} did not write its discovery file");
 }
 
+/// Whether a group of tests can run here: `present` says if the machine has what it
+/// needs. A group missing it is skipped, with one line saying so and how to run it —
+/// unless `SWITCHBOARD_TEST_REQUIRE` names it (CI does), when it fails.
+fn available(group: &str, present: impl FnOnce() -> bool, how: &str) -> bool {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if present() {
+        return true;
+    }
+    let required = std::env::var("SWITCHBOARD_TEST_REQUIRE")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .any(|g| g == group);
+    assert!(
+        !required,
+        "the {group} tests are required here (SWITCHBOARD_TEST_REQUIRE) but cannot run: {how}"
+    );
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.iter().any(|g| g == group) {
+        said.push(group.to_string());
+        // Straight to the terminal: a passing test's output is otherwise not shown.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "skipped: the {group} tests: {how}");
+    }
+    false
+}
+
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/catalogue.rs"]

@@ -13,12 +13,30 @@ pub(crate) struct Schema {
 }
 
 impl Schema {
-    pub(crate) fn new() -> Schema {
-        Schema {
-            server: std::env::var("SWITCHBOARD_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+    /// A schema of its own, or `None` (said once) where no PostgreSQL server answers.
+    pub(crate) fn new() -> Option<Schema> {
+        let server = std::env::var("SWITCHBOARD_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let reachable = || {
+            static REACHABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            let server = server.clone();
+            *REACHABLE.get_or_init(move || {
+                std::thread::spawn(move || {
+                    ::postgres::Client::connect(&server, ::postgres::NoTls).is_ok()
+                })
+                .join()
+                .unwrap_or(false)
+            })
+        };
+        available(
+            "PostgreSQL",
+            reachable,
+            "no server answers at 127.0.0.1:5432 (user postgres, trust auth, database test); start one, or set SWITCHBOARD_TEST_POSTGRES=postgres://…",
+        )
+        .then(|| Schema {
+            server,
             name: format!("e2e_{:016x}", rand_id()),
-        }
+        })
     }
 
     pub(crate) fn url(&self) -> String {
@@ -54,7 +72,9 @@ impl Drop for Schema {
 async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    let schema = Schema::new();
+    let Some(schema) = Schema::new() else {
+        return;
+    };
     let state = schema.url();
 
     let first = dir.run(&["run", "order-sms", "--state", &state]).await;
@@ -132,7 +152,9 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
 async fn a_daemon_that_cannot_announce_itself_stops_before_any_run_starts() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    let schema = Schema::new();
+    let Some(schema) = Schema::new() else {
+        return;
+    };
     let state = schema.url();
     // A first daemon arms the schedule; it is then made an hour overdue.
     let first = spawn_daemon_with(&dir, &["--state", &state]);
@@ -210,7 +232,9 @@ async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_on_postgres_loses_nothing_and_marks_its_repeats() {
-    let schema = Schema::new();
+    let Some(schema) = Schema::new() else {
+        return;
+    };
     let state = schema.url();
     let (server, rows, _dir) =
         super::crash::kill_and_recover_with(true, &["--state", &state]).await;
@@ -259,7 +283,9 @@ async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothi
         "flows/order-sms.yaml",
         &format!("{FLOW}delivery:\n  concurrency: 4\n  attempts: 1\n"),
     );
-    let schema = Schema::new();
+    let Some(schema) = Schema::new() else {
+        return;
+    };
     let state = schema.url();
     let daemon = spawn_daemon_with(&dir, &["--state", &state]);
     let api = api_of(&dir, &daemon).await;

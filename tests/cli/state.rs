@@ -124,7 +124,9 @@ async fn the_state_moves_to_postgres_and_back_and_the_old_copy_is_retired() {
     let dir = Dir::new(&server.uri());
     let first = dir.run(&["run", "order-sms"]).await;
     assert!(first.stdout.contains("sent 3"), "{first:?}");
-    let schema = super::postgres::Schema::new();
+    let Some(schema) = super::postgres::Schema::new() else {
+        return;
+    };
     let url = schema.url();
     let moved = dir.run(&["state", "migrate", "--to", &url]).await;
     assert_eq!(moved.code, 0, "{moved:?}");

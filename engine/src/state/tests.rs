@@ -41,11 +41,33 @@ fn postgres_server() -> String {
 }
 
 impl PgPlace {
-    fn new() -> PgPlace {
-        PgPlace {
+    /// A schema of its own, or `None` where no server answers: the test is skipped, with
+    /// one line saying so — unless `SWITCHBOARD_TEST_REQUIRE` names PostgreSQL (CI).
+    fn new() -> Option<PgPlace> {
+        static REACHABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        static SAID: std::sync::Once = std::sync::Once::new();
+        let reachable = *REACHABLE.get_or_init(|| {
+            ::postgres::Client::connect(&postgres_server(), ::postgres::NoTls).is_ok()
+        });
+        if !reachable {
+            let required = std::env::var("SWITCHBOARD_TEST_REQUIRE")
+                .unwrap_or_default()
+                .split([',', ' '])
+                .any(|g| g == "PostgreSQL");
+            assert!(!required, "the PostgreSQL tests are required here (SWITCHBOARD_TEST_REQUIRE) but no server answers");
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: the PostgreSQL state tests: no server answers at 127.0.0.1:5432 (user postgres, trust auth, database test); start one, or set SWITCHBOARD_TEST_POSTGRES=postgres://…"
+                );
+            });
+            return None;
+        }
+        Some(PgPlace {
             server: postgres_server(),
             schema: format!("t_{}", hex_id()),
-        }
+        })
     }
 }
 
@@ -106,7 +128,10 @@ macro_rules! both {
 
             #[test]
             fn postgres() -> Result<(), StateError> {
-                check(&PgPlace::new())
+                match PgPlace::new() {
+                    Some(place) => check(&place),
+                    None => Ok(()),
+                }
             }
         }
     };
@@ -524,7 +549,9 @@ fn taken(claim: Claim) -> Lease {
 #[test]
 fn a_flow_is_leased_to_one_node_and_a_trigger_left_meanwhile_runs_once_more(
 ) -> Result<(), StateError> {
-    let place = PgPlace::new();
+    let Some(place) = PgPlace::new() else {
+        return Ok(());
+    };
     let ((_a, ca), (_b, cb)) = two_nodes(&place)?;
     // A store opened alone is refused while a cluster holds the schema.
     assert!(matches!(
@@ -554,7 +581,9 @@ fn a_flow_is_leased_to_one_node_and_a_trigger_left_meanwhile_runs_once_more(
 
 #[test]
 fn a_scheduled_fire_is_won_by_one_node() -> Result<(), StateError> {
-    let place = PgPlace::new();
+    let Some(place) = PgPlace::new() else {
+        return Ok(());
+    };
     let ((a, ca), (b, cb)) = two_nodes(&place)?;
     let due = Utc::now();
     assert!(ca.claim_fire("f", due)?);
@@ -578,7 +607,9 @@ fn a_scheduled_fire_is_won_by_one_node() -> Result<(), StateError> {
 
 #[test]
 fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), StateError> {
-    let place = PgPlace::new();
+    let Some(place) = PgPlace::new() else {
+        return Ok(());
+    };
     let ((a, ca), (_b, cb)) = two_nodes(&place)?;
     let old = taken(ca.lease("f", terms(300))?);
     let run = old.state.begin_run(Trigger::Manual, Utc::now())?;
@@ -797,14 +828,19 @@ fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_
     );
     assert_eq!(told(&sqlite)?, expected);
 
-    let pg = PgPlace::new();
-    let postgres = PgStore::open(&format!("{}?schema={}", pg.server, pg.schema))?;
-    copy(&sqlite, &postgres)?;
-    assert_eq!(told(&postgres)?, expected);
-
     let back_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
     let back = SqliteStore::open(back_dir.path())?;
-    copy(&postgres, &back)?;
+    match PgPlace::new() {
+        Some(pg) => {
+            let postgres = PgStore::open(&format!("{}?schema={}", pg.server, pg.schema))?;
+            copy(&sqlite, &postgres)?;
+            assert_eq!(told(&postgres)?, expected);
+            copy(&postgres, &back)?;
+        }
+        None => {
+            copy(&sqlite, &back)?;
+        }
+    }
     assert_eq!(told(&back)?, expected);
 
     // A target that holds a state already is refused: nothing is mixed.
