@@ -208,6 +208,31 @@ impl Tally {
         Ok(())
     }
 
+    /// [`Tally::commit`], and mark the next sends in flight, in one write.
+    fn commit_and_mark(
+        &mut self,
+        state: &dyn FlowState,
+        settled: &[LedgerMark],
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError> {
+        let group: Vec<(&RowOutcome, bool)> = self
+            .unstored
+            .iter()
+            .map(|(outcome, remember)| (outcome, *remember))
+            .collect();
+        let marked = state.record_and_mark(&group, settled, self.summary.id, first_seq, entries)?;
+        self.unstored.clear();
+        if self.saved.elapsed() >= PROGRESS_EVERY {
+            state.save_run(&self.summary)?;
+            self.saved = std::time::Instant::now();
+        }
+        if self.pushed {
+            state.drop_handled_from_queue()?;
+        }
+        Ok(marked)
+    }
+
     /// Store the outcomes collected so far, then drop the ledger marks whose sends all
     /// have an outcome among them (or stored before).
     fn commit(&mut self, state: &dyn FlowState, settled: &[LedgerMark]) -> Result<(), StateError> {
@@ -941,6 +966,11 @@ async fn deliver(
     let mut queue = todo.into_iter().peekable();
     let mut running = FuturesUnordered::new();
     let mut groups: HashMap<u64, Group> = HashMap::new();
+    // Marks whose sends all have an outcome, stored with those outcomes at the next
+    // commit: the one made before the window is refilled (so the sends whose fate the
+    // state does not know — under way, or ended and not stored — never outnumber the
+    // window), or at the end.
+    let mut settled: Vec<LedgerMark> = Vec::new();
     // Once asked to stop: no new groups, and the sends under way have until then.
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -968,7 +998,14 @@ async fn deliver(
                 .iter()
                 .map(|send| in_flight(ctx, run_id, &send.outcome.key, &send.fields))
                 .collect();
-            let (mark, durable) = ctx.state.mark_in_flight(run_id, first_seq, &marks)?;
+            // What ended is stored as what starts is marked: the sends whose fate the
+            // state does not know never outnumber the window.
+            let (mark, durable) = tally.commit_and_mark(
+                ctx.state,
+                &std::mem::take(&mut settled),
+                first_seq,
+                &marks,
+            )?;
             groups.insert(
                 first_seq,
                 Group {
@@ -1013,7 +1050,6 @@ async fn deliver(
         while let Some(Some(more)) = running.next().now_or_never() {
             finished.push(more?);
         }
-        let mut settled = Vec::new();
         for (group, outcomes) in finished {
             let count = outcomes.len();
             for (outcome, remember) in outcomes {
@@ -1032,8 +1068,12 @@ async fn deliver(
                 }
             }
         }
-        tally.commit(ctx.state, &settled)?;
+        // Nothing more to send meanwhile: what ended is stored now.
+        if running.is_empty() || queue.peek().is_none() || deadline.is_some() {
+            tally.commit(ctx.state, &std::mem::take(&mut settled))?;
+        }
     }
+    tally.commit(ctx.state, &settled)?;
     Ok(())
 }
 

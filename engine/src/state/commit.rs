@@ -76,13 +76,10 @@ impl GroupCommit {
                     // which starts now, covers them all.
                     let covered = self.asked.load(Ordering::SeqCst);
                     let commits = Arc::clone(self);
-                    let flushed = tokio::spawn(async move {
-                        let flush = Arc::clone(&commits.flush);
-                        let flushed = tokio::task::spawn_blocking(move || flush())
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(StateError::Task(format!("the flush stopped: {e}")))
-                            });
+                    // One blocking task does the flush and wakes everyone: it ends (and
+                    // wakes them) even if this writer stops waiting.
+                    let flushed = tokio::task::spawn_blocking(move || {
+                        let flushed = (commits.flush)();
                         // Free the lead before waking the others, so that one of them
                         // can lead the next flush at once.
                         drop(leading);

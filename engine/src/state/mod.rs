@@ -412,6 +412,21 @@ pub trait FlowState: Send + Sync {
         entries: &[InFlight],
     ) -> Result<(LedgerMark, Durable), StateError>;
 
+    /// [`FlowState::record`] these outcomes and settled marks, then
+    /// [`FlowState::mark_in_flight`] the next sends — in one write where the store can
+    /// (a refill of the send window stores what ended and marks what starts together).
+    fn record_and_mark(
+        &self,
+        outcomes: &[(&RowOutcome, bool)],
+        settled: &[LedgerMark],
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError> {
+        self.record(outcomes, settled)?;
+        self.mark_in_flight(run, first_seq, entries)
+    }
+
     /// Store outcomes: each row's outcome, then (when its flag says so) its key as
     /// handled, then the ledger marks all of whose sends now have an outcome.
     fn record(

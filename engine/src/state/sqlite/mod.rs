@@ -76,8 +76,16 @@ struct Db {
     commits: Arc<GroupCommit>,
     /// The state's identity, as its marker says it.
     id: String,
+    /// The write-ahead log, open for its `fsync`s (and when the marker was last written).
+    wal: Mutex<(Option<std::fs::File>, Option<std::time::Instant>)>,
     _lock: guard::Lock,
 }
+
+/// How often, at most, a flush counts itself in the database and the marker: more often
+/// would add a write and a rename to every flush; the marker lags the database by at
+/// most this much (a log lost after a crash is found unless it held only that last
+/// moment's writes).
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Drop for Db {
     fn drop(&mut self) {
@@ -328,6 +336,7 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
                 commits: Arc::new(GroupCommit::new(flush)),
                 id: facts.id.clone(),
+                wal: Mutex::new((None, None)),
                 _lock: lock,
             }
         });
@@ -383,6 +392,11 @@ fn open_checked(
         }
     };
     let new = len.is_none_or(|l| l == 0);
+    // As the last clean close left it (looked at before this open makes a new log).
+    let unchanged = known
+        .and_then(|m| m.closed)
+        .is_some_and(|closed| Shape::of(file) == Some(closed))
+        && !file.with_file_name(format!("{DB_FILE}-wal")).exists();
     let mut writer = connect(file, false, WRITER_CACHE_KIB).map_err(damaged)?;
     if new {
         // Before the first table: pages freed by pruning go back to the disk.
@@ -393,10 +407,6 @@ fn open_checked(
     writer
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .map_err(damaged)?;
-    let unchanged = known
-        .and_then(|m| m.closed)
-        .is_some_and(|closed| Shape::of(file) == Some(closed))
-        && !file.with_file_name(format!("{DB_FILE}-wal")).exists();
     if !new && !unchanged {
         let verdict: Vec<String> = writer
             .prepare("PRAGMA quick_check(5)")
@@ -464,13 +474,18 @@ impl Db {
         f(&connection)
     }
 
-    /// Make everything committed so far durable: count the flush in the database, then
-    /// one `fsync` of its write-ahead log (which holds every commit not yet copied into
-    /// the database file; a copy syncs the database file before the log is reused), then
-    /// the marker.
+    /// Make everything committed so far durable: one `fsync` of the write-ahead log
+    /// (which holds every commit not yet copied into the database file; a copy syncs the
+    /// database file before the log is reused). At most every [`MARK_EVERY`] the flush
+    /// also counts itself in the database first, and the marker after.
     fn flush(&self) -> Result<(), StateError> {
         let err = db_error(&self.file);
-        let durable: u64 = {
+        let mut wal = self
+            .wal
+            .lock()
+            .map_err(|_| StateError::Task("a flush of the state panicked".into()))?;
+        let mark = wal.1.is_none_or(|at| at.elapsed() >= MARK_EVERY);
+        let durable = if mark {
             let writer = self.writer()?;
             writer
                 .execute(
@@ -479,34 +494,42 @@ impl Db {
                     [INTEGRITY],
                 )
                 .map_err(&err)?;
-            writer
-                .query_row(
-                    "SELECT json_extract(value, '$.durable') FROM meta WHERE flow = '' AND name = ?1",
-                    [INTEGRITY],
-                    |row| row.get::<_, i64>(0),
-                )
-                .map_err(&err)? as u64
+            Some(
+                writer
+                    .query_row(
+                        "SELECT json_extract(value, '$.durable') FROM meta WHERE flow = '' AND name = ?1",
+                        [INTEGRITY],
+                        |row| row.get::<_, i64>(0),
+                    )
+                    .map_err(&err)? as u64,
+            )
+        } else {
+            None
         };
-        let wal = self.file.with_file_name(format!("{DB_FILE}-wal"));
-        let synced = match std::fs::File::open(&wal) {
-            Ok(log) => log.sync_data(),
-            // No log: every commit is in the database file itself.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::File::open(&self.file).and_then(|f| f.sync_data())
-            }
-            Err(e) => Err(e),
+        if wal.0.is_none() {
+            let log = self.file.with_file_name(format!("{DB_FILE}-wal"));
+            wal.0 = std::fs::File::open(&log).ok();
+        }
+        let synced = match &wal.0 {
+            Some(log) => log.sync_data(),
+            // No log yet: every commit is in the database file itself.
+            None => std::fs::File::open(&self.file).and_then(|f| f.sync_data()),
         };
         synced.map_err(|e| guard::io(&self.dir, "cannot flush its database to disk", e))?;
-        guard::write_marker(
-            &self.dir,
-            &Marker {
-                version: 2,
-                id: self.id.clone(),
-                durable,
-                closed: None,
-                moved: None,
-            },
-        )
+        if let Some(durable) = durable {
+            guard::write_marker(
+                &self.dir,
+                &Marker {
+                    version: 2,
+                    id: self.id.clone(),
+                    durable,
+                    closed: None,
+                    moved: None,
+                },
+            )?;
+            wal.1 = Some(std::time::Instant::now());
+        }
+        Ok(())
     }
 }
 
@@ -601,9 +624,137 @@ pub struct SqliteFlow {
     db: Arc<Db>,
 }
 
+/// A ledger mark about to be written: its name and its sends, as JSON.
+struct Mark {
+    name: String,
+    entries: String,
+}
+
+impl Mark {
+    fn new(run: u64, first_seq: u64, entries: &[InFlight]) -> Result<Mark, StateError> {
+        Ok(Mark {
+            name: format!("{run:020}:{first_seq:020}"),
+            entries: json(&entries)?,
+        })
+    }
+
+    fn done(self) -> LedgerMark {
+        LedgerMark(self.name.into_bytes())
+    }
+}
+
+/// Outcomes about to be written, as JSON, with the last of each remembered key.
+struct Outcomes<'o> {
+    outcomes: &'o [(&'o RowOutcome, bool)],
+    values: Vec<String>,
+    remembered: Vec<usize>,
+}
+
+impl<'o> Outcomes<'o> {
+    fn new(outcomes: &'o [(&'o RowOutcome, bool)]) -> Result<Outcomes<'o>, StateError> {
+        let values = outcomes
+            .iter()
+            .map(|(outcome, _)| json(*outcome))
+            .collect::<Result<_, _>>()?;
+        let remembered = last_of_each(
+            outcomes
+                .iter()
+                .map(|(outcome, remember)| remember.then_some(outcome.key.as_str())),
+        );
+        Ok(Outcomes {
+            outcomes,
+            values,
+            remembered,
+        })
+    }
+}
+
 impl SqliteFlow {
     fn err(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         db_error(&self.db.file)
+    }
+
+    fn mark_in(&self, tx: &rusqlite::Transaction<'_>, mark: &Mark) -> Result<(), StateError> {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO ledger (flow, mark, entries) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![self.name, mark.name, mark.entries]))
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The outcomes, then their keys, then the marks they settle, in `tx`. Lost in a
+    /// crash, the transaction is lost whole, and the marks it would have settled are still
+    /// there, so those sends count as in flight.
+    fn record_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        outcomes: &Outcomes<'_>,
+        settled: &[LedgerMark],
+    ) -> Result<(), StateError> {
+        let err = self.err();
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rows (flow, run, seq, outcome) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(&err)?;
+        for ((outcome, _), value) in outcomes.outcomes.iter().zip(&outcomes.values) {
+            insert
+                .execute(params![
+                    self.name,
+                    i64_of(outcome.run),
+                    i64_of(outcome.seq),
+                    value
+                ])
+                .map_err(&err)?;
+        }
+        // A key remembered before and now judged (failed, filtered) may be new again for
+        // the data a settled chunk holds: the epoch moves on, in this transaction.
+        let mut known = tx
+            .prepare_cached("SELECT 1 FROM seen WHERE flow = ?1 AND key = ?2")
+            .map_err(&err)?;
+        let mut judged_again = false;
+        for i in &outcomes.remembered {
+            let outcome = outcomes.outcomes[*i].0;
+            if matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered)
+                && known
+                    .exists(params![self.name, outcome.key])
+                    .map_err(&err)?
+            {
+                judged_again = true;
+                break;
+            }
+        }
+        if judged_again {
+            tx.execute(NEXT_CHUNK_EPOCH, [&self.name]).map_err(&err)?;
+        }
+        let mut remember = tx
+            .prepare_cached(
+                "INSERT INTO seen (flow, key, run, status, digest) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (flow, key) DO UPDATE SET run = excluded.run, status = excluded.status, digest = excluded.digest",
+            )
+            .map_err(&err)?;
+        for i in &outcomes.remembered {
+            let outcome = outcomes.outcomes[*i].0;
+            remember
+                .execute(params![
+                    self.name,
+                    outcome.key,
+                    i64_of(outcome.run),
+                    row_status_word(outcome.status),
+                    outcome.digest
+                ])
+                .map_err(&err)?;
+        }
+        let mut settle = tx
+            .prepare_cached("DELETE FROM ledger WHERE flow = ?1 AND mark = ?2")
+            .map_err(&err)?;
+        for mark in settled {
+            settle
+                .execute(params![self.name, String::from_utf8_lossy(&mark.0)])
+                .map_err(&err)?;
+        }
+        Ok(())
     }
 
     /// Summaries that `sql` selects (`?1` is the flow, `?2` the argument).
@@ -822,22 +973,28 @@ impl FlowState for SqliteFlow {
         first_seq: u64,
         entries: &[InFlight],
     ) -> Result<(LedgerMark, Durable), StateError> {
-        let err = self.err();
-        let mark = format!("{run:020}:{first_seq:020}");
-        let value = json(&entries)?;
-        self.db.write(|tx| {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO ledger (flow, mark, entries) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![self.name, mark, value]))
-            .map_err(&err)?;
-            Ok(())
-        })?;
+        let mark = Mark::new(run, first_seq, entries)?;
+        self.db.write(|tx| self.mark_in(tx, &mark))?;
         // The ticket is taken right after the commit: marks made together share a flush.
-        Ok((
-            LedgerMark(mark.into_bytes()),
-            self.db.commits.durable_later(),
-        ))
+        Ok((mark.done(), self.db.commits.durable_later()))
+    }
+
+    fn record_and_mark(
+        &self,
+        outcomes: &[(&RowOutcome, bool)],
+        settled: &[LedgerMark],
+        run: u64,
+        first_seq: u64,
+        entries: &[InFlight],
+    ) -> Result<(LedgerMark, Durable), StateError> {
+        let outcomes = Outcomes::new(outcomes)?;
+        let mark = Mark::new(run, first_seq, entries)?;
+        // What ended and what starts, in one transaction.
+        self.db.write(|tx| {
+            self.record_in(tx, &outcomes, settled)?;
+            self.mark_in(tx, &mark)
+        })?;
+        Ok((mark.done(), self.db.commits.durable_later()))
     }
 
     fn record(
@@ -848,83 +1005,8 @@ impl FlowState for SqliteFlow {
         if outcomes.is_empty() && settled.is_empty() {
             return Ok(());
         }
-        let err = self.err();
-        let values: Vec<String> = outcomes
-            .iter()
-            .map(|(outcome, _)| json(*outcome))
-            .collect::<Result<_, _>>()?;
-        let remembered = last_of_each(
-            outcomes
-                .iter()
-                .map(|(outcome, remember)| remember.then_some(outcome.key.as_str())),
-        );
-        self.db.write(|tx| {
-            // The outcomes, then their keys, then the marks they settle: one transaction.
-            // Lost in a crash, it is lost whole, and the marks it would have settled are
-            // still there, so those sends count as in flight.
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO rows (flow, run, seq, outcome) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(&err)?;
-            for ((outcome, _), value) in outcomes.iter().zip(&values) {
-                insert
-                    .execute(params![
-                        self.name,
-                        i64_of(outcome.run),
-                        i64_of(outcome.seq),
-                        value
-                    ])
-                    .map_err(&err)?;
-            }
-            // A key remembered before and now judged (failed, filtered) may be new again
-            // for the data a settled chunk holds: the epoch moves on, in this transaction.
-            let mut known = tx
-                .prepare_cached("SELECT 1 FROM seen WHERE flow = ?1 AND key = ?2")
-                .map_err(&err)?;
-            let mut judged_again = false;
-            for i in &remembered {
-                let outcome = outcomes[*i].0;
-                if matches!(outcome.status, RowStatus::Failed | RowStatus::Filtered)
-                    && known
-                        .exists(params![self.name, outcome.key])
-                        .map_err(&err)?
-                {
-                    judged_again = true;
-                    break;
-                }
-            }
-            if judged_again {
-                tx.execute(NEXT_CHUNK_EPOCH, [&self.name]).map_err(&err)?;
-            }
-            let mut remember = tx
-                .prepare_cached(
-                    "INSERT INTO seen (flow, key, run, status, digest) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (flow, key) DO UPDATE SET run = excluded.run, status = excluded.status, digest = excluded.digest",
-                )
-                .map_err(&err)?;
-            for i in &remembered {
-                let outcome = outcomes[*i].0;
-                remember
-                    .execute(params![
-                        self.name,
-                        outcome.key,
-                        i64_of(outcome.run),
-                        row_status_word(outcome.status),
-                        outcome.digest
-                    ])
-                    .map_err(&err)?;
-            }
-            let mut settle = tx
-                .prepare_cached("DELETE FROM ledger WHERE flow = ?1 AND mark = ?2")
-                .map_err(&err)?;
-            for mark in settled {
-                settle
-                    .execute(params![self.name, String::from_utf8_lossy(&mark.0)])
-                    .map_err(&err)?;
-            }
-            Ok(())
-        })
+        let outcomes = Outcomes::new(outcomes)?;
+        self.db.write(|tx| self.record_in(tx, &outcomes, settled))
     }
 
     fn recover(&self) -> Result<Ledger, StateError> {
