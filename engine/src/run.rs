@@ -126,10 +126,6 @@ struct Tally {
     looked_up: Option<String>,
     /// The flow's filter, as its spec: a filtered row is remembered with it.
     filter: Option<String>,
-    /// The records are pushed events, taken from the flow's queue: an event leaves the
-    /// queue as soon as its outcome is stored (a crash later does not leave it there to
-    /// be recorded again as a duplicate).
-    pushed: bool,
     /// Outcomes whose key is remembered as handled whatever the row holds (sent,
     /// skipped): a chunk is settled once each of its new records has one.
     kept: u64,
@@ -157,7 +153,6 @@ impl Tally {
             saved: std::time::Instant::now(),
             looked_up: ctx.lookup.map(|step| step.as_name().to_string()),
             filter: ctx.flow.filter.as_ref().map(flows::Filter::spec),
-            pushed: ctx.flow.source.is_push(),
             kept: 0,
         }
     }
@@ -227,9 +222,6 @@ impl Tally {
             state.save_run(&self.summary)?;
             self.saved = std::time::Instant::now();
         }
-        if self.pushed {
-            state.drop_handled_from_queue()?;
-        }
         Ok(marked)
     }
 
@@ -245,11 +237,7 @@ impl Tally {
             .map(|(outcome, remember)| (outcome, *remember))
             .collect();
         state.record(&group, settled)?;
-        let remembered = group.iter().any(|(_, remember)| *remember);
         self.unstored.clear();
-        if self.pushed && remembered {
-            state.drop_handled_from_queue()?;
-        }
         if self.saved.elapsed() >= PROGRESS_EVERY {
             state.save_run(&self.summary)?;
             self.saved = std::time::Instant::now();

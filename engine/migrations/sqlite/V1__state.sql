@@ -42,9 +42,9 @@ CREATE TABLE ledger (
 ) WITHOUT ROWID;
 
 -- Pushed events waiting for their run, in the order they arrived (a key queued again
--- replaces its event and arrives anew: a new row number).
+-- replaces its event and arrives anew: a new row number, past every row there is).
 CREATE TABLE queue (
-    arrived INTEGER PRIMARY KEY AUTOINCREMENT,
+    arrived INTEGER PRIMARY KEY,
     flow    TEXT NOT NULL,
     key     TEXT NOT NULL,
     fields  TEXT NOT NULL,

@@ -710,6 +710,7 @@ impl FlowState for SledFlow {
                     self.key(outcome.key.as_bytes()),
                     serde_json::to_vec(&Seen::of(outcome))?,
                 )?;
+                self.trees.queue.remove(self.key(outcome.key.as_bytes()))?;
             }
         }
         if judged_again {

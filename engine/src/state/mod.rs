@@ -428,7 +428,9 @@ pub trait FlowState: Send + Sync {
     }
 
     /// Store outcomes: each row's outcome, then (when its flag says so) its key as
-    /// handled, then the ledger marks all of whose sends now have an outcome.
+    /// handled — and a pushed event with that key leaves the queue, in the same write (a
+    /// crash after it does not leave the event to be read again as a duplicate) — then
+    /// the ledger marks all of whose sends now have an outcome.
     fn record(
         &self,
         outcomes: &[(&RowOutcome, bool)],

@@ -1206,6 +1206,8 @@ impl FlowState for PgFlow {
                             SELECT $1, k, r, st, d FROM ok, UNNEST($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(k, r, st, d)
                             WHERE ok.go
                             ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest),
+                      -- a pushed event leaves the queue with its outcome (a probe per key)
+                      q AS (DELETE FROM queue WHERE (SELECT go FROM ok) AND flow = $1 AND key = ANY($5::text[])),
                       -- each mark found by its own probe and removed by its row's address:
                       -- `mark = ANY($9)` was planned as a walk of the flow's ledger (a table
                       -- of a few live rows and, until vacuumed, thousands of dead ones)

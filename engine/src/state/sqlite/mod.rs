@@ -734,6 +734,9 @@ impl SqliteFlow {
                  ON CONFLICT (flow, key) DO UPDATE SET run = excluded.run, status = excluded.status, digest = excluded.digest",
             )
             .map_err(&err)?;
+        let mut dequeue = tx
+            .prepare_cached("DELETE FROM queue WHERE flow = ?1 AND key = ?2")
+            .map_err(&err)?;
         for i in &outcomes.remembered {
             let outcome = outcomes.outcomes[*i].0;
             remember
@@ -744,6 +747,10 @@ impl SqliteFlow {
                     row_status_word(outcome.status),
                     outcome.digest
                 ])
+                .map_err(&err)?;
+            // A pushed event leaves the queue with its outcome.
+            dequeue
+                .execute(params![self.name, outcome.key])
                 .map_err(&err)?;
         }
         let mut settle = tx
