@@ -23,7 +23,7 @@ pub struct Options {
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Keep the daemon's state in this PostgreSQL database (a schema per run, dropped
-    /// after) instead of a sled directory.
+    /// after) instead of a SQLite file.
     #[arg(long)]
     pub postgres: Option<String>,
 }
@@ -221,7 +221,10 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         options.events,
         options.concurrency,
         runs,
-        options.postgres.as_deref().map_or("sled", |_| "PostgreSQL")
+        options
+            .postgres
+            .as_deref()
+            .map_or("SQLite", |_| "PostgreSQL")
     );
     let mut samples = Vec::new();
     for run in 1..=runs {

@@ -31,7 +31,7 @@ pub struct Options {
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
     /// Keep the state in this PostgreSQL database (a schema per measurement, dropped
-    /// after) instead of sled directories: `postgres://postgres@127.0.0.1:5432/test`.
+    /// after) instead of SQLite files: `postgres://postgres@127.0.0.1:5432/test`.
     #[arg(long)]
     pub postgres: Option<String>,
     /// Where the rows come from: a CSV file, or a Google Sheet the stand-in serves
@@ -453,7 +453,10 @@ pub async fn run(bin: &Path, runs: usize, options: Options) -> anyhow::Result<()
         options.concurrency,
         options.batch,
         runs,
-        options.postgres.as_deref().map_or("sled", |_| "PostgreSQL")
+        options
+            .postgres
+            .as_deref()
+            .map_or("SQLite", |_| "PostgreSQL")
     );
     let mut samples = Vec::new();
     for run in 1..=runs {

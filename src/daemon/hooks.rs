@@ -132,43 +132,28 @@ pub async fn receive(
     }
 }
 
-/// Write events to their flows' queues and make them durable (each flow's writes, in a
-/// flush shared with the requests waiting at the same time) — only then may the sender
-/// hear 200 — and start the flows that run on every event.
+/// Write events to their flows' queues and make them durable (in a write and a flush
+/// shared with the requests arriving at the same time) — only then may the sender hear
+/// 200 — and start the flows that run on every event.
 async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Result<(), Response> {
-    let mut stored = Ok(());
-    let mut written: Vec<Arc<dyn engine::FlowState>> = Vec::new();
-    for (target, records) in queued {
-        stored = shared.store.flow(&target.flow).and_then(|state| {
-            written.push(Arc::clone(&state));
-            if target.enabled {
-                state.enqueue(records)
-            } else {
-                // Off means off: answered (so the service does not retry), recorded, not sent.
-                engine::record_skipped(
-                    &*state,
-                    engine::Trigger::Event,
-                    records,
-                    "not sent: the flow is switched off (`enabled: false`)",
-                    chrono::Utc::now(),
-                )
-                .map(|_| ())
-            }
-        });
-        if stored.is_err() {
-            break;
+    let stored = futures::future::try_join_all(queued.iter().map(|(target, records)| async move {
+        let state = shared.store.flow(&target.flow)?;
+        if target.enabled {
+            state.enqueue_durably(records).await
+        } else {
+            // Off means off: answered (so the service does not retry), recorded, not sent.
+            engine::record_skipped(
+                &*state,
+                engine::Trigger::Event,
+                records,
+                "not sent: the flow is switched off (`enabled: false`)",
+                chrono::Utc::now(),
+            )?;
+            state.durable().await
         }
-    }
-    // Durable per flow: a store with several connections (PostgreSQL) flushes only the
-    // one that wrote them. One flow's flush covers another's on a store with one log.
-    if stored.is_ok() {
-        for state in &written {
-            stored = state.durable().await;
-            if stored.is_err() {
-                break;
-            }
-        }
-    }
+    }))
+    .await
+    .map(|_| ());
     if let Err(e) = stored {
         shared.trouble.report(&e, None);
         tracing::error!(error = %e, "cannot queue pushed events");

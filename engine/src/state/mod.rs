@@ -451,6 +451,13 @@ pub trait FlowState: Send + Sync {
     /// replaces it). Durable once [`Store::flush`] returns.
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError>;
 
+    /// Queue events and return once they are durable (a webhook's 200 waits for this). A
+    /// store may write the events of requests arriving together in one transaction.
+    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
+        self.enqueue(records)?;
+        self.durable().await
+    }
+
     /// The queued events, in the order they arrived.
     fn queued(&self) -> Result<Vec<Record>, StateError>;
 

@@ -184,6 +184,43 @@ both!(fn queued_events_come_out_in_the_order_they_arrived_and_a_key_queued_again
     Ok(())
 });
 
+both!(fn events_queued_durably_together_are_each_stored_once_in_their_own_flow(place) {
+    // Webhook requests arriving together share one write and one flush (SQLite); each
+    // still learns its own fate and finds its events in its own flow's queue.
+    let store: std::sync::Arc<dyn Store> = place.open()?.into();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| StateError::Io(e.to_string()))?;
+    runtime.block_on(async {
+        let calls = (0..200u64).map(|i| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                let flow = store.flow(if i % 2 == 0 { "even" } else { "odd" })?;
+                let mut fields = Map::new();
+                fields.insert("n".into(), i.into());
+                flow.enqueue_durably(&[Record::new(format!("e-{i}"), fields)])
+                    .await
+            })
+        });
+        for call in futures::future::join_all(calls).await {
+            call.map_err(|e| StateError::Io(e.to_string()))??;
+        }
+        Ok::<_, StateError>(())
+    })?;
+    drop(store);
+    let store = place.open()?;
+    for (name, parity) in [("even", 0), ("odd", 1)] {
+        let queued = store.flow(name)?.queued()?;
+        assert_eq!(queued.len(), 100, "{name}: every event once");
+        assert!(queued
+            .iter()
+            .all(|r| r.fields["n"].as_u64().is_some_and(|n| n % 2 == parity)));
+    }
+    Ok(())
+});
+
 both!(fn a_crash_leaves_in_the_ledger_exactly_the_sends_without_an_outcome(place) {
     let store = place.open()?;
     let flow = store.flow("orders")?;

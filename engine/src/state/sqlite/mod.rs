@@ -78,7 +78,18 @@ struct Db {
     id: String,
     /// The write-ahead log, open for its `fsync`s (and when the marker was last written).
     wal: Mutex<(Option<std::fs::File>, Option<std::time::Instant>)>,
+    /// Pushed events waiting for the next flush, which writes them all in one
+    /// transaction before its `fsync` (webhook requests arriving together share both).
+    inbox: Mutex<Vec<Arc<Arrival>>>,
     _lock: guard::Lock,
+}
+
+/// One request's events, waiting in the inbox, and what became of them.
+struct Arrival {
+    flow: String,
+    /// Key and fields (as JSON) of each event, the last of each key.
+    events: Vec<(String, String)>,
+    stored: Mutex<Option<Result<(), StateError>>>,
 }
 
 /// How often, at most, a flush counts itself in the database and the marker: more often
@@ -337,6 +348,7 @@ impl SqliteStore {
                 commits: Arc::new(GroupCommit::new(flush)),
                 id: facts.id.clone(),
                 wal: Mutex::new((None, None)),
+                inbox: Mutex::new(Vec::new()),
                 _lock: lock,
             }
         });
@@ -474,11 +486,41 @@ impl Db {
         f(&connection)
     }
 
+    /// Write the inbox's events: all in one transaction, or (if that fails) each
+    /// request's on its own, so that each learns its own fate.
+    fn write_arrivals(&self) -> Result<(), StateError> {
+        let arrivals = std::mem::take(
+            &mut *self
+                .inbox
+                .lock()
+                .map_err(|_| StateError::Task("a webhook request panicked".into()))?,
+        );
+        if arrivals.is_empty() {
+            return Ok(());
+        }
+        let together = self.write(|tx| {
+            arrivals
+                .iter()
+                .try_for_each(|arrival| insert_events(tx, &self.file, arrival))
+        });
+        for arrival in &arrivals {
+            let stored = match &together {
+                Ok(()) => Ok(()),
+                Err(_) => self.write(|tx| insert_events(tx, &self.file, arrival)),
+            };
+            if let Ok(mut slot) = arrival.stored.lock() {
+                *slot = Some(stored);
+            }
+        }
+        Ok(())
+    }
+
     /// Make everything committed so far durable: one `fsync` of the write-ahead log
     /// (which holds every commit not yet copied into the database file; a copy syncs the
     /// database file before the log is reused). At most every [`MARK_EVERY`] the flush
     /// also counts itself in the database first, and the marker after.
     fn flush(&self) -> Result<(), StateError> {
+        self.write_arrivals()?;
         let err = db_error(&self.file);
         let mut wal = self
             .wal
@@ -670,6 +712,19 @@ impl<'o> Outcomes<'o> {
 }
 
 impl SqliteFlow {
+    /// A request's events as the queue keeps them: the last of each key.
+    fn arrival(&self, records: &[Record]) -> Result<Arrival, StateError> {
+        let events = last_of_each(records.iter().map(|r| Some(r.key.as_str())))
+            .into_iter()
+            .map(|i| Ok((records[i].key.clone(), json(&records[i].fields)?)))
+            .collect::<Result<_, StateError>>()?;
+        Ok(Arrival {
+            flow: self.name.clone(),
+            events,
+            stored: Mutex::new(None),
+        })
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         db_error(&self.db.file)
     }
@@ -798,6 +853,25 @@ impl SqliteFlow {
             .and_then(|v| v.as_u64())
             .unwrap_or(0))
     }
+}
+
+/// Queue one request's events (a key queued again replaces its event and arrives anew:
+/// a new row number).
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    file: &Path,
+    arrival: &Arrival,
+) -> Result<(), StateError> {
+    let err = db_error(file);
+    let mut insert = tx
+        .prepare_cached("INSERT OR REPLACE INTO queue (flow, key, fields) VALUES (?1, ?2, ?3)")
+        .map_err(&err)?;
+    for (key, fields) in &arrival.events {
+        insert
+            .execute(params![arrival.flow, key, fields])
+            .map_err(&err)?;
+    }
+    Ok(())
 }
 
 /// The places of the last of each key (`None`: not counted), in order: the last word
@@ -1048,26 +1122,22 @@ impl FlowState for SqliteFlow {
     }
 
     fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
-        let err = self.err();
-        let order = last_of_each(records.iter().map(|r| Some(r.key.as_str())));
-        let fields: Vec<String> = order
-            .iter()
-            .map(|i| json(&records[*i].fields))
-            .collect::<Result<_, _>>()?;
-        self.db.write(|tx| {
-            // A key queued again replaces its event and arrives anew (a new row number).
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO queue (flow, key, fields) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(&err)?;
-            for (i, fields) in order.iter().zip(&fields) {
-                insert
-                    .execute(params![self.name, records[*i].key, fields])
-                    .map_err(&err)?;
-            }
-            Ok(())
-        })
+        let arrival = self.arrival(records)?;
+        self.db
+            .write(|tx| insert_events(tx, &self.db.file, &arrival))
+    }
+
+    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
+        let arrival = Arc::new(self.arrival(records)?);
+        self.db
+            .inbox
+            .lock()
+            .map_err(|_| StateError::Task("a webhook request panicked".into()))?
+            .push(Arc::clone(&arrival));
+        // The flush that covers this call writes the inbox first.
+        self.db.commits.durable().await?;
+        let stored = arrival.stored.lock().ok().and_then(|mut slot| slot.take());
+        stored.unwrap_or_else(|| Err(StateError::Io("the events were not written".into())))
     }
 
     fn queued(&self) -> Result<Vec<Record>, StateError> {
