@@ -37,10 +37,10 @@ pub use state::migrate;
 pub use state::postgres::{is_postgres_url, redact as redact_url};
 pub use state::sqlite;
 pub use state::{
-    fail_unfinished_runs, load_meta, save_meta, Claim, Cluster, Counts, Durable, FlowState,
-    Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned, Retention,
-    RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, SqliteStore, StateError, Store,
-    Trigger,
+    fail_unfinished_runs, load_meta, save_meta, ChunkNote, Claim, Cluster, Counts, Durable,
+    FlowState, Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned,
+    Retention, RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, Sorted, SqliteStore,
+    StateError, Store, Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn paused_after_n_failures_once_the_grace_period_has_passed() -> Result<(), StateError> {
-        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
         let store = SqliteStore::open(dir.path())?;
         let state = store.flow("f")?;
         let run = |h: i64, status: RunStatus| -> Result<(), StateError> {

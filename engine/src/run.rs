@@ -25,7 +25,7 @@ use crate::keys::{self, Earlier, KeyCheck};
 use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
 use crate::record::{ChunkPrint, Record};
-use crate::state::{Durable, LedgerMark};
+use crate::state::{ChunkNote, Durable, LedgerMark, Sorted};
 use crate::state::{
     FlowState, InFlight, RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Trigger,
 };
@@ -489,9 +489,7 @@ struct Intake {
 
 /// A chunk whose only work is sending its new records.
 struct Sending {
-    print: ChunkPrint,
-    /// The state's chunk epoch before its keys were looked up.
-    epoch: u64,
+    note: ChunkNote,
     /// Its records that were new.
     new: u64,
     /// [`Tally::kept`] when it was taken.
@@ -543,13 +541,13 @@ impl Intake {
                 tally.filter.as_deref(),
             )
         });
-        let print = match print {
-            Some(print) if state.chunk_settled(&print, run)? => return Ok(()),
-            // The epoch is read before the keys: a note is not taken if a key was
-            // forgotten meanwhile.
-            Some(print) => Some((print, state.chunk_epoch()?)),
-            None => None,
+        // What the state remembers of the chunk's keys, asked at once.
+        let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
+        let (remembered, note) = match state.sort_chunk(print, &keys, run)? {
+            Sorted::Settled => return Ok(()),
+            Sorted::Keys { remembered, note } => (remembered, note),
         };
+        drop(keys);
         // Whether the chunk may be settled: nothing in it but records handled before and
         // new ones to send (no repeats, no records a crash left in flight, nothing else
         // in the same delivery).
@@ -558,10 +556,6 @@ impl Intake {
         let total = fetched.records.len() as u64;
         let kept_before = tally.kept;
         let judged_before = tally.judged();
-        // What the state remembers of the chunk's keys, asked at once.
-        let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
-        let remembered = state.handled_many(&keys)?;
-        drop(keys);
         for (record, remembered) in fetched.records.into_iter().zip(remembered) {
             // Taken earlier this run (maybe in an earlier chunk, and sent since): a
             // duplicate. (A key a crash left in the ledger is this run's too, but taken
@@ -685,14 +679,11 @@ impl Intake {
                 repeat: false,
             });
         }
-        match print {
-            Some((print, epoch)) if settles && handled == total => {
-                state.settle_chunk(&print, epoch, run)?
-            }
-            Some((print, epoch)) if settles => {
+        match note {
+            Some(note) if settles && handled == total => state.settle(note, run)?,
+            Some(note) if settles => {
                 self.sending = Some(Sending {
-                    print,
-                    epoch,
+                    note,
                     new: total - handled,
                     kept_before,
                     judged_before,
@@ -715,7 +706,7 @@ impl Intake {
         {
             // Their outcomes first: the note must not reach the disk without them.
             tally.commit(state, &[])?;
-            state.settle_chunk(&sending.print, sending.epoch, tally.summary.id)?;
+            state.settle(sending.note, tally.summary.id)?;
         }
         Ok(())
     }
@@ -1076,9 +1067,7 @@ async fn send_unit(
     group: u64,
     sendable: Vec<ToSend>,
 ) -> Result<(u64, Vec<(RowOutcome, bool)>), StateError> {
-    durable
-        .await
-        .map_err(|e| StateError::Task(format!("the ledger could not be made durable: {e}")))?;
+    durable.await.map_err(StateError::NotDurable)?;
     // The requests move out (a batch's bodies are not copied); the rest is settled after.
     let (requests, settling): (Vec<Prepared>, Vec<_>) = sendable
         .into_iter()

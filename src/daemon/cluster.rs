@@ -45,9 +45,11 @@ pub struct Node {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StateError> + Send + 'static,
 ) -> Result<T, StateError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StateError::Task(e.to_string())))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StateError::Stopped(format!(
+            "the cluster call stopped: {e}"
+        )))
+    })
 }
 
 /// The word a trigger is left with the holder under, and back.
@@ -145,7 +147,7 @@ impl Node {
                 }
                 Reason::Manual | Reason::Replay(_) => {
                     if stop.is_stopped() {
-                        return Err(failed(StateError::Task("the daemon is stopping".into())));
+                        return Err(failed(StateError::Stopped("the daemon is stopping".into())));
                     }
                     tracing::debug!(flow = %name, node, "the flow runs on another node: waiting for it");
                     tokio::time::sleep(Duration::from_millis(200)).await;

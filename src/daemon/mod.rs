@@ -238,7 +238,7 @@ impl ScheduleStore for StateSchedules {
                     return Ok(proposed.clone());
                 }
             }
-            Err(engine::StateError::Task(
+            Err(engine::StateError::Contended(
                 "the schedule kept changing while it was armed".into(),
             ))
         });

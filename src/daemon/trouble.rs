@@ -63,12 +63,13 @@ impl Troubles {
 /// Whether an error says the state's files could not be written (not a bug, not a lost
 /// database: something the machine's operator fixes, after which the state goes on).
 fn writes_failed(error: &engine::StateError) -> bool {
-    matches!(
-        error,
+    match error {
         engine::StateError::DiskFull(_)
-            | engine::StateError::Io(_)
-            | engine::StateError::Database(_)
-    )
+        | engine::StateError::Io(_)
+        | engine::StateError::Database(_) => true,
+        engine::StateError::NotDurable(cause) => writes_failed(cause),
+        _ => false,
+    }
 }
 
 /// Try the state again while it is in trouble: a flush that succeeds ends the trouble,

@@ -94,7 +94,9 @@ impl GroupCommit {
                     .await;
                     match flushed {
                         Ok(result) => result?,
-                        Err(e) => return Err(StateError::Task(format!("the flush stopped: {e}"))),
+                        Err(e) => {
+                            return Err(StateError::Stopped(format!("the flush stopped: {e}")))
+                        }
                     }
                 }
                 Err(_) => {

@@ -43,6 +43,16 @@ pub struct SledStore {
     commits: Arc<GroupCommit>,
 }
 
+/// sled's errors, said in the state's own words (the error type names no backend).
+impl From<sled::Error> for StateError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(e) => StateError::Io(format!("state directory (sled): {e}")),
+            other => StateError::Database(format!("(sled): {other}")),
+        }
+    }
+}
+
 impl SledStore {
     /// Open (or create) the state in `dir`. Only one process may hold it at a time. A
     /// directory whose database lost data is refused ([`StateError::Lost`]).
@@ -95,7 +105,7 @@ impl SledStore {
             } else {
                 StateError::Open {
                     dir: dir.to_path_buf(),
-                    source: e,
+                    detail: e.to_string(),
                 }
             }
         })?;
@@ -213,7 +223,7 @@ fn found_of(key: &[u8]) -> Option<Found> {
 /// marker and the daemon's discovery file stay).
 fn set_aside(dir: &Path) -> Result<PathBuf, StateError> {
     let aside = dir.join(format!("damaged-{}", Utc::now().format("%Y%m%dT%H%M%S")));
-    let io = |e: std::io::Error| StateError::Store(sled::Error::Io(e));
+    let io = |e: std::io::Error| StateError::Io(e.to_string());
     std::fs::create_dir_all(&aside).map_err(io)?;
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -316,9 +326,7 @@ impl GroupCommit {
                     match flushed {
                         Ok(result) => result?,
                         Err(e) => {
-                            return Err(StateError::Store(sled::Error::ReportableBug(format!(
-                                "flush task failed: {e}"
-                            ))))
+                            return Err(StateError::Stopped(format!("the flush stopped: {e}")))
                         }
                     }
                 }
@@ -348,11 +356,7 @@ struct Ticket(u64);
 async fn flush(db: sled::Db) -> Result<(), StateError> {
     tokio::task::spawn_blocking(move || db.flush())
         .await
-        .map_err(|e| {
-            StateError::Store(sled::Error::ReportableBug(format!(
-                "flush task failed: {e}"
-            )))
-        })??;
+        .map_err(|e| StateError::Stopped(format!("the flush stopped: {e}")))??;
     Ok(())
 }
 
@@ -1173,7 +1177,7 @@ mod tests {
     async fn a_writer_that_goes_away_while_leading_a_flush_leaves_nobody_waiting(
     ) -> Result<(), StateError> {
         use futures::FutureExt as _;
-        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
         let store = SledStore::open(dir.path())?;
         let flow = store.flow("orders")?;
         flow.enqueue(&[Record::new("A-1", Map::new())])?;
@@ -1190,13 +1194,13 @@ mod tests {
         drop(leader);
         tokio::time::timeout(Duration::from_secs(10), waiter)
             .await
-            .map_err(|_| StateError::Task("the waiter was left waiting".into()))??;
+            .map_err(|_| StateError::Stopped("the waiter was left waiting".into()))??;
         Ok(())
     }
 
     #[test]
     fn queued_events_come_out_in_the_order_they_arrived() -> Result<(), StateError> {
-        let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
         let store = SledStore::open(dir.path())?;
         let flow = store.sled_flow("hooks");
         // A value as older versions wrote it: the fields alone (read first).
@@ -1245,7 +1249,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_that_lost_data_is_refused_until_the_loss_is_accepted(
     ) -> Result<(), StateError> {
-        let tmp = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+        let tmp = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
         let dir = tmp.path().join("state");
         one_run(&dir).await?;
         let older = tmp.path().join("older");
@@ -1259,15 +1263,15 @@ mod tests {
             copy_dir(&dir, &damaged);
             let db = damaged.join("db");
             match damage {
-                "empty" => std::fs::write(&db, b"").map_err(|e| StateError::Store(e.into()))?,
+                "empty" => std::fs::write(&db, b"").map_err(|e| StateError::Io(e.to_string()))?,
                 "random" => std::fs::write(
                     &db,
                     (0..8192u32)
                         .map(|i| (i * 7919 % 251) as u8)
                         .collect::<Vec<u8>>(),
                 )
-                .map_err(|e| StateError::Store(e.into()))?,
-                _ => std::fs::remove_file(&db).map_err(|e| StateError::Store(e.into()))?,
+                .map_err(|e| StateError::Io(e.to_string()))?,
+                _ => std::fs::remove_file(&db).map_err(|e| StateError::Io(e.to_string()))?,
             }
             match SledStore::open(&damaged) {
                 Err(StateError::Lost { detail, .. }) => assert!(
@@ -1285,11 +1289,11 @@ mod tests {
         // An older copy of the database put back (not of the whole directory, whose
         // marker would go back with it): it went back in time.
         let marker = std::fs::read(dir.join(super::super::integrity::FILE))
-            .map_err(|e| StateError::Store(e.into()))?;
-        std::fs::remove_dir_all(&dir).map_err(|e| StateError::Store(e.into()))?;
+            .map_err(|e| StateError::Io(e.to_string()))?;
+        std::fs::remove_dir_all(&dir).map_err(|e| StateError::Io(e.to_string()))?;
         copy_dir(&older, &dir);
         std::fs::write(dir.join(super::super::integrity::FILE), marker)
-            .map_err(|e| StateError::Store(e.into()))?;
+            .map_err(|e| StateError::Io(e.to_string()))?;
         match SledStore::open(&dir) {
             Err(StateError::Lost { detail, .. }) => {
                 assert!(

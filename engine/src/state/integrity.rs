@@ -157,7 +157,7 @@ impl Integrity {
         let temporary = self.file.with_extension("json.tmp");
         let write = std::fs::write(&temporary, serde_json::to_vec_pretty(&mark)?)
             .and_then(|()| std::fs::rename(&temporary, &self.file));
-        write.map_err(|e| StateError::Store(sled::Error::Io(e)))?;
+        write.map_err(|e| StateError::Io(format!("`{}`: {e}", self.file.display())))?;
         self.recorded.fetch_max(runs, Ordering::SeqCst);
         Ok(())
     }

@@ -44,10 +44,8 @@ pub use self::sqlite::SqliteStore;
 pub enum StateError {
     #[error("state directory `{0}` is in use by another switchboard process (is a daemon running on it?)")]
     Locked(PathBuf),
-    #[error("state directory `{dir}`: {source}")]
-    Open { dir: PathBuf, source: sled::Error },
-    #[error("state store: {0}")]
-    Store(#[from] sled::Error),
+    #[error("state directory `{}`: {detail}", dir.display())]
+    Open { dir: PathBuf, detail: String },
     /// The PostgreSQL state (where, without a password, and what went wrong).
     #[error("state database {0}")]
     Database(String),
@@ -57,10 +55,21 @@ pub enum StateError {
     Fenced(String),
     #[error("state store holds a value that cannot be read: {0}")]
     Corrupt(#[from] serde_json::Error),
-    /// A send task died (a panic): whether its requests left is unknown, so its ledger
-    /// entry stays for the next run.
-    #[error("a send task failed: {0}")]
-    Task(String),
+    /// A thread working on the state panicked while it held it: what it committed before
+    /// is kept; what it was writing is not.
+    #[error("{0} panicked; the state keeps what was committed before it (restart switchboard; please report the panic)")]
+    Panicked(&'static str),
+    /// The work the caller waited for ended without an answer (its task stopped, or the
+    /// process is stopping).
+    #[error("{0}")]
+    Stopped(String),
+    /// A value kept changing under a compare-and-set that was tried again and again.
+    #[error("{0}")]
+    Contended(String),
+    /// The ledger mark a send waits for could not be made durable: the send does not
+    /// leave.
+    #[error("the ledger could not be made durable: {0}")]
+    NotDurable(std::sync::Arc<StateError>),
     /// The database lost data (deleted, emptied, replaced, restored from an older copy):
     /// using it would resend what was sent.
     #[error("state directory `{}` has lost data: {detail}\n  a run now would send again rows that were already sent, so it is refused\n  hint: restore the directory from a backup; or, if you know what was lost and accept resending it, run again with --accept-state-loss", dir.display())]
@@ -82,6 +91,26 @@ pub enum StateError {
     /// The state is not the one the flows directory was run with ([`binding`]).
     #[error("{detail}\n  hint: pass the state the flows were run with (--state, or SWITCHBOARD_STATE); or, to go on with this one knowing that rows it does not know may be sent again, run once with --accept-state-loss")]
     Unbound { detail: String },
+}
+
+/// A chunk of the source as the state sorted it ([`FlowState::sort_chunk`]).
+#[derive(Debug)]
+pub enum Sorted {
+    /// Found before to hold nothing new, and read back unchanged: nothing to do.
+    Settled,
+    /// What is remembered of each key, in the chunk's order; the note that settles the
+    /// chunk, if it may be settled.
+    Keys {
+        remembered: Vec<Option<Handled>>,
+        note: Option<ChunkNote>,
+    },
+}
+
+/// What settles a chunk once its work is done: opaque to a run.
+#[derive(Debug)]
+pub struct ChunkNote {
+    print: ChunkPrint,
+    epoch: u64,
 }
 
 /// A send that has started: enough to resend or park the record after a crash.
@@ -370,6 +399,41 @@ pub trait FlowState: Send + Sync {
 
     /// What is remembered of a record with this key, if one was handled.
     fn handled(&self, key: &str) -> Result<Option<Handled>, StateError>;
+
+    /// Sort one chunk of a source read again, in one call: a chunk found before to hold
+    /// nothing new and read back unchanged (`print`) is [`Sorted::Settled`] (its keys
+    /// need no look-up); otherwise what is remembered of each key, in order, and — for a
+    /// chunk with a print — the note that settles it once its work is done
+    /// ([`FlowState::settle`]). The note carries what makes it safe (the state's epoch
+    /// before the keys were read); a run only hands it back.
+    fn sort_chunk(
+        &self,
+        print: Option<ChunkPrint>,
+        keys: &[&str],
+        run: u64,
+    ) -> Result<Sorted, StateError> {
+        let note = match print {
+            Some(print) if self.chunk_settled(&print, run)? => return Ok(Sorted::Settled),
+            // The epoch is read before the keys: a note is not taken if a key was
+            // forgotten meanwhile.
+            Some(print) => Some(ChunkNote {
+                epoch: self.chunk_epoch()?,
+                print,
+            }),
+            None => None,
+        };
+        Ok(Sorted::Keys {
+            remembered: self.handled_many(keys)?,
+            note,
+        })
+    }
+
+    /// Settle a chunk sorted by [`FlowState::sort_chunk`]: every record of it is now
+    /// remembered (written before the note, so a crash cannot keep the note without
+    /// them), so it is skipped whole while it reads back unchanged.
+    fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError> {
+        self.settle_chunk(&note.print, note.epoch, run)
+    }
 
     /// [`FlowState::handled`] for many keys at once, in their order (a database answers
     /// a chunk of the source in one round trip instead of one per record).

@@ -353,7 +353,7 @@ fn serve(
         run_job(target, &mut client, commit);
         let mut result = rx
             .recv()
-            .unwrap_or_else(|_| Err(StateError::Task("the commit did not answer".into())));
+            .unwrap_or_else(|_| Err(StateError::Stopped("the commit did not answer".into())));
         // A write nobody waited for failed before this point: what was asked to be
         // durable may not be (its caller hears the failure itself at its next call).
         if let Some(e) = failed

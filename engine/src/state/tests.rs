@@ -101,9 +101,9 @@ fn until_durable(durable: Durable) -> Result<(), StateError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| StateError::Task(e.to_string()))?
+        .map_err(|e| StateError::Io(e.to_string()))?
         .block_on(durable)
-        .map_err(|e| StateError::Task(e.to_string()))
+        .map_err(StateError::NotDurable)
 }
 
 /// One test, run against each backend.
@@ -116,7 +116,7 @@ macro_rules! both {
 
             #[test]
             fn sled() -> Result<(), StateError> {
-                let dir = tempfile::tempdir().map_err(|e| StateError::Store(e.into()))?;
+                let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
                 check(&SledPlace(dir))
             }
 
@@ -563,7 +563,7 @@ fn two_nodes(place: &PgPlace) -> Result<(Node, Node), StateError> {
         let store = PgStore::open_cluster(&url, name)?;
         let cluster = store
             .cluster()
-            .ok_or_else(|| StateError::Task("no cluster".into()))?;
+            .ok_or_else(|| StateError::Io("no cluster".into()))?;
         Ok((store, cluster))
     };
     Ok((node("node-a")?, node("node-b")?))
@@ -742,7 +742,7 @@ both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
 
     // A note made from answers given before keys were forgotten is not taken.
     let before = flow.chunk_epoch()?;
-    let mut summary = flow.run(run)?.ok_or(StateError::Task("no run".into()))?;
+    let mut summary = flow.run(run)?.ok_or(StateError::Io("no run".into()))?;
     summary.status = RunStatus::Succeeded;
     summary.finished_at = Some(Utc::now());
     flow.save_run(&summary)?;

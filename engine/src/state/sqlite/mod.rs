@@ -463,7 +463,7 @@ impl Db {
     fn writer(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
         self.writer
             .lock()
-            .map_err(|_| StateError::Task("a writer of the state panicked".into()))
+            .map_err(|_| StateError::Panicked("a writer of the state"))
     }
 
     /// Run `f` on a reading connection (a free one, else the next in turn).
@@ -482,7 +482,7 @@ impl Db {
         };
         let connection = reader
             .lock()
-            .map_err(|_| StateError::Task("a reader of the state panicked".into()))?;
+            .map_err(|_| StateError::Panicked("a reader of the state"))?;
         f(&connection)
     }
 
@@ -493,7 +493,7 @@ impl Db {
             &mut *self
                 .inbox
                 .lock()
-                .map_err(|_| StateError::Task("a webhook request panicked".into()))?,
+                .map_err(|_| StateError::Panicked("a webhook request"))?,
         );
         if arrivals.is_empty() {
             return Ok(());
@@ -525,7 +525,7 @@ impl Db {
         let mut wal = self
             .wal
             .lock()
-            .map_err(|_| StateError::Task("a flush of the state panicked".into()))?;
+            .map_err(|_| StateError::Panicked("a flush of the state"))?;
         let mark = wal.1.is_none_or(|at| at.elapsed() >= MARK_EVERY);
         let durable = if mark {
             let writer = self.writer()?;
@@ -1132,7 +1132,7 @@ impl FlowState for SqliteFlow {
         self.db
             .inbox
             .lock()
-            .map_err(|_| StateError::Task("a webhook request panicked".into()))?
+            .map_err(|_| StateError::Panicked("a webhook request"))?
             .push(Arc::clone(&arrival));
         // The flush that covers this call writes the inbox first.
         self.db.commits.durable().await?;
