@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use engine::{FlowState, Retention, RowOutcome, RowStatus, RunStatus, SqliteStore, Store, Trigger};
+use engine::{
+    FlowState, Retention, RowOutcome, RowStatus, RunStatus, SledStore, SqliteStore, Store, Trigger,
+};
 use serde_json::{json, Map};
 
 #[derive(clap::Args, Clone)]
@@ -28,6 +30,9 @@ pub struct Options {
     /// Measure the pruned case only.
     #[arg(long)]
     pub pruned_only: bool,
+    /// Keep the state in sled, as releases before SQLite did (for comparison).
+    #[arg(long)]
+    pub sled: bool,
 }
 
 impl Default for Options {
@@ -38,6 +43,7 @@ impl Default for Options {
             keep_days: 30,
             forget_handled: false,
             pruned_only: false,
+            sled: false,
         }
     }
 }
@@ -109,15 +115,25 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// The store the measurement writes to.
+fn open(dir: &Path, options: &Options) -> anyhow::Result<Box<dyn Store>> {
+    Ok(if options.sled {
+        Box::new(SledStore::open(dir)?)
+    } else {
+        Box::new(SqliteStore::open(dir)?)
+    })
+}
+
 /// Simulate the year in `dir`, pruning hourly when `keep` is given; the store's size
 /// then, and after it is closed and opened again.
 async fn year(
     dir: &Path,
     options: &Options,
     keep: Option<Duration>,
+    forget_handled: bool,
 ) -> anyhow::Result<(u64, u64, f64)> {
     let started = Instant::now();
-    let store = SqliteStore::open(dir)?;
+    let store = open(dir, options)?;
     let state = store.flow("orders")?;
     let begin = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc);
     for i in 0..options.runs {
@@ -127,7 +143,7 @@ async fn year(
         if let (Some(keep), true) = (keep, i % 4 == 3) {
             let retention = Retention {
                 before: Some(at - keep),
-                forget_handled: options.forget_handled,
+                forget_handled,
                 ..Retention::default()
             };
             state.prune(&retention, false)?;
@@ -141,7 +157,7 @@ async fn year(
     let took = started.elapsed().as_secs_f64();
     drop(state);
     drop(store);
-    let reopened = SqliteStore::open(dir)?;
+    let reopened = open(dir, options)?;
     reopened.flush().await?;
     drop(reopened);
     Ok((size, dir_size(dir), took))
@@ -165,45 +181,62 @@ fn write_run(state: &dyn FlowState, records: usize, at: DateTime<Utc>) -> anyhow
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     println!(
-        "history: {} runs of {} records (a 15-minute flow for {:.1} days), state directory size",
+        "history: {} runs of {} records (a 15-minute flow for {:.1} days), state directory size, {}",
         options.runs,
         options.records,
-        options.runs as f64 / 96.0
+        options.runs as f64 / 96.0,
+        if options.sled { "sled" } else { "SQLite" }
     );
     let scratch = tempfile::tempdir()?;
     let keep = Duration::days(options.keep_days);
-    let cases = [
-        ("keep everything", None),
-        ("history: {keep: Nd}", Some(keep)),
+    // (label, kept days, forget handled keys)
+    let mut cases = vec![
+        ("keep everything", None, false),
+        ("history: {keep: Nd}", Some(keep), options.forget_handled),
     ];
-    let cases = if options.pruned_only {
-        &cases[1..]
-    } else {
-        &cases[..]
-    };
-    for &(label, keep) in cases {
-        let dir = scratch
-            .path()
-            .join(if keep.is_some() { "pruned" } else { "all" });
-        let (size, reopened, took) = year(&dir, &options, keep).await?;
+    if !options.pruned_only && !options.forget_handled {
+        cases.push(("history: {keep: Nd, forget_handled}", Some(keep), true));
+    }
+    if options.pruned_only {
+        cases.remove(0);
+    }
+    let mut pruned_sizes = Vec::new();
+    for &(label, keep, forget) in &cases {
+        let dir = scratch.path().join("year");
+        let (size, reopened, took) = year(&dir, &options, keep, forget).await?;
         let mut label = label.replace('N', &options.keep_days.to_string());
-        if keep.is_some() && options.forget_handled {
+        if keep.is_some() && forget && !label.contains("forget") {
             label = label.replace('}', ", forget_handled}");
         }
         println!(
-            "  {label:<24} {:>12} at the end, {:>12} after reopening ({took:.0}s to write)",
+            "  {label:<40} {:>12} at the end, {:>12} after reopening ({took:.0}s to write)",
             mib(size),
             mib(reopened)
         );
+        if keep.is_some() {
+            pruned_sizes.push(reopened);
+        }
         std::fs::remove_dir_all(&dir)?;
+    }
+    if let [remembering, forgetting] = pruned_sizes[..] {
+        // The two pruned cases differ only by the keys of the runs pruned away.
+        let kept_runs = (options.keep_days * 96) as usize;
+        let forgotten_keys = options.runs.saturating_sub(kept_runs) * options.records;
+        if forgotten_keys > 0 {
+            println!(
+                "  disk per remembered key: {:.0} B ({} keys; the two pruned cases' difference)",
+                remembering.saturating_sub(forgetting) as f64 / forgotten_keys as f64,
+                forgotten_keys
+            );
+        }
     }
     if options.pruned_only {
         return Ok(());
     }
     // The space pruning a full history at once gives back.
     let dir = scratch.path().join("late");
-    let (before, _, _) = year(&dir, &options, None).await?;
-    let store = SqliteStore::open(&dir)?;
+    let (before, _, _) = year(&dir, &options, None, false).await?;
+    let store = open(&dir, &options)?;
     let state = store.flow("orders")?;
     let last = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc)
         + Duration::minutes(15 * options.runs as i64);
@@ -220,7 +253,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let right_after = dir_size(&dir);
     drop(state);
     drop(store);
-    let reopened = SqliteStore::open(&dir)?;
+    let reopened = open(&dir, &options)?;
     reopened.flush().await?;
     drop(reopened);
     println!(
