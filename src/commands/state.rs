@@ -107,7 +107,7 @@ async fn migrate(global: &Global, to: Option<&str>, json: bool) -> anyhow::Resul
         )
     })?;
     to_place.store().flush().await?;
-    let (from_shown, to_shown) = (from.shown(), to_place.shown());
+    let (from_shown, mut to_shown) = (from.shown(), to_place.shown());
     // Let go of both before files move.
     let retired = match from {
         Place::Postgres(_, store) => Some(format!("its schema is now `{}`", store.retire()?)),
@@ -135,6 +135,8 @@ async fn migrate(global: &Global, to: Option<&str>, json: bool) -> anyhow::Resul
                 .with_context(|| format!("keeping the old directory as {}", kept.display()))?;
             std::fs::rename(&fresh, &dir)
                 .with_context(|| format!("putting the new state in {}", dir.display()))?;
+            // Said where it now is, not where it was made.
+            to_shown = to_shown.replace(&*fresh.to_string_lossy(), &dir.to_string_lossy());
             // What the flows directory remembers of its state goes with it.
             let binding = engine::binding::FILE;
             let _ = std::fs::copy(kept.join(binding), dir.join(binding));

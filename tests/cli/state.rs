@@ -57,8 +57,10 @@ async fn an_old_sled_directory_is_refused_then_migrated_with_nothing_lost() {
         migrate
             .stdout
             .contains("order-sms: 1 run(s), 3 record(s), 3 handled key(s)")
-            && migrate.stdout.contains("the old directory is kept as"),
-        "{migrate:?}"
+            && migrate.stdout.contains("the old directory is kept as")
+            && migrate.stdout.contains(".switchboard/state.db:")
+            && !migrate.stdout.contains("migrating"),
+        "the report names where the state now is: {migrate:?}"
     );
     let kept: Vec<String> = std::fs::read_dir(dir.path().join("flows"))
         .map(|e| {
