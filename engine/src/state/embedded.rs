@@ -20,8 +20,9 @@ use serde_json::Value;
 use super::integrity::Integrity;
 use super::search;
 use super::{
-    Counts, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
-    RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+    Counts, Durable, FlowState, Found, Handled, History, InFlight, Inbox, Journal, Ledger,
+    LedgerMark, Meta, Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
+    Store, Trigger,
 };
 use crate::record::{ChunkPrint, Record};
 
@@ -385,7 +386,7 @@ struct Trees {
     running: sled::Tree,
     /// `term \0 flow \0 run id, seq` → nothing: the search index ([`super::search`]),
     /// one entry per term of each outcome of an ended run, across flows (one scan finds
-    /// a value in all of them); written after the run by [`FlowState::index_runs`], off
+    /// a value in all of them); written after the run by [`History::index_runs`], off
     /// the sending path.
     found: sled::Tree,
     /// The database, for numbers that only grow (queued events' arrival order).
@@ -406,7 +407,7 @@ const PRIMED: &[u8] = b"primed";
 /// run that saw it).
 const SETTLED_CHUNK: &[u8] = b"\0chunk\0";
 
-/// Meta key: the flow's chunk epoch ([`FlowState::chunk_epoch`]).
+/// Meta key: the flow's chunk epoch ([`Journal::chunk_epoch`]).
 const CHUNK_EPOCH: &[u8] = b"\0chunk-epoch";
 
 /// Meta key: the last run the search index covers.
@@ -526,12 +527,14 @@ impl SledFlow {
     }
 }
 
-#[async_trait]
 impl FlowState for SledFlow {
     fn name(&self) -> &str {
         &self.name
     }
+}
 
+#[async_trait]
+impl Journal for SledFlow {
     fn begin_run(
         &self,
         trigger: Trigger,
@@ -758,65 +761,25 @@ impl FlowState for SledFlow {
         self.commits.durable().await
     }
 
-    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
-        for record in records {
-            let arrived = self.trees.db.generate_id()?;
-            let mut value = vec![QUEUED];
-            value.extend_from_slice(&arrived.to_be_bytes());
-            serde_json::to_writer(&mut value, &record.fields)?;
-            self.trees
-                .queue
-                .insert(self.key(record.key.as_bytes()), value)?;
-        }
-        Ok(())
-    }
-
-    fn queued(&self) -> Result<Vec<Record>, StateError> {
-        let mut queued: Vec<(u64, Record)> = self
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let running: Vec<RunSummary> = self
             .trees
-            .queue
+            .runs
             .scan_prefix(&self.prefix)
-            .map(|item| {
-                let (key, value) = item?;
-                let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
-                let (arrived, fields) = match value.split_first() {
-                    Some((&QUEUED, rest)) if rest.len() >= 8 => {
-                        let mut n = [0u8; 8];
-                        n.copy_from_slice(&rest[..8]);
-                        (u64::from_be_bytes(n), &rest[8..])
-                    }
-                    _ => (0, &value[..]),
-                };
-                Ok((arrived, Record::new(key, serde_json::from_slice(fields)?)))
-            })
-            .collect::<Result<_, StateError>>()?;
-        // In the order they arrived: a contact edited twice is sent edit by edit.
-        queued.sort_by_key(|(arrived, _)| *arrived);
-        Ok(queued.into_iter().map(|(_, record)| record).collect())
-    }
-
-    fn has_queued(&self) -> Result<bool, StateError> {
-        Ok(self
-            .trees
-            .queue
-            .scan_prefix(&self.prefix)
-            .next()
-            .transpose()?
-            .is_some())
-    }
-
-    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
-        let mut dropped = 0;
-        for item in self.trees.queue.scan_prefix(&self.prefix) {
-            let (key, _) = item?;
-            if self.trees.seen.contains_key(&key)? {
-                self.trees.queue.remove(&key)?;
-                dropped += 1;
-            }
+            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
+            .collect::<Result<Vec<_>, StateError>>()?
+            .into_iter()
+            .filter(|summary| summary.status == RunStatus::Running)
+            .collect();
+        let count = running.len();
+        for mut summary in running {
+            super::mark_interrupted(self, &mut summary, at)?;
         }
-        Ok(dropped)
+        Ok(count)
     }
+}
 
+impl History for SledFlow {
     fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
         self.trees
             .runs
@@ -936,23 +899,6 @@ impl FlowState for SledFlow {
         }))
     }
 
-    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
-        let running: Vec<RunSummary> = self
-            .trees
-            .runs
-            .scan_prefix(&self.prefix)
-            .map(|item| Ok(serde_json::from_slice::<RunSummary>(&item?.1)?))
-            .collect::<Result<Vec<_>, StateError>>()?
-            .into_iter()
-            .filter(|summary| summary.status == RunStatus::Running)
-            .collect();
-        let count = running.len();
-        for mut summary in running {
-            super::mark_interrupted(self, &mut summary, at)?;
-        }
-        Ok(count)
-    }
-
     fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
         let runs: Vec<RunSummary> = self
             .trees
@@ -1005,7 +951,70 @@ impl FlowState for SledFlow {
         }
         Ok((queued, in_flight))
     }
+}
 
+impl Inbox for SledFlow {
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+        for record in records {
+            let arrived = self.trees.db.generate_id()?;
+            let mut value = vec![QUEUED];
+            value.extend_from_slice(&arrived.to_be_bytes());
+            serde_json::to_writer(&mut value, &record.fields)?;
+            self.trees
+                .queue
+                .insert(self.key(record.key.as_bytes()), value)?;
+        }
+        Ok(())
+    }
+
+    fn queued(&self) -> Result<Vec<Record>, StateError> {
+        let mut queued: Vec<(u64, Record)> = self
+            .trees
+            .queue
+            .scan_prefix(&self.prefix)
+            .map(|item| {
+                let (key, value) = item?;
+                let key = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+                let (arrived, fields) = match value.split_first() {
+                    Some((&QUEUED, rest)) if rest.len() >= 8 => {
+                        let mut n = [0u8; 8];
+                        n.copy_from_slice(&rest[..8]);
+                        (u64::from_be_bytes(n), &rest[8..])
+                    }
+                    _ => (0, &value[..]),
+                };
+                Ok((arrived, Record::new(key, serde_json::from_slice(fields)?)))
+            })
+            .collect::<Result<_, StateError>>()?;
+        // In the order they arrived: a contact edited twice is sent edit by edit.
+        queued.sort_by_key(|(arrived, _)| *arrived);
+        Ok(queued.into_iter().map(|(_, record)| record).collect())
+    }
+
+    fn has_queued(&self) -> Result<bool, StateError> {
+        Ok(self
+            .trees
+            .queue
+            .scan_prefix(&self.prefix)
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+        let mut dropped = 0;
+        for item in self.trees.queue.scan_prefix(&self.prefix) {
+            let (key, _) = item?;
+            if self.trees.seen.contains_key(&key)? {
+                self.trees.queue.remove(&key)?;
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+impl Meta for SledFlow {
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
         match self.trees.meta.get(self.key(key.as_bytes()))? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),

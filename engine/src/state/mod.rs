@@ -1,10 +1,12 @@
 //! The state of runs: for each flow the keys already handled, the send ledger, the queue
 //! of pushed events and the run history (each run's summary and each row's outcome) —
-//! behind two narrow traits, [`Store`] and [`FlowState`], so that the run speaks of what
-//! it means (begin a run, mark sends in flight, record outcomes, recover a crash's
-//! ledger) and the durability protocol lives with each implementation. [`SledStore`] is
-//! the embedded one: one sled database per state directory; [`PgStore`] keeps the same
-//! in PostgreSQL tables.
+//! behind [`Store`] and, per flow, [`FlowState`] split by who uses it: the run's
+//! [`Journal`] (begin a run, sort a chunk, mark sends in flight, record outcomes, settle,
+//! recover a crash's ledger — the durability protocol lives with each implementation),
+//! the [`History`] people read, the [`Inbox`] of pushed events and [`Meta`] values.
+//! [`SqliteStore`] is the embedded one: one SQLite file per state directory; [`PgStore`]
+//! keeps the same in PostgreSQL tables; [`SledStore`], the embedded state of versions
+//! before SQLite, is read by `state migrate`.
 //!
 //! The promise every implementation keeps: a send is marked in flight and that mark is
 //! durable before the send starts; a row's outcome, then its remembered key, are stored
@@ -93,7 +95,7 @@ pub enum StateError {
     Unbound { detail: String },
 }
 
-/// A chunk of the source as the state sorted it ([`FlowState::sort_chunk`]).
+/// A chunk of the source as the state sorted it ([`Journal::sort_chunk`]).
 #[derive(Debug)]
 pub enum Sorted {
     /// Found before to hold nothing new, and read back unchanged: nothing to do.
@@ -307,7 +309,7 @@ pub trait Store: Send + Sync {
 
     /// The records of every flow's history that carried `query` (see [`search`] for how
     /// values are matched: a value, its start, or a phone number's digits), at most
-    /// `limit`, from the index [`FlowState::index_runs`] keeps (no scan of the history).
+    /// `limit`, from the index [`History::index_runs`] keeps (no scan of the history).
     fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, StateError>;
 
     /// The cluster this store is shared by, when several processes share it
@@ -384,13 +386,19 @@ pub struct Lease {
     pub state: Arc<dyn FlowState>,
 }
 
-/// One flow's state, in the words of a run.
-#[async_trait]
-pub trait FlowState: Send + Sync {
+/// One flow's state, split by who uses it: the [`Journal`] a run writes, the [`History`]
+/// people read, the [`Inbox`] of pushed events and the [`Meta`] values of the scheduler
+/// and the daemon.
+pub trait FlowState: Journal + History + Inbox + Meta {
     fn name(&self) -> &str;
+}
 
-    // --- A run ---
-
+/// What a run writes and asks, in its own words: begin, sort a chunk, mark sends in
+/// flight (returning once they are durable), record outcomes with the marks they settle,
+/// settle a chunk, finish. How the store keeps these consistent (epochs, chunk notes,
+/// ledger marks) stays behind it.
+#[async_trait]
+pub trait Journal: Send + Sync {
     /// Begin a run: it gets the next id and is stored as running.
     fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError>;
 
@@ -404,7 +412,7 @@ pub trait FlowState: Send + Sync {
     /// nothing new and read back unchanged (`print`) is [`Sorted::Settled`] (its keys
     /// need no look-up); otherwise what is remembered of each key, in order, and — for a
     /// chunk with a print — the note that settles it once its work is done
-    /// ([`FlowState::settle`]). The note carries what makes it safe (the state's epoch
+    /// ([`Journal::settle`]). The note carries what makes it safe (the state's epoch
     /// before the keys were read); a run only hands it back.
     fn sort_chunk(
         &self,
@@ -428,14 +436,14 @@ pub trait FlowState: Send + Sync {
         })
     }
 
-    /// Settle a chunk sorted by [`FlowState::sort_chunk`]: every record of it is now
+    /// Settle a chunk sorted by [`Journal::sort_chunk`]: every record of it is now
     /// remembered (written before the note, so a crash cannot keep the note without
     /// them), so it is skipped whole while it reads back unchanged.
     fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError> {
         self.settle_chunk(&note.print, note.epoch, run)
     }
 
-    /// [`FlowState::handled`] for many keys at once, in their order (a database answers
+    /// [`Journal::handled`] for many keys at once, in their order (a database answers
     /// a chunk of the source in one round trip instead of one per record).
     fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
         keys.iter().map(|key| self.handled(key)).collect()
@@ -443,7 +451,7 @@ pub trait FlowState: Send + Sync {
 
     /// How many times something has happened that can make a handled key new again (a
     /// key forgotten, a handled key judged again). Read before a chunk's keys are looked
-    /// up and given to [`FlowState::settle_chunk`]: a note made from answers older than
+    /// up and given to [`Journal::settle_chunk`]: a note made from answers older than
     /// such a change is not taken.
     fn chunk_epoch(&self) -> Result<u64, StateError>;
 
@@ -454,7 +462,7 @@ pub trait FlowState: Send + Sync {
     fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError>;
 
     /// Note that the chunk with this print holds nothing new, as found from answers given
-    /// at `epoch` ([`FlowState::chunk_epoch`]). Called once every record of it is
+    /// at `epoch` ([`Journal::chunk_epoch`]). Called once every record of it is
     /// remembered, and written after them: a crash cannot keep the note without them.
     fn settle_chunk(&self, print: &ChunkPrint, epoch: u64, run: u64) -> Result<(), StateError>;
 
@@ -465,6 +473,7 @@ pub trait FlowState: Send + Sync {
     /// Whether a run has read the source to its end once (the backlog is settled), and
     /// saying that one has.
     fn primed(&self) -> Result<bool, StateError>;
+
     fn set_primed(&self) -> Result<(), StateError>;
 
     /// Sends about to start, marked in flight together. The returned future resolves
@@ -476,8 +485,8 @@ pub trait FlowState: Send + Sync {
         entries: &[InFlight],
     ) -> Result<(LedgerMark, Durable), StateError>;
 
-    /// [`FlowState::record`] these outcomes and settled marks, then
-    /// [`FlowState::mark_in_flight`] the next sends — in one write where the store can
+    /// [`Journal::record`] these outcomes and settled marks, then
+    /// [`Journal::mark_in_flight`] the next sends — in one write where the store can
     /// (a refill of the send window stores what ended and marks what starts together).
     fn record_and_mark(
         &self,
@@ -509,30 +518,13 @@ pub trait FlowState: Send + Sync {
     /// Make everything written so far durable.
     async fn durable(&self) -> Result<(), StateError>;
 
-    // --- Pushed events ---
+    /// Mark this flow's runs left `running` by a process that stopped as interrupted.
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError>;
+}
 
-    /// Queue events for the flow's next run (an event with a key already queued
-    /// replaces it). Durable once [`Store::flush`] returns.
-    fn enqueue(&self, records: &[Record]) -> Result<(), StateError>;
-
-    /// Queue events and return once they are durable (a webhook's 200 waits for this). A
-    /// store may write the events of requests arriving together in one transaction.
-    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
-        self.enqueue(records)?;
-        self.durable().await
-    }
-
-    /// The queued events, in the order they arrived.
-    fn queued(&self) -> Result<Vec<Record>, StateError>;
-
-    /// Whether any event waits for a run.
-    fn has_queued(&self) -> Result<bool, StateError>;
-
-    /// Drop queued events that are handled (their key is remembered).
-    fn drop_handled_from_queue(&self) -> Result<usize, StateError>;
-
-    // --- History ---
-
+/// What happened, as people and the console read it: runs, their records, search's
+/// feed, pruning.
+pub trait History: Send + Sync {
     /// The most recent runs, newest first.
     fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError>;
 
@@ -559,12 +551,44 @@ pub trait FlowState: Send + Sync {
     /// Every row outcome of every run, oldest run first.
     fn all_rows(&self) -> Box<dyn Iterator<Item = Result<RowOutcome, StateError>> + Send + '_>;
 
-    /// Mark this flow's runs left `running` by a process that stopped as interrupted.
-    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError>;
+    /// Drop the runs `retention` does not keep, with their records (or, `dry_run`, only
+    /// count them). The newest run and runs under way are always kept; so are the keys
+    /// of handled records, unless `retention.forget_handled`.
+    fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError>;
 
-    // --- Small values kept for the flow (the scheduler's armed schedule, …) ---
+    /// How many pushed events wait in the queue, and how many records are in flight in
+    /// the ledger (sent or being sent, outcome not stored): what `/metrics` shows.
+    fn backlog(&self) -> Result<(usize, usize), StateError>;
+}
 
+/// Pushed events waiting for their run (written durably before the sender's answer).
+#[async_trait]
+pub trait Inbox: Journal {
+    /// Queue events for the flow's next run (an event with a key already queued
+    /// replaces it). Durable once [`Store::flush`] returns.
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError>;
+
+    /// Queue events and return once they are durable (a webhook's 200 waits for this). A
+    /// store may write the events of requests arriving together in one transaction.
+    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
+        self.enqueue(records)?;
+        self.durable().await
+    }
+
+    /// The queued events, in the order they arrived.
+    fn queued(&self) -> Result<Vec<Record>, StateError>;
+
+    /// Whether any event waits for a run.
+    fn has_queued(&self) -> Result<bool, StateError>;
+
+    /// Drop queued events that are handled (their key is remembered).
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError>;
+}
+
+/// Small values kept for the flow (its schedule, a pause, the backlog's start).
+pub trait Meta: Send + Sync {
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError>;
+
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError>;
 
     /// Store `value` under `key` only if what is stored is `expected` (`None`: nothing);
@@ -582,15 +606,6 @@ pub trait FlowState: Send + Sync {
         self.save_meta(key, value)?;
         Ok(true)
     }
-
-    /// Drop the runs `retention` does not keep, with their records (or, `dry_run`, only
-    /// count them). The newest run and runs under way are always kept; so are the keys
-    /// of handled records, unless `retention.forget_handled`.
-    fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError>;
-
-    /// How many pushed events wait in the queue, and how many records are in flight in
-    /// the ledger (sent or being sent, outcome not stored): what `/metrics` shows.
-    fn backlog(&self) -> Result<(usize, usize), StateError>;
 }
 
 /// Which runs history keeps: those that finished after `before` (when set) and the

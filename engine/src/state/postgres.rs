@@ -7,7 +7,7 @@
 //! is durable once written: the group commit sled needs has nothing to do here. A row's
 //! outcome, its remembered key and the removal of its ledger mark are one transaction,
 //! committed without waiting for the disk, as sled writes them between flushes (see
-//! [`FlowState::record`] below for why that keeps the promise).
+//! [`Journal::record`] below for why that keeps the promise).
 //!
 //! Like the sled directory, one process holds a store at a time: a session advisory lock
 //! on the schema's name, taken before anything else.
@@ -26,8 +26,9 @@ use serde_json::{Map, Value};
 
 use super::search;
 use super::{
-    Cluster, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
-    RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+    Cluster, Durable, FlowState, Found, Handled, History, InFlight, Inbox, Journal, Ledger,
+    LedgerMark, Meta, Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
+    Store, Trigger,
 };
 use crate::record::{ChunkPrint, Record};
 
@@ -905,12 +906,14 @@ impl PgFlow {
     }
 }
 
-#[async_trait]
 impl FlowState for PgFlow {
     fn name(&self) -> &str {
         &self.name
     }
+}
 
+#[async_trait]
+impl Journal for PgFlow {
     fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
         let flow = self.name.clone();
         let id: i64 = on_db!(self.db, |client, err| {
@@ -1274,70 +1277,20 @@ impl FlowState for PgFlow {
         self.db.durable().await
     }
 
-    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
-        let flow = self.name.clone();
-        // Each key once, its last event (an event with a key already queued replaces it,
-        // as the latest arrival).
-        let order = last_of_each(records.iter().map(|r| Some(r.key.as_str())));
-        let keys: Vec<String> = order.iter().map(|i| records[*i].key.clone()).collect();
-        let fields: Vec<Value> = order
-            .iter()
-            .map(|i| Value::Object(records[*i].fields.clone()))
-            .collect();
-        let shown = self.db.shown.clone();
-        // Durable once the store is flushed (as the trait says): the webhook door flushes
-        // before it answers, sharing the flush with its neighbours.
-        self.db.submit(move |client| {
-            let err = db_error(&shown);
-            let insert = prepared(
-                client,
-                "INSERT INTO queue (flow, key, fields)
-                 SELECT $1, k, f FROM UNNEST($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(k, f, n) ORDER BY n
-                 ON CONFLICT (flow, key) DO UPDATE SET fields = EXCLUDED.fields, arrived = EXCLUDED.arrived",
-            )
-            .map_err(&err)?;
-            client.execute(&insert, &[&flow, &keys, &fields]).map_err(&err)?;
-            Ok(())
-        })
-    }
-
-    fn queued(&self) -> Result<Vec<Record>, StateError> {
-        let queued: Vec<(String, Value)> = self.db.rows(
-            "SELECT key, fields FROM queue WHERE flow = $1 ORDER BY arrived",
-            vec![Box::new(self.name.clone())],
-            |row| (row.get(0), row.get(1)),
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let running = self.summaries(
+            "SELECT summary FROM runs WHERE flow = $1 AND status = 'running' ORDER BY id",
+            vec![],
         )?;
-        queued
-            .into_iter()
-            .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(fields)?)))
-            .collect()
+        let count = running.len();
+        for mut summary in running {
+            super::mark_interrupted(self, &mut summary, at)?;
+        }
+        Ok(count)
     }
+}
 
-    fn has_queued(&self) -> Result<bool, StateError> {
-        let flow = self.name.clone();
-        on_db!(self.db, |client, err| {
-            Ok(client
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM queue WHERE flow = $1)",
-                    &[&flow],
-                )
-                .map_err(&err)?
-                .get(0))
-        })
-    }
-
-    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
-        let flow = self.name.clone();
-        on_db!(self.db, |client, err| {
-            Ok(client
-                .execute(
-                    "DELETE FROM queue q USING seen s WHERE q.flow = $1 AND s.flow = q.flow AND s.key = q.key",
-                    &[&flow],
-                )
-                .map_err(&err)? as usize)
-        })
-    }
-
+impl History for PgFlow {
     fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
         self.summaries(
             "SELECT summary FROM runs WHERE flow = $1 ORDER BY id DESC LIMIT $2",
@@ -1428,73 +1381,6 @@ impl FlowState for PgFlow {
         }))
     }
 
-    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
-        let running = self.summaries(
-            "SELECT summary FROM runs WHERE flow = $1 AND status = 'running' ORDER BY id",
-            vec![],
-        )?;
-        let count = running.len();
-        for mut summary in running {
-            super::mark_interrupted(self, &mut summary, at)?;
-        }
-        Ok(count)
-    }
-
-    fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
-        let (flow, key) = (self.name.clone(), key.to_string());
-        on_db!(self.db, |client, err| {
-            Ok(client
-                .query_opt(
-                    "SELECT value FROM meta WHERE flow = $1 AND name = $2",
-                    &[&flow, &key],
-                )
-                .map_err(&err)?
-                .map(|row| row.get(0)))
-        })
-    }
-
-    fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
-        let (flow, key, value) = (self.name.clone(), key.to_string(), value.clone());
-        on_db!(self.db, |client, err| {
-            client
-                .execute(
-                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (flow, name) DO UPDATE SET value = EXCLUDED.value",
-                    &[&flow, &key, &value],
-                )
-                .map_err(&err)?;
-            Ok(())
-        })
-    }
-
-    fn replace_meta(
-        &self,
-        key: &str,
-        expected: Option<&Value>,
-        value: &Value,
-    ) -> Result<bool, StateError> {
-        let (flow, key, expected, value) = (
-            self.name.clone(),
-            key.to_string(),
-            expected.cloned(),
-            value.clone(),
-        );
-        on_db!(self.db, |client, err| {
-            let changed = match &expected {
-                None => client.execute(
-                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &[&flow, &key, &value],
-                ),
-                Some(expected) => client.execute(
-                    "UPDATE meta SET value = $3 WHERE flow = $1 AND name = $2 AND value = $4",
-                    &[&flow, &key, &value, expected],
-                ),
-            }
-            .map_err(&err)?;
-            Ok(changed == 1)
-        })
-    }
-
     fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
         let runs = self.summaries(
             "SELECT summary FROM runs WHERE flow = $1 ORDER BY id",
@@ -1570,6 +1456,129 @@ impl FlowState for PgFlow {
                 )
                 .map_err(&err)?;
             Ok((row.get::<_, i64>(0) as usize, row.get::<_, i64>(1) as usize))
+        })
+    }
+}
+
+impl Inbox for PgFlow {
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+        let flow = self.name.clone();
+        // Each key once, its last event (an event with a key already queued replaces it,
+        // as the latest arrival).
+        let order = last_of_each(records.iter().map(|r| Some(r.key.as_str())));
+        let keys: Vec<String> = order.iter().map(|i| records[*i].key.clone()).collect();
+        let fields: Vec<Value> = order
+            .iter()
+            .map(|i| Value::Object(records[*i].fields.clone()))
+            .collect();
+        let shown = self.db.shown.clone();
+        // Durable once the store is flushed (as the trait says): the webhook door flushes
+        // before it answers, sharing the flush with its neighbours.
+        self.db.submit(move |client| {
+            let err = db_error(&shown);
+            let insert = prepared(
+                client,
+                "INSERT INTO queue (flow, key, fields)
+                 SELECT $1, k, f FROM UNNEST($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(k, f, n) ORDER BY n
+                 ON CONFLICT (flow, key) DO UPDATE SET fields = EXCLUDED.fields, arrived = EXCLUDED.arrived",
+            )
+            .map_err(&err)?;
+            client.execute(&insert, &[&flow, &keys, &fields]).map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn queued(&self) -> Result<Vec<Record>, StateError> {
+        let queued: Vec<(String, Value)> = self.db.rows(
+            "SELECT key, fields FROM queue WHERE flow = $1 ORDER BY arrived",
+            vec![Box::new(self.name.clone())],
+            |row| (row.get(0), row.get(1)),
+        )?;
+        queued
+            .into_iter()
+            .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(fields)?)))
+            .collect()
+    }
+
+    fn has_queued(&self) -> Result<bool, StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM queue WHERE flow = $1)",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .get(0))
+        })
+    }
+
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+        let flow = self.name.clone();
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .execute(
+                    "DELETE FROM queue q USING seen s WHERE q.flow = $1 AND s.flow = q.flow AND s.key = q.key",
+                    &[&flow],
+                )
+                .map_err(&err)? as usize)
+        })
+    }
+}
+
+impl Meta for PgFlow {
+    fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
+        let (flow, key) = (self.name.clone(), key.to_string());
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt(
+                    "SELECT value FROM meta WHERE flow = $1 AND name = $2",
+                    &[&flow, &key],
+                )
+                .map_err(&err)?
+                .map(|row| row.get(0)))
+        })
+    }
+
+    fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
+        let (flow, key, value) = (self.name.clone(), key.to_string(), value.clone());
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (flow, name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&flow, &key, &value],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&Value>,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        let (flow, key, expected, value) = (
+            self.name.clone(),
+            key.to_string(),
+            expected.cloned(),
+            value.clone(),
+        );
+        on_db!(self.db, |client, err| {
+            let changed = match &expected {
+                None => client.execute(
+                    "INSERT INTO meta (flow, name, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&flow, &key, &value],
+                ),
+                Some(expected) => client.execute(
+                    "UPDATE meta SET value = $3 WHERE flow = $1 AND name = $2 AND value = $4",
+                    &[&flow, &key, &value, expected],
+                ),
+            }
+            .map_err(&err)?;
+            Ok(changed == 1)
         })
     }
 }

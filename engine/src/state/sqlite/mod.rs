@@ -29,8 +29,9 @@ use serde_json::{Map, Value};
 use super::commit::GroupCommit;
 use super::search;
 use super::{
-    Counts, Durable, FlowState, Found, Handled, InFlight, Ledger, LedgerMark, Pruned, Retention,
-    RowOutcome, RowStatus, RunStatus, RunSummary, StateError, Store, Trigger,
+    Counts, Durable, FlowState, Found, Handled, History, InFlight, Inbox, Journal, Ledger,
+    LedgerMark, Meta, Pruned, Retention, RowOutcome, RowStatus, RunStatus, RunSummary, StateError,
+    Store, Trigger,
 };
 use crate::record::{ChunkPrint, Record};
 use guard::{Marker, Shape, DB_FILE};
@@ -888,12 +889,14 @@ fn last_of_each<'k>(keys: impl Iterator<Item = Option<&'k str>>) -> Vec<usize> {
     places
 }
 
-#[async_trait]
 impl FlowState for SqliteFlow {
     fn name(&self) -> &str {
         &self.name
     }
+}
 
+#[async_trait]
+impl Journal for SqliteFlow {
     fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
         let err = self.err();
         self.db.write(|tx| {
@@ -1121,63 +1124,20 @@ impl FlowState for SqliteFlow {
         self.db.commits.durable().await
     }
 
-    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
-        let arrival = self.arrival(records)?;
-        self.db
-            .write(|tx| insert_events(tx, &self.db.file, &arrival))
+    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
+        let running = self.summaries(
+            "SELECT summary FROM runs WHERE flow = ?1 AND status = 'running' AND ?2 = ?2",
+            0,
+        )?;
+        let count = running.len();
+        for mut summary in running {
+            super::mark_interrupted(self, &mut summary, at)?;
+        }
+        Ok(count)
     }
+}
 
-    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
-        let arrival = Arc::new(self.arrival(records)?);
-        self.db
-            .inbox
-            .lock()
-            .map_err(|_| StateError::Panicked("a webhook request"))?
-            .push(Arc::clone(&arrival));
-        // The flush that covers this call writes the inbox first.
-        self.db.commits.durable().await?;
-        let stored = arrival.stored.lock().ok().and_then(|mut slot| slot.take());
-        stored.unwrap_or_else(|| Err(StateError::Io("the events were not written".into())))
-    }
-
-    fn queued(&self) -> Result<Vec<Record>, StateError> {
-        let err = self.err();
-        let queued: Vec<(String, String)> = self.db.read(|c| {
-            let mut statement = c
-                .prepare_cached("SELECT key, fields FROM queue WHERE flow = ?1 ORDER BY arrived")
-                .map_err(&err)?;
-            let rows = statement
-                .query_map([&self.name], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(&err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })?;
-        queued
-            .into_iter()
-            .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(&fields)?)))
-            .collect()
-    }
-
-    fn has_queued(&self) -> Result<bool, StateError> {
-        let err = self.err();
-        self.db.read(|c| {
-            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM queue WHERE flow = ?1)")
-                .and_then(|mut s| s.query_row([&self.name], |row| row.get(0)))
-                .map_err(&err)
-        })
-    }
-
-    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
-        let err = self.err();
-        self.db.write(|tx| {
-            tx.prepare_cached(
-                "DELETE FROM queue WHERE flow = ?1
-                   AND EXISTS (SELECT 1 FROM seen WHERE seen.flow = ?1 AND seen.key = queue.key)",
-            )
-            .and_then(|mut s| s.execute([&self.name]))
-            .map_err(&err)
-        })
-    }
-
+impl History for SqliteFlow {
     fn runs(&self, limit: usize) -> Result<Vec<RunSummary>, StateError> {
         self.summaries(
             "SELECT summary FROM runs WHERE flow = ?1 ORDER BY id DESC LIMIT ?2",
@@ -1261,18 +1221,6 @@ impl FlowState for SqliteFlow {
             buffer: std::collections::VecDeque::new(),
             done: false,
         })
-    }
-
-    fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
-        let running = self.summaries(
-            "SELECT summary FROM runs WHERE flow = ?1 AND status = 'running' AND ?2 = ?2",
-            0,
-        )?;
-        let count = running.len();
-        for mut summary in running {
-            super::mark_interrupted(self, &mut summary, at)?;
-        }
-        Ok(count)
     }
 
     fn prune(&self, retention: &Retention, dry_run: bool) -> Result<Pruned, StateError> {
@@ -1368,7 +1316,69 @@ impl FlowState for SqliteFlow {
             .map_err(&err)
         })
     }
+}
 
+#[async_trait]
+impl Inbox for SqliteFlow {
+    fn enqueue(&self, records: &[Record]) -> Result<(), StateError> {
+        let arrival = self.arrival(records)?;
+        self.db
+            .write(|tx| insert_events(tx, &self.db.file, &arrival))
+    }
+
+    async fn enqueue_durably(&self, records: &[Record]) -> Result<(), StateError> {
+        let arrival = Arc::new(self.arrival(records)?);
+        self.db
+            .inbox
+            .lock()
+            .map_err(|_| StateError::Panicked("a webhook request"))?
+            .push(Arc::clone(&arrival));
+        // The flush that covers this call writes the inbox first.
+        self.db.commits.durable().await?;
+        let stored = arrival.stored.lock().ok().and_then(|mut slot| slot.take());
+        stored.unwrap_or_else(|| Err(StateError::Io("the events were not written".into())))
+    }
+
+    fn queued(&self) -> Result<Vec<Record>, StateError> {
+        let err = self.err();
+        let queued: Vec<(String, String)> = self.db.read(|c| {
+            let mut statement = c
+                .prepare_cached("SELECT key, fields FROM queue WHERE flow = ?1 ORDER BY arrived")
+                .map_err(&err)?;
+            let rows = statement
+                .query_map([&self.name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })?;
+        queued
+            .into_iter()
+            .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(&fields)?)))
+            .collect()
+    }
+
+    fn has_queued(&self) -> Result<bool, StateError> {
+        let err = self.err();
+        self.db.read(|c| {
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM queue WHERE flow = ?1)")
+                .and_then(|mut s| s.query_row([&self.name], |row| row.get(0)))
+                .map_err(&err)
+        })
+    }
+
+    fn drop_handled_from_queue(&self) -> Result<usize, StateError> {
+        let err = self.err();
+        self.db.write(|tx| {
+            tx.prepare_cached(
+                "DELETE FROM queue WHERE flow = ?1
+                   AND EXISTS (SELECT 1 FROM seen WHERE seen.flow = ?1 AND seen.key = queue.key)",
+            )
+            .and_then(|mut s| s.execute([&self.name]))
+            .map_err(&err)
+        })
+    }
+}
+
+impl Meta for SqliteFlow {
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError> {
         let err = self.err();
         let text: Option<String> = self.db.read(|c| {
