@@ -99,8 +99,13 @@ fn identity(top: &Map<String, Value>, inner: &Map<String, Value>) -> String {
         return format!("#{id}");
     }
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(Value::Object(top.clone()).to_string().as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    // The payload as compact JSON (what `Value::to_string` writes), without copying it.
+    let digest = Sha256::digest(serde_json::to_vec(top).unwrap_or_default());
+    let hex: String = digest[..6]
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
+        .collect();
     engine::payload_key(&hex)
 }
 

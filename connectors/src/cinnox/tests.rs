@@ -54,6 +54,14 @@ fn each_event_has_its_own_identity_and_a_redelivery_the_same() {
     // payloads are one event only within the flow's redelivery window); with one, not.
     assert!(engine::is_payload_keyed(&key(&edit("Olena K."))));
     assert!(!engine::is_payload_keyed(&key(&with_id)));
+    // The payload's key is pinned: an upgraded daemon must know a redelivery of an event
+    // an older one took (the first 6 bytes of SHA-256 over the compact JSON, as hex).
+    let missed = json!({"status": "Missed", "enquiryID": "enq-1"});
+    assert!(
+        key(&missed).ends_with(&engine::payload_key("c6b59a8ab5a1")),
+        "{}",
+        key(&missed)
+    );
 }
 
 /// Every one of the seed's 13 triggers, in the Zapier table's flat shape (the fields it
