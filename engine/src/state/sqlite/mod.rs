@@ -1263,8 +1263,10 @@ impl History for SqliteFlow {
             }
             for id in &ids {
                 if forget {
+                    // Named: SQLite (3.50) otherwise walks every key of the flow by the
+                    // primary key's `flow` prefix, once per pruned run.
                     tx.execute(
-                        "DELETE FROM seen WHERE flow = ?1 AND run = ?2",
+                        "DELETE FROM seen INDEXED BY seen_run WHERE flow = ?1 AND run = ?2",
                         params![self.name, id],
                     )
                     .map_err(&err)?;
