@@ -1126,7 +1126,7 @@ impl Journal for SqliteFlow {
 
     fn interrupt_unfinished_runs(&self, at: DateTime<Utc>) -> Result<usize, StateError> {
         let running = self.summaries(
-            "SELECT summary FROM runs WHERE flow = ?1 AND status = 'running' AND ?2 = ?2",
+            "SELECT summary FROM runs INDEXED BY runs_running WHERE flow = ?1 AND status = 'running' AND ?2 = ?2",
             0,
         )?;
         let count = running.len();
