@@ -57,6 +57,9 @@ const PRIMED: &str = "primed";
 /// A flow's chunk epoch as it is now (0 before it first moved); `?1` is the flow.
 const CHUNK_EPOCH_NOW: &str = "COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = ?1), 0)";
 
+/// A flow's ledger marks and their sends, oldest first.
+const LEDGER_OF_FLOW: &str = "SELECT mark, entries FROM ledger WHERE flow = ?1 ORDER BY mark";
+
 /// Move a flow's chunk epoch on; `?1` is the flow.
 const NEXT_CHUNK_EPOCH: &str = "INSERT INTO chunk_epochs (flow, epoch) VALUES (?1, 1)
      ON CONFLICT (flow) DO UPDATE SET epoch = epoch + 1";
@@ -485,6 +488,22 @@ impl Db {
             .lock()
             .map_err(|_| StateError::Panicked("a reader of the state"))?;
         f(&connection)
+    }
+
+    /// The two text columns of each row `sql` selects with `params`, in its order.
+    fn text_pairs(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let err = db_error(&self.file);
+        self.read(|c| {
+            let mut statement = c.prepare_cached(sql).map_err(&err)?;
+            let rows = statement
+                .query_map(params, |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(&err)
+        })
     }
 
     /// Write the inbox's events: all in one transaction, or (if that fails) each
@@ -1094,16 +1113,7 @@ impl Journal for SqliteFlow {
     }
 
     fn recover(&self) -> Result<Ledger, StateError> {
-        let err = self.err();
-        let marked: Vec<(String, String)> = self.db.read(|c| {
-            let mut statement = c
-                .prepare_cached("SELECT mark, entries FROM ledger WHERE flow = ?1 ORDER BY mark")
-                .map_err(&err)?;
-            let rows = statement
-                .query_map([&self.name], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(&err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })?;
+        let marked = self.db.text_pairs(LEDGER_OF_FLOW, [&self.name])?;
         let mut ledger = Ledger::default();
         for (mark, entries) in marked {
             let members: Vec<InFlight> = parse(&entries)?;
@@ -1342,16 +1352,10 @@ impl Inbox for SqliteFlow {
     }
 
     fn queued(&self) -> Result<Vec<Record>, StateError> {
-        let err = self.err();
-        let queued: Vec<(String, String)> = self.db.read(|c| {
-            let mut statement = c
-                .prepare_cached("SELECT key, fields FROM queue WHERE flow = ?1 ORDER BY arrived")
-                .map_err(&err)?;
-            let rows = statement
-                .query_map([&self.name], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(&err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })?;
+        let queued = self.db.text_pairs(
+            "SELECT key, fields FROM queue WHERE flow = ?1 ORDER BY arrived",
+            [&self.name],
+        )?;
         queued
             .into_iter()
             .map(|(key, fields)| Ok(Record::new(key, parse::<Map<String, Value>>(&fields)?)))
@@ -1553,16 +1557,7 @@ impl super::migrate::Portable for SqliteStore {
     }
 
     fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError> {
-        let err = db_error(&self.db.file);
-        let marked: Vec<(String, String)> = self.db.read(|c| {
-            let mut statement = c
-                .prepare("SELECT mark, entries FROM ledger WHERE flow = ?1 ORDER BY mark")
-                .map_err(&err)?;
-            let rows = statement
-                .query_map([flow], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(&err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })?;
+        let marked = self.db.text_pairs(LEDGER_OF_FLOW, [flow])?;
         marked
             .into_iter()
             .map(|(mark, entries)| {
@@ -1577,18 +1572,10 @@ impl super::migrate::Portable for SqliteStore {
     }
 
     fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError> {
-        let err = db_error(&self.db.file);
-        let values: Vec<(String, String)> = self.db.read(|c| {
-            let mut statement = c
-                .prepare(
-                    "SELECT name, value FROM meta WHERE flow = ?1 AND NOT (flow = '' AND name = ?2) ORDER BY name",
-                )
-                .map_err(&err)?;
-            let rows = statement
-                .query_map(params![flow, INTEGRITY], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(&err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })?;
+        let values = self.db.text_pairs(
+            "SELECT name, value FROM meta WHERE flow = ?1 AND NOT (flow = '' AND name = ?2) ORDER BY name",
+            params![flow, INTEGRITY],
+        )?;
         let values = values
             .into_iter()
             .map(|(name, value)| Ok((name, parse(&value)?)))
