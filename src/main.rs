@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     purge_freed_memory_soon();
     let cli = cli::Cli::parse();
     init_logging(cli.global.verbose);
-    // Blocking work (file reads, sled flushes) needs few threads, and every thread
+    // Blocking work (file reads, state flushes) needs few threads, and every thread
     // keeps an allocator heap of its own: tokio's default of 512 let a daemon running
     // 10,000 flows a minute hold ~30 MiB more than it needed (BENCHMARKS.md).
     let runtime = match tokio::runtime::Builder::new_multi_thread()

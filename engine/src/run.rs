@@ -211,18 +211,33 @@ impl Tally {
         first_seq: u64,
         entries: &[InFlight],
     ) -> Result<(LedgerMark, Durable), StateError> {
-        let group: Vec<(&RowOutcome, bool)> = self
-            .unstored
-            .iter()
-            .map(|(outcome, remember)| (outcome, *remember))
-            .collect();
-        let marked = state.record_and_mark(&group, settled, self.summary.id, first_seq, entries)?;
+        let run = self.summary.id;
+        self.store_unstored(state, |group| {
+            state.record_and_mark(group, settled, run, first_seq, entries)
+        })
+    }
+
+    /// Hand the outcomes collected so far to `write`, then let them go; and save the run's
+    /// progress when it is due.
+    fn store_unstored<T>(
+        &mut self,
+        state: &dyn FlowState,
+        write: impl FnOnce(&[(&RowOutcome, bool)]) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let written = {
+            let group: Vec<(&RowOutcome, bool)> = self
+                .unstored
+                .iter()
+                .map(|(outcome, remember)| (outcome, *remember))
+                .collect();
+            write(&group)?
+        };
         self.unstored.clear();
         if self.saved.elapsed() >= PROGRESS_EVERY {
             state.save_run(&self.summary)?;
             self.saved = std::time::Instant::now();
         }
-        Ok(marked)
+        Ok(written)
     }
 
     /// Store the outcomes collected so far, then drop the ledger marks whose sends all
@@ -231,18 +246,7 @@ impl Tally {
         if self.unstored.is_empty() && settled.is_empty() {
             return Ok(());
         }
-        let group: Vec<(&RowOutcome, bool)> = self
-            .unstored
-            .iter()
-            .map(|(outcome, remember)| (outcome, *remember))
-            .collect();
-        state.record(&group, settled)?;
-        self.unstored.clear();
-        if self.saved.elapsed() >= PROGRESS_EVERY {
-            state.save_run(&self.summary)?;
-            self.saved = std::time::Instant::now();
-        }
-        Ok(())
+        self.store_unstored(state, |group| state.record(group, settled))
     }
 }
 
