@@ -54,9 +54,7 @@ fn source(global: &Global) -> anyhow::Result<Place> {
         return Ok(Place::Postgres(url.clone(), PgStore::open(&url)?));
     }
     let dir = wiring::state_dir(global);
-    if engine::sqlite::guard::is_sled_dir(&dir)
-        && !dir.join(engine::sqlite::guard::DB_FILE).exists()
-    {
+    if engine::sqlite::guard::is_old_state(&dir) {
         let store = SledStore::open_with(&dir, global.accept_state_loss)?;
         return Ok(Place::Sled(dir, store));
     }
@@ -200,9 +198,7 @@ fn database(global: &Global) -> anyhow::Result<PathBuf> {
         );
     }
     let dir = wiring::state_dir(global);
-    if engine::sqlite::guard::is_sled_dir(&dir)
-        && !dir.join(engine::sqlite::guard::DB_FILE).exists()
-    {
+    if engine::sqlite::guard::is_old_state(&dir) {
         return Err(engine::StateError::OldFormat { dir }.into());
     }
     Ok(dir.join(engine::sqlite::guard::DB_FILE))

@@ -125,9 +125,10 @@ pub(crate) fn write_marker(dir: &Path, marker: &Marker) -> Result<(), StateError
         .map_err(|e| io(dir, "cannot write its marker", e))
 }
 
-/// Whether `dir` holds a sled database (the embedded state before SQLite).
-pub fn is_sled_dir(dir: &Path) -> bool {
-    dir.join("conf").is_file() && dir.join("db").is_file()
+/// Whether `dir` holds the state as versions before SQLite kept it (a sled database) and
+/// no `state.db` yet: an old directory, to be moved with `state migrate`.
+pub fn is_old_state(dir: &Path) -> bool {
+    !dir.join(DB_FILE).exists() && dir.join("conf").is_file() && dir.join("db").is_file()
 }
 
 /// Move a damaged database's files into `damaged-<time>/` inside its directory (the

@@ -224,12 +224,12 @@ impl SqliteStore {
     pub fn open_with(dir: &Path, accept_loss: bool) -> Result<SqliteStore, StateError> {
         std::fs::create_dir_all(dir).map_err(|e| guard::io(dir, "cannot create it", e))?;
         let lock = guard::lock(dir)?;
-        let file = dir.join(DB_FILE);
-        if !file.exists() && guard::is_sled_dir(dir) {
+        if guard::is_old_state(dir) {
             return Err(StateError::OldFormat {
                 dir: dir.to_path_buf(),
             });
         }
+        let file = dir.join(DB_FILE);
         let marker = guard::read_marker(dir);
         if let Some(Ok(Marker {
             moved: Some(to), ..
