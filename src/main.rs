@@ -35,8 +35,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// mimalloc (without transparent huge pages, which tripled resident memory): a run
-/// allocates and frees small values for every record (fields, request bodies, sled
-/// nodes), and glibc's allocator was a third of a run's CPU.
+/// allocates and frees small values for every record (fields, request bodies, SQLite
+/// rows), and glibc's allocator was a third of a run's CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use engine::{
-    FlowState, Retention, RowOutcome, RowStatus, RunStatus, SledStore, SqliteStore, Store, Trigger,
-};
+use engine::{FlowState, Retention, RowOutcome, RowStatus, RunStatus, SqliteStore, Store, Trigger};
 use serde_json::{json, Map};
 
 #[derive(clap::Args, Clone)]
@@ -30,9 +28,6 @@ pub struct Options {
     /// Measure the pruned case only.
     #[arg(long)]
     pub pruned_only: bool,
-    /// Keep the state in sled, as releases before SQLite did (for comparison).
-    #[arg(long)]
-    pub sled: bool,
 }
 
 impl Default for Options {
@@ -43,7 +38,6 @@ impl Default for Options {
             keep_days: 30,
             forget_handled: false,
             pruned_only: false,
-            sled: false,
         }
     }
 }
@@ -116,12 +110,8 @@ fn mib(bytes: u64) -> String {
 }
 
 /// The store the measurement writes to.
-fn open(dir: &Path, options: &Options) -> anyhow::Result<Box<dyn Store>> {
-    Ok(if options.sled {
-        Box::new(SledStore::open(dir)?)
-    } else {
-        Box::new(SqliteStore::open(dir)?)
-    })
+fn open(dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(dir)?))
 }
 
 /// Simulate the year in `dir`, pruning hourly when `keep` is given; the store's size
@@ -133,7 +123,7 @@ async fn year(
     forget_handled: bool,
 ) -> anyhow::Result<(u64, u64, f64)> {
     let started = Instant::now();
-    let store = open(dir, options)?;
+    let store = open(dir)?;
     let state = store.flow("orders")?;
     let begin = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc);
     for i in 0..options.runs {
@@ -157,7 +147,7 @@ async fn year(
     let took = started.elapsed().as_secs_f64();
     drop(state);
     drop(store);
-    let reopened = open(dir, options)?;
+    let reopened = open(dir)?;
     reopened.flush().await?;
     drop(reopened);
     Ok((size, dir_size(dir), took))
@@ -181,11 +171,10 @@ fn write_run(state: &dyn FlowState, records: usize, at: DateTime<Utc>) -> anyhow
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     println!(
-        "history: {} runs of {} records (a 15-minute flow for {:.1} days), state directory size, {}",
+        "history: {} runs of {} records (a 15-minute flow for {:.1} days), state directory size, SQLite",
         options.runs,
         options.records,
         options.runs as f64 / 96.0,
-        if options.sled { "sled" } else { "SQLite" }
     );
     let scratch = tempfile::tempdir()?;
     let keep = Duration::days(options.keep_days);
@@ -236,7 +225,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // The space pruning a full history at once gives back.
     let dir = scratch.path().join("late");
     let (before, _, _) = year(&dir, &options, None, false).await?;
-    let store = open(&dir, &options)?;
+    let store = open(&dir)?;
     let state = store.flow("orders")?;
     let last = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc)
         + Duration::minutes(15 * options.runs as i64);
@@ -253,7 +242,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let right_after = dir_size(&dir);
     drop(state);
     drop(store);
-    let reopened = open(&dir, &options)?;
+    let reopened = open(&dir)?;
     reopened.flush().await?;
     drop(reopened);
     println!(

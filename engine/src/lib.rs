@@ -3,7 +3,7 @@
 //! This crate owns the [`Source`] and [`Receiver`] traits, the record type, the
 //! Handlebars [`Mapper`] and its helpers, deduplication, delivery (retries, outcomes)
 //! and the state of runs behind the [`Store`] and [`FlowState`] traits (seen keys, the
-//! send ledger, the event queue, run history), embedded in sled by [`SledStore`]. It
+//! send ledger, the event queue, run history), embedded in SQLite by [`SqliteStore`]. It
 //! knows no particular service: connectors implement the traits.
 
 mod connector;
@@ -35,12 +35,13 @@ pub use run::{
 pub use state::binding;
 pub use state::migrate;
 pub use state::postgres::{is_postgres_url, redact as redact_url};
+pub use state::sled_import;
 pub use state::sqlite;
 pub use state::{
     fail_unfinished_runs, load_meta, save_meta, ChunkNote, Claim, Cluster, Counts, Durable,
     FlowState, Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned,
-    Retention, RowOutcome, RowStatus, RunStatus, RunSummary, SledStore, Sorted, SqliteStore,
-    StateError, Store, Trigger,
+    Retention, RowOutcome, RowStatus, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
+    Store, Trigger,
 };
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 

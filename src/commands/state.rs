@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use engine::migrate::{self, Portable};
-use engine::{PgStore, SledStore, SqliteStore};
+use engine::migrate::{self, Export, Portable};
+use engine::sled_import::SledState;
+use engine::{PgStore, SqliteStore};
 
 use crate::cli::{Global, StateCommand};
 use crate::{report, wiring};
@@ -20,19 +21,31 @@ pub async fn state(global: &Global, command: StateCommand) -> anyhow::Result<Exi
     }
 }
 
-/// A store that can be moved from or to.
+/// A state that can be moved from (every one) or to (all but an old sled directory).
 enum Place {
-    Sled(PathBuf, SledStore),
+    Sled(PathBuf, SledState),
     Sqlite(PathBuf, SqliteStore),
     Postgres(String, PgStore),
 }
 
 impl Place {
-    fn store(&self) -> &dyn Portable {
+    fn export(&self) -> &dyn Export {
         match self {
             Place::Sled(_, s) => s,
             Place::Sqlite(_, s) => s,
             Place::Postgres(_, s) => s,
+        }
+    }
+
+    /// The store a state moves into: an old sled directory is only ever read.
+    fn store(&self) -> anyhow::Result<&dyn Portable> {
+        match self {
+            Place::Sled(dir, _) => anyhow::bail!(
+                "`{}` is an old sled directory, which is only read from: a state moves into SQLite or PostgreSQL",
+                dir.display()
+            ),
+            Place::Sqlite(_, s) => Ok(s),
+            Place::Postgres(_, s) => Ok(s),
         }
     }
 
@@ -55,7 +68,7 @@ fn source(global: &Global) -> anyhow::Result<Place> {
     }
     let dir = wiring::state_dir(global);
     if engine::sqlite::guard::is_old_state(&dir) {
-        let store = SledStore::open_with(&dir, global.accept_state_loss)?;
+        let store = SledState::open(&dir, global.accept_state_loss)?;
         return Ok(Place::Sled(dir, store));
     }
     if !dir.join(engine::sqlite::guard::DB_FILE).exists() {
@@ -97,14 +110,14 @@ async fn migrate(global: &Global, to: Option<&str>, json: bool) -> anyhow::Resul
             from.shown()
         ),
     };
-    let moved = migrate::copy(from.store(), to_place.store()).with_context(|| {
+    let moved = migrate::copy(from.export(), to_place.store()?).with_context(|| {
         format!(
             "moving the state from {} to {}",
             from.shown(),
             to_place.shown()
         )
     })?;
-    to_place.store().flush().await?;
+    to_place.store()?.flush().await?;
     let (from_shown, mut to_shown) = (from.shown(), to_place.shown());
     // Let go of both before files move.
     let retired = match from {

@@ -519,8 +519,8 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
 }
 
 /// Prune the history of flows with a `history:` rule every `every`, first a minute after
-/// the start, off the runtime's threads: runs go on meanwhile (sled takes the deletes
-/// beside their writes).
+/// the start, off the runtime's threads: runs go on meanwhile (SQLite's WAL lets them read and
+/// write beside the deletes; PostgreSQL's rows are locked one by one).
 async fn prune_in_background(
     shared: Arc<Shared>,
     every: Duration,

@@ -2,38 +2,19 @@
 //! moved (`state migrate`), the state checked, backed up while the daemon runs, moved to
 //! PostgreSQL and back, and its file shrinking once history is pruned.
 
-use engine::{RowOutcome, RunStatus, Store, Trigger};
-
 use super::*;
 
-/// A state directory as the sled releases left it: one run that sent A-1…A-3, their
-/// keys remembered, the flows directory bound to it.
+/// A state directory as the last sled release left it (`tests/fixtures/sled-state`,
+/// made by that release's store): one run that sent A-1…A-3, their keys remembered.
 fn old_sled_state(dir: &Dir) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sled-state/order-sms");
     let state = dir.path().join("flows/.switchboard");
-    let store = engine::SledStore::open(&state).unwrap_or_else(|e| panic!("{e}"));
-    let flow = store.flow("order-sms").unwrap_or_else(|e| panic!("{e}"));
-    let mut run = flow
-        .begin_run(Trigger::Manual, chrono::Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let outcomes: Vec<RowOutcome> = ["A-1", "A-2", "A-3"]
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            serde_json::from_value(json!({
-                "version": 1, "run": run.id, "seq": i + 1, "key": key, "status": "sent",
-                "at": "2026-11-30T10:00:00Z", "remote_id": format!("umid-{key}"),
-                "record": {"order_id": key}
-            }))
-            .unwrap_or_else(|e| panic!("{e}"))
-        })
-        .collect();
-    let refs: Vec<(&RowOutcome, bool)> = outcomes.iter().map(|o| (o, true)).collect();
-    flow.record(&refs, &[]).unwrap_or_else(|e| panic!("{e}"));
-    run.status = RunStatus::Succeeded;
-    run.counts.sent = 3;
-    run.finished_at = Some(chrono::Utc::now());
-    flow.save_run(&run).unwrap_or_else(|e| panic!("{e}"));
-    flow.set_primed().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(entry.path(), state.join(entry.file_name()))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 #[tokio::test]

@@ -158,6 +158,7 @@ fn legacy_state(flows: &Path, place: &StatePlace<'_>) -> Option<PathBuf> {
         return None;
     }
     let marker: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(default.join(super::integrity::FILE)).ok()?).ok()?;
+        serde_json::from_slice(&std::fs::read(default.join(super::sqlite::guard::MARKER)).ok()?)
+            .ok()?;
     (marker["runs"].as_u64().unwrap_or(0) > 0).then_some(default)
 }

@@ -1,5 +1,6 @@
 //! Moving a state from one store to another: an old sled directory into SQLite (the way
-//! off sled), an embedded state into PostgreSQL (a move to several daemons), and back.
+//! off sled, read by [`super::sled_import`]), an embedded state into PostgreSQL (a move
+//! to several daemons), and back.
 //! Every flow's runs, records, handled keys, sends in flight, queued events and small
 //! values (armed schedules, pauses, the flows directory it serves) go over; what is
 //! derived is rebuilt instead (the search index, the notes of chunks found to hold
@@ -11,24 +12,47 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{FlowState, Handled, InFlight, RowOutcome, RunSummary, StateError, Store};
+use crate::record::Record;
 
-/// What a store gives up and takes in a move, beyond a flow's own calls.
-pub trait Portable: Store {
-    /// Every flow the store holds anything for (the state's own values, flow `''`, too).
+/// What a state gives up in a move: everything it holds, flow by flow.
+pub trait Export {
+    /// Every flow the state holds anything for (the state's own values, flow `''`, too).
     fn flow_names(&self) -> Result<Vec<String>, StateError>;
+
+    /// Every run of the flow, oldest first.
+    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError>;
+
+    /// The records of one run, in record order.
+    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError>;
 
     /// Every key the flow remembers as handled.
     fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError>;
 
-    /// Remember these keys as handled, as they are.
-    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError>;
-
     /// The sends in flight (their marks' run and first record, and the sends).
     fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError>;
+
+    /// The pushed events waiting for a run, in the order they arrived.
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError>;
 
     /// Every small value kept for the flow (not the derived ones: chunk notes, the index
     /// mark).
     fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError>;
+}
+
+/// A state a move can go into (and come out of): a store that runs flows.
+pub trait Portable: Store + Export {
+    /// Remember these keys as handled, as they are.
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError>;
+}
+
+/// [`Export::all_runs`] of a store that runs flows: its history, turned oldest first.
+pub(crate) fn runs_oldest_first(
+    store: &dyn Store,
+    flow: &str,
+) -> Result<Vec<RunSummary>, StateError> {
+    let mut runs = store.flow(flow)?.runs(usize::MAX)?;
+    runs.reverse();
+    Ok(runs)
 }
 
 /// How much of each kind a flow (or a whole state) holds.
@@ -77,7 +101,7 @@ fn derived(name: &str) -> bool {
 
 /// Copy everything of `from` into `to`, which must hold nothing yet; then read the
 /// counts back from `to` and compare them with what was read from `from`.
-pub fn copy(from: &dyn Portable, to: &dyn Portable) -> Result<Moved, StateError> {
+pub fn copy(from: &dyn Export, to: &dyn Portable) -> Result<Moved, StateError> {
     let already = to.flow_names()?;
     if !already.is_empty() {
         return Err(StateError::Io(format!(
@@ -87,10 +111,9 @@ pub fn copy(from: &dyn Portable, to: &dyn Portable) -> Result<Moved, StateError>
     }
     let mut moved = Moved::default();
     for name in from.flow_names()? {
-        let source = from.flow(&name)?;
         let target = to.flow(&name)?;
-        let tally = copy_flow(from, &*source, to, &*target, &name)?;
-        let check = count(to, &*target, &name)?;
+        let tally = copy_flow(from, to, &*target, &name)?;
+        let check = count(to, &name)?;
         if check != tally {
             return Err(StateError::Io(format!(
                 "flow `{name}`: the target holds {check} after the move, but {tally} were read: nothing is called done"
@@ -103,19 +126,16 @@ pub fn copy(from: &dyn Portable, to: &dyn Portable) -> Result<Moved, StateError>
 }
 
 fn copy_flow(
-    from: &dyn Portable,
-    source: &dyn FlowState,
+    from: &dyn Export,
     to: &dyn Portable,
     target: &dyn FlowState,
     name: &str,
 ) -> Result<Tally, StateError> {
     let mut tally = Tally::default();
     // Oldest first, each with its records.
-    let mut runs: Vec<RunSummary> = source.runs(usize::MAX)?;
-    runs.reverse();
-    for run in &runs {
+    for run in &from.all_runs(name)? {
         target.save_run(run)?;
-        let rows: Vec<RowOutcome> = source.rows(run.id)?;
+        let rows: Vec<RowOutcome> = from.run_rows(name, run.id)?;
         for chunk in rows.chunks(1000) {
             let outcomes: Vec<(&RowOutcome, bool)> = chunk.iter().map(|r| (r, false)).collect();
             target.record(&outcomes, &[])?;
@@ -133,7 +153,7 @@ fn copy_flow(
         // Written, not waited for: the move ends with a flush of everything.
         let _ = target.mark_in_flight(run, first_seq, &entries)?;
     }
-    let queued = source.queued()?;
+    let queued = from.all_queued(name)?;
     target.enqueue(&queued)?;
     tally.queued = queued.len() as u64;
     for (key, value) in from.all_meta(name)? {
@@ -144,11 +164,11 @@ fn copy_flow(
 }
 
 /// What a flow of `store` holds, counted as [`copy`] moves it.
-pub fn count(store: &dyn Portable, state: &dyn FlowState, name: &str) -> Result<Tally, StateError> {
-    let runs = state.runs(usize::MAX)?;
+pub fn count(store: &dyn Export, name: &str) -> Result<Tally, StateError> {
+    let runs = store.all_runs(name)?;
     let mut records = 0;
     for run in &runs {
-        records += state.rows(run.id)?.len() as u64;
+        records += store.run_rows(name, run.id)?.len() as u64;
     }
     let in_flight = store
         .all_in_flight(name)?
@@ -160,7 +180,7 @@ pub fn count(store: &dyn Portable, state: &dyn FlowState, name: &str) -> Result<
         records,
         handled: store.all_handled(name)?.len() as u64,
         in_flight,
-        queued: state.queued()?.len() as u64,
+        queued: store.all_queued(name)?.len() as u64,
         values: store.all_meta(name)?.len() as u64,
     })
 }

@@ -5,8 +5,8 @@
 //! recover a crash's ledger — the durability protocol lives with each implementation),
 //! the [`History`] people read, the [`Inbox`] of pushed events and [`Meta`] values.
 //! [`SqliteStore`] is the embedded one: one SQLite file per state directory; [`PgStore`]
-//! keeps the same in PostgreSQL tables; [`SledStore`], the embedded state of versions
-//! before SQLite, is read by `state migrate`.
+//! keeps the same in PostgreSQL tables. [`sled_import`] reads the state directories of
+//! the releases whose state was sled, for `state migrate` alone.
 //!
 //! The promise every implementation keeps: a send is marked in flight and that mark is
 //! durable before the send starts; a row's outcome, then its remembered key, are stored
@@ -16,11 +16,10 @@
 
 pub mod binding;
 mod commit;
-mod embedded;
-mod integrity;
 pub mod migrate;
 pub mod postgres;
 pub mod search;
+pub mod sled_import;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -36,7 +35,6 @@ use serde_json::{Map, Value};
 
 use crate::record::{ChunkPrint, Record};
 
-pub use self::embedded::SledStore;
 pub use self::postgres::PgStore;
 pub use self::search::Found;
 pub use self::sqlite::SqliteStore;

@@ -1,15 +1,15 @@
-//! The PostgreSQL state: the same [`Store`] and [`FlowState`] as the sled one, in tables
+//! The PostgreSQL state: the same [`Store`] and [`FlowState`] as the SQLite one, in tables
 //! (`engine/migrations/postgres/`, run by refinery at start-up), for `--state postgres://…`.
 //!
-//! The state's calls are synchronous (a run calls them between sends, as it calls sled),
+//! The state's calls are synchronous (a run calls them between sends, as it calls SQLite),
 //! so the store owns one connection on a thread of its own and each call is a job sent to
 //! it; the caller waits for the answer. A mark in flight is committed synchronously, so it
-//! is durable once written: the group commit sled needs has nothing to do here. A row's
+//! is durable once written: the embedded state's group commit has nothing to do here. A row's
 //! outcome, its remembered key and the removal of its ledger mark are one transaction,
-//! committed without waiting for the disk, as sled writes them between flushes (see
+//! committed without waiting for the disk, as SQLite writes them between group commits (see
 //! [`Journal::record`] below for why that keeps the promise).
 //!
-//! Like the sled directory, one process holds a store at a time: a session advisory lock
+//! Like the embedded state, one process holds a store at a time: a session advisory lock
 //! on the schema's name, taken before anything else.
 //! `?schema=NAME` in the URL keeps the state in a schema of its own (created if missing;
 //! default `switchboard`).
@@ -1584,6 +1584,42 @@ impl Meta for PgFlow {
 }
 
 impl super::migrate::Portable for PgStore {
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
+        let flow = flow.to_string();
+        let keys: Vec<String> = handled.iter().map(|(k, _)| k.clone()).collect();
+        let runs: Vec<i64> = handled.iter().map(|(_, h)| i64_of(h.run)).collect();
+        let statuses: Vec<String> = handled
+            .iter()
+            .map(|(_, h)| row_status_word(h.status).to_string())
+            .collect();
+        let digests: Vec<Option<String>> = handled.iter().map(|(_, h)| h.digest.clone()).collect();
+        on_db!(self.shards.of(&flow), |client, err| {
+            client
+                .execute(
+                    "INSERT INTO seen (flow, key, run, status, digest)
+                     SELECT $1, k, r, s, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, s, d)
+                     ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
+                    &[&flow, &keys, &runs, &statuses, &digests],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+}
+
+impl super::migrate::Export for PgStore {
+    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
+        super::migrate::runs_oldest_first(self, flow)
+    }
+
+    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+        self.flow(flow)?.rows(run)
+    }
+
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
+        self.flow(flow)?.queued()
+    }
+
     fn flow_names(&self) -> Result<Vec<String>, StateError> {
         self.shards.first().rows(
             "SELECT flow FROM runs UNION SELECT flow FROM seen UNION SELECT flow FROM queue
@@ -1608,28 +1644,6 @@ impl super::migrate::Portable for PgStore {
                 )
             },
         )
-    }
-
-    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
-        let flow = flow.to_string();
-        let keys: Vec<String> = handled.iter().map(|(k, _)| k.clone()).collect();
-        let runs: Vec<i64> = handled.iter().map(|(_, h)| i64_of(h.run)).collect();
-        let statuses: Vec<String> = handled
-            .iter()
-            .map(|(_, h)| row_status_word(h.status).to_string())
-            .collect();
-        let digests: Vec<Option<String>> = handled.iter().map(|(_, h)| h.digest.clone()).collect();
-        on_db!(self.shards.of(&flow), |client, err| {
-            client
-                .execute(
-                    "INSERT INTO seen (flow, key, run, status, digest)
-                     SELECT $1, k, r, s, d FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[]) AS t(k, r, s, d)
-                     ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest",
-                    &[&flow, &keys, &runs, &statuses, &digests],
-                )
-                .map_err(&err)?;
-            Ok(())
-        })
     }
 
     fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError> {

@@ -1,4 +1,4 @@
-//! The state's behaviour, the same for every backend: each test runs against the sled
+//! The state's behaviour, the same for every backend: each test runs against the SQLite
 //! store in a temporary directory and against the PostgreSQL store in a schema of its own
 //! (the machine's server at 127.0.0.1:5432, database `test`; `SWITCHBOARD_TEST_POSTGRES`
 //! names another), dropped afterwards.
@@ -11,14 +11,6 @@ use super::*;
 /// Where a test's state lives.
 trait Place {
     fn open(&self) -> Result<Box<dyn Store>, StateError>;
-}
-
-struct SledPlace(tempfile::TempDir);
-
-impl Place for SledPlace {
-    fn open(&self) -> Result<Box<dyn Store>, StateError> {
-        Ok(Box::new(SledStore::open(self.0.path())?))
-    }
 }
 
 struct SqlitePlace(tempfile::TempDir);
@@ -95,8 +87,8 @@ impl Drop for PgPlace {
     }
 }
 
-/// Wait for a mark to be durable (sled's flush runs on a runtime; PostgreSQL's
-/// commit on the connection's thread).
+/// Wait for a mark to be durable (SQLite's group commit runs on a thread of
+/// its own; PostgreSQL's commit on the connection's thread).
 fn until_durable(durable: Durable) -> Result<(), StateError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -113,12 +105,6 @@ macro_rules! both {
             use super::*;
 
             fn check($place: &dyn Place) -> Result<(), StateError> $body
-
-            #[test]
-            fn sled() -> Result<(), StateError> {
-                let dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
-                check(&SledPlace(dir))
-            }
 
             #[test]
             fn sqlite() -> Result<(), StateError> {
@@ -516,7 +502,7 @@ both!(fn flows_share_trees_but_not_keys(place) {
 
 both!(fn a_second_process_is_told_the_directory_is_in_use(place) {
     let _first = place.open()?;
-    // sled's lock is per process file handle, PostgreSQL's per connection: a second
+    // SQLite's lock file is held per open, PostgreSQL's lock per connection: a second
     // open in the same process fails to lock, which is what a second process sees.
     match place.open() {
         Err(StateError::Locked(_)) => Ok(()),
@@ -784,45 +770,7 @@ both!(fn an_interrupted_run_ends_with_its_last_outcome_not_when_it_was_found(pla
     Ok(())
 });
 
-/// A state with something of every kind: two runs with records, handled keys (one of a
-/// pruned run), a send in flight, queued events, small values, and the state's own.
-fn fill(store: &dyn Store) -> Result<(), StateError> {
-    let flow = store.flow("orders")?;
-    let run = flow.begin_run(Trigger::Manual, Utc::now())?;
-    let sent = outcome(run.id, 1, "A-1", RowStatus::Sent);
-    let mut failed = outcome(run.id, 2, "A-2", RowStatus::Failed);
-    failed.digest = Some("d2".into());
-    flow.record(&[(&sent, true), (&failed, true)], &[])?;
-    let mut summary = run.clone();
-    summary.status = RunStatus::Succeeded;
-    flow.save_run(&summary)?;
-    let second = flow.begin_run(Trigger::Schedule, Utc::now())?;
-    let in_flight = InFlight {
-        version: 1,
-        key: "A-3".into(),
-        run: second.id,
-        since: Utc::now(),
-        record: Map::new(),
-    };
-    let _ = flow.mark_in_flight(second.id, 3, &[in_flight])?;
-    flow.set_primed()?;
-    flow.save_meta(
-        "paused",
-        &serde_json::json!({"reason": "x", "at": "2026-12-01T00:00:00Z"}),
-    )?;
-    let hooks = store.flow("hooks")?;
-    hooks.enqueue(&[
-        Record::new("e-2", Map::new()),
-        Record::new("e-1", Map::new()),
-    ])?;
-    store.flow("")?.save_meta(
-        "binding",
-        &serde_json::json!({"id": "abc", "flows": "/srv/flows"}),
-    )?;
-    Ok(())
-}
-
-/// What a filled state says, the same before and after a move.
+/// What a state with something of every kind says, the same before and after a move.
 fn told(store: &dyn Store) -> Result<serde_json::Value, StateError> {
     let flow = store.flow("orders")?;
     let hooks = store.flow("hooks")?;
@@ -843,16 +791,15 @@ fn told(store: &dyn Store) -> Result<serde_json::Value, StateError> {
 #[test]
 fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_lost(
 ) -> Result<(), StateError> {
-    use super::migrate::{copy, Portable};
-    let sled_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
-    let sled = SledStore::open(sled_dir.path())?;
-    fill(&sled)?;
-    let expected = told(&sled)?;
-    assert_eq!(expected["in_flight"], serde_json::json!(["A-3"]));
+    use super::migrate::{copy, Export};
+    // Made by the last sled release: two runs with records (a sent and a failed one), a
+    // send left in flight, queued events, a pause, the state's own binding.
+    let old_dir = super::sled_import::tests::fixture("every-kind");
+    let old = super::sled_import::SledState::open(old_dir.path(), false)?;
 
     let sqlite_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
     let sqlite = SqliteStore::open(sqlite_dir.path())?;
-    let moved = copy(&sled, &sqlite)?;
+    let moved = copy(&old, &sqlite)?;
     assert_eq!(
         (
             moved.total.runs,
@@ -863,7 +810,21 @@ fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_
         ),
         (2, 2, 2, 1, 2)
     );
+    let expected = serde_json::json!({
+        "runs": [[2, "running"], [1, "succeeded"]],
+        "rows": ["A-1", "A-2"],
+        "a1": [1, "sent"],
+        "a2": "d2",
+        "in_flight": ["A-3"],
+        "primed": true,
+        "paused": {"reason": "x", "at": "2026-12-01T00:00:00Z"},
+        "queued": ["e-2", "e-1"],
+        "binding": {"id": "abc", "flows": "/srv/flows"},
+    });
     assert_eq!(told(&sqlite)?, expected);
+    let rows = sqlite.flow("orders")?.rows(1)?;
+    assert_eq!(rows[0].remote_id.as_deref(), Some("umid-1"));
+    assert_eq!(rows[1].reason.as_deref(), Some("400 bad number"));
 
     let back_dir = tempfile::tempdir().map_err(|e| StateError::Io(e.to_string()))?;
     let back = SqliteStore::open(back_dir.path())?;
@@ -881,7 +842,7 @@ fn an_old_sled_state_moves_into_sqlite_and_on_to_postgres_and_back_with_nothing_
     assert_eq!(told(&back)?, expected);
 
     // A target that holds a state already is refused: nothing is mixed.
-    let refused = copy(&sled, &back);
+    let refused = copy(&old, &back);
     assert!(
         matches!(&refused, Err(StateError::Io(e)) if e.contains("already holds a state")),
         "{refused:?}"

@@ -25,7 +25,7 @@ use crate::state::StateError;
 pub const DB_FILE: &str = "state.db";
 
 /// The marker file, in the state directory (the name sled's directories used too).
-pub const MARKER: &str = super::super::integrity::FILE;
+pub const MARKER: &str = "switchboard-state.json";
 
 /// The lock file: held (flock) by the process that has the state open.
 const LOCK: &str = "state.db.lock";

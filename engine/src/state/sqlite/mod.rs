@@ -1499,6 +1499,37 @@ impl Iterator for AllRows<'_> {
 }
 
 impl super::migrate::Portable for SqliteStore {
+    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
+        let err = db_error(&self.db.file);
+        self.db.write(|tx| {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO seen (flow, key, run, status, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&err)?;
+            for (key, h) in handled {
+                insert
+                    .execute(params![flow, key, i64_of(h.run), row_status_word(h.status), h.digest])
+                    .map_err(&err)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl super::migrate::Export for SqliteStore {
+    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
+        super::migrate::runs_oldest_first(self, flow)
+    }
+
+    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+        self.flow(flow)?.rows(run)
+    }
+
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
+        self.flow(flow)?.queued()
+    }
+
     fn flow_names(&self) -> Result<Vec<String>, StateError> {
         let err = db_error(&self.db.file);
         self.db.read(|c| {
@@ -1536,23 +1567,6 @@ impl super::migrate::Portable for SqliteStore {
                 })
                 .map_err(&err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(&err)
-        })
-    }
-
-    fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError> {
-        let err = db_error(&self.db.file);
-        self.db.write(|tx| {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO seen (flow, key, run, status, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(&err)?;
-            for (key, h) in handled {
-                insert
-                    .execute(params![flow, key, i64_of(h.run), row_status_word(h.status), h.digest])
-                    .map_err(&err)?;
-            }
-            Ok(())
         })
     }
 
