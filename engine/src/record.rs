@@ -40,7 +40,7 @@ pub fn is_payload_keyed(key: &str) -> bool {
 /// A fingerprint of one chunk of a source's records as the source gave them: their keys
 /// and fields, in order, and the field a look-up adds (`skip`, which decides what a row's
 /// [`digest`] covers). A chunk found to hold nothing new is remembered by it, so an
-/// unchanged chunk read again is not looked up key by key ([`crate::FlowState::chunk_settled`]).
+/// unchanged chunk read again is not looked up key by key (`sort_chunk` of [`crate::FlowState`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkPrint([u8; 16]);
 

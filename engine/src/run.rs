@@ -433,10 +433,7 @@ async fn run_source(
         intake.sent(state, &mut tally)?;
     }
     if read_all {
-        state.set_primed()?;
-        if !intake.pushed {
-            state.forget_chunks_unseen_by(tally.summary.id)?;
-        }
+        state.read_to_end(tally.summary.id, !intake.pushed)?;
         if rekeying && !ctx.stop.is_stopped() {
             // Every row is remembered under the new key once this chunk's outcomes are.
             tally.commit(state, &[])?;

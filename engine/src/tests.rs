@@ -442,9 +442,10 @@ impl Harness {
             .unwrap_or_else(|e| panic!("{e}"));
         let latest = state.runs(1).unwrap_or_default();
         let run = latest.first().map_or(0, |run| run.id);
-        state
-            .chunk_settled(&ChunkPrint::of(&chunk, None, None), run)
-            .unwrap_or_else(|e| panic!("{e}"))
+        let sorted = state
+            .sort_chunk(Some(ChunkPrint::of(&chunk, None, None)), &[], run)
+            .unwrap_or_else(|e| panic!("{e}"));
+        matches!(sorted, crate::Sorted::Settled)
     }
 
     fn script(&self, results: Vec<Result<Delivered, SendError>>) {

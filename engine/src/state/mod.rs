@@ -15,6 +15,7 @@
 //! binaries read older state.
 
 pub mod binding;
+mod chunks;
 mod commit;
 pub mod migrate;
 pub mod postgres;
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 
 use crate::record::{ChunkPrint, Record};
 
+pub use self::chunks::{ChunkNote, Sorted};
 pub use self::postgres::PgStore;
 pub use self::search::Found;
 pub use self::sqlite::SqliteStore;
@@ -91,26 +93,6 @@ pub enum StateError {
     /// The state is not the one the flows directory was run with ([`binding`]).
     #[error("{detail}\n  hint: pass the state the flows were run with (--state, or SWITCHBOARD_STATE); or, to go on with this one knowing that rows it does not know may be sent again, run once with --accept-state-loss")]
     Unbound { detail: String },
-}
-
-/// A chunk of the source as the state sorted it ([`Journal::sort_chunk`]).
-#[derive(Debug)]
-pub enum Sorted {
-    /// Found before to hold nothing new, and read back unchanged: nothing to do.
-    Settled,
-    /// What is remembered of each key, in the chunk's order; the note that settles the
-    /// chunk, if it may be settled.
-    Keys {
-        remembered: Vec<Option<Handled>>,
-        note: Option<ChunkNote>,
-    },
-}
-
-/// What settles a chunk once its work is done: opaque to a run.
-#[derive(Debug)]
-pub struct ChunkNote {
-    print: ChunkPrint,
-    epoch: u64,
 }
 
 /// A send that has started: enough to resend or park the record after a crash.
@@ -410,69 +392,27 @@ pub trait Journal: Send + Sync {
     /// nothing new and read back unchanged (`print`) is [`Sorted::Settled`] (its keys
     /// need no look-up); otherwise what is remembered of each key, in order, and — for a
     /// chunk with a print — the note that settles it once its work is done
-    /// ([`Journal::settle`]). The note carries what makes it safe (the state's epoch
-    /// before the keys were read); a run only hands it back.
+    /// ([`Journal::settle`]). The note carries what makes it safe; a run only hands it
+    /// back.
     fn sort_chunk(
         &self,
         print: Option<ChunkPrint>,
         keys: &[&str],
         run: u64,
-    ) -> Result<Sorted, StateError> {
-        let note = match print {
-            Some(print) if self.chunk_settled(&print, run)? => return Ok(Sorted::Settled),
-            // The epoch is read before the keys: a note is not taken if a key was
-            // forgotten meanwhile.
-            Some(print) => Some(ChunkNote {
-                epoch: self.chunk_epoch()?,
-                print,
-            }),
-            None => None,
-        };
-        Ok(Sorted::Keys {
-            remembered: self.handled_many(keys)?,
-            note,
-        })
-    }
+    ) -> Result<Sorted, StateError>;
 
     /// Settle a chunk sorted by [`Journal::sort_chunk`]: every record of it is now
     /// remembered (written before the note, so a crash cannot keep the note without
     /// them), so it is skipped whole while it reads back unchanged.
-    fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError> {
-        self.settle_chunk(&note.print, note.epoch, run)
-    }
+    fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError>;
 
-    /// [`Journal::handled`] for many keys at once, in their order (a database answers
-    /// a chunk of the source in one round trip instead of one per record).
-    fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
-        keys.iter().map(|key| self.handled(key)).collect()
-    }
-
-    /// How many times something has happened that can make a handled key new again (a
-    /// key forgotten, a handled key judged again). Read before a chunk's keys are looked
-    /// up and given to [`Journal::settle_chunk`]: a note made from answers older than
-    /// such a change is not taken.
-    fn chunk_epoch(&self) -> Result<u64, StateError>;
-
-    /// Whether a chunk of the source with this print was found by a run to hold nothing
-    /// new (every record remembered as handled, none to take again), and nothing since has
-    /// made one of its records new again: its records need not be looked up. A chunk
-    /// found is noted as seen by `run`.
-    fn chunk_settled(&self, print: &ChunkPrint, run: u64) -> Result<bool, StateError>;
-
-    /// Note that the chunk with this print holds nothing new, as found from answers given
-    /// at `epoch` ([`Journal::chunk_epoch`]). Called once every record of it is
-    /// remembered, and written after them: a crash cannot keep the note without them.
-    fn settle_chunk(&self, print: &ChunkPrint, epoch: u64, run: u64) -> Result<(), StateError>;
-
-    /// Drop the notes of chunks `run` did not see (it read the whole source, so they are
-    /// no longer in it) and of chunks no longer taken.
-    fn forget_chunks_unseen_by(&self, run: u64) -> Result<(), StateError>;
-
-    /// Whether a run has read the source to its end once (the backlog is settled), and
-    /// saying that one has.
+    /// Whether a run has read the source to its end once (the backlog is settled).
     fn primed(&self) -> Result<bool, StateError>;
 
-    fn set_primed(&self) -> Result<(), StateError>;
+    /// Run `run` read the source to its end: the flow is primed, and — when the run read
+    /// the whole source (`whole`: a source that is read, not pushed) — the notes of
+    /// chunks it did not see go, as they are no longer in it.
+    fn read_to_end(&self, run: u64, whole: bool) -> Result<(), StateError>;
 
     /// Sends about to start, marked in flight together. The returned future resolves
     /// once the mark is durable: no send may start before.

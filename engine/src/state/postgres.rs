@@ -24,6 +24,7 @@ use futures::FutureExt;
 use postgres::{Client, NoTls};
 use serde_json::{Map, Value};
 
+use super::chunks::{self, ChunkNote, ChunkNotes, Sorted};
 use super::search;
 use super::{
     Cluster, Durable, FlowState, Found, Handled, History, InFlight, Inbox, Journal, Ledger,
@@ -36,12 +37,14 @@ mod migrations {
     refinery::embed_migrations!("migrations/postgres");
 }
 
+/// How long opening waits for a lock a closed session may still hold.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The schema when the URL names none.
 const DEFAULT_SCHEMA: &str = "switchboard";
 
 /// The meta name of the last run the search index covers.
 const INDEXED: &str = "\u{1}search-indexed";
-const PRIMED: &str = "primed";
 
 /// Run a body on the connection's thread, with `err` mapping its errors.
 macro_rules! on_db {
@@ -554,10 +557,20 @@ fn connect(target: &Target) -> Result<Client, StateError> {
     } else {
         "SELECT pg_try_advisory_lock(hashtext($1))"
     };
-    let locked: bool = client
-        .query_one(lock, &[&target.schema])
-        .map_err(&err)?
-        .get(0);
+    // A session this process has just closed (a store dropped a moment ago) keeps its
+    // lock until the server has seen it go: wait that long before calling the state
+    // held by someone else, as the embedded state does.
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    let locked = loop {
+        let locked: bool = client
+            .query_one(lock, &[&target.schema])
+            .map_err(&err)?
+            .get(0);
+        if locked || std::time::Instant::now() >= deadline {
+            break locked;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     if !locked {
         return Err(StateError::Locked(PathBuf::from(format!(
             "{} (schema {})",
@@ -912,85 +925,7 @@ impl FlowState for PgFlow {
     }
 }
 
-#[async_trait]
-impl Journal for PgFlow {
-    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
-        let flow = self.name.clone();
-        let id: i64 = on_db!(self.db, |client, err| {
-            Ok(client
-                .query_one(
-                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs WHERE flow = $1",
-                    &[&flow],
-                )
-                .map_err(&err)?
-                .get(0))
-        })?;
-        let summary = RunSummary {
-            version: 1,
-            id: id as u64,
-            flow: self.name.clone(),
-            trigger,
-            started_at: at,
-            finished_at: None,
-            status: RunStatus::Running,
-            counts: Default::default(),
-            error: None,
-            node: self.fence.as_ref().map(|f| f.node.clone()),
-        };
-        let (flow, value, fence) = (self.name.clone(), json(&summary)?, self.fence.clone());
-        on_db!(self.db, |client, err| {
-            let mut tx = client.transaction().map_err(&err)?;
-            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
-            tx.execute(
-                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, 'running', $3)",
-                &[&flow, &id, &value],
-            )
-            .map_err(&err)?;
-            tx.commit().map_err(&err)?;
-            Ok(())
-        })?;
-        Ok(summary)
-    }
-
-    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
-        let (flow, id, status, value) = (
-            self.name.clone(),
-            i64_of(summary.id),
-            status_word(summary.status),
-            json(summary)?,
-        );
-        let fence = self.fence.clone();
-        on_db!(self.db, |client, err| {
-            let mut tx = client.transaction().map_err(&err)?;
-            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
-            tx.execute(
-                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (flow, id) DO UPDATE SET status = EXCLUDED.status, summary = EXCLUDED.summary",
-                &[&flow, &id, &status, &value],
-            )
-            .map_err(&err)?;
-            tx.commit().map_err(&err)?;
-            Ok(())
-        })
-    }
-
-    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
-        let (flow, key) = (self.name.clone(), key.to_string());
-        on_db!(self.db, |client, err| {
-            Ok(client
-                .query_opt(
-                    "SELECT run, status, digest FROM seen WHERE flow = $1 AND key = $2",
-                    &[&flow, &key],
-                )
-                .map_err(&err)?
-                .map(|row| Handled {
-                    run: row.get::<_, i64>(0) as u64,
-                    status: row_status_of(row.get(1)),
-                    digest: row.get(2),
-                }))
-        })
-    }
-
+impl ChunkNotes for PgFlow {
     fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -1087,13 +1022,106 @@ impl Journal for PgFlow {
             Ok(())
         })
     }
+}
 
-    fn primed(&self) -> Result<bool, StateError> {
-        Ok(self.load_meta(PRIMED)?.is_some())
+#[async_trait]
+impl Journal for PgFlow {
+    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
+        let flow = self.name.clone();
+        let id: i64 = on_db!(self.db, |client, err| {
+            Ok(client
+                .query_one(
+                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs WHERE flow = $1",
+                    &[&flow],
+                )
+                .map_err(&err)?
+                .get(0))
+        })?;
+        let summary = RunSummary {
+            version: 1,
+            id: id as u64,
+            flow: self.name.clone(),
+            trigger,
+            started_at: at,
+            finished_at: None,
+            status: RunStatus::Running,
+            counts: Default::default(),
+            error: None,
+            node: self.fence.as_ref().map(|f| f.node.clone()),
+        };
+        let (flow, value, fence) = (self.name.clone(), json(&summary)?, self.fence.clone());
+        on_db!(self.db, |client, err| {
+            let mut tx = client.transaction().map_err(&err)?;
+            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
+            tx.execute(
+                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, 'running', $3)",
+                &[&flow, &id, &value],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok(())
+        })?;
+        Ok(summary)
     }
 
-    fn set_primed(&self) -> Result<(), StateError> {
-        self.save_meta(PRIMED, &Value::Bool(true))
+    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
+        let (flow, id, status, value) = (
+            self.name.clone(),
+            i64_of(summary.id),
+            status_word(summary.status),
+            json(summary)?,
+        );
+        let fence = self.fence.clone();
+        on_db!(self.db, |client, err| {
+            let mut tx = client.transaction().map_err(&err)?;
+            fenced(&mut tx, &flow, fence.as_deref(), &err)?;
+            tx.execute(
+                "INSERT INTO runs (flow, id, status, summary) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (flow, id) DO UPDATE SET status = EXCLUDED.status, summary = EXCLUDED.summary",
+                &[&flow, &id, &status, &value],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
+        let (flow, key) = (self.name.clone(), key.to_string());
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query_opt(
+                    "SELECT run, status, digest FROM seen WHERE flow = $1 AND key = $2",
+                    &[&flow, &key],
+                )
+                .map_err(&err)?
+                .map(|row| Handled {
+                    run: row.get::<_, i64>(0) as u64,
+                    status: row_status_of(row.get(1)),
+                    digest: row.get(2),
+                }))
+        })
+    }
+
+    fn sort_chunk(
+        &self,
+        print: Option<ChunkPrint>,
+        keys: &[&str],
+        run: u64,
+    ) -> Result<Sorted, StateError> {
+        chunks::sort(self, print, keys, run)
+    }
+
+    fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError> {
+        chunks::settle(self, note, run)
+    }
+
+    fn primed(&self) -> Result<bool, StateError> {
+        chunks::primed(self)
+    }
+
+    fn read_to_end(&self, run: u64, whole: bool) -> Result<(), StateError> {
+        chunks::read_to_end(self, run, whole)
     }
 
     fn mark_in_flight(

@@ -123,6 +123,14 @@ macro_rules! both {
     };
 }
 
+/// What a sorted chunk remembers of its keys.
+fn remembered(sorted: Sorted) -> Vec<Option<Handled>> {
+    match sorted {
+        Sorted::Keys { remembered, .. } => remembered,
+        Sorted::Settled => panic!("a chunk without a print is never settled"),
+    }
+}
+
 /// An outcome with nothing but its place, key and status.
 pub(super) fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOutcome {
     RowOutcome {
@@ -270,7 +278,7 @@ both!(fn many_keys_are_told_in_the_order_asked_whether_near_far_repeated_or_abse
         "A-0990", "A-0000", "A-0005", "A-0010", "A-0010", "A-0011", "A-0500", "A-0020",
         "A-0990", "B-0000", "A-0700", "", "A-0999", "A-0030", "A-0980",
     ];
-    let told = flow.handled_many(&asked)?;
+    let told = remembered(flow.sort_chunk(None, &asked, 1)?);
     let one_by_one = asked.iter().map(|k| flow.handled(k)).collect::<Result<Vec<_>, _>>()?;
     assert_eq!(told, one_by_one, "the same as asking one key at a time");
     let statuses: Vec<Option<RowStatus>> = told.iter().map(|h| h.as_ref().map(|h| h.status)).collect();
@@ -282,7 +290,7 @@ both!(fn many_keys_are_told_in_the_order_asked_whether_near_far_repeated_or_abse
             Some(Sent), Some(Failed), None, Some(Sent), None, None, Some(Failed), Some(Sent),
         ]
     );
-    assert!(flow.handled_many(&[])?.is_empty());
+    assert!(remembered(flow.sort_chunk(None, &[], 1)?).is_empty());
     Ok(())
 });
 
@@ -495,7 +503,7 @@ both!(fn flows_share_trees_but_not_keys(place) {
     );
     assert_eq!((a.runs(10)?.len(), ab.runs(10)?.len()), (1, 1));
     assert!(ab.rows(1)?.is_empty());
-    a.set_primed()?;
+    a.read_to_end(1, true)?;
     assert!(a.primed()? && !ab.primed()?);
     Ok(())
 });
@@ -707,27 +715,41 @@ both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
         .collect();
     flow.record(&sent.iter().map(|o| (o, true)).collect::<Vec<_>>(), &[])?;
 
-    assert!(!flow.chunk_settled(&print("1"), run)?, "nothing noted yet");
-    let epoch = flow.chunk_epoch()?;
-    flow.settle_chunk(&print("1"), epoch, run)?;
-    assert!(flow.chunk_settled(&print("1"), run)?);
-    assert!(!other.chunk_settled(&print("1"), run)?, "a flow's notes are its own");
+    // Sorting a chunk tells whether it is settled (and notes it seen by the run), or
+    // gives the note that settles it once its records are remembered.
+    let sort = |flow: &dyn FlowState, n: &str, run: u64| -> Result<Option<ChunkNote>, StateError> {
+        Ok(match flow.sort_chunk(Some(print(n)), &[], run)? {
+            Sorted::Settled => None,
+            Sorted::Keys { note, .. } => Some(note.unwrap_or_else(|| panic!("a chunk with a print gets a note"))),
+        })
+    };
+    let settled = |flow: &dyn FlowState, n: &str, run: u64| Ok::<_, StateError>(sort(flow, n, run)?.is_none());
 
-    // Neither a new key that fails nor a handled key sent again makes a key new again.
+    let note = sort(&*flow, "1", run)?.unwrap_or_else(|| panic!("nothing noted yet"));
+    flow.settle(note, run)?;
+    assert!(settled(&*flow, "1", run)?);
+    assert!(!settled(&*other, "1", run)?, "a flow's notes are its own");
+
+    // Neither a new key that fails nor a handled key sent again makes a key new again:
+    // a note taken before them is still good after.
+    let before_them = sort(&*flow, "1b", run)?.unwrap_or_else(|| panic!("not noted"));
     let failed_new = outcome(run, 3, "D", RowStatus::Failed);
     let sent_again = outcome(run, 4, "A", RowStatus::Sent);
     flow.record(&[(&failed_new, true), (&sent_again, true)], &[])?;
-    assert!(flow.chunk_settled(&print("1"), run)?);
-    assert_eq!(flow.chunk_epoch()?, epoch);
+    assert!(settled(&*flow, "1", run)?);
+    flow.settle(before_them, run)?;
+    assert!(settled(&*flow, "1b", run)?);
 
     // A handled key judged again (failed now) may be: no note is taken as it was.
+    let before_judged = sort(&*flow, "1c", run)?.unwrap_or_else(|| panic!("not noted"));
     let judged = outcome(run, 5, "B", RowStatus::Failed);
     flow.record(&[(&judged, true)], &[])?;
-    assert!(!flow.chunk_settled(&print("1"), run)?);
-    assert!(!other.chunk_settled(&print("1"), run)? && other.chunk_epoch()? == 0);
+    assert!(!settled(&*flow, "1", run)?);
+    flow.settle(before_judged, run)?;
+    assert!(!settled(&*flow, "1c", run)?, "a note older than the judgement is not taken");
 
     // A note made from answers given before keys were forgotten is not taken.
-    let before = flow.chunk_epoch()?;
+    let before = sort(&*flow, "2", run)?.unwrap_or_else(|| panic!("not noted"));
     let mut summary = flow.run(run)?.ok_or(StateError::Io("no run".into()))?;
     summary.status = RunStatus::Succeeded;
     summary.finished_at = Some(Utc::now());
@@ -739,17 +761,21 @@ both!(fn a_settled_chunk_is_told_until_one_of_its_keys_may_be_new_again(place) {
         ..Retention::default()
     };
     assert!(flow.prune(&forget, false)?.keys > 0);
-    flow.settle_chunk(&print("2"), before, run)?;
-    assert!(!flow.chunk_settled(&print("2"), run)?);
+    flow.settle(before, run)?;
+    assert!(!settled(&*flow, "2", run)?);
 
-    // A run that read the whole source keeps the notes of the chunks it saw.
-    let now = flow.chunk_epoch()?;
-    flow.settle_chunk(&print("3"), now, 7)?;
-    flow.settle_chunk(&print("4"), now, 7)?;
-    assert!(flow.chunk_settled(&print("3"), 8)?);
-    flow.forget_chunks_unseen_by(8)?;
-    assert!(flow.chunk_settled(&print("3"), 8)?);
-    assert!(!flow.chunk_settled(&print("4"), 8)?);
+    // A run that read the whole source keeps the notes of the chunks it saw; one that
+    // was pushed its events (it read no whole source) keeps every note.
+    for n in ["3", "4"] {
+        let note = sort(&*flow, n, 7)?.unwrap_or_else(|| panic!("not noted"));
+        flow.settle(note, 7)?;
+    }
+    assert!(settled(&*flow, "3", 8)?);
+    flow.read_to_end(8, false)?;
+    assert!(settled(&*flow, "4", 7)?);
+    flow.read_to_end(8, true)?;
+    assert!(settled(&*flow, "3", 8)?);
+    assert!(!settled(&*flow, "4", 8)?);
     Ok(())
 });
 

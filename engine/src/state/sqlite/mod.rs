@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 
+use super::chunks::{self, ChunkNote, ChunkNotes, Sorted};
 use super::commit::GroupCommit;
 use super::search;
 use super::{
@@ -52,7 +53,6 @@ const READER_CACHE_KIB: i64 = 4 * 1024;
 const INTEGRITY: &str = "integrity";
 /// The meta name of the last run the search index covers.
 const INDEXED: &str = "\u{1}search-indexed";
-const PRIMED: &str = "primed";
 
 /// A flow's chunk epoch as it is now (0 before it first moved); `?1` is the flow.
 const CHUNK_EPOCH_NOW: &str = "COALESCE((SELECT epoch FROM chunk_epochs WHERE flow = ?1), 0)";
@@ -914,64 +914,7 @@ impl FlowState for SqliteFlow {
     }
 }
 
-#[async_trait]
-impl Journal for SqliteFlow {
-    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
-        let err = self.err();
-        self.db.write(|tx| {
-            let id: i64 = tx
-                .query_row(
-                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs WHERE flow = ?1",
-                    [&self.name],
-                    |row| row.get(0),
-                )
-                .map_err(&err)?;
-            let summary = RunSummary {
-                version: 1,
-                id: id as u64,
-                flow: self.name.clone(),
-                trigger,
-                started_at: at,
-                finished_at: None,
-                status: RunStatus::Running,
-                counts: Counts::default(),
-                error: None,
-                node: None,
-            };
-            tx.execute(
-                "INSERT INTO runs (flow, id, status, summary) VALUES (?1, ?2, 'running', ?3)",
-                params![self.name, id, json(&summary)?],
-            )
-            .map_err(&err)?;
-            Ok(summary)
-        })
-    }
-
-    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
-        let err = self.err();
-        let value = json(summary)?;
-        self.db.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO runs (flow, id, status, summary) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (flow, id) DO UPDATE SET status = excluded.status, summary = excluded.summary",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    self.name,
-                    i64_of(summary.id),
-                    status_word(summary.status),
-                    value
-                ])
-            })
-            .map_err(&err)?;
-            Ok(())
-        })
-    }
-
-    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
-        Ok(self.handled_many(&[key])?.pop().flatten())
-    }
-
+impl ChunkNotes for SqliteFlow {
     fn handled_many(&self, keys: &[&str]) -> Result<Vec<Option<Handled>>, StateError> {
         let err = self.err();
         self.db.read(|c| {
@@ -1061,13 +1004,85 @@ impl Journal for SqliteFlow {
             Ok(())
         })
     }
+}
 
-    fn primed(&self) -> Result<bool, StateError> {
-        Ok(self.load_meta(PRIMED)?.is_some())
+#[async_trait]
+impl Journal for SqliteFlow {
+    fn begin_run(&self, trigger: Trigger, at: DateTime<Utc>) -> Result<RunSummary, StateError> {
+        let err = self.err();
+        self.db.write(|tx| {
+            let id: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(id), 0) + 1 FROM runs WHERE flow = ?1",
+                    [&self.name],
+                    |row| row.get(0),
+                )
+                .map_err(&err)?;
+            let summary = RunSummary {
+                version: 1,
+                id: id as u64,
+                flow: self.name.clone(),
+                trigger,
+                started_at: at,
+                finished_at: None,
+                status: RunStatus::Running,
+                counts: Counts::default(),
+                error: None,
+                node: None,
+            };
+            tx.execute(
+                "INSERT INTO runs (flow, id, status, summary) VALUES (?1, ?2, 'running', ?3)",
+                params![self.name, id, json(&summary)?],
+            )
+            .map_err(&err)?;
+            Ok(summary)
+        })
     }
 
-    fn set_primed(&self) -> Result<(), StateError> {
-        self.save_meta(PRIMED, &Value::Bool(true))
+    fn save_run(&self, summary: &RunSummary) -> Result<(), StateError> {
+        let err = self.err();
+        let value = json(summary)?;
+        self.db.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO runs (flow, id, status, summary) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (flow, id) DO UPDATE SET status = excluded.status, summary = excluded.summary",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.name,
+                    i64_of(summary.id),
+                    status_word(summary.status),
+                    value
+                ])
+            })
+            .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn handled(&self, key: &str) -> Result<Option<Handled>, StateError> {
+        Ok(self.handled_many(&[key])?.pop().flatten())
+    }
+
+    fn sort_chunk(
+        &self,
+        print: Option<ChunkPrint>,
+        keys: &[&str],
+        run: u64,
+    ) -> Result<Sorted, StateError> {
+        chunks::sort(self, print, keys, run)
+    }
+
+    fn settle(&self, note: ChunkNote, run: u64) -> Result<(), StateError> {
+        chunks::settle(self, note, run)
+    }
+
+    fn primed(&self) -> Result<bool, StateError> {
+        chunks::primed(self)
+    }
+
+    fn read_to_end(&self, run: u64, whole: bool) -> Result<(), StateError> {
+        chunks::read_to_end(self, run, whole)
     }
 
     fn mark_in_flight(
