@@ -1,14 +1,14 @@
-//! `switchboard accounts check`: each account tried with a cheap authenticated call, so a
-//! regenerated or revoked key shows up as "inactive" with the reason, not as endless
-//! retries in runs.
+//! `switchboard accounts check`: each account tried with a cheap authenticated call (its
+//! connector's [`crate::Connector::check_account`]), so a regenerated or revoked key
+//! shows up as "inactive" with the reason, not as endless retries in runs. What every
+//! HTTP service's answer means for the credentials is judged once, here ([`judge`]).
 
 use std::time::Duration;
 
-use crate::catalogue::{account_of, Account as AccountKind};
+use engine::SendError;
 use serde::Serialize;
 
-use crate::aranda;
-use crate::http;
+use crate::http::{self, Response};
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,20 +20,17 @@ pub struct AccountStatus {
     pub detail: String,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one account's try may take.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Try an account.
 pub async fn check_account(account: &flows::Account) -> AccountStatus {
     let connector = account.connector;
-    let Some(kind) = account_of(account) else {
-        return AccountStatus {
-            account: account.name.clone(),
-            connector,
-            active: false,
-            detail: "the account was not made by this catalogue".into(),
-        };
+    let tried = match crate::connector::connector(connector) {
+        Some(c) => c.check_account(account).await,
+        None => Err("the account was not made by this catalogue".into()),
     };
-    let (active, detail) = match try_account(&account.name, kind).await {
+    let (active, detail) = match tried {
         Ok(detail) => (true, detail),
         Err(detail) => (false, detail),
     };
@@ -45,51 +42,42 @@ pub async fn check_account(account: &flows::Account) -> AccountStatus {
     }
 }
 
-async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
-    let (what, call) = match kind {
-        AccountKind::EightXEight(a) => {
-            // Looking up a message id that does not exist: 404 with a good key, 401 without.
-            let client = a.client(name);
-            let path = format!(
-                "api/v1/subaccounts/{}/messages/00000000-0000-0000-0000-000000000000",
-                a.subaccount_id
-            );
-            ("a message look-up", client.get(&path, TIMEOUT).send().await)
+/// How a service's answer to a check is read, beyond what is the same for all.
+#[derive(Clone, Copy)]
+pub struct Probe {
+    /// What was tried, as people say it ("the dashboard list").
+    pub what: &'static str,
+    /// Every answer but a success is a refusal (a service that answers a bad key with
+    /// any error).
+    pub refused_unless_success: bool,
+    /// A status that shows the credentials were accepted although it is no success
+    /// (a look-up of what cannot exist answered 404), and how that is said.
+    pub accepted_also: Option<(u16, &'static str)>,
+    /// The service's error body, read as (code, message).
+    pub explain: fn(&[u8]) -> (Option<String>, String),
+}
+
+impl Probe {
+    /// A check read the common way: 401/403 refuse, 2xx accept, JSON errors `{code, message}`.
+    pub const fn new(what: &'static str) -> Probe {
+        Probe {
+            what,
+            refused_unless_success: false,
+            accepted_also: None,
+            explain: http::error_body,
         }
-        AccountKind::TextRequest(a) => (
-            "the dashboard list",
-            a.client(name).get("dashboards", TIMEOUT).send().await,
-        ),
-        AccountKind::Aranda(a) => (
-            "TestConnection",
-            a.client(name).get("connection", TIMEOUT).send().await,
-        ),
-        AccountKind::Http(_) => {
-            return Ok("generic HTTP: nothing to try without a request; runs will tell".into())
-        }
-        AccountKind::GoogleSheets(a) => return crate::google_sheets::check(name, a).await,
-        // The contact list's first entry: a read every token may make (the event
-        // subscriptions take only PATCH: a GET of them is 405 whatever the token).
-        AccountKind::Cinnox(a) => (
-            "the external contact list",
-            a.client(name)
-                .get("contacts/extcontact-list", TIMEOUT)
-                .query(&[("offset", "0"), ("limit", "1")])
-                .send()
-                .await,
-        ),
-        AccountKind::Webhook(_) => return Ok("a local shared secret: nothing to try".into()),
-        AccountKind::Smtp(a) => return crate::smtp::check(a).await,
-    };
+    }
+}
+
+/// What a check's answer (or its failure to come) says of the credentials.
+pub fn judge(probe: Probe, call: Result<Response, SendError>) -> Result<String, String> {
+    let what = probe.what;
     let response = call.map_err(|e| format!("{what} failed: {e}"))?;
     let status = response.status.as_u16();
-    let refused = matches!(status, 401 | 403)
-        || (matches!(kind, AccountKind::Aranda(_)) && !response.status.is_success());
-    if refused {
-        let (code, message) = match kind {
-            AccountKind::Aranda(_) => aranda::explain(&response.body),
-            _ => http::error_body(&response.body),
-        };
+    if matches!(status, 401 | 403)
+        || (probe.refused_unless_success && !response.status.is_success())
+    {
+        let (code, message) = (probe.explain)(&response.body);
         let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
         return Err(format!(
             "{what} was refused (HTTP {status}): {code}{message}"
@@ -100,28 +88,17 @@ async fn try_account(name: &str, kind: &AccountKind) -> Result<String, String> {
             "{what} failed with HTTP {status}: the service may be down; try again"
         ));
     }
+    if let Some((_, said)) = probe.accepted_also.filter(|(also, _)| *also == status) {
+        return Ok(said.to_string());
+    }
     // Any other refusal (405, 404, 400) does not say the credentials were accepted: the
     // call never got as far as them.
-    let confirmed = response.status.is_success()
-        || (matches!(kind, AccountKind::EightXEight(_)) && status == 404);
-    if !confirmed {
-        let (code, message) = http::error_body(&response.body);
+    if !response.status.is_success() {
+        let (code, message) = (probe.explain)(&response.body);
         let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
         return Err(format!(
             "{what} answered HTTP {status} ({code}{message}), which does not show the credentials were accepted; check the account's base_url"
         ));
     }
-    Ok(accepted(kind, what, status))
-}
-
-/// What an answer that did not refuse the credentials says, in words: 8x8's check looks
-/// up a message that cannot exist, so its 404 is the good answer.
-fn accepted(kind: &AccountKind, what: &str, status: u16) -> String {
-    match (kind, status) {
-        (AccountKind::EightXEight(_), 404) => {
-            "the key was accepted (8x8 answered a look-up of a message that does not exist with 404, as it should)".into()
-        }
-        (_, 200..=299) => format!("the credentials were accepted ({what} answered)"),
-        _ => format!("the credentials were accepted ({what} answered HTTP {status})"),
-    }
+    Ok(format!("the credentials were accepted ({what} answered)"))
 }

@@ -50,10 +50,9 @@ pub fn seed(recorder: &Recorder, data: &Value) -> Result<usize, String> {
     };
     let mut seeded = 0;
     for (tag, entry) in entries {
-        let standin = crate::catalogue::STANDINS.iter().find(|s| s.tag == tag);
+        let standin = crate::catalogue::standins().find(|s| s.tag == tag);
         let Some(seed) = standin.and_then(|s| s.seed) else {
-            let takers: Vec<&str> = crate::catalogue::STANDINS
-                .iter()
+            let takers: Vec<&str> = crate::catalogue::standins()
                 .filter(|s| s.seed.is_some())
                 .map(|s| s.tag)
                 .collect();
@@ -143,7 +142,7 @@ impl Recorder {
 /// received) and `/healthz`.
 pub fn router(recorder: Recorder) -> Router {
     let mut router = Router::new();
-    for standin in crate::catalogue::STANDINS {
+    for standin in crate::catalogue::standins() {
         let routes = (standin.routes)();
         router = if standin.mount.is_empty() {
             router.merge(routes)
@@ -171,8 +170,7 @@ pub fn describe(message: &Value) -> String {
         .get("service")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    match crate::catalogue::STANDINS
-        .iter()
+    match crate::catalogue::standins()
         .find(|s| s.tag == tag)
         .and_then(|s| s.describe)
     {

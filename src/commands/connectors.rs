@@ -3,18 +3,18 @@
 
 use std::process::ExitCode;
 
-use connectors::catalogue::card::{self, Action, Card, Field, Part};
-use connectors::catalogue::{self, CARDS};
+use connectors::card::{self, Action, Card, Field, Part};
+use connectors::catalogue;
 
 use crate::cli::SchemaOf;
 
 pub fn connectors(name: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let cards: Vec<&Card> = match name {
-        None => CARDS.to_vec(),
+        None => catalogue::cards().collect(),
         Some(name) => match catalogue::card(name) {
             Some(card) => vec![card],
             None => {
-                let names: Vec<&str> = CARDS.iter().map(|c| c.name).collect();
+                let names: Vec<&str> = catalogue::cards().map(|c| c.name).collect();
                 anyhow::bail!(
                     "no connector `{name}`\n  hint: {}",
                     flows::hint(name, &names)

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use connectors::catalogue::card::{Card, Field};
+use connectors::card::{Card, Field};
 
 use crate::cli::Global;
 
@@ -122,8 +122,7 @@ fn role_card(
     role: &str,
     plays: impl Fn(&Card) -> bool,
 ) -> anyhow::Result<&'static Card> {
-    let fitting: Vec<&str> = connectors::catalogue::CARDS
-        .iter()
+    let fitting: Vec<&str> = connectors::catalogue::cards()
         .filter(|c| plays(c))
         .map(|c| c.name)
         .collect();
@@ -206,7 +205,7 @@ fn flow_text(
     source: &Card,
     source_account: Option<&str>,
     receiver: &Card,
-    action: &connectors::catalogue::card::Action,
+    action: &connectors::card::Action,
     receiver_account: &str,
 ) -> String {
     let mut out = String::new();

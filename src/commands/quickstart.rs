@@ -125,7 +125,7 @@ async fn run_dir(global: &Global, dir: &Path, stand_in: &sandbox::Sandbox) -> an
         ("SWITCHBOARD_SANDBOX_URL".to_string(), url.clone()),
         ("SMTP_PORT".to_string(), stand_in.smtp.port().to_string()),
     ]);
-    for standin in connectors::catalogue::STANDINS {
+    for standin in connectors::catalogue::standins() {
         for var in standin.env {
             env.insert(var.to_string(), format!("{url}{}", standin.mount));
         }

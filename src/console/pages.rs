@@ -488,8 +488,8 @@ pub fn accounts(file: &str, statuses: &[connectors::check::AccountStatus]) -> Ma
 // --- Connectors ---
 
 pub fn connectors() -> Markup {
-    use connectors::catalogue::card::Field;
-    use connectors::catalogue::CARDS;
+    use connectors::card::Field;
+    let cards: Vec<&connectors::card::Card> = connectors::catalogue::cards().collect();
     let fields = |fields: &[Field]| {
         html! {
             @if !fields.is_empty() {
@@ -503,14 +503,14 @@ pub fn connectors() -> Markup {
             }
         }
     };
-    let calls = |calls: &[connectors::catalogue::card::Call]| {
+    let calls = |calls: &[connectors::card::Call]| {
         html! { @for c in calls { div.small { code { (c.method) " " (c.path) } } } }
     };
     html! {
         h1 { "Connectors" }
         p.small { "What each connector can be, as " code { "switchboard connectors" } " lists it." }
-        nav.toc { @for card in CARDS { a href=(format!("#{}", card.name)) { (card.name) } " " } }
-        @for card in CARDS {
+        nav.toc { @for card in &cards { a href=(format!("#{}", card.name)) { (card.name) } " " } }
+        @for card in &cards {
             section.card id=(card.name) {
                 h2 { (card.name) }
                 p { (card.about) }

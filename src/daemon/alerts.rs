@@ -102,7 +102,7 @@ pub fn raise(
     run: Option<u64>,
     failed: u64,
 ) {
-    if flow.source.connector == connectors::catalogue::names::ALERTS {
+    if flow.source.connector == connectors::alerts::CARD.name {
         return;
     }
     let rule = flow.alerts.clone().or_else(|| {

@@ -129,8 +129,7 @@ pub async fn serve_forever(
 /// The services stood in for, and where each one's API sits when not at the root:
 /// `Service A, Service B (/prefix), …`.
 pub fn services() -> String {
-    connectors::catalogue::STANDINS
-        .iter()
+    connectors::catalogue::standins()
         .map(|s| match s.mount {
             "" => s.service.to_string(),
             mount => format!("{} ({mount})", s.service),

@@ -10,7 +10,7 @@ use flows::{Cx, Diagnostic, Pos};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Card, Part};
+use crate::card::{Card, Part};
 use crate::sections;
 
 /// `connector: alerts`.
@@ -65,4 +65,34 @@ pub fn record(
     fields.insert("held_back".into(), held_back.into());
     fields.insert("at".into(), at.into());
     engine::Record::new(format!("{flow}/{condition}/{at}"), fields)
+}
+
+/// `connector: alerts` in the registry.
+pub struct AlertsConnector;
+
+#[async_trait::async_trait]
+impl crate::Connector for AlertsConnector {
+    fn card(&self) -> &'static crate::card::Card {
+        &CARD
+    }
+
+    fn pushes(&self) -> bool {
+        true
+    }
+
+    fn source(
+        &self,
+        cx: &flows::Cx<'_>,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
+        // Alerts are queued by the daemon, like pushed events, and all are sent.
+        Ok(flows::SourceSpec {
+            account: None,
+            backlog: flows::Backlog::Send,
+            push: true,
+            keyed_by: None,
+            section: flows::Section::new(source(cx, rest, pos)?),
+        })
+    }
 }

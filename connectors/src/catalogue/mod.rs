@@ -1,8 +1,7 @@
-//! The catalogue: every connector, in one closed enum per role it plays — the registry.
-//! Adding a connector is one folder and one variant per role. This file is the one
-//! place that matches on them: it parses their sections for `flows` (through
-//! [`flows::Catalogue`]), reads them back from a flow, and builds live sources,
-//! receivers and look-ups, account checks and checks of a flow that need a connector.
+//! The catalogue: the registry ([`crate::CONNECTORS`]) served to the rest — `flows`
+//! parses connector sections through it ([`flows::Catalogue`]), the binary builds live
+//! sources, receivers, look-ups and push intakes through it, and the checks of a flow
+//! that need a connector run here. It names no connector: each is asked by its name.
 
 use std::sync::Arc;
 
@@ -10,120 +9,45 @@ use engine::Mapper;
 use flows::yaml::Node;
 use flows::{
     AccountSpec, Accounts, Cx, Diagnostic, Flow, LookupSpec, Pos, Project, ReceiverSpec, Role,
-    Section, SourceSpec,
+    SourceSpec,
 };
 
-pub mod card;
 pub mod schema;
 
-use card::Card;
-
-use crate::{
-    alerts, aranda, cinnox, csv, eightxeight, google_sheets, httpreq, smtp, textrequest, webhook,
-    xlsx,
-};
-
-/// Where a flow's records come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Csv(csv::config::Source),
-    Xlsx(xlsx::config::Source),
-    GoogleSheets(google_sheets::config::Source),
-    Webhook(webhook::Source),
-    Cinnox(cinnox::config::Source),
-    TextRequest(textrequest::config::Source),
-    Aranda(aranda::config::Source),
-    Alerts(alerts::Source),
-}
-
-/// Where a flow's records go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Receiver {
-    EightXEight(eightxeight::config::Receiver),
-    TextRequest(textrequest::config::Receiver),
-    Aranda(aranda::config::Receiver),
-    Http(httpreq::config::Receiver),
-    Cinnox(cinnox::config::Receiver),
-    GoogleSheets(google_sheets::config::Receiver),
-    Smtp(smtp::config::Receiver),
-}
-
-/// What a flow asks a service about each record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lookup {
-    Cinnox(cinnox::config::Lookup),
-    Aranda(aranda::config::Lookup),
-    TextRequest(textrequest::config::Lookup),
-    GoogleSheets(google_sheets::config::Lookup),
-    EightXEight(eightxeight::config::Lookup),
-}
-
-/// A named account of `accounts.yaml`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Account {
-    EightXEight(eightxeight::config::Account),
-    TextRequest(textrequest::config::Account),
-    Aranda(aranda::config::Account),
-    Http(httpreq::config::Account),
-    GoogleSheets(google_sheets::config::Account),
-    Cinnox(cinnox::config::Account),
-    Webhook(webhook::Account),
-    Smtp(smtp::config::Account),
-}
+use crate::card::Card;
+use crate::connector::{connector, Connector};
+use crate::CONNECTORS;
 
 /// Every connector's card, in the order people see them.
-pub const CARDS: &[&Card] = &[
-    &csv::config::CARD,
-    &xlsx::config::CARD,
-    &google_sheets::config::CARD,
-    &webhook::config::CARD,
-    &cinnox::config::CARD,
-    &textrequest::config::CARD,
-    &eightxeight::config::CARD,
-    &aranda::config::CARD,
-    &httpreq::config::CARD,
-    &smtp::config::CARD,
-    &alerts::CARD,
-];
+pub fn cards() -> impl Iterator<Item = &'static Card> {
+    CONNECTORS.iter().map(|c| c.card())
+}
 
 /// The stand-ins `sandbox` and `quickstart` serve: one per remote service.
-pub const STANDINS: &[&crate::standin::Standin] = &[
-    &eightxeight::standin::STANDIN,
-    &textrequest::standin::STANDIN,
-    &aranda::standin::STANDIN,
-    &cinnox::standin::STANDIN,
-    &google_sheets::standin::STANDIN,
-    &smtp::standin::STANDIN,
-];
+pub fn standins() -> impl Iterator<Item = &'static crate::standin::Standin> {
+    CONNECTORS.iter().filter_map(|c| c.standin())
+}
 
 /// The card of connector `name`.
 pub fn card(name: &str) -> Option<&'static Card> {
-    CARDS.iter().copied().find(|c| c.name == name)
+    connector(name).map(|c| c.card())
 }
 
 /// Whether a source of this connector is pushed to the daemon (no schedule needed)
 /// rather than read on a schedule.
-pub fn pushes(connector: &str) -> bool {
-    matches!(connector, WEBHOOK | CINNOX | TEXTREQUEST | ALERTS)
+pub fn pushes(name: &str) -> bool {
+    connector(name).is_some_and(|c| c.pushes())
 }
 
-/// Connector names, each taken from its card.
-pub mod names {
-    use crate::*;
-    pub const CSV: &str = csv::config::CARD.name;
-    pub const XLSX: &str = xlsx::config::CARD.name;
-    pub const GOOGLE_SHEETS: &str = google_sheets::config::CARD.name;
-    pub const WEBHOOK: &str = webhook::config::CARD.name;
-    pub const CINNOX: &str = cinnox::config::CARD.name;
-    pub const TEXTREQUEST: &str = textrequest::config::CARD.name;
-    pub const EIGHTXEIGHT: &str = eightxeight::config::CARD.name;
-    pub const ARANDA: &str = aranda::config::CARD.name;
-    pub const HTTP: &str = httpreq::config::CARD.name;
-    pub const ALERTS: &str = alerts::CARD.name;
-    pub const SMTP: &str = smtp::config::CARD.name;
+/// The connector a section names, or the problem the caller reports.
+fn named_connector(
+    cx: &Cx<'_>,
+    name: &str,
+    pos: Pos,
+    role: &str,
+) -> Result<&'static dyn Connector, Diagnostic> {
+    connector(name).ok_or_else(|| cx.problem(pos, format!("unknown {role} connector `{name}`")))
 }
-
-use names::*;
 
 /// The catalogue `flows` parses connector sections with.
 #[derive(Debug, Clone, Copy, Default)]
@@ -135,8 +59,7 @@ impl flows::Catalogue for Catalogue {
     }
 
     fn connectors(&self, role: Role) -> Vec<&'static str> {
-        CARDS
-            .iter()
+        cards()
             .filter(|c| match role {
                 Role::Source => c.source.is_some(),
                 Role::Receiver => !c.actions.is_empty(),
@@ -177,50 +100,7 @@ impl flows::Catalogue for Catalogue {
         rest: &Node,
         pos: Pos,
     ) -> Result<SourceSpec, Diagnostic> {
-        let source = match connector {
-            CSV => Source::Csv(csv::config::source(cx, rest, pos)?),
-            XLSX => Source::Xlsx(xlsx::config::source(cx, rest, pos)?),
-            GOOGLE_SHEETS => Source::GoogleSheets(google_sheets::config::source(cx, rest, pos)?),
-            WEBHOOK => Source::Webhook(webhook::config::source(cx, rest, pos)?),
-            CINNOX => Source::Cinnox(cinnox::config::source(cx, rest, pos)?),
-            TEXTREQUEST => Source::TextRequest(textrequest::config::source(cx, rest, pos)?),
-            ARANDA => Source::Aranda(aranda::config::source(cx, rest, pos)?),
-            ALERTS => Source::Alerts(alerts::source(cx, rest, pos)?),
-            other => return Err(cx.problem(pos, format!("unknown source connector `{other}`"))),
-        };
-        let (account, backlog, push) = match &source {
-            Source::Csv(c) => (None, c.backlog, false),
-            Source::Xlsx(x) => (None, x.backlog, false),
-            Source::GoogleSheets(g) => (Some((g.account.clone(), g.pos)), g.backlog, false),
-            Source::Webhook(w) => (
-                w.account.clone().map(|a| (a, w.pos)),
-                flows::Backlog::Send,
-                true,
-            ),
-            Source::Cinnox(c) => (Some((c.account.clone(), c.pos)), flows::Backlog::Send, true),
-            Source::TextRequest(t) if t.reads.is_some() => {
-                (Some((t.account.clone(), t.pos)), t.backlog, false)
-            }
-            Source::TextRequest(t) => {
-                (Some((t.account.clone(), t.pos)), flows::Backlog::Send, true)
-            }
-            Source::Aranda(a) => (Some((a.account.clone(), a.pos)), a.backlog, false),
-            // Alerts are queued by the daemon, like pushed events, and all are sent.
-            Source::Alerts(_) => (None, flows::Backlog::Send, true),
-        };
-        let keyed_by = match &source {
-            Source::Csv(c) => Some(crate::rows::keyed_by(&c.key)),
-            Source::Xlsx(x) => Some(crate::rows::keyed_by(&x.key)),
-            Source::GoogleSheets(g) => Some(crate::rows::keyed_by(&g.key)),
-            _ => None,
-        };
-        Ok(SourceSpec {
-            account,
-            backlog,
-            push,
-            keyed_by,
-            section: Section::new(source),
-        })
+        named_connector(cx, connector, pos, "source")?.source(cx, rest, pos)
     }
 
     fn receiver(
@@ -231,26 +111,7 @@ impl flows::Catalogue for Catalogue {
         rest: &Node,
         pos: Pos,
     ) -> Result<ReceiverSpec, Diagnostic> {
-        let receiver = match connector {
-            EIGHTXEIGHT => {
-                Receiver::EightXEight(eightxeight::config::receiver(cx, action, rest, pos)?)
-            }
-            TEXTREQUEST => {
-                Receiver::TextRequest(textrequest::config::receiver(cx, action, rest, pos)?)
-            }
-            ARANDA => Receiver::Aranda(aranda::config::receiver(cx, action, rest, pos)?),
-            HTTP => Receiver::Http(httpreq::config::receiver(cx, action, rest, pos)?),
-            CINNOX => Receiver::Cinnox(cinnox::config::receiver(cx, action, rest, pos)?),
-            GOOGLE_SHEETS => {
-                Receiver::GoogleSheets(google_sheets::config::receiver(cx, action, rest, pos)?)
-            }
-            SMTP => Receiver::Smtp(smtp::config::receiver(cx, action, rest, pos)?),
-            other => return Err(cx.problem(pos, format!("unknown receiver connector `{other}`"))),
-        };
-        Ok(ReceiverSpec {
-            fields: receiver.fields(),
-            section: Section::new(receiver),
-        })
+        named_connector(cx, connector, pos, "receiver")?.receiver(cx, action, rest, pos)
     }
 
     fn lookup(
@@ -261,19 +122,10 @@ impl flows::Catalogue for Catalogue {
         rest: &Node,
         pos: Pos,
     ) -> Result<LookupSpec, Diagnostic> {
-        let lookup = match connector {
-            CINNOX => Lookup::Cinnox(cinnox::config::lookup(cx, action, rest, pos)?),
-            ARANDA => Lookup::Aranda(aranda::config::lookup(cx, action, rest, pos)?),
-            TEXTREQUEST => Lookup::TextRequest(textrequest::config::lookup(cx, action, rest, pos)?),
-            GOOGLE_SHEETS => {
-                Lookup::GoogleSheets(google_sheets::config::lookup(cx, action, rest, pos)?)
-            }
-            EIGHTXEIGHT => Lookup::EightXEight(eightxeight::config::lookup(cx, action, rest, pos)?),
-            other => return Err(cx.problem(pos, format!("`{other}` has no look-ups"))),
-        };
-        Ok(LookupSpec {
-            section: Section::new(lookup),
-        })
+        match crate::connector::connector(connector) {
+            Some(c) => c.lookup(cx, action, rest, pos),
+            None => Err(cx.problem(pos, format!("`{connector}` has no look-ups"))),
+        }
     }
 
     fn account(
@@ -284,40 +136,17 @@ impl flows::Catalogue for Catalogue {
         rest: &Node,
         pos: Pos,
     ) -> Result<AccountSpec, Vec<Diagnostic>> {
-        let account = account_section(cx, connector, name, rest, pos)
-            .map_err(|problems| fields_of_other_connectors(problems, connector))?;
-        Ok(AccountSpec {
-            secrets: account.secrets(),
-            section: Section::new(account),
-        })
+        let parsed = match crate::connector::connector(connector) {
+            Some(c) => c.account(cx, name, rest, pos),
+            None => {
+                Err(vec![cx.problem(
+                    pos,
+                    format!("unknown account connector `{connector}`"),
+                )])
+            }
+        };
+        parsed.map_err(|problems| fields_of_other_connectors(problems, connector))
     }
-}
-
-/// An account section, parsed by its connector.
-fn account_section(
-    cx: &Cx<'_>,
-    connector: &str,
-    name: &str,
-    rest: &Node,
-    pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
-    Ok(match connector {
-        EIGHTXEIGHT => Account::EightXEight(eightxeight::config::account(cx, name, rest)?),
-        TEXTREQUEST => Account::TextRequest(textrequest::config::account(cx, name, rest)?),
-        ARANDA => Account::Aranda(aranda::config::account(cx, name, rest)?),
-        HTTP => Account::Http(httpreq::config::account(cx, name, rest)?),
-        GOOGLE_SHEETS => {
-            Account::GoogleSheets(google_sheets::config::account(cx, name, rest, pos)?)
-        }
-        CINNOX => Account::Cinnox(cinnox::config::account(cx, name, rest)?),
-        WEBHOOK => Account::Webhook(webhook::config::account(cx, name, rest)?),
-        SMTP => Account::Smtp(smtp::config::account(cx, name, rest)?),
-        other => {
-            return Err(vec![
-                cx.problem(pos, format!("unknown account connector `{other}`"))
-            ])
-        }
-    })
 }
 
 /// An unknown key that another connector's accounts take says so: the account's
@@ -334,8 +163,7 @@ fn fields_of_other_connectors(problems: Vec<Diagnostic>, connector: &str) -> Vec
             let Some(key) = key else {
                 return problem;
             };
-            let owners: Vec<&str> = CARDS
-                .iter()
+            let owners: Vec<&str> = cards()
                 .filter(|card| card.name != connector)
                 .filter(|card| {
                     card.account
@@ -360,131 +188,13 @@ fn fields_of_other_connectors(problems: Vec<Diagnostic>, connector: &str) -> Vec
         .collect()
 }
 
-impl Receiver {
-    pub fn fields(&self) -> &'static [flows::FieldSpec] {
-        match self {
-            Receiver::EightXEight(r) => r.fields(),
-            Receiver::TextRequest(r) => r.fields(),
-            Receiver::Aranda(r) => r.fields(),
-            Receiver::Http(r) => r.fields(),
-            Receiver::Cinnox(r) => r.fields(),
-            Receiver::GoogleSheets(r) => r.fields(),
-            Receiver::Smtp(r) => r.fields(),
-        }
-    }
-}
-
-impl Account {
-    pub fn secrets(&self) -> Vec<flows::Secret> {
-        match self {
-            Account::EightXEight(a) => a.secrets(),
-            Account::TextRequest(a) => a.secrets(),
-            Account::Aranda(a) => a.secrets(),
-            Account::Http(a) => a.secrets(),
-            Account::GoogleSheets(a) => a.secrets(),
-            Account::Cinnox(a) => a.secrets(),
-            Account::Webhook(a) => a.secrets(),
-            Account::Smtp(a) => a.secrets(),
-        }
-    }
-}
-
-/// A flow's source as its connector parsed it.
-pub fn source_of(flow: &Flow) -> Option<&Source> {
-    flow.source.section.get()
-}
-
-/// A flow's receiver as its connector parsed it.
-pub fn receiver_of(flow: &Flow) -> Option<&Receiver> {
-    flow.receiver.section.get()
-}
-
-/// A flow's look-up as its connector parsed it.
-pub fn lookup_of(flow: &Flow) -> Option<&Lookup> {
-    flow.lookup.as_ref().and_then(|l| l.section.get())
-}
-
-/// An account as its connector parsed it.
-pub fn account_of(account: &flows::Account) -> Option<&Account> {
-    account.section.get()
-}
-
-/// The account named `name`, as its connector parsed it.
-fn named<'a>(accounts: &'a Accounts, name: &str) -> Result<&'a Account, String> {
-    accounts
-        .get(name)
-        .and_then(account_of)
-        .ok_or_else(|| format!("unknown account `{name}`"))
-}
-
-fn wrong_account(name: &str, account: &Account, role: &str, connector: &str) -> String {
-    format!(
-        "account `{name}` is a `{}` account, but the {role} is `{connector}`",
-        account.connector()
-    )
-}
-
-impl Account {
-    /// The connector the account belongs to.
-    pub fn connector(&self) -> &'static str {
-        match self {
-            Account::EightXEight(_) => EIGHTXEIGHT,
-            Account::TextRequest(_) => TEXTREQUEST,
-            Account::Aranda(_) => ARANDA,
-            Account::Http(_) => HTTP,
-            Account::GoogleSheets(_) => GOOGLE_SHEETS,
-            Account::Cinnox(_) => CINNOX,
-            Account::Webhook(_) => WEBHOOK,
-            Account::Smtp(_) => SMTP,
-        }
-    }
-}
-
 /// The live source of a flow that fetches its records; `None` for push sources, whose
 /// records come from the engine's queue, filled by the daemon.
 pub fn build_source(
     flow: &Flow,
     accounts: &Accounts,
 ) -> Result<Option<Box<dyn engine::Source>>, String> {
-    let source = source_of(flow).ok_or("the flow's source was not made by this catalogue")?;
-    Ok(match source {
-        Source::Csv(config) => Some(Box::new(csv::CsvFile::new(config))),
-        Source::Xlsx(config) => Some(Box::new(xlsx::XlsxFile::new(config))),
-        Source::GoogleSheets(config) => match named(accounts, &config.account)? {
-            Account::GoogleSheets(account) => Some(Box::new(google_sheets::Sheet::new(
-                &config.account,
-                account,
-                config,
-            )?)),
-            other => {
-                return Err(wrong_account(
-                    &config.account,
-                    other,
-                    "source",
-                    GOOGLE_SHEETS,
-                ))
-            }
-        },
-        Source::Aranda(config) => match named(accounts, &config.account)? {
-            Account::Aranda(account) => Some(Box::new(aranda::Cases::new(
-                &config.account,
-                account,
-                config,
-            ))),
-            other => return Err(wrong_account(&config.account, other, "source", ARANDA)),
-        },
-        Source::TextRequest(config) if config.reads.is_some() => {
-            match named(accounts, &config.account)? {
-                Account::TextRequest(account) => Some(Box::new(textrequest::ListSource::new(
-                    &config.account,
-                    account,
-                    config,
-                ))),
-                other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
-            }
-        }
-        Source::Webhook(_) | Source::Cinnox(_) | Source::TextRequest(_) | Source::Alerts(_) => None,
-    })
+    of(flow.source.connector)?.build_source(flow, accounts)
 }
 
 /// The live receiver of a flow, with its account's credentials.
@@ -492,27 +202,7 @@ pub fn build_receiver(
     flow: &Flow,
     accounts: &Accounts,
 ) -> Result<Arc<dyn engine::Receiver>, String> {
-    let name = &flow.receiver.account;
-    let receiver = receiver_of(flow).ok_or("the flow's receiver was not made by this catalogue")?;
-    let account = named(accounts, name)?;
-    let timeout = flow.delivery.timeout;
-    match (receiver, account) {
-        (Receiver::EightXEight(r), Account::EightXEight(a)) => r.build(name, a, timeout),
-        (Receiver::TextRequest(r), Account::TextRequest(a)) => r.build(name, a, timeout),
-        (Receiver::Aranda(r), Account::Aranda(a)) => r.build(name, a, timeout),
-        (Receiver::Http(r), Account::Http(a)) => r.build(name, a, timeout),
-        (Receiver::Cinnox(r), Account::Cinnox(a)) => r.build(name, a, timeout),
-        (Receiver::GoogleSheets(r), Account::GoogleSheets(a)) => r.build(name, a, timeout),
-        (Receiver::Smtp(_), Account::Smtp(a)) => {
-            Ok(Arc::new(smtp::Smtp::new(name, a, timeout)?) as Arc<dyn engine::Receiver>)
-        }
-        (_, account) => Err(wrong_account(
-            name,
-            account,
-            "receiver",
-            flow.receiver.connector,
-        )),
-    }
+    of(flow.receiver.connector)?.build_receiver(flow, accounts)
 }
 
 /// The flow's look-up, if it has one.
@@ -520,33 +210,9 @@ pub fn build_lookup(
     flow: &Flow,
     accounts: &Accounts,
 ) -> Result<Option<Arc<dyn engine::Lookup>>, String> {
-    let (Some(config), Some(lookup)) = (&flow.lookup, lookup_of(flow)) else {
-        return Ok(None);
-    };
-    let account = named(accounts, &config.account)?;
-    let timeout = flow.delivery.timeout;
-    match (lookup, account) {
-        (Lookup::Cinnox(find), Account::Cinnox(a)) => {
-            find.build(&config.account, a, timeout).map(Some)
-        }
-        (Lookup::Aranda(find), Account::Aranda(a)) => {
-            find.build(&config.account, a, timeout).map(Some)
-        }
-        (Lookup::TextRequest(find), Account::TextRequest(a)) => {
-            find.build(&config.account, a, timeout).map(Some)
-        }
-        (Lookup::GoogleSheets(find), Account::GoogleSheets(a)) => {
-            find.build(&config.account, a, timeout).map(Some)
-        }
-        (Lookup::EightXEight(find), Account::EightXEight(a)) => {
-            find.build(&config.account, a, timeout).map(Some)
-        }
-        (_, other) => Err(wrong_account(
-            &config.account,
-            other,
-            "look-up",
-            config.connector,
-        )),
+    match &flow.lookup {
+        Some(lookup) => of(lookup.connector)?.build_lookup(flow, accounts).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -556,39 +222,12 @@ pub fn build_push(
     flow: &Flow,
     accounts: &Accounts,
 ) -> Result<Option<Arc<dyn crate::push::Push>>, String> {
-    let Some(source) = source_of(flow) else {
-        return Ok(None);
-    };
-    Ok(Some(match source {
-        Source::Webhook(config) => {
-            let account = match &config.account {
-                Some(name) => match named(accounts, name) {
-                    Ok(Account::Webhook(a)) => Some(a),
-                    _ => None,
-                },
-                None => None,
-            };
-            Arc::new(webhook::WebhookPush::new(config, account)?)
-        }
-        Source::Cinnox(config) => match named(accounts, &config.account)? {
-            Account::Cinnox(a) => Arc::new(cinnox::CinnoxIntake::new(&config.account, a, config)),
-            other => return Err(wrong_account(&config.account, other, "source", CINNOX)),
-        },
-        Source::TextRequest(config) if config.reads.is_some() => return Ok(None),
-        Source::TextRequest(config) => match named(accounts, &config.account)? {
-            Account::TextRequest(a) => Arc::new(textrequest::TextRequestIntake::new(
-                &config.account,
-                a,
-                config,
-            )),
-            other => return Err(wrong_account(&config.account, other, "source", TEXTREQUEST)),
-        },
-        Source::Csv(_)
-        | Source::Xlsx(_)
-        | Source::GoogleSheets(_)
-        | Source::Aranda(_)
-        | Source::Alerts(_) => return Ok(None),
-    }))
+    of(flow.source.connector)?.build_push(flow, accounts)
+}
+
+/// The connector a parsed flow names.
+fn of(name: &str) -> Result<&'static dyn Connector, String> {
+    connector(name).ok_or_else(|| format!("`{name}` is no connector of this catalogue"))
 }
 
 /// A source's fields plus the look-up's result, which joins each record.
@@ -619,21 +258,11 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             );
         }
     }
-    let header = match source_of(flow) {
-        Some(Source::Csv(config)) => {
-            let csv = csv::CsvFile::new(config);
-            Some((csv.header(), config.pos, csv))
-                .map(|(header, pos, csv)| (header.map(|h| (csv.header_problem(&h), h)), pos))
-        }
-        Some(Source::Xlsx(config)) => {
-            let sheet = xlsx::XlsxFile::new(config);
-            Some((sheet.header(), config.pos, sheet))
-                .map(|(header, pos, sheet)| (header.map(|h| (sheet.header_problem(&h), h)), pos))
-        }
+    let header = connector(flow.source.connector)
+        .and_then(|c| c.source_header(flow))
         // Pushed events and remote sheets: nothing known without the network
         // (validation stays offline); templates compiled is all.
-        _ => None,
-    };
+        .map(|h| (h.read, h.pos));
     match header {
         Some((Ok((problem, header)), pos)) => {
             if let Some(problem) = problem {
@@ -661,7 +290,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             }
         }
         Some((Err(e), pos)) => problems.push(
-            Diagnostic::new(&flow.file, pos, e.0)
+            Diagnostic::new(&flow.file, pos, e)
                 .with_hint("`path` is relative to the flow file's directory"),
         ),
         None => {}

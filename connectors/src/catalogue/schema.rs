@@ -8,29 +8,17 @@ use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-use super::card::{Action, Card, Options};
-use super::CARDS;
+use super::cards;
+use crate::card::{Action, Card, Options};
 
 /// The schema of a flow file.
 pub fn flow() -> Value {
     let mut generator = SchemaSettings::draft07().into_generator();
     let mut properties = flows::schema::envelope(&mut generator);
 
-    let sources: Vec<&Card> = CARDS
-        .iter()
-        .copied()
-        .filter(|c| c.source.is_some())
-        .collect();
-    let receivers: Vec<&Card> = CARDS
-        .iter()
-        .copied()
-        .filter(|c| !c.actions.is_empty())
-        .collect();
-    let lookups: Vec<&Card> = CARDS
-        .iter()
-        .copied()
-        .filter(|c| !c.lookups.is_empty())
-        .collect();
+    let sources: Vec<&Card> = cards().filter(|c| c.source.is_some()).collect();
+    let receivers: Vec<&Card> = cards().filter(|c| !c.actions.is_empty()).collect();
+    let lookups: Vec<&Card> = cards().filter(|c| !c.lookups.is_empty()).collect();
 
     let source_rules: Vec<Value> = sources
         .iter()
@@ -113,11 +101,7 @@ pub fn flow() -> Value {
 /// The schema of `accounts.yaml`: named accounts, each of one connector.
 pub fn accounts() -> Value {
     let mut generator = SchemaSettings::draft07().into_generator();
-    let cards: Vec<&Card> = CARDS
-        .iter()
-        .copied()
-        .filter(|c| c.account.is_some())
-        .collect();
+    let cards: Vec<&Card> = cards().filter(|c| c.account.is_some()).collect();
     let rules: Vec<Value> = cards
         .iter()
         .filter_map(|card| {

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use flows::{Backlog, LoadOptions, MapValue, Project, ScheduleRule};
 
-use super::{receiver_of, source_of, Receiver, Source};
-use crate::{cinnox, eightxeight, textrequest};
+use crate::{cinnox, csv, eightxeight, textrequest};
 
 /// The directory parsed with this catalogue (no connector checks: no files opened).
 fn load_project(options: &LoadOptions) -> Project {
@@ -79,17 +78,15 @@ fn the_documented_flow_parses_as_written() {
     let flow = &p.flows["order-sms"];
     assert!(flow.enabled);
     assert_eq!(flow.timezone, chrono_tz::Europe::Kyiv);
-    let Some(Source::Csv(csv)) = source_of(flow) else {
+    let Some(csv) = flow.source.section.get::<csv::config::Source>() else {
         panic!("a csv source")
     };
     assert!(csv.path.ends_with("orders.csv"));
     assert_eq!(csv.key, ["order_id"]);
     assert_eq!(csv.backlog, Backlog::Send);
     assert!(matches!(
-        receiver_of(flow),
-        Some(Receiver::EightXEight(
-            eightxeight::config::Receiver::SendSms(_)
-        ))
+        flow.receiver.section.get(),
+        Some(eightxeight::config::Receiver::SendSms(_))
     ));
     assert_eq!(flow.receiver.account, "shop-8x8");
     let fields: Vec<&str> = flow.map.iter().map(|e| e.field.as_str()).collect();
@@ -325,7 +322,7 @@ fn a_text_request_receiver_needs_its_dashboard_and_a_textrequest_account() {
     let p = project(&[("accounts.yaml", &accounts), ("welcome.yaml", flow)]);
     assert!(p.diagnostics().is_empty(), "{:#?}", p.diagnostics());
     assert!(
-        matches!(receiver_of(&p.flows["welcome"]), Some(Receiver::TextRequest(textrequest::config::Receiver::SendMessage(d))) if d.dashboard_id == 121)
+        matches!(p.flows["welcome"].receiver.section.get(), Some(textrequest::config::Receiver::SendMessage(d)) if d.dashboard_id == 121)
     );
 
     let problems = |flow: &str| -> Vec<String> {
@@ -370,7 +367,7 @@ fn cinnox_actions_parse_with_their_options_and_required_fields() {
         ("update.yaml", update),
     ]);
     assert!(
-        matches!(receiver_of(&p.flows["sms"]), Some(Receiver::Cinnox(cinnox::config::Receiver::SendSms(s))) if s.path == "sms/send"),
+        matches!(p.flows["sms"].receiver.section.get(), Some(cinnox::config::Receiver::SendSms(s)) if s.path == "sms/send"),
         "{:#?}",
         p.diagnostics()
     );
@@ -386,8 +383,8 @@ fn cinnox_actions_parse_with_their_options_and_required_fields() {
         ("sms.yaml", &sms.replace("  path: sms/send\n", "")),
     ]);
     assert!(matches!(
-        receiver_of(&default_path.flows["sms"]),
-        Some(Receiver::Cinnox(cinnox::config::Receiver::SendSms(s))) if s.path == "send_sms"
+        default_path.flows["sms"].receiver.section.get(),
+        Some(cinnox::config::Receiver::SendSms(s)) if s.path == "send_sms"
     ));
     let typo = project(&[
         ("accounts.yaml", &accounts),
@@ -623,7 +620,7 @@ fn every_action_on_a_card_parses_as_that_action() {
     let node =
         |text: &str| flows::yaml::load(Path::new("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
     let mut seen_lookups = Vec::new();
-    for card in super::CARDS {
+    for card in super::cards() {
         for action in card.actions {
             let spec = crate::Catalogue
                 .receiver(
@@ -757,10 +754,16 @@ fn every_keyed_source_refuses_an_empty_key_and_an_empty_path_at_its_place() {
 fn every_account_that_calls_a_service_takes_a_rate_limit() {
     let accounts = "api:\n  connector: http\n  base_url: https://api.example.com\n  rate_limit: 5/s\nsheets:\n  connector: google_sheets\n  api_key: k\n  rate_limit: 30/60s\n";
     let p = project(&[("accounts.yaml", accounts), ("order-sms.yaml", ORDER_SMS)]);
-    let limit = |name: &str| match p.accounts.get(name).and_then(super::account_of) {
-        Some(super::Account::Http(a)) => a.rate_limit,
-        Some(super::Account::GoogleSheets(a)) => a.rate_limit,
-        _ => None,
+    let limit = |name: &str| {
+        let section = &p.accounts.get(name)?.section;
+        match section.get::<crate::httpreq::config::Account>() {
+            Some(a) => a.rate_limit,
+            None => {
+                section
+                    .get::<crate::google_sheets::config::Account>()?
+                    .rate_limit
+            }
+        }
     };
     assert_eq!(limit("api"), Some(flows::RateLimit::per_second(5)));
     assert_eq!(

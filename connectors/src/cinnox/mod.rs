@@ -105,5 +105,134 @@ impl config::Lookup {
     }
 }
 
+/// `connector: cinnox` in the registry.
+pub struct CinnoxConnector;
+
+#[async_trait::async_trait]
+impl crate::Connector for CinnoxConnector {
+    fn card(&self) -> &'static crate::card::Card {
+        &config::CARD
+    }
+
+    fn pushes(&self) -> bool {
+        true
+    }
+
+    fn standin(&self) -> Option<&'static crate::standin::Standin> {
+        Some(&standin::STANDIN)
+    }
+
+    fn source(
+        &self,
+        cx: &flows::Cx<'_>,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
+        let source = config::source(cx, rest, pos)?;
+        Ok(flows::SourceSpec {
+            account: Some((source.account.clone(), source.pos)),
+            backlog: flows::Backlog::Send,
+            push: true,
+            keyed_by: None,
+            section: flows::Section::new(source),
+        })
+    }
+
+    fn receiver(
+        &self,
+        cx: &flows::Cx<'_>,
+        action: &str,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
+        let receiver = config::receiver(cx, action, rest, pos)?;
+        Ok(flows::ReceiverSpec {
+            fields: receiver.fields(),
+            section: flows::Section::new(receiver),
+        })
+    }
+
+    fn lookup(
+        &self,
+        cx: &flows::Cx<'_>,
+        action: &str,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::LookupSpec, flows::Diagnostic> {
+        Ok(flows::LookupSpec {
+            section: flows::Section::new(config::lookup(cx, action, rest, pos)?),
+        })
+    }
+
+    fn account(
+        &self,
+        cx: &flows::Cx<'_>,
+        name: &str,
+        rest: &flows::yaml::Node,
+        _pos: flows::Pos,
+    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
+        let account = config::account(cx, name, rest)?;
+        Ok(flows::AccountSpec {
+            secrets: account.secrets(),
+            section: flows::Section::new(account),
+        })
+    }
+
+    fn build_push(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
+        let config = crate::connector::source_of::<config::Source>(flow)?;
+        let account = crate::connector::account_for::<config::Account>(
+            accounts,
+            &config.account,
+            "source",
+            config::CARD.name,
+        )?;
+        Ok(Some(std::sync::Arc::new(CinnoxIntake::new(
+            &config.account,
+            account,
+            config,
+        ))))
+    }
+
+    fn build_receiver(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        let (receiver, name, account) =
+            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
+        receiver.build(name, account, flow.delivery.timeout)
+    }
+
+    fn build_lookup(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        let (lookup, name, account) =
+            crate::connector::lookup_parts::<config::Lookup, config::Account>(flow, accounts)?;
+        lookup.build(name, account, flow.delivery.timeout)
+    }
+
+    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+        let (name, account) = (
+            account.name.as_str(),
+            crate::connector::section::<config::Account>(&account.section, "account")?,
+        );
+        // The contact list's first entry: a read every token may make (the event
+        // subscriptions take only PATCH: a GET of them is 405 whatever the token).
+        let call = account
+            .client(name)
+            .get("contacts/extcontact-list", crate::check::TIMEOUT)
+            .query(&[("offset", "0"), ("limit", "1")])
+            .send()
+            .await;
+        crate::check::judge(crate::check::Probe::new("the external contact list"), call)
+    }
+}
+
 #[cfg(test)]
 mod tests;

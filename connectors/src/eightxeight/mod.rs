@@ -50,5 +50,104 @@ impl config::Lookup {
     }
 }
 
+/// `connector: eightxeight` in the registry.
+pub struct EightXEightConnector;
+
+#[async_trait::async_trait]
+impl crate::Connector for EightXEightConnector {
+    fn card(&self) -> &'static crate::card::Card {
+        &config::CARD
+    }
+
+    fn standin(&self) -> Option<&'static crate::standin::Standin> {
+        Some(&standin::STANDIN)
+    }
+
+    fn receiver(
+        &self,
+        cx: &flows::Cx<'_>,
+        action: &str,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
+        let receiver = config::receiver(cx, action, rest, pos)?;
+        Ok(flows::ReceiverSpec {
+            fields: receiver.fields(),
+            section: flows::Section::new(receiver),
+        })
+    }
+
+    fn lookup(
+        &self,
+        cx: &flows::Cx<'_>,
+        action: &str,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::LookupSpec, flows::Diagnostic> {
+        Ok(flows::LookupSpec {
+            section: flows::Section::new(config::lookup(cx, action, rest, pos)?),
+        })
+    }
+
+    fn account(
+        &self,
+        cx: &flows::Cx<'_>,
+        name: &str,
+        rest: &flows::yaml::Node,
+        _pos: flows::Pos,
+    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
+        let account = config::account(cx, name, rest)?;
+        Ok(flows::AccountSpec {
+            secrets: account.secrets(),
+            section: flows::Section::new(account),
+        })
+    }
+
+    fn build_receiver(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        let (receiver, name, account) =
+            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
+        receiver.build(name, account, flow.delivery.timeout)
+    }
+
+    fn build_lookup(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        let (lookup, name, account) =
+            crate::connector::lookup_parts::<config::Lookup, config::Account>(flow, accounts)?;
+        lookup.build(name, account, flow.delivery.timeout)
+    }
+
+    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+        let (name, account) = (
+            account.name.as_str(),
+            crate::connector::section::<config::Account>(&account.section, "account")?,
+        );
+        // Looking up a message id that does not exist: 404 with a good key, 401 without.
+        let path = format!(
+            "api/v1/subaccounts/{}/messages/00000000-0000-0000-0000-000000000000",
+            account.subaccount_id
+        );
+        let call = account
+            .client(name)
+            .get(&path, crate::check::TIMEOUT)
+            .send()
+            .await;
+        let probe = crate::check::Probe {
+            accepted_also: Some((
+                404,
+                "the key was accepted (8x8 answered a look-up of a message that does not exist with 404, as it should)",
+            )),
+            ..crate::check::Probe::new("a message look-up")
+        };
+        crate::check::judge(probe, call)
+    }
+}
+
 #[cfg(test)]
 mod tests;

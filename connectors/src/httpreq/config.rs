@@ -7,7 +7,7 @@ use flows::{Cx, Diagnostic, FieldKind, FieldSpec, Pos, RateLimit, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Action, Call, Card, Part};
+use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
 /// `connector: http`.

@@ -5,7 +5,7 @@ use flows::{Backlog, Cx, Diagnostic, FieldKind, FieldSpec, OneOrMany, Pos, RateL
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Action, Call, Card, Part};
+use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
 /// `connector: textrequest`.

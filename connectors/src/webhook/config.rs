@@ -5,7 +5,7 @@ use flows::{Cx, Diagnostic, OneOrMany, Pos, Secret};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Card, Part};
+use crate::card::{Card, Part};
 use crate::sections;
 
 /// `connector: webhook`.

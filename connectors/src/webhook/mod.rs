@@ -158,3 +158,69 @@ pub fn events(source: &Source, body: &[u8]) -> Result<Vec<Record>, String> {
         })
         .collect()
 }
+
+/// `connector: webhook` in the registry.
+pub struct WebhookConnector;
+
+#[async_trait::async_trait]
+impl crate::Connector for WebhookConnector {
+    fn card(&self) -> &'static crate::card::Card {
+        &config::CARD
+    }
+
+    fn pushes(&self) -> bool {
+        true
+    }
+
+    fn source(
+        &self,
+        cx: &flows::Cx<'_>,
+        rest: &flows::yaml::Node,
+        pos: flows::Pos,
+    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
+        let source = config::source(cx, rest, pos)?;
+        Ok(flows::SourceSpec {
+            account: source.account.clone().map(|a| (a, source.pos)),
+            backlog: flows::Backlog::Send,
+            push: true,
+            keyed_by: None,
+            section: flows::Section::new(source),
+        })
+    }
+
+    fn account(
+        &self,
+        cx: &flows::Cx<'_>,
+        name: &str,
+        rest: &flows::yaml::Node,
+        _pos: flows::Pos,
+    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
+        let account = config::account(cx, name, rest)?;
+        Ok(flows::AccountSpec {
+            secrets: account.secrets(),
+            section: flows::Section::new(account),
+        })
+    }
+
+    fn build_push(
+        &self,
+        flow: &flows::Flow,
+        accounts: &flows::Accounts,
+    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
+        let config = crate::connector::source_of::<Source>(flow)?;
+        // A secret's account that is missing or of another connector is said by
+        // `validate`; the push then checks nothing it cannot.
+        let account = config
+            .account
+            .as_deref()
+            .and_then(|name| accounts.get(name))
+            .and_then(|a| a.section.get::<Account>());
+        Ok(Some(std::sync::Arc::new(WebhookPush::new(
+            config, account,
+        )?)))
+    }
+
+    async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
+        Ok("a local shared secret: nothing to try".into())
+    }
+}

@@ -7,7 +7,7 @@ use flows::{Backlog, Cx, Diagnostic, OneOrMany, Pos};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::catalogue::card::{Card, Part};
+use crate::card::{Card, Part};
 use crate::sections;
 
 /// `connector: xlsx`.

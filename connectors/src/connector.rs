@@ -1,0 +1,208 @@
+//! What a connector is to the rest of Switchboard: one [`Connector`] per folder,
+//! implemented once — its card, how it parses its sections (source, receiver, look-up,
+//! account) for `flows`, how it builds the live source, receiver, look-up and push
+//! intake from them, how an account is tried, and its stand-in. The registry
+//! ([`crate::CONNECTORS`]) lists them, one line each; nothing else names a connector.
+//!
+//! A role a connector does not play keeps the default (the catalogue asks only the
+//! connectors whose card offers the role, so the defaults' errors are for a caller that
+//! did not ask it first).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flows::yaml::Node;
+use flows::{
+    AccountSpec, Accounts, Cx, Diagnostic, Flow, LookupSpec, Pos, ReceiverSpec, SourceSpec,
+};
+
+use crate::card::Card;
+use crate::standin::Standin;
+
+/// One connector, as the registry sees it.
+#[async_trait]
+pub trait Connector: Sync {
+    /// What it is and offers, for people and tools; its `name` is what `connector:` says.
+    fn card(&self) -> &'static Card;
+
+    /// Whether its source is pushed to the daemon (no schedule needed) rather than read.
+    fn pushes(&self) -> bool {
+        false
+    }
+
+    /// The local copy of its service `sandbox` and `quickstart` serve, if it has one.
+    fn standin(&self) -> Option<&'static Standin> {
+        None
+    }
+
+    /// Parse a `source:` section (without `connector:`).
+    fn source(&self, cx: &Cx<'_>, _rest: &Node, pos: Pos) -> Result<SourceSpec, Diagnostic> {
+        Err(cx.problem(
+            pos,
+            format!("unknown source connector `{}`", self.card().name),
+        ))
+    }
+
+    /// Parse a `receiver:` section (without `connector`, `action`, `account`).
+    fn receiver(
+        &self,
+        cx: &Cx<'_>,
+        _action: &str,
+        _rest: &Node,
+        pos: Pos,
+    ) -> Result<ReceiverSpec, Diagnostic> {
+        Err(cx.problem(
+            pos,
+            format!("unknown receiver connector `{}`", self.card().name),
+        ))
+    }
+
+    /// Parse a `lookup:` section (without its common keys).
+    fn lookup(
+        &self,
+        cx: &Cx<'_>,
+        _action: &str,
+        _rest: &Node,
+        pos: Pos,
+    ) -> Result<LookupSpec, Diagnostic> {
+        Err(cx.problem(pos, format!("`{}` has no look-ups", self.card().name)))
+    }
+
+    /// Parse an account of `accounts.yaml` (without `connector:`; variables expanded).
+    fn account(
+        &self,
+        cx: &Cx<'_>,
+        _name: &str,
+        _rest: &Node,
+        pos: Pos,
+    ) -> Result<AccountSpec, Vec<Diagnostic>> {
+        Err(vec![cx.problem(
+            pos,
+            format!("unknown account connector `{}`", self.card().name),
+        )])
+    }
+
+    /// The live source of a flow that fetches its records; `None` for a pushed source,
+    /// whose records come from the engine's queue, filled by the daemon.
+    fn build_source(
+        &self,
+        _flow: &Flow,
+        _accounts: &Accounts,
+    ) -> Result<Option<Box<dyn engine::Source>>, String> {
+        Ok(None)
+    }
+
+    /// The live receiver of a flow, with its account's credentials.
+    fn build_receiver(
+        &self,
+        _flow: &Flow,
+        _accounts: &Accounts,
+    ) -> Result<Arc<dyn engine::Receiver>, String> {
+        Err(format!("`{}` is no receiver", self.card().name))
+    }
+
+    /// The flow's look-up, with its account's credentials.
+    fn build_lookup(
+        &self,
+        _flow: &Flow,
+        _accounts: &Accounts,
+    ) -> Result<Arc<dyn engine::Lookup>, String> {
+        Err(format!("`{}` has no look-ups", self.card().name))
+    }
+
+    /// How the flow's source takes what a service pushes, if it is pushed; `Err` when
+    /// it is but its account is unusable.
+    fn build_push(
+        &self,
+        _flow: &Flow,
+        _accounts: &Accounts,
+    ) -> Result<Option<Arc<dyn crate::push::Push>>, String> {
+        Ok(None)
+    }
+
+    /// The header of a flow's source, where it can be read without the network (a local
+    /// file), for `validate`'s checks of columns.
+    fn source_header(&self, _flow: &Flow) -> Option<SourceHeader> {
+        None
+    }
+
+    /// Try the account with a cheap authenticated call: what was tried and what came
+    /// back, `Err` when the credentials were not shown to work.
+    async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
+        Ok("nothing to try without a request; runs will tell".into())
+    }
+}
+
+/// A local source's header, as `validate` checks it.
+pub struct SourceHeader {
+    /// Where the source stands in the flow file.
+    pub pos: Pos,
+    /// The columns and what is wrong with them (a key column missing), or why the header
+    /// cannot be read.
+    pub read: Result<(Option<String>, Vec<String>), String>,
+}
+
+/// The connector named `name`.
+pub fn connector(name: &str) -> Option<&'static dyn Connector> {
+    crate::CONNECTORS
+        .iter()
+        .copied()
+        .find(|c| c.card().name == name)
+}
+
+/// Account `name` of `accounts`, as connector `connector` parsed it for a `role` of
+/// a flow; an account of another connector is said so.
+pub fn account_for<'a, T: Any>(
+    accounts: &'a Accounts,
+    name: &str,
+    role: &str,
+    connector: &str,
+) -> Result<&'a T, String> {
+    let account = accounts
+        .get(name)
+        .ok_or_else(|| format!("unknown account `{name}`"))?;
+    account.section.get::<T>().ok_or_else(|| {
+        format!(
+            "account `{name}` is a `{}` account, but the {role} is `{connector}`",
+            account.connector
+        )
+    })
+}
+
+/// A section of a flow as its connector parsed it (`T`: the connector's own type).
+pub fn section<'a, T: Any>(section: &'a flows::Section, what: &str) -> Result<&'a T, String> {
+    section
+        .get::<T>()
+        .ok_or_else(|| format!("the flow's {what} was not made by this connector"))
+}
+
+/// A flow's receiver section (`R`), its account's name and the account (`A`), as the
+/// receiver's connector parsed them.
+pub fn receiver_parts<'a, R: Any, A: Any>(
+    flow: &'a Flow,
+    accounts: &'a Accounts,
+) -> Result<(&'a R, &'a str, &'a A), String> {
+    let receiver = section::<R>(&flow.receiver.section, "receiver")?;
+    let name = flow.receiver.account.as_str();
+    let account = account_for::<A>(accounts, name, "receiver", flow.receiver.connector)?;
+    Ok((receiver, name, account))
+}
+
+/// A flow's look-up section (`L`), its account's name and the account (`A`), as the
+/// look-up's connector parsed them.
+pub fn lookup_parts<'a, L: Any, A: Any>(
+    flow: &'a Flow,
+    accounts: &'a Accounts,
+) -> Result<(&'a L, &'a str, &'a A), String> {
+    let config = flow.lookup.as_ref().ok_or("the flow has no look-up")?;
+    let lookup = section::<L>(&config.section, "look-up")?;
+    let name = config.account.as_str();
+    let account = account_for::<A>(accounts, name, "look-up", config.connector)?;
+    Ok((lookup, name, account))
+}
+
+/// A flow's source section (`S`), as its connector parsed it.
+pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, String> {
+    section::<S>(&flow.source.section, "source")
+}
