@@ -37,7 +37,7 @@ measure() { # count [alone]
   local count=$1 schema="mix_$RANDOM$RANDOM" apis=() pids=() mode=(--cluster)
   local state=(--state "$pg?schema=$schema")
   [ "${2:-}" = alone ] && mode=()
-  [ "${2:-}" = sled ] && mode=() && state=()
+  [ "${2:-}" = embedded ] && mode=() && state=()
   for n in $(seq 1 "$count"); do
     local dir="$work/n$count-$n" port=$(( 20000 + RANDOM % 20000 ))
     setup "$dir"
@@ -65,7 +65,7 @@ measure() { # count [alone]
 }
 
 echo "$flows flows x $rows rows, concurrency 4 each, stand-in answering at once"
-measure 1 sled
+measure 1 embedded
 measure 1 alone
 measure 1
 measure "$nodes"

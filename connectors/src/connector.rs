@@ -206,3 +206,202 @@ pub fn lookup_parts<'a, L: Any, A: Any>(
 pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, String> {
     section::<S>(&flow.source.section, "source")
 }
+
+/// The account a flow's source reads with, as its connector parsed it.
+pub fn source_account<'a, A: Any>(
+    flow: &Flow,
+    accounts: &'a Accounts,
+    name: &str,
+) -> Result<&'a A, String> {
+    account_for::<A>(accounts, name, "source", flow.source.connector)
+}
+
+/// The two methods of a [`Connector`] that has receiver actions: `receiver` (parsed by
+/// `$parse(cx, action, rest, pos)` into `$receiver`, which says its `fields()`) and
+/// `build_receiver` (`$receiver::build(name, &$account, timeout)`).
+#[macro_export]
+macro_rules! receiver_role {
+    ($parse:path, $receiver:ty, $account:ty) => {
+        fn receiver(
+            &self,
+            cx: &flows::Cx<'_>,
+            action: &str,
+            rest: &flows::yaml::Node,
+            pos: flows::Pos,
+        ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
+            let receiver: $receiver = $parse(cx, action, rest, pos)?;
+            Ok(flows::ReceiverSpec {
+                fields: receiver.fields(),
+                section: flows::Section::new(receiver),
+            })
+        }
+
+        fn build_receiver(
+            &self,
+            flow: &flows::Flow,
+            accounts: &flows::Accounts,
+        ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+            let (receiver, name, account) =
+                $crate::connector::receiver_parts::<$receiver, $account>(flow, accounts)?;
+            receiver.build(name, account, flow.delivery.timeout)
+        }
+    };
+}
+
+/// The two methods of a [`Connector`] that has look-ups: `lookup` (parsed by
+/// `$parse(cx, action, rest, pos)` into `$lookup`) and `build_lookup`
+/// (`$lookup::build(name, &$account, timeout)`).
+#[macro_export]
+macro_rules! lookup_role {
+    ($parse:path, $lookup:ty, $account:ty) => {
+        fn lookup(
+            &self,
+            cx: &flows::Cx<'_>,
+            action: &str,
+            rest: &flows::yaml::Node,
+            pos: flows::Pos,
+        ) -> Result<flows::LookupSpec, flows::Diagnostic> {
+            let lookup: $lookup = $parse(cx, action, rest, pos)?;
+            Ok(flows::LookupSpec {
+                section: flows::Section::new(lookup),
+            })
+        }
+
+        fn build_lookup(
+            &self,
+            flow: &flows::Flow,
+            accounts: &flows::Accounts,
+        ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+            let (lookup, name, account) =
+                $crate::connector::lookup_parts::<$lookup, $account>(flow, accounts)?;
+            lookup.build(name, account, flow.delivery.timeout)
+        }
+    };
+}
+
+/// The `account` method of a [`Connector`]: parsed by `$parse(cx, name, rest, pos)`
+/// into a type that says its `secrets()`.
+#[macro_export]
+macro_rules! account_role {
+    ($parse:path) => {
+        fn account(
+            &self,
+            cx: &flows::Cx<'_>,
+            name: &str,
+            rest: &flows::yaml::Node,
+            pos: flows::Pos,
+        ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
+            let account = $parse(cx, name, rest, pos)?;
+            Ok(flows::AccountSpec {
+                secrets: account.secrets(),
+                section: flows::Section::new(account),
+            })
+        }
+    };
+}
+
+/// How a source is read, as the scheduler and the state need to know it.
+#[derive(Debug, Clone)]
+pub struct SourceShape {
+    /// The account it reads with, and where the source stands.
+    pub account: Option<(String, Pos)>,
+    pub backlog: flows::Backlog,
+    pub push: bool,
+    pub keyed_by: Option<String>,
+}
+
+impl SourceShape {
+    /// Read on a schedule; the first run treats the records already there by `backlog`.
+    pub fn read(account: Option<(String, Pos)>, backlog: flows::Backlog) -> SourceShape {
+        SourceShape {
+            account,
+            backlog,
+            push: false,
+            keyed_by: None,
+        }
+    }
+
+    /// Pushed to the daemon and queued: every event is new.
+    pub fn pushed(account: Option<(String, Pos)>) -> SourceShape {
+        SourceShape {
+            push: true,
+            ..SourceShape::read(account, flows::Backlog::Send)
+        }
+    }
+
+    /// Read again whole each run, its records told apart by `key` (the whole row when
+    /// empty).
+    pub fn keyed(self, key: &[String]) -> SourceShape {
+        SourceShape {
+            keyed_by: Some(crate::rows::keyed_by(key)),
+            ..self
+        }
+    }
+
+    /// The spec `flows` keeps, with the parsed section.
+    pub fn spec<S: Any + Send + Sync + std::fmt::Debug>(self, section: S) -> SourceSpec {
+        SourceSpec {
+            account: self.account,
+            backlog: self.backlog,
+            push: self.push,
+            keyed_by: self.keyed_by,
+            section: flows::Section::new(section),
+        }
+    }
+}
+
+/// The `source` method of a [`Connector`] that can be a source: parsed by
+/// `$parse(cx, rest, pos)`, read as `$shape(&section)` says ([`SourceShape`]).
+#[macro_export]
+macro_rules! source_role {
+    ($parse:path, $shape:expr) => {
+        fn source(
+            &self,
+            cx: &flows::Cx<'_>,
+            rest: &flows::yaml::Node,
+            pos: flows::Pos,
+        ) -> Result<flows::SourceSpec, flows::Diagnostic> {
+            let source = $parse(cx, rest, pos)?;
+            Ok(($shape)(&source).spec(source))
+        }
+    };
+}
+
+/// The name and the parsed section of an account of `accounts.yaml` (`A`: its
+/// connector's own type).
+pub fn parsed_account<A: Any>(account: &flows::Account) -> Result<(&str, &A), String> {
+    Ok((
+        account.name.as_str(),
+        section::<A>(&account.section, "account")?,
+    ))
+}
+
+/// The methods of a [`Connector`] whose source is a local file of rows (`$file`, made by
+/// `$file::new(&config::Source)`, with `header()` and `header_problem()`): the live
+/// source, and its header for `validate`.
+#[macro_export]
+macro_rules! local_table_role {
+    ($file:ty, $source:ty) => {
+        fn build_source(
+            &self,
+            flow: &flows::Flow,
+            _accounts: &flows::Accounts,
+        ) -> Result<Option<Box<dyn engine::Source>>, String> {
+            let config = $crate::connector::source_of::<$source>(flow)?;
+            Ok(Some(Box::new(<$file>::new(config))))
+        }
+
+        fn source_header(&self, flow: &flows::Flow) -> Option<$crate::connector::SourceHeader> {
+            let config = $crate::connector::source_of::<$source>(flow).ok()?;
+            let file = <$file>::new(config);
+            let read = file
+                .header()
+                .map(|header| (file.header_problem(&header), header))
+                .map_err(|e| e.0);
+            Some($crate::connector::SourceHeader {
+                pos: config.pos,
+                read,
+            })
+        }
+    };
+}

@@ -25,6 +25,7 @@ pub mod sections;
 pub mod sms;
 pub mod smtp;
 pub mod standin;
+pub mod telegram;
 pub mod textrequest;
 pub mod webhook;
 pub mod xlsx;
@@ -45,5 +46,6 @@ pub static CONNECTORS: &[&dyn Connector] = &[
     &aranda::ArandaConnector,
     &httpreq::HttpConnector,
     &smtp::SmtpConnector,
+    &telegram::TelegramConnector,
     &alerts::AlertsConnector,
 ];

@@ -71,7 +71,7 @@ async fn connectors_lists_every_connector_action_and_field() {
             )
         })
         .collect();
-    assert_eq!(expected.len(), 11, "{expected:#?}");
+    assert_eq!(expected.len(), 12, "{expected:#?}");
     assert!(
         expected.contains(
             &"8x8: no source; actions [send_sms]; lookups [get_message]; account yes".to_string()
@@ -293,4 +293,84 @@ async fn the_readme_connector_reference_matches_the_catalogue() {
             );
         }
     }
+}
+
+/// The connector added to prove the registry (one folder, one registry line): a flow
+/// texts each row's chat through a Telegram bot, with the token only on the wire.
+#[tokio::test]
+async fn a_telegram_flow_sends_through_the_bot_and_never_shows_its_token() {
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let token = "987654321:AAsecret-bot-token_for_test";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/sendMessage")))
+        .and(body_json(serde_json::json!({"chat_id": -1001234567890_i64, "text": "Order A-1 for Olena is paid"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "result": {"message_id": 4242, "chat": {"id": -1001234567890_i64}, "date": 1}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/sendMessage")))
+        .and(body_json(serde_json::json!({"chat_id": 5, "text": "Order A-2 for Tom is paid"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/bot{token}/getMe")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "result": {"id": 987654321, "is_bot": true, "username": "shop_bot"}}),
+        ))
+        .mount(&server)
+        .await;
+
+    let dir = Dir::new("http://127.0.0.1:9");
+    dir.write(
+        "flows/accounts.yaml",
+        &format!(
+            "shop-bot:\n  connector: telegram\n  bot_token: ${{SHOP_BOT_TOKEN}}\n  base_url: {}\n",
+            server.uri()
+        ),
+    );
+    dir.private("flows/accounts.yaml");
+    let _ = std::fs::remove_file(dir.path().join("flows/order-sms.yaml"));
+    dir.write(
+        "flows/paid.csv",
+        "order_id,name,chat\nA-1,Olena,-1001234567890\nA-2,Tom,5\n",
+    );
+    dir.write(
+        "flows/paid.yaml",
+        "source: {connector: csv, path: paid.csv, key: order_id, backlog: send}\nreceiver: {connector: telegram, action: send_message, account: shop-bot}\nmap:\n  chat_id: \"{{chat}}\"\n  text: \"Order {{order_id}} for {{name}} is paid\"\ndelivery: {attempts: 1}\n",
+    );
+    let env = [("SHOP_BOT_TOKEN", token)];
+    let validate = dir.run_with(&["validate"], &env).await;
+    assert_eq!(validate.code, 0, "{validate:?}");
+    let run = dir.run_with(&["run", "paid"], &env).await;
+    assert!(
+        run.stdout.contains("sent 1") && run.stdout.contains("failed 1"),
+        "{run:?}"
+    );
+    let history = dir.run_with(&["history", "paid", "--run", "1"], &env).await;
+    assert!(
+        history.stdout.contains("4242") && history.stdout.contains("chat not found"),
+        "{history:?}"
+    );
+    let check = dir.run_with(&["accounts", "check"], &env).await;
+    assert!(check.stdout.contains("getMe"), "{check:?}");
+    for shown in [&run, &history, &check, &validate] {
+        assert!(
+            !shown.stdout.contains("AAsecret") && !shown.stderr.contains("AAsecret"),
+            "the token shows: {shown:?}"
+        );
+    }
+    let preview = dir.run_with(&["test", "paid", "--all"], &env).await;
+    assert!(
+        preview.stdout.contains("/sendMessage") && !preview.stdout.contains("AAsecret"),
+        "{preview:?}"
+    );
 }

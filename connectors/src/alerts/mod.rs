@@ -76,23 +76,11 @@ impl crate::Connector for AlertsConnector {
         &CARD
     }
 
+    crate::source_role!(source, |_: &Source| crate::connector::SourceShape::pushed(
+        None
+    ));
+
     fn pushes(&self) -> bool {
         true
-    }
-
-    fn source(
-        &self,
-        cx: &flows::Cx<'_>,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
-        // Alerts are queued by the daemon, like pushed events, and all are sent.
-        Ok(flows::SourceSpec {
-            account: None,
-            backlog: flows::Backlog::Send,
-            push: true,
-            keyed_by: None,
-            section: flows::Section::new(source(cx, rest, pos)?),
-        })
     }
 }

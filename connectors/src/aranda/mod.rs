@@ -70,64 +70,16 @@ impl crate::Connector for ArandaConnector {
         &config::CARD
     }
 
+    crate::source_role!(config::source, |s: &config::Source| {
+        crate::connector::SourceShape::read(Some((s.account.clone(), s.pos)), s.backlog)
+    });
+
+    crate::receiver_role!(config::receiver, config::Receiver, config::Account);
+    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::account_role!(config::account);
+
     fn standin(&self) -> Option<&'static crate::standin::Standin> {
         Some(&standin::STANDIN)
-    }
-
-    fn source(
-        &self,
-        cx: &flows::Cx<'_>,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
-        let source = config::source(cx, rest, pos)?;
-        Ok(flows::SourceSpec {
-            account: Some((source.account.clone(), source.pos)),
-            backlog: source.backlog,
-            push: false,
-            keyed_by: None,
-            section: flows::Section::new(source),
-        })
-    }
-
-    fn receiver(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
-        let receiver = config::receiver(cx, action, rest, pos)?;
-        Ok(flows::ReceiverSpec {
-            fields: receiver.fields(),
-            section: flows::Section::new(receiver),
-        })
-    }
-
-    fn lookup(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::LookupSpec, flows::Diagnostic> {
-        Ok(flows::LookupSpec {
-            section: flows::Section::new(config::lookup(cx, action, rest, pos)?),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
     }
 
     fn build_source(
@@ -136,40 +88,13 @@ impl crate::Connector for ArandaConnector {
         accounts: &flows::Accounts,
     ) -> Result<Option<Box<dyn engine::Source>>, String> {
         let config = crate::connector::source_of::<config::Source>(flow)?;
-        let account = crate::connector::account_for::<config::Account>(
-            accounts,
-            &config.account,
-            "source",
-            config::CARD.name,
-        )?;
+        let account =
+            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
         Ok(Some(Box::new(Cases::new(&config.account, account, config))))
     }
 
-    fn build_receiver(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let (receiver, name, account) =
-            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
-        receiver.build(name, account, flow.delivery.timeout)
-    }
-
-    fn build_lookup(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        let (lookup, name, account) =
-            crate::connector::lookup_parts::<config::Lookup, config::Account>(flow, accounts)?;
-        lookup.build(name, account, flow.delivery.timeout)
-    }
-
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
-        let (name, account) = (
-            account.name.as_str(),
-            crate::connector::section::<config::Account>(&account.section, "account")?,
-        );
+        let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)
             .get("connection", crate::check::TIMEOUT)

@@ -114,6 +114,14 @@ impl crate::Connector for CinnoxConnector {
         &config::CARD
     }
 
+    crate::source_role!(config::source, |s: &config::Source| {
+        crate::connector::SourceShape::pushed(Some((s.account.clone(), s.pos)))
+    });
+
+    crate::receiver_role!(config::receiver, config::Receiver, config::Account);
+    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::account_role!(config::account);
+
     fn pushes(&self) -> bool {
         true
     }
@@ -122,74 +130,14 @@ impl crate::Connector for CinnoxConnector {
         Some(&standin::STANDIN)
     }
 
-    fn source(
-        &self,
-        cx: &flows::Cx<'_>,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
-        let source = config::source(cx, rest, pos)?;
-        Ok(flows::SourceSpec {
-            account: Some((source.account.clone(), source.pos)),
-            backlog: flows::Backlog::Send,
-            push: true,
-            keyed_by: None,
-            section: flows::Section::new(source),
-        })
-    }
-
-    fn receiver(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
-        let receiver = config::receiver(cx, action, rest, pos)?;
-        Ok(flows::ReceiverSpec {
-            fields: receiver.fields(),
-            section: flows::Section::new(receiver),
-        })
-    }
-
-    fn lookup(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::LookupSpec, flows::Diagnostic> {
-        Ok(flows::LookupSpec {
-            section: flows::Section::new(config::lookup(cx, action, rest, pos)?),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
-    }
-
     fn build_push(
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
     ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
         let config = crate::connector::source_of::<config::Source>(flow)?;
-        let account = crate::connector::account_for::<config::Account>(
-            accounts,
-            &config.account,
-            "source",
-            config::CARD.name,
-        )?;
+        let account =
+            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
         Ok(Some(std::sync::Arc::new(CinnoxIntake::new(
             &config.account,
             account,
@@ -197,31 +145,8 @@ impl crate::Connector for CinnoxConnector {
         ))))
     }
 
-    fn build_receiver(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let (receiver, name, account) =
-            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
-        receiver.build(name, account, flow.delivery.timeout)
-    }
-
-    fn build_lookup(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        let (lookup, name, account) =
-            crate::connector::lookup_parts::<config::Lookup, config::Account>(flow, accounts)?;
-        lookup.build(name, account, flow.delivery.timeout)
-    }
-
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
-        let (name, account) = (
-            account.name.as_str(),
-            crate::connector::section::<config::Account>(&account.section, "account")?,
-        );
+        let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         // The contact list's first entry: a read every token may make (the event
         // subscriptions take only PATCH: a GET of them is 405 whatever the token).
         let call = account

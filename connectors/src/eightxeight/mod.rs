@@ -59,68 +59,12 @@ impl crate::Connector for EightXEightConnector {
         &config::CARD
     }
 
+    crate::receiver_role!(config::receiver, config::Receiver, config::Account);
+    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::account_role!(config::account);
+
     fn standin(&self) -> Option<&'static crate::standin::Standin> {
         Some(&standin::STANDIN)
-    }
-
-    fn receiver(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
-        let receiver = config::receiver(cx, action, rest, pos)?;
-        Ok(flows::ReceiverSpec {
-            fields: receiver.fields(),
-            section: flows::Section::new(receiver),
-        })
-    }
-
-    fn lookup(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::LookupSpec, flows::Diagnostic> {
-        Ok(flows::LookupSpec {
-            section: flows::Section::new(config::lookup(cx, action, rest, pos)?),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
-    }
-
-    fn build_receiver(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let (receiver, name, account) =
-            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
-        receiver.build(name, account, flow.delivery.timeout)
-    }
-
-    fn build_lookup(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        let (lookup, name, account) =
-            crate::connector::lookup_parts::<config::Lookup, config::Account>(flow, accounts)?;
-        lookup.build(name, account, flow.delivery.timeout)
     }
 
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {

@@ -28,6 +28,10 @@ pub enum Auth {
     Headers(Vec<(String, Secret)>),
     /// The secret as a query parameter (`?key=` for Google's API keys).
     Query(&'static str, Secret),
+    /// The secret as the first path segment after the base URL, behind a prefix
+    /// (Telegram's `/bot<token>/sendMessage`). Only the request on the wire holds it:
+    /// [`AccountClient::url`], which previews and history show, does not.
+    PathPrefix(&'static str, Secret),
 }
 
 /// An account's client.
@@ -73,6 +77,20 @@ impl AccountClient {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
+    /// The URL a request goes to: [`AccountClient::url`], with the secret in its path
+    /// for an account that puts it there.
+    fn wire_url(&self, url: String) -> String {
+        match &self.auth {
+            Auth::PathPrefix(prefix, secret) if url.starts_with(&self.base) => format!(
+                "{}/{prefix}{}{}",
+                self.base,
+                secret.expose(),
+                &url[self.base.len()..]
+            ),
+            _ => url,
+        }
+    }
+
     /// `url` parsed, from the last parse when it is the URL asked for last.
     fn parsed(&self, url: &str) -> Option<reqwest::Url> {
         let mut last = self.last_url.lock().ok()?;
@@ -89,7 +107,7 @@ impl AccountClient {
     /// A request to `url` (absolute, or a path under the base URL).
     pub fn request(&self, method: Method, url: &str, timeout: Duration) -> Call<'_> {
         let http = HttpClient::shared(timeout);
-        let url = self.url(url);
+        let url = self.wire_url(self.url(url));
         let builder = match self.parsed(&url) {
             Some(parsed) => http.client().request(method, parsed),
             // Not a URL: reqwest says so when the call is sent.
@@ -181,6 +199,8 @@ impl Call<'_> {
                 b.header(name.as_str(), secret.expose())
             }),
             Auth::Query(name, secret) => builder.query(&[(*name, secret.expose())]),
+            // Put in the URL when the request was made.
+            Auth::PathPrefix(..) => builder,
         };
         self.http.execute(builder).await
     }

@@ -153,43 +153,8 @@ impl crate::Connector for HttpConnector {
         &config::CARD
     }
 
-    fn receiver(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
-        let receiver = config::receiver(cx, action, rest, pos)?;
-        Ok(flows::ReceiverSpec {
-            fields: receiver.fields(),
-            section: flows::Section::new(receiver),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
-    }
-
-    fn build_receiver(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let (receiver, name, account) =
-            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
-        receiver.build(name, account, flow.delivery.timeout)
-    }
+    crate::receiver_role!(config::receiver, config::Receiver, config::Account);
+    crate::account_role!(config::account);
 
     async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
         Ok("generic HTTP: nothing to try without a request; runs will tell".into())

@@ -350,6 +350,18 @@ pub async fn check(account: &Account) -> Result<String, String> {
     }
 }
 
+impl config::Receiver {
+    /// The live receiver, with account `name`'s credentials.
+    pub fn build(
+        &self,
+        name: &str,
+        account: &config::Account,
+        timeout: Duration,
+    ) -> Result<std::sync::Arc<dyn Receiver>, String> {
+        Ok(std::sync::Arc::new(Smtp::new(name, account, timeout)?))
+    }
+}
+
 /// `connector: smtp` in the registry.
 pub struct SmtpConnector;
 
@@ -359,50 +371,11 @@ impl crate::Connector for SmtpConnector {
         &config::CARD
     }
 
+    crate::receiver_role!(config::receiver, config::Receiver, config::Account);
+    crate::account_role!(config::account);
+
     fn standin(&self) -> Option<&'static crate::standin::Standin> {
         Some(&standin::STANDIN)
-    }
-
-    fn receiver(
-        &self,
-        cx: &flows::Cx<'_>,
-        action: &str,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::ReceiverSpec, flows::Diagnostic> {
-        let receiver = config::receiver(cx, action, rest, pos)?;
-        Ok(flows::ReceiverSpec {
-            fields: receiver.fields(),
-            section: flows::Section::new(receiver),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
-    }
-
-    fn build_receiver(
-        &self,
-        flow: &flows::Flow,
-        accounts: &flows::Accounts,
-    ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let (_, name, account) =
-            crate::connector::receiver_parts::<config::Receiver, config::Account>(flow, accounts)?;
-        Ok(std::sync::Arc::new(Smtp::new(
-            name,
-            account,
-            flow.delivery.timeout,
-        )?))
     }
 
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {

@@ -168,38 +168,14 @@ impl crate::Connector for WebhookConnector {
         &config::CARD
     }
 
+    crate::source_role!(config::source, |s: &Source| {
+        crate::connector::SourceShape::pushed(s.account.clone().map(|a| (a, s.pos)))
+    });
+
+    crate::account_role!(config::account);
+
     fn pushes(&self) -> bool {
         true
-    }
-
-    fn source(
-        &self,
-        cx: &flows::Cx<'_>,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
-        let source = config::source(cx, rest, pos)?;
-        Ok(flows::SourceSpec {
-            account: source.account.clone().map(|a| (a, source.pos)),
-            backlog: flows::Backlog::Send,
-            push: true,
-            keyed_by: None,
-            section: flows::Section::new(source),
-        })
-    }
-
-    fn account(
-        &self,
-        cx: &flows::Cx<'_>,
-        name: &str,
-        rest: &flows::yaml::Node,
-        _pos: flows::Pos,
-    ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-        let account = config::account(cx, name, rest)?;
-        Ok(flows::AccountSpec {
-            secrets: account.secrets(),
-            section: flows::Section::new(account),
-        })
     }
 
     fn build_push(

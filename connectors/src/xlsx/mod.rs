@@ -562,43 +562,11 @@ impl crate::Connector for XlsxConnector {
         &config::CARD
     }
 
-    fn source(
-        &self,
-        cx: &flows::Cx<'_>,
-        rest: &flows::yaml::Node,
-        pos: flows::Pos,
-    ) -> Result<flows::SourceSpec, flows::Diagnostic> {
-        let source = config::source(cx, rest, pos)?;
-        Ok(flows::SourceSpec {
-            account: None,
-            backlog: source.backlog,
-            push: false,
-            keyed_by: Some(crate::rows::keyed_by(&source.key)),
-            section: flows::Section::new(source),
-        })
-    }
+    crate::source_role!(config::source, |s: &config::Source| {
+        crate::connector::SourceShape::read(None, s.backlog).keyed(&s.key)
+    });
 
-    fn build_source(
-        &self,
-        flow: &flows::Flow,
-        _accounts: &flows::Accounts,
-    ) -> Result<Option<Box<dyn engine::Source>>, String> {
-        let config = crate::connector::source_of::<config::Source>(flow)?;
-        Ok(Some(Box::new(XlsxFile::new(config))))
-    }
-
-    fn source_header(&self, flow: &flows::Flow) -> Option<crate::connector::SourceHeader> {
-        let config = crate::connector::source_of::<config::Source>(flow).ok()?;
-        let file = XlsxFile::new(config);
-        let read = file
-            .header()
-            .map(|header| (file.header_problem(&header), header))
-            .map_err(|e| e.0);
-        Some(crate::connector::SourceHeader {
-            pos: config.pos,
-            read,
-        })
-    }
+    crate::local_table_role!(XlsxFile, config::Source);
 }
 
 #[cfg(test)]
