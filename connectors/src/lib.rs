@@ -30,6 +30,9 @@ pub mod textrequest;
 pub mod webhook;
 pub mod xlsx;
 
+#[cfg(test)]
+mod testkit;
+
 pub use catalogue::{build_lookup, build_receiver, build_source, load_project, Catalogue};
 pub use connector::Connector;
 

@@ -92,8 +92,7 @@ impl Sheet {
             &self.account,
             &self.config.spreadsheet_id,
             range,
-            auth::READ,
-            READ_TIMEOUT,
+            (auth::READ, READ_TIMEOUT, range::QUOTA_TRIES),
         )
         .await
         .map_err(|e| SourceError(e.to_string()))

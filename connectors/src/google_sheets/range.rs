@@ -15,9 +15,12 @@ use super::auth;
 use super::config::Account;
 use crate::http::{self, AccountClient};
 
-/// Tries for one read when the quota answers 429: its waits (2, 4, … s, at most a
-/// minute each) outlast a per-minute quota, which a long read in pages can meet.
-const QUOTA_TRIES: u32 = 7;
+/// Tries for one read of a source when the quota answers 429: its waits (2, 4, … s, at
+/// most a minute each) outlast a per-minute quota, which a long read in pages can meet.
+/// A receiver's or a look-up's read is tried once: the engine's retries (bounded by
+/// `delivery.max_time`, after the `Retry-After` asked for) take it from there, and a
+/// send slot is not held asleep meanwhile.
+pub(super) const QUOTA_TRIES: u32 = 7;
 
 /// What Sheets answers for a range: where it really is, and its rows.
 #[derive(Debug, Default, Deserialize)]
@@ -36,8 +39,7 @@ pub(super) async fn read(
     account: &Account,
     spreadsheet_id: &str,
     range: &str,
-    scope: &str,
-    timeout: Duration,
+    (scope, timeout, quota_tries): (&str, Duration, u32),
 ) -> Result<ValueRange, SendError> {
     let path = format!(
         "v4/spreadsheets/{}/values/{}",
@@ -48,7 +50,14 @@ pub(super) async fn read(
         ("majorDimension", "ROWS"),
         ("valueRenderOption", "FORMATTED_VALUE"),
     ];
-    let body = get(client, account, &path, &query, scope, timeout).await?;
+    let body = get(
+        client,
+        account,
+        &path,
+        &query,
+        (scope, timeout, quota_tries),
+    )
+    .await?;
     serde_json::from_slice(&body).map_err(|e| {
         SendError::permanent(format!(
             "Google Sheets answered with something that is not a value range: {e}"
@@ -70,7 +79,14 @@ pub(super) async fn grid_rows(
         ("ranges", range),
         ("fields", "sheets.properties.gridProperties.rowCount"),
     ];
-    let body = get(client, account, &path, &query, scope, timeout).await?;
+    let body = get(
+        client,
+        account,
+        &path,
+        &query,
+        (scope, timeout, QUOTA_TRIES),
+    )
+    .await?;
     let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     answer["sheets"][0]["properties"]["gridProperties"]["rowCount"]
         .as_u64()
@@ -89,8 +105,7 @@ async fn get(
     account: &Account,
     path: &str,
     query: &[(&str, &str)],
-    scope: &str,
-    timeout: Duration,
+    (scope, timeout, quota_tries): (&str, Duration, u32),
 ) -> Result<Vec<u8>, SendError> {
     let mut tries = 0;
     loop {
@@ -113,7 +128,7 @@ async fn get(
         if response.status.is_success() {
             return Ok(response.body);
         }
-        if status == 429 && tries < QUOTA_TRIES {
+        if status == 429 && tries < quota_tries {
             let wait = http::retry_after(&response.headers, chrono::Utc::now())
                 .unwrap_or(Duration::from_secs(1 << tries));
             tracing::warn!(?wait, "Google Sheets quota exceeded (429); backing off");
@@ -157,8 +172,7 @@ pub(super) async fn keyed(
         account,
         &keyed.spreadsheet_id,
         &keyed.range,
-        scope,
-        timeout,
+        (scope, timeout, 1),
     )
     .await?;
     let table = Table::of(read, &keyed.range);
