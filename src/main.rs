@@ -28,6 +28,7 @@ mod daemon;
 mod prune;
 mod report;
 mod sandbox;
+mod signal;
 mod wiring;
 
 use std::process::ExitCode;

@@ -51,14 +51,36 @@ pub struct Action {
 /// An HTTP call, as the service documents it.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Call {
-    pub method: &'static str,
+    /// `None`: the method the flow's map gives (the generic HTTP receiver's).
+    #[serde(serialize_with = "method_shown")]
+    pub method: Option<engine::Method>,
     pub path: &'static str,
 }
 
 impl Call {
-    pub const fn new(method: &'static str, path: &'static str) -> Call {
-        Call { method, path }
+    pub const fn new(method: engine::Method, path: &'static str) -> Call {
+        Call {
+            method: Some(method),
+            path,
+        }
     }
+
+    /// A call whose method the flow's map gives.
+    pub const fn mapped(path: &'static str) -> Call {
+        Call { method: None, path }
+    }
+
+    /// The method as people read it (`{method}` when the map gives it).
+    pub fn method_shown(&self) -> &'static str {
+        self.method.map_or("{method}", engine::Method::as_str)
+    }
+}
+
+fn method_shown<S: serde::Serializer>(
+    method: &Option<engine::Method>,
+    to: S,
+) -> Result<S::Ok, S::Error> {
+    to.serialize_str(method.map_or("{method}", engine::Method::as_str))
 }
 
 impl Part {

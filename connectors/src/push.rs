@@ -144,7 +144,12 @@ pub fn check_token(query: &BTreeMap<String, String>, token: &str) -> Result<(), 
         .get(TOKEN_PARAM)
         .map(String::as_str)
         .unwrap_or_default();
-    if !token.is_empty() && crate::webhook::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    if !token.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            token.as_bytes(),
+        ))
+    {
         Ok(())
     } else {
         Err(format!(

@@ -79,11 +79,73 @@ impl Source for Queued {
     }
 }
 
+/// How a prepared request travels: an HTTP method, or an e-mail's SMTP conversation.
+/// Typed, so a misspelt method is a compile error in a connector and a clear error in
+/// the one place a person writes it (the generic HTTP receiver's `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    /// `MAIL FROM` / `RCPT TO` / `DATA`.
+    Smtp,
+}
+
+impl Method {
+    /// The HTTP methods, as people and services write them.
+    pub const HTTP: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Smtp => "SMTP",
+        }
+    }
+
+    /// An HTTP method as a person writes it (any case).
+    pub fn http(name: &str) -> Option<Method> {
+        let name = name.trim();
+        Method::HTTP
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Method {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A request ready to send: what a preview shows and what `send` transmits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prepared {
-    /// `POST`, `PUT`, …
-    pub method: String,
+    pub method: Method,
     /// The URL, with no secret in it.
     pub url: String,
     /// The JSON body.

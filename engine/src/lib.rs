@@ -21,8 +21,8 @@ mod stop;
 pub mod template;
 
 pub use connector::{
-    Chunks, Delivered, Fetched, Lookup, Prepared, Queued, Receiver, Reject, SendError, Source,
-    SourceError,
+    Chunks, Delivered, Fetched, Lookup, Method, Prepared, Queued, Receiver, Reject, SendError,
+    Source, SourceError,
 };
 pub use delivery::RetryPolicy;
 pub use lookup::{LookupFailure, LookupStep};
@@ -47,3 +47,17 @@ pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 
 #[cfg(test)]
 mod tests;
+
+/// The characters a URL component keeps as they are: RFC 3986's unreserved ones.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode a URL path segment or query value (everything but unreserved
+/// characters), so `+380…` travels as `%2B380…` and `Called back & solved` stays one
+/// value — and a secret is recognised as it travels in a query a service may echo.
+pub fn encode_component(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}

@@ -38,7 +38,7 @@ impl Scrubber {
             if secret.chars().count() < SHORTEST {
                 continue;
             }
-            let encoded = percent_encoded(&secret);
+            let encoded = crate::encode_component(&secret);
             let escaped = serde_json::to_string(&secret)
                 .map(|quoted| quoted[1..quoted.len() - 1].to_string())
                 .unwrap_or_default();
@@ -217,19 +217,6 @@ fn decoded_basic(secret: &str) -> Vec<String> {
     }
     out.push(pair.clone());
     out
-}
-
-/// Percent-encoding of everything but unreserved characters (as a secret travels in a
-/// URL's query, which a service may echo).
-fn percent_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// A receiver whose errors and ids are scrubbed.

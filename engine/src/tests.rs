@@ -347,7 +347,7 @@ impl Receiver for Scripted {
         let mut body = fields;
         body.insert("ref".into(), json!(reference));
         Ok(Prepared {
-            method: "POST".into(),
+            method: crate::Method::Post,
             url: "http://x".into(),
             body: Value::Object(body),
             notes: Map::new(),

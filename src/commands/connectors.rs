@@ -105,7 +105,7 @@ fn action_detail(role: &str, name: &str, action: &Action) {
 
 fn calls(calls: &[card::Call]) {
     for call in calls {
-        outln!("  {} {}", call.method, call.path);
+        outln!("  {} {}", call.method_shown(), call.path);
     }
 }
 

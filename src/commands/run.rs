@@ -139,13 +139,13 @@ fn exit_code(report: &RunReport) -> ExitCode {
 /// as interrupted with its counts. A second one quits at once (the ledger keeps what was
 /// in flight for the next run).
 async fn stop_on_signal(handle: engine::StopHandle) {
-    crate::sandbox::shutdown_signal().await;
+    crate::signal::shutdown().await;
     eprintln!(
         "switchboard: stopping: sends under way finish (at most {}s), the rest goes in the next run; press Ctrl-C again to quit at once",
         engine::STOP_GRACE.as_secs()
     );
     handle.stop();
-    crate::sandbox::shutdown_signal().await;
+    crate::signal::shutdown().await;
     eprintln!("switchboard: quitting; the next run settles the sends that were under way");
     std::process::exit(130);
 }

@@ -122,9 +122,10 @@ where
             .await
             .map_err(IntoResponse::into_response)?;
         let right = match (expected, form.csrf()) {
-            (Some(expected), Some(given)) => {
-                connectors::webhook::constant_time_eq(given.as_bytes(), expected.as_bytes())
-            }
+            (Some(expected), Some(given)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+                given.as_bytes(),
+                expected.as_bytes(),
+            )),
             _ => false,
         };
         if !right {
@@ -744,7 +745,10 @@ async fn login(
     } else {
         "/".to_string()
     };
-    if !connectors::webhook::constant_time_eq(form.token.as_bytes(), token.as_bytes()) {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        form.token.as_bytes(),
+        token.as_bytes(),
+    )) {
         tracing::warn!("a console sign-in with a wrong token");
         return Redirect::to(&format!("/login?failed=true&next={}", pages::enc(&next)))
             .into_response();

@@ -504,7 +504,7 @@ pub fn connectors() -> Markup {
         }
     };
     let calls = |calls: &[connectors::card::Call]| {
-        html! { @for c in calls { div.small { code { (c.method) " " (c.path) } } } }
+        html! { @for c in calls { div.small { code { (c.method_shown()) " " (c.path) } } } }
     };
     html! {
         h1 { "Connectors" }

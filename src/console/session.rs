@@ -60,10 +60,10 @@ impl Keys {
         };
         let fresh = expiry.parse::<u64>().is_ok_and(|at| at > now());
         fresh
-            && connectors::webhook::constant_time_eq(
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
                 mac.as_bytes(),
                 self.mac(&["session", expiry, nonce]).as_bytes(),
-            )
+            ))
     }
 
     /// The anti-forgery token of pages served to `session` (empty without one).

@@ -125,8 +125,12 @@ async fn guard(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let right = given
-            .is_some_and(|g| connectors::webhook::constant_time_eq(g.as_bytes(), token.as_bytes()));
+        let right = given.is_some_and(|g| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                g.as_bytes(),
+                token.as_bytes(),
+            ))
+        });
         if !right {
             return problem(
                 StatusCode::UNAUTHORIZED,

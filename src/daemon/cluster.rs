@@ -52,25 +52,16 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// The word a trigger is left with the holder under, and back.
-fn word(reason: Reason) -> &'static str {
-    match reason {
-        Reason::Schedule(_) => "schedule",
-        Reason::After => "after",
-        Reason::Event => "event",
-        Reason::Takeover => "takeover",
-        Reason::Manual | Reason::Replay(_) => "manual",
+/// The word a trigger is left with the holder under (the trigger's own name), and back.
+fn word(reason: Reason) -> String {
+    match serde_json::to_value(super::trigger(reason)) {
+        Ok(Value::String(word)) => word,
+        _ => "manual".into(),
     }
 }
 
 fn trigger_of(word: &str) -> Trigger {
-    match word {
-        "schedule" => Trigger::Schedule,
-        "after" => Trigger::After,
-        "event" => Trigger::Event,
-        "takeover" => Trigger::Takeover,
-        _ => Trigger::Manual,
-    }
+    serde_json::from_value(Value::String(word.to_string())).unwrap_or(Trigger::Manual)
 }
 
 fn skipped(report: Value) -> Outcome<Value> {
@@ -155,7 +146,7 @@ impl Node {
                 Reason::Schedule(_) | Reason::After | Reason::Event => {
                     let (cluster, flow_name) = (Arc::clone(&self.cluster), name.clone());
                     let said = word(reason);
-                    let left = blocking(move || cluster.leave_pending(&flow_name, said))
+                    let left = blocking(move || cluster.leave_pending(&flow_name, &said))
                         .await
                         .map_err(failed)?;
                     if left {

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::Global;
 use crate::wiring::Job;
-use crate::{report, sandbox, wiring};
+use crate::{report, wiring};
 
 /// What the daemon's parts share.
 pub struct Shared {
@@ -454,7 +454,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     // run while the API still answered, so the process says so and exits for the
     // service manager to restart it.
     let timer_died = tokio::select! {
-        _ = sandbox::shutdown_signal() => None,
+        _ = crate::signal::shutdown() => None,
         ended = &mut timer_task => Some(match ended {
             Err(e) if e.is_panic() => format!("it panicked: {}", flows::panic_message(e.into_panic().as_ref())),
             _ => "it stopped".to_string(),
@@ -665,11 +665,6 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         };
     };
     let job = match reason {
-        Reason::Schedule(_) => Job::Source(Trigger::Schedule),
-        Reason::Takeover => Job::Source(Trigger::Takeover),
-        Reason::After => Job::Source(Trigger::After),
-        Reason::Manual => Job::Source(Trigger::Manual),
-        Reason::Event => Job::Source(Trigger::Event),
         Reason::Replay(id) => match shared.replays.take(id) {
             Some(filter) => Job::Replay(filter),
             None => {
@@ -680,6 +675,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
                 }
             }
         },
+        reason => Job::Source(trigger(reason)),
     };
     // A paused flow does not start by itself; pushed events wait in its queue. A person's
     // force-run or replay still runs.
@@ -742,5 +738,17 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
                 report: serde_json::json!({"error": report::error_text(&e)}),
             }
         }
+    }
+}
+
+/// The engine's trigger for a scheduler's reason: the one mapping between the two (a
+/// replay's request is left with a cluster's holder, and started, as a manual run).
+pub(crate) fn trigger(reason: Reason) -> Trigger {
+    match reason {
+        Reason::Schedule(_) => Trigger::Schedule,
+        Reason::Takeover => Trigger::Takeover,
+        Reason::After => Trigger::After,
+        Reason::Event => Trigger::Event,
+        Reason::Manual | Reason::Replay(_) => Trigger::Manual,
     }
 }

@@ -122,7 +122,7 @@ pub async fn serve_forever(
         sandbox.smtp.ip(),
         sandbox.smtp.port()
     );
-    shutdown_signal().await;
+    crate::signal::shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -136,28 +136,4 @@ pub fn services() -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

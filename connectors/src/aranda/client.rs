@@ -254,11 +254,15 @@ impl Receiver for Aranda {
             }
         };
         let (method, url, body) = match self.action {
-            Action::CreateCase => ("POST", format!("{}/case", self.base), Value::Object(fields)),
+            Action::CreateCase => (
+                engine::Method::Post,
+                format!("{}/case", self.base),
+                Value::Object(fields),
+            ),
             Action::UpdateCase => {
                 let id = ticket()?;
                 (
-                    "PUT",
+                    engine::Method::Put,
                     format!("{}/case/{}", self.base, http::encode_component(&id)),
                     Value::Object(fields),
                 )
@@ -273,7 +277,7 @@ impl Receiver for Aranda {
                     return Err(SendError::permanent("message is empty"));
                 }
                 (
-                    "POST",
+                    engine::Method::Post,
                     format!(
                         "{}/case/{}/note?message={}",
                         self.base,
@@ -290,7 +294,7 @@ impl Receiver for Aranda {
                 // Sent as the `ticketId` header, as ASMS's swagger has it.
                 notes.insert("ticketId".into(), Value::String(id));
                 return Ok(Prepared {
-                    method: "POST".into(),
+                    method: engine::Method::Post,
                     url: format!("{}/attachment/file", self.base),
                     body,
                     notes,
@@ -298,7 +302,7 @@ impl Receiver for Aranda {
             }
         };
         Ok(Prepared {
-            method: method.into(),
+            method,
             url,
             body,
             notes: Map::new(),

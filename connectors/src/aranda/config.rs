@@ -15,27 +15,30 @@ pub const CARD: Card = Card {
     source: Some(Part {
         about: "cases matching a search that are new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[Call::new("POST", "/case/list")],
+        calls: &[Call::new(engine::Method::Post, "/case/list")],
     }),
     actions: &[
         Action {
             name: "create_case",
             about: "open a case",
-            calls: &[Call::new("POST", "/case")],
+            calls: &[Call::new(engine::Method::Post, "/case")],
             fields: CREATE_FIELDS,
             options: None,
         },
         Action {
             name: "update_case",
             about: "change a case",
-            calls: &[Call::new("PUT", "/case/{ticketId}")],
+            calls: &[Call::new(engine::Method::Put, "/case/{ticketId}")],
             fields: UPDATE_FIELDS,
             options: None,
         },
         Action {
             name: "add_note",
             about: "add a note to a case",
-            calls: &[Call::new("POST", "/case/{ticketId}/note?message={message}")],
+            calls: &[Call::new(
+                engine::Method::Post,
+                "/case/{ticketId}/note?message={message}",
+            )],
             fields: NOTE_FIELDS,
             options: None,
         },
@@ -43,7 +46,7 @@ pub const CARD: Card = Card {
             name: "attach_file",
             about:
                 "attach a file to a case (from a path the record gives, or its content in base64)",
-            calls: &[Call::new("POST", "/attachment/file")],
+            calls: &[Call::new(engine::Method::Post, "/attachment/file")],
             fields: ATTACH_FIELDS,
             options: None,
         },
@@ -52,14 +55,14 @@ pub const CARD: Card = Card {
         Action {
             name: "get_case",
             about: "the case whose code is the query",
-            calls: &[Call::new("GET", "/case/{ticketId}")],
+            calls: &[Call::new(engine::Method::Get, "/case/{ticketId}")],
             fields: &[],
             options: None,
         },
         Action {
             name: "search_cases",
             about: "the cases whose `field` matches the query (ASMS returns the first 20)",
-            calls: &[Call::new("POST", "/case/list")],
+            calls: &[Call::new(engine::Method::Post, "/case/list")],
             fields: &[],
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },

@@ -111,7 +111,7 @@ impl Receiver for CinnoxAction {
                     ));
                 }
                 (
-                    "POST",
+                    engine::Method::Post,
                     self.api.url("management/create_externalcontact"),
                     contact_body(fields),
                     Map::new(),
@@ -123,7 +123,7 @@ impl Receiver for CinnoxAction {
                     _ => return Err(SendError::permanent("contactID is empty")),
                 };
                 (
-                    "PUT",
+                    engine::Method::Put,
                     self.api.url(&format!(
                         "management/update_externalcontact/{}",
                         http::encode_component(&id)
@@ -145,11 +145,11 @@ impl Receiver for CinnoxAction {
                 let mut notes = Map::new();
                 notes.insert("encoding".into(), json!(info.encoding.to_string()));
                 notes.insert("parts".into(), json!(info.parts));
-                ("POST", self.api.url(path), fields, notes)
+                (engine::Method::Post, self.api.url(path), fields, notes)
             }
         };
         Ok(Prepared {
-            method: method.into(),
+            method,
             url,
             body: Value::Object(body),
             notes,

@@ -38,7 +38,7 @@ impl Api {
 
     /// Send a prepared request and read CINNOX's answer.
     pub async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let method = crate::http::method(&request.method)?;
+        let method = crate::http::method(request.method)?;
         let call = self
             .client
             .request(method, &request.url, self.timeout)

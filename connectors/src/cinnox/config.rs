@@ -16,7 +16,7 @@ pub const CARD: Card = Card {
         about: "events CINNOX pushes to the daemon once the event subscription is set",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[Call::new(
-            "PATCH",
+            engine::Method::Patch,
             "/v1/api/apps/{app_id}/{family}-event-sub",
         )],
     }),
@@ -24,21 +24,30 @@ pub const CARD: Card = Card {
         Action {
             name: "send_im_staff",
             about: "an instant message to a staff member",
-            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/message-push")],
+            calls: &[Call::new(
+                engine::Method::Post,
+                "/v1/api/apps/{app_id}/message-push",
+            )],
             fields: IM_STAFF_FIELDS,
             options: None,
         },
         Action {
             name: "send_im_room",
             about: "an instant message to a room (group chat)",
-            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/message-push")],
+            calls: &[Call::new(
+                engine::Method::Post,
+                "/v1/api/apps/{app_id}/message-push",
+            )],
             fields: IM_ROOM_FIELDS,
             options: None,
         },
         Action {
             name: "send_sms",
             about: "an SMS from a number of the CINNOX service",
-            calls: &[Call::new("POST", "/v1/api/apps/{app_id}/{path}")],
+            calls: &[Call::new(
+                engine::Method::Post,
+                "/v1/api/apps/{app_id}/{path}",
+            )],
             fields: SMS_FIELDS,
             options: Some(<SendSms as JsonSchema>::json_schema),
         },
@@ -46,7 +55,7 @@ pub const CARD: Card = Card {
             name: "create_contact",
             about: "create an external contact",
             calls: &[Call::new(
-                "POST",
+                engine::Method::Post,
                 "/v1/api/apps/{app_id}/management/create_externalcontact",
             )],
             fields: CONTACT_FIELDS,
@@ -56,7 +65,7 @@ pub const CARD: Card = Card {
             name: "update_contact",
             about: "update an external contact",
             calls: &[Call::new(
-                "PUT",
+                engine::Method::Put,
                 "/v1/api/apps/{app_id}/management/update_externalcontact/{contactID}",
             )],
             fields: UPDATE_CONTACT_FIELDS,
@@ -68,7 +77,7 @@ pub const CARD: Card = Card {
             name: "get_contact",
             about: "the external contact whose full name is the query (case and spacing ignored)",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/v1/api/apps/{app_id}/contacts/extcontact-list",
             )],
             fields: &[],
@@ -78,7 +87,7 @@ pub const CARD: Card = Card {
             name: "get_enquiry",
             about: "the enquiry whose display case number is the query",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/v1/api/apps/{app_id}/data/enquiry-detail",
             )],
             fields: &[],
@@ -87,7 +96,10 @@ pub const CARD: Card = Card {
         Action {
             name: "list_numbers",
             about: "the service's numbers of the type the query names (`cli`, `sms-numbers`, …)",
-            calls: &[Call::new("GET", "/v1/api/apps/{app_id}/{path}")],
+            calls: &[Call::new(
+                engine::Method::Get,
+                "/v1/api/apps/{app_id}/{path}",
+            )],
             fields: &[],
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },

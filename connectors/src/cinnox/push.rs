@@ -39,7 +39,7 @@ impl Receiver for MessagePush {
         let mut body = fields;
         body.insert("messages".into(), json!([{"type": "text", "text": text}]));
         Ok(Prepared {
-            method: "POST".into(),
+            method: engine::Method::Post,
             url: self.api.url("message-push"),
             body: Value::Object(body),
             notes: Map::new(),

@@ -173,7 +173,7 @@ impl Receiver for EightXEight {
         notes.insert("characters".into(), Value::from(text.chars().count()));
         notes.insert("parts".into(), Value::from(info.parts));
         Ok(Prepared {
-            method: "POST".into(),
+            method: engine::Method::Post,
             url: self.messages_url.clone(),
             body: Value::Object(fields),
             notes,

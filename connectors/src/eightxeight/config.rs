@@ -17,8 +17,8 @@ pub const CARD: Card = Card {
         name: "send_sms",
         about: "send one SMS (runs of 20 or more through the batch endpoint with `batch`)",
         calls: &[
-            Call::new("POST", "/api/v1/subaccounts/{subaccount_id}/messages"),
-            Call::new("POST", "/api/v1/subaccounts/{subaccount_id}/messages/batch"),
+            Call::new(engine::Method::Post, "/api/v1/subaccounts/{subaccount_id}/messages"),
+            Call::new(engine::Method::Post, "/api/v1/subaccounts/{subaccount_id}/messages/batch"),
         ],
         fields: SMS_FIELDS,
         options: Some(<SendSms as JsonSchema>::json_schema),
@@ -27,7 +27,7 @@ pub const CARD: Card = Card {
         name: "get_message",
         about: "the message whose umid is the query, with its delivery status (8x8 allows 1 such call a second per sub-account)",
         calls: &[Call::new(
-            "GET",
+            engine::Method::Get,
             "/api/v1/subaccounts/{subaccount_id}/messages/{umid}",
         )],
         fields: &[],

@@ -68,7 +68,7 @@ impl Receiver for AppendRow {
             }
         };
         Ok(Prepared {
-            method: "POST".into(),
+            method: engine::Method::Post,
             url: self.url.clone(),
             body: json!({"values": [cells]}),
             notes: Map::new(),

@@ -19,11 +19,11 @@ pub const CARD: Card = Card {
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
             Call::new(
-                "GET",
+                engine::Method::Get,
                 "/v4/spreadsheets/{spreadsheet_id}?ranges={range}&fields=sheets.properties.gridProperties.rowCount (unless the range names its last row)",
             ),
             Call::new(
-                "GET",
+                engine::Method::Get,
                 "/v4/spreadsheets/{spreadsheet_id}/values/{range} (a page of its rows at a time)",
             ),
         ],
@@ -32,7 +32,7 @@ pub const CARD: Card = Card {
         name: "append_row",
         about: "append one row per record after the range's last row (a service account: an API key cannot write)",
         calls: &[Call::new(
-            "POST",
+            engine::Method::Post,
             "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS (USER_ENTERED with `input: user_entered`)",
         )],
         fields: APPEND_FIELDS,
@@ -42,8 +42,8 @@ pub const CARD: Card = Card {
         name: "update_row",
         about: "change the named cells of the row whose key column holds `find` (the first such row; a service account)",
         calls: &[
-            Call::new("GET", "/v4/spreadsheets/{spreadsheet_id}/values/{range}"),
-            Call::new("POST", "/v4/spreadsheets/{spreadsheet_id}/values:batchUpdate"),
+            Call::new(engine::Method::Get, "/v4/spreadsheets/{spreadsheet_id}/values/{range}"),
+            Call::new(engine::Method::Post, "/v4/spreadsheets/{spreadsheet_id}/values:batchUpdate"),
         ],
         fields: UPDATE_FIELDS,
         options: Some(<Keyed as JsonSchema>::json_schema),
@@ -51,7 +51,7 @@ pub const CARD: Card = Card {
     lookups: &[Action {
         name: "find_row",
         about: "the first row of the range whose key column holds the query, as its header names it (`_row`: its row number)",
-        calls: &[Call::new("GET", "/v4/spreadsheets/{spreadsheet_id}/values/{range}")],
+        calls: &[Call::new(engine::Method::Get, "/v4/spreadsheets/{spreadsheet_id}/values/{range}")],
         fields: &[],
         options: Some(<Keyed as JsonSchema>::json_schema),
     }],
@@ -59,7 +59,7 @@ pub const CARD: Card = Card {
         about: "an API key (public sheets) or a service account's key file",
         options: <Account as JsonSchema>::json_schema,
         calls: &[Call::new(
-            "POST",
+            engine::Method::Post,
             "{token_url} (service accounts: a JWT for a bearer token)",
         )],
     }),

@@ -85,7 +85,7 @@ impl Receiver for UpdateRow {
             )),
         );
         Ok(Prepared {
-            method: "POST".into(),
+            method: engine::Method::Post,
             url: self.url.clone(),
             body: json!({"find": {self.keyed.key.clone(): find}, "values": cells}),
             notes,

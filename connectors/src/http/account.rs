@@ -128,7 +128,7 @@ impl AccountClient {
         request: &engine::Prepared,
         timeout: Duration,
     ) -> Result<Call<'_>, SendError> {
-        let call = self.request(super::method(&request.method)?, &request.url, timeout);
+        let call = self.request(super::method(request.method)?, &request.url, timeout);
         Ok(if request.body.is_null() {
             call
         } else {

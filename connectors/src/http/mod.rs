@@ -212,18 +212,8 @@ pub fn id_in(body: &serde_json::Value, keys: &[&str]) -> Option<String> {
     })
 }
 
-/// Percent-encode a URL path segment or query value (everything but unreserved
-/// characters), so `+380…` travels as `%2B380…` and `Called back & solved` stays one value.
-pub fn encode_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
+/// Percent-encode a URL path segment or query value ([`engine::encode_component`]).
+pub use engine::encode_component;
 
 /// At most 300 characters of a body, for an error message.
 pub fn snippet(body: &[u8]) -> String {
@@ -237,9 +227,22 @@ pub fn snippet(body: &[u8]) -> String {
 }
 
 /// A prepared request's method, as reqwest wants it.
-pub fn method(name: &str) -> Result<reqwest::Method, SendError> {
-    reqwest::Method::from_bytes(name.as_bytes())
-        .map_err(|_| SendError::permanent(format!("`{name}` is not an HTTP method")))
+pub fn method(method: engine::Method) -> Result<reqwest::Method, SendError> {
+    use engine::Method as M;
+    Ok(match method {
+        M::Get => reqwest::Method::GET,
+        M::Head => reqwest::Method::HEAD,
+        M::Post => reqwest::Method::POST,
+        M::Put => reqwest::Method::PUT,
+        M::Patch => reqwest::Method::PATCH,
+        M::Delete => reqwest::Method::DELETE,
+        M::Options => reqwest::Method::OPTIONS,
+        M::Smtp => {
+            return Err(SendError::permanent(
+                "an e-mail is not an HTTP request (a bug: this receiver sends over SMTP)",
+            ))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub const CARD: Card = Card {
     actions: &[Action {
         name: "request",
         about: "one request per record",
-        calls: &[Call::new("{method}", "{url}")],
+        calls: &[Call::mapped("{url}")],
         fields: REQUEST_FIELDS,
         options: None,
     }],

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use config::Account as HttpAccount;
-use engine::{Delivered, Prepared, Receiver, SendError};
+use engine::{Delivered, Method, Prepared, Receiver, SendError};
 
 pub mod config;
 use serde_json::{Map, Value};
@@ -65,10 +65,20 @@ impl Receiver for HttpRequest {
         mut fields: Map<String, Value>,
         _reference: &str,
     ) -> Result<Prepared, SendError> {
-        let method = fields
-            .remove("method")
-            .and_then(|m| m.as_str().map(str::to_uppercase))
-            .unwrap_or_else(|| "POST".into());
+        let method = match fields.remove("method") {
+            None | Some(Value::Null) => Method::Post,
+            Some(Value::String(name)) if name.trim().is_empty() => Method::Post,
+            Some(given) => {
+                let name = given
+                    .as_str()
+                    .map_or_else(|| given.to_string(), String::from);
+                Method::http(&name).ok_or_else(|| {
+                    SendError::permanent(format!(
+                        "`{name}` is not an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)"
+                    ))
+                })?
+            }
+        };
         let url = fields
             .remove("url")
             .and_then(|u| u.as_str().map(String::from))
@@ -98,9 +108,7 @@ impl Receiver for HttpRequest {
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
-            SendError::permanent(format!("`{}` is not an HTTP method", request.method))
-        })?;
+        let method = http::method(request.method)?;
         let mut call = self.client.request(method, &request.url, self.timeout);
         if let Some(Value::Object(headers)) = request.notes.get("headers") {
             for (name, value) in headers {

@@ -17,7 +17,7 @@ pub const CARD: Card = Card {
         name: "send_email",
         about: "one plain-text e-mail per record",
         calls: &[Call::new(
-            "SMTP",
+            engine::Method::Smtp,
             "MAIL FROM / RCPT TO / DATA on {host}:{port}",
         )],
         fields: EMAIL_FIELDS,
@@ -28,7 +28,7 @@ pub const CARD: Card = Card {
         about: "an SMTP server, its login and the sender address",
         options: <Account as JsonSchema>::json_schema,
         calls: &[Call::new(
-            "SMTP",
+            engine::Method::Smtp,
             "EHLO / AUTH on {host}:{port} (accounts check)",
         )],
     }),

@@ -191,7 +191,7 @@ impl Receiver for Smtp {
         let mut notes = Map::new();
         notes.insert("recipients".into(), Value::from(to.iter().count()));
         Ok(Prepared {
-            method: "SMTP".into(),
+            method: engine::Method::Smtp,
             url: self.server.clone(),
             body: json!({
                 "from": self.from.to_string(),

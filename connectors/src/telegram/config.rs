@@ -29,10 +29,10 @@ pub const CARD: Card = Card {
 };
 
 /// The Bot API's send (the token is the path's first segment, `bot<token>`).
-pub const SEND_MESSAGE: Call = Call::new("POST", "/bot{token}/sendMessage");
+pub const SEND_MESSAGE: Call = Call::new(engine::Method::Post, "/bot{token}/sendMessage");
 
 /// Who the bot is: what `accounts check` asks.
-pub const GET_ME: Call = Call::new("GET", "/bot{token}/getMe (accounts check)");
+pub const GET_ME: Call = Call::new(engine::Method::Get, "/bot{token}/getMe (accounts check)");
 
 /// The longest text `sendMessage` takes, in characters.
 pub const MAX_TEXT: usize = 4096;

@@ -35,6 +35,13 @@ impl Telegram {
     }
 }
 
+/// The Bot API method a card's call names (`/bot{token}/sendMessage` → `sendMessage`):
+/// the token's segment is the client's to add ([`crate::http::Auth::PathPrefix`]).
+fn bot_method(call: &crate::card::Call) -> &'static str {
+    let path = call.path.split_whitespace().next().unwrap_or(call.path);
+    path.trim_start_matches("/bot{token}/")
+}
+
 /// What the Bot API answers, success or not.
 #[derive(Debug, Deserialize)]
 struct Answer {
@@ -156,8 +163,8 @@ impl Receiver for Telegram {
         let mut notes = Map::new();
         notes.insert("characters".into(), Value::from(characters));
         Ok(Prepared {
-            method: config::SEND_MESSAGE.method.into(),
-            url: self.client.url("sendMessage"),
+            method: engine::Method::Post,
+            url: self.client.url(bot_method(&config::SEND_MESSAGE)),
             body: Value::Object(body),
             notes,
         })
@@ -219,7 +226,7 @@ impl crate::Connector for TelegramConnector {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)
-            .get("getMe", crate::check::TIMEOUT)
+            .get(bot_method(&config::GET_ME), crate::check::TIMEOUT)
             .send()
             .await;
         // getMe answers any token it does not take with an error (401, or 404 for a

@@ -127,27 +127,33 @@ impl Receiver for TextRequest {
                 if body.trim().is_empty() {
                     return Err(SendError::permanent("body is empty"));
                 }
-                ("POST", format!("{contact}/messages"))
+                (engine::Method::Post, format!("{contact}/messages"))
             }
-            Action::UpsertContact => ("POST", contact),
+            Action::UpsertContact => (engine::Method::Post, contact),
             // The phone number is all these take: no body.
             Action::ArchiveConversation => {
                 fields.clear();
-                ("PUT", format!("{contact}/conversations/archive"))
+                (
+                    engine::Method::Put,
+                    format!("{contact}/conversations/archive"),
+                )
             }
             Action::UnarchiveConversation => {
                 fields.clear();
-                ("PUT", format!("{contact}/conversations/unarchive"))
+                (
+                    engine::Method::Put,
+                    format!("{contact}/conversations/unarchive"),
+                )
             }
             Action::DeleteContact => {
                 fields.clear();
-                ("DELETE", contact)
+                (engine::Method::Delete, contact)
             }
         };
         let mut notes = Map::new();
         notes.insert("phone_number".into(), Value::String(number));
         Ok(Prepared {
-            method: method.into(),
+            method,
             url,
             body: match self.action {
                 Action::ArchiveConversation

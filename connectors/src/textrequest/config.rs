@@ -16,14 +16,14 @@ pub const CARD: Card = Card {
         about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments` / `contacts`, payments or contacts new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
-            Call::new("POST", "/dashboards/{dashboard_id}/hooks"),
-            Call::new("DELETE", "/dashboards/{dashboard_id}/hooks/{hook_id}"),
+            Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/hooks"),
+            Call::new(engine::Method::Delete, "/dashboards/{dashboard_id}/hooks/{hook_id}"),
             Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/payments?page={page}&page_size=100",
             ),
             Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/contacts?page={page}&page_size=100",
             ),
         ],
@@ -33,7 +33,7 @@ pub const CARD: Card = Card {
             name: "send_message",
             about: "send a text to a contact (created if new)",
             calls: &[Call::new(
-                "POST",
+                engine::Method::Post,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}/messages",
             )],
             fields: MESSAGE_FIELDS,
@@ -43,8 +43,8 @@ pub const CARD: Card = Card {
             name: "upsert_contact",
             about: "create or update a contact (runs of 20 or more through the bulk update with `batch`)",
             calls: &[
-                Call::new("POST", "/dashboards/{dashboard_id}/contacts/{phone_number}"),
-                Call::new("POST", "/dashboards/{dashboard_id}/contacts"),
+                Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/contacts/{phone_number}"),
+                Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/contacts"),
             ],
             fields: CONTACT_FIELDS,
             options: Some(<ContactOptions as JsonSchema>::json_schema),
@@ -53,7 +53,7 @@ pub const CARD: Card = Card {
             name: "archive_conversation",
             about: "archive a conversation (it comes back when either side texts)",
             calls: &[Call::new(
-                "PUT",
+                engine::Method::Put,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}/conversations/archive",
             )],
             fields: ARCHIVE_FIELDS,
@@ -63,7 +63,7 @@ pub const CARD: Card = Card {
             name: "unarchive_conversation",
             about: "bring an archived conversation back",
             calls: &[Call::new(
-                "PUT",
+                engine::Method::Put,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}/conversations/unarchive",
             )],
             fields: UNARCHIVE_FIELDS,
@@ -72,7 +72,7 @@ pub const CARD: Card = Card {
         Action {
             name: "create_payment",
             about: "request a payment: the contact gets a text with a payment link",
-            calls: &[Call::new("POST", "/dashboards/{dashboard_id}/payments")],
+            calls: &[Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/payments")],
             fields: CREATE_PAYMENT_FIELDS,
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
@@ -80,7 +80,7 @@ pub const CARD: Card = Card {
             name: "mark_payment_paid",
             about: "mark a payment as paid (paid outside Text Request)",
             calls: &[Call::new(
-                "POST",
+                engine::Method::Post,
                 "/dashboards/{dashboard_id}/payments/{payment_id}/mark_as_paid",
             )],
             fields: PAYMENT_FIELDS,
@@ -90,7 +90,7 @@ pub const CARD: Card = Card {
             name: "send_payment_reminder",
             about: "text the contact a reminder of an unpaid payment",
             calls: &[Call::new(
-                "POST",
+                engine::Method::Post,
                 "/dashboards/{dashboard_id}/payments/{payment_id}/resend",
             )],
             fields: PAYMENT_FIELDS,
@@ -100,7 +100,7 @@ pub const CARD: Card = Card {
             name: "cancel_payment",
             about: "cancel a payment",
             calls: &[Call::new(
-                "POST",
+                engine::Method::Post,
                 "/dashboards/{dashboard_id}/payments/{payment_id}/cancel",
             )],
             fields: PAYMENT_FIELDS,
@@ -109,7 +109,7 @@ pub const CARD: Card = Card {
         Action {
             name: "create_group",
             about: "create a contact group",
-            calls: &[Call::new("POST", "/dashboards/{dashboard_id}/groups")],
+            calls: &[Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/groups")],
             fields: CREATE_GROUP_FIELDS,
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
@@ -117,7 +117,7 @@ pub const CARD: Card = Card {
             name: "update_group",
             about: "rename a contact group or change its notes",
             calls: &[Call::new(
-                "PUT",
+                engine::Method::Put,
                 "/dashboards/{dashboard_id}/groups/{group_id}",
             )],
             fields: UPDATE_GROUP_FIELDS,
@@ -127,7 +127,7 @@ pub const CARD: Card = Card {
             name: "delete_group",
             about: "delete a contact group",
             calls: &[Call::new(
-                "DELETE",
+                engine::Method::Delete,
                 "/dashboards/{dashboard_id}/groups/{group_id}",
             )],
             fields: GROUP_FIELDS,
@@ -136,21 +136,21 @@ pub const CARD: Card = Card {
         Action {
             name: "create_dashboard",
             about: "create a dashboard (a phone line) on the account",
-            calls: &[Call::new("POST", "/dashboards")],
+            calls: &[Call::new(engine::Method::Post, "/dashboards")],
             fields: CREATE_DASHBOARD_FIELDS,
             options: None,
         },
         Action {
             name: "rename_dashboard",
             about: "rename one of the account's dashboards",
-            calls: &[Call::new("PUT", "/dashboards/{dashboard}")],
+            calls: &[Call::new(engine::Method::Put, "/dashboards/{dashboard}")],
             fields: RENAME_DASHBOARD_FIELDS,
             options: None,
         },
         Action {
             name: "delete_dashboard",
             about: "delete one of the account's dashboards",
-            calls: &[Call::new("DELETE", "/dashboards/{dashboard}")],
+            calls: &[Call::new(engine::Method::Delete, "/dashboards/{dashboard}")],
             fields: DASHBOARD_FIELDS,
             options: None,
         },
@@ -158,7 +158,7 @@ pub const CARD: Card = Card {
             name: "delete_contact",
             about: "delete a contact (Text Request refuses one with message history)",
             calls: &[Call::new(
-                "DELETE",
+                engine::Method::Delete,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}",
             )],
             fields: DELETE_FIELDS,
@@ -170,7 +170,7 @@ pub const CARD: Card = Card {
             name: "get_payment",
             about: "the payment whose number is the query",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/payments/{payment_id}",
             )],
             fields: &[],
@@ -180,7 +180,7 @@ pub const CARD: Card = Card {
             name: "get_group",
             about: "the contact group whose number is the query",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/groups/{group_id}",
             )],
             fields: &[],
@@ -189,42 +189,42 @@ pub const CARD: Card = Card {
         Action {
             name: "get_dashboard",
             about: "the account's dashboard whose number is the query",
-            calls: &[Call::new("GET", "/dashboards/{dashboard}")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard}")],
             fields: &[],
             options: None,
         },
         Action {
             name: "list_tags",
             about: "the dashboard's tags whose name holds the query (`*`: all)",
-            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/tags?page=0&page_size=100")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/tags?page=0&page_size=100")],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_custom_fields",
             about: "the dashboard's custom fields whose name holds the query (`*`: all): their ids for `custom_fields`",
-            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/fields")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/fields")],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_groups",
             about: "the dashboard's contact groups whose name holds the query (`*`: all)",
-            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/groups?page=0&page_size=100")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/groups?page=0&page_size=100")],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_conversations",
             about: "the dashboard's conversations Text Request finds for the query (its `search`; `*`: all)",
-            calls: &[Call::new("GET", "/dashboards/{dashboard_id}/conversations?search={query}&page=0&page_size=100")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/conversations?search={query}&page=0&page_size=100")],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_dashboards",
             about: "the account's dashboards whose name holds the query (`*`: all)",
-            calls: &[Call::new("GET", "/dashboards?page=0&page_size=100")],
+            calls: &[Call::new(engine::Method::Get, "/dashboards?page=0&page_size=100")],
             fields: &[],
             options: None,
         },
@@ -232,7 +232,7 @@ pub const CARD: Card = Card {
             name: "get_contact",
             about: "the contact whose phone number is the query",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}",
             )],
             fields: &[],
@@ -243,7 +243,7 @@ pub const CARD: Card = Card {
             about:
                 "the latest messages (up to 50) of the conversation with the query's phone number",
             calls: &[Call::new(
-                "GET",
+                engine::Method::Get,
                 "/dashboards/{dashboard_id}/contacts/{phone_number}/messages?page=0&page_size=50",
             )],
             fields: &[],

@@ -54,19 +54,31 @@ impl Receiver for Dashboards {
                 if !named {
                     return Err(SendError::permanent("a dashboard needs a name"));
                 }
-                ("POST", "dashboards".to_string(), Value::Object(fields))
+                (
+                    engine::Method::Post,
+                    "dashboards".to_string(),
+                    Value::Object(fields),
+                )
             }
             DashboardAction::Rename => {
                 let id = id()?;
-                ("PUT", format!("dashboards/{id}"), Value::Object(fields))
+                (
+                    engine::Method::Put,
+                    format!("dashboards/{id}"),
+                    Value::Object(fields),
+                )
             }
             DashboardAction::Delete => {
                 let id = id()?;
-                ("DELETE", format!("dashboards/{id}"), Value::Null)
+                (
+                    engine::Method::Delete,
+                    format!("dashboards/{id}"),
+                    Value::Null,
+                )
             }
         };
         Ok(Prepared {
-            method: method.into(),
+            method,
             url: self.client.url(&path),
             body,
             notes: Map::new(),

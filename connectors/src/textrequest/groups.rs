@@ -67,23 +67,31 @@ impl Receiver for Groups {
                 if !named {
                     return Err(SendError::permanent("a group needs a name"));
                 }
-                ("POST", self.groups_url.clone(), Value::Object(fields))
+                (
+                    engine::Method::Post,
+                    self.groups_url.clone(),
+                    Value::Object(fields),
+                )
             }
             GroupAction::Update => {
                 let id = group_id(&mut fields)?;
                 (
-                    "PUT",
+                    engine::Method::Put,
                     format!("{}/{id}", self.groups_url),
                     Value::Object(fields),
                 )
             }
             GroupAction::Delete => {
                 let id = group_id(&mut fields)?;
-                ("DELETE", format!("{}/{id}", self.groups_url), Value::Null)
+                (
+                    engine::Method::Delete,
+                    format!("{}/{id}", self.groups_url),
+                    Value::Null,
+                )
             }
         };
         Ok(Prepared {
-            method: method.into(),
+            method,
             url,
             body,
             notes: Map::new(),

@@ -1,16 +1,11 @@
-//! Text Request (`connector: textrequest`): `send_message` through
-//! `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}/messages` and
-//! `upsert_contact` through `POST {base_url}/dashboards/{dashboard_id}/contacts/{phone_number}`
-//! (with `batch`, runs of contacts through the bulk update `POST …/contacts`),
-//! `archive_conversation` / `unarchive_conversation` through
-//! `PUT …/contacts/{phone_number}/conversations/archive` (`/unarchive`), `delete_contact`
-//! through `DELETE …/contacts/{phone_number}`; look-ups `get_contact` and `get_messages`
-//! ([`lookup`]), payments created, marked paid, reminded and cancelled ([`payments`]), contact
-//! groups created, changed and deleted ([`groups`]), the account's dashboards created,
-//! renamed and deleted ([`dashboards`]),
-//! with the key in `x-api-key`. The phone number goes in the path, URL-encoded (a leading
-//! `+` becomes `%2B`); the other mapped fields are the JSON body. Paced by the account's
-//! rate limit (default: the documented 100 calls per 60 s), shared by every flow using it.
+//! Text Request (`connector: textrequest`): messages and contacts ([`client`]), look-ups
+//! ([`lookup`], and the list reads of [`reads`]), payments ([`payments`]), contact groups
+//! ([`groups`]) and the account's dashboards ([`dashboards`]). Each action and look-up, and
+//! the call it makes, is declared once, in the card ([`config::CARD`]; `switchboard
+//! connectors textrequest` shows it). The key travels in `x-api-key`. A phone number goes
+//! in the path, URL-encoded (a leading `+` becomes `%2B`); the other mapped fields are the
+//! JSON body. Paced by the account's rate limit (default: the documented 100 calls per
+//! 60 s), shared by every flow using it.
 //! As a trigger ([`trigger`]): texts sent or received, pushed to the daemon's webhook.
 
 mod client;

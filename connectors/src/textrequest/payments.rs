@@ -83,7 +83,7 @@ impl Receiver for Payments {
             }
         };
         Ok(Prepared {
-            method: "POST".into(),
+            method: engine::Method::Post,
             url,
             body,
             notes: Map::new(),

@@ -11,6 +11,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 pub use config::{Account, Signature, Source};
 
@@ -84,7 +85,7 @@ pub fn verify(account: &Account, headers: &HeaderMap, body: &[u8]) -> Result<(),
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .or_else(|| header("x-switchboard-token"))
                 .ok_or("missing token: send `Authorization: Bearer <secret>`")?;
-            if constant_time_eq(given.as_bytes(), secret) {
+            if bool::from(given.as_bytes().ct_eq(secret)) {
                 Ok(())
             } else {
                 Err("wrong token".into())
@@ -104,11 +105,6 @@ pub fn verify(account: &Account, headers: &HeaderMap, body: &[u8]) -> Result<(),
                 .map_err(|_| "wrong signature".to_string())
         }
     }
-}
-
-/// Compare secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The request body as events: one JSON object, or a list of them.
