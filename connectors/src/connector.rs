@@ -279,19 +279,26 @@ macro_rules! lookup_role {
     };
 }
 
-/// The `account` method of a [`Connector`]: parsed by `$parse(cx, name, rest, pos)`
-/// into a type that says its `secrets()`.
+/// The `account` method of a [`Connector`]: parsed by `$parse(cx, name, rest)` (with
+/// `, pos` after the path: `$parse(cx, name, rest, pos)`) into a type that says its
+/// `secrets()`.
 #[macro_export]
 macro_rules! account_role {
     ($parse:path) => {
+        $crate::account_role!(@parse |cx, name, rest, _pos| $parse(cx, name, rest));
+    };
+    ($parse:path, pos) => {
+        $crate::account_role!(@parse |cx, name, rest, pos| $parse(cx, name, rest, pos));
+    };
+    (@parse |$cx:ident, $name:ident, $rest:ident, $pos:ident| $call:expr) => {
         fn account(
             &self,
-            cx: &flows::Cx<'_>,
-            name: &str,
-            rest: &flows::yaml::Node,
-            pos: flows::Pos,
+            $cx: &flows::Cx<'_>,
+            $name: &str,
+            $rest: &flows::yaml::Node,
+            $pos: flows::Pos,
         ) -> Result<flows::AccountSpec, Vec<flows::Diagnostic>> {
-            let account = $parse(cx, name, rest, pos)?;
+            let account = $call?;
             Ok(flows::AccountSpec {
                 secrets: account.secrets(),
                 section: flows::Section::new(account),

@@ -8,7 +8,6 @@ mod pages;
 pub mod session;
 mod views;
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +20,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::Markup;
-use scheduler::{Command, Reason};
+use scheduler::Reason;
 use serde::Deserialize;
 
 use self::pages::Tab;
-use crate::daemon::Shared;
+use crate::daemon::{ops, Shared};
 
 pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let pages = Router::new()
@@ -524,94 +523,32 @@ async fn toggle(
     Path(name): Path<String>,
     Posted(form): Posted<Toggle>,
 ) -> Response {
-    let file = match shared.project.read() {
-        Ok(p) => p.flows.get(&name).map(|f| f.file.clone()),
-        Err(_) => None,
-    };
-    let Some(file) = file else {
-        return if shared.knows(&name) {
-            page_problem(
+    let on = form.enabled == "true";
+    match ops::set_enabled(&shared, &name, on).await {
+        Ok(()) => {}
+        Err(ops::NotSwitched::Unknown) => return no_flow(&name),
+        Err(ops::NotSwitched::Invalid) => {
+            return page_problem(
                 StatusCode::CONFLICT,
                 "Cannot switch it",
                 &format!("flow `{name}` is invalid: mend its file first (its problems are on the flows page)"),
             )
-        } else {
-            no_flow(&name)
-        };
-    };
-    let on = form.enabled == "true";
-    let edited = tokio::task::spawn_blocking(move || set_enabled(&file, on)).await;
-    match edited {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => {
-            return page_problem(StatusCode::CONFLICT, "Cannot switch it", &why);
         }
-        Err(e) => {
-            return page_problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot switch it",
-                &e.to_string(),
-            )
+        Err(ops::NotSwitched::Failed(why)) => {
+            return page_problem(StatusCode::CONFLICT, "Cannot switch it", &why)
         }
-    }
-    tracing::info!(flow = %name, enabled = on, "switched from the console");
-    let reloaded = {
-        let shared = Arc::clone(&shared);
-        tokio::task::spawn_blocking(move || {
-            let fresh = crate::wiring::load(&shared.global, BTreeMap::new());
-            crate::daemon::reload::apply(&shared, fresh);
-        })
-        .await
-    };
-    if let Err(e) = reloaded {
-        tracing::error!(error = %e, "reload after a switch failed");
-    }
-    // The page this lands on shows the flow's schedule as the switch left it (the
-    // scheduler takes the reload's changes a moment later otherwise).
-    if !shared.scheduler_answers().await {
-        tracing::warn!(flow = %name, "the scheduler did not answer after a switch");
     }
     Redirect::to("/").into_response()
 }
 
 /// Rewrite `file`'s `enabled:`, in place and atomically (the file keeps its mode). A flow
 /// file that is a symbolic link is edited where it points: the link stays a link.
-fn set_enabled(file: &std::path::Path, on: bool) -> Result<(), String> {
-    let linked =
-        std::fs::canonicalize(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let file = linked.as_path();
-    let shown = file.display();
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let edited = flows::edit::set_enabled(file, &text, on).map_err(|d| d.to_string())?;
-    if edited == text {
-        return Ok(());
-    }
-    let dir = file.parent().unwrap_or(std::path::Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".switchboard-edit-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
-    std::io::Write::write_all(&mut temp, edited.as_bytes())
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
-    if let Ok(meta) = std::fs::metadata(file) {
-        let _ = std::fs::set_permissions(temp.path(), meta.permissions());
-        if meta.permissions().readonly() {
-            return Err(format!("{shown} is read-only"));
-        }
-    }
-    temp.persist(file)
-        .map_err(|e| format!("cannot replace {shown}: {}", e.error))?;
-    Ok(())
-}
-
 async fn run_now(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     Posted(_): Posted<Csrf>,
 ) -> Response {
-    start(&shared, &name, Reason::Manual)
+    started(&name, ops::run_now(&shared, &name, Reason::Manual))
 }
 
 #[derive(Deserialize)]
@@ -627,51 +564,35 @@ async fn replay(
     Query(q): Query<ReplayQuery>,
     Posted(_): Posted<Csrf>,
 ) -> Response {
-    let id = shared.replays.add(engine::ReplayFilter {
+    let filter = engine::ReplayFilter {
         run: q.run,
         only_uncertain: q.uncertain,
-    });
-    start(&shared, &name, Reason::Replay(id))
+    };
+    started(&name, ops::replay(&shared, &name, filter))
 }
 
-/// Ask the timer for a run now and go to the flow's run log, where it shows as it goes.
-fn start(shared: &Shared, name: &str, reason: Reason) -> Response {
-    let valid = shared
-        .project
-        .read()
-        .is_ok_and(|p| p.flows.contains_key(name));
-    if !valid {
-        return if shared.knows(name) {
-            page_problem(
-                StatusCode::CONFLICT,
-                "Cannot run it",
-                &format!("flow `{name}` is invalid: mend its file first"),
-            )
-        } else {
-            no_flow(name)
-        };
-    }
-    let (reply, outcome) = tokio::sync::oneshot::channel();
-    if shared
-        .timer
-        .send(Command::RunNow {
-            name: name.to_string(),
-            reason,
-            reply: Some(reply),
-        })
-        .is_err()
-    {
-        return page_problem(
+/// A run asked for: go to the flow's run log, where it shows as it goes.
+fn started(name: &str, asked: Result<ops::Pending, ops::Refused>) -> Response {
+    match asked {
+        Ok(outcome) => {
+            // The run goes on without the browser; its outcome is in the history.
+            tokio::spawn(async move {
+                let _ = outcome.await;
+            });
+            Redirect::to(&format!("/flows/{}", pages::enc(name))).into_response()
+        }
+        Err(ops::Refused::Invalid(_)) => page_problem(
+            StatusCode::CONFLICT,
+            "Cannot run it",
+            &format!("flow `{name}` is invalid: mend its file first"),
+        ),
+        Err(ops::Refused::Unknown) => no_flow(name),
+        Err(ops::Refused::Stopping) => page_problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "Cannot run it",
             "the daemon is stopping",
-        );
+        ),
     }
-    // The run goes on without the browser; its outcome is in the history.
-    tokio::spawn(async move {
-        let _ = outcome.await;
-    });
-    Redirect::to(&format!("/flows/{}", pages::enc(name))).into_response()
 }
 
 async fn resume(
@@ -679,20 +600,10 @@ async fn resume(
     Path(name): Path<String>,
     Posted(_): Posted<Csrf>,
 ) -> Response {
-    if !shared.knows(&name) {
-        return no_flow(&name);
-    }
-    match shared
-        .store
-        .flow(&name)
-        .and_then(|state| engine::pause::resume(&*state))
-    {
-        Ok(Some(_)) => {
-            tracing::info!(flow = %name, "the flow is resumed (console)");
-            crate::daemon::drain_queues(&shared);
-        }
-        Ok(None) => {}
-        Err(e) => return state_problem(e),
+    match ops::resume(&shared, &name) {
+        Ok(_) => {}
+        Err(ops::NotResumed::Unknown) => return no_flow(&name),
+        Err(ops::NotResumed::State(e)) => return state_problem(e),
     }
     Redirect::to(&format!("/flows/{}", pages::enc(&name))).into_response()
 }

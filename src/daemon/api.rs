@@ -12,13 +12,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use scheduler::{Command, Reason};
+use scheduler::Reason;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::Shared;
+use super::{ops, Shared};
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -281,14 +280,11 @@ async fn replay(
     if let Some(refused) = q.run.and_then(too_large) {
         return refused;
     }
-    // Each request has its own filter, so two replays at once resend what each asked.
-    let id = shared.replays.add(engine::ReplayFilter {
+    let filter = engine::ReplayFilter {
         run: q.run,
         only_uncertain: q.uncertain,
-    });
-    let response = start(&shared, name, Reason::Replay(id)).await;
-    shared.replays.take(id);
-    response
+    };
+    answer(&name, ops::replay(&shared, &name, filter)).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -331,45 +327,29 @@ async fn run(
             }
         }
     }
-    start(&shared, name, Reason::Manual).await
+    answer(&name, ops::run_now(&shared, &name, Reason::Manual)).await
 }
 
-/// Ask the timer for a run now and answer with its report when it ends.
-async fn start(shared: &Shared, name: String, reason: Reason) -> Response {
-    let known = shared
-        .project
-        .read()
-        .map(|p| p.flows.contains_key(&name))
-        .unwrap_or(false);
-    if !known {
-        let invalid = shared
-            .errors
-            .read()
-            .ok()
-            .and_then(|e| e.get(&name).cloned());
-        return match invalid {
-            Some(problems) => (
-                // The flow exists but cannot run as its file stands: a conflict with
-                // the directory's state, not a bad request.
+/// A run asked for, answered with its report when it ends.
+async fn answer(name: &str, asked: Result<ops::Pending, ops::Refused>) -> Response {
+    let outcome = match asked {
+        Ok(pending) => pending,
+        // The flow exists but cannot run as its file stands: a conflict with the
+        // directory's state, not a bad request.
+        Err(ops::Refused::Invalid(problems)) => {
+            return (
                 StatusCode::CONFLICT,
                 Json(json!({"error": format!("flow `{name}` is invalid"), "problems": problems})),
             )
-                .into_response(),
-            None => problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`")),
-        };
-    }
-    let (reply, outcome) = oneshot::channel();
-    if shared
-        .timer
-        .send(Command::RunNow {
-            name,
-            reason,
-            reply: Some(reply),
-        })
-        .is_err()
-    {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
-    }
+                .into_response()
+        }
+        Err(ops::Refused::Unknown) => {
+            return problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`"))
+        }
+        Err(ops::Refused::Stopping) => {
+            return problem(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping")
+        }
+    };
     match outcome.await {
         Ok(outcome) => {
             let ended = outcome.report["run"]["status"].as_str();
@@ -492,22 +472,13 @@ pub struct Resumed {
         (status = 404, body = Problem), (status = 500, body = Problem)),
     security((), ("token" = [])))]
 async fn resume(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
-    if let Some(response) = unknown_flow(&shared, &name) {
-        return response;
+    match ops::resume(&shared, &name) {
+        Ok(resumed) => Json(Resumed { resumed }).into_response(),
+        Err(ops::NotResumed::Unknown) => {
+            problem(StatusCode::NOT_FOUND, format!("no flow named `{name}`"))
+        }
+        Err(ops::NotResumed::State(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-    let resumed = match shared
-        .store
-        .flow(&name)
-        .and_then(|state| engine::pause::resume(&*state))
-    {
-        Ok(resumed) => resumed,
-        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    if resumed.is_some() {
-        tracing::info!(flow = %name, "the flow is resumed");
-        super::drain_queues(&shared);
-    }
-    Json(Resumed { resumed }).into_response()
 }
 
 #[derive(Deserialize, IntoParams)]

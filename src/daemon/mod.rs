@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod discovery;
 mod hooks;
 pub mod metrics;
+pub mod ops;
 pub mod reload;
 mod server;
 pub mod trouble;

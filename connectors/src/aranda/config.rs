@@ -371,12 +371,7 @@ fn default_base_url() -> String {
     "https://automate.arandasoft.com/asmsadapter/api/asms".into()
 }
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     sections::url(
         cx,

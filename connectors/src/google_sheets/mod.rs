@@ -254,7 +254,7 @@ impl crate::Connector for GoogleSheetsConnector {
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::lookup_role!(config::lookup, config::Lookup, config::Account);
-    crate::account_role!(config::account);
+    crate::account_role!(config::account, pos);
 
     fn standin(&self) -> Option<&'static crate::standin::Standin> {
         Some(&standin::STANDIN)

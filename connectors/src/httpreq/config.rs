@@ -92,12 +92,7 @@ pub struct Account {
     pub rate_limit: Option<RateLimit>,
 }
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     if let Some(Err(e)) = account.base_url.as_deref().map(flows::check_url) {
         return Err(vec![cx.problem(

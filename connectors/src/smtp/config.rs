@@ -131,12 +131,7 @@ impl Account {
     }
 }
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     let mut problems = Vec::new();
     if account.host.trim().is_empty() || account.host.contains(['/', ' ', ':']) {

@@ -106,12 +106,7 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
     per: std::time::Duration::from_secs(1),
 };
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     let token = account.bot_token.expose().trim();
     // `<bot id>:<secret>`: a token pasted without its id would be refused on every send.

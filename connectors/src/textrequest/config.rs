@@ -740,12 +740,7 @@ fn default_base_url() -> String {
     "https://api.textrequest.com/api/v3".into()
 }
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     sections::not_empty(cx, rest, "api_key", account.api_key.expose())?;
     sections::url(

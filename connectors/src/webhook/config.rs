@@ -93,12 +93,7 @@ pub enum Signature {
     Hmac,
 }
 
-pub fn account(
-    cx: &Cx<'_>,
-    name: &str,
-    rest: &Node,
-    _pos: Pos,
-) -> Result<Account, Vec<Diagnostic>> {
+pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diagnostic>> {
     let account: Account = sections::options(cx, rest, name).map_err(|d| vec![d])?;
     if account.secret.expose().len() < 16 {
         return Err(vec![cx
