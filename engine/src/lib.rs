@@ -16,6 +16,7 @@ pub mod pause;
 mod record;
 mod run;
 pub mod scrub;
+pub mod stages;
 mod state;
 mod stop;
 pub mod template;

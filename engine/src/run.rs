@@ -879,14 +879,15 @@ fn screen(
     let remember = ctx.flow.filtered == flows::Filtered::Remember || ctx.flow.source.push;
     let mut pass = Vec::with_capacity(todo.len());
     for pending in todo {
-        let (status, reason, remember) = match filter.check(&pending.record.fields) {
-            flows::Verdict::Pass => {
-                pass.push(pending);
-                continue;
-            }
-            flows::Verdict::Drop(why) => (RowStatus::Filtered, format!("filter: {why}"), remember),
-            flows::Verdict::Error(why) => (RowStatus::Failed, format!("filter: {why}"), true),
-        };
+        let (status, reason, remember) =
+            match crate::stages::judge(Some(filter), &pending.record.fields) {
+                crate::stages::Judged::Pass => {
+                    pass.push(pending);
+                    continue;
+                }
+                crate::stages::Judged::Filtered(why) => (RowStatus::Filtered, why, remember),
+                crate::stages::Judged::Failed(why) => (RowStatus::Failed, why, true),
+            };
         let mut outcome = RowOutcome::new(
             tally.summary.id,
             pending.seq,
@@ -1174,29 +1175,20 @@ fn ready(
             .retry_next_run();
         return Ready::Done(outcome, false);
     }
-    let (record, rendered) = ctx.mapper.render_owned(record, now());
-    let fields = match rendered {
-        Ok(fields) => fields,
-        Err(e) => {
-            return Ready::Done(
-                outcome
-                    .reason(format!("map: {e}"))
-                    .with_record(record.fields),
-                true,
-            )
-        }
-    };
-    let reference = format!("{}:{}", ctx.flow.name, record.key);
-    match ctx.receiver.prepare(fields, &reference) {
+    let (record, fields) = crate::stages::map(ctx.mapper, record, now());
+    let prepared = fields.and_then(|fields| {
+        crate::stages::prepare(&*ctx.receiver, &ctx.flow.name, &record.key, fields)
+    });
+    match prepared {
         Ok(request) => Ready::Send(ToSend {
             outcome,
             request,
             fields: record.fields,
         }),
-        Err(e) => Ready::Done(
+        Err(unsendable) => Ready::Done(
             outcome
-                .reason(format!("invalid for the receiver: {e}"))
-                .code(e.code())
+                .reason(unsendable.reason)
+                .code(unsendable.code.as_deref())
                 .with_record(record.fields),
             true,
         ),

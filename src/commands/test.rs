@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use connectors::push::{Door, Taken};
-use engine::{FlowState, LookupStep, Mapper, Prepared, Record};
+use engine::{stages, FlowState, LookupStep, Mapper, Prepared, Record};
 use flows::{FieldKind, Flow, Project};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -108,7 +108,6 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
     // A pushed event is handled once: the preview shows every one, marked.
     let skip_handled = !args.all && !flow.source.is_push();
 
-    let reference_of = |key: &str| format!("{}:{}", flow.name, key);
     let now = Utc::now();
     // A preview tries each look-up once: a person is waiting.
     let once = engine::RetryPolicy {
@@ -139,15 +138,15 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                     .map_err(|f| f.reason),
                 None => Ok(()),
             };
-            // The filter judges the record as a run would: after its look-up.
-            let verdict = match (&found, &flow.filter) {
-                (Ok(()), Some(filter)) => filter.check(&record.fields),
-                _ => flows::Verdict::Pass,
+            // The filter judges the record as a run does: after its look-up.
+            let verdict = match &found {
+                Ok(()) => stages::judge(flow.filter.as_ref(), &record.fields),
+                Err(_) => stages::Judged::Pass,
             };
             let (found, filtered) = match verdict {
-                flows::Verdict::Pass => (found, None),
-                flows::Verdict::Drop(why) => (Ok(()), Some(format!("filter: {why}"))),
-                flows::Verdict::Error(why) => (Err(format!("filter: {why}")), None),
+                stages::Judged::Pass => (found, None),
+                stages::Judged::Filtered(why) => (Ok(()), Some(why)),
+                stages::Judged::Failed(why) => (Err(why), None),
             };
             if let Some(why) = filtered {
                 previews.push(Preview {
@@ -161,13 +160,18 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                 });
                 continue;
             }
-            let (request, error, fields) = match found.map(|()| mapper.render(&record, now)) {
+            // Mapped and prepared as a run does (the same stages, the same words).
+            let (request, error, fields) = match found {
                 Err(reason) => (None, Some(reason), None),
-                Ok(Err(e)) => (None, Some(format!("map: {e}")), None),
-                Ok(Ok(fields)) => {
-                    match receiver.prepare(fields.clone(), &reference_of(&record.key)) {
-                        Ok(request) => (Some(request), None, Some(fields)),
-                        Err(e) => (None, Some(format!("invalid for the receiver: {e}")), None),
+                Ok(()) => {
+                    let (record, mapped) = stages::map(&mapper, record.clone(), now);
+                    let prepared = mapped.and_then(|fields| {
+                        stages::prepare(&*receiver, &flow.name, &record.key, fields.clone())
+                            .map(|request| (request, fields))
+                    });
+                    match prepared {
+                        Ok((request, fields)) => (Some(request), None, Some(fields)),
+                        Err(unsendable) => (None, Some(unsendable.reason), None),
                     }
                 }
             };
