@@ -83,7 +83,7 @@ async fn json_refusals(response: Response) -> Response {
         description = "The control API of `switchboard daemon`: the flows' status, force-runs and replays, history, pausing and pruning. On loopback it needs no token; a daemon listening elsewhere needs `Authorization: Bearer <token>`. Requests from another site (by `Origin` or `Sec-Fetch-Site`) that change something are refused."
     ),
     paths(flows, run, replay, runs, run_rows, handled, test_send, resume, prune),
-    components(schemas(Problem, FlowItem, FlowList, RunReply, RunList, RunRows, HandledList, Resumed, PrunedList, Asked, TestSent)),
+    components(schemas(Problem, FlowItem, FlowList, ops::RunReply, RunList, RunRows, HandledList, Resumed, PrunedList, Asked, TestSent)),
     modifiers(&BearerToken)
 )]
 pub struct ApiDoc;
@@ -240,20 +240,6 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
     })
 }
 
-/// What a force-run or a replay answers once it ended: the run and its failed records;
-/// or why it did not run.
-#[derive(Serialize, ToSchema)]
-pub struct RunReply {
-    run: Option<engine::RunSummary>,
-    failures: Option<Vec<engine::RowOutcome>>,
-    /// A replay found nothing to send again (no run was begun; its id is 0).
-    nothing_to_replay: Option<bool>,
-    /// The flow is paused (a run that starts by itself does not).
-    paused: Option<engine::pause::Paused>,
-    /// Why the run could not start.
-    error: Option<String>,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ReplayQuery {
@@ -268,9 +254,9 @@ struct ReplayQuery {
 /// the replay ended, with the statuses of a run.
 #[utoipa::path(post, path = "/api/flows/{name}/replay", tag = "runs",
     params(("name" = String, Path, description = "The flow's name"), ReplayQuery),
-    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = ops::RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = RunReply), (status = 500, body = RunReply), (status = 503, body = RunReply)),
+        (status = 422, body = ops::RunReply), (status = 500, body = ops::RunReply), (status = 503, body = ops::RunReply)),
     security((), ("token" = [])))]
 async fn replay(
     State(shared): State<Arc<Shared>>,
@@ -302,9 +288,9 @@ struct RunQuery {
 /// source could not be read), 500 when it could not start.
 #[utoipa::path(post, path = "/api/flows/{name}/run", tag = "runs",
     params(("name" = String, Path, description = "The flow's name"), RunQuery),
-    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = RunReply),
-        (status = 500, body = RunReply), (status = 503, body = RunReply)),
+    responses((status = 200, body = ops::RunReply), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = ops::RunReply),
+        (status = 500, body = ops::RunReply), (status = 503, body = ops::RunReply)),
     security((), ("token" = [])))]
 async fn run(
     State(shared): State<Arc<Shared>>,
@@ -352,11 +338,11 @@ async fn answer(name: &str, asked: Result<ops::Pending, ops::Refused>) -> Respon
     };
     match outcome.await {
         Ok(outcome) => {
-            let ended = outcome.report["run"]["status"].as_str();
+            let ended = outcome.report.run.as_ref().map(|run| run.status);
             let status = match ended {
                 _ if outcome.success => StatusCode::OK,
                 // Cut short: the daemon is stopping.
-                Some("interrupted") => StatusCode::SERVICE_UNAVAILABLE,
+                Some(engine::RunStatus::Interrupted) => StatusCode::SERVICE_UNAVAILABLE,
                 Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 None => StatusCode::INTERNAL_SERVER_ERROR,
             };
@@ -599,7 +585,7 @@ pub struct TestSent {
 #[utoipa::path(post, path = "/api/flows/{name}/test-send", tag = "flows",
     params(("name" = String, Path, description = "The flow's name")),
     request_body(content = TestSent),
-    responses((status = 200, body = RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 200, body = ops::RunReply), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem), (status = 500, body = Problem)),
     security((), ("token" = [])))]

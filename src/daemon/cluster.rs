@@ -64,11 +64,15 @@ fn trigger_of(word: &str) -> Trigger {
     serde_json::from_value(Value::String(word.to_string())).unwrap_or(Trigger::Manual)
 }
 
-fn skipped(report: Value) -> Outcome<Value> {
+/// Not run here: another node runs it.
+fn skipped(elsewhere: String) -> super::ops::RunOutcome {
     Outcome {
         success: false,
         skipped: true,
-        report,
+        report: super::ops::RunReply {
+            elsewhere: Some(elsewhere),
+            ..super::ops::RunReply::default()
+        },
     }
 }
 
@@ -77,7 +81,7 @@ pub enum Held {
     /// The run ran (and any runs left for after it): the report of the run asked for.
     Ran(anyhow::Result<engine::RunReport>),
     /// It runs elsewhere, or not at all: what the timer is told.
-    Not(Outcome<Value>),
+    Not(super::ops::RunOutcome),
 }
 
 impl Node {
@@ -99,13 +103,9 @@ impl Node {
         shared: &Shared,
         flow: &flows::Flow,
         reason: Reason,
-    ) -> Result<Lease, Outcome<Value>> {
+    ) -> Result<Lease, super::ops::RunOutcome> {
         let name = flow.name.clone();
-        let failed = |e: StateError| Outcome {
-            success: false,
-            skipped: false,
-            report: serde_json::json!({"error": e.to_string()}),
-        };
+        let failed = |e: StateError| super::ops::not_run(e.to_string());
         if let Reason::Schedule(due) = reason {
             let (cluster, flow_name) = (Arc::clone(&self.cluster), name.clone());
             let won = blocking(move || cluster.claim_fire(&flow_name, due))
@@ -113,9 +113,7 @@ impl Node {
                 .map_err(failed)?;
             if !won {
                 tracing::debug!(flow = %name, %due, "another node runs this fire");
-                return Err(skipped(
-                    serde_json::json!({"elsewhere": "another node claimed this fire"}),
-                ));
+                return Err(skipped("another node claimed this fire".into()));
             }
         }
         let terms = self.terms(flow);
@@ -131,11 +129,7 @@ impl Node {
             };
             match reason {
                 // Another node took it over first.
-                Reason::Takeover => {
-                    return Err(skipped(
-                        serde_json::json!({"elsewhere": format!("node {node} runs it")}),
-                    ))
-                }
+                Reason::Takeover => return Err(skipped(format!("node {node} runs it"))),
                 Reason::Manual | Reason::Replay(_) => {
                     if stop.is_stopped() {
                         return Err(failed(StateError::Stopped("the daemon is stopping".into())));
@@ -151,9 +145,7 @@ impl Node {
                         .map_err(failed)?;
                     if left {
                         tracing::debug!(flow = %name, node, "the flow runs on another node: it runs once more after");
-                        return Err(skipped(
-                            serde_json::json!({"elsewhere": format!("node {node} runs it, and once more after")}),
-                        ));
+                        return Err(skipped(format!("node {node} runs it, and once more after")));
                     }
                     // Given back meanwhile: take it.
                 }

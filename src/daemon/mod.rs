@@ -28,7 +28,6 @@ use flows::{Diagnostic, Project};
 use scheduler::{
     Command, Outcome, Persisted, Reason, ScheduleStore, StatusBoard, SystemClock, Timer,
 };
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::cli::Global;
@@ -44,7 +43,7 @@ pub struct Shared {
     /// Problems per flow name (a flow can have problems and still run its last good version).
     pub errors: RwLock<BTreeMap<String, Vec<Diagnostic>>>,
     pub general: RwLock<Vec<Diagnostic>>,
-    pub timer: mpsc::UnboundedSender<Command<Value>>,
+    pub timer: mpsc::UnboundedSender<Command<ops::RunReply>>,
     pub status: StatusBoard,
     pub metrics: metrics::Metrics,
     pub token: Option<String>,
@@ -343,19 +342,16 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     // through a cell filled right after.
     let shared_cell: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
     let launcher_cell = Arc::clone(&shared_cell);
-    let launcher: scheduler::Launcher<Value> = Arc::new(move |name: String, reason: Reason| {
-        let shared = launcher_cell.get().cloned();
-        Box::pin(async move {
-            match shared {
-                Some(shared) => run_flow(&shared, &name, reason).await,
-                None => Outcome {
-                    success: false,
-                    skipped: false,
-                    report: serde_json::json!({"error": "the daemon is starting"}),
-                },
-            }
-        })
-    });
+    let launcher: scheduler::Launcher<ops::RunReply> =
+        Arc::new(move |name: String, reason: Reason| {
+            let shared = launcher_cell.get().cloned();
+            Box::pin(async move {
+                match shared {
+                    Some(shared) => run_flow(&shared, &name, reason).await,
+                    None => ops::not_run("the daemon is starting"),
+                }
+            })
+        });
     let timer = Timer::new(Arc::new(SystemClock), launcher, schedules).with_max_runs(max_runs);
     let shared = Arc::new(Shared {
         global: Global {
@@ -631,7 +627,7 @@ fn run_ended(shared: &Shared, flow: &flows::Flow, run: &engine::RunReport) {
 
 /// One run, as the timer's launcher: the flow's last good version, its report as JSON.
 /// A panic in the run (a bug) is that run's failure, recorded, not the daemon's end.
-async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
+async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> ops::RunOutcome {
     let run = std::panic::AssertUnwindSafe(run_flow_once(shared, name, reason));
     match futures::FutureExt::catch_unwind(run).await {
         Ok(outcome) => outcome,
@@ -644,37 +640,25 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value>
             }
             // The run announced to the index (if it got that far) has ended too.
             shared.indexing.soon(&shared.store, name);
-            Outcome {
-                success: false,
-                skipped: false,
-                report: serde_json::json!({"error": format!("internal error: the run ended in a panic: {message}")}),
-            }
+            ops::not_run(format!(
+                "internal error: the run ended in a panic: {message}"
+            ))
         }
     }
 }
 
-async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<Value> {
+async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> ops::RunOutcome {
     let (flow, accounts) = match shared.project.read() {
         Ok(p) => (p.flows.get(name).cloned(), p.accounts.clone()),
         Err(_) => (None, Default::default()),
     };
     let Some(flow) = flow else {
-        return Outcome {
-            success: false,
-            skipped: false,
-            report: serde_json::json!({"error": format!("no valid flow named `{name}`")}),
-        };
+        return ops::not_run(format!("no valid flow named `{name}`"));
     };
     let job = match reason {
         Reason::Replay(id) => match shared.replays.take(id) {
             Some(filter) => Job::Replay(filter),
-            None => {
-                return Outcome {
-                    success: false,
-                    skipped: false,
-                    report: serde_json::json!({"error": "the replay request is gone (its caller stopped waiting)"}),
-                }
-            }
+            None => return ops::not_run("the replay request is gone (its caller stopped waiting)"),
         },
         reason => Job::Source(trigger(reason)),
     };
@@ -694,7 +678,10 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
             return Outcome {
                 success: false,
                 skipped: true,
-                report: serde_json::json!({"paused": paused}),
+                report: ops::RunReply {
+                    paused: Some(paused),
+                    ..ops::RunReply::default()
+                },
             };
         }
     }
@@ -718,14 +705,17 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
         Ok(run) if run.nothing_to_replay() => Outcome {
             success: true,
             skipped: false,
-            report: serde_json::json!({"run": run.summary, "failures": [], "nothing_to_replay": true}),
+            report: ops::RunReply {
+                nothing_to_replay: Some(true),
+                ..ops::RunReply::ran(run.summary, Vec::new())
+            },
         },
         Ok(run) => {
             run_ended(shared, &flow, &run);
             Outcome {
                 success: run.summary.status == RunStatus::Succeeded,
                 skipped: false,
-                report: serde_json::json!({"run": run.summary, "failures": run.failures}),
+                report: ops::RunReply::ran(run.summary, run.failures),
             }
         }
         Err(e) => {
@@ -733,11 +723,7 @@ async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> Outcome<V
                 shared.trouble.report(state_error, Some(name));
             }
             tracing::error!(flow = name, error = %report::error_text(&e), "the run could not start");
-            Outcome {
-                success: false,
-                skipped: false,
-                report: serde_json::json!({"error": report::error_text(&e)}),
-            }
+            ops::not_run(report::error_text(&e))
         }
     }
 }

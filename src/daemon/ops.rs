@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use flows::Diagnostic;
 use scheduler::{Command, Outcome, Reason};
-use serde_json::Value;
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Shared;
@@ -23,9 +23,62 @@ pub enum Refused {
     Stopping,
 }
 
+/// What a run (asked for, or started by itself) came to: the run and its failed records;
+/// or why it did not run. The JSON API answers with it as it is.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct RunReply {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<engine::RunSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<engine::RowOutcome>>,
+    /// A replay found nothing to send again (no run was begun; its id is 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nothing_to_replay: Option<bool>,
+    /// The flow is paused (a run that starts by itself does not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<engine::pause::Paused>,
+    /// Another node of the cluster runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elsewhere: Option<String>,
+    /// Why the run could not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunReply {
+    /// A run that ended, with its failed records.
+    pub fn ran(run: engine::RunSummary, failures: Vec<engine::RowOutcome>) -> RunReply {
+        RunReply {
+            run: Some(run),
+            failures: Some(failures),
+            ..RunReply::default()
+        }
+    }
+
+    /// Why the run could not start.
+    pub fn error(why: impl Into<String>) -> RunReply {
+        RunReply {
+            error: Some(why.into()),
+            ..RunReply::default()
+        }
+    }
+}
+
+/// A run's outcome as the timer passes it back.
+pub type RunOutcome = Outcome<RunReply>;
+
+/// A failed start, said.
+pub fn not_run(why: impl Into<String>) -> RunOutcome {
+    Outcome {
+        success: false,
+        skipped: false,
+        report: RunReply::error(why),
+    }
+}
+
 /// A run asked for: its outcome when it ends. Dropped, the run goes on without anyone
 /// listening; its outcome is in the history.
-pub type Pending = oneshot::Receiver<Outcome<Value>>;
+pub type Pending = oneshot::Receiver<RunOutcome>;
 
 /// Ask the timer for a run of `name` now, for `reason`.
 pub fn run_now(shared: &Shared, name: &str, reason: Reason) -> Result<Pending, Refused> {
