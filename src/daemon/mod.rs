@@ -288,97 +288,19 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         );
     }
     let state_dir = wiring::state_dir(global);
-    let (store, node) = match cluster {
-        None => (
-            wiring::open_store(global).with_context(|| "cannot start the daemon")?,
-            None,
-        ),
-        Some(options) => {
-            let Some(url) = wiring::state_url(global) else {
-                anyhow::bail!(
-                    "--cluster needs the state in PostgreSQL, which every node shares: pass --state postgres://user@host/db (or set SWITCHBOARD_STATE)"
-                );
-            };
-            let store: Arc<dyn Store> = Arc::new(
-                engine::PgStore::open_cluster(&url, &options.node)
-                    .with_context(|| "cannot start the daemon as a node of a cluster")?,
-            );
-            wiring::bind(global, &*store, true)
-                .with_context(|| "cannot start the daemon as a node of a cluster")?;
-            let cluster = store
-                .cluster()
-                .context("the state does not serve a cluster")?;
-            (store, Some(Arc::new(cluster::Node { cluster, options })))
-        }
-    };
+    let (store, node) = open_state(global, cluster)?;
     let project = wiring::load(global, BTreeMap::new());
-    // In a cluster, runs left `running` may be another node's, under way: they are
-    // settled by whichever node takes their flow's lease once it expires.
-    let stale = match node {
-        None => store.interrupt_stale_runs(Utc::now())?,
-        Some(_) => Vec::new(),
-    };
-    // Its problems and warnings are logged once, by the first reload below.
-    for (flow, id) in stale {
-        tracing::warn!(
-            flow,
-            run = id,
-            "a run the last process left unfinished is recorded as interrupted"
-        );
-    }
-    for name in project.names().into_iter().filter(|_| node.is_none()) {
-        let interrupted = store.flow(name)?.interrupt_unfinished_runs(Utc::now())?;
-        if interrupted > 0 {
-            tracing::warn!(
-                flow = name,
-                interrupted,
-                "runs cut short by the last stop are marked interrupted"
-            );
-        }
-    }
+    settle_the_last_stop(&store, &project, node.is_some())?;
 
-    let schedules: Arc<dyn ScheduleStore> = Arc::new(StateSchedules(Arc::clone(&store)));
-    // The launcher needs the shared state, which needs the timer's sender: tie the knot
-    // through a cell filled right after.
-    let shared_cell: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
-    let launcher_cell = Arc::clone(&shared_cell);
-    let launcher: scheduler::Launcher<ops::RunReply> =
-        Arc::new(move |name: String, reason: Reason| {
-            let shared = launcher_cell.get().cloned();
-            Box::pin(async move {
-                match shared {
-                    Some(shared) => run_flow(&shared, &name, reason).await,
-                    None => ops::not_run("the daemon is starting"),
-                }
-            })
-        });
-    let timer = Timer::new(Arc::new(SystemClock), launcher, schedules).with_max_runs(max_runs);
-    let shared = Arc::new(Shared {
-        global: Global {
-            flows: global.flows.clone(),
-            accounts: global.accounts.clone(),
-            state: global.state.clone().or(Some(state_dir.clone())),
-            verbose: global.verbose,
-            accept_state_loss: global.accept_state_loss,
-        },
-        store: store.clone(),
-        project: RwLock::new(Project::default()),
-        errors: RwLock::default(),
-        general: RwLock::default(),
-        timer: timer.sender(),
-        status: timer.status(),
-        metrics: metrics::Metrics::default(),
+    let (timer, shared) = scheduler_and_shared(
+        global,
+        &state_dir,
+        &store,
+        &node,
+        max_runs,
         token,
-        hooks_base: Default::default(),
-        replays: Default::default(),
-        stop_runs: engine::Stop::new().0,
-        body_timeout: http.body_timeout,
-        console: Default::default(),
-        indexing: Default::default(),
-        node: node.clone(),
-        trouble: Default::default(),
-    });
-    let _ = shared_cell.set(Arc::clone(&shared));
+        http.body_timeout,
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -401,33 +323,15 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     }
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let watcher = reload::watch(Arc::clone(&shared), stop_tx.subscribe());
-    let app = api::router(Arc::clone(&shared));
-    let server = tokio::spawn(server::serve(
+    let tasks = Background::spawn(
+        &shared,
+        &node,
         listener,
-        app,
         http,
-        stop_tx.subscribe(),
-        Duration::from_secs(5),
-    ));
-
-    let pruner = tokio::spawn(prune_in_background(
-        Arc::clone(&shared),
         prune_every,
-        stop_tx.subscribe(),
-    ));
-    let watchdog = tokio::spawn(alerts::watch(
-        Arc::clone(&shared),
         watchdog_every,
-        stop_tx.subscribe(),
-    ));
-    let recovery = tokio::spawn(trouble::recover(Arc::clone(&shared), stop_tx.subscribe()));
-    let taking_over = node.as_ref().map(|node| {
-        tokio::spawn(cluster::watch(
-            Arc::clone(&shared),
-            Arc::clone(node),
-            stop_tx.subscribe(),
-        ))
-    });
+        &stop_tx,
+    );
     let mut timer_stop = stop_tx.subscribe();
     let mut timer_task = tokio::spawn(timer.run(async move {
         let _ = timer_stop.recv().await;
@@ -463,56 +367,143 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         );
         eprintln!("switchboard daemon: error: the scheduler stopped ({why}); exiting");
         let _ = stop_tx.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        tasks.join().await;
         drop(watcher);
         store.flush().await?;
         discovery::remove(&discovery);
         return Ok(ExitCode::from(1));
     }
-    eprintln!(
-        "switchboard daemon: stopping; waiting up to {}s for runs in flight",
-        drain_limit.as_secs_f64()
-    );
-    let _ = stop_tx.send(());
-    if tokio::time::timeout(drain_limit, &mut timer_task)
-        .await
-        .is_err()
-    {
-        // Past the limit, runs stop sending before their summaries are taken: what they
-        // record is what went out.
-        eprintln!(
-            "switchboard daemon: runs still in flight after {}s stop sending; they are recorded as interrupted",
-            drain_limit.as_secs_f64()
-        );
-        shared.stop_runs.stop();
-        let more = engine::STOP_GRACE + Duration::from_secs(2);
-        if tokio::time::timeout(more, &mut timer_task).await.is_err() {
-            tracing::warn!("runs that did not stop in time are recorded as interrupted");
-        }
-    }
-    // Alone, no run of the state can be under way now; in a cluster, other nodes' can.
-    let names: Vec<String> = shared
-        .project
-        .read()
-        .map(|p| p.flows.keys().cloned().collect())
-        .unwrap_or_default();
-    for name in names.into_iter().filter(|_| node.is_none()) {
-        if let Ok(flow) = store.flow(&name) {
-            let _ = flow.interrupt_unfinished_runs(Utc::now());
-        }
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), watchdog).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), recovery).await;
-    if let Some(taking_over) = taking_over {
-        let _ = tokio::time::timeout(Duration::from_secs(5), taking_over).await;
-    }
+    drain(&shared, &mut timer_task, drain_limit, &stop_tx).await;
+    tasks.join().await;
     drop(watcher);
     store.flush().await?;
     discovery::remove(&discovery);
     eprintln!("switchboard daemon: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This daemon as a node of a cluster, if it is one.
+type Node = Option<Arc<cluster::Node>>;
+
+/// The state the daemon keeps: the embedded one (or PostgreSQL), or — a node of a
+/// cluster — the PostgreSQL state every node shares, bound and leased.
+fn open_state(
+    global: &Global,
+    cluster: Option<cluster::Options>,
+) -> anyhow::Result<(Arc<dyn Store>, Node)> {
+    Ok(match cluster {
+        None => (
+            wiring::open_store(global).with_context(|| "cannot start the daemon")?,
+            None,
+        ),
+        Some(options) => {
+            let Some(url) = wiring::state_url(global) else {
+                anyhow::bail!(
+                    "--cluster needs the state in PostgreSQL, which every node shares: pass --state postgres://user@host/db (or set SWITCHBOARD_STATE)"
+                );
+            };
+            let store: Arc<dyn Store> = Arc::new(
+                engine::PgStore::open_cluster(&url, &options.node)
+                    .with_context(|| "cannot start the daemon as a node of a cluster")?,
+            );
+            wiring::bind(global, &*store, true)
+                .with_context(|| "cannot start the daemon as a node of a cluster")?;
+            let cluster = store
+                .cluster()
+                .context("the state does not serve a cluster")?;
+            (store, Some(Arc::new(cluster::Node { cluster, options })))
+        }
+    })
+}
+
+/// What the last process left: its runs still `running` are recorded as interrupted (in a
+/// cluster, whichever node takes a flow's lease settles them instead).
+fn settle_the_last_stop(
+    store: &Arc<dyn Store>,
+    project: &Project,
+    in_a_cluster: bool,
+) -> anyhow::Result<()> {
+    // In a cluster, runs left `running` may be another node's, under way: they are
+    // settled by whichever node takes their flow's lease once it expires.
+    let stale = match in_a_cluster {
+        false => store.interrupt_stale_runs(Utc::now())?,
+        true => Vec::new(),
+    };
+    // Its problems and warnings are logged once, by the first reload below.
+    for (flow, id) in stale {
+        tracing::warn!(
+            flow,
+            run = id,
+            "a run the last process left unfinished is recorded as interrupted"
+        );
+    }
+    for name in project.names().into_iter().filter(|_| !in_a_cluster) {
+        let interrupted = store.flow(name)?.interrupt_unfinished_runs(Utc::now())?;
+        if interrupted > 0 {
+            tracing::warn!(
+                flow = name,
+                interrupted,
+                "runs cut short by the last stop are marked interrupted"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The timer (its launcher runs flows through the shared state) and the shared state
+/// (which holds the timer's sender): the knot is tied through a cell filled right after.
+fn scheduler_and_shared(
+    global: &Global,
+    state_dir: &std::path::Path,
+    store: &Arc<dyn Store>,
+    node: &Option<Arc<cluster::Node>>,
+    max_runs: usize,
+    token: Option<String>,
+    body_timeout: Duration,
+) -> (Timer<ops::RunReply>, Arc<Shared>) {
+    let schedules: Arc<dyn ScheduleStore> = Arc::new(StateSchedules(Arc::clone(store)));
+    // The launcher needs the shared state, which needs the timer's sender: tie the knot
+    // through a cell filled right after.
+    let shared_cell: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::default();
+    let launcher_cell = Arc::clone(&shared_cell);
+    let launcher: scheduler::Launcher<ops::RunReply> =
+        Arc::new(move |name: String, reason: Reason| {
+            let shared = launcher_cell.get().cloned();
+            Box::pin(async move {
+                match shared {
+                    Some(shared) => run_flow(&shared, &name, reason).await,
+                    None => ops::not_run("the daemon is starting"),
+                }
+            })
+        });
+    let timer = Timer::new(Arc::new(SystemClock), launcher, schedules).with_max_runs(max_runs);
+    let shared = Arc::new(Shared {
+        global: Global {
+            flows: global.flows.clone(),
+            accounts: global.accounts.clone(),
+            state: global.state.clone().or(Some(state_dir.to_path_buf())),
+            verbose: global.verbose,
+            accept_state_loss: global.accept_state_loss,
+        },
+        store: Arc::clone(store),
+        project: RwLock::new(Project::default()),
+        errors: RwLock::default(),
+        general: RwLock::default(),
+        timer: timer.sender(),
+        status: timer.status(),
+        metrics: metrics::Metrics::default(),
+        token,
+        hooks_base: Default::default(),
+        replays: Default::default(),
+        stop_runs: engine::Stop::new().0,
+        body_timeout,
+        console: Default::default(),
+        indexing: Default::default(),
+        node: node.clone(),
+        trouble: Default::default(),
+    });
+    let _ = shared_cell.set(Arc::clone(&shared));
+    (timer, shared)
 }
 
 /// Prune the history of flows with a `history:` rule every `every`, first a minute after
@@ -737,5 +728,113 @@ pub(crate) fn trigger(reason: Reason) -> Trigger {
         Reason::After => Trigger::After,
         Reason::Event => Trigger::Event,
         Reason::Manual | Reason::Replay(_) => Trigger::Manual,
+    }
+}
+
+/// The daemon's tasks beside the timer: the HTTP server (API, console, webhooks), the
+/// hourly pruner, the alerts' watchdog, the state's recovery and — in a cluster — the
+/// watch for flows to take over. Each ends when the stop is broadcast.
+struct Background {
+    server: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
+    watchdog: tokio::task::JoinHandle<()>,
+    recovery: tokio::task::JoinHandle<()>,
+    taking_over: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        shared: &Arc<Shared>,
+        node: &Option<Arc<cluster::Node>>,
+        listener: tokio::net::TcpListener,
+        http: server::HttpLimits,
+        prune_every: Duration,
+        watchdog_every: Duration,
+        stop_tx: &tokio::sync::broadcast::Sender<()>,
+    ) -> Background {
+        let app = api::router(Arc::clone(shared));
+        Background {
+            server: tokio::spawn(server::serve(
+                listener,
+                app,
+                http,
+                stop_tx.subscribe(),
+                Duration::from_secs(5),
+            )),
+            pruner: tokio::spawn(prune_in_background(
+                Arc::clone(shared),
+                prune_every,
+                stop_tx.subscribe(),
+            )),
+            watchdog: tokio::spawn(alerts::watch(
+                Arc::clone(shared),
+                watchdog_every,
+                stop_tx.subscribe(),
+            )),
+            recovery: tokio::spawn(trouble::recover(Arc::clone(shared), stop_tx.subscribe())),
+            taking_over: node.as_ref().map(|node| {
+                tokio::spawn(cluster::watch(
+                    Arc::clone(shared),
+                    Arc::clone(node),
+                    stop_tx.subscribe(),
+                ))
+            }),
+        }
+    }
+
+    /// Wait for each to end (at most 5 s each) once the stop was broadcast.
+    async fn join(self) {
+        let wait = Duration::from_secs(5);
+        let _ = tokio::time::timeout(wait, self.server).await;
+        let _ = tokio::time::timeout(wait, self.pruner).await;
+        let _ = tokio::time::timeout(wait, self.watchdog).await;
+        let _ = tokio::time::timeout(wait, self.recovery).await;
+        if let Some(taking_over) = self.taking_over {
+            let _ = tokio::time::timeout(wait, taking_over).await;
+        }
+    }
+}
+
+/// Stop: runs in flight get `drain_limit` to end; past it they stop sending and are
+/// recorded as interrupted. Alone, no run of the state can be under way afterwards, so
+/// any left `running` is marked interrupted; in a cluster, other nodes' can be.
+async fn drain(
+    shared: &Arc<Shared>,
+    timer_task: &mut tokio::task::JoinHandle<()>,
+    drain_limit: Duration,
+    stop_tx: &tokio::sync::broadcast::Sender<()>,
+) {
+    eprintln!(
+        "switchboard daemon: stopping; waiting up to {}s for runs in flight",
+        drain_limit.as_secs_f64()
+    );
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(drain_limit, &mut *timer_task)
+        .await
+        .is_err()
+    {
+        // Past the limit, runs stop sending before their summaries are taken: what they
+        // record is what went out.
+        eprintln!(
+            "switchboard daemon: runs still in flight after {}s stop sending; they are recorded as interrupted",
+            drain_limit.as_secs_f64()
+        );
+        shared.stop_runs.stop();
+        let more = engine::STOP_GRACE + Duration::from_secs(2);
+        if tokio::time::timeout(more, &mut *timer_task).await.is_err() {
+            tracing::warn!("runs that did not stop in time are recorded as interrupted");
+        }
+    }
+    // Alone, no run of the state can be under way now; in a cluster, other nodes' can.
+    let names: Vec<String> = shared
+        .project
+        .read()
+        .map(|p| p.flows.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in names.into_iter().filter(|_| shared.node.is_none()) {
+        if let Ok(flow) = shared.store.flow(&name) {
+            let _ = flow.interrupt_unfinished_runs(Utc::now());
+        }
     }
 }
