@@ -33,6 +33,16 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The client every request of the process shares (its connections kept alive).
+fn pool() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .ok()
+}
+
 impl HttpClient {
     pub fn new(timeout: Duration) -> Result<HttpClient, String> {
         let client = reqwest::Client::builder()
@@ -48,24 +58,24 @@ impl HttpClient {
     /// The process's connection pool, with `timeout` for messages (each request sets
     /// its own).
     pub fn shared(timeout: Duration) -> HttpClient {
-        static POOL: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
-        let pool = POOL.get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .build()
-                .ok()
-        });
-        match pool {
-            Some(client) => HttpClient {
-                client: client.clone(),
-                timeout,
-            },
-            None => HttpClient {
-                client: reqwest::Client::new(),
-                timeout,
-            },
+        #[cfg(not(test))]
+        let pool = {
+            static POOL: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+            POOL.get_or_init(pool).clone()
+        };
+        // Unit tests each run on a runtime of their own, in parallel: a connection pooled
+        // by one test (its task on that test's runtime) is dead once that runtime ends,
+        // and a mock server of another test may get its port. One pool per test thread.
+        #[cfg(test)]
+        let pool = {
+            thread_local! {
+                static POOL: Option<reqwest::Client> = pool();
+            }
+            POOL.with(Clone::clone)
+        };
+        HttpClient {
+            client: pool.unwrap_or_default(),
+            timeout,
         }
     }
 
