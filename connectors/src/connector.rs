@@ -207,13 +207,20 @@ pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, String> {
     section::<S>(&flow.source.section, "source")
 }
 
-/// The account a flow's source reads with, as its connector parsed it.
-pub fn source_account<'a, A: Any>(
-    flow: &Flow,
+/// A flow's source section (`S`), its account's name and the account (`A`), as the
+/// source's connector parsed them.
+pub fn source_parts<'a, S: Any, A: Any>(
+    flow: &'a Flow,
     accounts: &'a Accounts,
-    name: &str,
-) -> Result<&'a A, String> {
-    account_for::<A>(accounts, name, "source", flow.source.connector)
+) -> Result<(&'a S, &'a str, &'a A), String> {
+    let source = source_of::<S>(flow)?;
+    let (name, _) = flow
+        .source
+        .account
+        .as_ref()
+        .ok_or("the flow's source names no account")?;
+    let account = account_for::<A>(accounts, name, "source", flow.source.connector)?;
+    Ok((source, name.as_str(), account))
 }
 
 /// The two methods of a [`Connector`] that has receiver actions: `receiver` (parsed by

@@ -126,11 +126,35 @@ fn answers() -> Vec<(&'static str, ResponseTemplate, Expected)> {
     ]
 }
 
-/// The action's receiver, built from a flow directory as a user writes it.
-fn build(card_name: &str, action: &crate::card::Action, base: &str) -> Option<Built> {
+/// A flows directory holding `files`, loaded with the real catalogue; it must have no
+/// problem (`what` names the action for the message).
+fn kit_project(flows_dir: &Path, files: &[(&str, String)], what: &str) -> flows::Project {
+    for (name, text) in files {
+        std::fs::write(flows_dir.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let project = flows::load_project(
+        &LoadOptions {
+            flows_dir: flows_dir.to_path_buf(),
+            ..LoadOptions::default()
+        },
+        &crate::Catalogue,
+    );
+    let problems = project.diagnostics();
+    assert!(problems.is_empty(), "{what}: {problems:?}");
+    project
+}
+
+/// A temporary place with a `flows/` directory in it (kept while the result lives).
+fn kit_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let flows_dir = dir.path().join("flows");
     std::fs::create_dir_all(&flows_dir).unwrap_or_else(|e| panic!("{e}"));
+    (dir, flows_dir)
+}
+
+/// The action's receiver, built from a flow directory as a user writes it.
+fn build(card_name: &str, action: &crate::card::Action, base: &str) -> Option<Built> {
+    let (dir, flows_dir) = kit_dir();
     let connector = card_name;
     let account = sample_account(connector, base, &flows_dir)?;
     let map: Vec<String> = action
@@ -160,22 +184,7 @@ fn build(card_name: &str, action: &crate::card::Action, base: &str) -> Option<Bu
         ("kit.yaml", flow),
         ("rows.csv", "id\n1\n".to_string()),
     ];
-    for (name, text) in &files {
-        std::fs::write(flows_dir.join(name), text).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let project = flows::load_project(
-        &LoadOptions {
-            flows_dir: flows_dir.clone(),
-            ..LoadOptions::default()
-        },
-        &crate::Catalogue,
-    );
-    let problems = project.diagnostics();
-    assert!(
-        problems.is_empty(),
-        "{connector} {}: {problems:?}",
-        action.name
-    );
+    let project = kit_project(&flows_dir, &files, &format!("{connector} {}", action.name));
     let flow = &project.flows["kit"];
     let receiver = crate::build_receiver(flow, &project.accounts)
         .unwrap_or_else(|e| panic!("{connector} {}: {e}", action.name));
@@ -194,9 +203,7 @@ fn build_lookup(
     action: &crate::card::Action,
     base: &str,
 ) -> Option<(tempfile::TempDir, std::sync::Arc<dyn engine::Lookup>)> {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let flows_dir = dir.path().join("flows");
-    std::fs::create_dir_all(&flows_dir).unwrap_or_else(|e| panic!("{e}"));
+    let (dir, flows_dir) = kit_dir();
     let account = sample_account(connector, base, &flows_dir)?;
     let flow = format!(
         "source: {{connector: csv, path: rows.csv, key: id}}\nlookup: {{connector: {connector}, action: {}, account: kit, query: kit{}}}\nreceiver: {{connector: http, action: request, account: hook}}\nmap: {{url: /x, body: '{{{{id}}}}'}}\n",
@@ -211,22 +218,7 @@ fn build_lookup(
         ("kit.yaml", flow),
         ("rows.csv", "id\n1\n".to_string()),
     ];
-    for (name, text) in &files {
-        std::fs::write(flows_dir.join(name), text).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let project = flows::load_project(
-        &LoadOptions {
-            flows_dir: flows_dir.clone(),
-            ..LoadOptions::default()
-        },
-        &crate::Catalogue,
-    );
-    let problems = project.diagnostics();
-    assert!(
-        problems.is_empty(),
-        "{connector} {}: {problems:?}",
-        action.name
-    );
+    let project = kit_project(&flows_dir, &files, &format!("{connector} {}", action.name));
     let lookup = crate::build_lookup(&project.flows["kit"], &project.accounts)
         .unwrap_or_else(|e| panic!("{connector} {}: {e}", action.name))
         .unwrap_or_else(|| panic!("{connector} {}: no look-up built", action.name));

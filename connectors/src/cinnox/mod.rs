@@ -135,13 +135,10 @@ impl crate::Connector for CinnoxConnector {
         flow: &flows::Flow,
         accounts: &flows::Accounts,
     ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
-        let config = crate::connector::source_of::<config::Source>(flow)?;
-        let account =
-            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
+        let (config, name, account) =
+            crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
         Ok(Some(std::sync::Arc::new(CinnoxIntake::new(
-            &config.account,
-            account,
-            config,
+            name, account, config,
         ))))
     }
 

@@ -265,14 +265,9 @@ impl crate::Connector for GoogleSheetsConnector {
         flow: &flows::Flow,
         accounts: &flows::Accounts,
     ) -> Result<Option<Box<dyn engine::Source>>, String> {
-        let config = crate::connector::source_of::<config::Source>(flow)?;
-        let account =
-            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
-        Ok(Some(Box::new(Sheet::new(
-            &config.account,
-            account,
-            config,
-        )?)))
+        let (config, name, account) =
+            crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
+        Ok(Some(Box::new(Sheet::new(name, account, config)?)))
     }
 
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {

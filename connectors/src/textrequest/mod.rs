@@ -138,17 +138,13 @@ impl crate::Connector for TextRequestConnector {
         flow: &flows::Flow,
         accounts: &flows::Accounts,
     ) -> Result<Option<Box<dyn engine::Source>>, String> {
-        let config = crate::connector::source_of::<config::Source>(flow)?;
-        if config.reads.is_none() {
+        // Only a list read on a schedule is fetched; pushed events come from the queue.
+        if flow.source.push {
             return Ok(None);
         }
-        let account =
-            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
-        Ok(Some(Box::new(ListSource::new(
-            &config.account,
-            account,
-            config,
-        ))))
+        let (config, name, account) =
+            crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
+        Ok(Some(Box::new(ListSource::new(name, account, config))))
     }
 
     fn build_push(
@@ -156,16 +152,13 @@ impl crate::Connector for TextRequestConnector {
         flow: &flows::Flow,
         accounts: &flows::Accounts,
     ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
-        let config = crate::connector::source_of::<config::Source>(flow)?;
-        if config.reads.is_some() {
+        if !flow.source.push {
             return Ok(None);
         }
-        let account =
-            crate::connector::source_account::<config::Account>(flow, accounts, &config.account)?;
+        let (config, name, account) =
+            crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
         Ok(Some(std::sync::Arc::new(TextRequestIntake::new(
-            &config.account,
-            account,
-            config,
+            name, account, config,
         ))))
     }
 

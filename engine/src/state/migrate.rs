@@ -14,25 +14,45 @@ use serde_json::Value;
 use super::{FlowState, Handled, InFlight, RowOutcome, RunSummary, StateError, Store};
 use crate::record::Record;
 
-/// What a state gives up in a move: everything it holds, flow by flow.
-pub trait Export {
-    /// Every flow the state holds anything for (the state's own values, flow `''`, too).
-    fn flow_names(&self) -> Result<Vec<String>, StateError>;
-
+/// A state's history and queue, as a move reads them.
+pub trait ExportHistory {
     /// Every run of the flow, oldest first.
     fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError>;
 
     /// The records of one run, in record order.
     fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError>;
 
+    /// The pushed events waiting for a run, in the order they arrived.
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError>;
+}
+
+/// A store that runs flows reads them through its flows' own history and inbox.
+impl<T: Store> ExportHistory for T {
+    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
+        let mut runs = self.flow(flow)?.runs(usize::MAX)?;
+        runs.reverse();
+        Ok(runs)
+    }
+
+    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError> {
+        self.flow(flow)?.rows(run)
+    }
+
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
+        self.flow(flow)?.queued()
+    }
+}
+
+/// What a state gives up in a move: everything it holds, flow by flow.
+pub trait Export: ExportHistory {
+    /// Every flow the state holds anything for (the state's own values, flow `''`, too).
+    fn flow_names(&self) -> Result<Vec<String>, StateError>;
+
     /// Every key the flow remembers as handled.
     fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError>;
 
     /// The sends in flight (their marks' run and first record, and the sends).
     fn all_in_flight(&self, flow: &str) -> Result<Vec<(u64, u64, Vec<InFlight>)>, StateError>;
-
-    /// The pushed events waiting for a run, in the order they arrived.
-    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError>;
 
     /// Every small value kept for the flow (not the derived ones: chunk notes, the index
     /// mark).
@@ -43,16 +63,6 @@ pub trait Export {
 pub trait Portable: Store + Export {
     /// Remember these keys as handled, as they are.
     fn put_handled(&self, flow: &str, handled: &[(String, Handled)]) -> Result<(), StateError>;
-}
-
-/// [`Export::all_runs`] of a store that runs flows: its history, turned oldest first.
-pub(crate) fn runs_oldest_first(
-    store: &dyn Store,
-    flow: &str,
-) -> Result<Vec<RunSummary>, StateError> {
-    let mut runs = store.flow(flow)?.runs(usize::MAX)?;
-    runs.reverse();
-    Ok(runs)
 }
 
 /// How much of each kind a flow (or a whole state) holds.

@@ -1636,18 +1636,6 @@ impl super::migrate::Portable for PgStore {
 }
 
 impl super::migrate::Export for PgStore {
-    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
-        super::migrate::runs_oldest_first(self, flow)
-    }
-
-    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError> {
-        self.flow(flow)?.rows(run)
-    }
-
-    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
-        self.flow(flow)?.queued()
-    }
-
     fn flow_names(&self) -> Result<Vec<String>, StateError> {
         self.shards.first().rows(
             "SELECT flow FROM runs UNION SELECT flow FROM seen UNION SELECT flow FROM queue

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::migrate::Export;
+use super::migrate::{Export, ExportHistory};
 use super::{Handled, InFlight, RowOutcome, RowStatus, RunSummary, StateError};
 use crate::record::Record;
 
@@ -225,25 +225,7 @@ fn rows_of(value: &[u8]) -> Result<Vec<RowOutcome>, StateError> {
     })
 }
 
-impl Export for SledState {
-    fn flow_names(&self) -> Result<Vec<String>, StateError> {
-        let mut names = BTreeSet::new();
-        for tree in [
-            &self.runs,
-            &self.seen,
-            &self.queue,
-            &self.ledger,
-            &self.meta,
-        ] {
-            flows_in(tree, &mut names)?;
-        }
-        // The state's own flow ('') holds its marker alone unless it holds more.
-        if names.contains("") && self.all_meta("")?.is_empty() {
-            names.remove("");
-        }
-        Ok(names.into_iter().collect())
-    }
-
+impl ExportHistory for SledState {
     fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
         // Keyed by the run's number, big-endian: oldest first.
         SledState::scan(&self.runs, flow)
@@ -261,6 +243,43 @@ impl Export for SledState {
         }
         rows.sort_by_key(|row| row.seq);
         Ok(rows)
+    }
+
+    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
+        let mut queued: Vec<(u64, Record)> = SledState::scan(&self.queue, flow)
+            .map(|item| {
+                let (key, value) = item?;
+                let (arrived, fields) = match value.split_first() {
+                    Some((&QUEUED, rest)) if rest.len() >= 8 => (u64_of(&rest[..8]), &rest[8..]),
+                    _ => (0, &value[..]),
+                };
+                let key = String::from_utf8_lossy(&key).into_owned();
+                Ok((arrived, Record::new(key, serde_json::from_slice(fields)?)))
+            })
+            .collect::<Result<_, StateError>>()?;
+        // In the order they arrived: a contact edited twice is sent edit by edit.
+        queued.sort_by_key(|(arrived, _)| *arrived);
+        Ok(queued.into_iter().map(|(_, record)| record).collect())
+    }
+}
+
+impl Export for SledState {
+    fn flow_names(&self) -> Result<Vec<String>, StateError> {
+        let mut names = BTreeSet::new();
+        for tree in [
+            &self.runs,
+            &self.seen,
+            &self.queue,
+            &self.ledger,
+            &self.meta,
+        ] {
+            flows_in(tree, &mut names)?;
+        }
+        // The state's own flow ('') holds its marker alone unless it holds more.
+        if names.contains("") && self.all_meta("")?.is_empty() {
+            names.remove("");
+        }
+        Ok(names.into_iter().collect())
     }
 
     fn all_handled(&self, flow: &str) -> Result<Vec<(String, Handled)>, StateError> {
@@ -300,23 +319,6 @@ impl Export for SledState {
         }
         marks.extend(single.into_iter().map(|(run, entries)| (run, 0, entries)));
         Ok(marks)
-    }
-
-    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
-        let mut queued: Vec<(u64, Record)> = SledState::scan(&self.queue, flow)
-            .map(|item| {
-                let (key, value) = item?;
-                let (arrived, fields) = match value.split_first() {
-                    Some((&QUEUED, rest)) if rest.len() >= 8 => (u64_of(&rest[..8]), &rest[8..]),
-                    _ => (0, &value[..]),
-                };
-                let key = String::from_utf8_lossy(&key).into_owned();
-                Ok((arrived, Record::new(key, serde_json::from_slice(fields)?)))
-            })
-            .collect::<Result<_, StateError>>()?;
-        // In the order they arrived: a contact edited twice is sent edit by edit.
-        queued.sort_by_key(|(arrived, _)| *arrived);
-        Ok(queued.into_iter().map(|(_, record)| record).collect())
     }
 
     fn all_meta(&self, flow: &str) -> Result<Vec<(String, Value)>, StateError> {

@@ -1533,18 +1533,6 @@ impl super::migrate::Portable for SqliteStore {
 }
 
 impl super::migrate::Export for SqliteStore {
-    fn all_runs(&self, flow: &str) -> Result<Vec<RunSummary>, StateError> {
-        super::migrate::runs_oldest_first(self, flow)
-    }
-
-    fn run_rows(&self, flow: &str, run: u64) -> Result<Vec<RowOutcome>, StateError> {
-        self.flow(flow)?.rows(run)
-    }
-
-    fn all_queued(&self, flow: &str) -> Result<Vec<Record>, StateError> {
-        self.flow(flow)?.queued()
-    }
-
     fn flow_names(&self) -> Result<Vec<String>, StateError> {
         let err = db_error(&self.db.file);
         self.db.read(|c| {
