@@ -55,6 +55,9 @@ pub struct Call {
     #[serde(serialize_with = "method_shown")]
     pub method: Option<engine::Method>,
     pub path: &'static str,
+    /// When or how it is made, for people (`unless the range names its last row`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
 impl Call {
@@ -62,12 +65,52 @@ impl Call {
         Call {
             method: Some(method),
             path,
+            note: None,
         }
     }
 
     /// A call whose method the flow's map gives.
     pub const fn mapped(path: &'static str) -> Call {
-        Call { method: None, path }
+        Call {
+            method: None,
+            path,
+            note: None,
+        }
+    }
+
+    /// The call, with when or how it is made.
+    pub const fn noted(self, note: &'static str) -> Call {
+        Call {
+            note: Some(note),
+            ..self
+        }
+    }
+
+    /// Its path with each `{name}` replaced by `value(name)`, URL-encoded (a `+` in a
+    /// phone number becomes `%2B`) — except `{path}`, a path the flow's options give,
+    /// kept as it is: how code makes the call its card declares, so the path is written
+    /// once.
+    pub fn path_with<E>(
+        &self,
+        mut value: impl FnMut(&str) -> Result<String, E>,
+    ) -> Result<String, E> {
+        let mut path = String::with_capacity(self.path.len() + 16);
+        let mut rest = self.path;
+        while let Some((before, after)) = rest.split_once('{') {
+            let Some((name, after)) = after.split_once('}') else {
+                break;
+            };
+            path.push_str(before);
+            let value = value(name)?;
+            if name == "path" {
+                path.push_str(value.trim_start_matches('/'));
+            } else {
+                path.push_str(&engine::encode_component(&value));
+            }
+            rest = after;
+        }
+        path.push_str(rest);
+        Ok(path)
     }
 
     /// The method as people read it (`{method}` when the map gives it).

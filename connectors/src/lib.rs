@@ -15,6 +15,7 @@ pub mod cinnox;
 pub mod confine;
 pub mod connector;
 pub mod csv;
+pub mod declared;
 pub mod eightxeight;
 pub mod google_sheets;
 pub mod http;

@@ -105,7 +105,10 @@ fn action_detail(role: &str, name: &str, action: &Action) {
 
 fn calls(calls: &[card::Call]) {
     for call in calls {
-        outln!("  {} {}", call.method_shown(), call.path);
+        match call.note {
+            Some(note) => outln!("  {} {} ({note})", call.method_shown(), call.path),
+            None => outln!("  {} {}", call.method_shown(), call.path),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Aranda as a source: the cases matching the flow's search
-//! (`POST /case/list {logicOperator, filters}`), each a record keyed by its id and a
+//! (`{logicOperator, filters}`, [`super::config::CASE_LIST`]), each a record keyed by its id and a
 //! digest of what it holds — so a case that is new, or has changed since the last run
 //! (its state, its responsible, its solution), is new again, and an unchanged one is not.
 //! ASMS answers a search with its first 20 cases: when it answers 20, the run says that
@@ -28,7 +28,11 @@ impl Cases {
     pub fn new(name: &str, account: &Account, config: &CasesSource) -> Self {
         Cases {
             client: account.client(name),
-            url: format!("{}/case/list", account.base_url.trim_end_matches('/')),
+            url: format!(
+                "{}{}",
+                account.base_url.trim_end_matches('/'),
+                super::config::path(super::config::CASE_LIST, "", "")
+            ),
             body: json!({"logicOperator": config.logic, "filters": config.filters}),
         }
     }

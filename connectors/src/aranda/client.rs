@@ -6,6 +6,8 @@ use engine::{Delivered, Prepared, Receiver, SendError};
 
 use serde_json::{Map, Value};
 
+use super::config::{ATTACHMENT, NEW_CASE, NOTE, UPDATE_CASE};
+use crate::card::Call;
 use crate::http::{self, AccountClient};
 
 /// What an Aranda receiver does with each record.
@@ -239,6 +241,17 @@ fn attachment(fields: &mut Map<String, Value>) -> Result<Value, SendError> {
     Ok(serde_json::json!({"file": file, "fileName": name}))
 }
 
+impl Aranda {
+    /// The URL of `call` for case `ticket` (and a note's `message`).
+    fn url(&self, call: Call, ticket: &str, message: &str) -> String {
+        format!(
+            "{}{}",
+            self.base,
+            super::config::path(call, ticket, message)
+        )
+    }
+}
+
 #[async_trait]
 impl Receiver for Aranda {
     fn prepare(
@@ -253,17 +266,13 @@ impl Receiver for Aranda {
                 _ => Err(SendError::permanent("ticketId is empty")),
             }
         };
-        let (method, url, body) = match self.action {
-            Action::CreateCase => (
-                engine::Method::Post,
-                format!("{}/case", self.base),
-                Value::Object(fields),
-            ),
+        let (call, url, body) = match self.action {
+            Action::CreateCase => (NEW_CASE, self.url(NEW_CASE, "", ""), Value::Object(fields)),
             Action::UpdateCase => {
                 let id = ticket()?;
                 (
-                    engine::Method::Put,
-                    format!("{}/case/{}", self.base, http::encode_component(&id)),
+                    UPDATE_CASE,
+                    self.url(UPDATE_CASE, &id, ""),
                     Value::Object(fields),
                 )
             }
@@ -276,16 +285,7 @@ impl Receiver for Aranda {
                 if message.trim().is_empty() {
                     return Err(SendError::permanent("message is empty"));
                 }
-                (
-                    engine::Method::Post,
-                    format!(
-                        "{}/case/{}/note?message={}",
-                        self.base,
-                        http::encode_component(&id),
-                        http::encode_component(message)
-                    ),
-                    Value::Null,
-                )
+                (NOTE, self.url(NOTE, &id, message), Value::Null)
             }
             Action::AttachFile => {
                 let id = ticket()?;
@@ -295,14 +295,14 @@ impl Receiver for Aranda {
                 notes.insert("ticketId".into(), Value::String(id));
                 return Ok(Prepared {
                     method: engine::Method::Post,
-                    url: format!("{}/attachment/file", self.base),
+                    url: self.url(ATTACHMENT, "", ""),
                     body,
                     notes,
                 });
             }
         };
         Ok(Prepared {
-            method,
+            method: call.method.unwrap_or(engine::Method::Post),
             url,
             body,
             notes: Map::new(),

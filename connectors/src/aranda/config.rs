@@ -8,6 +8,36 @@ use serde::Deserialize;
 use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
+// The calls Aranda's code makes, each written once: the card lists them, the code fills
+// them (`Call::path_with`).
+
+/// Searches cases.
+pub const CASE_LIST: Call = Call::new(engine::Method::Post, "/case/list");
+/// Opens a case.
+pub const NEW_CASE: Call = Call::new(engine::Method::Post, "/case");
+/// Changes a case.
+pub const UPDATE_CASE: Call = Call::new(engine::Method::Put, "/case/{ticketId}");
+/// Adds a note to a case.
+pub const NOTE: Call = Call::new(
+    engine::Method::Post,
+    "/case/{ticketId}/note?message={message}",
+);
+/// Attaches a file (the case in the `ticketId` header).
+pub const ATTACHMENT: Call = Call::new(engine::Method::Post, "/attachment/file");
+/// Reads a case.
+pub const GET_CASE: Call = Call::new(engine::Method::Get, "/case/{ticketId}");
+
+/// The path of `call` for case `ticket` (and a note's `message`).
+pub fn path(call: Call, ticket: &str, message: &str) -> String {
+    call.path_with(|name| {
+        Ok::<_, std::convert::Infallible>(match name {
+            "message" => message.to_string(),
+            _ => ticket.to_string(),
+        })
+    })
+    .unwrap_or_else(|never| match never {})
+}
+
 /// `connector: aranda`.
 pub const CARD: Card = Card {
     name: "aranda",
@@ -15,30 +45,27 @@ pub const CARD: Card = Card {
     source: Some(Part {
         about: "cases matching a search that are new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[Call::new(engine::Method::Post, "/case/list")],
+        calls: &[CASE_LIST],
     }),
     actions: &[
         Action {
             name: "create_case",
             about: "open a case",
-            calls: &[Call::new(engine::Method::Post, "/case")],
+            calls: &[NEW_CASE],
             fields: CREATE_FIELDS,
             options: None,
         },
         Action {
             name: "update_case",
             about: "change a case",
-            calls: &[Call::new(engine::Method::Put, "/case/{ticketId}")],
+            calls: &[UPDATE_CASE],
             fields: UPDATE_FIELDS,
             options: None,
         },
         Action {
             name: "add_note",
             about: "add a note to a case",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/case/{ticketId}/note?message={message}",
-            )],
+            calls: &[NOTE],
             fields: NOTE_FIELDS,
             options: None,
         },
@@ -46,7 +73,7 @@ pub const CARD: Card = Card {
             name: "attach_file",
             about:
                 "attach a file to a case (from a path the record gives, or its content in base64)",
-            calls: &[Call::new(engine::Method::Post, "/attachment/file")],
+            calls: &[ATTACHMENT],
             fields: ATTACH_FIELDS,
             options: None,
         },
@@ -55,14 +82,14 @@ pub const CARD: Card = Card {
         Action {
             name: "get_case",
             about: "the case whose code is the query",
-            calls: &[Call::new(engine::Method::Get, "/case/{ticketId}")],
+            calls: &[GET_CASE],
             fields: &[],
             options: None,
         },
         Action {
             name: "search_cases",
             about: "the cases whose `field` matches the query (ASMS returns the first 20)",
-            calls: &[Call::new(engine::Method::Post, "/case/list")],
+            calls: &[CASE_LIST],
             fields: &[],
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },

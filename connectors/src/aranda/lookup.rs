@@ -1,7 +1,6 @@
 //! Aranda look-ups (`lookup:` in a flow): `get_case` reads the case whose code is the
-//! query (`GET /case/{ticketId}`; 404 or 204: not found); `search_cases` finds the cases
-//! whose `field` compares with the query by `operator` (`POST /case/list`
-//! `{logicOperator: "And", filters: [{field, operator, value}]}`) — ASMS answers with at
+//! query (404 or 204: not found); `search_cases` finds the cases whose `field` compares
+//! with the query by `operator` (`{logicOperator: "And", filters: [{field, operator, value}]}`) — ASMS answers with at
 //! most the first 20 — and gives them as a list.
 
 use std::time::Duration;
@@ -10,7 +9,7 @@ use async_trait::async_trait;
 use engine::{Lookup, SendError};
 use serde_json::{json, Value};
 
-use super::config::{Account, Lookup as Find};
+use super::config::{self, Account, Lookup as Find};
 use crate::http::{self, AccountClient};
 
 /// An Aranda look-up for one integration.
@@ -41,7 +40,7 @@ impl Lookup for ArandaLookup {
         }
         let response = match &self.find {
             Find::Case => {
-                let url = format!("{}/case/{}", self.base, http::encode_component(query));
+                let url = format!("{}{}", self.base, config::path(config::GET_CASE, query, ""));
                 self.client.get(&url, self.timeout).send().await?
             }
             Find::Search(options) => {
@@ -49,7 +48,7 @@ impl Lookup for ArandaLookup {
                     "logicOperator": "And",
                     "filters": [{"field": options.field, "operator": options.operator, "value": query}]
                 });
-                let url = format!("{}/case/list", self.base);
+                let url = format!("{}{}", self.base, config::path(config::CASE_LIST, "", ""));
                 self.client
                     .post(&url, self.timeout)
                     .json(&body)

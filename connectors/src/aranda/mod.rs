@@ -1,8 +1,6 @@
-//! Aranda Service Management Suite (`connector: aranda`): `create_case`
-//! (`POST /case`), `update_case` (`PUT /case/{ticketId}`), `add_note`
-//! (`POST /case/{ticketId}/note?message=…`) and `attach_file` (`POST /attachment/file`,
-//! the case in the `ticketId` header); look-ups `get_case` (`GET /case/{ticketId}`) and
-//! `search_cases` (`POST /case/list`); as a source, the cases of a search that are new or
+//! Aranda Service Management Suite (`connector: aranda`): `create_case`, `update_case`,
+//! `add_note` and `attach_file` (the case in the `ticketId` header); look-ups `get_case`
+//! and `search_cases`; each with its call in the card ([`config::CARD`]); as a source, the cases of a search that are new or
 //! changed since the last run ([`Cases`]) — with the integration token in `TokenAsms` and
 //! the customer's ASMS host in `UrlAsms`. Aranda's error code names come back with the
 //! remedy from its connector documentation in the row's error.

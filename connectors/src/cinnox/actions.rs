@@ -20,7 +20,6 @@ use engine::{Delivered, Prepared, Receiver, SendError};
 use serde_json::{json, Map, Value};
 
 use super::api::Api;
-use crate::http;
 
 /// What a [`CinnoxAction`] does.
 #[derive(Debug, Clone)]
@@ -112,7 +111,7 @@ impl Receiver for CinnoxAction {
                 }
                 (
                     engine::Method::Post,
-                    self.api.url("management/create_externalcontact"),
+                    self.api.url(super::config::CREATE_CONTACT, ""),
                     contact_body(fields),
                     Map::new(),
                 )
@@ -124,10 +123,7 @@ impl Receiver for CinnoxAction {
                 };
                 (
                     engine::Method::Put,
-                    self.api.url(&format!(
-                        "management/update_externalcontact/{}",
-                        http::encode_component(&id)
-                    )),
+                    self.api.url(super::config::UPDATE_CONTACT, &id),
                     contact_body(fields),
                     Map::new(),
                 )
@@ -145,7 +141,12 @@ impl Receiver for CinnoxAction {
                 let mut notes = Map::new();
                 notes.insert("encoding".into(), json!(info.encoding.to_string()));
                 notes.insert("parts".into(), json!(info.parts));
-                (engine::Method::Post, self.api.url(path), fields, notes)
+                (
+                    engine::Method::Post,
+                    self.api.url(super::config::APP_PATH_POST, path),
+                    fields,
+                    notes,
+                )
             }
         };
         Ok(Prepared {

@@ -1,4 +1,4 @@
-//! One CINNOX account's Open API: `{base_url}/v1/api/apps/{app_id}/…` with the App Token
+//! One CINNOX account's Open API (its app's calls, in the card) with the App Token
 //! as bearer, paced by the account's rate limit (default: the documented 500 requests per
 //! minute), and CINNOX's answers read the same way for every action — `{code: 0, …}` is
 //! success, 6451010 is "too many requests" (retried), other codes fail the row.
@@ -20,6 +20,7 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
 
 pub(crate) struct Api {
     client: AccountClient,
+    account: CinnoxAccount,
     timeout: Duration,
 }
 
@@ -27,13 +28,15 @@ impl Api {
     pub fn new(name: &str, account: &CinnoxAccount, timeout: Duration) -> Result<Api, String> {
         Ok(Api {
             client: account.client(name),
+            account: account.clone(),
             timeout,
         })
     }
 
-    /// The URL of `path` under the app (`message-push`, `management/…`).
-    pub fn url(&self, path: &str) -> String {
-        self.client.url(path)
+    /// The URL of `call` in the account's app, its other placeholder filled by `value`
+    /// ([`CinnoxAccount::path`]).
+    pub fn url(&self, call: crate::card::Call, value: &str) -> String {
+        self.client.url(&self.account.path(call, value))
     }
 
     /// Send a prepared request and read CINNOX's answer.

@@ -8,6 +8,42 @@ use serde::Deserialize;
 use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
+// The calls CINNOX's code makes, each written once: the card lists them, the code
+// fills them (`Account::path`).
+
+/// Switches an event family's webhook on or off.
+pub const EVENT_SUB: Call = Call::new(
+    engine::Method::Patch,
+    "/v1/api/apps/{app_id}/{family}-event-sub",
+);
+/// Sends an IM to staff or a room.
+pub const MESSAGE_PUSH: Call =
+    Call::new(engine::Method::Post, "/v1/api/apps/{app_id}/message-push");
+/// Sends an SMS (the path the flow gives).
+pub const APP_PATH_POST: Call = Call::new(engine::Method::Post, "/v1/api/apps/{app_id}/{path}");
+/// Creates an external contact.
+pub const CREATE_CONTACT: Call = Call::new(
+    engine::Method::Post,
+    "/v1/api/apps/{app_id}/management/create_externalcontact",
+);
+/// Updates an external contact.
+pub const UPDATE_CONTACT: Call = Call::new(
+    engine::Method::Put,
+    "/v1/api/apps/{app_id}/management/update_externalcontact/{contactID}",
+);
+/// Lists external contacts.
+pub const CONTACT_LIST: Call = Call::new(
+    engine::Method::Get,
+    "/v1/api/apps/{app_id}/contacts/extcontact-list",
+);
+/// Reads an enquiry.
+pub const ENQUIRY: Call = Call::new(
+    engine::Method::Get,
+    "/v1/api/apps/{app_id}/data/enquiry-detail",
+);
+/// Lists numbers (the path the flow gives).
+pub const APP_PATH_GET: Call = Call::new(engine::Method::Get, "/v1/api/apps/{app_id}/{path}");
+
 /// `connector: cinnox`.
 pub const CARD: Card = Card {
     name: "cinnox",
@@ -15,59 +51,41 @@ pub const CARD: Card = Card {
     source: Some(Part {
         about: "events CINNOX pushes to the daemon once the event subscription is set",
         options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[Call::new(
-            engine::Method::Patch,
-            "/v1/api/apps/{app_id}/{family}-event-sub",
-        )],
+        calls: &[EVENT_SUB],
     }),
     actions: &[
         Action {
             name: "send_im_staff",
             about: "an instant message to a staff member",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/v1/api/apps/{app_id}/message-push",
-            )],
+            calls: &[MESSAGE_PUSH],
             fields: IM_STAFF_FIELDS,
             options: None,
         },
         Action {
             name: "send_im_room",
             about: "an instant message to a room (group chat)",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/v1/api/apps/{app_id}/message-push",
-            )],
+            calls: &[MESSAGE_PUSH],
             fields: IM_ROOM_FIELDS,
             options: None,
         },
         Action {
             name: "send_sms",
             about: "an SMS from a number of the CINNOX service",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/v1/api/apps/{app_id}/{path}",
-            )],
+            calls: &[APP_PATH_POST],
             fields: SMS_FIELDS,
             options: Some(<SendSms as JsonSchema>::json_schema),
         },
         Action {
             name: "create_contact",
             about: "create an external contact",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/v1/api/apps/{app_id}/management/create_externalcontact",
-            )],
+            calls: &[CREATE_CONTACT],
             fields: CONTACT_FIELDS,
             options: None,
         },
         Action {
             name: "update_contact",
             about: "update an external contact",
-            calls: &[Call::new(
-                engine::Method::Put,
-                "/v1/api/apps/{app_id}/management/update_externalcontact/{contactID}",
-            )],
+            calls: &[UPDATE_CONTACT],
             fields: UPDATE_CONTACT_FIELDS,
             options: None,
         },
@@ -76,30 +94,21 @@ pub const CARD: Card = Card {
         Action {
             name: "get_contact",
             about: "the external contact whose full name is the query (case and spacing ignored)",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/v1/api/apps/{app_id}/contacts/extcontact-list",
-            )],
+            calls: &[CONTACT_LIST],
             fields: &[],
             options: None,
         },
         Action {
             name: "get_enquiry",
             about: "the enquiry whose display case number is the query",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/v1/api/apps/{app_id}/data/enquiry-detail",
-            )],
+            calls: &[ENQUIRY],
             fields: &[],
             options: None,
         },
         Action {
             name: "list_numbers",
             about: "the service's numbers of the type the query names (`cli`, `sms-numbers`, …)",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/v1/api/apps/{app_id}/{path}",
-            )],
+            calls: &[APP_PATH_GET],
             fields: &[],
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },
@@ -381,20 +390,28 @@ pub fn account(cx: &Cx<'_>, name: &str, rest: &Node) -> Result<Account, Vec<Diag
 }
 
 impl Account {
+    /// The path of `call` in this account's app, its other placeholder (a contact's id,
+    /// an event family, a path the flow gives) filled by `value`.
+    pub fn path(&self, call: Call, value: &str) -> String {
+        call.path_with(|name| {
+            Ok::<_, std::convert::Infallible>(match name {
+                "app_id" => self.app_id.to_string(),
+                _ => value.to_string(),
+            })
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
     pub fn secrets(&self) -> Vec<Secret> {
         vec![self.app_token.clone()]
     }
 
-    /// The account's client for its app's Open API (`{base_url}/v1/api/apps/{app_id}/…`):
-    /// the App Token as bearer, paced by its rate limit.
+    /// The account's client for its app's Open API (paths from [`Account::path`]): the
+    /// App Token as bearer, paced by its rate limit.
     pub fn client(&self, name: &str) -> crate::http::AccountClient {
         crate::http::AccountClient::new(
             name,
-            &format!(
-                "{}/v1/api/apps/{}",
-                self.base_url.trim_end_matches('/'),
-                self.app_id
-            ),
+            self.base_url.trim_end_matches('/'),
             crate::http::Auth::Bearer(self.app_token.clone()),
             self.rate_limit.unwrap_or(super::DEFAULT_RATE_LIMIT),
         )

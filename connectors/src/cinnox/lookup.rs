@@ -100,7 +100,7 @@ impl Lookup for CinnoxLookup {
                 for page in 0..MAX_PAGES {
                     let url = format!(
                         "{}?offset={}&limit={PAGE}",
-                        self.api.url("contacts/extcontact-list"),
+                        self.api.url(super::config::CONTACT_LIST, ""),
                         page * PAGE
                     );
                     let contacts = items(self.api.get(&url).await?);
@@ -121,7 +121,9 @@ impl Lookup for CinnoxLookup {
                         "`{kind}` is not a CINNOX number type (access-numbers, cli or sms-numbers)"
                     )));
                 }
-                let url = self.api.url(&path.replace("{query}", kind));
+                let url = self
+                    .api
+                    .url(super::config::APP_PATH_GET, &path.replace("{query}", kind));
                 let numbers = items(self.api.get(&url).await?);
                 Ok((!numbers.is_empty()).then_some(Value::Array(numbers)))
             }
@@ -131,7 +133,7 @@ impl Lookup for CinnoxLookup {
                 }
                 let url = format!(
                     "{}?displayCaseNumber={}",
-                    self.api.url("data/enquiry-detail"),
+                    self.api.url(super::config::ENQUIRY, ""),
                     crate::http::encode_component(query.trim())
                 );
                 let body = self.api.get(&url).await?;

@@ -1,6 +1,6 @@
 //! CINNOX (`connector: cinnox`) as a trigger source. CINNOX pushes events to the daemon
 //! at `/hooks/<flow>` once the URL is registered with the event subscription of its family
-//! (`PATCH {base_url}/v1/api/apps/{app_id}/<family>-event-sub`, `{enabled, url}`). Before
+//! ([`config::EVENT_SUB`], `{enabled, url}`). Before
 //! sending events CINNOX POSTs `{"challenge": …}`, answered with
 //! `{"code": 0, "result": {"challenge": …}}`. Payloads arrive in either documented shape
 //! (Zapier's flat fields, or the Open API's nested ones) and are normalised to the flat
@@ -42,7 +42,11 @@ pub async fn subscribe(
 ) -> Result<(), String> {
     let response = account
         .client(name)
-        .request(reqwest::Method::PATCH, family, Duration::from_secs(15))
+        .request(
+            reqwest::Method::PATCH,
+            &account.path(config::EVENT_SUB, family.trim_end_matches("-event-sub")),
+            Duration::from_secs(15),
+        )
         .json(&json!({"enabled": enabled, "url": url}))
         .send()
         .await
@@ -148,7 +152,10 @@ impl crate::Connector for CinnoxConnector {
         // subscriptions take only PATCH: a GET of them is 405 whatever the token).
         let call = account
             .client(name)
-            .get("contacts/extcontact-list", crate::check::TIMEOUT)
+            .get(
+                &account.path(config::CONTACT_LIST, ""),
+                crate::check::TIMEOUT,
+            )
             .query(&[("offset", "0"), ("limit", "1")])
             .send()
             .await;

@@ -1,5 +1,5 @@
 //! CINNOX as a receiver: instant messages through the Open API's message push
-//! (`POST {base_url}/v1/api/apps/{app_id}/message-push`), to a staff member
+//! ([`super::config::MESSAGE_PUSH`]), to a staff member
 //! (`{roomID, receiverEID, messages: [{type: "text", text}]}`) or to a room. Texts over
 //! CINNOX's 5,000 characters fail the row before sending (the field specs).
 
@@ -40,7 +40,7 @@ impl Receiver for MessagePush {
         body.insert("messages".into(), json!([{"type": "text", "text": text}]));
         Ok(Prepared {
             method: engine::Method::Post,
-            url: self.api.url("message-push"),
+            url: self.api.url(super::config::MESSAGE_PUSH, ""),
             body: Value::Object(body),
             notes: Map::new(),
         })

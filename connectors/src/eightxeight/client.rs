@@ -52,14 +52,8 @@ impl EightXEight {
     ) -> Result<Self, String> {
         let client = account.client(name);
         Ok(EightXEight {
-            messages_url: client.url(&format!(
-                "api/v1/subaccounts/{}/messages",
-                account.subaccount_id
-            )),
-            batch_url: client.url(&format!(
-                "api/v1/subaccounts/{}/messages/batch",
-                account.subaccount_id
-            )),
+            messages_url: client.url(&account.path(super::config::MESSAGES, "")),
+            batch_url: client.url(&account.path(super::config::BATCH, "")),
             client,
             timeout,
             batch: 1,

@@ -8,6 +8,38 @@ use serde::Deserialize;
 use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
+// The calls 8x8's code makes, each written once: the card lists them, the code fills
+// them (`Call::path_with`).
+
+/// Sends one SMS.
+pub const MESSAGES: Call = Call::new(
+    engine::Method::Post,
+    "/api/v1/subaccounts/{subaccount_id}/messages",
+);
+/// Sends a batch of SMS.
+pub const BATCH: Call = Call::new(
+    engine::Method::Post,
+    "/api/v1/subaccounts/{subaccount_id}/messages/batch",
+);
+/// Reads a message and its delivery status.
+pub const MESSAGE: Call = Call::new(
+    engine::Method::Get,
+    "/api/v1/subaccounts/{subaccount_id}/messages/{umid}",
+);
+
+impl Account {
+    /// The path of `call` for this sub-account (and message `umid`).
+    pub fn path(&self, call: Call, umid: &str) -> String {
+        call.path_with(|name| {
+            Ok::<_, std::convert::Infallible>(match name {
+                "umid" => umid.to_string(),
+                _ => self.subaccount_id.clone(),
+            })
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+}
+
 /// `connector: 8x8`.
 pub const CARD: Card = Card {
     name: "8x8",
@@ -17,8 +49,8 @@ pub const CARD: Card = Card {
         name: "send_sms",
         about: "send one SMS (runs of 20 or more through the batch endpoint with `batch`)",
         calls: &[
-            Call::new(engine::Method::Post, "/api/v1/subaccounts/{subaccount_id}/messages"),
-            Call::new(engine::Method::Post, "/api/v1/subaccounts/{subaccount_id}/messages/batch"),
+            MESSAGES,
+            BATCH,
         ],
         fields: SMS_FIELDS,
         options: Some(<SendSms as JsonSchema>::json_schema),
@@ -26,10 +58,7 @@ pub const CARD: Card = Card {
     lookups: &[Action {
         name: "get_message",
         about: "the message whose umid is the query, with its delivery status (8x8 allows 1 such call a second per sub-account)",
-        calls: &[Call::new(
-            engine::Method::Get,
-            "/api/v1/subaccounts/{subaccount_id}/messages/{umid}",
-        )],
+        calls: &[MESSAGE],
         fields: &[],
         options: None,
     }],

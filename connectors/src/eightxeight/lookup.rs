@@ -1,6 +1,5 @@
 //! The 8x8 look-up (`lookup:` in a flow): `get_message` reads the message whose umid is
-//! the query — `GET {base_url}/api/v1/subaccounts/{subaccount_id}/messages/{umid}`, 8x8's
-//! "Retrieve SMS details" — with its delivery status (`status.state`: `delivered`,
+//! the query (8x8's "Retrieve SMS details", [`super::config::MESSAGE`]) with its delivery status (`status.state`: `delivered`,
 //! `undelivered`, …). 404 is "not found". 8x8 allows this call once a second per
 //! sub-account, so it is paced on its own limit, shared by every flow of the account,
 //! apart from sending's.
@@ -21,7 +20,7 @@ const REPORTING_RATE_LIMIT: RateLimit = RateLimit::per_second(1);
 /// Messages of one sub-account, read by umid.
 pub struct MessageLookup {
     client: AccountClient,
-    messages: String,
+    account: Account,
     timeout: Duration,
 }
 
@@ -35,10 +34,7 @@ impl MessageLookup {
             REPORTING_RATE_LIMIT,
         );
         MessageLookup {
-            messages: client.url(&format!(
-                "api/v1/subaccounts/{}/messages",
-                account.subaccount_id
-            )),
+            account: account.clone(),
             client,
             timeout,
         }
@@ -54,8 +50,8 @@ impl Lookup for MessageLookup {
                 "the look-up's query (a umid) is empty",
             ));
         }
-        let url = format!("{}/{}", self.messages, http::encode_component(umid));
-        let response = self.client.get(&url, self.timeout).send().await?;
+        let path = self.account.path(super::config::MESSAGE, umid);
+        let response = self.client.get(&path, self.timeout).send().await?;
         if response.status.as_u16() == 404 {
             return Ok(None);
         }

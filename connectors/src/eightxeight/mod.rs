@@ -1,5 +1,5 @@
-//! 8x8 SMS (`connector: 8x8`): `send_sms` through
-//! `POST {base_url}/api/v1/subaccounts/{subaccount_id}/messages` with a bearer key.
+//! 8x8 SMS (`connector: 8x8`): `send_sms` with a bearer key, through the calls its card
+//! declares ([`config::CARD`]).
 //!
 //! Before sending it checks what it can locally (the destination is an MSISDN as the
 //! spec's pattern has it, the text is not empty; lengths come from the field specs) and
@@ -73,10 +73,7 @@ impl crate::Connector for EightXEightConnector {
             crate::connector::section::<config::Account>(&account.section, "account")?,
         );
         // Looking up a message id that does not exist: 404 with a good key, 401 without.
-        let path = format!(
-            "api/v1/subaccounts/{}/messages/00000000-0000-0000-0000-000000000000",
-            account.subaccount_id
-        );
+        let path = account.path(config::MESSAGE, "00000000-0000-0000-0000-000000000000");
         let call = account
             .client(name)
             .get(&path, crate::check::TIMEOUT)

@@ -1,7 +1,6 @@
 //! Google Sheets as a receiver: `append_row` appends one row per record after the last
-//! row of the flow's range —
-//! `POST {base_url}/v4/spreadsheets/{id}/values/{range}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS`
-//! (`USER_ENTERED` with `input: user_entered`: record data is never a live formula unless
+//! row of the flow's range ([`super::config::APPEND`], `valueInputOption=RAW`;
+//! `USER_ENTERED` with `input: user_entered`: record data is never a live formula unless
 //! the flow asks) with `{"values": [[cell, …]]}` and a service account's bearer token (write scope; an
 //! API key can only read public sheets). The answer's `updates.updatedRange` is the row's
 //! id in history.
@@ -14,7 +13,6 @@ use serde_json::{json, Map, Value};
 
 use super::config::{Account, Append};
 use super::write::Writer;
-use crate::http;
 
 /// One sheet rows are appended to.
 pub struct AppendRow {
@@ -30,11 +28,11 @@ impl AppendRow {
         timeout: Duration,
     ) -> Result<Self, String> {
         let writer = Writer::new(name, account, timeout, "appending rows")?;
-        let url = writer.client.url(&format!(
-            "v4/spreadsheets/{}/values/{}:append?valueInputOption={}&insertDataOption=INSERT_ROWS",
-            http::encode_component(&append.spreadsheet_id),
-            http::encode_component(&append.range),
-            append.input.api()
+        let url = writer.client.url(&super::config::path(
+            super::config::APPEND,
+            &append.spreadsheet_id,
+            &append.range,
+            append.input.api(),
         ));
         Ok(AppendRow { writer, url })
     }

@@ -10,6 +10,42 @@ use serde::Deserialize;
 use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
+// The calls Google Sheets' code makes, each written once: the card lists them, the code
+// fills them (`Call::path_with`).
+
+/// The sheet's grid size.
+pub const GRID: Call = Call::new(
+    engine::Method::Get,
+    "/v4/spreadsheets/{spreadsheet_id}?ranges={range}&fields=sheets.properties.gridProperties.rowCount",
+);
+/// A range's values.
+pub const VALUES: Call = Call::new(
+    engine::Method::Get,
+    "/v4/spreadsheets/{spreadsheet_id}/values/{range}?majorDimension=ROWS&valueRenderOption=FORMATTED_VALUE",
+);
+/// Appends rows after a range.
+pub const APPEND: Call = Call::new(
+    engine::Method::Post,
+    "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption={input}&insertDataOption=INSERT_ROWS",
+);
+/// Changes cells.
+pub const BATCH_UPDATE: Call = Call::new(
+    engine::Method::Post,
+    "/v4/spreadsheets/{spreadsheet_id}/values:batchUpdate",
+);
+
+/// The path of `call` for a spreadsheet and range (and an append's input option).
+pub fn path(call: Call, spreadsheet_id: &str, range: &str, input: &str) -> String {
+    call.path_with(|name| {
+        Ok::<_, std::convert::Infallible>(match name {
+            "spreadsheet_id" => spreadsheet_id.to_string(),
+            "range" => range.to_string(),
+            _ => input.to_string(),
+        })
+    })
+    .unwrap_or_else(|never| match never {})
+}
+
 /// `connector: google_sheets`.
 pub const CARD: Card = Card {
     name: "google_sheets",
@@ -18,50 +54,36 @@ pub const CARD: Card = Card {
         about: "new rows of the range on each run (its first row is the header), read in pages of 10,000 rows",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
-            Call::new(
-                engine::Method::Get,
-                "/v4/spreadsheets/{spreadsheet_id}?ranges={range}&fields=sheets.properties.gridProperties.rowCount (unless the range names its last row)",
-            ),
-            Call::new(
-                engine::Method::Get,
-                "/v4/spreadsheets/{spreadsheet_id}/values/{range} (a page of its rows at a time)",
-            ),
+            GRID.noted("unless the range names its last row"),
+            VALUES.noted("a page of its rows at a time"),
         ],
     }),
     actions: &[Action {
         name: "append_row",
         about: "append one row per record after the range's last row (a service account: an API key cannot write)",
-        calls: &[Call::new(
-            engine::Method::Post,
-            "/v4/spreadsheets/{spreadsheet_id}/values/{range}:append?valueInputOption=RAW&insertDataOption=INSERT_ROWS (USER_ENTERED with `input: user_entered`)",
-        )],
+        calls: &[APPEND.noted("`valueInputOption=USER_ENTERED` with `input: user_entered`")],
         fields: APPEND_FIELDS,
         options: Some(<Append as JsonSchema>::json_schema),
     },
     Action {
         name: "update_row",
         about: "change the named cells of the row whose key column holds `find` (the first such row; a service account)",
-        calls: &[
-            Call::new(engine::Method::Get, "/v4/spreadsheets/{spreadsheet_id}/values/{range}"),
-            Call::new(engine::Method::Post, "/v4/spreadsheets/{spreadsheet_id}/values:batchUpdate"),
-        ],
+        calls: &[VALUES, BATCH_UPDATE],
         fields: UPDATE_FIELDS,
         options: Some(<Keyed as JsonSchema>::json_schema),
     }],
     lookups: &[Action {
         name: "find_row",
         about: "the first row of the range whose key column holds the query, as its header names it (`_row`: its row number)",
-        calls: &[Call::new(engine::Method::Get, "/v4/spreadsheets/{spreadsheet_id}/values/{range}")],
+        calls: &[VALUES],
         fields: &[],
         options: Some(<Keyed as JsonSchema>::json_schema),
     }],
     account: Some(Part {
         about: "an API key (public sheets) or a service account's key file",
         options: <Account as JsonSchema>::json_schema,
-        calls: &[Call::new(
-            engine::Method::Post,
-            "{token_url} (service accounts: a JWT for a bearer token)",
-        )],
+        calls: &[Call::new(engine::Method::Post, "{token_url}")
+            .noted("service accounts: a JWT for a bearer token")],
     }),
 };
 

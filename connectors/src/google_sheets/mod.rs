@@ -1,5 +1,5 @@
-//! Google Sheets "new rows" (`connector: google_sheets`): reads
-//! `GET {base_url}/v4/spreadsheets/{id}/values/{range}` (the range URL-encoded), the first
+//! Google Sheets "new rows" (`connector: google_sheets`): reads the range's values
+//! (the calls are in the card, [`config::CARD`]; the range URL-encoded), the first
 //! row giving field names. A run reads the range in pages of 10,000 rows, as far as the
 //! sheet's grid goes (asked once per run), so a big sheet is never in memory whole. Rows are identified like CSV rows — by `key` column(s) when
 //! given, so inserts, sorts and deletions neither resend nor lose rows — the header is never

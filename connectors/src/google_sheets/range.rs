@@ -1,8 +1,8 @@
 //! A range of a sheet, read once for every use: the source's new rows, the `find_row`
-//! look-up and `update_row` all read `GET {base_url}/v4/spreadsheets/{id}/values/{range}`
+//! look-up and `update_row` all read its values ([`super::config::VALUES`])
 //! here (token for a service account, backing off on the quota's 429), and work out
 //! where a cell is in A1 notation. A source read in pages also asks how many rows the
-//! sheet's grid has (`GET {base_url}/v4/spreadsheets/{id}?ranges=…`), so that a page of
+//! sheet's grid has ([`super::config::GRID`]), so that a page of
 //! blank rows is not taken for the end.
 
 use std::time::Duration;
@@ -41,23 +41,8 @@ pub(super) async fn read(
     range: &str,
     (scope, timeout, quota_tries): (&str, Duration, u32),
 ) -> Result<ValueRange, SendError> {
-    let path = format!(
-        "v4/spreadsheets/{}/values/{}",
-        http::encode_component(spreadsheet_id),
-        http::encode_component(range)
-    );
-    let query = [
-        ("majorDimension", "ROWS"),
-        ("valueRenderOption", "FORMATTED_VALUE"),
-    ];
-    let body = get(
-        client,
-        account,
-        &path,
-        &query,
-        (scope, timeout, quota_tries),
-    )
-    .await?;
+    let path = super::config::path(super::config::VALUES, spreadsheet_id, range, "");
+    let body = get(client, account, &path, (scope, timeout, quota_tries)).await?;
     serde_json::from_slice(&body).map_err(|e| {
         SendError::permanent(format!(
             "Google Sheets answered with something that is not a value range: {e}"
@@ -74,19 +59,8 @@ pub(super) async fn grid_rows(
     scope: &str,
     timeout: Duration,
 ) -> Result<usize, SendError> {
-    let path = format!("v4/spreadsheets/{}", http::encode_component(spreadsheet_id));
-    let query = [
-        ("ranges", range),
-        ("fields", "sheets.properties.gridProperties.rowCount"),
-    ];
-    let body = get(
-        client,
-        account,
-        &path,
-        &query,
-        (scope, timeout, QUOTA_TRIES),
-    )
-    .await?;
+    let path = super::config::path(super::config::GRID, spreadsheet_id, range, "");
+    let body = get(client, account, &path, (scope, timeout, QUOTA_TRIES)).await?;
     let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     answer["sheets"][0]["properties"]["gridProperties"]["rowCount"]
         .as_u64()
@@ -99,18 +73,17 @@ pub(super) async fn grid_rows(
         })
 }
 
-/// `GET path?query` as `account`: the body of a 2xx answer, or the error it was.
+/// `GET path` as `account`: the body of a 2xx answer, or the error it was.
 async fn get(
     client: &AccountClient,
     account: &Account,
     path: &str,
-    query: &[(&str, &str)],
     (scope, timeout, quota_tries): (&str, Duration, u32),
 ) -> Result<Vec<u8>, SendError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut call = client.get(path, timeout).query(query);
+        let mut call = client.get(path, timeout);
         if let (None, Some(file)) = (&account.api_key, &account.service_account_file) {
             let token = auth::token(client, file, &account.token_url, scope)
                 .await

@@ -1,6 +1,6 @@
 //! Google Sheets as a receiver that changes rows: `update_row` reads the range, finds the
 //! first row whose `key` column holds the record's `find`, and writes only the cells the
-//! record names by header — `POST {base_url}/v4/spreadsheets/{id}/values:batchUpdate`
+//! record names by header — [`super::config::BATCH_UPDATE`]
 //! `{valueInputOption: RAW, data: [{range: "Orders!D7", values: [["paid"]]}, …]}` (`USER_ENTERED`
 //! with `input: user_entered`)
 //! — so a cell someone else changed in the meantime is left alone. No such row, or a
@@ -16,7 +16,6 @@ use serde_json::{json, Map, Value};
 use super::config::{Account, Keyed};
 use super::write::Writer;
 use super::{append, auth, range};
-use crate::http;
 
 /// One sheet whose rows are changed by key.
 pub struct UpdateRow {
@@ -33,9 +32,11 @@ impl UpdateRow {
         timeout: Duration,
     ) -> Result<Self, String> {
         let writer = Writer::new(name, account, timeout, "updating rows")?;
-        let url = writer.client.url(&format!(
-            "v4/spreadsheets/{}/values:batchUpdate",
-            http::encode_component(&keyed.spreadsheet_id)
+        let url = writer.client.url(&super::config::path(
+            super::config::BATCH_UPDATE,
+            &keyed.spreadsheet_id,
+            "",
+            "",
         ));
         Ok(UpdateRow {
             writer,

@@ -6,6 +6,8 @@ use engine::{Delivered, Prepared, Receiver, SendError};
 use flows::RateLimit;
 use serde_json::{Map, Value};
 
+use super::config::CONTACTS;
+use crate::declared::Declared;
 use crate::http::{self, AccountClient};
 
 /// Text Request's documented limit: 100 calls per connection per 60 seconds.
@@ -14,7 +16,7 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Every {
     per: Duration::from_secs(60),
 };
 
-/// What a Text Request receiver does with each record.
+/// What a Text Request receiver of texts and contacts does with each record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     SendMessage,
@@ -24,12 +26,26 @@ pub enum Action {
     DeleteContact,
 }
 
-/// The Text Request API for one account and dashboard.
+impl Action {
+    /// Its name on the card.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::SendMessage => "send_message",
+            Action::UpsertContact => "upsert_contact",
+            Action::ArchiveConversation => "archive_conversation",
+            Action::UnarchiveConversation => "unarchive_conversation",
+            Action::DeleteContact => "delete_contact",
+        }
+    }
+}
+
+/// A Text Request action on a contact, run from its declared call with the contact's
+/// number cleaned; `upsert_contact` with a batch sends runs through the bulk update.
 pub struct TextRequest {
+    single: Declared,
     client: AccountClient,
     timeout: Duration,
-    contacts_url: String,
-    action: Action,
+    dashboard_id: u64,
     /// Contacts per bulk update (`upsert_contact` with `batch`); 1: none.
     batch: usize,
 }
@@ -44,10 +60,12 @@ impl TextRequest {
     ) -> Result<Self, String> {
         let client = account.client(name);
         Ok(TextRequest {
-            contacts_url: client.url(&format!("dashboards/{dashboard_id}/contacts")),
+            single: declared(&client, action.name(), timeout)?
+                .given("dashboard_id", dashboard_id)
+                .shaped(contact_number),
             client,
             timeout,
-            action,
+            dashboard_id,
             batch: 1,
         })
     }
@@ -55,11 +73,58 @@ impl TextRequest {
     /// Send runs of contacts through the bulk update, up to `size` per call (1: never).
     /// Only `upsert_contact` has a bulk call; other actions ignore it.
     pub fn with_batch(mut self, size: usize) -> Self {
-        if self.action == Action::UpsertContact {
+        if self.single.name() == Action::UpsertContact.name() {
             self.batch = size.clamp(1, super::config::MAX_BULK);
         }
         self
     }
+}
+
+/// Text Request's action `name` from its card, through `client`, its answers judged by
+/// [`answer`].
+pub(super) fn declared(
+    client: &AccountClient,
+    name: &str,
+    timeout: Duration,
+) -> Result<Declared, String> {
+    Ok(Declared::new(&super::config::CARD, name, client.clone(), timeout)?.answered(answer))
+}
+
+/// The contact's `phone_number` cleaned (it goes in the path), and kept in the notes for
+/// the bulk update.
+fn contact_number(
+    fields: &mut Map<String, Value>,
+    notes: &mut Map<String, Value>,
+) -> Result<(), SendError> {
+    let raw = match fields.get("phone_number") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let number = phone(&raw).map_err(SendError::permanent)?;
+    fields.insert("phone_number".into(), Value::String(number.clone()));
+    notes.insert("phone_number".into(), Value::String(number));
+    Ok(())
+}
+
+/// A payment request's `customer_phone` cleaned, and its amount more than nothing.
+pub(super) fn payment_request(
+    fields: &mut Map<String, Value>,
+    _notes: &mut Map<String, Value>,
+) -> Result<(), SendError> {
+    let phone = match fields.get("customer_phone") {
+        Some(Value::String(p)) => phone(p).map_err(SendError::permanent)?,
+        _ => return Err(SendError::permanent("customer_phone is empty")),
+    };
+    fields.insert("customer_phone".into(), Value::String(phone));
+    if !fields
+        .get("amount_requested")
+        .and_then(Value::as_f64)
+        .is_some_and(|a| a > 0.0)
+    {
+        return Err(SendError::permanent("amount_requested must be more than 0"));
+    }
+    Ok(())
 }
 
 /// Digits only, for matching the numbers Text Request answers with (`321-654-7890`) to
@@ -73,22 +138,6 @@ fn number_tail(text: &str) -> String {
 pub(super) fn digits(text: &str) -> Option<&str> {
     let text = text.trim();
     (!text.is_empty() && text.chars().all(|c| c.is_ascii_digit())).then_some(text)
-}
-
-/// The number in field `name` of a record, taken out of it: a JSON number, or text of
-/// digits; else "`name` must be a `what`'s number".
-pub(super) fn take_number(
-    fields: &mut Map<String, Value>,
-    name: &str,
-    what: &str,
-) -> Result<String, SendError> {
-    match fields.remove(name) {
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::String(s)) if digits(&s).is_some() => Ok(s.trim().to_string()),
-        _ => Err(SendError::permanent(format!(
-            "{name} must be a {what}'s number"
-        ))),
-    }
 }
 
 /// The phone number with spaces, dashes, dots and brackets removed; or why it is not one.
@@ -107,73 +156,19 @@ pub(super) fn phone(raw: &str) -> Result<String, String> {
 
 #[async_trait]
 impl Receiver for TextRequest {
-    fn prepare(
-        &self,
-        mut fields: Map<String, Value>,
-        _reference: &str,
-    ) -> Result<Prepared, SendError> {
-        let raw = fields.remove("phone_number").map(|v| match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        });
-        let number = phone(raw.as_deref().unwrap_or_default()).map_err(SendError::permanent)?;
-        let contact = format!("{}/{}", self.contacts_url, http::encode_component(&number));
-        let (method, url) = match self.action {
-            Action::SendMessage => {
-                let body = fields
-                    .get("body")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                if body.trim().is_empty() {
-                    return Err(SendError::permanent("body is empty"));
-                }
-                (engine::Method::Post, format!("{contact}/messages"))
-            }
-            Action::UpsertContact => (engine::Method::Post, contact),
-            // The phone number is all these take: no body.
-            Action::ArchiveConversation => {
-                fields.clear();
-                (
-                    engine::Method::Put,
-                    format!("{contact}/conversations/archive"),
-                )
-            }
-            Action::UnarchiveConversation => {
-                fields.clear();
-                (
-                    engine::Method::Put,
-                    format!("{contact}/conversations/unarchive"),
-                )
-            }
-            Action::DeleteContact => {
-                fields.clear();
-                (engine::Method::Delete, contact)
-            }
-        };
-        let mut notes = Map::new();
-        notes.insert("phone_number".into(), Value::String(number));
-        Ok(Prepared {
-            method,
-            url,
-            body: match self.action {
-                Action::ArchiveConversation
-                | Action::UnarchiveConversation
-                | Action::DeleteContact => Value::Null,
-                Action::SendMessage | Action::UpsertContact => Value::Object(fields),
-            },
-            notes,
-        })
+    fn prepare(&self, fields: Map<String, Value>, reference: &str) -> Result<Prepared, SendError> {
+        self.single.prepare(fields, reference)
     }
 
     async fn send(&self, request: &Prepared) -> Result<Delivered, SendError> {
-        send(&self.client, request, self.timeout).await
+        self.single.send(request).await
     }
 
     fn batch_size(&self) -> usize {
         self.batch
     }
 
-    /// Text Request's bulk update: `POST /dashboards/{id}/contacts` with the contacts as a
+    /// Text Request's bulk update ([`CONTACTS`]) with the contacts as a
     /// list, each with its `phone_number`. A 2xx means Text Request took the call: never
     /// resent; a contact its answer lists carries its number as the service's id.
     async fn send_batch(&self, requests: &[Prepared]) -> Vec<Result<Delivered, SendError>> {
@@ -191,9 +186,13 @@ impl Receiver for TextRequest {
                 Value::Object(contact)
             })
             .collect();
+        let dashboard_id = self.dashboard_id.to_string();
+        let Ok(path) = CONTACTS.path_with(|_| Ok::<_, SendError>(dashboard_id.clone())) else {
+            return Vec::new();
+        };
         let call = self
             .client
-            .post(&self.contacts_url, self.timeout)
+            .post(&path, self.timeout)
             .json(&Value::Array(contacts));
         let response = match call.send_ok().await {
             Ok(response) => response,
@@ -219,14 +218,9 @@ impl Receiver for TextRequest {
     }
 }
 
-/// Send a prepared Text Request call; its answer as an outcome (every Text Request
-/// receiver sends this way).
-pub(super) async fn send(
-    client: &AccountClient,
-    request: &Prepared,
-    timeout: Duration,
-) -> Result<Delivered, SendError> {
-    let response = client.prepared(request, timeout)?.send().await?;
+/// Text Request's answer to a call as an outcome (every Text Request action is judged
+/// this way).
+pub(super) fn answer(response: &http::Response) -> Result<Delivered, SendError> {
     if response.status.is_success() {
         // A 2xx means Text Request took it: never retry it.
         let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
@@ -246,5 +240,5 @@ pub(super) async fn send(
     }
     // Text Request's 400 has no documented body: its text is the message.
     let (code, message) = http::error_body(&response.body);
-    Err(http::classify(&response, code, message))
+    Err(http::classify(response, code, message))
 }

@@ -8,6 +8,82 @@ use serde::Deserialize;
 use crate::card::{Action, Call, Card, Part};
 use crate::sections;
 
+// The calls Text Request's code makes, each written once: the card lists them, the
+// code fills them (`Call::path_with`). Actions run from their card alone
+// (`crate::declared`) keep their call in the card only.
+
+/// Registers a hook.
+pub const HOOKS: Call = Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/hooks");
+/// Removes a hook.
+pub const HOOK: Call = Call::new(
+    engine::Method::Delete,
+    "/dashboards/{dashboard_id}/hooks/{hook_id}",
+);
+/// A page of payments (`reads: payments`).
+pub const PAYMENTS_PAGE: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/payments?page={page}&page_size=100",
+);
+/// A page of contacts (`reads: contacts`).
+pub const CONTACTS_PAGE: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/contacts?page={page}&page_size=100",
+);
+/// Sends a text.
+pub const MESSAGE: Call = Call::new(
+    engine::Method::Post,
+    "/dashboards/{dashboard_id}/contacts/{phone_number}/messages",
+);
+/// Creates or updates a contact.
+pub const CONTACT: Call = Call::new(
+    engine::Method::Post,
+    "/dashboards/{dashboard_id}/contacts/{phone_number}",
+);
+/// The bulk update of contacts.
+pub const CONTACTS: Call = Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/contacts");
+/// Reads a payment.
+pub const GET_PAYMENT: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/payments/{payment_id}",
+);
+/// Reads a contact group.
+pub const GET_GROUP: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/groups/{group_id}",
+);
+/// Reads a dashboard.
+pub const GET_DASHBOARD: Call = Call::new(engine::Method::Get, "/dashboards/{dashboard}");
+/// Lists tags.
+pub const LIST_TAGS: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/tags?page=0&page_size=100",
+);
+/// Lists custom fields.
+pub const LIST_FIELDS: Call = Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/fields");
+/// Lists contact groups.
+pub const LIST_GROUPS: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/groups?page=0&page_size=100",
+);
+/// Lists conversations (with `search=` the query, unless it is `*`).
+pub const LIST_CONVERSATIONS: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/conversations?page=0&page_size=100",
+);
+/// Lists the account's dashboards.
+pub const LIST_DASHBOARDS: Call =
+    Call::new(engine::Method::Get, "/dashboards?page=0&page_size=100");
+/// Reads a contact.
+pub const GET_CONTACT: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/contacts/{phone_number}",
+);
+/// Reads a conversation's latest page.
+pub const GET_MESSAGES: Call = Call::new(
+    engine::Method::Get,
+    "/dashboards/{dashboard_id}/contacts/{phone_number}/messages?page=0&page_size=50",
+);
+
 /// `connector: textrequest`.
 pub const CARD: Card = Card {
     name: "textrequest",
@@ -16,26 +92,17 @@ pub const CARD: Card = Card {
         about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments` / `contacts`, payments or contacts new or changed since the last run",
         options: <SourceOptions as JsonSchema>::json_schema,
         calls: &[
-            Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/hooks"),
-            Call::new(engine::Method::Delete, "/dashboards/{dashboard_id}/hooks/{hook_id}"),
-            Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/payments?page={page}&page_size=100",
-            ),
-            Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/contacts?page={page}&page_size=100",
-            ),
+            HOOKS,
+            HOOK,
+            PAYMENTS_PAGE,
+            CONTACTS_PAGE,
         ],
     }),
     actions: &[
         Action {
             name: "send_message",
             about: "send a text to a contact (created if new)",
-            calls: &[Call::new(
-                engine::Method::Post,
-                "/dashboards/{dashboard_id}/contacts/{phone_number}/messages",
-            )],
+            calls: &[MESSAGE],
             fields: MESSAGE_FIELDS,
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
@@ -43,8 +110,8 @@ pub const CARD: Card = Card {
             name: "upsert_contact",
             about: "create or update a contact (runs of 20 or more through the bulk update with `batch`)",
             calls: &[
-                Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/contacts/{phone_number}"),
-                Call::new(engine::Method::Post, "/dashboards/{dashboard_id}/contacts"),
+                CONTACT,
+                CONTACTS,
             ],
             fields: CONTACT_FIELDS,
             options: Some(<ContactOptions as JsonSchema>::json_schema),
@@ -169,72 +236,63 @@ pub const CARD: Card = Card {
         Action {
             name: "get_payment",
             about: "the payment whose number is the query",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/payments/{payment_id}",
-            )],
+            calls: &[GET_PAYMENT],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "get_group",
             about: "the contact group whose number is the query",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/groups/{group_id}",
-            )],
+            calls: &[GET_GROUP],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "get_dashboard",
             about: "the account's dashboard whose number is the query",
-            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard}")],
+            calls: &[GET_DASHBOARD],
             fields: &[],
             options: None,
         },
         Action {
             name: "list_tags",
             about: "the dashboard's tags whose name holds the query (`*`: all)",
-            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/tags?page=0&page_size=100")],
+            calls: &[LIST_TAGS],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_custom_fields",
             about: "the dashboard's custom fields whose name holds the query (`*`: all): their ids for `custom_fields`",
-            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/fields")],
+            calls: &[LIST_FIELDS],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_groups",
             about: "the dashboard's contact groups whose name holds the query (`*`: all)",
-            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/groups?page=0&page_size=100")],
+            calls: &[LIST_GROUPS],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_conversations",
             about: "the dashboard's conversations Text Request finds for the query (its `search`; `*`: all)",
-            calls: &[Call::new(engine::Method::Get, "/dashboards/{dashboard_id}/conversations?search={query}&page=0&page_size=100")],
+            calls: &[LIST_CONVERSATIONS],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
         Action {
             name: "list_dashboards",
             about: "the account's dashboards whose name holds the query (`*`: all)",
-            calls: &[Call::new(engine::Method::Get, "/dashboards?page=0&page_size=100")],
+            calls: &[LIST_DASHBOARDS],
             fields: &[],
             options: None,
         },
         Action {
             name: "get_contact",
             about: "the contact whose phone number is the query",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/contacts/{phone_number}",
-            )],
+            calls: &[GET_CONTACT],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
@@ -242,10 +300,7 @@ pub const CARD: Card = Card {
             name: "get_messages",
             about:
                 "the latest messages (up to 50) of the conversation with the query's phone number",
-            calls: &[Call::new(
-                engine::Method::Get,
-                "/dashboards/{dashboard_id}/contacts/{phone_number}/messages?page=0&page_size=50",
-            )],
+            calls: &[GET_MESSAGES],
             fields: &[],
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
@@ -387,7 +442,7 @@ pub struct ContactOptions {
     /// The dashboard's id (Text Request's dashboards list shows them).
     pub dashboard_id: u64,
     /// Send runs of 20 or more records through Text Request's bulk update
-    /// (`POST /dashboards/{dashboard_id}/contacts`, one call for this many contacts,
+    /// (one call for this many contacts,
     /// 1 to 1000), keeping an outcome per record: far fewer of the 100 calls a minute.
     /// Off when absent.
     #[serde(default)]
@@ -622,6 +677,27 @@ pub const PAYMENT_FIELDS: &[FieldSpec] = &[FieldSpec::required(
 )];
 
 impl Receiver {
+    /// Its action's name on the card.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Receiver::SendMessage(_) => "send_message",
+            Receiver::UpsertContact(_) => "upsert_contact",
+            Receiver::ArchiveConversation(_) => "archive_conversation",
+            Receiver::UnarchiveConversation(_) => "unarchive_conversation",
+            Receiver::DeleteContact(_) => "delete_contact",
+            Receiver::CreatePayment(_) => "create_payment",
+            Receiver::MarkPaymentPaid(_) => "mark_payment_paid",
+            Receiver::SendPaymentReminder(_) => "send_payment_reminder",
+            Receiver::CancelPayment(_) => "cancel_payment",
+            Receiver::CreateGroup(_) => "create_group",
+            Receiver::UpdateGroup(_) => "update_group",
+            Receiver::DeleteGroup(_) => "delete_group",
+            Receiver::CreateDashboard => "create_dashboard",
+            Receiver::RenameDashboard => "rename_dashboard",
+            Receiver::DeleteDashboard => "delete_dashboard",
+        }
+    }
+
     pub fn fields(&self) -> &'static [FieldSpec] {
         match self {
             Receiver::SendMessage(_) => MESSAGE_FIELDS,

@@ -1,9 +1,7 @@
-//! Text Request look-ups (`lookup:` in a flow): `get_payment` and `get_group` read a
-//! payment or a contact group by its number (`GET …/payments/{payment_id}`,
-//! `…/groups/{group_id}`); the others take a phone number:
-//! `get_contact` reads the contact (`GET …/contacts/{phone_number}`; 404 or 204: not
-//! found); `get_messages` reads the latest page of the conversation
-//! (`GET …/contacts/{phone_number}/messages?page=0&page_size=50`) as a list.
+//! Text Request look-ups (`lookup:` in a flow; the card lists them with their calls):
+//! `get_payment`, `get_group` and `get_dashboard` read one by its number; `get_contact`
+//! and `get_messages` take a phone number (404 or 204: not found; messages as a list);
+//! the `list_*` look-ups read a list and keep the items whose name holds the query.
 
 use std::time::Duration;
 
@@ -11,7 +9,10 @@ use async_trait::async_trait;
 use engine::{Lookup, SendError};
 use serde_json::Value;
 
-use super::config::{Account, List, Lookup as Find};
+use super::config::{
+    Account, List, Lookup as Find, GET_CONTACT, GET_DASHBOARD, GET_GROUP, GET_MESSAGES,
+    GET_PAYMENT, LIST_CONVERSATIONS, LIST_DASHBOARDS, LIST_FIELDS, LIST_GROUPS, LIST_TAGS,
+};
 use crate::http::{self, AccountClient};
 
 /// A Text Request look-up for one account and dashboard.
@@ -37,34 +38,35 @@ impl Lookup for TextRequestLookup {
         let query = query.trim();
         let number = |what: &str| {
             super::client::digits(query)
+                .map(String::from)
                 .ok_or_else(|| SendError::permanent(format!("`{query}` is not a {what}'s number")))
         };
+        let dashboard = |d: &super::config::Dashboard| Ok(d.dashboard_id.to_string());
         let path = match &self.find {
             Find::List(list, dashboard) => {
                 return self.list(*list, dashboard.as_ref(), query).await;
             }
-            Find::Dashboard => format!("dashboards/{}", number("dashboard")?),
-            Find::Payment(d) => format!(
-                "dashboards/{}/payments/{}",
-                d.dashboard_id,
-                number("payment")?
-            ),
-            Find::Group(d) => format!("dashboards/{}/groups/{}", d.dashboard_id, number("group")?),
+            Find::Dashboard => GET_DASHBOARD.path_with(|_| number("dashboard"))?,
+            Find::Payment(d) => GET_PAYMENT.path_with(|name| match name {
+                "payment_id" => number("payment"),
+                _ => dashboard(d),
+            })?,
+            Find::Group(d) => GET_GROUP.path_with(|name| match name {
+                "group_id" => number("group"),
+                _ => dashboard(d),
+            })?,
             Find::Contact(d) | Find::Messages(d) => {
-                let number = super::client::phone(query).map_err(SendError::permanent)?;
-                let suffix = match &self.find {
-                    Find::Messages(_) => "/messages?page=0&page_size=50",
-                    _ => "",
+                let call = match &self.find {
+                    Find::Messages(_) => GET_MESSAGES,
+                    _ => GET_CONTACT,
                 };
-                format!(
-                    "dashboards/{}/contacts/{}{suffix}",
-                    d.dashboard_id,
-                    http::encode_component(&number)
-                )
+                call.path_with(|name| match name {
+                    "phone_number" => super::client::phone(query).map_err(SendError::permanent),
+                    _ => dashboard(d),
+                })?
             }
         };
-        let url = self.client.url(&path);
-        let response = self.client.get(&url, self.timeout).send().await?;
+        let response = self.client.get(&path, self.timeout).send().await?;
         let status = response.status.as_u16();
         if status == 404 || status == 204 {
             return Ok(None);
@@ -97,29 +99,25 @@ impl TextRequestLookup {
         dashboard: Option<&super::config::Dashboard>,
         query: &str,
     ) -> Result<Option<Value>, SendError> {
-        let within = dashboard
-            .map(|d| format!("dashboards/{}/", d.dashboard_id))
-            .unwrap_or_default();
         let everything = query.is_empty() || query == "*";
-        let path = match list {
-            List::Tags => format!("{within}tags?page=0&page_size=100"),
-            List::CustomFields => format!("{within}fields"),
-            List::Groups => format!("{within}groups?page=0&page_size=100"),
-            // Text Request searches conversations itself.
-            List::Conversations if everything => {
-                format!("{within}conversations?page=0&page_size=100")
-            }
-            List::Conversations => format!(
-                "{within}conversations?search={}&page=0&page_size=100",
-                http::encode_component(query)
-            ),
-            List::Dashboards => "dashboards?page=0&page_size=100".to_string(),
+        let call = match list {
+            List::Tags => LIST_TAGS,
+            List::CustomFields => LIST_FIELDS,
+            List::Groups => LIST_GROUPS,
+            List::Conversations => LIST_CONVERSATIONS,
+            List::Dashboards => LIST_DASHBOARDS,
         };
-        let response = self
-            .client
-            .get(&self.client.url(&path), self.timeout)
-            .send()
-            .await?;
+        let path = call.path_with(|_| {
+            dashboard
+                .map(|d| d.dashboard_id.to_string())
+                .ok_or_else(|| SendError::permanent("this list needs a `dashboard_id`"))
+        })?;
+        let mut get = self.client.get(&path, self.timeout);
+        // Text Request searches conversations itself.
+        if list == List::Conversations && !everything {
+            get = get.query(&[("search", query)]);
+        }
+        let response = get.send().await?;
         if !response.status.is_success() {
             let (code, message) = http::error_body(&response.body);
             return Err(http::classify(&response, code, message));

@@ -1,31 +1,28 @@
-//! Text Request (`connector: textrequest`): messages and contacts ([`client`]), look-ups
-//! ([`lookup`], and the list reads of [`reads`]), payments ([`payments`]), contact groups
-//! ([`groups`]) and the account's dashboards ([`dashboards`]). Each action and look-up, and
-//! the call it makes, is declared once, in the card ([`config::CARD`]; `switchboard
-//! connectors textrequest` shows it). The key travels in `x-api-key`. A phone number goes
-//! in the path, URL-encoded (a leading `+` becomes `%2B`); the other mapped fields are the
-//! JSON body. Paced by the account's rate limit (default: the documented 100 calls per
-//! 60 s), shared by every flow using it.
+//! Text Request (`connector: textrequest`): every action and look-up, and the call it
+//! makes, is declared once, in the card ([`config::CARD`]; `switchboard connectors
+//! textrequest` shows it). Payments, contact groups and dashboards run from their
+//! declared call alone ([`crate::declared`]); texts and contacts ([`client`]) clean the
+//! phone number first, and `upsert_contact` with `batch` uses the bulk update. Look-ups:
+//! [`lookup`]; list reads on a schedule: [`reads`]. The key travels in `x-api-key`. A
+//! phone number goes in the path, URL-encoded (a leading `+` becomes `%2B`); the other
+//! mapped fields are the JSON body. Paced by the account's rate limit (default: the
+//! documented 100 calls per 60 s), shared by every flow using it.
 //! As a trigger ([`trigger`]): texts sent or received, pushed to the daemon's webhook.
 
 mod client;
 pub mod config;
-mod dashboards;
-mod groups;
 mod intake;
 mod lookup;
-mod payments;
 mod reads;
 pub mod standin;
 pub mod trigger;
 
 pub use client::{Action, TextRequest};
-pub use dashboards::{DashboardAction, Dashboards};
-pub use groups::{GroupAction, Groups};
 pub use intake::TextRequestIntake;
 pub use lookup::TextRequestLookup;
-pub use payments::{PaymentAction, Payments};
 pub use reads::ListSource;
+
+use config::Receiver as R;
 
 impl config::Receiver {
     /// The live receiver, with account `name`'s credentials.
@@ -35,54 +32,30 @@ impl config::Receiver {
         account: &config::Account,
         timeout: std::time::Duration,
     ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-        let payments = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-            Ok(std::sync::Arc::new(Payments::new(
-                name,
-                account,
-                self.dashboard_id(),
-                action,
-                timeout,
-            )))
+        let contact =
+            |action| TextRequest::new(name, account, self.dashboard_id(), action, timeout);
+        let receiver = match self {
+            R::SendMessage(_) => contact(Action::SendMessage)?,
+            R::UpsertContact(options) => {
+                contact(Action::UpsertContact)?.with_batch(options.batch.unwrap_or(1))
+            }
+            R::ArchiveConversation(_) => contact(Action::ArchiveConversation)?,
+            R::UnarchiveConversation(_) => contact(Action::UnarchiveConversation)?,
+            R::DeleteContact(_) => contact(Action::DeleteContact)?,
+            // The rest is its declared call; dashboards' own actions name theirs in the record.
+            _ => {
+                let declared = client::declared(&account.client(name), self.action(), timeout)?;
+                let declared = match self {
+                    R::CreateDashboard | R::RenameDashboard | R::DeleteDashboard => declared,
+                    R::CreatePayment(_) => declared
+                        .given("dashboard_id", self.dashboard_id())
+                        .shaped(client::payment_request),
+                    _ => declared.given("dashboard_id", self.dashboard_id()),
+                };
+                return Ok(std::sync::Arc::new(declared));
+            }
         };
-        let groups = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-            Ok(std::sync::Arc::new(Groups::new(
-                name,
-                account,
-                self.dashboard_id(),
-                action,
-                timeout,
-            )))
-        };
-        let dashboards = |action| -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
-            Ok(std::sync::Arc::new(Dashboards::new(
-                name, account, action, timeout,
-            )))
-        };
-        let action = match self {
-            config::Receiver::CreatePayment(_) => return payments(PaymentAction::Create),
-            config::Receiver::MarkPaymentPaid(_) => return payments(PaymentAction::MarkPaid),
-            config::Receiver::SendPaymentReminder(_) => return payments(PaymentAction::Remind),
-            config::Receiver::CancelPayment(_) => return payments(PaymentAction::Cancel),
-            config::Receiver::CreateGroup(_) => return groups(GroupAction::Create),
-            config::Receiver::UpdateGroup(_) => return groups(GroupAction::Update),
-            config::Receiver::DeleteGroup(_) => return groups(GroupAction::Delete),
-            config::Receiver::CreateDashboard => return dashboards(DashboardAction::Create),
-            config::Receiver::RenameDashboard => return dashboards(DashboardAction::Rename),
-            config::Receiver::DeleteDashboard => return dashboards(DashboardAction::Delete),
-            config::Receiver::SendMessage(_) => Action::SendMessage,
-            config::Receiver::UpsertContact(_) => Action::UpsertContact,
-            config::Receiver::ArchiveConversation(_) => Action::ArchiveConversation,
-            config::Receiver::UnarchiveConversation(_) => Action::UnarchiveConversation,
-            config::Receiver::DeleteContact(_) => Action::DeleteContact,
-        };
-        let batch = match self {
-            config::Receiver::UpsertContact(options) => options.batch.unwrap_or(1),
-            _ => 1,
-        };
-        Ok(std::sync::Arc::new(
-            TextRequest::new(name, account, self.dashboard_id(), action, timeout)?
-                .with_batch(batch),
-        ))
+        Ok(std::sync::Arc::new(receiver))
     }
 }
 

@@ -1,8 +1,9 @@
 //! Text Request read on each run, page by page, with the flow's `filter:` as query
-//! parameters: `reads: payments` — `GET …/dashboards/{dashboard_id}/payments`, each a
+//! parameters ([`super::config::PAYMENTS_PAGE`], [`super::config::CONTACTS_PAGE`]):
+//! `reads: payments` — the dashboard's payments, each a
 //! record keyed by its number and its status, so a payment that is new or whose status
 //! changed (paid, past due, cancelled) is new again, and `status:` keeps one status only
-//! ("payments newly paid"); `reads: contacts` — `GET …/contacts`, each keyed by its phone
+//! ("payments newly paid"); `reads: contacts` — its contacts, each keyed by its phone
 //! number and a digest of its fields, so a contact that is new or changed is new again.
 
 use std::time::Duration;
@@ -96,14 +97,16 @@ impl Source for ListSource {
     async fn fetch(&self) -> Result<Fetched, SourceError> {
         let mut fetched = Fetched::default();
         for page in 0..MAX_PAGES {
-            let what = match self.reads {
-                Reads::Payments => "payments",
-                Reads::Contacts => "contacts",
+            let (what, call) = match self.reads {
+                Reads::Payments => ("payments", super::config::PAYMENTS_PAGE),
+                Reads::Contacts => ("contacts", super::config::CONTACTS_PAGE),
             };
-            let url = self.client.url(&format!(
-                "dashboards/{}/{what}?page={page}&page_size={PAGE}",
-                self.dashboard_id
-            ));
+            let url = call.path_with(|name| {
+                Ok::<_, SourceError>(match name {
+                    "page" => page.to_string(),
+                    _ => self.dashboard_id.to_string(),
+                })
+            })?;
             let filter: Vec<(&str, &str)> = self
                 .filter
                 .iter()

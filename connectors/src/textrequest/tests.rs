@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use super::config::Receiver as R;
 use super::{Action, TextRequest};
 
 /// The test account (`x-api-key: tr-key-1`, no rate limit) on `server`.
@@ -21,6 +22,13 @@ fn account(server: &MockServer) -> TextRequestAccount {
 fn receiver(server: &MockServer, action: Action) -> TextRequest {
     let account = account(server);
     TextRequest::new("tr", &account, 121, action, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Receiver `action` of the test account, as a flow builds it.
+fn built(account: &TextRequestAccount, action: R) -> std::sync::Arc<dyn Receiver> {
+    action
+        .build("tr", account, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -612,9 +620,10 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
         .mount(&server)
         .await;
     let account = account(&server);
-    let payments =
-        |action| super::Payments::new("tr", &account, 121, action, Duration::from_secs(5));
-    let create = payments(super::PaymentAction::Create);
+    let payments = |action: R| built(&account, action);
+    let create = payments(R::CreatePayment(super::config::Dashboard {
+        dashboard_id: 121,
+    }));
     let request = create
         .prepare(fields(json!({"customer_phone": "+1 (423) 987-6543", "amount_requested": 12.5, "message": "Your order", "reference_number": "A-1"})), "r")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -624,9 +633,9 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sent.remote_id.as_deref(), Some("88"));
     for action in [
-        super::PaymentAction::MarkPaid,
-        super::PaymentAction::Remind,
-        super::PaymentAction::Cancel,
+        R::MarkPaymentPaid(super::config::Dashboard { dashboard_id: 121 }),
+        R::SendPaymentReminder(super::config::Dashboard { dashboard_id: 121 }),
+        R::CancelPayment(super::config::Dashboard { dashboard_id: 121 }),
     ] {
         let r = payments(action);
         let request = r
@@ -649,8 +658,10 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
             .unwrap_or_default();
         assert!(err.contains(why), "{err}");
     }
-    let paid =
-        payments(super::PaymentAction::MarkPaid).prepare(fields(json!({"payment_id": "x"})), "r");
+    let paid = payments(R::MarkPaymentPaid(super::config::Dashboard {
+        dashboard_id: 121,
+    }))
+    .prepare(fields(json!({"payment_id": "x"})), "r");
     assert!(matches!(paid, Err(SendError::Permanent { .. })));
     let get = super::TextRequestLookup::new(
         "tr",
@@ -748,17 +759,20 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
         .mount(&server)
         .await;
     let account = account(&server);
-    let groups = |action| super::Groups::new("tr", &account, 121, action, Duration::from_secs(5));
+    let groups = |action: R| built(&account, action);
     for (action, given) in [
         (
-            super::GroupAction::Create,
+            R::CreateGroup(super::config::Dashboard { dashboard_id: 121 }),
             json!({"name": "VIP", "notes": "big spenders"}),
         ),
         (
-            super::GroupAction::Update,
+            R::UpdateGroup(super::config::Dashboard { dashboard_id: 121 }),
             json!({"group_id": 7, "name": "VIPs"}),
         ),
-        (super::GroupAction::Delete, json!({"group_id": "7"})),
+        (
+            R::DeleteGroup(super::config::Dashboard { dashboard_id: 121 }),
+            json!({"group_id": "7"}),
+        ),
     ] {
         let r = groups(action);
         let request = r
@@ -766,12 +780,16 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
             .unwrap_or_else(|e| panic!("{e}"));
         r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
     }
-    assert!(groups(super::GroupAction::Create)
-        .prepare(fields(json!({"notes": "x"})), "r")
-        .is_err());
-    assert!(groups(super::GroupAction::Delete)
-        .prepare(fields(json!({"group_id": "seven"})), "r")
-        .is_err());
+    assert!(groups(R::CreateGroup(super::config::Dashboard {
+        dashboard_id: 121
+    }))
+    .prepare(fields(json!({"notes": "x"})), "r")
+    .is_err());
+    assert!(groups(R::DeleteGroup(super::config::Dashboard {
+        dashboard_id: 121
+    }))
+    .prepare(fields(json!({"group_id": "seven"})), "r")
+    .is_err());
     let get = super::TextRequestLookup::new(
         "tr",
         &account,
@@ -870,18 +888,17 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
         .mount(&server)
         .await;
     let account = account(&server);
-    let dashboards =
-        |action| super::Dashboards::new("tr", &account, action, Duration::from_secs(5));
+    let dashboards = |action: R| built(&account, action);
     for (action, given) in [
         (
-            super::DashboardAction::Create,
+            R::CreateDashboard,
             json!({"name": "Front desk", "phone": "+14235550100"}),
         ),
         (
-            super::DashboardAction::Rename,
+            R::RenameDashboard,
             json!({"dashboard": 130, "name": "Reception"}),
         ),
-        (super::DashboardAction::Delete, json!({"dashboard": "130"})),
+        (R::DeleteDashboard, json!({"dashboard": "130"})),
     ] {
         let r = dashboards(action);
         let request = r
@@ -889,10 +906,10 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
             .unwrap_or_else(|e| panic!("{e}"));
         r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
     }
-    assert!(dashboards(super::DashboardAction::Create)
+    assert!(dashboards(R::CreateDashboard)
         .prepare(fields(json!({})), "r")
         .is_err());
-    assert!(dashboards(super::DashboardAction::Delete)
+    assert!(dashboards(R::DeleteDashboard)
         .prepare(fields(json!({"dashboard": "main"})), "r")
         .is_err());
     let get = super::TextRequestLookup::new(

@@ -1,10 +1,10 @@
 //! Text Request as a trigger: "a text was sent or received" on a dashboard.
 //!
-//! The daemon registers its URL per event with
-//! `POST {base_url}/dashboards/{dashboard_id}/hooks` `{target_url, event, httpVerb: "POST"}`
+//! The daemon registers its URL per event ([`super::config::HOOKS`])
+//! `{target_url, event, httpVerb: "POST"}`
 //! (→ `{id, target_url, event}`); the event is also in the URL (`?event=msg_received`),
 //! so a delivery says which hook it came from. A removed flow's hooks are deleted with
-//! `DELETE …/hooks/{id}` — not in Text Request's swagger, but what its clients use.
+//! [`super::config::HOOK`] — not in Text Request's swagger, but what its clients use.
 //! Payloads (`{messageUniqueIdentifier, account, yourPhoneNumber, conversation}`) become
 //! flat records: `messageId`, `phone` (the consumer's number), `name`, `message`,
 //! `direction`, `date`, `status`, `numSegments`, `claimedBy`, `conversationId`,
@@ -143,8 +143,15 @@ pub fn records_for(
     Ok(crate::push::select(&events_of(body, hinted)?, wanted))
 }
 
-fn hooks_path(dashboard_id: u64) -> String {
-    format!("dashboards/{dashboard_id}/hooks")
+/// A hook call's path for a dashboard (and a hook).
+fn hooks_path(call: crate::card::Call, dashboard_id: u64, hook_id: u64) -> String {
+    call.path_with(|name| {
+        Ok::<_, std::convert::Infallible>(match name {
+            "hook_id" => hook_id.to_string(),
+            _ => dashboard_id.to_string(),
+        })
+    })
+    .unwrap_or_else(|never| match never {})
 }
 
 fn failure(what: &str, response: &http::Response) -> String {
@@ -174,7 +181,7 @@ pub async fn subscribe(
 ) -> Result<Hook, String> {
     let response = account
         .client(name)
-        .post(&hooks_path(dashboard_id), TIMEOUT)
+        .post(&hooks_path(super::config::HOOKS, dashboard_id, 0), TIMEOUT)
         .json(&json!({"target_url": url, "event": event, "httpVerb": "POST"}))
         .send()
         .await
@@ -208,7 +215,7 @@ pub async fn unsubscribe(
         .client(name)
         .request(
             reqwest::Method::DELETE,
-            &format!("{}/{}", hooks_path(hook.dashboard_id), hook.id),
+            &hooks_path(super::config::HOOK, hook.dashboard_id, hook.id),
             TIMEOUT,
         )
         .send()
