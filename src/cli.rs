@@ -18,13 +18,13 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub global: Global,
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct Global {
+pub struct GlobalArgs {
     /// The directory of flow files.
     #[arg(
         long,
@@ -48,6 +48,19 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl GlobalArgs {
+    /// What the runtime is given.
+    pub fn global(&self) -> runtime::Global {
+        runtime::Global {
+            flows: self.flows.clone(),
+            accounts: self.accounts.clone(),
+            state: self.state.clone(),
+            accept_state_loss: self.accept_state_loss,
+            verbose: self.verbose,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,35 +1,15 @@
 //! The `switchboard` binary: parses arguments and hands each command to the libraries.
 //! Data goes to stdout, logs to stderr.
 
-/// `println!` that ends the process quietly when stdout is closed (`switchboard … | head`):
-/// the reader has seen enough; that is not a failure, and never a panic. What it prints
-/// is made inert for a terminal first ([`report::inert`]): record data carrying escape
-/// codes is shown, not obeyed.
-macro_rules! outln {
-    () => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock()) {
-            $crate::report::stdout_failed(&e);
-        }
-    }};
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let line = format!($($arg)*);
-        if let Err(e) = writeln!(std::io::stdout().lock(), "{}", $crate::report::inert(&line)) {
-            $crate::report::stdout_failed(&e);
-        }
-    }};
-}
+#[macro_use]
+extern crate runtime;
 
+mod api;
 mod cli;
 mod commands;
 mod console;
-mod daemon;
-mod prune;
-mod report;
+mod routes;
 mod sandbox;
-mod signal;
-mod wiring;
 
 use std::process::ExitCode;
 
@@ -83,7 +63,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", report::error_text(&e));
+            eprintln!("error: {}", runtime::report::error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -100,7 +80,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(report::colour_on_stderr())
+        .with_ansi(runtime::report::colour_on_stderr())
         .with_target(false)
         .init();
 }

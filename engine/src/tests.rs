@@ -11,13 +11,13 @@ use serde_json::{json, Map, Value};
 
 use crate::*;
 
-const ACCOUNTS: &str = "sms:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: k\n";
+const ACCOUNTS: &str = "sms:\n  connector: sms\n  api_key: k\n";
 
 /// A flow whose map is `map_yaml` (indented under `map:`), loaded the way users load it.
 fn flow_with(map_yaml: &str, extra: &str) -> Flow {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let text = format!(
-        "timezone: Europe/Kyiv\nsource: {{connector: csv, path: rows.csv, key: id}}\nreceiver: {{connector: 8x8, action: send_sms, account: sms}}\n{extra}map:\n{map_yaml}"
+        "timezone: Europe/Kyiv\nsource: {{connector: rows, path: rows.csv, key: id}}\nreceiver: {{connector: sms, action: send, account: sms}}\n{extra}map:\n{map_yaml}"
     );
     std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
@@ -26,7 +26,7 @@ fn flow_with(map_yaml: &str, extra: &str) -> Flow {
             flows_dir: dir.path().into(),
             ..LoadOptions::default()
         },
-        &connectors::Catalogue,
+        &flows::testing::TestCatalogue,
     );
     assert!(
         project.diagnostics().is_empty(),

@@ -20,6 +20,8 @@ mod secret;
 mod section;
 pub mod settings;
 mod suggest;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod yaml;
 
 pub use accounts::{Account, Accounts, RateLimit};
@@ -61,3 +63,6 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// The file name of the accounts file that sits beside the flows.
 pub const ACCOUNTS_FILE: &str = "accounts.yaml";
+
+#[cfg(test)]
+mod tests;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use connectors::check::{check_account, AccountStatus};
 use flows::LoadOptions;
 
-use crate::cli::Global;
-use crate::report;
+use runtime::report;
+use runtime::Global;
 
 pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
     let options = LoadOptions {
@@ -22,7 +22,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
             "error: no accounts file at `{}`",
             project.accounts.file.display()
         );
-        match crate::wiring::no_flow_files(&project) {
+        match runtime::wiring::no_flow_files(&project) {
             Some((_, hint)) => eprintln!("  hint: {hint}"),
             None => eprintln!(
                 "  hint: accounts.yaml sits beside the flow files (or pass --accounts FILE); `switchboard connectors NAME` lists an account's fields"
@@ -30,7 +30,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    let scrubber = crate::wiring::scrubber(&project.accounts);
+    let scrubber = runtime::wiring::scrubber(&project.accounts);
     let mut statuses: Vec<AccountStatus> = Vec::new();
     for account in project.accounts.accounts.values() {
         let mut status = check_account(account).await;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use engine::{RowOutcome, RunSummary, StateError};
 use serde::Deserialize;
 
-use crate::cli::Global;
-use crate::daemon::discovery;
-use crate::{report, wiring};
+use runtime::daemon::discovery;
+use runtime::Global;
+use runtime::{report, wiring};
 
 #[derive(Deserialize)]
 struct Runs {

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let global = &cli.global;
+    let global = &cli.global.global();
     match cli.command {
         Command::Validate { json } => Ok(validate::validate(global, json)),
         Command::Run {
@@ -105,27 +105,28 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             node,
             lease,
         } => {
-            let http = crate::daemon::HttpLimits {
+            let http = runtime::daemon::HttpLimits {
                 max_connections: max_connections
                     .map(|n| n as usize)
-                    .unwrap_or_else(crate::daemon::default_max_connections),
+                    .unwrap_or_else(runtime::daemon::default_max_connections),
                 header_timeout,
                 body_timeout,
             };
-            let options = crate::daemon::Options {
+            let options = runtime::daemon::Options {
                 listen,
                 token,
                 http,
                 drain_limit: stop_timeout,
                 prune_every,
                 watchdog_every,
-                max_runs: max_runs.map_or_else(crate::daemon::default_max_runs, |n| n as usize),
-                cluster: cluster.then(|| crate::daemon::cluster::Options {
-                    node: node.unwrap_or_else(crate::daemon::cluster::host_name),
+                max_runs: max_runs.map_or_else(runtime::daemon::default_max_runs, |n| n as usize),
+                cluster: cluster.then(|| runtime::daemon::cluster::Options {
+                    node: node.unwrap_or_else(runtime::daemon::cluster::host_name),
                     lease,
                 }),
+                routes: crate::routes::routes,
             };
-            crate::daemon::daemon(global, options).await
+            runtime::daemon::daemon(global, options, runtime::signal::shutdown()).await
         }
         Command::Status { json } => status::status(global, json).await,
         Command::Flows { json } => status::flows(global, json).await,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use connectors::card::{Card, Field};
 
-use crate::cli::Global;
+use runtime::Global;
 
 /// What the user writes in place of a required value.
 const FILL_IN: &str = flows::yaml::FILL_IN;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use scheduler::{describe, upcoming, Spec};
 
-use crate::cli::Global;
-use crate::{report, wiring};
+use runtime::Global;
+use runtime::{report, wiring};
 
 pub fn next(
     global: &Global,

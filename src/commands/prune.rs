@@ -9,10 +9,10 @@ use chrono::Utc;
 use engine::StateError;
 use serde_json::Value;
 
-use crate::cli::Global;
-use crate::daemon::discovery;
-use crate::prune::FlowPruned;
-use crate::{report, wiring};
+use runtime::daemon::discovery;
+use runtime::prune::FlowPruned;
+use runtime::Global;
+use runtime::{report, wiring};
 
 pub async fn prune(
     global: &Global,
@@ -30,7 +30,7 @@ pub async fn prune(
     let state_dir = wiring::state_dir(global);
     let results: Vec<FlowPruned> = match wiring::open_store(global) {
         Ok(store) => {
-            let results = crate::prune::prune(&project, &*store, only, dry_run, Utc::now());
+            let results = runtime::prune::prune(&project, &*store, only, dry_run, Utc::now());
             store.flush().await?;
             results
         }
@@ -63,7 +63,7 @@ fn print(results: Value, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> 
             error: result["error"].as_str().map(String::from),
         };
         ok &= one.error.is_none();
-        outln!("{}", crate::prune::line(&one, dry_run));
+        outln!("{}", runtime::prune::line(&one, dry_run));
     }
     Ok(if ok {
         ExitCode::SUCCESS

@@ -13,8 +13,9 @@ use anyhow::Context as _;
 use connectors::push::{Door, Taken};
 use engine::{RunStatus, Trigger};
 
-use crate::cli::Global;
-use crate::{report, sandbox, wiring};
+use crate::sandbox;
+use runtime::Global;
+use runtime::{report, wiring};
 
 /// A bundled example: its directory under `examples/`, what it shows, and its files.
 struct Example {

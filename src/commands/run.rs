@@ -9,10 +9,10 @@ use engine::{ReplayFilter, RowOutcome, RunReport, RunStatus, RunSummary, StateEr
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::Global;
-use crate::daemon::discovery::{self, Daemon};
-use crate::wiring::Job;
-use crate::{report, wiring};
+use runtime::daemon::discovery::{self, Daemon};
+use runtime::wiring::Job;
+use runtime::Global;
+use runtime::{report, wiring};
 
 /// `switchboard run FLOW [--accept-key-change]`.
 pub async fn run(
@@ -139,13 +139,13 @@ fn exit_code(report: &RunReport) -> ExitCode {
 /// as interrupted with its counts. A second one quits at once (the ledger keeps what was
 /// in flight for the next run).
 async fn stop_on_signal(handle: engine::StopHandle) {
-    crate::signal::shutdown().await;
+    runtime::signal::shutdown().await;
     eprintln!(
         "switchboard: stopping: sends under way finish (at most {}s), the rest goes in the next run; press Ctrl-C again to quit at once",
         engine::STOP_GRACE.as_secs()
     );
     handle.stop();
-    crate::signal::shutdown().await;
+    runtime::signal::shutdown().await;
     eprintln!("switchboard: quitting; the next run settles the sends that were under way");
     std::process::exit(130);
 }

@@ -9,8 +9,9 @@ use engine::migrate::{self, Export, Portable};
 use engine::sled_import::SledState;
 use engine::{PgStore, SqliteStore};
 
-use crate::cli::{Global, StateCommand};
-use crate::{report, wiring};
+use crate::cli::StateCommand;
+use runtime::Global;
+use runtime::{report, wiring};
 
 pub async fn state(global: &Global, command: StateCommand) -> anyhow::Result<ExitCode> {
     match command {

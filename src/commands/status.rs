@@ -10,9 +10,9 @@ use engine::RunSummary;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::Global;
-use crate::daemon::discovery;
-use crate::{report, wiring};
+use runtime::daemon::discovery;
+use runtime::Global;
+use runtime::{report, wiring};
 
 /// One line of the list: a flow, when it runs, and how its last run went.
 #[derive(Debug, Serialize)]

@@ -16,10 +16,10 @@ use flows::{FieldKind, Flow, Project};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::cli::Global;
 use crate::commands::run::daemon_request;
-use crate::daemon::discovery::{self, Daemon};
-use crate::{report, wiring};
+use runtime::daemon::discovery::{self, Daemon};
+use runtime::Global;
+use runtime::{report, wiring};
 
 /// What `switchboard test` was asked.
 pub struct TestArgs<'a> {

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use crate::cli::Global;
-use crate::{report, wiring};
+use runtime::Global;
+use runtime::{report, wiring};
 
 pub fn validate(global: &Global, json: bool) -> ExitCode {
     let project = wiring::load(global, BTreeMap::new());

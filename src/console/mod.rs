@@ -5,7 +5,7 @@
 //! asset is embedded in the binary; nothing is fetched at run time.
 
 mod pages;
-pub mod session;
+use runtime::access as session;
 mod views;
 
 use std::convert::Infallible;
@@ -24,7 +24,7 @@ use scheduler::Reason;
 use serde::Deserialize;
 
 use self::pages::Tab;
-use crate::daemon::{ops, Shared};
+use runtime::daemon::{ops, Shared};
 
 pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let pages = Router::new()
@@ -222,10 +222,11 @@ async fn flows_page(
     let (flows, total, page_no, pages) = flows_view(&shared, &q);
     let scrubber = shared.scrubber();
     let general: Vec<String> = shared
+        .snapshot()
         .general
-        .read()
-        .map(|g| g.iter().map(|d| scrubber.string(d.to_string())).collect())
-        .unwrap_or_default();
+        .iter()
+        .map(|d| scrubber.string(d.to_string()))
+        .collect();
     let body = pages::flows(
         &pages::FlowsPage {
             flows: &flows,
@@ -366,10 +367,11 @@ async fn accounts_page(
     State(shared): State<Arc<Shared>>,
     axum::Extension(visitor): axum::Extension<Visitor>,
 ) -> Response {
-    let (accounts, file) = match shared.project.read() {
-        Ok(p) => (p.accounts.clone(), p.accounts.file.display().to_string()),
-        Err(_) => Default::default(),
-    };
+    let now = shared.snapshot();
+    let (accounts, file) = (
+        &now.project.accounts,
+        now.project.accounts.file.display().to_string(),
+    );
     let scrubber = shared.scrubber();
     let checks = accounts
         .accounts

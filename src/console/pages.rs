@@ -310,7 +310,7 @@ pub fn run_rows(flow: &str, runs: &[RunSummary]) -> Markup {
         @for run in runs {
             tr class=(status_word(run)) data-run=(run.id) {
                 td { a href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) { "#" (run.id) } }
-                td { (crate::report::trigger_word(run.trigger))
+                td { (runtime::report::trigger_word(run.trigger))
                     @if let Some(node) = &run.node { " on " span.node { (node) } } }
                 td { (time(run.started_at)) }
                 td { (took(run)) }
@@ -351,7 +351,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
         p.crumbs { a href=(format!("/flows/{name}")) { (page.flow) } " › run #" (run.id) }
         h1 { (page.flow) " · run #" (run.id) " " span class={"badge " (status_word(run))} { (status_word(run)) } }
         dl.facts {
-            dt { "Trigger" } dd { (crate::report::trigger_word(run.trigger)) }
+            dt { "Trigger" } dd { (runtime::report::trigger_word(run.trigger)) }
             @if let Some(node) = &run.node { dt { "Node" } dd.node { (node) } }
             dt { "Started" } dd { (time(run.started_at)) }
             dt { "Took" } dd { (took(run)) }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use engine::{RowOutcome, RunStatus, RunSummary};
 
-use crate::daemon::Shared;
+use runtime::daemon::Shared;
 
 /// Flows on one page of the flows list.
 pub const FLOWS_PER_PAGE: usize = 100;
@@ -53,19 +53,18 @@ pub fn flow_names(shared: &Shared, filter: &str) -> Vec<String> {
 
 /// The flows page's view of each named flow.
 pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowView> {
-    // The scrubber reads the project too: it is made before the project is held (a
-    // second read of a lock a reload waits on would wait forever).
     let scrubber = shared.scrubber();
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
-    let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
-    // In a cluster, who runs what (asked before the project is held).
+    let served = shared.snapshot();
+    let errors = &served.errors;
+    // In a cluster, who runs what.
     let holders = shared.holders();
-    let project = shared.project.read();
+    let project = &served.project;
     let day_ago = now - Duration::hours(24);
     names
         .iter()
         .map(|name| {
-            let flow = project.as_ref().ok().and_then(|p| p.flows.get(name));
+            let flow = project.flows.get(name);
             let s = status.get(name).cloned().unwrap_or_default();
             let state = shared.store.flow(name).ok();
             let mut strip = state
@@ -110,7 +109,7 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                 }),
                 enabled: flow.map(|f| f.enabled),
                 paused,
-                schedule: flow.map(crate::report::when_it_runs).or(s.schedule),
+                schedule: flow.map(runtime::report::when_it_runs).or(s.schedule),
                 next_run: match (s.next_run, flow) {
                     (Some(at), Some(flow)) => Some(when(at, &flow.timezone, now)),
                     _ => None,

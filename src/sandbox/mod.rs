@@ -122,7 +122,7 @@ pub async fn serve_forever(
         sandbox.smtp.ip(),
         sandbox.smtp.port()
     );
-    crate::signal::shutdown().await;
+    runtime::signal::shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -82,12 +82,9 @@ pub type Pending = oneshot::Receiver<RunOutcome>;
 
 /// Ask the timer for a run of `name` now, for `reason`.
 pub fn run_now(shared: &Shared, name: &str, reason: Reason) -> Result<Pending, Refused> {
-    let valid = shared
-        .project
-        .read()
-        .is_ok_and(|p| p.flows.contains_key(name));
+    let valid = shared.snapshot().project.flows.contains_key(name);
     if !valid {
-        let invalid = shared.errors.read().ok().and_then(|e| e.get(name).cloned());
+        let invalid = shared.snapshot().errors.get(name).cloned();
         return Err(match invalid {
             Some(problems) => Refused::Invalid(problems),
             None => Refused::Unknown,
@@ -157,10 +154,12 @@ pub enum NotSwitched {
 /// byte for byte, written whole or not at all), the directory reloaded, and — once the
 /// scheduler has taken the change — done.
 pub async fn set_enabled(shared: &Arc<Shared>, name: &str, on: bool) -> Result<(), NotSwitched> {
-    let file = match shared.project.read() {
-        Ok(p) => p.flows.get(name).map(|f| f.file.clone()),
-        Err(_) => None,
-    };
+    let file = shared
+        .snapshot()
+        .project
+        .flows
+        .get(name)
+        .map(|f| f.file.clone());
     let Some(file) = file else {
         return Err(if shared.knows(name) {
             NotSwitched::Invalid

@@ -1,6 +1,6 @@
-//! The daemon's HTTP surface: `/api/flows` (status), `/api/flows/{name}/run`
-//! (force-run, answering with the run's report), `/api/flows/{name}/runs` (history),
-//! `/healthz` and `/metrics`. A configured token guards `/api`. Every answer of `/api` is
+//! The JSON API, one of the runtime's front-ends: `/api/flows` (status),
+//! `/api/flows/{name}/run` (force-run, answering with the run's report),
+//! `/api/flows/{name}/runs` (history), `/healthz` and `/metrics`. A configured token guards `/api`. Every answer of `/api` is
 //! JSON (a refusal too: `{"error": …}`), and `/api/openapi.json` describes them all,
 //! generated from the handlers below.
 
@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{ops, Shared};
+use runtime::daemon::{ops, Shared};
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The API's routes.
+pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let api = Router::new()
         .route("/api/flows", get(flows))
         .route("/api/flows/{name}/run", post(run))
@@ -35,12 +36,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(middleware::map_response(json_refusals));
     Router::new()
         .merge(api)
-        // Webhooks carry their own secret; each flow sets its own size limit.
-        .route("/hooks/{name}", post(super::hooks::receive))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .merge(crate::console::router(Arc::clone(&shared)))
-        .with_state(shared)
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -112,8 +109,7 @@ async fn guard(
     next: Next,
 ) -> Response {
     // A page elsewhere must not drive the API through a browser on this machine.
-    if request.method() != axum::http::Method::GET && crate::console::session::cross_site(&headers)
-    {
+    if request.method() != axum::http::Method::GET && runtime::access::cross_site(&headers) {
         return problem(
             StatusCode::FORBIDDEN,
             "the request came from another site (its Origin or Sec-Fetch-Site says so)",
@@ -182,11 +178,8 @@ pub struct FlowList {
     security((), ("token" = [])))]
 async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
-    let errors = shared.errors.read().map(|e| e.clone()).unwrap_or_default();
-    let project = match shared.project.read() {
-        Ok(p) => p.flows.clone(),
-        Err(_) => Default::default(),
-    };
+    let now = shared.snapshot();
+    let (errors, project) = (&now.errors, &now.project.flows);
     let scrubber = shared.scrubber();
     // In a cluster, a flow runs on whichever node holds its lease.
     let holders = shared.holders();
@@ -215,10 +208,10 @@ async fn flows(State(shared): State<Arc<Shared>>) -> Json<FlowList> {
                 file: flow.map(|f| f.file.display().to_string()),
                 enabled: flow.map(|f| f.enabled),
                 paused,
-                schedule: flow.map(crate::report::when_it_runs).or(s.schedule),
+                schedule: flow.map(runtime::report::when_it_runs).or(s.schedule),
                 timezone: flow.map(|f| f.timezone.name().to_string()),
                 next_run: match (s.next_run, flow) {
-                    (Some(at), Some(flow)) => Some(crate::report::local_time(at, &flow.timezone)),
+                    (Some(at), Some(flow)) => Some(runtime::report::local_time(at, &flow.timezone)),
                     (at, _) => at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 },
                 running: s.running || holders.contains_key(name),
@@ -298,11 +291,7 @@ async fn run(
     Query(q): Query<RunQuery>,
 ) -> Response {
     if q.accept_key_change {
-        let flow = shared
-            .project
-            .read()
-            .ok()
-            .and_then(|p| p.flows.get(&name).cloned());
+        let flow = shared.snapshot().project.flows.get(&name).cloned();
         if let Some(flow) = flow {
             let accepted = shared
                 .store
@@ -479,7 +468,7 @@ struct PruneQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct PrunedList {
-    pruned: Vec<crate::prune::FlowPruned>,
+    pruned: Vec<runtime::prune::FlowPruned>,
 }
 
 /// Prune now what each flow's `history:` rule does not keep (or, `dry_run`, count it):
@@ -493,19 +482,11 @@ async fn prune(State(shared): State<Arc<Shared>>, Query(q): Query<PruneQuery>) -
     if let Some(response) = q.flow.as_deref().and_then(|f| unknown_flow(&shared, f)) {
         return response;
     }
-    // The plan under the lock; the pruning without it (a reload may come meanwhile).
-    let plan = match shared.project.read() {
-        Ok(project) => crate::prune::plan(&project, q.flow.as_deref()),
-        Err(_) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the flows are being reloaded",
-            )
-        }
-    };
+    // The plan from what is served now (a reload may come meanwhile).
+    let plan = runtime::prune::plan(&shared.snapshot().project, q.flow.as_deref());
     let store = Arc::clone(&shared.store);
     let pruned = tokio::task::spawn_blocking(move || {
-        crate::prune::prune_planned(plan, &*store, q.dry_run, chrono::Utc::now())
+        runtime::prune::prune_planned(plan, &*store, q.dry_run, chrono::Utc::now())
     })
     .await;
     match pruned {
@@ -549,10 +530,12 @@ async fn handled(
         Ok(state) => state,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let filter = shared.project.read().ok().and_then(|project| {
-        let flow = project.flows.get(&name)?;
-        flow.filter.as_ref().map(flows::Filter::spec)
-    });
+    let filter = shared
+        .snapshot()
+        .project
+        .flows
+        .get(&name)
+        .and_then(|flow| flow.filter.as_ref().map(flows::Filter::spec));
     let mut handled = std::collections::BTreeMap::new();
     for Asked { key, digest } in asked {
         match state.handled(&key) {
@@ -664,15 +647,13 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
-    let (valid, invalid) = (
-        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
-        shared.errors.read().map(|e| e.len()).unwrap_or(0),
-    );
-    let mut problems: std::collections::BTreeMap<String, usize> = shared
+    let served = shared.snapshot();
+    let (valid, invalid) = (served.project.flows.len(), served.errors.len());
+    let mut problems: std::collections::BTreeMap<String, usize> = served
         .errors
-        .read()
-        .map(|e| e.iter().map(|(name, p)| (name.clone(), p.len())).collect())
-        .unwrap_or_default();
+        .iter()
+        .map(|(name, p)| (name.clone(), p.len()))
+        .collect();
     for (name, s) in &status {
         if s.error.is_some() {
             *problems.entry(name.clone()).or_default() += 1;

@@ -105,13 +105,10 @@ pub fn raise(
     if flow.source.connector == connectors::alerts::CARD.name {
         return;
     }
-    let rule = flow.alerts.clone().or_else(|| {
-        shared
-            .project
-            .read()
-            .ok()
-            .and_then(|p| p.settings.alerts.clone())
-    });
+    let rule = flow
+        .alerts
+        .clone()
+        .or_else(|| shared.snapshot().project.settings.alerts.clone());
     let Some(rule) = rule.filter(|r| r.on.contains(&condition)) else {
         return;
     };
@@ -147,11 +144,11 @@ pub fn raise(
     tracing::warn!(flow = %flow.name, condition = condition.name(), "{message}");
     for (target, _) in &rule.to {
         let enabled = shared
+            .snapshot()
             .project
-            .read()
-            .ok()
-            .and_then(|p| p.flows.get(target).map(|f| f.enabled))
-            .unwrap_or(false);
+            .flows
+            .get(target)
+            .is_some_and(|f| f.enabled);
         let queued = shared.store.flow(target).and_then(|state| {
             if enabled {
                 state.enqueue(std::slice::from_ref(&record))
@@ -247,11 +244,7 @@ pub async fn watch(
             _ = stop.recv() => return,
         }
         let now = Utc::now();
-        let flows: Vec<Flow> = shared
-            .project
-            .read()
-            .map(|p| p.flows.values().cloned().collect())
-            .unwrap_or_default();
+        let flows: Vec<Flow> = shared.snapshot().project.flows.values().cloned().collect();
         let status = shared.status.read().map(|s| s.clone()).unwrap_or_default();
         for flow in flows {
             let Some(grace) = grace(&flow, now) else {

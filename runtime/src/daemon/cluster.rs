@@ -290,17 +290,16 @@ pub async fn watch(
                 continue;
             }
         };
-        let (valid, push): (BTreeSet<String>, BTreeSet<String>) = match shared.project.read() {
-            Ok(p) => (
-                p.flows.keys().cloned().collect(),
-                p.flows
-                    .values()
-                    .filter(|f| f.source.is_push() && f.schedule.is_none() && f.enabled)
-                    .map(|f| f.name.clone())
-                    .collect(),
-            ),
-            Err(_) => continue,
-        };
+        let now = shared.snapshot();
+        let p = &now.project;
+        let (valid, push): (BTreeSet<String>, BTreeSet<String>) = (
+            p.flows.keys().cloned().collect(),
+            p.flows
+                .values()
+                .filter(|f| f.source.is_push() && f.schedule.is_none() && f.enabled)
+                .map(|f| f.name.clone())
+                .collect(),
+        );
         for name in abandoned.into_iter().filter(|n| valid.contains(n)) {
             tracing::warn!(flow = %name, "the node running the flow stopped renewing its lease: taking it over");
             let _ = shared.timer.send(Command::RunNow {

@@ -15,8 +15,8 @@ use engine::{Mapper, ReplayFilter, RunContext, RunReport, Store, Trigger};
 use flows::{Accounts, Flow, LoadOptions, Project};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::Global;
 use crate::report;
+use crate::Global;
 
 /// Load a flows directory and run every check, connectors' included. Its warnings are
 /// for the caller to show, once ([`warn`]).

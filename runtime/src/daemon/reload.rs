@@ -19,12 +19,15 @@ use crate::wiring;
 
 /// Make `fresh` the daemon's view, keeping last good versions of flows that broke.
 pub fn apply(shared: &Shared, fresh: Project) {
-    let Ok(mut current) = shared.project.write() else {
-        return;
-    };
-    let Ok(mut errors) = shared.errors.write() else {
-        return;
-    };
+    let _one_at_a_time = shared
+        .reloading
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let served = shared.snapshot();
+    let mut current = served.project.clone();
+    let mut errors = served.errors.clone();
+    // Told to the timer once the new project is served: a run it starts finds its flow.
+    let mut timer = Vec::new();
     let present: BTreeSet<String> = fresh
         .flows
         .keys()
@@ -73,7 +76,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
         }
         current.flows.insert(name.clone(), flow.clone());
         errors.remove(name);
-        let _ = shared.timer.send(Command::Set {
+        timer.push(Command::Set {
             name: name.clone(),
             spec: Spec::of(flow),
             after: after_of(flow),
@@ -110,7 +113,7 @@ pub fn apply(shared: &Shared, fresh: Project) {
         if let Some(flow) = current.flows.remove(&name) {
             unsubscribe.push(flow);
         }
-        let _ = shared.timer.send(Command::Remove { name });
+        timer.push(Command::Remove { name });
     }
     errors.retain(|name, _| present.contains(name));
     // Subscriptions use the old accounts to stop, the new ones to start.
@@ -134,11 +137,16 @@ pub fn apply(shared: &Shared, fresh: Project) {
     for flow in &switched_off {
         stop_pushing(shared, &current, flow);
     }
-    if let Ok(mut general) = shared.general.write() {
-        for problem in fresh.general.iter().filter(|p| !general.contains(p)) {
-            tracing::warn!("{problem}");
-        }
-        *general = fresh.general;
+    for problem in fresh.general.iter().filter(|p| !served.general.contains(p)) {
+        tracing::warn!("{problem}");
+    }
+    shared.swap(super::Snapshot {
+        project: current,
+        errors,
+        general: fresh.general,
+    });
+    for command in timer {
+        let _ = shared.timer.send(command);
     }
 }
 

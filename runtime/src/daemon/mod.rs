@@ -1,14 +1,14 @@
 //! `switchboard daemon`: the long-running service. It loads every flow, runs the valid
 //! ones on their schedules through the scheduler's timer loop, watches the flows
 //! directory (a file that turns invalid keeps its last good version running), serves
-//! the control API, metrics and webhooks over HTTP, and on SIGTERM stops starting runs,
-//! lets the ones in flight finish (bounded) and records any cut short as interrupted.
+//! the front-ends' routes (the JSON API, the console, metrics) and the webhooks over
+//! HTTP, and once told to stop, stops starting runs, lets the ones in flight finish
+//! (bounded) and records any cut short as interrupted.
 
 mod alerts;
-mod api;
 pub mod cluster;
 pub mod discovery;
-mod hooks;
+pub mod hooks;
 pub mod metrics;
 pub mod ops;
 pub mod reload;
@@ -30,19 +30,18 @@ use scheduler::{
 };
 use tokio::sync::mpsc;
 
-use crate::cli::Global;
 use crate::wiring::Job;
+use crate::Global;
 use crate::{report, wiring};
 
 /// What the daemon's parts share.
 pub struct Shared {
     pub global: Global,
     pub store: Arc<dyn Store>,
-    /// The flows that run: each flow's last good version, and the accounts.
-    pub project: RwLock<Project>,
-    /// Problems per flow name (a flow can have problems and still run its last good version).
-    pub errors: RwLock<BTreeMap<String, Vec<Diagnostic>>>,
-    pub general: RwLock<Vec<Diagnostic>>,
+    /// What is served now ([`Shared::snapshot`]), swapped whole by a reload.
+    snapshot: RwLock<Arc<Snapshot>>,
+    /// Held through a reload: reloads (the watcher's, a toggle's) apply one at a time.
+    reloading: std::sync::Mutex<()>,
     pub timer: mpsc::UnboundedSender<Command<ops::RunReply>>,
     pub status: StatusBoard,
     pub metrics: metrics::Metrics,
@@ -55,14 +54,28 @@ pub struct Shared {
     pub stop_runs: engine::StopHandle,
     /// How long a webhook's body may take to arrive.
     pub body_timeout: Duration,
-    /// The console's session and anti-forgery keys.
-    pub console: crate::console::session::Keys,
+    /// The sessions' and anti-forgery tokens' keys (the console's sign-in).
+    pub console: crate::access::Keys,
     /// Flows whose ended runs are not in the search index yet.
     pub indexing: Indexing,
     /// This node, when the daemon is one of a cluster (`--cluster`).
     pub node: Option<Arc<cluster::Node>>,
     /// The state cannot be written (the disk is full): what, and since when.
     pub trouble: trouble::Troubles,
+}
+
+/// The project as the daemon serves it at one moment. Immutable: a reload makes a new
+/// one and swaps it in whole, so a reader holds a consistent view for as long as it
+/// likes and no lock while it works.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The flows that run (each flow's last good version), and the accounts.
+    pub project: Project,
+    /// Problems per flow name (a flow can have problems and still run its last good
+    /// version).
+    pub errors: BTreeMap<String, Vec<Diagnostic>>,
+    /// Problems of the directory itself (the accounts file, `switchboard.yaml`).
+    pub general: Vec<Diagnostic>,
 }
 
 /// Keeping the search index up with the runs: after a run ends, its records are indexed
@@ -122,6 +135,25 @@ impl Indexing {
 }
 
 impl Shared {
+    /// What is served now. The lock is held for a pointer's copy only (nothing can
+    /// panic under it, so it is never poisoned; a poisoned one is still read).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(
+            &self
+                .snapshot
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Serve `next` from now on.
+    fn swap(&self, next: Snapshot) {
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+    }
+
     /// Whether the scheduler's loop answers within 5 s. It takes commands in order, so
     /// once it has answered, every change sent to it before is in its schedule.
     pub async fn scheduler_answers(&self) -> bool {
@@ -135,22 +167,15 @@ impl Shared {
 
     /// Whether the directory has a flow of this name, valid or not.
     pub fn knows(&self, name: &str) -> bool {
-        self.project
-            .read()
-            .is_ok_and(|p| p.flows.contains_key(name))
-            || self.errors.read().is_ok_and(|e| e.contains_key(name))
+        let now = self.snapshot();
+        now.project.flows.contains_key(name) || now.errors.contains_key(name)
     }
 
     /// Every flow the directory has, valid or not, by name.
     pub fn flow_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .project
-            .read()
-            .map(|p| p.flows.keys().cloned().collect())
-            .unwrap_or_default();
-        if let Ok(errors) = self.errors.read() {
-            names.extend(errors.keys().cloned());
-        }
+        let now = self.snapshot();
+        let mut names: Vec<String> = now.project.flows.keys().cloned().collect();
+        names.extend(now.errors.keys().cloned());
         names.sort();
         names.dedup();
         names
@@ -166,11 +191,7 @@ impl Shared {
 
     /// What scrubs the accounts' secrets (and the API token) from what is served.
     pub fn scrubber(&self) -> engine::scrub::Scrubber {
-        let mut secrets = self
-            .project
-            .read()
-            .map(|p| p.accounts.secret_values())
-            .unwrap_or_default();
+        let mut secrets = self.snapshot().project.accounts.secret_values();
         secrets.extend(self.token.clone());
         engine::scrub::Scrubber::new(secrets)
     }
@@ -269,9 +290,20 @@ pub struct Options {
     pub max_runs: usize,
     /// One node of a cluster (`--cluster`).
     pub cluster: Option<cluster::Options>,
+    /// What the HTTP server answers: the front-ends' routes over the shared state.
+    pub routes: Routes,
 }
 
-pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCode> {
+/// The front-ends' routes over the daemon's shared state.
+pub type Routes = fn(Arc<Shared>) -> axum::Router;
+
+/// Serve the flows of `global` until `shutdown` completes (or the scheduler ends on its
+/// own: exit code 1), then drain.
+pub async fn daemon(
+    global: &Global,
+    options: Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
     let Options {
         listen,
         token,
@@ -281,6 +313,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
         watchdog_every,
         max_runs,
         cluster,
+        routes,
     } = options;
     if !listen.ip().is_loopback() && token.is_none() {
         anyhow::bail!(
@@ -326,7 +359,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let tasks = Background::spawn(
         &shared,
         &node,
-        listener,
+        (listener, routes),
         http,
         prune_every,
         watchdog_every,
@@ -344,7 +377,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     let discovery = discovery.announce()?;
     eprintln!(
         "switchboard daemon: {} flow(s) from {}, API on http://{addr}{}",
-        shared.project.read().map(|p| p.flows.len()).unwrap_or(0),
+        shared.snapshot().project.flows.len(),
         global.flows.display(),
         node.as_ref()
             .map(|n| format!(", node `{}` of a cluster", n.options.node))
@@ -355,7 +388,7 @@ pub async fn daemon(global: &Global, options: Options) -> anyhow::Result<ExitCod
     // run while the API still answered, so the process says so and exits for the
     // service manager to restart it.
     let timer_died = tokio::select! {
-        _ = crate::signal::shutdown() => None,
+        _ = shutdown => None,
         ended = &mut timer_task => Some(match ended {
             Err(e) if e.is_panic() => format!("it panicked: {}", flows::panic_message(e.into_panic().as_ref())),
             _ => "it stopped".to_string(),
@@ -486,9 +519,8 @@ fn scheduler_and_shared(
             accept_state_loss: global.accept_state_loss,
         },
         store: Arc::clone(store),
-        project: RwLock::new(Project::default()),
-        errors: RwLock::default(),
-        general: RwLock::default(),
+        snapshot: RwLock::default(),
+        reloading: Default::default(),
         timer: timer.sender(),
         status: timer.status(),
         metrics: metrics::Metrics::default(),
@@ -521,12 +553,8 @@ async fn prune_in_background(
             _ = stop.recv() => return,
         }
         next = tokio::time::Instant::now() + every;
-        // The plan is taken under the lock; the pruning runs without it (a reload may
-        // come meanwhile).
-        let plan = match shared.project.read() {
-            Ok(project) => crate::prune::plan(&project, None),
-            Err(_) => continue,
-        };
+        // The plan is taken from what is served now (a reload may come meanwhile).
+        let plan = crate::prune::plan(&shared.snapshot().project, None);
         let store = Arc::clone(&shared.store);
         let pass = tokio::task::spawn_blocking(move || {
             crate::prune::prune_planned(plan, &*store, false, Utc::now())
@@ -543,10 +571,7 @@ async fn prune_in_background(
 /// Start the push flows that run on every event and have events waiting (acknowledged
 /// before the last stop, or a crash): they are not left waiting for the next event.
 pub fn drain_queues(shared: &Shared) {
-    let Ok(project) = shared.project.read() else {
-        return;
-    };
-    for flow in project.flows.values() {
+    for flow in shared.snapshot().project.flows.values() {
         if !flow.source.is_push() || flow.schedule.is_some() || !flow.enabled {
             continue;
         }
@@ -639,10 +664,11 @@ async fn run_flow(shared: &Shared, name: &str, reason: Reason) -> ops::RunOutcom
 }
 
 async fn run_flow_once(shared: &Shared, name: &str, reason: Reason) -> ops::RunOutcome {
-    let (flow, accounts) = match shared.project.read() {
-        Ok(p) => (p.flows.get(name).cloned(), p.accounts.clone()),
-        Err(_) => (None, Default::default()),
-    };
+    let now = shared.snapshot();
+    let (flow, accounts) = (
+        now.project.flows.get(name).cloned(),
+        now.project.accounts.clone(),
+    );
     let Some(flow) = flow else {
         return ops::not_run(format!("no valid flow named `{name}`"));
     };
@@ -747,13 +773,13 @@ impl Background {
     fn spawn(
         shared: &Arc<Shared>,
         node: &Option<Arc<cluster::Node>>,
-        listener: tokio::net::TcpListener,
+        (listener, routes): (tokio::net::TcpListener, Routes),
         http: server::HttpLimits,
         prune_every: Duration,
         watchdog_every: Duration,
         stop_tx: &tokio::sync::broadcast::Sender<()>,
     ) -> Background {
-        let app = api::router(Arc::clone(shared));
+        let app = routes(Arc::clone(shared));
         Background {
             server: tokio::spawn(server::serve(
                 listener,
@@ -827,11 +853,7 @@ async fn drain(
         }
     }
     // Alone, no run of the state can be under way now; in a cluster, other nodes' can.
-    let names: Vec<String> = shared
-        .project
-        .read()
-        .map(|p| p.flows.keys().cloned().collect())
-        .unwrap_or_default();
+    let names: Vec<String> = shared.snapshot().project.flows.keys().cloned().collect();
     for name in names.into_iter().filter(|_| shared.node.is_none()) {
         if let Ok(flow) = shared.store.flow(&name) {
             let _ = flow.interrupt_unfinished_runs(Utc::now());

@@ -85,11 +85,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let door = match shared.project.read() {
-        Ok(project) => Door::of(&project, &name),
-        Err(_) => Ok(None),
-    };
-    let door = match door {
+    let door = match Door::of(&shared.snapshot().project, &name) {
         Ok(Some(door)) => door,
         Ok(None) if invalid(&shared, &name) => {
             // The service retries a 5xx: once the file is fixed, its events arrive.
@@ -176,9 +172,5 @@ async fn queue_and_run(shared: &Shared, queued: &[(Target, Vec<Record>)]) -> Res
 
 /// Whether the directory has a flow of this name that is invalid.
 fn invalid(shared: &Shared, name: &str) -> bool {
-    shared
-        .errors
-        .read()
-        .map(|e| e.contains_key(name))
-        .unwrap_or(false)
+    shared.snapshot().errors.contains_key(name)
 }

@@ -1,0 +1,278 @@
+//! Flow files and whole directories as a user meets them, parsed with the test
+//! catalogue ([`crate::testing`]): what this crate decides, whatever the connectors.
+//! (Connector sections as users meet them are tested with the real catalogue, in
+//! `connectors`.)
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::testing::TestCatalogue;
+use crate::{LoadOptions, MapValue, Project};
+
+fn load_project(options: &LoadOptions) -> Project {
+    crate::load_project(options, &TestCatalogue)
+}
+
+const ACCOUNTS: &str = "shop-sms:\n  connector: sms\n  sender: shop_main\n  api_key: ${TEST_KEY}\n  base_url: http://127.0.0.1:9\n";
+
+/// The README's first flow, over the test catalogue's source and receiver (same lines).
+const ORDER_SMS: &str = r#"enabled: true
+timezone: Europe/Kyiv
+source:
+  connector: rows
+  path: orders.csv          # relative to the flow file
+  key: order_id             # column(s) identifying a row
+  backlog: send             # first run: send existing rows
+receiver:
+  connector: sms
+  action: send
+  account: shop-sms
+map:
+  destination: "{{phone}}"
+  source: "MyShop"
+  text: "Hi {{name}}, order {{order_id}} is confirmed ({{date}} {{time}})."
+schedule:
+  every: 15m
+"#;
+
+fn project(files: &[(&str, &str)]) -> Project {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let options = LoadOptions {
+        flows_dir: dir.path().to_path_buf(),
+        accounts_file: None,
+        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+        check_flows: false,
+        unset_as: None,
+    };
+    let mut project = load_project(&options);
+    // Paths in diagnostics are relative to the temporary directory, for stable assertions.
+    for d in project
+        .general
+        .iter_mut()
+        .chain(project.invalid.values_mut().flatten())
+    {
+        d.file = d
+            .file
+            .strip_prefix(dir.path())
+            .map(Path::to_path_buf)
+            .unwrap_or(d.file.clone());
+    }
+    project
+}
+
+fn problems_of(flow_text: &str) -> Vec<String> {
+    project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", flow_text)])
+        .diagnostics()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn the_name_is_the_file_stem_unless_given() {
+    let named = ORDER_SMS.replace("enabled: true", "name: sms-orders\nenabled: true");
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("a.yaml", ORDER_SMS),
+        ("b.yml", &named),
+    ]);
+    assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["a", "sms-orders"]);
+}
+
+#[test]
+fn broken_yaml_is_reported_with_its_position() {
+    let problems = problems_of("source:\n  connector: rows\n  path: \"orders.csv\n");
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("order-sms.yaml:3:9: invalid YAML: while scanning a quoted scalar"),
+        "{problems:#?}"
+    );
+    assert!(problems[0].contains("invalid YAML"), "{problems:#?}");
+    let empty = problems_of("");
+    assert!(empty[0].contains("the file is empty"), "{empty:#?}");
+}
+
+#[test]
+fn a_missing_environment_variable_is_an_error_naming_it_never_an_empty_key() {
+    let accounts = ACCOUNTS.replace("${TEST_KEY}", "${SWITCHBOARD_TEST_UNSET_VARIABLE}");
+    let p = project(&[("accounts.yaml", &accounts), ("order-sms.yaml", ORDER_SMS)]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(
+        problems.iter().any(|d| d.starts_with(
+            "accounts.yaml:4:12: environment variable `SWITCHBOARD_TEST_UNSET_VARIABLE` is not set"
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("account `shop-sms` has errors")),
+        "{problems:#?}"
+    );
+    assert!(p.flows.is_empty());
+}
+
+#[test]
+fn every_problem_in_the_directory_is_reported_at_once() {
+    let bad_tz = ORDER_SMS.replace("Europe/Kyiv", "Mars/Olympus");
+    let bad_both = ORDER_SMS
+        .replace("sms\n  action", "smz\n  action")
+        .replace("every: 15m", "every: never");
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("good.yaml", ORDER_SMS),
+        ("one.yaml", &bad_tz),
+        ("two.yaml", &bad_both),
+    ]);
+    let problems = p.diagnostics();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert_eq!(p.flows.keys().collect::<Vec<_>>(), ["good"]);
+    assert_eq!(p.invalid.keys().collect::<Vec<_>>(), ["one", "two"]);
+}
+
+#[test]
+fn after_chains_must_not_form_cycles() {
+    let a = ORDER_SMS.replace("every: 15m", "after: b");
+    let b = ORDER_SMS.replace("every: 15m", "after: {flow: a, on: [success, failure]}");
+    let c = ORDER_SMS.replace("every: 15m", "after: a");
+    let p = project(&[
+        ("accounts.yaml", ACCOUNTS),
+        ("a.yaml", &a),
+        ("b.yaml", &b),
+        ("c.yaml", &c),
+    ]);
+    let problems: Vec<String> = p.diagnostics().iter().map(ToString::to_string).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("`after` forms a cycle: a -> b -> a")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|d| d.contains("`after` forms a cycle: b -> a -> b")),
+        "{problems:#?}"
+    );
+    assert!(
+        p.flows.contains_key("c"),
+        "c follows the cycle but is not in it"
+    );
+}
+
+#[test]
+fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
+    let flow = ORDER_SMS.replace("  source: \"MyShop\"", "  source: MyShop");
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("order-sms.yaml", &flow)]);
+    let flow = &p.flows["order-sms"];
+    assert_eq!(flow.map[1].value, MapValue::Template("MyShop".into()));
+    let literal = crate::yaml::literal(
+        &crate::yaml::load(
+            Path::new("x.yaml"),
+            "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(
+        literal,
+        serde_json::json!({"a": 42, "b": true, "c": "42", "d": [1, "x"]})
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let accounts = dir.path().join("accounts.yaml");
+    // A key written out: what others could read. (One from `${VAR}` is not warned about.)
+    let literal = ACCOUNTS.replace("${TEST_KEY}", "k-written-out");
+    std::fs::write(&accounts, &literal).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("order-sms.yaml"), ORDER_SMS).unwrap_or_else(|e| panic!("{e}"));
+    let options = LoadOptions {
+        flows_dir: dir.path().to_path_buf(),
+        accounts_file: None,
+        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+        check_flows: false,
+        unset_as: None,
+    };
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let open = load_project(&options);
+    assert!(open.diagnostics().is_empty() && open.flows.contains_key("order-sms"));
+    assert_eq!(open.warnings.len(), 1);
+    assert!(open.warnings[0]
+        .to_string()
+        .contains("warning: the accounts file can be read by other users (mode 644)"));
+    assert!(open.warnings[0].to_string().contains("hint: chmod 600"));
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(load_project(&options).warnings.is_empty());
+
+    std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        load_project(&options).warnings.is_empty(),
+        "a key from the environment is not in the file"
+    );
+}
+
+#[test]
+fn schedules_and_delivery_settings_that_cannot_work_are_refused_with_the_value() {
+    let with = |extra: &str| {
+        problems_of(&format!("{ORDER_SMS}{extra}").replace("schedule:\n  every: 15m\n", ""))
+    };
+    let huge = with("schedule:\n  every: 300000y\n");
+    assert!(
+        huge[0].contains("`every: 300000y` is longer than ten years"),
+        "{huge:?}"
+    );
+    let never = with("schedule:\n  cron: \"0 0 30 2 *\"\n");
+    assert!(never[0].contains("never fires"), "{never:?}");
+    let zero = with("delivery:\n  concurrency: 0\n");
+    assert!(
+        zero[0].contains(":17:16: `delivery.concurrency` is 0; it must be between 1 and 1024")
+            && zero[0].contains("hint:"),
+        "{zero:?}"
+    );
+    let backwards = with("delivery:\n  backoff: 10s\n  max_backoff: 1s\n");
+    assert!(
+        backwards[0]
+            .contains("`delivery.max_backoff` (1s) is shorter than `delivery.backoff` (10s)"),
+        "{backwards:?}"
+    );
+    let long = with("delivery:\n  timeout: 300000y\n");
+    assert!(long[0].contains("`delivery.timeout` is"), "{long:?}");
+}
+
+#[test]
+fn files_nested_too_deep_or_too_large_are_refused_before_parsing() {
+    let deep: String = (0..100)
+        .map(|i| format!("{}a{i}:\n", "  ".repeat(i)))
+        .collect();
+    let problems = problems_of(&deep);
+    assert!(
+        problems[0].contains("the YAML nests 65 levels deep"),
+        "{problems:?}"
+    );
+    let lists: String = (0..100)
+        .map(|i| format!("{}- \n", "  ".repeat(i)))
+        .collect();
+    assert!(problems_of(&format!("map:\n{lists}"))[0].contains("levels deep"));
+    let big = format!("description: \"{}\"\n", "x".repeat(2 * 1024 * 1024));
+    let problems = problems_of(&big);
+    assert!(problems[0].contains("larger than 1024 KiB"), "{problems:?}");
+    // A block scalar's indentation is text, not nesting.
+    let text: String = (0..100)
+        .map(|i| format!("  {}line\n", " ".repeat(i)))
+        .collect();
+    let ok = ORDER_SMS.replace(
+        "schedule:\n  every: 15m\n",
+        &format!("description: |\n{text}schedule:\n  every: 15m\n"),
+    );
+    assert!(problems_of(&ok).is_empty(), "{:?}", problems_of(&ok));
+}
