@@ -4,6 +4,7 @@
 //! JSON (a refusal too: `{"error": …}`), and `/api/openapi.json` describes them all,
 //! generated from the handlers below.
 
+use runtime::{engine, flows, scheduler};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};

@@ -126,7 +126,34 @@ fn method_shown<S: serde::Serializer>(
     to.serialize_str(method.map_or("{method}", engine::Method::as_str))
 }
 
+impl Card {
+    /// No roles, no name: what a card leaves out, as in
+    /// `Card { name, about, source: Some(…), ..Card::NOTHING }`.
+    pub const NOTHING: Card = Card {
+        name: "",
+        about: "",
+        source: None,
+        actions: &[],
+        lookups: &[],
+        account: None,
+    };
+}
+
 impl Part {
+    /// A part whose options are `T`'s, making no HTTP calls.
+    pub const fn of<T: schemars::JsonSchema>(about: &'static str) -> Part {
+        Part {
+            about,
+            options: <T as schemars::JsonSchema>::json_schema,
+            calls: &[],
+        }
+    }
+
+    /// The part, making `calls`.
+    pub const fn calling(self, calls: &'static [Call]) -> Part {
+        Part { calls, ..self }
+    }
+
     /// Its options, as people read them.
     pub fn fields(&self) -> Vec<Field> {
         option_fields(self.options, &mut SchemaGenerator::default())

@@ -223,6 +223,24 @@ pub fn source_parts<'a, S: Any, A: Any>(
     Ok((source, name.as_str(), account))
 }
 
+/// What a [`Connector`] says about itself: `card` (its card), and `standin` when it
+/// has one (its stand-in for `quickstart` and the sandbox).
+#[macro_export]
+macro_rules! described {
+    ($card:path) => {
+        fn card(&self) -> &'static $crate::card::Card {
+            &$card
+        }
+    };
+    ($card:path, $standin:path) => {
+        $crate::described!($card);
+
+        fn standin(&self) -> Option<&'static $crate::standin::Standin> {
+            Some(&$standin)
+        }
+    };
+}
+
 /// The two methods of a [`Connector`] that has receiver actions: `receiver` (parsed by
 /// `$parse(cx, action, rest, pos)` into `$receiver`, which says its `fields()`) and
 /// `build_receiver` (`$receiver::build(name, &$account, timeout)`).
@@ -256,11 +274,11 @@ macro_rules! receiver_role {
 }
 
 /// The two methods of a [`Connector`] that has look-ups: `lookup` (parsed by
-/// `$parse(cx, action, rest, pos)` into `$lookup`) and `build_lookup`
-/// (`$lookup::build(name, &$account, timeout)`).
+/// `$parse(cx, action, rest, pos)` into `$lookup`) and `build_lookup`, the live look-up
+/// made by `|name, account, lookup, timeout| …` (a `Result` of it).
 #[macro_export]
 macro_rules! lookup_role {
-    ($parse:path, $lookup:ty, $account:ty) => {
+    ($parse:path, $lookup:ty, $account:ty, |$name:ident, $acc:ident, $l:ident, $timeout:ident| $build:expr) => {
         fn lookup(
             &self,
             cx: &flows::Cx<'_>,
@@ -279,9 +297,10 @@ macro_rules! lookup_role {
             flow: &flows::Flow,
             accounts: &flows::Accounts,
         ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-            let (lookup, name, account) =
+            let ($l, $name, $acc) =
                 $crate::connector::lookup_parts::<$lookup, $account>(flow, accounts)?;
-            lookup.build(name, account, flow.delivery.timeout)
+            let $timeout = flow.delivery.timeout;
+            Ok(std::sync::Arc::new($build?))
         }
     };
 }

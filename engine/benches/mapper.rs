@@ -34,7 +34,7 @@ fn quickstart_mapper() -> Mapper {
             flows_dir: dir.path().to_path_buf(),
             ..flows::LoadOptions::default()
         },
-        &flows::testing::TestCatalogue,
+        &flows::testkit::TestCatalogue,
     );
     let flow = project.flows.get("order-sms").unwrap_or_else(|| {
         panic!(

@@ -66,13 +66,7 @@ pub(crate) fn check(
         return Ok(KeyCheck::Same);
     };
     let Some(was) = load_meta::<Option<Keyed>>(state, KEYED_BY)?.flatten() else {
-        save_meta(
-            state,
-            KEYED_BY,
-            &Keyed {
-                keyed_by: now.to_string(),
-            },
-        )?;
+        known_key(state, now)?;
         return Ok(KeyCheck::Same);
     };
     if was.keyed_by == now {
@@ -127,14 +121,19 @@ pub fn accept(state: &dyn FlowState, flow: &Flow) -> Result<bool, StateError> {
 /// under the new key, which the state now knows.
 pub(crate) fn settle(state: &dyn FlowState, flow: &Flow) -> Result<(), StateError> {
     if let Some(now) = flow.source.keyed_by.as_deref() {
-        save_meta(
-            state,
-            KEYED_BY,
-            &Keyed {
-                keyed_by: now.to_string(),
-            },
-        )?;
+        known_key(state, now)?;
         save_meta::<Option<Keyed>>(state, ACCEPTED, &None)?;
     }
     Ok(())
+}
+
+/// The state knows the flow's records by `keyed_by` from now on.
+fn known_key(state: &dyn FlowState, keyed_by: &str) -> Result<(), StateError> {
+    save_meta(
+        state,
+        KEYED_BY,
+        &Keyed {
+            keyed_by: keyed_by.to_string(),
+        },
+    )
 }

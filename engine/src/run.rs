@@ -162,6 +162,17 @@ impl Tally {
         self.seq
     }
 
+    /// The next outcome of this run: record `key` ended as `status`, for `reason`.
+    fn outcome(
+        &mut self,
+        key: String,
+        status: RowStatus,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> RowOutcome {
+        RowOutcome::new(self.summary.id, self.next_seq(), key, status, now).reason(reason)
+    }
+
     /// Count an outcome and keep it (and whether to remember its key) for the next
     /// commit; stores the group once it is large.
     fn record(
@@ -521,14 +532,12 @@ impl Intake {
         self.chunk.clear();
         tally.summary.counts.fetched += (fetched.records.len() + fetched.rejects.len()) as u64;
         for reject in fetched.rejects {
-            let outcome = RowOutcome::new(
-                tally.summary.id,
-                tally.next_seq(),
+            let outcome = tally.outcome(
                 reject.key,
                 RowStatus::Failed,
+                format!("source: {}", reject.reason),
                 (ctx.now)(),
-            )
-            .reason(format!("source: {}", reject.reason));
+            );
             tally.record(state, outcome, false)?;
         }
         let run = tally.summary.id;
@@ -601,17 +610,14 @@ impl Intake {
                 if let Some(run) = seen {
                     // A pushed event is never read twice, so one seen before is a repeat
                     // delivery, and says so in the history.
-                    let outcome = RowOutcome::new(
-                        tally.summary.id,
-                        tally.next_seq(),
-                        record.key,
-                        RowStatus::Skipped,
-                        (ctx.now)(),
-                    )
-                    .reason(format!(
-                        "duplicate: an event with this key was handled in run {run}"
-                    ))
-                    .with_record(record.fields);
+                    let outcome = tally
+                        .outcome(
+                            record.key,
+                            RowStatus::Skipped,
+                            format!("duplicate: an event with this key was handled in run {run}"),
+                            (ctx.now)(),
+                        )
+                        .with_record(record.fields);
                     tally.record(state, outcome, false)?;
                     continue;
                 }
@@ -623,18 +629,13 @@ impl Intake {
                     if earlier.holds(&record, tally.looked_up.as_deref()) {
                         settles = false;
                         self.chunk.insert(record.key.clone());
-                        let outcome = RowOutcome::new(
-                            tally.summary.id,
-                            tally.next_seq(),
-                            record.key,
-                            RowStatus::Skipped,
-                            (ctx.now)(),
-                        )
-                        .reason(format!(
+                        let reason = format!(
                             "handled before, under the flow's earlier key ({}): known by its data, not sent again",
                             earlier.was
-                        ))
-                        .with_record(record.fields);
+                        );
+                        let outcome = tally
+                            .outcome(record.key, RowStatus::Skipped, reason, (ctx.now)())
+                            .with_record(record.fields);
                         tally.record(state, outcome, true)?;
                         continue;
                     }
@@ -662,15 +663,9 @@ impl Intake {
                 })
             };
             if let Some((reason, remember)) = skip {
-                let outcome = RowOutcome::new(
-                    tally.summary.id,
-                    tally.next_seq(),
-                    record.key,
-                    RowStatus::Skipped,
-                    (ctx.now)(),
-                )
-                .reason(reason)
-                .with_record(record.fields);
+                let outcome = tally
+                    .outcome(record.key, RowStatus::Skipped, reason, (ctx.now)())
+                    .with_record(record.fields);
                 tally.record(state, outcome, remember)?;
                 continue;
             }

@@ -26,7 +26,7 @@ fn flow_with(map_yaml: &str, extra: &str) -> Flow {
             flows_dir: dir.path().into(),
             ..LoadOptions::default()
         },
-        &flows::testing::TestCatalogue,
+        &flows::testkit::TestCatalogue,
     );
     assert!(
         project.diagnostics().is_empty(),

@@ -20,8 +20,8 @@ mod secret;
 mod section;
 pub mod settings;
 mod suggest;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod yaml;
 
 pub use accounts::{Account, Accounts, RateLimit};

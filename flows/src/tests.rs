@@ -1,12 +1,12 @@
 //! Flow files and whole directories as a user meets them, parsed with the test
-//! catalogue ([`crate::testing`]): what this crate decides, whatever the connectors.
+//! catalogue ([`crate::testkit`]): what this crate decides, whatever the connectors.
 //! (Connector sections as users meet them are tested with the real catalogue, in
 //! `connectors`.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::testing::TestCatalogue;
+use crate::testkit::TestCatalogue;
 use crate::{LoadOptions, MapValue, Project};
 
 fn load_project(options: &LoadOptions) -> Project {

@@ -27,6 +27,12 @@ macro_rules! outln {
     }};
 }
 
+// The vocabulary the runtime answers in, for its front-ends (which depend on it alone).
+pub use connectors;
+pub use engine;
+pub use flows;
+pub use scheduler;
+
 pub mod access;
 pub mod daemon;
 pub mod prune;

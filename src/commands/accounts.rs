@@ -1,5 +1,6 @@
 //! `switchboard accounts check`: ApiX-Drive's active / inactive accounts.
 
+use runtime::{connectors, flows};
 use std::process::ExitCode;
 
 use connectors::check::{check_account, AccountStatus};

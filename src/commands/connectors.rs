@@ -1,6 +1,7 @@
 //! `switchboard connectors [NAME] [--json]` and `switchboard schema`: the catalogue as
 //! people and tools read it, generated from the connectors' cards.
 
+use runtime::{connectors, flows};
 use std::process::ExitCode;
 
 use connectors::card::{self, Action, Card, Field, Part};

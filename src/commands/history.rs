@@ -1,6 +1,7 @@
 //! `switchboard history FLOW`: the connection log, read from the state directory, or
 //! from the daemon that holds it.
 
+use runtime::{connectors, engine, flows};
 use std::process::ExitCode;
 
 use engine::{RowOutcome, RunSummary, StateError};

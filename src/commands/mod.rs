@@ -1,6 +1,7 @@
 //! One function per command. Each returns the process exit code: 0 success, 1 when the
 //! command ran but found problems (invalid flows, failed rows), 2 for errors of use.
 
+use runtime::engine;
 mod accounts;
 mod connectors;
 mod history;

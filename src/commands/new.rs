@@ -3,6 +3,7 @@
 //! (every option and map field with its type and doc), ready for `validate` to point at
 //! what is left to fill in.
 
+use runtime::{connectors, flows};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;

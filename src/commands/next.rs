@@ -1,6 +1,7 @@
 //! `switchboard next FLOW`: the coming run times, as if the schedule were armed at
 //! `--now`, so every schedule rule can be checked from the command line.
 
+use runtime::scheduler;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

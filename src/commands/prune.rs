@@ -2,6 +2,7 @@
 //! does not keep, with their records — in the state, or through the daemon that holds
 //! it (which prunes in the background too).
 
+use runtime::engine;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

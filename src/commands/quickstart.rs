@@ -4,6 +4,7 @@
 //! the same intake the daemon's webhook uses; an example's `sandbox.json` is data the
 //! services hold before its flows run (cases, payments).
 
+use runtime::{connectors, engine, flows};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! `switchboard run FLOW`: the force-run. When a daemon holds the state directory the
 //! run is asked of it over its API; the output is the same either way.
 
+use runtime::{engine, flows};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! `switchboard state …`: the state itself — moved off an old sled directory (or to
 //! PostgreSQL and back), checked, backed up while it is in use, vacuumed.
 
+use runtime::engine;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -2,6 +2,7 @@
 //! the same list without needing a daemon (ApiX-Drive's connection list) — from the
 //! daemon when one runs, else from the files and the state.
 
+use runtime::{engine, scheduler};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

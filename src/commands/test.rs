@@ -4,6 +4,7 @@
 //! shows it so). A push flow previews its queued events, else the events of `--events
 //! FILE`, the `events.json` beside it, or the last events it received.
 
+use runtime::{connectors, engine, flows};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! `switchboard validate`: every problem in the flows directory, at once.
 
+use runtime::flows;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

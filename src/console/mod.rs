@@ -4,6 +4,7 @@
 //! run, the accounts' checks and the connector catalogue. Server-rendered HTML; every
 //! asset is embedded in the binary; nothing is fetched at run time.
 
+use runtime::{connectors, engine, scheduler};
 mod pages;
 use runtime::access as session;
 mod views;

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use engine::{RowOutcome, RowStatus, RunStatus, RunSummary};
 use maud::{html, Markup, DOCTYPE};
+use runtime::{connectors, engine};
 
 use super::views::{FlowView, Hit, RunFilter};
 

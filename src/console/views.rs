@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use engine::{RowOutcome, RunStatus, RunSummary};
+use runtime::engine;
 
 use runtime::daemon::Shared;
 

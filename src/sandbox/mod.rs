@@ -3,6 +3,7 @@
 //! answer like the real APIs (same paths, status codes and error bodies) and record every
 //! request they accept, with its `service`.
 
+use runtime::connectors;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;

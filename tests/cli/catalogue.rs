@@ -48,9 +48,9 @@ async fn connectors_lists_every_connector_action_and_field() {
         })
         .collect();
     // What the catalogue holds, read from the code.
-    let expected: Vec<String> = connectors::catalogue::cards()
+    let expected: Vec<String> = runtime::connectors::catalogue::cards()
         .map(|c| {
-            let list = |actions: &[connectors::card::Action]| {
+            let list = |actions: &[runtime::connectors::card::Action]| {
                 actions
                     .iter()
                     .map(|a| a.name)
@@ -152,8 +152,8 @@ fn validator(schema: &Value) -> jsonschema::Validator {
 
 /// A YAML file as the JSON the schema describes (literals keep their type).
 fn yaml(path: &Path, text: &str) -> Value {
-    let node = flows::yaml::load(path, text).unwrap_or_else(|e| panic!("{e}"));
-    flows::yaml::literal(&node)
+    let node = runtime::flows::yaml::load(path, text).unwrap_or_else(|e| panic!("{e}"));
+    runtime::flows::yaml::literal(&node)
 }
 
 fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {

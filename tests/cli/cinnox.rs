@@ -28,7 +28,7 @@ map:
 /// The token the daemon puts in the hook URLs it registers for the test's CINNOX account
 /// (CINNOX posts to exactly that URL; anyone else gets 401).
 fn token() -> String {
-    connectors::push::hook_token("cinnox-token", "cinnox app-1")
+    runtime::connectors::push::hook_token("cinnox-token", "cinnox app-1")
 }
 
 /// A mock CINNOX (its enquiry subscription echoes what it is sent) and Aranda (cases get

@@ -163,5 +163,5 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
 
 /// The token the daemon puts in the hook URLs it registers for the test's account.
 fn token() -> String {
-    connectors::push::hook_token("tr-key", "textrequest")
+    runtime::connectors::push::hook_token("tr-key", "textrequest")
 }

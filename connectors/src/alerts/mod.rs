@@ -17,14 +17,8 @@ use crate::sections;
 pub const CARD: Card = Card {
     name: "alerts",
     about: "the alerts the daemon raises for flows whose `alerts.to` names this flow",
-    source: Some(Part {
-        about: "each alert (run failed, records failed, paused, overdue) is a record: flow, condition, message, run, failed, held_back, at",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[],
-    }),
-    actions: &[],
-    lookups: &[],
-    account: None,
+    source: Some(Part::of::<SourceOptions>("each alert (run failed, records failed, paused, overdue) is a record: flow, condition, message, run, failed, held_back, at")),
+    ..Card::NOTHING
 };
 
 /// The alerts of the flows that name this flow in `alerts.to`.
@@ -72,9 +66,7 @@ pub struct AlertsConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for AlertsConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &CARD
-    }
+    crate::described!(CARD);
 
     crate::source_role!(source, |_: &Source| crate::connector::SourceShape::pushed(
         None

@@ -42,11 +42,12 @@ pub fn path(call: Call, ticket: &str, message: &str) -> String {
 pub const CARD: Card = Card {
     name: "aranda",
     about: "Aranda Service Management Suite: cases (tickets), their notes and attachments",
-    source: Some(Part {
-        about: "cases matching a search that are new or changed since the last run",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[CASE_LIST],
-    }),
+    source: Some(
+        Part::of::<SourceOptions>(
+            "cases matching a search that are new or changed since the last run",
+        )
+        .calling(&[CASE_LIST]),
+    ),
     actions: &[
         Action {
             name: "create_case",
@@ -94,11 +95,9 @@ pub const CARD: Card = Card {
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },
     ],
-    account: Some(Part {
-        about: "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>(
+        "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
+    )),
 };
 
 /// An Aranda receiver, checked.

@@ -42,43 +42,30 @@ impl config::Receiver {
     }
 }
 
-impl config::Lookup {
-    /// The live look-up, with account `name`'s credentials.
-    pub fn build(
-        &self,
-        name: &str,
-        account: &config::Account,
-        timeout: std::time::Duration,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        Ok(std::sync::Arc::new(ArandaLookup::new(
-            name,
-            account,
-            self.clone(),
-            timeout,
-        )))
-    }
-}
-
 /// `connector: aranda` in the registry.
 pub struct ArandaConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for ArandaConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::source_role!(config::source, |s: &config::Source| {
         crate::connector::SourceShape::read(Some((s.account.clone(), s.pos)), s.backlog)
     });
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
-    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::lookup_role!(
+        config::lookup,
+        config::Lookup,
+        config::Account,
+        |name, account, lookup, timeout| Ok::<_, String>(ArandaLookup::new(
+            name,
+            account,
+            lookup.clone(),
+            timeout
+        ))
+    );
     crate::account_role!(config::account);
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
-    }
 
     fn build_source(
         &self,

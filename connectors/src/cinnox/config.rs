@@ -48,11 +48,12 @@ pub const APP_PATH_GET: Call = Call::new(engine::Method::Get, "/v1/api/apps/{app
 pub const CARD: Card = Card {
     name: "cinnox",
     about: "CINNOX: events it pushes, messages, SMS, contacts and look-ups",
-    source: Some(Part {
-        about: "events CINNOX pushes to the daemon once the event subscription is set",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[EVENT_SUB],
-    }),
+    source: Some(
+        Part::of::<SourceOptions>(
+            "events CINNOX pushes to the daemon once the event subscription is set",
+        )
+        .calling(&[EVENT_SUB]),
+    ),
     actions: &[
         Action {
             name: "send_im_staff",
@@ -113,11 +114,9 @@ pub const CARD: Card = Card {
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },
     ],
-    account: Some(Part {
-        about: "a service account: App ID, App Token (bearer) and Base URL",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>(
+        "a service account: App ID, App Token (bearer) and Base URL",
+    )),
 };
 
 /// Every CINNOX event a flow can take.

@@ -92,46 +92,28 @@ impl config::Receiver {
     }
 }
 
-impl config::Lookup {
-    /// The live look-up, with account `name`'s credentials.
-    pub fn build(
-        &self,
-        name: &str,
-        account: &CinnoxAccount,
-        timeout: Duration,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        Ok(std::sync::Arc::new(CinnoxLookup::new(
-            name,
-            account,
-            self.clone(),
-            timeout,
-        )?))
-    }
-}
-
 /// `connector: cinnox` in the registry.
 pub struct CinnoxConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for CinnoxConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::source_role!(config::source, |s: &config::Source| {
         crate::connector::SourceShape::pushed(Some((s.account.clone(), s.pos)))
     });
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
-    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::lookup_role!(
+        config::lookup,
+        config::Lookup,
+        config::Account,
+        |name, account, lookup, timeout| CinnoxLookup::new(name, account, lookup.clone(), timeout)
+    );
     crate::account_role!(config::account);
 
     fn pushes(&self) -> bool {
         true
-    }
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
     }
 
     fn build_push(

@@ -14,14 +14,10 @@ use crate::sections;
 pub const CARD: Card = Card {
     name: "csv",
     about: "rows of a CSV file with a header line",
-    source: Some(Part {
-        about: "new rows of the file on each run",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[],
-    }),
-    actions: &[],
-    lookups: &[],
-    account: None,
+    source: Some(Part::of::<SourceOptions>(
+        "new rows of the file on each run",
+    )),
+    ..Card::NOTHING
 };
 
 /// Rows of a CSV file with a header line.

@@ -265,9 +265,7 @@ pub struct CsvConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for CsvConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD);
 
     crate::source_role!(config::source, |s: &config::Source| {
         crate::connector::SourceShape::read(None, s.backlog).keyed(&s.key)

@@ -62,11 +62,7 @@ pub const CARD: Card = Card {
         fields: &[],
         options: None,
     }],
-    account: Some(Part {
-        about: "an SMS sub-account and its API key (bearer)",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>("an SMS sub-account and its API key (bearer)")),
 };
 
 /// `send_sms`: one SMS per record.

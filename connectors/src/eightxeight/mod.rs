@@ -34,38 +34,23 @@ impl config::Receiver {
     }
 }
 
-impl config::Lookup {
-    /// The live look-up, with account `name`'s credentials.
-    pub fn build(
-        &self,
-        name: &str,
-        account: &config::Account,
-        timeout: std::time::Duration,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        match self {
-            config::Lookup::Message => Ok(std::sync::Arc::new(MessageLookup::new(
-                name, account, timeout,
-            ))),
-        }
-    }
-}
-
 /// `connector: eightxeight` in the registry.
 pub struct EightXEightConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for EightXEightConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
-    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::lookup_role!(
+        config::lookup,
+        config::Lookup,
+        config::Account,
+        |name, account, _lookup, timeout| Ok::<_, String>(MessageLookup::new(
+            name, account, timeout
+        ))
+    );
     crate::account_role!(config::account);
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
-    }
 
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
         let (name, account) = (

@@ -50,14 +50,10 @@ pub fn path(call: Call, spreadsheet_id: &str, range: &str, input: &str) -> Strin
 pub const CARD: Card = Card {
     name: "google_sheets",
     about: "Google Sheets: new rows of a range, rows appended, rows found and updated by a key column",
-    source: Some(Part {
-        about: "new rows of the range on each run (its first row is the header), read in pages of 10,000 rows",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[
+    source: Some(Part::of::<SourceOptions>("new rows of the range on each run (its first row is the header), read in pages of 10,000 rows").calling(&[
             GRID.noted("unless the range names its last row"),
             VALUES.noted("a page of its rows at a time"),
-        ],
-    }),
+        ])),
     actions: &[Action {
         name: "append_row",
         about: "append one row per record after the range's last row (a service account: an API key cannot write)",
@@ -79,12 +75,8 @@ pub const CARD: Card = Card {
         fields: &[],
         options: Some(<Keyed as JsonSchema>::json_schema),
     }],
-    account: Some(Part {
-        about: "an API key (public sheets) or a service account's key file",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[Call::new(engine::Method::Post, "{token_url}")
-            .noted("service accounts: a JWT for a bearer token")],
-    }),
+    account: Some(Part::of::<Account>("an API key (public sheets) or a service account's key file").calling(&[Call::new(engine::Method::Post, "{token_url}")
+            .noted("service accounts: a JWT for a bearer token")])),
 };
 
 /// `append_row`: the sheet rows are appended to.

@@ -222,30 +222,12 @@ impl config::Receiver {
     }
 }
 
-impl config::Lookup {
-    /// The live look-up, with account `name`'s credentials.
-    pub fn build(
-        &self,
-        name: &str,
-        account: &GoogleAccount,
-        timeout: Duration,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        match self {
-            config::Lookup::FindRow(keyed) => Ok(std::sync::Arc::new(FindRow::new(
-                name, account, keyed, timeout,
-            ))),
-        }
-    }
-}
-
 /// `connector: google_sheets` in the registry.
 pub struct GoogleSheetsConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for GoogleSheetsConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::source_role!(config::source, |s: &config::Source| {
         crate::connector::SourceShape::read(Some((s.account.clone(), s.pos)), s.backlog)
@@ -253,12 +235,16 @@ impl crate::Connector for GoogleSheetsConnector {
     });
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
-    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::lookup_role!(
+        config::lookup,
+        config::Lookup,
+        config::Account,
+        |name, account, lookup, timeout| match lookup {
+            config::Lookup::FindRow(keyed) =>
+                Ok::<_, String>(FindRow::new(name, account, keyed, timeout)),
+        }
+    );
     crate::account_role!(config::account, pos);
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
-    }
 
     fn build_source(
         &self,

@@ -23,11 +23,9 @@ pub const CARD: Card = Card {
         options: None,
     }],
     lookups: &[],
-    account: Some(Part {
-        about: "a base URL and headers (secrets) sent with every request",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>(
+        "a base URL and headers (secrets) sent with every request",
+    )),
 };
 
 /// A generic HTTP receiver, checked.

@@ -157,9 +157,7 @@ pub struct HttpConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for HttpConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD);
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::account_role!(config::account);

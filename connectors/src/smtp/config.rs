@@ -24,14 +24,14 @@ pub const CARD: Card = Card {
         options: None,
     }],
     lookups: &[],
-    account: Some(Part {
-        about: "an SMTP server, its login and the sender address",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[Call::new(
-            engine::Method::Smtp,
-            "EHLO / AUTH on {host}:{port} (accounts check)",
-        )],
-    }),
+    account: Some(
+        Part::of::<Account>("an SMTP server, its login and the sender address").calling(&[
+            Call::new(
+                engine::Method::Smtp,
+                "EHLO / AUTH on {host}:{port} (accounts check)",
+            ),
+        ]),
+    ),
 };
 
 /// `send_email`'s map.

@@ -367,16 +367,10 @@ pub struct SmtpConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for SmtpConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::account_role!(config::account);
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
-    }
 
     async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
         let account = crate::connector::section::<config::Account>(&account.section, "account")?;

@@ -21,11 +21,7 @@ pub const CARD: Card = Card {
         options: None,
     }],
     lookups: &[],
-    account: Some(Part {
-        about: "a bot: its token from @BotFather",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[GET_ME],
-    }),
+    account: Some(Part::of::<Account>("a bot: its token from @BotFather").calling(&[GET_ME])),
 };
 
 /// The Bot API's send (the token is the path's first segment, `bot<token>`).

@@ -88,16 +88,12 @@ pub const GET_MESSAGES: Call = Call::new(
 pub const CARD: Card = Card {
     name: "textrequest",
     about: "Text Request: texts and contacts of a dashboard (phone line)",
-    source: Some(Part {
-        about: "texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments` / `contacts`, payments or contacts new or changed since the last run",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[
+    source: Some(Part::of::<SourceOptions>("texts sent or received, pushed to the daemon once the hook is registered; or, with `reads: payments` / `contacts`, payments or contacts new or changed since the last run").calling(&[
             HOOKS,
             HOOK,
             PAYMENTS_PAGE,
             CONTACTS_PAGE,
-        ],
-    }),
+        ])),
     actions: &[
         Action {
             name: "send_message",
@@ -305,11 +301,7 @@ pub const CARD: Card = Card {
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
     ],
-    account: Some(Part {
-        about: "an API key (header `x-api-key`)",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>("an API key (header `x-api-key`)")),
 };
 
 /// Every Text Request event a flow can take.

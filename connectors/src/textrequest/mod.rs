@@ -59,31 +59,12 @@ impl config::Receiver {
     }
 }
 
-impl config::Lookup {
-    /// The live look-up, with account `name`'s credentials.
-    pub fn build(
-        &self,
-        name: &str,
-        account: &config::Account,
-        timeout: std::time::Duration,
-    ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
-        Ok(std::sync::Arc::new(TextRequestLookup::new(
-            name,
-            account,
-            self.clone(),
-            timeout,
-        )))
-    }
-}
-
 /// `connector: textrequest` in the registry.
 pub struct TextRequestConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for TextRequestConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD, standin::STANDIN);
 
     crate::source_role!(config::source, |s: &config::Source| {
         // A list read on a schedule, or the events Text Request pushes.
@@ -95,15 +76,21 @@ impl crate::Connector for TextRequestConnector {
     });
 
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
-    crate::lookup_role!(config::lookup, config::Lookup, config::Account);
+    crate::lookup_role!(
+        config::lookup,
+        config::Lookup,
+        config::Account,
+        |name, account, lookup, timeout| Ok::<_, String>(TextRequestLookup::new(
+            name,
+            account,
+            lookup.clone(),
+            timeout
+        ))
+    );
     crate::account_role!(config::account);
 
     fn pushes(&self) -> bool {
         true
-    }
-
-    fn standin(&self) -> Option<&'static crate::standin::Standin> {
-        Some(&standin::STANDIN)
     }
 
     fn build_source(

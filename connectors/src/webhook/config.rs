@@ -12,18 +12,14 @@ use crate::sections;
 pub const CARD: Card = Card {
     name: "webhook",
     about: "any JSON POSTed to the daemon at /hooks/<flow>",
-    source: Some(Part {
-        about: "each event POSTed becomes a record, stored before the sender gets its 200",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    source: Some(Part::of::<SourceOptions>(
+        "each event POSTed becomes a record, stored before the sender gets its 200",
+    )),
     actions: &[],
     lookups: &[],
-    account: Some(Part {
-        about: "the shared secret senders prove they know",
-        options: <Account as JsonSchema>::json_schema,
-        calls: &[],
-    }),
+    account: Some(Part::of::<Account>(
+        "the shared secret senders prove they know",
+    )),
 };
 
 /// The largest body a webhook may accept at all (`max_body`'s ceiling).

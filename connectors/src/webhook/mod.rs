@@ -160,9 +160,7 @@ pub struct WebhookConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for WebhookConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD);
 
     crate::source_role!(config::source, |s: &Source| {
         crate::connector::SourceShape::pushed(s.account.clone().map(|a| (a, s.pos)))

@@ -14,14 +14,10 @@ use crate::sections;
 pub const CARD: Card = Card {
     name: "xlsx",
     about: "rows of one sheet of an XLSX, XLSB, XLS or ODS file",
-    source: Some(Part {
-        about: "new rows of the sheet on each run",
-        options: <SourceOptions as JsonSchema>::json_schema,
-        calls: &[],
-    }),
-    actions: &[],
-    lookups: &[],
-    account: None,
+    source: Some(Part::of::<SourceOptions>(
+        "new rows of the sheet on each run",
+    )),
+    ..Card::NOTHING
 };
 
 /// A sheet's rows a flow reads unless it says otherwise (`max_rows`).

@@ -558,9 +558,7 @@ pub struct XlsxConnector;
 
 #[async_trait::async_trait]
 impl crate::Connector for XlsxConnector {
-    fn card(&self) -> &'static crate::card::Card {
-        &config::CARD
-    }
+    crate::described!(config::CARD);
 
     crate::source_role!(config::source, |s: &config::Source| {
         crate::connector::SourceShape::read(None, s.backlog).keyed(&s.key)

@@ -2,7 +2,7 @@
 //! connectors (the engine's tests and benches, this crate's own): a `rows` source (a
 //! file of rows, `path` and `key`), an `sms` receiver whose `send` action takes an SMS's
 //! fields, and `sms` accounts (any options; `api_key` is a secret). Built with the
-//! `testing` feature.
+//! `testkit` feature.
 
 use serde::Deserialize;
 
