@@ -1,6 +1,9 @@
 //! End-to-end tests of the `switchboard` binary: each command run as a user runs it,
 //! against a local mock of the 8x8 API (wiremock) or the built-in stand-in.
 
+// The whole crate is tests (its helpers too): they state what they expect.
+#![allow(clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Output;
 
@@ -39,7 +42,7 @@ struct Dir {
 
 impl Dir {
     fn new(base_url: &str) -> Dir {
-        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let tmp = tempfile::tempdir().expect("a temporary directory");
         let d = Dir { tmp };
         d.write(
             "flows/accounts.yaml",
@@ -67,16 +70,16 @@ impl Dir {
     fn write(&self, name: &str, text: &str) {
         let p = self.path().join(name);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(parent).expect("the test makes its directory");
         }
-        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, text).expect("the test writes its file");
     }
 
     fn append(&self, name: &str, text: &str) {
         let p = self.path().join(name);
         let mut all = std::fs::read_to_string(&p).unwrap_or_default();
         all.push_str(text);
-        std::fs::write(p, all).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(p, all).expect("the test writes its file");
     }
 
     /// Run the binary in this directory (so the default `--flows flows` applies).
@@ -555,7 +558,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
 }
 
 /// Kills the child when the test ends, pass or fail.
@@ -584,7 +587,7 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let http = reqwest::Client::new();
     let mut up = false;
@@ -605,7 +608,7 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
         .json()
         .await
         .unwrap_or_default();
@@ -641,7 +644,7 @@ async fn sandbox_serves_the_8x8_stand_in_and_records_messages() {
         .json(&json!({"destination": "call me", "text": "hi"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(bad.status().as_u16(), 400);
     assert_eq!(bad.json::<Value>().await.unwrap_or_default()["code"], 1002);
     let anonymous = http
@@ -731,7 +734,7 @@ fn spawn_daemon_with(dir: &Dir, extra: &[&str]) -> Child {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     )
 }
 

@@ -130,7 +130,7 @@ fn answers() -> Vec<(&'static str, ResponseTemplate, Expected)> {
 /// problem (`what` names the action for the message).
 fn kit_project(flows_dir: &Path, files: &[(&str, String)], what: &str) -> flows::Project {
     for (name, text) in files {
-        std::fs::write(flows_dir.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(flows_dir.join(name), text).expect("the test writes its file");
     }
     let project = flows::load_project(
         &LoadOptions {
@@ -146,9 +146,9 @@ fn kit_project(flows_dir: &Path, files: &[(&str, String)], what: &str) -> flows:
 
 /// A temporary place with a `flows/` directory in it (kept while the result lives).
 fn kit_dir() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let flows_dir = dir.path().join("flows");
-    std::fs::create_dir_all(&flows_dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&flows_dir).expect("the test makes its directory");
     (dir, flows_dir)
 }
 

@@ -3,6 +3,9 @@
 //! a run before anything is sent. One thread.
 //! `cargo bench -p engine --bench mapper`; `cargo test -p engine --benches` runs it once.
 
+// A bench is a test: its set-up states what it expects.
+#![allow(clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use engine::{Mapper, Record};
@@ -23,9 +26,9 @@ map:
 "#;
 
 fn quickstart_mapper() -> Mapper {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let write = |name: &str, text: &str| {
-        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"))
+        std::fs::write(dir.path().join(name), text).expect("the test writes its file")
     };
     write("accounts.yaml", "sms: {connector: sms}\n");
     write("order-sms.yaml", ORDER_SMS);

@@ -250,7 +250,7 @@ mod tests {
                     "{{e164 phone \"UA\"}}",
                     &serde_json::json!({"phone": "050 123 4567"}),
                 )
-                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("render_template succeeds")
         };
         assert_eq!(while_checking(render), "050 123 4567");
         assert_eq!(render(), "+380501234567");

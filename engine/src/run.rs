@@ -819,7 +819,7 @@ async fn enrich(
         return Ok(todo);
     };
     let policy = RetryPolicy::from(&ctx.flow.delivery);
-    let concurrency = ctx.flow.delivery.concurrency.max(1);
+    let concurrency = ctx.flow.delivery.concurrency.get();
     let looked_up: Vec<(Pending, Result<(), crate::LookupFailure>)> = futures::stream::iter(todo)
         .map(|mut pending| {
             let policy = &policy;
@@ -935,7 +935,7 @@ async fn deliver(
     let (slots, refill_from) = if batching {
         (2, 1)
     } else {
-        let concurrency = ctx.flow.delivery.concurrency.max(1);
+        let concurrency = ctx.flow.delivery.concurrency.get();
         (concurrency, (concurrency / 4).max(1))
     };
     let run_id = tally.summary.id;

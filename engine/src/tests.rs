@@ -15,12 +15,12 @@ const ACCOUNTS: &str = "sms:\n  connector: sms\n  api_key: k\n";
 
 /// A flow whose map is `map_yaml` (indented under `map:`), loaded the way users load it.
 fn flow_with(map_yaml: &str, extra: &str) -> Flow {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let text = format!(
         "timezone: Europe/Kyiv\nsource: {{connector: rows, path: rows.csv, key: id}}\nreceiver: {{connector: sms, action: send, account: sms}}\n{extra}map:\n{map_yaml}"
     );
-    std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).expect("the test writes its file");
+    std::fs::write(dir.path().join("f.yaml"), text).expect("the test writes its file");
     let project = flows::load_project(
         &LoadOptions {
             flows_dir: dir.path().into(),
@@ -199,7 +199,7 @@ fn rendered_text_is_checked_against_the_receivers_field_types_and_limits() {
         ),
         now,
     );
-    let ok = ok.unwrap_or_else(|e| panic!("{e}"));
+    let ok = ok.expect("it succeeds");
     assert!(
         !ok.contains_key("source"),
         "an optional field that renders empty is left out"
@@ -389,8 +389,8 @@ impl Harness {
         } else {
             flows::Backlog::Skip
         };
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = SqliteStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(dir.path()).expect("the store opens");
         Harness {
             flow,
             store,
@@ -439,12 +439,12 @@ impl Harness {
         let state = self
             .store
             .flow(&self.flow.name)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the flow's state opens");
         let latest = state.runs(1).unwrap_or_default();
         let run = latest.first().map_or(0, |run| run.id);
         let sorted = state
             .sort_chunk(Some(ChunkPrint::of(&chunk, None, None)), &[], run)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("sort_chunk succeeds");
         matches!(sorted, crate::Sorted::Settled)
     }
 
@@ -459,7 +459,7 @@ impl Harness {
         let state = self
             .store
             .flow(&self.flow.name)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the flow's state opens");
         let now = Utc::now;
         run_flow(RunContext {
             flow: &self.flow,
@@ -474,7 +474,7 @@ impl Harness {
             stop: crate::Stop::never(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("run_flow succeeds")
     }
 
     async fn replay(&self, filter: ReplayFilter) -> RunReport {
@@ -482,7 +482,7 @@ impl Harness {
         let state = self
             .store
             .flow(&self.flow.name)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the flow's state opens");
         let now = Utc::now;
         replay(
             RunContext {
@@ -500,7 +500,7 @@ impl Harness {
             filter,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("replay succeeds")
     }
 
     fn sent(&self) -> Vec<String> {
@@ -595,7 +595,7 @@ async fn transient_failures_are_retried_and_permanent_ones_are_not() {
         report.failures[0].reason.as_deref(),
         Some("1002: Invalid MSISDN format")
     );
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     let rows = state.rows(report.summary.id).unwrap_or_default();
     assert_eq!(
         rows.iter().find(|r| r.key == "1").map(|r| r.attempts),
@@ -684,7 +684,7 @@ async fn duplicate_keys_in_one_fetch_are_sent_once() {
 }
 
 fn crash_left_in_flight(h: &Harness, keys: &[&str]) {
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     let marks: Vec<InFlight> = keys
         .iter()
         .map(|k| InFlight {
@@ -700,7 +700,7 @@ fn crash_left_in_flight(h: &Harness, keys: &[&str]) {
         .collect();
     let _in_flight = state
         .mark_in_flight(1, 1, &marks)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("mark_in_flight succeeds");
 }
 
 #[tokio::test]
@@ -718,7 +718,7 @@ async fn sends_a_crash_interrupted_are_resent_once_and_marked_as_repeats() {
         ["f:1", "f:2", "f:3"],
         "the interrupted row is sent once, not twice"
     );
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     let rows = state.rows(report.summary.id).unwrap_or_default();
     let repeats: Vec<&str> = rows
         .iter()
@@ -739,11 +739,11 @@ async fn sends_a_crash_interrupted_are_resent_once_and_marked_as_repeats() {
 async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached_the_disk() {
     let h = Harness::new("send", "");
     h.add(&["1", "2", "3"]);
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     // Run 1 marked a batch of 1, 2, 3 and stored 1's outcome before it died.
     let run = state
         .begin_run(Trigger::Manual, Utc::now())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the run begins");
     let marks: Vec<InFlight> = ["1", "2", "3"]
         .iter()
         .map(|k| InFlight {
@@ -759,7 +759,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         .collect();
     let _in_flight = state
         .mark_in_flight(run.id, 1, &marks)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("mark_in_flight succeeds");
     let sent = RowOutcome {
         version: 1,
         run: run.id,
@@ -780,8 +780,8 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
     };
     state
         .record(&[(&sent, true)], &[])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ledger = state.recover().unwrap_or_else(|e| panic!("{e}"));
+        .expect("record succeeds");
+    let ledger = state.recover().expect("the state recovers");
     let keys: Vec<&str> = ledger.entries.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["2", "3"], "1's outcome is on disk: settled");
 
@@ -789,7 +789,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
     assert_eq!(h.sent(), ["f:2", "f:3"], "2 and 3 resent, 1 not");
     let rows = state.rows(report.summary.id).unwrap_or_default();
     assert!(rows.iter().all(|r| r.repeat));
-    let left = state.recover().unwrap_or_else(|e| panic!("{e}"));
+    let left = state.recover().expect("the state recovers");
     assert!(
         left.entries.is_empty() && left.marks.is_empty(),
         "the batch's entry is gone"
@@ -906,7 +906,7 @@ impl Source for Broken {
 async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_run_goes_on() {
     let h = Harness::new("send", "");
     let mapper = Mapper::new(&h.flow).unwrap_or_else(|e| panic!("{e:#?}"));
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     let now = Utc::now;
     let failed = run_flow(RunContext {
         flow: &h.flow,
@@ -921,7 +921,7 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         stop: crate::Stop::never(),
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("run_flow succeeds");
     assert_eq!(failed.summary.status, RunStatus::Failed);
     assert_eq!(
         failed.summary.error.as_deref(),
@@ -1007,7 +1007,7 @@ async fn a_lookup_feeds_the_map_and_a_record_it_cannot_find_fails_alone() {
         pos: flows::Pos::new(1, 1),
         section: flows::Section::new(()),
     };
-    h.lookup = Some(LookupStep::new(&config, Arc::new(People)).unwrap_or_else(|e| panic!("{e}")));
+    h.lookup = Some(LookupStep::new(&config, Arc::new(People)).expect("it is made"));
     h.add(&["ok", "obody", "flaky"]);
     let report = h.run().await;
     assert_eq!(h.sent(), ["f:ok"], "only the record found is sent");
@@ -1241,15 +1241,13 @@ async fn keys_forgotten_by_pruning_are_sent_again_though_their_chunk_was_settled
     h.run().await;
     h.run().await;
     assert!(h.settled(&["1", "2"]));
-    let state = h.store.flow("f").unwrap_or_else(|e| panic!("{e}"));
+    let state = h.store.flow("f").expect("the flow's state opens");
     let forget = Retention {
         keep_runs: Some(1),
         forget_handled: true,
         ..Retention::default()
     };
-    let pruned = state
-        .prune(&forget, false)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let pruned = state.prune(&forget, false).expect("prune succeeds");
     assert_eq!(pruned.keys, 2);
     let after = h.run().await;
     assert_eq!(

@@ -754,7 +754,7 @@ mod tests {
     }
 
     fn check(filter_text: &str, record: Value) -> Verdict {
-        let f = filter(filter_text).unwrap_or_else(|e| panic!("{e}"));
+        let f = filter(filter_text).expect("filter succeeds");
         f.check(record.as_object().unwrap_or(&Map::new()))
     }
 

@@ -266,7 +266,7 @@ fn parse_auto_pause(file: &Path, node: &Node) -> Result<Option<AutoPause>, Diagn
 pub struct Delivery {
     /// Sends in flight at once within one run (1 to 1024).
     #[schemars(extend("default" = 4), range(min = 1, max = 1024))]
-    pub concurrency: usize,
+    pub concurrency: std::num::NonZeroUsize,
     /// Tries per record for transient failures (timeouts, 429, 5xx), first try included
     /// (1 to 100).
     #[schemars(extend("default" = 4), range(min = 1, max = 100))]
@@ -292,7 +292,7 @@ pub struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Delivery {
-            concurrency: 4,
+            concurrency: std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
             attempts: 4,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
@@ -987,27 +987,29 @@ fn check_map_fields(
 }
 
 fn parse_delivery(file: &Path, node: &Node) -> Result<Delivery, Diagnostic> {
-    let delivery: Delivery = yaml::from_node(file, node, "delivery")?;
     let at = |key: &str| {
         node.as_mapping()
             .and_then(|m| m.get_node(key))
             .map(|n| Pos::of(n.span()))
             .unwrap_or(Pos::of(node.span()))
     };
-    let shown = |d: Duration| humantime::format_duration(d).to_string();
-    if delivery.concurrency == 0 || delivery.concurrency > 1024 {
-        return Err(Diagnostic::new(
-            file,
-            at("concurrency"),
-            format!(
-                "`delivery.concurrency` is {}; it must be between 1 and 1024",
-                delivery.concurrency
-            ),
-        )
-        .with_hint(
-            "sends in flight at once; 4 is the default, the account's rate limit paces them anyway",
-        ));
+    // Checked before the whole is read, to say what is allowed: 0 cannot be read.
+    let concurrency = node.as_mapping().and_then(|m| m.get_node("concurrency"));
+    if let Some(concurrency) = concurrency {
+        let n: u64 = yaml::from_node(file, concurrency, "delivery.concurrency")?;
+        if n == 0 || n > 1024 {
+            return Err(Diagnostic::new(
+                file,
+                at("concurrency"),
+                format!("`delivery.concurrency` is {n}; it must be between 1 and 1024"),
+            )
+            .with_hint(
+                "sends in flight at once; 4 is the default, the account's rate limit paces them anyway",
+            ));
+        }
     }
+    let delivery: Delivery = yaml::from_node(file, node, "delivery")?;
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
     if delivery.attempts == 0 || delivery.attempts > 100 {
         return Err(Diagnostic::new(
             file,

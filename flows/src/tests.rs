@@ -36,9 +36,9 @@ schedule:
 "#;
 
 fn project(files: &[(&str, &str)]) -> Project {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join(name), text).expect("the test writes its file");
     }
     let options = LoadOptions {
         flows_dir: dir.path().to_path_buf(),
@@ -174,7 +174,7 @@ fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
             Path::new("x.yaml"),
             "a: 42\nb: true\nc: \"42\"\nd: [1, x]\n",
         )
-        .unwrap_or_else(|e| panic!("{e}")),
+        .expect("it loads"),
     );
     assert_eq!(
         literal,
@@ -186,12 +186,12 @@ fn yaml_literals_keep_their_type_and_quoted_text_is_a_template() {
 #[test]
 fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let accounts = dir.path().join("accounts.yaml");
     // A key written out: what others could read. (One from `${VAR}` is not warned about.)
     let literal = ACCOUNTS.replace("${TEST_KEY}", "k-written-out");
-    std::fs::write(&accounts, &literal).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("order-sms.yaml"), ORDER_SMS).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&accounts, &literal).expect("the test writes its file");
+    std::fs::write(dir.path().join("order-sms.yaml"), ORDER_SMS).expect("the test writes its file");
     let options = LoadOptions {
         flows_dir: dir.path().to_path_buf(),
         accounts_file: None,
@@ -200,7 +200,7 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
         unset_as: None,
     };
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test sets the mode");
     let open = load_project(&options);
     assert!(open.diagnostics().is_empty() && open.flows.contains_key("order-sms"));
     assert_eq!(open.warnings.len(), 1);
@@ -209,12 +209,12 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
         .contains("warning: the accounts file can be read by other users (mode 644)"));
     assert!(open.warnings[0].to_string().contains("hint: chmod 600"));
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test sets the mode");
     assert!(load_project(&options).warnings.is_empty());
 
-    std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&accounts, ACCOUNTS).expect("the test writes its file");
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test sets the mode");
     assert!(
         load_project(&options).warnings.is_empty(),
         "a key from the environment is not in the file"

@@ -241,7 +241,7 @@ mod tests {
             "run": 2, "seq": 1, "key": "A-1", "status": "sent",
             "at": "2026-11-28T12:00:00Z", "repeat": true, "remote_id": "m-1"
         }))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("from_value succeeds");
         let line = row_line(&row);
         assert_eq!(
             line,

@@ -272,7 +272,7 @@ mod tests {
     fn a_next_run_reads_in_the_flows_zone_with_how_far_off_it_is() {
         let now = DateTime::parse_from_rfc3339("2026-11-28T17:18:00Z")
             .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it succeeds");
         let kyiv = chrono_tz::Europe::Kyiv;
         assert_eq!(
             when(now + Duration::minutes(12), &kyiv, now),

@@ -63,12 +63,12 @@ async fn headless_chromium(driver: &str) -> Client {
 
 /// The page as an image: into `docs/console/NAME.png` when blessing, else nowhere.
 async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
+    let png = browser.screenshot().await.expect("screenshot succeeds");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("the test makes its directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the test writes its file");
     }
 }
 
@@ -165,7 +165,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     let next_run = || async {
         reqwest::get(format!("{api}/api/flows"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or(Value::Null)["flows"][0]["next_run"]
@@ -176,7 +176,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     browser
         .goto(&format!("{api}/"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the page loads");
     let row = "tr[data-flow='order-sms']";
     // The rows are swapped in live (SSE) as the page opens: read them as they settle.
     until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
@@ -241,16 +241,16 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     browser
         .goto(&format!("{api}/"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the page loads");
     screenshot(&browser, "flows").await;
     let search = browser
         .find(Locator::Css("form.find input[name='q']"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     search
         .send_keys("(202) 555-0013\u{e007}")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("send_keys succeeds");
     until_text(&browser, "h1", "Search").await;
     let hits = browser
         .find_all(Locator::Css("tr[data-test='hit']"))
@@ -272,7 +272,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         browser
             .goto(&format!("{api}{path}"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the page loads");
         assert!(text_of(&browser, "h1").await.is_some());
         screenshot(&browser, name).await;
     }

@@ -133,7 +133,7 @@ async fn connectors_lists_every_connector_action_and_field() {
 fn committed(run: &Run, file: &str) {
     let path = root().join("schema").join(file);
     if std::env::var_os("SWITCHBOARD_BLESS").is_some() {
-        std::fs::write(&path, &run.stdout).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, &run.stdout).expect("the test writes its file");
     }
     let copy = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -152,7 +152,7 @@ fn validator(schema: &Value) -> jsonschema::Validator {
 
 /// A YAML file as the JSON the schema describes (literals keep their type).
 fn yaml(path: &Path, text: &str) -> Value {
-    let node = runtime::flows::yaml::load(path, text).unwrap_or_else(|e| panic!("{e}"));
+    let node = runtime::flows::yaml::load(path, text).expect("it loads");
     runtime::flows::yaml::literal(&node)
 }
 
@@ -176,15 +176,16 @@ async fn the_schemas_are_committed_and_every_example_validates_against_them() {
     let flow_schema = validator(&flow.json());
     let accounts_schema = validator(&accounts.json());
     let mut checked = 0;
-    let examples = std::fs::read_dir(root().join("examples")).unwrap_or_else(|e| panic!("{e}"));
+    let examples =
+        std::fs::read_dir(root().join("examples")).expect("the test lists the directory");
     for example in examples.flatten() {
-        let files = std::fs::read_dir(example.path()).unwrap_or_else(|e| panic!("{e}"));
+        let files = std::fs::read_dir(example.path()).expect("the test lists the directory");
         for file in files.flatten() {
             let path = file.path();
             if path.extension().is_none_or(|e| e != "yaml") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+            let text = std::fs::read_to_string(&path).expect("the test reads the file");
             let schema = if path.ends_with("accounts.yaml") {
                 &accounts_schema
             } else {
@@ -203,7 +204,7 @@ async fn the_schema_refuses_what_validate_refuses() {
     let dir = Dir::new("http://127.0.0.1:9");
     let schema = validator(&dir.run(&["schema"]).await.json());
     let good = std::fs::read_to_string(dir.path().join("flows/order-sms.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test reads the file");
     let parsed = yaml(Path::new("order-sms.yaml"), &good);
     assert!(
         problems(&schema, &parsed).is_empty(),

@@ -52,7 +52,8 @@ async fn cinnox_and_aranda() -> (MockServer, Dir) {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/accounts.yaml",
         &format!(
@@ -106,7 +107,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     let post = |body: Value| http.post(&hook).json(&body).send();
     let challenge: Value = post(json!({"challenge": "xyz"}))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the POST is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -118,7 +119,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     let missed = json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21 12:08", "destination": "+85230001234", "destination Types": "PSTN"});
     let queued: Value = post(missed)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the POST is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -126,7 +127,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     let closed = json!({"status": "Closed", "enquiryID": "e-8", "displayCaseNumber": "41"});
     let ignored: Value = post(closed)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the POST is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -140,7 +141,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
         .body("{nope")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(garbage.status().as_u16(), 400);
 
     let mut cases = Vec::new();
@@ -194,7 +195,7 @@ async fn a_missed_cinnox_enquiry_becomes_an_aranda_ticket() {
     assert!(resynced, "the subscription is set again with the new token");
 
     // The flow goes: its subscription is switched off.
-    std::fs::remove_file(dir.path().join("flows/missed.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/missed.yaml")).expect("the test removes the file");
     let mut off = false;
     for _ in 0..100 {
         off = requests_to(&server, "PATCH", "inquiry-event-sub")
@@ -230,7 +231,7 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
         .json(&missed)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the call is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -251,7 +252,7 @@ async fn two_flows_on_one_cinnox_account_both_get_its_events() {
     assert_eq!(subjects, ["Escalate 42", "Missed enquiry 42"]);
 
     // One flow goes: the family is handed to the other flow's URL, not switched off.
-    std::fs::remove_file(dir.path().join("flows/tickets.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/tickets.yaml")).expect("the test removes the file");
     let mut handed = Vec::new();
     for _ in 0..100 {
         handed = requests_to(&server, "PATCH", "inquiry-event-sub").await;

@@ -46,7 +46,7 @@ impl Nodes {
         for i in 1..=count {
             let dir = Dir::new(base_url);
             std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the test removes the file");
             setup(&dir);
             nodes.dirs.push(dir);
             let child = nodes.spawn(i - 1, lease);
@@ -59,8 +59,8 @@ impl Nodes {
 
     fn spawn(&self, i: usize, lease: &str) -> Child {
         let dir = &self.dirs[i];
-        let log =
-            std::fs::File::create(dir.path().join("daemon.log")).unwrap_or_else(|e| panic!("{e}"));
+        let log = std::fs::File::create(dir.path().join("daemon.log"))
+            .expect("the test creates its file");
         Child(
             tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
                 .args(["daemon", "--listen", "127.0.0.1:0", "--cluster"])
@@ -75,7 +75,7 @@ impl Nodes {
                 .stderr(log)
                 .kill_on_drop(true)
                 .spawn()
-                .unwrap_or_else(|e| panic!("{e}")),
+                .expect("the binary starts"),
         )
     }
 
@@ -110,7 +110,7 @@ impl Nodes {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it is built");
         match client.get(url).send().await {
             Ok(answer) => answer.json().await.unwrap_or_default(),
             Err(e) => panic!("{url}: {e}\n{}", self.logs()),
@@ -193,7 +193,7 @@ async fn bulk_run_under_way(
     assert_eq!(listed["node"], format!("n{}", other + 1), "{listed}");
     let page = reqwest::get(format!("{}/", nodes.apis[other]))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();
@@ -285,7 +285,7 @@ async fn a_trigger_left_during_a_force_run_runs_after_it_and_the_force_run_answe
     let Some(nodes) = Nodes::start(2, &server.uri(), "2s", |dir| {
         bulk(dir);
         let bulk = std::fs::read_to_string(dir.path().join("flows/bulk.yaml"))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the test reads the file");
         dir.write("flows/bulk.yaml", &format!("{bulk}schedule: {{after: starter}}\n"));
         dir.write("flows/starter.csv", "id,phone\nS-1,+380501234567\n");
         dir.write(
@@ -303,15 +303,15 @@ async fn a_trigger_left_during_a_force_run_runs_after_it_and_the_force_run_answe
         .post(format!("{}/api/flows/starter/run", nodes.apis[1]))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert!(started.status().is_success(), "{started:?}");
     let answer: Value = forced
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
+        .expect("it succeeds")
         .json()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the answer is JSON");
     assert_eq!(
         answer["run"]["trigger"],
         "manual",
@@ -353,7 +353,7 @@ async fn a_node_killed_mid_run_has_its_run_finished_by_another() {
     };
     bulk_run_under_way(&nodes, &server, 0).await;
     if let Some(mut child) = nodes.children[0].take() {
-        child.0.start_kill().unwrap_or_else(|e| panic!("{e}")); // SIGKILL
+        child.0.start_kill().expect("the process is killed"); // SIGKILL
         let _ = child.0.wait().await;
     }
     let at_kill = server.received_requests().await.map_or(0, |r| r.len());
@@ -380,7 +380,7 @@ async fn a_node_killed_mid_run_has_its_run_finished_by_another() {
     // The console's run log says which node ran what.
     let log = reqwest::get(format!("{}/flows/bulk", nodes.apis[2]))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();

@@ -11,7 +11,7 @@ pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it is built")
 }
 
 pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
@@ -44,7 +44,7 @@ pub(crate) async fn post_form(
     if let Some(origin) = origin {
         request = request.header("origin", origin);
     }
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = request.send().await.expect("the call is answered");
     let status = response.status().as_u16();
     let location = response
         .headers()
@@ -88,7 +88,7 @@ pub(crate) async fn last_run_ended(api: &str, flow: &str) -> Value {
     for _ in 0..200 {
         let runs: Value = reqwest::get(format!("{api}/api/flows/{flow}/runs?limit=1"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json()
             .await
             .unwrap_or(Value::Null);
@@ -259,7 +259,7 @@ async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries
     let flows = || async {
         reqwest::get(format!("{api}/api/flows"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or(Value::Null)
@@ -286,7 +286,7 @@ async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries
         .header("origin", "https://evil.example")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(cross_site_api.status().as_u16(), 403, "the JSON API too");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap_or_default(),
@@ -337,7 +337,7 @@ async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries
         .form(&[("enabled", "false"), ("csrf", csrf.as_str())])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     let _ = std::fs::set_permissions(&flows_dir, std::fs::Permissions::from_mode(0o755));
     let root = std::env::var("USER").is_ok_and(|u| u == "root")
         || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -369,7 +369,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         .get(format!("{api}/flows/order-sms"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(
         response
             .headers()
@@ -400,7 +400,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         ])
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(
         signed
             .headers()
@@ -428,7 +428,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         .header("cookie", &session)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(page.status().as_u16(), 200);
     let page = page.text().await.unwrap_or_default();
     assert!(!page.contains("console-token-1234"));
@@ -438,7 +438,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         .header("cookie", "switchboard_session=9999999999.00.00")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(forged.status().as_u16(), 303);
     // Off the login page, a next that leaves the server is not followed.
     let (_, location) = post_form(

@@ -219,7 +219,8 @@ cinox:\n  connector: cinox\n  app_id: a\n";
 /// The corpus directory: the good flow, its rows, every hostile flow and their files.
 fn corpus_dir(base: &str) -> Dir {
     let dir = Dir::new(base);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write("flows/accounts.yaml", &ACCOUNTS.replace("BASE", base));
     dir.private("flows/accounts.yaml");
     dir.write("flows/good.yaml", GOOD);
@@ -234,7 +235,7 @@ fn corpus_dir(base: &str) -> Dir {
     let _ = sheet.write_string(0, 0, "id");
     let _ = sheet.write_string(0, 16_383, "far");
     book.save(dir.path().join("flows/wide.xlsx"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it is saved");
     write_ods_bomb(&dir.path().join("flows/bomb.ods"));
     for (name, text, _) in flow_cases() {
         dir.write(&format!("flows/{name}.yaml"), &text);
@@ -247,7 +248,7 @@ fn corpus_dir(base: &str) -> Dir {
 
 fn write_ods_bomb(path: &Path) {
     use std::io::Write;
-    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::create(path).expect("the test creates its file");
     let mut zip = zip::ZipWriter::new(file);
     let _ = zip.start_file("content.xml", zip::write::SimpleFileOptions::default());
     let _ = zip.write_all(b"<office:document-content xmlns:office=\"o\" xmlns:table=\"t\" xmlns:text=\"x\"><office:body><office:spreadsheet><table:table table:name=\"S\"><table:table-row table:number-rows-repeated=\"1048576\"><table:table-cell table:number-columns-repeated=\"16384\" office:value-type=\"string\"><text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>");
@@ -346,16 +347,17 @@ async fn every_hostile_flow_file_gets_a_clear_error_and_the_good_flow_is_unharme
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(
-            std::fs::File::create(dir.path().join("daemon.log")).unwrap_or_else(|e| panic!("{e}")),
+            std::fs::File::create(dir.path().join("daemon.log"))
+                .expect("the test creates its file"),
         )
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary starts");
     let daemon = Child(daemon);
     let api = api_of(&dir, &daemon).await;
     let flows: Value = reqwest::get(format!("{api}/api/flows"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -369,7 +371,7 @@ async fn every_hostile_flow_file_gets_a_clear_error_and_the_good_flow_is_unharme
     }
     let metrics = reqwest::get(format!("{api}/metrics"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();
@@ -382,14 +384,14 @@ async fn every_hostile_flow_file_gets_a_clear_error_and_the_good_flow_is_unharme
         .post(format!("{api}/api/flows/good/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the call is answered")
         .json()
         .await
         .unwrap_or_default();
     assert_eq!(forced["run"]["counts"]["sent"], 1, "{forced}");
     let health = reqwest::get(format!("{api}/healthz"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the GET is answered");
     assert_eq!(health.text().await.unwrap_or_default(), "ok");
 }
 
@@ -557,7 +559,7 @@ async fn hostile_webhook_requests_get_a_4xx_and_the_daemon_keeps_serving() {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let api = api_of(&dir, &daemon).await;
     let http = reqwest::Client::new();
@@ -618,7 +620,7 @@ async fn hostile_webhook_requests_get_a_4xx_and_the_daemon_keeps_serving() {
             .body(body)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the call is answered");
         assert_eq!(response.status().as_u16(), status, "{flow}: {expect}");
         let text = response.text().await.unwrap_or_default();
         assert!(
@@ -630,7 +632,7 @@ async fn hostile_webhook_requests_get_a_4xx_and_the_daemon_keeps_serving() {
     let addr = api.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it connects");
     let _ = stream
         .write_all(
             format!(
@@ -645,7 +647,7 @@ async fn hostile_webhook_requests_get_a_4xx_and_the_daemon_keeps_serving() {
         .get(format!("{api}/hooks/hook"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(get.status().as_u16(), 405);
     // After it all, a good event is taken and sent.
     let ok = http
@@ -653,7 +655,7 @@ async fn hostile_webhook_requests_get_a_4xx_and_the_daemon_keeps_serving() {
         .json(&json!({"id": "good-1", "phone": "+380501234567", "name": "Olena"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(ok.status().as_u16(), 200);
     for _ in 0..100 {
         if client_ids(&bodies(&server).await).contains(&"hook:good-1".to_string()) {
@@ -737,7 +739,7 @@ async fn hostile_command_lines_get_usage_errors_never_panics() {
         .stderr(std::process::Stdio::piped())
         .output()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary runs");
     let stderr = String::from_utf8_lossy(&piped.stderr);
     assert!(
         !stderr.contains("panicked") && !stderr.contains("Broken pipe"),

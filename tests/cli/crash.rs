@@ -57,7 +57,8 @@ pub(crate) async fn kill_and_recover_with(
 ) -> (MockServer, Vec<Value>, Dir) {
     let server = slow_mock().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     let mut csv = String::from("id,phone\n");
     for i in 1..=ROWS {
         csv.push_str(&format!("R-{i},+38050{:07}\n", i));
@@ -84,7 +85,7 @@ pub(crate) async fn kill_and_recover_with(
         waited += 1;
         assert!(waited < 3000, "the run did not get going");
     }
-    first.0.start_kill().unwrap_or_else(|e| panic!("{e}")); // SIGKILL
+    first.0.start_kill().expect("the process is killed"); // SIGKILL
     let _ = first.0.wait().await;
     let _ = run.await;
     let at_kill = server
@@ -100,24 +101,24 @@ pub(crate) async fn kill_and_recover_with(
         .post(format!("{api}/api/flows/bulk/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     // 422: the run ran and failed (rows parked as uncertain are failures to look at).
     let code = answer.status().as_u16();
     assert!(
         code == 200 || (code == 422 && !resend_uncertain),
         "HTTP {code}"
     );
-    let report: Value = answer.json().await.unwrap_or_else(|e| panic!("{e}"));
+    let report: Value = answer.json().await.expect("the answer is JSON");
     let id = report["run"]["id"].as_u64().unwrap_or_default();
     let rows: Value = reqwest::get(format!("{api}/api/flows/bulk/runs/{id}"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the answer is JSON");
     let interrupted: Value = reqwest::get(format!("{api}/api/flows/bulk/runs/1"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
         .unwrap_or_default();

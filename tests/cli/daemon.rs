@@ -64,12 +64,13 @@ async fn text_sent_for(server: &MockServer, client_id: &str) -> Option<String> {
 async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write("flows/tick.yaml", TICK);
     dir.write("flows/follow.yaml", FOLLOW);
 
     let log =
-        std::fs::File::create(dir.path().join("daemon.log")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::File::create(dir.path().join("daemon.log")).expect("the test creates its file");
     let mut daemon = Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["-v", "daemon", "--listen", "127.0.0.1:0"])
@@ -80,7 +81,7 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let discovery = dir.path().join("flows/.switchboard/daemon.json");
     let api = eventually("the daemon's discovery file", 15, async || {
@@ -186,7 +187,7 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
     );
     let api_flows = reqwest::get(format!("{api}/api/flows"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();
@@ -202,7 +203,7 @@ async fn the_daemon_runs_chained_flows_reloads_keeps_last_good_and_stops_cleanly
     assert!(status.stdout.contains("error: "), "{status:?}");
     let metrics = reqwest::get(format!("{api}/metrics"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();

@@ -202,7 +202,8 @@ async fn test_previews_the_next_run_and_the_test_send_as_it_leaves() {
 async fn test_of_a_push_flow_previews_sample_or_last_events() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.append(
         "flows/accounts.yaml",
         "hook:\n  connector: webhook\n  secret: ${HOOK_SECRET:-0123456789abcdef0123}\n  signature: token\n",
@@ -253,7 +254,7 @@ async fn test_of_a_push_flow_previews_sample_or_last_events() {
 
     // Once events arrived, the last ones are the samples (asked of the daemon holding
     // the state).
-    std::fs::remove_file(dir.path().join("flows/events.json")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/events.json")).expect("the test removes the file");
     let daemon = spawn_daemon(&dir);
     let api = api_of(&dir, &daemon).await;
     let posted = reqwest::Client::new()
@@ -393,7 +394,7 @@ async fn a_clean_stop_of_the_daemon_under_a_waiting_run_is_explained() {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let _api = api_of(&dir, &daemon).await;
 
@@ -561,7 +562,7 @@ async fn the_daemon_tells_an_invalid_flow_from_an_unknown_one() {
         .json(&json!({"id": "1"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(hook.status().as_u16(), 503);
     let text = hook.text().await.unwrap_or_default();
     assert!(text.contains("flow `signup` is invalid"), "{text}");
@@ -569,7 +570,7 @@ async fn the_daemon_tells_an_invalid_flow_from_an_unknown_one() {
         .get(format!("{api}/api/flows/nope/runs"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(runs.status().as_u16(), 404);
     assert!(runs
         .text()
@@ -621,7 +622,7 @@ async fn history_of_a_run_shows_the_message_as_sent() {
 /// `validate` then points at what is left to fill in, and once filled in, it is valid.
 #[tokio::test]
 async fn new_writes_a_commented_flow_and_its_account_ready_for_validate() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
@@ -631,7 +632,7 @@ async fn new_writes_a_commented_flow_and_its_account_ready_for_validate() {
             .env_remove("SWITCHBOARD_ACCOUNTS")
             .env_remove("MY_8X8_API_KEY")
             .envs(env.iter().copied());
-        Run::from(command.output().unwrap_or_else(|e| panic!("{e}")))
+        Run::from(command.output().expect("the binary runs"))
     };
     let new = run(
         &["new", "order-sms", "--source", "csv", "--receiver", "8x8"],
@@ -677,7 +678,7 @@ async fn new_writes_a_commented_flow_and_its_account_ready_for_validate() {
         dir.path().join("flows/orders.csv"),
         "order_id,name,phone\nA-1,Olena,+380501234567\n",
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the test writes its file");
     let filled = flow
         .replace("path: CHANGE-ME", "path: orders.csv")
         .replace(
@@ -686,12 +687,12 @@ async fn new_writes_a_commented_flow_and_its_account_ready_for_validate() {
         )
         .replace("text: \"{{CHANGE-ME}}\"", "text: \"Hi {{name}}\"");
     std::fs::write(dir.path().join("flows/order-sms.yaml"), filled)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test writes its file");
     std::fs::write(
         &accounts,
         stub.replace("subaccount_id: CHANGE-ME", "subaccount_id: shop_main"),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the test writes its file");
     let valid = run(&["validate"], &[("MY_8X8_API_KEY", "k-1")]);
     assert_eq!(
         (valid.code, valid.stdout.as_str()),
@@ -854,10 +855,10 @@ async fn the_daemon_warns_once_and_logs_for_people() {
             .args(["-v", "daemon", "--listen", "127.0.0.1:0"])
             .current_dir(dir.path())
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+            .stderr(std::fs::File::create(&log).expect("the test creates its file"))
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let api = api_of(&dir, &daemon).await;
     let http = reqwest::Client::new();
@@ -926,7 +927,7 @@ async fn aranda_cases_are_found_and_get_files_against_the_stand_in() {
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
         .json()
         .await
         .unwrap_or_default();
@@ -961,7 +962,7 @@ pub(crate) async fn sandbox_with(extra: &[&str]) -> (Child, String) {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     let http = reqwest::Client::new();
     for _ in 0..100 {
@@ -988,7 +989,7 @@ async fn the_stand_in_starts_from_seed_data() {
         .header("UrlAsms", "https://help.example.com/ASMS")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the call is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -1075,7 +1076,8 @@ async fn text_request_contacts_are_read_archived_and_deleted_against_the_stand_i
 async fn rows_are_appended_to_a_sheet_against_the_stand_in() {
     let (_sandbox, url) = sandbox().await;
     let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     with_sheets(&dir, &url);
     dir.write(
         "flows/to-sheet.yaml",
@@ -1116,7 +1118,8 @@ fn with_sheets(dir: &Dir, url: &str) {
 async fn a_sheet_row_is_found_and_updated_by_its_key() {
     let (_sandbox, url) = sandbox().await;
     let dir = Dir::new(&url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     with_sheets(&dir, &url);
     dir.write("flows/refunds.csv", "order_id,status\nS-2002,refunded\n");
     dir.write(
@@ -1132,7 +1135,7 @@ async fn a_sheet_row_is_found_and_updated_by_its_key() {
         "{url}/v4/spreadsheets/s-1/values/Sheet1?key=sandbox-key"
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the GET is answered")
     .text()
     .await
     .unwrap_or_default();
@@ -1300,7 +1303,8 @@ async fn a_lookup_named_like_a_column_is_refused() {
 /// and no flow yet.
 fn with_accounts(url: &str, accounts: &str) -> Dir {
     let dir = Dir::new(url);
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write("flows/accounts.yaml", accounts);
     dir.private("flows/accounts.yaml");
     dir
@@ -1542,7 +1546,7 @@ fn textrequest_dir(url: &str) -> Dir {
 pub(crate) async fn sandbox_messages(url: &str) -> String {
     reqwest::get(format!("{url}/sandbox/messages"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default()

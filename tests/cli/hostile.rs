@@ -14,7 +14,7 @@ use super::*;
 /// `switchboard daemon` with extra arguments, its log in `daemon.log`.
 fn daemon_with(dir: &Dir, extra: &[&str]) -> Child {
     let log =
-        std::fs::File::create(dir.path().join("daemon.log")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::File::create(dir.path().join("daemon.log")).expect("the test creates its file");
     Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["daemon", "--listen", "127.0.0.1:0"])
@@ -27,7 +27,7 @@ fn daemon_with(dir: &Dir, extra: &[&str]) -> Child {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     )
 }
 
@@ -73,7 +73,8 @@ async fn wait_for_requests(server: &MockServer, at_least: usize) {
 }
 
 fn bulk(dir: &Dir, rows: usize, concurrency: usize) {
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     let mut csv = String::from("id,phone\n");
     for i in 1..=rows {
         csv.push_str(&format!("R-{i},+38050{i:07}\n"));
@@ -97,7 +98,7 @@ async fn a_flow_file_removed_and_restored_mid_run_never_runs_twice_at_once() {
     wait_for_requests(&server, 50).await;
     // `git checkout`, `rsync --delete`: the file goes and comes back while the flow runs.
     let text = std::fs::read_to_string(dir.path().join("flows/bulk.yaml")).unwrap_or_default();
-    std::fs::remove_file(dir.path().join("flows/bulk.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/bulk.yaml")).expect("the test removes the file");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     dir.write("flows/bulk.yaml", &text);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -105,11 +106,11 @@ async fn a_flow_file_removed_and_restored_mid_run_never_runs_twice_at_once() {
         .post(format!("{api}/api/flows/bulk/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     let first: Value = first
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
+        .expect("it succeeds")
         .json()
         .await
         .unwrap_or_default();
@@ -130,7 +131,8 @@ async fn a_flow_file_removed_and_restored_mid_run_never_runs_twice_at_once() {
 }
 
 fn webhook_flow(dir: &Dir, key: &str) {
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/signup.yaml",
         &format!("source: {{connector: webhook, key: {key}}}\nreceiver: {{connector: 8x8, action: send_sms, account: shop-8x8}}\nmap:\n  destination: \"{{{{phone}}}}\"\n  text: \"Welcome {{{{name}}}}\"\ndelivery: {{attempts: 1}}\n"),
@@ -151,11 +153,11 @@ async fn events_acknowledged_before_a_crash_are_sent_at_start_up_without_a_new_e
             .json(&json!([{"id": format!("e-{i}a"), "phone": "+380501234567", "name": "A"}, {"id": format!("e-{i}b"), "phone": "+380501234567", "name": "B"}]))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the call is answered");
         assert_eq!(ok.status().as_u16(), 200);
     }
     wait_for_requests(&server, 1).await;
-    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    daemon.0.start_kill().expect("the process is killed");
     let _ = daemon.0.wait().await;
     let second = daemon_with(&dir, &[]);
     let _api = api_of(&dir, &second).await;
@@ -186,24 +188,24 @@ async fn repeated_and_look_alike_events_are_told_apart_and_each_repeat_is_in_his
     let keys = |v: Value| v["keys"].clone();
     let one = post(json!({"a": "x/y", "b": "z", "phone": "+380501234567", "name": "One"}))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the POST is answered");
     let one = keys(one.json().await.unwrap_or_default());
     let two = post(json!({"a": "x", "b": "y/z", "phone": "+380501234567", "name": "Two"}))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the POST is answered");
     let two = keys(two.json().await.unwrap_or_default());
     assert_ne!(one, two, "the parts of a key are encoded, not joined");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // The first event again: acknowledged, not sent, and recorded as a duplicate.
     let again = post(json!({"a": "x/y", "b": "z", "phone": "+380501234567", "name": "One"}))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the POST is answered");
     assert_eq!(again.status().as_u16(), 200);
     let mut history = Vec::new();
     for _ in 0..100 {
         history = reqwest::get(format!("{api}/api/flows/signup/runs?limit=10"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or_default()["runs"]
@@ -229,7 +231,7 @@ async fn repeated_and_look_alike_events_are_told_apart_and_each_repeat_is_in_his
     let id = skipped["id"].as_u64().unwrap_or_default();
     let rows: Value = reqwest::get(format!("{api}/api/flows/signup/runs/{id}"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -245,7 +247,8 @@ async fn repeated_and_look_alike_events_are_told_apart_and_each_repeat_is_in_his
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_door_reads_no_more_than_it_must_and_nobody_can_hold_it() {
     let dir = Dir::new("http://127.0.0.1:9");
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/accounts.yaml",
         "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${EIGHTX8_API_KEY}\n  base_url: http://127.0.0.1:9\nhook:\n  connector: webhook\n  secret: hook-secret-0123456789abcdef\n",
@@ -273,7 +276,7 @@ async fn the_http_door_reads_no_more_than_it_must_and_nobody_can_hold_it() {
     async fn raw(addr: &str, head: &str, body: &[u8], then_wait: Duration) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it connects");
         let _ = stream.write_all(head.as_bytes()).await;
         let _ = stream.write_all(body).await;
         let mut answer = Vec::new();
@@ -368,7 +371,7 @@ async fn the_http_door_reads_no_more_than_it_must_and_nobody_can_hold_it() {
     assert_eq!(flows.status().as_u16(), 200);
     let health = reqwest::get(format!("{api}/healthz"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the GET is answered");
     assert_eq!(health.text().await.unwrap_or_default(), "ok");
     drop(idle);
     assert!(
@@ -392,7 +395,7 @@ async fn ctrl_c_on_a_run_records_it_interrupted_with_the_counts_of_what_went_out
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary starts");
     wait_for_requests(&server, 10).await;
     let _ = tokio::process::Command::new("kill")
         .args(["-INT", &child.id().unwrap_or_default().to_string()])
@@ -402,7 +405,7 @@ async fn ctrl_c_on_a_run_records_it_interrupted_with_the_counts_of_what_went_out
         child
             .wait_with_output()
             .await
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("wait_with_output succeeds"),
     );
     assert_eq!(out.code, 130, "{out:?}");
     let report = out.json();
@@ -443,9 +446,9 @@ async fn a_run_killed_outright_is_recorded_interrupted_by_the_next_one() {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary starts");
     wait_for_requests(&server, 20).await;
-    child.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    child.start_kill().expect("the process is killed");
     let _ = child.wait().await;
     let next = dir.run(&["run", "bulk"]).await;
     assert_eq!(next.code, 0, "{next:?}");
@@ -478,7 +481,7 @@ async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() 
     let state = dir.path().join("flows/.switchboard");
     let db = state.join("state.db");
     let older = dir.path().join("older.db");
-    std::fs::copy(&db, &older).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&db, &older).expect("the test copies the file");
     let random = |n: usize| -> Vec<u8> {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         (0..n)
@@ -507,27 +510,26 @@ async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() 
         let before = bodies(&server).await.len();
         let len = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         match damage {
-            "deleted" => std::fs::remove_file(&db).unwrap_or_else(|e| panic!("{e}")),
-            "emptied" => std::fs::write(&db, b"").unwrap_or_else(|e| panic!("{e}")),
-            "garbled" => std::fs::write(&db, random(8192)).unwrap_or_else(|e| panic!("{e}")),
+            "deleted" => std::fs::remove_file(&db).expect("the test removes the file"),
+            "emptied" => std::fs::write(&db, b"").expect("the test writes its file"),
+            "garbled" => std::fs::write(&db, random(8192)).expect("the test writes its file"),
             "random inside" => {
                 use std::io::{Seek, Write};
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&db)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("the store opens");
                 file.seek(std::io::SeekFrom::Start(len / 3))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                file.write_all(&random(8192))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("seek succeeds");
+                file.write_all(&random(8192)).expect("the test writes it");
             }
             "truncated" => std::fs::OpenOptions::new()
                 .write(true)
                 .open(&db)
                 .and_then(|f| f.set_len(len / 2))
-                .unwrap_or_else(|e| panic!("{e}")),
+                .expect("it succeeds"),
             _ => {
-                std::fs::copy(&older, &db).unwrap_or_else(|e| panic!("{e}"));
+                std::fs::copy(&older, &db).expect("the test copies the file");
             }
         }
         let refused = dir.run(&["run", "order-sms"]).await;
@@ -543,14 +545,14 @@ async fn a_damaged_state_directory_is_refused_instead_of_resending_everything() 
             "{damage}: nothing resent"
         );
         // A new state for the next kind of damage (a first use sends the rows again).
-        std::fs::remove_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_dir_all(&state).expect("the test removes the directory");
         let fresh = dir.run(&["run", "order-sms"]).await;
         assert_eq!(fresh.code, 0, "{fresh:?}");
-        std::fs::copy(&db, &older).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(&db, &older).expect("the test copies the file");
     }
     // Knowingly accepted: it runs (and may resend what the lost database knew); a
     // database that cannot be read is set aside.
-    std::fs::write(&db, random(8192)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&db, random(8192)).expect("the test writes its file");
     let accepted = dir.run(&["run", "order-sms", "--accept-state-loss"]).await;
     assert_eq!(accepted.code, 0, "{accepted:?}");
     assert!(accepted.stderr.contains("accept"), "{accepted:?}");
@@ -585,13 +587,13 @@ async fn a_write_ahead_log_lost_after_a_crash_is_refused() {
         .post(format!("{api}/api/flows/order-sms/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(run.status().as_u16(), 200);
-    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    daemon.0.start_kill().expect("the process is killed");
     let _ = daemon.0.wait().await;
     let wal = dir.path().join("flows/.switchboard/state.db-wal");
     assert!(wal.exists(), "a killed process leaves its log");
-    std::fs::remove_file(&wal).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&wal).expect("the test removes the file");
     let refused = dir.run(&["run", "order-sms"]).await;
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(
@@ -614,11 +616,11 @@ async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon
         .await;
     let dir = Dir::new("http://127.0.0.1:9");
     let state = dir.path().join("flows/.switchboard");
-    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&state).expect("the test makes its directory");
     // A process that has ended.
     let mut gone = tokio::process::Command::new("true")
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary starts");
     let pid = gone.id().unwrap_or_default();
     let _ = gone.wait().await;
     let file = state.join("daemon.json");
@@ -626,7 +628,7 @@ async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon
         &file,
         json!({"pid": pid, "url": foreign.uri(), "token_required": false}).to_string(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the test writes its file");
     let status = dir.run(&["status"]).await;
     assert_eq!(status.code, 1, "{status:?}");
     assert!(!status.stdout.contains("someone-elses"), "{status:?}");
@@ -634,7 +636,7 @@ async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon
     assert!(!file.exists(), "the stale file is removed");
 
     // A live switchboard serving another flows directory.
-    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let other = tempfile::tempdir().expect("a temporary directory");
     let port = free_port();
     let live = Child(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -649,14 +651,14 @@ async fn status_does_not_trust_a_discovery_file_left_by_a_dead_or_foreign_daemon
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::write(
         &file,
         json!({"pid": live.0.id(), "url": foreign.uri(), "flows": other.path()}).to_string(),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the test writes its file");
     let status = dir.run(&["status"]).await;
     assert_eq!(status.code, 1, "{status:?}");
     assert!(status.stderr.contains("serves the flows in"), "{status:?}");

@@ -212,7 +212,8 @@ async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.append(
         "flows/accounts.yaml",
         "hook:\n  connector: webhook\n  secret: hook-secret-0123456789\n",
@@ -233,7 +234,7 @@ async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
     let runs = || async {
         reqwest::get(format!("{api}/api/flows/signup/runs"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or_default()["runs"]
@@ -266,7 +267,7 @@ async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
     for _ in 0..100 {
         flows = reqwest::get(format!("{api}/api/flows"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or_default();
@@ -520,7 +521,7 @@ async fn alerts_go_through_an_alert_flow_debounced() {
     // What on-call alerts on, in /metrics (OpenMetrics, through prometheus-client).
     let metrics = reqwest::get(format!("{api}/metrics"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();
@@ -571,7 +572,8 @@ async fn the_watchdog_alerts_a_scheduled_flow_that_is_overdue() {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     slack_alert_flow(&server, &dir).await;
     dir.write(
         "flows/ticker.yaml",
@@ -686,7 +688,7 @@ async fn with_every_run_slot_taken_a_flow_waits_and_status_says_why() {
     let flows = || async {
         reqwest::get(format!("{api}/api/flows"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or_default()

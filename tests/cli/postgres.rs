@@ -129,7 +129,7 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
     assert!(through.stdout.contains("new 1, sent 1"), "{through:?}");
     let listed: Value = reqwest::get(format!("{api}/api/flows/order-sms/runs"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
         .unwrap_or_default();
@@ -137,7 +137,7 @@ async fn runs_history_and_dedupe_work_the_same_with_the_state_in_postgres() {
     // The console finds the new record in the database's index.
     let found = reqwest::get(format!("{api}/search?q=%2B1%20202%20555%200199"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .text()
         .await
         .unwrap_or_default();
@@ -162,8 +162,8 @@ async fn a_daemon_that_cannot_announce_itself_stops_before_any_run_starts() {
     drop(first);
     let (server_url, name) = (schema.server.clone(), schema.name.clone());
     let overdue = std::thread::spawn(move || {
-        let mut client = ::postgres::Client::connect(&server_url, ::postgres::NoTls)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut client =
+            ::postgres::Client::connect(&server_url, ::postgres::NoTls).expect("it connects");
         client
             .execute(
                 &format!(
@@ -173,14 +173,14 @@ async fn a_daemon_that_cannot_announce_itself_stops_before_any_run_starts() {
                 ),
                 &[],
             )
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("execute succeeds")
     })
     .join()
     .unwrap_or_else(|_| panic!("the update panicked"));
     assert_eq!(overdue, 1, "the armed schedule was not found");
 
     std::fs::remove_dir_all(dir.path().join("flows/.switchboard"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test removes the directory");
     dir.write("flows/.switchboard", "not a directory");
     let started = tokio::time::timeout(
         std::time::Duration::from_secs(30),
@@ -250,7 +250,7 @@ pub(crate) fn cut_connections(schema: &Schema) -> u64 {
     );
     std::thread::spawn(move || {
         let mut client = ::postgres::Client::connect(&server, ::postgres::NoTls)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it connects");
         client
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -307,8 +307,8 @@ async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothi
     );
     let report: Value = run
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
+        .expect("it succeeds")
         .json()
         .await
         .unwrap_or_default();
@@ -323,7 +323,7 @@ async fn a_lost_database_connection_pauses_the_run_which_goes_on_and_loses_nothi
         .post(format!("{api}/api/flows/order-sms/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the call is answered")
         .json()
         .await
         .unwrap_or_default();

@@ -171,7 +171,7 @@ async fn the_same_flows_pointed_at_another_state_are_refused_instead_of_resent()
 
     // A flows directory moved with its state is the same pair.
     let moved = dir.path().join("moved");
-    std::fs::rename(dir.path().join("flows"), &moved).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(dir.path().join("flows"), &moved).expect("the test renames the file");
     let after_move = dir
         .run(&["run", "order-sms", "--flows", "moved", "--state", other])
         .await;
@@ -238,7 +238,7 @@ async fn runs_until(api: &str, name: &str, ready: impl Fn(&[Value]) -> bool) -> 
     for _ in 0..200 {
         runs = reqwest::get(format!("{api}/api/flows/{name}/runs?limit=50"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json::<Value>()
             .await
             .unwrap_or_default()["runs"]
@@ -257,7 +257,8 @@ async fn runs_until(api: &str, name: &str, ready: impl Fn(&[Value]) -> bool) -> 
 async fn a_failed_event_sent_again_corrected_is_sent_not_skipped_as_a_duplicate() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/signup.yaml",
         "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\n",
@@ -297,7 +298,7 @@ async fn a_failed_event_sent_again_corrected_is_sent_not_skipped_as_a_duplicate(
         .post(format!("{api}/api/flows/signup/replay"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     let replay: Value = replay.json().await.unwrap_or_default();
     assert_eq!(replay["nothing_to_replay"], true, "{replay}");
 }
@@ -306,7 +307,8 @@ async fn a_failed_event_sent_again_corrected_is_sent_not_skipped_as_a_duplicate(
 async fn an_identical_event_without_an_id_is_a_repeat_only_within_the_redelivery_window() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     // No `key:`: events are known by their payload.
     dir.write(
         "flows/edits.yaml",
@@ -435,12 +437,12 @@ async fn a_foreign_row_in_the_postgres_migration_table_is_an_error_not_a_panic()
     let (url, name) = (url.to_string(), name.to_string());
     std::thread::spawn(move || {
         let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it connects");
         client
             .batch_execute(&format!(
                 "INSERT INTO \"{name}\".refinery_schema_history VALUES (99, 'someone_elses', now()::text, '1')"
             ))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("batch_execute succeeds");
     })
     .join()
     .unwrap_or_else(|_| panic!("the insert failed"));
@@ -464,7 +466,7 @@ async fn a_foreign_row_in_the_postgres_migration_table_is_an_error_not_a_panic()
 /// A daemon started from a copy of the binary under another name.
 fn renamed_daemon(dir: &Dir, extra: &[&str]) -> Child {
     let copy = dir.path().join("sb-daemon");
-    std::fs::copy(env!("CARGO_BIN_EXE_switchboard"), &copy).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(env!("CARGO_BIN_EXE_switchboard"), &copy).expect("the test copies the file");
     Child(
         tokio::process::Command::new(&copy)
             .args(["daemon", "--listen", "127.0.0.1:0"])
@@ -476,7 +478,7 @@ fn renamed_daemon(dir: &Dir, extra: &[&str]) -> Child {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
+            .expect("the binary starts"),
     )
 }
 
@@ -506,12 +508,12 @@ async fn discovery_trusts_the_daemon_that_wrote_the_file_whatever_its_name_and_n
         .args(["-c", "sleep 30 # switchboard daemon"])
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the binary starts");
     let mut written: Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_default())
             .unwrap_or_default();
     written["pid"] = json!(other.id().unwrap_or_default());
-    std::fs::write(&file, written.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, written.to_string()).expect("the test writes its file");
     let status = dir.run(&["status"]).await;
     assert_eq!(status.code, 1, "{status:?}");
     assert!(status.stderr.contains("no daemon is running"), "{status:?}");
@@ -596,9 +598,9 @@ async fn the_console_toggle_edits_a_symlinked_flow_where_it_points() {
     // The flow file lives elsewhere (a repository checkout); the flows directory links it.
     dir.write("shared/order-sms.yaml", FLOW);
     let link = dir.path().join("flows/order-sms.yaml");
-    std::fs::remove_file(&link).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&link).expect("the test removes the file");
     std::os::unix::fs::symlink(dir.path().join("shared/order-sms.yaml"), &link)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("symlink succeeds");
     let daemon = spawn_daemon(&dir);
     let api = api_of(&dir, &daemon).await;
     let client = browser();
@@ -612,7 +614,7 @@ async fn the_console_toggle_edits_a_symlinked_flow_where_it_points() {
     )
     .await;
     assert_eq!(status, 303);
-    let kind = std::fs::symlink_metadata(&link).unwrap_or_else(|e| panic!("{e}"));
+    let kind = std::fs::symlink_metadata(&link).expect("the file is there");
     assert!(kind.file_type().is_symlink(), "the link is still a link");
     let target =
         std::fs::read_to_string(dir.path().join("shared/order-sms.yaml")).unwrap_or_default();
@@ -628,7 +630,8 @@ async fn events_sent_before_a_crash_are_not_recorded_again_as_duplicates() {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/signup.yaml",
         "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{id}}\"\ndelivery: {concurrency: 1}\n",
@@ -657,7 +660,7 @@ async fn events_sent_before_a_crash_are_not_recorded_again_as_duplicates() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    daemon.0.start_kill().unwrap_or_else(|e| panic!("{e}"));
+    daemon.0.start_kill().expect("the process is killed");
     let _ = daemon.0.wait().await;
     let second = spawn_daemon(&dir);
     let api = api_of(&dir, &second).await;
@@ -670,7 +673,7 @@ async fn events_sent_before_a_crash_are_not_recorded_again_as_duplicates() {
         let id = run["id"].as_u64().unwrap_or_default();
         let rows: Value = reqwest::get(format!("{api}/api/flows/signup/runs/{id}"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json()
             .await
             .unwrap_or_default();
@@ -784,7 +787,7 @@ async fn smtp_server(kind: SmtpServer) -> (u16, std::sync::Arc<std::sync::atomic
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the port is free");
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let messages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = std::sync::Arc::clone(&messages);
@@ -837,7 +840,8 @@ async fn smtp_server(kind: SmtpServer) -> (u16, std::sync::Arc<std::sync::atomic
 /// A flows directory with an e-mail flow through the SMTP server on `port`.
 fn mail_dir(port: u16) -> Dir {
     let dir = Dir::new("http://127.0.0.1:9");
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/accounts.yaml",
         &format!("mail:\n  connector: smtp\n  host: 127.0.0.1\n  port: {port}\n  tls: none\n  username: alerts\n  password: app-password-0123\n  from: Switchboard <alerts@example.com>\n"),
@@ -983,7 +987,8 @@ impl Drop for SmallDisk {
 async fn a_full_disk_is_said_by_health_and_the_daemon_goes_on_once_there_is_room() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/signup.yaml",
         "source: {connector: webhook, key: id}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{id}}\"\n",
@@ -1020,7 +1025,7 @@ async fn a_full_disk_is_said_by_health_and_the_daemon_goes_on_once_there_is_room
     let filler = disk.0.join("filler");
     {
         use std::io::Write;
-        let mut file = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
+        let mut file = std::fs::File::create(&filler).expect("the test creates its file");
         let chunk = vec![0u8; 64 << 10];
         while file.write_all(&chunk).is_ok() {}
         let _ = file.sync_all();
@@ -1033,7 +1038,7 @@ async fn a_full_disk_is_said_by_health_and_the_daemon_goes_on_once_there_is_room
     );
     let health = reqwest::get(format!("{api}/healthz"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the GET is answered");
     assert_eq!(health.status().as_u16(), 503);
     let said = health.text().await.unwrap_or_default();
     assert!(
@@ -1041,7 +1046,7 @@ async fn a_full_disk_is_said_by_health_and_the_daemon_goes_on_once_there_is_room
         "{said}"
     );
     // Room again: health and webhooks come back by themselves.
-    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&filler).expect("the test removes the file");
     let mut healthy = false;
     for _ in 0..100 {
         let health = reqwest::get(format!("{api}/healthz")).await;

@@ -65,7 +65,8 @@ fn setup(uri: &str) -> Dir {
         ),
     );
     dir.private("flows/accounts.yaml");
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write("flows/rows.csv", "id,name,phone\nR-1,Olena,+380501234567\n");
     dir.write(
         "flows/f-8x8.yaml",
@@ -128,7 +129,7 @@ async fn run_with_keys(dir: &Dir, args: &[&str]) -> Run {
     for (var, key) in KEYS {
         command.env(var, key);
     }
-    Run::from(command.output().await.unwrap_or_else(|e| panic!("{e}")))
+    Run::from(command.output().await.expect("the binary runs"))
 }
 
 /// Every file under `dir`, as text (lossy), for a search.
@@ -215,12 +216,12 @@ async fn a_key_a_service_echoes_reaches_no_output_log_history_file_or_api() {
         .env_remove("SWITCHBOARD_TOKEN")
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}")))
+        .stderr(std::fs::File::create(&log).expect("the test creates its file"))
         .kill_on_drop(true);
     for (var, key) in KEYS {
         command.env(var, key);
     }
-    let child = Child(command.spawn().unwrap_or_else(|e| panic!("{e}")));
+    let child = Child(command.spawn().expect("the binary starts"));
     let api = api_of(&dir, &child).await;
     let http = reqwest::Client::new();
     let mut served = String::new();
@@ -238,7 +239,7 @@ async fn a_key_a_service_echoes_reaches_no_output_log_history_file_or_api() {
             let text = request
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("the call is answered")
                 .text()
                 .await
                 .unwrap_or_default();
@@ -250,7 +251,7 @@ async fn a_key_a_service_echoes_reaches_no_output_log_history_file_or_api() {
             .get(format!("{api}/api/flows"))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the call is answered")
             .text()
             .await
             .unwrap_or_default(),
@@ -281,7 +282,7 @@ async fn a_key_a_service_echoes_reaches_no_output_log_history_file_or_api() {
             .get(format!("{api}{path}"))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the call is answered");
         assert!(
             response.status().is_success(),
             "{path}: {}",

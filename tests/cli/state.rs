@@ -9,11 +9,11 @@ use super::*;
 fn old_sled_state(dir: &Dir) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sled-state/order-sms");
     let state = dir.path().join("flows/.switchboard");
-    std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&state).expect("the test makes its directory");
     for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let entry = entry.expect("it succeeds");
         std::fs::copy(entry.path(), state.join(entry.file_name()))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the test copies the file");
     }
 }
 
@@ -79,7 +79,7 @@ async fn the_state_is_backed_up_while_the_daemon_runs_and_the_copy_checks_ok() {
         .post(format!("{api}/api/flows/order-sms/run"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(run.status().as_u16(), 200);
     let backup = dir.run(&["state", "backup", "backup.db"]).await;
     assert_eq!(backup.code, 0, "{backup:?}");
@@ -91,9 +91,9 @@ async fn the_state_is_backed_up_while_the_daemon_runs_and_the_copy_checks_ok() {
     // The copy is a state: it opens, and knows what was sent.
     drop(daemon);
     let restored = dir.path().join("restored");
-    std::fs::create_dir_all(&restored).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&restored).expect("the test makes its directory");
     std::fs::copy(dir.path().join("backup.db"), restored.join("state.db"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test copies the file");
     let from_copy = dir
         .run(&["history", "order-sms", "--state", "restored", "--json"])
         .await;

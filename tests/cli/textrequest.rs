@@ -69,7 +69,8 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
         .mount(&server)
         .await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/accounts.yaml",
         &format!(
@@ -113,7 +114,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
             .json(&text)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the call is answered")
             .json()
             .await
             .unwrap_or_default();
@@ -124,7 +125,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
         .json(&json!({"no": "conversation"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
     assert_eq!(bad.status().as_u16(), 400);
 
     let replies = until(&server, "POST", "/messages", 1).await;
@@ -152,7 +153,7 @@ async fn texts_received_on_a_dashboard_get_one_reply_each() {
     );
 
     // The flow goes: its hook is deleted.
-    std::fs::remove_file(dir.path().join("flows/replies.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/replies.yaml")).expect("the test removes the file");
     let deleted = until(&server, "DELETE", "/hooks/31", 1).await;
     assert_eq!(
         deleted.len(),

@@ -15,7 +15,7 @@ pub(crate) const SECRET: &str = "hook-secret-0123456789abcdef";
 
 pub(crate) fn sign(body: &[u8]) -> String {
     let mut mac =
-        Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("new_from_slice succeeds");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -24,7 +24,8 @@ pub(crate) fn sign(body: &[u8]) -> String {
 async fn webhook_events_are_queued_sent_once_and_bad_requests_never_reach_a_run() {
     let server = mock_8x8().await;
     let dir = Dir::new(&server.uri());
-    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml"))
+        .expect("the test removes the file");
     dir.write(
         "flows/accounts.yaml",
         &format!(
@@ -59,7 +60,7 @@ async fn webhook_events_are_queued_sent_once_and_bad_requests_never_reach_a_run(
         br#"{"id": "c-1", "phone": "+380501234567", "customer": {"name": "Olena"}}"#.to_vec();
     let ok = post(event.clone(), Some(sign(&event)))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the POST is answered");
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(
         ok.json::<Value>().await.unwrap_or_default(),
@@ -110,9 +111,7 @@ async fn webhook_events_are_queued_sent_once_and_bad_requests_never_reach_a_run(
             Some(s) => Some(s),
             None => Some(sign(&body)),
         };
-        let response = post(body, signature)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let response = post(body, signature).await.expect("the POST is answered");
         assert_eq!(response.status().as_u16(), status, "{reason}");
         let error = response.json::<Value>().await.unwrap_or_default()["error"]
             .as_str()
@@ -124,14 +123,14 @@ async fn webhook_events_are_queued_sent_once_and_bad_requests_never_reach_a_run(
     // The same event again (a sender's retry): accepted, not sent twice.
     let again = post(event.clone(), Some(sign(&event)))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the POST is answered");
     assert_eq!(again.status().as_u16(), 200);
     let mut sent = Vec::new();
     for _ in 0..100 {
         sent = bodies(&server).await;
         let runs: Value = reqwest::get(format!("{api}/api/flows/signup/runs"))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the GET is answered")
             .json()
             .await
             .unwrap_or_default();
@@ -149,7 +148,7 @@ async fn webhook_events_are_queued_sent_once_and_bad_requests_never_reach_a_run(
     assert_eq!(sent[0]["clientMessageId"], "signup:c-1");
     let runs: Value = reqwest::get(format!("{api}/api/flows/signup/runs"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the GET is answered")
         .json()
         .await
         .unwrap_or_default();

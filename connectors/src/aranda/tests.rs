@@ -16,7 +16,7 @@ fn receiver(server: &MockServer, action: Action) -> Aranda {
         base_url: server.uri(),
         rate_limit: None,
     };
-    Aranda::new("asms", &account, action, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"))
+    Aranda::new("asms", &account, action, Duration::from_secs(5)).expect("it is made")
 }
 
 fn fields(value: Value) -> Map<String, Value> {
@@ -38,7 +38,7 @@ async fn create_case_posts_typed_fields_with_both_headers() {
     let r = receiver(&server, Action::CreateCase);
     let request = r
         .prepare(fields(json!({"itemType": 1, "projectId": 4, "serviceId": 7, "categoryId": 3, "subject": "Missed enquiry 42"})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(
         r.send(&request)
             .await
@@ -74,7 +74,7 @@ async fn update_case_and_add_note_put_the_case_code_in_the_path() {
             fields(json!({"ticketId": "RF-915", "stateId": 2, "commentary": "closed by the flow"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(update.send(&request).await.is_ok());
     let note = receiver(&server, Action::AddNote);
     let request = note
@@ -82,7 +82,7 @@ async fn update_case_and_add_note_put_the_case_code_in_the_path() {
             fields(json!({"ticketId": "RF-915", "message": "Called back & solved"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(note.send(&request).await.is_ok());
 }
 
@@ -96,7 +96,7 @@ async fn error_code_names_come_back_with_their_remedy() {
     let r = receiver(&server, Action::CreateCase);
     let request = r
         .prepare(fields(json!({"subject": "x"})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     match r.send(&request).await {
         Err(SendError::Permanent { code, message }) => {
             assert_eq!(code.as_deref(), Some("ServiceIdIsEmpty"));
@@ -128,14 +128,14 @@ async fn forbidden_and_server_failures_are_told_apart() {
     let update = receiver(&server, Action::UpdateCase);
     let request = update
         .prepare(fields(json!({"ticketId": "1", "stateId": 2})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(
         matches!(update.send(&request).await, Err(SendError::Permanent { code: Some(ref c), .. }) if c == "DoNotHavePermissionForThisAction")
     );
     let create = receiver(&server, Action::CreateCase);
     let request = create
         .prepare(fields(json!({"subject": "x"})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(matches!(
         create.send(&request).await,
         Err(SendError::Transient { .. })
@@ -330,9 +330,9 @@ fn account(server: &MockServer) -> ArandaAccount {
 async fn attach_file_posts_the_file_in_base64_with_the_case_in_a_header() {
     use base64::Engine as _;
     let server = MockServer::start().await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("form.txt");
-    std::fs::write(&file, b"vacation approved").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, b"vacation approved").expect("the test writes its file");
     let encoded = base64::engine::general_purpose::STANDARD.encode(b"vacation approved");
     Mock::given(method("POST"))
         .and(path("/attachment/file"))
@@ -351,12 +351,12 @@ async fn attach_file_posts_the_file_in_base64_with_the_case_in_a_header() {
     ] {
         let request = r
             .prepare(fields(given), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
         assert_eq!(
             request.notes["ticketId"], "RF-915",
             "the preview shows the header"
         );
-        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+        r.send(&request).await.expect("the call is answered");
     }
     for (bad, why) in [
         (
@@ -430,7 +430,7 @@ async fn get_case_and_search_cases_find_cases_and_say_when_there_are_none() {
         super::config::Lookup::Case,
         timeout,
     );
-    let found = get.find("RF-915").await.unwrap_or_else(|e| panic!("{e}"));
+    let found = get.find("RF-915").await.expect("the look-up answers");
     assert_eq!(
         found
             .and_then(|c| c["stateName"].as_str().map(String::from))
@@ -457,7 +457,7 @@ async fn get_case_and_search_cases_find_cases_and_say_when_there_are_none() {
     let solved = search(super::config::SearchField::StateName)
         .find("Solved")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     assert_eq!(solved.and_then(|l| l.as_array().map(Vec::len)), Some(2));
     assert_eq!(
         search(super::config::SearchField::StateName)
@@ -515,7 +515,7 @@ async fn cases_of_a_search_are_keyed_by_id_and_content() {
         pos: flows::Pos::new(1, 1),
     };
     let cases = super::Cases::new("asms", &account(&server), &config);
-    let fetched = cases.fetch().await.unwrap_or_else(|e| panic!("{e}"));
+    let fetched = cases.fetch().await.expect("the source is read");
     assert_eq!(fetched.records.len(), 2, "a case needs an id");
     assert!(
         fetched.records[0].key.starts_with("915#"),

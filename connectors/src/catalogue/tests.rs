@@ -36,9 +36,9 @@ schedule:
 "#;
 
 fn project(files: &[(&str, &str)]) -> Project {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join(name), text).expect("the test writes its file");
     }
     let options = LoadOptions {
         flows_dir: dir.path().to_path_buf(),
@@ -411,8 +411,7 @@ fn every_action_on_a_card_parses_as_that_action() {
         "google_sheets" => "spreadsheet_id: s-1",
         _ => "{}",
     };
-    let node =
-        |text: &str| flows::yaml::load(Path::new("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let node = |text: &str| flows::yaml::load(Path::new("f.yaml"), text).expect("it loads");
     let mut seen_lookups = Vec::new();
     for card in super::cards() {
         for action in card.actions {
@@ -507,8 +506,7 @@ fn every_keyed_source_refuses_an_empty_key_and_an_empty_path_at_its_place() {
     let cx = flows::Cx {
         file: Path::new("f.yaml"),
     };
-    let node =
-        |text: &str| flows::yaml::load(Path::new("f.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let node = |text: &str| flows::yaml::load(Path::new("f.yaml"), text).expect("it loads");
     for (connector, rest) in [
         ("csv", "path: a.csv\nkey: [id, \" \"]"),
         ("xlsx", "path: a.xlsx\nkey: [id, \"\"]"),

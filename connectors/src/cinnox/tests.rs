@@ -9,7 +9,7 @@ use super::*;
 #[test]
 fn other_payload_fields_and_a_contacts_first_phone_come_along() {
     let contact = normalise(&json!({"type": "message", "message": {"type": "contact", "status": "create", "fullName": "Olena Kovalenko", "id": "c-7", "companyName": "Kovalenko LLC", "phones": [{"type": "mobile", "number": "+380501234567"}, {"type": "work", "number": "+380441112233"}], "emails": [{"type": "work", "address": "olena@example.com"}], "tags": ["vip"]}}))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the payload is understood");
     assert_eq!(contact.fields["phone"], "+380501234567", "the first phone");
     assert_eq!(contact.fields["email"], "olena@example.com");
     assert_eq!(contact.fields["companyName"], "Kovalenko LLC");
@@ -140,7 +140,7 @@ fn language_codes_with_a_script_and_staff_messages_without_a_room_are_taken() {
 #[test]
 fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     let flat = normalise(&json!({"status": "Missed", "enquiryID": "e-9", "displayCaseNumber": "42", "type": "Direct Call", "channel": "Virtual Number", "date": "2026-11-21", "destination": "+85230001234", "destination Types": "PSTN"}))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the payload is understood");
     assert_eq!(flat.name, "enquiry.missed");
     assert_eq!(flat.fields["displayCaseNumber"], "42");
     assert_eq!(flat.fields["channel"], "Virtual Number");
@@ -151,14 +151,14 @@ fn both_documented_shapes_normalise_to_the_seed_tables_names() {
     );
 
     let contact = normalise(&json!({"type": "message", "message": {"type": "contact", "status": "create", "fullName": "Olena Kovalenko", "id": "c-1"}}))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the payload is understood");
     assert_eq!(
         (contact.name.as_str(), contact.fields["name"].as_str()),
         ("contact.created", Some("Olena Kovalenko"))
     );
 
     let sms = normalise(&json!({"Type": "tdr", "TransactionID": "t-1", "RecipientNumber": "+85291234567", "Status": "DELIVERED", "ResponseCode": "0"}))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the payload is understood");
     assert_eq!(sms.name, "sms.status");
     assert_eq!(
         (
@@ -170,12 +170,12 @@ fn both_documented_shapes_normalise_to_the_seed_tables_names() {
 
     let label =
         normalise(&json!({"status": "update", "id": "l-1", "name": "VIP", "colorCode": "#ff0000"}))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the payload is understood");
     assert_eq!(label.name, "label.updated");
     let transfer = normalise(
         &json!({"status": "transfer", "name": "Tom", "fromOwnerID": "a", "toOwnerID": "b"}),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the payload is understood");
     assert_eq!(transfer.name, "contact.transferred");
 
     assert!(normalise(&json!({"hello": "world"})).is_err());
@@ -223,7 +223,7 @@ async fn the_webhook_url_is_registered_with_the_event_family() {
         true,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("subscribe succeeds");
     let refused = subscribe(
         "cinnox",
         &account,
@@ -268,14 +268,14 @@ async fn instant_messages_go_through_message_push() {
         &cinnox_account(&server),
         std::time::Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     let staff = push
         .prepare(fields(json!({"roomID": "r-1", "receiverEID": "staff-7", "text": "Missed call from +85230001234"})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(push.send(&staff).await.is_ok());
     let busy = push
         .prepare(fields(json!({"roomID": "busy", "text": "x"})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(
         matches!(
             push.send(&busy).await,
@@ -304,7 +304,7 @@ fn action(server: &MockServer, action: Action) -> CinnoxAction {
         action,
         std::time::Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("it is made")
 }
 
 fn fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
@@ -346,11 +346,8 @@ async fn contacts_are_created_and_updated_with_nested_phones_emails_and_addresse
             fields(json!({"firstName": "Olena", "lastName": "Kovalenko", "type": "Customer", "phone": "+380501234567", "emailType": "Personal", "email": "olena@example.com", "city": "Kyiv", "country": "UA"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent = create
-        .send(&request)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    let sent = create.send(&request).await.expect("the call is answered");
     assert_eq!(sent.remote_id.as_deref(), Some("ec-77"));
     assert!(
         create
@@ -365,7 +362,7 @@ async fn contacts_are_created_and_updated_with_nested_phones_emails_and_addresse
             fields(json!({"contactID": "ec 77", "jobTitle": "CTO", "phoneType": "Work", "phone": "+380441112233"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(request.method, "PUT");
     assert!(update.send(&request).await.is_ok());
     assert!(update
@@ -415,10 +412,10 @@ async fn sms_goes_to_the_configured_path_and_errors_keep_their_class() {
     );
     let request = sms
         .prepare(fields(body.clone()), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(request.notes["encoding"], "UCS-2", "{:?}", request.notes);
     assert_eq!(request.notes["parts"], 1);
-    let sent = sms.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = sms.send(&request).await.expect("the call is answered");
     assert_eq!(sent.remote_id.as_deref(), Some("t-1"));
 
     let outcome = |path: &str| {
@@ -493,12 +490,11 @@ async fn contacts_are_found_by_full_name_across_pages_and_enquiries_by_case_numb
         .await;
     let account = cinnox_account(&server);
     let timeout = std::time::Duration::from_secs(5);
-    let contacts =
-        CinnoxLookup::new("c", &account, Find::Contact, timeout).unwrap_or_else(|e| panic!("{e}"));
+    let contacts = CinnoxLookup::new("c", &account, Find::Contact, timeout).expect("it is made");
     let olena = contacts
         .find("  olena   KOVALENKO ")
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the look-up answers")
         .unwrap_or_default();
     assert_eq!(
         olena["mobilePhone"], "+380501234567",
@@ -511,9 +507,8 @@ async fn contacts_are_found_by_full_name_across_pages_and_enquiries_by_case_numb
         "a name on no page is nothing found"
     );
 
-    let enquiries =
-        CinnoxLookup::new("c", &account, Find::Enquiry, timeout).unwrap_or_else(|e| panic!("{e}"));
-    let enquiry = enquiries.find("42").await.unwrap_or_else(|e| panic!("{e}"));
+    let enquiries = CinnoxLookup::new("c", &account, Find::Enquiry, timeout).expect("it is made");
+    let enquiry = enquiries.find("42").await.expect("the look-up answers");
     assert_eq!(enquiry.unwrap_or_default()["staffName"], "Ann");
     assert_eq!(enquiries.find("404").await.ok(), Some(None));
 
@@ -526,7 +521,7 @@ async fn contacts_are_found_by_full_name_across_pages_and_enquiries_by_case_numb
         Find::Enquiry,
         timeout,
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     assert!(
         matches!(refused.find("42").await, Err(SendError::Permanent { .. })),
         "a 404 from CINNOX is a permanent failure"
@@ -556,12 +551,12 @@ async fn numbers_of_a_type_come_back_as_a_list_from_the_configured_path() {
     let timeout = std::time::Duration::from_secs(5);
     let numbers = |path: &str| {
         CinnoxLookup::new("c", &account, Find::Numbers { path: path.into() }, timeout)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("it is made")
     };
     let found = numbers(DEFAULT_NUMBERS_PATH)
         .find("sms-numbers")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     assert_eq!(
         found,
         Some(json!([{"number": "+85230001234", "type": "DID"}]))
@@ -569,7 +564,7 @@ async fn numbers_of_a_type_come_back_as_a_list_from_the_configured_path() {
     let none = numbers("operations/number-list/{query}")
         .find("cli")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     assert_eq!(none, None, "an empty list is nothing found");
     assert!(numbers(DEFAULT_NUMBERS_PATH).find("phones").await.is_err());
 }

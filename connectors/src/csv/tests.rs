@@ -70,7 +70,7 @@ async fn without_a_key_identical_rows_share_a_hash() -> Result<(), SourceError> 
 
 #[tokio::test]
 async fn a_missing_file_or_key_column_fails_the_fetch_with_a_reason() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let missing = CsvFile::new(&CsvSource {
         path: dir.path().join("nope.csv"),
         key: vec![],
@@ -116,7 +116,7 @@ async fn multi_column_keys_and_semicolons() -> Result<(), SourceError> {
 /// a file that cannot be read at all fails the fetch.
 #[tokio::test]
 async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     // (content, accepted keys, expected rejects as (key, reason fragment))
     type Case<'a> = (&'a [u8], &'a [&'a str], &'a [(&'a str, &'a str)]);
     let row_cases: &[Case] = &[
@@ -157,7 +157,7 @@ async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
     ];
     for (i, (content, keys, rejects)) in row_cases.iter().enumerate() {
         let path = dir.path().join(format!("case{i}.csv"));
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, content).expect("the test writes its file");
         let csv = CsvFile::new(&CsvSource {
             path,
             key: vec!["order_id".into()],
@@ -196,7 +196,7 @@ async fn a_corpus_of_broken_csv_files_each_gets_its_error() {
     ];
     for (i, (content, error)) in file_cases.iter().enumerate() {
         let path = dir.path().join(format!("file{i}.csv"));
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, content).expect("the test writes its file");
         let csv = CsvFile::new(&CsvSource {
             path,
             key: vec!["order_id".into()],

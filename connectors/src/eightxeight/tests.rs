@@ -17,7 +17,7 @@ fn receiver(server: &MockServer, timeout: Duration) -> EightXEight {
         base_url: server.uri(),
         rate_limit: None,
     };
-    EightXEight::new("test", &account, timeout).unwrap_or_else(|e| panic!("{e}"))
+    EightXEight::new("test", &account, timeout).expect("it is made")
 }
 
 fn fields(value: Value) -> Map<String, Value> {
@@ -64,7 +64,7 @@ async fn sends_the_documented_request_and_reads_the_umid() {
         json!({"destination": "+380 50 123-45-67", "source": "MyShop", "text": "Tom & Jerry <3"}),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the call is answered");
     assert_eq!(
         delivered.remote_id.as_deref(),
         Some("bda3d56d-1424-e711-813c-06ed3428fe67")
@@ -196,7 +196,7 @@ async fn a_timeout_is_transient() {
             fields(json!({"destination": "+380501234567", "text": "hi"})),
             "ref",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     let err = r.send(&prepared).await.err();
     assert!(
         matches!(err, Some(SendError::Transient { ref reason, .. }) if reason.contains("timed out")),
@@ -212,8 +212,7 @@ fn checks_before_sending_and_previews_encoding_and_parts() {
         base_url: "http://127.0.0.1:9".into(),
         rate_limit: None,
     };
-    let r = EightXEight::new("test", &account, Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = EightXEight::new("test", &account, Duration::from_secs(1)).expect("it is made");
     let bad = r.prepare(
         fields(json!({"destination": "call me", "text": "hi"})),
         "ref",
@@ -231,7 +230,7 @@ fn checks_before_sending_and_previews_encoding_and_parts() {
             fields(json!({"destination": "+380501234567", "text": "Привіт, Олена!"})),
             "ref",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(ok.notes["encoding"], "UCS-2");
     assert_eq!(ok.notes["parts"], 1);
     assert_eq!(ok.body["clientMessageId"], "ref");
@@ -241,7 +240,7 @@ fn checks_before_sending_and_previews_encoding_and_parts() {
             fields(json!({"destination": "+380501234567", "text": "a"})),
             &long_ref,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(ok.body["clientMessageId"].as_str().map(str::len), Some(350));
 }
 
@@ -274,22 +273,17 @@ async fn sends_wait_for_the_accounts_rate_limit_shared_by_every_client() {
         }),
     };
     // Two clients (two flows) on the same account share one bucket.
-    let a = EightXEight::new("limited", &account, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let b = EightXEight::new("limited", &account, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let a = EightXEight::new("limited", &account, Duration::from_secs(5)).expect("it is made");
+    let b = EightXEight::new("limited", &account, Duration::from_secs(5)).expect("it is made");
     let request = a
         .prepare(
             fields(json!({"destination": "+380501234567", "text": "hi"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     let started = std::time::Instant::now();
     for client in [&a, &b, &a, &b, &a, &b] {
-        client
-            .send(&request)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        client.send(&request).await.expect("the call is answered");
     }
     // 2 at once, then one every 250 ms: the sixth cannot go before 1 s.
     assert!(
@@ -335,7 +329,7 @@ async fn a_batch_is_one_request_with_an_outcome_per_message() {
     .iter()
     .map(|(d, t, id)| {
         r.prepare(fields(json!({"destination": d, "text": t})), id)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the request is prepared")
     })
     .collect();
     let results = r.send_batch(&requests).await;
@@ -381,7 +375,7 @@ async fn a_failed_batch_call_fails_every_message_the_same_way() {
             fields(json!({"destination": "+380501234567", "text": "x"})),
             "f:1",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     let results = r.send_batch(&[request.clone(), request]).await;
     assert!(
         results

@@ -59,8 +59,8 @@ async fn the_header_names_fields_blank_rows_are_skipped_and_short_rows_padded() 
         .mount(&server)
         .await;
     let sheet = Sheet::new("google", &api_key_account(&server), &config(&["order_id"]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let fetched = sheet.fetch().await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("it is made");
+    let fetched = sheet.fetch().await.expect("the source is read");
     let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -87,8 +87,7 @@ async fn the_quota_429_backs_off_and_a_403_says_how_to_share_the_sheet() {
         .respond_with(values(json!([["id"], ["1"]])))
         .mount(&server)
         .await;
-    let sheet = Sheet::new("google", &api_key_account(&server), &config(&[]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &api_key_account(&server), &config(&[])).expect("it is made");
     assert_eq!(sheet.fetch().await.map(|f| f.records.len()).ok(), Some(1));
     assert_eq!(
         server.received_requests().await.map(|r| r.len()),
@@ -101,8 +100,7 @@ async fn the_quota_429_backs_off_and_a_403_says_how_to_share_the_sheet() {
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "The caller does not have permission"}})))
         .mount(&denied)
         .await;
-    let sheet = Sheet::new("google", &api_key_account(&denied), &config(&[]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &api_key_account(&denied), &config(&[])).expect("it is made");
     let err = sheet.fetch().await.err().map(|e| e.0).unwrap_or_default();
     assert!(
         err.contains(
@@ -130,10 +128,10 @@ async fn a_service_account_trades_a_signed_jwt_for_a_cached_bearer_token() {
         .expect(2)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let key_file = dir.path().join("sa.json");
     let body = json!({"type": "service_account", "client_email": "flows@project.iam.gserviceaccount.com", "private_key": TEST_KEY});
-    std::fs::write(&key_file, body.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&key_file, body.to_string()).expect("the test writes its file");
     let account = GoogleAccount {
         api_key: None,
         service_account_file: Some(key_file),
@@ -141,7 +139,7 @@ async fn a_service_account_trades_a_signed_jwt_for_a_cached_bearer_token() {
         base_url: server.uri(),
         rate_limit: None,
     };
-    let sheet = Sheet::new("google", &account, &config(&["id"])).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &account, &config(&["id"])).expect("it is made");
     assert_eq!(sheet.fetch().await.map(|f| f.records.len()).ok(), Some(2));
     assert_eq!(
         sheet.fetch().await.map(|f| f.records.len()).ok(),
@@ -170,7 +168,7 @@ fn ranges_name_their_first_row() {
 fn service_account(server: &MockServer, dir: &tempfile::TempDir, email: &str) -> GoogleAccount {
     let key_file = dir.path().join("sa.json");
     let body = json!({"type": "service_account", "client_email": email, "private_key": TEST_KEY});
-    std::fs::write(&key_file, body.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&key_file, body.to_string()).expect("the test writes its file");
     GoogleAccount {
         api_key: None,
         service_account_file: Some(key_file),
@@ -219,7 +217,7 @@ async fn find_row_gives_the_first_row_whose_key_column_holds_the_query() {
         &keyed("1AbC"),
         std::time::Duration::from_secs(5),
     );
-    let found = find.find("A-3").await.unwrap_or_else(|e| panic!("{e}"));
+    let found = find.find("A-3").await.expect("the look-up answers");
     // Cells Sheets left out are empty; `_row` is the row number on the sheet.
     assert_eq!(
         found,
@@ -277,7 +275,7 @@ async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
         .expect(1)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let account = service_account(&server, &dir, "updater@project.iam.gserviceaccount.com");
     let update = super::UpdateRow::new(
         "google",
@@ -285,18 +283,15 @@ async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
         &keyed("sheet-2"),
         std::time::Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
     let request = update
         .prepare(
             fields(json!({"find": "A-2", "values": {"status": "paid", "name": "Tom K."}})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent = update
-        .send(&request)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    let sent = update.send(&request).await.expect("the call is answered");
     assert_eq!(sent.remote_id.as_deref(), Some("Orders!A3"));
     // No such row, no such column: the record fails with what the sheet has.
     let missing = update
@@ -304,7 +299,7 @@ async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
             fields(json!({"find": "A-9", "values": {"status": "paid"}})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     match update.send(&missing).await {
         Err(engine::SendError::Permanent { code, message }) => {
             assert_eq!(code.as_deref(), Some("not_found"));
@@ -320,7 +315,7 @@ async fn update_row_changes_only_the_named_cells_of_the_row_found_by_key() {
             fields(json!({"find": "A-1", "values": {"state": "paid"}})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(
         matches!(update.send(&unknown).await, Err(engine::SendError::Permanent { message, .. }) if message.contains("no column `state`")),
     );
@@ -363,7 +358,7 @@ async fn update_row_failures_keep_their_class() {
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let account = service_account(&server, &dir, "classes@project.iam.gserviceaccount.com");
     let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
     let send = |id: &str| {
@@ -373,14 +368,14 @@ async fn update_row_failures_keep_their_class() {
             &keyed(id),
             std::time::Duration::from_secs(5),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it is made");
         async move {
             let request = update
                 .prepare(
                     fields(json!({"find": "A-1", "values": {"status": "paid"}})),
                     "r",
                 )
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the request is prepared");
             update.send(&request).await
         }
     };
@@ -437,7 +432,7 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let account = service_account(&server, &dir, "writer@project.iam.gserviceaccount.com");
     let append_with = |id: &str, input: super::config::Input| {
         super::AppendRow::new(
@@ -450,31 +445,28 @@ async fn append_row_posts_the_cells_with_a_write_scoped_token() {
             },
             std::time::Duration::from_secs(5),
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it is made")
     };
     let append = |id: &str| append_with(id, super::config::Input::Raw);
     let fields = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
     let formulas = append_with("formulas", super::config::Input::UserEntered);
     let request = formulas
         .prepare(fields(json!({"values": ["=SUM(1,2)", "x", 1]})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
-    formulas
-        .send(&request)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    formulas.send(&request).await.expect("the call is answered");
     let row = append("sheet-1");
     let request = row
         .prepare(
             fields(json!({"values": ["Olena", "+380501234567", 3]})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent = row.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    let sent = row.send(&request).await.expect("the call is answered");
     assert_eq!(sent.remote_id.as_deref(), Some("Contacts!A7:C7"));
     let locked = append("locked");
     let request = locked
         .prepare(fields(json!({"values": ["x"]})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     match locked.send(&request).await {
         Err(e) => assert!(
             e.to_string().contains("share the sheet, as an editor"),
@@ -568,7 +560,7 @@ async fn a_run_reads_the_sheet_in_pages_as_far_as_its_grid_goes() {
             .await;
     }
     let sheet = Sheet::new("google", &api_key_account(&server), &config(&["order_id"]))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it is made");
     let (chunks, error) = drain(&sheet).await;
     assert_eq!(error, None);
     let keys: Vec<Vec<&str>> = chunks
@@ -620,8 +612,7 @@ async fn a_range_that_names_its_last_row_is_paged_to_it_and_a_failed_page_ends_t
         .await;
     let mut config = config(&["id"]);
     config.range = "Orders!B3:C12000".into();
-    let sheet =
-        Sheet::new("google", &api_key_account(&server), &config).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = Sheet::new("google", &api_key_account(&server), &config).expect("it is made");
     let (chunks, error) = drain(&sheet).await;
     assert_eq!(chunks.len(), 1, "the first page went before the failure");
     assert_eq!(chunks[0].records[0].key, "7");

@@ -31,14 +31,13 @@ async fn method_url_headers_and_body_come_from_the_map_and_secrets_from_the_acco
         headers: BTreeMap::from([("Authorization".to_string(), Secret::new("Bearer s3cret"))]),
         rate_limit: None,
     };
-    let r =
-        HttpRequest::new("api", &account, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let r = HttpRequest::new("api", &account, Duration::from_secs(5)).expect("it is made");
     let request = r
         .prepare(
             fields(json!({"method": "put", "url": "tickets/42", "headers": {"X-Source": "switchboard"}, "body": {"status": "closed", "tags": ["sms"]}})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(
         !serde_json::to_string(&request)
             .unwrap_or_default()
@@ -74,13 +73,13 @@ async fn errors_are_classified_like_every_other_receiver() {
         },
         Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     let request = r
         .prepare(
             fields(json!({"url": format!("{}/x", server.uri()), "body": {}})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(
         r.send(&request).await.err(),
         Some(SendError::Permanent {

@@ -12,7 +12,7 @@ use crate::standin::Recorder;
 async fn server() -> (u16, Recorder) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the port is free");
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let recorder = Recorder::default();
     tokio::spawn(super::standin::serve(listener, recorder.clone()));
@@ -43,16 +43,16 @@ async fn an_email_goes_through_the_smtp_conversation_as_written() {
         &account(port, "app-password"),
         Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     let request = smtp
         .prepare(
             fields(json!({"to": "ops@example.com, Olena <olena@example.com>", "subject": "Замовлення A-1 сплачено", "body": "Line one\n.dot line\nЛист"})),
             "orders:A-1",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(request.method, "SMTP");
     assert_eq!(request.url, format!("smtp://127.0.0.1:{port}"));
-    let sent = smtp.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.send(&request).await.expect("the call is answered");
     assert!(
         sent.remote_id
             .as_deref()
@@ -78,10 +78,10 @@ async fn each_refusal_keeps_its_class() {
     let (port, _) = server().await;
     let send = |password: &'static str, to: &'static str| async move {
         let smtp = Smtp::new("mail", &account(port, password), Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("it is made");
         let request = smtp
             .prepare(fields(json!({"to": to, "subject": "s", "body": "b"})), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
         smtp.send(&request).await
     };
     assert!(matches!(
@@ -97,14 +97,13 @@ async fn each_refusal_keeps_its_class() {
         Err(SendError::Transient { .. })
     ));
     // Nobody listening: transient.
-    let closed = Smtp::new("mail", &account(1, "pw"), Duration::from_secs(2))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let closed = Smtp::new("mail", &account(1, "pw"), Duration::from_secs(2)).expect("it is made");
     let request = closed
         .prepare(
             fields(json!({"to": "a@example.com", "subject": "s", "body": "b"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert!(matches!(
         closed.send(&request).await,
         Err(SendError::Transient { .. })
@@ -113,8 +112,7 @@ async fn each_refusal_keeps_its_class() {
 
 #[test]
 fn a_record_that_cannot_be_an_email_fails_before_sending() {
-    let smtp = Smtp::new("mail", &account(25, "pw"), Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let smtp = Smtp::new("mail", &account(25, "pw"), Duration::from_secs(1)).expect("it is made");
     for (record, why) in [
         (
             json!({"to": "not an address", "subject": "s", "body": "b"}),
@@ -161,7 +159,7 @@ async fn hostile(after: After) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Vec
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the port is free");
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -231,10 +229,10 @@ async fn a_server_lost_after_the_data_makes_an_uncertain_send_within_the_timeout
             &account(port, "app-password"),
             Duration::from_millis(800),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it is made");
         let request = smtp
             .prepare(email("hello"), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
         let started = std::time::Instant::now();
         let sent = tokio::time::timeout(Duration::from_secs(10), smtp.send(&request))
             .await
@@ -259,11 +257,11 @@ async fn a_bare_cr_never_reaches_the_message_data() {
         &account(port, "app-password"),
         Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     let body = "hi\r.\rMAIL FROM:<ceo@example.com>\rRCPT TO:<all@example.com>\n.\nend";
     let request = smtp
         .prepare(email(body), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     let sent = smtp.send(&request).await;
     assert!(sent.is_ok(), "{:?}", sent.err());
     let data = got.recv().await.unwrap_or_default();

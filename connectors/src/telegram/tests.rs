@@ -58,7 +58,7 @@ async fn sends_the_documented_request_and_keeps_the_message_id() {
         json!({"chat_id": " -1001234567890 ", "text": "Run <b>failed</b>", "parse_mode": "HTML", "disable_notification": true}),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the call is answered");
     assert_eq!(delivered.remote_id.as_deref(), Some("42"));
 }
 
@@ -71,7 +71,7 @@ async fn the_token_is_only_on_the_wire_never_in_what_people_see() {
             fields(json!({"chat_id": "@shop_orders", "text": "hi"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(prepared.url, format!("{}/sendMessage", server.uri()));
     assert_eq!(
         prepared.body,
@@ -80,7 +80,7 @@ async fn the_token_is_only_on_the_wire_never_in_what_people_see() {
     // Nothing answers: the transport error names no token either.
     let nobody = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("it succeeds");
     let gone = Account {
         base_url: format!("http://{nobody}"),
         ..account(&server)
@@ -91,7 +91,7 @@ async fn the_token_is_only_on_the_wire_never_in_what_people_see() {
             fields(json!({"chat_id": "@shop_orders", "text": "hi"})),
             "r",
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     let failed = bot.send(&prepared).await;
     assert!(
         matches!(&failed, Err(SendError::Transient { reason, .. }) if !reason.contains("AAtest")),

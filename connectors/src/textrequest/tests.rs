@@ -21,15 +21,14 @@ fn account(server: &MockServer) -> TextRequestAccount {
 
 fn receiver(server: &MockServer, action: Action) -> TextRequest {
     let account = account(server);
-    TextRequest::new("tr", &account, 121, action, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"))
+    TextRequest::new("tr", &account, 121, action, Duration::from_secs(5)).expect("it is made")
 }
 
 /// Receiver `action` of the test account, as a flow builds it.
 fn built(account: &TextRequestAccount, action: R) -> std::sync::Arc<dyn Receiver> {
     action
         .build("tr", account, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it is built")
 }
 
 fn fields(value: Value) -> Map<String, Value> {
@@ -52,8 +51,8 @@ async fn send_message_puts_the_encoded_phone_in_the_path_and_the_rest_in_the_bod
     let r = receiver(&server, Action::SendMessage);
     let request = r
         .prepare(fields(json!({"phone_number": "+1 (423) 987-6543", "body": "Welcome Olena!", "sender_name": "Front desk"})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let delivered = r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    let delivered = r.send(&request).await.expect("the call is answered");
     assert_eq!(delivered.remote_id.as_deref(), Some("m-77"));
 }
 
@@ -72,7 +71,7 @@ async fn upsert_contact_sends_typed_fields() {
     let r = receiver(&server, Action::UpsertContact);
     let request = r
         .prepare(fields(json!({"phone_number": "4239876543", "first_name": "Olena", "groups": [3, 5], "is_archived": false})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(
         r.send(&request)
             .await
@@ -120,7 +119,7 @@ async fn each_response_class_is_told_apart() {
     let send = |phone: &'static str| {
         let request = r
             .prepare(fields(json!({"phone_number": phone, "body": "hi"})), "ref")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
         async move { r.send(&request).await.err() }
     };
     assert!(matches!(
@@ -161,7 +160,7 @@ fn local_checks_before_sending() {
         Action::SendMessage,
         Duration::from_secs(1),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("it is made");
     assert!(r
         .prepare(
             fields(json!({"phone_number": "call me", "body": "hi"})),
@@ -192,7 +191,7 @@ fn texting_event(direction: &str) -> Value {
 fn texting_events_become_flat_records_keyed_by_the_message() {
     use super::trigger::{normalise, records_for};
     let (key, fields) =
-        normalise(&texting_event("Received"), None).unwrap_or_else(|e| panic!("{e}"));
+        normalise(&texting_event("Received"), None).expect("the payload is understood");
     assert_eq!(key, "msg_received:m-5501");
     assert_eq!(fields["phone"], "+14239876543");
     assert_eq!(fields["name"], "Olena K");
@@ -202,14 +201,14 @@ fn texting_events_become_flat_records_keyed_by_the_message() {
     assert_eq!(fields["event"], "msg_received");
     // the hook's own event wins over a direction the connector cannot read
     let (key, _) =
-        normalise(&texting_event("?"), Some("msg_sent")).unwrap_or_else(|e| panic!("{e}"));
+        normalise(&texting_event("?"), Some("msg_sent")).expect("the payload is understood");
     assert_eq!(key, "msg_sent:m-5501");
     assert!(normalise(&texting_event("?"), None).is_err());
     assert!(normalise(&json!({"no": "conversation"}), None).is_err());
 
     let wanted = vec!["msg_received".to_string()];
     let both = json!([texting_event("Received"), texting_event("Outbound")]);
-    let (records, ignored) = records_for(&both, &wanted, None).unwrap_or_else(|e| panic!("{e}"));
+    let (records, ignored) = records_for(&both, &wanted, None).expect("records_for succeeds");
     assert_eq!(
         (records.len(), ignored),
         (1, 1),
@@ -253,11 +252,11 @@ async fn hooks_are_registered_per_event_and_deleted() {
     };
     let hook = subscribe("tr", &account, 121, "msg_received", &url)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("subscribe succeeds");
     assert_eq!(hook.id, 31);
     unsubscribe("tr", &account, &hook)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("unsubscribe succeeds");
 
     Mock::given(method("POST"))
         .and(path("/dashboards/121/hooks"))
@@ -364,10 +363,10 @@ async fn archive_conversation_puts_to_the_contacts_conversation_without_a_body()
     let r = receiver(&server, Action::ArchiveConversation);
     let request = r
         .prepare(fields(json!({"phone_number": "+1 423 987 6543"})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(request.method, "PUT");
     assert_eq!(request.body, Value::Null);
-    r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+    r.send(&request).await.expect("the call is answered");
     let sent = server.received_requests().await.unwrap_or_default();
     assert!(sent[0].body.is_empty(), "no body: {:?}", sent[0].body);
 
@@ -400,7 +399,7 @@ async fn unarchive_and_delete_take_the_phone_in_the_path_and_no_body() {
     let unarchive = receiver(&server, Action::UnarchiveConversation);
     let request = unarchive
         .prepare(fields(json!({"phone_number": "+14239876543"})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(
         (request.method.as_str(), &request.body),
         ("PUT", &Value::Null)
@@ -408,12 +407,12 @@ async fn unarchive_and_delete_take_the_phone_in_the_path_and_no_body() {
     unarchive
         .send(&request)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the call is answered");
 
     let delete = receiver(&server, Action::DeleteContact);
     let request = delete
         .prepare(fields(json!({"phone_number": "+14239876543"})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
     assert_eq!(request.method, "DELETE");
     match delete.send(&request).await {
         Err(SendError::Permanent { message, .. }) => {
@@ -443,8 +442,8 @@ async fn upsert_contact_sends_custom_fields_as_the_swagger_has_them() {
     let r = receiver(&server, Action::UpsertContact);
     let request = r
         .prepare(fields(json!({"phone_number": "4239876543", "first_name": "Olena", "custom_fields": [{"id": "f-1", "value": "gold"}]})), "ref")
-        .unwrap_or_else(|e| panic!("{e}"));
-    r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    r.send(&request).await.expect("the call is answered");
 }
 
 #[tokio::test]
@@ -471,12 +470,12 @@ async fn upsert_contact_with_batch_sends_runs_through_the_bulk_update() {
         json!({"phone_number": "+1 423 987 6543", "first_name": "Olena", "groups": [3]}),
         json!({"phone_number": "4239876544", "first_name": "Tom", "custom_fields": [{"id": "f-1", "value": "gold"}]}),
     ]
-    .map(|f| r.prepare(fields(f), "ref").unwrap_or_else(|e| panic!("{e}")));
+    .map(|f| r.prepare(fields(f), "ref").expect("the request is prepared"));
     let outcomes = r.send_batch(&requests).await;
     // Both were taken (a 2xx is never resent); the one the answer lists carries its number.
     let ids: Vec<Option<String>> = outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|e| panic!("{e}")).remote_id)
+        .map(|o| o.expect("it succeeds").remote_id)
         .collect();
     assert_eq!(ids, [Some("+14239876543".to_string()), None]);
     // Other actions have no bulk call.
@@ -498,7 +497,7 @@ async fn a_refused_bulk_update_fails_each_contact_by_its_class() {
     ]
     .map(|f| {
         r.prepare(fields(f), "ref")
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the request is prepared")
     });
     for (status, body, transient) in [
         (400, json!("Bad, missing, or invalid data"), false),
@@ -565,7 +564,7 @@ async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothin
     let found = contact
         .find("+1 423 987 6543")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     assert_eq!(found.map(|c| c["first_name"].clone()), Some(json!("Olena")));
     assert_eq!(
         contact.find("+15550000000").await.ok(),
@@ -585,7 +584,7 @@ async fn get_contact_and_get_messages_read_by_phone_and_say_when_there_is_nothin
     let page = messages
         .find("+14239876543")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the look-up answers");
     assert_eq!(
         page.and_then(|p| p[0]["body"].as_str().map(String::from))
             .as_deref(),
@@ -626,11 +625,8 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
     }));
     let request = create
         .prepare(fields(json!({"customer_phone": "+1 (423) 987-6543", "amount_requested": 12.5, "message": "Your order", "reference_number": "A-1"})), "r")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent = create
-        .send(&request)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is prepared");
+    let sent = create.send(&request).await.expect("the call is answered");
     assert_eq!(sent.remote_id.as_deref(), Some("88"));
     for action in [
         R::MarkPaymentPaid(super::config::Dashboard { dashboard_id: 121 }),
@@ -640,9 +636,9 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
         let r = payments(action);
         let request = r
             .prepare(fields(json!({"payment_id": "88"})), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
         assert_eq!(request.body, Value::Null);
-        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+        r.send(&request).await.expect("the call is answered");
     }
     for (bad, why) in [
         (
@@ -669,7 +665,7 @@ async fn payments_are_created_marked_paid_reminded_and_cancelled_by_number() {
         super::config::Lookup::Payment(super::config::Dashboard { dashboard_id: 121 }),
         Duration::from_secs(5),
     );
-    let found = get.find("88").await.unwrap_or_else(|e| panic!("{e}"));
+    let found = get.find("88").await.expect("the look-up answers");
     assert_eq!(found.map(|p| p["status"].clone()), Some(json!("paid")));
 }
 
@@ -713,14 +709,14 @@ async fn payments_are_read_page_by_page_keyed_by_number_and_status() {
     let all = super::ListSource::new("tr", &account, &config(None))
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     assert_eq!(all.records.len(), 103, "both pages");
     assert_eq!(all.records[0].key, "0#paid");
     assert_eq!(all.records[1].key, "1#requested");
     let paid = super::ListSource::new("tr", &account, &config(Some("paid")))
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     assert!(paid.records.iter().all(|r| r.key.ends_with("#paid")));
     assert_eq!(paid.records.len(), 52);
 }
@@ -777,8 +773,8 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
         let r = groups(action);
         let request = r
             .prepare(fields(given), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
-        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
+        r.send(&request).await.expect("the call is answered");
     }
     assert!(groups(R::CreateGroup(super::config::Dashboard {
         dashboard_id: 121
@@ -796,7 +792,7 @@ async fn groups_are_created_renamed_deleted_and_read_by_number() {
         super::config::Lookup::Group(super::config::Dashboard { dashboard_id: 121 }),
         Duration::from_secs(5),
     );
-    let found = get.find("7").await.unwrap_or_else(|e| panic!("{e}"));
+    let found = get.find("7").await.expect("the look-up answers");
     assert_eq!(found.map(|g| g["contact_count"].clone()), Some(json!(3)));
 }
 
@@ -837,7 +833,7 @@ async fn contacts_are_read_with_the_flows_filter_and_keyed_by_phone_and_content(
     let fetched = super::ListSource::new("tr", &account, &config)
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     assert_eq!(fetched.records.len(), 2);
     assert!(
         fetched.records[0].key.starts_with("+14239876543#"),
@@ -903,8 +899,8 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
         let r = dashboards(action);
         let request = r
             .prepare(fields(given), "r")
-            .unwrap_or_else(|e| panic!("{e}"));
-        r.send(&request).await.unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is prepared");
+        r.send(&request).await.expect("the call is answered");
     }
     assert!(dashboards(R::CreateDashboard)
         .prepare(fields(json!({})), "r")
@@ -918,7 +914,7 @@ async fn dashboards_are_created_renamed_deleted_and_read_by_number() {
         super::config::Lookup::Dashboard,
         Duration::from_secs(5),
     );
-    let found = get.find("130").await.unwrap_or_else(|e| panic!("{e}"));
+    let found = get.find("130").await.expect("the look-up answers");
     assert_eq!(found.map(|d| d["name"].clone()), Some(json!("Reception")));
 }
 

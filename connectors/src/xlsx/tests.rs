@@ -25,13 +25,13 @@ fn write_book(path: &Path) {
     let _ = orders.write_number(1, 3, 1250.0);
     let _ = orders.write_number(3, 3, 99.5);
     let _ = orders.write_string(0, 4, "date");
-    let date = ExcelDateTime::from_ymd(2026, 11, 21).unwrap_or_else(|e| panic!("{e}"));
+    let date = ExcelDateTime::from_ymd(2026, 11, 21).expect("from_ymd succeeds");
     let _ =
         orders.write_datetime_with_format(1, 4, &date, &Format::new().set_num_format("yyyy-mm-dd"));
     let other = book.add_worksheet();
     let _ = other.set_name("Other");
     let _ = other.write_string(0, 0, "id");
-    book.save(path).unwrap_or_else(|e| panic!("{e}"));
+    book.save(path).expect("it is saved");
 }
 
 fn source(path: &Path, sheet: Option<&str>, key: &[&str]) -> XlsxFile {
@@ -48,13 +48,13 @@ fn source(path: &Path, sheet: Option<&str>, key: &[&str]) -> XlsxFile {
 
 #[tokio::test]
 async fn rows_of_a_named_sheet_become_records_with_text_cells() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("orders.xlsx");
     write_book(&path);
     let fetched = source(&path, Some("Orders"), &["order_id"])
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -74,7 +74,7 @@ async fn rows_of_a_named_sheet_become_records_with_text_cells() {
 
 #[tokio::test]
 async fn a_missing_sheet_or_key_column_says_what_there_is() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("orders.xlsx");
     write_book(&path);
     let err = fetch_error(&source(&path, Some("Ordres"), &[])).await;
@@ -114,12 +114,12 @@ fn small_book(path: &Path, extra: impl FnOnce(&mut rust_xlsxwriter::Worksheet)) 
     let _ = sheet.write_string(1, 0, "A-1");
     let _ = sheet.write_string(1, 1, "Olena");
     extra(sheet);
-    book.save(path).unwrap_or_else(|e| panic!("{e}"));
+    book.save(path).expect("it is saved");
 }
 
 #[tokio::test]
 async fn a_far_away_cell_takes_no_memory_and_is_ignored_outside_the_header() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("far.xlsx");
     // One value at XFD1048576: the sheet's <dimension> claims all of A1:XFD1048576.
     small_book(&path, |sheet| {
@@ -128,14 +128,14 @@ async fn a_far_away_cell_takes_no_memory_and_is_ignored_outside_the_header() {
     let fetched = source(&path, None, &["order_id"])
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     let keys: Vec<&str> = fetched.records.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["A-1"]);
 }
 
 #[tokio::test]
 async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let deep = dir.path().join("deep.xlsx");
     small_book(&deep, |sheet| {
         let _ = sheet.write_string(5000, 0, "A-5001");
@@ -173,7 +173,7 @@ async fn rows_and_columns_past_the_caps_are_errors_that_say_where() {
 /// An ODS file whose `content.xml` is `table`.
 fn ods(path: &Path, table: &str) {
     use std::io::Write;
-    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::create(path).expect("the test creates its file");
     let mut zip = zip::ZipWriter::new(file);
     let stored =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
@@ -193,7 +193,7 @@ fn ods(path: &Path, table: &str) {
 
 #[tokio::test]
 async fn an_ods_sheet_that_claims_billions_of_cells_is_read_in_the_memory_of_its_values() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let bomb = dir.path().join("bomb.ods");
     // 1 KB: a value repeated over 16,384 columns, that row repeated 1,048,576 times.
     ods(
@@ -216,13 +216,13 @@ async fn an_ods_sheet_that_claims_billions_of_cells_is_read_in_the_memory_of_its
     let fetched = bounded(&corner, 1_048_576, 1000)
         .fetch()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the source is read");
     assert!(fetched.records.is_empty() && fetched.rejects.is_empty());
 }
 
 #[tokio::test]
 async fn an_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loading() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     // An XLS workbook stream with a value at A1 and one at IV65536.
     let xls = dir.path().join("corner.xls");
     let mut biff = Vec::new();
@@ -242,13 +242,13 @@ async fn an_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loadin
         record(0x0203, &number);
     }
     record(0x000A, &[]);
-    let mut book = cfb::create(&xls).unwrap_or_else(|e| panic!("{e}"));
+    let mut book = cfb::create(&xls).expect("the test creates its file");
     {
         use std::io::Write;
         let mut stream = book
             .create_stream("/Workbook")
-            .unwrap_or_else(|e| panic!("{e}"));
-        stream.write_all(&biff).unwrap_or_else(|e| panic!("{e}"));
+            .expect("create_stream succeeds");
+        stream.write_all(&biff).expect("the test writes it");
     }
     drop(book);
     let err = fetch_error(&bounded(&xls, 1000, 1000)).await;
@@ -264,7 +264,7 @@ async fn an_xls_sheet_that_would_span_billions_of_cells_is_refused_before_loadin
 /// in one piece.
 #[tokio::test]
 async fn a_big_sheet_streams_in_chunks_with_the_records_fetch_gives() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("big.xlsx");
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
@@ -279,15 +279,15 @@ async fn a_big_sheet_streams_in_chunks_with_the_records_fetch_gives() {
         }
         let _ = sheet.write_number(i, 1, f64::from(i));
     }
-    book.save(&path).unwrap_or_else(|e| panic!("{e}"));
+    book.save(&path).expect("it is saved");
     let file = source(&path, None, &["order_id"]);
-    let whole = file.fetch().await.unwrap_or_else(|e| panic!("{e}"));
+    let whole = file.fetch().await.expect("the source is read");
     let mut chunks = file.stream(1_000).await;
     let mut sizes = Vec::new();
     let mut keys = Vec::new();
     let mut rejects = Vec::new();
     while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk.unwrap_or_else(|e| panic!("{e}"));
+        let chunk = chunk.expect("it succeeds");
         sizes.push(chunk.records.len() + chunk.rejects.len());
         keys.extend(chunk.records.into_iter().map(|r| r.key));
         rejects.extend(chunk.rejects.into_iter().map(|r| r.key));
@@ -306,7 +306,7 @@ async fn a_big_sheet_streams_in_chunks_with_the_records_fetch_gives() {
 
 #[test]
 fn an_ods_sheet_streamed_reads_as_calamine_reads_it_whole() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("book.ods");
     let cell =
         |attrs: &str, text: &str| format!("<table:table-cell {attrs}>{text}</table:table-cell>");
@@ -391,11 +391,9 @@ fn an_ods_sheet_streamed_reads_as_calamine_reads_it_whole() {
 
     for sheet in [Some("Orders"), None, Some("Hidden & first")] {
         let source = source(&path, sheet, &["order_id"]);
-        let streamed = source.read(false).unwrap_or_else(|e| panic!("{e}"));
+        let streamed = source.read(false).expect("the test reads the file");
         // calamine's workbook loads an ODS sheet whole, as its range.
-        let whole = source
-            .read_book(false, None)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let whole = source.read_book(false, None).expect("read_book succeeds");
         assert_eq!(streamed.header, whole.header, "{sheet:?}");
         assert_eq!(streamed.rows, whole.rows, "{sheet:?}");
     }
@@ -409,7 +407,7 @@ fn an_ods_sheet_streamed_reads_as_calamine_reads_it_whole() {
     // And what they read is what the sheet holds.
     let sheet = source(&path, Some("Orders"), &["order_id"])
         .read(false)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the test reads the file");
     assert_eq!(
         sheet.header,
         ["order_id", "name", "total", "paid", "when", "note"]

@@ -117,7 +117,7 @@ mod tests {
             "run": 1, "seq": 1, "key": "order-7", "status": RowStatus::Sent, "at": chrono::Utc::now(),
             "record": {"phone": "+1 (555) 010-0199", "email": "Ann@Example.com", "amount": 42, "note": "x".repeat(200), "ok": true},
         }))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("from_value succeeds");
         let terms = terms_of(&row);
         for query in [
             "+15550100199",

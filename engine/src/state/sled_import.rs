@@ -350,16 +350,16 @@ pub(crate) mod tests {
         let from = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/fixtures/sled-state")
             .join(name);
-        let to = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let to = tempfile::tempdir().expect("a temporary directory");
         for entry in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()))
         {
-            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            let entry = entry.expect("it succeeds");
             // `blobs/` is empty (git keeps no empty directory; sled makes it again).
             if entry.path().is_dir() {
                 continue;
             }
             std::fs::copy(entry.path(), to.path().join(entry.file_name()))
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("the test copies the file");
         }
         to
     }
@@ -391,11 +391,11 @@ pub(crate) mod tests {
     fn a_garbled_database_is_refused_not_read_as_empty() {
         let dir = fixture("order-sms");
         let db = dir.path().join("db");
-        let mut bytes = std::fs::read(&db).unwrap_or_else(|e| panic!("{e}"));
+        let mut bytes = std::fs::read(&db).expect("the test reads the file");
         for b in bytes.iter_mut().skip(64) {
             *b ^= 0x5a;
         }
-        std::fs::write(&db, bytes).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&db, bytes).expect("the test writes its file");
         // However sled reads what is left, the directory's marker says runs were begun:
         // a database that shows none of them is not moved as if it were whole.
         let opened = SledState::open(dir.path(), false);

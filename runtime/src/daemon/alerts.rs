@@ -313,13 +313,13 @@ mod tests {
     #[test]
     fn daily_and_weekday_flows_that_ran_on_time_are_not_overdue_between_runs() {
         let parse = |yaml: &str| {
-            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let dir = tempfile::tempdir().expect("a temporary directory");
             std::fs::write(
                 dir.path().join("accounts.yaml"),
                 "x: {connector: http, base_url: \"http://127.0.0.1:9\"}\n",
             )
-            .unwrap_or_else(|e| panic!("{e}"));
-            std::fs::write(dir.path().join("f.yaml"), yaml).unwrap_or_else(|e| panic!("{e}"));
+            .expect("the test writes its file");
+            std::fs::write(dir.path().join("f.yaml"), yaml).expect("the test writes its file");
             let project = connectors::load_project(&flows::LoadOptions {
                 flows_dir: dir.path().to_path_buf(),
                 accounts_file: None,

@@ -13,7 +13,7 @@ fn t(rfc3339: &str) -> DateTime<Utc> {
 fn at(times: &[&str]) -> Spec {
     let times = times
         .iter()
-        .map(|s| chrono::NaiveTime::parse_from_str(s, "%H:%M").unwrap_or_else(|e| panic!("{e}")))
+        .map(|s| chrono::NaiveTime::parse_from_str(s, "%H:%M").expect("the date parses"))
         .collect();
     Spec {
         rule: ScheduleRule::At(times),
@@ -23,7 +23,7 @@ fn at(times: &[&str]) -> Spec {
 }
 
 fn cron(expr: &str) -> Spec {
-    let schedule = flows::parse_cron(expr).unwrap_or_else(|e| panic!("{e}"));
+    let schedule = flows::parse_cron(expr).expect("parse_cron succeeds");
     Spec {
         rule: ScheduleRule::Cron {
             expr: expr.into(),

@@ -13,7 +13,7 @@ use crate::clock::TokioClock;
 fn t(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("it succeeds")
 }
 
 fn every(minutes: u64) -> Spec {
@@ -25,7 +25,7 @@ fn every(minutes: u64) -> Spec {
 }
 
 fn at(time: &str) -> Spec {
-    let time = NaiveTime::parse_from_str(time, "%H:%M").unwrap_or_else(|e| panic!("{e}"));
+    let time = NaiveTime::parse_from_str(time, "%H:%M").expect("the date parses");
     Spec {
         rule: ScheduleRule::At(vec![time]),
         timezone: Kyiv,
