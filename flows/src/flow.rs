@@ -311,27 +311,51 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
-/// Every key a flow file may have at its top.
-pub const TOP_LEVEL_KEYS: &[&str] = &[
+/// The keys of a flow file's head: plain values, read together ([`Head`]).
+const HEAD_KEYS: &[&str] = &[
     "name",
     "description",
     "enabled",
+    "resend_uncertain",
+    "redelivery_window",
+    "filtered",
+    "priority",
+];
+
+/// The keys of a flow file's sections, each parsed on its own.
+const SECTION_KEYS: &[&str] = &[
     "timezone",
     "source",
     "receiver",
     "map",
     "schedule",
     "delivery",
-    "resend_uncertain",
-    "redelivery_window",
     "lookup",
     "filter",
-    "filtered",
     "auto_pause",
     "history",
     "alerts",
-    "priority",
 ];
+
+/// `a` then `b`, as one array.
+const fn joined<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
+/// Every key a flow file may have at its top.
+pub const TOP_LEVEL_KEYS: &[&str] =
+    &joined::<{ HEAD_KEYS.len() + SECTION_KEYS.len() }>(HEAD_KEYS, SECTION_KEYS);
 
 #[derive(Debug, Deserialize)]
 struct Head {
@@ -432,196 +456,15 @@ pub(crate) fn parse_partly(
     text: &str,
     catalogue: &dyn Catalogue,
 ) -> Result<Parsed, Vec<Diagnostic>> {
-    let cx = Cx { file };
     let root = yaml::load(file, text).map_err(|d| vec![d])?;
-    let Some(mapping) = root.as_mapping() else {
-        return Err(vec![Diagnostic::new(
-            file,
-            Pos::of(root.span()),
-            "expected a mapping",
-        )]);
-    };
+    let mapping = top_mapping(file, &root)?;
     let mut errors = yaml::fill_ins(file, &root, None);
-    let top = Pos::of(root.span());
-    if mapping.is_empty() {
-        return Err(vec![Diagnostic::new(file, top, "the file is empty")
-            .with_hint(
-                "a flow file needs at least `source:`, `receiver:` and `map:`",
-            )]);
-    }
-
-    for key in mapping.keys() {
-        if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            errors.push(yaml::unknown_key(
-                file,
-                Pos::of(key.span()),
-                key.as_str(),
-                "",
-                TOP_LEVEL_KEYS,
-            ));
-        }
-    }
-
-    let head_node = yaml::without_keys(
-        &root,
-        &[
-            "timezone",
-            "source",
-            "receiver",
-            "map",
-            "schedule",
-            "delivery",
-            "lookup",
-            "filter",
-            "auto_pause",
-            "history",
-        ],
-    );
-    let head_node = retain_keys(
-        &head_node,
-        &[
-            "name",
-            "description",
-            "enabled",
-            "resend_uncertain",
-            "redelivery_window",
-            "filtered",
-            "priority",
-        ],
-    );
-    let head: Option<Head> = collect(&mut errors, yaml::from_node(file, &head_node, "flow"));
-    if let (Some(head), Some(node)) = (&head, mapping.get_node("redelivery_window")) {
-        if head.redelivery_window > MAX_REDELIVERY_WINDOW {
-            errors.push(
-                Diagnostic::new(
-                    file,
-                    Pos::of(node.span()),
-                    "`redelivery_window` is longer than 7 days",
-                )
-                .with_hint("an identical event seen again after it is a new event; `0s` never takes one for a redelivery"),
-            );
-        }
-    }
-
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let name_pos = mapping
-        .get_node("name")
-        .map(|n| Pos::of(n.span()))
-        .unwrap_or(Pos::new(1, 1));
-    let name = head.as_ref().and_then(|h| h.name.clone()).unwrap_or(stem);
-    if !valid_name(&name) {
-        errors.push(
-            Diagnostic::new(
-                file,
-                name_pos,
-                format!("`{name}` is not a usable flow name"),
-            )
-            .with_hint("use letters, digits, `-`, `_` and `.` (it appears in URLs and logs)"),
-        );
-    }
-
-    let timezone = match mapping.get_node("timezone") {
-        None => Some(Tz::UTC),
-        Some(node) => collect(&mut errors, parse_timezone(file, node)),
-    };
-
-    let source = match mapping.get_node("source") {
-        None => {
-            errors.push(
-                Diagnostic::new(
-                    file,
-                    top,
-                    "missing `source:`: where do the records come from?",
-                )
-                .with_hint(format!(
-                    "for example `source: {}`",
-                    catalogue.example(Role::Source)
-                )),
-            );
-            None
-        }
-        Some(node) => collect(&mut errors, parse_source(&cx, node, catalogue)),
-    };
-
-    let receiver = match mapping.get_node("receiver") {
-        None => {
-            errors.push(
-                Diagnostic::new(file, top, "missing `receiver:`: where do the records go?")
-                    .with_hint(format!(
-                        "for example `receiver: {}`",
-                        catalogue.example(Role::Receiver)
-                    )),
-            );
-            None
-        }
-        Some(node) => collect(&mut errors, parse_receiver(&cx, node, catalogue)),
-    };
-
-    let (map, map_pos) = match mapping.get_node("map") {
-        None => (Vec::new(), top),
-        Some(node) => (
-            collect(&mut errors, parse_map(file, node)).unwrap_or_default(),
-            Pos::of(node.span()),
-        ),
-    };
-    if let Some(receiver) = &receiver {
-        errors.extend(check_map_fields(
-            file,
-            receiver,
-            &map,
-            mapping
-                .get_node("map")
-                .map(|n| Pos::of(n.span()))
-                .unwrap_or(top),
-        ));
-    }
-
-    let schedule = match mapping.get_node("schedule") {
-        None => None,
-        Some(node) => collect(&mut errors, schedule::parse(file, node)),
-    };
-
-    let delivery = match mapping.get_node("delivery") {
-        None => Some(Delivery::default()),
-        Some(node) => collect(&mut errors, parse_delivery(file, node)),
-    };
-
-    let lookup = match mapping.get_node("lookup") {
-        None => None,
-        Some(node) => collect(&mut errors, parse_lookup(&cx, node, catalogue)),
-    };
-
-    let alerts = match mapping.get_node("alerts") {
-        None => None,
-        Some(node) => collect(&mut errors, crate::alerts::parse(file, node)),
-    };
-
-    let history = match mapping.get_node("history") {
-        None => None,
-        Some(node) => collect(&mut errors, crate::settings::parse_history(file, node)),
-    };
-
-    let auto_pause = match mapping.get_node("auto_pause") {
-        None => Some(Some(AutoPause::default())),
-        Some(node) => collect(&mut errors, parse_auto_pause(file, node)),
-    };
-
-    let filter = match mapping
-        .get_node("filter")
-        .map(|node| filter::parse(file, node))
-    {
-        None => None,
-        Some(Ok(filter)) => Some(filter),
-        Some(Err(problems)) => {
-            errors.extend(problems);
-            None
-        }
-    };
-
-    if let (Some(source), Some(node)) = (&source, mapping.get_node("redelivery_window")) {
+    errors.extend(unknown_top_keys(file, mapping));
+    let head = parse_head(file, &root, &mut errors);
+    let (name, name_pos) = flow_name(file, head.as_ref(), mapping, &mut errors);
+    let cx = Cx { file };
+    let sections = Sections::parse(&cx, mapping, Pos::of(root.span()), catalogue, &mut errors);
+    if let (Some(source), Some(node)) = (&sections.source, mapping.get_node("redelivery_window")) {
         if !source.push {
             errors.push(
                 Diagnostic::new(
@@ -636,36 +479,241 @@ pub(crate) fn parse_partly(
             );
         }
     }
+    let Sections {
+        timezone: Some(timezone),
+        source: Some(source),
+        receiver: Some(receiver),
+        delivery: Some(delivery),
+        map,
+        map_pos,
+        schedule,
+        lookup,
+        alerts,
+        history,
+        auto_pause,
+        filter,
+    } = sections
+    else {
+        return Err(errors);
+    };
+    let Some(head) = head else {
+        return Err(errors);
+    };
+    Ok(Parsed {
+        flow: Flow {
+            name,
+            file: file.to_path_buf(),
+            description: head.description,
+            enabled: head.enabled,
+            timezone,
+            source,
+            receiver,
+            map,
+            map_pos,
+            schedule,
+            delivery,
+            resend_uncertain: head.resend_uncertain,
+            redelivery_window: head.redelivery_window,
+            lookup,
+            filter,
+            filtered: head.filtered,
+            priority: head.priority,
+            auto_pause,
+            history,
+            alerts,
+            fingerprint: fingerprint(text),
+        },
+        name_pos,
+        problems: errors,
+    })
+}
 
-    match (head, timezone, source, receiver, delivery) {
-        (Some(head), Some(timezone), Some(source), Some(receiver), Some(delivery)) => Ok(Parsed {
-            flow: Flow {
-                name,
-                file: file.to_path_buf(),
-                description: head.description,
-                enabled: head.enabled,
-                timezone,
-                source,
-                receiver,
-                map,
-                map_pos,
-                schedule: schedule.flatten(),
-                delivery,
-                resend_uncertain: head.resend_uncertain,
-                redelivery_window: head.redelivery_window,
-                lookup,
-                filter,
-                filtered: head.filtered,
-                priority: head.priority,
-                auto_pause: auto_pause.flatten(),
-                history,
-                alerts,
-                fingerprint: fingerprint(text),
-            },
-            name_pos,
-            problems: errors,
-        }),
-        _ => Err(errors),
+/// The file's top: a mapping with something in it.
+fn top_mapping<'n>(file: &Path, root: &'n Node) -> Result<&'n yaml::Mapping, Vec<Diagnostic>> {
+    let Some(mapping) = root.as_mapping() else {
+        return Err(vec![Diagnostic::new(
+            file,
+            Pos::of(root.span()),
+            "expected a mapping",
+        )]);
+    };
+    if mapping.is_empty() {
+        return Err(vec![Diagnostic::new(
+            file,
+            Pos::of(root.span()),
+            "the file is empty",
+        )
+        .with_hint(
+            "a flow file needs at least `source:`, `receiver:` and `map:`",
+        )]);
+    }
+    Ok(mapping)
+}
+
+/// A problem for each key at the top a flow file cannot have.
+fn unknown_top_keys(file: &Path, mapping: &yaml::Mapping) -> Vec<Diagnostic> {
+    mapping
+        .keys()
+        .filter(|key| !TOP_LEVEL_KEYS.contains(&key.as_str()))
+        .map(|key| yaml::unknown_key(file, Pos::of(key.span()), key.as_str(), "", TOP_LEVEL_KEYS))
+        .collect()
+}
+
+/// The head's plain values, and whether its redelivery window is one a flow can have.
+fn parse_head(file: &Path, root: &Node, errors: &mut Vec<Diagnostic>) -> Option<Head> {
+    let head: Head = collect(
+        errors,
+        yaml::from_node(file, &retain_keys(root, HEAD_KEYS), "flow"),
+    )?;
+    let window = root
+        .as_mapping()
+        .and_then(|m| m.get_node("redelivery_window"));
+    if let Some(node) = window.filter(|_| head.redelivery_window > MAX_REDELIVERY_WINDOW) {
+        errors.push(
+            Diagnostic::new(
+                file,
+                Pos::of(node.span()),
+                "`redelivery_window` is longer than 7 days",
+            )
+            .with_hint("an identical event seen again after it is a new event; `0s` never takes one for a redelivery"),
+        );
+    }
+    Some(head)
+}
+
+/// The flow's name (`name:`, else the file's stem) and where it is said.
+fn flow_name(
+    file: &Path,
+    head: Option<&Head>,
+    mapping: &yaml::Mapping,
+    errors: &mut Vec<Diagnostic>,
+) -> (String, Pos) {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name_pos = mapping
+        .get_node("name")
+        .map(|n| Pos::of(n.span()))
+        .unwrap_or(Pos::new(1, 1));
+    let name = head.and_then(|h| h.name.clone()).unwrap_or(stem);
+    if !valid_name(&name) {
+        errors.push(
+            Diagnostic::new(
+                file,
+                name_pos,
+                format!("`{name}` is not a usable flow name"),
+            )
+            .with_hint("use letters, digits, `-`, `_` and `.` (it appears in URLs and logs)"),
+        );
+    }
+    (name, name_pos)
+}
+
+/// A flow file's sections, each read on its own: `None` where one could not be (its
+/// problems are kept), or — for the optional ones — where it is absent.
+struct Sections {
+    timezone: Option<Tz>,
+    source: Option<Source>,
+    receiver: Option<Receiver>,
+    map: Vec<MapEntry>,
+    map_pos: Pos,
+    schedule: Option<Schedule>,
+    delivery: Option<Delivery>,
+    lookup: Option<Lookup>,
+    alerts: Option<crate::Alerts>,
+    history: Option<crate::History>,
+    auto_pause: Option<AutoPause>,
+    filter: Option<Filter>,
+}
+
+impl Sections {
+    fn parse(
+        cx: &Cx<'_>,
+        mapping: &yaml::Mapping,
+        top: Pos,
+        catalogue: &dyn Catalogue,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Sections {
+        let file = cx.file;
+        let node = |key: &str| mapping.get_node(key);
+        let missing = |what: &str, question: &str, role: Role| {
+            Diagnostic::new(file, top, format!("missing `{what}:`: {question}"))
+                .with_hint(format!("for example `{what}: {}`", catalogue.example(role)))
+        };
+        let timezone = match node("timezone") {
+            None => Some(Tz::UTC),
+            Some(node) => collect(errors, parse_timezone(file, node)),
+        };
+        let source = match node("source") {
+            None => {
+                errors.push(missing(
+                    "source",
+                    "where do the records come from?",
+                    Role::Source,
+                ));
+                None
+            }
+            Some(node) => collect(errors, parse_source(cx, node, catalogue)),
+        };
+        let receiver = match node("receiver") {
+            None => {
+                errors.push(missing(
+                    "receiver",
+                    "where do the records go?",
+                    Role::Receiver,
+                ));
+                None
+            }
+            Some(node) => collect(errors, parse_receiver(cx, node, catalogue)),
+        };
+        let (map, map_pos) = match node("map") {
+            None => (Vec::new(), top),
+            Some(node) => (
+                collect(errors, parse_map(file, node)).unwrap_or_default(),
+                Pos::of(node.span()),
+            ),
+        };
+        if let Some(receiver) = &receiver {
+            errors.extend(check_map_fields(file, receiver, &map, map_pos));
+        }
+        // In the order problems are told.
+        let schedule =
+            node("schedule").and_then(|n| collect(errors, schedule::parse(file, n)).flatten());
+        let delivery = match node("delivery") {
+            None => Some(Delivery::default()),
+            Some(node) => collect(errors, parse_delivery(file, node)),
+        };
+        let lookup = node("lookup").and_then(|n| collect(errors, parse_lookup(cx, n, catalogue)));
+        let alerts = node("alerts").and_then(|n| collect(errors, crate::alerts::parse(file, n)));
+        let history =
+            node("history").and_then(|n| collect(errors, crate::settings::parse_history(file, n)));
+        let auto_pause = match node("auto_pause") {
+            None => Some(AutoPause::default()),
+            Some(node) => collect(errors, parse_auto_pause(file, node)).flatten(),
+        };
+        let filter = match node("filter").map(|node| filter::parse(file, node)) {
+            None => None,
+            Some(Ok(filter)) => Some(filter),
+            Some(Err(problems)) => {
+                errors.extend(problems);
+                None
+            }
+        };
+        Sections {
+            timezone,
+            source,
+            receiver,
+            map,
+            map_pos,
+            schedule,
+            delivery,
+            lookup,
+            alerts,
+            history,
+            auto_pause,
+            filter,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+pub use marked_yaml::types::MarkedMappingNode as Mapping;
 pub use marked_yaml::Node;
 use marked_yaml::{LoadError, LoaderOptions};
 use serde::de::DeserializeOwned;
