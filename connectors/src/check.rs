@@ -8,6 +8,7 @@ use std::time::Duration;
 use engine::SendError;
 use serde::Serialize;
 
+use crate::connector::BuildError;
 use crate::http::{self, Response};
 
 /// What the check found.
@@ -28,11 +29,13 @@ pub async fn check_account(account: &flows::Account) -> AccountStatus {
     let connector = account.connector;
     let tried = match crate::connector::connector(connector) {
         Some(c) => c.check_account(account).await,
-        None => Err("the account was not made by this catalogue".into()),
+        None => Err(BuildError::Missing(
+            "the account was not made by this catalogue",
+        )),
     };
     let (active, detail) = match tried {
         Ok(detail) => (true, detail),
-        Err(detail) => (false, detail),
+        Err(why) => (false, why.to_string()),
     };
     AccountStatus {
         account: account.name.clone(),
@@ -70,7 +73,7 @@ impl Probe {
 }
 
 /// What a check's answer (or its failure to come) says of the credentials.
-pub fn judge(probe: Probe, call: Result<Response, SendError>) -> Result<String, String> {
+pub fn judge(probe: Probe, call: Result<Response, SendError>) -> Result<String, BuildError> {
     let what = probe.what;
     let response = call.map_err(|e| format!("{what} failed: {e}"))?;
     let status = response.status.as_u16();
@@ -79,14 +82,14 @@ pub fn judge(probe: Probe, call: Result<Response, SendError>) -> Result<String, 
     {
         let (code, message) = (probe.explain)(&response.body);
         let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
-        return Err(format!(
+        return Err(BuildError::Refused(format!(
             "{what} was refused (HTTP {status}): {code}{message}"
-        ));
+        )));
     }
     if response.status.is_server_error() {
-        return Err(format!(
+        return Err(BuildError::Refused(format!(
             "{what} failed with HTTP {status}: the service may be down; try again"
-        ));
+        )));
     }
     if let Some((_, said)) = probe.accepted_also.filter(|(also, _)| *also == status) {
         return Ok(said.to_string());
@@ -96,9 +99,9 @@ pub fn judge(probe: Probe, call: Result<Response, SendError>) -> Result<String, 
     if !response.status.is_success() {
         let (code, message) = (probe.explain)(&response.body);
         let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
-        return Err(format!(
+        return Err(BuildError::Refused(format!(
             "{what} answered HTTP {status} ({code}{message}), which does not show the credentials were accepted; check the account's base_url"
-        ));
+        )));
     }
     Ok(format!("the credentials were accepted ({what} answered)"))
 }

@@ -89,7 +89,7 @@ pub trait Connector: Sync {
         &self,
         _flow: &Flow,
         _accounts: &Accounts,
-    ) -> Result<Option<Box<dyn engine::Source>>, String> {
+    ) -> Result<Option<Box<dyn engine::Source>>, BuildError> {
         Ok(None)
     }
 
@@ -98,8 +98,8 @@ pub trait Connector: Sync {
         &self,
         _flow: &Flow,
         _accounts: &Accounts,
-    ) -> Result<Arc<dyn engine::Receiver>, String> {
-        Err(format!("`{}` is no receiver", self.card().name))
+    ) -> Result<Arc<dyn engine::Receiver>, BuildError> {
+        Err(BuildError::NoSuchRole(self.card().name, "receiver"))
     }
 
     /// The flow's look-up, with its account's credentials.
@@ -107,8 +107,8 @@ pub trait Connector: Sync {
         &self,
         _flow: &Flow,
         _accounts: &Accounts,
-    ) -> Result<Arc<dyn engine::Lookup>, String> {
-        Err(format!("`{}` has no look-ups", self.card().name))
+    ) -> Result<Arc<dyn engine::Lookup>, BuildError> {
+        Err(BuildError::NoSuchRole(self.card().name, "look-up"))
     }
 
     /// How the flow's source takes what a service pushes, if it is pushed; `Err` when
@@ -117,7 +117,7 @@ pub trait Connector: Sync {
         &self,
         _flow: &Flow,
         _accounts: &Accounts,
-    ) -> Result<Option<Arc<dyn crate::push::Push>>, String> {
+    ) -> Result<Option<Arc<dyn crate::push::Push>>, BuildError> {
         Ok(None)
     }
 
@@ -129,8 +129,42 @@ pub trait Connector: Sync {
 
     /// Try the account with a cheap authenticated call: what was tried and what came
     /// back, `Err` when the credentials were not shown to work.
-    async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
+    async fn check_account(&self, _account: &flows::Account) -> Result<String, BuildError> {
         Ok("nothing to try without a request; runs will tell".into())
+    }
+}
+
+/// Why a connector could not build a flow's part, or check an account.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The flow names an account the accounts file does not have.
+    #[error("unknown account `{0}`")]
+    UnknownAccount(String),
+    /// The flow names an account of another connector.
+    #[error("account `{name}` is a `{is}` account, but the {role} is `{wanted}`")]
+    OtherConnector {
+        name: String,
+        is: String,
+        role: String,
+        wanted: String,
+    },
+    /// The connector does not play the role asked of it.
+    #[error("`{0}` has no {1}")]
+    NoSuchRole(&'static str, &'static str),
+    /// A section the connector did not parse (the catalogue handed it another's).
+    #[error("the flow's {0} was not made by this connector")]
+    NotItsSection(&'static str),
+    /// The flow lacks a part the connector needs.
+    #[error("{0}")]
+    Missing(&'static str),
+    /// What the connector found wrong: a file, a setting, the service's answer.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<String> for BuildError {
+    fn from(why: String) -> Self {
+        BuildError::Refused(why)
     }
 }
 
@@ -158,23 +192,27 @@ pub fn account_for<'a, T: Any>(
     name: &str,
     role: &str,
     connector: &str,
-) -> Result<&'a T, String> {
+) -> Result<&'a T, BuildError> {
     let account = accounts
         .get(name)
-        .ok_or_else(|| format!("unknown account `{name}`"))?;
-    account.section.get::<T>().ok_or_else(|| {
-        format!(
-            "account `{name}` is a `{}` account, but the {role} is `{connector}`",
-            account.connector
-        )
-    })
+        .ok_or_else(|| BuildError::UnknownAccount(name.to_string()))?;
+    account
+        .section
+        .get::<T>()
+        .ok_or_else(|| BuildError::OtherConnector {
+            name: name.to_string(),
+            is: account.connector.to_string(),
+            role: role.to_string(),
+            wanted: connector.to_string(),
+        })
 }
 
 /// A section of a flow as its connector parsed it (`T`: the connector's own type).
-pub fn section<'a, T: Any>(section: &'a flows::Section, what: &str) -> Result<&'a T, String> {
-    section
-        .get::<T>()
-        .ok_or_else(|| format!("the flow's {what} was not made by this connector"))
+pub fn section<'a, T: Any>(
+    section: &'a flows::Section,
+    what: &'static str,
+) -> Result<&'a T, BuildError> {
+    section.get::<T>().ok_or(BuildError::NotItsSection(what))
 }
 
 /// A flow's receiver section (`R`), its account's name and the account (`A`), as the
@@ -182,7 +220,7 @@ pub fn section<'a, T: Any>(section: &'a flows::Section, what: &str) -> Result<&'
 pub fn receiver_parts<'a, R: Any, A: Any>(
     flow: &'a Flow,
     accounts: &'a Accounts,
-) -> Result<(&'a R, &'a str, &'a A), String> {
+) -> Result<(&'a R, &'a str, &'a A), BuildError> {
     let receiver = section::<R>(&flow.receiver.section, "receiver")?;
     let name = flow.receiver.account.as_str();
     let account = account_for::<A>(accounts, name, "receiver", flow.receiver.connector)?;
@@ -194,8 +232,11 @@ pub fn receiver_parts<'a, R: Any, A: Any>(
 pub fn lookup_parts<'a, L: Any, A: Any>(
     flow: &'a Flow,
     accounts: &'a Accounts,
-) -> Result<(&'a L, &'a str, &'a A), String> {
-    let config = flow.lookup.as_ref().ok_or("the flow has no look-up")?;
+) -> Result<(&'a L, &'a str, &'a A), BuildError> {
+    let config = flow
+        .lookup
+        .as_ref()
+        .ok_or(BuildError::Missing("the flow has no look-up"))?;
     let lookup = section::<L>(&config.section, "look-up")?;
     let name = config.account.as_str();
     let account = account_for::<A>(accounts, name, "look-up", config.connector)?;
@@ -203,7 +244,7 @@ pub fn lookup_parts<'a, L: Any, A: Any>(
 }
 
 /// A flow's source section (`S`), as its connector parsed it.
-pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, String> {
+pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, BuildError> {
     section::<S>(&flow.source.section, "source")
 }
 
@@ -212,13 +253,13 @@ pub fn source_of<S: Any>(flow: &Flow) -> Result<&S, String> {
 pub fn source_parts<'a, S: Any, A: Any>(
     flow: &'a Flow,
     accounts: &'a Accounts,
-) -> Result<(&'a S, &'a str, &'a A), String> {
+) -> Result<(&'a S, &'a str, &'a A), BuildError> {
     let source = source_of::<S>(flow)?;
     let (name, _) = flow
         .source
         .account
         .as_ref()
-        .ok_or("the flow's source names no account")?;
+        .ok_or(BuildError::Missing("the flow's source names no account"))?;
     let account = account_for::<A>(accounts, name, "source", flow.source.connector)?;
     Ok((source, name.as_str(), account))
 }
@@ -265,10 +306,10 @@ macro_rules! receiver_role {
             &self,
             flow: &flows::Flow,
             accounts: &flows::Accounts,
-        ) -> Result<std::sync::Arc<dyn engine::Receiver>, String> {
+        ) -> Result<std::sync::Arc<dyn engine::Receiver>, $crate::connector::BuildError> {
             let (receiver, name, account) =
                 $crate::connector::receiver_parts::<$receiver, $account>(flow, accounts)?;
-            receiver.build(name, account, flow.delivery.timeout)
+            Ok(receiver.build(name, account, flow.delivery.timeout)?)
         }
     };
 }
@@ -296,7 +337,7 @@ macro_rules! lookup_role {
             &self,
             flow: &flows::Flow,
             accounts: &flows::Accounts,
-        ) -> Result<std::sync::Arc<dyn engine::Lookup>, String> {
+        ) -> Result<std::sync::Arc<dyn engine::Lookup>, $crate::connector::BuildError> {
             let ($l, $name, $acc) =
                 $crate::connector::lookup_parts::<$lookup, $account>(flow, accounts)?;
             let $timeout = flow.delivery.timeout;
@@ -402,7 +443,7 @@ macro_rules! source_role {
 
 /// The name and the parsed section of an account of `accounts.yaml` (`A`: its
 /// connector's own type).
-pub fn parsed_account<A: Any>(account: &flows::Account) -> Result<(&str, &A), String> {
+pub fn parsed_account<A: Any>(account: &flows::Account) -> Result<(&str, &A), BuildError> {
     Ok((
         account.name.as_str(),
         section::<A>(&account.section, "account")?,
@@ -419,7 +460,7 @@ macro_rules! local_table_role {
             &self,
             flow: &flows::Flow,
             _accounts: &flows::Accounts,
-        ) -> Result<Option<Box<dyn engine::Source>>, String> {
+        ) -> Result<Option<Box<dyn engine::Source>>, $crate::connector::BuildError> {
             let config = $crate::connector::source_of::<$source>(flow)?;
             Ok(Some(Box::new(<$file>::new(config))))
         }

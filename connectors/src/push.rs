@@ -230,7 +230,7 @@ pub enum Taken {
 impl Door {
     /// The door of flow `name`: `Ok(None)` when it takes no pushed events, `Err` when it
     /// does but cannot (its account is unusable).
-    pub fn of(project: &Project, name: &str) -> Result<Option<Door>, String> {
+    pub fn of(project: &Project, name: &str) -> Result<Option<Door>, crate::connector::BuildError> {
         let Some(flow) = project.flows.get(name) else {
             return Ok(None);
         };

@@ -71,13 +71,16 @@ impl crate::Connector for ArandaConnector {
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
-    ) -> Result<Option<Box<dyn engine::Source>>, String> {
+    ) -> Result<Option<Box<dyn engine::Source>>, crate::connector::BuildError> {
         let (config, name, account) =
             crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
         Ok(Some(Box::new(Cases::new(name, account, config))))
     }
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)

@@ -15,6 +15,7 @@ use flows::{
 pub mod schema;
 
 use crate::card::Card;
+use crate::connector::BuildError;
 use crate::connector::{connector, Connector};
 use crate::CONNECTORS;
 
@@ -193,7 +194,7 @@ fn fields_of_other_connectors(problems: Vec<Diagnostic>, connector: &str) -> Vec
 pub fn build_source(
     flow: &Flow,
     accounts: &Accounts,
-) -> Result<Option<Box<dyn engine::Source>>, String> {
+) -> Result<Option<Box<dyn engine::Source>>, BuildError> {
     of(flow.source.connector)?.build_source(flow, accounts)
 }
 
@@ -201,7 +202,7 @@ pub fn build_source(
 pub fn build_receiver(
     flow: &Flow,
     accounts: &Accounts,
-) -> Result<Arc<dyn engine::Receiver>, String> {
+) -> Result<Arc<dyn engine::Receiver>, BuildError> {
     of(flow.receiver.connector)?.build_receiver(flow, accounts)
 }
 
@@ -209,7 +210,7 @@ pub fn build_receiver(
 pub fn build_lookup(
     flow: &Flow,
     accounts: &Accounts,
-) -> Result<Option<Arc<dyn engine::Lookup>>, String> {
+) -> Result<Option<Arc<dyn engine::Lookup>>, BuildError> {
     match &flow.lookup {
         Some(lookup) => of(lookup.connector)?.build_lookup(flow, accounts).map(Some),
         None => Ok(None),
@@ -221,13 +222,14 @@ pub fn build_lookup(
 pub fn build_push(
     flow: &Flow,
     accounts: &Accounts,
-) -> Result<Option<Arc<dyn crate::push::Push>>, String> {
+) -> Result<Option<Arc<dyn crate::push::Push>>, BuildError> {
     of(flow.source.connector)?.build_push(flow, accounts)
 }
 
 /// The connector a parsed flow names.
-fn of(name: &str) -> Result<&'static dyn Connector, String> {
-    connector(name).ok_or_else(|| format!("`{name}` is no connector of this catalogue"))
+fn of(name: &str) -> Result<&'static dyn Connector, BuildError> {
+    connector(name)
+        .ok_or_else(|| BuildError::Refused(format!("`{name}` is no connector of this catalogue")))
 }
 
 /// A source's fields plus the look-up's result, which joins each record.

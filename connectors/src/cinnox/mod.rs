@@ -120,7 +120,7 @@ impl crate::Connector for CinnoxConnector {
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
-    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
+    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, crate::connector::BuildError> {
         let (config, name, account) =
             crate::connector::source_parts::<config::Source, config::Account>(flow, accounts)?;
         Ok(Some(std::sync::Arc::new(CinnoxIntake::new(
@@ -128,7 +128,10 @@ impl crate::Connector for CinnoxConnector {
         ))))
     }
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         // The contact list's first entry: a read every token may make (the event
         // subscriptions take only PATCH: a GET of them is 405 whatever the token).

@@ -52,7 +52,10 @@ impl crate::Connector for EightXEightConnector {
     );
     crate::account_role!(config::account);
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let (name, account) = (
             account.name.as_str(),
             crate::connector::section::<config::Account>(&account.section, "account")?,

@@ -162,7 +162,10 @@ impl crate::Connector for HttpConnector {
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::account_role!(config::account);
 
-    async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        _account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         Ok("generic HTTP: nothing to try without a request; runs will tell".into())
     }
 }

@@ -372,9 +372,12 @@ impl crate::Connector for SmtpConnector {
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::account_role!(config::account);
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let account = crate::connector::section::<config::Account>(&account.section, "account")?;
-        check(account).await
+        Ok(check(account).await?)
     }
 }
 

@@ -216,7 +216,10 @@ impl crate::Connector for TelegramConnector {
     crate::receiver_role!(config::receiver, config::Receiver, config::Account);
     crate::account_role!(config::account);
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)

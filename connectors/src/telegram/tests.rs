@@ -275,7 +275,7 @@ async fn the_account_check_asks_get_me() {
     });
     let checked = super::TelegramConnector.check_account(&bad).await;
     assert!(
-        matches!(&checked, Err(said) if said.contains("refused (HTTP 401): 401: Unauthorized")),
+        matches!(&checked, Err(said) if said.to_string().contains("refused (HTTP 401): 401: Unauthorized")),
         "{checked:?}"
     );
 }

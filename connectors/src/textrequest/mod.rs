@@ -97,7 +97,7 @@ impl crate::Connector for TextRequestConnector {
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
-    ) -> Result<Option<Box<dyn engine::Source>>, String> {
+    ) -> Result<Option<Box<dyn engine::Source>>, crate::connector::BuildError> {
         // Only a list read on a schedule is fetched; pushed events come from the queue.
         if flow.source.push {
             return Ok(None);
@@ -111,7 +111,7 @@ impl crate::Connector for TextRequestConnector {
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
-    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
+    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, crate::connector::BuildError> {
         if !flow.source.push {
             return Ok(None);
         }
@@ -122,7 +122,10 @@ impl crate::Connector for TextRequestConnector {
         ))))
     }
 
-    async fn check_account(&self, account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)

@@ -176,7 +176,7 @@ impl crate::Connector for WebhookConnector {
         &self,
         flow: &flows::Flow,
         accounts: &flows::Accounts,
-    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, String> {
+    ) -> Result<Option<std::sync::Arc<dyn crate::push::Push>>, crate::connector::BuildError> {
         let config = crate::connector::source_of::<Source>(flow)?;
         // A secret's account that is missing or of another connector is said by
         // `validate`; the push then checks nothing it cannot.
@@ -190,7 +190,10 @@ impl crate::Connector for WebhookConnector {
         )?)))
     }
 
-    async fn check_account(&self, _account: &flows::Account) -> Result<String, String> {
+    async fn check_account(
+        &self,
+        _account: &flows::Account,
+    ) -> Result<String, crate::connector::BuildError> {
         Ok("a local shared secret: nothing to try".into())
     }
 }

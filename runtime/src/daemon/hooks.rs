@@ -100,7 +100,7 @@ pub async fn receive(
                 format!("no webhook flow named `{name}`"),
             )
         }
-        Err(why) => return refuse(StatusCode::SERVICE_UNAVAILABLE, why),
+        Err(why) => return refuse(StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
     };
     // Who is sending is settled before the body is read, where the headers can tell.
     if let Err(why) = door
