@@ -1,5 +1,7 @@
 //! Template helpers users need for SMS: `default`, `trim`, `upper`, `lower`, `truncate`,
-//! `format_date` and `e164` (phone normalisation with a default region).
+//! `format_date` and `e164` (phone normalisation with a default region); the formatters
+//! (arithmetic, numbers and money, text, dates, value tables) are in
+//! [`crate::formatters`].
 //!
 //! Under strict mode a helper is handed missing fields as "missing" values; every helper
 //! except `default` turns that into the same error a plain `{{field}}` would raise.
@@ -24,7 +26,19 @@ pub(crate) fn register(registry: &mut Handlebars<'static>) {
     registry.register_helper("format_date", Box::new(format_date));
     registry.register_helper("e164", Box::new(e164));
     registry.register_helper("each", Box::new(BoundedEach));
+    crate::formatters::register(registry);
 }
+
+/// How many positional parameters each of these helpers takes: (name, at least, at most).
+pub const ARITY: &[(&str, usize, usize)] = &[
+    ("default", 2, 2),
+    ("trim", 1, 1),
+    ("upper", 1, 1),
+    ("lower", 1, 1),
+    ("truncate", 2, 3),
+    ("format_date", 2, 2),
+    ("e164", 1, 2),
+];
 
 /// A value as the text a template would print.
 pub(crate) fn text_of(value: &Value) -> String {
@@ -37,12 +51,12 @@ pub(crate) fn text_of(value: &Value) -> String {
     }
 }
 
-fn failed(helper: &str, message: impl Into<String>) -> RenderError {
+pub(crate) fn failed(helper: &str, message: impl Into<String>) -> RenderError {
     RenderErrorReason::Other(format!("{helper}: {}", message.into())).into()
 }
 
 /// Parameter `index` as text; a missing field is a strict-mode error naming it.
-fn param(h: &Helper<'_>, index: usize) -> Result<String, RenderError> {
+pub(crate) fn param(h: &Helper<'_>, index: usize) -> Result<String, RenderError> {
     let name = h.name();
     let p: &PathAndJson<'_> = h
         .param(index)
@@ -53,7 +67,7 @@ fn param(h: &Helper<'_>, index: usize) -> Result<String, RenderError> {
     Ok(text_of(p.value()))
 }
 
-fn optional_param(h: &Helper<'_>, index: usize) -> Result<Option<String>, RenderError> {
+pub(crate) fn optional_param(h: &Helper<'_>, index: usize) -> Result<Option<String>, RenderError> {
     match h.param(index) {
         None => Ok(None),
         Some(_) => param(h, index).map(Some),
@@ -156,7 +170,7 @@ fn format_date(
     Ok(())
 }
 
-fn parse_when(text: &str) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn parse_when(text: &str) -> Option<DateTime<FixedOffset>> {
     let utc = FixedOffset::east_opt(0)?;
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t);

@@ -8,6 +8,7 @@
 
 mod connector;
 mod delivery;
+mod formatters;
 mod helpers;
 pub mod keys;
 mod lookup;

@@ -42,6 +42,21 @@ pub const HELPERS: &[&str] = &[
     "truncate",
     "format_date",
     "e164",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "round",
+    "format_number",
+    "format_currency",
+    "replace",
+    "regex_replace",
+    "split",
+    "join",
+    "coalesce",
+    "parse_date",
+    "convert_tz",
+    "map_value",
 ];
 
 /// What is wrong with a template, as a sentence (without saying which template), with
@@ -347,14 +362,14 @@ impl Walk {
             TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
                 let call = !h.params.is_empty() || !h.hash.is_empty();
                 if call {
-                    known_helper(&h.name)?;
+                    known_helper(&h.name, h.params.len())?;
                 }
                 self.parameters(h.params.iter().chain(h.hash.values()), scope, depth)
             }
             TemplateElement::HelperBlock(h) => {
                 // `{{#field}}…{{/field}}` without parameters is a section over a field.
                 if !h.params.is_empty() || !h.hash.is_empty() {
-                    known_helper(&h.name)?;
+                    known_helper(&h.name, h.params.len())?;
                 }
                 self.parameters(h.params.iter().chain(h.hash.values()), scope, depth)?;
                 for inner in [&h.template, &h.inverse].into_iter().flatten() {
@@ -517,12 +532,16 @@ fn name_of(parameter: &Parameter) -> Option<String> {
     }
 }
 
-fn known_helper(name: &Parameter) -> Result<(), TemplateProblem> {
+/// A helper this template may call, with as many parameters as it takes.
+fn known_helper(name: &Parameter, given: usize) -> Result<(), TemplateProblem> {
     let Some(name) = name_of(name) else {
         return Ok(());
     };
     if HELPERS.contains(&name.as_str()) {
-        return Ok(());
+        return match arity_problem(&name, given) {
+            None => Ok(()),
+            Some(problem) => Err(TemplateProblem::new(problem, usage(&name))),
+        };
     }
     let hint = match flows::did_you_mean(&name, HELPERS.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
@@ -532,6 +551,49 @@ fn known_helper(name: &Parameter) -> Result<(), TemplateProblem> {
         format!("calls unknown helper `{name}`"),
         hint,
     ))
+}
+
+/// Whether a helper of Switchboard's is called with a parameter count it takes.
+fn arity_problem(name: &str, given: usize) -> Option<String> {
+    let own = crate::helpers::ARITY.iter().chain(crate::formatters::ARITY);
+    let (_, least, most) = own.clone().find(|(n, _, _)| *n == name)?;
+    if (*least..=*most).contains(&given) {
+        return None;
+    }
+    let wanted = match (*least, *most) {
+        (l, m) if l == m => format!("{l}"),
+        (l, usize::MAX) => format!("at least {l}"),
+        (l, m) => format!("{l} to {m}"),
+    };
+    Some(format!(
+        "calls `{name}` with {given} parameter{}; it takes {wanted}",
+        if given == 1 { "" } else { "s" }
+    ))
+}
+
+/// How a helper is called, for hints.
+fn usage(name: &str) -> String {
+    let example = match name {
+        "default" => "{{default name \"friend\"}}",
+        "trim" | "upper" | "lower" => "{{upper name}}",
+        "truncate" => "{{truncate note 20 \"…\"}}",
+        "format_date" => "{{format_date when \"%d.%m.%Y\"}}",
+        "e164" => "{{e164 phone \"UA\"}}",
+        "add" | "sub" | "mul" | "div" => "{{mul price qty}}",
+        "round" => "{{round total 2}}",
+        "format_number" => "{{format_number total 2 \"uk\"}}",
+        "format_currency" => "{{format_currency total \"UAH\" \"uk\"}}",
+        "replace" => "{{replace phone \"-\" \"\"}}",
+        "regex_replace" => "{{regex_replace note \"\\\\s+\" \" \"}}",
+        "split" => "{{split name \" \" 0}}",
+        "join" => "{{join tags \", \"}}",
+        "coalesce" => "{{coalesce mobile phone \"none\"}}",
+        "parse_date" => "{{parse_date when \"%d/%m/%Y %H:%M\" \"Europe/Kyiv\"}}",
+        "convert_tz" => "{{convert_tz when \"America/New_York\"}}",
+        "map_value" => "{{map_value status pending=\"Очікує\" paid=\"Сплачено\"}}",
+        _ => return String::new(),
+    };
+    format!("for example `{example}`")
 }
 
 #[cfg(test)]
@@ -605,6 +667,15 @@ mod tests {
     #[test]
     fn unknown_helpers_partials_and_decorators_are_named() {
         assert_eq!(problem("{{uper name}}"), "calls unknown helper `uper`");
+        assert_eq!(
+            problem("{{truncate note}}"),
+            "calls `truncate` with 1 parameter; it takes 2 to 3"
+        );
+        assert_eq!(
+            problem("{{upper (add 1 2 3)}}"),
+            "calls `add` with 3 parameters; it takes 2"
+        );
+        assert_eq!(problem("{{coalesce a b c d e}}"), "");
         assert_eq!(
             problem("{{> footer}}"),
             "uses partial `footer`, which the template does not define"

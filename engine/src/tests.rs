@@ -188,6 +188,171 @@ fn helpers_users_need_for_sms() {
 }
 
 #[test]
+fn formatters_compute_format_and_convert() {
+    let r = |t: &str, f: Value| render(t, f).unwrap_or_else(|e| format!("ERR {e}"));
+    let nb = '\u{a0}';
+    // Arithmetic, on numbers as people write them.
+    assert_eq!(r("\"{{add a b}}\"", json!({"a": 2, "b": "3,5"})), "5.5");
+    assert_eq!(r("\"{{sub 10 '2.5'}}\"", json!({})), "7.5");
+    assert_eq!(
+        r("\"{{mul price qty}}\"", json!({"price": "12.50", "qty": 3})),
+        "37.5"
+    );
+    assert_eq!(r("\"{{add '0.1' '0.2'}}\"", json!({})), "0.3");
+    assert_eq!(r("\"{{div 1 3}}\"", json!({})), "0.3333333333");
+    assert!(r("\"{{div 1 0}}\"", json!({})).contains("div: division by zero"));
+    assert!(r("\"{{add a 1}}\"", json!({"a": "many"})).contains("`many` is not a number"));
+    assert_eq!(r("\"{{round '2.346' 2}}\"", json!({})), "2.35");
+    assert_eq!(r("\"{{round 980.5}}\"", json!({})), "981");
+    // Numbers and money in a locale.
+    assert_eq!(
+        r("\"{{format_number 1234.5 2 'uk'}}\"", json!({})),
+        format!("1{nb}234,50")
+    );
+    assert_eq!(
+        r("\"{{format_number 1234.5 2 'en'}}\"", json!({})),
+        "1,234.50"
+    );
+    assert_eq!(
+        r("\"{{format_number 1234.5 2 'de'}}\"", json!({})),
+        "1.234,50"
+    );
+    assert_eq!(
+        r("\"{{format_number 1234567}}\"", json!({})),
+        "1,234,567.00"
+    );
+    assert!(r("\"{{format_number 1 2 'xx'}}\"", json!({})).contains("`xx` is not a locale"));
+    assert_eq!(
+        r("\"{{format_currency 1234.5 'UAH' 'uk'}}\"", json!({})),
+        format!("1{nb}234,50{nb}₴")
+    );
+    assert_eq!(r("\"{{format_currency -5 'USD'}}\"", json!({})), "-$5.00");
+    assert_eq!(
+        r(
+            "\"{{format_currency (mul price qty) 'UAH' 'uk'}}\"",
+            json!({"price": "12.50", "qty": 3})
+        ),
+        format!("37,50{nb}₴")
+    );
+    // Text.
+    assert_eq!(
+        r("\"{{replace tel '-' ''}}\"", json!({"tel": "050-123-45"})),
+        "05012345"
+    );
+    assert_eq!(
+        r(
+            "\"{{regex_replace note ' +' ' '}}\"",
+            json!({"note": "a   b  c"})
+        ),
+        "a b c"
+    );
+    assert_eq!(
+        r(
+            "\"{{regex_replace mail '([a-z]+)@([a-z.]+)' '$2'}}\"",
+            json!({"mail": "ivan@example.com"})
+        ),
+        "example.com"
+    );
+    assert!(r("\"{{regex_replace a '(' ''}}\"", json!({"a": "x"}))
+        .contains("is not a regular expression"));
+    assert_eq!(
+        r(
+            "\"{{split name ' ' 1}}\"",
+            json!({"name": "Olena Kovalenko"})
+        ),
+        "Kovalenko"
+    );
+    assert_eq!(
+        r(
+            "\"{{#each (split tags ',')}}[{{this}}]{{/each}}\"",
+            json!({"tags": "a, b"})
+        ),
+        "[a][b]"
+    );
+    assert_eq!(
+        r("\"{{join items ', '}}\"", json!({"items": ["a", "", "b"]})),
+        "a, b"
+    );
+    assert_eq!(
+        r("\"{{coalesce mobile other 'none'}}\"", json!({"other": ""})),
+        "none"
+    );
+    assert_eq!(
+        r(
+            "\"{{coalesce mobile other 'none'}}\"",
+            json!({"other": "0501"})
+        ),
+        "0501"
+    );
+    // Dates in a format and a zone.
+    assert_eq!(
+        r(
+            "\"{{parse_date when '%d/%m/%Y %H:%M' 'Europe/Kyiv'}}\"",
+            json!({"when": "21/11/2026 12:08"})
+        ),
+        "2026-11-21T12:08:00+02:00"
+    );
+    assert_eq!(
+        r(
+            "\"{{parse_date d '%d.%m.%Y'}}\"",
+            json!({"d": "21.11.2026"})
+        ),
+        "2026-11-21T00:00:00+00:00"
+    );
+    assert!(r("\"{{parse_date d '%d.%m.%Y'}}\"", json!({"d": "soon"}))
+        .contains("is not a date written as"));
+    assert_eq!(
+        r(
+            "\"{{convert_tz when 'America/New_York' '%H:%M'}}\"",
+            json!({"when": "2026-11-21T12:08:00+02:00"})
+        ),
+        "05:08"
+    );
+    assert_eq!(
+        r("\"{{convert_tz now 'UTC'}}\"", json!({})),
+        "2026-11-21T10:08:00+00:00"
+    );
+    assert!(r("\"{{convert_tz now 'Mars/Base'}}\"", json!({})).contains("is not a time zone"));
+    // A table of values.
+    let status = "\"{{map_value status pending='Очікує' paid='Сплачено'}}\"";
+    assert_eq!(r(status, json!({"status": "paid"})), "Сплачено");
+    assert_eq!(r(status, json!({"status": "lost"})), "lost");
+    assert_eq!(
+        r(
+            "\"{{map_value status paid='Сплачено' otherwise='—'}}\"",
+            json!({"status": "lost"})
+        ),
+        "—"
+    );
+}
+
+#[test]
+fn a_helper_called_with_the_wrong_number_of_parameters_is_refused_at_its_place() {
+    let flow = sms_flow("\"Total {{add total}}\"");
+    let problems = Mapper::new(&flow).err().unwrap_or_default();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!((problems[0].line, problems[0].column), (6, 3));
+    assert_eq!(
+        problems[0].message,
+        "template of `text` calls `add` with 1 parameter; it takes 2"
+    );
+    assert_eq!(
+        problems[0].hint.as_deref(),
+        Some("for example `{{mul price qty}}`")
+    );
+    let unknown = Mapper::new(&sms_flow("\"{{fromat_number total}}\""))
+        .err()
+        .unwrap_or_default();
+    assert!(
+        unknown[0]
+            .message
+            .contains("calls unknown helper `fromat_number`")
+            && unknown[0].hint.as_deref() == Some("did you mean `format_number`?"),
+        "{unknown:#?}"
+    );
+}
+
+#[test]
 fn rendered_text_is_checked_against_the_receivers_field_types_and_limits() {
     let flow = flow_with("  destination: \"{{phone}}\"\n  text: hi\n  source: \"{{shop}}\"\n  encoding: \"{{enc}}\"\n", "");
     let mapper = Mapper::new(&flow).unwrap_or_else(|e| panic!("{e:#?}"));
