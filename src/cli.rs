@@ -198,6 +198,12 @@ pub enum Command {
         /// Require `Authorization: Bearer TOKEN` on /api (needed off loopback).
         #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// A name the API and the console may be reached by (the daemon's DNS name, a
+        /// reverse proxy's); repeat for more. IP addresses and `localhost` always are;
+        /// any other `Host` is refused (421), so a site whose name rebinds to this
+        /// machine cannot use the daemon. Webhooks (`/hooks/…`) answer any name.
+        #[arg(long, env = "SWITCHBOARD_ALLOW_HOSTS", value_delimiter = ',')]
+        allow_host: Vec<String>,
         /// The most HTTP connections open at once; more are closed, with a log line
         /// [default: half the open-files limit, at most 4096].
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

@@ -11,6 +11,57 @@ use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// The names a request may call the daemon by (its `Host`), beside IP addresses and
+/// `localhost`: a page on a name that rebinds to this machine's address is refused, so
+/// it cannot read the API or drive the console as if it were the daemon's own.
+#[derive(Debug, Clone, Default)]
+pub struct Hosts {
+    /// Names given with `--allow-host`, lower case.
+    names: Vec<String>,
+}
+
+impl Hosts {
+    pub fn new(names: impl IntoIterator<Item = String>) -> Hosts {
+        Hosts {
+            names: names
+                .into_iter()
+                .map(|n| n.trim().trim_end_matches('.').to_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Whether a request with this `Host` header may be answered: an IP address (no name
+    /// to rebind), `localhost` (or a name under it), or a name given; no header (HTTP/1.0)
+    /// is answered too.
+    pub fn allow(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        let name = match host.strip_prefix('[') {
+            // `[::1]:8080`
+            Some(v6) => {
+                return v6
+                    .split(']')
+                    .next()
+                    .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+            }
+            None => host.rsplit_once(':').map_or(host, |(name, port)| {
+                if port.chars().all(|c| c.is_ascii_digit()) {
+                    name
+                } else {
+                    host
+                }
+            }),
+        };
+        let name = name.trim_end_matches('.').to_lowercase();
+        name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.names.contains(&name)
+    }
+}
+
 /// The session cookie's name.
 pub const COOKIE: &str = "switchboard_session";
 
@@ -127,6 +178,34 @@ fn now() -> u64 {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn only_addresses_localhost_and_names_given_are_answered() {
+        let hosts = Hosts::new(["Switchboard.Example.com".to_string()]);
+        for ok in [
+            None,
+            Some("127.0.0.1:8080"),
+            Some("10.0.0.5"),
+            Some("[::1]:8080"),
+            Some("localhost:8080"),
+            Some("LOCALHOST"),
+            Some("app.localhost:1"),
+            Some("switchboard.example.com"),
+            Some("switchboard.example.com.:443"),
+        ] {
+            assert!(hosts.allow(ok), "{ok:?} is answered");
+        }
+        for refused in [
+            Some("rebind.evil.example:8080"),
+            Some("evil.example"),
+            Some("localhost.evil.example"),
+            Some("127.0.0.1.nip.io:8080"),
+            Some("[not-an-address]:1"),
+            Some(""),
+        ] {
+            assert!(!hosts.allow(refused), "{refused:?} is refused");
+        }
+    }
 
     #[test]
     fn sessions_and_tokens_are_this_daemons_own() {

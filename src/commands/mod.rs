@@ -95,6 +95,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon {
             listen,
             token,
+            allow_host,
             max_connections,
             header_timeout,
             body_timeout,
@@ -116,6 +117,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = runtime::daemon::Options {
                 listen,
                 token,
+                allowed_hosts: allow_host,
                 http,
                 drain_limit: stop_timeout,
                 prune_every,

@@ -244,6 +244,65 @@ async fn repeated_and_look_alike_events_are_told_apart_and_each_repeat_is_in_his
     );
 }
 
+/// A page on a name that rebinds to 127.0.0.1 is same-origin with the daemon in a
+/// browser: the daemon answers only its addresses, `localhost` and names given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_rebinds_to_the_daemon_is_refused() {
+    let dir = Dir::new("http://127.0.0.1:9");
+    let daemon = daemon_with(&dir, &[]);
+    let api = api_of(&dir, &daemon).await;
+    let port = api.rsplit(':').next().unwrap_or_default().to_string();
+    let client = reqwest::Client::new();
+    let ask = |method: reqwest::Method, path: &str, host: String| {
+        client
+            .request(method, format!("{api}{path}"))
+            .header("host", host)
+            .send()
+    };
+    let evil = format!("rebind.evil.example:{port}");
+    // Reading the records, the console, and switching a flow off are all refused.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/flows"),
+        (reqwest::Method::GET, "/api/flows/order-sms/runs"),
+        (reqwest::Method::GET, "/"),
+        (reqwest::Method::POST, "/flows/order-sms/enabled"),
+        (reqwest::Method::POST, "/api/flows/order-sms/run"),
+    ] {
+        let answer = ask(method.clone(), path, evil.clone())
+            .await
+            .expect("the daemon answers");
+        assert_eq!(answer.status().as_u16(), 421, "{method} {path}");
+        let body = answer.text().await.unwrap_or_default();
+        assert!(body.contains("--allow-host"), "{body}");
+    }
+    // Its addresses and localhost are answered; a webhook answers any name (its own
+    // secret decides; this flow takes none, so it is not found).
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let answer = ask(reqwest::Method::GET, "/api/flows", host.clone())
+            .await
+            .expect("the daemon answers");
+        assert_eq!(answer.status().as_u16(), 200, "{host}");
+    }
+    let hook = ask(reqwest::Method::POST, "/hooks/order-sms", evil.clone())
+        .await
+        .expect("the daemon answers");
+    assert_ne!(hook.status().as_u16(), 421);
+    drop(daemon);
+
+    // A name given with --allow-host is answered.
+    let dir = Dir::new("http://127.0.0.1:9");
+    let daemon = daemon_with(&dir, &["--allow-host", "rebind.evil.example"]);
+    let api = api_of(&dir, &daemon).await;
+    let port = api.rsplit(':').next().unwrap_or_default().to_string();
+    let answer = reqwest::Client::new()
+        .get(format!("{api}/api/flows"))
+        .header("host", format!("rebind.evil.example:{port}"))
+        .send()
+        .await
+        .expect("the daemon answers");
+    assert_eq!(answer.status().as_u16(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_door_reads_no_more_than_it_must_and_nobody_can_hold_it() {
     let dir = Dir::new("http://127.0.0.1:9");

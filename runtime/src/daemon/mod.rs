@@ -46,6 +46,8 @@ pub struct Shared {
     pub status: StatusBoard,
     pub metrics: metrics::Metrics,
     pub token: Option<String>,
+    /// The names the API and the console may be called by (beside addresses, localhost).
+    pub hosts: crate::access::Hosts,
     /// `http://<listen address>/hooks`, for push sources without a `public_url`.
     pub hooks_base: std::sync::OnceLock<String>,
     /// What each `Reason::Replay(id)` run resends.
@@ -282,6 +284,8 @@ pub fn default_max_runs() -> usize {
 pub struct Options {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    /// Names the API and the console answer to, beside IP addresses and `localhost`.
+    pub allowed_hosts: Vec<String>,
     pub http: HttpLimits,
     /// On SIGTERM, how long runs in flight may take to finish.
     pub drain_limit: Duration,
@@ -307,6 +311,7 @@ pub async fn daemon(
     let Options {
         listen,
         token,
+        allowed_hosts,
         http,
         drain_limit,
         prune_every,
@@ -331,7 +336,7 @@ pub async fn daemon(
         &store,
         &node,
         max_runs,
-        token,
+        (token, crate::access::Hosts::new(allowed_hosts)),
         http.body_timeout,
     );
     let listener = tokio::net::TcpListener::bind(listen)
@@ -491,7 +496,7 @@ fn scheduler_and_shared(
     store: &Arc<dyn Store>,
     node: &Option<Arc<cluster::Node>>,
     max_runs: usize,
-    token: Option<String>,
+    (token, hosts): (Option<String>, crate::access::Hosts),
     body_timeout: Duration,
 ) -> (Timer<ops::RunReply>, Arc<Shared>) {
     let schedules: Arc<dyn ScheduleStore> = Arc::new(StateSchedules(Arc::clone(store)));
@@ -525,6 +530,7 @@ fn scheduler_and_shared(
         status: timer.status(),
         metrics: metrics::Metrics::default(),
         token,
+        hosts,
         hooks_base: Default::default(),
         replays: Default::default(),
         stop_runs: engine::Stop::new().0,
