@@ -126,7 +126,65 @@ impl Keys {
 /// The `Set-Cookie` value for a session (`Secure` is left out: the daemon serves plain
 /// HTTP; put TLS in front of it off loopback).
 pub fn set_cookie(value: &str) -> String {
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}")
+    // No Max-Age: the browser forgets it when it closes; the value itself expires after
+    // SESSION_SECS whatever the browser keeps.
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
+}
+
+/// A path on this server to go to after signing in: `/…`, never `//host` or `/\host`
+/// (which browsers read as another site), nor anything with a scheme or control
+/// characters; otherwise `/`.
+pub fn local_path(next: &str) -> &str {
+    let off_site = !next.starts_with('/')
+        || next.starts_with("//")
+        || next.contains('\\')
+        || next.chars().any(char::is_control);
+    if off_site {
+        "/"
+    } else {
+        next
+    }
+}
+
+/// Wrong tokens tried at the sign-in page: past [`SignIns::MAX_FAILURES`] in a minute,
+/// every sign-in waits for the minute to pass, so a token cannot be guessed by rote.
+#[derive(Default)]
+pub struct SignIns {
+    failures: std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>,
+}
+
+impl SignIns {
+    /// Wrong tokens a minute before sign-ins wait.
+    pub const MAX_FAILURES: usize = 10;
+
+    /// How long until a sign-in may be tried (`None`: now).
+    pub fn wait(&self) -> Option<std::time::Duration> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let minute = std::time::Duration::from_secs(60);
+        while failures.front().is_some_and(|at| at.elapsed() >= minute) {
+            failures.pop_front();
+        }
+        (failures.len() >= Self::MAX_FAILURES).then(|| {
+            failures
+                .front()
+                .map_or(minute, |at| minute.saturating_sub(at.elapsed()))
+        })
+    }
+
+    /// A wrong token was tried.
+    pub fn failed(&self) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.push_back(std::time::Instant::now());
+        if failures.len() > Self::MAX_FAILURES * 4 {
+            failures.pop_front();
+        }
+    }
 }
 
 /// The `Set-Cookie` value that ends a session.

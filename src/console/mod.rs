@@ -57,6 +57,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
 #[derive(Clone)]
 struct Visitor {
     csrf: String,
+    /// Signed in with the token (the daemon has one): the page offers to sign out.
+    signed_in: bool,
 }
 
 /// Pages need a session when the daemon has a token; state-changing requests need the
@@ -74,8 +76,28 @@ async fn signed_in(
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        if request.method() != axum::http::Method::GET || path.starts_with("/live/") {
-            return (StatusCode::UNAUTHORIZED, "sign in first: /login").into_response();
+        if path.starts_with("/live/") {
+            // A live region's update: htmx takes the whole page to the sign-in.
+            let mut refused = StatusCode::UNAUTHORIZED.into_response();
+            refused
+                .headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static("/login"));
+            return refused;
+        }
+        if request.method() != axum::http::Method::GET {
+            // A form posted after the session ended (a restart ends them): sign in, then
+            // back to the page the form was on; nothing is done meanwhile.
+            let from = headers
+                .get(header::REFERER)
+                .and_then(|r| r.to_str().ok())
+                .and_then(|r| url::Url::parse(r).ok())
+                .map(|u| u.path().to_string())
+                .unwrap_or_else(|| "/".into());
+            return Redirect::to(&format!(
+                "/login?next={}",
+                pages::enc(session::local_path(&from))
+            ))
+            .into_response();
         }
         return Redirect::to(&format!("/login?next={}", pages::enc(&path))).into_response();
     }
@@ -93,6 +115,7 @@ async fn signed_in(
     }
     request.extensions_mut().insert(Visitor {
         csrf: shared.console.csrf(&session),
+        signed_in: !session.is_empty(),
     });
     next.run(request).await
 }
@@ -160,14 +183,14 @@ fn html_page(status: StatusCode, markup: Markup) -> Response {
 fn page(title: &str, tab: Tab, visitor: &Visitor, body: Markup) -> Response {
     html_page(
         StatusCode::OK,
-        pages::layout(title, tab, &visitor.csrf, body),
+        pages::layout(title, tab, (&visitor.csrf, visitor.signed_in), body),
     )
 }
 
 fn page_problem(status: StatusCode, title: &str, detail: &str) -> Response {
     html_page(
         status,
-        pages::layout(title, Tab::None, "", pages::problem(title, detail)),
+        pages::layout(title, Tab::None, ("", false), pages::problem(title, detail)),
     )
 }
 
@@ -627,7 +650,12 @@ async fn login_page(State(shared): State<Arc<Shared>>, Query(q): Query<LoginQuer
     }
     html_page(
         StatusCode::OK,
-        pages::layout("Sign in", Tab::None, "", pages::login(q.failed, &q.next)),
+        pages::layout(
+            "Sign in",
+            Tab::None,
+            ("", false),
+            pages::login(q.failed, session::local_path(&q.next)),
+        ),
     )
 }
 
@@ -653,16 +681,23 @@ async fn login(
             "the request came from another site",
         );
     }
-    // Only a path on this server (not `//elsewhere`).
-    let next = if form.next.starts_with('/') && !form.next.starts_with("//") {
-        form.next.clone()
-    } else {
-        "/".to_string()
-    };
+    let next = session::local_path(&form.next).to_string();
+    if let Some(wait) = shared.sign_ins.wait() {
+        return page_problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins",
+            &format!(
+                "{} wrong tokens were tried within a minute; sign in again in {} s",
+                runtime::access::SignIns::MAX_FAILURES,
+                wait.as_secs().max(1)
+            ),
+        );
+    }
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         form.token.as_bytes(),
         token.as_bytes(),
     )) {
+        shared.sign_ins.failed();
         tracing::warn!("a console sign-in with a wrong token");
         return Redirect::to(&format!("/login?failed=true&next={}", pages::enc(&next)))
             .into_response();

@@ -21,7 +21,8 @@ pub enum Tab {
 }
 
 /// The frame of every page.
-pub fn layout(title: &str, tab: Tab, csrf: &str, body: Markup) -> Markup {
+/// A page: `csrf` and whether the visitor signed in (then it offers to sign out).
+pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Markup) -> Markup {
     let nav = |target: Tab, href: &str, label: &str| {
         html! { a href=(href) class=[(tab == target).then_some("here")] { (label) } }
     };
@@ -48,6 +49,12 @@ pub fn layout(title: &str, tab: Tab, csrf: &str, body: Markup) -> Markup {
                     }
                     form.find action="/search" method="get" {
                         input type="search" name="q" placeholder="Find a record: phone, e-mail, order id…" aria-label="Find a record";
+                    }
+                    @if signed_in {
+                        form.signout action="/logout" method="post" {
+                            (csrf_field(csrf))
+                            button type="submit" { "Sign out" }
+                        }
                     }
                 }
                 main { (body) }

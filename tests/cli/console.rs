@@ -419,6 +419,10 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         "{cookie}"
     );
     assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "the session ends when the browser closes: {cookie}"
+    );
+    assert!(
         !cookie.contains("console-token-1234"),
         "the cookie is not the token"
     );
@@ -432,6 +436,10 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
     assert_eq!(page.status().as_u16(), 200);
     let page = page.text().await.unwrap_or_default();
     assert!(!page.contains("console-token-1234"));
+    assert!(
+        page.contains("action=\"/logout\"") && page.contains("Sign out"),
+        "a signed-in page offers to sign out"
+    );
     // A session cookie made up by someone else is not one.
     let forged = client
         .get(format!("{api}/"))
@@ -449,6 +457,63 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
     )
     .await;
     assert_eq!(location, "/");
+    for elsewhere in ["/\\evil.example/", "https://evil.example/", "/\tx"] {
+        let (_, location) = post_form(
+            &client,
+            &format!("{api}/login"),
+            &[("token", "console-token-1234"), ("next", elsewhere)],
+            None,
+        )
+        .await;
+        assert_eq!(location, "/", "{elsewhere:?}");
+    }
+    // A form posted once the session is gone (a restart ends sessions) is taken to the
+    // sign-in, back to the page it was on — not answered with bare text.
+    let stale = client
+        .post(format!("{api}/flows/order-sms/enabled"))
+        .header("referer", format!("{api}/flows/order-sms"))
+        .form(&[("on", "false"), ("csrf", "x")])
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(stale.status().as_u16(), 303);
+    assert_eq!(
+        stale
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/login?next=%2Fflows%2Forder-sms")
+    );
+    let live = client
+        .get(format!("{api}/live/flows"))
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(live.status().as_u16(), 401);
+    assert_eq!(
+        live.headers()
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    // Wrong tokens by rote: past ten a minute, every sign-in waits (the right token too).
+    for _ in 0..10 {
+        post_form(
+            &client,
+            &format!("{api}/login"),
+            &[("token", "guess"), ("next", "/")],
+            None,
+        )
+        .await;
+    }
+    let (status, _) = post_form(
+        &client,
+        &format!("{api}/login"),
+        &[("token", "console-token-1234"), ("next", "/")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 429);
 }
 
 async fn first_status(client: &reqwest::Client, url: &str) -> u16 {

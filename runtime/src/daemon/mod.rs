@@ -58,6 +58,8 @@ pub struct Shared {
     pub body_timeout: Duration,
     /// The sessions' and anti-forgery tokens' keys (the console's sign-in).
     pub console: crate::access::Keys,
+    /// Wrong tokens tried at the console's sign-in.
+    pub sign_ins: crate::access::SignIns,
     /// Flows whose ended runs are not in the search index yet.
     pub indexing: Indexing,
     /// This node, when the daemon is one of a cluster (`--cluster`).
@@ -536,6 +538,7 @@ fn scheduler_and_shared(
         stop_runs: engine::Stop::new().0,
         body_timeout,
         console: Default::default(),
+        sign_ins: Default::default(),
         indexing: Default::default(),
         node: node.clone(),
         trouble: Default::default(),
