@@ -70,10 +70,26 @@ fn csrf_field(csrf: &str) -> Markup {
 
 /// A POST button.
 fn action(csrf: &str, path: &str, label: &str, class: &str, test: &str) -> Markup {
+    named_action(csrf, path, (label, None), class, test)
+}
+
+/// A POST button whose label alone does not say what it acts on (a row's "Run now"):
+/// `name` is what assistive technology reads, and its id keeps the keyboard's focus on it
+/// when a live update redraws the row.
+fn named_action(
+    csrf: &str,
+    path: &str,
+    (label, name): (&str, Option<(&str, &str)>),
+    class: &str,
+    test: &str,
+) -> Markup {
     html! {
         form.inline method="post" action=(path) {
             (csrf_field(csrf))
-            button type="submit" class=(class) data-test=(test) { (label) }
+            @match name {
+                Some((id, name)) => button type="submit" id=(id) class=(class) data-test=(test) aria-label=(name) { (label) },
+                None => button type="submit" class=(class) data-test=(test) { (label) },
+            }
         }
     }
 }
@@ -162,7 +178,7 @@ pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
         table.flows {
             thead { tr {
                 th { "On" } th { "Flow" } th { "Runs" } th { "Next run" } th { "Last run" }
-                th { "Last 30 runs" } th { "Failed 24 h" } th {}
+                th { "Last 30 runs" } th { "Failed 24 h" } th { "Actions" }
             } }
             tbody hx-ext="sse" sse-connect=(live) sse-swap="flows" { (rows) }
         }
@@ -181,13 +197,15 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
     html! {
         @for flow in flows {
             tr id=(format!("flow-{}", flow.name)) data-flow=(flow.name) {
-                td {
+                td data-label="On" {
                     @match flow.enabled {
                         Some(on) => {
                             form.inline method="post" action=(format!("/flows/{}/enabled", enc(&flow.name))) {
                                 (csrf_field(csrf))
                                 input type="hidden" name="enabled" value=(if on { "false" } else { "true" });
                                 button type="submit" class=(if on { "toggle on" } else { "toggle off" })
+                                    id=(format!("toggle-{}", flow.name))
+                                    aria-label=(format!("{} enabled", flow.name))
                                     data-test="toggle" aria-pressed=(on)
                                     title=(if on { "On: click to switch off (edits the file's enabled: line)" } else { "Off: click to switch on" }) {
                                     span.knob {} (if on { "on" } else { "off" })
@@ -197,27 +215,33 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                         None => span.badge.failed { "invalid" },
                     }
                 }
-                td {
+                td data-label="Flow" {
                     a.name href=(format!("/flows/{}", enc(&flow.name))) { (flow.name) }
                     @if let Some(file) = &flow.file { div.file { (file) } }
                     @if let Some(reason) = &flow.paused { div.problem { "paused: " (reason) } }
                     @for problem in &flow.problems { div.problem { (problem) } }
                 }
-                td { (flow.schedule.as_deref().unwrap_or("—")) }
-                td { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
-                td data-test="last-run" {
+                td data-label="Runs" { (flow.schedule.as_deref().unwrap_or("—")) }
+                td data-label="Next run" { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
+                td data-label="Last run" data-test="last-run" {
                     @match flow.last() { Some(run) => (run_badge(&flow.name, run)), None => "never" }
                 }
-                td.strip {
+                td.strip data-label="Last 30 runs" {
                     @for run in &flow.strip {
                         a class=(status_word(run)) href=(format!("/flows/{}/runs/{}", enc(&flow.name), run.id))
                             title=(format!("#{} {} {}: sent {}, failed {}", run.id, time(run.started_at), status_word(run), run.counts.sent, run.counts.failed)) {}
                     }
                 }
-                td.num { (flow.failed_24h) }
-                td {
+                td.num data-label="Failed 24 h" { (flow.failed_24h) }
+                td data-label="Actions" {
                     @if flow.enabled.is_some() {
-                        (action(csrf, &format!("/flows/{}/run", enc(&flow.name)), "▶ Run now", "run", "run-now"))
+                        (named_action(
+                            csrf,
+                            &format!("/flows/{}/run", enc(&flow.name)),
+                            ("▶ Run now", Some((&format!("run-{}", flow.name), &format!("Run {} now", flow.name)))),
+                            "run",
+                            "run-now",
+                        ))
                     }
                 }
             }
@@ -317,18 +341,18 @@ pub fn run_rows(flow: &str, runs: &[RunSummary]) -> Markup {
     html! {
         @for run in runs {
             tr class=(status_word(run)) data-run=(run.id) {
-                td { a href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) { "#" (run.id) } }
-                td { (runtime::report::trigger_word(run.trigger))
+                td data-label="Run" { a href=(format!("/flows/{}/runs/{}", enc(flow), run.id)) { "#" (run.id) } }
+                td data-label="Trigger" { (runtime::report::trigger_word(run.trigger))
                     @if let Some(node) = &run.node { " on " span.node { (node) } } }
-                td { (time(run.started_at)) }
-                td { (took(run)) }
-                td.num { (run.counts.fetched) }
-                td.num { (run.counts.new) }
-                td.num data-test="sent" { (run.counts.sent) }
-                td.num data-test="failed" { (run.counts.failed) }
-                td.num { (run.counts.skipped) }
-                td.num { (run.counts.filtered) }
-                td { span class={"badge " (status_word(run))} { (status_word(run)) }
+                td data-label="Started" { (time(run.started_at)) }
+                td data-label="Took" { (took(run)) }
+                td.num data-label="Fetched" { (run.counts.fetched) }
+                td.num data-label="New" { (run.counts.new) }
+                td.num data-label="Sent" data-test="sent" { (run.counts.sent) }
+                td.num data-label="Failed" data-test="failed" { (run.counts.failed) }
+                td.num data-label="Skipped" { (run.counts.skipped) }
+                td.num data-label="Filtered" { (run.counts.filtered) }
+                td data-label="Status" { span class={"badge " (status_word(run))} { (status_word(run)) }
                     @if let Some(error) = &run.error { div.problem { (error) } } }
             }
         }
@@ -385,17 +409,17 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
             tbody {
                 @for row in page.rows {
                     tr id=(format!("row-{}", row.seq)) class=[(page.at == Some(row.seq)).then_some("found")] data-key=(row.key) {
-                        td.num { (row.seq) }
-                        td { (row.key) }
-                        td {
+                        td.num data-label="#" { (row.seq) }
+                        td data-label="Key" { (row.key) }
+                        td data-label="Status" {
                             span class={"badge " (row_word(row))} { (row_word(row)) }
                             @if row.repeat { " " span.badge.uncertain title="sent again after a crash: the recipient may have it twice" { "repeat" } }
                             @if row.uncertain { " " span.badge.uncertain title="a crash cut its send short; replay it with Replay uncertain" { "uncertain" } }
                             @if row.retry_next_run { div.small { "tried again next run" } }
                         }
-                        td { (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } } }
-                        td { (row.remote_id.as_deref().unwrap_or("")) }
-                        td {
+                        td data-label="Why" { (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } } }
+                        td data-label="Service id" { (row.remote_id.as_deref().unwrap_or("")) }
+                        td data-label="Record and request" {
                             details {
                                 summary { (row.record.len()) " field(s)" @if row.sent.is_some() { ", the request" } }
                                 pre { (pretty(&serde_json::Value::Object(row.record.clone()))) }
@@ -455,13 +479,13 @@ pub fn search(query: &str, hits: &[Hit]) -> Markup {
                         @let from = (hit.row.seq.saturating_sub(1) / per_page) * per_page + 1;
                         @let href = format!("/flows/{}/runs/{}?from={from}&at={}#row-{}", enc(&hit.flow), hit.row.run, hit.row.seq, hit.row.seq);
                         tr data-test="hit" {
-                            td { a href=(format!("/flows/{}", enc(&hit.flow))) { (hit.flow) } }
-                            td { a href=(href) { "#" (hit.row.run) } }
-                            td.num { a href=(href) data-test="hit-link" { (hit.row.seq) } }
-                            td { (hit.row.key) }
-                            td { span class={"badge " (row_word(&hit.row))} { (row_word(&hit.row)) } }
-                            td { (time(hit.row.at)) }
-                            td { (hit.row.reason.as_deref().unwrap_or("")) }
+                            td data-label="Flow" { a href=(format!("/flows/{}", enc(&hit.flow))) { (hit.flow) } }
+                            td data-label="Run" { a href=(href) { "#" (hit.row.run) } }
+                            td.num data-label="#" { a href=(href) data-test="hit-link" { (hit.row.seq) } }
+                            td data-label="Key" { (hit.row.key) }
+                            td data-label="Status" { span class={"badge " (row_word(&hit.row))} { (row_word(&hit.row)) } }
+                            td data-label="When" { (time(hit.row.at)) }
+                            td data-label="Why" { (hit.row.reason.as_deref().unwrap_or("")) }
                         }
                     }
                 }
@@ -482,10 +506,10 @@ pub fn accounts(file: &str, statuses: &[connectors::check::AccountStatus]) -> Ma
             tbody {
                 @for s in statuses {
                     tr data-account=(s.account) {
-                        td { (s.account) }
-                        td { (s.connector) }
-                        td { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
-                        td { (s.detail) }
+                        td data-label="Account" { (s.account) }
+                        td data-label="Connector" { (s.connector) }
+                        td data-label="State" { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
+                        td data-label="What the service said" { (s.detail) }
                     }
                 }
             }
@@ -504,15 +528,17 @@ pub fn connectors() -> Markup {
                 table.fields {
                     thead { tr { th { "Field" } th { "Type" } th { "Required" } th { "About" } } }
                     tbody { @for f in fields { tr {
-                        td { code { (f.name) } @if f.secret { " " span.badge.uncertain { "secret" } } }
-                        td { (f.kind) } td { (if f.required { "yes" } else { "" }) } td { (f.doc) }
+                        td data-label="Field" { code { (f.name) } @if f.secret { " " span.badge.uncertain { "secret" } } }
+                        td data-label="Type" { (f.kind) }
+                        td data-label="Required" { (if f.required { "yes" } else { "" }) }
+                        td data-label="About" { (f.doc) }
                     } } }
                 }
             }
         }
     };
     let calls = |calls: &[connectors::card::Call]| {
-        html! { @for c in calls { div.small { code { (c.method_shown()) " " (c.path) } } } }
+        html! { @for c in calls { div.small { code { (c.method_shown()) " " (c.path) } @if let Some(note) = c.note { " (" (note) ")" } } } }
     };
     html! {
         h1 { "Connectors" }

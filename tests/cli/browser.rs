@@ -285,5 +285,78 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .await
         .unwrap_or(Value::Null);
     assert_eq!(loaded, Value::Bool(true));
+
+    // A keyboard user on the flows page keeps their place while the rows are redrawn
+    // live (a run starts and ends meanwhile); the row's buttons name their flow.
+    browser
+        .goto(&format!("{api}/"))
+        .await
+        .expect("the page loads");
+    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
+    let named = browser
+        .execute(
+            "const b = document.getElementById('run-order-sms'); b.focus(); return [b.getAttribute('aria-label'), document.getElementById('toggle-order-sms').getAttribute('aria-label')];",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(named, json!(["Run order-sms now", "order-sms enabled"]));
+    let api_run = {
+        let url = format!("{api}/api/flows/order-sms/run");
+        tokio::spawn(async move { reqwest::Client::new().post(url).send().await })
+    };
+    until_text(
+        &browser,
+        &format!("{row} td[data-test='last-run'] a"),
+        "#3 ok · sent 0, failed 0",
+    )
+    .await;
+    let _ = api_run.await;
+    let focused = browser
+        .execute(
+            "return document.activeElement && document.activeElement.id",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        focused,
+        json!("run-order-sms"),
+        "the focus stayed on Run now"
+    );
+
+    // On a phone (390 px wide) every page fits the screen: nothing scrolls sideways.
+    browser
+        .set_window_size(390, 844)
+        .await
+        .expect("the window is resized");
+    for path in [
+        "/",
+        "/flows/order-sms",
+        "/flows/order-sms/runs/1",
+        "/search?q=555-0013",
+        "/accounts",
+        "/connectors",
+    ] {
+        browser
+            .goto(&format!("{api}{path}"))
+            .await
+            .expect("the page loads");
+        let widths = browser
+            .execute(
+                "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        let (scroll, client) = (widths[0].as_u64(), widths[1].as_u64());
+        assert!(
+            scroll.is_some() && scroll <= client && client <= Some(400),
+            "{path} is {widths} wide at 390 px"
+        );
+        if path == "/" {
+            screenshot(&browser, "phone-flows").await;
+        }
+    }
     let _ = browser.close().await;
 }
