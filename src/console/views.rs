@@ -156,7 +156,9 @@ impl RunFilter {
     fn keeps(&self, run: &RunSummary) -> bool {
         let erred = run.counts.failed > 0
             || matches!(run.status, RunStatus::Failed | RunStatus::Interrupted);
-        let empty = run.counts.new == 0 && run.counts.fetched == 0 && !erred;
+        // Nothing new: a poller reads every row again on each run, so "fetched nothing"
+        // would hide nothing; a run that sent nothing new and had no error is empty.
+        let empty = run.counts.new == 0 && run.counts.sent == 0 && !erred;
         self.before.is_none_or(|b| run.id < b)
             && (!self.errors || erred)
             && !(self.hide_empty && empty && run.status != RunStatus::Running)
@@ -267,6 +269,37 @@ pub fn search(shared: &Shared, query: &str) -> Result<Vec<Hit>, engine::StateErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_run_is_one_that_found_nothing_new_however_much_it_read() {
+        let run = |fetched, new, sent, failed| RunSummary {
+            version: 1,
+            id: 1,
+            flow: "f".into(),
+            trigger: engine::Trigger::Schedule,
+            started_at: Utc::now(),
+            finished_at: Some(Utc::now()),
+            status: RunStatus::Succeeded,
+            counts: engine::Counts {
+                fetched,
+                new,
+                sent,
+                failed,
+                ..Default::default()
+            },
+            error: None,
+            node: None,
+        };
+        let hide = RunFilter {
+            hide_empty: true,
+            ..RunFilter::default()
+        };
+        assert!(!hide.keeps(&run(40, 0, 0, 0)), "a poller's rerun with nothing new");
+        assert!(!hide.keeps(&run(0, 0, 0, 0)));
+        assert!(hide.keeps(&run(40, 1, 1, 0)));
+        assert!(hide.keeps(&run(40, 0, 0, 1)), "an error is never hidden");
+        assert!(hide.keeps(&run(0, 0, 3, 0)), "a replay sent something");
+    }
 
     #[test]
     fn a_next_run_reads_in_the_flows_zone_with_how_far_off_it_is() {
