@@ -45,6 +45,14 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The answer to a path the API does not have.
+pub async fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "no such route: /api/openapi.json lists them",
+    )
+}
+
 /// A refusal of the API: what is wrong.
 #[derive(Serialize, ToSchema)]
 pub struct Problem {

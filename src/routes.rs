@@ -26,7 +26,17 @@ pub fn routes(shared: Arc<Shared>) -> Router {
         .merge(front_ends)
         // Webhooks carry their own secret; each flow sets its own size limit.
         .route("/hooks/{name}", post(runtime::daemon::hooks::receive))
+        .fallback(not_found)
         .with_state(shared)
+}
+
+/// A path nothing serves: the API's JSON answer under `/api/`, else the console's page.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        crate::api::not_found().await
+    } else {
+        crate::console::not_found().await
+    }
 }
 
 /// A request naming the daemon by a name it does not answer to (a page on a name that

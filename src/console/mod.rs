@@ -50,6 +50,40 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .merge(pages)
         .route("/login", get(login_page).post(login))
         .route("/assets/{file}", get(asset))
+        .layer(axum::middleware::map_response(html_refusals))
+}
+
+/// A page for a path the console does not have.
+pub async fn not_found() -> Response {
+    page_problem(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "there is no such page: the flows are at /",
+    )
+}
+
+/// The framework's own refusals (a query that does not parse, a form without a field)
+/// come as plain text: a person gets them as a page.
+async fn html_refusals(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !plain || !status.is_client_error() || status == StatusCode::UNAUTHORIZED {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    let detail = if text.is_empty() {
+        "the request was refused".to_string()
+    } else {
+        text
+    };
+    page_problem(status, "Refused", &detail)
 }
 
 /// What a page needs of the request: its session (empty on loopback without a token)
@@ -87,17 +121,8 @@ async fn signed_in(
         if request.method() != axum::http::Method::GET {
             // A form posted after the session ended (a restart ends them): sign in, then
             // back to the page the form was on; nothing is done meanwhile.
-            let from = headers
-                .get(header::REFERER)
-                .and_then(|r| r.to_str().ok())
-                .and_then(|r| url::Url::parse(r).ok())
-                .map(|u| u.path().to_string())
-                .unwrap_or_else(|| "/".into());
-            return Redirect::to(&format!(
-                "/login?next={}",
-                pages::enc(session::local_path(&from))
-            ))
-            .into_response();
+            return Redirect::to(&format!("/login?next={}", pages::enc(&back_to(&headers))))
+                .into_response();
         }
         return Redirect::to(&format!("/login?next={}", pages::enc(&path))).into_response();
     }
@@ -547,6 +572,7 @@ impl Guarded for Toggle {
 async fn toggle(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     Posted(form): Posted<Toggle>,
 ) -> Response {
     let on = form.enabled == "true";
@@ -564,11 +590,24 @@ async fn toggle(
             return page_problem(StatusCode::CONFLICT, "Cannot switch it", &why)
         }
     }
-    Redirect::to("/").into_response()
+    // Back to the page the toggle was on, its filter and page kept.
+    Redirect::to(&back_to(&headers)).into_response()
 }
 
-/// Rewrite `file`'s `enabled:`, in place and atomically (the file keeps its mode). A flow
-/// file that is a symbolic link is edited where it points: the link stays a link.
+/// The page a form was posted from (its path and query), when it is this console's.
+fn back_to(headers: &HeaderMap) -> String {
+    headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .map(|u| match u.query() {
+            Some(query) => format!("{}?{query}", u.path()),
+            None => u.path().to_string(),
+        })
+        .map(|path| session::local_path(&path).to_string())
+        .unwrap_or_else(|| "/".into())
+}
+
 async fn run_now(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,

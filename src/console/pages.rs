@@ -35,6 +35,7 @@ pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Mark
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
                 title { (title) " · Switchboard" }
                 link rel="stylesheet" href="/assets/console.css";
+                link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%23111827'/%3E%3Cpath d='M4 5h8M4 8h5M4 11h8' stroke='%2360a5fa' stroke-width='1.6'/%3E%3C/svg%3E";
                 script src="/assets/htmx.min.js" defer {}
                 script src="/assets/sse.min.js" defer {}
             }
@@ -59,6 +60,16 @@ pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Mark
                 }
                 main { (body) }
             }
+        }
+    }
+}
+
+/// Text whose `backticked` parts are code (problems and reasons are written that way),
+/// shown as such rather than with their backticks.
+pub fn ticks(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
         }
     }
 }
@@ -169,7 +180,7 @@ pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
     html! {
         h1 { "Flows" }
         @for problem in page.general {
-            p.problem { (problem) }
+            p.problem { (ticks(problem)) }
         }
         form.filter method="get" action="/" {
             input type="search" name="q" value=(page.filter) placeholder="Filter by name";
@@ -218,8 +229,8 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                 td data-label="Flow" {
                     a.name href=(format!("/flows/{}", enc(&flow.name))) { (flow.name) }
                     @if let Some(file) = &flow.file { div.file { (file) } }
-                    @if let Some(reason) = &flow.paused { div.problem { "paused: " (reason) } }
-                    @for problem in &flow.problems { div.problem { (problem) } }
+                    @if let Some(reason) = &flow.paused { div.problem { "paused: " (ticks(reason)) } }
+                    @for problem in &flow.problems { div.problem { (ticks(problem)) } }
                 }
                 td data-label="Runs" { (flow.schedule.as_deref().unwrap_or("—")) }
                 td data-label="Next run" { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
@@ -299,9 +310,9 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             dt { "Runs" } dd { (flow.schedule.as_deref().unwrap_or("—")) }
             dt { "Next run" } dd { (flow.next_run.as_deref().unwrap_or("—")) }
             dt { "Switched" } dd { (match flow.enabled { Some(true) => "on", Some(false) => "off", None => "invalid" }) }
-            @if let Some(reason) = &flow.paused { dt { "Paused" } dd.problem { (reason) } }
+            @if let Some(reason) = &flow.paused { dt { "Paused" } dd.problem { (ticks(reason)) } }
         }
-        @for problem in &flow.problems { p.problem { (problem) } }
+        @for problem in &flow.problems { p.problem { (ticks(problem)) } }
         div.actions {
             @if flow.enabled.is_some() {
                 (action(csrf, &format!("/flows/{name}/run"), "▶ Run now", "run", "run-now"))
@@ -353,7 +364,7 @@ pub fn run_rows(flow: &str, runs: &[RunSummary]) -> Markup {
                 td.num data-label="Skipped" { (run.counts.skipped) }
                 td.num data-label="Filtered" { (run.counts.filtered) }
                 td data-label="Status" { span class={"badge " (status_word(run))} { (status_word(run)) }
-                    @if let Some(error) = &run.error { div.problem { (error) } } }
+                    @if let Some(error) = &run.error { div.problem { (ticks(error)) } } }
             }
         }
     }
@@ -391,7 +402,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
                 "fetched " (run.counts.fetched) ", new " (run.counts.new) ", sent " (run.counts.sent)
                 ", failed " (run.counts.failed) ", skipped " (run.counts.skipped) ", filtered " (run.counts.filtered)
             }
-            @if let Some(error) = &run.error { dt { "Error" } dd.problem { (error) } }
+            @if let Some(error) = &run.error { dt { "Error" } dd.problem { (ticks(error)) } }
         }
         div.actions {
             (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))

@@ -294,7 +294,10 @@ mod tests {
             hide_empty: true,
             ..RunFilter::default()
         };
-        assert!(!hide.keeps(&run(40, 0, 0, 0)), "a poller's rerun with nothing new");
+        assert!(
+            !hide.keeps(&run(40, 0, 0, 0)),
+            "a poller's rerun with nothing new"
+        );
         assert!(!hide.keeps(&run(0, 0, 0, 0)));
         assert!(hide.keeps(&run(40, 1, 1, 0)));
         assert!(hide.keeps(&run(40, 0, 0, 1)), "an error is never hidden");

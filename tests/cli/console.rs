@@ -542,3 +542,81 @@ async fn runs_made_before_the_daemon_started_are_found_once_it_runs() {
     assert_eq!(found.matches("data-test=\"hit\"").count(), 1, "{found}");
     assert!(found.contains("A-3"));
 }
+
+#[tokio::test]
+async fn refusals_are_pages_for_people_and_json_for_the_api() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+
+    // A page that is not there: a page saying so; under /api, JSON.
+    let missing = client
+        .get(format!("{api}/no/such/page"))
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(missing.status().as_u16(), 404);
+    let kind = missing
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(missing
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("Not found"));
+    let (status, body) = get(&client, &format!("{api}/api/no/such")).await;
+    assert_eq!(status, 404);
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no such route")),
+        "{body}"
+    );
+
+    // A query the framework cannot read: a page, not plain text.
+    let bad = client
+        .get(format!("{api}/flows/order-sms?before=yesterday"))
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(bad.status().as_u16(), 400);
+    let kind = bad
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let page = bad.text().await.unwrap_or_default();
+    assert!(
+        page.contains("Refused") && page.contains("before"),
+        "{page}"
+    );
+
+    // Every page has an icon of its own; the toggle returns to the page it was on, its
+    // filter kept.
+    let (_, home) = get(&client, &format!("{api}/?q=order")).await;
+    assert!(home.contains("rel=\"icon\""));
+    let toggled = client
+        .post(format!("{api}/flows/order-sms/enabled"))
+        .header("referer", format!("{api}/?q=order"))
+        .form(&[("enabled", "false"), ("csrf", &csrf_of(&home))])
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(toggled.status().as_u16(), 303);
+    assert_eq!(
+        toggled
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/?q=order")
+    );
+}
