@@ -42,7 +42,7 @@ pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Mark
             body data-csrf=(csrf) {
                 header {
                     a.brand href="/" { "Switchboard" }
-                    nav {
+                    nav aria-label="Sections" {
                         (nav(Tab::Flows, "/", "Flows"))
                         (nav(Tab::Search, "/search", "Search"))
                         (nav(Tab::Accounts, "/accounts", "Accounts"))
@@ -85,20 +85,20 @@ fn action(csrf: &str, path: &str, label: &str, class: &str, test: &str) -> Marku
 }
 
 /// A POST button whose label alone does not say what it acts on (a row's "Run now"):
-/// `name` is what assistive technology reads, and its id keeps the keyboard's focus on it
-/// when a live update redraws the row.
+/// `what` follows the label for assistive technology only, and the id keeps the
+/// keyboard's focus on it when a live update redraws the row.
 fn named_action(
     csrf: &str,
     path: &str,
-    (label, name): (&str, Option<(&str, &str)>),
+    (label, what): (&str, Option<(&str, &str)>),
     class: &str,
     test: &str,
 ) -> Markup {
     html! {
         form.inline method="post" action=(path) {
             (csrf_field(csrf))
-            @match name {
-                Some((id, name)) => button type="submit" id=(id) class=(class) data-test=(test) aria-label=(name) { (label) },
+            @match what {
+                Some((id, what)) => button type="submit" id=(id) class=(class) data-test=(test) { (label) span.sr { " " (what) } },
                 None => button type="submit" class=(class) data-test=(test) { (label) },
             }
         }
@@ -194,7 +194,7 @@ pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
             tbody hx-ext="sse" sse-connect=(live) sse-swap="flows" { (rows) }
         }
         @if page.pages > 1 {
-            nav.pages {
+            nav.pages aria-label="Pages" {
                 @if page.page > 1 { a href=(query(page.page - 1)) { "← previous" } " " }
                 "page " (page.page) " of " (page.pages)
                 @if page.page < page.pages { " " a href=(query(page.page + 1)) { "next →" } }
@@ -216,10 +216,9 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                                 input type="hidden" name="enabled" value=(if on { "false" } else { "true" });
                                 button type="submit" class=(if on { "toggle on" } else { "toggle off" })
                                     id=(format!("toggle-{}", flow.name))
-                                    aria-label=(format!("{} enabled", flow.name))
                                     data-test="toggle" aria-pressed=(on)
                                     title=(if on { "On: click to switch off (edits the file's enabled: line)" } else { "Off: click to switch on" }) {
-                                    span.knob {} (if on { "on" } else { "off" })
+                                    span.knob {} span.state { (if on { "on" } else { "off" }) } span.sr { " " (flow.name) }
                                 }
                             }
                         }
@@ -249,7 +248,7 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                         (named_action(
                             csrf,
                             &format!("/flows/{}/run", enc(&flow.name)),
-                            ("▶ Run now", Some((&format!("run-{}", flow.name), &format!("Run {} now", flow.name)))),
+                            ("▶ Run now", Some((&format!("run-{}", flow.name), &flow.name))),
                             "run",
                             "run-now",
                         ))
@@ -322,7 +321,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                 (action(csrf, &format!("/flows/{name}/resume"), "Resume", "", "resume"))
             }
         }
-        nav.filters {
+        nav.filters aria-label="Filter the runs" {
             a href=(with(!f.errors, f.hide_empty)) class=[f.errors.then_some("here")] data-test="only-errors" { "only runs with errors" }
             " · "
             a href=(with(f.errors, !f.hide_empty)) class=[f.hide_empty.then_some("here")] { "hide empty runs" }
@@ -341,7 +340,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
         @if page.runs.is_empty() { p { "No runs yet." } }
         @if page.more {
             @if let Some(last) = page.runs.last() {
-                nav.pages { a href=(format!("/flows/{name}?{}", filter_query(RunFilter { before: Some(last.id), ..f }))) { "older runs →" } }
+                nav.pages aria-label="Older runs" { a href=(format!("/flows/{name}?{}", filter_query(RunFilter { before: Some(last.id), ..f }))) { "older runs →" } }
             }
         }
     }
@@ -408,7 +407,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
             (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))
             (action(csrf, &format!("/flows/{name}/replay?run={}&uncertain=true", run.id), "Replay uncertain", "", "replay-uncertain"))
         }
-        nav.filters {
+        nav.filters aria-label="Filter the records" {
             @if page.failed_only {
                 a href=(base) { "every record" } " · " b { "only failed records" }
             } @else {
@@ -442,7 +441,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
             }
         }
         @if page.rows.is_empty() { p { "No records in this page." } }
-        nav.pages {
+        nav.pages aria-label="Pages" {
             @if page.from > 1 {
                 a href=(format!("{base}?from={}{only}", if page.failed_only { 1 } else { page.from.saturating_sub(per_page).max(1) })) { (if page.failed_only { "← first" } else { "← previous" }) } " "
             }
@@ -554,7 +553,7 @@ pub fn connectors() -> Markup {
     html! {
         h1 { "Connectors" }
         p.small { "What each connector can be, as " code { "switchboard connectors" } " lists it." }
-        nav.toc { @for card in &cards { a href=(format!("#{}", card.name)) { (card.name) } " " } }
+        nav.toc aria-label="Connectors" { @for card in &cards { a href=(format!("#{}", card.name)) { (card.name) } " " } }
         @for card in &cards {
             section.card id=(card.name) {
                 h2 { (card.name) }

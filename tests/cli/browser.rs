@@ -79,6 +79,36 @@ async fn text_of(browser: &Client, css: &str) -> Option<String> {
     }
 }
 
+/// axe-core, vendored from the npm registry (`tests/vendor/axe-core/`).
+const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+
+/// What axe-core finds wrong with the page open now, rule by rule (`rule: n node(s)`,
+/// with the first node's place and why).
+async fn accessibility_violations(browser: &Client) -> Vec<String> {
+    browser
+        .execute(&format!("{AXE}\n;return true;"), vec![])
+        .await
+        .expect("axe-core loads");
+    let found = browser
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document).then(r => done(r.violations.map(v =>
+                v.id + ': ' + v.nodes.length + ' node(s), e.g. ' + v.nodes[0].target.join(' ') + ' — ' + v.nodes[0].failureSummary.replace(/\s+/g, ' ')
+            ))).catch(e => done(['axe failed: ' + e]));"#,
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    found
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Click `css`; a live swap may replace it between finding and clicking (a stale
 /// element), so it is found again, for at most two seconds.
 async fn click(browser: &Client, css: &str) {
@@ -179,11 +209,16 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .expect("the page loads");
     let row = "tr[data-flow='order-sms']";
     // The rows are swapped in live (SSE) as the page opens: read them as they settle.
-    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
+    until_text(
+        &browser,
+        &format!("{row} button[data-test='toggle'] .state"),
+        "on",
+    )
+    .await;
     click(&browser, &format!("{row} button[data-test='toggle']")).await;
     until_text(
         &browser,
-        &format!("{row} button[data-test='toggle']"),
+        &format!("{row} button[data-test='toggle'] .state"),
         "off",
     )
     .await;
@@ -192,7 +227,12 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .starts_with("enabled: false\n"));
     assert!(next_run().await.is_null(), "the schedule stopped");
     click(&browser, &format!("{row} button[data-test='toggle']")).await;
-    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
+    until_text(
+        &browser,
+        &format!("{row} button[data-test='toggle'] .state"),
+        "on",
+    )
+    .await;
     assert!(next_run().await.is_string(), "scheduled again");
 
     // Run now: the run log shows the counts rising while it sends.
@@ -292,15 +332,20 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .goto(&format!("{api}/"))
         .await
         .expect("the page loads");
-    until_text(&browser, &format!("{row} button[data-test='toggle']"), "on").await;
+    until_text(
+        &browser,
+        &format!("{row} button[data-test='toggle'] .state"),
+        "on",
+    )
+    .await;
     let named = browser
         .execute(
-            "const b = document.getElementById('run-order-sms'); b.focus(); return [b.getAttribute('aria-label'), document.getElementById('toggle-order-sms').getAttribute('aria-label')];",
+            "const b = document.getElementById('run-order-sms'); b.focus(); return [b.textContent, document.getElementById('toggle-order-sms').textContent];",
             vec![],
         )
         .await
         .unwrap_or(Value::Null);
-    assert_eq!(named, json!(["Run order-sms now", "order-sms enabled"]));
+    assert_eq!(named, json!(["▶ Run now order-sms", "on order-sms"]));
     let api_run = {
         let url = format!("{api}/api/flows/order-sms/run");
         tokio::spawn(async move { reqwest::Client::new().post(url).send().await })
@@ -324,6 +369,24 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         json!("run-order-sms"),
         "the focus stayed on Run now"
     );
+
+    // Every page passes axe-core's checks (WCAG 2 A/AA and best practices it runs by
+    // default): contrast, names, landmarks, headers.
+    for path in [
+        "/",
+        "/flows/order-sms",
+        "/flows/order-sms/runs/1",
+        "/search?q=555-0013",
+        "/accounts",
+        "/connectors",
+    ] {
+        browser
+            .goto(&format!("{api}{path}"))
+            .await
+            .expect("the page loads");
+        let violations = accessibility_violations(&browser).await;
+        assert!(violations.is_empty(), "{path}: {violations:#?}");
+    }
 
     // On a phone (390 px wide) every page fits the screen: nothing scrolls sideways.
     browser
@@ -354,6 +417,8 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
             scroll.is_some() && scroll <= client && client <= Some(400),
             "{path} is {widths} wide at 390 px"
         );
+        let violations = accessibility_violations(&browser).await;
+        assert!(violations.is_empty(), "{path} at 390 px: {violations:#?}");
         if path == "/" {
             screenshot(&browser, "phone-flows").await;
         }
