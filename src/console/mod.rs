@@ -355,6 +355,7 @@ async fn run_page(
         Ok(found) => found,
         Err(e) => return state_problem(e),
     };
+    let resent = views::resent(&shared, &name, id, &rows);
     let body = pages::run(
         &pages::RunPage {
             flow: &name,
@@ -364,6 +365,7 @@ async fn run_page(
             more,
             at: q.at,
             failed_only: q.failed,
+            resent: &resent,
         },
         &visitor.csrf,
     );
@@ -633,7 +635,28 @@ async fn replay(
         run: q.run,
         only_uncertain: q.uncertain,
     };
-    started(&name, ops::replay(&shared, &name, filter))
+    let mut pending = match ops::replay(&shared, &name, filter) {
+        Ok(pending) => pending,
+        Err(refused) => return started(&name, Err(refused)),
+    };
+    // A replay that finds nothing to send again says so at once (no run is begun);
+    // one that sends is followed on the run log.
+    match tokio::time::timeout(std::time::Duration::from_millis(1500), &mut pending).await {
+        Ok(Ok(outcome)) if outcome.report.nothing_to_replay == Some(true) => {
+            let what = if q.uncertain { "uncertain" } else { "failed" };
+            let of = q.run.map(|r| format!(" of run #{r}")).unwrap_or_default();
+            page_problem(
+                StatusCode::OK,
+                "Nothing to replay",
+                &format!(
+                    "no {what} record{of} is left to send again: a replay sent them already, or none {}",
+                    if q.uncertain { "was cut short" } else { "failed" }
+                ),
+            )
+        }
+        Ok(_) => Redirect::to(&format!("/flows/{}", pages::enc(&name))).into_response(),
+        Err(_) => started(&name, Ok(pending)),
+    }
 }
 
 /// A run asked for: go to the flow's run log, where it shows as it goes.

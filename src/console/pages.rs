@@ -232,7 +232,7 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
                     @for problem in &flow.problems { div.problem { (ticks(problem)) } }
                 }
                 td data-label="Runs" { (flow.schedule.as_deref().unwrap_or("—")) }
-                td data-label="Next run" { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
+                td data-label="Next run" { @if flow.running { span.badge.running { "running" } @if let Some(node) = &flow.node { " on " span.node { (node) } } } @else if flow.paused.is_some() { span.badge.uncertain { "paused" } } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
                 td data-label="Last run" data-test="last-run" {
                     @match flow.last() { Some(run) => (run_badge(&flow.name, run)), None => "never" }
                 }
@@ -307,7 +307,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
         dl.facts {
             dt { "File" } dd { (flow.file.as_deref().unwrap_or("—")) }
             dt { "Runs" } dd { (flow.schedule.as_deref().unwrap_or("—")) }
-            dt { "Next run" } dd { (flow.next_run.as_deref().unwrap_or("—")) }
+            dt { "Next run" } dd { @if flow.paused.is_some() { "none while paused: Resume runs it again" } @else { (flow.next_run.as_deref().unwrap_or("—")) } }
             dt { "Switched" } dd { (match flow.enabled { Some(true) => "on", Some(false) => "off", None => "invalid" }) }
             @if let Some(reason) = &flow.paused { dt { "Paused" } dd.problem { (ticks(reason)) } }
         }
@@ -381,6 +381,8 @@ pub struct RunPage<'a> {
     pub at: Option<u64>,
     /// Only failed records are listed.
     pub failed_only: bool,
+    /// Failed records a later run sent (their place → that run).
+    pub resent: &'a std::collections::BTreeMap<u64, u64>,
 }
 
 pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
@@ -403,9 +405,17 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
             }
             @if let Some(error) = &run.error { dt { "Error" } dd.problem { (ticks(error)) } }
         }
-        div.actions {
-            (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))
-            (action(csrf, &format!("/flows/{name}/replay?run={}&uncertain=true", run.id), "Replay uncertain", "", "replay-uncertain"))
+        @let ended = run.status != engine::RunStatus::Running;
+        @let uncertain = run.status == engine::RunStatus::Interrupted || page.rows.iter().any(|r| r.uncertain);
+        @if ended && (run.counts.failed > 0 || uncertain) {
+            div.actions {
+                @if run.counts.failed > 0 {
+                    (action(csrf, &format!("/flows/{name}/replay?run={}", run.id), "Replay failed", "", "replay-failed"))
+                }
+                @if uncertain {
+                    (action(csrf, &format!("/flows/{name}/replay?run={}&uncertain=true", run.id), "Replay uncertain", "", "replay-uncertain"))
+                }
+            }
         }
         nav.filters aria-label="Filter the records" {
             @if page.failed_only {
@@ -425,7 +435,9 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
                             span class={"badge " (row_word(row))} { (row_word(row)) }
                             @if row.repeat { " " span.badge.uncertain title="sent again after a crash: the recipient may have it twice" { "repeat" } }
                             @if row.uncertain { " " span.badge.uncertain title="a crash cut its send short; replay it with Replay uncertain" { "uncertain" } }
-                            @if row.retry_next_run { div.small { "tried again next run" } }
+                            @if let Some(later) = page.resent.get(&row.seq) {
+                                " " a.badge.sent href=(format!("/flows/{name}/runs/{later}")) data-test="resent" { "resent in #" (later) }
+                            } @else if row.retry_next_run { div.small { "tried again next run" } }
                         }
                         td data-label="Why" { (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } } }
                         td data-label="Service id" { (row.remote_id.as_deref().unwrap_or("")) }

@@ -139,6 +139,28 @@ fn when(at: DateTime<Utc>, zone: &chrono_tz::Tz, now: DateTime<Utc>) -> String {
     format!("{local}, {off}")
 }
 
+/// Which of a run's failed records (by their place in the run) a later run sent — a
+/// replay, or the next run once the service was fixed — and in which run.
+pub fn resent(
+    shared: &Shared,
+    flow: &str,
+    run: u64,
+    rows: &[engine::RowOutcome],
+) -> std::collections::BTreeMap<u64, u64> {
+    let Ok(state) = shared.store.flow(flow) else {
+        return Default::default();
+    };
+    rows.iter()
+        .filter(|row| row.status == engine::RowStatus::Failed)
+        .filter_map(|row| match state.handled(&row.key) {
+            Ok(Some(h)) if h.run > run && h.status == engine::RowStatus::Sent => {
+                Some((row.seq, h.run))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Which runs a flow's run log shows.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
 pub struct RunFilter {

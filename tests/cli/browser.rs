@@ -276,6 +276,33 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     assert_eq!(resent.len(), 1);
     assert_eq!(resent[0]["destination"], refused);
 
+    // Run 1 says its failure was resent, and where; replaying it again says there is
+    // nothing left to send. Run 2, which failed nothing, offers no replay.
+    browser
+        .goto(&format!("{api}/flows/order-sms/runs/1"))
+        .await
+        .expect("the page loads");
+    assert_eq!(
+        text_of(&browser, "tr[data-key='A-13'] a[data-test='resent']")
+            .await
+            .as_deref(),
+        Some("resent in #2")
+    );
+    click(&browser, "button[data-test='replay-failed']").await;
+    until_text(&browser, "h1", "Nothing to replay").await;
+    assert_eq!(bodies(&server).await.len(), 1, "nothing was sent again");
+    browser
+        .goto(&format!("{api}/flows/order-sms/runs/2"))
+        .await
+        .expect("the page loads");
+    assert!(
+        browser
+            .find(Locator::Css("button[data-test='replay-failed']"))
+            .await
+            .is_err(),
+        "no replay of a run that failed nothing"
+    );
+
     // Search the phone number as a person types it: both runs' records, and a click
     // lands on the record in its run.
     browser
