@@ -27,6 +27,9 @@ pub struct LoadOptions {
     /// command that asks a daemon (which holds the real secrets) to act, and only needs
     /// the files' shape here.
     pub unset_as: Option<String>,
+    /// A flow file's text as it would be (an edit not yet saved): read instead of the
+    /// file, which need not exist yet.
+    pub overlay: Option<(PathBuf, String)>,
 }
 
 /// A loaded flows directory. Valid flows can run even when others are broken.
@@ -138,7 +141,14 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
     }
 
     let files = match flow_files(&dir) {
-        Ok(files) => files,
+        Ok(mut files) => {
+            if let Some((file, _)) = &options.overlay {
+                if !files.contains(file) {
+                    files.push(file.clone());
+                }
+            }
+            files
+        }
         Err(e) => {
             project.general.push(
                 Diagnostic::new(
@@ -160,7 +170,9 @@ pub fn load_project(options: &LoadOptions, catalogue: &dyn Catalogue) -> Project
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = match read_limited(&file) {
+        let overlaid = options.overlay.as_ref().filter(|(path, _)| *path == file);
+        let text = match overlaid.map_or_else(|| read_limited(&file), |(_, text)| Ok(text.clone()))
+        {
             Ok(text) => text,
             Err(e) => {
                 project.invalid.insert(

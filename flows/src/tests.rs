@@ -46,6 +46,7 @@ fn project(files: &[(&str, &str)]) -> Project {
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
         check_flows: false,
         unset_as: None,
+        overlay: None,
     };
     let mut project = load_project(&options);
     // Paths in diagnostics are relative to the temporary directory, for stable assertions.
@@ -198,6 +199,7 @@ fn an_accounts_file_others_can_read_is_a_warning_not_an_error() {
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
         check_flows: false,
         unset_as: None,
+        overlay: None,
     };
     std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o644))
         .expect("the test sets the mode");

@@ -27,6 +27,7 @@ pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
         env,
         check_flows: true,
         unset_as: None,
+        overlay: None,
     };
     connectors::load_project(&options)
 }
@@ -43,6 +44,7 @@ pub fn load_for_daemon(global: &Global) -> Project {
         env: BTreeMap::new(),
         check_flows: true,
         unset_as: Some(HELD_BY_THE_DAEMON.to_string()),
+        overlay: None,
     };
     connectors::load_project(&options)
 }

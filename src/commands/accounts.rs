@@ -16,6 +16,7 @@ pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
         env: Default::default(),
         check_flows: false,
         unset_as: None,
+        overlay: None,
     };
     let project = flows::load_project(&options, &connectors::Catalogue);
     if !project.accounts.file.exists() {

@@ -90,6 +90,7 @@ pub async fn history(
             env: Default::default(),
             check_flows: false,
             unset_as: None,
+            overlay: None,
         },
         &connectors::Catalogue,
     );

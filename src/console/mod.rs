@@ -38,6 +38,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/live/flows", get(live_flows))
         .route("/live/flows/{name}", get(live_runs))
         .route("/flows/{name}/enabled", post(toggle))
+        .route("/flows/{name}/edit", get(edit_page).post(save_edit))
+        .route("/flows/{name}/check", post(check_edit))
         .route("/flows/{name}/run", post(run_now))
         .route("/flows/{name}/replay", post(replay))
         .route("/flows/{name}/resume", post(resume))
@@ -566,6 +568,144 @@ struct Toggle {
 impl Guarded for Toggle {
     fn csrf(&self) -> Option<&str> {
         self.csrf.as_deref()
+    }
+}
+
+// --- Editing a flow's file ---
+
+#[derive(Deserialize)]
+struct Edit {
+    csrf: Option<String>,
+    text: String,
+    #[serde(default)]
+    version: String,
+}
+
+impl Guarded for Edit {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+/// The flow's file in an editor: its problems checked as it is typed, saved whole.
+async fn edit_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+) -> Response {
+    let file = match runtime::daemon::edits::read(&shared, &name) {
+        Ok(file) => file,
+        Err(not) => return not_saved(&name, not),
+    };
+    let problems = problem_views(
+        &shared,
+        &runtime::daemon::edits::problems(&shared, &file.path, &file.text),
+    );
+    let body = pages::edit(&pages::EditPage {
+        flow: &name,
+        file: &file.path.display().to_string(),
+        text: &file.text,
+        version: &file.version,
+        problems: &problems,
+        note: None,
+        csrf: &visitor.csrf,
+    });
+    page(&format!("Edit {name}"), Tab::Flows, &visitor, body)
+}
+
+/// The problems of the text being edited, as the editor shows them (for htmx).
+async fn check_edit(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Posted(form): Posted<Edit>,
+) -> Response {
+    let Ok(file) = runtime::daemon::edits::read(&shared, &name) else {
+        return no_flow(&name);
+    };
+    let checked = {
+        let shared = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || {
+            let found = runtime::daemon::edits::problems(&shared, &file.path, &form.text);
+            problem_views(&shared, &found)
+        })
+        .await
+        .unwrap_or_default()
+    };
+    html_page(StatusCode::OK, pages::edit_problems(&checked))
+}
+
+/// Save the edit: the daemon runs the new version at once; refused with its problems,
+/// or when the file changed meanwhile.
+async fn save_edit(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+    Posted(form): Posted<Edit>,
+) -> Response {
+    let refused = match runtime::daemon::edits::save(&shared, &name, form.text.clone(), &form.version).await {
+        Ok(()) => {
+            return Redirect::to(&format!("/flows/{}?saved=true", pages::enc(&name))).into_response()
+        }
+        Err(runtime::daemon::edits::NotSaved::Invalid(problems)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            problem_views(&shared, &problems),
+            "Not saved: the file would have the problems below. Nothing was written.",
+        ),
+        Err(runtime::daemon::edits::NotSaved::Changed) => (
+            StatusCode::CONFLICT,
+            Vec::new(),
+            "Not saved: the file changed on disk since you opened it. Your text is below: copy it, open the editor again, and apply it to the new file.",
+        ),
+        Err(not) => return not_saved(&name, not),
+    };
+    let (status, problems, note) = refused;
+    let file = runtime::daemon::edits::read(&shared, &name)
+        .map(|f| f.path.display().to_string())
+        .unwrap_or_default();
+    let body = pages::edit(&pages::EditPage {
+        flow: &name,
+        file: &file,
+        text: &form.text,
+        version: &form.version,
+        problems: &problems,
+        note: Some(note),
+        csrf: &visitor.csrf,
+    });
+    html_page(
+        status,
+        pages::layout(
+            &format!("Edit {name}"),
+            Tab::Flows,
+            (&visitor.csrf, visitor.signed_in),
+            body,
+        ),
+    )
+}
+
+/// Problems as the editor lists them: line, column, message and hint, secrets scrubbed.
+fn problem_views(
+    shared: &Shared,
+    problems: &[runtime::flows::Diagnostic],
+) -> Vec<pages::LineProblem> {
+    let scrubber = shared.scrubber();
+    problems
+        .iter()
+        .map(|d| pages::LineProblem {
+            line: d.line,
+            column: d.column,
+            message: scrubber.string(d.message.clone()),
+            hint: d.hint.clone().map(|h| scrubber.string(h)),
+        })
+        .collect()
+}
+
+fn not_saved(name: &str, not: runtime::daemon::edits::NotSaved) -> Response {
+    match not {
+        runtime::daemon::edits::NotSaved::Unknown => no_flow(name),
+        runtime::daemon::edits::NotSaved::Failed(why) => {
+            page_problem(StatusCode::INTERNAL_SERVER_ERROR, "Cannot edit it", &why)
+        }
+        other => page_problem(StatusCode::CONFLICT, "Not saved", &format!("{other:?}")),
     }
 }
 

@@ -320,6 +320,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             @if flow.paused.is_some() {
                 (action(csrf, &format!("/flows/{name}/resume"), "Resume", "", "resume"))
             }
+            a href=(format!("/flows/{name}/edit")) data-test="edit" { "Edit the file" }
         }
         nav.filters aria-label="Filter the runs" {
             a href=(with(!f.errors, f.hide_empty)) class=[f.errors.then_some("here")] data-test="only-errors" { "only runs with errors" }
@@ -605,4 +606,66 @@ pub fn login(failed: bool, next: &str) -> Markup {
 
 pub fn problem(title: &str, detail: &str) -> Markup {
     html! { h1 { (title) } p.problem { (detail) } p { a href="/" { "Back to the flows" } } }
+}
+
+// --- Editing a flow's file ---
+
+/// A problem of the text being edited, at its line.
+pub struct LineProblem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub struct EditPage<'a> {
+    pub flow: &'a str,
+    pub file: &'a str,
+    pub text: &'a str,
+    pub version: &'a str,
+    pub problems: &'a [LineProblem],
+    /// Why the last save was refused.
+    pub note: Option<&'a str>,
+    pub csrf: &'a str,
+}
+
+pub fn edit(page: &EditPage<'_>) -> Markup {
+    let name = enc(page.flow);
+    html! {
+        p.crumbs { a href=(format!("/flows/{name}")) { (page.flow) } " › edit" }
+        h1 { "Edit " (page.flow) }
+        @if let Some(note) = page.note { p.problem role="alert" { (note) } }
+        form.editor method="post" action=(format!("/flows/{name}/edit")) {
+            (csrf_field(page.csrf))
+            input type="hidden" name="version" value=(page.version);
+            label for="text" { "The flow file " code { (page.file) } " — checked as you type; Save writes it and the daemon runs it at once" }
+            textarea #text name="text" rows="26" spellcheck="false" autocapitalize="off"
+                aria-describedby="problems"
+                hx-post=(format!("/flows/{name}/check")) hx-trigger="input changed delay:400ms"
+                hx-target="#problems" hx-swap="innerHTML" hx-include="closest form" { (page.text) }
+            div #problems aria-live="polite" { (edit_problems(page.problems)) }
+            div.actions {
+                button.run type="submit" data-test="save" { "Save" }
+                a href=(format!("/flows/{name}")) { "Cancel" }
+            }
+        }
+    }
+}
+
+/// The problems of an edit, each at its line (or that there are none).
+pub fn edit_problems(problems: &[LineProblem]) -> Markup {
+    html! {
+        @if problems.is_empty() {
+            p.ok data-test="no-problems" { "No problems." }
+        } @else {
+            ul.problems {
+                @for p in problems {
+                    li.problem data-line=(p.line) {
+                        "line " (p.line) ", column " (p.column) ": " (ticks(&p.message))
+                        @if let Some(hint) = &p.hint { div.small { "hint: " (ticks(hint)) } }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -397,6 +397,74 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         "the focus stayed on Run now"
     );
 
+    // The flow edited in the page: a problem shows at its line as it is typed, the fix
+    // clears it, Save writes the file and the daemon runs the new version.
+    browser
+        .goto(&format!("{api}/flows/order-sms/edit"))
+        .await
+        .expect("the page loads");
+    let editor = browser
+        .find(Locator::Css("textarea#text"))
+        .await
+        .expect("the editor is there");
+    let original = editor
+        .prop("value")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(original.contains("every: 15m"), "{original}");
+    let set_text = |text: String| {
+        let browser = browser.clone();
+        async move {
+            browser
+                .execute(
+                    "const t = document.getElementById('text'); t.value = arguments[0]; t.dispatchEvent(new Event('input', {bubbles: true}));",
+                    vec![json!(text)],
+                )
+                .await
+                .expect("the text is typed");
+        }
+    };
+    set_text(original.replace("every: 15m", "every: 15 parsecs")).await;
+    let line = original
+        .lines()
+        .position(|l| l.contains("every: 15m"))
+        .map_or(0, |i| i + 1);
+    let problem = format!("li.problem[data-line='{line}']");
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = text_of(&browser, &problem).await.unwrap_or_default();
+        if !shown.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shown.contains("is not a duration"),
+        "at line {line}: {shown:?}"
+    );
+    let violations = accessibility_violations(&browser).await;
+    assert!(violations.is_empty(), "the editor: {violations:#?}");
+    set_text(original.replace("every: 15m", "every: 20m")).await;
+    until_text(&browser, "p[data-test='no-problems']", "No problems.").await;
+    click(&browser, "button[data-test='save']").await;
+    until_text(&browser, "h1", "order-sms").await;
+    assert!(std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .contains("every: 20m"));
+    let schedule = reqwest::get(format!("{api}/api/flows"))
+        .await
+        .expect("the GET is answered")
+        .json::<Value>()
+        .await
+        .unwrap_or(Value::Null)["flows"][0]["schedule"]
+        .clone();
+    assert!(
+        schedule.as_str().is_some_and(|s| s.contains("20m")),
+        "the daemon runs the new version: {schedule}"
+    );
+
     // Every page passes axe-core's checks (WCAG 2 A/AA and best practices it runs by
     // default): contrast, names, landmarks, headers.
     for path in [

@@ -620,3 +620,109 @@ async fn refusals_are_pages_for_people_and_json_for_the_api() {
         Some("/?q=order")
     );
 }
+
+#[tokio::test]
+async fn an_edit_is_saved_only_when_valid_and_never_over_a_change_on_disk() {
+    let server = mock_8x8().await;
+    let dir = Dir::new(&server.uri());
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+    let file = dir.path().join("flows/order-sms.yaml");
+    let original = std::fs::read_to_string(&file).expect("the test reads the file");
+    let (status, page) = get(&client, &format!("{api}/flows/order-sms/edit")).await;
+    assert_eq!(status, 200);
+    let version = page
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(!version.is_empty(), "{page}");
+    let csrf = csrf_of(&page);
+    let save = |text: String, version: String| {
+        let (client, csrf, url) = (
+            client.clone(),
+            csrf.clone(),
+            format!("{api}/flows/order-sms/edit"),
+        );
+        async move {
+            let response = client
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("text", text.as_str()),
+                    ("version", version.as_str()),
+                ])
+                .send()
+                .await
+                .expect("the call is answered");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+
+    // The check answers each problem at its line, before anything is saved.
+    let broken = original.replace("connector: 8x8", "connector: 8x9");
+    let checked = client
+        .post(format!("{api}/flows/order-sms/check"))
+        .form(&[("csrf", csrf.as_str()), ("text", broken.as_str())])
+        .send()
+        .await
+        .expect("the call is answered")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        checked.contains("unknown receiver connector") && checked.contains("data-line="),
+        "{checked}"
+    );
+
+    // Invalid: refused with the problems, the file untouched.
+    let (status, refused) = save(broken, version.clone()).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("Nothing was written"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), original);
+
+    // Changed on disk since the editor read it: refused, the change on disk kept.
+    let on_disk = original.replace("every: 15m", "every: 30m");
+    std::fs::write(&file, &on_disk).expect("the test writes its file");
+    let (status, refused) = save(original.replace("every: 15m", "every: 20m"), version).await;
+    assert_eq!(status, 409);
+    assert!(refused.contains("changed on disk"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), on_disk);
+
+    // From the file as it is now: saved, and the daemon runs it.
+    let (_, page) = get(&client, &format!("{api}/flows/order-sms/edit")).await;
+    let version = page
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string();
+    let wanted = on_disk.replace("every: 30m", "every: 45m");
+    let response = client
+        .post(format!("{api}/flows/order-sms/edit"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("text", wanted.as_str()),
+            ("version", version.as_str()),
+        ])
+        .send()
+        .await
+        .expect("the call is answered");
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), wanted);
+    let flows: Value = reqwest::get(format!("{api}/api/flows"))
+        .await
+        .expect("the GET is answered")
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    assert!(
+        flows["flows"][0]["schedule"]
+            .as_str()
+            .is_some_and(|s| s.contains("45m")),
+        "{flows}"
+    );
+}

@@ -46,6 +46,7 @@ fn project(files: &[(&str, &str)]) -> Project {
         env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
         check_flows: false,
         unset_as: None,
+        overlay: None,
     };
     let mut project = load_project(&options);
     // Paths in diagnostics are relative to the temporary directory, for stable assertions.

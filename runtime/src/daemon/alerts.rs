@@ -326,6 +326,7 @@ mod tests {
                 env: Default::default(),
                 check_flows: false,
                 unset_as: None,
+                overlay: None,
             });
             project
                 .flows

@@ -8,6 +8,7 @@
 mod alerts;
 pub mod cluster;
 pub mod discovery;
+pub mod edits;
 pub mod hooks;
 pub mod metrics;
 pub mod ops;

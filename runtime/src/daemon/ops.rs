@@ -172,6 +172,13 @@ pub async fn set_enabled(shared: &Arc<Shared>, name: &str, on: bool) -> Result<(
         .map_err(|e| NotSwitched::Failed(e.to_string()))?
         .map_err(NotSwitched::Failed)?;
     tracing::info!(flow = %name, enabled = on, "switched");
+    reload_now(shared).await;
+    Ok(())
+}
+
+/// Reload the directory now (after a change made from a front-end), and wait until the
+/// scheduler has taken it: what the caller shows next has the flow as changed.
+pub async fn reload_now(shared: &Arc<Shared>) {
     let reloaded = {
         let shared = Arc::clone(shared);
         tokio::task::spawn_blocking(move || {
@@ -181,14 +188,11 @@ pub async fn set_enabled(shared: &Arc<Shared>, name: &str, on: bool) -> Result<(
         .await
     };
     if let Err(e) = reloaded {
-        tracing::error!(error = %e, "reload after a switch failed");
+        tracing::error!(error = %e, "reload after a change failed");
     }
-    // What the caller shows next has the flow's schedule as the switch left it (the
-    // scheduler takes the reload's changes a moment later otherwise).
     if !shared.scheduler_answers().await {
-        tracing::warn!(flow = %name, "the scheduler did not answer after a switch");
+        tracing::warn!("the scheduler did not answer after a change");
     }
-    Ok(())
 }
 
 /// Set `enabled:` in a flow file, keeping everything else as it is.
@@ -202,13 +206,20 @@ fn edit_enabled(file: &std::path::Path, on: bool) -> Result<(), String> {
     if edited == text {
         return Ok(());
     }
+    write_atomically(file, &edited)
+}
+
+/// Replace `file` with `text` at once (a reader sees the old file or the new one, never
+/// half of it), keeping its mode; a read-only file is refused.
+pub(super) fn write_atomically(file: &std::path::Path, text: &str) -> Result<(), String> {
+    let shown = file.display();
     let dir = file.parent().unwrap_or(std::path::Path::new("."));
     let mut temp = tempfile::Builder::new()
         .prefix(".switchboard-edit-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
-    std::io::Write::write_all(&mut temp, edited.as_bytes())
+    std::io::Write::write_all(&mut temp, text.as_bytes())
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| format!("cannot write beside {shown}: {e}"))?;
     if let Ok(meta) = std::fs::metadata(file) {
