@@ -37,6 +37,7 @@ pub mod access;
 pub mod daemon;
 pub mod prune;
 pub mod report;
+pub mod scaffold;
 pub mod signal;
 pub mod wiring;
 

@@ -38,6 +38,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/live/flows", get(live_flows))
         .route("/live/flows/{name}", get(live_runs))
         .route("/flows/{name}/enabled", post(toggle))
+        .route("/new", get(new_page).post(new_flow))
         .route("/flows/{name}/edit", get(edit_page).post(save_edit))
         .route("/flows/{name}/check", post(check_edit))
         .route("/flows/{name}/run", post(run_now))
@@ -568,6 +569,89 @@ struct Toggle {
 impl Guarded for Toggle {
     fn csrf(&self) -> Option<&str> {
         self.csrf.as_deref()
+    }
+}
+
+// --- A new flow from the catalogue ---
+
+#[derive(Deserialize)]
+struct NewForm {
+    csrf: Option<String>,
+    flow: String,
+    source: String,
+    /// `connector/action`.
+    receiver: String,
+}
+
+impl Guarded for NewForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
+/// Pick a source and a receiver action from the cards.
+async fn new_page(axum::Extension(visitor): axum::Extension<Visitor>) -> Response {
+    page(
+        "New flow",
+        Tab::Flows,
+        &visitor,
+        pages::new_flow(&visitor.csrf, None, ("", "", "")),
+    )
+}
+
+/// Write the flow's commented file (what `switchboard new` writes, with an account of
+/// the connector's that is there already), then open it in the editor.
+async fn new_flow(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Posted(form): Posted<NewForm>,
+) -> Response {
+    let (connector, action) = form
+        .receiver
+        .split_once('/')
+        .unwrap_or((form.receiver.as_str(), ""));
+    let created = {
+        let (shared, flow, source) = (
+            Arc::clone(&shared),
+            form.flow.trim().to_string(),
+            form.source.clone(),
+        );
+        let (connector, action) = (connector.to_string(), action.to_string());
+        tokio::task::spawn_blocking(move || {
+            let served = shared.snapshot();
+            runtime::scaffold::create(
+                &shared.global,
+                runtime::scaffold::NewFlow {
+                    flow: &flow,
+                    source: &source,
+                    receiver: &connector,
+                    action: (!action.is_empty()).then_some(action.as_str()),
+                    accounts: Some(&served.project.accounts),
+                },
+            )
+            .map_err(|e| runtime::report::error_text(&e))
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    match created {
+        Ok(_) => {
+            ops::reload_now(&shared).await;
+            Redirect::to(&format!("/flows/{}/edit", pages::enc(form.flow.trim()))).into_response()
+        }
+        Err(why) => html_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::layout(
+                "New flow",
+                Tab::Flows,
+                (&visitor.csrf, visitor.signed_in),
+                pages::new_flow(
+                    &visitor.csrf,
+                    Some(&why),
+                    (&form.flow, &form.source, &form.receiver),
+                ),
+            ),
+        ),
     }
 }
 

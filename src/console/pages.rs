@@ -183,8 +183,9 @@ pub fn flows(page: &FlowsPage<'_>, csrf: &str) -> Markup {
             p.problem { (ticks(problem)) }
         }
         form.filter method="get" action="/" {
-            input type="search" name="q" value=(page.filter) placeholder="Filter by name";
-            " " (page.total) " flow(s)"
+            input type="search" name="q" value=(page.filter) placeholder="Filter by name" aria-label="Filter the flows by name";
+            " " (page.total) " flow(s) · "
+            a href="/new" data-test="new-flow" { "New flow" }
         }
         table.flows {
             thead { tr {
@@ -666,6 +667,42 @@ pub fn edit_problems(problems: &[LineProblem]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+// --- A new flow from the catalogue ---
+
+/// The form that makes a new flow: its name, a source and a receiver action from the
+/// cards (`given`: what was asked last time, with `problem` why it was not made).
+pub fn new_flow(csrf: &str, problem: Option<&str>, given: (&str, &str, &str)) -> Markup {
+    let (flow, source, receiver) = given;
+    let cards: Vec<&connectors::card::Card> = connectors::catalogue::cards().collect();
+    html! {
+        p.crumbs { a href="/" { "Flows" } " › new flow" }
+        h1 { "New flow" }
+        p { "The file is written from the connectors' cards, every option and field commented; you fill in what it needs in the editor that opens next, where each problem is shown at its line. It starts switched off." }
+        @if let Some(problem) = problem { p.problem role="alert" { (ticks(problem)) } }
+        form.newflow method="post" action="/new" {
+            (csrf_field(csrf))
+            label for="flow" { "Name (its file is NAME.yaml)" }
+            input #flow type="text" name="flow" value=(flow) required pattern="[A-Za-z0-9._-]+" autocomplete="off";
+            label for="source" { "Where the records come from" }
+            select #source name="source" {
+                @for card in cards.iter().filter(|c| c.source.is_some()) {
+                    option value=(card.name) selected[card.name == source] { (card.name) " — " (card.about) }
+                }
+            }
+            label for="receiver" { "What is done with each" }
+            select #receiver name="receiver" {
+                @for card in cards.iter().filter(|c| !c.actions.is_empty()) {
+                    @for action in card.actions {
+                        @let value = format!("{}/{}", card.name, action.name);
+                        option value=(value) selected[value == receiver] { (card.name) " · " (action.name) " — " (action.about) }
+                    }
+                }
+            }
+            div.actions { button.run type="submit" data-test="create" { "Write the file" } }
         }
     }
 }
