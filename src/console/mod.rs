@@ -34,6 +34,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/flows/{name}/runs/{id}", get(run_page))
         .route("/search", get(search_page))
         .route("/accounts", get(accounts_page))
+        .route("/accounts/{name}/status", get(account_status))
         .route("/connectors", get(connectors_page))
         .route("/live/flows", get(live_flows))
         .route("/live/flows/{name}", get(live_runs))
@@ -422,21 +423,16 @@ async fn accounts_page(
     axum::Extension(visitor): axum::Extension<Visitor>,
 ) -> Response {
     let now = shared.snapshot();
-    let (accounts, file) = (
-        &now.project.accounts,
-        now.project.accounts.file.display().to_string(),
-    );
+    let accounts = &now.project.accounts;
     let scrubber = shared.scrubber();
-    let checks = accounts
+    // Valid accounts are listed at once and each checked on its own (a hung service
+    // holds up its row only); invalid ones say why.
+    let mut rows: Vec<pages::AccountRow> = accounts
         .accounts
         .values()
-        .map(connectors::check::check_account);
-    let mut statuses: Vec<connectors::check::AccountStatus> = futures::future::join_all(checks)
-        .await
-        .into_iter()
-        .map(|mut s| {
-            s.detail = scrubber.string(s.detail);
-            s
+        .map(|a| pages::AccountRow::Checking {
+            account: a.name.clone(),
+            connector: a.connector,
         })
         .collect();
     for (name, problems) in &accounts.invalid {
@@ -445,19 +441,39 @@ async fn accounts_page(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        statuses.push(connectors::check::AccountStatus {
-            account: name.clone(),
-            connector: "?",
-            active: false,
-            detail: scrubber.string(format!("invalid in accounts.yaml: {detail}")),
-        });
+        rows.push(pages::AccountRow::Checked(
+            connectors::check::AccountStatus {
+                account: name.clone(),
+                connector: "?",
+                active: false,
+                detail: scrubber.string(format!("invalid in accounts.yaml: {detail}")),
+            },
+        ));
     }
-    statuses.sort_by(|a, b| a.account.cmp(&b.account));
+    rows.sort_by(|a, b| a.name().cmp(b.name()));
     page(
         "Accounts",
         Tab::Accounts,
         &visitor,
-        pages::accounts(&file, &statuses),
+        pages::accounts(&accounts.file.display().to_string(), &rows),
+    )
+}
+
+/// One account checked now: its row, for the accounts page.
+async fn account_status(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let now = shared.snapshot();
+    let Some(account) = now.project.accounts.accounts.get(&name) else {
+        return page_problem(
+            StatusCode::NOT_FOUND,
+            "No such account",
+            &format!("no valid account named `{name}`"),
+        );
+    };
+    let mut status = connectors::check::check_account(account).await;
+    status.detail = shared.scrubber().string(status.detail);
+    html_page(
+        StatusCode::OK,
+        pages::account_row(&pages::AccountRow::Checked(status)),
     )
 }
 

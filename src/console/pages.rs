@@ -520,21 +520,55 @@ pub fn search(query: &str, hits: &[Hit]) -> Markup {
 
 // --- Accounts ---
 
-pub fn accounts(file: &str, statuses: &[connectors::check::AccountStatus]) -> Markup {
+/// An account's row: being checked (it asks for its own result), or checked.
+pub enum AccountRow {
+    Checking {
+        account: String,
+        connector: &'static str,
+    },
+    Checked(connectors::check::AccountStatus),
+}
+
+impl AccountRow {
+    pub fn name(&self) -> &str {
+        match self {
+            AccountRow::Checking { account, .. } => account,
+            AccountRow::Checked(s) => &s.account,
+        }
+    }
+}
+
+pub fn accounts(file: &str, rows: &[AccountRow]) -> Markup {
     html! {
         h1 { "Accounts" }
-        p.small { "From " code { (file) } ". Each is checked now with a harmless call; secrets are never shown." }
-        @if statuses.is_empty() { p { "No accounts." } }
+        p.small { "From " code { (file) } ". Each is checked now with a harmless call, each row as its service answers; secrets are never shown." }
+        @if rows.is_empty() { p { "No accounts: add them to " code { (file) } " (" code { "switchboard new" } " writes the ones a flow needs)." } }
         table {
             thead { tr { th { "Account" } th { "Connector" } th { "State" } th { "What the service said" } } }
-            tbody {
-                @for s in statuses {
-                    tr data-account=(s.account) {
-                        td data-label="Account" { (s.account) }
-                        td data-label="Connector" { (s.connector) }
-                        td data-label="State" { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
-                        td data-label="What the service said" { (s.detail) }
-                    }
+            tbody { @for row in rows { (account_row(row)) } }
+        }
+    }
+}
+
+/// One row of the accounts page.
+pub fn account_row(row: &AccountRow) -> Markup {
+    html! {
+        @match row {
+            AccountRow::Checking { account, connector } => {
+                tr data-account=(account) hx-get=(format!("/accounts/{}/status", enc(account)))
+                    hx-trigger="load" hx-swap="outerHTML" {
+                    td data-label="Account" { (account) }
+                    td data-label="Connector" { (connector) }
+                    td data-label="State" { span.badge { "checking…" } }
+                    td data-label="What the service said" {}
+                }
+            }
+            AccountRow::Checked(s) => {
+                tr data-account=(s.account) {
+                    td data-label="Account" { (s.account) }
+                    td data-label="Connector" { (s.connector) }
+                    td data-label="State" { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
+                    td data-label="What the service said" { (s.detail) }
                 }
             }
         }

@@ -193,9 +193,19 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
     assert!(none.contains("0 record(s)"));
 
     // Accounts (checked now) and the catalogue.
+    // The page lists each account at once; each row is checked as its service answers.
     let (_, accounts) = get(&client, &format!("{api}/accounts")).await;
-    assert!(accounts.contains("data-account=\"shop-8x8\"") && accounts.contains(">active<"));
-    assert!(!accounts.contains(API_KEY));
+    assert!(
+        accounts.contains("data-account=\"shop-8x8\"")
+            && accounts.contains("hx-get=\"/accounts/shop-8x8/status\""),
+        "{accounts}"
+    );
+    let (_, row) = get(&client, &format!("{api}/accounts/shop-8x8/status")).await;
+    assert!(
+        row.contains("data-account=\"shop-8x8\"") && row.contains(">active<"),
+        "{row}"
+    );
+    assert!(!accounts.contains(API_KEY) && !row.contains(API_KEY));
     let (_, catalogue) = get(&client, &format!("{api}/connectors")).await;
     for card in [
         "8x8",
@@ -724,5 +734,29 @@ async fn an_edit_is_saved_only_when_valid_and_never_over_a_change_on_disk() {
             .as_str()
             .is_some_and(|s| s.contains("45m")),
         "{flows}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_service_holds_up_its_own_account_row_only() {
+    // 8x8 answers the account check only after 20 s (the check gives up at 15).
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_delay(std::time::Duration::from_secs(20)))
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let page = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        get(&browser(), &format!("{api}/accounts")),
+    )
+    .await;
+    let (status, page) = page.expect("the page does not wait for the service");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("checking…") && page.contains("/accounts/shop-8x8/status"),
+        "{page}"
     );
 }
