@@ -35,6 +35,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/search", get(search_page))
         .route("/accounts", get(accounts_page))
         .route("/accounts/{name}/status", get(account_status))
+        .route("/flows/{name}/runs/{id}/records.csv", get(run_csv))
         .route("/connectors", get(connectors_page))
         .route("/live/flows", get(live_flows))
         .route("/live/flows/{name}", get(live_runs))
@@ -433,6 +434,7 @@ async fn accounts_page(
         .map(|a| pages::AccountRow::Checking {
             account: a.name.clone(),
             connector: a.connector,
+            used_by: views::used_by(&now.project, &a.name),
         })
         .collect();
     for (name, problems) in &accounts.invalid {
@@ -448,6 +450,7 @@ async fn accounts_page(
                 active: false,
                 detail: scrubber.string(format!("invalid in accounts.yaml: {detail}")),
             },
+            views::used_by(&now.project, name),
         ));
     }
     rows.sort_by(|a, b| a.name().cmp(b.name()));
@@ -457,6 +460,77 @@ async fn accounts_page(
         &visitor,
         pages::accounts(&accounts.file.display().to_string(), &rows),
     )
+}
+
+/// Every record of a run as CSV (what the run page shows, for a spreadsheet): its place,
+/// key, status, why, the service's code and id, when, and its fields as JSON; secrets
+/// scrubbed as everywhere.
+async fn run_csv(
+    State(shared): State<Arc<Shared>>,
+    Path((name, id)): Path<(String, u64)>,
+) -> Response {
+    if !shared.knows(&name) {
+        return no_flow(&name);
+    }
+    let written = {
+        let (shared, name) = (Arc::clone(&shared), name.clone());
+        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let state = shared.store.flow(&name).map_err(|e| e.to_string())?;
+            let scrubber = shared.scrubber();
+            let mut out = csv::Writer::from_writer(Vec::new());
+            let header = [
+                "seq",
+                "key",
+                "status",
+                "why",
+                "code",
+                "service_id",
+                "at",
+                "record",
+            ];
+            out.write_record(header).map_err(|e| e.to_string())?;
+            let mut next = 1;
+            loop {
+                let chunk = state.rows_from(id, next, 1000).map_err(|e| e.to_string())?;
+                let Some(last) = chunk.last().map(|r| r.seq) else {
+                    break;
+                };
+                for mut row in chunk {
+                    scrubber.outcome(&mut row);
+                    let record = serde_json::Value::Object(std::mem::take(&mut row.record));
+                    out.write_record([
+                        row.seq.to_string(),
+                        row.key,
+                        format!("{:?}", row.status).to_lowercase(),
+                        row.reason.unwrap_or_default(),
+                        row.code.unwrap_or_default(),
+                        row.remote_id.unwrap_or_default(),
+                        row.at.to_rfc3339(),
+                        record.to_string(),
+                    ])
+                    .map_err(|e| e.to_string())?;
+                }
+                next = last + 1;
+            }
+            out.into_inner().map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    match written {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}-run-{id}.csv\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(why) => page_problem(StatusCode::INTERNAL_SERVER_ERROR, "Cannot export it", &why),
+    }
 }
 
 /// One account checked now: its row, for the accounts page.
@@ -471,9 +545,10 @@ async fn account_status(State(shared): State<Arc<Shared>>, Path(name): Path<Stri
     };
     let mut status = connectors::check::check_account(account).await;
     status.detail = shared.scrubber().string(status.detail);
+    let used_by = views::used_by(&now.project, &name);
     html_page(
         StatusCode::OK,
-        pages::account_row(&pages::AccountRow::Checked(status)),
+        pages::account_row(&pages::AccountRow::Checked(status, used_by)),
     )
 }
 

@@ -407,6 +407,7 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
             }
             @if let Some(error) = &run.error { dt { "Error" } dd.problem { (ticks(error)) } }
         }
+        p.small { a href=(format!("{base}/records.csv")) data-test="csv" download { "Every record as CSV" } }
         @let ended = run.status != engine::RunStatus::Running;
         @let uncertain = run.status == engine::RunStatus::Interrupted || page.rows.iter().any(|r| r.uncertain);
         @if ended && (run.counts.failed > 0 || uncertain) {
@@ -525,15 +526,17 @@ pub enum AccountRow {
     Checking {
         account: String,
         connector: &'static str,
+        used_by: usize,
     },
-    Checked(connectors::check::AccountStatus),
+    /// Checked, and how many flows use it.
+    Checked(connectors::check::AccountStatus, usize),
 }
 
 impl AccountRow {
     pub fn name(&self) -> &str {
         match self {
             AccountRow::Checking { account, .. } => account,
-            AccountRow::Checked(s) => &s.account,
+            AccountRow::Checked(s, _) => &s.account,
         }
     }
 }
@@ -544,9 +547,18 @@ pub fn accounts(file: &str, rows: &[AccountRow]) -> Markup {
         p.small { "From " code { (file) } ". Each is checked now with a harmless call, each row as its service answers; secrets are never shown." }
         @if rows.is_empty() { p { "No accounts: add them to " code { (file) } " (" code { "switchboard new" } " writes the ones a flow needs)." } }
         table {
-            thead { tr { th { "Account" } th { "Connector" } th { "State" } th { "What the service said" } } }
+            thead { tr { th { "Account" } th { "Connector" } th { "Used by" } th { "State" } th { "What the service said" } } }
             tbody { @for row in rows { (account_row(row)) } }
         }
+    }
+}
+
+/// "3 flows", "1 flow", "no flow".
+fn flows_count(n: usize) -> String {
+    match n {
+        0 => "no flow".into(),
+        1 => "1 flow".into(),
+        n => format!("{n} flows"),
     }
 }
 
@@ -554,19 +566,21 @@ pub fn accounts(file: &str, rows: &[AccountRow]) -> Markup {
 pub fn account_row(row: &AccountRow) -> Markup {
     html! {
         @match row {
-            AccountRow::Checking { account, connector } => {
+            AccountRow::Checking { account, connector, used_by } => {
                 tr data-account=(account) hx-get=(format!("/accounts/{}/status", enc(account)))
                     hx-trigger="load" hx-swap="outerHTML" {
                     td data-label="Account" { (account) }
                     td data-label="Connector" { (connector) }
+                    td data-label="Used by" { (flows_count(*used_by)) }
                     td data-label="State" { span.badge { "checking…" } }
                     td data-label="What the service said" {}
                 }
             }
-            AccountRow::Checked(s) => {
+            AccountRow::Checked(s, used_by) => {
                 tr data-account=(s.account) {
                     td data-label="Account" { (s.account) }
                     td data-label="Connector" { (s.connector) }
+                    td data-label="Used by" { (flows_count(*used_by)) }
                     td data-label="State" { span class={"badge " (if s.active { "ok" } else { "failed" })} { (if s.active { "active" } else { "inactive" }) } }
                     td data-label="What the service said" { (s.detail) }
                 }

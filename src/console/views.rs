@@ -161,6 +161,19 @@ pub fn resent(
         .collect()
 }
 
+/// How many flows use account `name` (as their source's, receiver's or look-up's).
+pub fn used_by(project: &runtime::flows::Project, name: &str) -> usize {
+    project
+        .flows
+        .values()
+        .filter(|flow| {
+            flow.receiver.account == name
+                || flow.source.account.as_ref().is_some_and(|(a, _)| a == name)
+                || flow.lookup.as_ref().is_some_and(|l| l.account == name)
+        })
+        .count()
+}
+
 /// Which runs a flow's run log shows.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
 pub struct RunFilter {

@@ -148,6 +148,27 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
     assert_eq!(run["counts"]["sent"], 250, "{run}");
     assert_eq!(bodies(&server).await.len(), 250);
 
+    // The run's records as CSV, every one of them (not a page of 100).
+    let id = run["id"].as_u64().unwrap_or(1);
+    let exported = client
+        .get(format!("{api}/flows/order-sms/runs/{id}/records.csv"))
+        .send()
+        .await
+        .expect("the call is answered");
+    assert!(exported
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv")));
+    let csv = exported.text().await.unwrap_or_default();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("seq,key,status,why,code,service_id,at,record")
+    );
+    assert_eq!(lines.filter(|l| l.contains(",sent,")).count(), 250, "{csv}");
+    assert!(!csv.contains(API_KEY));
+
     let (_, page) = get(&client, &format!("{api}/")).await;
     assert!(page.contains("#1 ok · sent 250, failed 0"), "{page}");
     let (_, log) = get(&client, &format!("{api}/flows/order-sms")).await;
@@ -199,6 +220,10 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
         accounts.contains("data-account=\"shop-8x8\"")
             && accounts.contains("hx-get=\"/accounts/shop-8x8/status\""),
         "{accounts}"
+    );
+    assert!(
+        accounts.contains(">1 flow<"),
+        "used by the one valid flow: {accounts}"
     );
     let (_, row) = get(&client, &format!("{api}/accounts/shop-8x8/status")).await;
     assert!(
