@@ -318,6 +318,7 @@ async fn flow_page(
             runs: &runs,
             more,
             filter,
+            shape: views::shape(&shared, &name).as_ref(),
         },
         &visitor.csrf,
     );

@@ -262,11 +262,25 @@ pub fn flow_rows(flows: &[FlowView], csrf: &str) -> Markup {
 
 // --- A flow's run log ---
 
+/// What a flow does (its valid version).
+pub struct FlowShape {
+    /// `csv → 8x8 · send_sms`.
+    pub route: String,
+    /// The receiver's account.
+    pub account: String,
+    pub lookup: Option<String>,
+    pub description: Option<String>,
+    /// Receiver field ← its template.
+    pub map: Vec<(String, String)>,
+}
+
 pub struct FlowPage<'a> {
     pub flow: &'a FlowView,
     pub runs: &'a [RunSummary],
     pub more: bool,
     pub filter: RunFilter,
+    /// What it does (none for an invalid flow).
+    pub shape: Option<&'a FlowShape>,
 }
 
 fn filter_query(filter: RunFilter) -> String {
@@ -313,6 +327,20 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             @if let Some(reason) = &flow.paused { dt { "Paused" } dd.problem { (ticks(reason)) } }
         }
         @for problem in &flow.problems { p.problem { (ticks(problem)) } }
+        @if let Some(shape) = page.shape {
+            section.card.shape {
+                h2 { "What it does" }
+                @if let Some(description) = &shape.description { p { (description) } }
+                p { (shape.route) " with the account " code { (shape.account) }
+                    @if let Some(lookup) = &shape.lookup { "; each record first looked up in " (lookup) } }
+                table.fields.map {
+                    thead { tr { th { "Receiver field" } th { "← from the record" } } }
+                    tbody { @for (field, template) in &shape.map {
+                        tr { td data-label="Receiver field" { code { (field) } } td data-label="From the record" { code { (template) } } }
+                    } }
+                }
+            }
+        }
         div.actions {
             @if flow.enabled.is_some() {
                 (action(csrf, &format!("/flows/{name}/run"), "▶ Run now", "run", "run-now"))

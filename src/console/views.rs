@@ -161,6 +161,50 @@ pub fn resent(
         .collect()
 }
 
+/// What a flow does, as its page shows it: where records come from and go, its
+/// description, and its map as receiver field ← template (secrets scrubbed).
+pub fn shape(shared: &Shared, name: &str) -> Option<super::pages::FlowShape> {
+    use runtime::flows::MapValue;
+    fn shown(value: &MapValue) -> String {
+        match value {
+            MapValue::Template(t) => t.clone(),
+            MapValue::Literal(v) => v.to_string(),
+            MapValue::List(items) => format!(
+                "[{}]",
+                items.iter().map(shown).collect::<Vec<_>>().join(", ")
+            ),
+            MapValue::Object(pairs) => format!(
+                "{{{}}}",
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", shown(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    let served = shared.snapshot();
+    let flow = served.project.flows.get(name)?;
+    let scrubber = shared.scrubber();
+    Some(super::pages::FlowShape {
+        route: format!(
+            "{} → {} · {}",
+            flow.source.connector, flow.receiver.connector, flow.receiver.action
+        ),
+        account: flow.receiver.account.clone(),
+        lookup: flow
+            .lookup
+            .as_ref()
+            .map(|l| format!("{} · {} as {}", l.connector, l.action, l.as_name)),
+        description: flow.description.clone(),
+        map: flow
+            .map
+            .iter()
+            .map(|entry| (entry.field.clone(), scrubber.string(shown(&entry.value))))
+            .collect(),
+    })
+}
+
 /// How many flows use account `name` (as their source's, receiver's or look-up's).
 pub fn used_by(project: &runtime::flows::Project, name: &str) -> usize {
     project

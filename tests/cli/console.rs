@@ -176,6 +176,14 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
         log.contains("data-run=\"1\"") && log.contains("manual"),
         "{log}"
     );
+    // What the flow does: where records go, and each receiver field's template.
+    assert!(
+        log.contains("What it does")
+            && log.contains("csv → 8x8 · send_sms")
+            && log.contains("<code>destination</code>")
+            && log.contains("<code>{{phone}}</code>"),
+        "{log}"
+    );
     let (_, only_errors) = get(&client, &format!("{api}/flows/order-sms?errors=true")).await;
     assert!(
         !only_errors.contains("data-run=\"1\""),
