@@ -367,7 +367,10 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                 tbody { (rows) }
             }
         }
-        @if page.runs.is_empty() { p { "No runs yet." } }
+        // Hidden by the style sheet once a run arrives live.
+        @if page.runs.is_empty() {
+            p.empty data-test="no-runs" { "No runs yet: Run now starts one, or wait for its schedule." }
+        }
         @if page.more {
             @if let Some(last) = page.runs.last() {
                 nav.pages aria-label="Older runs" { a href=(format!("/flows/{name}?{}", filter_query(RunFilter { before: Some(last.id), ..f }))) { "older runs →" } }

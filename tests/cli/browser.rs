@@ -245,6 +245,13 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         "the counts rose live, not only at the end: {seen:?}"
     );
     until_text(&browser, "tr[data-run='1'] td[data-test='failed']", "1").await;
+    // A log drawn before the run began said it had none; that is gone once it arrived.
+    if let Ok(none) = browser.find(Locator::Css("p[data-test='no-runs']")).await {
+        assert!(
+            !none.is_displayed().await.unwrap_or(true),
+            "'No runs yet' beside a run"
+        );
+    }
     screenshot(&browser, "run-log").await;
 
     // The run: the refused record, with the service's reason.
