@@ -59,3 +59,16 @@ pub struct Global {
     /// More log output (1 info, 2 debug).
     pub verbose: u8,
 }
+
+impl Global {
+    /// How its flows directory is loaded: the directory and the accounts file, files
+    /// parsed only (callers say what more they want: the connectors' checks, an edit's
+    /// text, variables).
+    pub fn load_options(&self) -> flows::LoadOptions {
+        flows::LoadOptions {
+            flows_dir: self.flows.clone(),
+            accounts_file: self.accounts.clone(),
+            ..flows::LoadOptions::default()
+        }
+    }
+}

@@ -21,15 +21,10 @@ use crate::Global;
 /// Load a flows directory and run every check, connectors' included. Its warnings are
 /// for the caller to show, once ([`warn`]).
 pub fn load(global: &Global, env: BTreeMap<String, String>) -> Project {
-    let options = LoadOptions {
-        flows_dir: global.flows.clone(),
-        accounts_file: global.accounts.clone(),
+    connectors::load_project(&LoadOptions {
         env,
-        check_flows: true,
-        unset_as: None,
-        overlay: None,
-    };
-    connectors::load_project(&options)
+        ..global.load_options()
+    })
 }
 
 /// What an environment variable the shell does not set stands for in [`load_for_daemon`].
@@ -38,15 +33,10 @@ pub const HELD_BY_THE_DAEMON: &str = "(held by the daemon)";
 /// [`load`] for a command that asks the daemon holding the state to act: the daemon has
 /// the accounts' secrets, so a variable this shell does not set is no error here.
 pub fn load_for_daemon(global: &Global) -> Project {
-    let options = LoadOptions {
-        flows_dir: global.flows.clone(),
-        accounts_file: global.accounts.clone(),
-        env: BTreeMap::new(),
-        check_flows: true,
+    connectors::load_project(&LoadOptions {
         unset_as: Some(HELD_BY_THE_DAEMON.to_string()),
-        overlay: None,
-    };
-    connectors::load_project(&options)
+        ..global.load_options()
+    })
 }
 
 /// The daemon holding the state, when one runs (it then has the secrets and the state).

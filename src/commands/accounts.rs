@@ -4,21 +4,12 @@ use runtime::{connectors, flows};
 use std::process::ExitCode;
 
 use connectors::check::{check_account, AccountStatus};
-use flows::LoadOptions;
 
 use runtime::report;
 use runtime::Global;
 
 pub async fn check(global: &Global, json: bool) -> anyhow::Result<ExitCode> {
-    let options = LoadOptions {
-        flows_dir: global.flows.clone(),
-        accounts_file: global.accounts.clone(),
-        env: Default::default(),
-        check_flows: false,
-        unset_as: None,
-        overlay: None,
-    };
-    let project = flows::load_project(&options, &connectors::Catalogue);
+    let project = flows::load_project(&global.load_options(), &connectors::Catalogue);
     if !project.accounts.file.exists() {
         eprintln!(
             "error: no accounts file at `{}`",

@@ -83,17 +83,7 @@ pub async fn history(
         Err(e) => return Err(e.into()),
     };
     // Scrubbed on the way out too: history written by an older version may hold a key.
-    let project = flows::load_project(
-        &flows::LoadOptions {
-            flows_dir: global.flows.clone(),
-            accounts_file: global.accounts.clone(),
-            env: Default::default(),
-            check_flows: false,
-            unset_as: None,
-            overlay: None,
-        },
-        &connectors::Catalogue,
-    );
+    let project = flows::load_project(&global.load_options(), &connectors::Catalogue);
     let scrubber = wiring::scrubber(&project.accounts);
     // Times in the flow's timezone (UTC for a flow no longer valid).
     let tz = project

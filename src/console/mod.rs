@@ -795,13 +795,13 @@ async fn check_edit(
     Path(name): Path<String>,
     Posted(form): Posted<Edit>,
 ) -> Response {
-    let Ok(file) = runtime::daemon::edits::read(&shared, &name) else {
+    let Some(file) = runtime::daemon::edits::file(&shared, &name) else {
         return no_flow(&name);
     };
     let checked = {
         let shared = Arc::clone(&shared);
         tokio::task::spawn_blocking(move || {
-            let found = runtime::daemon::edits::problems(&shared, &file.path, &form.text);
+            let found = runtime::daemon::edits::problems(&shared, &file, &form.text);
             problem_views(&shared, &found)
         })
         .await
@@ -835,8 +835,8 @@ async fn save_edit(
         Err(not) => return not_saved(&name, not),
     };
     let (status, problems, note) = refused;
-    let file = runtime::daemon::edits::read(&shared, &name)
-        .map(|f| f.path.display().to_string())
+    let file = runtime::daemon::edits::file(&shared, &name)
+        .map(|f| f.display().to_string())
         .unwrap_or_default();
     let body = pages::edit(&pages::EditPage {
         flow: &name,

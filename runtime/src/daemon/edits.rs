@@ -4,11 +4,10 @@
 //! that writes atomically — refused with the problems when the edit is invalid, and when
 //! the file changed on disk since it was read, rather than overwriting that change.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flows::Diagnostic;
+use flows::{Diagnostic, Project};
 
 use super::Shared;
 
@@ -41,7 +40,7 @@ fn version_of(text: &str) -> String {
 }
 
 /// The file of flow `name`, valid or not.
-fn file_of(shared: &Shared, name: &str) -> Option<PathBuf> {
+pub fn file(shared: &Shared, name: &str) -> Option<PathBuf> {
     let served = shared.snapshot();
     if let Some(flow) = served.project.flows.get(name) {
         return Some(flow.file.clone());
@@ -56,7 +55,7 @@ fn file_of(shared: &Shared, name: &str) -> Option<PathBuf> {
 
 /// Flow `name`'s file, to edit.
 pub fn read(shared: &Shared, name: &str) -> Result<FlowFile, NotSaved> {
-    let path = file_of(shared, name).ok_or(NotSaved::Unknown)?;
+    let path = file(shared, name).ok_or(NotSaved::Unknown)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| NotSaved::Failed(format!("cannot read {}: {e}", path.display())))?;
     Ok(FlowFile {
@@ -70,20 +69,21 @@ pub fn read(shared: &Shared, name: &str) -> Result<FlowFile, NotSaved> {
 /// as it is on disk (accounts, other flows' names and `after:` chains, the source's
 /// columns).
 pub fn problems(shared: &Shared, path: &Path, text: &str) -> Vec<Diagnostic> {
-    let global = &shared.global;
-    let options = flows::LoadOptions {
-        flows_dir: global.flows.clone(),
-        accounts_file: global.accounts.clone(),
-        env: BTreeMap::new(),
-        check_flows: true,
-        unset_as: None,
+    checked(shared, path, text).1
+}
+
+/// The directory as it would be with `text` as the file `path`, and that file's problems.
+fn checked(shared: &Shared, path: &Path, text: &str) -> (Project, Vec<Diagnostic>) {
+    let project = connectors::load_project(&flows::LoadOptions {
         overlay: Some((path.to_path_buf(), text.to_string())),
-    };
-    connectors::load_project(&options)
+        ..shared.global.load_options()
+    });
+    let problems = project
         .diagnostics()
         .into_iter()
         .filter(|d| d.file == path)
-        .collect()
+        .collect();
+    (project, problems)
 }
 
 /// Save `text` as flow `name`'s file, read at `version`; the daemon then runs it.
@@ -98,23 +98,22 @@ pub async fn save(
         return Err(NotSaved::Changed);
     }
     let path = current.path;
-    let checked = {
-        let (shared, path, text) = (Arc::clone(shared), path.clone(), text.clone());
-        tokio::task::spawn_blocking(move || problems(&shared, &path, &text))
-            .await
-            .map_err(|e| NotSaved::Failed(e.to_string()))?
+    // Checked and written together: the project checked is the one the file makes, and
+    // the daemon takes it as it is (not loaded again).
+    let saved = {
+        let (shared, path) = (Arc::clone(shared), path.clone());
+        tokio::task::spawn_blocking(move || {
+            let (project, problems) = checked(&shared, &path, &text);
+            if !problems.is_empty() {
+                return Err(NotSaved::Invalid(problems));
+            }
+            super::ops::write_atomically(&path, &text).map_err(NotSaved::Failed)?;
+            Ok(project)
+        })
+        .await
+        .map_err(|e| NotSaved::Failed(e.to_string()))??
     };
-    if !checked.is_empty() {
-        return Err(NotSaved::Invalid(checked));
-    }
-    let written = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || super::ops::write_atomically(&path, &text))
-            .await
-            .map_err(|e| NotSaved::Failed(e.to_string()))?
-    };
-    written.map_err(NotSaved::Failed)?;
     tracing::info!(flow = %name, file = %path.display(), "flow file saved from the console");
-    super::ops::reload_now(shared).await;
+    super::ops::serve_now(shared, saved).await;
     Ok(())
 }

@@ -179,15 +179,21 @@ pub async fn set_enabled(shared: &Arc<Shared>, name: &str, on: bool) -> Result<(
 /// Reload the directory now (after a change made from a front-end), and wait until the
 /// scheduler has taken it: what the caller shows next has the flow as changed.
 pub async fn reload_now(shared: &Arc<Shared>) {
-    let reloaded = {
+    let global = shared.global.clone();
+    match tokio::task::spawn_blocking(move || crate::wiring::load(&global, BTreeMap::new())).await {
+        Ok(fresh) => serve_now(shared, fresh).await,
+        Err(e) => tracing::error!(error = %e, "reload after a change failed"),
+    }
+}
+
+/// Serve `fresh`, the directory as a change made from a front-end left it, and wait
+/// until the scheduler has taken it.
+pub async fn serve_now(shared: &Arc<Shared>, fresh: flows::Project) {
+    let applied = {
         let shared = Arc::clone(shared);
-        tokio::task::spawn_blocking(move || {
-            let fresh = crate::wiring::load(&shared.global, BTreeMap::new());
-            super::reload::apply(&shared, fresh);
-        })
-        .await
+        tokio::task::spawn_blocking(move || super::reload::apply(&shared, fresh)).await
     };
-    if let Err(e) = reloaded {
+    if let Err(e) = applied {
         tracing::error!(error = %e, "reload after a change failed");
     }
     if !shared.scheduler_answers().await {
