@@ -24,6 +24,8 @@ pub const NOTE: Call = Call::new(
 );
 /// Attaches a file (the case in the `ticketId` header).
 pub const ATTACHMENT: Call = Call::new(engine::Method::Post, "/attachment/file");
+/// Tries the account (`accounts check`).
+pub const TEST_CONNECTION: Call = Call::new(engine::Method::Get, "/connection");
 /// Reads a case.
 pub const GET_CASE: Call = Call::new(engine::Method::Get, "/case/{ticketId}");
 
@@ -95,9 +97,12 @@ pub const CARD: Card = Card {
             options: Some(<LookupOptions as JsonSchema>::json_schema),
         },
     ],
-    account: Some(Part::of::<Account>(
-        "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
-    )),
+    account: Some(
+        Part::of::<Account>(
+            "an integration token (header `TokenAsms`) and the ASMS host (`UrlAsms`)",
+        )
+        .calling(&[TEST_CONNECTION.noted("`accounts check`")]),
+    ),
 };
 
 /// An Aranda receiver, checked.

@@ -84,7 +84,7 @@ impl crate::Connector for ArandaConnector {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)
-            .get("connection", crate::check::TIMEOUT)
+            .get(config::TEST_CONNECTION.path, crate::check::TIMEOUT)
             .send()
             .await;
         // ASMS answers a bad key with any error, in its own shape.

@@ -301,7 +301,10 @@ pub const CARD: Card = Card {
             options: Some(<Dashboard as JsonSchema>::json_schema),
         },
     ],
-    account: Some(Part::of::<Account>("an API key (header `x-api-key`)")),
+    account: Some(
+        Part::of::<Account>("an API key (header `x-api-key`)")
+            .calling(&[LIST_DASHBOARDS.noted("`accounts check`")]),
+    ),
 };
 
 /// Every Text Request event a flow can take.

@@ -129,7 +129,7 @@ impl crate::Connector for TextRequestConnector {
         let (name, account) = crate::connector::parsed_account::<config::Account>(account)?;
         let call = account
             .client(name)
-            .get("dashboards", crate::check::TIMEOUT)
+            .get(config::LIST_DASHBOARDS.path, crate::check::TIMEOUT)
             .send()
             .await;
         crate::check::judge(crate::check::Probe::new("the dashboard list"), call)
