@@ -10,7 +10,38 @@ use crate::section::{
     AccountSpec, Catalogue, Cx, LookupSpec, ReceiverSpec, Role, Section, SourceSpec,
 };
 use crate::yaml::{from_node, Node};
-use crate::{Backlog, Diagnostic, FieldKind, FieldSpec, Pos, Secret};
+use crate::{Backlog, Diagnostic, FieldKind, FieldSpec, LoadOptions, Pos, Project, Secret};
+
+/// A flows directory `dir` holding `files` (name, text), loaded with `catalogue` as a
+/// flow-file test wants it: `${TEST_KEY}` is `k-1`, files only (no connector checks), and
+/// the diagnostics' paths relative to `dir`, for stable assertions.
+pub fn load_files(
+    dir: &std::path::Path,
+    files: &[(&str, &str)],
+    catalogue: &dyn Catalogue,
+) -> Project {
+    for (name, text) in files {
+        if let Err(e) = std::fs::write(dir.join(name), text) {
+            panic!("cannot write the test's {name}: {e}");
+        }
+    }
+    let options = LoadOptions {
+        flows_dir: dir.to_path_buf(),
+        env: std::collections::BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
+        ..LoadOptions::default()
+    };
+    let mut project = crate::load_project(&options, catalogue);
+    for d in project
+        .general
+        .iter_mut()
+        .chain(project.invalid.values_mut().flatten())
+    {
+        if let Ok(relative) = d.file.strip_prefix(dir) {
+            d.file = relative.to_path_buf();
+        }
+    }
+    project
+}
 
 /// The test catalogue.
 pub struct TestCatalogue;

@@ -37,31 +37,7 @@ schedule:
 
 fn project(files: &[(&str, &str)]) -> Project {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).expect("the test writes its file");
-    }
-    let options = LoadOptions {
-        flows_dir: dir.path().to_path_buf(),
-        accounts_file: None,
-        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
-        check_flows: false,
-        unset_as: None,
-        overlay: None,
-    };
-    let mut project = load_project(&options);
-    // Paths in diagnostics are relative to the temporary directory, for stable assertions.
-    for d in project
-        .general
-        .iter_mut()
-        .chain(project.invalid.values_mut().flatten())
-    {
-        d.file = d
-            .file
-            .strip_prefix(dir.path())
-            .map(Path::to_path_buf)
-            .unwrap_or(d.file.clone());
-    }
-    project
+    crate::testkit::load_files(dir.path(), files, &TestCatalogue)
 }
 
 fn problems_of(flow_text: &str) -> Vec<String> {

@@ -1,17 +1,11 @@
 //! Flow-file parsing and whole-directory validation with every connector of the
 //! catalogue, as a user meets them.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use flows::{Backlog, LoadOptions, MapValue, Project, ScheduleRule};
+use flows::{Backlog, MapValue, Project, ScheduleRule};
 
 use crate::{cinnox, csv, eightxeight, textrequest};
-
-/// The directory parsed with this catalogue (no connector checks: no files opened).
-fn load_project(options: &LoadOptions) -> Project {
-    flows::load_project(options, &crate::Catalogue)
-}
 
 const ACCOUNTS: &str = "shop-8x8:\n  connector: 8x8\n  subaccount_id: shop_main\n  api_key: ${TEST_KEY}\n  base_url: http://127.0.0.1:9\n";
 
@@ -35,33 +29,11 @@ schedule:
   every: 15m
 "#;
 
+/// The directory of `files`, parsed with this catalogue (no connector checks: no files
+/// opened).
 fn project(files: &[(&str, &str)]) -> Project {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).expect("the test writes its file");
-    }
-    let options = LoadOptions {
-        flows_dir: dir.path().to_path_buf(),
-        accounts_file: None,
-        env: BTreeMap::from([("TEST_KEY".to_string(), "k-1".to_string())]),
-        check_flows: false,
-        unset_as: None,
-        overlay: None,
-    };
-    let mut project = load_project(&options);
-    // Paths in diagnostics are relative to the temporary directory, for stable assertions.
-    for d in project
-        .general
-        .iter_mut()
-        .chain(project.invalid.values_mut().flatten())
-    {
-        d.file = d
-            .file
-            .strip_prefix(dir.path())
-            .map(Path::to_path_buf)
-            .unwrap_or(d.file.clone());
-    }
-    project
+    flows::testkit::load_files(dir.path(), files, &crate::Catalogue)
 }
 
 fn problems_of(flow_text: &str) -> Vec<String> {
