@@ -490,16 +490,12 @@ async fn run_csv(
                 "record",
             ];
             out.write_record(header).map_err(|e| e.to_string())?;
-            let mut next = 1;
-            loop {
-                let chunk = state.rows_from(id, next, 1000).map_err(|e| e.to_string())?;
-                let Some(last) = chunk.last().map(|r| r.seq) else {
-                    break;
-                };
-                for mut row in chunk {
+            let mut failed = None;
+            views::walk_rows(&*state, id, 1, 1000, |rows| {
+                for mut row in rows {
                     scrubber.outcome(&mut row);
                     let record = serde_json::Value::Object(std::mem::take(&mut row.record));
-                    out.write_record([
+                    let written = out.write_record([
                         row.seq.to_string(),
                         row.key,
                         format!("{:?}", row.status).to_lowercase(),
@@ -508,10 +504,17 @@ async fn run_csv(
                         row.remote_id.unwrap_or_default(),
                         row.at.to_rfc3339(),
                         record.to_string(),
-                    ])
-                    .map_err(|e| e.to_string())?;
+                    ]);
+                    if let Err(e) = written {
+                        failed = Some(e.to_string());
+                        return true;
+                    }
                 }
-                next = last + 1;
+                false
+            })
+            .map_err(|e| e.to_string())?;
+            if let Some(why) = failed {
+                return Err(why);
             }
             out.into_inner().map_err(|e| e.to_string())
         })

@@ -284,32 +284,43 @@ pub fn rows(
 ) -> Result<(Vec<RowOutcome>, bool), engine::StateError> {
     let state = shared.store.flow(name)?;
     let mut rows = Vec::with_capacity(ROWS_PER_PAGE + 1);
-    let mut next = from;
     // Failed records are looked for a chunk at a time through the run.
-    loop {
-        let chunk = state.rows_from(
-            run,
-            next,
-            if failed_only { 1000 } else { ROWS_PER_PAGE + 1 },
-        )?;
-        let Some(last) = chunk.last().map(|r| r.seq) else {
-            break;
-        };
+    let chunk = if failed_only { 1000 } else { ROWS_PER_PAGE + 1 };
+    walk_rows(&*state, run, from, chunk, |found| {
         rows.extend(
-            chunk
+            found
                 .into_iter()
                 .filter(|r| !failed_only || r.status == engine::RowStatus::Failed),
         );
-        if rows.len() > ROWS_PER_PAGE || !failed_only {
-            break;
-        }
-        next = last + 1;
-    }
+        rows.len() > ROWS_PER_PAGE || !failed_only
+    })?;
     let more = rows.len() > ROWS_PER_PAGE;
     rows.truncate(ROWS_PER_PAGE);
     let scrubber = shared.scrubber();
     rows.iter_mut().for_each(|r| scrubber.outcome(r));
     Ok((rows, more))
+}
+
+/// A run's records from `from` on, read `chunk` at a time and handed to `enough` until it
+/// says it has enough or the run has no more.
+pub fn walk_rows(
+    state: &dyn engine::FlowState,
+    run: u64,
+    from: u64,
+    chunk: usize,
+    mut enough: impl FnMut(Vec<RowOutcome>) -> bool,
+) -> Result<(), engine::StateError> {
+    let mut next = from;
+    loop {
+        let found = state.rows_from(run, next, chunk)?;
+        let Some(last) = found.last().map(|r| r.seq) else {
+            return Ok(());
+        };
+        if enough(found) {
+            return Ok(());
+        }
+        next = last + 1;
+    }
 }
 
 /// A record found by search: where, and the record.
