@@ -302,6 +302,25 @@ async fn a_failing_flow_is_paused_and_resumed_with_nothing_lost() {
                 .contains("`switchboard resume signup` resumes it"),
         "{status:?}"
     );
+    // The console says so where the next run would be, not a next run.
+    let page = |path: &'static str| {
+        let url = format!("{api}{path}");
+        async move {
+            reqwest::get(url)
+                .await
+                .expect("the GET is answered")
+                .text()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let flows_page = page("/").await;
+    assert!(
+        flows_page
+            .contains("data-label=\"Next run\"><span class=\"badge uncertain\">paused</span>"),
+        "{flows_page}"
+    );
+    assert!(page("/flows/signup").await.contains("none while paused"));
     let resume = dir.run(&["resume", "signup"]).await;
     assert_eq!(resume.code, 0, "{resume:?}");
     assert!(
