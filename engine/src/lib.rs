@@ -18,6 +18,7 @@ mod record;
 mod run;
 pub mod scrub;
 pub mod stages;
+pub mod steps;
 mod state;
 mod stop;
 pub mod template;
@@ -42,9 +43,10 @@ pub use state::sqlite;
 pub use state::{
     fail_unfinished_runs, load_meta, save_meta, ChunkNote, Claim, Cluster, Counts, Durable,
     FlowState, Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned,
-    Retention, RowOutcome, RowStatus, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
+    Retention, RowOutcome, RowStatus, StepOutcome, StepStatus, progress_key, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
     Store, Trigger,
 };
+pub use steps::{Chain, ChainStep};
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 
 #[cfg(test)]

@@ -56,22 +56,30 @@ impl LookupStep {
         policy: &RetryPolicy,
         stop: &crate::stop::Stop,
     ) -> Result<(), LookupFailure> {
+        if let Some(value) = self.answer(&record.fields, policy, stop).await? {
+            record.fields.insert(self.as_name.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// What the service knows about the record whose fields are `fields`: `None` when it
+    /// found nothing and the look-up is not required.
+    pub async fn answer(
+        &self,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        policy: &RetryPolicy,
+        stop: &crate::stop::Stop,
+    ) -> Result<Option<serde_json::Value>, LookupFailure> {
         crate::helpers::reset_loop_budget();
-        let query = self
-            .query
-            .render("query", &record.fields)
-            .map_err(|e| LookupFailure {
-                reason: format!("lookup: the query cannot be made: {}", e.reason()),
-                code: None,
-                retry_next_run: false,
-            })?;
+        let query = self.query.render("query", fields).map_err(|e| LookupFailure {
+            reason: format!("lookup: the query cannot be made: {}", e.reason()),
+            code: None,
+            retry_next_run: false,
+        })?;
         let (found, _) = with_retry(policy, stop, || self.lookup.find(&query)).await;
         match found {
-            Ok(Some(value)) => {
-                record.fields.insert(self.as_name.clone(), value);
-                Ok(())
-            }
-            Ok(None) if !self.required => Ok(()),
+            Ok(Some(value)) => Ok(Some(value)),
+            Ok(None) if !self.required => Ok(None),
             Ok(None) => Err(LookupFailure {
                 reason: format!(
                     "lookup: {} found nothing for `{query}` (set `required: false` to go on without it)",

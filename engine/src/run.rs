@@ -48,6 +48,8 @@ pub struct RunContext<'a> {
     pub mapper: &'a Mapper,
     /// The flow's `lookup:`, run on each record before it is mapped.
     pub lookup: Option<&'a LookupStep>,
+    /// The flow's `steps:`, done for each record instead of `receiver` and `mapper`.
+    pub chain: Option<&'a crate::steps::Chain>,
     pub state: &'a dyn FlowState,
     pub trigger: Trigger,
     /// The clock (injectable for tests).
@@ -106,6 +108,8 @@ struct Pending {
     record: Record,
     /// Resent after a crash interrupted an earlier send.
     repeat: bool,
+    /// What its `steps:` did before (a replay goes on after them).
+    resume: Vec<crate::state::StepOutcome>,
 }
 
 /// The run's tally, kept apart from the context so sends can borrow the context while
@@ -673,6 +677,7 @@ impl Intake {
                 seq: tally.next_seq(),
                 record,
                 repeat: false,
+                resume: Vec::new(),
             });
         }
         match note {
@@ -762,6 +767,7 @@ fn recover(
                 seq,
                 record: Record::new(entry.key, entry.record),
                 repeat: true,
+                resume: Vec::new(),
             });
         } else {
             let outcome = RowOutcome::new(tally.summary.id, seq, entry.key, RowStatus::Failed, (ctx.now)())
@@ -794,6 +800,7 @@ async fn replay_rows(
             seq: tally.next_seq(),
             record: Record::new(row.key, row.record),
             repeat: false,
+            resume: row.steps,
         });
     }
     if let Some(p) = ctx.progress {
@@ -928,7 +935,11 @@ async fn deliver(
         return Ok(());
     }
     let policy = RetryPolicy::from(&ctx.flow.delivery);
-    let batch = ctx.receiver.batch_size();
+    // A record's steps go one after another: no batches.
+    let batch = match ctx.chain {
+        Some(_) => 1,
+        None => ctx.receiver.batch_size(),
+    };
     let batching = batch > 1 && todo.len() >= BATCH_FROM;
     // How many units (requests, or batches) may be on the wire, and how many records a
     // new group takes at least (single sends) or at most (batches).
@@ -1065,10 +1076,17 @@ async fn send_unit(
     sendable: Vec<ToSend>,
 ) -> Result<(u64, Vec<(RowOutcome, bool)>), StateError> {
     durable.await.map_err(StateError::NotDurable)?;
+    if let Some(chain) = ctx.chain {
+        let mut outcomes = Vec::with_capacity(sendable.len());
+        for send in sendable {
+            outcomes.push(walk(ctx, chain, policy, send).await?);
+        }
+        return Ok((group, outcomes));
+    }
     // The requests move out (a batch's bodies are not copied); the rest is settled after.
     let (requests, settling): (Vec<Prepared>, Vec<_>) = sendable
         .into_iter()
-        .map(|s| (s.request, (s.outcome, s.fields)))
+        .filter_map(|s| Some((s.request?, (s.outcome, s.fields))))
         .unzip();
     let (results, attempts) = if let [one] = requests.as_slice() {
         let (result, attempts) =
@@ -1088,6 +1106,57 @@ async fn send_unit(
         })
         .collect();
     Ok((group, outcomes))
+}
+
+/// Take one record through the flow's steps, and settle its outcome: sent when no step
+/// stopped it (skipped when every action's `when` held it back), else failed at the step
+/// that did — remembered unless a later run may cure it.
+async fn walk(
+    ctx: &RunContext<'_>,
+    chain: &crate::steps::Chain,
+    policy: &RetryPolicy,
+    send: ToSend,
+) -> Result<(RowOutcome, bool), StateError> {
+    let ToSend {
+        outcome,
+        fields,
+        resume,
+        ..
+    } = send;
+    let run = outcome.run;
+    let repeat = outcome.repeat;
+    let walked = chain
+        .walk(ctx, policy, run, &outcome.key, &fields, resume, repeat)
+        .await?;
+    let mut outcome = outcome.with_record(fields);
+    outcome.at = (ctx.now)();
+    outcome.attempts = walked.attempts;
+    outcome.repeat = walked.repeat();
+    let (remote_id, sent) = walked.last_sent();
+    outcome.remote_id = remote_id;
+    outcome.sent = sent;
+    let remember = match &walked.failure {
+        None if walked.nothing_done() => {
+            outcome.status = RowStatus::Skipped;
+            outcome.reason = Some(walked.note().unwrap_or_else(|| "no step sent anything".into()));
+            true
+        }
+        None => {
+            outcome.status = RowStatus::Sent;
+            outcome.reason = walked.note();
+            true
+        }
+        Some(failure) => {
+            outcome.status = RowStatus::Failed;
+            outcome.reason = Some(failure.reason.clone());
+            outcome.code = failure.code.clone();
+            outcome.uncertain = failure.uncertain;
+            outcome.retry_next_run = failure.retry_next_run;
+            !failure.retry_next_run
+        }
+    };
+    outcome.steps = walked.steps;
+    Ok((outcome, remember))
 }
 
 async fn finish(ctx: &RunContext<'_>, tally: Tally) -> Result<RunReport, StateError> {
@@ -1139,8 +1208,12 @@ enum Ready {
 /// A record's request, with the outcome it will complete and its fields (for history).
 struct ToSend {
     outcome: RowOutcome,
-    request: Prepared,
+    /// The request (`None` for a flow with `steps:`, whose requests are made step by
+    /// step).
+    request: Option<Prepared>,
     fields: serde_json::Map<String, serde_json::Value>,
+    /// What its `steps:` did before.
+    resume: Vec<crate::state::StepOutcome>,
 }
 
 /// Map and prepare one record (no I/O). Records of an account refused earlier in the
@@ -1156,6 +1229,7 @@ fn ready(
         seq,
         record,
         repeat,
+        resume,
     } = pending;
     let mut outcome = RowOutcome::new(run_id, seq, record.key.clone(), RowStatus::Failed, now());
     outcome.repeat = repeat;
@@ -1170,6 +1244,14 @@ fn ready(
             .retry_next_run();
         return Ready::Done(outcome, false);
     }
+    if ctx.chain.is_some() {
+        return Ready::Send(ToSend {
+            outcome,
+            request: None,
+            fields: record.fields,
+            resume,
+        });
+    }
     let (record, fields) = crate::stages::map(ctx.mapper, record, now());
     let prepared = fields.and_then(|fields| {
         crate::stages::prepare(&*ctx.receiver, &ctx.flow.name, &record.key, fields)
@@ -1177,8 +1259,9 @@ fn ready(
     match prepared {
         Ok(request) => Ready::Send(ToSend {
             outcome,
-            request,
+            request: Some(request),
             fields: record.fields,
+            resume,
         }),
         Err(unsendable) => Ready::Done(
             outcome
@@ -1281,6 +1364,7 @@ impl RowOutcome {
             record: serde_json::Map::new(),
             sent: None,
             digest: None,
+            steps: Vec::new(),
         }
     }
 

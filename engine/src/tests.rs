@@ -632,6 +632,7 @@ impl Harness {
             receiver: self.receiver.clone(),
             mapper: &mapper,
             lookup: self.lookup.as_ref(),
+            chain: None,
             state: &*state,
             trigger: Trigger::Manual,
             now: &now,
@@ -656,6 +657,7 @@ impl Harness {
                 receiver: self.receiver.clone(),
                 mapper: &mapper,
                 lookup: None,
+                chain: None,
                 state: &*state,
                 trigger: Trigger::Replay,
                 now: &now,
@@ -942,6 +944,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         record: serde_json::Map::new(),
         sent: None,
         digest: None,
+        steps: Vec::new(),
     };
     state
         .record(&[(&sent, true)], &[])
@@ -1079,6 +1082,7 @@ async fn a_source_that_fails_records_a_failed_run_with_the_reason_and_the_next_r
         receiver: h.receiver.clone(),
         mapper: &mapper,
         lookup: None,
+        chain: None,
         state: &*state,
         trigger: Trigger::Schedule,
         now: &now,

@@ -47,6 +47,10 @@ pub struct Flow {
     pub redelivery_window: Duration,
     /// A look-up whose result joins each record before the map (`{{contact.mobilePhone}}`).
     pub lookup: Option<Lookup>,
+    /// `steps:` — look-ups and actions done in order for each record (empty: the
+    /// one-step form). With steps, `receiver` and `map` are the last action's, for
+    /// whatever shows a flow's destination; the run does every step.
+    pub steps: Vec<crate::steps::Step>,
     /// Which records are sent (`filter:`); the others are recorded `filtered`.
     pub filter: Option<Filter>,
     /// Whether a filtered record is remembered (judged again once its data changes) or
@@ -62,6 +66,31 @@ pub struct Flow {
     pub alerts: Option<crate::Alerts>,
     /// Identifies the file's text: a flow whose text is unchanged is the same flow.
     pub fingerprint: u64,
+}
+
+impl Flow {
+    /// The flow as the one-step flow doing `step` alone (its receiver and map, or its
+    /// look-up; no filter, no other steps): what a step's parts are built and checked
+    /// from, by the same code as a one-step flow's.
+    pub fn step_flow(&self, step: &crate::steps::Step) -> Flow {
+        let mut one = self.clone();
+        one.steps = Vec::new();
+        one.filter = None;
+        match &step.kind {
+            crate::steps::StepKind::Lookup(lookup) => one.lookup = Some(lookup.clone()),
+            crate::steps::StepKind::Action {
+                receiver,
+                map,
+                map_pos,
+            } => {
+                one.receiver = receiver.clone();
+                one.map = map.clone();
+                one.map_pos = *map_pos;
+                one.lookup = None;
+            }
+        }
+        one
+    }
 }
 
 /// A hash of a text, for telling whether it changed (within one process).
@@ -331,6 +360,7 @@ const SECTION_KEYS: &[&str] = &[
     "schedule",
     "delivery",
     "lookup",
+    "steps",
     "filter",
     "auto_pause",
     "history",
@@ -488,6 +518,7 @@ pub(crate) fn parse_partly(
         map_pos,
         schedule,
         lookup,
+        steps,
         alerts,
         history,
         auto_pause,
@@ -515,6 +546,7 @@ pub(crate) fn parse_partly(
             resend_uncertain: head.resend_uncertain,
             redelivery_window: head.redelivery_window,
             lookup,
+            steps,
             filter,
             filtered: head.filtered,
             priority: head.priority,
@@ -621,6 +653,7 @@ struct Sections {
     schedule: Option<Schedule>,
     delivery: Option<Delivery>,
     lookup: Option<Lookup>,
+    steps: Vec<crate::steps::Step>,
     alerts: Option<crate::Alerts>,
     history: Option<crate::History>,
     auto_pause: Option<AutoPause>,
@@ -656,7 +689,36 @@ impl Sections {
             }
             Some(node) => collect(errors, parse_source(cx, node, catalogue)),
         };
+        let steps = node("steps")
+            .map(|n| crate::steps::parse(cx, n, catalogue, errors))
+            .unwrap_or_default();
+        if let Some(steps_node) = node("steps") {
+            for key in crate::steps::ONE_STEP_KEYS {
+                if let Some(one) = mapping.get_node(key) {
+                    errors.push(
+                        Diagnostic::new(
+                            file,
+                            Pos::of(one.span()),
+                            format!("`{key}:` beside `steps:`: with steps, each receiver, map and look-up belongs to a step"),
+                        )
+                        .with_hint(format!(
+                            "move it into a step under `steps:` (line {})",
+                            Pos::of(steps_node.span()).line
+                        )),
+                    );
+                }
+            }
+        }
+        let last_action = steps.iter().rev().find_map(|step| match &step.kind {
+            crate::steps::StepKind::Action {
+                receiver,
+                map,
+                map_pos,
+            } => Some((receiver.clone(), map.clone(), *map_pos)),
+            crate::steps::StepKind::Lookup(_) => None,
+        });
         let receiver = match node("receiver") {
+            _ if node("steps").is_some() => last_action.as_ref().map(|(r, _, _)| r.clone()),
             None => {
                 errors.push(missing(
                     "receiver",
@@ -668,13 +730,16 @@ impl Sections {
             Some(node) => collect(errors, parse_receiver(cx, node, catalogue)),
         };
         let (map, map_pos) = match node("map") {
+            _ if node("steps").is_some() => last_action
+                .map(|(_, map, pos)| (map, pos))
+                .unwrap_or((Vec::new(), top)),
             None => (Vec::new(), top),
             Some(node) => (
                 collect(errors, parse_map(file, node)).unwrap_or_default(),
                 Pos::of(node.span()),
             ),
         };
-        if let Some(receiver) = &receiver {
+        if let (Some(receiver), true) = (&receiver, steps.is_empty()) {
             errors.extend(check_map_fields(file, receiver, &map, map_pos));
         }
         // In the order problems are told.
@@ -684,7 +749,9 @@ impl Sections {
             None => Some(Delivery::default()),
             Some(node) => collect(errors, parse_delivery(file, node)),
         };
-        let lookup = node("lookup").and_then(|n| collect(errors, parse_lookup(cx, n, catalogue)));
+        let lookup = node("lookup")
+            .filter(|_| steps.is_empty())
+            .and_then(|n| collect(errors, parse_lookup(cx, n, catalogue)));
         let alerts = node("alerts").and_then(|n| collect(errors, crate::alerts::parse(file, n)));
         let history =
             node("history").and_then(|n| collect(errors, crate::settings::parse_history(file, n)));
@@ -709,6 +776,7 @@ impl Sections {
             schedule,
             delivery,
             lookup,
+            steps,
             alerts,
             history,
             auto_pause,
@@ -727,7 +795,7 @@ fn collect<T>(errors: &mut Vec<Diagnostic>, result: Result<T, Diagnostic>) -> Op
     }
 }
 
-fn retain_keys(node: &Node, keep: &[&str]) -> Node {
+pub(crate) fn retain_keys(node: &Node, keep: &[&str]) -> Node {
     let mut node = node.clone();
     if let Some(mapping) = node.as_mapping_mut() {
         mapping.retain(|k, _| keep.contains(&k.as_str()));
@@ -845,7 +913,7 @@ fn parse_source(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<S
     })
 }
 
-fn parse_receiver(
+pub(crate) fn parse_receiver(
     cx: &Cx<'_>,
     node: &Node,
     catalogue: &dyn Catalogue,
@@ -901,7 +969,7 @@ fn parse_receiver(
     })
 }
 
-fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<Lookup, Diagnostic> {
+pub(crate) fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<Lookup, Diagnostic> {
     let file = cx.file;
     let pos = Pos::of(node.span());
     let (name, _) = connector(file, node, "lookup", catalogue.example(Role::Lookup))?;
@@ -971,7 +1039,7 @@ fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<L
     })
 }
 
-fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
+pub(crate) fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
     let Some(mapping) = node.as_mapping() else {
         return Err(Diagnostic::new(
             file,
@@ -991,7 +1059,7 @@ fn parse_map(file: &Path, node: &Node) -> Result<Vec<MapEntry>, Diagnostic> {
 }
 
 /// Every map field must be one the receiver knows, and every required one must be there.
-fn check_map_fields(
+pub(crate) fn check_map_fields(
     file: &Path,
     receiver: &Receiver,
     map: &[MapEntry],

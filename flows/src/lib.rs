@@ -17,6 +17,7 @@ mod project;
 mod schedule;
 pub mod schema;
 mod secret;
+pub mod steps;
 mod section;
 pub mod settings;
 mod suggest;

@@ -386,6 +386,16 @@ fn account_uses_problems(project: &Project, flow: &Flow) -> Vec<Diagnostic> {
                 "lookup",
             ));
         }
+        for step in &flow.steps {
+            let (name, pos) = step.account();
+            let (connector, role) = match &step.kind {
+                crate::steps::StepKind::Lookup(l) => (l.connector, "lookup"),
+                crate::steps::StepKind::Action { receiver, .. } => (receiver.connector, "receiver"),
+            };
+            if !uses.iter().any(|u| u.0 == name && u.1 == pos) {
+                uses.push((name, pos, connector, role));
+            }
+        }
         for (name, pos, want, role) in uses {
             problems.extend(account_problems(project, &flow.file, name, pos, want, role));
         }

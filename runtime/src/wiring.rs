@@ -199,6 +199,42 @@ pub fn lookup(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine:
     })
 }
 
+/// A flow's `steps:`, each built as the one-step flow doing it alone (`None` for a
+/// one-step flow): the same receivers, look-ups, scrubbing and metrics.
+pub fn chain(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine::Chain>> {
+    if flow.steps.is_empty() {
+        return Ok(None);
+    }
+    let mut steps = Vec::with_capacity(flow.steps.len());
+    for step in &flow.steps {
+        let one = flow.step_flow(step);
+        let built = match &step.kind {
+            flows::steps::StepKind::Lookup(_) => {
+                let lookup = lookup(&one, accounts)?
+                    .ok_or_else(|| anyhow::anyhow!("step `{}`: no look-up", step.name))?;
+                engine::ChainStep::lookup(step, lookup)
+            }
+            flows::steps::StepKind::Action { .. } => {
+                let receiver = crate::daemon::metrics::timed(receiver(&one, accounts)?, &one);
+                engine::ChainStep::action(step, receiver, compiled(&one)?)
+            }
+        };
+        steps.push(built);
+    }
+    Ok(Some(engine::Chain::new(steps)))
+}
+
+/// A flow's map, compiled; its problems as one error.
+fn compiled(flow: &Flow) -> anyhow::Result<Mapper> {
+    Mapper::new(flow).map_err(|problems| {
+        anyhow::anyhow!(problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"))
+    })
+}
+
 /// Run one flow once, with a progress bar when stderr is a terminal.
 pub async fn run_once(
     accounts: &Accounts,
@@ -209,14 +245,9 @@ pub async fn run_once(
     stop: engine::Stop,
 ) -> anyhow::Result<RunReport> {
     let receiver = crate::daemon::metrics::timed(receiver(flow, accounts)?, flow);
-    let mapper = Mapper::new(flow).map_err(|problems| {
-        anyhow::anyhow!(problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let mapper = compiled(flow)?;
     let lookup = lookup(flow, accounts)?;
+    let chain = chain(flow, accounts)?;
     let source = source(flow, accounts)?.unwrap_or_else(|| Box::new(engine::Queued(state.clone())));
     let bar = (!quiet && std::io::stderr().is_terminal()).then(Bar::new);
     let now = Utc::now;
@@ -226,6 +257,7 @@ pub async fn run_once(
         receiver,
         mapper: &mapper,
         lookup: lookup.as_ref(),
+        chain: chain.as_ref(),
         state: &*state,
         trigger: match job {
             Job::Source(trigger) => trigger,

@@ -243,6 +243,9 @@ fn with_lookup(flow: &Flow, mut fields: Vec<String>) -> Vec<String> {
 /// Checks of a valid flow that need its connectors: templates compile, templates name
 /// only fields the source has (where knowable), key columns exist.
 pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
+    if !flow.steps.is_empty() {
+        return check_steps(flow);
+    }
     let mapper = match Mapper::new(flow) {
         Ok(mapper) => mapper,
         Err(problems) => return problems,
@@ -296,6 +299,50 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
                 .with_hint("`path` is relative to the flow file's directory"),
         ),
         None => {}
+    }
+    problems
+}
+
+/// [`check_flow`] for a flow with `steps:`: each step's templates compile and name only
+/// the source's fields (where knowable) and `steps.…` (checked when the file was read).
+fn check_steps(flow: &Flow) -> Vec<Diagnostic> {
+    let header = connector(flow.source.connector)
+        .and_then(|c| c.source_header(flow))
+        .and_then(|h| h.read.ok())
+        .map(|(_, header)| header)
+        .filter(|header| !header.is_empty());
+    let open = vec!["steps".to_string()];
+    let mut problems = Vec::new();
+    if let Some(header) = &header {
+        problems.extend(filter_fields(flow, header, &[]));
+    }
+    for step in &flow.steps {
+        let one = flow.step_flow(step);
+        if let flows::steps::StepKind::Lookup(lookup) = &step.kind {
+            if let Err(problem) = engine::template::check(&lookup.query) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        lookup.query_pos,
+                        format!("the template of step `{}`'s `query` {problem}", step.name),
+                    )
+                    .with_hint(problem.hint),
+                );
+            }
+            continue;
+        }
+        let mapper = match Mapper::new(&one) {
+            Ok(mapper) => mapper,
+            Err(found) => {
+                problems.extend(found);
+                continue;
+            }
+        };
+        if let Some(header) = &header {
+            let mut known = header.clone();
+            known.push("steps".into());
+            problems.extend(mapper.check_fields(&one, &known, &open));
+        }
     }
     problems
 }

@@ -35,6 +35,10 @@ fn routes() -> Router<Recorder> {
             "/v1/api/apps/{app}/contacts/extcontact-list",
             get(cinnox_contacts),
         )
+        .route(
+            "/v1/api/apps/{app}/data/enquiry-detail",
+            get(cinnox_enquiry),
+        )
         .route("/v1/api/apps/{app}/{family}", patch(cinnox_subscription))
 }
 
@@ -147,6 +151,38 @@ async fn cinnox_contact(
 }
 
 /// The stand-in's external contacts, one page whatever the offset.
+/// `GET …/data/enquiry-detail?displayCaseNumber=`: the enquiries of the examples' events
+/// (their visitors are the contacts the stand-in lists), as the seed's "get enquiry
+/// details" describes them; another number finds nothing.
+async fn cinnox_enquiry(
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if let Err(refused) = cinnox_check(&headers) {
+        return refused;
+    }
+    let number = query.get("displayCaseNumber").map(String::as_str);
+    let (visitor, first, last) = match number {
+        Some("42") => ("v-7", "Olena", "Kovalenko"),
+        Some("43") => ("v-8", "Ivan", "Franko"),
+        _ => return (StatusCode::OK, Json(json!({"code": 0, "result": []}))),
+    };
+    let number = number.unwrap_or_default();
+    (
+        StatusCode::OK,
+        Json(json!({"code": 0, "result": {
+            "inquiry": format!("e-{number}"),
+            "displayCaseNumber": number,
+            "status": "Missed",
+            "initChannel": "CALL",
+            "visitor": visitor,
+            "visitorName": format!("{first} {last}"),
+            "visitorFirstName": first,
+            "visitorLastName": last,
+        }})),
+    )
+}
+
 async fn cinnox_contacts(
     Query(query): Query<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
@@ -158,7 +194,8 @@ async fn cinnox_contacts(
     let contacts = if first_page {
         json!([
             {"id": "c-1", "firstName": "Olena", "lastName": "Kovalenko", "mobilePhone": "+380501234567", "email": "olena@example.com", "customerType": "Customer"},
-            {"id": "c-2", "firstName": "María", "lastName": "García", "mobilePhone": "+34612345678", "customerType": "Lead"}
+            {"id": "c-2", "firstName": "María", "lastName": "García", "mobilePhone": "+34612345678", "customerType": "Lead"},
+            {"id": "c-3", "firstName": "Petro", "lastName": "Shevchenko", "mobilePhone": "+380931234567", "customerType": "Prospect"}
         ])
     } else {
         json!([])

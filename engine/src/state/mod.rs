@@ -246,6 +246,70 @@ pub struct RowOutcome {
     /// them ([`crate::record::digest`]), so that it is taken again once fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// A flow with `steps:`: what each step did for the record, in order (the steps it
+    /// never reached are absent). A replay goes on from the first failed one, with the
+    /// answers of those before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<StepOutcome>,
+}
+
+/// What one step of a flow's `steps:` did for one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StepOutcome {
+    /// The step's name.
+    pub step: String,
+    pub status: StepStatus,
+    /// Why it was skipped or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The service's error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The service's id for what the step sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+    /// What later steps read as `steps.NAME`: a look-up's result, an action's
+    /// `{id, status}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub answer: Value,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Sent again after a crash interrupted this step's send: it may have arrived twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// The request's body, for an action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sent: Option<Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// How one step ended for one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Sent (an action) or answered (a look-up).
+    Done,
+    /// Not done: its `when:` did not hold.
+    Skipped,
+    Failed,
+}
+
+impl StepOutcome {
+    /// Whether a replay or a resumed record keeps it (it is not done again).
+    pub fn finished(&self) -> bool {
+        self.status != StepStatus::Failed
+    }
+}
+
+/// The `Meta` name under which a record's progress through `steps:` is kept while it is
+/// under way (and after a failure a later run may cure): the steps it finished, so that
+/// a crash or a retry resumes the record after them. The store drops it when the
+/// record's outcome is stored and remembered.
+pub fn progress_key(key: &str) -> String {
+    format!("steps/{key}")
 }
 
 /// What the state remembers of a handled key.

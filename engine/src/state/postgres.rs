@@ -1190,6 +1190,8 @@ impl Journal for PgFlow {
         let (mut runs, mut seqs, mut values) = (Vec::new(), Vec::new(), Vec::new());
         let (mut keys, mut key_runs, mut statuses, mut digests) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // The progress through `steps:` of the records remembered now.
+        let mut progress: Vec<String> = Vec::new();
         for (outcome, _) in outcomes {
             runs.push(i64_of(outcome.run));
             seqs.push(i64_of(outcome.seq));
@@ -1207,6 +1209,9 @@ impl Journal for PgFlow {
             key_runs.push(i64_of(outcome.run));
             statuses.push(row_status_word(outcome.status).to_string());
             digests.push(outcome.digest.clone());
+            if !outcome.steps.is_empty() {
+                progress.push(super::progress_key(&outcome.key));
+            }
         }
         let marks: Vec<String> = settled
             .iter()
@@ -1239,6 +1244,8 @@ impl Journal for PgFlow {
                             ON CONFLICT (flow, key) DO UPDATE SET run = EXCLUDED.run, status = EXCLUDED.status, digest = EXCLUDED.digest),
                       -- a pushed event leaves the queue with its outcome (a probe per key)
                       q AS (DELETE FROM queue WHERE (SELECT go FROM ok) AND flow = $1 AND key = ANY($5::text[])),
+                      -- a record's progress through `steps:` goes with its outcome
+                      p AS (DELETE FROM meta WHERE (SELECT go FROM ok) AND flow = $1 AND name = ANY($11::text[])),
                       -- each mark found by its own probe and removed by its row's address:
                       -- `mark = ANY($9)` was planned as a walk of the flow's ledger (a table
                       -- of a few live rows and, until vacuumed, thousands of dead ones)
@@ -1266,7 +1273,7 @@ impl Journal for PgFlow {
                     &record,
                     &[
                         &flow, &runs, &seqs, &values, &keys, &key_runs, &statuses, &digests,
-                        &marks, &fence_value,
+                        &marks, &fence_value, &progress,
                     ],
                 )
                 .map_err(&err)?

@@ -150,6 +150,7 @@ pub(super) fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOu
         record: Map::new(),
         sent: None,
         digest: None,
+        steps: Vec::new(),
     }
 }
 

@@ -1,0 +1,358 @@
+//! A flow's `steps:` at run time: one record's way through its look-ups and actions, in
+//! order, each step's answer offered to the later ones as `steps.NAME`.
+//!
+//! The delivery promise holds per step. The record is marked in flight by the run before
+//! its first step (as any send is); before each action after the first that does
+//! something, what the record's earlier steps did is stored, durably, as its *progress*
+//! ([`crate::state::progress_key`]), and the store drops it with the record's outcome.
+//! So a crash leaves the record in the ledger with its progress: the next run resumes it
+//! at its first step without an outcome — never sending a finished step again — and only
+//! the step that was sending may arrive twice (marked `repeat`). A step that fails stops
+//! the record (unless `on_error: continue`); a failure a later run may cure keeps the
+//! progress, and a replay of a failed record goes on from the failed step with the
+//! stored answers of those before it.
+
+use std::sync::Arc;
+
+use flows::steps::OnError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::connector::{Receiver, SendError};
+use crate::delivery::{send_with_retry, RetryPolicy};
+use crate::lookup::LookupStep;
+use crate::mapper::Mapper;
+use crate::record::Record;
+use crate::run::RunContext;
+use crate::stages::{self, Judged};
+use crate::state::{progress_key, StateError, StepOutcome, StepStatus};
+
+/// A flow's steps, ready to run.
+pub struct Chain {
+    steps: Vec<ChainStep>,
+}
+
+/// One step, ready to run.
+pub struct ChainStep {
+    name: String,
+    /// `connector action`, for reasons.
+    what: String,
+    when: Option<flows::Filter>,
+    on_error: OnError,
+    work: Work,
+}
+
+enum Work {
+    Lookup(LookupStep),
+    Action {
+        receiver: Arc<dyn Receiver>,
+        mapper: Mapper,
+    },
+}
+
+impl ChainStep {
+    /// A look-up step.
+    pub fn lookup(step: &flows::steps::Step, lookup: LookupStep) -> ChainStep {
+        ChainStep::new(step, Work::Lookup(lookup))
+    }
+
+    /// An action step: its receiver and its compiled `map:`.
+    pub fn action(
+        step: &flows::steps::Step,
+        receiver: Arc<dyn Receiver>,
+        mapper: Mapper,
+    ) -> ChainStep {
+        ChainStep::new(step, Work::Action { receiver, mapper })
+    }
+
+    fn new(step: &flows::steps::Step, work: Work) -> ChainStep {
+        ChainStep {
+            name: step.name.clone(),
+            what: step.what(),
+            when: step.when.clone(),
+            on_error: step.on_error,
+            work,
+        }
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What the store keeps of a record under way.
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    run: u64,
+    steps: Vec<StepOutcome>,
+}
+
+/// A record's way through the steps, as far as it went.
+pub(crate) struct Walked {
+    pub steps: Vec<StepOutcome>,
+    /// The step that stopped the record, and why.
+    pub failure: Option<Failure>,
+    /// Tries made in this run, over every step.
+    pub attempts: u32,
+}
+
+/// Why a record stopped at a step.
+pub(crate) struct Failure {
+    pub reason: String,
+    pub code: Option<String>,
+    /// A later run may cure it: the record is not remembered (its progress is kept).
+    pub retry_next_run: bool,
+    /// It may have been delivered (the connection ended after the request went).
+    pub uncertain: bool,
+}
+
+impl Walked {
+    /// The last action's id and body, for the record's outcome.
+    pub fn last_sent(&self) -> (Option<String>, Option<Value>) {
+        let last = self.steps.iter().rev().find(|s| s.sent.is_some());
+        (
+            last.and_then(|s| s.remote_id.clone()),
+            last.and_then(|s| s.sent.clone()),
+        )
+    }
+
+    /// Whether a step was sent again after a crash interrupted it.
+    pub fn repeat(&self) -> bool {
+        self.steps.iter().any(|s| s.repeat)
+    }
+
+    /// Whether no action was done (each skipped by its `when`).
+    pub fn nothing_done(&self) -> bool {
+        self.failure.is_none()
+            && !self
+                .steps
+                .iter()
+                .any(|s| s.status == StepStatus::Done && s.sent.is_some())
+    }
+
+    /// What a person reads about a record that went through: its skipped and failed
+    /// (continued) steps, if any.
+    pub fn note(&self) -> Option<String> {
+        let notes: Vec<String> = self
+            .steps
+            .iter()
+            .filter(|s| s.status != StepStatus::Done)
+            .map(|s| {
+                let word = match s.status {
+                    StepStatus::Skipped => "skipped",
+                    _ => "failed",
+                };
+                format!(
+                    "step `{}` {word}: {}",
+                    s.step,
+                    s.reason.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+}
+
+impl Chain {
+    pub fn new(steps: Vec<ChainStep>) -> Chain {
+        Chain { steps }
+    }
+
+    pub fn steps(&self) -> &[ChainStep] {
+        &self.steps
+    }
+
+    /// Take one record through the steps, from the first one `resume` (or its stored
+    /// progress) does not hold. `repeat`: a crash interrupted the record, so the first
+    /// action it does now may have been sent already.
+    pub(crate) async fn walk(
+        &self,
+        ctx: &RunContext<'_>,
+        policy: &RetryPolicy,
+        run: u64,
+        key: &str,
+        fields: &Map<String, Value>,
+        resume: Vec<StepOutcome>,
+        repeat: bool,
+    ) -> Result<Walked, StateError> {
+        let mut resume: Vec<StepOutcome> = resume.into_iter().filter(|s| s.finished()).collect();
+        if resume.is_empty() {
+            if let Some(stored) = ctx.state.load_meta(&progress_key(key))? {
+                if let Ok(progress) = serde_json::from_value::<Progress>(stored) {
+                    resume = progress.steps.into_iter().filter(|s| s.finished()).collect();
+                }
+            }
+        }
+        let mut answers = Map::new();
+        let mut walked = Walked {
+            steps: Vec::with_capacity(self.steps.len()),
+            failure: None,
+            attempts: 0,
+        };
+        // Whether an action finished since the progress was last stored.
+        let mut unsaved = false;
+        let mut repeat = repeat;
+        for step in &self.steps {
+            if let Some(done) = resume.iter().find(|s| s.step == step.name) {
+                if done.status == StepStatus::Done {
+                    answers.insert(step.name.clone(), done.answer.clone());
+                }
+                walked.steps.push(done.clone());
+                continue;
+            }
+            let mut context = fields.clone();
+            context.insert("steps".into(), Value::Object(answers.clone()));
+            let mut outcome = StepOutcome {
+                step: step.name.clone(),
+                status: StepStatus::Done,
+                reason: None,
+                code: None,
+                remote_id: None,
+                answer: Value::Null,
+                attempts: 0,
+                repeat: false,
+                sent: None,
+                at: (ctx.now)(),
+            };
+            let mut failure = None;
+            match stages::judge(step.when.as_ref(), &context) {
+                Judged::Pass => {}
+                Judged::Filtered(why) => {
+                    outcome.status = StepStatus::Skipped;
+                    outcome.reason = Some(why.replacen("filter:", "when:", 1));
+                    walked.steps.push(outcome);
+                    continue;
+                }
+                Judged::Failed(why) => {
+                    failure = Some(Failure {
+                        reason: why.replacen("filter:", "when:", 1),
+                        code: None,
+                        retry_next_run: false,
+                        uncertain: false,
+                    });
+                }
+            }
+            if failure.is_none() {
+                match &step.work {
+                    Work::Lookup(lookup) => match lookup.answer(&context, policy, &ctx.stop).await {
+                        Ok(found) => outcome.answer = found.unwrap_or(Value::Null),
+                        Err(e) => {
+                            failure = Some(Failure {
+                                reason: e.reason,
+                                code: e.code,
+                                retry_next_run: e.retry_next_run,
+                                uncertain: false,
+                            })
+                        }
+                    },
+                    Work::Action { receiver, mapper } => {
+                        if unsaved {
+                            // What the earlier steps did reaches the disk before this
+                            // step's request leaves.
+                            let progress = Progress {
+                                run,
+                                steps: walked.steps.clone(),
+                            };
+                            let value = serde_json::to_value(&progress)?;
+                            ctx.state.save_meta(&progress_key(key), &value)?;
+                            ctx.state.durable().await?;
+                            unsaved = false;
+                        }
+                        let (_, mapped) =
+                            stages::map(mapper, Record::new(key, context), (ctx.now)());
+                        let prepared = mapped.and_then(|fields| {
+                            stages::prepare(receiver.as_ref(), &ctx.flow.name, key, fields)
+                        });
+                        match prepared {
+                            Err(unsendable) => {
+                                failure = Some(Failure {
+                                    reason: unsendable.reason,
+                                    code: unsendable.code,
+                                    retry_next_run: false,
+                                    uncertain: false,
+                                })
+                            }
+                            Ok(request) => {
+                                outcome.repeat = std::mem::take(&mut repeat);
+                                let (result, attempts) =
+                                    send_with_retry(receiver.as_ref(), &request, policy, &ctx.stop)
+                                        .await;
+                                outcome.attempts = attempts;
+                                walked.attempts += attempts;
+                                outcome.sent = Some(request.body);
+                                outcome.at = (ctx.now)();
+                                match result {
+                                    Ok(delivered) => {
+                                        outcome.answer =
+                                            json!({"id": delivered.remote_id, "status": "sent"});
+                                        outcome.remote_id = delivered.remote_id;
+                                        unsaved = true;
+                                    }
+                                    Err(e) => failure = Some(failure_of(ctx, &e)),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            match failure {
+                None => {
+                    answers.insert(step.name.clone(), outcome.answer.clone());
+                    walked.steps.push(outcome);
+                }
+                Some(failure) => {
+                    outcome.status = StepStatus::Failed;
+                    outcome.reason = Some(failure.reason.clone());
+                    outcome.code = failure.code.clone();
+                    walked.steps.push(outcome);
+                    if step.on_error == OnError::Stop || failure.uncertain {
+                        walked.failure = Some(Failure {
+                            reason: format!(
+                                "step `{}` ({}): {}",
+                                step.name, step.what, failure.reason
+                            ),
+                            ..failure
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(walked)
+    }
+}
+
+/// A step's send that failed, as the record's failure.
+fn failure_of(ctx: &RunContext<'_>, e: &SendError) -> Failure {
+    let code = e.code().map(String::from);
+    match e {
+        SendError::Permanent { .. } => Failure {
+            reason: e.to_string(),
+            code,
+            retry_next_run: false,
+            uncertain: false,
+        },
+        SendError::Transient { .. } => Failure {
+            reason: e.to_string(),
+            code,
+            retry_next_run: true,
+            uncertain: false,
+        },
+        SendError::Unauthorized { .. } => Failure {
+            reason: format!("unauthorized: {e}"),
+            code,
+            retry_next_run: true,
+            uncertain: false,
+        },
+        SendError::Uncertain { reason } => Failure {
+            reason: format!(
+                "uncertain: {reason}; it may have been delivered, so it is not sent again by itself — if it was not, send it with `switchboard replay {} --uncertain`",
+                ctx.flow.name
+            ),
+            code: None,
+            retry_next_run: false,
+            uncertain: true,
+        },
+    }
+}
