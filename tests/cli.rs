@@ -541,6 +541,15 @@ async fn every_seed_scenario_runs_offline_against_the_stand_in() {
         "CINNOX contact c-1 updated: group Paid INV-7, type Customer",
         // a new CINNOX contact → a Google Sheets row (a missing e-mail left empty)
         r#"Google Sheets row appended to Contacts!A:E: ["c-2","María García","+34612345678","","Lead"]"#,
+        // steps: a missed call → an Aranda case → an SMS naming the case (the caller
+        // CINNOX has no contact for gets a case and no text)
+        "missed-case-sms run 1: fetched 2, new 2, sent 2, failed 0",
+        "Missed call 43 from Ivan Franko",
+        "Sorry we missed your call, Olena. Case RF-",
+        // steps: find-or-create in a sheet, then a welcome either way
+        r#"Google Sheets row appended to Sheet1: ["","Petro Shevchenko","+380931234567","new"]"#,
+        "Welcome, Olena! You are on our list (2).",
+        "Welcome, Petro! You are on our list (Sheet1!A6).",
     ] {
         assert!(run.stdout.contains(expected), "missing `{expected}`:\n{}", run.stdout);
     }
@@ -843,6 +852,8 @@ mod round3;
 mod secrets;
 #[path = "cli/state.rs"]
 mod state;
+#[path = "cli/steps.rs"]
+mod steps;
 #[path = "cli/textrequest.rs"]
 mod textrequest;
 #[path = "cli/webhook.rs"]

@@ -18,8 +18,8 @@ mod record;
 mod run;
 pub mod scrub;
 pub mod stages;
-pub mod steps;
 mod state;
+pub mod steps;
 mod stop;
 pub mod template;
 
@@ -41,10 +41,10 @@ pub use state::postgres::{is_postgres_url, redact as redact_url};
 pub use state::sled_import;
 pub use state::sqlite;
 pub use state::{
-    fail_unfinished_runs, load_meta, save_meta, ChunkNote, Claim, Cluster, Counts, Durable,
-    FlowState, Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned,
-    Retention, RowOutcome, RowStatus, StepOutcome, StepStatus, progress_key, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
-    Store, Trigger,
+    fail_unfinished_runs, load_meta, progress_key, save_meta, ChunkNote, Claim, Cluster, Counts,
+    Durable, FlowState, Handled, InFlight, Lease, LeaseTerms, Ledger, LedgerMark, PgStore, Pruned,
+    Retention, RowOutcome, RowStatus, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
+    StepOutcome, StepStatus, Store, Trigger,
 };
 pub use steps::{Chain, ChainStep};
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};

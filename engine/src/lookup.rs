@@ -71,11 +71,14 @@ impl LookupStep {
         stop: &crate::stop::Stop,
     ) -> Result<Option<serde_json::Value>, LookupFailure> {
         crate::helpers::reset_loop_budget();
-        let query = self.query.render("query", fields).map_err(|e| LookupFailure {
-            reason: format!("lookup: the query cannot be made: {}", e.reason()),
-            code: None,
-            retry_next_run: false,
-        })?;
+        let query = self
+            .query
+            .render("query", fields)
+            .map_err(|e| LookupFailure {
+                reason: format!("lookup: the query cannot be made: {}", e.reason()),
+                code: None,
+                retry_next_run: false,
+            })?;
         let (found, _) = with_retry(policy, stop, || self.lookup.find(&query)).await;
         match found {
             Ok(Some(value)) => Ok(Some(value)),

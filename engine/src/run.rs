@@ -1138,7 +1138,11 @@ async fn walk(
     let remember = match &walked.failure {
         None if walked.nothing_done() => {
             outcome.status = RowStatus::Skipped;
-            outcome.reason = Some(walked.note().unwrap_or_else(|| "no step sent anything".into()));
+            outcome.reason = Some(
+                walked
+                    .note()
+                    .unwrap_or_else(|| "no step sent anything".into()),
+            );
             true
         }
         None => {

@@ -161,6 +161,17 @@ impl Scrubber {
         if let Some(sent) = &mut outcome.sent {
             self.value(sent);
         }
+        for step in &mut outcome.steps {
+            for text in [&mut step.reason, &mut step.code, &mut step.remote_id] {
+                if let Some(t) = text.take() {
+                    *text = Some(self.string(t));
+                }
+            }
+            self.value(&mut step.answer);
+            if let Some(sent) = &mut step.sent {
+                self.value(sent);
+            }
+        }
     }
 
     fn delivered(&self, delivered: Delivered) -> Delivered {

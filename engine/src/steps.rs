@@ -180,7 +180,11 @@ impl Chain {
         if resume.is_empty() {
             if let Some(stored) = ctx.state.load_meta(&progress_key(key))? {
                 if let Ok(progress) = serde_json::from_value::<Progress>(stored) {
-                    resume = progress.steps.into_iter().filter(|s| s.finished()).collect();
+                    resume = progress
+                        .steps
+                        .into_iter()
+                        .filter(|s| s.finished())
+                        .collect();
                 }
             }
         }
@@ -235,17 +239,19 @@ impl Chain {
             }
             if failure.is_none() {
                 match &step.work {
-                    Work::Lookup(lookup) => match lookup.answer(&context, policy, &ctx.stop).await {
-                        Ok(found) => outcome.answer = found.unwrap_or(Value::Null),
-                        Err(e) => {
-                            failure = Some(Failure {
-                                reason: e.reason,
-                                code: e.code,
-                                retry_next_run: e.retry_next_run,
-                                uncertain: false,
-                            })
+                    Work::Lookup(lookup) => {
+                        match lookup.answer(&context, policy, &ctx.stop).await {
+                            Ok(found) => outcome.answer = found.unwrap_or(Value::Null),
+                            Err(e) => {
+                                failure = Some(Failure {
+                                    reason: e.reason,
+                                    code: e.code,
+                                    retry_next_run: e.retry_next_run,
+                                    uncertain: false,
+                                })
+                            }
                         }
-                    },
+                    }
                     Work::Action { receiver, mapper } => {
                         if unsaved {
                             // What the earlier steps did reaches the disk before this

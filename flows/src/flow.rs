@@ -969,7 +969,11 @@ pub(crate) fn parse_receiver(
     })
 }
 
-pub(crate) fn parse_lookup(cx: &Cx<'_>, node: &Node, catalogue: &dyn Catalogue) -> Result<Lookup, Diagnostic> {
+pub(crate) fn parse_lookup(
+    cx: &Cx<'_>,
+    node: &Node,
+    catalogue: &dyn Catalogue,
+) -> Result<Lookup, Diagnostic> {
     let file = cx.file;
     let pos = Pos::of(node.span());
     let (name, _) = connector(file, node, "lookup", catalogue.example(Role::Lookup))?;

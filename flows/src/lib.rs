@@ -17,9 +17,9 @@ mod project;
 mod schedule;
 pub mod schema;
 mod secret;
-pub mod steps;
 mod section;
 pub mod settings;
+pub mod steps;
 mod suggest;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -197,6 +197,27 @@ pub fn row_line(row: &RowOutcome) -> String {
     line
 }
 
+/// One step of a record of a flow with `steps:`, as `history --run` shows it.
+pub fn step_line(step: &engine::StepOutcome) -> String {
+    let status = match step.status {
+        engine::StepStatus::Done if step.sent.is_some() => "sent",
+        engine::StepStatus::Done => "found",
+        engine::StepStatus::Skipped => "skipped",
+        engine::StepStatus::Failed => "failed",
+    };
+    let mut line = format!("step {} {status}", step.step);
+    if let Some(id) = &step.remote_id {
+        line.push_str(&format!("  id {id}"));
+    }
+    if let Some(reason) = &step.reason {
+        line.push_str(&format!("  {reason}"));
+    }
+    if step.repeat {
+        line.push_str("  (resent: a run stopped while sending it, so it may be a repeat)");
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,8 +116,15 @@ pub async fn history(
                 outln!("{}", report::run_line(&summary));
                 for row in &rows {
                     outln!("  {}", report::row_line(row));
-                    // What went out, as ApiX-Drive's log shows it (secrets scrubbed above).
-                    if let Some(sent) = &row.sent {
+                    // What went out, as ApiX-Drive's log shows it (secrets scrubbed above):
+                    // each step's, for a flow with `steps:`.
+                    for step in &row.steps {
+                        outln!("          {}", report::step_line(step));
+                        if let Some(sent) = &step.sent {
+                            outln!("            body {sent}");
+                        }
+                    }
+                    if let (Some(sent), true) = (&row.sent, row.steps.is_empty()) {
                         outln!("          body {sent}");
                     }
                 }

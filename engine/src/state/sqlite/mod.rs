@@ -830,7 +830,9 @@ impl SqliteFlow {
             // A record's progress through `steps:` goes with its outcome.
             if !outcome.steps.is_empty() {
                 tx.prepare_cached("DELETE FROM meta WHERE flow = ?1 AND name = ?2")
-                    .and_then(|mut s| s.execute(params![self.name, super::progress_key(&outcome.key)]))
+                    .and_then(|mut s| {
+                        s.execute(params![self.name, super::progress_key(&outcome.key)])
+                    })
                     .map_err(&err)?;
             }
         }
