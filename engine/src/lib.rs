@@ -46,7 +46,7 @@ pub use state::{
     Retention, RowOutcome, RowStatus, RunStatus, RunSummary, Sorted, SqliteStore, StateError,
     StepOutcome, StepStatus, Store, Trigger,
 };
-pub use steps::{Chain, ChainStep};
+pub use steps::{Attempt, Chain, ChainStep, StepPreview};
 pub use stop::{Stop, StopHandle, GRACE as STOP_GRACE};
 
 #[cfg(test)]

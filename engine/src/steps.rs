@@ -18,7 +18,7 @@ use flows::steps::OnError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::connector::{Receiver, SendError};
+use crate::connector::{Prepared, Receiver, SendError};
 use crate::delivery::{send_with_retry, RetryPolicy};
 use crate::lookup::LookupStep;
 use crate::mapper::Mapper;
@@ -207,100 +207,35 @@ impl Chain {
             }
             let mut context = fields.clone();
             context.insert("steps".into(), Value::Object(answers.clone()));
-            let mut outcome = StepOutcome {
-                step: step.name.clone(),
-                status: StepStatus::Done,
-                reason: None,
-                code: None,
-                remote_id: None,
-                answer: Value::Null,
-                attempts: 0,
-                repeat: false,
-                sent: None,
-                at: (ctx.now)(),
-            };
-            let mut failure = None;
-            match stages::judge(step.when.as_ref(), &context) {
-                Judged::Pass => {}
-                Judged::Filtered(why) => {
-                    outcome.status = StepStatus::Skipped;
-                    outcome.reason = Some(why.replacen("filter:", "when:", 1));
-                    walked.steps.push(outcome);
-                    continue;
-                }
-                Judged::Failed(why) => {
-                    failure = Some(Failure {
-                        reason: why.replacen("filter:", "when:", 1),
-                        code: None,
-                        retry_next_run: false,
-                        uncertain: false,
-                    });
-                }
+            if step.sends() && unsaved {
+                // What the earlier steps did reaches the disk before this step's
+                // request leaves.
+                let progress = Progress {
+                    run,
+                    steps: walked.steps.clone(),
+                };
+                let value = serde_json::to_value(&progress)?;
+                ctx.state.save_meta(&progress_key(key), &value)?;
+                ctx.state.durable().await?;
+                unsaved = false;
             }
-            if failure.is_none() {
-                match &step.work {
-                    Work::Lookup(lookup) => {
-                        match lookup.answer(&context, policy, &ctx.stop).await {
-                            Ok(found) => outcome.answer = found.unwrap_or(Value::Null),
-                            Err(e) => {
-                                failure = Some(Failure {
-                                    reason: e.reason,
-                                    code: e.code,
-                                    retry_next_run: e.retry_next_run,
-                                    uncertain: false,
-                                })
-                            }
-                        }
-                    }
-                    Work::Action { receiver, mapper } => {
-                        if unsaved {
-                            // What the earlier steps did reaches the disk before this
-                            // step's request leaves.
-                            let progress = Progress {
-                                run,
-                                steps: walked.steps.clone(),
-                            };
-                            let value = serde_json::to_value(&progress)?;
-                            ctx.state.save_meta(&progress_key(key), &value)?;
-                            ctx.state.durable().await?;
-                            unsaved = false;
-                        }
-                        let (_, mapped) =
-                            stages::map(mapper, Record::new(key, context), (ctx.now)());
-                        let prepared = mapped.and_then(|fields| {
-                            stages::prepare(receiver.as_ref(), &ctx.flow.name, key, fields)
-                        });
-                        match prepared {
-                            Err(unsendable) => {
-                                failure = Some(Failure {
-                                    reason: unsendable.reason,
-                                    code: unsendable.code,
-                                    retry_next_run: false,
-                                    uncertain: false,
-                                })
-                            }
-                            Ok(request) => {
-                                outcome.repeat = std::mem::take(&mut repeat);
-                                let (result, attempts) =
-                                    send_with_retry(receiver.as_ref(), &request, policy, &ctx.stop)
-                                        .await;
-                                outcome.attempts = attempts;
-                                walked.attempts += attempts;
-                                outcome.sent = Some(request.body);
-                                outcome.at = (ctx.now)();
-                                match result {
-                                    Ok(delivered) => {
-                                        outcome.answer =
-                                            json!({"id": delivered.remote_id, "status": "sent"});
-                                        outcome.remote_id = delivered.remote_id;
-                                        unsaved = true;
-                                    }
-                                    Err(e) => failure = Some(failure_of(ctx, &e)),
-                                }
-                            }
-                        }
-                    }
-                }
+            let at = Attempt {
+                flow: &ctx.flow.name,
+                key,
+                policy,
+                stop: &ctx.stop,
+                now: (ctx.now)(),
+                send: true,
+            };
+            let (mut outcome, failure, _) = step.attempt(&at, context).await;
+            if outcome.sent.is_some() {
+                outcome.repeat = std::mem::take(&mut repeat);
+                walked.attempts += outcome.attempts;
+                unsaved |= failure.is_none();
+            }
+            if outcome.status == StepStatus::Skipped {
+                walked.steps.push(outcome);
+                continue;
             }
             match failure {
                 None => {
@@ -308,9 +243,6 @@ impl Chain {
                     walked.steps.push(outcome);
                 }
                 Some(failure) => {
-                    outcome.status = StepStatus::Failed;
-                    outcome.reason = Some(failure.reason.clone());
-                    outcome.code = failure.code.clone();
                     walked.steps.push(outcome);
                     if step.on_error == OnError::Stop || failure.uncertain {
                         walked.failure = Some(Failure {
@@ -329,8 +261,149 @@ impl Chain {
     }
 }
 
+/// How a step is tried: for a run (`send`) or a preview (actions rendered, not sent).
+pub struct Attempt<'a> {
+    pub flow: &'a str,
+    pub key: &'a str,
+    pub policy: &'a RetryPolicy,
+    pub stop: &'a crate::stop::Stop,
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Send actions; else each is only prepared, and answers a stand-in id.
+    pub send: bool,
+}
+
+impl ChainStep {
+    /// Whether the step sends (an action).
+    pub fn sends(&self) -> bool {
+        matches!(self.work, Work::Action { .. })
+    }
+
+    /// Do the step for a record whose fields (with `steps`, the earlier answers) are
+    /// `context`: its outcome, why it stops the record (if it failed), and the request
+    /// an action made.
+    async fn attempt(
+        &self,
+        at: &Attempt<'_>,
+        context: Map<String, Value>,
+    ) -> (StepOutcome, Option<Failure>, Option<Prepared>) {
+        let mut outcome = StepOutcome {
+            step: self.name.clone(),
+            status: StepStatus::Done,
+            reason: None,
+            code: None,
+            remote_id: None,
+            answer: Value::Null,
+            attempts: 0,
+            repeat: false,
+            sent: None,
+            at: at.now,
+        };
+        let failed = |reason: String, code: Option<String>, retry_next_run: bool| Failure {
+            reason,
+            code,
+            retry_next_run,
+            uncertain: false,
+        };
+        let mut request = None;
+        let failure = match stages::judge(self.when.as_ref(), &context) {
+            Judged::Filtered(why) => {
+                outcome.status = StepStatus::Skipped;
+                outcome.reason = Some(why.replacen("filter:", "when:", 1));
+                None
+            }
+            Judged::Failed(why) => Some(failed(why.replacen("filter:", "when:", 1), None, false)),
+            Judged::Pass => match &self.work {
+                Work::Lookup(lookup) => match lookup.answer(&context, at.policy, at.stop).await {
+                    Ok(found) => {
+                        outcome.answer = found.unwrap_or(Value::Null);
+                        None
+                    }
+                    Err(e) => Some(failed(e.reason, e.code, e.retry_next_run)),
+                },
+                Work::Action { receiver, mapper } => {
+                    let (_, mapped) = stages::map(mapper, Record::new(at.key, context), at.now);
+                    let prepared = mapped.and_then(|fields| {
+                        stages::prepare(receiver.as_ref(), at.flow, at.key, fields)
+                    });
+                    match prepared {
+                        Err(unsendable) => Some(failed(unsendable.reason, unsendable.code, false)),
+                        Ok(prepared) if !at.send => {
+                            outcome.answer = json!({
+                                "id": format!("[the id step `{}` gets]", self.name),
+                                "status": "preview",
+                            });
+                            outcome.sent = Some(prepared.body.clone());
+                            request = Some(prepared);
+                            None
+                        }
+                        Ok(prepared) => {
+                            let (result, attempts) =
+                                send_with_retry(receiver.as_ref(), &prepared, at.policy, at.stop)
+                                    .await;
+                            outcome.attempts = attempts;
+                            outcome.sent = Some(prepared.body.clone());
+                            request = Some(prepared);
+                            match result {
+                                Ok(delivered) => {
+                                    outcome.answer =
+                                        json!({"id": delivered.remote_id, "status": "sent"});
+                                    outcome.remote_id = delivered.remote_id;
+                                    None
+                                }
+                                Err(e) => Some(failure_of(at.flow, &e)),
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        if let Some(failure) = &failure {
+            outcome.status = StepStatus::Failed;
+            outcome.reason = Some(failure.reason.clone());
+            outcome.code = failure.code.clone();
+        }
+        (outcome, failure, request)
+    }
+}
+
+/// What one step would do for one record (`switchboard test`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepPreview {
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+    /// The request an action makes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<Prepared>,
+}
+
+impl Chain {
+    /// What the steps do for one record, step after step, without state: look-ups are
+    /// asked; actions are prepared and — only with `at.send` — sent, else each answers a
+    /// stand-in id so that the steps after it can be shown. Stops where the record would.
+    pub async fn preview(&self, at: &Attempt<'_>, fields: &Map<String, Value>) -> Vec<StepPreview> {
+        let mut answers = Map::new();
+        let mut previews = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            let mut context = fields.clone();
+            context.insert("steps".into(), Value::Object(answers.clone()));
+            let (outcome, failure, request) = step.attempt(at, context).await;
+            if outcome.status == StepStatus::Done {
+                answers.insert(step.name.clone(), outcome.answer.clone());
+            }
+            let stops = failure.is_some()
+                && (step.on_error == OnError::Stop
+                    || failure.as_ref().is_some_and(|f| f.uncertain));
+            previews.push(StepPreview { outcome, request });
+            if stops {
+                break;
+            }
+        }
+        previews
+    }
+}
+
 /// A step's send that failed, as the record's failure.
-fn failure_of(ctx: &RunContext<'_>, e: &SendError) -> Failure {
+fn failure_of(flow: &str, e: &SendError) -> Failure {
     let code = e.code().map(String::from);
     match e {
         SendError::Permanent { .. } => Failure {
@@ -354,7 +427,7 @@ fn failure_of(ctx: &RunContext<'_>, e: &SendError) -> Failure {
         SendError::Uncertain { reason } => Failure {
             reason: format!(
                 "uncertain: {reason}; it may have been delivered, so it is not sent again by itself — if it was not, send it with `switchboard replay {} --uncertain`",
-                ctx.flow.name
+                flow
             ),
             code: None,
             retry_next_run: false,

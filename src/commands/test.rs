@@ -48,6 +48,9 @@ struct Preview {
     /// The request is the one `--send` sends: its phone number replaced by `--to`.
     #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<String>,
+    /// A flow with `steps:`: what each step would do (look-ups asked, actions prepared).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    steps: Vec<engine::StepPreview>,
     #[serde(skip)]
     fields: Option<Map<String, Value>>,
 }
@@ -101,6 +104,13 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
         );
     }
     let lookup = wiring::lookup(flow, &project.accounts)?;
+    let chain = wiring::chain(flow, &project.accounts)?;
+    if chain.is_some() && args.to.is_some() {
+        anyhow::bail!(
+            "`--to` replaces one receiver's phone number; `{}` has several steps\n  hint: `--send` without `--to` sends every step for the first record, to its own recipients",
+            flow.name
+        );
+    }
 
     let (records, from) = match records(&project, flow, &marks, args.events).await? {
         Ok(found) => found,
@@ -157,7 +167,40 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                     error: None,
                     filtered: Some(why),
                     to: None,
+                    steps: Vec::new(),
                     fields: None,
+                });
+                continue;
+            }
+            if let (Some(chain), Ok(())) = (&chain, &found) {
+                let at = engine::Attempt {
+                    flow: &flow.name,
+                    key: &record.key,
+                    policy: &once,
+                    stop: &engine::Stop::never(),
+                    now,
+                    send: false,
+                };
+                let steps = chain.preview(&at, &record.fields).await;
+                let error = steps
+                    .iter()
+                    .find(|s| s.outcome.status == engine::StepStatus::Failed)
+                    .map(|s| {
+                        format!(
+                            "step `{}`: {}",
+                            s.outcome.step,
+                            s.outcome.reason.as_deref().unwrap_or_default()
+                        )
+                    });
+                previews.push(Preview {
+                    key: record.key.clone(),
+                    already_handled,
+                    request: None,
+                    error,
+                    filtered: None,
+                    to: None,
+                    steps,
+                    fields: Some(record.fields.clone()),
                 });
                 continue;
             }
@@ -183,6 +226,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                 error,
                 filtered: None,
                 to: None,
+                steps: Vec::new(),
                 fields,
             });
         }
@@ -190,6 +234,9 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
 
     // What `--send` sends is what the preview shows: its request as it will leave.
     let mut to_send: Option<(usize, Prepared)> = None;
+    if let (Some(chain), true) = (&chain, args.send) {
+        return send_steps(global, &marks, flow, chain, &previews, &once, args.json).await;
+    }
     if args.send {
         let Some(index) = previews.iter().position(|p| p.request.is_some()) else {
             eprintln!("error: no previewed record can be sent");
@@ -301,6 +348,81 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
             }
         }
     }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `--send` for a flow with `steps:`: every step for the first record the preview shows
+/// going through, to its own recipients; recorded as sent, so the next run does not send
+/// it again.
+async fn send_steps(
+    global: &Global,
+    marks: &Marks,
+    flow: &Flow,
+    chain: &engine::Chain,
+    previews: &[Preview],
+    once: &engine::RetryPolicy,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(preview) = previews
+        .iter()
+        .find(|p| p.error.is_none() && p.filtered.is_none() && !p.steps.is_empty())
+    else {
+        eprintln!("error: no previewed record goes through every step");
+        return Ok(ExitCode::from(1));
+    };
+    let fields = preview.fields.clone().unwrap_or_default();
+    let at = engine::Attempt {
+        flow: &flow.name,
+        key: &preview.key,
+        policy: once,
+        stop: &engine::Stop::never(),
+        now: Utc::now(),
+        send: true,
+    };
+    let steps = chain.preview(&at, &fields).await;
+    let failed = steps
+        .iter()
+        .any(|s| s.outcome.status == engine::StepStatus::Failed);
+    let last = steps
+        .iter()
+        .rev()
+        .find(|s| s.outcome.remote_id.is_some() || s.request.is_some());
+    let mut recorded = None;
+    if !failed {
+        let record = Record::new(preview.key.clone(), fields);
+        let delivered = engine::Delivered {
+            remote_id: last.and_then(|s| s.outcome.remote_id.clone()),
+        };
+        let sent = last.and_then(|s| s.outcome.sent.clone());
+        recorded = Some(record_sent(global, marks, flow, &record, &delivered, sent).await);
+    }
+    if json {
+        report::json(&serde_json::json!({
+            "key": preview.key,
+            "steps": steps,
+            "recorded_run": recorded.as_ref().and_then(|r| r.as_ref().ok()),
+        }));
+    } else {
+        outln!("test send of `{}`, step by step:", preview.key);
+        for step in &steps {
+            outln!("  {}", report::step_line(&step.outcome));
+        }
+        match &recorded {
+            Some(Ok(run)) => outln!(
+                "recorded as sent (run {run}), so the next run does not send it again"
+            ),
+            Some(Err(e)) => outln!(
+                "sent, but it could not be recorded as sent ({}): the next run will send it again unless it is",
+                report::error_text(e)
+            ),
+            None => outln!("a step failed: the record is not marked handled; the next run takes it again from its first step"),
+        }
+    }
+    let ok = !failed && recorded.is_some_and(|r| r.is_ok());
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -553,6 +675,37 @@ fn print_preview(p: &Preview) {
     if let Some(to) = &p.to {
         outln!("  (what --send sends: the phone number replaced by --to {to})");
     }
+    for step in &p.steps {
+        let o = &step.outcome;
+        match (&o.status, &step.request) {
+            (engine::StepStatus::Done, Some(request)) => {
+                outln!(
+                    "  step {}: would send {} {}",
+                    o.step,
+                    request.method,
+                    request.url
+                );
+                let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
+                for line in body.lines() {
+                    outln!("    {line}");
+                }
+            }
+            (engine::StepStatus::Done, None) if o.answer.is_null() => {
+                outln!(
+                    "  step {}: found nothing (not required: the steps go on)",
+                    o.step
+                )
+            }
+            (engine::StepStatus::Done, None) => {
+                outln!(
+                    "  step {}: found {}",
+                    o.step,
+                    clip(&o.answer.to_string(), 300)
+                )
+            }
+            _ => outln!("  {}", report::step_line(o)),
+        }
+    }
     if let Some(request) = &p.request {
         outln!("  {} {}", request.method, request.url);
         let body = serde_json::to_string_pretty(&request.body).unwrap_or_default();
@@ -574,5 +727,13 @@ fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// `text` cut to about `most` characters, with an ellipsis when cut.
+fn clip(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }

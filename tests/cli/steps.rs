@@ -267,3 +267,54 @@ steps:
         );
     }
 }
+
+#[tokio::test]
+async fn test_previews_each_step_and_send_sends_the_whole_chain_for_one_record() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).expect("the test removes it");
+    dir.write(
+        "flows/few.csv",
+        "id,phone\nR-1,+380501000001\nR-2,+380501000002\n",
+    );
+    dir.write("flows/few.yaml", &three_steps("few.csv", 2));
+
+    let preview = dir.run(&["test", "few"]).await;
+    assert_eq!(preview.code, 0, "{preview:?}");
+    assert!(
+        preview.stdout.contains("step a: would send POST"),
+        "{preview:?}"
+    );
+    assert!(
+        preview
+            .stdout
+            .contains(r#""text": "b R-1 after [the id step `a` gets]""#),
+        "{preview:?}"
+    );
+    assert!(bodies(&server).await.is_empty(), "a preview sends nothing");
+
+    let send = dir.run(&["test", "few", "--send"]).await;
+    assert_eq!(send.code, 0, "{send:?}");
+    assert!(
+        send.stdout.contains("step c sent  id umid-few:R-1"),
+        "{send:?}"
+    );
+    let texts: Vec<String> = bodies(&server)
+        .await
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts, ["a R-1", "b R-1 after umid-few:R-1", "c R-1"]);
+
+    // The run sends the other record only.
+    let run = dir.run(&["run", "few"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let counts = step_counts(&server).await;
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
