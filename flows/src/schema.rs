@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::fields::{FieldKind, FieldSpec};
 use crate::flow::Delivery;
 
-/// The keys a flow file must have.
-pub const REQUIRED: &[&str] = &["source", "receiver", "map"];
+/// The keys every flow file must have (and `receiver` + `map`, or `steps`).
+pub const REQUIRED: &[&str] = &["source"];
 
 /// The envelope's own keys (everything but `source`, `receiver`, `lookup` and `map`).
 pub fn envelope(generator: &mut SchemaGenerator) -> Map<String, Value> {

@@ -254,3 +254,69 @@ fn files_nested_too_deep_or_too_large_are_refused_before_parsing() {
     );
     assert!(problems_of(&ok).is_empty(), "{:?}", problems_of(&ok));
 }
+
+/// Two texts per row: `first`, then `second` naming `first`'s id.
+const TWO_STEPS: &str = r#"source: {connector: rows, path: orders.csv, key: order_id}
+steps:
+  - name: first
+    action: {connector: sms, action: send, account: shop-sms}
+    map: {destination: "{{phone}}", source: Shop, text: "Hi {{name}}"}
+  - name: second
+    when: {field: steps.first.id, not_empty: true}
+    on_error: continue
+    action: {connector: sms, action: send, account: shop-sms}
+    map: {destination: "{{phone}}", source: Shop, text: "Sent as {{steps.first.id}}"}
+"#;
+
+#[test]
+fn steps_parse_in_order_and_the_last_action_stands_for_the_receiver() {
+    let p = project(&[("accounts.yaml", ACCOUNTS), ("two.yaml", TWO_STEPS)]);
+    assert!(p.diagnostics().is_empty(), "{:?}", p.diagnostics());
+    let flow = &p.flows["two"];
+    let names: Vec<&str> = flow.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["first", "second"]);
+    assert!(flow.steps[1].when.is_some());
+    assert_eq!(flow.steps[1].on_error, crate::steps::OnError::Continue);
+    assert_eq!(flow.receiver.action, "send");
+    assert!(flow
+        .map
+        .iter()
+        .any(|e| e.value == MapValue::Template("Sent as {{steps.first.id}}".into())));
+    assert!(flow.lookup.is_none());
+}
+
+#[test]
+fn steps_problems_are_told_at_their_place() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "source: {connector: rows, path: orders.csv, key: order_id}\nsteps:",
+            "source: {connector: rows, path: orders.csv, key: order_id}\nreceiver: {connector: sms, action: send, account: shop-sms}\nsteps:",
+            "order-sms.yaml:2:11: `receiver:` beside `steps:`",
+        ),
+        ("name: second", "name: first", "two steps are named `first`"),
+        ("on_error: continue", "on_error: maybe", "order-sms.yaml:8:15"),
+        ("    when:", "    wehn:", "unknown key `wehn`"),
+        (
+            "    action: {connector: sms, action: send, account: shop-sms}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi {{name}}\"}",
+            "    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi {{name}}\"}",
+            "step `first` has neither `lookup:` nor `action:`",
+        ),
+        ("text: \"Hi {{name}}\"", "txt: \"Hi {{name}}\"", "missing required field `text`"),
+        ("account: shop-sms}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi", "account: shop-smss}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi", "shop-smss"),
+        ("name: first", "name: fir.st", "`fir.st` is not a step name"),
+    ];
+    for (from, to, expected) in cases {
+        assert!(TWO_STEPS.contains(from), "{from:?}");
+        let problems = problems_of(&TWO_STEPS.replacen(from, to, 1));
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{to:?}: expected `{expected}` in {problems:#?}"
+        );
+    }
+    let empty =
+        problems_of("source: {connector: rows, path: orders.csv, key: order_id}\nsteps: []\n");
+    assert!(
+        empty.iter().any(|p| p.contains("`steps` is empty")),
+        "{empty:?}"
+    );
+}

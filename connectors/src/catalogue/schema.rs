@@ -69,6 +69,36 @@ pub fn flow() -> Value {
         }),
     );
 
+    // `steps:` — each a look-up or an action (the same sections), maybe `when`.
+    let when_schema = properties
+        .get("filter")
+        .cloned()
+        .unwrap_or(json!({"type": "object"}));
+    let lookup_section = properties.get("lookup").cloned().unwrap_or(json!({}));
+    let action_section = properties.get("receiver").cloned().unwrap_or(json!({}));
+    properties.insert(
+        "steps".into(),
+        json!({
+            "type": "array",
+            "minItems": 1,
+            "description": "Several things done for each record, in order (instead of `receiver`, `map` and `lookup`): look-ups whose answer later steps read as `{{steps.NAME.…}}`, and actions, each with its own `map`; a step runs only `when` its condition holds.",
+            "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "description": "The step's name: later steps read its answer as `steps.NAME`."},
+                    "lookup": lookup_section,
+                    "action": action_section,
+                    "map": {"type": "object", "description": "The action's fields: templates (`\"Case {{steps.case.id}}\"`) or YAML values."},
+                    "when": when_schema,
+                    "on_error": {"enum": ["stop", "continue"], "default": "stop", "description": "A failed step stops the record (`stop`; a replay goes on from it) or is recorded and the next step runs (`continue`)."}
+                },
+                "oneOf": [{"required": ["lookup"]}, {"required": ["action"]}]
+            }
+        }),
+    );
+
     // Each receiver action's fields, chosen by the receiver it names.
     let maps: Vec<Value> = receivers
         .iter()
@@ -92,6 +122,10 @@ pub fn flow() -> Value {
         "type": "object",
         "additionalProperties": false,
         "required": flows::schema::REQUIRED,
+        "oneOf": [
+            {"required": ["receiver", "map"], "not": {"required": ["steps"]}},
+            {"required": ["steps"], "not": {"anyOf": [{"required": ["receiver"]}, {"required": ["map"]}, {"required": ["lookup"]}]}}
+        ],
         "properties": properties,
         "allOf": maps,
         "definitions": definitions(generator),
