@@ -272,6 +272,20 @@ pub struct FlowShape {
     pub description: Option<String>,
     /// Receiver field ← its template.
     pub map: Vec<(String, String)>,
+    /// A flow with `steps:`: each step (and no `route`'s receiver, `map`).
+    pub steps: Vec<StepShape>,
+}
+
+/// One step of a flow with `steps:`, as its page shows it.
+pub struct StepShape {
+    pub name: String,
+    /// `aranda · create_case`, or `look-up cinnox · get_contact`.
+    pub what: String,
+    pub account: String,
+    /// Its `when:`, as written.
+    pub when: Option<String>,
+    /// Field ← template (an action), or `query` ← template (a look-up).
+    pub map: Vec<(String, String)>,
 }
 
 pub struct FlowPage<'a> {
@@ -331,6 +345,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             section.card.shape {
                 h2 { "What it does" }
                 @if let Some(description) = &shape.description { p { (description) } }
+                @if shape.steps.is_empty() {
                 p { (shape.route) " with the account " code { (shape.account) }
                     @if let Some(lookup) = &shape.lookup { "; each record first looked up in " (lookup) } }
                 table.fields.map {
@@ -338,6 +353,23 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                     tbody { @for (field, template) in &shape.map {
                         tr { td data-label="Receiver field" { code { (field) } } td data-label="From the record" { code { (template) } } }
                     } }
+                }
+                } @else {
+                    p { (shape.route) ", in " (shape.steps.len()) " steps; a later step reads an earlier one's answer as " code { "steps.NAME" } ":" }
+                    ol.steps data-test="flow-steps" {
+                        @for step in &shape.steps {
+                            li {
+                                b { (step.name) } " — " (step.what) " with the account " code { (step.account) }
+                                @if let Some(when) = &step.when { " · only when " code { (when) } }
+                                table.fields.map {
+                                    thead { tr { th { "Field" } th { "← from the record and earlier steps" } } }
+                                    tbody { @for (field, template) in &step.map {
+                                        tr { td data-label="Field" { code { (field) } } td data-label="From" { code { (template) } } }
+                                    } }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -473,13 +505,33 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
                                 " " a.badge.sent href=(format!("/flows/{name}/runs/{later}")) data-test="resent" { "resent in #" (later) }
                             } @else if row.retry_next_run { div.small { "tried again next run" } }
                         }
-                        td data-label="Why" { (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } } }
+                        td data-label="Why" {
+                            (row.reason.as_deref().unwrap_or("")) @if let Some(code) = &row.code { " " code { (code) } }
+                            @if !row.steps.is_empty() {
+                                ol.steps data-test="steps" aria-label="Steps" {
+                                    @for step in &row.steps {
+                                        li {
+                                            b { (step.step) } " "
+                                            span class={"badge " (step_word(step))} { (step_word(step)) }
+                                            @if step.repeat { " " span.badge.uncertain title="sent again after a crash: the recipient may have it twice" { "repeat" } }
+                                            @if let Some(id) = &step.remote_id { " " code { (id) } }
+                                            @if let Some(reason) = &step.reason { " " span.small { (reason) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         td data-label="Service id" { (row.remote_id.as_deref().unwrap_or("")) }
                         td data-label="Record and request" {
                             details {
                                 summary { (row.record.len()) " field(s)" @if row.sent.is_some() { ", the request" } }
                                 pre { (pretty(&serde_json::Value::Object(row.record.clone()))) }
-                                @if let Some(sent) = &row.sent { p.small { "as sent:" } pre { (pretty(sent)) } }
+                                @if row.steps.is_empty() {
+                                    @if let Some(sent) = &row.sent { p.small { "as sent:" } pre { (pretty(sent)) } }
+                                }
+                                @for step in &row.steps {
+                                    @if let Some(sent) = &step.sent { p.small { "step " (step.step) ", as sent:" } pre { (pretty(sent)) } }
+                                }
                             }
                         }
                     }
@@ -783,5 +835,15 @@ pub fn new_flow(csrf: &str, problem: Option<&str>, given: (&str, &str, &str)) ->
             }
             div.actions { button.run type="submit" data-test="create" { "Write the file" } }
         }
+    }
+}
+
+/// A step's status as the run page shows it (and its badge's class).
+fn step_word(step: &engine::StepOutcome) -> &'static str {
+    match step.status {
+        engine::StepStatus::Done if step.sent.is_some() => "sent",
+        engine::StepStatus::Done => "found",
+        engine::StepStatus::Skipped => "skipped",
+        engine::StepStatus::Failed => "failed",
     }
 }

@@ -187,10 +187,21 @@ pub fn shape(shared: &Shared, name: &str) -> Option<super::pages::FlowShape> {
     let flow = served.project.flows.get(name)?;
     let scrubber = shared.scrubber();
     Some(super::pages::FlowShape {
-        route: format!(
-            "{} → {} · {}",
-            flow.source.connector, flow.receiver.connector, flow.receiver.action
-        ),
+        route: match flow.steps.is_empty() {
+            true => format!(
+                "{} → {} · {}",
+                flow.source.connector, flow.receiver.connector, flow.receiver.action
+            ),
+            false => format!(
+                "{} → {}",
+                flow.source.connector,
+                flow.steps
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+        },
         account: flow.receiver.account.clone(),
         lookup: flow
             .lookup
@@ -201,6 +212,32 @@ pub fn shape(shared: &Shared, name: &str) -> Option<super::pages::FlowShape> {
             .map
             .iter()
             .map(|entry| (entry.field.clone(), scrubber.string(shown(&entry.value))))
+            .collect(),
+        steps: flow
+            .steps
+            .iter()
+            .map(|step| {
+                use runtime::flows::steps::StepKind;
+                let (what, map) = match &step.kind {
+                    StepKind::Lookup(l) => (
+                        format!("look-up {} · {}", l.connector, l.action),
+                        vec![("query".to_string(), scrubber.string(l.query.clone()))],
+                    ),
+                    StepKind::Action { receiver, map, .. } => (
+                        format!("{} · {}", receiver.connector, receiver.action),
+                        map.iter()
+                            .map(|e| (e.field.clone(), scrubber.string(shown(&e.value))))
+                            .collect(),
+                    ),
+                };
+                super::pages::StepShape {
+                    name: step.name.clone(),
+                    what,
+                    account: step.account().0.to_string(),
+                    when: step.when.as_ref().map(|w| w.spec()),
+                    map,
+                }
+            })
             .collect(),
     })
 }

@@ -318,3 +318,63 @@ async fn test_previews_each_step_and_send_sends_the_whole_chain_for_one_record()
     assert_eq!(counts.len(), 6, "{counts:?}");
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_flows_steps_and_each_records_steps() {
+    use crate::console::{browser, get};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    std::fs::remove_file(dir.path().join("flows/order-sms.yaml")).expect("the test removes it");
+    dir.write("flows/few.csv", "id,phone\nR-1,+380501000001\n");
+    dir.write("flows/few.yaml", &three_steps("few.csv", 2));
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let ran: Value = reqwest::Client::new()
+        .post(format!("{api}/api/flows/few/run"))
+        .send()
+        .await
+        .expect("the call is answered")
+        .json()
+        .await
+        .expect("the answer is JSON");
+    assert_eq!(ran["run"]["counts"]["sent"], 1, "{ran}");
+    let client = browser();
+
+    let (_, flow_page) = get(&client, &format!("{api}/flows/few")).await;
+    assert!(
+        flow_page.contains("csv → a → b → c, in 3 steps"),
+        "{flow_page}"
+    );
+    assert!(
+        flow_page.contains("<code>b {{id}} after {{steps.a.id}}</code>"),
+        "each step's map: {flow_page}"
+    );
+
+    let (_, run_page) = get(&client, &format!("{api}/flows/few/runs/1")).await;
+    let steps = run_page
+        .split("data-test=\"steps\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</ol>").next())
+        .unwrap_or_default();
+    for expected in ["<b>a</b>", "<b>b</b>", "<b>c</b>", "umid-few:R-1"] {
+        assert!(steps.contains(expected), "missing {expected}: {steps}");
+    }
+    assert_eq!(steps.matches("badge sent").count(), 3, "{steps}");
+    assert!(run_page.contains("step b, as sent:"), "each step's request");
+
+    let api_rows: Value = reqwest::get(format!("{api}/api/flows/few/runs/1"))
+        .await
+        .expect("the GET is answered")
+        .json()
+        .await
+        .expect("the answer is JSON");
+    assert_eq!(
+        api_rows["rows"][0]["steps"][1]["answer"]["id"],
+        "umid-few:R-1"
+    );
+}
