@@ -89,6 +89,7 @@ pub(crate) fn outcome(run: u64, seq: u64, at: DateTime<Utc>) -> RowOutcome {
         })),
         record,
         digest: None,
+        steps: Vec::new(),
     }
 }
 

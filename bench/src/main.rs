@@ -14,6 +14,8 @@
 //! - `console`: the daemon's console pages over a large state (10,000 flows; a run of
 //!   100,000 records; search in 1,000,000).
 //!
+//! - `steps`: one three-step flow against three one-step flows over the same rows.
+//!
 //! - `peers`: the same 10,000-row job through n8n, Node-RED, a Python aiohttp sender and
 //!   Switchboard (the peers installed by `bench/peers/run.sh`; never in CI).
 //!
@@ -26,6 +28,7 @@ mod ingest;
 mod peers;
 mod send_rate;
 mod standin;
+mod steps;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,10 +61,12 @@ enum Command {
     History(history::Options),
     /// The console's pages over a large state, timed.
     Console(console::Options),
+    /// One three-step flow against three one-step flows over the same rows.
+    Steps(steps::Options),
     /// The same job through n8n, Node-RED, Python aiohttp and Switchboard (see
     /// `bench/peers/run.sh`, which installs them).
     Peers(peers::Options),
-    /// `send-rate`, `ingest`, `history` and `console` with their defaults.
+    /// `send-rate`, `ingest`, `history`, `console` and `steps` with their defaults.
     All,
     /// The bare client alone, in a process of its own (`send-rate` runs it so the
     /// reference crosses processes as Switchboard does).
@@ -111,11 +116,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::History(_) | Command::Post(_) => unreachable!("run above"),
         Command::Console(options) => console::run(&bin, options.sized(smoke)).await,
         Command::Peers(options) => peers::run(&bin, runs, options).await,
+        Command::Steps(options) => steps::run(&bin, runs, options.sized(smoke)).await,
         Command::All => {
             send_rate::run(&bin, runs, send_rate::Options::default().sized(smoke)).await?;
             ingest::run(&bin, runs, ingest::Options::default().sized(smoke)).await?;
             history::run(history::Options::default().sized(smoke)).await?;
-            console::run(&bin, console::Options::default().sized(smoke)).await
+            console::run(&bin, console::Options::default().sized(smoke)).await?;
+            steps::run(&bin, runs, steps::Options::default().sized(smoke)).await
         }
     }
 }

@@ -110,6 +110,9 @@ struct Pending {
     repeat: bool,
     /// What its `steps:` did before (a replay goes on after them).
     resume: Vec<crate::state::StepOutcome>,
+    /// Resent after a crash that may have been the machine's (another boot): what the
+    /// state wrote without a flush may be gone.
+    rebooted: bool,
 }
 
 /// The run's tally, kept apart from the context so sends can borrow the context while
@@ -678,6 +681,7 @@ impl Intake {
                 record,
                 repeat: false,
                 resume: Vec::new(),
+                rebooted: false,
             });
         }
         match note {
@@ -763,11 +767,13 @@ fn recover(
         let seq = tally.next_seq();
         if ctx.flow.resend_uncertain {
             tracing::warn!(key = %entry.key, interrupted_run = entry.run, "resending a send a crash interrupted; it may arrive twice");
+            let rebooted = entry.boot.is_none() || entry.boot.as_deref() != crate::boot_id();
             todo.push(Pending {
                 seq,
                 record: Record::new(entry.key, entry.record),
                 repeat: true,
                 resume: Vec::new(),
+                rebooted,
             });
         } else {
             let outcome = RowOutcome::new(tally.summary.id, seq, entry.key, RowStatus::Failed, (ctx.now)())
@@ -801,6 +807,7 @@ async fn replay_rows(
             record: Record::new(row.key, row.record),
             repeat: false,
             resume: row.steps,
+            rebooted: false,
         });
     }
     if let Some(p) = ctx.progress {
@@ -1121,10 +1128,15 @@ async fn walk(
         outcome,
         fields,
         resume,
+        rebooted,
         ..
     } = send;
     let run = outcome.run;
-    let repeat = outcome.repeat;
+    let repeat = match (outcome.repeat, rebooted) {
+        (false, _) => crate::steps::Repeat::No,
+        (true, false) => crate::steps::Repeat::FirstSend,
+        (true, true) => crate::steps::Repeat::EverySend,
+    };
     let walked = chain
         .walk(ctx, policy, run, &outcome.key, &fields, resume, repeat)
         .await?;
@@ -1132,11 +1144,9 @@ async fn walk(
     outcome.at = (ctx.now)();
     outcome.attempts = walked.attempts;
     outcome.repeat = walked.repeat();
-    let (remote_id, sent) = walked.last_sent();
-    outcome.remote_id = remote_id;
-    outcome.sent = sent;
+    outcome.remote_id = walked.last_id();
     let remember = match &walked.failure {
-        None if walked.nothing_done() => {
+        None if walked.nothing_done(chain) => {
             outcome.status = RowStatus::Skipped;
             outcome.reason = Some(
                 walked
@@ -1218,6 +1228,8 @@ struct ToSend {
     fields: serde_json::Map<String, serde_json::Value>,
     /// What its `steps:` did before.
     resume: Vec<crate::state::StepOutcome>,
+    /// See [`Pending::rebooted`].
+    rebooted: bool,
 }
 
 /// Map and prepare one record (no I/O). Records of an account refused earlier in the
@@ -1234,6 +1246,7 @@ fn ready(
         record,
         repeat,
         resume,
+        rebooted,
     } = pending;
     let mut outcome = RowOutcome::new(run_id, seq, record.key.clone(), RowStatus::Failed, now());
     outcome.repeat = repeat;
@@ -1254,6 +1267,7 @@ fn ready(
             request: None,
             fields: record.fields,
             resume,
+            rebooted,
         });
     }
     let (record, fields) = crate::stages::map(ctx.mapper, record, now());
@@ -1266,6 +1280,7 @@ fn ready(
             request: Some(request),
             fields: record.fields,
             resume,
+            rebooted,
         }),
         Err(unsendable) => Ready::Done(
             outcome
@@ -1338,6 +1353,7 @@ fn in_flight(
         run,
         since: (ctx.now)(),
         record: fields.clone(),
+        boot: crate::boot_id().map(String::from),
     }
 }
 

@@ -12,6 +12,7 @@
 //! progress, and a replay of a failed record goes on from the failed step with the
 //! stored answers of those before it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use flows::steps::OnError;
@@ -25,11 +26,111 @@ use crate::mapper::Mapper;
 use crate::record::Record;
 use crate::run::RunContext;
 use crate::stages::{self, Judged};
-use crate::state::{progress_key, StateError, StepOutcome, StepStatus};
+use crate::state::{progress_key, StateError, StepOutcome, StepStatus, PROGRESS_PREFIX};
 
-/// A flow's steps, ready to run.
+/// A flow's steps, ready to run — for one run: it keeps that run's progress book.
 pub struct Chain {
     steps: Vec<ChainStep>,
+    book: Book,
+}
+
+/// The progress of a run's records: what earlier runs left (read once, when the run's
+/// first record starts), and the progress of records under way, written and made durable
+/// together — each writer waits for the write that holds its entry (group commit), so a
+/// window of records costs a few transactions and flushes, not one per step.
+#[derive(Default)]
+struct Book {
+    left: std::sync::Mutex<Option<HashMap<String, Vec<StepOutcome>>>>,
+    queue: std::sync::Mutex<Queue>,
+    flushed: std::sync::Mutex<Flushed>,
+}
+
+#[derive(Default)]
+struct Queue {
+    entries: Vec<(String, Value)>,
+    /// Entries queued since the run began.
+    count: u64,
+}
+
+#[derive(Default)]
+struct Flushed {
+    /// Entries written so far (the first `upto` queued).
+    upto: u64,
+    /// A write failed: every entry after it is lost, so every writer hears of it.
+    broken: Option<Arc<StateError>>,
+}
+
+impl Book {
+    /// What earlier runs left of `key`'s progress (taken: a record is walked once a run).
+    fn left(
+        &self,
+        state: &dyn crate::state::FlowState,
+        key: &str,
+    ) -> Result<Vec<StepOutcome>, StateError> {
+        let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+        if left.is_none() {
+            let mut found = HashMap::new();
+            for (name, value) in state.metas_under(PROGRESS_PREFIX)? {
+                if let (Some(key), Ok(progress)) = (
+                    name.strip_prefix(PROGRESS_PREFIX),
+                    serde_json::from_value::<Progress>(value),
+                ) {
+                    found.insert(key.to_string(), progress.steps);
+                }
+            }
+            *left = Some(found);
+        }
+        Ok(left
+            .as_mut()
+            .and_then(|found| found.remove(key))
+            .unwrap_or_default())
+    }
+
+    /// Store `key`'s progress and return once it is durable. The entries queued when a
+    /// writer comes are written together, in one transaction; the flush to the disk is
+    /// the store's group commit, shared with every writer waiting at that moment.
+    async fn save(
+        &self,
+        state: &dyn crate::state::FlowState,
+        key: &str,
+        progress: &Progress,
+    ) -> Result<(), StateError> {
+        let value = serde_json::to_value(progress)?;
+        let ticket = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.entries.push((progress_key(key), value));
+            queue.count += 1;
+            queue.count
+        };
+        // The records whose step ended at the same moment queue theirs first: one
+        // transaction holds them all.
+        tokio::task::yield_now().await;
+        {
+            let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(broken) = &flushed.broken {
+                return Err(StateError::NotDurable(broken.clone()));
+            }
+            if flushed.upto < ticket {
+                let (entries, upto) = {
+                    let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                    (std::mem::take(&mut queue.entries), queue.count)
+                };
+                if let Err(e) = state.save_metas(&entries) {
+                    let e = Arc::new(e);
+                    flushed.broken = Some(e.clone());
+                    return Err(StateError::NotDurable(e));
+                }
+                flushed.upto = upto;
+            }
+        }
+        // Committed, it survives the process's death; a flush makes it survive the
+        // machine's too. Where the boot can be told, a record resumed on another boot
+        // marks each of its sends instead (see [`Repeat`]), so the flush is not waited for.
+        match crate::boot_id() {
+            Some(_) => Ok(()),
+            None => state.durable().await,
+        }
+    }
 }
 
 /// One step, ready to run.
@@ -81,6 +182,18 @@ impl ChainStep {
     }
 }
 
+/// Which sends of a record resumed after a crash may repeat one that went before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// None: the record was not interrupted.
+    No,
+    /// Its first: the process died (its progress, written before each send, survives).
+    FirstSend,
+    /// Each: the machine may have restarted since (another boot), and progress written
+    /// without a flush may be gone with it.
+    EverySend,
+}
+
 /// What the store keeps of a record under way.
 #[derive(Serialize, Deserialize)]
 struct Progress {
@@ -108,13 +221,9 @@ pub(crate) struct Failure {
 }
 
 impl Walked {
-    /// The last action's id and body, for the record's outcome.
-    pub fn last_sent(&self) -> (Option<String>, Option<Value>) {
-        let last = self.steps.iter().rev().find(|s| s.sent.is_some());
-        (
-            last.and_then(|s| s.remote_id.clone()),
-            last.and_then(|s| s.sent.clone()),
-        )
+    /// The last action's id, for the record's outcome (each step keeps its body).
+    pub fn last_id(&self) -> Option<String> {
+        self.steps.iter().rev().find_map(|s| s.remote_id.clone())
     }
 
     /// Whether a step was sent again after a crash interrupted it.
@@ -123,12 +232,12 @@ impl Walked {
     }
 
     /// Whether no action was done (each skipped by its `when`).
-    pub fn nothing_done(&self) -> bool {
+    pub fn nothing_done(&self, chain: &Chain) -> bool {
         self.failure.is_none()
-            && !self
-                .steps
-                .iter()
-                .any(|s| s.status == StepStatus::Done && s.sent.is_some())
+            && !self.steps.iter().any(|s| {
+                s.status == StepStatus::Done
+                    && chain.steps.iter().any(|c| c.name == s.step && c.sends())
+            })
     }
 
     /// What a person reads about a record that went through: its skipped and failed
@@ -156,7 +265,10 @@ impl Walked {
 
 impl Chain {
     pub fn new(steps: Vec<ChainStep>) -> Chain {
-        Chain { steps }
+        Chain {
+            steps,
+            book: Book::default(),
+        }
     }
 
     pub fn steps(&self) -> &[ChainStep] {
@@ -164,8 +276,8 @@ impl Chain {
     }
 
     /// Take one record through the steps, from the first one `resume` (or its stored
-    /// progress) does not hold. `repeat`: a crash interrupted the record, so the first
-    /// action it does now may have been sent already.
+    /// progress) does not hold. `repeat`: a crash interrupted the record, so what it
+    /// sends now may have been sent already (see [`Repeat`]).
     pub(crate) async fn walk(
         &self,
         ctx: &RunContext<'_>,
@@ -174,19 +286,16 @@ impl Chain {
         key: &str,
         fields: &Map<String, Value>,
         resume: Vec<StepOutcome>,
-        repeat: bool,
+        repeat: Repeat,
     ) -> Result<Walked, StateError> {
         let mut resume: Vec<StepOutcome> = resume.into_iter().filter(|s| s.finished()).collect();
         if resume.is_empty() {
-            if let Some(stored) = ctx.state.load_meta(&progress_key(key))? {
-                if let Ok(progress) = serde_json::from_value::<Progress>(stored) {
-                    resume = progress
-                        .steps
-                        .into_iter()
-                        .filter(|s| s.finished())
-                        .collect();
-                }
-            }
+            resume = self
+                .book
+                .left(ctx.state, key)?
+                .into_iter()
+                .filter(|s| s.finished())
+                .collect();
         }
         let mut answers = Map::new();
         let mut walked = Walked {
@@ -212,11 +321,19 @@ impl Chain {
                 // request leaves.
                 let progress = Progress {
                     run,
-                    steps: walked.steps.clone(),
+                    // Without the bodies sent: the ids and answers are what a resumed
+                    // record needs (its history keeps the bodies of the steps it did
+                    // after the resume).
+                    steps: walked
+                        .steps
+                        .iter()
+                        .map(|s| StepOutcome {
+                            sent: None,
+                            ..s.clone()
+                        })
+                        .collect(),
                 };
-                let value = serde_json::to_value(&progress)?;
-                ctx.state.save_meta(&progress_key(key), &value)?;
-                ctx.state.durable().await?;
+                self.book.save(ctx.state, key, &progress).await?;
                 unsaved = false;
             }
             let at = Attempt {
@@ -229,7 +346,10 @@ impl Chain {
             };
             let (mut outcome, failure, _) = step.attempt(&at, context).await;
             if outcome.sent.is_some() {
-                outcome.repeat = std::mem::take(&mut repeat);
+                outcome.repeat = repeat != Repeat::No;
+                if repeat == Repeat::FirstSend {
+                    repeat = Repeat::No;
+                }
                 walked.attempts += outcome.attempts;
                 unsaved |= failure.is_none();
             }
@@ -279,8 +399,8 @@ impl ChainStep {
     }
 
     /// Do the step for a record whose fields (with `steps`, the earlier answers) are
-    /// `context`: its outcome, why it stops the record (if it failed), and the request
-    /// an action made.
+    /// `context`: its outcome, why it stops the record (if it failed), and — in a
+    /// preview — the request an action would make.
     async fn attempt(
         &self,
         at: &Attempt<'_>,
@@ -341,8 +461,8 @@ impl ChainStep {
                                 send_with_retry(receiver.as_ref(), &prepared, at.policy, at.stop)
                                     .await;
                             outcome.attempts = attempts;
-                            outcome.sent = Some(prepared.body.clone());
-                            request = Some(prepared);
+                            // What went out is recorded (moved: a run keeps no other copy).
+                            outcome.sent = Some(prepared.body);
                             match result {
                                 Ok(delivered) => {
                                     outcome.answer =

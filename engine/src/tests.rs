@@ -863,6 +863,7 @@ fn crash_left_in_flight(h: &Harness, keys: &[&str]) {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
+            boot: None,
         })
         .collect();
     let _in_flight = state
@@ -922,6 +923,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
+            boot: None,
         })
         .collect();
     let _in_flight = state

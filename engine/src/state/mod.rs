@@ -105,6 +105,10 @@ pub struct InFlight {
     pub since: DateTime<Utc>,
     #[serde(default)]
     pub record: Map<String, Value>,
+    /// The machine's boot when the send started ([`crate::boot_id`]): recovered after
+    /// another boot, what the state wrote without a flush may be gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<String>,
 }
 
 /// A ledger entry: the sends marked in flight together (a refill of the send window, a
@@ -309,7 +313,19 @@ impl StepOutcome {
 /// a crash or a retry resumes the record after them. The store drops it when the
 /// record's outcome is stored and remembered.
 pub fn progress_key(key: &str) -> String {
-    format!("steps/{key}")
+    format!("{PROGRESS_PREFIX}{key}")
+}
+
+/// What every [`progress_key`] starts with.
+pub const PROGRESS_PREFIX: &str = "steps/";
+
+/// The first name after every name that starts with the ASCII `prefix`.
+pub(crate) fn after_prefix(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    if let Some(last) = bytes.last_mut() {
+        *last += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// What the state remembers of a handled key.
@@ -592,6 +608,17 @@ pub trait Meta: Send + Sync {
     fn load_meta(&self, key: &str) -> Result<Option<Value>, StateError>;
 
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError>;
+
+    /// Store several values at once (one write where the store can).
+    fn save_metas(&self, entries: &[(String, Value)]) -> Result<(), StateError> {
+        for (key, value) in entries {
+            self.save_meta(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// Every value whose name starts with `prefix` (an ASCII prefix), by name.
+    fn metas_under(&self, prefix: &str) -> Result<Vec<(String, Value)>, StateError>;
 
     /// Store `value` under `key` only if what is stored is `expected` (`None`: nothing);
     /// whether it was. Several nodes arming one schedule agree through it.

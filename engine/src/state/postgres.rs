@@ -1575,6 +1575,41 @@ impl Meta for PgFlow {
         })
     }
 
+    fn save_metas(&self, entries: &[(String, Value)]) -> Result<(), StateError> {
+        let flow = self.name.clone();
+        let (names, values): (Vec<String>, Vec<Value>) = entries.iter().cloned().unzip();
+        on_db!(self.db, |client, err| {
+            client
+                .execute(
+                    "INSERT INTO meta (flow, name, value)
+                     SELECT $1, n, v FROM UNNEST($2::text[], $3::jsonb[]) AS t(n, v)
+                     ON CONFLICT (flow, name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&flow, &names, &values],
+                )
+                .map_err(&err)?;
+            Ok(())
+        })
+    }
+
+    fn metas_under(&self, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
+        let (flow, from, to) = (
+            self.name.clone(),
+            prefix.to_string(),
+            super::after_prefix(prefix),
+        );
+        on_db!(self.db, |client, err| {
+            Ok(client
+                .query(
+                    "SELECT name, value FROM meta WHERE flow = $1 AND name >= $2 AND name < $3 ORDER BY name",
+                    &[&flow, &from, &to],
+                )
+                .map_err(&err)?
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        })
+    }
+
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
         let (flow, key, value) = (self.name.clone(), key.to_string(), value.clone());
         on_db!(self.db, |client, err| {

@@ -226,6 +226,7 @@ both!(fn a_crash_leaves_in_the_ledger_exactly_the_sends_without_an_outcome(place
         run: run.id,
         since: Utc::now(),
         record: Map::new(),
+        boot: None,
     };
     let (first, durable) = flow.mark_in_flight(run.id, 1, &[entry("A-1"), entry("A-2")])?;
     until_durable(durable)?;
@@ -651,6 +652,7 @@ fn a_node_whose_lease_was_taken_over_cannot_write_for_the_flow() -> Result<(), S
         run: run.id,
         since: Utc::now(),
         record: Map::new(),
+        boot: None,
     };
     let (mark, durable) = old.state.mark_in_flight(run.id, 1, &[entry])?;
     until_durable(durable)?;

@@ -1421,6 +1421,38 @@ impl Meta for SqliteFlow {
         text.map(|t| parse(&t)).transpose()
     }
 
+    fn save_metas(&self, entries: &[(String, Value)]) -> Result<(), StateError> {
+        let err = self.err();
+        let texts: Vec<(&str, String)> = entries
+            .iter()
+            .map(|(key, value)| Ok((key.as_str(), json(value)?)))
+            .collect::<Result<_, StateError>>()?;
+        self.db.write(|tx| {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO meta (flow, name, value) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(&err)?;
+            for (key, text) in &texts {
+                insert
+                    .execute(params![self.name, key, text])
+                    .map_err(&err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn metas_under(&self, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
+        let pairs = self.db.text_pairs(
+            "SELECT name, value FROM meta WHERE flow = ?1 AND name >= ?2 AND name < ?3 ORDER BY name",
+            [self.name.as_str(), prefix, &super::after_prefix(prefix)],
+        )?;
+        pairs
+            .into_iter()
+            .map(|(name, text)| Ok((name, parse(&text)?)))
+            .collect()
+    }
+
     fn save_meta(&self, key: &str, value: &Value) -> Result<(), StateError> {
         let err = self.err();
         let text = json(value)?;
