@@ -1138,7 +1138,17 @@ async fn walk(
         (true, true) => crate::steps::Repeat::EverySend,
     };
     let walked = chain
-        .walk(ctx, policy, run, &outcome.key, &fields, resume, repeat)
+        .walk(
+            ctx,
+            policy,
+            run,
+            crate::steps::Walk {
+                key: &outcome.key,
+                fields: &fields,
+                resume,
+                repeat,
+            },
+        )
         .await?;
     let mut outcome = outcome.with_record(fields);
     outcome.at = (ctx.now)();

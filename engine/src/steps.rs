@@ -263,6 +263,15 @@ impl Walked {
     }
 }
 
+/// One record as [`Chain::walk`] takes it: its key and fields, the steps an earlier try
+/// finished, and whether a crash may have sent some of it already.
+pub(crate) struct Walk<'a> {
+    pub key: &'a str,
+    pub fields: &'a Map<String, Value>,
+    pub resume: Vec<StepOutcome>,
+    pub repeat: Repeat,
+}
+
 impl Chain {
     pub fn new(steps: Vec<ChainStep>) -> Chain {
         Chain {
@@ -283,11 +292,14 @@ impl Chain {
         ctx: &RunContext<'_>,
         policy: &RetryPolicy,
         run: u64,
-        key: &str,
-        fields: &Map<String, Value>,
-        resume: Vec<StepOutcome>,
-        repeat: Repeat,
+        record: Walk<'_>,
     ) -> Result<Walked, StateError> {
+        let Walk {
+            key,
+            fields,
+            resume,
+            mut repeat,
+        } = record;
         let mut resume: Vec<StepOutcome> = resume.into_iter().filter(|s| s.finished()).collect();
         if resume.is_empty() {
             resume = self
@@ -305,7 +317,6 @@ impl Chain {
         };
         // Whether an action finished since the progress was last stored.
         let mut unsaved = false;
-        let mut repeat = repeat;
         for step in &self.steps {
             if let Some(done) = resume.iter().find(|s| s.step == step.name) {
                 if done.status == StepStatus::Done {

@@ -343,17 +343,41 @@ fn templates_of(value: &MapValue, pos: Pos, out: &mut Vec<(String, Pos)>) {
     }
 }
 
-/// The `steps.NAME[.FIELD]` a text names: `(NAME, FIELD)`.
+/// The `steps.NAME[.FIELD]` a text names: `(NAME, FIELD)`. `steps` counts only as a
+/// word of its own (not `my_steps.x`, not `a.steps.x`).
 pub fn references(text: &str) -> Vec<(String, Option<String>)> {
-    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let pattern = PATTERN.get_or_init(|| {
-        regex::Regex::new(r"(?:^|[^\w.])steps\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_]+))?")
-            .expect("the pattern compiles")
-    });
-    pattern
-        .captures_iter(text)
-        .map(|c| (c[1].to_string(), c.get(2).map(|m| m.as_str().to_string())))
-        .collect()
+    let bytes = text.as_bytes();
+    let is_name = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let is_field = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let run = |from: usize, ok: &dyn Fn(u8) -> bool| {
+        from + bytes[from..].iter().take_while(|b| ok(**b)).count()
+    };
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = text[at..].find("steps.") {
+        let start = at + offset;
+        at = start + "steps.".len();
+        let before = start.checked_sub(1).map(|i| bytes[i]);
+        if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+            continue;
+        }
+        let name_end = run(at, &is_name);
+        if name_end == at {
+            continue;
+        }
+        let name = text[at..name_end].to_string();
+        at = name_end;
+        let mut field = None;
+        if bytes.get(name_end) == Some(&b'.') {
+            let field_end = run(name_end + 1, &is_field);
+            if field_end > name_end + 1 {
+                field = Some(text[name_end + 1..field_end].to_string());
+                at = field_end;
+            }
+        }
+        found.push((name, field));
+    }
+    found
 }
 
 /// Keys that a flow with `steps:` may not have at its top: they belong to a step.

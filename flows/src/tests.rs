@@ -320,3 +320,23 @@ fn steps_problems_are_told_at_their_place() {
         "{empty:?}"
     );
 }
+
+#[test]
+fn step_references_are_found_only_as_words_of_their_own() {
+    use crate::steps::references;
+    let found =
+        references("{{steps.contact.mobilePhone}} {{coalesce steps.row._row steps.add.id}}");
+    assert_eq!(
+        found,
+        vec![
+            ("contact".to_string(), Some("mobilePhone".to_string())),
+            ("row".to_string(), Some("_row".to_string())),
+            ("add".to_string(), Some("id".to_string())),
+        ]
+    );
+    assert_eq!(
+        references("{{steps.case}}"),
+        vec![("case".to_string(), None)]
+    );
+    assert!(references("{{my_steps.x}} {{a.steps.x}} steps. {{steps.}}").is_empty());
+}
