@@ -40,7 +40,8 @@ pub struct Chain {
 /// window of records costs a few transactions and flushes, not one per step.
 #[derive(Default)]
 struct Book {
-    left: std::sync::Mutex<Option<HashMap<String, Vec<StepOutcome>>>>,
+    /// Read for the run it names; a chain kept for another run reads again.
+    left: std::sync::Mutex<Option<(u64, HashMap<String, Vec<StepOutcome>>)>>,
     queue: std::sync::Mutex<Queue>,
     flushed: std::sync::Mutex<Flushed>,
 }
@@ -65,10 +66,11 @@ impl Book {
     fn left(
         &self,
         state: &dyn crate::state::FlowState,
+        run: u64,
         key: &str,
     ) -> Result<Vec<StepOutcome>, StateError> {
         let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
-        if left.is_none() {
+        if left.as_ref().is_none_or(|(read_for, _)| *read_for != run) {
             let mut found = HashMap::new();
             for (name, value) in state.metas_under(PROGRESS_PREFIX)? {
                 if let (Some(key), Ok(progress)) = (
@@ -78,11 +80,11 @@ impl Book {
                     found.insert(key.to_string(), progress.steps);
                 }
             }
-            *left = Some(found);
+            *left = Some((run, found));
         }
         Ok(left
             .as_mut()
-            .and_then(|found| found.remove(key))
+            .and_then(|(_, found)| found.remove(key))
             .unwrap_or_default())
     }
 
@@ -304,7 +306,7 @@ impl Chain {
         if resume.is_empty() {
             resume = self
                 .book
-                .left(ctx.state, key)?
+                .left(ctx.state, run, key)?
                 .into_iter()
                 .filter(|s| s.finished())
                 .collect();

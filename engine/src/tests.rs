@@ -1483,3 +1483,261 @@ fn a_chunk_print_changes_with_any_key_field_value_order_or_look_up() {
         "another filter"
     );
 }
+
+/// Three texts per row, `a` then `b` then `c`, each by its own scripted receiver.
+struct Steps {
+    flow: Flow,
+    chain: Chain,
+    receivers: Vec<Arc<Scripted>>,
+    store: SqliteStore,
+    rows: Rows,
+    _dir: tempfile::TempDir,
+}
+
+impl Steps {
+    fn new(delivery: &str) -> Steps {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let step = |name: &str| {
+            format!(
+                "  - name: {name}\n    action: {{connector: sms, action: send, account: sms}}\n    map: {{destination: \"{{{{phone}}}}\", text: \"{name} {{{{name}}}}\"}}\n"
+            )
+        };
+        let text = format!(
+            "source: {{connector: rows, path: rows.csv, key: id, backlog: send}}\n{delivery}steps:\n{}{}{}",
+            step("a"),
+            step("b"),
+            step("c")
+        );
+        std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).expect("the test writes");
+        std::fs::write(dir.path().join("f.yaml"), text).expect("the test writes");
+        let project = flows::load_project(
+            &LoadOptions {
+                flows_dir: dir.path().into(),
+                ..LoadOptions::default()
+            },
+            &flows::testkit::TestCatalogue,
+        );
+        assert!(
+            project.diagnostics().is_empty(),
+            "{:#?}",
+            project.diagnostics()
+        );
+        let flow = project.flows["f"].clone();
+        let receivers: Vec<Arc<Scripted>> = (0..3).map(|_| Arc::new(Scripted::default())).collect();
+        let chain = Chain::new(
+            flow.steps
+                .iter()
+                .zip(&receivers)
+                .map(|(step, receiver)| {
+                    let mapper =
+                        Mapper::new(&flow.step_flow(step)).unwrap_or_else(|e| panic!("{e:#?}"));
+                    ChainStep::action(step, receiver.clone(), mapper)
+                })
+                .collect(),
+        );
+        let store = SqliteStore::open(dir.path()).expect("the store opens");
+        let rows = Rows(
+            Mutex::new(
+                ["1", "2"]
+                    .iter()
+                    .map(|k| {
+                        record(
+                            k,
+                            json!({"name": format!("n{k}"), "phone": "+380501234567"}),
+                        )
+                    })
+                    .collect(),
+            ),
+            std::sync::atomic::AtomicBool::new(false),
+        );
+        Steps {
+            flow,
+            chain,
+            receivers,
+            store,
+            rows,
+            _dir: dir,
+        }
+    }
+
+    async fn run(&self) -> RunReport {
+        let mapper = Mapper::new(&self.flow).unwrap_or_else(|e| panic!("{e:#?}"));
+        let state = self.store.flow("f").expect("the flow's state opens");
+        let now = Utc::now;
+        run_flow(RunContext {
+            flow: &self.flow,
+            source: &self.rows,
+            receiver: self.receivers[2].clone(),
+            mapper: &mapper,
+            lookup: None,
+            chain: Some(&self.chain),
+            state: &*state,
+            trigger: Trigger::Manual,
+            now: &now,
+            progress: None,
+            stop: crate::Stop::never(),
+        })
+        .await
+        .expect("run_flow succeeds")
+    }
+
+    /// What each step's receiver was sent: the keys, step by step.
+    fn sent(&self) -> Vec<Vec<String>> {
+        self.receivers
+            .iter()
+            .map(|r| {
+                let mut sent = r.sent.lock().map(|s| s.clone()).unwrap_or_default();
+                sent.sort();
+                sent
+            })
+            .collect()
+    }
+
+    /// A crash of run 1 left record 1 in flight, marked on `boot`, its step `a` done.
+    fn crashed_after_a(&self, boot: Option<&str>) {
+        let state = self.store.flow("f").expect("the flow's state opens");
+        let run = state
+            .begin_run(Trigger::Manual, Utc::now())
+            .expect("the run begins");
+        let mark = InFlight {
+            version: 1,
+            key: "1".into(),
+            run: run.id,
+            since: Utc::now(),
+            record: json!({"name": "n1", "phone": "+380501234567"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            boot: boot.map(str::to_string),
+        };
+        let _in_flight = state
+            .mark_in_flight(run.id, 1, &[mark])
+            .expect("mark_in_flight succeeds");
+        let a = StepOutcome {
+            step: "a".into(),
+            status: StepStatus::Done,
+            reason: None,
+            code: None,
+            remote_id: Some("A-1".into()),
+            answer: json!({"id": "A-1", "status": "sent"}),
+            attempts: 1,
+            repeat: false,
+            sent: None,
+            at: Utc::now(),
+        };
+        state
+            .save_meta(
+                &progress_key("1"),
+                &json!({"run": run.id, "steps": [serde_json::to_value(a).unwrap_or_default()]}),
+            )
+            .expect("save_meta succeeds");
+    }
+
+    /// The steps of `key` in the run's stored outcomes, as `(step, status, repeat)`.
+    fn steps_of(&self, run: u64, key: &str) -> Vec<(String, StepStatus, bool)> {
+        let state = self.store.flow("f").expect("the flow's state opens");
+        let rows = state.rows(run).unwrap_or_default();
+        rows.iter()
+            .find(|r| r.key == key)
+            .map(|r| {
+                r.steps
+                    .iter()
+                    .map(|s| (s.step.clone(), s.status, s.repeat))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_record_resumed_on_the_same_boot_skips_its_done_steps_and_marks_only_the_next_send() {
+    if crate::boot_id().is_none() {
+        return; // no boot id here: every resumed send is marked (the next test)
+    }
+    let s = Steps::new("");
+    s.crashed_after_a(crate::boot_id());
+    let report = s.run().await;
+    assert_eq!(report.summary.counts.sent, 2);
+    assert_eq!(
+        s.sent(),
+        [vec!["f:2"], vec!["f:1", "f:2"], vec!["f:1", "f:2"]],
+        "step a of record 1 is not sent again"
+    );
+    assert_eq!(
+        s.steps_of(report.summary.id, "1"),
+        [
+            ("a".to_string(), StepStatus::Done, false),
+            ("b".to_string(), StepStatus::Done, true),
+            ("c".to_string(), StepStatus::Done, false),
+        ],
+        "b may have left before the crash; c could not have"
+    );
+    let state = s.store.flow("f").expect("the flow's state opens");
+    assert!(
+        state
+            .metas_under(crate::state::PROGRESS_PREFIX)
+            .unwrap_or_default()
+            .is_empty(),
+        "the progress goes with the outcome"
+    );
+}
+
+#[tokio::test]
+async fn a_record_resumed_after_another_boot_marks_every_send_it_makes() {
+    for boot in [Some("another-boot"), None] {
+        let s = Steps::new("");
+        s.crashed_after_a(boot);
+        let report = s.run().await;
+        assert_eq!(s.sent()[0], ["f:2"], "{boot:?}");
+        assert_eq!(
+            s.steps_of(report.summary.id, "1"),
+            [
+                ("a".to_string(), StepStatus::Done, false),
+                ("b".to_string(), StepStatus::Done, true),
+                ("c".to_string(), StepStatus::Done, true),
+            ],
+            "{boot:?}: progress written without a flush may have lost b's outcome"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_gives_up_keeps_the_steps_before_it_and_the_next_run_resumes_there() {
+    let s = Steps::new("delivery: {concurrency: 1, attempts: 1}\n");
+    s.receivers[1]
+        .script
+        .lock()
+        .expect("the script")
+        .push_back(Err(SendError::Transient {
+            reason: "HTTP 503".into(),
+            retry_after: None,
+        }));
+    let first = s.run().await;
+    assert_eq!(first.summary.counts.failed, 1);
+    let failure = &first.failures[0];
+    assert!(failure.retry_next_run);
+    assert!(
+        failure
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("step `b`"),
+        "{:?}",
+        failure.reason
+    );
+    let failed = failure.key.clone();
+    let second = s.run().await;
+    assert_eq!(second.summary.counts.sent, 1);
+    let sent = s.sent();
+    let times = |step: usize| {
+        sent[step]
+            .iter()
+            .filter(|k| **k == format!("f:{failed}"))
+            .count()
+    };
+    assert_eq!(
+        (times(0), times(1), times(2)),
+        (1, 1, 1),
+        "a once, b once (after its failure), c once: {sent:?}"
+    );
+}
