@@ -41,10 +41,13 @@ pub struct Chain {
 #[derive(Default)]
 struct Book {
     /// Read for the run it names; a chain kept for another run reads again.
-    left: std::sync::Mutex<Option<(u64, HashMap<String, Vec<StepOutcome>>)>>,
+    left: std::sync::Mutex<Option<(u64, Left)>>,
     queue: std::sync::Mutex<Queue>,
     flushed: std::sync::Mutex<Flushed>,
 }
+
+/// Each record's finished steps, by key.
+type Left = HashMap<String, Vec<StepOutcome>>;
 
 #[derive(Default)]
 struct Queue {
