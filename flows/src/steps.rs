@@ -129,8 +129,20 @@ pub(crate) fn parse(
         );
     }
     let mut steps: Vec<Step> = Vec::new();
+    // Steps whose own problems were told: what names them is not told again.
+    let mut unread: Vec<String> = Vec::new();
     for item in items.iter() {
-        if let Some(step) = parse_step(cx, item, catalogue, errors) {
+        let Some(step) = parse_step(cx, item, catalogue, errors) else {
+            if let Some(name) = item
+                .as_mapping()
+                .and_then(|m| m.get_scalar("name"))
+                .map(|n| n.as_str().to_string())
+            {
+                unread.push(name);
+            }
+            continue;
+        };
+        {
             if steps.iter().any(|s| s.name == step.name) {
                 errors.push(
                     Diagnostic::new(
@@ -151,7 +163,7 @@ pub(crate) fn parse(
                 .with_hint("add a step with `action:` (look-ups only read)"),
         );
     }
-    errors.extend(check_references(file, &steps));
+    errors.extend(check_references(file, &steps, &unread));
     steps
 }
 
@@ -251,6 +263,18 @@ fn parse_step(
             StepKind::Lookup(lookup)
         }
         (None, Some(action)) => {
+            // A step's next step needs this one's answer per record: no batches.
+            if let Some(batch) = action.as_mapping().and_then(|m| m.get_node("batch")) {
+                errors.push(
+                    Diagnostic::new(
+                        file,
+                        Pos::of(batch.span()),
+                        "`batch` is for one-step flows: a step sends each record on its own",
+                    )
+                    .with_hint("remove `batch:`, or make this a flow of its own with `receiver:`"),
+                );
+                return None;
+            }
             let receiver = flow::parse_receiver(cx, action, catalogue)
                 .map_err(|e| errors.push(e))
                 .ok();
@@ -284,7 +308,7 @@ fn parse_step(
 
 /// Every `steps.NAME[.FIELD]` a step's templates and condition name: NAME is an earlier
 /// step, and FIELD one an action answers.
-fn check_references(file: &Path, steps: &[Step]) -> Vec<Diagnostic> {
+fn check_references(file: &Path, steps: &[Step], unread: &[String]) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let mut texts: Vec<(String, Pos)> = Vec::new();
@@ -303,6 +327,9 @@ fn check_references(file: &Path, steps: &[Step]) -> Vec<Diagnostic> {
         }
         for (text, pos) in texts {
             for (name, field) in references(&text) {
+                if unread.contains(&name) {
+                    continue;
+                }
                 let problem = match steps.iter().position(|s| s.name == name) {
                     None => Some((
                         format!("step `{}` names a step `{name}` the flow does not have", step.name),

@@ -304,6 +304,11 @@ fn steps_problems_are_told_at_their_place() {
         ("text: \"Hi {{name}}\"", "txt: \"Hi {{name}}\"", "missing required field `text`"),
         ("account: shop-sms}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi", "account: shop-smss}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi", "shop-smss"),
         ("name: first", "name: fir.st", "`fir.st` is not a step name"),
+        (
+            "action: {connector: sms, action: send, account: shop-sms}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi",
+            "action: {connector: sms, action: send, account: shop-sms, batch: 100}\n    map: {destination: \"{{phone}}\", source: Shop, text: \"Hi",
+            "order-sms.yaml:4:70: `batch` is for one-step flows",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(TWO_STEPS.contains(from), "{from:?}");
@@ -319,6 +324,9 @@ fn steps_problems_are_told_at_their_place() {
         empty.iter().any(|p| p.contains("`steps` is empty")),
         "{empty:?}"
     );
+    // A step with problems of its own is not also told as missing where others name it.
+    let broken = problems_of(&TWO_STEPS.replacen("account: shop-sms}", "account: shop-smss}", 1));
+    assert_eq!(broken.len(), 1, "{broken:#?}");
 }
 
 #[test]

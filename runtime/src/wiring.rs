@@ -215,7 +215,8 @@ pub fn chain(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine::
                 engine::ChainStep::lookup(step, lookup)
             }
             flows::steps::StepKind::Action { .. } => {
-                let receiver = crate::daemon::metrics::timed(receiver(&one, accounts)?, &one);
+                let receiver =
+                    crate::daemon::metrics::timed_step(receiver(&one, accounts)?, &one, &step.name);
                 engine::ChainStep::action(step, receiver, compiled(&one)?)
             }
         };

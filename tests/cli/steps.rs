@@ -377,4 +377,18 @@ async fn the_console_shows_a_flows_steps_and_each_records_steps() {
         api_rows["rows"][0]["steps"][1]["answer"]["id"],
         "umid-few:R-1"
     );
+
+    // Each step's sends are a series of their own.
+    let metrics = reqwest::get(format!("{api}/metrics"))
+        .await
+        .expect("the GET is answered")
+        .text()
+        .await
+        .unwrap_or_default();
+    for step in ["a", "b", "c"] {
+        let line = format!(
+            "switchboard_send_duration_seconds_count{{flow=\"few\",receiver=\"8x8 send_sms\",step=\"{step}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line}:\n{metrics}");
+    }
 }

@@ -43,11 +43,9 @@ struct ConditionLabels {
     condition: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReceiverLabels {
-    flow: String,
-    receiver: String,
-}
+/// `flow`, `receiver` (connector and action) and, for a step of `steps:`, `step`: a
+/// one-step flow's series keep the two labels they always had.
+type ReceiverLabels = Vec<(&'static str, String)>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
@@ -327,15 +325,38 @@ impl Metrics {
 /// `receiver`, timing each request into `switchboard_send_duration_seconds` when a daemon
 /// keeps metrics (elsewhere, as it is).
 pub fn timed(receiver: Arc<dyn Receiver>, flow: &flows::Flow) -> Arc<dyn Receiver> {
+    timed_as(receiver, flow, None)
+}
+
+/// [`timed`] for the action step `step` of a flow with `steps:` (`flow` being the
+/// one-step flow the step stands for): its series are labelled with the step's name.
+pub fn timed_step(
+    receiver: Arc<dyn Receiver>,
+    flow: &flows::Flow,
+    step: &str,
+) -> Arc<dyn Receiver> {
+    timed_as(receiver, flow, Some(step))
+}
+
+fn timed_as(
+    receiver: Arc<dyn Receiver>,
+    flow: &flows::Flow,
+    step: Option<&str>,
+) -> Arc<dyn Receiver> {
     let Some(seconds) = SEND_SECONDS.get() else {
         return receiver;
     };
-    let histogram = seconds
-        .get_or_create(&ReceiverLabels {
-            flow: flow.name.clone(),
-            receiver: format!("{} {}", flow.receiver.connector, flow.receiver.action),
-        })
-        .clone();
+    let mut labels: ReceiverLabels = vec![
+        ("flow", flow.name.clone()),
+        (
+            "receiver",
+            format!("{} {}", flow.receiver.connector, flow.receiver.action),
+        ),
+    ];
+    if let Some(step) = step {
+        labels.push(("step", step.to_string()));
+    }
+    let histogram = seconds.get_or_create(&labels).clone();
     Arc::new(Timed {
         inner: receiver,
         histogram,
