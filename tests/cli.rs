@@ -500,6 +500,8 @@ async fn quickstart_runs_the_bundled_example_offline() {
             "quickstart",
             "aranda-solved-sms",
             "cinnox-contact-sheet",
+            "cinnox-find-or-create",
+            "cinnox-missed-case-sms",
             "cinnox-missed-enquiry",
             "cinnox-new-contact",
             "google-sheet-sms",
