@@ -35,6 +35,7 @@ pub use scheduler;
 
 pub mod access;
 pub mod daemon;
+pub mod preview;
 pub mod prune;
 pub mod report;
 pub mod scaffold;

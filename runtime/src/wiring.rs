@@ -226,7 +226,7 @@ pub fn chain(flow: &Flow, accounts: &Accounts) -> anyhow::Result<Option<engine::
 }
 
 /// A flow's map, compiled; its problems as one error.
-fn compiled(flow: &Flow) -> anyhow::Result<Mapper> {
+pub(crate) fn compiled(flow: &Flow) -> anyhow::Result<Mapper> {
     Mapper::new(flow).map_err(|problems| {
         anyhow::anyhow!(problems
             .iter()

@@ -11,14 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::Utc;
-use connectors::push::{Door, Taken};
-use engine::{stages, FlowState, LookupStep, Mapper, Prepared, Record};
+use connectors::push::Door;
+use engine::{FlowState, LookupStep, Prepared, Record};
 use flows::{FieldKind, Flow, Project};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::commands::run::daemon_request;
 use runtime::daemon::discovery::{self, Daemon};
+use runtime::preview::{self, Preview, Previewer};
 use runtime::Global;
 use runtime::{report, wiring};
 
@@ -31,28 +31,6 @@ pub struct TestArgs<'a> {
     pub to: Option<&'a str>,
     pub events: Option<&'a Path>,
     pub json: bool,
-}
-
-#[derive(Serialize)]
-struct Preview {
-    key: String,
-    /// Handled by an earlier run (a real run would not send it); `None` when unknown.
-    already_handled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<Prepared>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    /// Why the flow's `filter:` drops it (a run records it `filtered`, sends nothing).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    filtered: Option<String>,
-    /// The request is the one `--send` sends: its phone number replaced by `--to`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    to: Option<String>,
-    /// A flow with `steps:`: what each step would do (look-ups asked, actions prepared).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    steps: Vec<engine::StepPreview>,
-    #[serde(skip)]
-    fields: Option<Map<String, Value>>,
 }
 
 /// Where the handled marks come from: the state itself, the daemon holding it, or
@@ -87,24 +65,16 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
         Ok(flow) => flow,
         Err(code) => return Ok(code),
     };
-    let receiver = wiring::receiver(flow, &project.accounts)?;
-    let mapper = Mapper::new(flow).map_err(|p| {
-        anyhow::anyhow!(
-            "{}",
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+    let previewer = Previewer::new(flow, &project.accounts)?;
+    let receiver = previewer.receiver.clone();
     let marks = marks(global, &flow.name)?;
     if let Marks::Unknown(why) = &marks {
         eprintln!(
             "note: which records were handled before is unknown: {why}; every record is shown"
         );
     }
-    let lookup = wiring::lookup(flow, &project.accounts)?;
-    let chain = wiring::chain(flow, &project.accounts)?;
+    let lookup = previewer.lookup.as_ref();
+    let chain = previewer.chain.as_ref();
     if chain.is_some() && args.to.is_some() {
         anyhow::bail!(
             "`--to` replaces one receiver's phone number; `{}` has several steps\n  hint: `--send` without `--to` sends every step for the first record, to its own recipients",
@@ -120,11 +90,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
     let skip_handled = !args.all && !flow.source.is_push();
 
     let now = Utc::now();
-    // A preview tries each look-up once: a person is waiting.
-    let once = engine::RetryPolicy {
-        attempts: 1,
-        ..engine::RetryPolicy::from(&flow.delivery)
-    };
+    let once = &previewer.policy;
     let total = records.len();
     let mut handled_count = 0usize;
     let mut previews: Vec<Preview> = Vec::new();
@@ -132,7 +98,7 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
         if previews.len() >= args.limit {
             break;
         }
-        let handled = handled_in(&marks, flow, chunk, lookup.as_ref()).await?;
+        let handled = handled_in(&marks, flow, chunk, lookup).await?;
         for (record, already_handled) in chunk.iter().zip(handled) {
             if previews.len() >= args.limit {
                 break;
@@ -141,101 +107,14 @@ pub async fn test(global: &Global, args: TestArgs<'_>) -> anyhow::Result<ExitCod
                 handled_count += 1;
                 continue;
             }
-            let mut record = record.clone();
-            let found = match &lookup {
-                Some(step) => step
-                    .enrich(&mut record, &once, &engine::Stop::never())
-                    .await
-                    .map_err(|f| f.reason),
-                None => Ok(()),
-            };
-            // The filter judges the record as a run does: after its look-up.
-            let verdict = match &found {
-                Ok(()) => stages::judge(flow.filter.as_ref(), &record.fields),
-                Err(_) => stages::Judged::Pass,
-            };
-            let (found, filtered) = match verdict {
-                stages::Judged::Pass => (found, None),
-                stages::Judged::Filtered(why) => (Ok(()), Some(why)),
-                stages::Judged::Failed(why) => (Err(why), None),
-            };
-            if let Some(why) = filtered {
-                previews.push(Preview {
-                    key: record.key.clone(),
-                    already_handled,
-                    request: None,
-                    error: None,
-                    filtered: Some(why),
-                    to: None,
-                    steps: Vec::new(),
-                    fields: None,
-                });
-                continue;
-            }
-            if let (Some(chain), Ok(())) = (&chain, &found) {
-                let at = engine::Attempt {
-                    flow: &flow.name,
-                    key: &record.key,
-                    policy: &once,
-                    stop: &engine::Stop::never(),
-                    now,
-                    send: false,
-                };
-                let steps = chain.preview(&at, &record.fields).await;
-                let error = steps
-                    .iter()
-                    .find(|s| s.outcome.status == engine::StepStatus::Failed)
-                    .map(|s| {
-                        format!(
-                            "step `{}`: {}",
-                            s.outcome.step,
-                            s.outcome.reason.as_deref().unwrap_or_default()
-                        )
-                    });
-                previews.push(Preview {
-                    key: record.key.clone(),
-                    already_handled,
-                    request: None,
-                    error,
-                    filtered: None,
-                    to: None,
-                    steps,
-                    fields: Some(record.fields.clone()),
-                });
-                continue;
-            }
-            // Mapped and prepared as a run does (the same stages, the same words).
-            let (request, error, fields) = match found {
-                Err(reason) => (None, Some(reason), None),
-                Ok(()) => {
-                    let (record, mapped) = stages::map(&mapper, record.clone(), now);
-                    let prepared = mapped.and_then(|fields| {
-                        stages::prepare(&*receiver, &flow.name, &record.key, fields.clone())
-                            .map(|request| (request, fields))
-                    });
-                    match prepared {
-                        Ok((request, fields)) => (Some(request), None, Some(fields)),
-                        Err(unsendable) => (None, Some(unsendable.reason), None),
-                    }
-                }
-            };
-            previews.push(Preview {
-                key: record.key.clone(),
-                already_handled,
-                request,
-                error,
-                filtered: None,
-                to: None,
-                steps: Vec::new(),
-                fields,
-            });
+            previews.push(previewer.record(record, already_handled, now).await);
         }
     }
 
     // What `--send` sends is what the preview shows: its request as it will leave.
     let mut to_send: Option<(usize, Prepared)> = None;
-    if let (Some(chain), true) = (&chain, args.send) {
-        return send_steps(global, &marks, flow, chain, &previews, &once, args.json).await;
+    if let (Some(chain), true) = (chain, args.send) {
+        return send_steps(global, &marks, flow, chain, &previews, once, args.json).await;
     }
     if args.send {
         let Some(index) = previews.iter().position(|p| p.request.is_some()) else {
@@ -547,42 +426,38 @@ async fn records(
             return Ok(Err(ExitCode::from(2)));
         };
         return Ok(Ok((
-            events_in(door, flow, file)?,
+            preview::events_in(door, flow, file)?,
             format!("in {}", file.display()),
         )));
     }
-    let Some(door) = door else {
-        let source = wiring::source(flow, &project.accounts)?
-            .ok_or_else(|| anyhow::anyhow!("`{}` has no source to read", flow.name))?;
-        return match source.fetch().await {
-            Ok(fetched) => Ok(Ok((fetched.records, "in the source".into()))),
-            Err(e) => {
-                eprintln!("error: the source of `{}` cannot be read: {e}", flow.name);
-                Ok(Err(ExitCode::from(1)))
-            }
-        };
+    let local = match marks {
+        Marks::Local(state) => Some(state.as_ref()),
+        _ => None,
     };
-    // Pushed events: those waiting, else the samples beside the flow, else the last ones.
-    if let Marks::Local(state) = marks {
-        let queued = state.queued()?;
-        if !queued.is_empty() {
-            return Ok(Ok((queued, "queued".into())));
+    let found = match (&door, marks) {
+        // The daemon holds the state: the samples here, else its last events (below).
+        (Some(door), Marks::Daemon(_)) => match preview::samples(flow) {
+            Some(samples) => preview::events_in(door, flow, &samples)
+                .map(|records| (records, format!("in {}", samples.display()))),
+            None => Ok((Vec::new(), String::new())),
+        },
+        _ => preview::records(project, flow, local).await,
+    };
+    let (records, from) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(Err(ExitCode::from(1)));
         }
+    };
+    if !records.is_empty() || door.is_none() {
+        return Ok(Ok((records, from)));
     }
-    let samples = flow
-        .file
-        .parent()
-        .map(|dir| dir.join("events.json"))
-        .filter(|path| path.exists());
-    if let Some(samples) = samples {
-        let records = events_in(&door, flow, &samples)?;
-        if !records.is_empty() {
-            return Ok(Ok((records, format!("in {}", samples.display()))));
+    if let Marks::Daemon(daemon) = marks {
+        let last = last_events(daemon, &flow.name).await?;
+        if !last.is_empty() {
+            return Ok(Ok((last, "received last (from history)".into())));
         }
-    }
-    let last = last_events(marks, &flow.name).await?;
-    if !last.is_empty() {
-        return Ok(Ok((last, "received last (from history)".into())));
     }
     outln!(
         "{}: no events to preview: none queued, no events.json beside the flow, none received yet\n  hint: pass --events FILE with a body as the service posts it (POST it to the daemon's /hooks/{})",
@@ -592,70 +467,36 @@ async fn records(
     Ok(Err(ExitCode::SUCCESS))
 }
 
-/// This flow's events in a body as the service would post it.
-fn events_in(door: &Door, flow: &Flow, file: &Path) -> anyhow::Result<Vec<Record>> {
-    let body =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    match door
-        .take(&body, &BTreeMap::new())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
-    {
-        Taken::Handshake(_) => anyhow::bail!("{} is a handshake, not events", file.display()),
-        Taken::Events { queued, .. } => Ok(queued
-            .into_iter()
-            .filter(|(target, _)| target.flow == flow.name)
-            .flat_map(|(_, records)| records)
-            .collect()),
-    }
-}
-
-/// The events of the flow's latest runs, newest run first, from the state or the daemon.
-async fn last_events(marks: &Marks, flow: &str) -> anyhow::Result<Vec<Record>> {
-    let rows: Vec<engine::RowOutcome> = match marks {
-        Marks::Local(state) => {
-            let mut rows = Vec::new();
-            for run in state.runs(5)? {
-                rows.extend(state.rows(run.id)?);
-            }
-            rows
-        }
-        Marks::Daemon(daemon) => {
-            let runs = daemon_request(
-                daemon,
-                reqwest::Method::GET,
-                &format!("/api/flows/{flow}/runs?limit=5"),
-                None,
-            )
-            .await?;
-            let mut rows = Vec::new();
-            for id in runs["runs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["id"].as_u64())
-            {
-                let run = daemon_request(
-                    daemon,
-                    reqwest::Method::GET,
-                    &format!("/api/flows/{flow}/runs/{id}"),
-                    None,
-                )
-                .await?;
-                rows.extend(
-                    serde_json::from_value::<Vec<engine::RowOutcome>>(run["rows"].clone())
-                        .unwrap_or_default(),
-                );
-            }
-            rows
-        }
-        Marks::Fresh | Marks::Unknown(_) => Vec::new(),
-    };
-    let mut seen = std::collections::HashSet::new();
-    Ok(rows
+/// The events of the flow's latest runs, newest run first, asked of the daemon that
+/// holds the state.
+async fn last_events(daemon: &Daemon, flow: &str) -> anyhow::Result<Vec<Record>> {
+    let runs = daemon_request(
+        daemon,
+        reqwest::Method::GET,
+        &format!("/api/flows/{flow}/runs?limit=5"),
+        None,
+    )
+    .await?;
+    let mut rows = Vec::new();
+    for id in runs["runs"]
+        .as_array()
         .into_iter()
-        .filter(|row| !row.record.is_empty() && seen.insert(row.key.clone()))
-        .map(|row| Record::new(row.key, row.record))
-        .collect())
+        .flatten()
+        .filter_map(|r| r["id"].as_u64())
+    {
+        let run = daemon_request(
+            daemon,
+            reqwest::Method::GET,
+            &format!("/api/flows/{flow}/runs/{id}"),
+            None,
+        )
+        .await?;
+        rows.extend(
+            serde_json::from_value::<Vec<engine::RowOutcome>>(run["rows"].clone())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(preview::last_events(rows))
 }
 
 fn print_preview(p: &Preview) {

@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/", get(flows_page))
         .route("/flows/{name}", get(flow_page))
         .route("/flows/{name}/runs/{id}", get(run_page))
+        .route("/flows/{name}/preview", get(preview_page))
         .route("/search", get(search_page))
         .route("/accounts", get(accounts_page))
         .route("/accounts/{name}/status", get(account_status))
@@ -323,6 +324,31 @@ async fn flow_page(
         &visitor.csrf,
     );
     page(&name, Tab::Flows, &visitor, body)
+}
+
+/// What the flow would send next: the `switchboard test` preview (look-ups asked, nothing
+/// sent, no state changed).
+async fn preview_page(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path(name): Path<String>,
+) -> Response {
+    if !shared.knows(&name) {
+        return no_flow(&name);
+    }
+    let body = match views::preview(&shared, &name).await {
+        Ok((from, previews)) => pages::preview(&name, &from, &previews),
+        Err(e) => {
+            let why = shared.scrubber().string(format!("{e:#}"));
+            return page_problem(StatusCode::UNPROCESSABLE_ENTITY, "No preview", &why);
+        }
+    };
+    page(
+        &format!("{name}: what it sends next"),
+        Tab::Flows,
+        &visitor,
+        body,
+    )
 }
 
 #[derive(Deserialize)]

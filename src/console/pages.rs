@@ -297,6 +297,9 @@ pub struct FlowPage<'a> {
     pub shape: Option<&'a FlowShape>,
 }
 
+/// The triggers a run log can be narrowed to, as the run log writes them.
+const RUN_TRIGGERS: &[&str] = &["schedule", "manual", "event", "after", "replay", "takeover"];
+
 fn filter_query(filter: RunFilter) -> String {
     let mut q = Vec::new();
     if filter.errors {
@@ -304,6 +307,15 @@ fn filter_query(filter: RunFilter) -> String {
     }
     if filter.hide_empty {
         q.push("hide_empty=true".to_string());
+    }
+    if let Some(trigger) = filter.trigger {
+        q.push(format!(
+            "trigger={}",
+            runtime::report::trigger_word(trigger)
+        ));
+    }
+    if let Some(day) = filter.day {
+        q.push(format!("day={day}"));
     }
     if let Some(b) = filter.before {
         q.push(format!("before={b}"));
@@ -321,10 +333,12 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
             filter_query(RunFilter {
                 errors,
                 hide_empty,
-                before: None
+                before: None,
+                ..f
             })
         )
     };
+    let trigger = f.trigger.map(runtime::report::trigger_word);
     let rows = run_rows(&flow.name, page.runs);
     let live = format!(
         "/live/flows/{name}?{}&shown={}",
@@ -382,11 +396,30 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                 (action(csrf, &format!("/flows/{name}/resume"), "Resume", "", "resume"))
             }
             a href=(format!("/flows/{name}/edit")) data-test="edit" { "Edit the file" }
+            a href=(format!("/flows/{name}/preview")) data-test="preview" { "What it sends next" }
         }
         nav.filters aria-label="Filter the runs" {
             a href=(with(!f.errors, f.hide_empty)) class=[f.errors.then_some("here")] data-test="only-errors" { "only runs with errors" }
             " · "
             a href=(with(f.errors, !f.hide_empty)) class=[f.hide_empty.then_some("here")] { "hide empty runs" }
+        }
+        form.filter.runs method="get" action=(format!("/flows/{name}")) data-test="run-filter" {
+            @if f.errors { input type="hidden" name="errors" value="true"; }
+            @if f.hide_empty { input type="hidden" name="hide_empty" value="true"; }
+            label { "Trigger "
+                select name="trigger" {
+                    option value="" { "any" }
+                    @for word in RUN_TRIGGERS {
+                        option value=(word) selected[trigger.as_deref() == Some(*word)] { (word) }
+                    }
+                }
+            }
+            " "
+            label { "Day " input type="date" name="day" value=[f.day.map(|d| d.to_string())]; }
+            " " button type="submit" { "Show" }
+            @if f.trigger.is_some() || f.day.is_some() {
+                " " a href=(format!("/flows/{name}?{}", filter_query(RunFilter { errors: f.errors, hide_empty: f.hide_empty, ..RunFilter::default() }))) data-test="clear-filter" { "any trigger, any day" }
+            }
         }
         table.runs {
             thead { tr {
@@ -401,7 +434,11 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
         }
         // Hidden by the style sheet once a run arrives live.
         @if page.runs.is_empty() {
-            p.empty data-test="no-runs" { "No runs yet: Run now starts one, or wait for its schedule." }
+            @if f.errors || f.hide_empty || f.trigger.is_some() || f.day.is_some() {
+                p.empty data-test="no-runs" { "No run matches these filters." }
+            } @else {
+                p.empty data-test="no-runs" { "No runs yet: Run now starts one, or wait for its schedule." }
+            }
         }
         @if page.more {
             @if let Some(last) = page.runs.last() {
@@ -845,5 +882,77 @@ fn step_word(step: &engine::StepOutcome) -> &'static str {
         engine::StepStatus::Done => "found",
         engine::StepStatus::Skipped => "skipped",
         engine::StepStatus::Failed => "failed",
+    }
+}
+
+/// A request as it would leave: method, URL, the receiver's notes and the body.
+fn outgoing(request: &engine::Prepared) -> Markup {
+    html! {
+        p.small { code { (format!("{:?}", request.method).to_uppercase()) " " (request.url) } }
+        @if !request.notes.is_empty() {
+            p.small { @for (name, value) in &request.notes { (name) ": " (value.as_str().map_or_else(|| value.to_string(), String::from)) " " } }
+        }
+        pre { (pretty(&request.body)) }
+    }
+}
+
+/// What a flow would send next (`switchboard test`, in the browser).
+pub fn preview(flow: &str, from: &str, previews: &[runtime::preview::Preview]) -> Markup {
+    let name = enc(flow);
+    html! {
+        p.crumbs { a href=(format!("/flows/{name}")) { (flow) } " › what it sends next" }
+        h1 { "What " (flow) " sends next" }
+        p { (from) "; the next " (previews.len()) " the next run would take, as it would send them. "
+            "Look-ups are asked; nothing is sent and nothing is recorded ("
+            code { "switchboard test " (flow) " --send" } " sends one)." }
+        @if previews.is_empty() {
+            p.empty data-test="nothing-next" { "Nothing new to send: every record was handled before." }
+        }
+        @for p in previews {
+            section.card data-test="preview" {
+                h2 { "Record " code { (p.key) }
+                    @if p.already_handled == Some(true) { " " span.badge.skipped { "handled before" } } }
+                div.preview {
+                    div {
+                        h3 { "The record" }
+                        table.fields {
+                            @for (field, value) in &p.record {
+                                tr { th scope="row" { code { (field) } } td { (value.as_str().map_or_else(|| value.to_string(), String::from)) } }
+                            }
+                        }
+                    }
+                    div {
+                        h3 { "What goes out" }
+                        @if let Some(why) = &p.filtered {
+                            p { span.badge.skipped { "filtered" } " " (ticks(why)) }
+                        }
+                        @if let Some(request) = &p.request { (outgoing(request)) }
+                        @if !p.steps.is_empty() {
+                            ol.steps {
+                                @for step in &p.steps {
+                                    li {
+                                        @let word = step_word(&step.outcome);
+                                        b { (step.outcome.step) } " "
+                                        @if step.request.is_some() {
+                                            span.badge.sent { "would send" }
+                                        } @else {
+                                            span class=(format!("badge {word}")) { (word) }
+                                        }
+                                        @if let Some(reason) = &step.outcome.reason { " " (ticks(reason)) }
+                                        @if let Some(request) = &step.request { (outgoing(request)) }
+                                        @if step.request.is_none() && !step.outcome.answer.is_null() {
+                                            p.small { "answers:" } pre { (pretty(&step.outcome.answer)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        @if let Some(error) = &p.error {
+                            p.problem data-test="preview-problem" { (ticks(error)) }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

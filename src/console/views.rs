@@ -255,6 +255,60 @@ pub fn used_by(project: &runtime::flows::Project, name: &str) -> usize {
         .count()
 }
 
+/// How many records the preview page shows.
+pub const PREVIEWED: usize = 3;
+
+/// What a flow would send next: where its records came from, and the first
+/// [`PREVIEWED`] not handled before (a pushed flow's events, handled or not, marked),
+/// scrubbed of every secret the accounts hold.
+pub async fn preview(
+    shared: &Shared,
+    name: &str,
+) -> anyhow::Result<(String, Vec<runtime::preview::Preview>)> {
+    let served = shared.snapshot();
+    let flow = served.project.flows.get(name).ok_or_else(|| {
+        anyhow::anyhow!("`{name}` has problems to fix before it can be previewed")
+    })?;
+    let previewer = runtime::preview::Previewer::new(flow, &served.project.accounts)?;
+    let state = shared.store.flow(name)?;
+    let (records, from) = runtime::preview::records(&served.project, flow, Some(&*state)).await?;
+    let pushed = flow.source.is_push();
+    let now = Utc::now();
+    let mut previews = Vec::new();
+    for record in &records {
+        if previews.len() >= PREVIEWED {
+            break;
+        }
+        let handled = engine::handled_before(&*state, record, previewer.lookup.as_ref(), flow)
+            .ok()
+            .map(|run| run.is_some());
+        if handled == Some(true) && !pushed {
+            continue;
+        }
+        previews.push(previewer.record(record, handled, now).await);
+    }
+    let scrubber = shared.scrubber();
+    for preview in &mut previews {
+        scrubber.map(&mut preview.record);
+        if let Some(request) = &mut preview.request {
+            request.url = scrubber.string(std::mem::take(&mut request.url));
+            scrubber.value(&mut request.body);
+        }
+        for step in &mut preview.steps {
+            if let Some(request) = &mut step.request {
+                request.url = scrubber.string(std::mem::take(&mut request.url));
+                scrubber.value(&mut request.body);
+            }
+            scrubber.value(&mut step.outcome.answer);
+            step.outcome.reason = step.outcome.reason.take().map(|r| scrubber.string(r));
+            step.outcome.sent = None;
+        }
+        preview.error = preview.error.take().map(|e| scrubber.string(e));
+        preview.filtered = preview.filtered.take().map(|e| scrubber.string(e));
+    }
+    Ok((format!("{} record(s) {from}", records.len()), previews))
+}
+
 /// Which runs a flow's run log shows.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
 pub struct RunFilter {
@@ -264,12 +318,33 @@ pub struct RunFilter {
     /// Hide runs that found nothing new and had no error.
     #[serde(default)]
     pub hide_empty: bool,
+    /// Only runs started so (`schedule`, `manual`, `event`, …); empty: any.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub trigger: Option<engine::Trigger>,
+    /// Only runs started on this day, in the flow's time zone; empty: any.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub day: Option<chrono::NaiveDate>,
     /// Runs older than this id (the next page).
     pub before: Option<u64>,
 }
 
+/// A form's empty field (`trigger=`: the "any" choice) as no value.
+fn empty_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 impl RunFilter {
-    fn keeps(&self, run: &RunSummary) -> bool {
+    fn keeps(&self, run: &RunSummary, zone: &chrono_tz::Tz) -> bool {
         let erred = run.counts.failed > 0
             || matches!(run.status, RunStatus::Failed | RunStatus::Interrupted);
         // Nothing new: a poller reads every row again on each run, so "fetched nothing"
@@ -278,6 +353,15 @@ impl RunFilter {
         self.before.is_none_or(|b| run.id < b)
             && (!self.errors || erred)
             && !(self.hide_empty && empty && run.status != RunStatus::Running)
+            && self.trigger.is_none_or(|t| run.trigger == t)
+            && self
+                .day
+                .is_none_or(|day| run.started_at.with_timezone(zone).date_naive() == day)
+    }
+
+    /// Whether it leaves some runs out (else the newest page is all it reads).
+    fn narrows(&self) -> bool {
+        self.errors || self.hide_empty || self.trigger.is_some() || self.day.is_some()
     }
 }
 
@@ -295,13 +379,19 @@ pub fn runs(
     let wanted = match filter.before {
         // Ids count down from the newest: a page before `b` is within the newest
         // (newest - b) + a page, when nothing is filtered.
-        None if !filter.errors && !filter.hide_empty => RUNS_PER_PAGE + 1,
+        None if !filter.narrows() => RUNS_PER_PAGE + 1,
         _ => SCAN_RUNS,
     };
+    let zone = shared
+        .snapshot()
+        .project
+        .flows
+        .get(name)
+        .map_or(chrono_tz::UTC, |flow| flow.timezone);
     let mut page: Vec<RunSummary> = state
         .runs(wanted)?
         .into_iter()
-        .filter(|r| filter.keeps(r))
+        .filter(|r| filter.keeps(r, &zone))
         .take(RUNS_PER_PAGE + 1)
         .collect();
     let more = page.len() > RUNS_PER_PAGE;
@@ -422,13 +512,52 @@ mod tests {
             ..RunFilter::default()
         };
         assert!(
-            !hide.keeps(&run(40, 0, 0, 0)),
+            !hide.keeps(&run(40, 0, 0, 0), &chrono_tz::UTC),
             "a poller's rerun with nothing new"
         );
-        assert!(!hide.keeps(&run(0, 0, 0, 0)));
-        assert!(hide.keeps(&run(40, 1, 1, 0)));
-        assert!(hide.keeps(&run(40, 0, 0, 1)), "an error is never hidden");
-        assert!(hide.keeps(&run(0, 0, 3, 0)), "a replay sent something");
+        assert!(!hide.keeps(&run(0, 0, 0, 0), &chrono_tz::UTC));
+        assert!(hide.keeps(&run(40, 1, 1, 0), &chrono_tz::UTC));
+        assert!(
+            hide.keeps(&run(40, 0, 0, 1), &chrono_tz::UTC),
+            "an error is never hidden"
+        );
+        assert!(
+            hide.keeps(&run(0, 0, 3, 0), &chrono_tz::UTC),
+            "a replay sent something"
+        );
+    }
+
+    #[test]
+    fn runs_are_filtered_by_trigger_and_by_day_in_the_flows_zone() {
+        let parse = |query: &str| {
+            let uri: axum::http::Uri = format!("/flows/f?{query}").parse().expect("a URI");
+            axum::extract::Query::<RunFilter>::try_from_uri(&uri).map(|q| q.0)
+        };
+        let filter = |query: &str| parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        let at = |rfc3339: &str, trigger| RunSummary {
+            version: 1,
+            id: 1,
+            flow: "f".into(),
+            trigger,
+            started_at: DateTime::parse_from_rfc3339(rfc3339)
+                .map(|t| t.with_timezone(&Utc))
+                .expect("a time"),
+            finished_at: None,
+            status: RunStatus::Succeeded,
+            counts: engine::Counts::default(),
+            error: None,
+            node: None,
+        };
+        let kyiv = chrono_tz::Europe::Kyiv;
+        let late = at("2026-12-06T22:30:00Z", engine::Trigger::Replay);
+        // Half past midnight on the 7th in Kyiv, still the 6th in UTC.
+        assert!(filter("day=2026-12-07").keeps(&late, &kyiv));
+        assert!(!filter("day=2026-12-07").keeps(&late, &chrono_tz::UTC));
+        assert!(filter("trigger=replay").keeps(&late, &kyiv));
+        assert!(!filter("trigger=schedule").keeps(&late, &kyiv));
+        // The form's "any" choices are empty fields.
+        assert!(filter("trigger=&day=").keeps(&late, &kyiv));
+        assert!(parse("trigger=sometimes").is_err());
     }
 
     #[test]

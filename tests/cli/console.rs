@@ -189,6 +189,64 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
         !only_errors.contains("data-run=\"1\""),
         "the filter hides a clean run"
     );
+    // Runs by trigger and by day (the run form's fields; the flow's zone's day).
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Kyiv)
+        .format("%Y-%m-%d");
+    let (_, manual) = get(
+        &client,
+        &format!("{api}/flows/order-sms?trigger=manual&day={today}"),
+    )
+    .await;
+    assert!(manual.contains("data-run=\"1\""), "{manual}");
+    assert!(
+        manual.contains("<option value=\"manual\" selected>"),
+        "the form keeps its choice: {manual}"
+    );
+    let (_, scheduled) = get(
+        &client,
+        &format!("{api}/flows/order-sms?trigger=schedule&day="),
+    )
+    .await;
+    assert!(
+        !scheduled.contains("data-run=\"1\""),
+        "a manual run is not a scheduled one"
+    );
+    assert!(
+        scheduled.contains("No run matches these filters."),
+        "{scheduled}"
+    );
+    let (_, other_day) = get(&client, &format!("{api}/flows/order-sms?day=2001-01-01")).await;
+    assert!(!other_day.contains("data-run=\"1\""));
+    let (status, _) = get(&client, &format!("{api}/flows/order-sms?trigger=sometimes")).await;
+    assert_eq!(status, 400, "an unknown trigger is refused, not ignored");
+
+    // What it sends next: nothing while every row is handled; a row added is shown beside
+    // the request it makes, and nothing is sent.
+    assert!(
+        log.contains("/flows/order-sms/preview"),
+        "a link from the flow"
+    );
+    let (status, nothing) = get(&client, &format!("{api}/flows/order-sms/preview")).await;
+    assert_eq!(status, 200, "{nothing}");
+    assert!(nothing.contains("data-test=\"nothing-next\""), "{nothing}");
+    let mut csv = std::fs::read_to_string(dir.path().join("flows/orders.csv")).unwrap_or_default();
+    csv.push_str("A-251,Olena Next,+12025550251\n");
+    dir.write("flows/orders.csv", &csv);
+    let (status, next) = get(&client, &format!("{api}/flows/order-sms/preview")).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next.matches("data-test=\"preview\"").count(), 1, "{next}");
+    for expected in [
+        "<code>A-251</code>",
+        "Olena Next",
+        "POST http",
+        "/api/v1/subaccounts/shop_main/messages",
+        "Hi Olena Next, order A-251 is confirmed.",
+    ] {
+        assert!(next.contains(expected), "missing {expected}: {next}");
+    }
+    assert!(!next.contains(API_KEY));
+    assert_eq!(bodies(&server).await.len(), 250, "a preview sends nothing");
 
     // A run's records, a hundred a page.
     let (_, first) = get(&client, &format!("{api}/flows/order-sms/runs/1")).await;
