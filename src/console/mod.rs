@@ -5,6 +5,7 @@
 //! asset is embedded in the binary; nothing is fetched at run time.
 
 use runtime::{connectors, engine, scheduler};
+mod flash;
 mod pages;
 use runtime::access as session;
 mod views;
@@ -99,6 +100,18 @@ struct Visitor {
     csrf: String,
     /// Signed in with the token (the daemon has one): the page offers to sign out.
     signed_in: bool,
+    /// What the last action said, shown once by this page.
+    flash: Option<flash::Flash>,
+}
+
+impl Visitor {
+    fn chrome(&self) -> pages::Chrome<'_> {
+        pages::Chrome {
+            csrf: &self.csrf,
+            signed_in: self.signed_in,
+            flash: self.flash.as_ref(),
+        }
+    }
 }
 
 /// Pages need a session when the daemon has a token; state-changing requests need the
@@ -144,11 +157,21 @@ async fn signed_in(
             "the request came from another site; use the console's own pages",
         );
     }
+    // A toast is shown by the page a browser lands on, not by a fragment htmx fetches.
+    let landing =
+        request.method() == axum::http::Method::GET && !headers.contains_key("hx-request");
+    let flash = flash::read(&headers).filter(|_| landing);
+    let shown = flash.is_some();
     request.extensions_mut().insert(Visitor {
         csrf: shared.console.csrf(&session),
         signed_in: !session.is_empty(),
+        flash,
     });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if shown {
+        flash::clear(&mut response);
+    }
+    response
 }
 
 /// A form that changes something, posted from the console's own page: it is taken only
@@ -214,14 +237,19 @@ fn html_page(status: StatusCode, markup: Markup) -> Response {
 fn page(title: &str, tab: Tab, visitor: &Visitor, body: Markup) -> Response {
     html_page(
         StatusCode::OK,
-        pages::layout(title, tab, (&visitor.csrf, visitor.signed_in), body),
+        pages::layout(title, tab, visitor.chrome(), body),
     )
 }
 
 fn page_problem(status: StatusCode, title: &str, detail: &str) -> Response {
     html_page(
         status,
-        pages::layout(title, Tab::None, ("", false), pages::problem(title, detail)),
+        pages::layout(
+            title,
+            Tab::None,
+            pages::Chrome::bare(),
+            pages::problem(title, detail),
+        ),
     )
 }
 
@@ -758,14 +786,20 @@ async fn new_flow(
     match created {
         Ok(_) => {
             ops::reload_now(&shared).await;
-            Redirect::to(&format!("/flows/{}/edit", pages::enc(form.flow.trim()))).into_response()
+            flash::redirect(
+                &format!("/flows/{}/edit", pages::enc(form.flow.trim())),
+                &flash::Flash::ok(format!(
+                    "`{}` written: fill in what it asks, then Save",
+                    form.flow.trim()
+                )),
+            )
         }
         Err(why) => html_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             pages::layout(
                 "New flow",
                 Tab::Flows,
-                (&visitor.csrf, visitor.signed_in),
+                visitor.chrome(),
                 pages::new_flow(
                     &visitor.csrf,
                     Some(&why),
@@ -849,7 +883,10 @@ async fn save_edit(
 ) -> Response {
     let refused = match runtime::daemon::edits::save(&shared, &name, form.text.clone(), &form.version).await {
         Ok(()) => {
-            return Redirect::to(&format!("/flows/{}?saved=true", pages::enc(&name))).into_response()
+            return flash::redirect(
+                &format!("/flows/{}?saved=true", pages::enc(&name)),
+                &flash::Flash::ok(format!("`{name}` saved: the daemon runs the new version")),
+            )
         }
         Err(runtime::daemon::edits::NotSaved::Invalid(problems)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -878,12 +915,7 @@ async fn save_edit(
     });
     html_page(
         status,
-        pages::layout(
-            &format!("Edit {name}"),
-            Tab::Flows,
-            (&visitor.csrf, visitor.signed_in),
-            body,
-        ),
+        pages::layout(&format!("Edit {name}"), Tab::Flows, visitor.chrome(), body),
     )
 }
 
@@ -923,22 +955,21 @@ async fn toggle(
     Posted(form): Posted<Toggle>,
 ) -> Response {
     let on = form.enabled == "true";
-    match ops::set_enabled(&shared, &name, on).await {
-        Ok(()) => {}
+    // Back to the page the toggle was on, its filter and page kept, saying what happened.
+    let said = match ops::set_enabled(&shared, &name, on).await {
+        Ok(()) => flash::Flash::ok(format!(
+            "`{name}` switched {}",
+            if on { "on" } else { "off: it runs only when forced" }
+        )),
         Err(ops::NotSwitched::Unknown) => return no_flow(&name),
-        Err(ops::NotSwitched::Invalid) => {
-            return page_problem(
-                StatusCode::CONFLICT,
-                "Cannot switch it",
-                &format!("flow `{name}` is invalid: mend its file first (its problems are on the flows page)"),
-            )
-        }
+        Err(ops::NotSwitched::Invalid) => flash::Flash::refused(format!(
+            "`{name}` was not switched: its file is invalid; mend it first (its problems are on the flows page)"
+        )),
         Err(ops::NotSwitched::Failed(why)) => {
-            return page_problem(StatusCode::CONFLICT, "Cannot switch it", &why)
+            flash::Flash::refused(format!("`{name}` was not switched: {why}"))
         }
-    }
-    // Back to the page the toggle was on, its filter and page kept.
-    Redirect::to(&back_to(&headers)).into_response()
+    };
+    flash::redirect(&back_to(&headers), &said)
 }
 
 /// The page a form was posted from (its path and query), when it is this console's.
@@ -999,7 +1030,10 @@ async fn replay(
                 ),
             )
         }
-        Ok(_) => Redirect::to(&format!("/flows/{}", pages::enc(&name))).into_response(),
+        Ok(_) => flash::redirect(
+            &format!("/flows/{}", pages::enc(&name)),
+            &flash::Flash::ok(format!("`{name}`: the replay ended; its run is below")),
+        ),
         Err(_) => started(&name, Ok(pending)),
     }
 }
@@ -1012,12 +1046,18 @@ fn started(name: &str, asked: Result<ops::Pending, ops::Refused>) -> Response {
             tokio::spawn(async move {
                 let _ = outcome.await;
             });
-            Redirect::to(&format!("/flows/{}", pages::enc(name))).into_response()
+            flash::redirect(
+                &format!("/flows/{}", pages::enc(name)),
+                &flash::Flash::ok(format!(
+                    "`{name}`: a run started; it shows below as it goes"
+                )),
+            )
         }
-        Err(ops::Refused::Invalid(_)) => page_problem(
-            StatusCode::CONFLICT,
-            "Cannot run it",
-            &format!("flow `{name}` is invalid: mend its file first"),
+        Err(ops::Refused::Invalid(_)) => flash::redirect(
+            &format!("/flows/{}", pages::enc(name)),
+            &flash::Flash::refused(format!(
+                "`{name}` did not run: its file is invalid; mend it first"
+            )),
         ),
         Err(ops::Refused::Unknown) => no_flow(name),
         Err(ops::Refused::Stopping) => page_problem(
@@ -1038,7 +1078,10 @@ async fn resume(
         Err(ops::NotResumed::Unknown) => return no_flow(&name),
         Err(ops::NotResumed::State(e)) => return state_problem(e),
     }
-    Redirect::to(&format!("/flows/{}", pages::enc(&name))).into_response()
+    flash::redirect(
+        &format!("/flows/{}", pages::enc(&name)),
+        &flash::Flash::ok(format!("`{name}` resumed: it runs on its schedule again")),
+    )
 }
 
 // --- Signing in ---
@@ -1060,7 +1103,7 @@ async fn login_page(State(shared): State<Arc<Shared>>, Query(q): Query<LoginQuer
         pages::layout(
             "Sign in",
             Tab::None,
-            ("", false),
+            pages::Chrome::bare(),
             pages::login(q.failed, session::local_path(&q.next)),
         ),
     )
@@ -1139,6 +1182,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "sse.min.js",
         "text/javascript",
         include_bytes!("assets/sse.min.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript",
+        include_bytes!("assets/console.js"),
     ),
     (
         "console.css",

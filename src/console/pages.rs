@@ -22,7 +22,31 @@ pub enum Tab {
 
 /// The frame of every page.
 /// A page: `csrf` and whether the visitor signed in (then it offers to sign out).
-pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Markup) -> Markup {
+/// What every page shows around its body: the forms' anti-forgery token, Sign out for a
+/// visitor who signed in, and the toast of the action that led here.
+pub struct Chrome<'a> {
+    pub csrf: &'a str,
+    pub signed_in: bool,
+    pub flash: Option<&'a super::flash::Flash>,
+}
+
+impl Chrome<'static> {
+    /// A page for nobody in particular (a problem, the sign-in).
+    pub fn bare() -> Chrome<'static> {
+        Chrome {
+            csrf: "",
+            signed_in: false,
+            flash: None,
+        }
+    }
+}
+
+pub fn layout(title: &str, tab: Tab, chrome: Chrome<'_>, body: Markup) -> Markup {
+    let Chrome {
+        csrf,
+        signed_in,
+        flash,
+    } = chrome;
     let nav = |target: Tab, href: &str, label: &str| {
         html! { a href=(href) class=[(tab == target).then_some("here")] { (label) } }
     };
@@ -38,6 +62,7 @@ pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Mark
                 link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%23111827'/%3E%3Cpath d='M4 5h8M4 8h5M4 11h8' stroke='%2360a5fa' stroke-width='1.6'/%3E%3C/svg%3E";
                 script src="/assets/htmx.min.js" defer {}
                 script src="/assets/sse.min.js" defer {}
+                script src="/assets/console.js" defer {}
             }
             body data-csrf=(csrf) {
                 header {
@@ -56,6 +81,14 @@ pub fn layout(title: &str, tab: Tab, (csrf, signed_in): (&str, bool), body: Mark
                             (csrf_field(csrf))
                             button type="submit" { "Sign out" }
                         }
+                    }
+                }
+                div.offline #offline role="alert" hidden data-test="offline" {
+                    "The daemon does not answer: what this page shows may be out of date. It reconnects by itself."
+                }
+                @if let Some(flash) = flash {
+                    div #toast role="status" data-test="toast" class=(if flash.ok { "toast ok" } else { "toast refused" }) {
+                        (ticks(&flash.text))
                     }
                 }
                 main { (body) }

@@ -49,11 +49,22 @@ async fn chromedriver() -> Option<(Child, String)> {
 }
 
 async fn headless_chromium(driver: &str) -> Client {
+    headless_chromium_with(driver, &[]).await
+}
+
+/// [`headless_chromium`] with more switches (`--force-dark-mode`: the system asks pages
+/// for dark colours).
+async fn headless_chromium_with(driver: &str, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1360,860",
+    ];
+    args.extend_from_slice(extra);
     let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1360,860"]}),
-    );
+    capabilities.insert("goog:chromeOptions".into(), json!({ "args": args }));
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(driver)
@@ -222,6 +233,13 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         "off",
     )
     .await;
+    // The page it lands on says what happened, once.
+    until_text(
+        &browser,
+        "div[data-test='toast']",
+        "order-sms switched off: it runs only when forced",
+    )
+    .await;
     assert!(std::fs::read_to_string(&file)
         .unwrap_or_default()
         .starts_with("enabled: false\n"));
@@ -237,6 +255,12 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
 
     // Run now: the run log shows the counts rising while it sends.
     click(&browser, &format!("{row} button[data-test='run-now']")).await;
+    until_text(
+        &browser,
+        "div[data-test='toast']",
+        "order-sms: a run started; it shows below as it goes",
+    )
+    .await;
     let sent = "tr[data-run='1'] td[data-test='sent']";
     let seen = until_text(&browser, sent, "39").await;
     let counts: Vec<u64> = seen.iter().filter_map(|s| s.parse().ok()).collect();
@@ -515,23 +539,60 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     // (A run's page is visited before its run log's: from a run log, headless Chromium
     // once took 54 s to leave for a run's page that the daemon served in 5 ms — see the
     // note of this change.)
-    for path in [
+    // A row the runs have not taken yet, for the preview of what goes out next.
+    let mut csv = std::fs::read_to_string(dir.path().join("flows/orders.csv")).unwrap_or_default();
+    csv.push_str("A-41,Client 41,+12025550041\n");
+    dir.write("flows/orders.csv", &csv);
+    const PAGES: [&str; 9] = [
         "/",
         "/flows/order-sms/runs/1",
         "/search?q=555-0013",
         "/flows/order-sms",
+        "/flows/order-sms/preview",
         "/accounts",
         "/connectors",
         "/new",
         "/flows/welcome-sms/edit",
-    ] {
+    ];
+    for path in PAGES {
         browser
             .goto(&format!("{api}{path}"))
             .await
             .expect("the page loads");
         let violations = accessibility_violations(&browser).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
+        if path == "/flows/order-sms/preview" {
+            assert!(text_of(&browser, "section[data-test='preview'] h2")
+                .await
+                .is_some_and(|t| t.contains("A-41")));
+            screenshot(&browser, "preview").await;
+        }
     }
+
+    // The same pages when the system asks for dark colours: axe checks their contrast too.
+    let dark = headless_chromium_with(&driver_url, &["--force-dark-mode"]).await;
+    for path in PAGES {
+        dark.goto(&format!("{api}{path}"))
+            .await
+            .expect("the page loads");
+        let violations = accessibility_violations(&dark).await;
+        assert!(violations.is_empty(), "{path}, dark: {violations:#?}");
+        match path {
+            "/" => screenshot(&dark, "dark-flows").await,
+            "/flows/order-sms" => screenshot(&dark, "dark-run-log").await,
+            "/flows/order-sms/preview" => screenshot(&dark, "dark-preview").await,
+            "/flows/welcome-sms/edit" => screenshot(&dark, "dark-edit").await,
+            _ => {}
+        }
+    }
+    dark.set_window_size(390, 844)
+        .await
+        .expect("the window is resized");
+    dark.goto(&format!("{api}/flows/order-sms"))
+        .await
+        .expect("the page loads");
+    screenshot(&dark, "dark-phone-run-log").await;
+    let _ = dark.close().await;
 
     // On a phone (390 px wide) every page fits the screen: nothing scrolls sideways.
     browser
@@ -542,6 +603,9 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         "/",
         "/flows/order-sms",
         "/flows/order-sms/runs/1",
+        "/flows/order-sms/preview",
+        "/flows/welcome-sms/edit",
+        "/new",
         "/search?q=555-0013",
         "/accounts",
         "/connectors",
@@ -564,9 +628,44 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         );
         let violations = accessibility_violations(&browser).await;
         assert!(violations.is_empty(), "{path} at 390 px: {violations:#?}");
-        if path == "/" {
-            screenshot(&browser, "phone-flows").await;
+        match path {
+            "/" => screenshot(&browser, "phone-flows").await,
+            "/flows/order-sms" => screenshot(&browser, "phone-run-log").await,
+            "/flows/order-sms/preview" => screenshot(&browser, "phone-preview").await,
+            "/flows/welcome-sms/edit" => screenshot(&browser, "phone-edit").await,
+            _ => {}
         }
     }
+
+    // The daemon stops answering: the open page says so rather than showing stale rows as
+    // if they were live.
+    browser
+        .set_window_size(1360, 900)
+        .await
+        .expect("the window is resized");
+    browser
+        .goto(&format!("{api}/"))
+        .await
+        .expect("the page loads");
+    until_text(
+        &browser,
+        &format!("{row} button[data-test='toggle'] .state"),
+        "on",
+    )
+    .await;
+    assert_eq!(
+        text_of(&browser, "div[data-test='offline']")
+            .await
+            .as_deref(),
+        Some(""),
+        "no banner while it answers"
+    );
+    drop(daemon);
+    until_text(
+        &browser,
+        "div[data-test='offline']",
+        "The daemon does not answer: what this page shows may be out of date. It reconnects by itself.",
+    )
+    .await;
     let _ = browser.close().await;
 }
