@@ -41,6 +41,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/connectors", get(connectors_page))
         .route("/live/flows", get(live_flows))
         .route("/live/flows/{name}", get(live_runs))
+        .route("/live/flows/{name}/runs/{id}", get(live_run))
         .route("/flows/{name}/enabled", post(toggle))
         .route("/new", get(new_page).post(new_flow))
         .route("/flows/{name}/edit", get(edit_page).post(save_edit))
@@ -379,13 +380,55 @@ async fn preview_page(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct RunQuery {
     from: Option<u64>,
     at: Option<u64>,
     /// Only the failed records.
     #[serde(default)]
     failed: bool,
+}
+
+/// What a run's page shows: its summary and a page of its records (scrubbed), or the
+/// page saying why not.
+fn run_body(
+    shared: &Shared,
+    name: &str,
+    id: u64,
+    q: &RunQuery,
+    csrf: &str,
+) -> Result<(engine::RunStatus, Markup), Box<Response>> {
+    let summary = shared.store.flow(name).and_then(|f| f.run(id));
+    let mut summary = match summary {
+        Ok(Some(summary)) => summary,
+        Ok(None) => {
+            return Err(Box::new(page_problem(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("flow `{name}` has no run {id} (pruned, or not yet run)"),
+            )))
+        }
+        Err(e) => return Err(Box::new(state_problem(e))),
+    };
+    shared.scrubber().summary(&mut summary);
+    let from = q.from.unwrap_or(1).max(1);
+    let (rows, more) =
+        views::rows(shared, name, id, from, q.failed).map_err(|e| Box::new(state_problem(e)))?;
+    let resent = views::resent(shared, name, id, &rows);
+    let body = pages::run(
+        &pages::RunPage {
+            flow: name,
+            run: &summary,
+            rows: &rows,
+            from,
+            more,
+            at: q.at,
+            failed_only: q.failed,
+            resent: &resent,
+        },
+        csrf,
+    );
+    Ok((summary.status, body))
 }
 
 async fn run_page(
@@ -397,39 +440,56 @@ async fn run_page(
     if !shared.knows(&name) {
         return no_flow(&name);
     }
-    let summary = shared.store.flow(&name).and_then(|f| f.run(id));
-    let mut summary = match summary {
-        Ok(Some(summary)) => summary,
-        Ok(None) => {
-            return page_problem(
-                StatusCode::NOT_FOUND,
-                "No such run",
-                &format!("flow `{name}` has no run {id} (pruned, or not yet run)"),
-            )
-        }
-        Err(e) => return state_problem(e),
-    };
-    shared.scrubber().summary(&mut summary);
-    let from = q.from.unwrap_or(1).max(1);
-    let (rows, more) = match views::rows(&shared, &name, id, from, q.failed) {
+    let (status, body) = match run_body(&shared, &name, id, &q, &visitor.csrf) {
         Ok(found) => found,
-        Err(e) => return state_problem(e),
+        Err(page) => return *page,
     };
-    let resent = views::resent(&shared, &name, id, &rows);
-    let body = pages::run(
-        &pages::RunPage {
-            flow: &name,
-            run: &summary,
-            rows: &rows,
-            from,
-            more,
-            at: q.at,
-            failed_only: q.failed,
-            resent: &resent,
-        },
-        &visitor.csrf,
-    );
+    // A run under way is redrawn as it goes, until it ends.
+    let body = if status == engine::RunStatus::Running {
+        let query = run_query(&q);
+        let live = format!(
+            "/live/flows/{}/runs/{id}?{query}&shown={}",
+            pages::enc(&name),
+            pages::fingerprint(&body.clone().into_string())
+        );
+        maud::html! { div #run-live hx-ext="sse" sse-connect=(live) sse-swap="run" { (body) } }
+    } else {
+        body
+    };
     page(&format!("{name} run #{id}"), Tab::Flows, &visitor, body)
+}
+
+/// A run page's query as it came (the live redraws show the same page of records).
+fn run_query(q: &RunQuery) -> String {
+    let mut parts = Vec::new();
+    if let Some(from) = q.from {
+        parts.push(format!("from={from}"));
+    }
+    if let Some(at) = q.at {
+        parts.push(format!("at={at}"));
+    }
+    if q.failed {
+        parts.push("failed=true".to_string());
+    }
+    parts.join("&")
+}
+
+async fn live_run(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(visitor): axum::Extension<Visitor>,
+    Path((name, id)): Path<(String, u64)>,
+    Query(q): Query<RunQuery>,
+    Query(Shown { shown }): Query<Shown>,
+) -> Response {
+    if !shared.knows(&name) {
+        return no_flow(&name);
+    }
+    live(shared, "run", shown, move |shared| {
+        run_body(shared, &name, id, &q, &visitor.csrf)
+            .map(|(_, body)| body.into_string())
+            .unwrap_or_default()
+    })
+    .into_response()
 }
 
 #[derive(Deserialize)]

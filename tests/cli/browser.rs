@@ -261,6 +261,21 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         "order-sms: a run started; it shows below as it goes",
     )
     .await;
+    // The run's own page is live while it runs: it follows its redraws.
+    let (_, running) = crate::console::get(
+        &reqwest::Client::new(),
+        &format!("{api}/flows/order-sms/runs/1"),
+    )
+    .await;
+    assert!(
+        running.contains("sse-connect=\"/live/flows/order-sms/runs/1?"),
+        "{running}"
+    );
+    let redrawn = crate::console::first_event(&api, "/live/flows/order-sms/runs/1").await;
+    assert!(
+        redrawn.starts_with("event: run") && redrawn.contains("run #1"),
+        "{redrawn}"
+    );
     let sent = "tr[data-run='1'] td[data-test='sent']";
     let seen = until_text(&browser, sent, "39").await;
     let counts: Vec<u64> = seen.iter().filter_map(|s| s.parse().ok()).collect();
@@ -277,6 +292,24 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         );
     }
     screenshot(&browser, "run-log").await;
+    // Once it has ended, its page is drawn once, not followed.
+    let mut ended = String::new();
+    for _ in 0..100 {
+        ended = crate::console::get(
+            &reqwest::Client::new(),
+            &format!("{api}/flows/order-sms/runs/1"),
+        )
+        .await
+        .1;
+        if !ended.contains("badge running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !ended.contains("sse-connect"),
+        "an ended run is not redrawn: {ended}"
+    );
 
     // The run: the refused record, with the service's reason.
     click(&browser, "tr[data-run='1'] a").await;
