@@ -4,7 +4,7 @@
 //! page's anti-forgery token.
 
 use chrono::{DateTime, Utc};
-use engine::{RowOutcome, RowStatus, RunStatus, RunSummary};
+use engine::{RowOutcome, RowStatus, RunSummary};
 use maud::{html, Markup, DOCTYPE};
 use runtime::{connectors, engine};
 
@@ -157,13 +157,7 @@ fn took(run: &RunSummary) -> String {
 }
 
 fn status_word(run: &RunSummary) -> &'static str {
-    match run.status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded if run.counts.failed > 0 => "failed",
-        RunStatus::Succeeded => "ok",
-        RunStatus::Failed => "failed",
-        RunStatus::Interrupted => "interrupted",
-    }
+    super::views::RunOutcome::of(run).word()
 }
 
 fn run_badge(flow: &str, run: &RunSummary) -> Markup {
@@ -347,6 +341,9 @@ fn filter_query(filter: RunFilter) -> String {
             runtime::report::trigger_word(trigger)
         ));
     }
+    if let Some(status) = filter.status {
+        q.push(format!("status={}", status.word()));
+    }
     if let Some(day) = filter.day {
         q.push(format!("day={day}"));
     }
@@ -448,10 +445,19 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                 }
             }
             " "
+            label { "Status "
+                select name="status" {
+                    option value="" { "any" }
+                    @for (outcome, word) in super::views::RunOutcome::ALL {
+                        option value=(word) selected[f.status == Some(outcome)] { (word) }
+                    }
+                }
+            }
+            " "
             label { "Day " input type="date" name="day" value=[f.day.map(|d| d.to_string())]; }
             " " button type="submit" { "Show" }
-            @if f.trigger.is_some() || f.day.is_some() {
-                " " a href=(format!("/flows/{name}?{}", filter_query(RunFilter { errors: f.errors, hide_empty: f.hide_empty, ..RunFilter::default() }))) data-test="clear-filter" { "any trigger, any day" }
+            @if f.trigger.is_some() || f.status.is_some() || f.day.is_some() {
+                " " a href=(format!("/flows/{name}?{}", filter_query(RunFilter { errors: f.errors, hide_empty: f.hide_empty, ..RunFilter::default() }))) data-test="clear-filter" { "any trigger, status and day" }
             }
         }
         table.runs {
@@ -467,7 +473,7 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
         }
         // Hidden by the style sheet once a run arrives live.
         @if page.runs.is_empty() {
-            @if f.errors || f.hide_empty || f.trigger.is_some() || f.day.is_some() {
+            @if f.errors || f.hide_empty || f.trigger.is_some() || f.status.is_some() || f.day.is_some() {
                 p.empty data-test="no-runs" { "No run matches these filters." }
             } @else {
                 p.empty data-test="no-runs" { "No runs yet: Run now starts one, or wait for its schedule." }

@@ -321,11 +321,51 @@ pub struct RunFilter {
     /// Only runs started so (`schedule`, `manual`, `event`, …); empty: any.
     #[serde(default, deserialize_with = "empty_is_none")]
     pub trigger: Option<engine::Trigger>,
+    /// Only runs that ended so (`ok`, `failed`, `interrupted`, `running`); empty: any.
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub status: Option<RunOutcome>,
     /// Only runs started on this day, in the flow's time zone; empty: any.
     #[serde(default, deserialize_with = "empty_is_none")]
     pub day: Option<chrono::NaiveDate>,
     /// Runs older than this id (the next page).
     pub before: Option<u64>,
+}
+
+/// How a run ended, as the run log's badges say it (a run that failed records is
+/// `failed`, though its status is `succeeded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    Ok,
+    Failed,
+    Interrupted,
+    Running,
+}
+
+impl RunOutcome {
+    pub const ALL: [(RunOutcome, &'static str); 4] = [
+        (RunOutcome::Ok, "ok"),
+        (RunOutcome::Failed, "failed"),
+        (RunOutcome::Interrupted, "interrupted"),
+        (RunOutcome::Running, "running"),
+    ];
+
+    pub fn of(run: &RunSummary) -> RunOutcome {
+        match run.status {
+            RunStatus::Running => RunOutcome::Running,
+            RunStatus::Interrupted => RunOutcome::Interrupted,
+            RunStatus::Failed => RunOutcome::Failed,
+            RunStatus::Succeeded if run.counts.failed > 0 => RunOutcome::Failed,
+            RunStatus::Succeeded => RunOutcome::Ok,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        RunOutcome::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map_or("", |(_, w)| w)
+    }
 }
 
 /// A form's empty field (`trigger=`: the "any" choice) as no value.
@@ -354,6 +394,7 @@ impl RunFilter {
             && (!self.errors || erred)
             && !(self.hide_empty && empty && run.status != RunStatus::Running)
             && self.trigger.is_none_or(|t| run.trigger == t)
+            && self.status.is_none_or(|o| RunOutcome::of(run) == o)
             && self
                 .day
                 .is_none_or(|day| run.started_at.with_timezone(zone).date_naive() == day)
@@ -361,7 +402,11 @@ impl RunFilter {
 
     /// Whether it leaves some runs out (else the newest page is all it reads).
     fn narrows(&self) -> bool {
-        self.errors || self.hide_empty || self.trigger.is_some() || self.day.is_some()
+        self.errors
+            || self.hide_empty
+            || self.trigger.is_some()
+            || self.status.is_some()
+            || self.day.is_some()
     }
 }
 
@@ -556,7 +601,9 @@ mod tests {
         assert!(filter("trigger=replay").keeps(&late, &kyiv));
         assert!(!filter("trigger=schedule").keeps(&late, &kyiv));
         // The form's "any" choices are empty fields.
-        assert!(filter("trigger=&day=").keeps(&late, &kyiv));
+        assert!(filter("trigger=&day=&status=").keeps(&late, &kyiv));
+        assert!(filter("status=ok").keeps(&late, &kyiv));
+        assert!(!filter("status=failed").keeps(&late, &kyiv));
         assert!(parse("trigger=sometimes").is_err());
     }
 

@@ -216,6 +216,10 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
         scheduled.contains("No run matches these filters."),
         "{scheduled}"
     );
+    let (_, ok) = get(&client, &format!("{api}/flows/order-sms?status=ok")).await;
+    assert!(ok.contains("data-run=\"1\""), "{ok}");
+    let (_, failed) = get(&client, &format!("{api}/flows/order-sms?status=failed")).await;
+    assert!(!failed.contains("data-run=\"1\""), "{failed}");
     let (_, other_day) = get(&client, &format!("{api}/flows/order-sms?day=2001-01-01")).await;
     assert!(!other_day.contains("data-run=\"1\""));
     let (status, _) = get(&client, &format!("{api}/flows/order-sms?trigger=sometimes")).await;
