@@ -194,14 +194,36 @@ pub fn clear_cookie() -> String {
 
 /// The session cookie a request carries, if any.
 pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `wanted` a request carries, if any.
+pub fn cookie_named(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all("cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_string())
+}
+
+/// Without a token (on loopback) nobody signs in, but each browser still gets its own
+/// anti-forgery token: keyed by this cookie, a random id it is given on its first page.
+pub const VISITOR_COOKIE: &str = "switchboard_visitor";
+
+/// The browser's id (32 hex digits), if it carries one.
+pub fn visitor(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, VISITOR_COOKIE)
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A new browser's id, and the `Set-Cookie` value that gives it.
+pub fn new_visitor() -> (String, String) {
+    let id = hex::encode(rand::random::<[u8; 16]>());
+    let cookie = format!("{VISITOR_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
+    (id, cookie)
 }
 
 /// Whether a request comes from another site: the browser says so (`Sec-Fetch-Site:

@@ -34,12 +34,7 @@ impl Flash {
 
 /// The toast a request carries, if any.
 pub fn read(headers: &HeaderMap) -> Option<Flash> {
-    let value = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))?;
+    let value = runtime::access::cookie_named(headers, COOKIE)?;
     let (kind, text) = value.split_at_checked(1)?;
     let text: String = url::form_urlencoded::parse(format!("t={text}").as_bytes())
         .find(|(k, _)| k == "t")

@@ -146,10 +146,18 @@ async fn signed_in(
         }
         return Redirect::to(&format!("/login?next={}", pages::enc(&path))).into_response();
     }
+    let signed_in = shared.token.is_some() && !session.is_empty();
+    // Tokenless, each browser's forms carry a token of its own (its id in a cookie).
+    let mut given = None;
     let session = if shared.token.is_some() {
         session
     } else {
-        String::new()
+        let id = session::visitor(&headers).unwrap_or_else(|| {
+            let (id, cookie) = session::new_visitor();
+            given = Some(cookie);
+            id
+        });
+        format!("visitor:{id}")
     };
     if request.method() == axum::http::Method::POST && session::cross_site(&headers) {
         return page_problem(
@@ -165,12 +173,15 @@ async fn signed_in(
     let shown = flash.is_some();
     request.extensions_mut().insert(Visitor {
         csrf: shared.console.csrf(&session),
-        signed_in: !session.is_empty(),
+        signed_in,
         flash,
     });
     let mut response = next.run(request).await;
     if shown {
         flash::clear(&mut response);
+    }
+    if let Some(value) = given.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }

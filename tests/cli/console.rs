@@ -10,6 +10,7 @@ use super::*;
 pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .expect("it is built")
 }
@@ -386,6 +387,31 @@ async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries
         let (status, _) = post_form(&client, &toggle, &form, origin).await;
         assert_eq!(status, 403, "{form:?} {origin:?}");
     }
+    // Each browser has a token of its own: another's page's token, or the token without
+    // the browser that was given it, is refused.
+    let other = browser();
+    let (_, other_page) = get(&other, &format!("{api}/")).await;
+    assert_ne!(csrf_of(&other_page), csrf, "one token per browser");
+    let (status, _) = post_form(
+        &other,
+        &toggle,
+        &[("enabled", "false"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a token from another browser");
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("it is built");
+    let (status, _) = post_form(
+        &cookieless,
+        &toggle,
+        &[("enabled", "false"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a token without its browser");
     let cross_site_api = client
         .post(format!("{api}/api/flows/order-sms/run"))
         .header("origin", "https://evil.example")
@@ -554,8 +580,13 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
         page.contains("action=\"/logout\"") && page.contains("Sign out"),
         "a signed-in page offers to sign out"
     );
-    // A session cookie made up by someone else is not one.
-    let forged = client
+    // A session cookie made up by someone else is not one (asked by a client that keeps
+    // no cookies: `client` signed in).
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("it is built");
+    let forged = bare
         .get(format!("{api}/"))
         .header("cookie", "switchboard_session=9999999999.00.00")
         .send()
@@ -583,7 +614,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
     }
     // A form posted once the session is gone (a restart ends sessions) is taken to the
     // sign-in, back to the page it was on — not answered with bare text.
-    let stale = client
+    let stale = bare
         .post(format!("{api}/flows/order-sms/enabled"))
         .header("referer", format!("{api}/flows/order-sms"))
         .form(&[("on", "false"), ("csrf", "x")])
@@ -598,7 +629,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
             .and_then(|v| v.to_str().ok()),
         Some("/login?next=%2Fflows%2Forder-sms")
     );
-    let live = client
+    let live = bare
         .get(format!("{api}/live/flows"))
         .send()
         .await
