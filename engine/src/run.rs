@@ -204,6 +204,9 @@ impl Tally {
             RowStatus::Filtered => self.summary.counts.filtered += 1,
             RowStatus::Failed => {
                 self.summary.counts.failed += 1;
+                if outcome.retry_next_run {
+                    self.summary.counts.retrying += 1;
+                }
                 self.failures.push(outcome.clone());
             }
         }

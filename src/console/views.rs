@@ -81,15 +81,15 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
-            let failed_24h = if whole_day.is_empty() {
+            let day: Vec<&RunSummary> = if whole_day.is_empty() {
                 &strip
             } else {
                 &whole_day
             }
             .iter()
             .filter(|r| r.started_at >= day_ago)
-            .map(|r| r.counts.failed + u64::from(r.error.is_some()))
-            .sum();
+            .collect();
+            let failed_24h = failing(state.as_deref(), &day);
             strip.reverse();
             let paused = state
                 .as_ref()
@@ -123,6 +123,22 @@ pub fn flows(shared: &Shared, names: &[String], now: DateTime<Utc>) -> Vec<FlowV
             }
         })
         .collect()
+}
+
+/// Records failing after the day's runs (`day`, newest first): each record once — those
+/// the state remembers as failed by one of them (none a later run or replay sent), and
+/// those the newest ended run will try again. A run that failed as a whole (its source
+/// unread) shows in the strip, not here.
+fn failing(state: Option<&dyn engine::FlowState>, day: &[&RunSummary]) -> u64 {
+    let (Some(state), Some(first)) = (state, day.iter().map(|r| r.id).min()) else {
+        return 0;
+    };
+    let remembered = state.failed_since(first).unwrap_or(0);
+    let retrying = day
+        .iter()
+        .find(|r| r.status != RunStatus::Running)
+        .map_or(0, |r| r.counts.retrying);
+    remembered + retrying
 }
 
 /// A time as a person reads it: in the flow's zone, with how far off it is

@@ -895,3 +895,88 @@ async fn a_hung_service_holds_up_its_own_account_row_only() {
         "{page}"
     );
 }
+
+/// The flows page's "Failed 24 h" cell for `flow`.
+async fn failed_24h(client: &reqwest::Client, api: &str, flow: &str) -> String {
+    let (_, page) = get(client, &format!("{api}/")).await;
+    page.split(&format!("data-flow=\"{flow}\""))
+        .nth(1)
+        .and_then(|row| row.split("data-label=\"Failed 24 h\">").nth(1))
+        .and_then(|cell| cell.split('<').next())
+        .unwrap_or_else(|| panic!("no Failed 24 h cell for {flow}: {page}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn failed_24h_counts_each_failing_record_once_however_often_it_failed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(body_partial_json(json!({"destination": "+12025550002"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 1003, "message": "Invalid destination"
+        })))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .and(body_partial_json(json!({"destination": "+12025550003"})))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES))
+        .respond_with(queued)
+        .mount(&server)
+        .await;
+    let dir = Dir::new(&server.uri());
+    dir.write(
+        "flows/orders.csv",
+        "order_id,name,phone\nA-1,Ok,+12025550001\nA-2,Refused,+12025550002\nA-3,Busy,+12025550003\n",
+    );
+    dir.write(
+        "flows/order-sms.yaml",
+        &format!("{FLOW}delivery:\n  attempts: 1\n"),
+    );
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+    let http = reqwest::Client::new();
+    // Three runs (A-2 refused once and remembered, A-3 busy each time) and a replay of
+    // the first run's failures (both failing again): six failures, two records failing.
+    for ask in ["run", "run", "run", "replay?run=1"] {
+        let answer = http
+            .post(format!("{api}/api/flows/order-sms/{ask}"))
+            .send()
+            .await
+            .expect("the call is answered");
+        let status = answer.status();
+        // A run with failures answers 422, with its report.
+        assert!(
+            status.is_success() || status == 422,
+            "{ask}: {status} {}",
+            answer.text().await.unwrap_or_default()
+        );
+        last_run_ended(&api, "order-sms").await;
+    }
+    let runs: Value = reqwest::get(format!("{api}/api/flows/order-sms/runs"))
+        .await
+        .expect("the GET is answered")
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    let failed: Vec<u64> = runs["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["counts"]["failed"].as_u64())
+        .collect();
+    assert_eq!(
+        failed.iter().sum::<u64>(),
+        6,
+        "failures run by run: {failed:?}"
+    );
+    assert_eq!(failed_24h(&client, &api, "order-sms").await, "2");
+}

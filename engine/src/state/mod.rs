@@ -172,6 +172,10 @@ pub struct Counts {
     pub skipped: u64,
     /// Dropped by the flow's `filter:`.
     pub filtered: u64,
+    /// Of the failed, those tried again by the next run (a passing failure: a timeout, a
+    /// 5xx): not remembered, so a record failing so run after run is in each run's count.
+    #[serde(default)]
+    pub retrying: u64,
 }
 
 /// One run, as history shows it.
@@ -577,6 +581,10 @@ pub trait History: Send + Sync {
     /// How many pushed events wait in the queue, and how many records are in flight in
     /// the ledger (sent or being sent, outcome not stored): what `/metrics` shows.
     fn backlog(&self) -> Result<(usize, usize), StateError>;
+
+    /// How many records are remembered as failed by runs `run` and later: each record
+    /// once, however often it failed, and none that a later run or a replay sent.
+    fn failed_since(&self, run: u64) -> Result<u64, StateError>;
 }
 
 /// Pushed events waiting for their run (written durably before the sender's answer).

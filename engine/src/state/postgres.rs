@@ -1493,6 +1493,20 @@ impl History for PgFlow {
             Ok((row.get::<_, i64>(0) as usize, row.get::<_, i64>(1) as usize))
         })
     }
+
+    fn failed_since(&self, run: u64) -> Result<u64, StateError> {
+        let flow = self.name.clone();
+        let run = i64_of(run);
+        on_db!(self.db, |client, err| {
+            let row = client
+                .query_one(
+                    "SELECT COUNT(*) FROM seen WHERE flow = $1 AND run >= $2 AND status = 'failed'",
+                    &[&flow, &run],
+                )
+                .map_err(&err)?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
 }
 
 impl Inbox for PgFlow {

@@ -896,3 +896,30 @@ both!(fn a_run_the_state_could_not_record_is_failed_with_the_cause_once_it_can(p
     assert_eq!(super::fail_unfinished_runs(&*flow, Utc::now(), "again")?, 0);
     Ok(())
 });
+
+both!(fn failed_since_counts_each_remembered_failure_once_and_none_sent_later(place) {
+    let store = place.open()?;
+    let flow = store.flow("f")?;
+    let first = flow.begin_run(Trigger::Manual, Utc::now())?;
+    flow.record(
+        &[
+            (&outcome(first.id, 1, "A-1", RowStatus::Failed), true),
+            (&outcome(first.id, 2, "A-2", RowStatus::Failed), true),
+            (&outcome(first.id, 3, "A-3", RowStatus::Sent), true),
+        ],
+        &[],
+    )?;
+    // A replay: A-1 fails again, A-2 goes out.
+    let replay = flow.begin_run(Trigger::Replay, Utc::now())?;
+    flow.record(
+        &[
+            (&outcome(replay.id, 1, "A-1", RowStatus::Failed), true),
+            (&outcome(replay.id, 2, "A-2", RowStatus::Sent), true),
+        ],
+        &[],
+    )?;
+    assert_eq!(flow.failed_since(first.id)?, 1, "A-1 once, A-2 sent since");
+    assert_eq!(flow.failed_since(replay.id)?, 1);
+    assert_eq!(flow.failed_since(replay.id + 1)?, 0);
+    Ok(())
+});

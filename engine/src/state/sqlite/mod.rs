@@ -1351,6 +1351,20 @@ impl History for SqliteFlow {
             .map_err(&err)
         })
     }
+
+    fn failed_since(&self, run: u64) -> Result<u64, StateError> {
+        let err = self.err();
+        self.db.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM seen INDEXED BY seen_run
+                 WHERE flow = ?1 AND run >= ?2 AND status = 'failed'",
+                params![self.name, i64_of(run)],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(&err)
+        })
+    }
 }
 
 #[async_trait]
