@@ -535,13 +535,14 @@ async fn search_page(
             }
         }
     };
-    // What was typed is shown back; a secret typed there is not.
-    let shown = shared.scrubber().string(query);
+    // What was typed is not written back into the page: echoed, a secret would be in it,
+    // and echoed redacted, the page would confirm a guess. The box gets it back from the
+    // address (console.js); the records found are scrubbed like every page's.
     page(
         "Search",
         Tab::Search,
         &visitor,
-        pages::search(&shown, &hits),
+        pages::search(!query.trim().is_empty(), &hits),
     )
 }
 

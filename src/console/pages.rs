@@ -645,15 +645,16 @@ fn pretty(value: &serde_json::Value) -> String {
 
 // --- Search ---
 
-pub fn search(query: &str, hits: &[Hit]) -> Markup {
+/// The search page; `asked`: a query was given (it is not written into the page).
+pub fn search(asked: bool, hits: &[Hit]) -> Markup {
     html! {
         h1 { "Search" }
         form.filter method="get" action="/search" {
-            input type="search" name="q" value=(query) placeholder="A phone number, an e-mail, an order id, a key…" autofocus;
+            input type="search" name="q" data-from-address="q" aria-label="Find records carrying a value" placeholder="A phone number, an e-mail, an order id, a key…" autofocus;
             " " button type="submit" { "Find" }
         }
-        @if !query.trim().is_empty() {
-            p { (hits.len()) " record(s) carried " code { (query) }
+        @if asked {
+            p data-test="hits" { (hits.len()) " record(s) carried what you searched for"
                 @if hits.len() >= super::views::HITS { " (the first " (super::views::HITS) ")" } }
             table.rows {
                 thead { tr { th { "Flow" } th { "Run" } th { "#" } th { "Key" } th { "Status" } th { "When" } th { "Why" } } }

@@ -388,6 +388,15 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .await
         .unwrap_or_default();
     assert_eq!(hits.len(), 2, "run 1's failure and run 2's replay");
+    // The box shows what was searched for (from the address: the page does not hold it).
+    let typed = browser
+        .execute(
+            "return document.querySelector('form.filter input[name=q]').value",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(typed, json!("(202) 555-0013"));
     screenshot(&browser, "search").await;
     click(&browser, "tr[data-test='hit'] a[data-test='hit-link']").await;
     let found = browser
