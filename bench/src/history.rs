@@ -88,6 +88,7 @@ pub(crate) fn outcome(run: u64, seq: u64, at: DateTime<Utc>) -> RowOutcome {
             "clientMessageId": format!("orders:{key}"),
         })),
         record,
+        call: None,
         digest: None,
         steps: Vec::new(),
     }

@@ -1111,6 +1111,9 @@ async fn send_unit(
         .zip(results)
         .zip(requests)
         .map(|(((mut outcome, fields), result), request)| {
+            if result.is_err() {
+                outcome.call = Some(format!("{} {}", request.method.as_str(), request.url));
+            }
             outcome.sent = Some(request.body);
             settle(ctx, refused, outcome, fields, result, attempts)
         })
@@ -1396,6 +1399,7 @@ impl RowOutcome {
             at,
             record: serde_json::Map::new(),
             sent: None,
+            call: None,
             digest: None,
             steps: Vec::new(),
         }

@@ -151,6 +151,7 @@ impl Scrubber {
             &mut outcome.reason,
             &mut outcome.code,
             &mut outcome.remote_id,
+            &mut outcome.call,
         ] {
             if let Some(t) = text.take() {
                 *text = Some(self.string(t));

@@ -945,6 +945,7 @@ async fn a_batch_a_crash_interrupted_is_resent_except_rows_whose_outcome_reached
         at: Utc::now(),
         record: serde_json::Map::new(),
         sent: None,
+        call: None,
         digest: None,
         steps: Vec::new(),
     };

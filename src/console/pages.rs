@@ -600,7 +600,19 @@ pub fn run(page: &RunPage<'_>, csrf: &str) -> Markup {
                         td data-label="Service id" { (row.remote_id.as_deref().unwrap_or("")) }
                         td data-label="Record and request" {
                             details {
-                                summary { (row.record.len()) " field(s)" @if row.sent.is_some() { ", the request" } }
+                                summary { (row.record.len()) " field(s)" @if row.sent.is_some() { ", the request" } ", its timeline" }
+                                ol.timeline data-test="timeline" aria-label="Timeline" {
+                                    li { (row.at.format("%H:%M:%S%.3f")) " UTC, " (into_run(run, row)) " into the run, after "
+                                        (row.attempts) (if row.attempts == 1 { " attempt" } else { " attempts" }) }
+                                    @if let Some(call) = &row.call { li { code { (call) } } }
+                                    li { "the service answered: "
+                                        @match (&row.remote_id, &row.reason) {
+                                            (Some(id), _) => { "id " code { (id) } }
+                                            (None, Some(reason)) => { (reason) }
+                                            (None, None) => { "—" }
+                                        }
+                                    }
+                                }
                                 pre { (pretty(&serde_json::Value::Object(row.record.clone()))) }
                                 @if row.steps.is_empty() {
                                     @if let Some(sent) = &row.sent { p.small { "as sent:" } pre { (pretty(sent)) } }
@@ -915,6 +927,12 @@ pub fn new_flow(csrf: &str, problem: Option<&str>, given: (&str, &str, &str)) ->
     }
 }
 
+/// How long after its run began a record's outcome came (`+1.234 s`).
+fn into_run(run: &RunSummary, row: &RowOutcome) -> String {
+    let ms = (row.at - run.started_at).num_milliseconds().max(0);
+    format!("+{}.{:03} s", ms / 1000, ms % 1000)
+}
+
 /// A step's status as the run page shows it (and its badge's class).
 fn step_word(step: &engine::StepOutcome) -> &'static str {
     match step.status {
@@ -928,7 +946,7 @@ fn step_word(step: &engine::StepOutcome) -> &'static str {
 /// A request as it would leave: method, URL, the receiver's notes and the body.
 fn outgoing(request: &engine::Prepared) -> Markup {
     html! {
-        p.small { code { (format!("{:?}", request.method).to_uppercase()) " " (request.url) } }
+        p.small { code { (request.method.as_str()) " " (request.url) } }
         @if !request.notes.is_empty() {
             p.small { @for (name, value) in &request.notes { (name) ": " (value.as_str().map_or_else(|| value.to_string(), String::from)) " " } }
         }

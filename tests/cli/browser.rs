@@ -322,6 +322,19 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .await
         .unwrap_or_default();
     assert!(why.contains("Invalid destination"), "{why}");
+    // Its timeline: when, how many tries, the call it made, what the service said.
+    click(&browser, &format!("{failed_row} details summary")).await;
+    let timeline = text_of(&browser, &format!("{failed_row} ol[data-test='timeline']"))
+        .await
+        .unwrap_or_default();
+    for expected in [
+        "into the run, after 1 attempt",
+        "POST http://127.0.0.1:",
+        "/api/v1/subaccounts/shop_main/messages",
+        "the service answered: 1003: Invalid destination",
+    ] {
+        assert!(timeline.contains(expected), "{expected} not in {timeline}");
+    }
     screenshot(&browser, "run").await;
     click(&browser, "a[data-test='only-failed']").await;
     until_text(&browser, "nav.filters b", "only failed records").await;

@@ -250,6 +250,10 @@ pub struct RowOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub sent: Option<Value>,
+    /// The request's method and URL (`POST https://…/messages`), kept for a record that
+    /// failed: what a person checks first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
     /// A failed row remembered as handled: the digest of its fields as the source gave
     /// them ([`crate::record::digest`]), so that it is taken again once fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

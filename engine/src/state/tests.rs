@@ -149,6 +149,7 @@ pub(super) fn outcome(run: u64, seq: u64, key: &str, status: RowStatus) -> RowOu
         at: Utc::now(),
         record: Map::new(),
         sent: None,
+        call: None,
         digest: None,
         steps: Vec::new(),
     }
