@@ -127,6 +127,12 @@ pub trait Connector: Sync {
         None
     }
 
+    /// The column names of a sample file of this source's kind (a new flow's fields are
+    /// mapped from them in the console); `None` for a source that reads no file.
+    fn sample_columns(&self, _file: &std::path::Path) -> Option<Result<Vec<String>, String>> {
+        None
+    }
+
     /// Try the account with a cheap authenticated call: what was tried and what came
     /// back, `Err` when the credentials were not shown to work.
     async fn check_account(&self, _account: &flows::Account) -> Result<String, BuildError> {
@@ -476,6 +482,10 @@ macro_rules! local_table_role {
                 pos: config.pos,
                 read,
             })
+        }
+
+        fn sample_columns(&self, file: &std::path::Path) -> Option<Result<Vec<String>, String>> {
+            Some(<$file>::at(file).header().map_err(|e| e.0))
         }
     };
 }

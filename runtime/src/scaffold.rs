@@ -20,6 +20,10 @@ pub struct NewFlow<'a> {
     pub action: Option<&'a str>,
     /// The accounts there are: one of the connector's is used rather than a new stub.
     pub accounts: Option<&'a flows::Accounts>,
+    /// The source's `path:`, when known (the console's sample file).
+    pub path: Option<&'a str>,
+    /// Map fields already chosen: field → template (the rest are left to fill in).
+    pub map: &'a [(String, String)],
 }
 
 /// What was written.
@@ -38,6 +42,8 @@ pub fn create(global: &Global, new: NewFlow<'_>) -> anyhow::Result<Created> {
         receiver,
         action,
         accounts,
+        path,
+        map,
     } = new;
     if flow.is_empty()
         || !flow
@@ -113,11 +119,11 @@ pub fn create(global: &Global, new: NewFlow<'_>) -> anyhow::Result<Created> {
 
     let text = flow_text(
         flow,
-        source_card,
-        source_account.as_deref(),
+        (source_card, source_account.as_deref(), path),
         receiver_card,
         action,
         &receiver_account,
+        map,
     );
     std::fs::write(&file, text)
         .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", file.display()))?;
@@ -197,14 +203,28 @@ fn plain(value: &serde_json::Value) -> String {
 }
 
 /// Options written out: required ones with a value to fill in, the rest commented out.
-fn options(out: &mut String, indent: &str, fields: &[Field], skip: &[&str], account: Option<&str>) {
+/// A text as a YAML scalar that reads back exactly (a JSON string is one).
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+fn options(
+    out: &mut String,
+    indent: &str,
+    fields: &[Field],
+    skip: &[&str],
+    (account, path): (Option<&str>, Option<&str>),
+) {
     for field in fields.iter().filter(|f| !skip.contains(&f.name.as_str())) {
         out.push_str(&comment(indent, field));
-        if field.name == "account" {
-            if let Some(account) = account {
-                let _ = writeln!(out, "{indent}account: {account}");
-                continue;
-            }
+        let given = match field.name.as_str() {
+            "account" => account.map(str::to_string),
+            "path" => path.map(quoted),
+            _ => None,
+        };
+        if let Some(value) = given {
+            let _ = writeln!(out, "{indent}{}: {value}", field.name);
+            continue;
         }
         if field.required {
             let _ = writeln!(out, "{indent}{}: {FILL_IN}", field.name);
@@ -217,11 +237,11 @@ fn options(out: &mut String, indent: &str, fields: &[Field], skip: &[&str], acco
 
 fn flow_text(
     flow: &str,
-    source: &Card,
-    source_account: Option<&str>,
+    (source, source_account, path): (&Card, Option<&str>, Option<&str>),
     receiver: &Card,
     action: &connectors::card::Action,
     receiver_account: &str,
+    map: &[(String, String)],
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -251,7 +271,7 @@ fn flow_text(
             "  ",
             &part.fields(),
             &["connector"],
-            source_account,
+            (source_account, path),
         );
     }
     let _ = writeln!(out, "receiver:");
@@ -262,14 +282,16 @@ fn flow_text(
         action.name, action.about
     );
     let _ = writeln!(out, "  account: {receiver_account}");
-    options(&mut out, "  ", &action.option_fields(), &[], None);
+    options(&mut out, "  ", &action.option_fields(), &[], (None, None));
     let _ = writeln!(
         out,
         "map:                      # each field a Handlebars template over the record's fields"
     );
     for field in action.map_fields() {
         out.push_str(&comment("  ", &field));
-        if field.required {
+        if let Some((_, template)) = map.iter().find(|(name, _)| *name == field.name) {
+            let _ = writeln!(out, "  {}: {}", field.name, quoted(template));
+        } else if field.required {
             let _ = writeln!(out, "  {}: \"{{{{{FILL_IN}}}}}\"", field.name);
         } else {
             let _ = writeln!(out, "  # {}: \"{{{{…}}}}\"", field.name);

@@ -25,6 +25,8 @@ pub fn new(global: &Global, args: NewArgs<'_>) -> anyhow::Result<ExitCode> {
             receiver: args.receiver,
             action: args.action,
             accounts: None,
+            path: None,
+            map: &[],
         },
     )?;
     outln!("wrote {}", created.file.display());

@@ -798,10 +798,73 @@ impl Guarded for Toggle {
 #[derive(Deserialize)]
 struct NewForm {
     csrf: Option<String>,
+    #[serde(default)]
     flow: String,
+    #[serde(default)]
     source: String,
     /// `connector/action`.
+    #[serde(default)]
     receiver: String,
+    /// A sample file of the source's kind, relative to the flows directory.
+    #[serde(default)]
+    path: String,
+    /// `columns`: read the sample's columns and offer them for each field; else write.
+    #[serde(default)]
+    step: String,
+    /// `map.FIELD` → the template chosen for each receiver field.
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, String>,
+}
+
+impl NewForm {
+    /// The fields mapped so far (non-empty choices).
+    fn map(&self) -> Vec<(String, String)> {
+        self.rest
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("map.")?.to_string(), v.clone())))
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect()
+    }
+
+    fn view<'a>(&'a self, columns: &'a [String]) -> pages::NewFlowView<'a> {
+        pages::NewFlowView {
+            flow: &self.flow,
+            source: &self.source,
+            receiver: &self.receiver,
+            path: &self.path,
+            columns,
+            map: self.map(),
+        }
+    }
+}
+
+/// The columns of the sample file a new flow's form names: read from under the flows
+/// directory only.
+fn sample_columns(shared: &Shared, form: &NewForm) -> Result<Vec<String>, String> {
+    let path = std::path::Path::new(form.path.trim());
+    let inside = !form.path.trim().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(format!(
+            "`{}` is not a file under the flows directory: give its path from there (`orders.csv`, `data/orders.xlsx`)",
+            form.path.trim()
+        ));
+    }
+    let file = shared.global.flows.join(path);
+    match connectors::catalogue::sample_columns(&form.source, &file) {
+        None => Err(format!(
+            "`{}` reads no file: map its fields in the editor, after the file is written",
+            form.source
+        )),
+        Some(Err(why)) => Err(why),
+        Some(Ok(columns)) if columns.is_empty() => Err(format!(
+            "`{}` has no header row to map from",
+            form.path.trim()
+        )),
+        Some(Ok(columns)) => Ok(columns),
+    }
 }
 
 impl Guarded for NewForm {
@@ -816,7 +879,7 @@ async fn new_page(axum::Extension(visitor): axum::Extension<Visitor>) -> Respons
         "New flow",
         Tab::Flows,
         &visitor,
-        pages::new_flow(&visitor.csrf, None, ("", "", "")),
+        pages::new_flow(&visitor.csrf, None, &pages::NewFlowView::default()),
     )
 }
 
@@ -827,6 +890,24 @@ async fn new_flow(
     axum::Extension(visitor): axum::Extension<Visitor>,
     Posted(form): Posted<NewForm>,
 ) -> Response {
+    if form.step == "columns" {
+        let (status, body) = match sample_columns(&shared, &form) {
+            Ok(columns) => (
+                StatusCode::OK,
+                pages::new_flow(&visitor.csrf, None, &form.view(&columns)),
+            ),
+            Err(why) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                pages::new_flow(&visitor.csrf, Some(&why), &form.view(&[])),
+            ),
+        };
+        return html_page(
+            status,
+            pages::layout("New flow", Tab::Flows, visitor.chrome(), body),
+        );
+    }
+    let map = form.map();
+    let path = form.path.trim().to_string();
     let (connector, action) = form
         .receiver
         .split_once('/')
@@ -848,6 +929,8 @@ async fn new_flow(
                     receiver: &connector,
                     action: (!action.is_empty()).then_some(action.as_str()),
                     accounts: Some(&served.project.accounts),
+                    path: (!path.is_empty()).then_some(path.as_str()),
+                    map: &map,
                 },
             )
             .map_err(|e| runtime::report::error_text(&e))
@@ -872,11 +955,7 @@ async fn new_flow(
                 "New flow",
                 Tab::Flows,
                 visitor.chrome(),
-                pages::new_flow(
-                    &visitor.csrf,
-                    Some(&why),
-                    (&form.flow, &form.source, &form.receiver),
-                ),
+                pages::new_flow(&visitor.csrf, Some(&why), &form.view(&[])),
             ),
         ),
     }

@@ -895,34 +895,95 @@ pub fn edit_problems(problems: &[LineProblem]) -> Markup {
 
 /// The form that makes a new flow: its name, a source and a receiver action from the
 /// cards (`given`: what was asked last time, with `problem` why it was not made).
-pub fn new_flow(csrf: &str, problem: Option<&str>, given: (&str, &str, &str)) -> Markup {
-    let (flow, source, receiver) = given;
+/// What the New flow form holds: the choices so far, and (once a sample file was read)
+/// its columns and the field each was mapped to.
+#[derive(Default)]
+pub struct NewFlowView<'a> {
+    pub flow: &'a str,
+    pub source: &'a str,
+    /// `connector/action`.
+    pub receiver: &'a str,
+    pub path: &'a str,
+    pub columns: &'a [String],
+    pub map: Vec<(String, String)>,
+}
+
+pub fn new_flow(csrf: &str, problem: Option<&str>, given: &NewFlowView<'_>) -> Markup {
     let cards: Vec<&connectors::card::Card> = connectors::catalogue::cards().collect();
+    // The chosen action's map fields, required first.
+    let fields: Vec<connectors::card::Field> = given
+        .receiver
+        .split_once('/')
+        .and_then(|(card, action)| connectors::catalogue::card(card)?.action(false, action))
+        .map(|action| {
+            let mut fields = action.map_fields();
+            fields.sort_by_key(|f| !f.required);
+            fields
+        })
+        .unwrap_or_default();
+    let chosen = |field: &str| {
+        given
+            .map
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, t)| t.clone())
+            // A column of the field's own name is the likely choice.
+            .or_else(|| {
+                given
+                    .columns
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(field))
+                    .map(|c| format!("{{{{{c}}}}}"))
+            })
+            .unwrap_or_default()
+    };
     html! {
         p.crumbs { a href="/" { "Flows" } " › new flow" }
         h1 { "New flow" }
         p { "The file is written from the connectors' cards, every option and field commented; you fill in what it needs in the editor that opens next, where each problem is shown at its line. It starts switched off." }
-        @if let Some(problem) = problem { p.problem role="alert" { (ticks(problem)) } }
+        @if let Some(problem) = problem { p.problem role="alert" data-test="new-problem" { (ticks(problem)) } }
         form.newflow method="post" action="/new" {
             (csrf_field(csrf))
             label for="flow" { "Name (its file is NAME.yaml)" }
-            input #flow type="text" name="flow" value=(flow) required pattern="[A-Za-z0-9._-]+" autocomplete="off";
+            input #flow type="text" name="flow" value=(given.flow) required pattern="[A-Za-z0-9._-]+" autocomplete="off";
             label for="source" { "Where the records come from" }
             select #source name="source" {
                 @for card in cards.iter().filter(|c| c.source.is_some()) {
-                    option value=(card.name) selected[card.name == source] { (card.name) " — " (card.about) }
+                    option value=(card.name) selected[card.name == given.source] { (card.name) " — " (card.about) }
                 }
             }
+            label for="path" { "Its file, for a file source (from the flows directory): its columns can be mapped below" }
+            input #path type="text" name="path" value=(given.path) placeholder="orders.csv" autocomplete="off";
             label for="receiver" { "What is done with each" }
             select #receiver name="receiver" {
                 @for card in cards.iter().filter(|c| !c.actions.is_empty()) {
                     @for action in card.actions {
                         @let value = format!("{}/{}", card.name, action.name);
-                        option value=(value) selected[value == receiver] { (card.name) " · " (action.name) " — " (action.about) }
+                        option value=(value) selected[value == given.receiver] { (card.name) " · " (action.name) " — " (action.about) }
                     }
                 }
             }
-            div.actions { button.run type="submit" data-test="create" { "Write the file" } }
+            @if !given.columns.is_empty() && !fields.is_empty() {
+                fieldset.mapping data-test="mapping" {
+                    legend { "Each field from the sample's columns (" (given.columns.len()) " read from " code { (given.path) } ")" }
+                    @for field in &fields {
+                        @let id = format!("map-{}", field.name);
+                        @let now = chosen(&field.name);
+                        label for=(id) { code { (field.name) } @if field.required { " (required)" } " — " (field.doc) }
+                        select id=(id) name=(format!("map.{}", field.name)) {
+                            option value="" { "fill in later, in the editor" }
+                            @for column in given.columns {
+                                @let template = format!("{{{{{column}}}}}");
+                                option value=(template) selected[now == template] { (column) }
+                            }
+                        }
+                    }
+                }
+            }
+            div.actions {
+                button type="submit" name="step" value="columns" data-test="read-columns" formnovalidate { "Read its columns" }
+                button.run type="submit" name="step" value="write" data-test="create" { "Write the file" }
+            }
         }
     }
 }

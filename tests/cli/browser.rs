@@ -559,24 +559,45 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         .expect("the page loads");
     browser
         .execute(
-            "document.getElementById('flow').value = 'welcome-sms'; document.getElementById('source').value = 'csv'; document.getElementById('receiver').value = '8x8/send_sms';",
+            "document.getElementById('flow').value = 'welcome-sms'; document.getElementById('source').value = 'csv'; document.getElementById('path').value = 'orders.csv'; document.getElementById('receiver').value = '8x8/send_sms';",
             vec![],
         )
         .await
         .expect("the form is filled");
+    // Each field mapped from the sample's columns, read from the file.
+    click(&browser, "button[data-test='read-columns']").await;
+    let options = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#map-destination option')).map(o => o.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        options,
+        json!(["fill in later, in the editor", "order_id", "name", "phone"])
+    );
+    let violations = accessibility_violations(&browser).await;
+    assert!(violations.is_empty(), "the mapping form: {violations:#?}");
+    browser
+        .execute(
+            "document.getElementById('map-destination').value = '{{phone}}'; document.getElementById('map-text').value = '{{name}}';",
+            vec![],
+        )
+        .await
+        .expect("the fields are mapped");
     click(&browser, "button[data-test='create']").await;
     until_text(&browser, "h1", "Edit welcome-sms").await;
     let written =
         std::fs::read_to_string(dir.path().join("flows/welcome-sms.yaml")).unwrap_or_default();
     assert!(
         written.contains("connector: csv")
+            && written.contains("path: \"orders.csv\"")
             && written.contains("action: send_sms")
-            && written.contains("account: shop-8x8"),
+            && written.contains("account: shop-8x8")
+            && written.contains("destination: \"{{phone}}\"")
+            && written.contains("text: \"{{name}}\""),
         "{written}"
-    );
-    assert!(
-        browser.find(Locator::Css("li.problem")).await.is_ok(),
-        "what is left to fill in is listed"
     );
     set_text(
         "enabled: true\nsource: {connector: csv, path: orders.csv, key: order_id, backlog: send}\nreceiver: {connector: 8x8, action: send_sms, account: shop-8x8}\nmap:\n  destination: \"{{phone}}\"\n  text: \"Welcome {{name}}\"\n"

@@ -980,3 +980,54 @@ async fn failed_24h_counts_each_failing_record_once_however_often_it_failed() {
     );
     assert_eq!(failed_24h(&client, &api, "order-sms").await, "2");
 }
+
+#[tokio::test]
+async fn a_new_flows_sample_is_read_from_under_the_flows_directory_only() {
+    let server = mock_8x8().await;
+    let dir = shop(&server);
+    let daemon = spawn_daemon(&dir);
+    let api = api_of(&dir, &daemon).await;
+    let client = browser();
+    let (_, page) = get(&client, &format!("{api}/new")).await;
+    let csrf = csrf_of(&page);
+    let ask = |path: &'static str, source: &'static str| {
+        let (client, csrf, url) = (client.clone(), csrf.clone(), format!("{api}/new"));
+        async move {
+            let answer = client
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("flow", "x"),
+                    ("source", source),
+                    ("receiver", "8x8/send_sms"),
+                    ("path", path),
+                    ("step", "columns"),
+                ])
+                .send()
+                .await
+                .expect("the call is answered");
+            (
+                answer.status().as_u16(),
+                answer.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, page) = ask("orders.csv", "csv").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-test=\"mapping\"") && page.contains(">phone</option>"));
+    for outside in ["../accounts.yaml", "/etc/passwd", "flows/../../x.csv"] {
+        let (status, page) = ask(outside, "csv").await;
+        assert_eq!(status, 422, "{outside}");
+        assert!(
+            page.contains("is not a file under the flows directory"),
+            "{page}"
+        );
+    }
+    let (status, page) = ask("orders.csv", "cinnox").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("reads no file"), "{page}");
+    assert!(
+        !dir.path().join("flows/x.yaml").exists(),
+        "reading a sample writes nothing"
+    );
+}

@@ -40,6 +40,12 @@ pub fn pushes(name: &str) -> bool {
     connector(name).is_some_and(|c| c.pushes())
 }
 
+/// The columns of a sample `file` for a new flow whose source is connector `name`
+/// (`None`: that source reads no file).
+pub fn sample_columns(name: &str, file: &std::path::Path) -> Option<Result<Vec<String>, String>> {
+    connector(name).and_then(|c| c.sample_columns(file))
+}
+
 /// The connector a section names, or the problem the caller reports.
 fn named_connector(
     cx: &Cx<'_>,

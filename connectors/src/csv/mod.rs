@@ -27,6 +27,18 @@ impl CsvFile {
         }
     }
 
+    /// A file with the source's defaults (a `.tsv` is read with tabs): for a sample.
+    pub fn at(path: &std::path::Path) -> Self {
+        let tabs = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+        CsvFile {
+            path: path.to_path_buf(),
+            key: Vec::new(),
+            delimiter: if tabs { b'\t' } else { b',' },
+        }
+    }
+
     fn reader(&self) -> Result<csv::Reader<std::fs::File>, SourceError> {
         csv::ReaderBuilder::new()
             .delimiter(self.delimiter)

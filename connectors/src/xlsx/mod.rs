@@ -56,6 +56,17 @@ impl XlsxFile {
         }
     }
 
+    /// A workbook's first sheet with the source's defaults: for a sample.
+    pub fn at(path: &std::path::Path) -> Self {
+        XlsxFile {
+            path: path.to_path_buf(),
+            sheet: None,
+            key: Vec::new(),
+            max_rows: 1_000_000,
+            max_columns: 1000,
+        }
+    }
+
     /// The sheet's header and (unless `header_only`) its rows.
     fn read(&self, header_only: bool) -> Result<Sheet, SourceError> {
         self.read_into(header_only, None)
