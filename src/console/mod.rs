@@ -46,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/new", get(new_page).post(new_flow))
         .route("/flows/{name}/edit", get(edit_page).post(save_edit))
         .route("/flows/{name}/check", post(check_edit))
+        .route("/flows/{name}/try", post(try_edit))
         .route("/flows/{name}/run", post(run_now))
         .route("/flows/{name}/replay", post(replay))
         .route("/flows/{name}/resume", post(resume))
@@ -1022,6 +1023,53 @@ async fn check_edit(
         .unwrap_or_default()
     };
     html_page(StatusCode::OK, pages::edit_problems(&checked))
+}
+
+/// What the edited file, not saved yet, would send next (the preview page's cards):
+/// nothing is sent, written or recorded; an edit with problems lists them instead.
+async fn try_edit(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Posted(form): Posted<Edit>,
+) -> Response {
+    let Some(file) = runtime::daemon::edits::file(&shared, &name) else {
+        return no_flow(&name);
+    };
+    let checked = {
+        let (shared, file) = (Arc::clone(&shared), file.clone());
+        tokio::task::spawn_blocking(move || {
+            runtime::daemon::edits::checked(&shared, &file, &form.text)
+        })
+        .await
+    };
+    let Ok((project, problems)) = checked else {
+        return html_page(
+            StatusCode::OK,
+            maud::html! { p.problem { "The edit could not be checked." } },
+        );
+    };
+    if !problems.is_empty() {
+        return html_page(
+            StatusCode::OK,
+            pages::edit_problems(&problem_views(&shared, &problems)),
+        );
+    }
+    let Some(flow) = project.flows.values().find(|f| f.file == file) else {
+        return html_page(
+            StatusCode::OK,
+            maud::html! { p.problem { "The edited file names no flow to preview." } },
+        );
+    };
+    let body = match views::preview_in(&shared, &project, flow).await {
+        Ok((_, previews)) => pages::preview_cards(&previews),
+        Err(e) => maud::html! { p.problem { (ticks_of(&shared, &e)) } },
+    };
+    html_page(StatusCode::OK, body)
+}
+
+/// An error as a person reads it, secrets scrubbed.
+fn ticks_of(shared: &Shared, e: &anyhow::Error) -> String {
+    shared.scrubber().string(format!("{e:#}"))
 }
 
 /// Save the edit: the daemon runs the new version at once; refused with its problems,

@@ -867,9 +867,12 @@ pub fn edit(page: &EditPage<'_>) -> Markup {
             div #problems aria-live="polite" { (edit_problems(page.problems)) }
             div.actions {
                 button.run type="submit" data-test="save" { "Save" }
+                button type="button" data-test="try" hx-post=(format!("/flows/{name}/try"))
+                    hx-target="#tried" hx-swap="innerHTML" hx-include="closest form" { "Preview the next request" }
                 a href=(format!("/flows/{name}")) { "Cancel" }
             }
         }
+        div #tried aria-live="polite" {}
     }
 }
 
@@ -1024,6 +1027,13 @@ pub fn preview(flow: &str, from: &str, previews: &[runtime::preview::Preview]) -
         p { (from) "; the next " (previews.len()) " the next run would take, as it would send them. "
             "Look-ups are asked; nothing is sent and nothing is recorded ("
             code { "switchboard test " (flow) " --send" } " sends one)." }
+        (preview_cards(previews))
+    }
+}
+
+/// Each previewed record: its fields beside what goes out.
+pub fn preview_cards(previews: &[runtime::preview::Preview]) -> Markup {
+    html! {
         @if previews.is_empty() {
             p.empty data-test="nothing-next" { "Nothing new to send: every record was handled before." }
         }

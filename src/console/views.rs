@@ -285,9 +285,18 @@ pub async fn preview(
     let flow = served.project.flows.get(name).ok_or_else(|| {
         anyhow::anyhow!("`{name}` has problems to fix before it can be previewed")
     })?;
-    let previewer = runtime::preview::Previewer::new(flow, &served.project.accounts)?;
-    let state = shared.store.flow(name)?;
-    let (records, from) = runtime::preview::records(&served.project, flow, Some(&*state)).await?;
+    preview_in(shared, &served.project, flow).await
+}
+
+/// [`preview`] of `flow` as `project` has it (an edit not saved yet, in the editor).
+pub async fn preview_in(
+    shared: &Shared,
+    project: &runtime::flows::Project,
+    flow: &runtime::flows::Flow,
+) -> anyhow::Result<(String, Vec<runtime::preview::Preview>)> {
+    let previewer = runtime::preview::Previewer::new(flow, &project.accounts)?;
+    let state = shared.store.flow(&flow.name)?;
+    let (records, from) = runtime::preview::records(project, flow, Some(&*state)).await?;
     let pushed = flow.source.is_push();
     let now = Utc::now();
     let mut previews = Vec::new();

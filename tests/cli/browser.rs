@@ -605,6 +605,23 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     )
     .await;
     until_text(&browser, "p[data-test='no-problems']", "No problems.").await;
+    // What the edit, not saved yet, would send next.
+    click(&browser, "button[data-test='try']").await;
+    until_text(
+        &browser,
+        "#tried section[data-test='preview'] h2",
+        "Record A-1",
+    )
+    .await;
+    let tried = text_of(&browser, "#tried").await.unwrap_or_default();
+    assert!(tried.contains("\"text\": \"Welcome Client 1\""), "{tried}");
+    assert!(
+        !dir.path().join("flows/welcome-sms.yaml").exists()
+            || !std::fs::read_to_string(dir.path().join("flows/welcome-sms.yaml"))
+                .unwrap_or_default()
+                .contains("Welcome {{name}}"),
+        "a preview saves nothing"
+    );
     click(&browser, "button[data-test='save']").await;
     until_text(&browser, "h1", "welcome-sms").await;
     click(&browser, "button[data-test='run-now']").await;

@@ -73,7 +73,7 @@ pub fn problems(shared: &Shared, path: &Path, text: &str) -> Vec<Diagnostic> {
 }
 
 /// The directory as it would be with `text` as the file `path`, and that file's problems.
-fn checked(shared: &Shared, path: &Path, text: &str) -> (Project, Vec<Diagnostic>) {
+pub fn checked(shared: &Shared, path: &Path, text: &str) -> (Project, Vec<Diagnostic>) {
     let project = connectors::load_project(&flows::LoadOptions {
         overlay: Some((path.to_path_buf(), text.to_string())),
         ..shared.global.load_options()
