@@ -354,6 +354,9 @@ async fn flow_page(
         Ok(found) => found,
         Err(e) => return state_problem(e),
     };
+    let text = runtime::daemon::edits::file(&shared, &name)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .map(|text| shared.scrubber().string(text));
     let body = pages::flow(
         &pages::FlowPage {
             flow,
@@ -361,6 +364,7 @@ async fn flow_page(
             more,
             filter,
             shape: views::shape(&shared, &name).as_ref(),
+            text: text.as_deref(),
         },
         &visitor.csrf,
     );

@@ -322,6 +322,52 @@ pub struct FlowPage<'a> {
     pub filter: RunFilter,
     /// What it does (none for an invalid flow).
     pub shape: Option<&'a FlowShape>,
+    /// The flow's file as it is on disk (scrubbed), shown highlighted.
+    pub text: Option<&'a str>,
+}
+
+/// A YAML file highlighted line by line: comments, keys, quoted strings and `{{…}}`
+/// templates each in a span of their own (everything else as written). No parser: a line
+/// it misreads is only coloured less.
+fn yaml(text: &str) -> Markup {
+    // A value: quoted strings and templates marked, the rest plain.
+    let value = |v: &str| {
+        let trimmed = v.trim_start();
+        html! {
+            @if trimmed.starts_with('"') || trimmed.starts_with('\'') {
+                span.y-str { (v) }
+            } @else if v.contains("{{") {
+                span.y-tpl { (v) }
+            } @else {
+                (v)
+            }
+        }
+    };
+    html! {
+        @for line in text.lines() {
+            @let body = line.trim_start();
+            @let indent = &line[..line.len() - body.len()];
+            @let (code, comment) = match body.find(" #") {
+                _ if body.starts_with('#') => ("", body),
+                Some(at) if !body[..at].contains('"') => (&body[..at], &body[at..]),
+                _ => (body, ""),
+            };
+            @let key = code
+                .trim_start_matches("- ")
+                .split_once(':')
+                .filter(|(k, _)| !k.is_empty() && !k.contains(['"', '\'', '{', ' ']));
+            (indent)
+            @match key {
+                Some((k, rest)) => {
+                    @let dash = if code.starts_with("- ") { "- " } else { "" };
+                    (dash) span.y-key { (k) } ":" (value(rest))
+                }
+                None => { (value(code)) }
+            }
+            @if !comment.is_empty() { span.y-com { (comment) } }
+            "\n"
+        }
+    }
 }
 
 /// The triggers a run log can be narrowed to, as the run log writes them.
@@ -415,6 +461,12 @@ pub fn flow(page: &FlowPage<'_>, csrf: &str) -> Markup {
                         }
                     }
                 }
+            }
+        }
+        @if let Some(text) = page.text {
+            details.file data-test="file" {
+                summary { "The file, as it is" }
+                pre.yaml { code { (yaml(text)) } }
             }
         }
         div.actions {

@@ -652,6 +652,13 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
             .goto(&format!("{api}{path}"))
             .await
             .expect("the page loads");
+        // What folds away is checked open (the file, the records' requests).
+        let _ = browser
+            .execute(
+                "document.querySelectorAll('details').forEach(d => d.open = true)",
+                vec![],
+            )
+            .await;
         let violations = accessibility_violations(&browser).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
         if path == "/flows/order-sms/preview" {
@@ -668,6 +675,12 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         dark.goto(&format!("{api}{path}"))
             .await
             .expect("the page loads");
+        let _ = dark
+            .execute(
+                "document.querySelectorAll('details').forEach(d => d.open = true)",
+                vec![],
+            )
+            .await;
         let violations = accessibility_violations(&dark).await;
         assert!(violations.is_empty(), "{path}, dark: {violations:#?}");
         match path {

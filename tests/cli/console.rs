@@ -185,6 +185,13 @@ async fn the_console_shows_flows_runs_and_records_and_search_lands_on_a_record()
             && log.contains("<code>{{phone}}</code>"),
         "{log}"
     );
+    // The file itself, highlighted: keys, templates, comments.
+    assert!(
+        log.contains("data-test=\"file\"")
+            && log.contains("<span class=\"y-key\">receiver</span>:")
+            && log.contains("<span class=\"y-str\"> &quot;{{phone}}&quot;</span>"),
+        "{log}"
+    );
     let (_, only_errors) = get(&client, &format!("{api}/flows/order-sms?errors=true")).await;
     assert!(
         !only_errors.contains("data-run=\"1\""),
