@@ -48,12 +48,9 @@ async fn chromedriver() -> Option<(Child, String)> {
     panic!("chromedriver did not listen on {port}");
 }
 
-async fn headless_chromium(driver: &str) -> Client {
-    headless_chromium_with(driver, &[]).await
-}
-
-/// [`headless_chromium`] with more switches (`--force-dark-mode`: the system asks pages
-/// for dark colours).
+/// Headless Chromium through chromedriver, with more switches (`--force-dark-mode`: the
+/// system asks pages for dark colours; `--host-resolver-rules`: a name made to resolve
+/// here).
 async fn headless_chromium_with(driver: &str, extra: &[&str]) -> Client {
     let mut args = vec![
         "--headless=new",
@@ -202,7 +199,23 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
     let Some((_driver, driver_url)) = chromedriver().await else {
         return;
     };
-    let browser = headless_chromium(&driver_url).await;
+    // A name that resolves to this machine (as a rebinding attacker's would): the browser
+    // reaches the daemon through it, and the daemon refuses to answer to it.
+    let browser = headless_chromium_with(
+        &driver_url,
+        &["--host-resolver-rules=MAP rebind.evil.example 127.0.0.1"],
+    )
+    .await;
+    let port = api.rsplit(':').next().unwrap_or_default().to_string();
+    browser
+        .goto(&format!("http://rebind.evil.example:{port}/"))
+        .await
+        .expect("the page loads");
+    let rebound = text_of(&browser, "body").await.unwrap_or_default();
+    assert!(
+        rebound.contains("this daemon does not answer to that name"),
+        "{rebound}"
+    );
     let next_run = || async {
         reqwest::get(format!("{api}/api/flows"))
             .await
