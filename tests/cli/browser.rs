@@ -674,11 +674,17 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
             .await;
         let violations = accessibility_violations(&browser).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
-        if path == "/flows/order-sms/preview" {
-            assert!(text_of(&browser, "section[data-test='preview'] h2")
-                .await
-                .is_some_and(|t| t.contains("A-41")));
-            screenshot(&browser, "preview").await;
+        match path {
+            "/flows/order-sms/preview" => {
+                assert!(text_of(&browser, "section[data-test='preview'] h2")
+                    .await
+                    .is_some_and(|t| t.contains("A-41")));
+                screenshot(&browser, "preview").await;
+            }
+            "/flows/welcome-sms/edit" => screenshot(&browser, "edit").await,
+            "/new" => screenshot(&browser, "new-flow").await,
+            "/flows/order-sms" => screenshot(&browser, "flow").await,
+            _ => {}
         }
     }
 
