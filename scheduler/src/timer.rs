@@ -373,8 +373,12 @@ impl<R: Clone + Default + Send + 'static> Timer<R> {
                 {
                     // Unchanged schedule: keep its next time (a restart does not re-arm).
                     Some(due) if due > now => Some(due),
+                    // Missed (the daemon was down, or it is just starting as the fire
+                    // falls due): fired at once, as the fire it was — so that in a
+                    // cluster, where the other nodes may be firing it this very moment,
+                    // it is claimed once, not run again as a fire of its own.
                     Some(missed) => match spec.catch_up {
-                        CatchUp::Last => Some(now),
+                        CatchUp::Last => Some(missed),
                         CatchUp::None => {
                             self.computed(&name, || rules::next_due(spec, missed, now))
                         }

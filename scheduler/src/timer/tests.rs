@@ -322,6 +322,35 @@ async fn missed_runs_catch_up_once_or_not_at_all() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_fire_missed_by_a_timer_starting_as_it_falls_due_is_that_fire_not_a_new_one() {
+    // Another node of a cluster armed 12:00 and is firing it; this timer starts a few
+    // milliseconds later. Its catch-up is the 12:00 fire (which the cluster lets one node
+    // claim), not a fire of its own at 12:00:00.005 that would run the flow again.
+    let store: Arc<MemStore> = Arc::new(MemStore::default());
+    let hourly = every(60);
+    store.save(
+        "tick",
+        &Persisted {
+            fingerprint: hourly.fingerprint(),
+            next_due: Some(t("2026-11-21T12:00:00Z")),
+            last_start: None,
+        },
+    );
+    let clock = TokioClock::starting_at(t("2026-11-21T12:00:00.005Z"));
+    let rec = Recorder::new(clock, Duration::from_secs(1));
+    let timer = start(clock, &rec, store.clone());
+    timer.set("tick", Some(hourly), None);
+    pass(MIN).await;
+    let reasons: Vec<Reason> = rec
+        .log
+        .lock()
+        .map(|log| log.iter().map(|(_, reason, _)| *reason).collect())
+        .unwrap_or_default();
+    assert_eq!(reasons, [Reason::Schedule(t("2026-11-21T12:00:00Z"))]);
+    timer.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn triggers_while_running_coalesce_into_one_follow_up_run() {
     let clock = TokioClock::starting_at(t("2026-11-21T12:00:00Z"));
     let rec = Recorder::new(clock, 10 * MIN);
