@@ -414,8 +414,9 @@ async fn a_node_paused_past_its_lease_cannot_record_what_it_sends_late() {
     assert_eq!(took_over["trigger"], "takeover", "{took_over}");
     nodes.signal(0, "-CONT").await;
     // The woken node finds its lease gone: what it finishes is refused, it sends no more.
+    // (Within 30 s: under a loaded machine the woken node's next renewal can be late.)
     let mut told = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         told = nodes.log(0).contains("another node took the flow over");
         if told {
             break;
