@@ -1356,7 +1356,7 @@ impl History for SqliteFlow {
         let err = self.err();
         self.db.read(|c| {
             c.query_row(
-                "SELECT COUNT(*) FROM seen INDEXED BY seen_run
+                "SELECT COUNT(*) FROM seen INDEXED BY seen_failed
                  WHERE flow = ?1 AND run >= ?2 AND status = 'failed'",
                 params![self.name, i64_of(run)],
                 |row| row.get::<_, i64>(0),
