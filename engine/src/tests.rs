@@ -16,14 +16,22 @@ const ACCOUNTS: &str = "sms:\n  connector: sms\n  api_key: k\n";
 /// A flow whose map is `map_yaml` (indented under `map:`), loaded the way users load it.
 fn flow_with(map_yaml: &str, extra: &str) -> Flow {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let text = format!(
-        "timezone: Europe/Kyiv\nsource: {{connector: rows, path: rows.csv, key: id}}\nreceiver: {{connector: sms, action: send, account: sms}}\n{extra}map:\n{map_yaml}"
-    );
-    std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).expect("the test writes its file");
-    std::fs::write(dir.path().join("f.yaml"), text).expect("the test writes its file");
+    load_flow(
+        dir.path(),
+        &format!(
+            "timezone: Europe/Kyiv\nsource: {{connector: rows, path: rows.csv, key: id}}\nreceiver: {{connector: sms, action: send, account: sms}}\n{extra}map:\n{map_yaml}"
+        ),
+    )
+}
+
+/// Flow `f` of `text`, written into `dir` beside the test accounts and loaded the way
+/// users load it (with no problem).
+fn load_flow(dir: &std::path::Path, text: &str) -> Flow {
+    std::fs::write(dir.join("accounts.yaml"), ACCOUNTS).expect("the test writes its file");
+    std::fs::write(dir.join("f.yaml"), text).expect("the test writes its file");
     let project = flows::load_project(
         &LoadOptions {
-            flows_dir: dir.path().into(),
+            flows_dir: dir.into(),
             ..LoadOptions::default()
         },
         &flows::testkit::TestCatalogue,
@@ -1509,21 +1517,7 @@ impl Steps {
             step("b"),
             step("c")
         );
-        std::fs::write(dir.path().join("accounts.yaml"), ACCOUNTS).expect("the test writes");
-        std::fs::write(dir.path().join("f.yaml"), text).expect("the test writes");
-        let project = flows::load_project(
-            &LoadOptions {
-                flows_dir: dir.path().into(),
-                ..LoadOptions::default()
-            },
-            &flows::testkit::TestCatalogue,
-        );
-        assert!(
-            project.diagnostics().is_empty(),
-            "{:#?}",
-            project.diagnostics()
-        );
-        let flow = project.flows["f"].clone();
+        let flow = load_flow(dir.path(), &text);
         let receivers: Vec<Arc<Scripted>> = (0..3).map(|_| Arc::new(Scripted::default())).collect();
         let chain = Chain::new(
             flow.steps
