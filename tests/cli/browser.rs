@@ -87,6 +87,17 @@ async fn text_of(browser: &Client, css: &str) -> Option<String> {
     }
 }
 
+/// Open everything the page folds away (the file, the records' requests), so that it is
+/// checked too.
+async fn open_folds(browser: &Client) {
+    let _ = browser
+        .execute(
+            "document.querySelectorAll('details').forEach(d => d.open = true)",
+            vec![],
+        )
+        .await;
+}
+
 /// axe-core, vendored from the npm registry (`tests/vendor/axe-core/`).
 const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 
@@ -666,12 +677,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
             .await
             .expect("the page loads");
         // What folds away is checked open (the file, the records' requests).
-        let _ = browser
-            .execute(
-                "document.querySelectorAll('details').forEach(d => d.open = true)",
-                vec![],
-            )
-            .await;
+        open_folds(&browser).await;
         let violations = accessibility_violations(&browser).await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
         match path {
@@ -694,12 +700,7 @@ async fn a_person_switches_runs_replays_and_searches_in_a_real_browser() {
         dark.goto(&format!("{api}{path}"))
             .await
             .expect("the page loads");
-        let _ = dark
-            .execute(
-                "document.querySelectorAll('details').forEach(d => d.open = true)",
-                vec![],
-            )
-            .await;
+        open_folds(&dark).await;
         let violations = accessibility_violations(&dark).await;
         assert!(violations.is_empty(), "{path}, dark: {violations:#?}");
         match path {

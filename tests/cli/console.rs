@@ -7,6 +7,15 @@ use super::*;
 
 /// The daemon's console at `api`, as one browser (it keeps cookies; it follows no
 /// redirect, so each one is seen).
+/// A client that follows no redirect and keeps no cookie: a request from nowhere in
+/// particular (a forger, a page from before a restart).
+fn cookieless() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("it is built")
+}
+
 pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -407,10 +416,7 @@ async fn the_toggle_edits_the_file_in_place_and_the_schedule_stops_and_forgeries
     )
     .await;
     assert_eq!(status, 403, "a token from another browser");
-    let cookieless = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("it is built");
+    let cookieless = cookieless();
     let (status, _) = post_form(
         &cookieless,
         &toggle,
@@ -589,10 +595,7 @@ async fn off_loopback_the_console_asks_for_the_token_once_and_keeps_a_strict_coo
     );
     // A session cookie made up by someone else is not one (asked by a client that keeps
     // no cookies: `client` signed in).
-    let bare = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("it is built");
+    let bare = cookieless();
     let forged = bare
         .get(format!("{api}/"))
         .header("cookie", "switchboard_session=9999999999.00.00")
