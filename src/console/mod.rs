@@ -384,7 +384,7 @@ async fn preview_page(
     let body = match views::preview(&shared, &name).await {
         Ok((from, previews)) => pages::preview(&name, &from, &previews),
         Err(e) => {
-            let why = shared.scrubber().string(format!("{e:#}"));
+            let why = scrubbed_error(&shared, &e);
             return page_problem(StatusCode::UNPROCESSABLE_ENTITY, "No preview", &why);
         }
     };
@@ -466,7 +466,7 @@ async fn run_page(
         let live = format!(
             "/live/flows/{}/runs/{id}?{query}&shown={}",
             pages::enc(&name),
-            pages::fingerprint(&body.clone().into_string())
+            pages::fingerprint(&body.0)
         );
         maud::html! { div #run-live hx-ext="sse" sse-connect=(live) sse-swap="run" { (body) } }
     } else {
@@ -1066,14 +1066,14 @@ async fn try_edit(
     };
     let body = match views::preview_in(&shared, &project, flow).await {
         Ok((_, previews)) => pages::preview_cards(&previews),
-        Err(e) => maud::html! { p.problem { (ticks_of(&shared, &e)) } },
+        Err(e) => maud::html! { p.problem { (scrubbed_error(&shared, &e)) } },
     };
     html_page(StatusCode::OK, body)
 }
 
 /// An error as a person reads it, secrets scrubbed.
-fn ticks_of(shared: &Shared, e: &anyhow::Error) -> String {
-    shared.scrubber().string(format!("{e:#}"))
+fn scrubbed_error(shared: &Shared, e: &anyhow::Error) -> String {
+    shared.scrubber().string(runtime::report::error_text(e))
 }
 
 /// Save the edit: the daemon runs the new version at once; refused with its problems,
