@@ -142,6 +142,25 @@ impl Scrubber {
         }
     }
 
+    /// A step's outcome scrubbed: its reason, code, id, answer and what it sent.
+    pub fn step(&self, step: &mut crate::StepOutcome) {
+        for text in [&mut step.reason, &mut step.code, &mut step.remote_id] {
+            if let Some(t) = text.take() {
+                *text = Some(self.string(t));
+            }
+        }
+        self.value(&mut step.answer);
+        if let Some(sent) = &mut step.sent {
+            self.value(sent);
+        }
+    }
+
+    /// A prepared request scrubbed: its URL and body (a preview shows them).
+    pub fn request(&self, request: &mut Prepared) {
+        request.url = self.string(std::mem::take(&mut request.url));
+        self.value(&mut request.body);
+    }
+
     /// A stored outcome's texts scrubbed.
     pub fn outcome(&self, outcome: &mut crate::RowOutcome) {
         if self.is_empty() {
@@ -163,15 +182,7 @@ impl Scrubber {
             self.value(sent);
         }
         for step in &mut outcome.steps {
-            for text in [&mut step.reason, &mut step.code, &mut step.remote_id] {
-                if let Some(t) = text.take() {
-                    *text = Some(self.string(t));
-                }
-            }
-            self.value(&mut step.answer);
-            if let Some(sent) = &mut step.sent {
-                self.value(sent);
-            }
+            self.step(step);
         }
     }
 

@@ -41,6 +41,25 @@ pub struct Preview {
     pub record: Map<String, Value>,
 }
 
+impl Preview {
+    /// Every text scrubbed of the secrets `scrubber` knows (a page shows it).
+    pub fn scrub(&mut self, scrubber: &engine::scrub::Scrubber) {
+        scrubber.map(&mut self.record);
+        if let Some(request) = &mut self.request {
+            scrubber.request(request);
+        }
+        for step in &mut self.steps {
+            scrubber.step(&mut step.outcome);
+            if let Some(request) = &mut step.request {
+                scrubber.request(request);
+            }
+        }
+        for text in [&mut self.error, &mut self.filtered] {
+            *text = text.take().map(|t| scrubber.string(t));
+        }
+    }
+}
+
 /// A flow ready to be previewed: its receiver, map, look-up and steps built once.
 pub struct Previewer<'a> {
     pub flow: &'a Flow,

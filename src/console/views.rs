@@ -313,24 +313,7 @@ pub async fn preview_in(
         previews.push(previewer.record(record, handled, now).await);
     }
     let scrubber = shared.scrubber();
-    for preview in &mut previews {
-        scrubber.map(&mut preview.record);
-        if let Some(request) = &mut preview.request {
-            request.url = scrubber.string(std::mem::take(&mut request.url));
-            scrubber.value(&mut request.body);
-        }
-        for step in &mut preview.steps {
-            if let Some(request) = &mut step.request {
-                request.url = scrubber.string(std::mem::take(&mut request.url));
-                scrubber.value(&mut request.body);
-            }
-            scrubber.value(&mut step.outcome.answer);
-            step.outcome.reason = step.outcome.reason.take().map(|r| scrubber.string(r));
-            step.outcome.sent = None;
-        }
-        preview.error = preview.error.take().map(|e| scrubber.string(e));
-        preview.filtered = preview.filtered.take().map(|e| scrubber.string(e));
-    }
+    previews.iter_mut().for_each(|p| p.scrub(&scrubber));
     Ok((format!("{} record(s) {from}", records.len()), previews))
 }
 
