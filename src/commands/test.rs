@@ -446,7 +446,7 @@ async fn records(
     let (records, from) = match found {
         Ok(found) => found,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report::error_text(&e));
             return Ok(Err(ExitCode::from(1)));
         }
     };
